@@ -1,0 +1,3 @@
+from shipdeck.cli import main
+
+raise SystemExit(main())

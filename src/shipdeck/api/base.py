@@ -1,0 +1,245 @@
+"""The adapter interface: one implementation per provider, all speaking the models of :mod:`shipdeck.model`.
+
+Callers (``shipdeck.live``, the scriptable commands) use only this interface. Mutations take an
+``idempotency_key``; the caller creates it once (it goes into the audit log's intent line) and the adapter
+sends that same key on every retry. Actions a provider does not have raise :class:`UnsupportedAction`;
+``capabilities`` says so beforehand.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from shipdeck.api.errors import UnsupportedAction
+from shipdeck.model import (
+    Agent,
+    Build,
+    Capabilities,
+    Deliverable,
+    Deployment,
+    Domain,
+    EnvVar,
+    Event,
+    LogLine,
+    Page,
+    PipelineRun,
+    ProviderName,
+    PublishRequest,
+    PublishResult,
+    Release,
+    Task,
+    Version,
+)
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class Adapter(ABC):
+    """One provider's API, mapped to the provider-neutral model."""
+
+    provider: ProviderName
+    capabilities: Capabilities
+
+    def _unsupported(self, action: str) -> UnsupportedAction:
+        return UnsupportedAction(self.capabilities.why_not(action))
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    @abstractmethod
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Adapter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- deployments ------------------------------------------------------------------------------------
+    @abstractmethod
+    async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]: ...
+
+    async def iter_deployment_pages(self, *, limit: int = 200) -> AsyncIterator[list[Deployment]]:
+        """Every deployment, one page at a time (the console paints the first page at once)."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_deployments(cursor=cursor, limit=limit)
+            yield page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    @abstractmethod
+    async def get_deployment(self, deployment_id: str) -> Deployment: ...
+
+    async def resolve_deployment(self, ref: str) -> Deployment:
+        """An id, a name or a slug -> the deployment (NotFound otherwise). Adapters may do better."""
+        from shipdeck.api.errors import NotFound
+
+        try:
+            return await self.get_deployment(ref)
+        except NotFound:
+            pass
+        async for page in self.iter_deployment_pages():
+            for dep in page:
+                if ref in (dep.name, dep.slug):
+                    return dep
+        raise NotFound(f"no deployment named {ref!r}", status=404, provider=self.provider)
+
+    async def update_deployment(self, deployment_id: str, fields: Mapping[str, Any]) -> Deployment:
+        raise self._unsupported("update")
+
+    async def delete_deployment(self, deployment_id: str) -> None:
+        raise self._unsupported("delete")
+
+    # -- versions, releases, builds ---------------------------------------------------------------------
+    async def list_versions(
+        self, deployment_id: str, *, cursor: str | None = None, limit: int = 100
+    ) -> Page[Version]:
+        raise self._unsupported("versions")
+
+    async def all_versions(self, deployment_id: str) -> list[Version]:
+        out: list[Version] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_versions(deployment_id, cursor=cursor, limit=200)
+            out.extend(page.items)
+            if not page.next_cursor:
+                return out
+            cursor = page.next_cursor
+
+    async def get_version(self, deployment_id: str, version_id: str) -> Version:
+        raise self._unsupported("versions")
+
+    async def list_releases(self, deployment_id: str) -> list[Release]:
+        raise self._unsupported("releases")
+
+    async def list_builds(self, deployment_id: str) -> list[Build]:
+        raise self._unsupported("builds")
+
+    async def get_build(self, deployment_id: str, build_id: str) -> Build:
+        raise self._unsupported("builds")
+
+    async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
+        """The deployment's pipeline runs, newest first (Miosa: version builds; Miteos: the deployment)."""
+        return []
+
+    # -- actions ----------------------------------------------------------------------------------------
+    async def rollback(
+        self,
+        deployment_id: str,
+        *,
+        to_version_id: str | None = None,
+        environment: str | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Deployment:
+        raise self._unsupported("rollback")
+
+    async def promote(
+        self,
+        deployment_id: str,
+        version_id: str,
+        *,
+        environment: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Deployment:
+        raise self._unsupported("promote")
+
+    async def publish(
+        self, deployment_id: str, request: PublishRequest, *, idempotency_key: str | None = None
+    ) -> PublishResult:
+        raise self._unsupported("publish")
+
+    async def redeploy(self, deployment_id: str, *, idempotency_key: str | None = None) -> PipelineRun:
+        raise self._unsupported("redeploy")
+
+    # -- domains ----------------------------------------------------------------------------------------
+    async def list_domains(self, deployment_id: str) -> list[Domain]:
+        raise self._unsupported("domains")
+
+    async def add_domain(
+        self, deployment_id: str, domain: str, *, idempotency_key: str | None = None
+    ) -> Domain:
+        raise self._unsupported("domains")
+
+    async def verify_domain(self, deployment_id: str, domain_id: str) -> Domain:
+        raise self._unsupported("domains")
+
+    async def remove_domain(self, deployment_id: str, domain_id: str) -> None:
+        raise self._unsupported("domains")
+
+    # -- env --------------------------------------------------------------------------------------------
+    async def list_env(self, deployment_id: str, *, environment: str = "production") -> list[EnvVar]:
+        raise self._unsupported("env")
+
+    async def set_env(
+        self, deployment_id: str, values: Mapping[str, str], *, environment: str = "production"
+    ) -> list[EnvVar]:
+        raise self._unsupported("env")
+
+    async def unset_env(self, deployment_id: str, key: str, *, environment: str = "production") -> None:
+        raise self._unsupported("env")
+
+    # -- tasks and agents (Miteos) ----------------------------------------------------------------------
+    async def list_tasks(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page[Task]:
+        raise self._unsupported("tasks")
+
+    async def get_task(self, task_id: str) -> Task:
+        raise self._unsupported("tasks")
+
+    async def create_task(self, prompt: str, *, config: Mapping[str, Any] | None = None) -> Task:
+        raise self._unsupported("tasks")
+
+    async def cancel_task(self, task_id: str) -> Task:
+        raise self._unsupported("tasks")
+
+    async def list_deliverables(self, task_id: str) -> list[Deliverable]:
+        raise self._unsupported("tasks")
+
+    async def pause_agent(self, agent_id: str) -> Agent:
+        raise self._unsupported("tasks")
+
+    async def resume_agent(self, agent_id: str) -> Agent:
+        raise self._unsupported("tasks")
+
+    async def guide_agent(self, agent_id: str, instructions: str) -> Agent:
+        raise self._unsupported("tasks")
+
+    async def cancel_agent(self, agent_id: str) -> Agent:
+        raise self._unsupported("tasks")
+
+    async def answer_approval(
+        self, agent_id: str, approval_id: str, *, approved: bool, reason: str | None = None
+    ) -> Agent:
+        raise self._unsupported("tasks")
+
+    # -- streams ----------------------------------------------------------------------------------------
+    def events(self, *, after: str | int | None = None) -> AsyncIterator[Event]:
+        """Every event from the provider's push stream, in order, no duplicates, reconnecting by itself.
+
+        Raises StreamResyncRequired (from the iterator) when the server cannot replay from ``after``;
+        the caller re-reads state over REST and starts a new iterator with ``after=None``.
+        """
+        raise self._unsupported("event_stream")
+
+    def deployment_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
+        raise self._unsupported("deployment_logs")
+
+    def build_logs(self, deployment_id: str, build_id: str) -> AsyncIterator[LogLine]:
+        raise self._unsupported("build_logs")
+
+    # -- budget -----------------------------------------------------------------------------------------
+    @property
+    def rate_limit_remaining(self) -> int | None:
+        """Requests left in the current window, as the server last said (None: unknown)."""
+        return None
+
+    @property
+    def rate_limit_limit(self) -> int | None:
+        return None

@@ -1,0 +1,99 @@
+"""Typed errors of the API client. Every failure the client raises is one of these.
+
+Messages are written for a tired human at 3 AM: what happened, to what, and the request id to quote.
+They never contain a token. ``exit_code`` is what the scriptable commands exit with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ShipdeckError(Exception):
+    """Base of every error shipdeck raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        if self.request_id:
+            return f"{self.message} [request {self.request_id}]"
+        return self.message
+
+
+class ApiError(ShipdeckError):
+    """The server answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        provider: str | None = None,
+        request_id: str | None = None,
+        details: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.status = status
+        self.code = code
+        self.provider = provider
+        self.details = details
+        self.retry_after = retry_after
+
+
+class AuthError(ApiError):
+    """401: the token was rejected."""
+
+    exit_code = 3
+
+
+class PermissionDenied(AuthError):
+    """403: the token is valid but may not do this (for example a read-only key)."""
+
+
+class NotFound(ApiError):
+    exit_code = 4
+
+
+class Conflict(ApiError):
+    """409: idempotency payload mismatch, version not ready, ..."""
+
+
+class ValidationFailed(ApiError):
+    """400 / 422: the server refused the request body or parameters."""
+
+
+class RateLimited(ApiError):
+    """429 after the retry budget was spent."""
+
+
+class ServerError(ApiError):
+    """5xx after the retry budget was spent."""
+
+
+class NetworkError(ShipdeckError):
+    """No usable answer: connection refused or reset, timeout, TLS failure, refused redirect."""
+
+    exit_code = 5
+
+
+class ProtocolError(ShipdeckError):
+    """The server answered, but with something that is not the API: bad JSON, wrong types, too big."""
+
+    exit_code = 5
+
+
+class UnsupportedAction(ShipdeckError):
+    """The provider has no such action (see Capabilities)."""
+
+    exit_code = 2
+
+
+class StreamResyncRequired(ShipdeckError):
+    """A stream could not resume from its position; state must be re-read over REST."""

@@ -1,0 +1,415 @@
+"""Provider-neutral models: what the console and the scriptable commands work with.
+
+Lenient reader: every model keeps extra fields (``extra="allow"``), and every state is a plain string so an
+enum value a provider adds tomorrow is shown as it is instead of crashing the parser. The ``*_STATES`` sets
+and :func:`health_of` give the known values their meaning. Adapters in :mod:`shipdeck.api` map each
+provider's dialect onto these models; nothing here knows about HTTP or Textual.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ProviderName = Literal["miosa", "miteos", "mixpeek"]
+PROVIDERS: tuple[ProviderName, ...] = ("miosa", "miteos", "mixpeek")
+
+
+class Health(StrEnum):
+    """The meaning of a state, for symbols and sorting. Never shown by colour alone."""
+
+    OK = "ok"  # running / ready / live / complete / active
+    PROGRESS = "progress"  # pending / building / deploying / queued
+    FAILED = "failed"
+    STOPPED = "stopped"  # stopped / archived / cancelled / removed
+    UNKNOWN = "unknown"  # a value this version of shipdeck does not know
+
+
+_HEALTH_BY_STATE: dict[str, Health] = {
+    # deployments (Miosa, Miteos), versions, builds, deploys (Mixpeek), domains, tasks, agents
+    "running": Health.OK,
+    "live": Health.OK,
+    "ready": Health.OK,
+    "active": Health.OK,
+    "verified": Health.OK,
+    "succeeded": Health.OK,
+    "complete": Health.OK,
+    "completed": Health.OK,
+    "healthy": Health.OK,
+    "pending": Health.PROGRESS,
+    "created": Health.PROGRESS,
+    "queued": Health.PROGRESS,
+    "building": Health.PROGRESS,
+    "deploying": Health.PROGRESS,
+    "planning": Health.PROGRESS,
+    "thinking": Health.PROGRESS,
+    "acting": Health.PROGRESS,
+    "waiting": Health.PROGRESS,
+    "awaiting_approval": Health.PROGRESS,
+    "idle": Health.STOPPED,
+    "paused": Health.STOPPED,
+    "failed": Health.FAILED,
+    "error": Health.FAILED,
+    "unhealthy": Health.FAILED,
+    "stopped": Health.STOPPED,
+    "archived": Health.STOPPED,
+    "cancelled": Health.STOPPED,
+    "removed": Health.STOPPED,
+    "killed": Health.STOPPED,
+}
+
+HEALTH_SYMBOL: dict[Health, str] = {
+    Health.OK: "●",
+    Health.PROGRESS: "◐",
+    Health.FAILED: "✖",
+    Health.STOPPED: "○",
+    Health.UNKNOWN: "?",
+}
+
+# ASCII fallbacks for terminals without those glyphs (SHIPDECK_ASCII=1).
+HEALTH_SYMBOL_ASCII: dict[Health, str] = {
+    Health.OK: "+",
+    Health.PROGRESS: "~",
+    Health.FAILED: "x",
+    Health.STOPPED: "-",
+    Health.UNKNOWN: "?",
+}
+
+
+def health_of(state: str | None) -> Health:
+    """Meaning of any provider state string; unknown values are UNKNOWN, never an error."""
+    if not state:
+        return Health.UNKNOWN
+    return _HEALTH_BY_STATE.get(state.lower(), Health.UNKNOWN)
+
+
+TERMINAL_TASK_STATES = frozenset({"complete", "completed", "failed", "cancelled"})
+PROMOTABLE_VERSION_STATES = frozenset({"ready"})
+
+
+class Model(BaseModel):
+    """Base of every shipdeck model: extra fields are kept, never rejected."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Capabilities(Model):
+    """What a provider can do. The console hides or disables what is False, with the reason."""
+
+    provider: ProviderName
+    rollback: bool = True
+    rollback_to_version: bool = True
+    promote: bool = True
+    publish: bool = True
+    redeploy: bool = True
+    update: bool = True
+    delete: bool = True
+    domains: bool = True
+    env: bool = True
+    releases: bool = True
+    builds: bool = True
+    deployment_logs: bool = True
+    build_logs: bool = True
+    tasks: bool = False
+    event_stream: bool = True
+    # Environments a version can be promoted / rolled back into (Mixpeek: staging and production).
+    environments: tuple[str, ...] = ("production",)
+    env_environments: tuple[str, ...] = ("production", "preview", "development")
+    # Human notes shown when an action is unavailable, by action name.
+    notes: dict[str, str] = Field(default_factory=dict)
+
+    def supports(self, action: str) -> bool:
+        return bool(getattr(self, action, False))
+
+    def why_not(self, action: str) -> str:
+        return self.notes.get(action, f"{self.provider} does not support {action.replace('_', ' ')}")
+
+
+class Deployment(Model):
+    id: str
+    provider: ProviderName
+    name: str
+    slug: str | None = None
+    state: str = "unknown"
+    active_version_id: str | None = None
+    active_version_number: int | None = None
+    url: str | None = None
+    # Mixpeek: which environment this row is (an app appears once per environment it has).
+    environment: str | None = None
+    # Miteos: hosting target (vercel, netlify, ...).
+    target: str | None = None
+    branch: str | None = None
+    auto_deploy: bool | None = None
+    current_build_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def health(self) -> Health:
+        return health_of(self.state)
+
+
+class Version(Model):
+    id: str
+    deployment_id: str
+    number: int | None = None
+    state: str = "unknown"
+    kind: str | None = None
+    author: str | None = None
+    message: str | None = None
+    build_id: str | None = None
+    source_sandbox_id: str | None = None
+    environment: str | None = None
+    artifact_sha256: str | None = None
+    promoted_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def health(self) -> Health:
+        return health_of(self.state)
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}" if self.number is not None else self.id
+
+
+class Release(Model):
+    id: str
+    deployment_id: str | None = None
+    version_id: str | None = None
+    kind: str | None = None
+    state: str | None = None
+    created_at: datetime | None = None
+
+
+class Build(Model):
+    id: str
+    deployment_id: str
+    state: str = "unknown"
+    triggered_by: str | None = None
+    commit_sha: str | None = None
+    commit_message: str | None = None
+    error_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    created_at: datetime | None = None
+
+    @property
+    def health(self) -> Health:
+        return health_of(self.state)
+
+
+class PipelineStage(Model):
+    name: str
+    state: str = "pending"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class PipelineRun(Model):
+    """One run of a provider's pipeline: a Miosa build/publish, a Miteos deployment, a Mixpeek deploy."""
+
+    id: str
+    deployment_id: str
+    status: str = "unknown"
+    stages: list[PipelineStage] = Field(default_factory=list)
+    version_id: str | None = None
+    environment: str | None = None
+    message: str | None = None
+    error: str | None = None
+    url: str | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def health(self) -> Health:
+        return health_of(self.status)
+
+
+class DnsRecord(Model):
+    type: str
+    name: str
+    value: str
+
+
+class Domain(Model):
+    id: str
+    deployment_id: str | None = None
+    name: str
+    status: str = "unknown"
+    records: list[DnsRecord] = Field(default_factory=list)
+    verification_target: str | None = None
+    instructions: str | None = None
+    # Why verification failed, when the server says.
+    error: str | None = None
+    verified_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def health(self) -> Health:
+        return health_of(self.status)
+
+
+class EnvVar(Model):
+    """An environment variable as the API shows it: a masked preview, never the value."""
+
+    name: str
+    preview: str = ""
+    environment: str = "production"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Approval(Model):
+    id: str
+    agent_id: str | None = None
+    task_id: str | None = None
+    action: str | None = None
+    risk_level: str | None = None
+    summary: str | None = None
+    status: str = "pending"
+    created_at: datetime | None = None
+
+
+class Agent(Model):
+    id: str
+    task_id: str | None = None
+    type: str | None = None
+    status: str = "unknown"
+    current_tool: str | None = None
+    progress: int | None = None
+    pending_approval: Approval | None = None
+
+    @property
+    def health(self) -> Health:
+        return health_of(self.status)
+
+
+class SubTask(Model):
+    id: str
+    agent_type: str | None = None
+    prompt: str | None = None
+    status: str = "unknown"
+
+
+class Task(Model):
+    id: str
+    prompt: str = ""
+    status: str = "unknown"
+    workspace_id: str | None = None
+    total_tokens_used: int | None = None
+    total_cost_cents: int | None = None
+    agents: list[Agent] = Field(default_factory=list)
+    subtasks: list[SubTask] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list)
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def health(self) -> Health:
+        return health_of(self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_TASK_STATES
+
+
+class Deliverable(Model):
+    id: str
+    task_id: str | None = None
+    filename: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    download_url: str | None = None
+    created_at: datetime | None = None
+
+
+class Event(Model):
+    """One event from a provider's push stream (Miosa SSE, Miteos WebSocket)."""
+
+    id: str
+    seq: int | None = None
+    type: str
+    provider: ProviderName
+    created_at: datetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class LogLine(Model):
+    """One line of a build or deployment log."""
+
+    line: str
+    stream: str = "stdout"
+    ts: datetime | None = None
+    # Set on the final frame of a stream: the build/deploy result state ("succeeded", "failed", ...).
+    done_state: str | None = None
+
+
+class PublishRequest(Model):
+    """What the publish dialog collects; each adapter sends the fields its provider understands."""
+
+    source_sandbox_id: str | None = None
+    kind: str = "auto"
+    environment: str = "production"
+    build_command: str | None = None
+    run_command: str | None = None
+    port: int | None = None
+    health_check_path: str | None = None
+    promote: bool = True
+    # Mixpeek requires a deploy message; others keep it as metadata.
+    message: str | None = None
+
+
+class PublishResult(Model):
+    deployment: Deployment | None = None
+    version: Version | None = None
+    run: PipelineRun | None = None
+    promoted: bool = False
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; ``next_cursor`` is None on the last page (opaque to callers)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+__all__ = [
+    "HEALTH_SYMBOL",
+    "HEALTH_SYMBOL_ASCII",
+    "PROMOTABLE_VERSION_STATES",
+    "PROVIDERS",
+    "TERMINAL_TASK_STATES",
+    "Agent",
+    "Approval",
+    "Build",
+    "Capabilities",
+    "Deliverable",
+    "Deployment",
+    "DnsRecord",
+    "Domain",
+    "EnvVar",
+    "Event",
+    "Health",
+    "LogLine",
+    "Model",
+    "Page",
+    "PipelineRun",
+    "PipelineStage",
+    "ProviderName",
+    "PublishRequest",
+    "PublishResult",
+    "Release",
+    "SubTask",
+    "Task",
+    "Version",
+    "health_of",
+]

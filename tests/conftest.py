@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.simproc import SimServer, running_sim
+
+ADMIN = "msk_u_demo_admin"
+READONLY = "msk_u_demo_readonly"
+MITEOS_TOKEN = "mt_test_demo"
+MIXPEEK_TOKEN = "sk_demo"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never read or write the developer's real config, state or audit log."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.delenv("SHIPDECK_CONFIG", raising=False)
+    monkeypatch.delenv("SHIPDECK_PROFILE", raising=False)
+    for var in ("MIOSA_API_KEY", "MITEOS_API_KEY", "MIXPEEK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[SimServer]:
+    """One shared demo-seeded simulator for tests that only read, or that change only what they create."""
+    with running_sim(speed=50.0) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_sim(tmp_path: Path) -> Iterator[SimServer]:
+    """A simulator of this test's own, on a database file in tmp_path."""
+    with running_sim(db_path=tmp_path / "sim.db", speed=50.0) as server:
+        yield server
