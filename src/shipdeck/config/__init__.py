@@ -1,0 +1,1 @@
+"""Profiles, token sources, paths and the audit log. No Textual here."""

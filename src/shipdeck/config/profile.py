@@ -1,0 +1,56 @@
+"""A resolved profile: which control plane, how it is labelled, and the token to use (kept secret)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shipdeck.model import ProviderName
+
+EnvironmentLabel = Literal["production", "staging", "sandbox"]
+ENVIRONMENT_LABELS: tuple[EnvironmentLabel, ...] = ("production", "staging", "sandbox")
+
+DEFAULT_TOKEN_ENV: dict[ProviderName, str] = {
+    "miosa": "MIOSA_API_KEY",
+    "miteos": "MITEOS_API_KEY",
+    "mixpeek": "MIXPEEK_API_KEY",
+}
+
+
+class Secret:
+    """A token. Its repr and str never show it; only ``reveal()`` does, at the moment it is sent."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    provider: ProviderName
+    base_url: str
+    token: Secret = field(repr=False, compare=False)
+    environment: EnvironmentLabel = "production"
+    read_only: bool = False
+    theme: str | None = None
+    # The demo pairs the Miosa console with a Miteos connection for the Tasks screen.
+    tasks: Profile | None = None
