@@ -1,0 +1,1 @@
+"""The live view of one connection: REST snapshot + streams, coalesced into change batches. No Textual."""
