@@ -1,0 +1,27 @@
+"""Everything the console needs to start, resolved by the command line. Plain data, no Textual."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shipdeck.config.profile import Profile
+from shipdeck.config.themes import ThemeSpec
+
+
+@dataclass(frozen=True)
+class ConsoleOptions:
+    profile: Profile
+    # Binding id -> key(s), from the config's [keymap] table, as written. The console applies it and
+    # reports ids it does not know (only it has the binding list).
+    keymap: dict[str, str] = field(default_factory=dict)
+    # Theme name to start with (profile's theme, else the console's default).
+    theme: str | None = None
+    # Every theme found: the shipped ones, then the user's (a user theme overrides a shipped one by name).
+    user_themes: list[ThemeSpec] = field(default_factory=list)
+    # Theme files that were skipped, one readable line each (shown as a warning at start).
+    theme_problems: list[str] = field(default_factory=list)
+    # Other warnings found statically in the config (keymap conflicts, ...), shown at start.
+    config_problems: list[str] = field(default_factory=list)
+    # Where the audit log goes (None: the default under the state dir).
+    audit_path: Path | None = None
