@@ -1,0 +1,402 @@
+"""The config file: profiles, the default profile, the keymap. TOML, strict about what it understands.
+
+A problem that makes the file unusable raises :class:`ConfigError` naming the file, the line and the key.
+Problems that lose nothing (an unknown key, two bindings on one key) are returned as warnings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from shipdeck.config.errors import ConfigError, TokenError
+from shipdeck.config.paths import config_file
+from shipdeck.config.profile import (
+    DEFAULT_TOKEN_ENV,
+    ENVIRONMENT_LABELS,
+    EnvironmentLabel,
+    Profile,
+    Secret,
+)
+from shipdeck.config.tokens import (
+    DEFAULT_TOKEN_COMMAND_TIMEOUT,
+    file_is_private,
+    private_file_fix,
+    token_from_command,
+    token_from_env,
+)
+from shipdeck.model import PROVIDERS, ProviderName
+
+DEFAULT_BASE_URL: dict[ProviderName, str] = {
+    "miosa": "https://api.miosa.ai/api/v1",
+    "miteos": "https://api.miteos.com/v1",
+    "mixpeek": "https://api.mixpeek.com/v1/apps",
+}
+
+_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log")
+_PROFILE_KEYS = (
+    "provider",
+    "base_url",
+    "environment",
+    "read_only",
+    "theme",
+    "token_env",
+    "token_command",
+    "token_command_timeout",
+    "token",
+    "tasks_profile",
+)
+_TOKEN_KEYS = ("token_env", "token_command", "token")
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """One ``[profiles.NAME]`` table, checked; the token is not resolved yet (see :func:`build_profile`)."""
+
+    name: str
+    provider: ProviderName
+    base_url: str
+    environment: EnvironmentLabel = "production"
+    read_only: bool = False
+    theme: str | None = None
+    token_env: str | None = None
+    token_command: str | None = None
+    token_command_timeout: float = DEFAULT_TOKEN_COMMAND_TIMEOUT
+    literal_token: Secret | None = field(default=None, repr=False)
+    tasks_profile: str | None = None
+
+    @property
+    def token_source(self) -> str:
+        """How the token is found, for `config show` (never the token itself)."""
+        if self.token_command:
+            return f"command: {self.token_command}"
+        if self.literal_token is not None:
+            return "literal token in the config file"
+        return f"environment variable {self.token_env or DEFAULT_TOKEN_ENV[self.provider]}"
+
+
+@dataclass(frozen=True)
+class ShipdeckConfig:
+    path: Path
+    exists: bool = False
+    default_profile: str | None = None
+    profiles: dict[str, ProfileConfig] = field(default_factory=dict)
+    keymap: dict[str, str] = field(default_factory=dict)
+    theme: str | None = None
+    audit_log: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_config(path: Path | None = None) -> ShipdeckConfig:
+    """The config at ``path`` (default: ``SHIPDECK_CONFIG`` or the user config dir). No file: empty config."""
+    path = path or config_file()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return ShipdeckConfig(path=path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _Parser(path, text).parse(data)
+
+
+class _Parser:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.locator = _KeyLocator(text)
+        self.warnings: list[str] = []
+
+    def where(self, table: tuple[str, ...], key: str | None = None) -> str:
+        line = self.locator.line_of(table, key)
+        dotted = ".".join(_quote_key(part) for part in (*table, *([key] if key else [])))
+        at_line = f", line {line}" if line else ""
+        return f"{self.path}{at_line}: {dotted}"
+
+    def fail(self, table: tuple[str, ...], key: str | None, problem: str) -> ConfigError:
+        return ConfigError(f"{self.where(table, key)}: {problem}")
+
+    def warn_unknown(self, table: tuple[str, ...], data: dict[str, Any], known: tuple[str, ...]) -> None:
+        for key in data:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.warnings.append(f"{self.where(table, key)}: unknown key, ignored{hint}")
+
+    def string(self, table: tuple[str, ...], data: dict[str, Any], key: str) -> str | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(table, key, f"must be a non-empty string (got {_describe(value)})")
+        return value.strip()
+
+    def parse(self, data: dict[str, Any]) -> ShipdeckConfig:
+        self.warn_unknown((), data, _TOP_KEYS)
+        profiles_table = data.get("profiles", {})
+        if not isinstance(profiles_table, dict):
+            raise self.fail((), "profiles", "must be a table of profiles, like [profiles.prod]")
+        profiles: dict[str, ProfileConfig] = {}
+        for name, table in profiles_table.items():
+            if not isinstance(table, dict):
+                raise self.fail(("profiles",), name, "must be a table, like [profiles.NAME]")
+            profiles[name] = self.profile(name, table)
+        self.check_private_if_literal_token(profiles)
+        default = self.string((), data, "default_profile")
+        if default is not None and default not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            raise self.fail((), "default_profile", f"no profile named {default!r} (profiles: {known})")
+        for profile in profiles.values():
+            self.check_tasks_profile(profile, profiles)
+        keymap = self.keymap(data.get("keymap", {}))
+        audit_log = self.string((), data, "audit_log")
+        return ShipdeckConfig(
+            path=self.path,
+            exists=True,
+            default_profile=default,
+            profiles=profiles,
+            keymap=keymap,
+            theme=self.string((), data, "theme"),
+            audit_log=Path(audit_log).expanduser() if audit_log else None,
+            warnings=self.warnings,
+        )
+
+    def profile(self, name: str, data: dict[str, Any]) -> ProfileConfig:
+        table = ("profiles", name)
+        self.warn_unknown(table, data, _PROFILE_KEYS)
+        provider = data.get("provider")
+        if provider not in PROVIDERS:
+            problem = "required" if provider is None else f"unknown provider {_describe(provider)}"
+            raise self.fail(table, "provider", f"{problem}; one of {', '.join(PROVIDERS)}")
+        provider = cast(ProviderName, provider)
+        base_url = self.string(table, data, "base_url") or DEFAULT_BASE_URL[provider]
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise self.fail(table, "base_url", f"must be an http(s) URL (got {base_url!r})")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            self.warnings.append(
+                f"{self.where(table, 'base_url')}: plain http to {parts.hostname}: "
+                "the token would travel unencrypted; use https"
+            )
+        environment = data.get("environment", "production")
+        if environment not in ENVIRONMENT_LABELS:
+            raise self.fail(
+                table,
+                "environment",
+                f"must be one of {', '.join(ENVIRONMENT_LABELS)} (got {_describe(environment)})",
+            )
+        read_only = data.get("read_only", False)
+        if not isinstance(read_only, bool):
+            raise self.fail(table, "read_only", f"must be true or false (got {_describe(read_only)})")
+        sources = [key for key in _TOKEN_KEYS if key in data]
+        if len(sources) > 1:
+            raise self.fail(table, sources[1], f"choose one token source, not {' and '.join(sources)}")
+        token_env = self.string(table, data, "token_env")
+        if token_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+            raise self.fail(table, "token_env", f"{token_env!r} is not an environment variable name")
+        timeout = data.get("token_command_timeout", DEFAULT_TOKEN_COMMAND_TIMEOUT)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+            raise self.fail(table, "token_command_timeout", "must be a number of seconds between 0 and 600")
+        literal = data.get("token")
+        if literal is not None and (not isinstance(literal, str) or not literal.strip()):
+            # Never echo the value: it may be a token with a typo.
+            raise self.fail(table, "token", "must be a non-empty string")
+        return ProfileConfig(
+            name=name,
+            provider=provider,
+            base_url=base_url.rstrip("/"),
+            environment=cast(EnvironmentLabel, environment),
+            read_only=read_only,
+            theme=self.string(table, data, "theme"),
+            token_env=token_env,
+            token_command=self.string(table, data, "token_command"),
+            token_command_timeout=float(timeout),
+            literal_token=Secret(literal.strip()) if isinstance(literal, str) else None,
+            tasks_profile=self.string(table, data, "tasks_profile"),
+        )
+
+    def check_private_if_literal_token(self, profiles: dict[str, ProfileConfig]) -> None:
+        with_token = [p.name for p in profiles.values() if p.literal_token is not None]
+        if with_token and not file_is_private(self.path):
+            mode = oct(self.path.stat().st_mode & 0o777)[2:]
+            raise TokenError(
+                f"{self.where(('profiles', with_token[0]), 'token')}: refusing a literal token in a file "
+                f"others can read (mode {mode}); run: {private_file_fix(self.path)} "
+                "(or use token_env / token_command instead)"
+            )
+
+    def check_tasks_profile(self, profile: ProfileConfig, profiles: dict[str, ProfileConfig]) -> None:
+        if profile.tasks_profile is None:
+            return
+        target = profiles.get(profile.tasks_profile)
+        table = ("profiles", profile.name)
+        if target is None:
+            raise self.fail(table, "tasks_profile", f"no profile named {profile.tasks_profile!r}")
+        if target.provider != "miteos":
+            raise self.fail(
+                table, "tasks_profile", f"{target.name!r} is a {target.provider} profile, not miteos"
+            )
+
+    def keymap(self, data: Any) -> dict[str, str]:
+        if not isinstance(data, dict):
+            raise self.fail((), "keymap", 'must be a table: [keymap] then binding_id = "key"')
+        keymap: dict[str, str] = {}
+        for binding_id, keys in data.items():
+            if not isinstance(keys, str) or not keys.strip():
+                raise self.fail(
+                    ("keymap",), binding_id, f'must be a key like "ctrl+b" (got {_describe(keys)})'
+                )
+            keymap[binding_id] = ",".join(k.strip() for k in keys.split(",") if k.strip())
+        self.warnings.extend(keymap_conflicts(keymap, where=lambda b: self.where(("keymap",), b)))
+        return keymap
+
+
+def keymap_conflicts(keymap: dict[str, str], *, where: Callable[[str], str] | None = None) -> list[str]:
+    """One warning per key that the keymap gives to two or more binding ids."""
+    owners: dict[str, list[str]] = {}
+    for binding_id, keys in keymap.items():
+        for key in keys.split(","):
+            owners.setdefault(key.strip(), []).append(binding_id)
+    problems = []
+    for key, ids in owners.items():
+        if len(ids) > 1:
+            place = where(ids[1]) if where else f"keymap.{ids[1]}"
+            problems.append(f"{place}: key {key!r} is bound to both {' and '.join(ids)}; only one will work")
+    return problems
+
+
+class _KeyLocator:
+    """Finds the line of a key in TOML text (tomllib does not report it)."""
+
+    _HEADER = re.compile(r"^\s*\[(?!\[)\s*(.+?)\s*\]\s*(?:#.*)?$")
+    _KEY = re.compile(r"""^\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line_of(self, table: tuple[str, ...], key: str | None) -> int | None:
+        """The key's line; for a missing key, the line of its table's header."""
+        current: tuple[str, ...] = ()
+        table_line: int | None = None
+        for number, line in enumerate(self.lines, start=1):
+            header = self._HEADER.match(line)
+            if header:
+                current = _split_dotted(header.group(1))
+                if current == table and table_line is None:
+                    table_line = number
+                continue
+            match = self._KEY.match(line)
+            if match and key is not None and current == table and _unquote(match.group(1)) == key:
+                return number
+        return table_line
+
+
+def _split_dotted(text: str) -> tuple[str, ...]:
+    parts = re.findall(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^.\s]+)\s*(?:\.|$)""", text)
+    return tuple(_unquote(p) for p in parts)
+
+
+def _unquote(part: str) -> str:
+    if len(part) >= 2 and part[0] == part[-1] and part[0] in "\"'":
+        return part[1:-1]
+    return part
+
+
+def _quote_key(part: str) -> str:
+    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+
+
+def _describe(value: object) -> str:
+    return repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def choose_profile_name(config: ShipdeckConfig, requested: str | None) -> str:
+    """``--profile``, else ``SHIPDECK_PROFILE``, else ``default_profile``, else the only profile."""
+    name = requested or os.environ.get("SHIPDECK_PROFILE") or config.default_profile
+    if name is None:
+        if len(config.profiles) == 1:
+            return next(iter(config.profiles))
+        if not config.profiles:
+            raise ConfigError(
+                f"no profile: {config.path} defines none; add a [profiles.NAME] table "
+                "(see `shipdeck config --help`), or run ad hoc with --provider P --url URL"
+            )
+        raise ConfigError(
+            f"several profiles and no default: pass --profile NAME, set SHIPDECK_PROFILE or default_profile "
+            f"in {config.path} (profiles: {', '.join(sorted(config.profiles))})"
+        )
+    if name not in config.profiles:
+        known = ", ".join(sorted(config.profiles)) or "none defined"
+        raise ConfigError(f"no profile named {name!r} in {config.path} (profiles: {known})")
+    return name
+
+
+def resolve_token(profile: ProfileConfig) -> Secret:
+    if profile.token_command:
+        return token_from_command(
+            profile.token_command, profile=profile.name, timeout=profile.token_command_timeout
+        )
+    if profile.literal_token is not None:
+        return profile.literal_token
+    return token_from_env(profile.token_env or DEFAULT_TOKEN_ENV[profile.provider], profile=profile.name)
+
+
+def build_profile(
+    config: ShipdeckConfig,
+    name: str,
+    *,
+    read_only: bool = False,
+    with_tasks: bool = True,
+) -> Profile:
+    """The named profile with its token; ``read_only`` can only tighten it. Raises TokenError."""
+    entry = config.profiles[name]
+    tasks: Profile | None = None
+    if with_tasks and entry.tasks_profile:
+        tasks = build_profile(config, entry.tasks_profile, read_only=read_only, with_tasks=False)
+    return Profile(
+        name=name,
+        provider=entry.provider,
+        base_url=entry.base_url,
+        token=resolve_token(entry),
+        environment=entry.environment,
+        read_only=entry.read_only or read_only,
+        theme=entry.theme or config.theme,
+        tasks=tasks,
+    )
+
+
+def ad_hoc_profile(provider: str, url: str | None, *, read_only: bool = False) -> Profile:
+    """``--provider P --url URL``: no config, the token from the provider's environment variable."""
+    if provider not in PROVIDERS:
+        raise ConfigError(f"--provider: unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
+    name: ProviderName = provider
+    base_url = url or DEFAULT_BASE_URL[name]
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--url: must be an http(s) URL (got {base_url!r})")
+    return Profile(
+        name=f"{name}@{parts.hostname}",
+        provider=name,
+        base_url=base_url.rstrip("/"),
+        token=token_from_env(DEFAULT_TOKEN_ENV[name], profile=f"--provider {name}"),
+        environment="sandbox" if _is_loopback(parts.hostname) else "production",
+        read_only=read_only,
+    )
