@@ -1,0 +1,570 @@
+"""The scriptable commands (ls, versions, status, rollback, promote, publish, env, domains).
+
+They use the same adapter as the console, and send every mutation through ActionRunner, so the audit log
+and the read-only guard hold for runbooks and CI exactly as for the console.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.errors import NotFound, UnsupportedAction
+from shipdeck.cli.output import (
+    CliError,
+    age,
+    print_json,
+    print_table,
+    shorten,
+    state_text,
+    to_jsonable,
+    version_summary,
+)
+from shipdeck.live.actions import ActionRunner
+from shipdeck.model import (
+    Deployment,
+    Domain,
+    EnvVar,
+    Health,
+    PipelineRun,
+    PublishRequest,
+    Version,
+    health_of,
+)
+
+
+@dataclass
+class CommandContext:
+    adapter: Adapter
+    runner: ActionRunner
+    args: argparse.Namespace
+    out: TextIO
+    err: TextIO
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    async def deployment(self) -> Deployment:
+        return await self.adapter.resolve_deployment(self.args.deployment)
+
+    def confirm(self, action: str, question: str) -> None:
+        """Ask ``question`` [y/N] on the terminal; --yes skips it; no terminal and no --yes refuses.
+
+        A read-only profile refuses first: no point asking about what will not be sent.
+        """
+        self.runner.check_writable(action)
+        if getattr(self.args, "yes", False):
+            return
+        if not sys.stdin.isatty():
+            raise CliError(f"{question} needs a confirmation, and stdin is not a terminal: pass --yes", 2)
+        print(f"{question} [y/N] ", end="", file=self.err, flush=True)
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            raise CliError("cancelled: nothing was sent", 1)
+
+    def say(self, text: str) -> None:
+        """A human line: on stdout normally, on stderr under --json so stdout stays one JSON document."""
+        print(text, file=self.err if self.json else self.out)
+
+
+Command = Callable[[CommandContext], Awaitable[int]]
+
+_VERSION_NUMBER = re.compile(r"[vV]?(\d+)")
+
+
+def target_of(dep: Deployment) -> str:
+    return f"{dep.name} [{dep.id}]"
+
+
+async def find_version(ctx: CommandContext, dep: Deployment, ref: str) -> tuple[Version, list[Version]]:
+    """VERSION as an id, ``v12`` or ``12``; also returns every version (newest first)."""
+    versions = sorted(await ctx.adapter.all_versions(dep.id), key=_version_order, reverse=True)
+    number = _VERSION_NUMBER.fullmatch(ref.strip())
+    for version in versions:
+        if version.id == ref or (number and version.number == int(number.group(1))):
+            return version, versions
+    raise NotFound(f"{dep.name} has no version {ref!r}", status=404, provider=ctx.adapter.provider)
+
+
+def active_version(dep: Deployment, versions: list[Version]) -> Version | None:
+    for version in versions:
+        if version.id == dep.active_version_id:
+            return version
+    if dep.active_version_number is not None:
+        return next((v for v in versions if v.number == dep.active_version_number), None)
+    return None
+
+
+def _version_order(version: Version) -> tuple[int, str]:
+    return (
+        version.number if version.number is not None else -1,
+        version.created_at.isoformat() if version.created_at else "",
+    )
+
+
+# -- reads ---------------------------------------------------------------------------------------------
+
+
+async def cmd_ls(ctx: CommandContext) -> int:
+    deployments: list[Deployment] = []
+    async for page in ctx.adapter.iter_deployment_pages():
+        deployments.extend(page)
+    if ctx.json:
+        print_json(deployments, ctx.out)
+        return 0
+    rows = [
+        [
+            d.name + (f" ({d.environment})" if d.environment else ""),
+            state_text(d.state),
+            f"v{d.active_version_number}" if d.active_version_number is not None else "-",
+            d.url or "-",
+            age(d.updated_at or d.created_at),
+            d.id,
+        ]
+        for d in deployments
+    ]
+    print_table(["NAME", "STATE", "VERSION", "URL", "UPDATED", "ID"], rows, ctx.out, empty="no deployments")
+    return 0
+
+
+async def cmd_versions(ctx: CommandContext) -> int:
+    dep = await ctx.deployment()
+    versions = sorted(await ctx.adapter.all_versions(dep.id), key=_version_order, reverse=True)
+    if ctx.json:
+        print_json(versions, ctx.out)
+        return 0
+    current = active_version(dep, versions)
+    rows = [
+        [
+            ("* " if current is not None and v.id == current.id else "  ") + v.label,
+            state_text(v.state),
+            v.author or "-",
+            age(v.created_at),
+            shorten(v.message),
+            v.id,
+        ]
+        for v in versions
+    ]
+    print_table(
+        ["  VERSION", "STATE", "AUTHOR", "CREATED", "MESSAGE", "ID"], rows, ctx.out, empty="no versions"
+    )
+    return 0
+
+
+@dataclass
+class StatusSnapshot:
+    deployment: Deployment
+    active_version: Version | None
+    latest_run: PipelineRun | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "active_version": self.active_version,
+            "latest_run": self.latest_run,
+        }
+
+    @property
+    def settled(self) -> bool:
+        """Nothing in progress: the deployment and its latest pipeline run have finished moving."""
+        moving = [self.deployment.health]
+        if self.latest_run is not None:
+            moving.append(self.latest_run.health)
+        return Health.PROGRESS not in moving
+
+    @property
+    def failed(self) -> bool:
+        runs = [self.latest_run.health] if self.latest_run is not None else []
+        return Health.FAILED in [self.deployment.health, *runs]
+
+    def one_line(self) -> str:
+        dep = self.deployment
+        version = self.active_version.label if self.active_version else _number_label(dep)
+        text = f"{dep.name}: {dep.state}, active {version}"
+        if self.latest_run is not None:
+            run = self.latest_run
+            text += f", latest run {run.id} {run.status}"
+            if run.error:
+                text += f" ({shorten(run.error, 80)})"
+        return text
+
+
+def _number_label(dep: Deployment) -> str:
+    return f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
+
+
+async def status_snapshot(adapter: Adapter, deployment_id: str) -> StatusSnapshot:
+    dep = await adapter.get_deployment(deployment_id)
+    version: Version | None = None
+    if dep.active_version_id:
+        try:
+            version = await adapter.get_version(dep.id, dep.active_version_id)
+        except (NotFound, UnsupportedAction):
+            version = None
+    runs = await adapter.list_pipeline_runs(dep.id)
+    return StatusSnapshot(dep, version, runs[0] if runs else None)
+
+
+async def cmd_status(ctx: CommandContext) -> int:
+    dep = await ctx.deployment()
+    snapshot = await status_snapshot(ctx.adapter, dep.id)
+    if not ctx.args.watch:
+        if ctx.json:
+            print_json(snapshot.as_json(), ctx.out)
+        else:
+            _print_status(snapshot, ctx.out)
+        return 1 if snapshot.failed else 0
+    # Watch: one line (or one JSON object per line) whenever something changes.
+    last = ""
+    while True:
+        line = snapshot.one_line()
+        if line != last:
+            if ctx.json:
+                print(
+                    json.dumps(to_jsonable(snapshot.as_json()), ensure_ascii=False), file=ctx.out, flush=True
+                )
+            else:
+                print(f"{datetime.now().strftime('%H:%M:%S')}  {line}", file=ctx.out, flush=True)
+            last = line
+        if ctx.args.until_settled and snapshot.settled:
+            return 1 if snapshot.failed else 0
+        await asyncio.sleep(ctx.args.interval)
+        snapshot = await status_snapshot(ctx.adapter, dep.id)
+
+
+def _print_status(snapshot: StatusSnapshot, out: TextIO) -> None:
+    dep = snapshot.deployment
+    rows = [
+        ("name", dep.name),
+        ("id", dep.id),
+        ("state", state_text(dep.state)),
+        (
+            "active version",
+            version_summary(snapshot.active_version) if snapshot.active_version else _number_label(dep),
+        ),
+        ("url", dep.url or "-"),
+        ("updated", age(dep.updated_at or dep.created_at)),
+    ]
+    if dep.environment:
+        rows.insert(2, ("environment", dep.environment))
+    run = snapshot.latest_run
+    if run is not None:
+        stages = " > ".join(f"{s.name} {s.state}" for s in run.stages)
+        rows.append(("latest run", f"{run.id} {state_text(run.status)}, {age(run.created_at)}"))
+        if stages:
+            rows.append(("stages", stages))
+        if run.error:
+            rows.append(("error", shorten(run.error, 100)))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label.ljust(width)}  {value}", file=out)
+
+
+# -- mutations -----------------------------------------------------------------------------------------
+
+
+async def cmd_rollback(ctx: CommandContext) -> int:
+    dep = await ctx.deployment()
+    versions = sorted(await ctx.adapter.all_versions(dep.id), key=_version_order, reverse=True)
+    current = active_version(dep, versions)
+    if ctx.args.to:
+        target, _ = await find_version(ctx, dep, ctx.args.to)
+    else:
+        previous = _previous_ready(versions, current)
+        if previous is None:
+            where = f"before {current.label}" if current else "to roll back to"
+            raise CliError(f"{dep.name}: no ready version {where}; nothing was sent", 1)
+        target = previous
+    if current is not None and target.id == current.id:
+        raise CliError(f"{dep.name}: {target.label} is already active; nothing was sent", 1)
+    _preview(ctx, f"Roll back {dep.name}", current, target, ctx.args.reason)
+    ctx.confirm("rollback", f"Roll back {dep.name} to {target.label}?")
+    # Send the previewed target explicitly: what was confirmed is what happens, even if a new version
+    # went live meanwhile.
+    send_version = target.id if ctx.adapter.capabilities.rollback_to_version else None
+    result = await ctx.runner.run(
+        "rollback",
+        target_of(dep),
+        lambda key: ctx.adapter.rollback(
+            dep.id,
+            to_version_id=send_version,
+            environment=ctx.args.environment or dep.environment,
+            reason=ctx.args.reason,
+            idempotency_key=key,
+        ),
+        reason=ctx.args.reason,
+        details=_change_details(current, target),
+    )
+    _report_change(ctx, "rolled back", result, current, target)
+    return 0
+
+
+async def cmd_promote(ctx: CommandContext) -> int:
+    dep = await ctx.deployment()
+    target, versions = await find_version(ctx, dep, ctx.args.version)
+    current = active_version(dep, versions)
+    if current is not None and target.id == current.id:
+        raise CliError(f"{dep.name}: {target.label} is already active; nothing was sent", 1)
+    _preview(ctx, f"Promote on {dep.name}", current, target, None)
+    ctx.confirm("promote", f"Promote {target.label} of {dep.name} to live?")
+    result = await ctx.runner.run(
+        "promote",
+        target_of(dep),
+        lambda key: ctx.adapter.promote(
+            dep.id, target.id, environment=ctx.args.environment or dep.environment, idempotency_key=key
+        ),
+        details=_change_details(current, target),
+    )
+    _report_change(ctx, "promoted", result, current, target)
+    return 0
+
+
+def _previous_ready(versions: list[Version], current: Version | None) -> Version | None:
+    """The ready version just before the active one (the server's own default for a bare rollback)."""
+    ceiling = current.number if current is not None and current.number is not None else None
+    for version in versions:  # newest first
+        if current is not None and version.id == current.id:
+            continue
+        if ceiling is not None and (version.number is None or version.number >= ceiling):
+            continue
+        if version.state == "ready":
+            return version
+    return None
+
+
+def _preview(
+    ctx: CommandContext, title: str, current: Version | None, target: Version, reason: str | None
+) -> None:
+    print(f"{title}:", file=ctx.err)
+    print(f"  current  {version_summary(current)}", file=ctx.err)
+    print(f"  target   {version_summary(target)}", file=ctx.err)
+    if reason:
+        print(f"  reason   {reason}", file=ctx.err)
+
+
+def _change_details(current: Version | None, target: Version) -> dict[str, Any]:
+    return {
+        "from_version": current.label if current else None,
+        "from_version_id": current.id if current else None,
+        "to_version": target.label,
+        "to_version_id": target.id,
+    }
+
+
+def _report_change(
+    ctx: CommandContext, verb: str, result: Deployment, current: Version | None, target: Version
+) -> None:
+    if ctx.json:
+        print_json({"deployment": result, **_change_details(current, target)}, ctx.out)
+        return
+    before = current.label if current else "-"
+    print(f"{verb} {result.name}: {before} -> {target.label} ({result.state})", file=ctx.out)
+
+
+async def cmd_publish(ctx: CommandContext) -> int:
+    dep = await ctx.deployment()
+    args = ctx.args
+    request = PublishRequest(
+        source_sandbox_id=args.sandbox,
+        kind=args.kind,
+        environment=args.environment or dep.environment or "production",
+        build_command=args.build_command,
+        run_command=args.run_command,
+        port=args.port,
+        health_check_path=args.health_check_path,
+        promote=not args.no_promote,
+        message=args.message,
+    )
+    if request.promote:
+        ctx.confirm("publish", f"Publish sandbox {args.sandbox} to {dep.name} and make it live when ready?")
+    details = request.model_dump(exclude_none=True)
+    result = await ctx.runner.run(
+        "publish",
+        target_of(dep),
+        lambda key: ctx.adapter.publish(dep.id, request, idempotency_key=key),
+        details=details,
+    )
+    if not args.wait or result.version is None:
+        if ctx.json:
+            print_json(result, ctx.out)
+        else:
+            label = result.version.label if result.version else "a new version"
+            state = f" ({result.version.state})" if result.version else ""
+            then = ", made live when ready" if request.promote else ""
+            print(f"published {label}{state} to {dep.name}{then}", file=ctx.out)
+        return 0
+    version = result.version
+    while health_of(version.state) == Health.PROGRESS:
+        await asyncio.sleep(args.interval)
+        version = await ctx.adapter.get_version(dep.id, version.id)
+    if ctx.json:
+        print_json({**to_jsonable(result), "version": version}, ctx.out)
+    else:
+        print(f"published {version.label} to {dep.name}: {version.state}", file=ctx.out)
+    return 0 if version.health == Health.OK else 1
+
+
+# -- env and domains -----------------------------------------------------------------------------------
+
+
+async def cmd_env(ctx: CommandContext) -> int:
+    dep = await ctx.deployment()
+    args = ctx.args
+    environment = args.environment or "production"
+    action = args.env_action or "get"
+    if action == "get":
+        env = await ctx.adapter.list_env(dep.id, environment=environment)
+        if args.keys:
+            wanted = set(args.keys)
+            env = [e for e in env if e.name in wanted]
+            missing = wanted - {e.name for e in env}
+            if missing:
+                raise NotFound(
+                    f"{dep.name} has no env var {sorted(missing)[0]!r} in {environment}",
+                    status=404,
+                    provider=ctx.adapter.provider,
+                )
+        _print_env(ctx, env)
+        return 0
+    if action == "set":
+        values = _parse_assignments(args.keys)
+        # Values never reach the audit log: only the names.
+        changed = await ctx.runner.run(
+            "env.set",
+            target_of(dep),
+            lambda key: ctx.adapter.set_env(dep.id, values, environment=environment),
+            details={"environment": environment, "keys": sorted(values)},
+        )
+        _print_env(ctx, [e for e in changed if e.name in values] or changed)
+        return 0
+    # unset
+    if not args.keys:
+        raise CliError("env unset: name the variables to remove", 2)
+    ctx.confirm("env.unset", f"Remove {', '.join(args.keys)} from {dep.name} ({environment})?")
+
+    def unset(name: str) -> Callable[[str], Awaitable[None]]:
+        return lambda _key: ctx.adapter.unset_env(dep.id, name, environment=environment)
+
+    for name in args.keys:
+        await ctx.runner.run(
+            "env.unset", target_of(dep), unset(name), details={"environment": environment, "keys": [name]}
+        )
+    if ctx.json:
+        print_json({"removed": args.keys, "environment": environment}, ctx.out)
+    else:
+        print(f"removed {', '.join(args.keys)} from {dep.name} ({environment})", file=ctx.out)
+    return 0
+
+
+def _parse_assignments(pairs: list[str]) -> dict[str, str]:
+    if not pairs:
+        raise CliError("env set: give KEY=VALUE pairs", 2)
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            # Do not echo the pair: its value may be a secret.
+            raise CliError(f"env set: expected KEY=VALUE with KEY a variable name (got {name[:40]!r}...)", 2)
+        values[name] = value
+    return values
+
+
+def _print_env(ctx: CommandContext, env: list[EnvVar]) -> None:
+    if ctx.json:
+        print_json(env, ctx.out)
+        return
+    rows = [[e.name, e.preview or "****", e.environment, age(e.updated_at or e.created_at)] for e in env]
+    print_table(["NAME", "VALUE", "ENVIRONMENT", "UPDATED"], rows, ctx.out, empty="no env vars")
+
+
+async def cmd_domains(ctx: CommandContext) -> int:
+    dep = await ctx.deployment()
+    args = ctx.args
+    action = args.domain_action or "list"
+    if action == "list":
+        _print_domains(ctx, await ctx.adapter.list_domains(dep.id))
+        return 0
+    if not args.domain:
+        raise CliError(f"domains {action}: name the domain", 2)
+    if action == "add":
+        domain = await ctx.runner.run(
+            "domain.add",
+            target_of(dep),
+            lambda key: ctx.adapter.add_domain(dep.id, args.domain, idempotency_key=key),
+            details={"domain": args.domain},
+        )
+        _print_domain_detail(ctx, domain)
+        return 0
+    existing = await _find_domain(ctx, dep, args.domain)
+    if action == "verify":
+        domain = await ctx.runner.run(
+            "domain.verify",
+            target_of(dep),
+            lambda key: ctx.adapter.verify_domain(dep.id, existing.id),
+            details={"domain": existing.name},
+        )
+        _print_domain_detail(ctx, domain)
+        return 1 if domain.health == Health.FAILED else 0
+    ctx.confirm("domain.remove", f"Remove domain {existing.name} from {dep.name}?")
+    await ctx.runner.run(
+        "domain.remove",
+        target_of(dep),
+        lambda key: ctx.adapter.remove_domain(dep.id, existing.id),
+        details={"domain": existing.name},
+    )
+    if ctx.json:
+        print_json({"removed": existing}, ctx.out)
+    else:
+        print(f"removed domain {existing.name} from {dep.name}", file=ctx.out)
+    return 0
+
+
+async def _find_domain(ctx: CommandContext, dep: Deployment, ref: str) -> Domain:
+    for domain in await ctx.adapter.list_domains(dep.id):
+        if ref in (domain.id, domain.name):
+            return domain
+    raise NotFound(f"{dep.name} has no domain {ref!r}", status=404, provider=ctx.adapter.provider)
+
+
+def _print_domains(ctx: CommandContext, domains: list[Domain]) -> None:
+    if ctx.json:
+        print_json(domains, ctx.out)
+        return
+    rows = [[d.name, state_text(d.status), age(d.created_at), shorten(d.error, 60), d.id] for d in domains]
+    print_table(["DOMAIN", "STATUS", "ADDED", "PROBLEM", "ID"], rows, ctx.out, empty="no domains")
+
+
+def _print_domain_detail(ctx: CommandContext, domain: Domain) -> None:
+    if ctx.json:
+        print_json(domain, ctx.out)
+        return
+    print(f"{domain.name}: {state_text(domain.status)}", file=ctx.out)
+    if domain.error:
+        print(f"  problem: {domain.error}", file=ctx.out)
+    if domain.records and domain.health != Health.OK:
+        print("  create these DNS records:", file=ctx.out)
+        rows = [[r.type, r.name, r.value] for r in domain.records]
+        print_table(["  TYPE", "NAME", "VALUE"], [["  " + r[0], r[1], r[2]] for r in rows], ctx.out)
+    if domain.instructions:
+        print(f"  {domain.instructions}", file=ctx.out)
+
+
+COMMANDS: dict[str, Command] = {
+    "ls": cmd_ls,
+    "versions": cmd_versions,
+    "status": cmd_status,
+    "rollback": cmd_rollback,
+    "promote": cmd_promote,
+    "publish": cmd_publish,
+    "env": cmd_env,
+    "domains": cmd_domains,
+}

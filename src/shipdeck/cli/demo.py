@@ -1,0 +1,135 @@
+"""`shipdeck demo`: the sandbox control plane in the background, on loopback, with demo data.
+
+The simulator is a child process (``python -m shipdeck sim``); it prints one ready line per provider with
+its URL and tokens, then "shipdeck sim ready". It is stopped with SIGINT (then killed) however the demo ends.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from shipdeck.cli.output import CliError
+from shipdeck.config.profile import Profile, Secret
+
+_PROVIDER_LINE = re.compile(r"^(miosa|miteos|mixpeek)\s+(http://\S+)\s+tokens:\s*(.*)$")
+READY_MARKER = "shipdeck sim ready"
+NETWORK_EXIT = 5
+
+
+class DemoSandbox:
+    """A running simulator; use as a context manager so it is stopped on every way out."""
+
+    def __init__(self, db_path: Path, *, port: int = 0, start_timeout: float = 60.0) -> None:
+        self.db_path = db_path
+        self.port = port
+        self.start_timeout = start_timeout
+        self.urls: dict[str, str] = {}
+        self.tokens: dict[str, list[str]] = {}
+        # The last lines the simulator printed, to explain a failure.
+        self.output: collections.deque[str] = collections.deque(maxlen=40)
+        self.process: subprocess.Popen[str] | None = None
+        self._ready = threading.Event()
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "shipdeck", "sim",
+            "--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db_path), "--seed", "demo",
+        ]  # fmt: skip
+
+    def start(self) -> DemoSandbox:
+        try:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        except OSError as exc:
+            raise CliError(
+                f"could not start the sandbox control plane: {exc.strerror}", NETWORK_EXIT
+            ) from None
+        # Keep reading its output for as long as it runs: a full pipe would stall the simulator.
+        threading.Thread(target=self._pump, name="shipdeck-demo-sim-output", daemon=True).start()
+        deadline = time.monotonic() + self.start_timeout
+        while not self._ready.wait(0.05):
+            if time.monotonic() > deadline:
+                self.stop()
+                raise CliError(
+                    self._failure(f"did not become ready within {self.start_timeout:g}s"), NETWORK_EXIT
+                )
+        if self.process.poll() is not None or "miosa" not in self.urls:
+            self.stop()
+            raise CliError(self._failure("stopped before it was ready"), NETWORK_EXIT)
+        return self
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.rstrip("\n")
+            self.output.append(line)
+            match = _PROVIDER_LINE.match(line.strip())
+            if match:
+                self.urls[match.group(1)] = match.group(2)
+                self.tokens[match.group(1)] = match.group(3).split()
+            if READY_MARKER in line:
+                self._ready.set()
+        self._ready.set()  # it ended: wake the waiter
+
+    def _failure(self, what: str) -> str:
+        tail = " | ".join(line for line in list(self.output)[-5:] if line.strip())
+        hint = f" (port {self.port} may be in use; try --port 0)" if self.port else ""
+        return f"the sandbox control plane {what}{hint}" + (f": {tail}" if tail else "")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def __enter__(self) -> DemoSandbox:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def profile(self, *, read_only: bool = False) -> Profile:
+        """The Miosa console profile, with the Miteos side attached for the Tasks screen."""
+        tasks = None
+        if "miteos" in self.urls and self.tokens.get("miteos"):
+            tasks = Profile(
+                name="demo-tasks",
+                provider="miteos",
+                base_url=self.urls["miteos"],
+                token=Secret(self.tokens["miteos"][0]),
+                environment="sandbox",
+                read_only=read_only,
+            )
+        if not self.tokens.get("miosa"):
+            raise CliError(self._failure("announced no Miosa token"), NETWORK_EXIT)
+        return Profile(
+            name="demo",
+            provider="miosa",
+            base_url=self.urls["miosa"],
+            token=Secret(self.tokens["miosa"][0]),
+            environment="sandbox",
+            read_only=read_only,
+            tasks=tasks,
+        )

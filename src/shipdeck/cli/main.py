@@ -1,0 +1,158 @@
+"""`shipdeck [global options] [COMMAND ...]`: the console, `demo`, config/themes/audit, scriptable commands.
+
+Every failure ends as one line on stderr and an exit code (0 ok, 1 refused, 2 usage, 3 auth, 4 not found,
+5 network), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from shipdeck.api.errors import ShipdeckError
+from shipdeck.cli.commands import COMMANDS, CommandContext
+from shipdeck.cli.demo import DemoSandbox
+from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
+from shipdeck.cli.output import CliError, error_line, warning_line
+from shipdeck.cli.parser import UsageError, build_parser
+from shipdeck.config.audit import AuditLog
+from shipdeck.config.console_options import ConsoleOptions
+from shipdeck.config.errors import ConfigError
+from shipdeck.config.loader import (
+    ShipdeckConfig,
+    ad_hoc_profile,
+    build_profile,
+    choose_profile_name,
+    load_config,
+)
+from shipdeck.config.paths import config_file, state_dir
+from shipdeck.config.profile import Profile
+from shipdeck.config.themes import load_themes
+from shipdeck.live.actions import ActionRunner
+
+INTERRUPTED_EXIT = 130
+# One request may take this long; the global --timeout bounds the whole call, retries included.
+REQUEST_TIMEOUT = 15.0
+
+
+def run(argv: Sequence[str]) -> int:
+    try:
+        return _dispatch(build_parser().parse_args(list(argv)))
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except (UsageError, CliError, ConfigError, ShipdeckError) as exc:
+        error_line(str(exc))
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return INTERRUPTED_EXIT
+    except Exception as exc:  # a bug of ours: still one line, and a way to report it
+        error_line(f"unexpected {exc.__class__.__name__}: {exc} (please report this)")
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.url and not args.provider:
+        raise UsageError("--url needs --provider (or use a profile: --profile NAME)")
+    if args.profile and args.provider:
+        raise UsageError("choose --profile or --provider/--url, not both")
+    command = args.command
+    if command == "config":
+        return cmd_config(args)
+    if command == "themes":
+        return cmd_themes(args)
+    if command == "audit":
+        return cmd_audit(args)
+    if command == "demo":
+        return run_demo(args)
+    if args.provider:
+        config = _config_for_ad_hoc()
+        profile = ad_hoc_profile(args.provider, args.url, read_only=args.read_only)
+        problems: list[str] = []
+    else:
+        config = load_config()
+        name = choose_profile_name(config, args.profile)
+        profile = build_profile(config, name, read_only=args.read_only, with_tasks=False)
+        profile, problems = _attach_tasks(config, name, profile, args.read_only, wanted=command is None)
+    if command is None:
+        return open_console(console_options(config, profile, problems))
+    for warning in config.warnings:
+        warning_line(warning)
+    return asyncio.run(run_scriptable(args, profile, config))
+
+
+def _config_for_ad_hoc() -> ShipdeckConfig:
+    """Ad hoc runs need no config file; a broken one costs its keymap and a warning, nothing more."""
+    try:
+        return load_config()
+    except ConfigError as exc:
+        return ShipdeckConfig(path=config_file(), warnings=[f"{exc.message} (ignored for this ad hoc run)"])
+
+
+def _attach_tasks(
+    config: ShipdeckConfig, name: str, profile: Profile, read_only: bool, *, wanted: bool
+) -> tuple[Profile, list[str]]:
+    """The console's Tasks screen uses ``tasks_profile``; its token failing only costs that screen."""
+    tasks_name = config.profiles[name].tasks_profile
+    if not wanted or not tasks_name:
+        return profile, []
+    try:
+        tasks = build_profile(config, tasks_name, read_only=read_only, with_tasks=False)
+    except ConfigError as exc:
+        return profile, [f"Tasks screen unavailable: {exc.message}"]
+    return _with_tasks(profile, tasks), []
+
+
+def _with_tasks(profile: Profile, tasks: Profile) -> Profile:
+    from dataclasses import replace
+
+    return replace(profile, tasks=tasks)
+
+
+def console_options(config: ShipdeckConfig, profile: Profile, problems: list[str]) -> ConsoleOptions:
+    catalog = load_themes()
+    return ConsoleOptions(
+        profile=profile,
+        keymap=dict(config.keymap),
+        theme=profile.theme or config.theme,
+        user_themes=catalog.themes,
+        theme_problems=catalog.problems,
+        config_problems=[*config.warnings, *problems],
+        audit_path=config.audit_log,
+    )
+
+
+def open_console(options: ConsoleOptions) -> int:
+    from shipdeck.tui import run_console
+
+    return int(run_console(options))
+
+
+async def run_scriptable(args: argparse.Namespace, profile: Profile, config: ShipdeckConfig) -> int:
+    from shipdeck.api.factory import make_adapter
+
+    audit = AuditLog(config.audit_log, profile=profile.name, provider=profile.provider)
+    runner = ActionRunner(audit, read_only=profile.read_only, profile_name=profile.name)
+    adapter = make_adapter(
+        profile,
+        on_notice=lambda notice: warning_line(str(notice)),
+        timeout=min(REQUEST_TIMEOUT, args.timeout),
+        deadline=args.timeout,
+    )
+    async with adapter:
+        context = CommandContext(adapter=adapter, runner=runner, args=args, out=sys.stdout, err=sys.stderr)
+        return await COMMANDS[args.command](context)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    db_path = state_dir() / "demo.db"
+    if args.fresh:
+        for leftover in (db_path, db_path.with_name("demo.db-wal"), db_path.with_name("demo.db-shm")):
+            leftover.unlink(missing_ok=True)
+    print("shipdeck: starting the sandbox control plane on loopback ...", file=sys.stderr, flush=True)
+    config = _config_for_ad_hoc()
+    with DemoSandbox(db_path, port=args.port) as sandbox:
+        profile = sandbox.profile(read_only=args.read_only)
+        return open_console(console_options(config, profile, []))

@@ -1,0 +1,107 @@
+"""Output of the scriptable commands: aligned tables for humans, JSON for machines, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from pydantic import BaseModel
+
+from shipdeck.model import HEALTH_SYMBOL, HEALTH_SYMBOL_ASCII, Version, health_of
+
+
+class CliError(Exception):
+    """A refusal of the command line itself (bad usage, nothing to do, declined prompt)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def error_line(message: str, stream: TextIO | None = None) -> None:
+    """One line on stderr, whatever the message holds (a server may send newlines)."""
+    flat = " ".join(message.split())
+    print(f"shipdeck: error: {flat}", file=stream or sys.stderr)
+
+
+def warning_line(message: str, stream: TextIO | None = None) -> None:
+    print(f"shipdeck: warning: {' '.join(message.split())}", file=stream or sys.stderr)
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(value: Any, stream: TextIO | None = None) -> None:
+    print(
+        json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, default=str), file=stream or sys.stdout
+    )
+
+
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], stream: TextIO | None = None, *, empty: str = ""
+) -> None:
+    out = stream or sys.stdout
+    if not rows:
+        if empty:
+            print(empty, file=out)
+        return
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
+    for row in [list(headers), *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip(), file=out)
+
+
+def state_text(state: str | None) -> str:
+    """A state as symbol and word, never by colour alone; ASCII symbols when the terminal is not UTF-8."""
+    symbols = HEALTH_SYMBOL if _utf8(sys.stdout) else HEALTH_SYMBOL_ASCII
+    return f"{symbols[health_of(state)]} {state or 'unknown'}"
+
+
+def _utf8(stream: TextIO) -> bool:
+    encoding = getattr(stream, "encoding", None) or ""
+    return encoding.lower().replace("-", "") == "utf8"
+
+
+def age(when: datetime | None, now: datetime | None = None) -> str:
+    if when is None:
+        return "-"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def shorten(text: str | None, width: int = 48) -> str:
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def version_summary(version: Version | None) -> str:
+    """``v12 ready, 3h ago, by alice: "fix login"`` for previews."""
+    if version is None:
+        return "(none)"
+    parts = [f"{version.label} {version.state}", age(version.created_at)]
+    if version.author:
+        parts.append(f"by {version.author}")
+    text = ", ".join(parts)
+    if version.message:
+        text += f': "{shorten(version.message, 60)}"'
+    return text

@@ -1,0 +1,211 @@
+"""The argparse tree: global options first, then one subcommand (none opens the console)."""
+
+from __future__ import annotations
+
+import argparse
+
+from shipdeck import __version__
+from shipdeck.model import PROVIDERS
+
+EXIT_CODES = """\
+exit codes: 0 ok, 1 refused by the API (or declined), 2 usage, 3 authentication, 4 not found, 5 network
+"""
+
+EPILOG = f"""\
+examples:
+  shipdeck                               open the console on the default profile
+  shipdeck demo                          the console on a local sandbox with demo data
+  shipdeck --profile prod-eu ls --json
+  MIOSA_API_KEY=... shipdeck --provider miosa --url http://127.0.0.1:8765/api/v1 ls
+  shipdeck rollback web --reason "bad deploy"
+  shipdeck promote web v12 --yes
+
+{EXIT_CODES}"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (plus the usage hint) and never exit the process."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+class UsageError(Exception):
+    exit_code = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="shipdeck",
+        description="A terminal console for deployment control planes (Miosa, Miteos, Mixpeek).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"shipdeck {__version__}")
+    target = parser.add_argument_group("which control plane")
+    target.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="a profile of the config file (default: SHIPDECK_PROFILE, then default_profile)",
+    )
+    target.add_argument("--provider", choices=PROVIDERS, help="ad hoc, without a profile: the provider")
+    target.add_argument(
+        "--url", metavar="URL", help="ad hoc: the API base URL (token from the provider's env var)"
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", help="refuse every change (on top of the profile's read_only)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up on a request after this long, retries included (default 60)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    json_flag = _Parser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="machine-readable output")
+    yes_flag = _Parser(add_help=False)
+    yes_flag.add_argument(
+        "-y", "--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)"
+    )
+    env_flag = _Parser(add_help=False)
+    env_flag.add_argument(
+        "--environment",
+        metavar="ENV",
+        help="target environment where the provider has several (Mixpeek: staging, production)",
+    )
+
+    def add(name: str, help_text: str, *parents: _Parser) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_text, description=help_text, parents=list(parents), epilog=EXIT_CODES
+        )
+
+    demo = add("demo", "open the console on a local sandbox control plane with demo data")
+    demo.add_argument(
+        "--port", type=int, default=0, help="loopback port for the sandbox (default: a free one)"
+    )
+    demo.add_argument(
+        "--fresh", action="store_true", help="start from new demo data (drop the previous demo database)"
+    )
+
+    config = add("config", "where the config file is, what it says, whether it works")
+    config_sub = config.add_subparsers(
+        dest="config_action", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    config_sub.add_parser("path", help="print the config file's path")
+    config_sub.add_parser("show", help="print the profiles (never a token)", parents=[json_flag])
+    config_sub.add_parser("check", help="check the file, the tokens and the themes")
+
+    add("themes", "list the themes (shipped and yours)", json_flag)
+
+    audit = add("audit", "print the audit log of changes made from this machine", json_flag)
+    audit.add_argument("--tail", type=_positive_int, metavar="N", help="only the last N records")
+
+    add("ls", "list deployments", json_flag)
+    versions = add("versions", "list a deployment's versions (* marks the active one)", json_flag)
+    versions.add_argument("deployment", metavar="DEP", help="deployment id or name")
+
+    status = add("status", "a deployment's state, active version and latest pipeline run", json_flag)
+    status.add_argument("deployment", metavar="DEP")
+    status.add_argument(
+        "--watch", action="store_true", help="keep printing a line whenever something changes"
+    )
+    status.add_argument(
+        "--until-settled",
+        action="store_true",
+        help="with --watch: stop once nothing is in progress (exit 1 if it failed)",
+    )
+    status.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="with --watch: poll interval (default 2)",
+    )
+
+    rollback = add(
+        "rollback",
+        "roll a deployment back (default: to the ready version before the active one)",
+        json_flag,
+        yes_flag,
+        env_flag,
+    )
+    rollback.add_argument("deployment", metavar="DEP")
+    rollback.add_argument("--to", metavar="VERSION", help="version id or number (v12 or 12)")
+    rollback.add_argument(
+        "--reason", metavar="TEXT", help="why (kept in the audit log and sent to the provider)"
+    )
+
+    promote = add("promote", "make a ready version live", json_flag, yes_flag, env_flag)
+    promote.add_argument("deployment", metavar="DEP")
+    promote.add_argument("version", metavar="VERSION", help="version id or number (v12 or 12)")
+
+    publish = add(
+        "publish", "publish a sandbox as a new version of a deployment", json_flag, yes_flag, env_flag
+    )
+    publish.add_argument("deployment", metavar="DEP")
+    publish.add_argument("--sandbox", required=True, metavar="ID", help="the sandbox to publish")
+    publish.add_argument("--kind", default="auto", help="auto (default), static, docker, ...")
+    publish.add_argument("--build-command", metavar="CMD")
+    publish.add_argument("--run-command", metavar="CMD")
+    publish.add_argument("--port", type=int)
+    publish.add_argument("--health-check-path", metavar="PATH")
+    publish.add_argument("--message", metavar="TEXT", help="what this version is (Mixpeek requires one)")
+    publish.add_argument(
+        "--no-promote", action="store_true", help="build the version but do not make it live"
+    )
+    publish.add_argument(
+        "--wait", action="store_true", help="wait until the version is ready or failed (exit 1 if failed)"
+    )
+    publish.add_argument(
+        "--interval", type=_positive_float, default=2.0, metavar="SECONDS", help=argparse.SUPPRESS
+    )
+
+    env = add(
+        "env",
+        "list, set or unset a deployment's environment variables (values are masked)",
+        json_flag,
+        yes_flag,
+    )
+    env.add_argument("deployment", metavar="DEP")
+    env.add_argument(
+        "env_action", nargs="?", choices=("get", "set", "unset"), metavar="get|set|unset", help="default: get"
+    )
+    env.add_argument(
+        "keys", nargs="*", metavar="KEY[=VALUE]", help="get KEY..., set KEY=VALUE..., unset KEY..."
+    )
+    env.add_argument("--environment", metavar="ENV", help="production (default), preview or development")
+
+    domains = add("domains", "list, add, verify or remove a deployment's custom domains", json_flag, yes_flag)
+    domains.add_argument("deployment", metavar="DEP")
+    domains.add_argument(
+        "domain_action",
+        nargs="?",
+        choices=("list", "add", "verify", "rm"),
+        metavar="add|verify|rm",
+        help="default: list",
+    )
+    domains.add_argument("domain", nargs="?", metavar="DOMAIN", help="domain name (or id for verify/rm)")
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
