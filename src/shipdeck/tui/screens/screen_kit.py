@@ -1,0 +1,150 @@
+"""Pieces shared by the Tasks, Env, Domains and Logs screens: the text prompt, running a mutation
+through the ActionRunner with a readable outcome, and error text for humans."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Input, Static, TextArea
+
+from shipdeck.api.errors import ApiError, ShipdeckError
+from shipdeck.live.actions import ActionRunner
+from shipdeck.tui.widgets.event_log import literal
+
+T = TypeVar("T")
+
+Validator = Callable[[str], str | None]
+
+
+def describe_error(exc: ShipdeckError) -> str:
+    """The server's reason, the HTTP status and the request id, on one literal line."""
+    text = exc.message
+    if isinstance(exc, ApiError):
+        text = f"{text} (HTTP {exc.status}{', ' + exc.code if exc.code else ''})"
+    if exc.request_id:
+        text = f"{text} [request {exc.request_id}]"
+    return literal(text)
+
+
+async def run_mutation(
+    screen: Screen[Any],
+    runner: ActionRunner,
+    action: str,
+    target: str,
+    call: Callable[[str], Awaitable[T]],
+    *,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> tuple[bool, T | None]:
+    """Run ``call`` through the runner (read-only guard, audit, idempotency key); never raises
+    a ShipdeckError: a refusal is shown to the user and ``(False, None)`` returned."""
+    try:
+        result = await runner.run(action, target, call, reason=reason, details=details)
+    except ShipdeckError as exc:
+        screen.notify(describe_error(exc), title=f"{action} failed", severity="error", markup=False)
+        return False, None
+    return True, result
+
+
+def read_only_note(runner: ActionRunner) -> str:
+    return (
+        f"READ-ONLY profile {runner.profile_name}: the change keys are disabled "
+        "(nothing is sent; open a profile without read_only to act)."
+        if runner.read_only
+        else ""
+    )
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """Ask for one value. ``validate`` returns the reason a value is refused (the text typed stays).
+
+    ``multiline`` uses a text area (newlines kept; ctrl+s submits), otherwise enter submits.
+    ``secret`` masks the input (it is never echoed, logged or stored by this screen).
+    """
+
+    DEFAULT_CSS = """
+    TextPrompt { align: center middle; }
+    TextPrompt > Vertical {
+        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    TextPrompt .prompt-title { text-style: bold; }
+    TextPrompt .prompt-help { color: $text-muted; }
+    TextPrompt .prompt-error { color: $text-error; }
+    TextPrompt TextArea { height: 6; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="prompt-cancel"),
+        Binding("ctrl+s", "submit", "Submit", id="prompt-submit"),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        help_text: str = "",
+        initial: str = "",
+        placeholder: str = "",
+        validate: Validator | None = None,
+        multiline: bool = False,
+        secret: bool = False,
+        allow_empty: bool = False,
+    ) -> None:
+        super().__init__()
+        self._title = title
+        self._help = help_text
+        self._initial = initial
+        self._placeholder = placeholder
+        self._validate = validate
+        self._multiline = multiline
+        self._secret = secret
+        self._allow_empty = allow_empty
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Content(self._title), classes="prompt-title")
+            if self._help:
+                yield Static(Content(self._help), classes="prompt-help")
+            if self._multiline:
+                yield TextArea(self._initial, id="prompt-value", soft_wrap=True, show_line_numbers=False)
+                keys = "ctrl+s to submit, esc to cancel"
+            else:
+                yield Input(
+                    self._initial, placeholder=self._placeholder, password=self._secret, id="prompt-value"
+                )
+                keys = "enter to submit, esc to cancel"
+            yield Static("", id="prompt-error", classes="prompt-error")
+            yield Static(Content(keys), classes="prompt-help")
+
+    @property
+    def value(self) -> str:
+        widget = self.query_one("#prompt-value")
+        return widget.text if isinstance(widget, TextArea) else widget.value  # type: ignore[attr-defined]
+
+    def show_error(self, reason: str) -> None:
+        self.query_one("#prompt-error", Static).update(Content(reason))
+
+    @on(Input.Submitted)
+    def _on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        value = self.value
+        if not value.strip() and not self._allow_empty:
+            self.show_error("A value is required (esc to cancel).")
+            return
+        if self._validate is not None and (reason := self._validate(value)) is not None:
+            self.show_error(reason)
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,140 @@
+"""EventLog: a bounded, batched tail of events or log lines, rendered with the Line API.
+
+Writers call :meth:`EventLog.write_events` / :meth:`EventLog.write_text_lines` as often as they like;
+lines are queued and flushed to the screen at most ~10 times a second in one ``write_lines`` call, and
+the widget keeps at most ``max_lines`` lines (a ring buffer). Text is never interpreted: no markup, and
+control characters and escape sequences are replaced before they reach the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
+
+from textual.strip import Strip
+from textual.timer import Timer
+from textual.widgets import Log
+
+from shipdeck.model import Event
+
+DEFAULT_MAX_LINES = 5_000
+FLUSH_INTERVAL = 0.1
+
+# C0 controls except tab, DEL and C1 controls: none of them may reach the terminal.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def literal(text: object) -> str:
+    """Server text made safe to show on one line: control characters (ESC included) become '?'."""
+    return _CONTROL_CHARS.sub("?", str(text))
+
+
+def _short_time(at: datetime | None) -> str:
+    return at.strftime("%H:%M:%S") if at else "--:--:--"
+
+
+def format_event(event: Event) -> str:
+    """One line per event: time, type, then the interesting data fields (ids and states first)."""
+    data = event.data
+    first = ("task_id", "agent_id", "status", "state", "approval_id", "tool")
+    keys: list[str] = [k for k in first if k in data]
+    keys += [k for k in data if k not in keys]
+    fields = " ".join(f"{key}={data[key]}" for key in keys if not isinstance(data[key], (dict, list)))
+    return literal(f"{_short_time(event.created_at)} {event.type:<20} {fields}".rstrip())
+
+
+class EventLog(Log):
+    """A read-only tail of events or log lines, bounded and batched; ``highlight_line`` marks a match."""
+
+    COMPONENT_CLASSES = {"event-log--match"}
+    DEFAULT_CSS = """
+    EventLog { height: 1fr; border: none; }
+    EventLog > .event-log--match { background: $accent 40%; text-style: bold reverse; }
+    """
+
+    def __init__(
+        self,
+        *,
+        max_lines: int = DEFAULT_MAX_LINES,
+        flush_interval: float = FLUSH_INTERVAL,
+        auto_scroll: bool = True,
+        name: str | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's own parameter name
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(
+            max_lines=max_lines, auto_scroll=auto_scroll, highlight=False, name=name, id=id, classes=classes
+        )
+        self._pending: deque[str] = deque(maxlen=max_lines)
+        self._flush_interval = flush_interval
+        self._flush_timer: Timer | None = None
+        self.highlighted_line: int | None = None
+        self.dropped_lines = 0
+
+    def on_mount(self) -> None:
+        self._flush_timer = self.set_interval(self._flush_interval, self.flush, name="event-log-flush")
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def write_text_lines(self, lines: Iterable[str]) -> None:
+        """Queue lines (shown on the next flush). Each line is made literal; embedded newlines split it."""
+        for line in lines:
+            for part in str(line).split("\n"):
+                if len(self._pending) == self._pending.maxlen:
+                    self.dropped_lines += 1
+                self._pending.append(literal(part))
+
+    def write_events(self, events: Iterable[Event]) -> None:
+        self.write_text_lines(format_event(event) for event in events)
+
+    def flush(self) -> None:
+        """Write what is queued in one batch (called by the timer; tests may call it directly)."""
+        if not self._pending:
+            return
+        batch = list(self._pending)
+        self._pending.clear()
+        before = len(self.lines)
+        self.write_lines(batch)
+        pruned = before + len(batch) - len(self.lines)
+        if pruned > 0 and self.highlighted_line is not None:
+            # Lines pruned off the top shift every index; a match that was pruned is dropped.
+            self.highlighted_line -= pruned
+            if self.highlighted_line < 0:
+                self.highlighted_line = None
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    # -- search -----------------------------------------------------------------------------------------
+    def find(self, needle: str, *, start: int, backwards: bool = False) -> int | None:
+        """Index of the next line containing ``needle`` (case-insensitive), wrapping around; None if none."""
+        lines = self.lines
+        if not needle or not lines:
+            return None
+        needle = needle.casefold()
+        count = len(lines)
+        step = -1 if backwards else 1
+        for offset in range(1, count + 1):
+            index = (start + step * offset) % count
+            if needle in lines[index].casefold():
+                return index
+        return None
+
+    def count_matches(self, needle: str) -> int:
+        needle = needle.casefold()
+        return sum(1 for line in self.lines if needle in line.casefold()) if needle else 0
+
+    def show_line(self, index: int | None) -> None:
+        """Highlight line ``index`` (None clears) and scroll it into the middle of the view."""
+        self.highlighted_line = index
+        if index is not None:
+            self.scroll_to(y=max(0, index - self.size.height // 2), animate=False)
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        if self.highlighted_line is not None and self.scroll_offset.y + y == self.highlighted_line:
+            strip = strip.apply_style(self.get_component_rich_style("event-log--match"))
+        return strip
