@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from shipdeck.config.audit import AuditLog
+from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.paths import audit_log_file, config_file, user_themes_dir
 from tests.cli.helpers import shipdeck, write_config
 
@@ -173,3 +176,53 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     result = shipdeck(capsys, "--help")
     assert result.code == 0 and "exit codes: 0 ok" in result.out and "rollback" in result.out
     assert shipdeck(capsys, "--version").out.startswith("shipdeck ")
+
+
+def test_console_gets_profile_keymap_themes_and_warnings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = """\
+default_profile = "main"
+audit_log = "~/shipdeck-audit.jsonl"
+
+[profiles.main]
+provider = "miosa"
+token_env = "MAIN_TOKEN"
+theme = "shipdeck-light"
+tasks_profile = "agents"
+colour = "red"
+
+[profiles.agents]
+provider = "miteos"
+token_env = "AGENTS_TOKEN_UNSET"
+
+[keymap]
+rollback = "ctrl+b"
+promote = "ctrl+b"
+"""
+    monkeypatch.setenv("SHIPDECK_CONFIG", str(write_config(tmp_path / "c.toml", text)))
+    monkeypatch.setenv("MAIN_TOKEN", "msk_main")
+    (user_themes_dir()).mkdir(parents=True)
+    (user_themes_dir() / "bad.toml").write_text("name = 3\n")
+    seen: list[ConsoleOptions] = []
+    monkeypatch.setattr("shipdeck.cli.main.open_console", lambda options: seen.append(options) or 0)
+    result = shipdeck(capsys, "--read-only")
+    assert result.code == 0, result.err
+    (options,) = seen
+    assert options.profile.name == "main" and options.profile.read_only and options.profile.tasks is None
+    assert options.profile.token.reveal() == "msk_main"
+    assert options.theme == "shipdeck-light" and options.keymap == {"rollback": "ctrl+b", "promote": "ctrl+b"}
+    assert options.audit_path == Path("~/shipdeck-audit.jsonl").expanduser()
+    problems = " | ".join(options.config_problems)
+    assert "profiles.main.colour: unknown key" in problems
+    assert "key 'ctrl+b' is bound to both rollback and promote" in problems
+    assert "Tasks screen unavailable: profile agents: no token" in problems
+    assert len(options.theme_problems) == 1 and "bad.toml" in options.theme_problems[0]
+
+
+def test_config_and_cli_do_not_import_textual() -> None:
+    code = (
+        "import sys, shipdeck.config.loader, shipdeck.config.themes, shipdeck.config.console_options, "
+        "shipdeck.cli.main; sys.exit('textual' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
