@@ -222,7 +222,7 @@ async def cmd_status(ctx: CommandContext) -> int:
             print_json(snapshot.as_json(), ctx.out)
         else:
             _print_status(snapshot, ctx.out)
-        return 1 if snapshot.failed else 0
+        return 0
     # Watch: one line (or one JSON object per line) whenever something changes.
     last = ""
     while True:

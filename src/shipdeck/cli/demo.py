@@ -87,7 +87,9 @@ class DemoSandbox:
         self._ready.set()  # it ended: wake the waiter
 
     def _failure(self, what: str) -> str:
-        tail = " | ".join(line for line in list(self.output)[-5:] if line.strip())
+        # Its ready lines carry tokens: never part of a message.
+        lines = [line for line in self.output if line.strip() and not _PROVIDER_LINE.match(line.strip())]
+        tail = " | ".join(lines[-5:])
         hint = f" (port {self.port} may be in use; try --port 0)" if self.port else ""
         return f"the sandbox control plane {what}{hint}" + (f": {tail}" if tail else "")
 
