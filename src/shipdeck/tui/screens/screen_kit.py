@@ -3,9 +3,11 @@ through the ActionRunner with a readable outcome, and error text for humans."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,7 +17,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static, TextArea
 
 from shipdeck.api.errors import ApiError, ShipdeckError
-from shipdeck.live.actions import ActionRunner
+from shipdeck.live.actions import ActionRunner, ReadOnlyError
+from shipdeck.model import HEALTH_SYMBOL, HEALTH_SYMBOL_ASCII, health_of
 from shipdeck.tui.widgets.event_log import literal
 
 T = TypeVar("T")
@@ -51,6 +54,30 @@ async def run_mutation(
         screen.notify(describe_error(exc), title=f"{action} failed", severity="error", markup=False)
         return False, None
     return True, result
+
+
+def cell(value: object, *, limit: int | None = None) -> Text:
+    """A table cell from server data: literal (never markup), one line, optionally shortened."""
+    text = literal("" if value is None else value)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
+def state_cell(state: str | None) -> Text:
+    """A state as symbol + word, so it never depends on colour (ASCII symbols with SHIPDECK_ASCII=1)."""
+    symbols = HEALTH_SYMBOL_ASCII if os.environ.get("SHIPDECK_ASCII") == "1" else HEALTH_SYMBOL
+    return cell(f"{symbols[health_of(state)]} {state or 'unknown'}")
+
+
+def refused_because_read_only(screen: Screen[Any], runner: ActionRunner, action: str) -> bool:
+    """True (and the reason shown) when the profile is read-only, before asking the user anything."""
+    try:
+        runner.check_writable(action)
+    except ReadOnlyError as exc:
+        screen.notify(exc.message, title="Read-only", severity="warning", markup=False)
+        return True
+    return False
 
 
 def read_only_note(runner: ActionRunner) -> str:

@@ -1,0 +1,339 @@
+"""The Tasks screen (Miteos): tasks, their agents and pending approvals, and a live event tail.
+
+Everything shown comes from :class:`shipdeck.live.tasks.TasksLive` (REST snapshot + WebSocket events,
+coalesced ~10 Hz). Every action goes through the ActionRunner (read-only guard, audit log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from shipdeck.api.base import Adapter
+from shipdeck.live.actions import ActionRunner
+from shipdeck.live.tasks import PendingApproval, TasksLive, TasksUpdate, pending_approvals_of
+from shipdeck.model import Agent, Task
+from shipdeck.tui.screens.screen_kit import (
+    TextPrompt,
+    cell,
+    read_only_note,
+    refused_because_read_only,
+    run_mutation,
+    state_cell,
+)
+from shipdeck.tui.widgets.event_log import EventLog, literal
+
+
+class TasksScreen(Screen[None]):
+    """Tasks (top), the selected task's agents (middle), live events (bottom)."""
+
+    DEFAULT_CSS = """
+    TasksScreen { layout: vertical; }
+    TasksScreen #tasks-status { height: 1; padding: 0 1; background: $panel; }
+    TasksScreen #tasks-readonly { height: auto; padding: 0 1; color: $text-warning; }
+    TasksScreen #tasks-readonly.-hidden { display: none; }
+    TasksScreen #tasks-table { height: 1fr; min-height: 4; }
+    TasksScreen #agents-table { height: 1fr; min-height: 4; }
+    TasksScreen #tasks-approval { height: auto; max-height: 3; padding: 0 1; }
+    TasksScreen #tasks-events { height: 1fr; min-height: 3; border-top: solid $primary; }
+    """
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", id="tasks-close"),
+        Binding("p", "pause_agent", "Pause", id="agent-pause"),
+        Binding("r", "resume_agent", "Resume", id="agent-resume"),
+        Binding("g", "guide_agent", "Guide", id="agent-guide"),
+        Binding("x", "cancel_agent", "Cancel agent", id="agent-cancel"),
+        Binding("X", "cancel_task", "Cancel task", id="task-cancel"),
+        Binding("a", "answer(True)", "Approve", id="approval-approve"),
+        Binding("n", "answer(False)", "Deny", id="approval-deny"),
+        Binding("ctrl+r", "reload", "Reload", id="tasks-reload"),
+    ]
+
+    def __init__(self, adapter: Adapter, runner: ActionRunner) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.runner = runner
+        self.live = TasksLive(adapter, self._apply_update)
+        self.tasks: tuple[Task, ...] = ()
+        self.connection = "connecting"
+
+    # -- layout -----------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(Content("Tasks · connecting…"), id="tasks-status")
+        note = read_only_note(self.runner)
+        yield Static(Content(note), id="tasks-readonly", classes="" if note else "-hidden")
+        tasks = DataTable[Any](id="tasks-table", cursor_type="row", zebra_stripes=False)
+        tasks.add_columns("State", "Task", "Agents", "Needs", "Prompt")
+        yield tasks
+        agents = DataTable[Any](id="agents-table", cursor_type="row")
+        agents.add_columns("Agent", "Type", "State", "Tool", "Progress", "Approval")
+        yield agents
+        yield Static("", id="tasks-approval")
+        yield EventLog(id="tasks-events", max_lines=2_000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#tasks-table", DataTable).focus()
+        self.run_worker(self.live.run(), name="tasks-live", group="tasks-live", exclusive=True)
+
+    # -- live updates -----------------------------------------------------------------------------------
+    def _apply_update(self, update: TasksUpdate) -> None:
+        self.tasks = update.tasks
+        self.connection = update.connection
+        if update.events:
+            self.query_one(EventLog).write_events(update.events)
+        self._render_tasks()
+        self._render_status()
+
+    def _render_status(self) -> None:
+        waiting = sum(len(pending_approvals_of(task)) for task in self.tasks)
+        running = sum(1 for task in self.tasks if not task.is_terminal)
+        text = f"Tasks · {self.connection} · {len(self.tasks)} tasks, {running} active"
+        if waiting:
+            text += f" · {waiting} waiting for approval (a approve, n deny)"
+        self.query_one("#tasks-status", Static).update(Content(literal(text)))
+
+    def _render_tasks(self) -> None:
+        table: DataTable[Any] = self.query_one("#tasks-table", DataTable)
+        selected = self.selected_task
+        table.clear()
+        for task in self.tasks:
+            waiting = len(pending_approvals_of(task))
+            agents = f"{len(task.agents)}"
+            table.add_row(
+                state_cell(task.status),
+                cell(task.id),
+                cell(agents),
+                cell(f"! {waiting} approval" if waiting else ""),
+                cell(task.prompt, limit=200),
+                key=task.id,
+            )
+        if selected is not None and selected.id in {task.id for task in self.tasks}:
+            table.move_cursor(row=table.get_row_index(selected.id), animate=False)
+        self._render_agents()
+
+    def _render_agents(self) -> None:
+        table: DataTable[Any] = self.query_one("#agents-table", DataTable)
+        selected_agent = self.selected_agent
+        task = self.selected_task
+        table.clear()
+        agents = task.agents if task else []
+        pending = {p.agent.id: p for p in pending_approvals_of(task)} if task else {}
+        for agent in agents:
+            waiting = pending.get(agent.id)
+            table.add_row(
+                cell(agent.id),
+                cell(agent.type or ""),
+                state_cell(agent.status),
+                cell(agent.current_tool or ""),
+                cell("" if agent.progress is None else f"{agent.progress}%"),
+                cell(f"! {waiting.approval.action or 'approval'}" if waiting else ""),
+                key=agent.id,
+            )
+        if selected_agent is not None and selected_agent.id in {agent.id for agent in agents}:
+            table.move_cursor(row=table.get_row_index(selected_agent.id), animate=False)
+        self._render_approval()
+
+    def _render_approval(self) -> None:
+        pending = self.selected_approval
+        text = ""
+        if pending is not None:
+            approval = pending.approval
+            risk = f" [{approval.risk_level} risk]" if approval.risk_level else ""
+            text = (
+                f"Approval {approval.id} for {pending.agent.id}{risk}: "
+                f"{approval.action or ''} {approval.summary or ''}".rstrip()
+            )
+        self.query_one("#tasks-approval", Static).update(Content(literal(text)))
+
+    @on(DataTable.RowHighlighted, "#tasks-table")
+    def _task_highlighted(self) -> None:
+        self._render_agents()
+
+    @on(DataTable.RowHighlighted, "#agents-table")
+    def _agent_highlighted(self) -> None:
+        self._render_approval()
+
+    # -- selection --------------------------------------------------------------------------------------
+    @property
+    def selected_task(self) -> Task | None:
+        table: DataTable[Any] = self.query_one("#tasks-table", DataTable)
+        if not self.tasks or table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((task for task in self.tasks if task.id == key), None)
+
+    @property
+    def selected_agent(self) -> Agent | None:
+        task = self.selected_task
+        table: DataTable[Any] = self.query_one("#agents-table", DataTable)
+        if task is None or table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((agent for agent in task.agents if agent.id == key), None)
+
+    @property
+    def selected_approval(self) -> PendingApproval | None:
+        """The selected agent's pending approval, else the selected task's first one."""
+        task = self.selected_task
+        if task is None:
+            return None
+        pending = pending_approvals_of(task)
+        agent = self.selected_agent
+        mine = [p for p in pending if agent is not None and p.agent.id == agent.id]
+        candidates = mine or pending
+        return candidates[0] if candidates else None
+
+    def select(self, task_id: str, agent_id: str | None = None) -> None:
+        """Move the cursors to a task (and one of its agents)."""
+        tasks: DataTable[Any] = self.query_one("#tasks-table", DataTable)
+        tasks.move_cursor(row=tasks.get_row_index(task_id), animate=False)
+        self._render_agents()
+        if agent_id is not None:
+            agents: DataTable[Any] = self.query_one("#agents-table", DataTable)
+            agents.move_cursor(row=agents.get_row_index(agent_id), animate=False)
+            self._render_approval()
+
+    # -- actions ----------------------------------------------------------------------------------------
+    def _act(
+        self,
+        action: str,
+        target: str,
+        task_id: str,
+        call: Callable[[], Awaitable[object]],
+        done: str,
+        *,
+        reason: str | None = None,
+    ) -> None:
+        async def go() -> None:
+            ok, _ = await run_mutation(self, self.runner, action, target, lambda _key: call(), reason=reason)
+            if ok:
+                self.notify(literal(done), markup=False)
+                await self.live.refresh_task(task_id)
+                await self.live.flush()
+
+        self.run_worker(go(), group="tasks-actions")
+
+    def _agent_for(self, action: str) -> tuple[Task, Agent] | None:
+        if refused_because_read_only(self, self.runner, action):
+            return None
+        task, agent = self.selected_task, self.selected_agent
+        if task is None or agent is None:
+            self.notify("Select an agent first (tab to the agents table).", severity="warning")
+            return None
+        return task, agent
+
+    def action_pause_agent(self) -> None:
+        if chosen := self._agent_for("agent-pause"):
+            task, agent = chosen
+            call = lambda: self.adapter.pause_agent(agent.id)  # noqa: E731
+            self._act("agent-pause", agent.id, task.id, call, f"Paused agent {agent.id}")
+
+    def action_resume_agent(self) -> None:
+        if chosen := self._agent_for("agent-resume"):
+            task, agent = chosen
+            call = lambda: self.adapter.resume_agent(agent.id)  # noqa: E731
+            self._act("agent-resume", agent.id, task.id, call, f"Resumed agent {agent.id}")
+
+    def action_guide_agent(self) -> None:
+        if not (chosen := self._agent_for("agent-guide")):
+            return
+        task, agent = chosen
+
+        def send(instructions: str | None) -> None:
+            if instructions is None:
+                return
+            call = lambda: self.adapter.guide_agent(agent.id, instructions)  # noqa: E731
+            self._act("agent-guide", agent.id, task.id, call, f"Sent guidance to agent {agent.id}")
+
+        prompt = TextPrompt(
+            f"Guide agent {literal(agent.id)}",
+            help_text="Instructions for the agent (it reads them on its next step).",
+            multiline=True,
+        )
+        self.app.push_screen(prompt, send)
+
+    def _confirm_with_reason(self, title: str, help_text: str, then: Callable[[str | None], None]) -> None:
+        """Ask for an optional reason; enter confirms (an empty reason is fine), esc cancels."""
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                then(reason.strip() or None)
+
+        prompt = TextPrompt(title, help_text=help_text, placeholder="reason (optional)", allow_empty=True)
+        self.app.push_screen(prompt, answered)
+
+    def action_cancel_agent(self) -> None:
+        if not (chosen := self._agent_for("agent-cancel")):
+            return
+        task, agent = chosen
+
+        def cancel(reason: str | None) -> None:
+            call = lambda: self.adapter.cancel_agent(agent.id)  # noqa: E731
+            self._act("agent-cancel", agent.id, task.id, call, f"Cancelled agent {agent.id}", reason=reason)
+
+        self._confirm_with_reason(
+            f"Cancel agent {literal(agent.id)}?",
+            "It stops for good. Enter to cancel it, esc to keep it.",
+            cancel,
+        )
+
+    def action_cancel_task(self) -> None:
+        if refused_because_read_only(self, self.runner, "task-cancel"):
+            return
+        task = self.selected_task
+        if task is None:
+            self.notify("No task selected.", severity="warning")
+            return
+
+        def cancel(reason: str | None) -> None:
+            call = lambda: self.adapter.cancel_task(task.id)  # noqa: E731
+            self._act("task-cancel", task.id, task.id, call, f"Cancelled task {task.id}", reason=reason)
+
+        self._confirm_with_reason(
+            f"Cancel task {literal(task.id)} and all its agents?",
+            "Enter to cancel the task, esc to keep it.",
+            cancel,
+        )
+
+    def action_answer(self, approved: bool) -> None:
+        action = "approval-approve" if approved else "approval-deny"
+        if refused_because_read_only(self, self.runner, action):
+            return
+        pending = self.selected_approval
+        if pending is None:
+            self.notify("Nothing waiting for approval in the selected task.", severity="warning")
+            return
+        agent_id, approval = pending.agent.id, pending.approval
+        verb = "Approve" if approved else "Deny"
+
+        def answer(reason: str | None) -> None:
+            def call() -> Awaitable[Agent]:
+                return self.adapter.answer_approval(agent_id, approval.id, approved=approved, reason=reason)
+
+            done = f"{'Approved' if approved else 'Denied'} {approval.id} ({approval.action or 'action'})"
+            self._act(action, approval.id, pending.task.id, call, done, reason=reason)
+
+        self._confirm_with_reason(
+            f"{verb} {literal(approval.action or 'the action')} for agent {literal(agent_id)}?",
+            literal(approval.summary or "") + f"\nEnter to {verb.lower()}, esc to go back.",
+            answer,
+        )
+
+    def action_reload(self) -> None:
+        async def reload() -> None:
+            await self.live.snapshot()
+            await self.live.flush()
+
+        self.run_worker(reload(), group="tasks-actions")
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
