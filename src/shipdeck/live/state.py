@@ -1,0 +1,478 @@
+"""The live state of one connection: a REST snapshot kept current by the provider's stream.
+
+:class:`LiveState` owns the deployments of one profile, the detail of the deployment the user looks at,
+a bounded ring of recent events and the connection's health. It never touches Textual: the UI calls
+:meth:`LiveState.subscribe` and receives :class:`ChangeBatch` objects, at most ``1 / coalesce_interval``
+times a second, however fast the server talks.
+
+Updates: the first page of deployments is published at once, the rest are paged in the background. Then
+``adapter.events()`` is followed; an event names what changed and the changed objects are re-read over
+REST (so the state is always in the adapter's own model, never a guess from an event's dialect). When the
+stream cannot resume (:class:`StreamResyncRequired`) the whole list is re-read. A provider without a push
+stream is polled with backoff. Background reads that the adapter refuses to keep budget for the user's
+own actions (:class:`BudgetReserved`) are retried later, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.errors import (
+    BudgetReserved,
+    NetworkError,
+    NotFound,
+    ShipdeckError,
+    StreamResyncRequired,
+    UnsupportedAction,
+)
+from shipdeck.model import Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
+
+Clock = Callable[[], datetime]
+
+DEFAULT_COALESCE_INTERVAL = 0.1
+DEFAULT_MAX_EVENTS = 2_000
+# Without a word from the server for this long while the stream is down, the data is called stale.
+DEFAULT_STALE_AFTER = 15.0
+POLL_INTERVAL_MIN = 2.0
+POLL_INTERVAL_MAX = 60.0
+# While a pipeline runs in the watched deployment, its runs are re-read this often (stages move live).
+PIPELINE_POLL_INTERVAL = 1.0
+REFETCH_CONCURRENCY = 8
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConnectionState(StrEnum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    STALE = "stale"
+    OFFLINE = "offline"
+
+
+@dataclass
+class DeploymentDetail:
+    """What the detail pane shows for one deployment; a part the provider lacks carries the reason."""
+
+    deployment_id: str
+    versions: list[Version] | None = None
+    runs: list[PipelineRun] | None = None
+    domains: list[Domain] | None = None
+    env: list[EnvVar] | None = None
+    # Part name ("versions", "runs", "domains", "env") -> why it is not shown.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    loaded_at: datetime | None = None
+
+    @property
+    def pipeline_running(self) -> bool:
+        return any(run.health is Health.PROGRESS for run in self.runs or [])
+
+    def previous_ready_version(self, active_version_id: str | None) -> Version | None:
+        """The ready version just before the active one (what a plain rollback goes back to)."""
+        ordered = sorted(self.versions or [], key=_version_order, reverse=True)
+        seen_active = active_version_id is None
+        for version in ordered:
+            if version.id == active_version_id:
+                seen_active = True
+                continue
+            if seen_active and version.state == "ready":
+                return version
+        return None
+
+
+def _version_order(version: Version) -> tuple[int, datetime]:
+    return (version.number or 0, version.created_at or datetime.min.replace(tzinfo=UTC))
+
+
+@dataclass
+class ChangeBatch:
+    """What changed since the last batch. ``reset``: the whole list was re-read (redraw everything)."""
+
+    changed: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    events: list[Event] = field(default_factory=list)
+    detail_changed: bool = False
+    connection_changed: bool = False
+    reset: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.changed
+            or self.removed
+            or self.events
+            or self.detail_changed
+            or self.connection_changed
+            or self.reset
+            or self.problems
+        )
+
+
+Subscriber = Callable[[ChangeBatch], None]
+
+# Event types that say something about a deployment's detail (versions, builds, domains, env).
+_DETAIL_PREFIXES = ("version.", "build.", "domain.", "env.", "deployment.", "release.")
+
+
+def deployment_id_of(event: Event) -> str | None:
+    """The deployment an event is about, in any of the shapes providers use; None if it names none."""
+    data = event.data
+    for key in ("deployment_id", "app_id"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    nested = data.get("deployment")
+    if isinstance(nested, dict) and isinstance(nested.get("id"), str):
+        return str(nested["id"])
+    if event.type.startswith("deployment.") and isinstance(data.get("id"), str):
+        return str(data["id"])
+    return None
+
+
+class LiveState:
+    """One connection's live data. Call :meth:`run` in a task; cancel it to stop."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        *,
+        clock: Clock | None = None,
+        coalesce_interval: float = DEFAULT_COALESCE_INTERVAL,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        stale_after: float = DEFAULT_STALE_AFTER,
+        page_size: int = 200,
+    ) -> None:
+        self.adapter = adapter
+        self.clock: Clock = clock or utc_now
+        self.coalesce_interval = coalesce_interval
+        self.stale_after = stale_after
+        self.page_size = page_size
+        self.deployments: dict[str, Deployment] = {}
+        self.events: deque[Event] = deque(maxlen=max_events)
+        self.connection = ConnectionState.CONNECTING
+        self.connection_note = ""
+        # When the server last told us something (snapshot, event or poll): the data's age.
+        self.last_heard: datetime | None = None
+        self.pages_loading = True
+        self.detail: DeploymentDetail | None = None
+        self._watched: str | None = None
+        self._subscribers: list[Subscriber] = []
+        self._pending = ChangeBatch()
+        self._dirty: set[str] = set()
+        self._detail_dirty = False
+        self._wake = asyncio.Event()
+        self._last_seq: int | None = None
+        self._lost_at: float | None = None
+        self._stopped = False
+
+    # -- subscription ------------------------------------------------------------------------------------
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber(batch)`` for every change batch; returns the function that unsubscribes."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def data_age(self) -> float | None:
+        """Seconds since the server last said anything (None before the first answer)."""
+        if self.last_heard is None:
+            return None
+        return max(0.0, (self.clock() - self.last_heard).total_seconds())
+
+    def sorted_deployments(self) -> list[Deployment]:
+        return sorted(self.deployments.values(), key=lambda d: (d.name.lower(), d.id))
+
+    # -- watching one deployment -------------------------------------------------------------------------
+    def watch(self, deployment_id: str | None) -> None:
+        """Keep the detail (versions, pipeline, domains, env) of this deployment loaded and current."""
+        if deployment_id == self._watched:
+            return
+        self._watched = deployment_id
+        self.detail = None
+        self._detail_dirty = deployment_id is not None
+        self._pending.detail_changed = True
+        self._wake.set()
+
+    @property
+    def watched(self) -> str | None:
+        return self._watched
+
+    def mark_dirty(self, deployment_id: str, *, detail: bool = True) -> None:
+        """Re-read this deployment (and its detail if watched) soon; used after the user's own actions."""
+        self._dirty.add(deployment_id)
+        if detail and deployment_id == self._watched:
+            self._detail_dirty = True
+        self._wake.set()
+
+    def apply_deployment(self, deployment: Deployment) -> None:
+        """Put a deployment the API just returned (an action's answer) into the state at once."""
+        self.deployments[deployment.id] = deployment
+        self._pending.changed.add(deployment.id)
+        self._wake.set()
+
+    # -- the loops ---------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Snapshot, then follow the stream (or poll), publishing batches until cancelled."""
+        tasks = [
+            asyncio.create_task(self._publisher(), name="live-publisher"),
+            asyncio.create_task(self._refetcher(), name="live-refetcher"),
+            asyncio.create_task(self._follow(), name="live-follow"),
+            asyncio.create_task(self._staleness(), name="live-staleness"),
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            self._stopped = True
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _follow(self) -> None:
+        await self._snapshot_until_ok()
+        if self.adapter.capabilities.event_stream:
+            await self._stream_forever()
+        else:
+            await self._poll_forever()
+
+    async def _snapshot_until_ok(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self.load_all()
+                return
+            except BudgetReserved as exc:
+                await asyncio.sleep(max(exc.retry_in, 0.5))
+            except ShipdeckError as exc:
+                self._set_connection(
+                    ConnectionState.OFFLINE if isinstance(exc, NetworkError) else ConnectionState.STALE,
+                    str(exc),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, POLL_INTERVAL_MAX)
+
+    async def load_all(self) -> None:
+        """Read every deployment over REST, publishing the first page at once (replaces the list)."""
+        self.pages_loading = True
+        seen: set[str] = set()
+        first = True
+        async for page in self.adapter.iter_deployment_pages(limit=self.page_size):
+            for dep in page:
+                seen.add(dep.id)
+                self.deployments[dep.id] = dep
+            self._heard()
+            if first:
+                self._pending.reset = True
+                first = False
+                if self.connection in (ConnectionState.CONNECTING, ConnectionState.OFFLINE):
+                    self._set_connection(ConnectionState.LIVE, "")
+            else:
+                self._pending.changed.update(dep.id for dep in page)
+            self._wake.set()
+            # Let the publisher paint the first page before the next request.
+            await asyncio.sleep(0)
+        gone = set(self.deployments) - seen
+        for dep_id in gone:
+            del self.deployments[dep_id]
+        self._pending.removed |= gone
+        self.pages_loading = False
+        if self._watched:
+            self._detail_dirty = True
+        self._pending.reset = True
+        self._wake.set()
+
+    async def _stream_forever(self) -> None:
+        delay = 0.5
+        while True:
+            after: int | None = self._last_seq
+            try:
+                async for event in self.adapter.events(after=after):
+                    delay = 0.5
+                    if self.connection is not ConnectionState.LIVE:
+                        self._set_connection(ConnectionState.LIVE, "")
+                    self._on_event(event)
+            except StreamResyncRequired:
+                self._last_seq = None
+                self._set_connection(ConnectionState.RECONNECTING, "re-reading everything")
+                await self._snapshot_until_ok()
+                self._set_connection(ConnectionState.LIVE, "")
+                continue
+            except UnsupportedAction:
+                await self._poll_forever()
+                return
+            except ShipdeckError as exc:
+                self._set_connection(ConnectionState.RECONNECTING, str(exc))
+            # The stream ended or failed: reconnect with backoff, resuming after the last sequence seen.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            # Events may have been missed while we were away and the server could not replay them all;
+            # re-reading the list after a long outage is cheap insurance.
+            if self._lost_at is not None and self._since_lost() > self.stale_after:
+                with contextlib.suppress(ShipdeckError):
+                    await self.load_all()
+
+    async def _poll_forever(self) -> None:
+        """No push stream: re-read the list, faster while things change, slower while they do not."""
+        interval = POLL_INTERVAL_MIN
+        while True:
+            await asyncio.sleep(interval)
+            before = {d.id: d for d in self.deployments.values()}
+            try:
+                await self.load_all()
+            except BudgetReserved as exc:
+                interval = min(max(interval * 2, exc.retry_in), POLL_INTERVAL_MAX)
+                continue
+            except ShipdeckError as exc:
+                self._set_connection(ConnectionState.RECONNECTING, str(exc))
+                interval = min(interval * 2, POLL_INTERVAL_MAX)
+                continue
+            self._set_connection(ConnectionState.LIVE, "polling")
+            moved = before != self.deployments
+            interval = POLL_INTERVAL_MIN if moved else min(interval * 1.5, POLL_INTERVAL_MAX)
+
+    def _on_event(self, event: Event) -> None:
+        self._heard()
+        if event.seq is not None:
+            if self._last_seq is not None and event.seq <= self._last_seq:
+                return  # a duplicate after a reconnect
+            self._last_seq = event.seq
+        self.events.append(event)
+        self._pending.events.append(event)
+        dep_id = deployment_id_of(event)
+        if dep_id is not None:
+            self._dirty.add(dep_id)
+            if dep_id == self._watched and event.type.startswith(_DETAIL_PREFIXES):
+                self._detail_dirty = True
+        self._wake.set()
+
+    async def _refetcher(self) -> None:
+        """Re-read what events said changed; at most one round per coalescing interval."""
+        limit = asyncio.Semaphore(REFETCH_CONCURRENCY)
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            if dirty:
+                await asyncio.gather(*(self._refetch_one(dep_id, limit) for dep_id in dirty))
+            if self._detail_dirty and self._watched:
+                self._detail_dirty = False
+                await self._load_detail(self._watched)
+            await asyncio.sleep(self.coalesce_interval)
+
+    async def _refetch_one(self, dep_id: str, limit: asyncio.Semaphore) -> None:
+        async with limit:
+            try:
+                dep = await self.adapter.get_deployment(dep_id)
+            except NotFound:
+                if self.deployments.pop(dep_id, None) is not None:
+                    self._pending.removed.add(dep_id)
+                return
+            except BudgetReserved:
+                self._dirty.add(dep_id)
+                self._wake.set()
+                return
+            except ShipdeckError as exc:
+                self._pending.problems.append(f"could not re-read {dep_id}: {exc}")
+                self._dirty.add(dep_id)
+                return
+        self.deployments[dep.id] = dep
+        self._pending.changed.add(dep.id)
+
+    async def _load_detail(self, dep_id: str) -> None:
+        detail = DeploymentDetail(dep_id)
+        parts: dict[str, Any] = {
+            "versions": lambda: self.adapter.all_versions(dep_id),
+            "runs": lambda: self.adapter.list_pipeline_runs(dep_id),
+            "domains": lambda: self.adapter.list_domains(dep_id),
+            "env": lambda: self.adapter.list_env(dep_id),
+        }
+        previous = self.detail if self.detail and self.detail.deployment_id == dep_id else None
+        for part, read in parts.items():
+            try:
+                setattr(detail, part, await read())
+            except UnsupportedAction as exc:
+                detail.unavailable[part] = exc.message
+            except BudgetReserved:
+                # Keep what we had; try again soon.
+                setattr(detail, part, getattr(previous, part, None) if previous else None)
+                self._detail_dirty = True
+            except ShipdeckError as exc:
+                setattr(detail, part, getattr(previous, part, None) if previous else None)
+                detail.unavailable[part] = f"could not read {part}: {exc}"
+        if self._watched != dep_id:
+            return  # the user moved on while we read
+        detail.loaded_at = self.clock()
+        self.detail = detail
+        self._heard()
+        self._pending.detail_changed = True
+        if detail.pipeline_running:
+            asyncio.get_running_loop().call_later(PIPELINE_POLL_INTERVAL, self._repoll_pipeline, dep_id)
+
+    def _repoll_pipeline(self, dep_id: str) -> None:
+        if not self._stopped and self._watched == dep_id:
+            self._dirty.add(dep_id)
+            self._detail_dirty = True
+            self._wake.set()
+
+    async def _publisher(self) -> None:
+        while True:
+            await asyncio.sleep(self.coalesce_interval)
+            if not self._pending:
+                continue
+            batch, self._pending = self._pending, ChangeBatch()
+            self.publish(batch)
+
+    def publish(self, batch: ChangeBatch) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber(batch)
+
+    async def _staleness(self) -> None:
+        """A connection that stays down long enough turns its data stale (the header says so)."""
+        while True:
+            await asyncio.sleep(1.0)
+            if (
+                self.connection is ConnectionState.RECONNECTING
+                and self._lost_at is not None
+                and self._since_lost() > self.stale_after
+            ):
+                self._set_connection(ConnectionState.STALE, self.connection_note)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _heard(self) -> None:
+        self.last_heard = self.clock()
+
+    def _since_lost(self) -> float:
+        loop = asyncio.get_running_loop()
+        return loop.time() - (self._lost_at or loop.time())
+
+    def _set_connection(self, state: ConnectionState, note: str) -> None:
+        if state is ConnectionState.LIVE:
+            self._lost_at = None
+        elif self._lost_at is None:
+            self._lost_at = asyncio.get_running_loop().time()
+        if state is self.connection and note == self.connection_note:
+            return
+        self.connection = state
+        self.connection_note = note
+        self._pending.connection_changed = True
+        self._wake.set()
+
+    def find(self, text: str) -> Deployment | None:
+        """A deployment by id, name or slug (exact), for the command palette and tests."""
+        if text in self.deployments:
+            return self.deployments[text]
+        return next((d for d in self.deployments.values() if text in (d.name, d.slug)), None)
