@@ -1,0 +1,415 @@
+"""The env editor: staged adds, changes and deletes, a diff before anything is sent, then an
+optional one-key redeploy (env changes apply on the next deploy).
+
+The API never returns a value, only a masked ``preview``: nothing can be revealed here. Values typed
+live only in this screen's memory until they are sent; they are never shown back, logged or audited
+(the audit log records the keys only).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.errors import ShipdeckError
+from shipdeck.live.actions import ActionRunner
+from shipdeck.model import Deployment, EnvVar
+from shipdeck.tui.screens.screen_kit import (
+    TextPrompt,
+    cell,
+    describe_error,
+    read_only_note,
+    refused_because_read_only,
+    run_mutation,
+)
+from shipdeck.tui.widgets.event_log import literal
+
+ENV_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_ENV_KEY_LENGTH = 256
+MAX_ENV_VALUE_BYTES = 64 * 1024
+
+NO_REVEAL_NOTE = (
+    "Values cannot be revealed: the API only ever returns a masked preview. Changes apply on the next deploy."
+)
+
+
+def env_key_problem(key: str) -> str | None:
+    """Why ``key`` is not a valid variable name, or None."""
+    if not key:
+        return "A name is required."
+    if len(key) > MAX_ENV_KEY_LENGTH:
+        return f"A name is at most {MAX_ENV_KEY_LENGTH} characters (this one has {len(key)})."
+    if not ENV_KEY_PATTERN.match(key):
+        return (
+            f"{literal(key)!r} is not a valid name: use letters, digits and _, "
+            "not starting with a digit (like DATABASE_URL)."
+        )
+    return None
+
+
+def env_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored, or None. Newlines, tabs and any unicode are fine."""
+    if "\x00" in value:
+        return "A value cannot contain a NUL character."
+    size = len(value.encode("utf-8"))
+    if size > MAX_ENV_VALUE_BYTES:
+        return f"A value is at most {MAX_ENV_VALUE_BYTES:,} bytes (this one has {size:,})."
+    return None
+
+
+@dataclass(frozen=True)
+class StagedChange:
+    """``value`` is None for a delete."""
+
+    key: str
+    value: str | None
+
+    @property
+    def is_delete(self) -> bool:
+        return self.value is None
+
+    def __repr__(self) -> str:  # never show a value, even in a traceback or a debugger
+        return f"StagedChange({self.key!r}, {'delete' if self.is_delete else 'set'})"
+
+
+def describe_new_value(value: str) -> str:
+    lines = value.count("\n") + 1
+    shape = f"{len(value)} chars" + (f", {lines} lines" if lines > 1 else "")
+    return f"new value ({shape})"
+
+
+def diff_lines(current: dict[str, EnvVar], staged: dict[str, StagedChange]) -> list[tuple[str, str]]:
+    """(sign, line) per staged change, sorted by key: '+' added, '~' changed, '-' deleted."""
+    out: list[tuple[str, str]] = []
+    for key in sorted(staged):
+        change = staged[key]
+        existing = current.get(key)
+        if change.value is None:
+            shown = f" (was {existing.preview})" if existing and existing.preview else ""
+            out.append(("-", f"- {key}{shown}"))
+        elif existing is None:
+            out.append(("+", f"+ {key} = {describe_new_value(change.value)}"))
+        else:
+            out.append(
+                ("~", f"~ {key}: {existing.preview or '(masked)'} -> {describe_new_value(change.value)}")
+            )
+    return out
+
+
+class EnvDiffScreen(ModalScreen[bool]):
+    """The diff of staged changes; y applies, esc goes back to editing."""
+
+    DEFAULT_CSS = """
+    EnvDiffScreen { align: center middle; }
+    EnvDiffScreen > Vertical {
+        width: 90; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    EnvDiffScreen VerticalScroll { height: auto; max-height: 14; }
+    EnvDiffScreen .diff-title { text-style: bold; }
+    EnvDiffScreen .diff-note { color: $text-muted; }
+    EnvDiffScreen .diff-add { color: $text-success; }
+    EnvDiffScreen .diff-change { color: $text-warning; }
+    EnvDiffScreen .diff-delete { color: $text-error; }
+    """
+    BINDINGS = [
+        Binding("y,enter", "apply", "Apply", id="env-diff-apply"),
+        Binding("escape,n", "back", "Back", id="env-diff-back"),
+    ]
+    _SIGN_CLASS = {"+": "diff-add", "~": "diff-change", "-": "diff-delete"}
+
+    def __init__(self, deployment: str, environment: str, lines: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._deployment = deployment
+        self._environment = environment
+        self._lines = lines
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                Content(f"Apply {len(self._lines)} change(s) to {self._deployment} ({self._environment})?"),
+                classes="diff-title",
+            )
+            with VerticalScroll():
+                for sign, line in self._lines:
+                    yield Static(Content(literal(line)), classes=self._SIGN_CLASS[sign])
+            yield Static(
+                Content("Changes apply on the next deploy (R redeploys after applying)."), classes="diff-note"
+            )
+            yield Static(Content("y apply · esc back to editing"), classes="diff-note")
+
+    def action_apply(self) -> None:
+        self.dismiss(True)
+
+    def action_back(self) -> None:
+        self.dismiss(False)
+
+
+class EnvEditorScreen(Screen[None]):
+    DEFAULT_CSS = """
+    EnvEditorScreen #env-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    EnvEditorScreen #env-note { height: auto; padding: 0 1; color: $text-muted; }
+    EnvEditorScreen #env-readonly { height: auto; padding: 0 1; color: $text-warning; }
+    EnvEditorScreen #env-readonly.-hidden { display: none; }
+    EnvEditorScreen #env-table { height: 1fr; }
+    EnvEditorScreen #env-status { height: auto; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", id="env-close"),
+        Binding("a", "add", "Add", id="env-add"),
+        Binding("enter,c", "change", "Change", id="env-change"),
+        Binding("delete,d", "delete", "Delete", id="env-delete"),
+        Binding("u", "unstage", "Unstage", id="env-unstage"),
+        Binding("s", "review", "Review & apply", id="env-apply"),
+        Binding("v", "next_environment", "Environment", id="env-environment"),
+        Binding("R", "redeploy", "Redeploy", id="env-redeploy"),
+        Binding("ctrl+r", "reload", "Reload", id="env-reload"),
+    ]
+
+    def __init__(self, adapter: Adapter, runner: ActionRunner, deployment: Deployment) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.runner = runner
+        self.deployment = deployment
+        environments = adapter.capabilities.env_environments or ("production",)
+        self.environments: tuple[str, ...] = tuple(environments)
+        self.environment = self.environments[0]
+        self.current: dict[str, EnvVar] = {}
+        self.staged: dict[str, StagedChange] = {}
+        self._closing_confirmed = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="env-title")
+        yield Static(Content(NO_REVEAL_NOTE), id="env-note")
+        note = read_only_note(self.runner)
+        yield Static(Content(note), id="env-readonly", classes="" if note else "-hidden")
+        table = DataTable[Any](id="env-table", cursor_type="row")
+        table.add_columns(" ", "Name", "Value (preview)")
+        yield table
+        yield Static("", id="env-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#env-table", DataTable).focus()
+        self._render_title()
+        self.action_reload()
+
+    # -- rendering --------------------------------------------------------------------------------------
+    def _render_title(self) -> None:
+        others = ", ".join(e for e in self.environments if e != self.environment)
+        switch = f" (v: {others})" if others else ""
+        title = f"Env · {self.deployment.name} · {self.environment}{switch}"
+        self.query_one("#env-title", Static).update(Content(literal(title)))
+
+    def _render_table(self) -> None:
+        table: DataTable[Any] = self.query_one("#env-table", DataTable)
+        keep = self.selected_key
+        table.clear()
+        for key in sorted(set(self.current) | set(self.staged)):
+            existing, change = self.current.get(key), self.staged.get(key)
+            if change is None:
+                sign, shown = " ", existing.preview if existing else ""
+            elif change.value is None:
+                sign, shown = "-", f"(delete) {existing.preview if existing else ''}"
+            else:
+                sign = "~" if existing else "+"
+                shown = describe_new_value(change.value)
+            table.add_row(cell(sign), cell(key), cell(shown), key=key)
+        if keep is not None and keep in set(self.current) | set(self.staged):
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self._render_status()
+
+    def _render_status(self, extra: str = "") -> None:
+        if self.staged:
+            text = f"{len(self.staged)} staged change(s), not sent yet: s to review and apply, u to unstage."
+        else:
+            text = "No staged changes. a add · enter change · d delete."
+        self.query_one("#env-status", Static).update(Content(literal(f"{text} {extra}".strip())))
+
+    @property
+    def selected_key(self) -> str | None:
+        table: DataTable[Any] = self.query_one("#env-table", DataTable)
+        if table.row_count == 0:
+            return None
+        value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return str(value) if value is not None else None
+
+    # -- loading ----------------------------------------------------------------------------------------
+    def action_reload(self) -> None:
+        self.run_worker(self._load(), group="env-load", exclusive=True)
+
+    async def _load(self) -> None:
+        try:
+            found = await self.adapter.list_env(self.deployment.id, environment=self.environment)
+        except ShipdeckError as exc:
+            self.notify(describe_error(exc), title="Could not read env", severity="error", markup=False)
+            return
+        self.current = {var.name: var for var in found}
+        self._render_table()
+
+    # -- staging ----------------------------------------------------------------------------------------
+    def stage(self, key: str, value: str | None) -> None:
+        if value is None and key not in self.current:
+            self.staged.pop(key, None)  # deleting a key that was only staged: just forget it
+        else:
+            self.staged[key] = StagedChange(key, value)
+        self._render_table()
+
+    def _ask_value(self, key: str) -> None:
+        def got(value: str | None) -> None:
+            if value is not None:
+                self.stage(key, value)
+
+        existing = self.current.get(key)
+        shown = f"Current preview: {existing.preview}. " if existing else ""
+        prompt = TextPrompt(
+            f"Value for {key} ({self.environment})",
+            help_text=f"{shown}Newlines and any characters are kept. Not sent until you apply (s).",
+            multiline=True,
+            validate=env_value_problem,
+            allow_empty=True,
+        )
+        self.app.push_screen(prompt, got)
+
+    def action_add(self) -> None:
+        def got(key: str | None) -> None:
+            if key is not None:
+                self._ask_value(key.strip())
+
+        prompt = TextPrompt(
+            "New variable name",
+            help_text="Letters, digits and _, not starting with a digit.",
+            placeholder="DATABASE_URL",
+            validate=lambda typed: env_key_problem(typed.strip()),
+        )
+        self.app.push_screen(prompt, got)
+
+    def action_change(self) -> None:
+        key = self.selected_key
+        if key is None:
+            self.action_add()
+        else:
+            self._ask_value(key)
+
+    def action_delete(self) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.stage(key, None)
+
+    def action_unstage(self) -> None:
+        key = self.selected_key
+        if key is not None and key in self.staged:
+            del self.staged[key]
+            self._render_table()
+
+    def action_next_environment(self) -> None:
+        if self.staged:
+            self.notify(
+                "Apply (s) or unstage (u) the staged changes before switching environment.",
+                severity="warning",
+            )
+            return
+        index = self.environments.index(self.environment)
+        self.environment = self.environments[(index + 1) % len(self.environments)]
+        self.current = {}
+        self._render_title()
+        self._render_table()
+        self.action_reload()
+
+    # -- applying ---------------------------------------------------------------------------------------
+    def action_review(self) -> None:
+        if refused_because_read_only(self, self.runner, "env-set"):
+            return
+        if not self.staged:
+            self.notify("Nothing staged: a adds, enter changes, d deletes.", severity="warning")
+            return
+
+        def decided(apply: bool | None) -> None:
+            if apply:
+                self.run_worker(self.apply(), group="env-apply", exclusive=True)
+
+        diff = EnvDiffScreen(self.deployment.name, self.environment, diff_lines(self.current, self.staged))
+        self.app.push_screen(diff, decided)
+
+    async def apply(self) -> None:
+        """Send the staged changes: one call for every set, one per delete. What fails stays staged."""
+        dep_id, environment = self.deployment.id, self.environment
+        to_set = {key: c.value for key, c in self.staged.items() if c.value is not None}
+        to_delete = [key for key, c in self.staged.items() if c.value is None]
+        applied: list[str] = []
+        if to_set:
+            ok, _ = await run_mutation(
+                self,
+                self.runner,
+                "env-set",
+                dep_id,
+                lambda _key: self.adapter.set_env(dep_id, to_set, environment=environment),
+                details={"environment": environment, "keys": sorted(to_set)},
+            )
+            if ok:
+                applied += list(to_set)
+        for key in to_delete:
+            ok, _ = await run_mutation(
+                self,
+                self.runner,
+                "env-unset",
+                dep_id,
+                lambda _key, key=key: self.adapter.unset_env(dep_id, key, environment=environment),  # type: ignore[misc]
+                details={"environment": environment, "keys": [key]},
+            )
+            if ok:
+                applied.append(key)
+        for key in applied:
+            self.staged.pop(key, None)
+        await self._load()
+        if applied:
+            self.notify(
+                f"Applied {len(applied)} change(s) to {environment}. They take effect on the next deploy: "
+                "press R to redeploy now.",
+                title="Env updated",
+                markup=False,
+            )
+            self._render_status("Applied; R redeploys now.")
+
+    def action_redeploy(self) -> None:
+        if refused_because_read_only(self, self.runner, "redeploy"):
+            return
+        dep_id = self.deployment.id
+
+        async def go() -> None:
+            ok, run = await run_mutation(
+                self,
+                self.runner,
+                "redeploy",
+                dep_id,
+                lambda key: self.adapter.redeploy(dep_id, idempotency_key=key),
+            )
+            if ok and run is not None:
+                self.notify(literal(f"Redeploy started: {run.id} ({run.status})"), markup=False)
+
+        self.run_worker(go(), group="env-redeploy", exclusive=True)
+
+    def action_close(self) -> None:
+        if self.staged and not self._closing_confirmed:
+            self._closing_confirmed = True
+            self.notify(
+                f"{len(self.staged)} staged change(s) not applied: press esc again to discard them.",
+                severity="warning",
+            )
+            return
+        self.staged.clear()
+        self.app.pop_screen()
+
+    @on(DataTable.RowHighlighted)
+    def _moved(self) -> None:
+        self._closing_confirmed = False
