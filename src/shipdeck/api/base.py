@@ -89,10 +89,12 @@ class Adapter(ABC):
                     return dep
         raise NotFound(f"no deployment named {ref!r}", status=404, provider=self.provider)
 
-    async def update_deployment(self, deployment_id: str, fields: Mapping[str, Any]) -> Deployment:
+    async def update_deployment(
+        self, deployment_id: str, fields: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Deployment:
         raise self._unsupported("update")
 
-    async def delete_deployment(self, deployment_id: str) -> None:
+    async def delete_deployment(self, deployment_id: str, *, idempotency_key: str | None = None) -> None:
         raise self._unsupported("delete")
 
     # -- versions, releases, builds ---------------------------------------------------------------------
@@ -166,10 +168,14 @@ class Adapter(ABC):
     ) -> Domain:
         raise self._unsupported("domains")
 
-    async def verify_domain(self, deployment_id: str, domain_id: str) -> Domain:
+    async def verify_domain(
+        self, deployment_id: str, domain_id: str, *, idempotency_key: str | None = None
+    ) -> Domain:
         raise self._unsupported("domains")
 
-    async def remove_domain(self, deployment_id: str, domain_id: str) -> None:
+    async def remove_domain(
+        self, deployment_id: str, domain_id: str, *, idempotency_key: str | None = None
+    ) -> None:
         raise self._unsupported("domains")
 
     # -- env --------------------------------------------------------------------------------------------
@@ -177,45 +183,65 @@ class Adapter(ABC):
         raise self._unsupported("env")
 
     async def set_env(
-        self, deployment_id: str, values: Mapping[str, str], *, environment: str = "production"
+        self,
+        deployment_id: str,
+        values: Mapping[str, str],
+        *,
+        environment: str = "production",
+        idempotency_key: str | None = None,
     ) -> list[EnvVar]:
         raise self._unsupported("env")
 
-    async def unset_env(self, deployment_id: str, key: str, *, environment: str = "production") -> None:
+    async def unset_env(
+        self,
+        deployment_id: str,
+        key: str,
+        *,
+        environment: str = "production",
+        idempotency_key: str | None = None,
+    ) -> None:
         raise self._unsupported("env")
 
     # -- tasks and agents (Miteos) ----------------------------------------------------------------------
-    async def list_tasks(
-        self, *, status: str | None = None, limit: int = 50, offset: int = 0
-    ) -> Page[Task]:
+    async def list_tasks(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> Page[Task]:
         raise self._unsupported("tasks")
 
     async def get_task(self, task_id: str) -> Task:
         raise self._unsupported("tasks")
 
-    async def create_task(self, prompt: str, *, config: Mapping[str, Any] | None = None) -> Task:
+    async def create_task(
+        self, prompt: str, *, config: Mapping[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> Task:
         raise self._unsupported("tasks")
 
-    async def cancel_task(self, task_id: str) -> Task:
+    async def cancel_task(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
         raise self._unsupported("tasks")
 
     async def list_deliverables(self, task_id: str) -> list[Deliverable]:
         raise self._unsupported("tasks")
 
-    async def pause_agent(self, agent_id: str) -> Agent:
+    async def pause_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
         raise self._unsupported("tasks")
 
-    async def resume_agent(self, agent_id: str) -> Agent:
+    async def resume_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
         raise self._unsupported("tasks")
 
-    async def guide_agent(self, agent_id: str, instructions: str) -> Agent:
+    async def guide_agent(
+        self, agent_id: str, instructions: str, *, idempotency_key: str | None = None
+    ) -> Agent:
         raise self._unsupported("tasks")
 
-    async def cancel_agent(self, agent_id: str) -> Agent:
+    async def cancel_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
         raise self._unsupported("tasks")
 
     async def answer_approval(
-        self, agent_id: str, approval_id: str, *, approved: bool, reason: str | None = None
+        self,
+        agent_id: str,
+        approval_id: str,
+        *,
+        approved: bool,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Agent:
         raise self._unsupported("tasks")
 

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 # Set by the transport after every answered request, in the calling task's context.
 LAST_REQUEST_ID: ContextVar[str | None] = ContextVar("shipdeck_last_request_id", default=None)
+
+# True inside ``background_reads()``: GETs then yield to the user's own actions when the rate-limit
+# budget runs low (they raise BudgetReserved instead of being sent).
+BACKGROUND_READ: ContextVar[bool] = ContextVar("shipdeck_background_read", default=False)
+
+
+@contextmanager
+def background_reads() -> Iterator[None]:
+    """Mark the reads made inside the block (in this task) as background refreshes."""
+    token = BACKGROUND_READ.set(True)
+    try:
+        yield
+    finally:
+        BACKGROUND_READ.reset(token)

@@ -82,6 +82,11 @@ class NetworkError(ShipdeckError):
 
     exit_code = 5
 
+    def __init__(self, message: str, *, request_id: str | None = None, retryable: bool = True) -> None:
+        super().__init__(message, request_id=request_id)
+        # False when sending again cannot help (an invalid URL, the overall deadline spent).
+        self.retryable = retryable
+
 
 class ProtocolError(ShipdeckError):
     """The server answered, but with something that is not the API: bad JSON, wrong types, too big."""
@@ -93,6 +98,16 @@ class UnsupportedAction(ShipdeckError):
     """The provider has no such action (see Capabilities)."""
 
     exit_code = 2
+
+
+class BudgetReserved(ShipdeckError):
+    """A background read was not sent: the rate-limit budget left is kept for the user's own actions."""
+
+    def __init__(self, message: str, *, remaining: int, retry_in: float) -> None:
+        super().__init__(message)
+        self.remaining = remaining
+        # Seconds after which the budget the server last reported is considered renewed.
+        self.retry_in = retry_in
 
 
 class StreamResyncRequired(ShipdeckError):

@@ -1,0 +1,48 @@
+"""Build the adapter for a profile: the one place the CLI and the console get their API client from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.errors import UnsupportedAction
+from shipdeck.api.miosa import MiosaAdapter
+from shipdeck.api.miteos import MiteosAdapter
+from shipdeck.api.streams import StreamOptions
+from shipdeck.api.transport import Transport
+from shipdeck.config.profile import Profile
+
+_ADAPTERS: dict[str, type[MiosaAdapter] | type[MiteosAdapter]] = {
+    "miosa": MiosaAdapter,
+    "miteos": MiteosAdapter,
+}
+
+
+def make_adapter(
+    profile: Profile,
+    *,
+    on_notice: Callable[[str], None] | None = None,
+    timeout: float = 15.0,
+    deadline: float = 60.0,
+    stream_options: StreamOptions | None = None,
+) -> Adapter:
+    """The adapter for ``profile.provider``, talking to ``profile.base_url`` with the profile's token.
+
+    ``on_notice`` receives progress lines the UI may show ("rate limited, retrying in 4 s").
+    """
+    adapter_class = _ADAPTERS.get(profile.provider)
+    if adapter_class is None:
+        raise UnsupportedAction(
+            f"profile {profile.name}: shipdeck cannot talk to {profile.provider} yet "
+            f"(supported: {', '.join(sorted(_ADAPTERS))})"
+        )
+    transport = Transport(
+        profile.base_url,
+        profile.token,
+        provider=profile.provider,
+        profile_name=profile.name,
+        on_notice=on_notice,
+        timeout=timeout,
+        deadline=deadline,
+    )
+    return adapter_class(transport, stream_options=stream_options)

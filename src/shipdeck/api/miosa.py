@@ -1,0 +1,599 @@
+"""Miosa (``/api/v1``): deployments, versions, releases, builds, domains, env, publish/promote/rollback, SSE.
+
+Envelope ``{"data": ...}``; lists page with ``limit`` and an opaque ``cursor`` (``next_cursor``).
+Every mapper below accepts the documented variants (``public_url`` / ``auto_subdomain``, ``domain`` /
+``fqdn``, ``dns_records`` / ``records``, ...) and keeps the provider's other fields as extras.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from httpx_sse import ServerSentEvent
+
+from shipdeck.api.common import HttpAdapter
+from shipdeck.api.errors import ProtocolError, StreamResyncRequired
+from shipdeck.api.parsing import (
+    JsonObject,
+    build_model,
+    expect_object,
+    first_present,
+    optional_int,
+    unwrap_list,
+    unwrap_object,
+)
+from shipdeck.api.pipeline import stages_for
+from shipdeck.api.sse import iter_sse
+from shipdeck.api.streams import resilient_stream
+from shipdeck.model import (
+    Build,
+    Capabilities,
+    Deployment,
+    Domain,
+    EnvVar,
+    Event,
+    LogLine,
+    Page,
+    PipelineRun,
+    PublishRequest,
+    PublishResult,
+    Release,
+    Version,
+)
+
+VERSION_STAGES = ("created", "building", "ready")
+BUILD_STAGES = ("queued", "building", "succeeded")
+SSE_HEADERS = {"Accept": "text/event-stream"}
+
+MIOSA_CAPABILITIES = Capabilities(
+    provider="miosa",
+    tasks=False,
+    notes={"tasks": "Miosa has no tasks or agents; connect a Miteos profile for the Tasks screen"},
+)
+
+
+def _seg(value: str) -> str:
+    """One path segment, escaped (ids come from users and servers)."""
+    return quote(str(value), safe="")
+
+
+# -- mappers (raw provider JSON -> model; ProtocolError on anything unreadable) --------------------------
+def miosa_deployment(raw: Any) -> Deployment:
+    obj = expect_object(raw, what="Miosa deployment")
+    return build_model(
+        Deployment,
+        {
+            **obj,
+            "provider": "miosa",
+            "url": first_present(obj, "public_url", "url", "auto_subdomain"),
+            "active_version_number": obj.get("active_version_number"),
+        },
+        what="Miosa deployment",
+    )
+
+
+def miosa_version(raw: Any, deployment_id: str | None = None) -> Version:
+    obj = expect_object(raw, what="Miosa version")
+    metadata: JsonObject = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
+    return build_model(
+        Version,
+        {
+            **obj,
+            "deployment_id": first_present(obj, "deployment_id") or deployment_id,
+            "number": first_present(obj, "version_number", "number"),
+            "author": first_present(obj, "created_by", "author"),
+            "message": first_present(obj, "message") or metadata.get("message"),
+            "environment": first_present(obj, "environment") or metadata.get("environment"),
+        },
+        what="Miosa version",
+    )
+
+
+def miosa_release(raw: Any) -> Release:
+    obj = expect_object(raw, what="Miosa release")
+    return build_model(
+        Release,
+        {**obj, "version_id": first_present(obj, "deployment_version_id", "version_id")},
+        what="Miosa release",
+    )
+
+
+def miosa_build(raw: Any, deployment_id: str | None = None) -> Build:
+    obj = expect_object(raw, what="Miosa build")
+    return build_model(
+        Build,
+        {**obj, "deployment_id": first_present(obj, "deployment_id") or deployment_id},
+        what="Miosa build",
+    )
+
+
+def miosa_domain(raw: Any, deployment_id: str | None = None) -> Domain:
+    obj = expect_object(raw, what="Miosa domain")
+    records = first_present(obj, "dns_records", "records")
+    if records is None and isinstance(obj.get("dns_instructions"), dict):
+        records = [{"name": first_present(obj, "domain", "fqdn"), **obj["dns_instructions"]}]
+    return build_model(
+        Domain,
+        {
+            **obj,
+            "deployment_id": first_present(obj, "deployment_id", "app_id") or deployment_id,
+            "name": first_present(obj, "domain", "fqdn", "name"),
+            "status": first_present(obj, "status", "verification_status") or "unknown",
+            "records": records if records is not None else [],
+            "error": first_present(obj, "error", "error_message", "failure_reason", "reason"),
+        },
+        what="Miosa domain",
+    )
+
+
+def miosa_env_var(raw: Any, environment: str) -> EnvVar:
+    obj = expect_object(raw, what="Miosa env var")
+    return build_model(
+        EnvVar,
+        {
+            **obj,
+            "name": first_present(obj, "name", "key"),
+            "environment": first_present(obj, "environment") or environment,
+        },
+        what="Miosa env var",
+    )
+
+
+def version_run(version: Version) -> PipelineRun:
+    """A version is one publish pipeline: created -> building -> ready (or failed)."""
+    return build_model(
+        PipelineRun,
+        {
+            "id": version.id,
+            "deployment_id": version.deployment_id,
+            "status": version.state,
+            "stages": stages_for(VERSION_STAGES, version.state),
+            "version_id": version.id,
+            "environment": version.environment,
+            "message": version.message or f"{version.label} ({version.kind or 'publish'})",
+            "created_at": version.created_at,
+            "completed_at": version.promoted_at,
+        },
+        what="Miosa version pipeline",
+    )
+
+
+def build_run(build: Build) -> PipelineRun:
+    """A build is one repo pipeline: queued -> building -> succeeded (or failed / cancelled)."""
+    return build_model(
+        PipelineRun,
+        {
+            "id": build.id,
+            "deployment_id": build.deployment_id,
+            "status": build.state,
+            "stages": stages_for(BUILD_STAGES, build.state),
+            "message": build.commit_message or f"build ({build.triggered_by or 'manual'})",
+            "error": build.error_message,
+            "created_at": build.created_at or build.started_at,
+            "completed_at": build.finished_at,
+        },
+        what="Miosa build pipeline",
+    )
+
+
+def parse_miosa_event(frame: ServerSentEvent) -> tuple[int | None, Event] | None:
+    """One tenant-stream SSE frame -> (sequence, Event); None for keep-alives.
+
+    Raises StreamResyncRequired for a ``resync_required`` frame, ProtocolError for anything unreadable.
+    """
+    if frame.event == "resync_required":
+        raise StreamResyncRequired(
+            "Miosa event stream cannot resume from where it stopped; state must be re-read"
+        )
+    if not frame.data or frame.data in ("[DONE]",) or frame.event in ("heartbeat", "ping"):
+        return None
+    payload = _frame_json(frame.data, what="Miosa event")
+    kind = payload.get("type") or frame.event or None
+    if kind in ("heartbeat", "ping"):
+        return None
+    if kind == "resync_required":
+        raise StreamResyncRequired(
+            "Miosa event stream cannot resume from where it stopped; state must be re-read"
+        )
+    seq = optional_int(frame.id) if frame.id else None
+    if frame.id and seq is None:
+        raise ProtocolError(f"Miosa event stream: event id {frame.id[:40]!r} is not a sequence number")
+    data = payload.get("data", {})
+    event = build_model(
+        Event,
+        {
+            **payload,
+            "id": payload.get("id") or (str(seq) if seq is not None else None),
+            "seq": seq,
+            "type": kind,
+            "provider": "miosa",
+            "data": data if data is not None else {},
+        },
+        what="Miosa event",
+    )
+    return seq, event
+
+
+def parse_miosa_log_frame(frame: ServerSentEvent) -> LogLine | None:
+    """One log-stream SSE frame -> LogLine; None for keep-alives. ``done_state`` is set on the last one."""
+    if frame.data == "[DONE]":
+        return LogLine(line="", done_state="done")
+    if not frame.data or frame.event in ("heartbeat", "ping"):
+        return None
+    payload = _frame_json(frame.data, what="Miosa log")
+    kind = payload.get("type")
+    if kind in ("heartbeat", "ping"):
+        return None
+    if kind == "done":
+        result = payload.get("result")
+        state = result.get("state") if isinstance(result, dict) else None
+        return build_model(
+            LogLine,
+            {"line": "", "done_state": state if isinstance(state, str) else "done"},
+            what="Miosa log end",
+        )
+    if kind == "error":
+        return build_model(
+            LogLine, {"line": payload.get("message") or "error", "stream": "stderr"}, what="Miosa log error"
+        )
+    line = first_present(payload, "line", "data", "output")
+    stream = payload.get("stream") or (kind if kind in ("stdout", "stderr") else "stdout")
+    if line is None:
+        return None
+    return build_model(
+        LogLine, {**payload, "line": line, "stream": stream, "ts": payload.get("ts")}, what="Miosa log line"
+    )
+
+
+def _frame_json(data: str, *, what: str) -> JsonObject:
+    try:
+        value = json.loads(data)
+    except (json.JSONDecodeError, RecursionError):
+        raise ProtocolError(f"{what}: frame is not valid JSON") from None
+    return expect_object(value, what=what)
+
+
+class MiosaAdapter(HttpAdapter):
+    provider = "miosa"
+    capabilities = MIOSA_CAPABILITIES
+
+    # -- deployments -----------------------------------------------------------------------------------
+    async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
+        body = await self.transport.get("/deployments", params={"limit": min(limit, 200), "cursor": cursor})
+        return self._page(body, "deployments", miosa_deployment)
+
+    async def get_deployment(self, deployment_id: str) -> Deployment:
+        body = await self.transport.get(f"/deployments/{_seg(deployment_id)}")
+        return miosa_deployment(unwrap_object(body, what="Miosa deployment"))
+
+    async def update_deployment(
+        self, deployment_id: str, fields: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Deployment:
+        body = await self.transport.mutate(
+            "PATCH", f"/deployments/{_seg(deployment_id)}", json=dict(fields), idempotency_key=idempotency_key
+        )
+        return miosa_deployment(unwrap_object(body, what="Miosa deployment"))
+
+    async def delete_deployment(self, deployment_id: str, *, idempotency_key: str | None = None) -> None:
+        await self.transport.mutate(
+            "DELETE", f"/deployments/{_seg(deployment_id)}", idempotency_key=idempotency_key
+        )
+
+    # -- versions, releases, builds ----------------------------------------------------------------------
+    async def list_versions(
+        self, deployment_id: str, *, cursor: str | None = None, limit: int = 100
+    ) -> Page[Version]:
+        body = await self.transport.get(
+            f"/deployments/{_seg(deployment_id)}/versions",
+            params={"limit": min(limit, 200), "cursor": cursor},
+        )
+        return self._page(body, "versions", lambda raw: miosa_version(raw, deployment_id))
+
+    async def get_version(self, deployment_id: str, version_id: str) -> Version:
+        body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/versions/{_seg(version_id)}")
+        return miosa_version(unwrap_object(body, what="Miosa version"), deployment_id)
+
+    async def list_releases(self, deployment_id: str) -> list[Release]:
+        body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/releases")
+        return [miosa_release(raw) for raw in unwrap_list(body, what="Miosa releases", keys=("releases",))]
+
+    async def list_builds(self, deployment_id: str) -> list[Build]:
+        body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/builds")
+        return [
+            miosa_build(raw, deployment_id)
+            for raw in unwrap_list(body, what="Miosa builds", keys=("builds",))
+        ]
+
+    async def get_build(self, deployment_id: str, build_id: str) -> Build:
+        body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/builds/{_seg(build_id)}")
+        return miosa_build(unwrap_object(body, what="Miosa build"), deployment_id)
+
+    async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
+        """Publishes (versions, newest page) and repo builds as one list, newest first."""
+        versions = await self.list_versions(deployment_id, limit=50)
+        builds = await self.list_builds(deployment_id)
+        runs = [version_run(v) for v in versions.items] + [build_run(b) for b in builds]
+        return sorted(
+            runs, key=lambda run: run.created_at.timestamp() if run.created_at else 0.0, reverse=True
+        )
+
+    # -- actions ---------------------------------------------------------------------------------------------
+    async def rollback(
+        self,
+        deployment_id: str,
+        *,
+        to_version_id: str | None = None,
+        environment: str | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Deployment:
+        # The reason goes to the audit log; the API body takes only the target.
+        payload: JsonObject = {"version_id": to_version_id} if to_version_id else {}
+        body = await self.transport.mutate(
+            "POST",
+            f"/deployments/{_seg(deployment_id)}/rollback",
+            json=payload,
+            idempotency_key=idempotency_key,
+        )
+        return miosa_deployment(unwrap_object(body, what="Miosa rollback"))
+
+    async def promote(
+        self,
+        deployment_id: str,
+        version_id: str,
+        *,
+        environment: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Deployment:
+        payload: JsonObject = {"environment": environment} if environment else {}
+        body = await self.transport.mutate(
+            "POST",
+            f"/deployments/{_seg(deployment_id)}/versions/{_seg(version_id)}/promote",
+            json=payload,
+            idempotency_key=idempotency_key,
+        )
+        return miosa_deployment(unwrap_object(body, what="Miosa promote"))
+
+    async def publish(
+        self, deployment_id: str, request: PublishRequest, *, idempotency_key: str | None = None
+    ) -> PublishResult:
+        payload = request.model_dump(
+            include={
+                "source_sandbox_id",
+                "kind",
+                "environment",
+                "build_command",
+                "run_command",
+                "port",
+                "health_check_path",
+                "promote",
+            },
+            exclude_none=True,
+        )
+        body = await self.transport.mutate(
+            "POST",
+            f"/deployments/{_seg(deployment_id)}/publish",
+            json=payload,
+            idempotency_key=idempotency_key,
+        )
+        return self._publish_result(unwrap_object(body, what="Miosa publish"), deployment_id)
+
+    async def publish_from_sandbox(
+        self,
+        sandbox_id: str,
+        *,
+        deployment_id: str | None = None,
+        name: str | None = None,
+        build_command: str | None = None,
+        run_command: str | None = None,
+        port: int | None = None,
+        health_check_path: str | None = None,
+        output_path: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> PublishResult:
+        """The sandbox bridge: publish a sandbox into ``deployment_id``, or create deployment ``name``."""
+        fields = {
+            "deployment_id": deployment_id,
+            "name": name,
+            "build_command": build_command,
+            "run_command": run_command,
+            "port": port,
+            "health_check_path": health_check_path,
+            "output_path": output_path,
+        }
+        body = await self.transport.mutate(
+            "POST",
+            f"/sandboxes/{_seg(sandbox_id)}/deploy",
+            json={k: v for k, v in fields.items() if v is not None},
+            idempotency_key=idempotency_key,
+        )
+        raw = unwrap_object(body, what="Miosa sandbox deploy")
+        result = self._publish_result(raw, deployment_id)
+        if result.deployment is None:
+            target = first_present(raw, "deployment_id") or deployment_id
+            if isinstance(target, str):
+                result.deployment = await self.get_deployment(target)
+        return result
+
+    async def redeploy(self, deployment_id: str, *, idempotency_key: str | None = None) -> PipelineRun:
+        body = await self.transport.mutate(
+            "POST", f"/deployments/{_seg(deployment_id)}/redeploy", json={}, idempotency_key=idempotency_key
+        )
+        raw = unwrap_object(body, what="Miosa redeploy")
+        if "state" in raw and "slug" not in raw:  # a DeploymentBuild (the documented 202 answer)
+            return build_run(miosa_build(raw, deployment_id))
+        deployment = miosa_deployment(raw)
+        return build_model(
+            PipelineRun,
+            {
+                "id": deployment.current_build_id or deployment.id,
+                "deployment_id": deployment.id,
+                "status": deployment.state,
+                "stages": stages_for(BUILD_STAGES, deployment.state),
+            },
+            what="Miosa redeploy",
+        )
+
+    # -- domains ---------------------------------------------------------------------------------------------
+    async def list_domains(self, deployment_id: str) -> list[Domain]:
+        body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/domains")
+        return [
+            miosa_domain(raw, deployment_id)
+            for raw in unwrap_list(body, what="Miosa domains", keys=("domains",))
+        ]
+
+    async def add_domain(
+        self, deployment_id: str, domain: str, *, idempotency_key: str | None = None
+    ) -> Domain:
+        body = await self.transport.mutate(
+            "POST",
+            f"/deployments/{_seg(deployment_id)}/domains",
+            json={"domain": domain},
+            idempotency_key=idempotency_key,
+        )
+        return miosa_domain(unwrap_object(body, what="Miosa domain", keys=("domain",)), deployment_id)
+
+    async def verify_domain(
+        self, deployment_id: str, domain_id: str, *, idempotency_key: str | None = None
+    ) -> Domain:
+        body = await self.transport.mutate(
+            "POST",
+            f"/deployments/{_seg(deployment_id)}/domains/{_seg(domain_id)}/verify",
+            idempotency_key=idempotency_key,
+        )
+        return miosa_domain(unwrap_object(body, what="Miosa domain", keys=("domain",)), deployment_id)
+
+    async def remove_domain(
+        self, deployment_id: str, domain_id: str, *, idempotency_key: str | None = None
+    ) -> None:
+        await self.transport.mutate(
+            "DELETE",
+            f"/deployments/{_seg(deployment_id)}/domains/{_seg(domain_id)}",
+            idempotency_key=idempotency_key,
+        )
+
+    # -- env -------------------------------------------------------------------------------------------------
+    async def list_env(self, deployment_id: str, *, environment: str = "production") -> list[EnvVar]:
+        body = await self.transport.get(
+            f"/deployments/{_seg(deployment_id)}/env", params={"environment": environment}
+        )
+        return [miosa_env_var(raw, environment) for raw in unwrap_list(body, what="Miosa env", keys=("env",))]
+
+    async def set_env(
+        self,
+        deployment_id: str,
+        values: Mapping[str, str],
+        *,
+        environment: str = "production",
+        idempotency_key: str | None = None,
+    ) -> list[EnvVar]:
+        body = await self.transport.mutate(
+            "POST",
+            f"/deployments/{_seg(deployment_id)}/env",
+            json={"env": dict(values), "environment": environment},
+            idempotency_key=idempotency_key,
+        )
+        return [miosa_env_var(raw, environment) for raw in unwrap_list(body, what="Miosa env", keys=("env",))]
+
+    async def unset_env(
+        self,
+        deployment_id: str,
+        key: str,
+        *,
+        environment: str = "production",
+        idempotency_key: str | None = None,
+    ) -> None:
+        await self.transport.mutate(
+            "DELETE",
+            f"/deployments/{_seg(deployment_id)}/env/{_seg(key)}",
+            params={"environment": environment},
+            idempotency_key=idempotency_key,
+        )
+
+    # -- streams ---------------------------------------------------------------------------------------------
+    def events(self, *, after: str | int | None = None) -> AsyncIterator[Event]:
+        """Tenant events (SSE ``/events/stream``), resumed with ``Last-Event-ID``.
+
+        Raises StreamResyncRequired (from the iterator) when the server cannot replay, or after a long outage.
+        """
+        start = optional_int(after) if after is not None else None
+
+        async def connect(last: int | None) -> AsyncIterator[tuple[int | None, Event]]:
+            headers = dict(SSE_HEADERS)
+            if last is not None:
+                headers["Last-Event-ID"] = str(last)
+            async with self.transport.open_stream("/events/stream", headers=headers) as response:
+                async for frame in iter_sse(
+                    response, idle_timeout=self.stream_options.heartbeat_timeout, what="Miosa event stream"
+                ):
+                    parsed = parse_miosa_event(frame)
+                    if parsed is not None:
+                        yield parsed
+
+        return resilient_stream(
+            connect,
+            after=start,
+            options=self.stream_options,
+            describe="Miosa event stream",
+            notice=self.transport.on_notice,
+        )
+
+    def deployment_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
+        return self._log_stream(f"/deployments/{_seg(deployment_id)}/logs", "deployment log")
+
+    def build_logs(self, deployment_id: str, build_id: str) -> AsyncIterator[LogLine]:
+        return self._log_stream(
+            f"/deployments/{_seg(deployment_id)}/builds/{_seg(build_id)}/logs", "build log"
+        )
+
+    def _log_stream(self, path: str, describe: str) -> AsyncIterator[LogLine]:
+        async def connect(last: int | None) -> AsyncIterator[tuple[int | None, LogLine]]:
+            headers = dict(SSE_HEADERS)
+            if last is not None:
+                headers["Last-Event-ID"] = str(last)
+            async with self.transport.open_stream(path, headers=headers) as response:
+                async for frame in iter_sse(
+                    response, idle_timeout=self.stream_options.heartbeat_timeout, what=f"Miosa {describe}"
+                ):
+                    line = parse_miosa_log_frame(frame)
+                    if line is not None:
+                        yield (optional_int(frame.id) if frame.id else None), line
+
+        return resilient_stream(
+            connect,
+            after=None,
+            options=self.stream_options,
+            describe=f"Miosa {describe}",
+            notice=self.transport.on_notice,
+            is_final=lambda line: line.done_state is not None,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _page(body: Any, key: str, mapper: Any) -> Page[Any]:
+        items = [mapper(raw) for raw in unwrap_list(body, what=f"Miosa {key}", keys=(key,))]
+        next_cursor = body.get("next_cursor") if isinstance(body, dict) else None
+        if next_cursor is not None and not isinstance(next_cursor, str):
+            raise ProtocolError(f"Miosa {key}: next_cursor is not a string")
+        total = optional_int(body.get("total")) if isinstance(body, dict) else None
+        return Page(items=items, next_cursor=next_cursor or None, total=total)
+
+    def _publish_result(self, raw: JsonObject, deployment_id: str | None) -> PublishResult:
+        deployment = miosa_deployment(raw["deployment"]) if isinstance(raw.get("deployment"), dict) else None
+        version_id = deployment.id if deployment else deployment_id
+        version = miosa_version(raw["version"], version_id) if isinstance(raw.get("version"), dict) else None
+        promoted = raw.get("promoted")
+        return build_model(
+            PublishResult,
+            {
+                **{k: v for k, v in raw.items() if k not in ("deployment", "version", "run", "promoted")},
+                "deployment": deployment,
+                "version": version,
+                "run": version_run(version) if version else None,
+                "promoted": promoted if isinstance(promoted, bool) else False,
+            },
+            what="Miosa publish result",
+        )

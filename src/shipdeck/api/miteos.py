@@ -1,0 +1,411 @@
+"""Miteos (``/v1``): deployments pipeline, tasks, agents, approvals, and WebSocket events.
+
+Errors are ``{"detail": ...}``; lists page with ``limit`` / ``offset`` and answer ``{"<things>": [...],
+"total": N}`` (offsets travel as the opaque cursor of :class:`Page`). A Miteos deployment is one pipeline
+run (pending -> building -> deploying -> live); it has no rollback, promote or publish.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from shipdeck import __version__
+from shipdeck.api.common import HttpAdapter
+from shipdeck.api.errors import AuthError, NetworkError, ProtocolError, StreamResyncRequired
+from shipdeck.api.parsing import (
+    JsonObject,
+    build_model,
+    expect_object,
+    first_present,
+    optional_int,
+    unwrap_list,
+    unwrap_object,
+)
+from shipdeck.api.pipeline import stages_for
+from shipdeck.api.streams import resilient_stream
+from shipdeck.model import (
+    Agent,
+    Capabilities,
+    Deliverable,
+    Deployment,
+    Event,
+    Page,
+    PipelineRun,
+    Task,
+)
+
+DEPLOYMENT_STAGES = ("pending", "building", "deploying", "live")
+SUBSCRIBE_EVENTS = ("task.*", "agent.*", "approval.*", "deliverable.*", "deployment.*")
+MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024
+
+_NO_RELEASES = "Miteos deployments are one-shot pipeline runs: there are no versions to {}"
+MITEOS_CAPABILITIES = Capabilities(
+    provider="miteos",
+    rollback=False,
+    rollback_to_version=False,
+    promote=False,
+    publish=False,
+    redeploy=False,
+    update=False,
+    delete=False,
+    domains=False,
+    env=False,
+    releases=False,
+    builds=False,
+    deployment_logs=False,
+    build_logs=False,
+    tasks=True,
+    event_stream=True,
+    notes={
+        "rollback": _NO_RELEASES.format("roll back to; trigger a new deployment of an earlier workspace"),
+        "rollback_to_version": _NO_RELEASES.format("roll back to"),
+        "promote": _NO_RELEASES.format("promote; each deployment goes live by itself"),
+        "publish": "Miteos publishes through its deployment pipeline (POST /deployments), not a publish call",
+        "redeploy": "Miteos has no redeploy; trigger a new deployment of the workspace",
+        "update": "Miteos deployments cannot be edited",
+        "delete": "Miteos deployments cannot be deleted through the API",
+        "domains": "Miteos manages domains at the hosting target (Vercel, Netlify, ...), not in its API",
+        "env": "Miteos keeps environment variables at the hosting target, not in its API",
+        "releases": "Miteos has no releases",
+        "builds": "a Miteos deployment is its own build; see the pipeline tab",
+        "versions": "Miteos deployments have no versions",
+        "deployment_logs": "Miteos does not stream deployment logs; follow the pipeline stages",
+        "build_logs": "Miteos does not stream build logs; follow the pipeline stages",
+    },
+)
+
+
+def _seg(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+# -- mappers ------------------------------------------------------------------------------------------------
+def miteos_deployment(raw: Any) -> Deployment:
+    obj = expect_object(raw, what="Miteos deployment")
+    target = obj.get("target")
+    workspace = obj.get("workspace_id")
+    name = first_present(obj, "name")
+    if name is None:
+        name = " / ".join(str(part) for part in (workspace, target) if part) or obj.get("id")
+    return build_model(
+        Deployment,
+        {
+            **obj,
+            "provider": "miteos",
+            "name": name,
+            "state": first_present(obj, "status", "state") or "unknown",
+            "updated_at": first_present(obj, "updated_at", "completed_at", "created_at"),
+        },
+        what="Miteos deployment",
+    )
+
+
+def deployment_run(raw: Any) -> PipelineRun:
+    """A Miteos deployment is its own pipeline run: pending -> building -> deploying -> live."""
+    obj = expect_object(raw, what="Miteos deployment")
+    status = first_present(obj, "status", "state")
+    status = status if isinstance(status, str) else "unknown"
+    stopped_at = first_present(obj, "failed_stage", "failed_at_stage")
+    return build_model(
+        PipelineRun,
+        {
+            "id": obj.get("id"),
+            "deployment_id": obj.get("id"),
+            "status": status,
+            "stages": stages_for(
+                DEPLOYMENT_STAGES, status, stopped_at=stopped_at if isinstance(stopped_at, str) else None
+            ),
+            "environment": obj.get("target"),
+            "message": first_present(obj, "message") or f"deploy to {obj.get('target') or 'target'}",
+            "error": first_present(obj, "error", "error_message"),
+            "url": obj.get("url"),
+            "created_at": obj.get("created_at"),
+            "completed_at": obj.get("completed_at"),
+        },
+        what="Miteos deployment pipeline",
+    )
+
+
+def _normalise_task_status(status: Any) -> Any:
+    return "complete" if status == "completed" else status
+
+
+def miteos_agent(raw: Any, *, agent_id: str | None = None) -> Agent:
+    obj = expect_object(raw, what="Miteos agent")
+    # Control endpoints may answer with a bare acknowledgement; the agent id is then the one we called.
+    fields: JsonObject = {**obj, "id": first_present(obj, "id") or agent_id}
+    pending = first_present(obj, "pending_approval", "approval")
+    fields["pending_approval"] = pending if isinstance(pending, dict) else None
+    fields["status"] = first_present(obj, "status") or "unknown"
+    fields["type"] = first_present(obj, "type", "agent_type")
+    return build_model(Agent, fields, what="Miteos agent")
+
+
+def miteos_task(raw: Any) -> Task:
+    obj = expect_object(raw, what="Miteos task")
+    agents = obj.get("agents")
+    return build_model(
+        Task,
+        {
+            **obj,
+            "status": _normalise_task_status(first_present(obj, "status") or "unknown"),
+            "prompt": first_present(obj, "prompt") or "",
+            "agents": [miteos_agent(a) for a in agents] if isinstance(agents, list) else [],
+            "subtasks": obj.get("subtasks") if isinstance(obj.get("subtasks"), list) else [],
+            "approvals": obj.get("approvals") if isinstance(obj.get("approvals"), list) else [],
+        },
+        what="Miteos task",
+    )
+
+
+def miteos_deliverable(raw: Any) -> Deliverable:
+    return build_model(Deliverable, expect_object(raw, what="Miteos deliverable"), what="Miteos deliverable")
+
+
+@dataclass(frozen=True)
+class WsControl:
+    """A non-event frame of the Miteos socket (``subscribed``, ``pong``, ``error``, ...)."""
+
+    type: str
+    detail: str | None = None
+
+
+def parse_miteos_frame(text: str | bytes) -> Event | WsControl:
+    """One WebSocket message -> an Event or a control frame.
+
+    Raises StreamResyncRequired for ``resync_required`` and ProtocolError for anything unreadable.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("Miteos event stream: message is not valid UTF-8") from None
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise ProtocolError("Miteos event stream: message is not valid JSON") from None
+    obj = expect_object(value, what="Miteos event")
+    kind = obj.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ProtocolError("Miteos event stream: message has no type")
+    if kind == "resync_required":
+        raise StreamResyncRequired(
+            "Miteos event stream cannot resume from where it stopped; state must be re-read"
+        )
+    if "seq" not in obj and "id" not in obj:
+        detail = first_present(obj, "detail", "message", "error")
+        return WsControl(type=kind, detail=detail if isinstance(detail, str) else None)
+    seq = obj.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
+        raise ProtocolError(f"Miteos event stream: seq {str(seq)[:40]!r} is not an integer")
+    data = obj.get("data")
+    return build_model(
+        Event,
+        {
+            **obj,
+            "id": first_present(obj, "id") or (str(seq) if seq is not None else None),
+            "provider": "miteos",
+            "data": data if data is not None else {},
+        },
+        what="Miteos event",
+    )
+
+
+class MiteosAdapter(HttpAdapter):
+    provider = "miteos"
+    capabilities = MITEOS_CAPABILITIES
+
+    # -- deployments ---------------------------------------------------------------------------------------
+    async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
+        offset = _offset(cursor)
+        body = await self.transport.get("/deployments", params={"limit": limit, "offset": offset})
+        raws = unwrap_list(body, what="Miteos deployments", keys=("deployments",))
+        return _offset_page([miteos_deployment(raw) for raw in raws], body, offset=offset, limit=limit)
+
+    async def get_deployment(self, deployment_id: str) -> Deployment:
+        return miteos_deployment(await self._get_deployment_raw(deployment_id))
+
+    async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
+        return [deployment_run(await self._get_deployment_raw(deployment_id))]
+
+    async def create_deployment(
+        self, workspace_id: str, target: str, config_id: str, *, idempotency_key: str | None = None
+    ) -> Deployment:
+        """Trigger a deployment of a workspace's build to a hosting target (vercel, netlify, ...)."""
+        body = await self.transport.mutate(
+            "POST",
+            "/deployments",
+            json={"workspace_id": workspace_id, "target": target, "config_id": config_id},
+            idempotency_key=idempotency_key,
+        )
+        return miteos_deployment(unwrap_object(body, what="Miteos deployment", keys=("deployment",)))
+
+    async def _get_deployment_raw(self, deployment_id: str) -> JsonObject:
+        body = await self.transport.get(f"/deployments/{_seg(deployment_id)}")
+        return unwrap_object(body, what="Miteos deployment", keys=("deployment",))
+
+    # -- tasks ---------------------------------------------------------------------------------------------
+    async def list_tasks(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> Page[Task]:
+        body = await self.transport.get("/tasks", params={"status": status, "limit": limit, "offset": offset})
+        raws = unwrap_list(body, what="Miteos tasks", keys=("tasks",))
+        return _offset_page([miteos_task(raw) for raw in raws], body, offset=offset, limit=limit)
+
+    async def get_task(self, task_id: str) -> Task:
+        body = await self.transport.get(f"/tasks/{_seg(task_id)}")
+        return miteos_task(unwrap_object(body, what="Miteos task", keys=("task",)))
+
+    async def create_task(
+        self,
+        prompt: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Task:
+        payload: JsonObject = {"prompt": prompt}
+        if config is not None:
+            payload["config"] = dict(config)
+        body = await self.transport.mutate("POST", "/tasks", json=payload, idempotency_key=idempotency_key)
+        return miteos_task(unwrap_object(body, what="Miteos task", keys=("task",)))
+
+    async def cancel_task(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
+        body = await self.transport.mutate(
+            "POST", f"/tasks/{_seg(task_id)}/cancel", idempotency_key=idempotency_key
+        )
+        raw = unwrap_object(body, what="Miteos task", keys=("task",))
+        return miteos_task({"id": task_id, **raw})
+
+    async def list_deliverables(self, task_id: str) -> list[Deliverable]:
+        body = await self.transport.get(f"/tasks/{_seg(task_id)}/deliverables")
+        raws = unwrap_list(body, what="Miteos deliverables", keys=("deliverables",))
+        return [miteos_deliverable({"task_id": task_id, **raw}) for raw in raws]
+
+    # -- agents --------------------------------------------------------------------------------------------
+    async def pause_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
+        return await self._agent_action(agent_id, "pause", None, idempotency_key)
+
+    async def resume_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
+        return await self._agent_action(agent_id, "resume", None, idempotency_key)
+
+    async def guide_agent(
+        self, agent_id: str, instructions: str, *, idempotency_key: str | None = None
+    ) -> Agent:
+        return await self._agent_action(agent_id, "guide", {"instructions": instructions}, idempotency_key)
+
+    async def cancel_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
+        return await self._agent_action(agent_id, "cancel", None, idempotency_key)
+
+    async def answer_approval(
+        self,
+        agent_id: str,
+        approval_id: str,
+        *,
+        approved: bool,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Agent:
+        payload: JsonObject = {"approved": approved}
+        if reason:
+            payload["reason"] = reason
+        return await self._agent_action(agent_id, f"approve/{_seg(approval_id)}", payload, idempotency_key)
+
+    async def _agent_action(
+        self, agent_id: str, action: str, payload: JsonObject | None, idempotency_key: str | None
+    ) -> Agent:
+        body = await self.transport.mutate(
+            "POST", f"/agents/{_seg(agent_id)}/{action}", json=payload, idempotency_key=idempotency_key
+        )
+        if body is None:
+            body = {}
+        return miteos_agent(unwrap_object(body, what="Miteos agent", keys=("agent",)), agent_id=agent_id)
+
+    # -- events --------------------------------------------------------------------------------------------
+    def events(self, *, after: str | int | None = None) -> AsyncIterator[Event]:
+        """Account events over the WebSocket ``/v1/ws``: subscribe, then resume with ``after_seq``.
+
+        Raises StreamResyncRequired (from the iterator) on ``resync_required`` or after a long outage.
+        """
+        start = optional_int(after) if after is not None else None
+        return resilient_stream(
+            self._ws_connection,
+            after=start,
+            options=self.stream_options,
+            describe="Miteos event stream",
+            notice=self.transport.on_notice,
+        )
+
+    def ws_url(self) -> str:
+        base = self.transport.base_url
+        scheme, rest = base.split("://", 1) if "://" in base else ("http", base)
+        return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws"
+
+    async def _ws_connection(self, last: int | None) -> AsyncIterator[tuple[int | None, Event]]:
+        what = "Miteos event stream"
+        options = self.stream_options
+        try:
+            async with connect(
+                self.ws_url(),
+                additional_headers=self.transport.ws_headers(),
+                user_agent_header=f"shipdeck/{__version__}",
+                open_timeout=self.transport.timeout,
+                # Our pings find a dead peer: no pong within the timeout closes the connection.
+                ping_interval=options.heartbeat_timeout / 2,
+                ping_timeout=options.heartbeat_timeout / 2,
+                max_size=MAX_WS_MESSAGE_BYTES,
+                max_queue=256,
+            ) as socket:
+                await self._subscribe(socket, last)
+                async for message in socket:
+                    frame = parse_miteos_frame(message)
+                    if isinstance(frame, Event):
+                        yield frame.seq, frame
+                    elif frame.type == "error":
+                        raise ProtocolError(
+                            f"{what}: the server refused: {frame.detail or 'no reason given'}"
+                        )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                raise AuthError(
+                    f"token rejected ({status}) for profile {self.transport.profile_name} (event stream)",
+                    status=status,
+                    provider="miteos",
+                    request_id=exc.response.headers.get("x-request-id"),
+                ) from None
+            raise NetworkError(f"{what}: the server refused the connection ({status})") from None
+        except (TimeoutError, WebSocketException, OSError) as exc:
+            raise NetworkError(f"{what}: connection lost ({exc.__class__.__name__})") from None
+
+    @staticmethod
+    async def _subscribe(socket: ClientConnection, last: int | None) -> None:
+        await socket.send(json.dumps({"type": "subscribe", "events": list(SUBSCRIBE_EVENTS)}))
+        if last is not None:
+            await socket.send(json.dumps({"type": "resume", "after_seq": last}))
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    offset = optional_int(cursor)
+    if offset is None or offset < 0:
+        raise ProtocolError(f"Miteos page cursor {cursor[:40]!r} is not an offset")
+    return offset
+
+
+def _offset_page(items: list[Any], body: Any, *, offset: int, limit: int) -> Page[Any]:
+    total = optional_int(body.get("total")) if isinstance(body, dict) else None
+    has_more = body.get("has_more") if isinstance(body, dict) else None
+    end = offset + len(items)
+    if total is not None:
+        more = end < total
+    elif isinstance(has_more, bool):
+        more = has_more
+    else:
+        more = len(items) >= limit
+    return Page(items=items, next_cursor=str(end) if more and items else None, total=total)

@@ -1,0 +1,88 @@
+"""The reconnect loop shared by every push stream (Miosa SSE, Miteos WebSocket, log tails).
+
+A provider supplies ``connect(after)``: one connection's worth of ``(seq, item)`` pairs, resuming after
+sequence ``after``. :func:`resilient_stream` turns that into one endless iterator that
+
+* reconnects with exponential backoff and jitter after a transient failure (network, 5xx, 429, a dead
+  connection found by the heartbeat watchdog, a clean close by the server);
+* resumes from the last sequence it delivered and drops anything at or below it (duplicates after a
+  resume);
+* raises :class:`StreamResyncRequired` when the server says it cannot replay, or when the stream has been
+  down longer than ``max_outage`` (the server's buffer may no longer reach back); the caller re-reads state
+  over REST and starts a new iterator;
+* raises other typed errors (401, 403, 404, ...) at once: another attempt cannot help.
+
+Items for which ``is_final`` is true end the iterator (a log stream's ``done`` frame).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from shipdeck.api.errors import ProtocolError, ShipdeckError, StreamResyncRequired
+from shipdeck.api.transport import is_transient
+
+T = TypeVar("T")
+
+Connect = Callable[[int | None], AsyncIterator[tuple[int | None, T]]]
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    # No bytes (SSE) or no pong (WebSocket) for this long: the connection is dead.
+    heartbeat_timeout: float = 45.0
+    # Down (failing to reconnect) longer than this: resume is not trusted, StreamResyncRequired.
+    max_outage: float = 120.0
+    backoff_initial: float = 0.1
+    backoff_max: float = 10.0
+
+
+async def resilient_stream(
+    connect: Connect[T],
+    *,
+    after: int | None,
+    options: StreamOptions,
+    describe: str,
+    notice: Callable[[str], None] | None = None,
+    is_final: Callable[[T], bool] | None = None,
+) -> AsyncIterator[T]:
+    last_seq = after
+    failures = 0
+    down_since: float | None = None
+    while True:
+        try:
+            async for seq, item in connect(last_seq):
+                failures = 0
+                down_since = None
+                if seq is not None:
+                    if last_seq is not None and seq <= last_seq:
+                        continue  # replayed after a resume: already delivered
+                    last_seq = seq
+                yield item
+                if is_final is not None and is_final(item):
+                    return
+            reason = "closed by the server"
+        except StreamResyncRequired:
+            raise
+        except ShipdeckError as exc:
+            if not (is_transient(exc) or isinstance(exc, ProtocolError)):
+                raise
+            reason = exc.message
+        now = time.monotonic()
+        if down_since is None:
+            down_since = now
+        elif now - down_since > options.max_outage:
+            raise StreamResyncRequired(
+                f"{describe} was down for more than {options.max_outage:g} s; state must be re-read"
+            )
+        delay = min(options.backoff_max, options.backoff_initial * (2**failures))
+        delay = random.uniform(delay / 2, delay)
+        failures += 1
+        if notice is not None and failures > 1:
+            notice(f"{describe}: {reason}; reconnecting in {delay:.1f} s")
+        await asyncio.sleep(delay)

@@ -1,0 +1,407 @@
+"""The one HTTP transport every adapter uses: keep-alive, timeouts, retries, typed errors, budgets.
+
+* Each call is bounded by ``timeout`` per network step and by ``deadline`` overall (all attempts, waits and
+  a slow drip of bytes included).
+* Safe calls and keyed mutations retry on connection errors, 429, 502, 503 and 504 with exponential
+  backoff and jitter, honouring ``Retry-After``; the same ``Idempotency-Key`` goes out on every attempt.
+* Redirects are never followed (the token would go with them); bodies are capped and read streaming.
+* Every answered request sets :data:`shipdeck.api.context.LAST_REQUEST_ID`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from shipdeck import __version__
+from shipdeck.api.base import new_idempotency_key
+from shipdeck.api.context import BACKGROUND_READ, LAST_REQUEST_ID
+from shipdeck.api.errors import (
+    ApiError,
+    AuthError,
+    BudgetReserved,
+    Conflict,
+    NetworkError,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    ShipdeckError,
+    ValidationFailed,
+)
+from shipdeck.api.parsing import decode_json, optional_float, optional_int, parse_error_body
+from shipdeck.config.profile import Secret
+
+USER_AGENT = f"shipdeck/{__version__}"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A background read is refused while fewer requests than this share of the window are left.
+BACKGROUND_RESERVE_FRACTION = 0.2
+BACKGROUND_RESERVE_MIN = 5
+# Rate-limit windows are per minute for every provider; after that the last figures are stale.
+RATE_WINDOW_SECONDS = 60.0
+MAX_RETRY_AFTER = 30.0
+
+Notice = Callable[[str], None]
+
+
+class RateBudget:
+    """The rate-limit figures the server last sent (``X-RateLimit-Limit`` / ``-Remaining``)."""
+
+    def __init__(self) -> None:
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self.updated_at: float | None = None
+
+    def update(self, headers: httpx.Headers) -> None:
+        remaining = optional_int(headers.get("x-ratelimit-remaining"))
+        limit = optional_int(headers.get("x-ratelimit-limit"))
+        if remaining is None and limit is None:
+            return
+        if remaining is not None:
+            self.remaining = max(remaining, 0)
+        if limit is not None:
+            self.limit = max(limit, 0)
+        self.updated_at = time.monotonic()
+
+    def reserve(self) -> int:
+        if self.limit is None:
+            return BACKGROUND_RESERVE_MIN
+        return max(BACKGROUND_RESERVE_MIN, int(self.limit * BACKGROUND_RESERVE_FRACTION))
+
+    def check_background(self) -> None:
+        """Raise BudgetReserved when a background read would eat into the user's reserve."""
+        if self.remaining is None or self.updated_at is None:
+            return
+        age = time.monotonic() - self.updated_at
+        if age >= RATE_WINDOW_SECONDS or self.remaining >= self.reserve():
+            return
+        retry_in = RATE_WINDOW_SECONDS - age
+        raise BudgetReserved(
+            f"background refresh paused: {self.remaining} requests left in this window, "
+            f"kept for your own actions (trying again in {retry_in:.0f} s)",
+            remaining=self.remaining,
+            retry_in=retry_in,
+        )
+
+
+class Transport:
+    """One provider connection: a keep-alive httpx client plus the retry and error policy."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: Secret,
+        *,
+        provider: str,
+        profile_name: str,
+        on_notice: Notice | None = None,
+        timeout: float = 15.0,
+        deadline: float = 60.0,
+        max_attempts: int = 5,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.provider = provider
+        self.profile_name = profile_name
+        self.on_notice = on_notice
+        self.timeout = timeout
+        self.deadline = deadline
+        self.max_attempts = max_attempts
+        self.max_body_bytes = max_body_bytes
+        self.budget = RateBudget()
+        self._token = token
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_keepalive_connections=10, max_connections=20, keepalive_expiry=30.0),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(extra_headers or {})},
+        )
+
+    def __repr__(self) -> str:
+        return f"Transport({self.provider}, {self.base_url!r}, profile={self.profile_name!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- public calls -----------------------------------------------------------------------------------
+    async def get(
+        self, path: str, *, params: Mapping[str, Any] | None = None, background: bool = False
+    ) -> Any:
+        return await self.request("GET", path, params=params, background=background)
+
+    async def mutate(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """A state-changing call: always keyed, so a retry cannot act twice."""
+        return await self.request(
+            method, path, json=json, params=params, idempotency_key=idempotency_key or new_idempotency_key()
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+        background: bool = False,
+    ) -> Any:
+        """Send one call (with retries) and return the decoded JSON body (None for an empty body)."""
+        method = method.upper()
+        if background or (method in SAFE_METHODS and BACKGROUND_READ.get()):
+            self.budget.check_background()
+        headers: dict[str, str] = {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        retry_allowed = method in SAFE_METHODS or idempotency_key is not None
+        what = f"{method} {path}"
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.deadline),
+            wait=self._wait,
+            retry=retry_if_exception(_is_transient) if retry_allowed else retry_if_exception(lambda _: False),
+            before_sleep=self._announce_retry,
+            reraise=True,
+        )
+        try:
+            async with asyncio.timeout(self.deadline):
+                return await retrying(self._attempt, method, path, params, json, headers, what)
+        except TimeoutError:
+            raise NetworkError(
+                f"{self.provider} gave no complete answer to {what} within {self.deadline:g} s",
+                retryable=False,
+            ) from None
+
+    @asynccontextmanager
+    async def open_stream(
+        self, path: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """Open a long-lived streaming GET (SSE); an error status is raised as a typed error at once."""
+        what = f"GET {path}"
+        request = self._build("GET", path, params, None, dict(headers or {}))
+        try:
+            async with asyncio.timeout(self.timeout * 2):
+                response = await self._client.send(request, stream=True)
+        except TimeoutError:
+            raise NetworkError(f"{self.provider} did not open the stream {what} in time") from None
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc, what) from None
+        try:
+            self._note_answer(response)
+            if response.status_code >= 300:
+                raw = await self._read_capped(response, what)
+                raise self._status_error(response, raw, what)
+            yield response
+        finally:
+            await response.aclose()
+
+    def ws_headers(self) -> dict[str, str]:
+        """Headers for a WebSocket upgrade to the same provider (the token is revealed only here)."""
+        return {"Authorization": f"Bearer {self._token.reveal()}"}
+
+    def redact(self, text: str) -> str:
+        """``text`` with the token masked, for anything that might echo it (a hostile server's message)."""
+        secret = self._token.reveal()
+        return text.replace(secret, "****") if secret else text
+
+    def notice(self, text: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(text)
+
+    @property
+    def host(self) -> str:
+        return httpx.URL(self.base_url).host
+
+    # -- one attempt --------------------------------------------------------------------------------------
+    def _build(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: dict[str, str],
+    ) -> httpx.Request:
+        clean_params = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        headers = {**headers, "Authorization": f"Bearer {self._token.reveal()}"}
+        try:
+            return self._client.build_request(
+                method, self.base_url + path, params=clean_params, json=json, headers=headers
+            )
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+            raise NetworkError(
+                f"cannot call {self.provider} at {self.base_url!r}: {exc.__class__.__name__}", retryable=False
+            ) from None
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: dict[str, str],
+        what: str,
+    ) -> Any:
+        request = self._build(method, path, params, json, headers)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc, what) from None
+        try:
+            self._note_answer(response)
+            raw = await self._read_capped(response, what)
+        finally:
+            await response.aclose()
+        if response.status_code >= 300:
+            raise self._status_error(response, raw, what)
+        return decode_json(raw, what=f"{self.provider} {what}")
+
+    async def _read_capped(self, response: httpx.Response, what: str) -> bytes:
+        declared = optional_int(response.headers.get("content-length"))
+        if declared is not None and declared > self.max_body_bytes:
+            raise ProtocolError(self._too_big(what))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise ProtocolError(self._too_big(what))
+                chunks.append(chunk)
+        except httpx.DecodingError:
+            raise ProtocolError(f"{self.provider} {what}: the answer's encoding is broken") from None
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc, what) from None
+        return b"".join(chunks)
+
+    def _too_big(self, what: str) -> str:
+        return f"{self.provider} {what}: the answer is larger than {self.max_body_bytes // (1024 * 1024)} MiB"
+
+    def _note_answer(self, response: httpx.Response) -> None:
+        LAST_REQUEST_ID.set(response.headers.get("x-request-id"))
+        self.budget.update(response.headers)
+
+    # -- errors ---------------------------------------------------------------------------------------------
+    def _network_error(self, exc: httpx.HTTPError, what: str) -> NetworkError:
+        if isinstance(exc, httpx.TimeoutException):
+            kind = "timed out"
+        elif isinstance(exc, httpx.ConnectError):
+            kind = "could not connect"
+        elif isinstance(exc, httpx.RemoteProtocolError):
+            kind = "connection closed before the answer"
+        elif isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return NetworkError(f"cannot call {self.provider}: {self.redact(str(exc))}", retryable=False)
+        else:
+            kind = "connection failed"
+        return NetworkError(f"{self.provider} {what}: {kind} ({self.host})")
+
+    def _status_error(self, response: httpx.Response, raw: bytes, what: str) -> ShipdeckError:
+        status = response.status_code
+        request_id = response.headers.get("x-request-id")
+        if 300 <= status < 400:
+            location = response.headers.get("location", "nowhere")
+            return ProtocolError(
+                f"{self.provider} {what} answered {status}, redirecting to {self.redact(location)!r}; "
+                "shipdeck does not follow redirects (the token was not sent there) - check the base URL",
+                request_id=request_id,
+            )
+        try:
+            body = decode_json(raw, what=what)
+        except ProtocolError:
+            body = None
+        info = parse_error_body(body)
+        request_id = request_id or info.request_id
+        retry_after = optional_float(response.headers.get("retry-after"))
+        if retry_after is None:
+            retry_after = info.retry_after
+        server_says = self.redact(info.message) if info.message else None
+        cls, message = self._describe(status, server_says, what)
+        return cls(
+            message,
+            status=status,
+            code=info.code,
+            provider=self.provider,
+            request_id=request_id,
+            details=info.details,
+            retry_after=retry_after,
+        )
+
+    def _describe(self, status: int, server_says: str | None, what: str) -> tuple[type[ApiError], str]:
+        """The error class and a message a tired human understands."""
+        said = f": {server_says}" if server_says else ""
+        profile = f"profile {self.profile_name}"
+        if status == 401:
+            return AuthError, f"token rejected (401) for {profile}{said}"
+        if status == 403:
+            return (
+                PermissionDenied,
+                f"not allowed (403) for {profile}{said or ': the token lacks permission'}",
+            )
+        if status == 404:
+            return NotFound, f"{server_says or 'not found'} (404)"
+        if status == 409:
+            return Conflict, f"{server_says or f'{what} conflicts with the current state'} (409)"
+        if status in (400, 422):
+            return ValidationFailed, f"{server_says or f'{what} was refused as invalid'} ({status})"
+        if status == 429:
+            return RateLimited, f"rate limited by {self.provider} (429){said}"
+        if status >= 500:
+            return ServerError, f"{self.provider} server error ({status}) on {what}{said}"
+        return ApiError, f"{server_says or f'{what} failed'} ({status})"
+
+    # -- retry policy ---------------------------------------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ApiError) and exc.retry_after is not None and exc.retry_after >= 0:
+            return min(exc.retry_after, MAX_RETRY_AFTER)
+        return float(wait_random_exponential(multiplier=0.25, max=8.0)(state))
+
+    def _announce_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.upcoming_sleep
+        when = f"{delay:.0f} s" if delay >= 1 else "a moment"
+        if isinstance(exc, RateLimited):
+            self.notice(f"rate limited, retrying in {when}")
+        elif isinstance(exc, ServerError):
+            self.notice(f"{self.provider} is unavailable ({exc.status}), retrying in {when}")
+        else:
+            self.notice(f"connection to {self.provider} lost, retrying in {when}")
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, NetworkError):
+        return exc.retryable
+    return isinstance(exc, ApiError) and exc.status in RETRY_STATUSES
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures that another attempt may cure (used by the stream reconnect loops too)."""
+    return _is_transient(exc) or (isinstance(exc, ServerError) and exc.status >= 500)
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
