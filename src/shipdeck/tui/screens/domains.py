@@ -1,0 +1,290 @@
+"""Custom domains of one deployment: list, add (shows the DNS records to create; y copies them),
+verify (says what is wrong when it fails) and remove (type the name to confirm)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.errors import ShipdeckError
+from shipdeck.live.actions import ActionRunner
+from shipdeck.model import Deployment, Domain
+from shipdeck.tui.clipboard import copy_to_clipboard
+from shipdeck.tui.screens.screen_kit import (
+    TextPrompt,
+    cell,
+    describe_error,
+    read_only_note,
+    refused_because_read_only,
+    run_mutation,
+    state_cell,
+)
+from shipdeck.tui.widgets.event_log import literal
+
+MAX_DOMAIN_LENGTH = 253
+MAX_LABEL_LENGTH = 63
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+
+
+def normalize_domain(name: str) -> str:
+    return name.strip().rstrip(".").lower()
+
+
+def domain_problem(name: str) -> str | None:
+    """Why ``name`` is not a usable domain name (IDNA, labels, length), or None."""
+    name = normalize_domain(name)
+    if not name:
+        return "A domain name is required."
+    if any(ch.isspace() for ch in name) or "/" in name or ":" in name:
+        return "Type only the host name (like app.example.com), without scheme, port, path or spaces."
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        return f"Not a valid (internationalised) domain name: {literal(exc)}."
+    if len(ascii_name) > MAX_DOMAIN_LENGTH:
+        return f"A domain name is at most {MAX_DOMAIN_LENGTH} characters (this one has {len(ascii_name)})."
+    labels = ascii_name.split(".")
+    if len(labels) < 2:
+        return "A custom domain needs at least two labels (like example.com)."
+    for label in labels:
+        if not label:
+            return "Empty label: two dots in a row, or a leading dot."
+        if len(label) > MAX_LABEL_LENGTH:
+            return f"Label {label[:20]}… is longer than {MAX_LABEL_LENGTH} characters."
+        if not _LABEL.match(label):
+            return (
+                f"Label {label!r} may only hold letters, digits and inner hyphens "
+                "(not starting or ending with '-')."
+            )
+    if labels[-1].isdigit():
+        return "The last label cannot be all digits (an IP address is not a domain)."
+    return None
+
+
+def zone_lines(domain: Domain) -> list[str]:
+    """The DNS records to create, one zone-file line each (what `y` copies)."""
+    return [f"{record.name} {record.type} {record.value}" for record in domain.records]
+
+
+class DomainsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    DomainsScreen #domains-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    DomainsScreen #domains-readonly { height: auto; padding: 0 1; color: $text-warning; }
+    DomainsScreen #domains-readonly.-hidden { display: none; }
+    DomainsScreen #domains-table { height: 1fr; min-height: 4; }
+    DomainsScreen #domains-detail { height: 1fr; min-height: 5; border-top: solid $primary; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", id="domains-close"),
+        Binding("a", "add", "Add", id="domain-add"),
+        Binding("v", "verify", "Verify", id="domain-verify"),
+        Binding("delete,D", "remove", "Remove", id="domain-remove"),
+        Binding("y", "copy_records", "Copy DNS", id="domain-copy"),
+        Binding("ctrl+r", "reload", "Reload", id="domains-reload"),
+    ]
+
+    def __init__(self, adapter: Adapter, runner: ActionRunner, deployment: Deployment) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.runner = runner
+        self.deployment = deployment
+        self.domains: list[Domain] = []
+        # The last verification answer per domain id, shown until the next reload replaces it.
+        self.last_verify: dict[str, Domain] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content(literal(f"Domains · {self.deployment.name}")), id="domains-title")
+        note = read_only_note(self.runner)
+        yield Static(Content(note), id="domains-readonly", classes="" if note else "-hidden")
+        table = DataTable[Any](id="domains-table", cursor_type="row")
+        table.add_columns("Domain", "Status", "Records")
+        yield table
+        with VerticalScroll(id="domains-detail"):
+            yield Static("", id="domains-detail-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#domains-table", DataTable).focus()
+        self.action_reload()
+
+    # -- data -------------------------------------------------------------------------------------------
+    def action_reload(self) -> None:
+        self.run_worker(self._load(), group="domains-load", exclusive=True)
+
+    async def _load(self, select: str | None = None) -> None:
+        try:
+            self.domains = await self.adapter.list_domains(self.deployment.id)
+        except ShipdeckError as exc:
+            self.notify(describe_error(exc), title="Could not read domains", severity="error", markup=False)
+            return
+        self._render_table(select)
+
+    def _render_table(self, select: str | None = None) -> None:
+        table: DataTable[Any] = self.query_one("#domains-table", DataTable)
+        keep = select or (self.selected.id if self.selected else None)
+        table.clear()
+        for domain in self.domains:
+            table.add_row(
+                cell(domain.name), state_cell(domain.status), cell(len(domain.records)), key=domain.id
+            )
+        if keep is not None and any(d.id == keep for d in self.domains):
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self._render_detail()
+
+    @property
+    def selected(self) -> Domain | None:
+        table: DataTable[Any] = self.query_one("#domains-table", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((domain for domain in self.domains if domain.id == key), None)
+
+    def _render_detail(self) -> None:
+        self.query_one("#domains-detail-text", Static).update(
+            Content("\n".join(map(literal, self.detail_lines())))
+        )
+
+    def detail_lines(self) -> list[str]:
+        """What the detail pane says about the selected domain: status, records to create, what is wrong."""
+        domain = self.selected
+        if domain is None:
+            return ["No custom domains yet: press a to add one."]
+        verified = self.last_verify.get(domain.id, domain)
+        lines = [f"{domain.name}: {verified.status}"]
+        if verified.status == "failed" or verified.error:
+            lines.append(f"Verification failed: {verified.error or 'the DNS records were not found'}.")
+            lines.append("Check that these records exist at your DNS provider, then press v again:")
+        elif verified.status in ("verified", "active"):
+            lines.append("Verified: traffic for this name reaches the deployment.")
+        else:
+            lines.append("Create these DNS records, then press v to verify (y copies them):")
+        lines += [f"  {line}" for line in zone_lines(domain)] or ["  (the server listed no records)"]
+        if domain.instructions:
+            lines.append(domain.instructions)
+        return lines
+
+    @on(DataTable.RowHighlighted)
+    def _moved(self) -> None:
+        self._render_detail()
+
+    # -- actions ----------------------------------------------------------------------------------------
+    def action_add(self) -> None:
+        if refused_because_read_only(self, self.runner, "domain-add"):
+            return
+
+        def got(name: str | None) -> None:
+            if name is not None:
+                self.run_worker(self._add(normalize_domain(name)), group="domains-act")
+
+        prompt = TextPrompt(
+            f"Add a custom domain to {literal(self.deployment.name)}",
+            help_text="The host name only; internationalised names are fine.",
+            placeholder="app.example.com",
+            validate=domain_problem,
+        )
+        self.app.push_screen(prompt, got)
+
+    async def _add(self, name: str) -> None:
+        dep_id = self.deployment.id
+        ok, domain = await run_mutation(
+            self,
+            self.runner,
+            "domain-add",
+            name,
+            lambda key: self.adapter.add_domain(dep_id, name, idempotency_key=key),
+            details={"deployment": dep_id},
+        )
+        if ok and domain is not None:
+            self.notify(
+                literal(f"Added {domain.name} ({domain.status}): create the DNS records shown."), markup=False
+            )
+            await self._load(select=domain.id)
+
+    def action_verify(self) -> None:
+        if refused_because_read_only(self, self.runner, "domain-verify"):
+            return
+        domain = self.selected
+        if domain is not None:
+            self.run_worker(self._verify(domain), group="domains-act")
+
+    async def _verify(self, domain: Domain) -> None:
+        dep_id = self.deployment.id
+        ok, result = await run_mutation(
+            self,
+            self.runner,
+            "domain-verify",
+            domain.name,
+            lambda _key: self.adapter.verify_domain(dep_id, domain.id),
+            details={"deployment": dep_id},
+        )
+        if not ok or result is None:
+            return
+        self.last_verify[domain.id] = result
+        if result.status == "failed" or result.error:
+            message = f"{domain.name} did not verify: {result.error or 'records not found'}"
+            self.notify(literal(message), title="Verification failed", severity="error", markup=False)
+        else:
+            self.notify(literal(f"{domain.name}: {result.status}"), title="Verification", markup=False)
+        await self._load(select=domain.id)
+
+    def action_remove(self) -> None:
+        if refused_because_read_only(self, self.runner, "domain-remove"):
+            return
+        domain = self.selected
+        if domain is None:
+            return
+
+        def must_match(typed: str) -> str | None:
+            return (
+                None
+                if normalize_domain(typed) == domain.name
+                else f"Type {domain.name} exactly to remove it."
+            )
+
+        def confirmed(typed: str | None) -> None:
+            if typed is not None:
+                self.run_worker(self._remove(domain), group="domains-act")
+
+        prompt = TextPrompt(
+            f"Remove {literal(domain.name)}?",
+            help_text="Traffic for this name stops reaching the deployment. Type the domain name to confirm.",
+            validate=must_match,
+        )
+        self.app.push_screen(prompt, confirmed)
+
+    async def _remove(self, domain: Domain) -> None:
+        dep_id = self.deployment.id
+        ok, _ = await run_mutation(
+            self,
+            self.runner,
+            "domain-remove",
+            domain.name,
+            lambda _key: self.adapter.remove_domain(dep_id, domain.id),
+            details={"deployment": dep_id},
+        )
+        if ok:
+            self.notify(literal(f"Removed {domain.name}"), markup=False)
+            self.last_verify.pop(domain.id, None)
+            await self._load()
+
+    def action_copy_records(self) -> None:
+        domain = self.selected
+        if domain is None:
+            return
+        lines = zone_lines(domain)
+        if lines:
+            copy_to_clipboard(self.app, "\n".join(lines), what=f"DNS records for {domain.name}")
+        else:
+            copy_to_clipboard(self.app, domain.name, what="domain name")
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
