@@ -1,0 +1,182 @@
+"""Build and deployment logs, tailed live: search (/ n N), follow or pause, batched and bounded.
+
+Lines arrive from the adapter's async iterator as fast as the server sends them; the EventLog queues
+them and writes one batch ~10 times a second, keeping at most ``MAX_LOG_LINES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.errors import ShipdeckError
+from shipdeck.model import Deployment, LogLine
+from shipdeck.tui.clipboard import copy_to_clipboard
+from shipdeck.tui.screens.screen_kit import TextPrompt, describe_error
+from shipdeck.tui.widgets.event_log import EventLog, literal
+
+MAX_LOG_LINES = 10_000
+
+
+def format_log_line(line: LogLine) -> str:
+    stamp = line.ts.strftime("%H:%M:%S ") if line.ts else ""
+    marker = "! " if line.stream == "stderr" else ""
+    return f"{stamp}{marker}{line.line}"
+
+
+class LogsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    LogsScreen #logs-status { height: 1; padding: 0 1; background: $panel; }
+    LogsScreen #logs-log { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", id="logs-close"),
+        Binding("slash", "search", "Search", id="logs-search"),
+        Binding("n", "next_match", "Next", id="logs-next"),
+        Binding("N", "previous_match", "Prev", id="logs-prev"),
+        Binding("f", "toggle_follow", "Follow/pause", id="logs-follow"),
+        Binding("b", "switch_source", "Build/deploy", id="logs-source"),
+        Binding("y", "copy_line", "Copy line", id="logs-copy"),
+        Binding("ctrl+r", "restart", "Restart", id="logs-restart"),
+    ]
+
+    def __init__(self, adapter: Adapter, deployment: Deployment, build_id: str | None = None) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.deployment = deployment
+        self.build_id = build_id or deployment.current_build_id
+        self.showing_build = build_id is not None
+        self.following = True
+        self.stream_state = "connecting"
+        self.search_term = ""
+        self.lines_received = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="logs-status")
+        yield EventLog(id="logs-log", max_lines=MAX_LOG_LINES)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(EventLog).focus()
+        self.action_restart()
+
+    @property
+    def log_view(self) -> EventLog:
+        return self.query_one(EventLog)
+
+    @property
+    def source_label(self) -> str:
+        return f"build {self.build_id}" if self.showing_build else "deployment"
+
+    def _render_status(self) -> None:
+        parts = [
+            f"Logs · {self.deployment.name} · {self.source_label}",
+            self.stream_state,
+            "following" if self.following else "paused (f follows)",
+        ]
+        if self.search_term:
+            hits = self.log_view.count_matches(self.search_term)
+            where = self.log_view.highlighted_line
+            position = f" at line {where + 1}" if where is not None else ""
+            parts.append(f"/{self.search_term}: {hits} match(es){position}")
+        self.query_one("#logs-status", Static).update(Content(literal(" · ".join(parts))))
+
+    # -- the tail ---------------------------------------------------------------------------------------
+    def _open_stream(self) -> AsyncIterator[LogLine]:
+        if self.showing_build and self.build_id:
+            return self.adapter.build_logs(self.deployment.id, self.build_id)
+        return self.adapter.deployment_logs(self.deployment.id)
+
+    async def _tail(self) -> None:
+        self.stream_state = "streaming"
+        self._render_status()
+        try:
+            async for line in self._open_stream():
+                self.lines_received += 1
+                if line.done_state:
+                    self.log_view.write_text_lines([f"── {self.source_label} finished: {line.done_state} ──"])
+                    self.stream_state = f"finished ({literal(line.done_state)})"
+                    break
+                self.log_view.write_text_lines([format_log_line(line)])
+            else:
+                self.stream_state = "ended"
+        except ShipdeckError as exc:
+            self.stream_state = "stream error"
+            self.log_view.write_text_lines([f"── stream error: {describe_error(exc)} (ctrl+r restarts) ──"])
+            self.notify(describe_error(exc), title="Logs", severity="error", markup=False)
+        self._render_status()
+
+    def action_restart(self) -> None:
+        self.log_view.clear()
+        self.log_view.highlighted_line = None
+        self.run_worker(self._tail(), group="logs-tail", exclusive=True)
+
+    def action_switch_source(self) -> None:
+        if not self.build_id:
+            self.notify("This deployment has no build to show logs for.", severity="warning")
+            return
+        self.showing_build = not self.showing_build
+        self.action_restart()
+
+    def action_toggle_follow(self) -> None:
+        self.following = not self.following
+        self.log_view.auto_scroll = self.following
+        if self.following:
+            self.log_view.flush()
+            self.log_view.scroll_end(animate=False)
+        self._render_status()
+
+    # -- search -----------------------------------------------------------------------------------------
+    def action_search(self) -> None:
+        def got(term: str | None) -> None:
+            if term is not None:
+                # A new search starts from the top of what is on screen.
+                self.search_term = term
+                self.log_view.highlighted_line = None
+                self._jump(backwards=False)
+
+        self.app.push_screen(
+            TextPrompt("Search the log", initial=self.search_term, placeholder="text (case-insensitive)"), got
+        )
+
+    def _jump(self, *, backwards: bool) -> None:
+        if not self.search_term:
+            self.notify("No search yet: press / to search.", severity="warning")
+            return
+        log = self.log_view
+        log.flush()
+        start = log.highlighted_line
+        if start is None:
+            start = log.scroll_offset.y - 1 if not backwards else log.scroll_offset.y + log.size.height
+        found = log.find(self.search_term, start=start, backwards=backwards)
+        if found is None:
+            self.notify(literal(f"Not found: {self.search_term}"), severity="warning", markup=False)
+        else:
+            # Reading a match: stop following so new lines do not scroll it away.
+            self.following = False
+            log.auto_scroll = False
+            log.show_line(found)
+        self._render_status()
+
+    def action_next_match(self) -> None:
+        self._jump(backwards=False)
+
+    def action_previous_match(self) -> None:
+        self._jump(backwards=True)
+
+    def action_copy_line(self) -> None:
+        log = self.log_view
+        index = log.highlighted_line
+        if index is None or index >= len(log.lines):
+            self.notify("Search (/) to pick a line to copy.", severity="warning")
+            return
+        copy_to_clipboard(self.app, log.lines[index], what=f"log line {index + 1}")
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
