@@ -1,0 +1,255 @@
+"""The model parsers and stream-frame parsers: lenient about what they may be, typed errors otherwise."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from httpx_sse import ServerSentEvent
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shipdeck.api.errors import ProtocolError, ShipdeckError, StreamResyncRequired
+from shipdeck.api.miosa import (
+    miosa_build,
+    miosa_deployment,
+    miosa_domain,
+    miosa_env_var,
+    miosa_release,
+    miosa_version,
+    parse_miosa_event,
+    parse_miosa_log_frame,
+)
+from shipdeck.api.miteos import (
+    WsControl,
+    deployment_run,
+    miteos_agent,
+    miteos_deliverable,
+    miteos_deployment,
+    miteos_task,
+    parse_miteos_frame,
+)
+from shipdeck.api.parsing import decode_json, parse_error_body, unwrap_list, unwrap_object
+from shipdeck.api.pipeline import stages_for
+from shipdeck.api.sse import SseParser
+from shipdeck.model import Event, LogLine
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+KEYS = st.sampled_from(
+    [
+        "id",
+        "name",
+        "slug",
+        "state",
+        "status",
+        "type",
+        "seq",
+        "data",
+        "created_at",
+        "version_number",
+        "deployment_id",
+        "domain",
+        "dns_records",
+        "agents",
+        "subtasks",
+        "url",
+        "public_url",
+        "preview",
+        "line",
+    ]
+)
+# Objects that look like the real thing often enough to reach deep into each mapper.
+PLAUSIBLE = st.dictionaries(KEYS, JSON | st.text(max_size=10), max_size=10)
+ANY_JSON = JSON | PLAUSIBLE
+
+MAPPERS: list[Callable[[Any], object]] = [
+    miosa_deployment,
+    miosa_version,
+    miosa_release,
+    miosa_build,
+    miosa_domain,
+    lambda raw: miosa_env_var(raw, "production"),
+    miteos_deployment,
+    deployment_run,
+    miteos_task,
+    miteos_agent,
+    miteos_deliverable,
+]
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(raw=ANY_JSON, index=st.integers(min_value=0, max_value=len(MAPPERS) - 1))
+def test_mappers_raise_only_typed_errors(raw: Any, index: int) -> None:
+    try:
+        MAPPERS[index](raw)
+    except ShipdeckError:
+        pass
+
+
+@FUZZ
+@given(body=ANY_JSON)
+def test_envelopes_and_error_bodies_never_crash(body: Any) -> None:
+    parse_error_body(body)  # never raises
+    for unwrap in (unwrap_object, unwrap_list):
+        try:
+            unwrap(body, what="x")
+        except ProtocolError:
+            pass
+
+
+@FUZZ
+@given(
+    payload=ANY_JSON,
+    event=st.sampled_from(["", "message", "log_line", "resync_required"]),
+    frame_id=st.sampled_from(["", "7", "x", "-3"]),
+)
+def test_sse_frame_parsers_raise_only_typed_errors(payload: Any, event: str, frame_id: str) -> None:
+    frame = ServerSentEvent(event=event, data=json.dumps(payload), id=frame_id)
+    for parse in (parse_miosa_event, parse_miosa_log_frame):
+        try:
+            parse(frame)
+        except ShipdeckError:
+            pass
+
+
+@FUZZ
+@given(payload=ANY_JSON)
+def test_ws_frame_parser_raises_only_typed_errors(payload: Any) -> None:
+    try:
+        parse_miteos_frame(json.dumps(payload))
+    except ShipdeckError:
+        pass
+
+
+@FUZZ
+@given(raw=st.binary(max_size=200))
+def test_raw_bytes_raise_only_typed_errors(raw: bytes) -> None:
+    for parse in (
+        lambda: decode_json(raw, what="x"),
+        lambda: parse_miteos_frame(raw),
+        lambda: SseParser().feed(raw),
+    ):
+        try:
+            parse()
+        except ProtocolError:
+            pass
+
+
+@FUZZ
+@given(text=st.text(alphabet="ab:\r\n di", max_size=120), cut=st.integers(min_value=0, max_value=120))
+def test_sse_parser_is_independent_of_chunking(text: str, cut: int) -> None:
+    raw = text.encode()
+    whole = SseParser()
+    split = SseParser()
+    one = whole.feed(raw) + whole.flush()
+    two = split.feed(raw[:cut]) + split.feed(raw[cut:]) + split.flush()
+    assert [(e.event, e.data, e.id) for e in one] == [(e.event, e.data, e.id) for e in two]
+
+
+def test_sse_parser_reads_the_grammar_the_contract_names() -> None:
+    parser = SseParser()
+    events = parser.feed(b':heartbeat\r\nid: 4\nevent: log_line\ndata: {"a":\ndata: 1}\r\n\r')
+    events += parser.feed(b"\ndata: tail")
+    events += parser.flush()
+    assert [(e.id, e.event, e.data) for e in events] == [
+        ("4", "log_line", '{"a":\n1}'),
+        ("4", "message", "tail"),
+    ]
+
+
+def test_sse_parser_caps_line_length() -> None:
+    parser = SseParser(max_line_bytes=64)
+    with pytest.raises(ProtocolError, match="longer than 64 bytes"):
+        parser.feed(b"data: " + b"x" * 100)
+
+
+def test_known_shapes_map_to_the_model() -> None:
+    dep = miosa_deployment(
+        {
+            "id": "dep_1",
+            "tenant_id": "t",
+            "name": "Shop",
+            "slug": "shop",
+            "state": "hibernating",
+            "public_url": None,
+            "auto_subdomain": "https://shop.example.test",
+            "docker_deploy_app": {"x": 1},
+        }
+    )
+    assert dep.state == "hibernating" and dep.url == "https://shop.example.test"
+    assert dep.model_extra and dep.model_extra["docker_deploy_app"] == {"x": 1}
+    domain = miosa_domain(
+        {
+            "id": "dom_1",
+            "fqdn": "a.example.test",
+            "verification_status": "pending",
+            "dns_records": [{"type": "CNAME", "name": "a", "value": "b"}],
+        },
+        "dep_1",
+    )
+    assert (
+        domain.name == "a.example.test" and domain.records[0].type == "CNAME" and domain.status == "pending"
+    )
+    task = miteos_task({"id": "task_1", "status": "completed", "agents": [{"id": "agnt_1", "status": "new"}]})
+    assert task.status == "complete" and task.agents[0].status == "new"
+    run = deployment_run({"id": "d1", "status": "deploying", "target": "vercel"})
+    assert [(s.name, s.state) for s in run.stages] == [
+        ("pending", "complete"),
+        ("building", "complete"),
+        ("deploying", "running"),
+        ("live", "pending"),
+    ]
+
+
+def test_invalid_field_types_name_the_field() -> None:
+    with pytest.raises(ProtocolError, match="'name'"):
+        miosa_deployment({"id": "dep_1", "name": ["not", "a", "string"]})
+
+
+def test_stream_frames() -> None:
+    seq, event = parse_miosa_event(
+        ServerSentEvent(event="version.promoted", id="12", data='{"id": "evt_1", "type": "version.promoted"}')
+    ) or (None, None)
+    assert seq == 12 and isinstance(event, Event) and event.type == "version.promoted"
+    assert parse_miosa_event(ServerSentEvent(event="", data="")) is None
+    with pytest.raises(StreamResyncRequired):
+        parse_miosa_event(ServerSentEvent(event="resync_required", data="{}"))
+    done = parse_miosa_log_frame(ServerSentEvent(data='{"type": "done", "result": {"state": "failed"}}'))
+    assert isinstance(done, LogLine) and done.done_state == "failed"
+    assert isinstance(parse_miteos_frame('{"type": "subscribed"}'), WsControl)
+    with pytest.raises(StreamResyncRequired):
+        parse_miteos_frame('{"type": "resync_required"}')
+    frame = parse_miteos_frame('{"id": "evt_9", "seq": 9, "type": "agent.paused", "data": {"agent_id": "a"}}')
+    assert isinstance(frame, Event) and frame.seq == 9 and frame.provider == "miteos"
+
+
+def test_error_bodies_of_every_dialect() -> None:
+    assert parse_error_body(
+        {"error": {"code": "VERSION_NOT_READY", "message": "version v is not ready"}}
+    ).code == ("VERSION_NOT_READY")
+    assert parse_error_body({"detail": "Missing scope"}).message == "Missing scope"
+    assert (
+        parse_error_body({"detail": [{"loc": ["body", "target"], "msg": "bad"}]}).message
+        == "body.target: bad"
+    )
+    mixpeek = parse_error_body({"success": False, "error": {"message": "nope", "type": "NotFound"}})
+    assert (mixpeek.message, mixpeek.code) == ("nope", "NotFound")
+    assert parse_error_body({"error": "NOT_FOUND"}).code == "NOT_FOUND"
+    assert parse_error_body("<html>").message is None
+
+
+def test_stages_for_failures_and_unknowns() -> None:
+    failed = stages_for(("queued", "building", "succeeded"), "failed")
+    assert [s.state for s in failed] == ["complete", "failed", "pending"]
+    assert [s.state for s in stages_for(("a", "b"), "mystery")] == ["pending", "pending"]
+    assert [s.state for s in stages_for(("a", "b"), "b")] == ["complete", "complete"]
