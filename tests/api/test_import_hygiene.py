@@ -15,7 +15,8 @@ for package in ("shipdeck.api", "shipdeck.model", "shipdeck.config", "shipdeck.l
     for info in pkgutil.walk_packages(getattr(module, "__path__", []), package + "."):
         importlib.import_module(info.name)
         names.append(info.name)
-print(json.dumps({"imported": names, "textual": sorted(m for m in sys.modules if m.split(".")[0] == "textual")}))
+textual = sorted(m for m in sys.modules if m.split(".")[0] == "textual")
+print(json.dumps({"imported": names, "textual": textual}))
 """
 
 SIM_ONLY = """
