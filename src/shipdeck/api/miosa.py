@@ -8,7 +8,7 @@ Every mapper below accepts the documented variants (``public_url`` / ``auto_subd
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -521,7 +521,7 @@ class MiosaAdapter(HttpAdapter):
         """
         start = optional_int(after) if after is not None else None
 
-        async def connect(last: int | None) -> AsyncIterator[tuple[int | None, Event]]:
+        async def connect(last: int | None) -> AsyncGenerator[tuple[int | None, Event], None]:
             headers = dict(SSE_HEADERS)
             if last is not None:
                 headers["Last-Event-ID"] = str(last)
@@ -550,7 +550,7 @@ class MiosaAdapter(HttpAdapter):
         )
 
     def _log_stream(self, path: str, describe: str) -> AsyncIterator[LogLine]:
-        async def connect(last: int | None) -> AsyncIterator[tuple[int | None, LogLine]]:
+        async def connect(last: int | None) -> AsyncGenerator[tuple[int | None, LogLine], None]:
             headers = dict(SSE_HEADERS)
             if last is not None:
                 headers["Last-Event-ID"] = str(last)

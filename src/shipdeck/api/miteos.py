@@ -8,7 +8,7 @@ run (pending -> building -> deploying -> live); it has no rollback, promote or p
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -345,7 +345,7 @@ class MiteosAdapter(HttpAdapter):
         scheme, rest = base.split("://", 1) if "://" in base else ("http", base)
         return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws"
 
-    async def _ws_connection(self, last: int | None) -> AsyncIterator[tuple[int | None, Event]]:
+    async def _ws_connection(self, last: int | None) -> AsyncGenerator[tuple[int | None, Event], None]:
         what = "Miteos event stream"
         options = self.stream_options
         try:

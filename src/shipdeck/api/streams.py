@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -29,7 +30,7 @@ from shipdeck.api.transport import is_transient
 
 T = TypeVar("T")
 
-Connect = Callable[[int | None], AsyncIterator[tuple[int | None, T]]]
+Connect = Callable[[int | None], AsyncGenerator[tuple[int | None, T], None]]
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,17 @@ async def resilient_stream(
     down_since: float | None = None
     while True:
         try:
-            async for seq, item in connect(last_seq):
-                failures = 0
-                down_since = None
-                if seq is not None:
-                    if last_seq is not None and seq <= last_seq:
-                        continue  # replayed after a resume: already delivered
-                    last_seq = seq
-                yield item
-                if is_final is not None and is_final(item):
-                    return
+            async with aclosing(connect(last_seq)) as connection:
+                async for seq, item in connection:
+                    failures = 0
+                    down_since = None
+                    if seq is not None:
+                        if last_seq is not None and seq <= last_seq:
+                            continue  # replayed after a resume: already delivered
+                        last_seq = seq
+                    yield item
+                    if is_final is not None and is_final(item):
+                        return
             reason = "closed by the server"
         except StreamResyncRequired:
             raise

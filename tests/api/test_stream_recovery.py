@@ -1,0 +1,82 @@
+"""The reconnect loop on real sockets: a silent connection is found dead, resumes drop duplicates, and a long
+outage ends in StreamResyncRequired. (Volume and server-side drops are tested against the sim.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from shipdeck.api.errors import AuthError, StreamResyncRequired
+from shipdeck.api.miosa import MiosaAdapter
+from shipdeck.api.streams import StreamOptions
+from shipdeck.api.transport import Transport
+from shipdeck.config.profile import Secret
+from tests.api.hostile import SeenRequest, Writer, hostile_server, response
+
+SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+
+
+def frame(seq: int) -> bytes:
+    payload = {"id": f"evt_{seq}", "type": "deployment.updated", "created_at": None, "data": {"n": seq}}
+    return f"id: {seq}\nevent: deployment.updated\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+def adapter(url: str, **options: float) -> MiosaAdapter:
+    transport = Transport(url, Secret("msk_x"), provider="miosa", profile_name="t", timeout=2.0, deadline=5.0)
+    return MiosaAdapter(transport, stream_options=StreamOptions(**options))
+
+
+async def test_dead_connection_is_detected_and_the_resume_drops_duplicates() -> None:
+    connections: list[str | None] = []
+
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        connections.append(req.headers.get("last-event-id"))
+        writer.write(SSE_HEAD)
+        if len(connections) == 1:
+            writer.write(b":heartbeat\n\n" + frame(1) + frame(2))
+            await writer.drain()
+            await asyncio.sleep(5)  # then silence: no heartbeat, the client must give up on us
+        else:
+            writer.write(frame(1) + frame(2) + frame(3) + frame(4))  # a replay that overlaps
+            await writer.drain()
+            await asyncio.sleep(5)
+        writer.close()
+
+    async with hostile_server(handler) as server:
+        client = adapter(server.url, heartbeat_timeout=0.4, max_outage=30.0)
+        seen: list[int | None] = []
+        async with asyncio.timeout(10):
+            async for event in client.events():
+                seen.append(event.seq)
+                if len(seen) == 4:
+                    break
+        await client.aclose()
+    assert seen == [1, 2, 3, 4]
+    assert connections == [None, "2"]
+
+
+async def test_long_outage_ends_in_resync_and_auth_failure_is_raised_at_once() -> None:
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        writer.write(response(503, b'{"error": {"message": "down"}}'))
+
+    async with hostile_server(handler) as server:
+        client = adapter(server.url, max_outage=0.5, backoff_initial=0.05, backoff_max=0.1)
+        with pytest.raises(StreamResyncRequired, match="down for more than"):
+            async with asyncio.timeout(10):
+                async for _ in client.events(after=5):
+                    pass
+        await client.aclose()
+    assert len(server.seen) >= 2 and server.seen[0].headers["last-event-id"] == "5"
+
+    async def refuse(req: SeenRequest, writer: Writer) -> None:
+        writer.write(response(401, b'{"error": {"message": "no"}}'))
+
+    async with hostile_server(refuse) as server:
+        client = adapter(server.url)
+        with pytest.raises(AuthError, match="token rejected"):
+            async for _ in client.events():
+                pass
+        await client.aclose()
+    assert len(server.seen) == 1
