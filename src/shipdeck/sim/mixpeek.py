@@ -1,0 +1,512 @@
+"""Mixpeek Apps (``/v1/apps``): apps, deploys through an uploaded bundle, two environments, versions, restore.
+
+The surface of part B of the contract, with the house decisions: every deploy needs a ``message`` (422
+otherwise); ``GET /v1/apps`` and ``GET /v1/apps/{app_id}/deploys`` exist so that a console can list; rollback
+and promote are both ``POST /versions/{n}/restore {"environment"}``; the legacy ``POST /rollback`` moves
+production back one version and answers the App. Errors are ``{"success": false, "status", "error":
+{"message", "type", "details"}}``.
+
+The presigned upload URL points at this server (``PUT /_s3/<key>?X-Amz-Expires=..&X-Amz-Signature=..``)
+and the bytes land in SQLite. It is signed, not bearer-authenticated, as S3 would be. Build logs are SSE
+frames ``data: {"ts", "line"}`` closed by ``event: done``; every connection replays all lines from the
+first, as the real service does, so a client that reconnects loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import secrets
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from shipdeck.sim.core import (
+    SSE_HEADERS,
+    BadBody,
+    Database,
+    SimContext,
+    json_body,
+    mixpeek_error,
+    parse_seed,
+    sse_frame,
+    token_of,
+)
+from shipdeck.sim.mixpeek_store import (
+    ENVIRONMENTS,
+    LINE_SECONDS,
+    QUEUE_SECONDS,
+    SCHEMA,
+    TERMINAL_STATUSES,
+    MixpeekStore,
+    StoreError,
+    invalid,
+    not_found,
+    seed_demo,
+)
+
+PROVIDER = "mixpeek"
+BASE = "/v1/apps"
+S3_PREFIX = "/_s3/"
+UPLOAD_EXPIRES_SECONDS = 3600
+_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
+_GIT_FIELDS = ("git_commit_sha", "git_commit_message", "git_author")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_schema(db: Database) -> None:
+    db.connection.executescript(SCHEMA)
+
+
+def seed(ctx: SimContext, kind: str) -> None:
+    name, _count = parse_seed(kind)
+    if name in ("demo", "scale"):
+        seed_demo(MixpeekStore(ctx.db, ctx.clock, ctx.rng), ctx.clock.epoch)
+
+
+def resume(ctx: SimContext) -> None:
+    service = _service(ctx)
+    for deploy_id in service.store.in_progress():
+        ctx.spawn(service.run_pipeline(deploy_id))
+
+
+def routes(ctx: SimContext) -> list[BaseRoute]:
+    service = _service(ctx)
+    table: list[tuple[str, Handler, str]] = [
+        ("", service.list_apps, "GET"),
+        ("/{app_id}", service.get_app, "GET"),
+        ("/{app_id}/deploy/upload-url", service.upload_url, "POST"),
+        ("/{app_id}/deploy/verify-upload", service.verify_upload, "POST"),
+        ("/{app_id}/deploy", service.deploy, "POST"),
+        ("/{app_id}/deploys", service.list_deploys, "GET"),
+        ("/{app_id}/deploys/{deploy_id}", service.get_deploy, "GET"),
+        ("/{app_id}/deploys/{deploy_id}/logs/stream", service.stream_logs, "GET"),
+        ("/{app_id}/versions", service.list_versions, "GET"),
+        ("/{app_id}/versions/{version}", service.get_version, "GET"),
+        ("/{app_id}/versions/{version}/download", service.download_version, "GET"),
+        ("/{app_id}/versions/{from_version}/diff/{to_version}", service.diff_versions, "GET"),
+        ("/{app_id}/versions/{version}/restore", service.restore, "POST"),
+        ("/{app_id}/rollback", service.legacy_rollback, "POST"),
+    ]
+    out: list[BaseRoute] = [
+        Route(BASE + path, _guarded(handler), methods=[method]) for path, handler, method in table
+    ]
+    out.append(Route(S3_PREFIX + "{key:path}", service.s3_object, methods=["PUT", "GET", "HEAD"]))
+    return out
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Refusals raised anywhere in a handler become the Mixpeek error envelope."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except StoreError as exc:
+            return mixpeek_error(exc.status, exc.kind, exc.message, exc.details)
+        except BadBody as exc:
+            status = 400 if "JSON" in exc.message else 422
+            kind = "BadRequestError" if status == 400 else "ValidationError"
+            return mixpeek_error(status, kind, exc.message, {"errors": exc.details} if exc.details else None)
+
+    return guarded
+
+
+_SERVICES: weakref.WeakKeyDictionary[SimContext, MixpeekService] = weakref.WeakKeyDictionary()
+
+
+def _service(ctx: SimContext) -> MixpeekService:
+    """One service per context: routes and resume share the log signal of the running pipelines."""
+    if ctx not in _SERVICES:
+        _SERVICES[ctx] = MixpeekService(ctx)
+    return _SERVICES[ctx]
+
+
+class LogSignal:
+    """Wakes every SSE tail when any deploy logs a line or changes status (a new Event per generation)."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def current(self) -> asyncio.Event:
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def notify(self) -> None:
+        if self._event is not None:
+            self._event.set()
+        self._event = None
+
+
+class MixpeekService:
+    def __init__(self, ctx: SimContext) -> None:
+        self.ctx = ctx
+        self.store = MixpeekStore(ctx.db, ctx.clock, ctx.rng)
+        self.signal = LogSignal()
+
+    # -- apps ----------------------------------------------------------------------------------------
+    async def list_apps(self, request: Request) -> Response:
+        limit = _int_param(request, "limit", default=100, low=1, high=1000)
+        offset = _int_param(request, "offset", default=0, low=0)
+        template = request.query_params.get("template") or None
+        return JSONResponse(
+            {
+                "results": self.store.list_apps(limit=limit, offset=offset, template=template),
+                "total": self.store.count_apps(template),
+                "limit": limit,
+                "offset": offset,
+                "max_apps": None,
+            }
+        )
+
+    async def get_app(self, request: Request) -> Response:
+        return JSONResponse(self.store.app_json(self.store.app_row(request.path_params["app_id"])))
+
+    # -- upload --------------------------------------------------------------------------------------
+    async def upload_url(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        body = await json_body(request, allow_empty=False)
+        filename = body.get("filename")
+        if not isinstance(filename, str) or not _FILENAME.fullmatch(filename):
+            raise invalid("filename is required: a plain zip file name such as my-app.zip", field="filename")
+        content_type = body.get("content_type", "application/zip")
+        if not isinstance(content_type, str):
+            raise invalid("content_type must be a string", field="content_type")
+        with self.ctx.idempotent(request, body) as idem:
+            if idem.replay is not None:
+                return idem.replay
+            key = f"app-builds/{app_id}/{secrets.token_hex(8)}/{filename}"
+            return idem.respond(
+                200,
+                {
+                    "upload_url": self._presign(request, key, "PUT"),
+                    "bundle_s3_key": key,
+                    "expires_in": UPLOAD_EXPIRES_SECONDS,
+                },
+            )
+
+    async def verify_upload(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        body = await json_body(request, allow_empty=False)
+        key = body.get("bundle_s3_key")
+        if not isinstance(key, str) or not key:
+            raise invalid("bundle_s3_key is required", field="bundle_s3_key")
+        row = self.store.object_row(key)
+        if row is None or row["app_id"] != app_id:
+            return JSONResponse(
+                {
+                    "bundle_s3_key": key,
+                    "exists": False,
+                    "etag": None,
+                    "size_bytes": None,
+                    "last_modified": None,
+                }
+            )
+        return JSONResponse(
+            {
+                "bundle_s3_key": key,
+                "exists": True,
+                "etag": row["etag"],
+                "size_bytes": row["size_bytes"],
+                "last_modified": row["last_modified"],
+            }
+        )
+
+    def _presign(self, request: Request, key: str, method: str) -> str:
+        expires = int(self.ctx.clock.now().timestamp()) + UPLOAD_EXPIRES_SECONDS
+        root = str(request.base_url).rstrip("/")
+        signature = self._signature(method, key, expires)
+        return f"{root}{S3_PREFIX}{quote(key)}?X-Amz-Expires={expires}&X-Amz-Signature={signature}"
+
+    def _signature(self, method: str, key: str, expires: int) -> str:
+        secret = self.ctx.db.meta_get("mixpeek:s3_secret")
+        if secret is None:
+            secret = secrets.token_hex(16)
+            with self.ctx.db.transaction():
+                self.ctx.db.meta_set("mixpeek:s3_secret", secret)
+        message = f"{method}\n{key}\n{expires}".encode()
+        return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+    async def s3_object(self, request: Request) -> Response:
+        """The simulated bucket: PUT stores a presigned upload, GET serves a presigned download."""
+        key = request.path_params["key"]
+        method = "GET" if request.method == "HEAD" else request.method
+        try:
+            expires = int(request.query_params.get("X-Amz-Expires", ""))
+        except ValueError:
+            return _s3_error(403, "AccessDenied", "Request is not presigned")
+        given = request.query_params.get("X-Amz-Signature", "")
+        if not hmac.compare_digest(given, self._signature(method, key, expires)):
+            return _s3_error(403, "SignatureDoesNotMatch", "The request signature does not match")
+        if self.ctx.clock.now().timestamp() > expires:
+            return _s3_error(403, "AccessDenied", "Request has expired")
+        if method == "PUT":
+            data = await request.body()
+            app_id = key.split("/")[1] if key.count("/") >= 2 else ""
+            with self.ctx.db.transaction():
+                etag = self.store.put_object(
+                    key, app_id, data, request.headers.get("content-type", "application/octet-stream")
+                )
+            return Response(b"", status_code=200, headers={"ETag": etag})
+        body = self.store.object_body(key)
+        if body is None:
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        return Response(body if request.method == "GET" else b"", media_type="application/zip")
+
+    # -- deploys -------------------------------------------------------------------------------------
+    async def deploy(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        body = await json_body(request, allow_empty=False)
+        message = body.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise invalid("message is required: say what changed, like a commit message", field="message")
+        environment = _environment(body)
+        source = body.get("source", "cli_upload")
+        if source != "cli_upload":
+            raise invalid(
+                f"source {source!r} is not available here; upload a bundle and use source 'cli_upload'",
+                field="source",
+            )
+        key = body.get("bundle_s3_key")
+        if not isinstance(key, str) or not key:
+            raise invalid("bundle_s3_key is required when source is 'cli_upload'", field="bundle_s3_key")
+        source_files = body.get("source_files") or {}
+        if not isinstance(source_files, dict) or not all(
+            isinstance(path, str) and isinstance(text, str) for path, text in source_files.items()
+        ):
+            raise invalid("source_files must map relative paths to file contents", field="source_files")
+        git: dict[str, str | None] = {}
+        for name in _GIT_FIELDS:
+            value = body.get(name)
+            if value is not None and not isinstance(value, str):
+                raise invalid(f"{name} must be a string or null", field=name)
+            git[name] = value
+        stored = self.store.object_row(key)
+        if stored is None or stored["app_id"] != app_id:
+            raise not_found(
+                "bundle", key, f"No uploaded bundle {key} for app {app_id}; PUT it to the upload URL first"
+            )
+        with self.ctx.idempotent(request, body) as idem:
+            if idem.replay is not None:
+                return idem.replay
+            deploy_id = self.store.insert_deploy(
+                app_id,
+                kind="deploy",
+                environment=environment,
+                message=message.strip(),
+                queued_by=_caller(request),
+                bundle_s3_key=key,
+                planned_failure=self.store.plan_failure(app_id),
+                source_files=source_files,
+                git=git,
+            )
+            self.store.touch_app(app_id)
+            answer = idem.respond(
+                200,
+                {
+                    "app_id": app_id,
+                    "deploy_id": deploy_id,
+                    "status": "queued",
+                    "environment": environment,
+                    "message": message.strip(),
+                },
+            )
+        self.ctx.spawn(self.run_pipeline(deploy_id))
+        return answer
+
+    async def run_pipeline(self, deploy_id: str) -> None:
+        """Move one deploy along in simulated time; resumable (continues after its stored lines)."""
+        deploy = self._deploy(deploy_id)
+        plan = self.store.build_plan(deploy)
+        if deploy["status"] == "queued":
+            await self.ctx.clock.sleep(QUEUE_SECONDS)
+            with self.ctx.db.transaction():
+                self.store.start_build(deploy_id)
+            self.signal.notify()
+        logged = len(self.store.log_lines(deploy_id))
+        for line in plan.lines[logged:]:
+            await self.ctx.clock.sleep(LINE_SECONDS)
+            with self.ctx.db.transaction():
+                self.store.append_log(deploy_id, line)
+            self.signal.notify()
+        with self.ctx.db.transaction():
+            self.store.finish_deploy(self._deploy(deploy_id), plan)
+        self.signal.notify()
+
+    def _deploy(self, deploy_id: str) -> Any:
+        row = self.ctx.db.query_one("SELECT * FROM mixpeek_deploys WHERE deploy_id = ?", (deploy_id,))
+        if row is None:
+            raise not_found("deploy", deploy_id)
+        return row
+
+    async def list_deploys(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        environment = request.query_params.get("environment") or None
+        if environment is not None and environment not in ENVIRONMENTS:
+            raise invalid(f"environment must be one of {', '.join(ENVIRONMENTS)}", field="environment")
+        limit = _int_param(request, "limit", default=50, low=1, high=200)
+        offset = _int_param(request, "offset", default=0, low=0)
+        deploys, total = self.store.list_deploys(app_id, environment=environment, limit=limit, offset=offset)
+        return JSONResponse({"deploys": deploys, "total": total, "limit": limit, "offset": offset})
+
+    async def get_deploy(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        return JSONResponse(
+            self.store.deploy_json(self.store.deploy_row(app_id, request.path_params["deploy_id"]))
+        )
+
+    async def stream_logs(self, request: Request) -> Response:
+        app_id, deploy_id = request.path_params["app_id"], request.path_params["deploy_id"]
+        self.store.app_row(app_id)
+        self.store.deploy_row(app_id, deploy_id)
+        return StreamingResponse(self._tail(deploy_id), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    async def _tail(self, deploy_id: str) -> AsyncIterator[str]:
+        """Every stored line from the first, then new ones until the deploy is terminal, then ``done``."""
+        sent = -1
+        drop_every = self.ctx.faults.spec.sse_drop_every
+        frames = 0
+        while True:
+            wake = self.signal.current()
+            rows = self.store.log_lines(deploy_id, sent)
+            status = self._deploy(deploy_id)["status"]
+            for row in rows:
+                yield sse_frame({"ts": row["ts"], "line": row["line"]})
+                sent = row["n"]
+                frames += 1
+                if drop_every and frames % drop_every == 0:
+                    return  # injected fault: the connection ends mid-stream, the client reconnects
+            if status in TERMINAL_STATUSES:
+                yield sse_frame({}, event="done")
+                return
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self.ctx.heartbeat_seconds)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+
+    # -- versions ------------------------------------------------------------------------------------
+    async def list_versions(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        limit = _int_param(request, "limit", default=100, low=1, high=1000)
+        offset = _int_param(request, "offset", default=0, low=0)
+        return JSONResponse(
+            {
+                "versions": self.store.list_versions(app_id, limit=limit, offset=offset),
+                "total": self.store.count_versions(app_id),
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+    async def get_version(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        number = _version_param(request, "version")
+        return JSONResponse(self.store.version_json(self.store.version_row(app_id, number)))
+
+    async def download_version(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        row = self.store.version_row(app_id, _version_param(request, "version"))
+        if not row["bundle_s3_key"]:
+            raise not_found("bundle", row["version"], f"Version {row['version']} has no stored bundle")
+        return JSONResponse(
+            {
+                "download_url": self._presign(request, row["bundle_s3_key"], "GET"),
+                "version": row["version"],
+                "asset_prefix": row["asset_prefix"],
+                "expires_in": UPLOAD_EXPIRES_SECONDS,
+            }
+        )
+
+    async def diff_versions(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        before = _version_param(request, "from_version")
+        after = _version_param(request, "to_version")
+        return JSONResponse(self.store.diff(app_id, before, after))
+
+    async def restore(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        number = _version_param(request, "version")
+        body = await json_body(request)
+        environment = _environment(body)
+        self.store.version_row(app_id, number)
+        with self.ctx.idempotent(request, body) as idem:
+            if idem.replay is not None:
+                return idem.replay
+            answer = idem.respond(200, self.store.restore(app_id, number, environment, _caller(request)))
+        self.signal.notify()
+        return answer
+
+    async def legacy_rollback(self, request: Request) -> Response:
+        """The page-builder era's rollback: production (or ``environment``) back one version; the App."""
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        body = await json_body(request)
+        environment = _environment(body)
+        with self.ctx.idempotent(request, body) as idem:
+            if idem.replay is not None:
+                return idem.replay
+            target = self.store.previous_version(app_id, environment)
+            self.store.restore(app_id, target, environment, _caller(request))
+            answer = idem.respond(200, self.store.app_json(self.store.app_row(app_id)))
+        self.signal.notify()
+        return answer
+
+
+def _caller(request: Request) -> str:
+    """Who queued a change, as the record shows it (the kind of API key, never the key)."""
+    return f"api-key:{token_of(request).kind}"
+
+
+def _environment(body: dict[str, Any]) -> str:
+    environment = body.get("environment", "production")
+    if environment not in ENVIRONMENTS:
+        raise invalid(
+            f"environment must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}",
+            field="environment",
+            allowed=list(ENVIRONMENTS),
+        )
+    return str(environment)
+
+
+def _int_param(request: Request, name: str, *, default: int, low: int, high: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"{name} must be a whole number, got {raw[:40]!r}", field=name) from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise invalid(f"{name} must be {bounds}, got {value}", field=name)
+    return value
+
+
+def _version_param(request: Request, name: str) -> int:
+    raw = request.path_params[name]
+    if not str(raw).isdigit():
+        raise invalid(f"{name} must be a version number, got {str(raw)[:40]!r}", field=name)
+    return int(raw)
+
+
+def _s3_error(status: int, code: str, message: str) -> Response:
+    xml = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    return Response(xml, status_code=status, media_type="application/xml")
