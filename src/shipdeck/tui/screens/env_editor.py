@@ -244,6 +244,11 @@ class EnvEditorScreen(Screen[None]):
         value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return str(value) if value is not None else None
 
+    def select_key(self, key: str) -> None:
+        """Move the cursor to ``key``'s row."""
+        table: DataTable[Any] = self.query_one("#env-table", DataTable)
+        table.move_cursor(row=table.get_row_index(key), animate=False)
+
     # -- loading ----------------------------------------------------------------------------------------
     def action_reload(self) -> None:
         self.run_worker(self._load(), group="env-load", exclusive=True)

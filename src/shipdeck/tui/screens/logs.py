@@ -78,13 +78,13 @@ class LogsScreen(Screen[None]):
         parts = [
             f"Logs · {self.deployment.name} · {self.source_label}",
             self.stream_state,
-            "following" if self.following else "paused (f follows)",
+            "following" if self.following else "paused",
         ]
         if self.search_term:
             hits = self.log_view.count_matches(self.search_term)
             where = self.log_view.highlighted_line
-            position = f" at line {where + 1}" if where is not None else ""
-            parts.append(f"/{self.search_term}: {hits} match(es){position}")
+            position = f", line {where + 1}" if where is not None else ""
+            parts.append(f"/{self.search_term} {hits} hits{position}")
         self.query_one("#logs-status", Static).update(Content(literal(" · ".join(parts))))
 
     # -- the tail ---------------------------------------------------------------------------------------

@@ -45,15 +45,16 @@ class TasksScreen(Screen[None]):
     TasksScreen #tasks-events { height: 1fr; min-height: 3; border-top: solid $primary; }
     """
 
+    # Ordered by urgency: the footer shows as many as fit at 80 columns.
     BINDINGS = [
-        Binding("escape,q", "close", "Back", id="tasks-close"),
+        Binding("a", "answer(True)", "Approve", id="approval-approve"),
+        Binding("n", "answer(False)", "Deny", id="approval-deny"),
         Binding("p", "pause_agent", "Pause", id="agent-pause"),
         Binding("r", "resume_agent", "Resume", id="agent-resume"),
         Binding("g", "guide_agent", "Guide", id="agent-guide"),
         Binding("x", "cancel_agent", "Cancel agent", id="agent-cancel"),
         Binding("X", "cancel_task", "Cancel task", id="task-cancel"),
-        Binding("a", "answer(True)", "Approve", id="approval-approve"),
-        Binding("n", "answer(False)", "Deny", id="approval-deny"),
+        Binding("escape,q", "close", "Back", id="tasks-close"),
         Binding("ctrl+r", "reload", "Reload", id="tasks-reload"),
     ]
 
