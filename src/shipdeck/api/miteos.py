@@ -44,6 +44,8 @@ from shipdeck.model import (
 DEPLOYMENT_STAGES = ("pending", "building", "deploying", "live")
 SUBSCRIBE_EVENTS = ("task.*", "agent.*", "approval.*", "deliverable.*", "deployment.*")
 MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024
+# Frames about the connection itself, never account events.
+CONTROL_FRAMES = frozenset({"subscribed", "unsubscribed", "resumed", "pong", "ping", "error", "hello"})
 
 _NO_RELEASES = "Miteos deployments are one-shot pipeline runs: there are no versions to {}"
 MITEOS_CAPABILITIES = Capabilities(
@@ -199,7 +201,7 @@ def parse_miteos_frame(text: str | bytes) -> Event | WsControl:
         raise StreamResyncRequired(
             "Miteos event stream cannot resume from where it stopped; state must be re-read"
         )
-    if "seq" not in obj and "id" not in obj:
+    if kind in CONTROL_FRAMES or ("seq" not in obj and "id" not in obj):
         detail = first_present(obj, "detail", "message", "error")
         return WsControl(type=kind, detail=detail if isinstance(detail, str) else None)
     seq = obj.get("seq")
