@@ -1,0 +1,70 @@
+"""The command palette's shipdeck commands: go to a deployment, and the main screen's actions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+
+if TYPE_CHECKING:
+    from shipdeck.tui.app import ShipdeckApp
+
+# With 50,000 deployments the palette scores names lazily and stops after this many hits.
+MAX_DEPLOYMENT_HITS = 50
+
+ACTION_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("Roll back the selected deployment", "rollback", "preview current -> target, one key confirms"),
+    ("Promote the selected version", "promote", "only ready versions"),
+    ("Publish to the selected deployment", "publish", "a form; values remembered per deployment"),
+    ("Redeploy the selected deployment", "redeploy", "rebuild the active version"),
+    ("Domains of the selected deployment", "domains", "add, verify, remove"),
+    ("Env vars of the selected deployment", "env", "staged changes, diff before apply"),
+    ("Logs of the selected deployment", "logs", "build and runtime logs, live"),
+    ("Filter deployments", "filter", "substring over name, state, URL, version"),
+    ("Tasks", "tasks", "Miteos tasks, agents and approvals"),
+    ("Help: every key", "help", "generated from the key bindings"),
+)
+
+
+class ShipdeckCommands(Provider):
+    @property
+    def shipdeck(self) -> ShipdeckApp:
+        from shipdeck.tui.app import ShipdeckApp
+
+        app = self.app
+        assert isinstance(app, ShipdeckApp)
+        return app
+
+    def _run_action(self, action: str) -> None:
+        self.shipdeck.run_main_action(action)
+
+    def _go_to(self, deployment_id: str) -> None:
+        self.shipdeck.go_to_deployment(deployment_id)
+
+    async def discover(self) -> Hits:
+        for title, action, help_text in ACTION_COMMANDS:
+            yield DiscoveryHit(title, lambda a=action: self._run_action(a), help=help_text)  # type: ignore[misc]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, help_text in ACTION_COMMANDS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(
+                    score, matcher.highlight(title), lambda a=action: self._run_action(a), help=help_text
+                )  # type: ignore[misc]
+        needle = query.lower().removeprefix("go to ").strip()
+        hits = 0
+        for deployment in self.shipdeck.deployments_snapshot():
+            if needle and needle not in deployment.name.lower():
+                continue
+            title = f"go to {deployment.name}"
+            score = matcher.match(title)
+            if score <= 0:
+                continue
+            # Server text: shown as it is (matcher.highlight would read it as markup).
+            yield Hit(score, Content(title), lambda d=deployment.id: self._go_to(d), help=deployment.state)  # type: ignore[misc]
+            hits += 1
+            if hits >= MAX_DEPLOYMENT_HITS:
+                return

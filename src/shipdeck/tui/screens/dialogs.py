@@ -1,0 +1,246 @@
+"""The main screen's dialogs: a one-key confirmation with preview (rollback, promote, redeploy) and the
+publish form. Server text is shown literally; PRODUCTION is a badge with its word, never colour alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Select, Static
+
+from shipdeck.model import PublishRequest, Version
+from shipdeck.tui.text import age_text, literal, state_label
+
+
+def version_line(version: Version | None, now: datetime) -> str:
+    """'v12 (● ready, 3h ago) by ana: fix header' — the facts a rollback preview needs."""
+    if version is None:
+        return "(none)"
+    text = f"{literal(version.label)} ({state_label(version.state)}, {age_text(version.created_at, now)} ago)"
+    if version.author:
+        text += f" by {literal(version.author)}"
+    if version.message:
+        text += f": {literal(version.message)}"
+    return text
+
+
+@dataclass
+class ConfirmRequest:
+    """What a confirmation dialog shows: a title, preview lines, warnings, and the environment."""
+
+    title: str
+    lines: list[str]
+    confirm_label: str
+    environment: str = "production"
+    notes: list[str] = field(default_factory=list)
+    ask_reason: bool = False
+
+
+class ConfirmDialog(ModalScreen[str | None]):
+    """One key confirms (y or enter), Escape cancels. Answers the reason typed ('' if none) or None."""
+
+    AUTO_FOCUS = None
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical {
+        width: 80; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    ConfirmDialog.-production > Vertical { border: thick $production-badge-background; }
+    ConfirmDialog #confirm-badge { width: 100%; text-style: bold; content-align: center middle; }
+    ConfirmDialog #confirm-badge.-production {
+        background: $production-badge-background; color: $production-badge-foreground;
+    }
+    ConfirmDialog #confirm-badge.-staging {
+        background: $staging-badge-background; color: $staging-badge-foreground;
+    }
+    ConfirmDialog #confirm-badge.-sandbox {
+        background: $sandbox-badge-background; color: $sandbox-badge-foreground;
+    }
+    ConfirmDialog .confirm-title { text-style: bold; margin-top: 1; }
+    ConfirmDialog .confirm-note { color: $text-warning; }
+    ConfirmDialog .confirm-keys { color: $text-muted; margin-top: 1; }
+    ConfirmDialog Input { margin-top: 1; }
+    """
+    BINDINGS = [
+        Binding("y,enter", "confirm", "Confirm", id="dialog-confirm"),
+        Binding("escape,n", "cancel", "Cancel", id="dialog-cancel"),
+        Binding("tab", "focus_reason", "Reason", show=False, id="dialog-reason"),
+    ]
+
+    def __init__(self, request: ConfirmRequest) -> None:
+        production = request.environment == "production"
+        super().__init__(classes="-production" if production else "")
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        request = self.request
+        with Vertical(id="confirm-box"):
+            badge = f"{request.environment.upper()} · {request.title}"
+            if request.environment == "production":
+                badge = f"⚠ PRODUCTION ⚠ · {request.title}"
+            yield Static(Content(badge), id="confirm-badge", classes=f"-{request.environment}")
+            for line in request.lines:
+                yield Static(Content(line))
+            for note in request.notes:
+                yield Static(Content(note), classes="confirm-note")
+            if request.ask_reason:
+                yield Input(
+                    placeholder="reason (optional; tab to type, enter to confirm)", id="confirm-reason"
+                )
+            yield Static(
+                Content(f"y / enter: {request.confirm_label}    esc: cancel"),
+                classes="confirm-keys",
+            )
+
+    def _reason(self) -> str:
+        if not self.request.ask_reason:
+            return ""
+        return self.query_one("#confirm-reason", Input).value.strip()
+
+    def action_confirm(self) -> None:
+        self.dismiss(self._reason())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_focus_reason(self) -> None:
+        if self.request.ask_reason:
+            self.query_one("#confirm-reason", Input).focus()
+
+    @on(Input.Submitted, "#confirm-reason")
+    def _reason_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_confirm()
+
+
+PUBLISH_KINDS = ("auto", "static", "node", "python", "docker")
+
+
+class PublishForm(ModalScreen[PublishRequest | None]):
+    """Collects a PublishRequest. ctrl+s (or enter in the last field) publishes; Escape cancels."""
+
+    DEFAULT_CSS = """
+    PublishForm { align: center middle; }
+    PublishForm > Vertical {
+        width: 84; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    PublishForm #publish-badge { width: 100%; text-style: bold; }
+    PublishForm #publish-badge.-production {
+        background: $production-badge-background; color: $production-badge-foreground;
+    }
+    PublishForm VerticalScroll { height: auto; max-height: 1fr; }
+    PublishForm Horizontal { height: auto; }
+    PublishForm Label { width: 18; padding: 1 1 0 0; }
+    PublishForm Input, PublishForm Select { width: 1fr; }
+    PublishForm #publish-error { color: $text-error; }
+    PublishForm .publish-keys { color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Publish", id="publish-submit"),
+        Binding("escape", "cancel", "Cancel", id="publish-cancel"),
+    ]
+
+    def __init__(
+        self,
+        deployment_name: str,
+        initial: PublishRequest,
+        *,
+        environments: tuple[str, ...],
+        profile_environment: str,
+    ) -> None:
+        super().__init__()
+        self.deployment_name = deployment_name
+        self.initial = initial
+        self.environments = environments or ("production",)
+        self.profile_environment = profile_environment
+
+    def compose(self) -> ComposeResult:
+        init = self.initial
+        badge = f"{self.profile_environment.upper()} · publish to {literal(self.deployment_name)}"
+        with Vertical():
+            yield Static(Content(badge), id="publish-badge", classes=f"-{self.profile_environment}")
+            with VerticalScroll():
+                yield from self._field("Source sandbox", Input(init.source_sandbox_id or "", id="pf-source"))
+                kind = init.kind if init.kind in PUBLISH_KINDS else "auto"
+                yield from self._field(
+                    "Kind",
+                    Select([(k, k) for k in PUBLISH_KINDS], value=kind, allow_blank=False, id="pf-kind"),
+                )
+                environment = (
+                    init.environment if init.environment in self.environments else self.environments[0]
+                )
+                yield from self._field(
+                    "Environment",
+                    Select(
+                        [(e, e) for e in self.environments], value=environment, allow_blank=False, id="pf-env"
+                    ),
+                )
+                yield from self._field("Build command", Input(init.build_command or "", id="pf-build"))
+                yield from self._field("Run command", Input(init.run_command or "", id="pf-run"))
+                port = str(init.port) if init.port else ""
+                yield from self._field("Port", Input(port, id="pf-port", type="integer"))
+                yield from self._field("Health check", Input(init.health_check_path or "", id="pf-health"))
+            yield Static("", id="publish-error")
+            yield Static(
+                Content("tab: next field   ctrl+s or enter on the last field: publish   esc: cancel"),
+                classes="publish-keys",
+            )
+
+    @staticmethod
+    def _field(label: str, widget: Input | Select[str]) -> ComposeResult:
+        with Horizontal():
+            yield Label(label)
+            yield widget
+
+    def _value(self, selector: str) -> str:
+        return self.query_one(selector, Input).value.strip()
+
+    def build_request(self) -> PublishRequest | str:
+        """The request, or the reason the form is not acceptable (the fields keep what was typed)."""
+        port_text = self._value("#pf-port")
+        port: int | None = None
+        if port_text:
+            if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+                return f"Port: {port_text!r} is not a port number (1-65535)"
+            port = int(port_text)
+        health = self._value("#pf-health")
+        if health and not health.startswith("/"):
+            return f"Health check: {health!r} must be a path starting with '/'"
+        kind = self.query_one("#pf-kind", Select).value
+        environment = self.query_one("#pf-env", Select).value
+        return PublishRequest(
+            source_sandbox_id=self._value("#pf-source") or None,
+            kind=str(kind),
+            environment=str(environment),
+            build_command=self._value("#pf-build") or None,
+            run_command=self._value("#pf-run") or None,
+            port=port,
+            health_check_path=health or None,
+        )
+
+    def action_submit(self) -> None:
+        result = self.build_request()
+        if isinstance(result, str):
+            self.query_one("#publish-error", Static).update(Text(result))
+            return
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "pf-health":
+            self.action_submit()
+        else:
+            self.focus_next()

@@ -1,0 +1,77 @@
+"""`?`: every key of the screen underneath, generated from its live bindings (so a remapped key shows as
+remapped), with the reason next to any action that is unavailable here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+Unavailable = Callable[[str], str | None]
+
+
+def describe_key(key: str) -> str:
+    """Textual key names as a person writes them ('ctrl+p', 'P', '/', 'enter')."""
+    names = {"slash": "/", "question_mark": "?", "full_stop": ".", "comma": ","}
+    return names.get(key, key)
+
+
+def help_rows(screen: Screen[object], unavailable: Unavailable) -> list[tuple[str, str, str]]:
+    """(keys, what it does, binding id) for every binding active on ``screen``, one row per binding."""
+    by_binding: dict[int, tuple[list[str], Binding]] = {}
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        keys, _ = by_binding.setdefault(id(binding), ([], binding))
+        keys.append(describe_key(key))
+    rows: list[tuple[str, str, str]] = []
+    for keys, binding in by_binding.values():
+        description = binding.description or binding.action.replace("_", " ")
+        reason = unavailable(binding.action)
+        if reason:
+            description += f"  (unavailable: {reason})"
+        rows.append((", ".join(keys), description, binding.id or ""))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: 96; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    HelpScreen #help-title { text-style: bold; }
+    HelpScreen VerticalScroll { height: auto; max-height: 1fr; }
+    HelpScreen .help-keys { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help-close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        table = Text()
+        key_width = max((len(keys) for keys, _, _ in self.rows), default=4)
+        for keys, description, binding_id in self.rows:
+            table.append(f"{keys:<{key_width}}  ", style="bold")
+            table.append(description)
+            if binding_id:
+                table.append(f"  [{binding_id}]", style="dim")
+            table.append("\n")
+        with Vertical():
+            yield Static(
+                Content("Keys (remap any of them by id in the config's [keymap] table)"), id="help-title"
+            )
+            with VerticalScroll():
+                yield Static(table, id="help-table")
+            yield Static(Content("esc or ?: close"), classes="help-keys")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,55 @@
+"""Theme files (plain ThemeSpec data from the config) turned into Textual themes, and shipdeck's defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.color import Color, ColorParseError
+from textual.theme import Theme
+
+from shipdeck.config.themes import COLOR_FIELDS, ThemeSpec
+
+FALLBACK_THEME = "textual-dark"
+
+# shipdeck's own CSS variables, so any theme (a built-in Textual one too) renders the badges.
+THEME_VARIABLE_DEFAULTS: dict[str, str] = {
+    "production-badge-background": "#c62828",
+    "production-badge-foreground": "#ffffff",
+    "staging-badge-background": "#f9a825",
+    "staging-badge-foreground": "#000000",
+    "sandbox-badge-background": "#455a64",
+    "sandbox-badge-foreground": "#ffffff",
+    "readonly-badge-background": "#1565c0",
+    "readonly-badge-foreground": "#ffffff",
+}
+
+
+def to_textual_theme(spec: ThemeSpec) -> Theme:
+    """A Textual Theme; ValueError names the colour Textual refused."""
+    colors = {key: getattr(spec, key) for key in COLOR_FIELDS if key != "primary"}
+    for key, value in [("primary", spec.primary), *colors.items()]:
+        if value is not None:
+            try:
+                Color.parse(value)
+            except ColorParseError:
+                raise ValueError(f"theme {spec.name}: {key} {value!r} is not a colour") from None
+    return Theme(
+        name=spec.name,
+        primary=spec.primary,
+        dark=spec.dark,
+        variables={**THEME_VARIABLE_DEFAULTS, **spec.variables},
+        ansi=spec.ansi,
+        **colors,
+    )
+
+
+def convert_themes(specs: Iterable[ThemeSpec]) -> tuple[list[Theme], list[str]]:
+    """The themes that convert, and one readable line for each that does not."""
+    themes: list[Theme] = []
+    problems: list[str] = []
+    for spec in specs:
+        try:
+            themes.append(to_textual_theme(spec))
+        except ValueError as exc:
+            problems.append(f"{exc} (skipped)")
+    return themes, problems

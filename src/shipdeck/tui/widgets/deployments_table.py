@@ -1,0 +1,328 @@
+"""DeploymentsTable: a virtual table of deployments on Textual's Line API (a ScrollView).
+
+Only the visible rows are rendered (``render_line``), so 50,000 rows cost what 30 do. Rows are keyed by
+deployment id and updated in place; the order is stable (name, then id) and kept with binary insertion;
+a filter (case-insensitive substring over name, slug, state, URL and version) narrows the rows without
+touching the data. States are shown as symbol and word, never colour alone; server text is literal.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from shipdeck.model import Deployment, Health
+from shipdeck.tui.text import age_text, literal, state_label
+
+SortKey = tuple[str, str]
+
+# (title, minimum width, share of the spare width)
+COLUMNS: tuple[tuple[str, int, int], ...] = (
+    ("STATE", 12, 0),
+    ("NAME", 18, 3),
+    ("VERSION", 7, 0),
+    ("URL", 16, 3),
+    ("AGE", 5, 0),
+)
+
+_HEALTH_CLASS = {
+    Health.OK: "deployments-table--ok",
+    Health.PROGRESS: "deployments-table--progress",
+    Health.FAILED: "deployments-table--failed",
+    Health.STOPPED: "deployments-table--stopped",
+    Health.UNKNOWN: "deployments-table--unknown",
+}
+
+
+def _sort_key(dep: Deployment) -> SortKey:
+    return (dep.name.lower(), dep.id)
+
+
+def _haystack(dep: Deployment) -> str:
+    version = f"v{dep.active_version_number}" if dep.active_version_number is not None else ""
+    parts = (dep.name, dep.slug or "", dep.state, dep.url or "", version, dep.environment or "", dep.id)
+    return " ".join(parts).lower()
+
+
+def column_widths(total: int) -> list[int]:
+    """Column widths for a table ``total`` cells wide (one space between columns)."""
+    gaps = len(COLUMNS) - 1
+    minimum = sum(width for _, width, _ in COLUMNS)
+    spare = max(0, total - minimum - gaps)
+    shares = sum(share for _, _, share in COLUMNS)
+    widths = [width + spare * share // shares for _, width, share in COLUMNS]
+    # Give the rounding remainder to the last column that shares.
+    widths[3] += max(0, total - gaps - sum(widths))
+    return widths
+
+
+def fit(text: str, width: int) -> str:
+    """Pad or cut ``text`` to exactly ``width`` cells, marking a cut with '…'."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, max(0, width - 1)) + ("…" if width else "")
+
+
+class DeploymentsTable(ScrollView, can_focus=True):
+    """The deployments list. Posts :class:`DeploymentsTable.Highlighted` and :class:`Selected`."""
+
+    COMPONENT_CLASSES = {
+        "deployments-table--header",
+        "deployments-table--cursor",
+        "deployments-table--ok",
+        "deployments-table--progress",
+        "deployments-table--failed",
+        "deployments-table--stopped",
+        "deployments-table--unknown",
+        "deployments-table--empty",
+    }
+    DEFAULT_CSS = """
+    DeploymentsTable { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; }
+    DeploymentsTable > .deployments-table--header { text-style: bold; color: $text-muted; }
+    DeploymentsTable > .deployments-table--cursor { background: $block-cursor-blurred-background; }
+    DeploymentsTable:focus > .deployments-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
+    }
+    DeploymentsTable > .deployments-table--ok { color: $text-success; }
+    DeploymentsTable > .deployments-table--progress { color: $text-warning; }
+    DeploymentsTable > .deployments-table--failed { color: $text-error; text-style: bold; }
+    DeploymentsTable > .deployments-table--stopped { color: $text-muted; }
+    DeploymentsTable > .deployments-table--unknown { color: $text-accent; }
+    DeploymentsTable > .deployments-table--empty { color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("up,k", "cursor_up", "Up", show=False, id="cursor-up"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="cursor-down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="page-up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="page-down"),
+        Binding("home,g", "first", "First", show=False, id="first"),
+        Binding("end,G", "last", "Last", show=False, id="last"),
+        Binding("enter", "select", "Open", id="open"),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
+
+    class Highlighted(Message):
+        def __init__(self, table: DeploymentsTable, deployment: Deployment | None) -> None:
+            super().__init__()
+            self.table = table
+            self.deployment = deployment
+
+        @property
+        def control(self) -> DeploymentsTable:
+            return self.table
+
+    class Selected(Highlighted):
+        """Enter on a row."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime],
+        name: str | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's own parameter name
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.clock = clock
+        self._rows: dict[str, Deployment] = {}
+        self._haystacks: dict[str, str] = {}
+        self._order: list[tuple[SortKey, str]] = []
+        self._visible: list[str] = []
+        self._filter = ""
+        self._highlighted_id: str | None = None
+        self.empty_message = "loading deployments…"
+
+    # -- data --------------------------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self._visible)
+
+    @property
+    def total_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def filter_text(self) -> str:
+        return self._filter
+
+    @property
+    def highlighted(self) -> Deployment | None:
+        if 0 <= self.cursor < len(self._visible):
+            return self._rows.get(self._visible[self.cursor])
+        return None
+
+    @property
+    def visible_ids(self) -> list[str]:
+        return list(self._visible)
+
+    def replace_all(self, deployments: Iterable[Deployment]) -> None:
+        """Every row anew (after a snapshot); the cursor stays on the same deployment when it can."""
+        self._rows = {dep.id: dep for dep in deployments}
+        self._haystacks = {dep_id: _haystack(dep) for dep_id, dep in self._rows.items()}
+        self._order = sorted((_sort_key(dep), dep.id) for dep in self._rows.values())
+        self._reindex()
+
+    def upsert(self, deployments: Iterable[Deployment]) -> None:
+        """Add or update rows in place (keyed by id); the order moves only if a name changed."""
+        moved = False
+        for dep in deployments:
+            old = self._rows.get(dep.id)
+            self._rows[dep.id] = dep
+            self._haystacks[dep.id] = _haystack(dep)
+            if old is None or _sort_key(old) != _sort_key(dep):
+                if old is not None:
+                    self._remove_key((_sort_key(old), old.id))
+                bisect.insort(self._order, (_sort_key(dep), dep.id))
+                moved = True
+        if moved or self._filter:
+            self._reindex()
+        else:
+            self.refresh()
+
+    def remove_rows(self, ids: Iterable[str]) -> None:
+        for dep_id in ids:
+            old = self._rows.pop(dep_id, None)
+            self._haystacks.pop(dep_id, None)
+            if old is not None:
+                self._remove_key((_sort_key(old), old.id))
+        self._reindex()
+
+    def _remove_key(self, key: tuple[SortKey, str]) -> None:
+        index = bisect.bisect_left(self._order, key)
+        if index < len(self._order) and self._order[index] == key:
+            del self._order[index]
+
+    def set_filter(self, text: str) -> None:
+        self._filter = text.strip().lower()
+        self._reindex()
+
+    def _reindex(self) -> None:
+        keep = self._highlighted_id
+        ids = [dep_id for _, dep_id in self._order]
+        if self._filter:
+            needle = self._filter
+            haystacks = self._haystacks
+            ids = [dep_id for dep_id in ids if needle in haystacks[dep_id]]
+        self._visible = ids
+        self.virtual_size = Size(self.size.width, len(ids) + 1)
+        if keep is not None and keep in self._rows:
+            try:
+                self.cursor = ids.index(keep)
+            except ValueError:
+                self.cursor = min(self.cursor, max(0, len(ids) - 1))
+        else:
+            self.cursor = min(self.cursor, max(0, len(ids) - 1))
+        self.refresh()
+
+    def move_to(self, deployment_id: str) -> bool:
+        """Put the cursor on a deployment (clearing a filter that hides it); False if unknown."""
+        if deployment_id not in self._rows:
+            return False
+        if deployment_id not in self._visible:
+            self.set_filter("")
+        self.cursor = self._visible.index(deployment_id)
+        return True
+
+    # -- cursor ------------------------------------------------------------------------------------------
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self._visible) - 1)) if self._visible else 0
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_cursor_into_view()
+        self.refresh()
+        current = self.highlighted
+        current_id = current.id if current else None
+        if current_id != self._highlighted_id:
+            self._highlighted_id = current_id
+            self.post_message(self.Highlighted(self, current))
+
+    def _scroll_cursor_into_view(self) -> None:
+        height = max(1, self.scrollable_content_region.height - 1)
+        top = int(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self.cursor -= 1
+
+    def action_cursor_down(self) -> None:
+        self.cursor += 1
+
+    def action_page_up(self) -> None:
+        self.cursor -= max(1, self.scrollable_content_region.height - 2)
+
+    def action_page_down(self) -> None:
+        self.cursor += max(1, self.scrollable_content_region.height - 2)
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = len(self._visible) - 1
+
+    def action_select(self) -> None:
+        self.post_message(self.Selected(self, self.highlighted))
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self._visible) + 1)
+
+    # -- rendering ---------------------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        widths = column_widths(width)
+        if y == 0:
+            style = self.get_component_rich_style("deployments-table--header")
+            text = " ".join(fit(title, w) for (title, _, _), w in zip(COLUMNS, widths, strict=True))
+            return Strip([Segment(fit(text, width), style)], width)
+        index = int(self.scroll_y) + y - 1
+        if index >= len(self._visible):
+            if index == 0:
+                message = self.empty_message
+                if self._rows and self._filter:
+                    message = f"no deployment matches {self._filter!r} (esc clears the filter)"
+                style = self.get_component_rich_style("deployments-table--empty")
+                return Strip([Segment(fit("  " + message, width), style)], width)
+            return Strip.blank(width, self.rich_style)
+        dep = self._rows[self._visible[index]]
+        return self._render_row(dep, widths, width, selected=index == self.cursor)
+
+    def _render_row(self, dep: Deployment, widths: list[int], width: int, *, selected: bool) -> Strip:
+        base = self.rich_style
+        state_style = base + self.get_component_rich_style(_HEALTH_CLASS[dep.health])
+        version = f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
+        cells = [
+            (state_label(dep.state), state_style),
+            (literal(dep.name), base),
+            (version, base),
+            (literal(dep.url or "-"), base),
+            (age_text(dep.updated_at or dep.created_at, self.clock()), base),
+        ]
+        segments: list[Segment] = []
+        for position, ((text, style), cell_width) in enumerate(zip(cells, widths, strict=True)):
+            if position:
+                segments.append(Segment(" ", base))
+            segments.append(Segment(fit(text, cell_width), style))
+        used = sum(widths) + len(widths) - 1
+        if used < width:
+            segments.append(Segment(" " * (width - used), base))
+        if selected:
+            cursor: Style = self.get_component_rich_style("deployments-table--cursor")
+            segments = [Segment(text, (style or Style()) + cursor) for text, style, _ in segments]
+        return Strip(segments, width)
+
+    def get_content_height(self, *args: object) -> int:
+        return len(self._visible) + 1

@@ -1,0 +1,201 @@
+"""The detail pane: tabs Versions, Pipeline, Domains, Env and Events for the highlighted deployment.
+
+It renders what :class:`shipdeck.live.state.LiveState` has loaded; it never calls the network. Domains and
+Env are read-only lists here (``d`` and ``e`` open their editors). Server text is literal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from shipdeck.live.state import DeploymentDetail
+from shipdeck.model import Deployment, Event, PipelineRun, Version
+from shipdeck.tui.text import age_text, literal, state_label
+from shipdeck.tui.widgets.event_log import EventLog
+
+TAB_IDS = ("tab-versions", "tab-pipeline", "tab-domains", "tab-env", "tab-events")
+
+
+def _elapsed(start: datetime | None, end: datetime | None, now: datetime) -> str:
+    if start is None:
+        return ""
+    seconds = max(0, int(((end or now) - start).total_seconds()))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def pipeline_text(runs: list[PipelineRun], now: datetime, *, limit: int = 5) -> Text:
+    """The newest runs with their stages and elapsed times (a running stage counts up live)."""
+    out = Text()
+    for run in runs[:limit]:
+        title = f"{state_label(run.status)}  {literal(run.id)}"
+        if run.version_id:
+            title += f"  version {literal(run.version_id)}"
+        title += f"  {age_text(run.created_at, now)} ago"
+        out.append(title + "\n", style="bold")
+        if run.message:
+            out.append(f"    {literal(run.message)}\n")
+        for stage in run.stages:
+            elapsed = _elapsed(stage.started_at, stage.finished_at, now)
+            out.append(f"    {state_label(stage.state):<16} {literal(stage.name):<14} {elapsed}\n")
+        if run.error:
+            out.append(f"    error: {literal(run.error)}\n", style="bold")
+    if not runs:
+        out.append("no pipeline runs yet")
+    return out
+
+
+class DetailPane(Vertical):
+    DEFAULT_CSS = """
+    DetailPane { height: 1fr; }
+    DetailPane TabbedContent { height: 1fr; }
+    DetailPane ContentSwitcher { height: 1fr; }
+    DetailPane TabPane { height: 1fr; padding: 0; }
+    DetailPane DataTable { height: 1fr; }
+    DetailPane .detail-text { padding: 0 1; }
+    DetailPane #detail-summary { height: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, *, clock: Callable[[], datetime], id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.clock = clock
+        self.deployment: Deployment | None = None
+        self.detail: DeploymentDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="detail-tabs", initial="tab-versions"):
+            with TabPane("Versions", id="tab-versions"):
+                yield DataTable(id="versions-table", cursor_type="row", zebra_stripes=False)
+            with TabPane("Pipeline", id="tab-pipeline"), VerticalScroll():
+                yield Static("", id="pipeline-text", classes="detail-text")
+            with TabPane("Domains", id="tab-domains"), VerticalScroll():
+                yield Static("", id="domains-text", classes="detail-text")
+            with TabPane("Env", id="tab-env"), VerticalScroll():
+                yield Static("", id="env-text", classes="detail-text")
+            with TabPane("Events", id="tab-events"):
+                yield EventLog(id="events-log", max_lines=1000)
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def show_tab(self, tab_id: str) -> None:
+        self.query_one(TabbedContent).active = tab_id
+
+    def on_mount(self) -> None:
+        table = self.query_one("#versions-table", DataTable)
+        table.add_columns("VER", "STATE", "AGE", "AUTHOR", "MESSAGE")
+
+    # -- what the app calls ------------------------------------------------------------------------------
+    def show(self, deployment: Deployment | None, detail: DeploymentDetail | None) -> None:
+        same_deployment = self.deployment is not None and deployment is not None
+        same_deployment = same_deployment and self.deployment.id == deployment.id  # type: ignore[union-attr]
+        self.deployment = deployment
+        if detail is not None and deployment is not None and detail.deployment_id != deployment.id:
+            detail = None
+        self.detail = detail
+        self._show_versions(keep_cursor=same_deployment)
+        self.refresh_times()
+        self._show_domains()
+        self._show_env()
+
+    def refresh_times(self) -> None:
+        """Re-render what shows elapsed time (the running pipeline stage)."""
+        text: Text | str
+        if self.deployment is None:
+            text = ""
+        elif self.detail is None or self.detail.runs is None:
+            text = self._missing("runs")
+        else:
+            text = pipeline_text(self.detail.runs, self.clock())
+        self.query_one("#pipeline-text", Static).update(text)
+
+    def add_events(self, events: Iterable[Event]) -> None:
+        self.query_one("#events-log", EventLog).write_events(events)
+
+    @property
+    def selected_version(self) -> Version | None:
+        """The version under the Versions tab's cursor, if that table has the focus."""
+        table = self.query_one("#versions-table", DataTable)
+        if not table.has_focus or self.detail is None or not self.detail.versions:
+            return None
+        ordered = self._ordered_versions()
+        if 0 <= table.cursor_row < len(ordered):
+            return ordered[table.cursor_row]
+        return None
+
+    def focus_versions(self) -> None:
+        self.show_tab("tab-versions")
+        self.query_one("#versions-table", DataTable).focus()
+
+    # -- rendering ---------------------------------------------------------------------------------------
+    def _missing(self, part: str) -> str:
+        if self.detail is not None and part in self.detail.unavailable:
+            return literal(self.detail.unavailable[part])
+        return "loading…"
+
+    def _ordered_versions(self) -> list[Version]:
+        versions = self.detail.versions if self.detail and self.detail.versions else []
+        return sorted(versions, key=lambda v: (v.number or 0, v.id), reverse=True)
+
+    def _show_versions(self, *, keep_cursor: bool) -> None:
+        table = self.query_one("#versions-table", DataTable)
+        cursor = table.cursor_row if keep_cursor else 0
+        table.clear()
+        if self.deployment is None:
+            return
+        if self.detail is None or self.detail.versions is None:
+            table.add_row(Text(self._missing("versions")), "", "", "", "")
+            return
+        now = self.clock()
+        active = self.deployment.active_version_id
+        for version in self._ordered_versions():
+            marker = "▶ " if version.id == active else "  "
+            table.add_row(
+                Text(marker + literal(version.label)),
+                Text(state_label(version.state)),
+                age_text(version.created_at, now),
+                Text(literal(version.author or "-")),
+                Text(literal(version.message or "")),
+                key=version.id,
+            )
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    def _show_domains(self) -> None:
+        text: Text | str
+        if self.deployment is None:
+            text = ""
+        elif self.detail is None or self.detail.domains is None:
+            text = self._missing("domains")
+        else:
+            text = Text()
+            for domain in self.detail.domains:
+                text.append(f"{state_label(domain.status):<14} {literal(domain.name)}")
+                if domain.error:
+                    text.append(f"  ({literal(domain.error)})")
+                text.append("\n")
+            if not self.detail.domains:
+                text.append("no custom domains")
+            text.append("\n(d: add, verify or remove domains)", style="dim")
+        self.query_one("#domains-text", Static).update(text)
+
+    def _show_env(self) -> None:
+        text: Text | str
+        if self.deployment is None:
+            text = ""
+        elif self.detail is None or self.detail.env is None:
+            text = self._missing("env")
+        else:
+            text = Text()
+            for var in self.detail.env:
+                text.append(f"{literal(var.name)} = {literal(var.preview)}\n")
+            if not self.detail.env:
+                text.append("no environment variables")
+            text.append("\n(values are masked by the API; e: edit env)", style="dim")
+        self.query_one("#env-text", Static).update(text)

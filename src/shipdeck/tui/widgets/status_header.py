@@ -1,0 +1,88 @@
+"""The console's one-line header: who, where, how fresh, how much budget, and what may not be done.
+
+The environment badge says its word (PRODUCTION, STAGING, SANDBOX) in the theme's badge colours: the word
+carries the meaning, colour only reinforces it. READ-ONLY is a badge of its own.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import Static
+
+from shipdeck.live.state import ConnectionState
+
+CONNECTION_SYMBOL = {
+    ConnectionState.CONNECTING: "◌",
+    ConnectionState.LIVE: "●",
+    ConnectionState.RECONNECTING: "◐",
+    ConnectionState.STALE: "◑",
+    ConnectionState.OFFLINE: "✖",
+}
+
+
+def connection_text(state: ConnectionState, age: float | None) -> str:
+    """'● live', '◑ stale 42s', ... (the age is shown whenever the data may be out of date)."""
+    text = f"{CONNECTION_SYMBOL[state]} {state.value}"
+    if state is not ConnectionState.LIVE and age is not None:
+        text += f" {int(age)}s"
+    return text
+
+
+def budget_text(remaining: int | None, limit: int | None) -> str:
+    if remaining is None:
+        return ""
+    return f"budget {remaining}/{limit}" if limit else f"budget {remaining}"
+
+
+class StatusHeader(Horizontal):
+    DEFAULT_CSS = """
+    StatusHeader { height: 1; background: $panel; color: $foreground; }
+    StatusHeader > Static { width: auto; height: 1; padding: 0 1; }
+    StatusHeader > #header-title { text-style: bold; color: $text-primary; }
+    StatusHeader > #header-spacer { width: 1fr; padding: 0; }
+    StatusHeader > .badge { text-style: bold; }
+    StatusHeader > .-production {
+        background: $production-badge-background; color: $production-badge-foreground;
+    }
+    StatusHeader > .-staging { background: $staging-badge-background; color: $staging-badge-foreground; }
+    StatusHeader > .-sandbox { background: $sandbox-badge-background; color: $sandbox-badge-foreground; }
+    StatusHeader > #header-readonly {
+        background: $readonly-badge-background; color: $readonly-badge-foreground; display: none;
+    }
+    StatusHeader.-read-only > #header-readonly { display: block; }
+    StatusHeader > #header-connection.-down { color: $text-warning; text-style: bold; }
+    StatusHeader > #header-pending { color: $text-warning; text-style: bold; }
+    """
+
+    def __init__(self, *, profile: str, provider: str, environment: str, read_only: bool) -> None:
+        super().__init__(id="status-header", classes="-read-only" if read_only else "")
+        self._profile = profile
+        self._provider = provider
+        self._environment = environment
+
+    def compose(self) -> ComposeResult:
+        yield Static("shipdeck", id="header-title")
+        yield Static(
+            Content(self._environment.upper()),
+            id="header-environment",
+            classes=f"badge -{self._environment}",
+        )
+        yield Static(Content(f"{self._profile} · {self._provider}"), id="header-profile")
+        yield Static("READ-ONLY", id="header-readonly", classes="badge")
+        yield Static("", id="header-spacer")
+        yield Static("", id="header-pending")
+        yield Static("", id="header-budget")
+        yield Static(connection_text(ConnectionState.CONNECTING, None), id="header-connection")
+
+    def show_connection(self, state: ConnectionState, age: float | None) -> None:
+        widget = self.query_one("#header-connection", Static)
+        widget.update(Content(connection_text(state, age)))
+        widget.set_class(state is not ConnectionState.LIVE, "-down")
+
+    def show_budget(self, remaining: int | None, limit: int | None) -> None:
+        self.query_one("#header-budget", Static).update(Content(budget_text(remaining, limit)))
+
+    def show_pending(self, count: int) -> None:
+        self.query_one("#header-pending", Static).update(Content(f"⧗ {count} pending" if count else ""))
