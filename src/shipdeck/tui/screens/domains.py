@@ -223,7 +223,7 @@ class DomainsScreen(Screen[None]):
             self.runner,
             "domain-verify",
             domain.name,
-            lambda _key: self.adapter.verify_domain(dep_id, domain.id),
+            lambda key: self.adapter.verify_domain(dep_id, domain.id, idempotency_key=key),
             details={"deployment": dep_id},
         )
         if not ok or result is None:
@@ -268,7 +268,7 @@ class DomainsScreen(Screen[None]):
             self.runner,
             "domain-remove",
             domain.name,
-            lambda _key: self.adapter.remove_domain(dep_id, domain.id),
+            lambda key: self.adapter.remove_domain(dep_id, domain.id, idempotency_key=key),
             details={"deployment": dep_id},
         )
         if ok:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from textual import on
@@ -358,7 +359,9 @@ class EnvEditorScreen(Screen[None]):
                 self.runner,
                 "env-set",
                 dep_id,
-                lambda _key: self.adapter.set_env(dep_id, to_set, environment=environment),
+                lambda key: self.adapter.set_env(
+                    dep_id, to_set, environment=environment, idempotency_key=key
+                ),
                 details={"environment": environment, "keys": sorted(to_set)},
             )
             if ok:
@@ -369,7 +372,7 @@ class EnvEditorScreen(Screen[None]):
                 self.runner,
                 "env-unset",
                 dep_id,
-                lambda _key, key=key: self.adapter.unset_env(dep_id, key, environment=environment),  # type: ignore[misc]
+                partial(self._unset, dep_id, key, environment),
                 details={"environment": environment, "keys": [key]},
             )
             if ok:
@@ -385,6 +388,9 @@ class EnvEditorScreen(Screen[None]):
                 markup=False,
             )
             self._render_status("Applied; R redeploys now.")
+
+    async def _unset(self, dep_id: str, key: str, environment: str, idempotency_key: str) -> None:
+        await self.adapter.unset_env(dep_id, key, environment=environment, idempotency_key=idempotency_key)
 
     def action_redeploy(self) -> None:
         if refused_because_read_only(self, self.runner, "redeploy"):

@@ -23,20 +23,24 @@ def describe_key(key: str) -> str:
 
 
 def help_rows(screen: Screen[object], unavailable: Unavailable) -> list[tuple[str, str, str]]:
-    """(keys, what it does, binding id) for every binding active on ``screen``, one row per binding."""
-    by_binding: dict[int, tuple[list[str], Binding]] = {}
+    """(keys, what it does, binding id) for every binding active on ``screen``, one row per binding.
+
+    shipdeck's own bindings (those with an id) come first, in the order the screen defines them.
+    """
+    grouped: dict[tuple[str, str], tuple[list[str], Binding]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        keys, _ = by_binding.setdefault(id(binding), ([], binding))
-        keys.append(describe_key(key))
+        keys, _ = grouped.setdefault((binding.id or "", binding.action), ([], binding))
+        if describe_key(key) not in keys:
+            keys.append(describe_key(key))
     rows: list[tuple[str, str, str]] = []
-    for keys, binding in by_binding.values():
+    for keys, binding in grouped.values():
         description = binding.description or binding.action.replace("_", " ")
         reason = unavailable(binding.action)
         if reason:
             description += f"  (unavailable: {reason})"
         rows.append((", ".join(keys), description, binding.id or ""))
-    return rows
+    return sorted(rows, key=lambda row: not row[2])
 
 
 class HelpScreen(ModalScreen[None]):

@@ -83,6 +83,10 @@ class TasksScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#tasks-table", DataTable).focus()
+        if not self.adapter.capabilities.tasks:
+            self.connection = f"unavailable: {self.adapter.capabilities.why_not('tasks')}"
+            self._render_status()
+            return
         self.run_worker(self.live.run(), name="tasks-live", group="tasks-live", exclusive=True)
 
     # -- live updates -----------------------------------------------------------------------------------
@@ -209,13 +213,13 @@ class TasksScreen(Screen[None]):
         action: str,
         target: str,
         task_id: str,
-        call: Callable[[], Awaitable[object]],
+        call: Callable[[str], Awaitable[object]],
         done: str,
         *,
         reason: str | None = None,
     ) -> None:
         async def go() -> None:
-            ok, _ = await run_mutation(self, self.runner, action, target, lambda _key: call(), reason=reason)
+            ok, _ = await run_mutation(self, self.runner, action, target, call, reason=reason)
             if ok:
                 self.notify(literal(done), markup=False)
                 await self.live.refresh_task(task_id)
@@ -235,13 +239,13 @@ class TasksScreen(Screen[None]):
     def action_pause_agent(self) -> None:
         if chosen := self._agent_for("agent-pause"):
             task, agent = chosen
-            call = lambda: self.adapter.pause_agent(agent.id)  # noqa: E731
+            call = lambda key: self.adapter.pause_agent(agent.id, idempotency_key=key)  # noqa: E731
             self._act("agent-pause", agent.id, task.id, call, f"Paused agent {agent.id}")
 
     def action_resume_agent(self) -> None:
         if chosen := self._agent_for("agent-resume"):
             task, agent = chosen
-            call = lambda: self.adapter.resume_agent(agent.id)  # noqa: E731
+            call = lambda key: self.adapter.resume_agent(agent.id, idempotency_key=key)  # noqa: E731
             self._act("agent-resume", agent.id, task.id, call, f"Resumed agent {agent.id}")
 
     def action_guide_agent(self) -> None:
@@ -252,7 +256,7 @@ class TasksScreen(Screen[None]):
         def send(instructions: str | None) -> None:
             if instructions is None:
                 return
-            call = lambda: self.adapter.guide_agent(agent.id, instructions)  # noqa: E731
+            call = lambda key: self.adapter.guide_agent(agent.id, instructions, idempotency_key=key)  # noqa: E731
             self._act("agent-guide", agent.id, task.id, call, f"Sent guidance to agent {agent.id}")
 
         prompt = TextPrompt(
@@ -278,7 +282,7 @@ class TasksScreen(Screen[None]):
         task, agent = chosen
 
         def cancel(reason: str | None) -> None:
-            call = lambda: self.adapter.cancel_agent(agent.id)  # noqa: E731
+            call = lambda key: self.adapter.cancel_agent(agent.id, idempotency_key=key)  # noqa: E731
             self._act("agent-cancel", agent.id, task.id, call, f"Cancelled agent {agent.id}", reason=reason)
 
         self._confirm_with_reason(
@@ -296,7 +300,7 @@ class TasksScreen(Screen[None]):
             return
 
         def cancel(reason: str | None) -> None:
-            call = lambda: self.adapter.cancel_task(task.id)  # noqa: E731
+            call = lambda key: self.adapter.cancel_task(task.id, idempotency_key=key)  # noqa: E731
             self._act("task-cancel", task.id, task.id, call, f"Cancelled task {task.id}", reason=reason)
 
         self._confirm_with_reason(
@@ -317,8 +321,10 @@ class TasksScreen(Screen[None]):
         verb = "Approve" if approved else "Deny"
 
         def answer(reason: str | None) -> None:
-            def call() -> Awaitable[Agent]:
-                return self.adapter.answer_approval(agent_id, approval.id, approved=approved, reason=reason)
+            def call(key: str) -> Awaitable[Agent]:
+                return self.adapter.answer_approval(
+                    agent_id, approval.id, approved=approved, reason=reason, idempotency_key=key
+                )
 
             done = f"{'Approved' if approved else 'Denied'} {approval.id} ({approval.action or 'action'})"
             self._act(action, approval.id, pending.task.id, call, done, reason=reason)
