@@ -171,6 +171,7 @@ class LiveState:
         self._dirty: set[str] = set()
         self._detail_dirty = False
         self._wake = asyncio.Event()
+        self._detail_loaded = asyncio.Event()
         self._last_seq: int | None = None
         self._lost_at: float | None = None
         self._stopped = False
@@ -205,6 +206,24 @@ class LiveState:
         self._detail_dirty = deployment_id is not None
         self._pending.detail_changed = True
         self._wake.set()
+
+    async def detail_for(self, deployment_id: str, *, timeout: float = 10.0) -> DeploymentDetail | None:
+        """The loaded detail of a deployment, waiting up to ``timeout`` seconds for it (None: not loaded)."""
+        self.watch(deployment_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            detail = self.detail
+            if detail is not None and detail.deployment_id == deployment_id:
+                return detail
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self._watched != deployment_id:
+                return None
+            self._detail_loaded.clear()
+            try:
+                await asyncio.wait_for(self._detail_loaded.wait(), remaining)
+            except TimeoutError:
+                return None
 
     @property
     def watched(self) -> str | None:
@@ -417,6 +436,7 @@ class LiveState:
             return  # the user moved on while we read
         detail.loaded_at = self.clock()
         self.detail = detail
+        self._detail_loaded.set()
         self._heard()
         self._pending.detail_changed = True
         if detail.pipeline_running:

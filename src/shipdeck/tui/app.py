@@ -29,8 +29,8 @@ from shipdeck.config.themes import DEFAULT_DARK_THEME
 from shipdeck.live.actions import ActionRunner, ReadOnlyError
 from shipdeck.live.pending import PendingAction, PendingActions
 from shipdeck.live.publish_memory import PublishMemory
-from shipdeck.live.state import ChangeBatch, Clock, LiveState, utc_now
-from shipdeck.model import PROMOTABLE_VERSION_STATES, Deployment, PublishRequest, Version
+from shipdeck.live.state import ChangeBatch, Clock, DeploymentDetail, LiveState, utc_now
+from shipdeck.model import PROMOTABLE_VERSION_STATES, Deployment, PublishRequest
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.help import HelpScreen, help_rows
@@ -222,23 +222,24 @@ class MainScreen(Screen[None]):
             self.notify("Select a deployment first.", title=action, severity="warning")
         return deployment
 
-    def _versions_of(self, deployment: Deployment) -> list[Version] | None:
-        detail = self.shipdeck.live.detail
-        if detail is None or detail.deployment_id != deployment.id or detail.versions is None:
+    async def _detail_with_versions(self, deployment: Deployment) -> DeploymentDetail | None:
+        """The deployment's versions (waiting briefly for them to load), or None after saying why."""
+        detail = await self.shipdeck.live.detail_for(deployment.id)
+        if detail is None or detail.versions is None:
+            why = detail.unavailable.get("versions") if detail else None
             self.notify(
-                f"The versions of {literal(deployment.name)} are still loading; try again in a moment.",
+                literal(why or f"The versions of {deployment.name} could not be read; nothing was sent."),
                 severity="warning",
                 markup=False,
             )
             return None
-        return detail.versions
+        return detail
 
-    def action_rollback(self) -> None:
+    async def action_rollback(self) -> None:
         deployment = self._ready_for("rollback")
-        if deployment is None or (versions := self._versions_of(deployment)) is None:
+        if deployment is None or (detail := await self._detail_with_versions(deployment)) is None:
             return
-        detail = self.shipdeck.live.detail
-        assert detail is not None
+        versions = detail.versions or []
         current = next((v for v in versions if v.id == deployment.active_version_id), None)
         target = self.detail.selected_version or detail.previous_ready_version(deployment.active_version_id)
         if target is None:
@@ -285,10 +286,11 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
-    def action_promote(self) -> None:
+    async def action_promote(self) -> None:
         deployment = self._ready_for("promote")
-        if deployment is None or (versions := self._versions_of(deployment)) is None:
+        if deployment is None or (detail := await self._detail_with_versions(deployment)) is None:
             return
+        versions = detail.versions or []
         version = self.detail.selected_version
         if version is None:
             candidates = sorted(versions, key=lambda v: (v.number or 0, v.id), reverse=True)

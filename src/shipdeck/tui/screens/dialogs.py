@@ -46,7 +46,7 @@ class ConfirmRequest:
 class ConfirmDialog(ModalScreen[str | None]):
     """One key confirms (y or enter), Escape cancels. Answers the reason typed ('' if none) or None."""
 
-    AUTO_FOCUS = None
+    AUTO_FOCUS = ""  # keys go to the dialog: y confirms at once; tab moves into the reason
     DEFAULT_CSS = """
     ConfirmDialog { align: center middle; }
     ConfirmDialog > Vertical {
