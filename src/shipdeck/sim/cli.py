@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--heartbeat", type=float, default=15.0, help="seconds between SSE heartbeat comments"
     )
+    parser.add_argument(
+        "--ws-ping", type=float, default=20.0, help="seconds between WebSocket protocol pings"
+    )
     parser.add_argument("--epoch", help="ISO 8601 instant the simulated clock starts at (default: now)")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     return parser
@@ -71,6 +74,8 @@ def parse_options(argv: Sequence[str]) -> SimOptions:
         raise OptionError(f"--rate-limit must be positive, got {args.rate_limit}")
     if args.heartbeat <= 0:
         raise OptionError(f"--heartbeat must be positive, got {args.heartbeat}")
+    if args.ws_ping <= 0:
+        raise OptionError(f"--ws-ping must be positive, got {args.ws_ping}")
     parse_seed(args.seed)
     return SimOptions(
         host=args.host,
@@ -82,6 +87,7 @@ def parse_options(argv: Sequence[str]) -> SimOptions:
         rng_seed=args.rng_seed,
         rate_limit=args.rate_limit,
         heartbeat_seconds=args.heartbeat,
+        ws_ping_seconds=args.ws_ping,
         allow_remote=args.allow_remote,
         epoch=_parse_epoch(args.epoch) if args.epoch else None,
     )
@@ -143,6 +149,7 @@ async def _serve(options: SimOptions) -> int:
         build_app(ctx),
         http=DroppableH11Protocol,
         ws="websockets-sansio",
+        ws_ping_interval=options.ws_ping_seconds,
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=2,

@@ -201,6 +201,7 @@ class SimOptions:
     rng_seed: int = 0
     rate_limit: int = 600  # requests per minute per token
     heartbeat_seconds: float = 15.0
+    ws_ping_seconds: float = 20.0  # protocol-level pings on WebSockets (the Miteos socket)
     allow_remote: bool = False
     epoch: datetime | None = None  # None: the real current time
 
