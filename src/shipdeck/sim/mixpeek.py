@@ -149,7 +149,7 @@ class LogSignal:
 class MixpeekService:
     def __init__(self, ctx: SimContext) -> None:
         self.ctx = ctx
-        self.store = MixpeekStore(ctx.db, ctx.clock, ctx.rng)
+        self.store = MixpeekStore(ctx.db, ctx.clock, ctx.rng, build_seed=ctx.options.rng_seed)
         self.signal = LogSignal()
 
     # -- apps ----------------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ class MixpeekService:
                 message=message.strip(),
                 queued_by=_caller(request),
                 bundle_s3_key=key,
-                planned_failure=self.store.plan_failure(app_id),
+                planned_failure=self.store.plan_failure(app_id, self.store.next_deploy_id(app_id)),
                 source_files=source_files,
                 git=git,
             )

@@ -183,10 +183,13 @@ def env_url(slug: str, environment: str) -> str:
 class MixpeekStore:
     """Reads and writes of the Mixpeek tables. Callers hold the transaction for multi-step changes."""
 
-    def __init__(self, db: Database, clock: SimClock, rng: random.Random) -> None:
+    def __init__(self, db: Database, clock: SimClock, rng: random.Random, *, build_seed: int = 0) -> None:
         self.db = db
         self.clock = clock
+        # Seeding draws from the shared rng (it runs alone, before the server starts); a live deploy's
+        # outcome is drawn from its own id and --rng-seed, so other providers' pipelines cannot shift it.
         self.rng = rng
+        self.build_seed = build_seed
 
     # -- apps ----------------------------------------------------------------------------------------
     def app_row(self, app_id: str) -> sqlite3.Row:
@@ -212,23 +215,18 @@ class MixpeekStore:
         return [self.app_json(row) for row in rows]
 
     def app_json(self, row: sqlite3.Row) -> dict[str, Any]:
-        environments = {
-            env["environment"]: {
-                "version": env["version"],
-                "deploy_id": env["deploy_id"],
-                "asset_prefix": env["asset_prefix"],
-                "url": env_url(row["slug"], env["environment"]),
-                "updated_at": env["updated_at"],
+        """The App, with what each environment serves and its latest deploy (a console lists in one call)."""
+        environments = {}
+        for environment in ENVIRONMENTS:
+            pointer = self.environment_row(row["app_id"], environment)
+            environments[environment] = {
+                "version": pointer["version"] if pointer else None,
+                "deploy_id": pointer["deploy_id"] if pointer else None,
+                "asset_prefix": pointer["asset_prefix"] if pointer else None,
+                "url": env_url(row["slug"], environment),
+                "updated_at": pointer["updated_at"] if pointer else None,
+                "latest_deploy": self._latest_deploy(row["app_id"], environment),
             }
-            for env in self.db.query(
-                "SELECT * FROM mixpeek_environments WHERE app_id = ? ORDER BY environment", (row["app_id"],)
-            )
-        }
-        latest = self.db.query_one(
-            "SELECT deploy_id, status, environment FROM mixpeek_deploys WHERE app_id = ?"
-            " ORDER BY seq DESC LIMIT 1",
-            (row["app_id"],),
-        )
         return {
             "app_id": row["app_id"],
             "slug": row["slug"],
@@ -236,11 +234,23 @@ class MixpeekStore:
             "template": row["template"],
             "url": env_url(row["slug"], "production"),
             "environments": environments,
-            "latest_deploy": dict(latest) if latest else None,
+            "latest_deploy": self._latest_deploy(row["app_id"], None),
             "build_config": json.loads(row["build_config"]),
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
         }
+
+    def _latest_deploy(self, app_id: str, environment: str | None) -> dict[str, Any] | None:
+        where, params = "WHERE app_id = ?", [app_id]
+        if environment is not None:
+            where += " AND environment = ?"
+            params.append(environment)
+        latest = self.db.query_one(
+            "SELECT deploy_id, kind, status, environment, message, error, queued_at, completed_at"
+            f" FROM mixpeek_deploys {where} ORDER BY seq DESC LIMIT 1",
+            params,
+        )
+        return dict(latest) if latest else None
 
     def touch_app(self, app_id: str) -> None:
         self.db.execute(
@@ -429,6 +439,9 @@ class MixpeekStore:
         )
         return [self.deploy_json(row) for row in rows], int(count["n"]) if count else 0
 
+    def next_deploy_id(self, app_id: str) -> str:
+        return self._next_deploy(app_id)[0]
+
     def _next_deploy(self, app_id: str) -> tuple[str, int]:
         row = self.db.query_one("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM mixpeek_deploys", ())
         seq = int(row["n"]) if row else 1
@@ -484,10 +497,11 @@ class MixpeekStore:
         )
         return deploy_id
 
-    def plan_failure(self, app_id: str) -> str | None:
-        """Drawn from the rng when a deploy is accepted: flaky apps fail some builds, deterministically."""
+    def plan_failure(self, app_id: str, deploy_id: str) -> str | None:
+        """Decided when a deploy is accepted: flaky apps fail some builds, deterministically per deploy."""
         config = json.loads(self.app_row(app_id)["build_config"])
-        if config.get("flaky") and self.rng.random() < FLAKY_FAILURE_RATE:
+        draw = random.Random(f"mixpeek:{self.build_seed}:{deploy_id}").random()
+        if config.get("flaky") and draw < FLAKY_FAILURE_RATE:
             return "asset upload timed out after 3 attempts"
         return None
 
@@ -536,7 +550,7 @@ class MixpeekStore:
             "passed": True,
             "url": env_url(slug, deploy["environment"]),
             "errors": [],
-            "duration_ms": 180 + self.rng.randrange(400),
+            "duration_ms": 180 + int(hashlib.sha256(deploy["deploy_id"].encode()).digest()[0]),
             "tested_at": now,
         }
         self.db.execute(
