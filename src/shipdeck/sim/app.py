@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import ModuleType
@@ -19,11 +20,16 @@ from shipdeck.sim.gateway import GatewayMiddleware
 
 
 def _optional(name: str) -> ModuleType | None:
-    """Provider modules written later are mounted only once they exist."""
+    """Provider modules written later are mounted only once they exist (and import cleanly: a broken one is
+    reported on stderr and left out, so the other providers still serve; its ready line is then missing)."""
     full_name = f"shipdeck.sim.{name}"
     if importlib.util.find_spec(full_name) is None:
         return None
-    return importlib.import_module(full_name)
+    try:
+        return importlib.import_module(full_name)
+    except ImportError as exc:
+        print(f"shipdeck sim: the {name} surface is not mounted: {exc}", file=sys.stderr)
+        return None
 
 
 PROVIDERS: list[ModuleType] = [

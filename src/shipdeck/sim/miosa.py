@@ -1,0 +1,818 @@
+"""The Miosa surface under ``/api/v1``: rows 1-31 of ``contract/miosa.md`` section 4, the tenant event
+stream and the SSE log streams, with the house decisions of ``contract/README.md``."""
+
+from __future__ import annotations
+
+import fnmatch
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from shipdeck.sim import miosa_seed
+from shipdeck.sim.core import (
+    SSE_HEADERS,
+    BadBody,
+    Database,
+    SimContext,
+    abort_current_connection,
+    json_body,
+    miosa_error,
+    sse_frame,
+)
+from shipdeck.sim.miosa_store import (
+    ENVIRONMENTS,
+    PROVIDER,
+    SCHEMA,
+    TERMINAL_BUILD_STATES,
+    ApiError,
+    MiosaStore,
+    mask,
+    new_id,
+    not_found,
+)
+
+__all__ = ["PROVIDER", "create_schema", "resume", "routes", "seed"]
+
+BASE = "/api/v1"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_LOG_LINES = 5000
+EVENT_BATCH = 500
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_schema(db: Database) -> None:
+    db.connection.executescript(SCHEMA)
+
+
+def seed(ctx: SimContext, kind: str) -> None:
+    miosa_seed.seed(MiosaStore(ctx), kind)
+
+
+def resume(ctx: SimContext) -> None:
+    store = MiosaStore(ctx)
+    for version_id in store.unfinished_versions():
+        ctx.spawn(_pipeline(store, version_id))
+
+
+async def _pipeline(store: MiosaStore, version_id: str) -> None:
+    try:
+        await store.run_pipeline(version_id)
+    except ApiError:
+        pass  # the deployment was deleted while it built
+
+
+# ------------------------------------------------------------------------------------------- request helpers
+
+
+def _guard(handler: Handler) -> Handler:
+    """Render ApiError and BadBody in the Miosa error shape."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return miosa_error(exc.status, exc.code, exc.message, exc.details)
+        except BadBody as exc:
+            return miosa_error(422, "VALIDATION_FAILED", exc.message, exc.details)
+
+    return guarded
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = 500) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadBody(f"{name} is required.", {"field": name})
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise BadBody(f"{name} must be a non-empty string.", {"field": name})
+    if len(value) > max_length:
+        raise BadBody(f"{name} is longer than {max_length} characters.", {"field": name})
+    return value
+
+
+def _flag(body: dict[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise BadBody(f"{name} must be true or false.", {"field": name})
+    return value
+
+
+def _object(body: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise BadBody(f"{name} must be an object.", {"field": name})
+    return value
+
+
+def _limit(request: Request) -> int:
+    text = request.query_params.get("limit")
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadBody(f"limit must be a whole number from 1 to {MAX_LIMIT}.", {"field": "limit"})
+    return int(text)
+
+
+def _environment(value: Any) -> str:
+    if value is None:
+        return "production"
+    if value not in ENVIRONMENTS:
+        raise BadBody(f"environment must be one of {', '.join(ENVIRONMENTS)}.", {"field": "environment"})
+    return str(value)
+
+
+def _wants_sse(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "")
+
+
+def _data(payload: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse({"data": payload}, status_code=status)
+
+
+def _page(items: list[dict[str, Any]], next_cursor: str | None) -> JSONResponse:
+    return JSONResponse({"data": items, "next_cursor": next_cursor})
+
+
+def _sse(frames: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+# ------------------------------------------------------------------------------------------- routes
+
+
+def routes(ctx: SimContext) -> list[BaseRoute]:
+    store = MiosaStore(ctx)
+    db = ctx.db
+
+    def deployment_of(request: Request) -> dict[str, Any]:
+        return store.get("deployment", request.path_params["deployment_id"])
+
+    # -- deployments ---------------------------------------------------------------------------------------
+    async def list_deployments(request: Request) -> Response:
+        clauses, params = [], []
+        for name in (
+            "state",
+            "project_id",
+            "external_workspace_id",
+            "external_user_id",
+            "external_project_id",
+        ):
+            value = request.query_params.get(name)
+            if value is not None:
+                clauses.append(f"json_extract(doc, '$.{name}') = ?")
+                params.append(value)
+        return _page(
+            *store.page(
+                "deployment",
+                " AND ".join(clauses),
+                tuple(params),
+                _limit(request),
+                request.query_params.get("cursor"),
+            )
+        )
+
+    async def create_deployment(request: Request) -> Response:
+        body = await json_body(request, allow_empty=False)
+        fields: dict[str, Any] = {"name": _text(body, "name", required=True, max_length=100)}
+        for name in (
+            "repo_url",
+            "branch",
+            "build_command",
+            "run_command",
+            "project_id",
+            "external_workspace_id",
+            "external_user_id",
+            "external_project_id",
+        ):
+            value = _text(body, name)
+            if value is not None:
+                fields[name] = value
+        if _flag(body, "auto_deploy") is not None:
+            fields["auto_deploy"] = body["auto_deploy"]
+        if _object(body, "metadata") is not None:
+            fields["metadata"] = body["metadata"]
+        if fields.get("repo_url"):
+            fields["source_type"] = "repo"
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = store.new_deployment(fields)
+            store.emit("deployment.updated", {"deployment_id": deployment["id"], "deployment": deployment})
+            return idem.respond(201, {"data": deployment, "webhook_secret": "whsec_" + secrets.token_hex(16)})
+
+    async def get_deployment(request: Request) -> Response:
+        return _data(deployment_of(request))
+
+    async def update_deployment(request: Request) -> Response:
+        body = await json_body(request)
+        changes: dict[str, Any] = {}
+        for name in ("name", "branch", "build_command", "run_command"):
+            value = _text(body, name, required=name in body, max_length=100 if name == "name" else 500)
+            if value is not None:
+                changes[name] = value
+        for name in ("external_workspace_id", "external_user_id", "external_project_id"):
+            if _text(body, name) is not None:
+                changes[name] = body[name]
+        if _flag(body, "auto_deploy") is not None:
+            changes["auto_deploy"] = body["auto_deploy"]
+        if _object(body, "metadata") is not None:
+            changes["metadata"] = body["metadata"]
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            deployment.update(changes)
+            store.save("deployment", deployment)
+            store.emit("deployment.updated", {"deployment_id": deployment["id"], "deployment": deployment})
+            return idem.respond(200, {"data": deployment})
+
+    async def delete_deployment(request: Request) -> Response:
+        with ctx.idempotent(request, None) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment_id = request.path_params["deployment_id"]
+            store.delete_deployment(deployment_id)
+            return idem.respond(200, {"id": deployment_id, "deleted": True})
+
+    # -- publish, redeploy, rollback, promote ---------------------------------------------------------------
+    def publish_fields(body: dict[str, Any]) -> dict[str, Any]:
+        kind = _text(body, "kind") or "auto"
+        if kind not in ("auto", "static", "dynamic"):
+            raise BadBody("kind must be auto, static or dynamic.", {"field": "kind"})
+        _environment(body.get("environment"))
+        fields: dict[str, Any] = {
+            "kind": "dynamic" if kind == "dynamic" or body.get("run_command") else "static"
+        }
+        fields["source_sandbox_id"] = _text(body, "source_sandbox_id")
+        fields["runtime_command"] = _text(body, "run_command")
+        fields["health_check_path"] = _text(body, "health_check_path")
+        port = body.get("port")
+        if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+            raise BadBody("port must be a TCP port number.", {"field": "port"})
+        fields["runtime_port"] = port
+        output_path = _text(body, "output_path")
+        if output_path:
+            fields["metadata"] = {"output_path": output_path}
+        return fields
+
+    def publish_into(deployment: dict[str, Any], fields: dict[str, Any], promote: bool) -> dict[str, Any]:
+        version, _build = store.start_publish(deployment, fields, promote=promote, triggered_by="manual")
+        return version
+
+    async def publish(request: Request) -> Response:
+        body = await json_body(request, allow_empty=False)
+        _text(body, "source_sandbox_id", required=True)
+        fields = publish_fields(body)
+        promote = _flag(body, "promote")
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            version = publish_into(deployment, fields, promote is not False)
+            payload: dict[str, Any] = {
+                "deployment": deployment,
+                "version": version,
+                "release": None,
+                "services": [],
+                "promoted": False,
+            }
+            response = idem.respond(200, {"data": payload})
+        ctx.spawn(_pipeline(store, version["id"]))
+        return response
+
+    async def sandbox_deploy(request: Request) -> Response:
+        body = await json_body(request)
+        sandbox_id = request.path_params["sandbox_id"]
+        fields = publish_fields({**body, "source_sandbox_id": sandbox_id})
+        deployment_id = _text(body, "deployment_id")
+        name = _text(body, "name", max_length=100) or sandbox_id
+        product = _text(body, "deployment_type") or "miosa_deploy"
+        if product not in ("miosa_deploy", "docker_deploy"):
+            raise BadBody(
+                "deployment_type must be miosa_deploy or docker_deploy.", {"field": "deployment_type"}
+            )
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            if deployment_id:
+                deployment = store.get("deployment", deployment_id)
+            else:
+                deployment = store.new_deployment(
+                    {"name": name, "deployment_product": product, "metadata": {"deployment_product": product}}
+                )
+            version = publish_into(deployment, fields, True)
+            payload: dict[str, Any] = {
+                "deployment_id": deployment["id"],
+                "version_id": version["id"],
+                "url": deployment["auto_subdomain"],
+                "public_url": deployment["auto_subdomain"],
+                "state": "building",
+                "deployment_product": deployment["deployment_product"],
+            }
+            response = idem.respond(200, {"data": payload})
+        ctx.spawn(_pipeline(store, version["id"]))
+        return response
+
+    async def redeploy(request: Request) -> Response:
+        body = await json_body(request)
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            source = None
+            if deployment["active_version_id"]:
+                source = store.get("version", deployment["active_version_id"])["source_sandbox_id"]
+            version, build = store.start_publish(
+                deployment, {"source_sandbox_id": source}, promote=True, triggered_by="manual"
+            )
+            response = idem.respond(202, {"data": build})
+        ctx.spawn(_pipeline(store, version["id"]))
+        return response
+
+    async def rollback(request: Request) -> Response:
+        body = await json_body(request)
+        version_id = _text(body, "version_id")
+        release_id = _text(body, "release_id")
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            if release_id:
+                version_id = store.get("release", release_id, deployment["id"])["deployment_version_id"]
+            if version_id:
+                target = store.get("version", version_id, deployment["id"])
+            else:
+                if not deployment["active_version_id"]:
+                    raise ApiError(
+                        409, "NO_ACTIVE_VERSION", "This deployment has no active version to roll back from."
+                    )
+                active = store.get("version", deployment["active_version_id"])
+                found = store.version_by_number_before(deployment["id"], active["version_number"])
+                if found is None:
+                    raise ApiError(409, "NO_PREVIOUS_VERSION", "No ready version older than the active one.")
+                target = found
+            store.activate(deployment, target, rolled_back=True)
+            return idem.respond(200, {"data": deployment})
+
+    async def promote_version(request: Request) -> Response:
+        body = await json_body(request)
+        _environment(body.get("environment"))
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            version = store.get("version", request.path_params["version_id"], deployment["id"])
+            store.activate(deployment, version)
+            return idem.respond(200, {"data": deployment})
+
+    async def promote_release(request: Request) -> Response:
+        body = await json_body(request)
+        _environment(body.get("environment"))
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            release = store.get("release", request.path_params["release_id"], deployment["id"])
+            store.activate(deployment, store.get("version", release["deployment_version_id"]))
+            return idem.respond(200, {"data": deployment, "release_id": release["id"]})
+
+    async def migration_backup(request: Request) -> Response:
+        body = await json_body(request)
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            version = store.get("version", request.path_params["version_id"], deployment["id"])
+            now = ctx.clock.now_iso()
+            backup = {
+                "id": new_id(ctx.rng, "bkp"),
+                "database_id": deployment["linked_database_id"] or f"db_{deployment['slug']}",
+                "state": "queued",
+                "backup_type": "pre_migration",
+                "size_bytes": None,
+                "started_at": None,
+                "completed_at": None,
+                "created_at": now,
+            }
+            return idem.respond(200, {"data": {"backup": backup, "version": version}})
+
+    # -- versions, releases, builds --------------------------------------------------------------------------
+    async def list_versions(request: Request) -> Response:
+        deployment = deployment_of(request)
+        clauses, params = ["deployment_id = ?"], [deployment["id"]]
+        state = request.query_params.get("state")
+        if state is not None:
+            clauses.append("json_extract(doc, '$.state') = ?")
+            params.append(state)
+        return _page(
+            *store.page(
+                "version",
+                " AND ".join(clauses),
+                tuple(params),
+                _limit(request),
+                request.query_params.get("cursor"),
+            )
+        )
+
+    def child_list(kind: str) -> Handler:
+        async def list_children(request: Request) -> Response:
+            deployment = deployment_of(request)
+            return _page(
+                *store.page(
+                    kind,
+                    "deployment_id = ?",
+                    (deployment["id"],),
+                    _limit(request),
+                    request.query_params.get("cursor"),
+                )
+            )
+
+        return list_children
+
+    def child_get(kind: str, param: str) -> Handler:
+        async def get_child(request: Request) -> Response:
+            deployment = deployment_of(request)
+            return _data(store.get(kind, request.path_params[param], deployment["id"]))
+
+        return get_child
+
+    # -- logs ------------------------------------------------------------------------------------------------
+    async def build_log_frames(build_id: str, after: int) -> AsyncIterator[str]:
+        yield ": stream open\n\n"
+        while True:
+            mark = ctx.events.latest_seq(PROVIDER)
+            rows = store.log_lines(build_id, after)
+            for row in rows:
+                after = row["seq"]
+                frame = {"stream": row["stream"], "line": row["line"], "ts": row["ts"]}
+                yield sse_frame(frame, event="log_line", event_id=row["seq"])
+            if rows:
+                continue
+            try:
+                state = store.get("build", build_id)["state"]
+            except ApiError:
+                state = "cancelled"  # deleted while we streamed
+            if state in TERMINAL_BUILD_STATES and not store.log_lines(build_id, after, 1):
+                yield sse_frame({"type": "done", "result": {"state": state}}, event="done")
+                return
+            if not await ctx.events.wait_for_new(PROVIDER, mark, ctx.heartbeat_seconds):
+                yield ":heartbeat\n\n"
+
+    def last_event_id(request: Request) -> int:
+        text = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+        if not text.isdigit():
+            raise BadBody("Last-Event-ID must be a sequence number.", {"field": "Last-Event-ID"})
+        return int(text)
+
+    async def build_logs(request: Request) -> Response:
+        deployment = deployment_of(request)
+        build = store.get("build", request.path_params["build_id"], deployment["id"])
+        if not _wants_sse(request):
+            return _data(
+                {
+                    "build_id": build["id"],
+                    "deployment_id": deployment["id"],
+                    "logs": _log_text(store, build["id"], _lines(request)),
+                }
+            )
+        return _sse(build_log_frames(build["id"], last_event_id(request)))
+
+    async def deployment_logs(request: Request) -> Response:
+        deployment = deployment_of(request)
+        build_id = deployment["current_build_id"]
+        if not _wants_sse(request):
+            logs = _log_text(store, build_id, _lines(request)) if build_id else ""
+            return _data({"deployment_id": deployment["id"], "build_id": build_id, "logs": logs})
+        after = last_event_id(request)
+        if build_id is None:
+
+            async def nothing() -> AsyncIterator[str]:
+                yield sse_frame({"type": "done", "result": {"state": deployment["state"]}}, event="done")
+
+            return _sse(nothing())
+        return _sse(build_log_frames(build_id, after))
+
+    # -- env -------------------------------------------------------------------------------------------------
+    def env_rows(
+        deployment_id: str, environment: str, names: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        rows = db.query(
+            "SELECT name, value, created_at, updated_at FROM miosa_env "
+            "WHERE deployment_id = ? AND environment = ? "
+            "ORDER BY name",
+            (deployment_id, environment),
+        )
+        return [
+            {
+                "name": r["name"],
+                "key": r["name"],
+                "preview": mask(r["value"]),
+                "environment": environment,
+                "created_at": r["created_at"],
+                "updated_at": r["updated_at"],
+            }
+            for r in rows
+            if names is None or r["name"] in names
+        ]
+
+    async def list_env(request: Request) -> Response:
+        deployment = deployment_of(request)
+        return _data(env_rows(deployment["id"], _environment(request.query_params.get("environment"))))
+
+    async def set_env(request: Request) -> Response:
+        body = await json_body(request, allow_empty=False)
+        values = body.get("env")
+        if not isinstance(values, dict) or not values:
+            raise BadBody('env must be a non-empty object of {"NAME": "value"}.', {"field": "env"})
+        for name, value in values.items():
+            if not _is_env_name(name) or not isinstance(value, str):
+                raise BadBody(f"env {name!r}: names are LIKE_THIS and values are strings.", {"field": "env"})
+        environment = _environment(body.get("environment"))
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            now = ctx.clock.now_iso()
+            db.executemany(
+                "INSERT INTO miosa_env(deployment_id, environment, name, value, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(deployment_id, environment, name) "
+                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                [(deployment["id"], environment, name, value, now, now) for name, value in values.items()],
+            )
+            store.emit(
+                "env.changed",
+                {
+                    "deployment_id": deployment["id"],
+                    "environment": environment,
+                    "action": "set",
+                    "names": sorted(values),
+                },
+            )
+            return idem.respond(200, {"data": env_rows(deployment["id"], environment, list(values))})
+
+    async def delete_env(request: Request) -> Response:
+        environment = _environment(request.query_params.get("environment"))
+        name = request.path_params["key"]
+        with ctx.idempotent(request, None) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            cursor = db.execute(
+                "DELETE FROM miosa_env WHERE deployment_id = ? AND environment = ? AND name = ?",
+                (deployment["id"], environment, name),
+            )
+            if cursor.rowcount == 0:
+                raise not_found("env var", name)
+            store.emit(
+                "env.changed",
+                {
+                    "deployment_id": deployment["id"],
+                    "environment": environment,
+                    "action": "deleted",
+                    "names": [name],
+                },
+            )
+            return idem.respond(
+                200, {"data": {"name": name, "environment": environment, "deleted": True}, "deleted": True}
+            )
+
+    # -- domains ---------------------------------------------------------------------------------------------
+    async def add_domain(request: Request) -> Response:
+        body = await json_body(request, allow_empty=False)
+        name = (_text(body, "domain", required=True, max_length=253) or "").strip().lower().rstrip(".")
+        if not _is_domain_name(name):
+            raise BadBody(f"{name!r} is not a valid domain name.", {"field": "domain"})
+        policy = body.get("redirect_policy", "none")
+        if policy not in ("none", "www_to_apex", "apex_to_www"):
+            raise BadBody(
+                "redirect_policy must be none, www_to_apex or apex_to_www.", {"field": "redirect_policy"}
+            )
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            if db.query_one("SELECT 1 FROM miosa_domains WHERE domain = ?", (name,)) is not None:
+                raise ApiError(
+                    409, "DOMAIN_EXISTS", f"{name} is already attached to a deployment.", {"domain": name}
+                )
+            domain = miosa_seed.new_domain(store, deployment, name, "pending", policy)
+            store.insert("domain", domain, domain=name)
+            store.emit(
+                "domain.status_changed",
+                {
+                    "deployment_id": deployment["id"],
+                    "domain_id": domain["id"],
+                    "from": None,
+                    "to": "pending",
+                    "domain": domain,
+                },
+            )
+            return idem.respond(201, {"data": domain})
+
+    async def verify_domain(request: Request) -> Response:
+        body = await json_body(request)
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            domain = store.get("domain", request.path_params["domain_id"], deployment["id"])
+            if domain["status"] in ("pending", "failed"):
+                fails = "fail" in domain["domain"]
+                change_domain_status(
+                    domain,
+                    "failed" if fails else "verified",
+                    failure_reason=f"No CNAME record for {domain['domain']} points at "
+                    f"{domain['verification_target']}."
+                    if fails
+                    else None,
+                )
+                if not fails:
+                    ctx.spawn(activate_domain(domain["id"]))
+            return idem.respond(200, {"data": domain})
+
+    def change_domain_status(domain: dict[str, Any], status: str, **changes: Any) -> None:
+        previous = domain["status"]
+        domain.update(changes, status=status)
+        if status == "verified":
+            domain["verified_at"] = ctx.clock.now_iso()
+        store.save("domain", domain)
+        store.emit(
+            "domain.status_changed",
+            {
+                "deployment_id": domain["deployment_id"],
+                "domain_id": domain["id"],
+                "from": previous,
+                "to": status,
+                "domain": domain,
+            },
+        )
+
+    async def activate_domain(domain_id: str) -> None:
+        await ctx.clock.sleep(5)  # TLS issuance
+        with db.transaction():
+            try:
+                domain = store.get("domain", domain_id)
+            except ApiError:
+                return
+            if domain["status"] == "verified":
+                change_domain_status(domain, "active")
+
+    async def delete_domain(request: Request) -> Response:
+        with ctx.idempotent(request, None) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            domain = store.get("domain", request.path_params["domain_id"], deployment["id"])
+            db.execute("DELETE FROM miosa_domains WHERE id = ?", (domain["id"],))
+            store.emit(
+                "domain.status_changed",
+                {
+                    "deployment_id": deployment["id"],
+                    "domain_id": domain["id"],
+                    "from": domain["status"],
+                    "to": "removed",
+                    "domain": {**domain, "status": "removed"},
+                },
+            )
+            return idem.respond(
+                200, {"data": {"id": domain["id"], "domain": domain["domain"], "deleted": True}}
+            )
+
+    # -- runtime instances and metrics (derived from the deployment's state) ---------------------------------
+    async def list_instances(request: Request) -> Response:
+        return _data(miosa_seed.runtime_instances(deployment_of(request)))
+
+    async def get_instance(request: Request) -> Response:
+        deployment = deployment_of(request)
+        for instance in miosa_seed.runtime_instances(deployment):
+            if instance["id"] == request.path_params["instance_id"]:
+                return _data(instance)
+        raise not_found("runtime instance", request.path_params["instance_id"])
+
+    async def instance_logs(request: Request) -> Response:
+        deployment = deployment_of(request)
+        instance_id = request.path_params["instance_id"]
+        if instance_id not in {i["id"] for i in miosa_seed.runtime_instances(deployment)}:
+            raise not_found("runtime instance", instance_id)
+        lines = miosa_seed.runtime_log_lines(deployment, instance_id, _lines(request), ctx.clock.now())
+        return _data(
+            {
+                "runtime_instance_id": instance_id,
+                "deployment_id": deployment["id"],
+                "log_path": f"/var/log/miosa/{instance_id}.log",
+                "logs": "\n".join(lines),
+            }
+        )
+
+    async def metrics(request: Request) -> Response:
+        window = request.query_params.get("window", "1h")
+        if window not in ("1h", "24h", "7d"):
+            raise BadBody("window must be 1h, 24h or 7d.", {"field": "window"})
+        return _data(miosa_seed.metrics(deployment_of(request), window, ctx.clock.now_iso()))
+
+    # -- tenant event stream ---------------------------------------------------------------------------------
+    async def events_stream(request: Request) -> Response:
+        patterns = [p.strip() for p in request.query_params.get("types", "").split(",") if p.strip()]
+        resume_from = request.headers.get("last-event-id") or request.query_params.get("after")
+        if resume_from is not None and not resume_from.strip().isdigit():
+            raise BadBody("Last-Event-ID must be a sequence number.", {"field": "Last-Event-ID"})
+        after = int(resume_from) if resume_from is not None else ctx.events.latest_seq(PROVIDER)
+        drop_every = ctx.faults.spec.sse_drop_every
+
+        def wanted(type_: str) -> bool:
+            return not patterns or any(fnmatch.fnmatchcase(type_, p) for p in patterns)
+
+        async def frames() -> AsyncIterator[str]:
+            nonlocal after
+            oldest = ctx.events.oldest_seq(PROVIDER)
+            if resume_from is not None and oldest > after + 1:
+                yield sse_frame({"type": "resync_required", "oldest_seq": oldest}, event="resync_required")
+                return
+            yield ": stream open\n\n"
+            sent = 0
+            while True:
+                batch = ctx.events.since(PROVIDER, after, EVENT_BATCH)
+                for event in batch:
+                    after = event.seq
+                    if not wanted(event.type):
+                        continue
+                    yield sse_frame(event.as_json(), event=event.type, event_id=event.seq)
+                    sent += 1
+                    if drop_every and sent % drop_every == 0:
+                        abort_current_connection()
+                        return
+                if not batch and not await ctx.events.wait_for_new(PROVIDER, after, ctx.heartbeat_seconds):
+                    yield ":heartbeat\n\n"
+
+        return _sse(frames())
+
+    def route(path: str, handler: Handler, method: str) -> Route:
+        return Route(BASE + path, _guard(handler), methods=[method])
+
+    dep = "/deployments/{deployment_id}"
+    return [
+        route("/deployments", list_deployments, "GET"),
+        route("/deployments", create_deployment, "POST"),
+        route(dep, get_deployment, "GET"),
+        route(dep, update_deployment, "PATCH"),
+        route(dep, delete_deployment, "DELETE"),
+        route(dep + "/publish", publish, "POST"),
+        route("/sandboxes/{sandbox_id}/deploy", sandbox_deploy, "POST"),
+        route(dep + "/rollback", rollback, "POST"),
+        route(dep + "/redeploy", redeploy, "POST"),
+        route(dep + "/logs", deployment_logs, "GET"),
+        route(dep + "/builds", child_list("build"), "GET"),
+        route(dep + "/builds/{build_id}", child_get("build", "build_id"), "GET"),
+        route(dep + "/builds/{build_id}/logs", build_logs, "GET"),
+        route(dep + "/versions", list_versions, "GET"),
+        route(dep + "/versions/{version_id}", child_get("version", "version_id"), "GET"),
+        route(dep + "/versions/{version_id}/promote", promote_version, "POST"),
+        route(dep + "/versions/{version_id}/migration-backup", migration_backup, "POST"),
+        route(dep + "/releases", child_list("release"), "GET"),
+        route(dep + "/releases/{release_id}", child_get("release", "release_id"), "GET"),
+        route(dep + "/releases/{release_id}/promote", promote_release, "POST"),
+        route(dep + "/env", list_env, "GET"),
+        route(dep + "/env", set_env, "POST"),
+        route(dep + "/env/{key}", delete_env, "DELETE"),
+        route(dep + "/domains", add_domain, "POST"),
+        route(dep + "/domains", child_list("domain"), "GET"),
+        route(dep + "/domains/{domain_id}/verify", verify_domain, "POST"),
+        route(dep + "/domains/{domain_id}", delete_domain, "DELETE"),
+        route(dep + "/runtime-instances", list_instances, "GET"),
+        route(dep + "/runtime-instances/{instance_id}", get_instance, "GET"),
+        route(dep + "/runtime-instances/{instance_id}/logs", instance_logs, "GET"),
+        route(dep + "/metrics", metrics, "GET"),
+        route("/events/stream", events_stream, "GET"),
+    ]
+
+
+def _lines(request: Request) -> int:
+    text = request.query_params.get("lines", "100")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LOG_LINES:
+        raise BadBody(f"lines must be a whole number from 1 to {MAX_LOG_LINES}.", {"field": "lines"})
+    return int(text)
+
+
+def _log_text(store: MiosaStore, build_id: str, lines: int) -> str:
+    rows = store.db.query(
+        "SELECT line FROM (SELECT seq, line FROM miosa_build_logs WHERE build_id = ? "
+        "ORDER BY seq DESC LIMIT ?) "
+        "ORDER BY seq",
+        (build_id, lines),
+    )
+    return "\n".join(row["line"] for row in rows)
+
+
+def _is_env_name(name: Any) -> bool:
+    return isinstance(name, str) and miosa_seed.ENV_NAME.fullmatch(name) is not None
+
+
+def _is_domain_name(name: str) -> bool:
+    return miosa_seed.DOMAIN_NAME.fullmatch(name) is not None
