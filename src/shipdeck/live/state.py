@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,6 +43,9 @@ DEFAULT_MAX_EVENTS = 2_000
 DEFAULT_STALE_AFTER = 15.0
 POLL_INTERVAL_MIN = 2.0
 POLL_INTERVAL_MAX = 60.0
+# Deployments whose answer lacks the active version's number get it from their versions, in the
+# background, for at most this many deployments (the rest show it once the user looks at them).
+VERSION_NUMBER_LOOKUPS = 200
 # While a pipeline runs in the watched deployment, its runs are re-read this often (stages move live).
 PIPELINE_POLL_INTERVAL = 1.0
 REFETCH_CONCURRENCY = 8
@@ -175,6 +178,9 @@ class LiveState:
         self._last_seq: int | None = None
         self._lost_at: float | None = None
         self._stopped = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Version id -> number, learned from version lists (Miosa's deployment names only the id).
+        self._version_numbers: dict[str, int] = {}
 
     # -- subscription ------------------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
@@ -238,8 +244,7 @@ class LiveState:
 
     def apply_deployment(self, deployment: Deployment) -> None:
         """Put a deployment the API just returned (an action's answer) into the state at once."""
-        self.deployments[deployment.id] = deployment
-        self._pending.changed.add(deployment.id)
+        self._store(deployment)
         self._wake.set()
 
     # -- the loops ---------------------------------------------------------------------------------------
@@ -255,14 +260,15 @@ class LiveState:
             await asyncio.gather(*tasks)
         finally:
             self._stopped = True
-            for task in tasks:
+            for task in [*tasks, *self._tasks]:
                 task.cancel()
-            for task in tasks:
+            for task in [*tasks, *self._tasks]:
                 with contextlib.suppress(BaseException):
                     await task
 
     async def _follow(self) -> None:
         await self._snapshot_until_ok()
+        self._background(self._fill_version_numbers(), "live-version-numbers")
         if self.adapter.capabilities.event_stream:
             await self._stream_forever()
         else:
@@ -292,7 +298,7 @@ class LiveState:
         async for page in self.adapter.iter_deployment_pages(limit=self.page_size):
             for dep in page:
                 seen.add(dep.id)
-                self.deployments[dep.id] = dep
+                self._store(dep)
             self._heard()
             if first:
                 self._pending.reset = True
@@ -408,8 +414,7 @@ class LiveState:
                 self._pending.problems.append(f"could not re-read {dep_id}: {exc}")
                 self._dirty.add(dep_id)
                 return
-        self.deployments[dep.id] = dep
-        self._pending.changed.add(dep.id)
+        self._store(dep)
 
     async def _load_detail(self, dep_id: str) -> None:
         detail = DeploymentDetail(dep_id)
@@ -435,12 +440,49 @@ class LiveState:
         if self._watched != dep_id:
             return  # the user moved on while we read
         detail.loaded_at = self.clock()
+        self._learn_version_number(dep_id, detail.versions or [])
         self.detail = detail
         self._detail_loaded.set()
         self._heard()
         self._pending.detail_changed = True
         if detail.pipeline_running:
             asyncio.get_running_loop().call_later(PIPELINE_POLL_INTERVAL, self._repoll_pipeline, dep_id)
+
+    def _background(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill_version_numbers(self) -> None:
+        """Learn 'v12' for deployments whose API answer names the active version only by id."""
+        missing = [
+            d.id
+            for d in self.sorted_deployments()
+            if d.active_version_number is None and d.active_version_id is not None
+        ][:VERSION_NUMBER_LOOKUPS]
+        for dep_id in missing:
+            try:
+                page = await self.adapter.list_versions(dep_id, limit=20)
+            except BudgetReserved as exc:
+                await asyncio.sleep(max(exc.retry_in, 1.0))
+                continue
+            except ShipdeckError:
+                continue
+            self._learn_version_number(dep_id, page.items)
+
+    def _learn_version_number(self, dep_id: str, versions: list[Version]) -> None:
+        self._version_numbers.update((v.id, v.number) for v in versions if v.number is not None)
+        dep = self.deployments.get(dep_id)
+        if dep is not None and dep.active_version_number is None:
+            self._store(dep)
+
+    def _store(self, dep: Deployment) -> None:
+        """Keep a deployment, with its active version's number filled in when we know it."""
+        number = self._version_numbers.get(dep.active_version_id or "")
+        if dep.active_version_number is None and number is not None:
+            dep = dep.model_copy(update={"active_version_number": number})
+        self.deployments[dep.id] = dep
+        self._pending.changed.add(dep.id)
 
     def _repoll_pipeline(self, dep_id: str) -> None:
         if not self._stopped and self._watched == dep_id:

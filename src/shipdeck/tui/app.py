@@ -345,6 +345,7 @@ class MainScreen(Screen[None]):
             memory.recall(deployment.id),
             environments=self.shipdeck.adapter.capabilities.environments,
             profile_environment=self.shipdeck.profile.environment,
+            require_source=self.shipdeck.profile.provider == "miosa",
         )
 
         def submitted(request: PublishRequest | None) -> None:

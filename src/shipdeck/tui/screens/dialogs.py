@@ -156,8 +156,10 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         *,
         environments: tuple[str, ...],
         profile_environment: str,
+        require_source: bool = False,
     ) -> None:
         super().__init__()
+        self.require_source = require_source
         self.deployment_name = deployment_name
         self.initial = initial
         self.environments = environments or ("production",)
@@ -206,6 +208,8 @@ class PublishForm(ModalScreen[PublishRequest | None]):
 
     def build_request(self) -> PublishRequest | str:
         """The request, or the reason the form is not acceptable (the fields keep what was typed)."""
+        if self.require_source and not self._value("#pf-source"):
+            return "Source sandbox: required (the id of the sandbox to publish, like sbx_...)"
         port_text = self._value("#pf-port")
         port: int | None = None
         if port_text:

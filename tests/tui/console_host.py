@@ -1,0 +1,157 @@
+"""Helpers for driving the whole console against a real `shipdeck sim`, and for reading the simulator's
+state back over HTTP (the tests' independent check: never the console's own view of it)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from textual.pilot import Pilot
+
+from shipdeck.config.console_options import ConsoleOptions
+from shipdeck.config.profile import Profile, Secret
+from shipdeck.config.themes import load_themes
+from shipdeck.tui.app import MainScreen, ShipdeckApp, make_app
+from shipdeck.tui.widgets.deployments_table import DeploymentsTable
+from tests.simproc import SimServer, running_sim
+
+EPOCH = "2026-01-01T00:00:00Z"
+# The console's clock in tests: a little after the simulator's epoch, so ages render the same every run.
+APP_NOW = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+ADMIN = "msk_u_demo_admin"
+READONLY_TOKEN = "msk_u_demo_readonly"
+
+
+@contextmanager
+def console_sim(tmp_path: Path, *args: str, speed: float = 50.0) -> Iterator[SimServer]:
+    """A simulator of the test's own, with the fixed epoch (and optional extra flags such as --faults)."""
+    with running_sim(["--epoch", EPOCH, *args], db_path=tmp_path / "sim.db", speed=speed) as server:
+        yield server
+
+
+def console_options(
+    sim: SimServer,
+    tmp_path: Path,
+    *,
+    read_only: bool = False,
+    token: str = ADMIN,
+    environment: str = "production",
+    keymap: dict[str, str] | None = None,
+    theme: str | None = None,
+    with_tasks: bool = False,
+) -> ConsoleOptions:
+    tasks = None
+    if with_tasks:
+        tasks = Profile("demo-tasks", "miteos", sim.miteos, Secret("mt_test_demo"), environment="sandbox")
+    profile = Profile(
+        "demo",
+        "miosa",
+        sim.miosa,
+        Secret(token),
+        environment=environment,  # type: ignore[arg-type]
+        read_only=read_only,
+        tasks=tasks,
+    )
+    catalog = load_themes()
+    return ConsoleOptions(
+        profile=profile,
+        keymap=keymap or {},
+        theme=theme,
+        user_themes=catalog.themes,
+        theme_problems=catalog.problems,
+        audit_path=tmp_path / "audit.jsonl",
+    )
+
+
+def console_app(options: ConsoleOptions) -> ShipdeckApp:
+    return make_app(options, clock=lambda: APP_NOW)
+
+
+def main_screen(app: ShipdeckApp) -> MainScreen:
+    screen = app._main_screen()
+    assert screen is not None
+    return screen
+
+
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], *, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {getattr(predicate, '__name__', 'a condition')}")
+        await pilot.pause(0.05)
+
+
+async def wait_loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
+    """The deployments are listed and the highlighted one's detail is loaded."""
+    await wait_for(pilot, lambda: app._main_screen() is not None)
+    table = main_screen(app).table
+
+    def ready() -> bool:
+        detail = app.live.detail
+        current = table.highlighted
+        return current is not None and detail is not None and detail.deployment_id == current.id
+
+    await wait_for(pilot, ready)
+    await pilot.pause(0.15)
+    return table
+
+
+def notifications(app: ShipdeckApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def settle_actions(pilot: Pilot[Any], app: ShipdeckApp) -> None:
+    """Every mutation the console started has finished (answered, refused, or resolved after pending)."""
+    await wait_for(pilot, lambda: not [w for w in app.workers if w.group == "actions" and not w.is_finished])
+    await pilot.pause(0.1)
+
+
+class SimHttp:
+    """Reads the simulator's state directly (admin token), independent of the console's client."""
+
+    def __init__(self, sim: SimServer) -> None:
+        self.sim = sim
+        self.headers = {"Authorization": f"Bearer {ADMIN}"}
+
+    def get(self, path: str) -> Any:
+        response = httpx.get(self.sim.miosa + path, headers=self.headers, timeout=10)
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        cursor = None
+        while True:
+            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            response = httpx.get(self.sim.miosa + "/deployments", headers=self.headers, params=params)
+            body = response.json()
+            for deployment in body["data"]:
+                if deployment["name"] == name:
+                    return dict(deployment)
+            cursor = body.get("next_cursor")
+            if not cursor:
+                raise AssertionError(f"no deployment {name!r} on the simulator")
+
+    def versions(self, deployment_id: str) -> list[dict[str, Any]]:
+        return list(self.get(f"/deployments/{deployment_id}/versions?limit=200"))
+
+    def requests(self) -> list[dict[str, Any]]:
+        response = httpx.get(self.sim.root + "/_sim/requests", timeout=10)
+        return list(response.json()["requests"])
+
+    def mutations(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests() if r["method"] in ("POST", "PUT", "PATCH", "DELETE")]
+
+
+async def poll_server(check: Callable[[], bool], *, timeout: float = 15.0) -> None:
+    """Wait until the simulator's own state satisfies ``check`` (read over HTTP off the event loop)."""
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(check):
+        if time.monotonic() > deadline:
+            raise AssertionError("the simulator never reached the expected state")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,266 @@
+"""The console's actions, driven with keys against a real `shipdeck sim`; every assertion on an outcome
+reads the simulator's state back over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from shipdeck.config.paths import state_dir
+from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
+from tests.tui.console_host import (
+    READONLY_TOKEN,
+    SimHttp,
+    console_app,
+    console_options,
+    console_sim,
+    main_screen,
+    notifications,
+    poll_server,
+    settle_actions,
+    wait_for,
+    wait_loaded,
+)
+
+TARGET = "smile-dental-landing"
+
+
+def previous_ready(versions: list[dict[str, object]], active_id: str) -> dict[str, object]:
+    ordered = sorted(versions, key=lambda v: int(str(v["version_number"])), reverse=True)
+    index = next(i for i, v in enumerate(ordered) if v["id"] == active_id)
+    return next(v for v in ordered[index + 1 :] if v["state"] == "ready")
+
+
+async def put_cursor_above(pilot: object, app: object, name: str) -> str:
+    """Put the cursor on the row just above ``name`` (so one key, 'down', selects it); its id."""
+    table = main_screen(app).table  # type: ignore[arg-type]
+    ids = table.visible_ids
+    target_id = next(i for i in ids if table._rows[i].name == name)
+    index = ids.index(target_id)
+    assert index > 0
+    table.move_to(ids[index - 1])
+    return target_id
+
+
+async def test_rollback_from_the_list_in_three_keys_moves_the_active_version_back(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        before = http.deployment(TARGET)
+        expected = previous_ready(http.versions(before["id"]), before["active_version_id"])
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_loaded(pilot, app)
+            await put_cursor_above(pilot, app, TARGET)
+            await pilot.press("down", "r")  # select the row, open the rollback preview
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDialog)
+            preview = " ".join(dialog.request.lines + dialog.request.notes)
+            assert f"v{expected['version_number']}" in preview
+            assert "Not rolled back: environment variables, databases" in preview
+            assert dialog.has_class("-production")
+            await pilot.press("y")  # the third key confirms
+            await settle_actions(pilot, app)
+            after = http.deployment(TARGET)
+            assert after["active_version_id"] == expected["id"]
+            # The console shows it too, once the stream has told it.
+            await wait_for(
+                pilot,
+                lambda: app.live.deployments[before["id"]].active_version_id == expected["id"],
+            )
+        audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        assert [(r["phase"], r["action"]) for r in audit] == [("intent", "rollback"), ("outcome", "rollback")]
+        assert audit[1]["outcome"] == "ok"
+
+
+async def test_escape_cancels_a_rollback_and_nothing_is_sent(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_loaded(pilot, app)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        assert http.mutations() == []
+
+
+async def test_promote_the_version_selected_in_the_versions_tab(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            deployment = table.highlighted
+            assert deployment is not None
+            versions = sorted(http.versions(deployment.id), key=lambda v: v["version_number"], reverse=True)
+            # The Versions tab lists newest first; pick the first ready one that is not active.
+            index, chosen = next(
+                (i, v)
+                for i, v in enumerate(versions)
+                if v["state"] == "ready" and v["id"] != deployment.active_version_id
+            )
+            await pilot.press("v", *["down"] * index, "P")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await settle_actions(pilot, app)
+        assert http.get(f"/deployments/{deployment.id}")["active_version_id"] == chosen["id"]
+
+
+async def test_publish_form_creates_a_new_version_and_remembers_its_values(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            deployment = table.highlighted
+            assert deployment is not None
+            before = {v["id"] for v in http.versions(deployment.id)}
+            await pilot.press("p")
+            await wait_for(pilot, lambda: isinstance(app.screen, PublishForm))
+            form = app.screen
+            assert isinstance(form, PublishForm)
+            # Bad input is refused with the reason, and what was typed stays.
+            await pilot.press("ctrl+s")
+            assert "Source sandbox: required" in str(form.query_one("#publish-error").render())
+            await pilot.click("#pf-source")
+            await pilot.press(*"sbx_demo_1")
+            form.query_one("#pf-port").value = "99999"  # type: ignore[attr-defined]
+            await pilot.press("ctrl+s")
+            assert "not a port number" in str(form.query_one("#publish-error").render())
+            form.query_one("#pf-port").value = "8080"  # type: ignore[attr-defined]
+            form.query_one("#pf-health").value = "/healthz"  # type: ignore[attr-defined]
+            await pilot.press("ctrl+s")
+            await settle_actions(pilot, app)
+            assert main_screen(app).detail.active_tab == "tab-pipeline"
+
+        def new_version_exists() -> bool:
+            return bool({v["id"] for v in http.versions(deployment.id)} - before)
+
+        await poll_server(new_version_exists)
+        remembered = json.loads((state_dir() / "publish-forms.json").read_text())
+        assert remembered[deployment.id]["source_sandbox_id"] == "sbx_demo_1"
+        assert remembered[deployment.id]["port"] == 8080
+
+        # The next form starts with what was used last time.
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_loaded(pilot, app)
+            await pilot.press("p")
+            await wait_for(pilot, lambda: isinstance(app.screen, PublishForm))
+            assert app.screen.query_one("#pf-source").value == "sbx_demo_1"  # type: ignore[attr-defined]
+            await pilot.press("escape")
+
+
+async def test_redeploy_starts_a_build(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            deployment = table.highlighted
+            assert deployment is not None
+            builds_before = {b["id"] for b in http.get(f"/deployments/{deployment.id}/builds")}
+            await pilot.press("R")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("enter")
+            await settle_actions(pilot, app)
+        builds_after = {b["id"] for b in http.get(f"/deployments/{deployment.id}/builds")}
+        assert builds_after - builds_before
+        assert [r["path"] for r in http.mutations()] == [f"/api/v1/deployments/{deployment.id}/redeploy"]
+
+
+async def test_read_only_profile_refuses_every_mutation_before_a_dialog_and_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path, read_only=True))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_loaded(pilot, app)
+            assert main_screen(app).query_one("#status-header").has_class("-read-only")
+            for key in ("r", "P", "p", "R"):
+                await pilot.press(key)
+                await pilot.pause(0.2)
+                assert not isinstance(app.screen, ConfirmDialog | PublishForm)
+            messages = notifications(app)
+            assert sum("is read-only" in m for m in messages) == 4, messages
+            await settle_actions(pilot, app)
+        assert http.mutations() == []
+        assert not (tmp_path / "audit.jsonl").exists()
+
+
+async def test_the_servers_refusal_reason_is_shown(tmp_path: Path) -> None:
+    # A read-only TOKEN on a profile not marked read-only: the server refuses, the console says why.
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path, token=READONLY_TOKEN))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_loaded(pilot, app)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await settle_actions(pilot, app)
+            refusals = [m for m in notifications(app) if "HTTP 403" in m]
+            assert refusals, notifications(app)
+        assert [r["status"] for r in http.mutations()] == [403]
+        audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        assert audit[-1]["outcome"] == "refused"
+
+
+async def test_an_action_whose_answer_is_lost_is_resolved_with_the_same_idempotency_key(
+    tmp_path: Path,
+) -> None:
+    with console_sim(tmp_path, "--faults", "drop_after_commit_once") as sim:
+        http = SimHttp(sim)
+        before = http.deployment(TARGET)
+        expected = previous_ready(http.versions(before["id"]), before["active_version_id"])
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_loaded(pilot, app)
+            await put_cursor_above(pilot, app, TARGET)
+            await pilot.press("down", "r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await settle_actions(pilot, app)
+            assert any("rolled back" in m for m in notifications(app)), notifications(app)
+        rollbacks = [r for r in http.mutations() if r["path"].endswith("/rollback")]
+        # The first answer was lost after the server committed; the resend got the stored answer.
+        assert [r["status"] for r in rollbacks][0] == 0
+        assert rollbacks[-1]["status"] == 200
+        # Rolled back exactly once: to the previous ready version, not two versions back.
+        assert http.deployment(TARGET)["active_version_id"] == expected["id"]
+        audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        keys = {r["idempotency_key"] for r in audit if r["action"] == "rollback"}
+        assert len(keys) == 1
+
+
+async def test_non_ready_version_is_not_promoted_and_the_reason_is_shown(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            # Find a deployment with a version that is not ready (the demo seed has failed builds).
+            for dep_id in table.visible_ids:
+                versions = http.versions(dep_id)
+                bad = [v for v in versions if v["state"] != "ready"]
+                if bad:
+                    break
+            else:
+                raise AssertionError("the demo seed has no version that is not ready")
+            table.move_to(dep_id)
+            await wait_for(
+                pilot, lambda: app.live.detail is not None and app.live.detail.deployment_id == dep_id
+            )
+            await pilot.pause(0.2)
+            ordered = sorted(versions, key=lambda v: v["version_number"], reverse=True)
+            index = ordered.index(bad[0])
+            await pilot.press("v", *["down"] * index, "P")
+            await pilot.pause(0.3)
+            assert not isinstance(app.screen, ConfirmDialog)
+            assert any("only ready versions can be promoted" in m for m in notifications(app))
+        assert http.mutations() == []
+        await asyncio.sleep(0)
