@@ -8,13 +8,15 @@ from shipdeck.api.base import Adapter
 from shipdeck.api.errors import UnsupportedAction
 from shipdeck.api.miosa import MiosaAdapter
 from shipdeck.api.miteos import MiteosAdapter
+from shipdeck.api.mixpeek import MixpeekAdapter
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
 from shipdeck.config.profile import Profile
 
-_ADAPTERS: dict[str, type[MiosaAdapter] | type[MiteosAdapter]] = {
+_ADAPTERS: dict[str, type[MiosaAdapter] | type[MiteosAdapter] | type[MixpeekAdapter]] = {
     "miosa": MiosaAdapter,
     "miteos": MiteosAdapter,
+    "mixpeek": MixpeekAdapter,
 }
 
 

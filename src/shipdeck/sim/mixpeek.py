@@ -151,6 +151,7 @@ class MixpeekService:
         self.ctx = ctx
         self.store = MixpeekStore(ctx.db, ctx.clock, ctx.rng, build_seed=ctx.options.rng_seed)
         self.signal = LogSignal()
+        self.dropped_after: set[tuple[str, int]] = set()
 
     # -- apps ----------------------------------------------------------------------------------------
     async def list_apps(self, request: Request) -> Response:
@@ -378,7 +379,6 @@ class MixpeekService:
         """Every stored line from the first, then new ones until the deploy is terminal, then ``done``."""
         sent = -1
         drop_every = self.ctx.faults.spec.sse_drop_every
-        frames = 0
         while True:
             wake = self.signal.current()
             rows = self.store.log_lines(deploy_id, sent)
@@ -386,9 +386,15 @@ class MixpeekService:
             for row in rows:
                 yield sse_frame({"ts": row["ts"], "line": row["line"]})
                 sent = row["n"]
-                frames += 1
-                if drop_every and frames % drop_every == 0:
-                    return  # injected fault: the connection ends mid-stream, the client reconnects
+                # Injected fault (--faults sse_drop_every=N): the connection ends after every N-th line, once
+                # per line, so a reconnecting client (replayed from the first line) still progresses.
+                if (
+                    drop_every
+                    and (sent + 1) % drop_every == 0
+                    and (deploy_id, sent) not in self.dropped_after
+                ):
+                    self.dropped_after.add((deploy_id, sent))
+                    return
             if status in TERMINAL_STATUSES:
                 yield sse_frame({}, event="done")
                 return
