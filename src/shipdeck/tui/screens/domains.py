@@ -46,6 +46,8 @@ def domain_problem(name: str) -> str | None:
         return "A domain name is required."
     if any(ch.isspace() for ch in name) or "/" in name or ":" in name:
         return "Type only the host name (like app.example.com), without scheme, port, path or spaces."
+    if "" in name.split("."):
+        return "Empty label: two dots in a row, or a leading dot."
     try:
         ascii_name = name.encode("idna").decode("ascii")
     except UnicodeError as exc:
@@ -60,7 +62,7 @@ def domain_problem(name: str) -> str | None:
             return "Empty label: two dots in a row, or a leading dot."
         if len(label) > MAX_LABEL_LENGTH:
             return f"Label {label[:20]}… is longer than {MAX_LABEL_LENGTH} characters."
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             return (
                 f"Label {label!r} may only hold letters, digits and inner hyphens "
                 "(not starting or ending with '-')."

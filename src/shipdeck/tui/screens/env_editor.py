@@ -40,7 +40,7 @@ MAX_ENV_KEY_LENGTH = 256
 MAX_ENV_VALUE_BYTES = 64 * 1024
 
 NO_REVEAL_NOTE = (
-    "Values cannot be revealed: the API only ever returns a masked preview. Changes apply on the next deploy."
+    "Changes apply on the next deploy. Values cannot be revealed: the API only returns masked previews."
 )
 
 
@@ -50,7 +50,7 @@ def env_key_problem(key: str) -> str | None:
         return "A name is required."
     if len(key) > MAX_ENV_KEY_LENGTH:
         return f"A name is at most {MAX_ENV_KEY_LENGTH} characters (this one has {len(key)})."
-    if not ENV_KEY_PATTERN.match(key):
+    if not ENV_KEY_PATTERN.fullmatch(key):
         return (
             f"{literal(key)!r} is not a valid name: use letters, digits and _, "
             "not starting with a digit (like DATABASE_URL)."

@@ -32,7 +32,7 @@ def format_log_line(line: LogLine) -> str:
 
 class LogsScreen(Screen[None]):
     DEFAULT_CSS = """
-    LogsScreen #logs-status { height: 1; padding: 0 1; background: $panel; }
+    LogsScreen #logs-status { height: auto; max-height: 3; padding: 0 1; background: $panel; }
     LogsScreen #logs-log { height: 1fr; }
     """
     BINDINGS = [

@@ -140,7 +140,14 @@ class TextPrompt(ModalScreen[str | None]):
             if self._help:
                 yield Static(Content(self._help), classes="prompt-help")
             if self._multiline:
-                yield TextArea(self._initial, id="prompt-value", soft_wrap=True, show_line_numbers=False)
+                # Tab inserts a tab character: values may hold tabs; esc and ctrl+s still leave.
+                yield TextArea(
+                    self._initial,
+                    id="prompt-value",
+                    soft_wrap=True,
+                    show_line_numbers=False,
+                    tab_behavior="indent",
+                )
                 keys = "ctrl+s to submit, esc to cancel"
             else:
                 yield Input(
@@ -149,6 +156,10 @@ class TextPrompt(ModalScreen[str | None]):
                 keys = "enter to submit, esc to cancel"
             yield Static("", id="prompt-error", classes="prompt-error")
             yield Static(Content(keys), classes="prompt-help")
+
+    def on_mount(self) -> None:
+        for area in self.query(TextArea):
+            area.indent_type = "tabs"
 
     @property
     def value(self) -> str:

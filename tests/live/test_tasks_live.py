@@ -1,0 +1,105 @@
+"""TasksLive against a real `shipdeck sim` (Miteos): snapshot, stream, coalescing, bounded buffers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.factory import make_adapter
+from shipdeck.live.tasks import TasksLive, TasksUpdate, pending_approvals_of
+from tests.simproc import SimServer
+from tests.tui.screen_host import eventually, frozen_sim, get_json, profile_for
+
+
+@pytest.fixture(scope="module")
+def live_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    with frozen_sim(tmp_path_factory.mktemp("tasks-live-sim"), speed=0.01) as server:
+        yield server
+
+
+@pytest.fixture
+async def adapter(live_sim: SimServer) -> AsyncIterator[Adapter]:
+    client = make_adapter(profile_for(live_sim, "miteos"))
+    yield client
+    await client.aclose()
+
+
+async def started(live: TasksLive) -> asyncio.Task[None]:
+    task = asyncio.create_task(live.run())
+    await eventually(lambda: live.connection == "live" and live.state.tasks, what="snapshot + stream")
+    return task
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_snapshot_matches_the_server_and_an_action_arrives_as_one_update(
+    live_sim: SimServer, adapter: Adapter
+) -> None:
+    updates: list[TasksUpdate] = []
+    live = TasksLive(adapter, updates.append)
+    runner = await started(live)
+    try:
+        listed = await get_json(live_sim, "miteos", "/tasks", limit=50)
+        server_ids = {task["id"] for task in listed.get("tasks", listed.get("data", []))}
+        await eventually(lambda: updates, what="first update")
+        assert {task.id for task in updates[-1].tasks} == server_ids
+        assert any(pending_approvals_of(task) for task in updates[-1].tasks), "seed has an approval waiting"
+        # The one waiting on a human comes first.
+        assert pending_approvals_of(updates[-1].tasks[0])
+
+        active = [(t, a) for t in live.state.ordered() if not t.is_terminal for a in t.agents]
+        task, agent = next((t, a) for t, a in active if a.status == "acting")
+        await adapter.pause_agent(agent.id)
+
+        def paused_update() -> TasksUpdate | None:
+            for update in updates:
+                mine = next((t for t in update.tasks if t.id == task.id), None)
+                if mine and any(a.id == agent.id and a.status == "paused" for a in mine.agents):
+                    return update
+            return None
+
+        update = await eventually(paused_update, what="update with the paused agent")
+        seen = [event.type for u in updates for event in u.events]
+        assert "agent.paused" in seen
+        assert update.connection == "live"
+        await adapter.resume_agent(agent.id)
+    finally:
+        await stop(runner)
+
+
+async def test_a_burst_is_coalesced_and_buffers_stay_bounded(live_sim: SimServer, adapter: Adapter) -> None:
+    updates: list[TasksUpdate] = []
+    live = TasksLive(adapter, updates.append, max_events=500)
+    runner = await started(live)
+    try:
+        await eventually(lambda: updates, what="first update")
+        updates.clear()
+        async with httpx.AsyncClient(timeout=10) as client:
+            before = (await client.get(f"{live_sim.root}/_sim/requests")).json()["last_seq"]
+            # Events the screen cannot place (no task id): each flush re-reads the list once, not per event.
+            answer = await client.post(
+                f"{live_sim.root}/_sim/burst",
+                json={"provider": "miteos", "count": 3000, "type": "agent.action"},
+            )
+            answer.raise_for_status()
+
+            def all_seen() -> bool:
+                return sum(len(u.events) + u.dropped_events for u in updates) >= 3000
+
+            await eventually(all_seen, timeout=30, what="every burst event delivered")
+            requests = (await client.get(f"{live_sim.root}/_sim/requests", params={"since": before})).json()
+        assert len(updates) < 100, f"{len(updates)} updates for one burst: not coalesced"
+        assert all(len(u.events) <= 500 for u in updates)
+        assert len(live.recent_events) == 500
+        list_calls = [r for r in requests["requests"] if r.get("path", "").endswith("/tasks")]
+        assert 1 <= len(list_calls) <= len(updates) + 1
+    finally:
+        await stop(runner)

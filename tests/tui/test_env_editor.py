@@ -1,0 +1,201 @@
+"""Env editor against a real `shipdeck sim`: staged changes, the diff, apply, read back over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
+
+from shipdeck.model import Deployment
+from shipdeck.tui.screens.env_editor import (
+    EnvDiffScreen,
+    EnvEditorScreen,
+    diff_lines,
+    env_key_problem,
+    env_value_problem,
+)
+from shipdeck.tui.screens.screen_kit import TextPrompt
+from tests.simproc import SimServer
+from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, get_json, profile_for, screen_text
+
+VALUE = "línea uno\nline two\twith tab ✓ 🚀"
+
+
+@pytest.fixture(scope="module")
+def env_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    with frozen_sim(tmp_path_factory.mktemp("env-sim"), speed=50.0) as server:
+        yield server
+
+
+async def first_deployment_with_env(sim: SimServer) -> Deployment:
+    listing = await get_json(sim, "miosa", "/deployments")
+    for raw in listing["data"]:
+        env = await get_json(sim, "miosa", f"/deployments/{raw['id']}/env")
+        if env["data"]:
+            return Deployment(id=raw["id"], provider="miosa", name=raw.get("name") or raw["id"])
+    raise AssertionError("the demo seed has no deployment with env vars")
+
+
+async def server_env(sim: SimServer, dep: Deployment, environment: str = "production") -> dict[str, str]:
+    answer = await get_json(sim, "miosa", f"/deployments/{dep.id}/env", environment=environment)
+    return {item["name"]: item.get("preview", "") for item in answer["data"]}
+
+
+def host(sim: SimServer, tmp_path: Path, dep: Deployment, *, read_only: bool = False) -> ScreenHost:
+    profile = profile_for(sim, "miosa", read_only=read_only)
+    return ScreenHost(profile, tmp_path / "audit.jsonl", lambda a, r: EnvEditorScreen(a, r, dep))
+
+
+async def editor(pilot: Pilot[Any]) -> EnvEditorScreen:
+    async def loaded() -> EnvEditorScreen | None:
+        await pilot.pause()
+        screen = pilot.app.screen
+        return screen if isinstance(screen, EnvEditorScreen) and screen.current else None
+
+    result: EnvEditorScreen = await eventually(loaded, what="env list loaded")
+    return result
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    for char in text:
+        await pilot.press("enter" if char == "\n" else "tab" if char == "\t" else char)
+
+
+async def test_add_change_delete_apply_reaches_server_and_never_logs_values(
+    env_sim: SimServer, tmp_path: Path
+) -> None:
+    dep = await first_deployment_with_env(env_sim)
+    before = await server_env(env_sim, dep)
+    existing = sorted(before)
+    to_change, to_delete = existing[0], existing[-1]
+    assert to_change != to_delete, "the seed needs two env vars on one deployment"
+    app = host(env_sim, tmp_path, dep)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await editor(pilot)
+        # Add a new key with a multi-line unicode value.
+        await pilot.press("a")
+        await type_text(pilot, "SHIPDECK_NEW")
+        await pilot.press("enter")
+        assert isinstance(app.screen, TextPrompt)
+        # Typed keys (newline and tab included), then a paste with characters no key produces.
+        await type_text(pilot, "línea uno\nline two\twith tab")
+        app.post_message(events.Paste(" ✓ 🚀"))  # as the terminal delivers a paste
+        await pilot.pause()
+        assert app.screen.query_one(TextArea).text == VALUE
+        await pilot.press("ctrl+s")
+        # Change one, delete another (cursor on them by moving the table cursor).
+        screen.select_key(to_change)
+        await pilot.press("enter")
+        await type_text(pilot, "zz-changed-value")
+        await pilot.press("ctrl+s")
+        screen.select_key(to_delete)
+        await pilot.press("d")
+        await pilot.pause()
+        assert set(screen.staged) == {"SHIPDECK_NEW", to_change, to_delete}
+        # Nothing sent yet.
+        assert await server_env(env_sim, dep) == before
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, EnvDiffScreen)
+        diff = screen_text(app)
+        assert f"+ SHIPDECK_NEW = new value ({len(VALUE)} chars, 2 lines)" in diff
+        assert f"- {to_delete}" in diff and f"~ {to_change}:" in diff
+        assert VALUE.splitlines()[0] not in diff  # typed values are never shown back
+        await pilot.press("y")
+
+        async def applied() -> dict[str, str] | None:
+            after = await server_env(env_sim, dep)
+            return after if "SHIPDECK_NEW" in after and to_delete not in after else None
+
+        after = await eventually(applied, what="env applied on the server")
+        assert after["SHIPDECK_NEW"] and after["SHIPDECK_NEW"] != VALUE
+        assert after[to_change] != before[to_change]
+        await eventually(lambda: not screen.staged, what="staged changes cleared")
+        assert any("press R to redeploy" in message for message in app.messages)
+    audit = (tmp_path / "audit.jsonl").read_text()
+    records = [json.loads(line) for line in audit.splitlines()]
+    assert {r["action"] for r in records} >= {"env-set", "env-unset"}
+    assert "SHIPDECK_NEW" in audit
+    assert "zz-changed-value" not in audit and "línea" not in audit
+
+
+async def test_bad_key_is_refused_with_the_reason_keeping_what_was_typed(
+    env_sim: SimServer, tmp_path: Path
+) -> None:
+    dep = await first_deployment_with_env(env_sim)
+    app = host(env_sim, tmp_path, dep)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await editor(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "9LIVES-x")
+        await pilot.press("enter")
+        await pilot.pause()
+        prompt = app.screen
+        assert isinstance(prompt, TextPrompt)
+        assert prompt.query_one(Input).value == "9LIVES-x"
+        assert "is not a valid name" in screen_text(app)
+
+
+async def test_environment_selector_writes_to_that_environment(env_sim: SimServer, tmp_path: Path) -> None:
+    dep = await first_deployment_with_env(env_sim)
+    app = host(env_sim, tmp_path, dep)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await editor(pilot)
+        assert screen.environment == "production"
+        await pilot.press("v")
+        assert screen.environment == "preview"
+        assert "Env · " in screen_text(app) and "preview" in screen_text(app)
+        await pilot.press("a")
+        await type_text(pilot, "ONLY_IN_PREVIEW")
+        await pilot.press("enter")
+        await type_text(pilot, "p")
+        await pilot.press("ctrl+s", "s", "y")
+
+        async def in_preview() -> bool:
+            return "ONLY_IN_PREVIEW" in await server_env(env_sim, dep, "preview")
+
+        await eventually(in_preview, what="preview env var")
+        assert "ONLY_IN_PREVIEW" not in await server_env(env_sim, dep, "production")
+        assert "Changes apply on the next deploy" in screen_text(app)
+
+
+async def test_read_only_profile_sends_nothing_and_says_why(env_sim: SimServer, tmp_path: Path) -> None:
+    dep = await first_deployment_with_env(env_sim)
+    before = await server_env(env_sim, dep)
+    app = host(env_sim, tmp_path, dep, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await editor(pilot)
+        screen.stage("RO_KEY", "x")
+        await pilot.press("s", "R")
+        await pilot.pause()
+        assert "READ-ONLY profile" in screen_text(app)
+        assert any("is read-only" in m for m in app.messages)
+    assert await server_env(env_sim, dep) == before
+
+
+def test_validation_rules() -> None:
+    assert env_key_problem("DATABASE_URL") is None and env_key_problem("_x9") is None
+    for bad in ("", "9A", "A-B", "A B", "É", "A\n"):
+        assert env_key_problem(bad), bad
+    assert env_value_problem("multi\nline ✓") is None
+    assert env_value_problem("nul\x00") is not None
+
+
+def test_diff_lines_mark_add_change_delete() -> None:
+    from shipdeck.model import EnvVar
+    from shipdeck.tui.screens.env_editor import StagedChange
+
+    current = {"A": EnvVar(name="A", preview="a****"), "B": EnvVar(name="B", preview="b****")}
+    staged = {"A": StagedChange("A", "new"), "B": StagedChange("B", None), "C": StagedChange("C", "x\ny")}
+    assert diff_lines(current, staged) == [
+        ("~", "~ A: a**** -> new value (3 chars)"),
+        ("-", "- B (was b****)"),
+        ("+", "+ C = new value (3 chars, 2 lines)"),
+    ]
+    assert "new" not in repr(staged["A"])
