@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import fnmatch
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from shipdeck.sim.core import Event, SimContext
 from shipdeck.sim.miteos_store import PROVIDER
+
+log = logging.getLogger("shipdeck.sim")
 
 RESUME_GRACE_SECONDS = 0.3
 BATCH = 500
@@ -60,10 +63,15 @@ class _Session:
         finally:
             for job in (sender, receiver):
                 job.cancel()
-            await asyncio.gather(sender, receiver, return_exceptions=True)
-        if self.websocket.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError, OSError):
-                await self.websocket.close()
+            outcomes = await asyncio.gather(sender, receiver, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception) and not isinstance(outcome, WebSocketDisconnect):
+                log.error("Miteos event socket failed", exc_info=outcome)
+        socket = self.websocket
+        if WebSocketState.CONNECTED == socket.application_state == socket.client_state:
+            # The client may vanish at any moment: a close that finds it gone is no error.
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await socket.close()
 
     # -- client -> server ------------------------------------------------------------------------------
     async def _receive(self) -> None:
