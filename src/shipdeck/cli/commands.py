@@ -116,7 +116,8 @@ def _version_order(version: Version) -> tuple[int, str]:
 
 async def cmd_ls(ctx: CommandContext) -> int:
     deployments: list[Deployment] = []
-    async for page in ctx.adapter.iter_deployment_pages():
+    # 100: the smallest page limit among the providers (Miteos refuses more).
+    async for page in ctx.adapter.iter_deployment_pages(limit=100):
         deployments.extend(page)
     if ctx.json:
         print_json(deployments, ctx.out)

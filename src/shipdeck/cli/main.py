@@ -137,13 +137,25 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
     runner = ActionRunner(audit, read_only=profile.read_only, profile_name=profile.name)
     adapter = make_adapter(
         profile,
-        on_notice=lambda notice: warning_line(str(notice)),
+        on_notice=_NoticePrinter(),
         timeout=min(REQUEST_TIMEOUT, args.timeout),
         deadline=args.timeout,
     )
     async with adapter:
         context = CommandContext(adapter=adapter, runner=runner, args=args, out=sys.stdout, err=sys.stderr)
         return await COMMANDS[args.command](context)
+
+
+class _NoticePrinter:
+    """The client's progress notices ("retrying in 4 s") on stderr, each only once in a row."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def __call__(self, notice: str) -> None:
+        if notice != self.last:
+            print(f"shipdeck: {notice}", file=sys.stderr, flush=True)
+            self.last = notice
 
 
 def run_demo(args: argparse.Namespace) -> int:
