@@ -42,7 +42,6 @@ from shipdeck.model import (
 )
 
 DEPLOYMENT_STAGES = ("pending", "building", "deploying", "live")
-SUBSCRIBE_EVENTS = ("task.*", "agent.*", "approval.*", "deliverable.*", "deployment.*")
 MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024
 # Frames about the connection itself, never account events.
 CONTROL_FRAMES = frozenset({"subscribed", "unsubscribed", "resumed", "pong", "ping", "error", "hello"})
@@ -386,7 +385,8 @@ class MiteosAdapter(HttpAdapter):
 
     @staticmethod
     async def _subscribe(socket: ClientConnection, last: int | None) -> None:
-        await socket.send(json.dumps({"type": "subscribe", "events": list(SUBSCRIBE_EVENTS)}))
+        # No "events" filter: every type (the live layer decides what matters; new types are not missed).
+        await socket.send(json.dumps({"type": "subscribe"}))
         if last is not None:
             await socket.send(json.dumps({"type": "resume", "after_seq": last}))
 
