@@ -199,3 +199,25 @@ def test_diff_lines_mark_add_change_delete() -> None:
         ("+", "+ C = new value (3 chars, 2 lines)"),
     ]
     assert "new" not in repr(staged["A"])
+
+
+async def test_redeploy_after_apply_starts_a_build(env_sim: SimServer, tmp_path: Path) -> None:
+    dep = await first_deployment_with_env(env_sim)
+    builds_before = {
+        b["id"] for b in (await get_json(env_sim, "miosa", f"/deployments/{dep.id}/builds"))["data"]
+    }
+    app = host(env_sim, tmp_path, dep)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await editor(pilot)
+        screen.stage("REDEPLOY_ME", "1")
+        await pilot.press("s", "y")
+        await eventually(lambda: not screen.staged, what="applied")
+        await pilot.press("R")
+
+        async def new_build() -> bool:
+            answer = await get_json(env_sim, "miosa", f"/deployments/{dep.id}/builds")
+            return bool({b["id"] for b in answer["data"]} - builds_before)
+
+        await eventually(new_build, what="a new build on the server")
+        await eventually(lambda: any(m.startswith("Redeploy started") for m in app.messages), what="told")
+    assert '"redeploy"' in (tmp_path / "audit.jsonl").read_text()

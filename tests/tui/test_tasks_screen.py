@@ -161,6 +161,10 @@ async def test_approve_and_deny_answer_the_approval_on_the_server(
             return not mine or all(a.get("status") != "pending" for a in mine)
 
         await eventually(answered, what="approval answered on the server")
+        approved = lambda: _has_event(  # noqa: E731
+            tasks_sim, "agent.action", pending.agent.id, approval_id=pending.approval.id, output="approved"
+        )
+        await eventually(approved, what="the approval recorded as approved")
         await eventually(
             lambda: (
                 screen.selected_approval is None
@@ -171,10 +175,37 @@ async def test_approve_and_deny_answer_the_approval_on_the_server(
         await pilot.press("n")
         await pilot.pause()
         # Nothing else is waiting in that task: deny says so instead of sending anything.
-        if screen.selected_approval is None:
-            assert any("Nothing waiting for approval" in m for m in app.messages)
+        assert screen.selected_approval is None
+        assert any("Nothing waiting for approval" in m for m in app.messages)
     assert '"approval-approve"' in (tmp_path / "audit.jsonl").read_text()
     assert "ok by oncall" in (tmp_path / "audit.jsonl").read_text()
+
+
+async def test_deny_with_a_reason(tmp_path: Path) -> None:
+    # A simulator of its own: the shared one's only seeded approval is answered by the test above.
+    with frozen_sim(tmp_path, speed=0.01) as sim:
+        app = host(sim, tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await tasks_screen(pilot)
+            task_id = next(task.id for task in screen.tasks if screen_has_pending(screen, task.id))
+            screen.select(task_id)
+            pending = screen.selected_approval
+            assert pending is not None
+            await pilot.press("n")
+            assert isinstance(app.screen, TextPrompt) and "Deny" in screen_text(app)
+            for char in "too risky":
+                await pilot.press(char)
+            await pilot.press("enter")
+
+            # The simulator lists only pending approvals; its event log says how it was answered.
+            thought = "The operator rejected the action; revising the approach: too risky"
+            agent_id = pending.agent.id
+            denied = lambda: _has_event(sim, "agent.thinking", agent_id, thought=thought)  # noqa: E731
+            await eventually(denied, what="the denial and its reason on the server")
+            assert not [
+                a for a in (await server_task(sim, task_id))["approvals"] if a["id"] == pending.approval.id
+            ]
+            assert any(m.startswith(f"Denied {pending.approval.id}") for m in app.messages)
 
 
 def screen_has_pending(screen: TasksScreen, task_id: str) -> bool:
