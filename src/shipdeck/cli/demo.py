@@ -61,17 +61,24 @@ class DemoSandbox:
             ) from None
         # Keep reading its output for as long as it runs: a full pipe would stall the simulator.
         threading.Thread(target=self._pump, name="shipdeck-demo-sim-output", daemon=True).start()
+        try:
+            self._wait_ready(self.process)
+        except BaseException:  # also Ctrl-C while waiting: never leave it running
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, process: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + self.start_timeout
         while not self._ready.wait(0.05):
             if time.monotonic() > deadline:
-                self.stop()
                 raise CliError(
                     self._failure(f"did not become ready within {self.start_timeout:g}s"), NETWORK_EXIT
                 )
-        if self.process.poll() is not None or "miosa" not in self.urls:
-            self.stop()
+        if process.poll() is not None:
             raise CliError(self._failure("stopped before it was ready"), NETWORK_EXIT)
-        return self
+        if "miosa" not in self.urls:
+            raise CliError(self._failure("announced no Miosa URL"), NETWORK_EXIT)
 
     def _pump(self) -> None:
         assert self.process is not None and self.process.stdout is not None
