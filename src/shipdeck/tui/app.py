@@ -235,6 +235,27 @@ class MainScreen(Screen[None]):
             return None
         return detail
 
+    def _badge_environment(self, environment: str | None) -> str:
+        """The dialog's badge: the row's own environment (Mixpeek), unless the whole profile is a sandbox."""
+        profile_environment = self.shipdeck.profile.environment
+        if environment in ("production", "staging") and profile_environment != "sandbox":
+            return environment
+        return profile_environment
+
+    def _environment_row(self, deployment: Deployment, environment: str | None) -> Deployment:
+        """The same app's row in ``environment`` (one row per environment), else ``deployment`` itself."""
+        if environment is None or deployment.environment in (None, environment):
+            return deployment
+        return next(
+            (
+                row
+                for row in self.shipdeck.live.deployments.values()
+                if row.environment == environment
+                and (row.name, row.slug) == (deployment.name, deployment.slug)
+            ),
+            deployment,
+        )
+
     async def action_rollback(self) -> None:
         deployment = self._ready_for("rollback")
         if deployment is None or (detail := await self._detail_with_versions(deployment)) is None:
@@ -262,11 +283,11 @@ class MainScreen(Screen[None]):
             return
         now = self.shipdeck.clock()
         request = ConfirmRequest(
-            title=f"Roll back {literal(deployment.name)}",
+            title=f"Roll back {literal(deployment.name)}{_in_environment(deployment.environment)}",
             lines=[f"current: {version_line(current, now)}", f"target:  {version_line(target, now)}"],
             notes=[NOT_ROLLED_BACK],
             confirm_label="roll back",
-            environment=self.shipdeck.profile.environment,
+            environment=self._badge_environment(deployment.environment),
             ask_reason=True,
         )
 
@@ -277,7 +298,11 @@ class MainScreen(Screen[None]):
                 "rollback",
                 deployment,
                 lambda key: self.shipdeck.adapter.rollback(
-                    deployment.id, to_version_id=target.id, reason=reason or None, idempotency_key=key
+                    deployment.id,
+                    to_version_id=target.id,
+                    environment=deployment.environment,
+                    reason=reason or None,
+                    idempotency_key=key,
                 ),
                 reason=reason or None,
                 details={"from": current.label if current else None, "to": target.label},
@@ -291,6 +316,9 @@ class MainScreen(Screen[None]):
         if deployment is None or (detail := await self._detail_with_versions(deployment)) is None:
             return
         versions = detail.versions or []
+        # Mixpeek lists an app once per environment: promoting from its staging row replaces production's.
+        target_environment = "production" if deployment.environment else None
+        replaced = self._environment_row(deployment, target_environment)
         version = self.detail.selected_version
         if version is None:
             candidates = sorted(versions, key=lambda v: (v.number or 0, v.id), reverse=True)
@@ -298,9 +326,10 @@ class MainScreen(Screen[None]):
         if version is None:
             self.notify(f"{literal(deployment.name)} has no versions.", severity="warning", markup=False)
             return
-        if version.id == deployment.active_version_id:
+        if version.id == replaced.active_version_id:
             self.notify(
-                f"{literal(version.label)} is already active (v: pick another version in the Versions tab).",
+                f"{literal(version.label)} is already active{_in_environment(target_environment)} "
+                "(v: pick another version in the Versions tab).",
                 markup=False,
             )
             return
@@ -314,12 +343,13 @@ class MainScreen(Screen[None]):
             )
             return
         now = self.shipdeck.clock()
-        current = next((v for v in versions if v.id == deployment.active_version_id), None)
+        current = next((v for v in versions if v.id == replaced.active_version_id), None)
         request = ConfirmRequest(
-            title=f"Promote {literal(version.label)} of {literal(deployment.name)}",
+            title=f"Promote {literal(version.label)} of {literal(deployment.name)}"
+            + _in_environment(target_environment),
             lines=[f"current: {version_line(current, now)}", f"promote: {version_line(version, now)}"],
             confirm_label="promote",
-            environment=self.shipdeck.profile.environment,
+            environment=self._badge_environment(target_environment),
         )
 
         def confirmed(answer: str | None) -> None:
@@ -328,7 +358,9 @@ class MainScreen(Screen[None]):
             self.shipdeck.start_mutation(
                 "promote",
                 deployment,
-                lambda key: self.shipdeck.adapter.promote(deployment.id, version.id, idempotency_key=key),
+                lambda key: self.shipdeck.adapter.promote(
+                    deployment.id, version.id, environment=target_environment, idempotency_key=key
+                ),
                 details={"version": version.label},
                 done=lambda result: f"{deployment.name}: {version.label} promoted",
             )
@@ -699,3 +731,8 @@ def make_app(
 ) -> ShipdeckApp:
     """The console app (tests pass an adapter and a fixed clock)."""
     return ShipdeckApp(options, adapter=adapter, clock=clock)
+
+
+def _in_environment(environment: str | None) -> str:
+    """`` · staging`` for a row that is one environment of an app (Mixpeek); nothing otherwise."""
+    return f" · {environment}" if environment else ""
