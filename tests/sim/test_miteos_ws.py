@@ -167,7 +167,8 @@ async def test_resume_after_seq_loses_and_repeats_nothing(ws_sim: SimServer) -> 
     start = latest_seq(ws_sim)
     first, last = burst(ws_sim, 400)
     received: list[int] = []
-    async with connect(ws_url(ws_sim), additional_headers=AUTH) as socket:
+    # Leaves a backlog unread: an unbounded client queue keeps reading so that the close handshake is quick.
+    async with connect(ws_url(ws_sim), additional_headers=AUTH, max_queue=None) as socket:
         await subscribe(socket, ["task.*"])
         await socket.send(json.dumps({"type": "resume", "after_seq": start}))
         for _ in range(150):
