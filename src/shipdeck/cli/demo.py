@@ -37,7 +37,8 @@ class DemoSandbox:
         # The last lines the simulator printed, to explain a failure.
         self.output: collections.deque[str] = collections.deque(maxlen=40)
         self.process: subprocess.Popen[str] | None = None
-        self._ready = threading.Event()
+        self._ready = threading.Event()  # set when it announced itself, or when its output ended
+        self._announced_ready = False
 
     def command(self) -> list[str]:
         return [
@@ -75,7 +76,7 @@ class DemoSandbox:
                 raise CliError(
                     self._failure(f"did not become ready within {self.start_timeout:g}s"), NETWORK_EXIT
                 )
-        if process.poll() is not None:
+        if not self._announced_ready or process.poll() is not None:
             raise CliError(self._failure("stopped before it was ready"), NETWORK_EXIT)
         if "miosa" not in self.urls:
             raise CliError(self._failure("announced no Miosa URL"), NETWORK_EXIT)
@@ -90,6 +91,7 @@ class DemoSandbox:
                 self.urls[match.group(1)] = match.group(2)
                 self.tokens[match.group(1)] = match.group(3).split()
             if READY_MARKER in line:
+                self._announced_ready = True
                 self._ready.set()
         self._ready.set()  # it ended: wake the waiter
 
