@@ -118,3 +118,14 @@ def test_colour_parser_agrees_with_textual() -> None:
         assert not is_color(sample), sample
         with pytest.raises(ColorParseError):
             Color.parse(sample)
+
+
+def test_shipped_themes_are_found_in_a_wheel_and_in_a_checkout(tmp_path: Path) -> None:
+    wheel_package = tmp_path / "site-packages" / "shipdeck"
+    (wheel_package / "themes").mkdir(parents=True)
+    assert shipped_themes_dir(wheel_package) == wheel_package / "themes"
+    checkout_package = tmp_path / "repo" / "src" / "shipdeck"
+    checkout_package.mkdir(parents=True)
+    (tmp_path / "repo" / "themes").mkdir()
+    assert shipped_themes_dir(checkout_package) == tmp_path / "repo" / "themes"
+    assert shipped_themes_dir(tmp_path / "nowhere" / "a" / "shipdeck") is None

@@ -188,9 +188,9 @@ def load_theme_file(path: Path) -> ThemeSpec:
     return parse_theme(data, source=str(path))
 
 
-def shipped_themes_dir() -> Path | None:
+def shipped_themes_dir(package_dir: Path | None = None) -> Path | None:
     """``shipdeck/themes`` in an installed wheel, else ``themes/`` at the root of a source checkout."""
-    package_dir = Path(__file__).resolve().parent.parent
+    package_dir = package_dir or Path(__file__).resolve().parent.parent
     for candidate in (package_dir / "themes", package_dir.parent.parent / "themes"):
         if candidate.is_dir():
             return candidate
