@@ -133,3 +133,9 @@ def test_a_pipeline_in_flight_does_not_block_shutdown() -> None:
         started = time.monotonic()
         assert server.stop(signal.SIGINT) == 0
         assert time.monotonic() - started < 8
+
+
+def test_wrong_method_is_405_in_the_provider_shape(sim: SimServer) -> None:
+    with client(sim) as http:
+        assert error_code(http.put("/deployments", json={}), 405) == "METHOD_NOT_ALLOWED"
+    assert httpx.get(f"{sim.root}/_sim/health").headers["x-request-id"].startswith("req_")

@@ -199,3 +199,10 @@ def test_idempotent_replay_and_payload_mismatch(sim: SimServer) -> None:
         dep_id = first.json()["data"]["id"]
         published = http.post(f"/deployments/{dep_id}/publish", json={"source_sandbox_id": "s"}, headers=key)
         assert published.status_code == 200 and "idempotency-replayed" not in published.headers
+
+
+def test_resuming_beyond_the_newest_event_asks_for_a_resync(sim: SimServer) -> None:
+    latest = httpx.get(f"{sim.root}/_sim/health").json()["latest_seq"]["miosa"]
+    with client(sim) as http:
+        got = read_events(http, 1, {"Last-Event-ID": str(latest + 1000)})
+    assert got[0].event == "resync_required"

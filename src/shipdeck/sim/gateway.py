@@ -7,6 +7,7 @@ A pure ASGI middleware (not BaseHTTPMiddleware) so that streaming responses pass
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from shipdeck.sim.core import (
 )
 
 RATE_WINDOW_SECONDS = 60.0
+log = logging.getLogger("shipdeck.sim")
 
 
 class DroppableH11Protocol(H11Protocol):  # type: ignore[misc]
@@ -111,7 +113,14 @@ class GatewayMiddleware:
         if not is_loopback(client[0] if client else None):
             await _send_json(send, 403, b'{"error": "the /_sim endpoints answer loopback clients only"}', [])
             return
-        await self.app(scope, receive, send)
+        request_id = (b"x-request-id", new_request_id().encode())
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), request_id]
+            await send(message)
+
+        await self.app(scope, receive, send_with_request_id if scope["type"] == "http" else send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, provider: str | None) -> None:
         info = DEMO_TOKENS.get(_bearer_token(scope) or "")
@@ -196,13 +205,20 @@ class GatewayMiddleware:
                 )
                 return
             scope.setdefault("state", {})["sim_token"] = info
-            if (
-                method in MUTATING_METHODS
-                and faults.spec.drop_after_commit + faults.spec.drop_after_commit_once
-            ):
-                dropped = await self._call_with_drop(scope, receive, send_with_headers, info)
-            else:
-                await self.app(scope, receive, send_with_headers)
+            try:
+                if (
+                    method in MUTATING_METHODS
+                    and faults.spec.drop_after_commit + faults.spec.drop_after_commit_once
+                ):
+                    dropped = await self._call_with_drop(scope, receive, send_with_headers, info)
+                else:
+                    await self.app(scope, receive, send_with_headers)
+            except Exception:
+                # A bug of ours: log it, answer in the provider's shape (never a traceback to the client).
+                log.exception("%s %s failed", method, scope["path"])
+                if status_seen == 0:
+                    error = provider_error(provider, 500, "INTERNAL", "The sandbox control plane failed.")
+                    await _send(send_with_headers, error)
         finally:
             self.ctx.log_request(method, scope["path"], token_kind, 0 if dropped else status_seen, request_id)
 

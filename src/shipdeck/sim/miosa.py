@@ -732,7 +732,9 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         async def frames() -> AsyncIterator[str]:
             nonlocal after
             oldest = ctx.events.oldest_seq(PROVIDER)
-            if resume_from is not None and oldest > after + 1:
+            # Resuming from before what we keep, or from beyond what we ever had (another database): re-read.
+            beyond = after > ctx.events.latest_seq(PROVIDER)
+            if resume_from is not None and (oldest > after + 1 or beyond):
                 yield sse_frame({"type": "resync_required", "oldest_seq": oldest}, event="resync_required")
                 return
             yield ": stream open\n\n"

@@ -241,7 +241,9 @@ def compact(kind: str, doc: dict[str, Any]) -> str:
 
 
 def _expand(kind: str, stored: str) -> dict[str, Any]:
-    return {**json.loads(json.dumps(DEFAULTS[kind])), **json.loads(stored)}
+    doc: dict[str, Any] = json.loads(stored)
+    # id first, for whoever reads the raw JSON.
+    return {"id": doc["id"], **json.loads(json.dumps(DEFAULTS[kind])), **doc}
 
 
 @dataclass(frozen=True)
