@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from shipdeck.api.base import Adapter
+from shipdeck.api.context import background_reads
 from shipdeck.api.errors import (
     BudgetReserved,
     NetworkError,
@@ -154,7 +155,9 @@ class LiveState:
         max_events: int = DEFAULT_MAX_EVENTS,
         stale_after: float = DEFAULT_STALE_AFTER,
         page_size: int = 200,
+        resume_after: int | None = None,
     ) -> None:
+        """``resume_after``: the stream sequence to resume after (a saved position; None: from now)."""
         self.adapter = adapter
         self.clock: Clock = clock or utc_now
         self.coalesce_interval = coalesce_interval
@@ -175,7 +178,7 @@ class LiveState:
         self._detail_dirty = False
         self._wake = asyncio.Event()
         self._detail_loaded = asyncio.Event()
-        self._last_seq: int | None = None
+        self._last_seq: int | None = resume_after
         self._lost_at: float | None = None
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -357,7 +360,8 @@ class LiveState:
             await asyncio.sleep(interval)
             before = {d.id: d for d in self.deployments.values()}
             try:
-                await self.load_all()
+                with background_reads():
+                    await self.load_all()
             except BudgetReserved as exc:
                 interval = min(max(interval * 2, exc.retry_in), POLL_INTERVAL_MAX)
                 continue
@@ -392,7 +396,8 @@ class LiveState:
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
             if dirty:
-                await asyncio.gather(*(self._refetch_one(dep_id, limit) for dep_id in dirty))
+                with background_reads():
+                    await asyncio.gather(*(self._refetch_one(dep_id, limit) for dep_id in dirty))
             if self._detail_dirty and self._watched:
                 self._detail_dirty = False
                 await self._load_detail(self._watched)
@@ -462,7 +467,8 @@ class LiveState:
         ][:VERSION_NUMBER_LOOKUPS]
         for dep_id in missing:
             try:
-                page = await self.adapter.list_versions(dep_id, limit=20)
+                with background_reads():
+                    page = await self.adapter.list_versions(dep_id, limit=20)
             except BudgetReserved as exc:
                 await asyncio.sleep(max(exc.retry_in, 1.0))
                 continue
@@ -503,15 +509,31 @@ class LiveState:
             subscriber(batch)
 
     async def _staleness(self) -> None:
-        """A connection that stays down long enough turns its data stale (the header says so)."""
+        """Notice a connection that went quiet: the push stream reconnects silently, so after
+        ``stale_after`` seconds without a word a cheap read checks the server. A failed check makes the
+        state *reconnecting*, and *stale* once it has been down for ``stale_after`` seconds."""
         while True:
-            await asyncio.sleep(1.0)
-            if (
-                self.connection is ConnectionState.RECONNECTING
-                and self._lost_at is not None
-                and self._since_lost() > self.stale_after
-            ):
-                self._set_connection(ConnectionState.STALE, self.connection_note)
+            await asyncio.sleep(min(1.0, self.stale_after / 2))
+            age = self.data_age()
+            if self.pages_loading or age is None or age < self.stale_after:
+                continue
+            try:
+                with background_reads():
+                    await self.adapter.list_deployments(limit=1)
+            except BudgetReserved:
+                continue
+            except ShipdeckError as exc:
+                if self.connection is ConnectionState.LIVE:
+                    self._set_connection(ConnectionState.RECONNECTING, str(exc))
+                elif self._since_lost() >= self.stale_after:
+                    self._set_connection(ConnectionState.STALE, str(exc))
+                continue
+            self._heard()
+            if self.connection is not ConnectionState.LIVE:
+                # Back: re-read what may have changed while we could not hear the server.
+                self._set_connection(ConnectionState.LIVE, "")
+                with contextlib.suppress(ShipdeckError):
+                    await self.load_all()
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _heard(self) -> None:

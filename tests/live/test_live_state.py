@@ -1,0 +1,151 @@
+"""LiveState against a real `shipdeck sim`: the snapshot, events applied, coalescing, resync, staleness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.factory import make_adapter
+from shipdeck.config.profile import Profile, Secret
+from shipdeck.live.state import ChangeBatch, ConnectionState, LiveState
+from tests.simproc import SimServer, running_sim
+
+ADMIN = "msk_u_demo_admin"
+
+
+def miosa_profile(sim: SimServer) -> Profile:
+    return Profile("test", "miosa", sim.miosa, Secret(ADMIN), environment="sandbox")
+
+
+@contextlib.asynccontextmanager
+async def running_live(
+    sim: SimServer, *, adapter: Adapter | None = None, **options: object
+) -> AsyncIterator[tuple[LiveState, list[ChangeBatch]]]:
+    adapter = adapter or make_adapter(miosa_profile(sim))
+    live = LiveState(adapter, **options)  # type: ignore[arg-type]
+    batches: list[ChangeBatch] = []
+    live.subscribe(batches.append)
+    task = asyncio.create_task(live.run())
+    try:
+        yield live, batches
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await adapter.aclose()
+
+
+async def eventually(check: Callable[[], object], *, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+def server_deployments(sim: SimServer) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    cursor = None
+    with httpx.Client(headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+        while True:
+            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            body = client.get(sim.miosa + "/deployments", params=params).json()
+            out.update({d["id"]: d for d in body["data"]})
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return out
+
+
+async def test_snapshot_pages_every_deployment_and_publishes_the_first_page_first(sim: SimServer) -> None:
+    expected = await asyncio.to_thread(server_deployments, sim)
+    async with running_live(sim, page_size=3) as (live, batches):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        assert set(live.deployments) == set(expected)
+        assert {d.name for d in live.deployments.values()} >= {"smile-dental-landing"}
+        # The first page was published on its own, before the others arrived.
+        first = next(b for b in batches if b.reset)
+        assert len(first.changed) <= 3 or first is batches[0]
+        assert live.data_age() is not None
+
+
+async def test_an_event_updates_the_deployment_it_names(fresh_sim: SimServer) -> None:
+    async with running_live(fresh_sim) as (live, batches):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        target = next(d for d in live.deployments.values() if d.name == "smile-dental-landing")
+        # Someone else rolls it back (directly over HTTP, not through this LiveState).
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+            answer = await client.post(f"{fresh_sim.miosa}/deployments/{target.id}/rollback", json={})
+            assert answer.status_code == 200, answer.text
+            new_active = answer.json()["data"]["active_version_id"]
+        assert new_active != target.active_version_id
+        await eventually(lambda: live.deployments[target.id].active_version_id == new_active)
+        assert any(target.id in b.changed for b in batches)
+        assert any(e.type.startswith("deployment.") for e in live.events)
+
+
+async def test_a_burst_of_events_is_coalesced_into_few_batches_and_the_event_ring_is_bounded(
+    fresh_sim: SimServer,
+) -> None:
+    async with running_live(fresh_sim, max_events=300) as (live, batches):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        await asyncio.sleep(0.3)
+        batches.clear()
+        started = time.monotonic()
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                fresh_sim.root + "/_sim/burst", json={"provider": "miosa", "count": 2000}
+            )
+            assert answer.status_code == 200, answer.text
+        await eventually(lambda: sum(len(b.events) for b in batches) >= 2000)
+        elapsed = time.monotonic() - started
+        assert len(live.events) == 300  # bounded: the newest 300 kept
+        # At most ~10 batches a second, whatever the server's rate.
+        assert len(batches) <= elapsed * 10 + 3, (len(batches), elapsed)
+
+
+async def test_a_stream_that_cannot_resume_makes_the_state_re_read_everything(fresh_sim: SimServer) -> None:
+    # More events than the server keeps for replay (it keeps 20,000 and promises 10,000), then a LiveState
+    # asking to resume from the start.
+    async with httpx.AsyncClient(timeout=30) as client:
+        answer = await client.post(
+            fresh_sim.root + "/_sim/burst", json={"provider": "miosa", "count": 25_000}
+        )
+        assert answer.status_code == 200, answer.text
+
+    def snapshot_reads() -> int:
+        rows = httpx.get(fresh_sim.root + "/_sim/requests").json()["requests"]
+        return sum(1 for r in rows if r["method"] == "GET" and r["path"] == "/api/v1/deployments")
+
+    before = await asyncio.to_thread(snapshot_reads)
+    async with running_live(fresh_sim, resume_after=1) as (live, batches):
+        deadline = time.monotonic() + 20
+        # The list is read twice: the first snapshot, then again when the stream says it cannot resume.
+        while await asyncio.to_thread(snapshot_reads) < before + 2:
+            assert time.monotonic() < deadline, "the state never re-read the list"
+            await asyncio.sleep(0.1)
+        await eventually(lambda: live.connection is ConnectionState.LIVE and not live.pages_loading)
+        assert any(b.reset for b in batches)
+        # None of the 25,000 old events was replayed to the state.
+        assert not any(e.type == "sim.burst" for e in live.events)
+        assert "smile-dental-landing" in {d.name for d in live.deployments.values()}
+
+
+async def test_a_dead_server_makes_the_state_stale_and_a_restarted_one_live_again(tmp_path: Path) -> None:
+    db = tmp_path / "sim.db"
+    with running_sim(db_path=db, speed=50.0) as first:
+        port = first.port
+        adapter = make_adapter(miosa_profile(first), deadline=1.0, timeout=1.0)
+        async with running_live(first, adapter=adapter, stale_after=1.0) as (live, batches):
+            await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+            await asyncio.to_thread(first.stop)
+            await eventually(lambda: live.connection is ConnectionState.STALE, timeout=20)
+            assert live.data_age() is not None
+            with running_sim(["--port", str(port)], db_path=db, speed=50.0):
+                # (running_sim passes --port 0 first; the later --port wins in argparse)
+                await eventually(lambda: live.connection is ConnectionState.LIVE, timeout=30)
