@@ -372,12 +372,16 @@ class MainScreen(Screen[None]):
         if deployment is None:
             return
         memory = self.shipdeck.publish_memory
+        initial = memory.recall(deployment.id)
+        if deployment.environment:  # one environment of an app (Mixpeek): publish there by default
+            initial = initial.model_copy(update={"environment": deployment.environment})
         form = PublishForm(
             deployment.name,
-            memory.recall(deployment.id),
+            initial,
             environments=self.shipdeck.adapter.capabilities.environments,
             profile_environment=self.shipdeck.profile.environment,
             require_source=self.shipdeck.profile.provider == "miosa",
+            require_message=self.shipdeck.profile.provider == "mixpeek",
         )
 
         def submitted(request: PublishRequest | None) -> None:

@@ -157,9 +157,12 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         environments: tuple[str, ...],
         profile_environment: str,
         require_source: bool = False,
+        require_message: bool = False,
     ) -> None:
         super().__init__()
         self.require_source = require_source
+        # Mixpeek refuses a deploy without a message (what changed, like a commit message).
+        self.require_message = require_message
         self.deployment_name = deployment_name
         self.initial = initial
         self.environments = environments or ("production",)
@@ -186,6 +189,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
                         [(e, e) for e in self.environments], value=environment, allow_blank=False, id="pf-env"
                     ),
                 )
+                yield from self._field("Message", Input(init.message or "", id="pf-message"))
                 yield from self._field("Build command", Input(init.build_command or "", id="pf-build"))
                 yield from self._field("Run command", Input(init.run_command or "", id="pf-run"))
                 port = str(init.port) if init.port else ""
@@ -210,6 +214,8 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         """The request, or the reason the form is not acceptable (the fields keep what was typed)."""
         if self.require_source and not self._value("#pf-source"):
             return "Source sandbox: required (the id of the sandbox to publish, like sbx_...)"
+        if self.require_message and not self._value("#pf-message"):
+            return "Message: required (what changed, like a commit message)"
         port_text = self._value("#pf-port")
         port: int | None = None
         if port_text:
@@ -229,6 +235,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
             run_command=self._value("#pf-run") or None,
             port=port,
             health_check_path=health or None,
+            message=self._value("#pf-message") or None,
         )
 
     def action_submit(self) -> None:
