@@ -8,8 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from shipdeck.api.base import Adapter
-from shipdeck.api.context import LAST_REQUEST_ID
-from shipdeck.api.errors import AuthError, Conflict, NotFound, PermissionDenied
+from shipdeck.api.context import LAST_REQUEST_ID, background_reads
+from shipdeck.api.errors import (
+    AuthError,
+    BudgetReserved,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    StreamResyncRequired,
+)
 from shipdeck.api.miosa import MiosaAdapter
 from shipdeck.model import Deployment, Event, PublishRequest, Version
 from tests.api.helpers import adapter_for, eventually
@@ -231,6 +238,39 @@ async def test_event_stream_and_build_logs(fresh: MiosaAdapter) -> None:
             later.append(event.seq)
             break
     assert later == [seqs[-1]]
-    if version.build_id:
-        lines = [line async for line in fresh.build_logs(dep.id, version.build_id)]
-        assert lines and lines[-1].done_state is not None
+    assert version.build_id
+    lines = [line async for line in fresh.build_logs(dep.id, version.build_id)]
+    assert len(lines) > 1 and lines[-1].done_state == "succeeded"
+
+
+async def test_deployment_log_tail_ends_with_the_build_result(miosa: MiosaAdapter) -> None:
+    for dep in await all_deployments(miosa):
+        if dep.current_build_id and dep.state == "running":
+            break
+    else:
+        raise AssertionError("the demo seed has no running deployment with a build")
+    async with asyncio.timeout(15):
+        lines = [line async for line in miosa.deployment_logs(dep.id)]
+    assert len(lines) > 1 and all(line.line for line in lines[:-1])
+    assert lines[-1].done_state == "succeeded"
+
+
+async def test_resume_from_beyond_the_log_asks_for_a_resync(miosa: MiosaAdapter) -> None:
+    with pytest.raises(StreamResyncRequired, match="re-read"):
+        async with asyncio.timeout(10):
+            async for _ in miosa.events(after=10**9):
+                pass
+
+
+async def test_background_reads_leave_the_budget_to_the_user() -> None:
+    with running_sim(args=["--rate-limit", "12"]) as limited:
+        adapter = adapter_for(limited, "miosa")
+        sent = 0
+        with background_reads(), pytest.raises(BudgetReserved, match="kept for your own actions"):
+            while True:
+                await adapter.list_deployments(limit=1)
+                sent += 1
+        assert adapter.rate_limit_limit == 12 and adapter.rate_limit_remaining is not None
+        assert adapter.rate_limit_remaining >= 1 and sent < 12
+        await adapter.get_deployment((await adapter.list_deployments(limit=1)).items[0].id)  # the user's own
+        await adapter.aclose()

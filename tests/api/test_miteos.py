@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shipdeck.api.errors import AuthError, NotFound, UnsupportedAction
+from shipdeck.api.errors import AuthError, NotFound, StreamResyncRequired, UnsupportedAction
 from shipdeck.api.factory import make_adapter
 from shipdeck.api.miteos import MiteosAdapter
 from shipdeck.config.profile import Profile, Secret
@@ -145,3 +145,22 @@ async def test_websocket_events_arrive_and_resume(fresh: MiteosAdapter) -> None:
             resumed.append(event.seq)
             break
     assert resumed == [seqs[-1]]
+
+
+async def test_cancel_an_agent(fresh: MiteosAdapter) -> None:
+    task = await fresh.create_task("Draft the postmortem")
+
+    async def with_agent() -> Task | None:
+        current = await fresh.get_task(task.id)
+        return current if current.agents else None
+
+    agent = (await eventually(with_agent)).agents[0]
+    cancelled = await fresh.cancel_agent(agent.id)
+    assert cancelled.id == agent.id and cancelled.status in ("killed", "cancelled", "error", "complete")
+
+
+async def test_resume_from_beyond_the_log_asks_for_a_resync(miteos: MiteosAdapter) -> None:
+    with pytest.raises(StreamResyncRequired, match="re-read"):
+        async with asyncio.timeout(10):
+            async for _ in miteos.events(after=10**9):
+                pass

@@ -4,12 +4,17 @@ outage ends in StreamResyncRequired. (Volume and server-side drops are tested ag
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
 import json
+import time
 
 import pytest
 
 from shipdeck.api.errors import AuthError, StreamResyncRequired
 from shipdeck.api.miosa import MiosaAdapter
+from shipdeck.api.miteos import MiteosAdapter
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
 from shipdeck.config.profile import Secret
@@ -80,3 +85,43 @@ async def test_long_outage_ends_in_resync_and_auth_failure_is_raised_at_once() -
                 pass
         await client.aclose()
     assert len(server.seen) == 1
+
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+async def test_a_silent_websocket_is_found_dead_by_its_unanswered_pings() -> None:
+    """The server completes the upgrade, then never answers a ping nor sends a frame."""
+    upgrades: list[SeenRequest] = []
+    finished = asyncio.Event()
+
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        upgrades.append(req)
+        digest = hashlib.sha1((req.headers["sec-websocket-key"] + WS_GUID).encode()).digest()
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + base64.b64encode(digest) + b"\r\n\r\n"
+        )
+        await writer.drain()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(finished.wait(), 10)
+        writer.close()
+
+    async with hostile_server(handler) as server:
+        transport = Transport(
+            server.url + "/v1", Secret("mt_test_x"), provider="miteos", profile_name="t", timeout=2.0
+        )
+        client = MiteosAdapter(
+            transport,
+            stream_options=StreamOptions(heartbeat_timeout=0.4, max_outage=1.0, backoff_initial=0.05),
+        )
+        started = time.monotonic()
+        with pytest.raises(StreamResyncRequired, match="down for more than 1 s"):
+            async with asyncio.timeout(10):
+                async for _ in client.events():
+                    pass
+        finished.set()
+        await client.aclose()
+    assert len(upgrades) >= 2 and upgrades[0].path == "/v1/ws"
+    assert upgrades[0].headers["authorization"] == "Bearer mt_test_x"
+    assert time.monotonic() - started < 6

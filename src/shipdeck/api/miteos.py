@@ -358,6 +358,8 @@ class MiteosAdapter(HttpAdapter):
                 # Our pings find a dead peer: no pong within the timeout closes the connection.
                 ping_interval=options.heartbeat_timeout / 2,
                 ping_timeout=options.heartbeat_timeout / 2,
+                # A dead peer never answers our close frame either: do not wait the default 10 s for it.
+                close_timeout=options.heartbeat_timeout / 2,
                 max_size=MAX_WS_MESSAGE_BYTES,
                 max_queue=256,
             ) as socket:
