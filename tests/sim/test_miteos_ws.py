@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -232,3 +233,24 @@ async def test_ws_drop_every_closes_and_resume_covers_the_gap() -> None:
                     drops += 1
         assert received == list(range(first, last + 1))
         assert drops == 3  # after 40, 80 and 120 events
+
+
+async def test_the_demo_tasks_trickle_agent_events_at_a_modest_rate(ws_sim: SimServer) -> None:
+    async with httpx.AsyncClient(base_url=ws_sim.miteos, headers=AUTH) as api:
+        running = (await api.get("/tasks", params={"status": "running", "limit": 100})).json()["tasks"]
+    demo_running = {
+        t["id"] for t in running if t["prompt"].startswith(("Research competitor", "Build a landing"))
+    }
+    assert len(demo_running) == 2
+    async with connect(ws_url(ws_sim), additional_headers=AUTH) as socket:
+        await subscribe(socket, ["agent.*"])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        seen: list[Json] = []
+        while loop.time() - started < 1.0:
+            with contextlib.suppress(TimeoutError):
+                seen.append(await receive(socket, timeout=max(0.01, 1.0 - (loop.time() - started))))
+    from_demo = [f for f in seen if f["data"]["task_id"] in demo_running]
+    # 50 simulated seconds at --speed 50: one agent step every 4 simulated seconds per running task.
+    assert 10 <= len(from_demo) <= 40, len(from_demo)
+    assert {f["type"] for f in from_demo} <= {"agent.thinking", "agent.action"}

@@ -53,9 +53,10 @@ DEFAULT_TASK_CONFIG: dict[str, Any] = {
     "deploy_target": None,
 }
 MAX_AGENTS = 8
-# Progress points an agent gains per action: user tasks finish in a few minutes of simulated time; the demo's
-# running tasks use 1 so that they trickle events for a long while.
+# Progress points an agent gains per action: user tasks finish in a few minutes of simulated time. Pace 0 (the
+# demo's running tasks) gains one point every SLOW_PACE_STEPS steps, so that they trickle events for hours.
 TASK_PACE = (8, 15)
+SLOW_PACE_STEPS = 5
 MODEL_USED = "miteos-large-2"
 
 AGENT_TYPES = ("researcher", "builder", "analyst", "email", "social")
@@ -234,11 +235,11 @@ class MiteosStore:
         task_id = new_id(rng, "task_")
         now = self._now()
         with self.db.transaction():
-            self._insert_task(task_id, prompt, "pending", config, workspace_id, rng.randint(*TASK_PACE), now)
+            self.insert_task(task_id, prompt, "pending", config, workspace_id, rng.randint(*TASK_PACE), now)
             self._emit("task.created", {"task_id": task_id, "status": "pending"})
         return task_id
 
-    def _insert_task(
+    def insert_task(
         self,
         task_id: str,
         prompt: str,
@@ -423,7 +424,7 @@ class MiteosStore:
         self.db.execute(
             "UPDATE miteos_agents SET status = 'acting', current_tool = ?, "
             "progress = MIN(100, progress + ?), tokens_used = tokens_used + ?, updated_at = ? WHERE id = ?",
-            (tool, int(task["pace"]), tokens, self._now(), agent_id),
+            (tool, _progress_gain(task), tokens, self._now(), agent_id),
         )
         self._emit(
             "agent.action",
@@ -647,6 +648,11 @@ class MiteosStore:
 # ---------------------------------------------------------------------------------------------- shapes
 
 
+def _progress_gain(task: sqlite3.Row) -> int:
+    pace = int(task["pace"])
+    return pace if pace > 0 else int(int(task["step"]) % SLOW_PACE_STEPS == 0)
+
+
 def _where(filters: dict[str, str]) -> tuple[str, list[str]]:
     if not filters:
         return "", []
@@ -816,8 +822,8 @@ def _seed_demo(store: MiteosStore) -> None:
         task_id = new_id(rng, "task_")
         created = ago(60 - index * 10)
         config = {**DEFAULT_TASK_CONFIG, "max_agents": len(agents), "autonomy_level": autonomy}
-        store._insert_task(
-            task_id, prompt, status, config, None, 1, created, None if status in TASK_ACTIVE else ago(5)
+        store.insert_task(
+            task_id, prompt, status, config, None, 0, created, None if status in TASK_ACTIVE else ago(5)
         )
         for n, (agent_type, agent_status, progress) in enumerate(agents):
             agent_id = new_id(rng, "agnt_")
