@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from shipdeck.api.factory import make_adapter
 from shipdeck.api.errors import ApiError
+from shipdeck.api.factory import make_adapter
 from shipdeck.config.audit import AuditLog
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.actions import ActionRunner
@@ -78,10 +78,10 @@ async def test_a_refusal_is_raised_at_once_and_never_left_pending(tmp_path: Path
     with running_sim(db_path=tmp_path / "sim.db", speed=50.0) as sim:
         adapter = make_adapter(Profile("t", "miosa", sim.miosa, Secret(ADMIN)))
         try:
-            dep = deployment_named(sim.miosa, "smile-dental-landing")
-            versions = httpx.get(
-                f"{sim.miosa}/deployments/{dep['id']}/versions", headers={"Authorization": f"Bearer {ADMIN}"}
-            ).json()["data"]
+            dep = await asyncio.to_thread(deployment_named, sim.miosa, "smile-dental-landing")
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+                answer = await client.get(f"{sim.miosa}/deployments/{dep['id']}/versions")
+            versions = answer.json()["data"]
             not_ready = [v for v in versions if v["state"] != "ready"]
             target = not_ready[0]["id"] if not_ready else "ver_does_not_exist"
             try:
