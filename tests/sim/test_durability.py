@@ -43,15 +43,20 @@ def test_restart_with_the_same_db_keeps_state_and_does_not_reseed(tmp_path: Path
 def test_kill_9_loses_nothing_that_was_acknowledged(tmp_path: Path) -> None:
     db = tmp_path / "sim.db"
     created = []
+    key = idem()
     with running_sim(db_path=db, seed="empty") as server, http_for(server) as http:
         for n in range(15):
             created.append(
                 data(http.post("/deployments", json={"name": f"acked-{n}"}, headers=idem()), 201)["id"]
             )
+        last = data(http.post("/deployments", json={"name": "last"}, headers=key), 201)
         server.stop(signal.SIGKILL)
     with running_sim(db_path=db, seed="empty") as server, http_for(server) as http:
         ids = [d["id"] for d in data(http.get("/deployments", params={"limit": 200}))]
-        assert sorted(ids) == sorted(created)
+        assert sorted(ids) == sorted([*created, last["id"]])
+        # The idempotency record was committed with the change: a retry after the crash replays it.
+        retry = http.post("/deployments", json={"name": "last"}, headers=key)
+        assert retry.headers["idempotency-replayed"] == "true" and retry.json()["data"] == last
 
 
 def test_a_pipeline_interrupted_by_kill_9_resumes_after_restart(tmp_path: Path) -> None:
