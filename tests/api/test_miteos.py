@@ -37,6 +37,9 @@ async def test_deployments_page_by_offset_and_are_pipelines(miteos: MiteosAdapte
     assert whole and all(dep.provider == "miteos" and dep.target for dep in whole)
     paged = [dep.id async for page in miteos.iter_deployment_pages(limit=2) for dep in page]
     assert paged == [dep.id for dep in whole]
+    # Pages larger than Miteos serves (the default of iter_deployment_pages) are clamped, not refused.
+    assert [dep.id async for page in miteos.iter_deployment_pages() for dep in page] == paged
+    assert len((await miteos.list_tasks(limit=500)).items) <= 100
     live = next(dep for dep in whole if dep.state == "live")
     assert live.url and (await miteos.get_deployment(live.id)).id == live.id
     (run,) = await miteos.list_pipeline_runs(live.id)

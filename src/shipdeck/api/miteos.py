@@ -43,6 +43,8 @@ from shipdeck.model import (
 
 DEPLOYMENT_STAGES = ("pending", "building", "deploying", "live")
 MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024
+# The largest page Miteos serves; callers asking for more get pages of this size.
+MAX_PAGE = 100
 # Frames about the connection itself, never account events.
 CONTROL_FRAMES = frozenset({"subscribed", "unsubscribed", "resumed", "pong", "ping", "error", "hello"})
 
@@ -226,6 +228,7 @@ class MiteosAdapter(HttpAdapter):
     # -- deployments ---------------------------------------------------------------------------------------
     async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
         offset = _offset(cursor)
+        limit = min(limit, MAX_PAGE)
         body = await self.transport.get("/deployments", params={"limit": limit, "offset": offset})
         raws = unwrap_list(body, what="Miteos deployments", keys=("deployments",))
         return _offset_page([miteos_deployment(raw) for raw in raws], body, offset=offset, limit=limit)
@@ -254,6 +257,7 @@ class MiteosAdapter(HttpAdapter):
 
     # -- tasks ---------------------------------------------------------------------------------------------
     async def list_tasks(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> Page[Task]:
+        limit = min(limit, MAX_PAGE)
         body = await self.transport.get("/tasks", params={"status": status, "limit": limit, "offset": offset})
         raws = unwrap_list(body, what="Miteos tasks", keys=("tasks",))
         return _offset_page([miteos_task(raw) for raw in raws], body, offset=offset, limit=limit)
