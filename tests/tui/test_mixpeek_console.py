@@ -1,0 +1,188 @@
+"""The console on a Mixpeek profile, driven with keys against a real `shipdeck sim`.
+
+Each app is listed once per environment. Rollback acts on the row's own environment, promote from a staging
+row replaces production, and every preview names the environment. Outcomes are read back from the
+simulator over HTTP (which version each environment points at), never from the console's own view.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from textual.pilot import Pilot
+
+from shipdeck.config.console_options import ConsoleOptions
+from shipdeck.config.profile import Profile, Secret
+from shipdeck.config.themes import load_themes
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
+from shipdeck.tui.screens.logs import LogsScreen
+from tests.conftest import MIXPEEK_TOKEN
+from tests.simproc import SimServer
+from tests.tui.console_host import (
+    console_app,
+    console_sim,
+    main_screen,
+    notifications,
+    poll_server,
+    settle_actions,
+    wait_for,
+    wait_loaded,
+)
+
+
+def mixpeek_options(sim: SimServer, tmp_path: Path, *, environment: str = "production") -> ConsoleOptions:
+    profile = Profile(
+        "mixpeek-test",
+        "mixpeek",
+        sim.mixpeek,
+        Secret(MIXPEEK_TOKEN),
+        environment=environment,  # type: ignore[arg-type]
+    )
+    catalog = load_themes()
+    return ConsoleOptions(
+        profile=profile,
+        keymap={},
+        user_themes=catalog.themes,
+        theme_problems=catalog.problems,
+        audit_path=tmp_path / "audit.jsonl",
+    )
+
+
+def server_app(sim: SimServer, slug: str) -> dict[str, Any]:
+    response = httpx.get(sim.mixpeek, headers={"Authorization": f"Bearer {MIXPEEK_TOKEN}"}, timeout=10)
+    return next(app for app in response.json()["results"] if app["slug"] == slug)
+
+
+def pointers(sim: SimServer, slug: str) -> dict[str, int | None]:
+    environments = server_app(sim, slug)["environments"]
+    return {name: environments[name]["version"] for name in ("production", "staging")}
+
+
+def server_version(sim: SimServer, app_id: str, number: int) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {MIXPEEK_TOKEN}"}
+    return dict(httpx.get(f"{sim.mixpeek}/{app_id}/versions/{number}", headers=headers, timeout=10).json())
+
+
+async def select_row(pilot: Pilot[Any], app: ShipdeckApp, row_id: str) -> None:
+    """Put the cursor on ``row_id`` and wait until its versions are loaded."""
+    await wait_loaded(pilot, app)
+    assert main_screen(app).table.move_to(row_id)
+
+    def loaded() -> bool:
+        detail = app.live.detail
+        return detail is not None and detail.deployment_id == row_id and detail.versions is not None
+
+    await wait_for(pilot, loaded)
+    await pilot.pause(0.1)
+
+
+def dialog_text(dialog: ConfirmDialog) -> str:
+    return " ".join([dialog.request.title, *dialog.request.lines, *dialog.request.notes])
+
+
+async def test_rollback_on_a_staging_row_moves_only_staging_back(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        app_id = server_app(sim, "storefront")["app_id"]
+        before = pointers(sim, "storefront")
+        staging = before["staging"]
+        assert staging is not None and staging != before["production"]
+        app = console_app(mixpeek_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_row(pilot, app, f"{app_id}@staging")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDialog)
+            text = dialog_text(dialog)
+            assert "staging" in dialog.request.title and dialog.request.environment == "staging"
+            assert f"v{staging}" in text and f"v{staging - 1}" in text
+            await pilot.press("y")
+            await settle_actions(pilot, app)
+        assert pointers(sim, "storefront") == {"production": before["production"], "staging": staging - 1}
+
+
+async def test_promote_from_a_staging_row_replaces_production(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        app_id = server_app(sim, "status-page")["app_id"]
+        before = pointers(sim, "status-page")
+        assert before["staging"] is not None and before["staging"] != before["production"]
+        app = console_app(mixpeek_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_row(pilot, app, f"{app_id}@staging")
+            await pilot.press("P")  # no version picked: the newest, which staging serves
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDialog)
+            assert (
+                dialog.request.title.endswith("· production") and dialog.request.environment == "production"
+            )
+            assert dialog.has_class("-production")
+            assert f"current: v{before['production']}" in dialog_text(dialog)
+            await pilot.press("y")
+            await settle_actions(pilot, app)
+            assert not [m for m in notifications(app) if "failed" in m.lower()], notifications(app)
+        assert pointers(sim, "status-page") == {"production": before["staging"], "staging": before["staging"]}
+
+
+async def test_a_sandbox_profile_keeps_its_badge_and_the_title_names_the_environment(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        app_id = server_app(sim, "docs-portal")["app_id"]
+        before = pointers(sim, "docs-portal")
+        app = console_app(mixpeek_options(sim, tmp_path, environment="sandbox"))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await select_row(pilot, app, f"{app_id}@production")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDialog)
+            assert dialog.request.environment == "sandbox" and "· production" in dialog.request.title
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        assert pointers(sim, "docs-portal") == before
+
+
+async def test_publish_requires_a_message_then_deploys_to_the_rows_environment(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        app_id = server_app(sim, "docs-portal")["app_id"]
+        before = pointers(sim, "docs-portal")
+        app = console_app(mixpeek_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_row(pilot, app, f"{app_id}@staging")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: isinstance(app.screen, PublishForm))
+            form = app.screen
+            assert isinstance(form, PublishForm)
+            await pilot.press("ctrl+s")
+            assert "Message: required" in str(form.query_one("#publish-error").render())
+            form.query_one("#pf-message").value = "docs: from the console"  # type: ignore[attr-defined]
+            await pilot.press("ctrl+s")
+            await settle_actions(pilot, app)
+
+            def staging_moved() -> bool:
+                now = pointers(sim, "docs-portal")
+                return now["staging"] != before["staging"]
+
+            await poll_server(staging_moved)
+        after = pointers(sim, "docs-portal")
+        assert after["production"] == before["production"]
+        assert after["staging"] is not None and after["staging"] > max(v for v in before.values() if v)
+        newest = server_version(sim, app_id, after["staging"])
+        assert newest["message"] == "docs: from the console"
+
+
+async def test_logs_of_a_row_tail_its_latest_deploy_to_the_end(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        app_id = server_app(sim, "storefront")["app_id"]
+        app = console_app(mixpeek_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_row(pilot, app, f"{app_id}@production")
+            await pilot.press("l")
+            await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen))
+            screen = app.screen
+            assert isinstance(screen, LogsScreen)
+            await wait_for(pilot, lambda: screen.stream_state.startswith("finished"))
+            assert screen.stream_state == "finished (complete)"
+            assert screen.lines_received >= 3
