@@ -387,3 +387,73 @@ def test_readonly_token_reads_but_every_mutation_is_403(sim: SimServer, http: ht
             response = ro.request(method, path, json=body)
             assert error_code(response, 403) == "FORBIDDEN", (method, path)
     assert data(http.get(dep))["name"] == deployment["name"]
+
+
+MISSING = "/deployments/dep_missing"
+EVERY_ROUTE = [
+    ("GET", "/deployments"),
+    ("POST", "/deployments"),
+    ("GET", MISSING),
+    ("PATCH", MISSING),
+    ("DELETE", MISSING),
+    ("POST", f"{MISSING}/publish"),
+    ("POST", "/sandboxes/sbx_1/deploy"),
+    ("POST", f"{MISSING}/rollback"),
+    ("POST", f"{MISSING}/redeploy"),
+    ("GET", f"{MISSING}/logs"),
+    ("GET", f"{MISSING}/builds"),
+    ("GET", f"{MISSING}/builds/bld_1"),
+    ("GET", f"{MISSING}/builds/bld_1/logs"),
+    ("GET", f"{MISSING}/versions"),
+    ("GET", f"{MISSING}/versions/ver_1"),
+    ("POST", f"{MISSING}/versions/ver_1/promote"),
+    ("POST", f"{MISSING}/versions/ver_1/migration-backup"),
+    ("GET", f"{MISSING}/releases"),
+    ("GET", f"{MISSING}/releases/rel_1"),
+    ("POST", f"{MISSING}/releases/rel_1/promote"),
+    ("GET", f"{MISSING}/env"),
+    ("POST", f"{MISSING}/env"),
+    ("DELETE", f"{MISSING}/env/KEY"),
+    ("POST", f"{MISSING}/domains"),
+    ("GET", f"{MISSING}/domains"),
+    ("POST", f"{MISSING}/domains/dom_1/verify"),
+    ("DELETE", f"{MISSING}/domains/dom_1"),
+    ("GET", f"{MISSING}/runtime-instances"),
+    ("GET", f"{MISSING}/runtime-instances/ri_1"),
+    ("GET", f"{MISSING}/runtime-instances/ri_1/logs"),
+    ("GET", f"{MISSING}/metrics"),
+    ("GET", "/events/stream"),
+]
+VALID_BODIES = {
+    "/publish": {"source_sandbox_id": "sbx"},
+    "/env": {"env": {"KEY": "v"}},
+    "/domains": {"domain": "missing.example.test"},
+}
+
+
+@pytest.mark.parametrize(("method", "path"), EVERY_ROUTE)
+def test_every_route_is_401_without_a_token(sim: SimServer, method: str, path: str) -> None:
+    with client(sim, None) as anonymous:
+        assert error_code(anonymous.request(method, path, json={}), 401) == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize(("method", "path"), [r for r in EVERY_ROUTE if r[1].startswith(MISSING)])
+def test_every_deployment_route_is_404_for_a_missing_deployment(
+    http: httpx.Client, method: str, path: str
+) -> None:
+    body = next((b for suffix, b in VALID_BODIES.items() if path.endswith(suffix)), {})
+    assert error_code(http.request(method, path, json=body if method != "GET" else None), 404) == "NOT_FOUND"
+
+
+def test_child_ids_of_another_deployment_are_404(http: httpx.Client) -> None:
+    deployments = data(http.get("/deployments", params={"limit": 200}))
+    seeded = [d for d in deployments if d["current_build_id"]]
+    one, other = seeded[0], seeded[1]
+    assert (
+        error_code(http.get(f"/deployments/{other['id']}/builds/{one['current_build_id']}"), 404)
+        == "NOT_FOUND"
+    )
+    version = one["active_version_id"]
+    assert error_code(http.get(f"/deployments/{other['id']}/versions/{version}"), 404) == "NOT_FOUND"
+    promote = http.post(f"/deployments/{other['id']}/versions/{version}/promote")
+    assert error_code(promote, 404) == "NOT_FOUND"
