@@ -91,7 +91,10 @@ def shorten(text: str | None, width: int = 48) -> str:
     if not text:
         return ""
     line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
+    if len(line) <= width:
+        return line
+    ellipsis = "…" if _utf8(sys.stdout) else "..."
+    return line[: width - len(ellipsis)] + ellipsis
 
 
 def version_summary(version: Version | None) -> str:

@@ -336,8 +336,8 @@ def choose_profile_name(config: ShipdeckConfig, requested: str | None) -> str:
             return next(iter(config.profiles))
         if not config.profiles:
             raise ConfigError(
-                f"no profile: {config.path} defines none; add a [profiles.NAME] table "
-                "(see `shipdeck config --help`), or run ad hoc with --provider P --url URL"
+                f"no profile: {config.path} defines none; add a [profiles.NAME] table there, "
+                "run ad hoc with --provider P --url URL, or try `shipdeck demo`"
             )
         raise ConfigError(
             f"several profiles and no default: pass --profile NAME, set SHIPDECK_PROFILE or default_profile "
