@@ -182,6 +182,16 @@ def test_deployment_filters(api: httpx.Client) -> None:
     assert get_json(api, "/deployments", workspace_id="ws_nobody")["total"] == 0
 
 
+def test_a_scale_seed_pages_to_the_end() -> None:
+    with running_sim(["--rate-limit", "100000"], seed="scale:45") as server, miteos_client(server) as api:
+        pages = [get_json(api, "/deployments", offset=offset) for offset in (0, 20, 40, 60)]
+    assert [len(page["deployments"]) for page in pages] == [20, 20, 5, 0]
+    assert {page["total"] for page in pages} == {45}
+    ids = {d["id"] for page in pages for d in page["deployments"]}
+    assert len(ids) == 45
+    assert {d["status"] for page in pages for d in page["deployments"]} <= {"live", "failed"}
+
+
 @pytest.mark.parametrize(
     "params", [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"offset": "-1"}, {"status": "done"}]
 )

@@ -89,6 +89,13 @@ async def test_the_token_may_come_in_the_query(ws_sim: SimServer) -> None:
         await subscribe(socket, ["task.*"])
 
 
+async def test_the_socket_is_also_served_at_v1_events(ws_sim: SimServer) -> None:
+    url = ws_sim.miteos.replace("http://", "ws://") + "/events"
+    async with connect(url, additional_headers=AUTH) as socket:
+        await socket.send(json.dumps({"type": "ping"}))
+        assert await receive(socket) == {"type": "pong"}
+
+
 # ------------------------------------------------------------------------------------------------ events
 
 
