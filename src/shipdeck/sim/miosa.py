@@ -262,10 +262,6 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             fields["metadata"] = {"output_path": output_path}
         return fields
 
-    def publish_into(deployment: dict[str, Any], fields: dict[str, Any], promote: bool) -> dict[str, Any]:
-        version, _build = store.start_publish(deployment, fields, promote=promote, triggered_by="manual")
-        return version
-
     async def publish(request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
         _text(body, "source_sandbox_id", required=True)
@@ -275,7 +271,9 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             if idem.replay:
                 return idem.replay
             deployment = deployment_of(request)
-            version = publish_into(deployment, fields, promote is not False)
+            version, _ = store.start_publish(
+                deployment, fields, promote=promote is not False, triggered_by="manual"
+            )
             payload: dict[str, Any] = {
                 "deployment": deployment,
                 "version": version,
@@ -307,7 +305,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 deployment = store.new_deployment(
                     {"name": name, "deployment_product": product, "metadata": {"deployment_product": product}}
                 )
-            version = publish_into(deployment, fields, True)
+            version, _ = store.start_publish(deployment, fields, promote=True, triggered_by="manual")
             payload: dict[str, Any] = {
                 "deployment_id": deployment["id"],
                 "version_id": version["id"],
