@@ -125,3 +125,25 @@ def test_errors_as_a_process_are_one_line_without_traceback(sim: SimServer, tmp_
     )
     assert refused.returncode in (2, 4) and "Traceback" not in refused.stderr
     assert refused.stderr.count("\n") == 1
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    log_dir = state / "shipdeck"
+    log_dir.mkdir(parents=True)
+    record = json.dumps(
+        {"time": "2026-01-01T00:00:00Z", "phase": "intent", "action": "rollback", "target": "x" * 80}
+    )
+    (log_dir / "audit.jsonl").write_text((record + "\n") * 3000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipdeck", "audit"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "XDG_STATE_HOME": str(state)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().split()[0] == b"TIME"
+    proc.stdout.close()  # like `| head -1`
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""

@@ -65,7 +65,7 @@ class CommandContext:
         if getattr(self.args, "yes", False):
             return
         if not sys.stdin.isatty():
-            raise CliError(f"{question} needs a confirmation, and stdin is not a terminal: pass --yes", 2)
+            raise CliError(f"not confirmed ({question}): stdin is not a terminal; pass --yes to go ahead", 2)
         print(f"{question} [y/N] ", end="", file=self.err, flush=True)
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
@@ -287,8 +287,9 @@ async def cmd_rollback(ctx: CommandContext) -> int:
         target = previous
     if current is not None and target.id == current.id:
         raise CliError(f"{dep.name}: {target.label} is already active; nothing was sent", 1)
-    _preview(ctx, f"Roll back {dep.name}", current, target, ctx.args.reason)
-    ctx.confirm("rollback", f"Roll back {dep.name} to {target.label}?")
+    where = _in_environment(ctx.args.environment or dep.environment)
+    _preview(ctx, f"Roll back {dep.name}{where}", current, target, ctx.args.reason)
+    ctx.confirm("rollback", f"Roll back {dep.name}{where} to {target.label}?")
     # Send the previewed target explicitly: what was confirmed is what happens, even if a new version
     # went live meanwhile.
     send_version = target.id if ctx.adapter.capabilities.rollback_to_version else None
@@ -312,21 +313,37 @@ async def cmd_rollback(ctx: CommandContext) -> int:
 async def cmd_promote(ctx: CommandContext) -> int:
     dep = await ctx.deployment()
     target, versions = await find_version(ctx, dep, ctx.args.version)
-    current = active_version(dep, versions)
+    # Mixpeek lists an app once per environment; promoting from its staging row replaces production's.
+    environment = ctx.args.environment or ("production" if dep.environment else None)
+    current = active_version(await _row_in_environment(ctx, dep, environment), versions)
+    where = _in_environment(environment)
     if current is not None and target.id == current.id:
-        raise CliError(f"{dep.name}: {target.label} is already active; nothing was sent", 1)
-    _preview(ctx, f"Promote on {dep.name}", current, target, None)
-    ctx.confirm("promote", f"Promote {target.label} of {dep.name} to live?")
+        raise CliError(f"{dep.name}: {target.label} is already active{where}; nothing was sent", 1)
+    _preview(ctx, f"Promote on {dep.name}{where}", current, target, None)
+    ctx.confirm("promote", f"Promote {target.label} of {dep.name}{where} to live?")
     result = await ctx.runner.run(
         "promote",
         target_of(dep),
-        lambda key: ctx.adapter.promote(
-            dep.id, target.id, environment=ctx.args.environment or dep.environment, idempotency_key=key
-        ),
+        lambda key: ctx.adapter.promote(dep.id, target.id, environment=environment, idempotency_key=key),
         details=_change_details(current, target),
     )
     _report_change(ctx, "promoted", result, current, target)
     return 0
+
+
+async def _row_in_environment(ctx: CommandContext, dep: Deployment, environment: str | None) -> Deployment:
+    """The same app's row in ``environment`` (providers listing one row per environment), else ``dep``."""
+    if environment is None or dep.environment in (None, environment):
+        return dep
+    async for page in ctx.adapter.iter_deployment_pages():
+        for row in page:
+            if row.environment == environment and (row.name, row.slug) == (dep.name, dep.slug):
+                return row
+    return dep
+
+
+def _in_environment(environment: str | None) -> str:
+    return f" ({environment})" if environment else ""
 
 
 def _previous_ready(versions: list[Version], current: Version | None) -> Version | None:
@@ -374,6 +391,8 @@ def _report_change(
 async def cmd_publish(ctx: CommandContext) -> int:
     dep = await ctx.deployment()
     args = ctx.args
+    if not args.sandbox and ctx.adapter.provider != "mixpeek":
+        raise CliError("publish: --sandbox is required (the id of the sandbox to publish)")
     request = PublishRequest(
         source_sandbox_id=args.sandbox,
         kind=args.kind,
@@ -386,7 +405,9 @@ async def cmd_publish(ctx: CommandContext) -> int:
         message=args.message,
     )
     if request.promote:
-        ctx.confirm("publish", f"Publish sandbox {args.sandbox} to {dep.name} and make it live when ready?")
+        source = f"sandbox {args.sandbox}" if args.sandbox else "a new bundle"
+        where = _in_environment(request.environment if dep.environment else None)
+        ctx.confirm("publish", f"Publish {source} to {dep.name}{where} and make it live when ready?")
     details = request.model_dump(exclude_none=True)
     result = await ctx.runner.run(
         "publish",

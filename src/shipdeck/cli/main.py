@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,9 +50,21 @@ def run(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         error_line("interrupted")
         return INTERRUPTED_EXIT
+    except BrokenPipeError:  # `shipdeck ls | head -1`: the reader has what it wanted
+        _silence_stdout()
+        return 0
     except Exception as exc:  # a bug of ours: still one line, and a way to report it
         error_line(f"unexpected {exc.__class__.__name__}: {exc} (please report this)")
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -146,7 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         "publish", "publish a sandbox as a new version of a deployment", json_flag, yes_flag, env_flag
     )
     publish.add_argument("deployment", metavar="DEP")
-    publish.add_argument("--sandbox", required=True, metavar="ID", help="the sandbox to publish")
+    publish.add_argument(
+        "--sandbox",
+        metavar="ID",
+        help="the sandbox to publish (required except on Mixpeek, which deploys a bundle)",
+    )
     publish.add_argument("--kind", default="auto", help="auto (default), static, docker, ...")
     publish.add_argument("--build-command", metavar="CMD")
     publish.add_argument("--run-command", metavar="CMD")
