@@ -6,7 +6,7 @@ in :mod:`shipdeck.sim.miteos_store`, the WebSocket ``/v1/ws`` in :mod:`shipdeck.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from starlette.requests import Request
@@ -83,10 +83,8 @@ def _filters(request: Request, allowed: dict[str, tuple[str, ...] | None]) -> di
     return filters
 
 
-def _text(body: dict[str, Any], name: str, *, limit: int, required: bool = True) -> str | None:
+def _text(body: dict[str, Any], name: str, *, limit: int) -> str:
     value = body.get(name)
-    if value is None and not required:
-        return None
     if not isinstance(value, str) or not value.strip():
         raise Refused(422, f"{name} is required and must be a non-empty string")
     if len(value) > limit:
@@ -94,10 +92,8 @@ def _text(body: dict[str, Any], name: str, *, limit: int, required: bool = True)
     return value
 
 
-def _instructions(body: dict[str, Any]) -> str:
-    instructions = _text(body, "instructions", limit=MAX_INSTRUCTIONS_CHARS)
-    assert instructions is not None
-    return instructions
+def _optional_text(body: dict[str, Any], name: str, *, limit: int) -> str | None:
+    return None if body.get(name) is None else _text(body, name, limit=limit)
 
 
 def _task_config(raw: Any) -> dict[str, Any]:
@@ -105,7 +101,8 @@ def _task_config(raw: Any) -> dict[str, Any]:
         return dict(DEFAULT_TASK_CONFIG)
     if not isinstance(raw, dict):
         raise Refused(422, "config must be an object")
-    config = {**DEFAULT_TASK_CONFIG, **raw}
+    # Unknown keys are dropped, as the upstream (pydantic) API would.
+    config = {key: raw.get(key, default) for key, default in DEFAULT_TASK_CONFIG.items()}
     max_agents = config["max_agents"]
     if not _is_int(max_agents) or not 1 <= max_agents <= MAX_AGENTS:
         raise Refused(422, f"config.max_agents must be a whole number from 1 to {MAX_AGENTS}")
@@ -149,6 +146,25 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             status, payload = change()
             return idem.respond(status, payload)
 
+    async def create_and_run(
+        request: Request,
+        body: Any,
+        create: Callable[[], str],
+        show: Callable[[str], Any],
+        run: Callable[[str], Coroutine[Any, Any, None]],
+    ) -> Response:
+        """A 201 with the new record, whose lifecycle starts once it is committed (not on a replay)."""
+        created: list[str] = []
+
+        def change() -> tuple[int, Any]:
+            created.append(create())
+            return 201, show(created[0])
+
+        response = await mutate(request, body, change)
+        if created:
+            ctx.spawn(run(created[0]))
+        return response
+
     # -- deployments ----------------------------------------------------------------------------------
     async def create_deployment(request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
@@ -157,18 +173,14 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         target = body.get("target")
         if target not in TARGETS:
             raise Refused(422, f"target must be one of {', '.join(TARGETS)}")
-        assert workspace_id is not None and config_id is not None
         sandbox = token_of(request).token.startswith("mt_test_")
-        created: list[str] = []
-
-        def change() -> tuple[int, Any]:
-            created.append(store.create_deployment(workspace_id, target, config_id, sandbox=sandbox))
-            return 201, store.deployment_json(created[0])
-
-        response = await mutate(request, body, change)
-        if created:
-            ctx.spawn(store.run_deployment(created[0]))
-        return response
+        return await create_and_run(
+            request,
+            body,
+            lambda: store.create_deployment(workspace_id, target, config_id, sandbox=sandbox),
+            store.deployment_json,
+            store.run_deployment,
+        )
 
     async def list_deployments(request: Request) -> Response:
         limit, offset = _page(request)
@@ -183,19 +195,15 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
     async def create_task(request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
         prompt = _text(body, "prompt", limit=MAX_PROMPT_CHARS)
-        workspace_id = _text(body, "workspace_id", limit=200, required=False)
+        workspace_id = _optional_text(body, "workspace_id", limit=200)
         config = _task_config(body.get("config"))
-        assert prompt is not None
-        created: list[str] = []
-
-        def change() -> tuple[int, Any]:
-            created.append(store.create_task(prompt, workspace_id, config))
-            return 201, store.task_json(created[0])
-
-        response = await mutate(request, body, change)
-        if created:
-            ctx.spawn(store.run_task(created[0]))
-        return response
+        return await create_and_run(
+            request,
+            body,
+            lambda: store.create_task(prompt, workspace_id, config),
+            store.task_json,
+            store.run_task,
+        )
 
     async def list_tasks(request: Request) -> Response:
         limit, offset = _page(request)
@@ -236,7 +244,9 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         "resume": lambda agent_id, body: store.resume_agent(agent_id),
         "cancel": lambda agent_id, body: store.cancel_agent(agent_id),
         "kill": lambda agent_id, body: store.cancel_agent(agent_id),  # undocumented alias of cancel
-        "guide": lambda agent_id, body: store.guide_agent(agent_id, _instructions(body)),
+        "guide": lambda agent_id, body: store.guide_agent(
+            agent_id, _text(body, "instructions", limit=MAX_INSTRUCTIONS_CHARS)
+        ),
     }
 
     def agent_action(apply: Callable[[str, dict[str, Any]], None]) -> Handler:
@@ -259,7 +269,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         approved = body.get("approved")
         if not isinstance(approved, bool):
             raise Refused(422, "approved is required and must be true or false")
-        reason = _text(body, "reason", limit=MAX_INSTRUCTIONS_CHARS, required=False)
+        reason = _optional_text(body, "reason", limit=MAX_INSTRUCTIONS_CHARS)
 
         def change() -> tuple[int, Any]:
             store.answer_approval(agent_id, approval_id, approved, reason)
