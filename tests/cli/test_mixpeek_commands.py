@@ -1,0 +1,95 @@
+"""The scriptable commands on a Mixpeek profile against a real `shipdeck sim`: rows per environment,
+rollback and promote across environments (previews name the environment), deploy with a required message.
+Outcomes are read back from the simulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.cli.helpers import shipdeck, write_config
+from tests.conftest import MIXPEEK_TOKEN
+from tests.simproc import SimServer
+
+
+@pytest.fixture
+def mixpeek(fresh_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimServer:
+    config = f"""\
+default_profile = "mx"
+
+[profiles.mx]
+provider = "mixpeek"
+base_url = "{fresh_sim.mixpeek}"
+token_env = "SIM_MIXPEEK_TOKEN"
+"""
+    monkeypatch.setenv("SHIPDECK_CONFIG", str(write_config(tmp_path / "config.toml", config)))
+    monkeypatch.setenv("SIM_MIXPEEK_TOKEN", MIXPEEK_TOKEN)
+    return fresh_sim
+
+
+def pointers(sim: SimServer, slug: str) -> dict[str, int | None]:
+    apps = httpx.get(sim.mixpeek, headers={"Authorization": f"Bearer {MIXPEEK_TOKEN}"}).json()["results"]
+    app: dict[str, Any] = next(a for a in apps if a["slug"] == slug)
+    return {name: app["environments"][name]["version"] for name in ("production", "staging")}
+
+
+def test_ls_lists_each_app_once_per_environment(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    result = shipdeck(capsys, "ls", "--json")
+    assert result.code == 0, result.err
+    rows = json.loads(result.out)
+    storefront = {row["environment"]: row for row in rows if row["slug"] == "storefront"}
+    assert set(storefront) == {"production", "staging"}
+    expected = pointers(mixpeek, "storefront")
+    assert {env: row["active_version_number"] for env, row in storefront.items()} == expected
+    human = shipdeck(capsys, "ls")
+    assert "Storefront (staging)" in human.out and "Storefront (production)" in human.out
+
+
+def test_rollback_of_a_staging_row_moves_only_staging(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    before = pointers(mixpeek, "storefront")
+    assert before["staging"] is not None
+    result = shipdeck(capsys, "rollback", "storefront@staging", "--yes")
+    assert result.code == 0, result.err
+    assert "Roll back Storefront (staging)" in result.err
+    assert pointers(mixpeek, "storefront") == {
+        "production": before["production"],
+        "staging": before["staging"] - 1,
+    }
+
+
+def test_promote_from_staging_goes_to_production_unless_told(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    before = pointers(mixpeek, "status-page")
+    result = shipdeck(capsys, "promote", "status-page@staging", f"v{before['staging']}", "--yes")
+    assert result.code == 0, result.err
+    assert "Promote on Status Page (production)" in result.err
+    assert f"current  v{before['production']}" in result.err
+    assert pointers(mixpeek, "status-page") == {"production": before["staging"], "staging": before["staging"]}
+    into_staging = shipdeck(capsys, "promote", "status-page", "v1", "--environment", "staging", "--yes")
+    assert into_staging.code == 0, into_staging.err
+    assert pointers(mixpeek, "status-page") == {"production": before["staging"], "staging": 1}
+
+
+def test_publish_needs_a_message_then_deploys_a_bundle(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    before = pointers(mixpeek, "docs-portal")
+    refused = shipdeck(capsys, "publish", "docs-portal@staging", "--yes")
+    assert refused.code != 0 and "deploy message" in refused.err
+    result = shipdeck(capsys, "publish", "docs-portal@staging", "--message", "docs: from the cli", "--yes")
+    assert result.code == 0, result.err
+    deadline = time.monotonic() + 20
+    while pointers(mixpeek, "docs-portal")["staging"] == before["staging"]:
+        assert time.monotonic() < deadline, "the deploy never went live in staging"
+        time.sleep(0.1)
+    assert pointers(mixpeek, "docs-portal")["production"] == before["production"]
