@@ -83,6 +83,8 @@ class MainScreen(Screen[None]):
         Binding("l", "logs", "Logs", show=False, id="logs"),
         Binding("y", "copy", "Copy URL", show=False, id="copy"),
         Binding("v", "versions", "Versions", show=False, id="versions"),
+        Binding("right_square_bracket", "next_tab", "Next tab", show=False, id="detail-next-tab"),
+        Binding("left_square_bracket", "previous_tab", "Previous tab", show=False, id="detail-previous-tab"),
         Binding("t", "tasks", "Tasks", show=False, id="tasks"),
         Binding("escape", "back", "Back to list", show=False, id="back"),
     ]
@@ -158,6 +160,12 @@ class MainScreen(Screen[None]):
 
     def action_versions(self) -> None:
         self.detail.focus_versions()
+
+    def action_next_tab(self) -> None:
+        self.detail.cycle_tab(1)
+
+    def action_previous_tab(self) -> None:
+        self.detail.cycle_tab(-1)
 
     def apply_batch(self, batch: ChangeBatch) -> None:
         live = self.shipdeck.live

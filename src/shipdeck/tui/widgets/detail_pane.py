@@ -33,16 +33,12 @@ def pipeline_text(runs: list[PipelineRun], now: datetime, *, limit: int = 5) -> 
     """The newest runs with their stages and elapsed times (a running stage counts up live)."""
     out = Text()
     for run in runs[:limit]:
-        title = f"{state_label(run.status)}  {literal(run.id)}"
-        if run.version_id:
-            title += f"  version {literal(run.version_id)}"
-        title += f"  {age_text(run.created_at, now)} ago"
+        title = f"{state_label(run.status)}  {literal(run.message or run.id)}"
+        title += f"  {age_text(run.created_at, now)} ago  ({literal(run.id)})"
         out.append(title + "\n", style="bold")
-        if run.message:
-            out.append(f"    {literal(run.message)}\n")
         for stage in run.stages:
             elapsed = _elapsed(stage.started_at, stage.finished_at, now)
-            out.append(f"    {state_label(stage.state):<16} {literal(stage.name):<14} {elapsed}\n")
+            out.append(f"    {literal(stage.name):<14} {state_label(stage.state):<14} {elapsed}\n")
         if run.error:
             out.append(f"    error: {literal(run.error)}\n", style="bold")
     if not runs:
@@ -86,6 +82,10 @@ class DetailPane(Vertical):
 
     def show_tab(self, tab_id: str) -> None:
         self.query_one(TabbedContent).active = tab_id
+
+    def cycle_tab(self, step: int) -> None:
+        index = TAB_IDS.index(self.active_tab) if self.active_tab in TAB_IDS else 0
+        self.show_tab(TAB_IDS[(index + step) % len(TAB_IDS)])
 
     def on_mount(self) -> None:
         table = self.query_one("#versions-table", DataTable)

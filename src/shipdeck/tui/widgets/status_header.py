@@ -31,9 +31,15 @@ def connection_text(state: ConnectionState, age: float | None) -> str:
 
 
 def budget_text(remaining: int | None, limit: int | None) -> str:
+    """The rate-limit budget left, as a whole percentage when the limit is known ('budget 97%')."""
     if remaining is None:
         return ""
-    return f"budget {remaining}/{limit}" if limit else f"budget {remaining}"
+    if not limit:
+        return f"budget {remaining}"
+    return f"budget {max(0, remaining) * 100 // limit}%"
+
+
+LOW_BUDGET_PERCENT = 20
 
 
 class StatusHeader(Horizontal):
@@ -54,6 +60,7 @@ class StatusHeader(Horizontal):
     StatusHeader.-read-only > #header-readonly { display: block; }
     StatusHeader > #header-connection.-down { color: $text-warning; text-style: bold; }
     StatusHeader > #header-pending { color: $text-warning; text-style: bold; }
+    StatusHeader > #header-budget.-low { color: $text-error; text-style: bold; }
     """
 
     def __init__(self, *, profile: str, provider: str, environment: str, read_only: bool) -> None:
@@ -82,7 +89,10 @@ class StatusHeader(Horizontal):
         widget.set_class(state is not ConnectionState.LIVE, "-down")
 
     def show_budget(self, remaining: int | None, limit: int | None) -> None:
-        self.query_one("#header-budget", Static).update(Content(budget_text(remaining, limit)))
+        widget = self.query_one("#header-budget", Static)
+        widget.update(Content(budget_text(remaining, limit)))
+        low = remaining is not None and bool(limit) and remaining * 100 < LOW_BUDGET_PERCENT * (limit or 1)
+        widget.set_class(low, "-low")
 
     def show_pending(self, count: int) -> None:
         self.query_one("#header-pending", Static).update(Content(f"⧗ {count} pending" if count else ""))
