@@ -162,6 +162,7 @@ def test_missing_or_foreign_token_is_401_in_the_mixpeek_envelope(sim: SimServer)
         assert answer.status_code == 401
         body = answer.json()
         assert body["success"] is False and body["status"] == 401 and body["error"]["message"]
+        assert body["error"]["type"] == "UnauthorizedError"
 
 
 def test_unknown_resources_are_404(sim: SimServer) -> None:
@@ -352,7 +353,7 @@ def test_restore_with_the_same_idempotency_key_is_replayed_not_repeated(api: htt
     assert len(restores) == 1
     production_before = env_version(api, app_id, "production")
     mismatch = api.post(f"/{app_id}/versions/1/restore", json={"environment": "production"}, headers=headers)
-    assert mismatch.status_code == 409 and mismatch.json()["success"] is False
+    assert mismatch.status_code == 409 and mismatch.json()["error"]["type"] == "ConflictError"
     assert env_version(api, app_id, "staging") == 1
     assert env_version(api, app_id, "production") == production_before
 

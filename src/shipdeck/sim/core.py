@@ -518,9 +518,21 @@ def mixpeek_error(
     body = {
         "success": False,
         "status": status,
-        "error": {"message": message, "type": code, "details": details or {}},
+        "error": {"message": message, "type": _MIXPEEK_TYPES.get(code, code), "details": details or {}},
     }
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+# Mixpeek names error types like exception classes (contract B.1); the gateway's shared codes, in its words.
+_MIXPEEK_TYPES = {
+    "UNAUTHORIZED": "UnauthorizedError",
+    "FORBIDDEN": "ForbiddenError",
+    "NOT_FOUND": "NotFoundError",
+    "METHOD_NOT_ALLOWED": "MethodNotAllowedError",
+    "IDEMPOTENCY_PAYLOAD_MISMATCH": "ConflictError",
+    "RATE_LIMITED": "TooManyRequestsError",
+    "SERVICE_UNAVAILABLE": "ServiceUnavailableError",
+}
 
 
 _ERROR_BUILDERS: dict[str, Callable[..., JSONResponse]] = {
