@@ -20,9 +20,11 @@ from shipdeck.live.actions import ActionRunner
 from shipdeck.model import Deployment, Domain
 from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.screens.screen_kit import (
+    TableRow,
     TextPrompt,
     cell,
     describe_error,
+    fill_table,
     read_only_note,
     refused_because_read_only,
     run_mutation,
@@ -107,9 +109,7 @@ class DomainsScreen(Screen[None]):
         yield Static(Content(literal(f"Domains · {self.deployment.name}")), id="domains-title")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="domains-readonly", classes="" if note else "-hidden")
-        table = DataTable[Any](id="domains-table", cursor_type="row")
-        table.add_columns("Domain", "Status", "Records")
-        yield table
+        yield DataTable[Any](id="domains-table", cursor_type="row")
         with VerticalScroll(id="domains-detail"):
             yield Static("", id="domains-detail-text")
         yield Footer()
@@ -132,14 +132,13 @@ class DomainsScreen(Screen[None]):
 
     def _render_table(self, select: str | None = None) -> None:
         table: DataTable[Any] = self.query_one("#domains-table", DataTable)
-        keep = select or (self.selected.id if self.selected else None)
-        table.clear()
-        for domain in self.domains:
-            table.add_row(
-                cell(domain.name), state_cell(domain.status), cell(len(domain.records)), key=domain.id
-            )
-        if keep is not None and any(d.id == keep for d in self.domains):
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        rows: list[TableRow] = [
+            (domain.id, [cell(domain.name), state_cell(domain.status), cell(len(domain.records))])
+            for domain in self.domains
+        ]
+        fill_table(table, ("Domain", "Status", "Records"), rows)
+        if select is not None and any(domain.id == select for domain in self.domains):
+            table.move_cursor(row=table.get_row_index(select), animate=False)
         self._render_detail()
 
     @property

@@ -26,9 +26,11 @@ from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.actions import ActionRunner
 from shipdeck.model import Deployment, EnvVar
 from shipdeck.tui.screens.screen_kit import (
+    TableRow,
     TextPrompt,
     cell,
     describe_error,
+    fill_table,
     read_only_note,
     refused_because_read_only,
     run_mutation,
@@ -194,9 +196,7 @@ class EnvEditorScreen(Screen[None]):
         yield Static(Content(NO_REVEAL_NOTE), id="env-note")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="env-readonly", classes="" if note else "-hidden")
-        table = DataTable[Any](id="env-table", cursor_type="row")
-        table.add_columns(" ", "Name", "Value (preview)")
-        yield table
+        yield DataTable[Any](id="env-table", cursor_type="row")
         yield Static("", id="env-status")
         yield Footer()
 
@@ -213,9 +213,7 @@ class EnvEditorScreen(Screen[None]):
         self.query_one("#env-title", Static).update(Content(literal(title)))
 
     def _render_table(self) -> None:
-        table: DataTable[Any] = self.query_one("#env-table", DataTable)
-        keep = self.selected_key
-        table.clear()
+        rows: list[TableRow] = []
         for key in sorted(set(self.current) | set(self.staged)):
             existing, change = self.current.get(key), self.staged.get(key)
             if change is None:
@@ -225,9 +223,8 @@ class EnvEditorScreen(Screen[None]):
             else:
                 sign = "~" if existing else "+"
                 shown = describe_new_value(change.value)
-            table.add_row(cell(sign), cell(key), cell(shown), key=key)
-        if keep is not None and keep in set(self.current) | set(self.staged):
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+            rows.append((key, [cell(sign), cell(key), cell(shown)]))
+        fill_table(self.query_one("#env-table", DataTable), (" ", "Name", "Value (preview)"), rows)
         self._render_status()
 
     def _render_status(self, extra: str = "") -> None:

@@ -4,7 +4,7 @@ through the ActionRunner with a readable outcome, and error text for humans."""
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from rich.text import Text
@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from shipdeck.api.errors import ApiError, ShipdeckError
 from shipdeck.live.actions import ActionRunner, ReadOnlyError
@@ -61,7 +61,32 @@ def cell(value: object, *, limit: int | None = None) -> Text:
     text = literal("" if value is None else value)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
-    return Text(text, no_wrap=True, overflow="ellipsis")
+    return Text(text)
+
+
+TableRow = tuple[str, Sequence[Text]]
+
+
+def fill_table(table: DataTable[Any], labels: Sequence[str], rows: Sequence[TableRow]) -> None:
+    """Replace every row (keyed by id), keeping the cursor on the same key when it is still there.
+
+    Columns are re-created with explicit widths from the content: DataTable's own lazy measuring keeps
+    stale widths when rows are replaced before it runs, which made what is shown depend on timing.
+    """
+    keep = None
+    if table.row_count:
+        keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    widths = [len(label) for label in labels]
+    for _key, cells in rows:
+        widths = [max(width, text.cell_len) for width, text in zip(widths, cells, strict=True)]
+    table.clear(columns=True)
+    for label, width in zip(labels, widths, strict=True):
+        table.add_column(label, width=width)
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    keys = [key for key, _cells in rows]
+    if keep in keys:
+        table.move_cursor(row=keys.index(str(keep)), animate=False)
 
 
 def state_cell(state: str | None) -> Text:

@@ -21,8 +21,10 @@ from shipdeck.live.actions import ActionRunner
 from shipdeck.live.tasks import PendingApproval, TasksLive, TasksUpdate, pending_approvals_of
 from shipdeck.model import Agent, Task
 from shipdeck.tui.screens.screen_kit import (
+    TableRow,
     TextPrompt,
     cell,
+    fill_table,
     read_only_note,
     refused_because_read_only,
     run_mutation,
@@ -41,7 +43,7 @@ class TasksScreen(Screen[None]):
     TasksScreen #tasks-readonly.-hidden { display: none; }
     TasksScreen #tasks-table { height: 1fr; min-height: 4; }
     TasksScreen #agents-table { height: 1fr; min-height: 4; }
-    TasksScreen #tasks-approval { height: auto; max-height: 3; padding: 0 1; }
+    TasksScreen #tasks-approval { height: auto; max-height: 3; padding: 0 1; color: $text-warning; }
     TasksScreen #tasks-events { height: 1fr; min-height: 3; border-top: solid $primary; }
     """
 
@@ -71,12 +73,8 @@ class TasksScreen(Screen[None]):
         yield Static(Content("Tasks · connecting…"), id="tasks-status")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="tasks-readonly", classes="" if note else "-hidden")
-        tasks = DataTable[Any](id="tasks-table", cursor_type="row", zebra_stripes=False)
-        tasks.add_columns("State", "Task", "Agents", "Needs", "Prompt")
-        yield tasks
-        agents = DataTable[Any](id="agents-table", cursor_type="row")
-        agents.add_columns("Agent", "Type", "State", "Tool", "Progress", "Approval")
-        yield agents
+        yield DataTable[Any](id="tasks-table", cursor_type="row")
+        yield DataTable[Any](id="agents-table", cursor_type="row")
         yield Static("", id="tasks-approval")
         yield EventLog(id="tasks-events", max_lines=2_000)
         yield Footer()
@@ -106,45 +104,41 @@ class TasksScreen(Screen[None]):
             text += f" · {waiting} waiting for approval (a approve, n deny)"
         self.query_one("#tasks-status", Static).update(Content(literal(text)))
 
+    # Ids are long: they go last, so that at 80 columns the prompt and what needs a human stay visible.
+    TASK_COLUMNS = ("State", "Needs", "Prompt", "Agents", "Task")
+    AGENT_COLUMNS = ("Type", "State", "Tool", "Progress", "Approval", "Agent")
+
     def _render_tasks(self) -> None:
-        table: DataTable[Any] = self.query_one("#tasks-table", DataTable)
-        selected = self.selected_task
-        table.clear()
+        rows: list[TableRow] = []
         for task in self.tasks:
             waiting = len(pending_approvals_of(task))
-            agents = f"{len(task.agents)}"
-            table.add_row(
+            cells = [
                 state_cell(task.status),
-                cell(task.id),
-                cell(agents),
                 cell(f"! {waiting} approval" if waiting else ""),
-                cell(task.prompt, limit=200),
-                key=task.id,
-            )
-        if selected is not None and selected.id in {task.id for task in self.tasks}:
-            table.move_cursor(row=table.get_row_index(selected.id), animate=False)
+                cell(task.prompt, limit=40),
+                cell(len(task.agents)),
+                cell(task.id),
+            ]
+            rows.append((task.id, cells))
+        fill_table(self.query_one("#tasks-table", DataTable), self.TASK_COLUMNS, rows)
         self._render_agents()
 
     def _render_agents(self) -> None:
-        table: DataTable[Any] = self.query_one("#agents-table", DataTable)
-        selected_agent = self.selected_agent
         task = self.selected_task
-        table.clear()
-        agents = task.agents if task else []
         pending = {p.agent.id: p for p in pending_approvals_of(task)} if task else {}
-        for agent in agents:
+        rows: list[TableRow] = []
+        for agent in task.agents if task else []:
             waiting = pending.get(agent.id)
-            table.add_row(
-                cell(agent.id),
+            cells = [
                 cell(agent.type or ""),
                 state_cell(agent.status),
                 cell(agent.current_tool or ""),
                 cell("" if agent.progress is None else f"{agent.progress}%"),
                 cell(f"! {waiting.approval.action or 'approval'}" if waiting else ""),
-                key=agent.id,
-            )
-        if selected_agent is not None and selected_agent.id in {agent.id for agent in agents}:
-            table.move_cursor(row=table.get_row_index(selected_agent.id), animate=False)
+                cell(agent.id),
+            ]
+            rows.append((agent.id, cells))
+        fill_table(self.query_one("#agents-table", DataTable), self.AGENT_COLUMNS, rows)
         self._render_approval()
 
     def _render_approval(self) -> None:
@@ -152,10 +146,10 @@ class TasksScreen(Screen[None]):
         text = ""
         if pending is not None:
             approval = pending.approval
-            risk = f" [{approval.risk_level} risk]" if approval.risk_level else ""
+            risk = f"{approval.risk_level} risk " if approval.risk_level else ""
             text = (
-                f"Approval {approval.id} for {pending.agent.id}{risk}: "
-                f"{approval.action or ''} {approval.summary or ''}".rstrip()
+                f"! Waiting for you ({risk}{approval.action or 'action'}): {approval.summary or ''}"
+                f" · a approve, n deny · {approval.id} by {pending.agent.id}"
             )
         self.query_one("#tasks-approval", Static).update(Content(literal(text)))
 
