@@ -71,10 +71,6 @@ class CommandContext:
         if answer not in ("y", "yes"):
             raise CliError("cancelled: nothing was sent", 1)
 
-    def say(self, text: str) -> None:
-        """A human line: on stdout normally, on stderr under --json so stdout stays one JSON document."""
-        print(text, file=self.err if self.json else self.out)
-
 
 Command = Callable[[CommandContext], Awaitable[int]]
 
@@ -85,13 +81,19 @@ def target_of(dep: Deployment) -> str:
     return f"{dep.name} [{dep.id}]"
 
 
-async def find_version(ctx: CommandContext, dep: Deployment, ref: str) -> tuple[Version, list[Version]]:
-    """VERSION as an id, ``v12`` or ``12``; also returns every version (newest first)."""
-    versions = sorted(await ctx.adapter.all_versions(dep.id), key=_version_order, reverse=True)
+async def versions_newest_first(ctx: CommandContext, dep: Deployment) -> list[Version]:
+    return sorted(await ctx.adapter.all_versions(dep.id), key=_version_order, reverse=True)
+
+
+def pick_version(ctx: CommandContext, dep: Deployment, versions: list[Version], ref: str) -> Version:
+    """VERSION as an id, else as a number (``v12`` or ``12``)."""
+    by_id = next((v for v in versions if v.id == ref), None)
+    if by_id is not None:
+        return by_id
     number = _VERSION_NUMBER.fullmatch(ref.strip())
-    for version in versions:
-        if version.id == ref or (number and version.number == int(number.group(1))):
-            return version, versions
+    by_number = next((v for v in versions if number and v.number == int(number.group(1))), None)
+    if by_number is not None:
+        return by_number
     raise NotFound(f"{dep.name} has no version {ref!r}", status=404, provider=ctx.adapter.provider)
 
 
@@ -139,7 +141,7 @@ async def cmd_ls(ctx: CommandContext) -> int:
 
 async def cmd_versions(ctx: CommandContext) -> int:
     dep = await ctx.deployment()
-    versions = sorted(await ctx.adapter.all_versions(dep.id), key=_version_order, reverse=True)
+    versions = await versions_newest_first(ctx, dep)
     if ctx.json:
         print_json(versions, ctx.out)
         return 0
@@ -275,10 +277,10 @@ def _print_status(snapshot: StatusSnapshot, out: TextIO) -> None:
 
 async def cmd_rollback(ctx: CommandContext) -> int:
     dep = await ctx.deployment()
-    versions = sorted(await ctx.adapter.all_versions(dep.id), key=_version_order, reverse=True)
+    versions = await versions_newest_first(ctx, dep)
     current = active_version(dep, versions)
     if ctx.args.to:
-        target, _ = await find_version(ctx, dep, ctx.args.to)
+        target = pick_version(ctx, dep, versions, ctx.args.to)
     else:
         previous = _previous_ready(versions, current)
         if previous is None:
@@ -312,7 +314,8 @@ async def cmd_rollback(ctx: CommandContext) -> int:
 
 async def cmd_promote(ctx: CommandContext) -> int:
     dep = await ctx.deployment()
-    target, versions = await find_version(ctx, dep, ctx.args.version)
+    versions = await versions_newest_first(ctx, dep)
+    target = pick_version(ctx, dep, versions, ctx.args.version)
     # Mixpeek lists an app once per environment; promoting from its staging row replaces production's.
     environment = ctx.args.environment or ("production" if dep.environment else None)
     current = active_version(await _row_in_environment(ctx, dep, environment), versions)
