@@ -14,6 +14,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.frames import Frame, Opcode
 
+from shipdeck.sim.cli import parse_options
+from shipdeck.sim.core import OptionError
 from tests.conftest import MITEOS_TOKEN
 from tests.simproc import SimServer, running_sim
 
@@ -261,3 +263,10 @@ async def test_the_demo_tasks_trickle_agent_events_at_a_modest_rate(ws_sim: SimS
     # 50 simulated seconds at --speed 50: one agent step every 4 simulated seconds per running task.
     assert 10 <= len(from_demo) <= 40, len(from_demo)
     assert {f["type"] for f in from_demo} <= {"agent.thinking", "agent.action"}
+
+
+def test_the_ping_interval_is_an_option_that_must_be_positive() -> None:
+    assert parse_options([]).ws_ping_seconds == 20.0  # the house decision
+    assert parse_options(["--ws-ping", "0.5"]).ws_ping_seconds == 0.5
+    with pytest.raises(OptionError, match="--ws-ping"):
+        parse_options(["--ws-ping", "0"])
