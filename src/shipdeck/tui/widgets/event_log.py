@@ -35,13 +35,18 @@ def _short_time(at: datetime | None) -> str:
     return at.strftime("%H:%M:%S") if at else "--:--:--"
 
 
+# What a human reads first; ids (long, and the same on many lines) go last.
+_LEADING_FIELDS = ("status", "state", "tool", "thought", "summary", "reason", "error", "message")
+
+
 def format_event(event: Event) -> str:
-    """One line per event: time, type, then the interesting data fields (ids and states first)."""
+    """One line per event: time, type, the readable fields, then the ids; nested values are left out."""
     data = event.data
-    first = ("task_id", "agent_id", "status", "state", "approval_id", "tool")
-    keys: list[str] = [k for k in first if k in data]
-    keys += [k for k in data if k not in keys]
-    fields = " ".join(f"{key}={data[key]}" for key in keys if not isinstance(data[key], (dict, list)))
+    scalars = {key: value for key, value in data.items() if not isinstance(value, (dict, list))}
+    leading = [key for key in _LEADING_FIELDS if key in scalars]
+    ids = [key for key in scalars if key.endswith("_id") and key not in leading]
+    rest = [key for key in scalars if key not in leading and key not in ids]
+    fields = " ".join(f"{key}={scalars[key]}" for key in leading + rest + ids)
     return literal(f"{_short_time(event.created_at)} {event.type:<20} {fields}".rstrip())
 
 
