@@ -143,7 +143,9 @@ async def test_a_task_id_filter_and_pattern_filter(ws_sim: SimServer) -> None:
 async def test_ping_is_answered_and_bad_messages_get_an_error(ws_sim: SimServer) -> None:
     async with connect(ws_url(ws_sim), additional_headers=AUTH) as socket:
         await subscribe(socket, ["nothing.*"])
-        for bad in ("not json", "[1]", '{"type": "dance"}', '{"type": "resume", "after_seq": -1}'):
+        bad_messages: list[str | bytes] = ["not json", "[1]", '{"type": "dance"}', b'{"type": "ping"}']
+        bad_messages += ['{"type": "resume", "after_seq": -1}', '{"type": "subscribe", "events": "all"}']
+        for bad in bad_messages:
             await socket.send(bad)
             error = await receive(socket)
             assert error["type"] == "error" and error["detail"]

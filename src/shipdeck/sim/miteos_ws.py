@@ -77,11 +77,16 @@ class _Session:
     async def _receive(self) -> None:
         try:
             while True:
-                text = await self.websocket.receive_text()
-                await self._handle(text)
-        except (WebSocketDisconnect, KeyError, RuntimeError):
-            # KeyError/RuntimeError: a binary frame or a receive after close; either way the talk is over.
-            return
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                if text is None:
+                    await self._error("binary messages are not understood; send JSON text")
+                else:
+                    await self._handle(text)
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the client left (RuntimeError: Starlette refuses a receive or send after the close)
 
     async def _handle(self, text: str) -> None:
         if len(text) > MAX_MESSAGE_CHARS:
