@@ -93,3 +93,17 @@ def test_publish_needs_a_message_then_deploys_a_bundle(
         assert time.monotonic() < deadline, "the deploy never went live in staging"
         time.sleep(0.1)
     assert pointers(mixpeek, "docs-portal")["production"] == before["production"]
+
+
+def test_publish_wait_follows_the_deploy_to_its_end(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    args = ("--message", "feat: waited for", "--yes", "--wait", "--interval", "0.1")
+    result = shipdeck(capsys, "publish", "storefront@staging", *args)
+    assert result.code == 0, result.err
+    staging = pointers(mixpeek, "storefront")["staging"]
+    assert result.out.strip().endswith(f":v{staging} to Storefront: complete")
+    # The flaky app fails some builds: --wait says so with exit 1 and the server's reason.
+    outcomes = [shipdeck(capsys, "publish", "legacy-portal", *args) for _ in range(4)]
+    failed = [r for r in outcomes if r.code == 1]
+    assert failed and all("failed (asset upload timed out" in r.out for r in failed)

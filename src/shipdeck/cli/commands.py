@@ -418,6 +418,8 @@ async def cmd_publish(ctx: CommandContext) -> int:
         lambda key: ctx.adapter.publish(dep.id, request, idempotency_key=key),
         details=details,
     )
+    if args.wait and result.version is None and result.run is not None:
+        return await _wait_for_run(ctx, dep, result.run)
     if not args.wait or result.version is None:
         if ctx.json:
             print_json(result, ctx.out)
@@ -436,6 +438,24 @@ async def cmd_publish(ctx: CommandContext) -> int:
     else:
         print(f"published {version.label} to {dep.name}: {version.state}", file=ctx.out)
     return 0 if version.health == Health.OK else 1
+
+
+async def _wait_for_run(ctx: CommandContext, dep: Deployment, run: PipelineRun) -> int:
+    """Publish --wait where the version appears only when the run ends (Mixpeek deploys): follow the run."""
+    while health_of(run.status) == Health.PROGRESS:
+        await asyncio.sleep(ctx.args.interval)
+        runs = await ctx.adapter.list_pipeline_runs(run.deployment_id)
+        latest = next((r for r in runs if r.id == run.id), None)
+        if latest is None:
+            raise CliError(f"{dep.name}: run {run.id} is no longer listed; see `shipdeck status`", 1)
+        run = latest
+    if ctx.json:
+        print_json({"run": run}, ctx.out)
+    else:
+        version = f" {run.version_id}" if run.version_id else ""
+        failed = f" ({run.error})" if run.error else ""
+        print(f"published{version} to {dep.name}: {run.status}{failed}", file=ctx.out)
+    return 0 if run.health == Health.OK else 1
 
 
 # -- env and domains -----------------------------------------------------------------------------------
