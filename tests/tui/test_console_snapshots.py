@@ -108,3 +108,12 @@ def test_help_lists_every_key(
 def test_read_only_sandbox_header(snap_compare: Any, frozen_sim: SimServer, tmp_path: Path) -> None:
     app = make(frozen_sim, tmp_path, read_only=True, environment="sandbox")
     assert snap_compare(app, terminal_size=(80, 24), run_before=steady(app))
+
+
+def test_no_color_and_sixteen_colours(
+    snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_COLOR with the ANSI theme: PRODUCTION and every state still read as words and symbols."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make(frozen_sim, tmp_path, theme="shipdeck-ansi")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=steady(app))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from textual.color import Color, ColorParseError
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 
 from shipdeck.config.themes import COLOR_FIELDS, ThemeSpec
 
@@ -33,11 +33,13 @@ def to_textual_theme(spec: ThemeSpec) -> Theme:
                 Color.parse(value)
             except ColorParseError:
                 raise ValueError(f"theme {spec.name}: {key} {value!r} is not a colour") from None
+    # An ANSI theme needs the variables Textual's own ANSI themes define (ansi-background, cursors, ...).
+    ansi_base = BUILTIN_THEMES["ansi-dark" if spec.dark else "ansi-light"].variables if spec.ansi else {}
     return Theme(
         name=spec.name,
         primary=spec.primary,
         dark=spec.dark,
-        variables={**THEME_VARIABLE_DEFAULTS, **spec.variables},
+        variables={**ansi_base, **THEME_VARIABLE_DEFAULTS, **spec.variables},
         ansi=spec.ansi,
         **colors,
     )

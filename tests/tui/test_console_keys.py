@@ -1,0 +1,142 @@
+"""Keys, keymap, help, palette, filter, themes, the Tasks key and capabilities, against a real sim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shipdeck.config.console_options import ConsoleOptions
+from shipdeck.config.profile import Profile, Secret
+from shipdeck.tui.screens.dialogs import ConfirmDialog
+from shipdeck.tui.screens.help import HelpScreen
+from shipdeck.tui.screens.tasks import TasksScreen
+from tests.simproc import SimServer
+from tests.tui.console_host import (
+    console_app,
+    console_options,
+    notifications,
+    wait_for,
+    wait_loaded,
+)
+
+
+async def test_keymap_remaps_by_binding_id_help_shows_it_and_unknown_ids_are_reported(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    options = console_options(sim, tmp_path, keymap={"rollback": "b", "no-such-action": "x"})
+    app = console_app(options)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await wait_loaded(pilot, app)
+        assert any("'no-such-action'" in m for m in notifications(app))
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmDialog)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        rows = {binding_id: keys for keys, _, binding_id in help_screen.rows}
+        assert rows["rollback"] == "b"
+        for binding_id in (
+            "filter",
+            "promote",
+            "publish",
+            "redeploy",
+            "domains",
+            "env",
+            "logs",
+            "quit",
+            "help",
+        ):
+            assert binding_id in rows
+
+
+async def test_filter_narrows_the_list_and_escape_clears_it(sim: SimServer, tmp_path: Path) -> None:
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await wait_loaded(pilot, app)
+        total = table.row_count
+        await pilot.press("slash", *"dental")
+        assert [table._rows[i].name for i in table.visible_ids] == ["smile-dental-landing"]
+        await pilot.press("enter")  # keep the filter, back to the list
+        assert table.has_focus and table.row_count == 1
+        assert table.highlighted is not None and table.highlighted.name == "smile-dental-landing"
+        await pilot.press("escape")
+        assert table.row_count == total
+
+
+async def test_palette_goes_to_a_deployment(sim: SimServer, tmp_path: Path) -> None:
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await wait_loaded(pilot, app)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"go to smile-dental")
+        await pilot.pause(0.8)
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: table.highlighted is not None and table.highlighted.name == "smile-dental-landing"
+        )
+
+
+async def test_themes_are_registered_and_an_unknown_one_falls_back_with_a_notice(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    app = console_app(console_options(sim, tmp_path, theme="no-such-theme"))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_loaded(pilot, app)
+        assert app.theme == "shipdeck-dark"
+        assert any("no-such-theme" in m for m in notifications(app))
+        for name in ("shipdeck-light", "shipdeck-high-contrast", "shipdeck-ansi"):
+            app.theme = name  # switched live; the badges' variables exist in every theme
+            await pilot.pause(0.1)
+        app.theme = "textual-light"  # a Textual theme: shipdeck's variables come from the defaults
+        await pilot.pause(0.1)
+        assert app.theme == "textual-light"
+
+
+async def test_tasks_key_opens_tasks_when_the_profile_has_them_and_says_why_not_otherwise(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press("t")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, TasksScreen)
+        assert any("has no tasks" in m for m in notifications(app))
+    app = console_app(console_options(sim, tmp_path, with_tasks=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TasksScreen))
+
+
+async def test_actions_a_provider_lacks_say_why_and_send_nothing(sim: SimServer, tmp_path: Path) -> None:
+    # A Miteos console: its adapter has no rollback to a version list, promote, ... (see capabilities).
+    profile = Profile("miteos", "miteos", sim.miteos, Secret("mt_test_demo"), environment="staging")
+    app = console_app(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"))
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app._main_screen() is not None)
+        capabilities = app.adapter.capabilities
+        lacking = [
+            (key, action)
+            for key, action in (("r", "rollback"), ("P", "promote"), ("p", "publish"), ("R", "redeploy"))
+            if not capabilities.supports(action)
+        ]
+        assert lacking, "the Miteos adapter was expected to lack at least one of these actions"
+        for key, action in lacking:
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            assert not isinstance(app.screen, ConfirmDialog)
+            assert any(capabilities.why_not(action) in m for m in notifications(app)), notifications(app)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        described = {binding_id: text for _, text, binding_id in help_screen.rows}
+        assert "unavailable" in described[lacking[0][1]]
+    assert not (tmp_path / "audit.jsonl").exists()
