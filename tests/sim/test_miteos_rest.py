@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ def fast_sim() -> Iterator[SimServer]:
     """A demo-seeded simulator of this module's own: fast clock, no rate limit in the way of polling."""
     with running_sim(["--rate-limit", "100000"], speed=200.0) as server:
         yield server
+        # Every refusal above is an answer, never a crash of a handler or of a background lifecycle.
+        assert not [line for line in server.output if "Traceback" in line], "\n".join(server.output)
 
 
 def miteos_client(server: SimServer) -> httpx.Client:
@@ -408,3 +411,23 @@ def test_a_restart_on_the_same_db_keeps_tasks_and_finishes_them(tmp_path: Path) 
             lambda d: d["status"] in ("live", "failed"),
         )
         assert done["completed_at"]
+
+
+async def test_concurrent_agent_controls_answer_200_or_409_and_stay_consistent(
+    api: httpx.Client, fast_sim: SimServer
+) -> None:
+    task_id, agent = waiting_agent(api)
+    actions = ["pause", "resume", "guide"] * 10
+    async with httpx.AsyncClient(base_url=fast_sim.miteos, headers=api.headers, timeout=10) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(f"/agents/{agent['id']}/{action}", json={"instructions": "keep going"})
+                for action in actions
+            )
+        )
+    assert {answer.status_code for answer in answers} <= {200, 409}
+    assert sum(answer.status_code == 200 for answer in answers) >= 10  # every guide succeeds
+    task = get_json(api, f"/tasks/{task_id}")
+    (final,) = task["agents"]
+    assert final["status"] in ("paused", "waiting")
+    assert task["status"] == ("paused" if final["status"] == "paused" else "running")
