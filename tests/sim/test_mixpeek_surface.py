@@ -290,6 +290,8 @@ def test_upload_url_is_signed(api: httpx.Client) -> None:
     assert httpx.put(forged, content=b"zip").status_code == 403
     other_key = ticket["upload_url"].replace("site.zip", "other.zip")
     assert httpx.put(other_key, content=b"zip").status_code == 403
+    too_big = httpx.put(ticket["upload_url"], content=b"0" * (20 * 1024 * 1024 + 1))
+    assert too_big.status_code == 400 and b"EntityTooLarge" in too_big.content
     missing = api.post(f"/{app_id}/deploy/verify-upload", json={"bundle_s3_key": ticket["bundle_s3_key"]})
     assert missing.json()["exists"] is False
 

@@ -19,7 +19,6 @@ keeps env vars in the app's ``build_config``, edited as a draft in its dashboard
 
 from __future__ import annotations
 
-import hashlib
 import html
 import io
 import json
@@ -31,6 +30,7 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import ServerSentEvent
 
+from shipdeck.api.base import new_idempotency_key
 from shipdeck.api.common import HttpAdapter
 from shipdeck.api.errors import (
     ApiError,
@@ -452,7 +452,7 @@ class MixpeekAdapter(HttpAdapter):
                 f"a Mixpeek deploy always goes live in its environment; deploy to staging to try it "
                 f"without touching production (asked: {environment})"
             )
-        key = idempotency_key or hashlib.sha256(f"{app_id}:{message}".encode()).hexdigest()
+        key = idempotency_key or new_idempotency_key()
         app = mixpeek_deployment(await self._app(app_id), environment)
         bundle_key = await self._upload_bundle(app_id, generated_bundle(app.name, message, key), key)
         body = await self.transport.mutate(

@@ -42,6 +42,7 @@ from shipdeck.sim.core import (
 from shipdeck.sim.mixpeek_store import (
     ENVIRONMENTS,
     LINE_SECONDS,
+    MAX_BUNDLE_BYTES,
     QUEUE_SECONDS,
     SCHEMA,
     TERMINAL_STATUSES,
@@ -252,7 +253,10 @@ class MixpeekService:
         if self.ctx.clock.now().timestamp() > expires:
             return _s3_error(403, "AccessDenied", "Request has expired")
         if method == "PUT":
-            data = await request.body()
+            data = await _capped_body(request, MAX_BUNDLE_BYTES)
+            if data is None:
+                limit = MAX_BUNDLE_BYTES // (1024 * 1024)
+                return _s3_error(400, "EntityTooLarge", f"Your proposed upload exceeds {limit} MB")
             app_id = key.split("/")[1] if key.count("/") >= 2 else ""
             with self.ctx.db.transaction():
                 etag = self.store.put_object(
@@ -511,6 +515,18 @@ def _version_param(request: Request, name: str) -> int:
     if not str(raw).isdigit():
         raise invalid(f"{name} must be a version number, got {str(raw)[:40]!r}", field=name)
     return int(raw)
+
+
+async def _capped_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it grows past ``limit`` bytes (nothing more is buffered)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _s3_error(status: int, code: str, message: str) -> Response:
