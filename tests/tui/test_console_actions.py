@@ -9,6 +9,7 @@ from pathlib import Path
 
 from shipdeck.config.paths import state_dir
 from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
+from shipdeck.tui.widgets.event_log import EventLog
 from tests.tui.console_host import (
     READONLY_TOKEN,
     SimHttp,
@@ -69,6 +70,10 @@ async def test_rollback_from_the_list_in_three_keys_moves_the_active_version_bac
                 pilot,
                 lambda: app.live.deployments[before["id"]].active_version_id == expected["id"],
             )
+            # ... and its Events tab lists what the stream said about it.
+            events_log = main_screen(app).detail.query_one("#events-log", EventLog)
+            await wait_for(pilot, lambda: events_log.line_count > 0)
+            assert any("deployment." in line for line in events_log.lines)
         audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
         assert [(r["phase"], r["action"]) for r in audit] == [("intent", "rollback"), ("outcome", "rollback")]
         assert audit[1]["outcome"] == "ok"

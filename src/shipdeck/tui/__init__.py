@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -9,9 +10,20 @@ if TYPE_CHECKING:
 
 
 def run_console(options: ConsoleOptions) -> int:
-    """Run the console full screen until the user quits; the exit code."""
+    """Run the console full screen until the user quits; the exit code.
+
+    A profile the console cannot connect with (an unsupported provider, a bad URL) is one line on stderr
+    and the error's exit code, never a traceback.
+    """
+    from shipdeck.api.errors import ShipdeckError
     from shipdeck.tui.app import make_app
 
-    app = make_app(options)
+    try:
+        app = make_app(options)
+    except ShipdeckError as exc:
+        print(f"shipdeck: {exc}", file=sys.stderr)
+        return exc.exit_code
     result = app.run()
-    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)
+    if app.return_code not in (None, 0):
+        return int(app.return_code or 1)
+    return int(result or 0)

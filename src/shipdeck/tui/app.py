@@ -150,8 +150,10 @@ class MainScreen(Screen[None]):
     @on(DeploymentsTable.Highlighted)
     def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
         deployment = event.deployment
-        self.shipdeck.live.watch(deployment.id if deployment else None)
-        self.detail.show(deployment, self.shipdeck.live.detail)
+        live = self.shipdeck.live
+        live.watch(deployment.id if deployment else None)
+        self.detail.show(deployment, live.detail)
+        self.detail.reset_events(live.events)
 
     @on(DeploymentsTable.Selected)
     def _selected(self, event: DeploymentsTable.Selected) -> None:

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from shipdeck.live.state import DeploymentDetail
+from shipdeck.live.state import DeploymentDetail, deployment_id_of
 from shipdeck.model import Deployment, Event, PipelineRun, Version
 from shipdeck.tui.text import age_text, literal, state_label
 from shipdeck.tui.widgets.event_log import EventLog
@@ -116,7 +116,20 @@ class DetailPane(Vertical):
         self.query_one("#pipeline-text", Static).update(text)
 
     def add_events(self, events: Iterable[Event]) -> None:
-        self.query_one("#events-log", EventLog).write_events(events)
+        """Append the events that are about the deployment shown."""
+        if self.deployment is None:
+            return
+        shown = self.deployment.id
+        self.query_one("#events-log", EventLog).write_events(
+            event for event in events if deployment_id_of(event) == shown
+        )
+
+    def reset_events(self, recent: Iterable[Event]) -> None:
+        """A different deployment is shown: its recent events from the live state's ring buffer."""
+        log = self.query_one("#events-log", EventLog)
+        log.flush()
+        log.clear()
+        self.add_events(recent)
 
     @property
     def selected_version(self) -> Version | None:
