@@ -151,6 +151,32 @@ async def test_invalid_name_is_refused_and_read_only_sends_nothing(
     assert await server_domains(domains_sim, dep) == before
 
 
+async def test_internationalised_name_is_sent_in_its_idna_form(
+    domains_sim: SimServer, tmp_path: Path
+) -> None:
+    dep = await a_deployment(domains_sim)
+    app = host(domains_sim, tmp_path, dep)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await domains_screen(pilot)
+        await add_domain(pilot, "Bücher.example.org")
+
+        async def added() -> bool:
+            return "xn--bcher-kva.example.org" in await server_domains(domains_sim, dep)
+
+        await eventually(added, what="the IDNA name on the server")
+        await eventually(lambda: selected_name(screen) == "xn--bcher-kva.example.org", what="selected")
+        # Typing the unicode form confirms the removal of its xn-- name.
+        await pilot.press("D")
+        app.screen.query_one(Input).value = "bücher.example.org"
+        await pilot.press("enter")
+
+        async def removed() -> bool:
+            current = (await server_domains(domains_sim, dep)).get("xn--bcher-kva.example.org")
+            return current is None or current.get("status") == "removed"
+
+        await eventually(removed, what="removed")
+
+
 @pytest.mark.parametrize(
     ("name", "ok"),
     [

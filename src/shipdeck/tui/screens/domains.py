@@ -41,6 +41,11 @@ def normalize_domain(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
+def ascii_domain(name: str) -> str:
+    """The name as DNS and the API know it: internationalised labels in their IDNA (xn--) form."""
+    return normalize_domain(name).encode("idna").decode("ascii")
+
+
 def domain_problem(name: str) -> str | None:
     """Why ``name`` is not a usable domain name (IDNA, labels, length), or None."""
     name = normalize_domain(name)
@@ -162,7 +167,8 @@ class DomainsScreen(Screen[None]):
         verified = self.last_verify.get(domain.id, domain)
         lines = [f"{domain.name}: {verified.status}"]
         if verified.status == "failed" or verified.error:
-            lines.append(f"Verification failed: {verified.error or 'the DNS records were not found'}.")
+            reason = (verified.error or "the DNS records were not found").rstrip(".")
+            lines.append(f"Verification failed: {reason}.")
             lines.append("Check that these records exist at your DNS provider, then press v again:")
         elif verified.status in ("verified", "active"):
             lines.append("Verified: traffic for this name reaches the deployment.")
@@ -184,7 +190,7 @@ class DomainsScreen(Screen[None]):
 
         def got(name: str | None) -> None:
             if name is not None:
-                self.run_worker(self._add(normalize_domain(name)), group="domains-act")
+                self.run_worker(self._add(ascii_domain(name)), group="domains-act")
 
         prompt = TextPrompt(
             f"Add a custom domain to {literal(self.deployment.name)}",
@@ -245,11 +251,12 @@ class DomainsScreen(Screen[None]):
             return
 
         def must_match(typed: str) -> str | None:
-            return (
-                None
-                if normalize_domain(typed) == domain.name
-                else f"Type {domain.name} exactly to remove it."
-            )
+            typed_forms = {normalize_domain(typed)}
+            if domain_problem(typed) is None:
+                typed_forms.add(ascii_domain(typed))  # the unicode form of an xn-- name also confirms
+            if normalize_domain(domain.name) in typed_forms:
+                return None
+            return f"Type {literal(domain.name)} exactly to remove it."
 
         def confirmed(typed: str | None) -> None:
             if typed is not None:

@@ -313,6 +313,7 @@ class TasksScreen(Screen[None]):
             return
         agent_id, approval = pending.agent.id, pending.approval
         verb = "Approve" if approved else "Deny"
+        risk = f" ({literal(approval.risk_level)} risk)" if approval.risk_level else ""
 
         def answer(reason: str | None) -> None:
             def call(key: str) -> Awaitable[Agent]:
@@ -324,7 +325,7 @@ class TasksScreen(Screen[None]):
             self._act(action, approval.id, pending.task.id, call, done, reason=reason)
 
         self._confirm_with_reason(
-            f"{verb} {literal(approval.action or 'the action')} for agent {literal(agent_id)}?",
+            f"{verb} {literal(approval.action or 'the action')}{risk} for agent {literal(agent_id)}?",
             literal(approval.summary or "") + f"\nEnter to {verb.lower()}, esc to go back.",
             answer,
         )
