@@ -138,8 +138,8 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         background: $production-badge-background; color: $production-badge-foreground;
     }
     PublishForm VerticalScroll { height: auto; max-height: 1fr; }
-    PublishForm Horizontal { height: auto; }
-    PublishForm Label { width: 18; padding: 1 1 0 0; }
+    PublishForm Horizontal { height: 1; margin-bottom: 1; }
+    PublishForm Label { width: 16; }
     PublishForm Input, PublishForm Select { width: 1fr; }
     PublishForm #publish-error { color: $text-error; }
     PublishForm .publish-keys { color: $text-muted; }
@@ -203,6 +203,8 @@ class PublishForm(ModalScreen[PublishRequest | None]):
 
     @staticmethod
     def _field(label: str, widget: Input | Select[str]) -> ComposeResult:
+        # Compact (borderless, one line) so the whole form fits an 80x24 terminal.
+        widget.compact = True
         with Horizontal():
             yield Label(label)
             yield widget
