@@ -132,7 +132,7 @@ async def test_websocket_events_arrive_and_resume(fresh: MiteosAdapter) -> None:
     async def collect() -> None:
         async for event in fresh.events():
             events.append(event)
-            if event.type.startswith("task.") and event.data.get("task_id") == created[0]:
+            if created and event.type.startswith("task.") and event.data.get("task_id") == created[0]:
                 return
 
     created: list[str] = []
