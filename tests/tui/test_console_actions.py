@@ -7,10 +7,17 @@ import asyncio
 import json
 from pathlib import Path
 
+from textual.widgets import Static
+
+from shipdeck.api.factory import make_adapter
 from shipdeck.config.paths import state_dir
+from shipdeck.tui.app import make_app
 from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
 from shipdeck.tui.widgets.event_log import EventLog
+from tests.simproc import running_sim
 from tests.tui.console_host import (
+    APP_NOW,
+    EPOCH,
     READONLY_TOKEN,
     SimHttp,
     console_app,
@@ -269,3 +276,35 @@ async def test_non_ready_version_is_not_promoted_and_the_reason_is_shown(tmp_pat
             assert any("only ready versions can be promoted" in m for m in notifications(app))
         assert http.mutations() == []
         await asyncio.sleep(0)
+
+
+async def test_a_rollback_sent_while_the_server_is_down_shows_pending_and_resolves_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "sim.db"
+    with running_sim(["--epoch", EPOCH], db_path=db, speed=50.0) as first:
+        port = first.port
+        http = SimHttp(first)
+        before = http.deployment(TARGET)
+        expected = previous_ready(http.versions(before["id"]), before["active_version_id"])
+        options = console_options(first, tmp_path)
+        # A short client deadline, so the outage is noticed in a second rather than a minute.
+        adapter = make_adapter(options.profile, deadline=1.0, timeout=1.0)
+        app = make_app(options, adapter=adapter, clock=lambda: APP_NOW)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await wait_loaded(pilot, app)
+            await put_cursor_above(pilot, app, TARGET)
+            await pilot.press("down", "r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await asyncio.to_thread(first.stop)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: len(app.pending.pending) == 1)
+            header = main_screen(app).query_one("#header-pending", Static)
+            await wait_for(pilot, lambda: "1 pending" in str(header.render()))
+            assert any("Pending" in m for m in notifications(app))
+            with running_sim(["--epoch", EPOCH, "--port", str(port)], db_path=db, speed=50.0) as second:
+                await settle_actions(pilot, app)
+                assert not app.pending.pending
+                assert any("rolled back" in m for m in notifications(app))
+                assert SimHttp(second).deployment(TARGET)["active_version_id"] == expected["id"]
+        await adapter.aclose()
