@@ -112,6 +112,10 @@ async def test_promote_from_a_staging_row_replaces_production(tmp_path: Path) ->
         app = console_app(mixpeek_options(sim, tmp_path))
         async with app.run_test(size=(120, 40)) as pilot:
             await select_row(pilot, app, f"{app_id}@staging")
+            table = main_screen(app).table
+            shown = ["".join(s.text for s in table.render_line(y)) for y in range(table.size.height)]
+            assert any("Status Page (staging)" in line for line in shown)
+            assert any("Status Page (production)" in line for line in shown)
             await pilot.press("P")  # no version picked: the newest, which staging serves
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             dialog = app.screen

@@ -49,6 +49,11 @@ def _sort_key(dep: Deployment) -> SortKey:
     return (dep.name.lower(), dep.id)
 
 
+def row_name(dep: Deployment) -> str:
+    """The name column: ``Shop (staging)`` where a provider lists an app once per environment (Mixpeek)."""
+    return f"{dep.name} ({dep.environment})" if dep.environment else dep.name
+
+
 def _haystack(dep: Deployment) -> str:
     version = f"v{dep.active_version_number}" if dep.active_version_number is not None else ""
     parts = (dep.name, dep.slug or "", dep.state, dep.url or "", version, dep.environment or "", dep.id)
@@ -306,7 +311,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
         version = f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
         cells = [
             (state_label(dep.state), state_style),
-            (literal(dep.name), base),
+            (literal(row_name(dep)), base),
             (version, base),
             (literal(dep.url or "-"), base),
             (age_text(dep.updated_at or dep.created_at, self.clock()), base),
