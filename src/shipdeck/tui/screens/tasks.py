@@ -89,11 +89,13 @@ class TasksScreen(Screen[None]):
 
     # -- live updates -----------------------------------------------------------------------------------
     def _apply_update(self, update: TasksUpdate) -> None:
-        self.tasks = update.tasks
-        self.connection = update.connection
         if update.events:
             self.query_one(EventLog).write_events(update.events)
-        self._render_tasks()
+        if update.tasks != self.tasks:
+            # Most updates only carry events; the tables are rebuilt only when a task changed.
+            self.tasks = update.tasks
+            self._render_tasks()
+        self.connection = update.connection
         self._render_status()
 
     def _render_status(self) -> None:
