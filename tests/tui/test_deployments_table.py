@@ -109,3 +109,21 @@ async def test_fifty_thousand_rows_paint_and_filter_fast() -> None:
     # Generous bounds for a shared 2-core CI machine; locally first paint is ~0.2 s, a keystroke ~10 ms.
     assert first_paint < 1.0, first_paint
     assert filter_time < 0.05 * 3, filter_time
+
+
+async def test_fifty_thousand_rows_arriving_page_by_page_stay_sorted_and_fast() -> None:
+    rows = [deployment(i) for i in range(50_000)]
+    rows.reverse()  # the worst order for insertion
+    app = TableApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        started = time.perf_counter()
+        table.replace_all(rows[:200])
+        for start in range(200, len(rows), 200):
+            table.upsert(rows[start : start + 200])
+        elapsed = time.perf_counter() - started
+        await pilot.pause()
+        assert table.row_count == 50_000
+        names = [table._rows[i].name for i in table.visible_ids[:3]]
+        assert names == ["app-000000", "app-000001", "app-000002"]
+    assert elapsed < 5.0, elapsed

@@ -36,6 +36,9 @@ COLUMNS: tuple[tuple[str, int, int], ...] = (
     ("AGE", 5, 0),
 )
 
+# More new rows than this in one update are sorted in rather than inserted one by one.
+BULK_INSERT = 32
+
 _HEALTH_CLASS = {
     Health.OK: "deployments-table--ok",
     Health.PROGRESS: "deployments-table--progress",
@@ -181,7 +184,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
 
     def upsert(self, deployments: Iterable[Deployment]) -> None:
         """Add or update rows in place (keyed by id); the order moves only if a name changed."""
-        moved = False
+        placed: list[tuple[SortKey, str]] = []
         for dep in deployments:
             old = self._rows.get(dep.id)
             self._rows[dep.id] = dep
@@ -189,9 +192,15 @@ class DeploymentsTable(ScrollView, can_focus=True):
             if old is None or _sort_key(old) != _sort_key(dep):
                 if old is not None:
                     self._remove_key((_sort_key(old), old.id))
-                bisect.insort(self._order, (_sort_key(dep), dep.id))
-                moved = True
-        if moved or self._filter:
+                placed.append((_sort_key(dep), dep.id))
+        if len(placed) > BULK_INSERT:
+            # A page of new rows: one sort of mostly-sorted data beats many O(n) insertions.
+            self._order.extend(placed)
+            self._order.sort()
+        else:
+            for key in placed:
+                bisect.insort(self._order, key)
+        if placed or self._filter:
             self._reindex()
         else:
             self.refresh()
