@@ -8,8 +8,8 @@ Every mapper below accepts the documented variants (``public_url`` / ``auto_subd
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from httpx_sse import ServerSentEvent
@@ -43,6 +43,8 @@ from shipdeck.model import (
     Release,
     Version,
 )
+
+T = TypeVar("T")
 
 VERSION_STAGES = ("created", "building", "ready")
 BUILD_STAGES = ("queued", "building", "succeeded")
@@ -573,7 +575,7 @@ class MiosaAdapter(HttpAdapter):
 
     # -- helpers ---------------------------------------------------------------------------------------------
     @staticmethod
-    def _page(body: Any, key: str, mapper: Any) -> Page[Any]:
+    def _page(body: Any, key: str, mapper: Callable[[JsonObject], T]) -> Page[T]:
         items = [mapper(raw) for raw in unwrap_list(body, what=f"Miosa {key}", keys=(key,))]
         next_cursor = body.get("next_cursor") if isinstance(body, dict) else None
         if next_cursor is not None and not isinstance(next_cursor, str):

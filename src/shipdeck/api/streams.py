@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from shipdeck.api.errors import ProtocolError, ShipdeckError, StreamResyncRequired
-from shipdeck.api.transport import is_transient
+from shipdeck.api.transport import worth_reconnecting
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ async def resilient_stream(
         except StreamResyncRequired:
             raise
         except ShipdeckError as exc:
-            if not (is_transient(exc) or isinstance(exc, ProtocolError)):
+            if not (worth_reconnecting(exc) or isinstance(exc, ProtocolError)):
                 raise
             reason = exc.message
         now = time.monotonic()

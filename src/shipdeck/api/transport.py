@@ -182,7 +182,7 @@ class Transport:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.deadline),
             wait=self._wait,
-            retry=retry_if_exception(_is_transient) if retry_allowed else retry_if_exception(lambda _: False),
+            retry=retry_if_exception(worth_resending if retry_allowed else lambda _: False),
             before_sleep=self._announce_retry,
             reraise=True,
         )
@@ -390,15 +390,16 @@ class Transport:
             self.notice(f"connection to {self.provider} lost, retrying in {when}")
 
 
-def _is_transient(exc: BaseException) -> bool:
+def worth_resending(exc: BaseException) -> bool:
+    """A request failure another attempt may cure: the connection, 429, 502, 503, 504."""
     if isinstance(exc, NetworkError):
         return exc.retryable
     return isinstance(exc, ApiError) and exc.status in RETRY_STATUSES
 
 
-def is_transient(exc: BaseException) -> bool:
-    """True for failures that another attempt may cure (used by the stream reconnect loops too)."""
-    return _is_transient(exc) or (isinstance(exc, ServerError) and exc.status >= 500)
+def worth_reconnecting(exc: BaseException) -> bool:
+    """A stream failure a reconnect may cure: as for requests, plus any 5xx (a stream resumes safely)."""
+    return worth_resending(exc) or (isinstance(exc, ServerError) and exc.status >= 500)
 
 
 def _param(value: Any) -> str:
