@@ -13,6 +13,7 @@ from shipdeck.api.context import LAST_REQUEST_ID, background_reads
 from shipdeck.api.errors import (
     AuthError,
     BudgetReserved,
+    InvalidToken,
     NetworkError,
     ProtocolError,
     ServerError,
@@ -174,3 +175,17 @@ async def test_background_reads_keep_a_reserve_for_the_user() -> None:
         await transport.get("/x")  # the user's own read still goes out
         await transport.aclose()
     assert len(server.seen) == 2
+
+
+@pytest.mark.parametrize("token", ["", "msk_with space", "msk_tökén", "msk_line\nbreak"])
+async def test_a_token_that_cannot_be_sent_is_refused_before_sending(token: str) -> None:
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        writer.write(ok({}))
+
+    async with hostile_server(handler) as server:
+        transport = Transport(server.url, Secret(token), provider="miosa", profile_name="prod-eu")
+        with pytest.raises(InvalidToken, match="token of profile prod-eu") as caught:
+            await transport.get("/x")
+        await transport.aclose()
+    assert server.seen == []
+    assert not token or token not in str(caught.value)

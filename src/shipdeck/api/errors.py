@@ -57,6 +57,12 @@ class PermissionDenied(AuthError):
     """403: the token is valid but may not do this (for example a read-only key)."""
 
 
+class InvalidToken(ShipdeckError):
+    """The profile's token cannot be sent at all (not printable ASCII); nothing was sent."""
+
+    exit_code = 3
+
+
 class NotFound(ApiError):
     exit_code = 4
 

@@ -34,6 +34,7 @@ from shipdeck.api.errors import (
     AuthError,
     BudgetReserved,
     Conflict,
+    InvalidToken,
     NetworkError,
     NotFound,
     PermissionDenied,
@@ -219,8 +220,18 @@ class Transport:
             await response.aclose()
 
     def ws_headers(self) -> dict[str, str]:
-        """Headers for a WebSocket upgrade to the same provider (the token is revealed only here)."""
-        return {"Authorization": f"Bearer {self._token.reveal()}"}
+        """Headers for a WebSocket upgrade to the same provider."""
+        return {"Authorization": self._authorization()}
+
+    def _authorization(self) -> str:
+        """The bearer header value: the one place the token is revealed."""
+        token = self._token.reveal()
+        if not token or not token.isascii() or not token.isprintable() or " " in token:
+            raise InvalidToken(
+                f"the token of profile {self.profile_name} is empty or has characters that cannot be sent "
+                "in a header (spaces, line breaks, non-ASCII); check how it was copied"
+            )
+        return f"Bearer {token}"
 
     def redact(self, text: str) -> str:
         """``text`` with the token masked, for anything that might echo it (a hostile server's message)."""
@@ -245,7 +256,7 @@ class Transport:
         headers: dict[str, str],
     ) -> httpx.Request:
         clean_params = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        headers = {**headers, "Authorization": f"Bearer {self._token.reveal()}"}
+        headers = {**headers, "Authorization": self._authorization()}
         try:
             return self._client.build_request(
                 method, self.base_url + path, params=clean_params, json=json, headers=headers
