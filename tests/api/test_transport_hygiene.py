@@ -189,3 +189,18 @@ async def test_a_token_that_cannot_be_sent_is_refused_before_sending(token: str)
         await transport.aclose()
     assert server.seen == []
     assert not token or token not in str(caught.value)
+
+
+async def test_an_unusable_base_url_is_a_clear_error_not_a_retry_loop() -> None:
+    from shipdeck.api.miteos import MiteosAdapter
+
+    transport = Transport("localhost:8080/v1", Secret(TOKEN), provider="miteos", profile_name="p")
+    adapter = MiteosAdapter(transport)
+    with pytest.raises(NetworkError, match="cannot call miteos") as caught:
+        await adapter.list_tasks()
+    assert not caught.value.retryable
+    with pytest.raises(NetworkError, match="not a usable address"):
+        async with asyncio.timeout(5):
+            async for _ in adapter.events():
+                pass
+    await adapter.aclose()

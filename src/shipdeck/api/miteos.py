@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from shipdeck import __version__
 from shipdeck.api.common import HttpAdapter
@@ -346,9 +346,15 @@ class MiteosAdapter(HttpAdapter):
         )
 
     def ws_url(self) -> str:
+        """``http(s)://host/v1`` -> ``ws(s)://host/v1/ws``."""
         base = self.transport.base_url
-        scheme, rest = base.split("://", 1) if "://" in base else ("http", base)
-        return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws"
+        for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+            if base.startswith(http):
+                return ws + base[len(http) :] + "/ws"
+        raise NetworkError(
+            f"Miteos event stream: {base!r} is not a usable address; check the profile's base_url",
+            retryable=False,
+        )
 
     async def _ws_connection(self, last: int | None) -> AsyncGenerator[tuple[int | None, Event], None]:
         what = "Miteos event stream"
@@ -386,6 +392,11 @@ class MiteosAdapter(HttpAdapter):
                     request_id=exc.response.headers.get("x-request-id"),
                 ) from None
             raise NetworkError(f"{what}: the server refused the connection ({status})") from None
+        except InvalidURI:
+            raise NetworkError(
+                f"{what}: {self.ws_url()!r} is not a usable address; check the profile's base_url",
+                retryable=False,
+            ) from None
         except (TimeoutError, WebSocketException, OSError) as exc:
             raise NetworkError(f"{what}: connection lost ({exc.__class__.__name__})") from None
 
