@@ -130,6 +130,7 @@ class MainScreen(Screen[None]):
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.table.set_filter(event.value)
+        self.refresh_header()
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -185,8 +186,7 @@ class MainScreen(Screen[None]):
         current = table.highlighted
         if batch.detail_changed or (current is not None and current.id in batch.changed) or batch.reset:
             self.detail.show(current, live.detail)
-        if batch.connection_changed or batch.reset:
-            self.refresh_header()
+        self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(problem), severity="warning", markup=False)
 
@@ -197,6 +197,8 @@ class MainScreen(Screen[None]):
         adapter = self.shipdeck.adapter
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
         header.show_pending(len(self.shipdeck.pending.pending))
+        table = self.table
+        header.show_count(table.row_count, table.total_count, loading=live.pages_loading)
 
     def tick(self) -> None:
         """Once a second: data age, budget, and the elapsed time of a running pipeline stage."""
@@ -493,6 +495,8 @@ class MainScreen(Screen[None]):
 class ShipdeckApp(App[int]):
     CSS_PATH = Path(__file__).parent / "shipdeck.tcss"
     TITLE = "shipdeck"
+    # The screen gets -narrow below 100 columns (the header drops what matters least).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     COMMANDS = App.COMMANDS | {ShipdeckCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),

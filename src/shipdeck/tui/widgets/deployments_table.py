@@ -150,6 +150,8 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._visible: list[str] = []
         self._filter = ""
         self._highlighted_id: str | None = None
+        # Until the user moves, the cursor stays on the first row while pages arrive.
+        self._user_moved = False
         self.empty_message = "loading deployments…"
 
     # -- data --------------------------------------------------------------------------------------------
@@ -223,7 +225,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._reindex()
 
     def _reindex(self) -> None:
-        keep = self._highlighted_id
+        keep = self._highlighted_id if self._user_moved else None
         ids = [dep_id for _, dep_id in self._order]
         if self._filter:
             needle = self._filter
@@ -246,6 +248,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
             return False
         if deployment_id not in self._visible:
             self.set_filter("")
+        self._user_moved = True
         self.cursor = self._visible.index(deployment_id)
         return True
 
@@ -271,21 +274,27 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
     def action_cursor_up(self) -> None:
+        self._user_moved = True
         self.cursor -= 1
 
     def action_cursor_down(self) -> None:
+        self._user_moved = True
         self.cursor += 1
 
     def action_page_up(self) -> None:
+        self._user_moved = True
         self.cursor -= max(1, self.scrollable_content_region.height - 2)
 
     def action_page_down(self) -> None:
+        self._user_moved = True
         self.cursor += max(1, self.scrollable_content_region.height - 2)
 
     def action_first(self) -> None:
+        self._user_moved = True
         self.cursor = 0
 
     def action_last(self) -> None:
+        self._user_moved = True
         self.cursor = len(self._visible) - 1
 
     def action_select(self) -> None:

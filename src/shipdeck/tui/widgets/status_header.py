@@ -59,6 +59,7 @@ class StatusHeader(Horizontal):
     }
     StatusHeader.-read-only > #header-readonly { display: block; }
     StatusHeader > #header-connection.-down { color: $text-warning; text-style: bold; }
+    StatusHeader > #header-count { color: $text-muted; }
     StatusHeader > #header-pending { color: $text-warning; text-style: bold; }
     StatusHeader > #header-budget.-low { color: $text-error; text-style: bold; }
     """
@@ -79,6 +80,7 @@ class StatusHeader(Horizontal):
         yield Static(Content(f"{self._profile} · {self._provider}"), id="header-profile")
         yield Static("READ-ONLY", id="header-readonly", classes="badge")
         yield Static("", id="header-spacer")
+        yield Static("", id="header-count")
         yield Static("", id="header-pending")
         yield Static("", id="header-budget")
         yield Static(connection_text(ConnectionState.CONNECTING, None), id="header-connection")
@@ -93,6 +95,16 @@ class StatusHeader(Horizontal):
         widget.update(Content(budget_text(remaining, limit)))
         low = remaining is not None and bool(limit) and remaining * 100 < LOW_BUDGET_PERCENT * (limit or 1)
         widget.set_class(low, "-low")
+
+    def show_count(self, shown: int, total: int, *, loading: bool) -> None:
+        """'9 deployments', '3/9 shown', 'loading 1,200…'."""
+        if loading:
+            text = f"loading {total:,}…"
+        elif shown != total:
+            text = f"{shown:,}/{total:,} shown"
+        else:
+            text = f"{total:,} deployments"
+        self.query_one("#header-count", Static).update(Content(text))
 
     def show_pending(self, count: int) -> None:
         self.query_one("#header-pending", Static).update(Content(f"⧗ {count} pending" if count else ""))
