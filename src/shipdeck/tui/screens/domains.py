@@ -23,6 +23,7 @@ from shipdeck.tui.screens.screen_kit import (
     TableRow,
     TextPrompt,
     cell,
+    cursor_key,
     describe_error,
     fill_table,
     read_only_note,
@@ -148,10 +149,7 @@ class DomainsScreen(Screen[None]):
 
     @property
     def selected(self) -> Domain | None:
-        table: DataTable[Any] = self.query_one("#domains-table", DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = cursor_key(self.query_one("#domains-table", DataTable))
         return next((domain for domain in self.domains if domain.id == key), None)
 
     def _render_detail(self) -> None:

@@ -29,6 +29,7 @@ from shipdeck.tui.screens.screen_kit import (
     TableRow,
     TextPrompt,
     cell,
+    cursor_key,
     describe_error,
     fill_table,
     read_only_note,
@@ -236,11 +237,7 @@ class EnvEditorScreen(Screen[None]):
 
     @property
     def selected_key(self) -> str | None:
-        table: DataTable[Any] = self.query_one("#env-table", DataTable)
-        if table.row_count == 0:
-            return None
-        value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return str(value) if value is not None else None
+        return cursor_key(self.query_one("#env-table", DataTable))
 
     def select_key(self, key: str) -> None:
         """Move the cursor to ``key``'s row."""

@@ -67,15 +67,21 @@ def cell(value: object, *, limit: int | None = None) -> Text:
 TableRow = tuple[str, Sequence[Text]]
 
 
+def cursor_key(table: DataTable[Any]) -> str | None:
+    """The key of the row under the cursor (None when the table is empty)."""
+    if table.row_count == 0:
+        return None
+    value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return None if value is None else str(value)
+
+
 def fill_table(table: DataTable[Any], labels: Sequence[str], rows: Sequence[TableRow]) -> None:
     """Replace every row (keyed by id), keeping the cursor on the same key when it is still there.
 
     Columns are re-created with explicit widths from the content: DataTable's own lazy measuring keeps
     stale widths when rows are replaced before it runs, which made what is shown depend on timing.
     """
-    keep = None
-    if table.row_count:
-        keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    keep = cursor_key(table)
     widths = [len(label) for label in labels]
     for _key, cells in rows:
         widths = [max(width, text.cell_len) for width, text in zip(widths, cells, strict=True)]
@@ -86,7 +92,7 @@ def fill_table(table: DataTable[Any], labels: Sequence[str], rows: Sequence[Tabl
         table.add_row(*cells, key=key)
     keys = [key for key, _cells in rows]
     if keep in keys:
-        table.move_cursor(row=keys.index(str(keep)), animate=False)
+        table.move_cursor(row=keys.index(keep), animate=False)
 
 
 def state_cell(state: str | None) -> Text:

@@ -24,6 +24,7 @@ from shipdeck.tui.screens.screen_kit import (
     TableRow,
     TextPrompt,
     cell,
+    cursor_key,
     fill_table,
     read_only_note,
     refused_because_read_only,
@@ -166,19 +167,15 @@ class TasksScreen(Screen[None]):
     # -- selection --------------------------------------------------------------------------------------
     @property
     def selected_task(self) -> Task | None:
-        table: DataTable[Any] = self.query_one("#tasks-table", DataTable)
-        if not self.tasks or table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = cursor_key(self.query_one("#tasks-table", DataTable))
         return next((task for task in self.tasks if task.id == key), None)
 
     @property
     def selected_agent(self) -> Agent | None:
         task = self.selected_task
-        table: DataTable[Any] = self.query_one("#agents-table", DataTable)
-        if task is None or table.row_count == 0:
+        if task is None:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = cursor_key(self.query_one("#agents-table", DataTable))
         return next((agent for agent in task.agents if agent.id == key), None)
 
     @property
