@@ -114,6 +114,8 @@ def test_shipdeck_config_env_var_moves_the_file(tmp_path: Path, monkeypatch: pyt
         ("[keymap]\nrollback = 5\n", 2, "keymap.rollback", "must be a key"),
         ('[profiles."eu west"]\nprovider = 1\n', 2, 'profiles."eu west".provider', "unknown provider"),
         ("profiles = 3\n", 1, "profiles", "must be a table"),
+        ('[keymap]\nquit = "q"\nrollback = "ctrl b"\n', 3, "keymap.rollback", "'ctrl b' is not a key"),
+        ('[keymap]\nrollback = ","\n', 2, "keymap.rollback", "is not a key"),
     ],
 )
 def test_bad_values_name_file_line_and_key(

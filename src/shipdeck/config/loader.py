@@ -260,7 +260,15 @@ class _Parser:
                 raise self.fail(
                     ("keymap",), binding_id, f'must be a key like "ctrl+b" (got {_describe(keys)})'
                 )
-            keymap[binding_id] = ",".join(k.strip() for k in keys.split(",") if k.strip())
+            names = [k.strip() for k in keys.split(",") if k.strip()]
+            spaced = next((k for k in names if re.search(r"\s", k)), None)
+            if spaced is not None or not names:
+                raise self.fail(
+                    ("keymap",),
+                    binding_id,
+                    f'{spaced or keys!r} is not a key; write keys like "ctrl+b", "f5"',
+                )
+            keymap[binding_id] = ",".join(names)
         self.warnings.extend(keymap_conflicts(keymap, where=lambda b: self.where(("keymap",), b)))
         return keymap
 
