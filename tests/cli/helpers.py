@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipdeck.cli.main import run
+from shipdeck.cli.app import run
 
 
 @dataclass

@@ -43,7 +43,7 @@ def test_demo_opens_the_console_on_a_sandbox_and_stops_it(
         assert answer.status_code == 200 and answer.json()["data"]
         return 0
 
-    monkeypatch.setattr("shipdeck.cli.main.open_console", fake_console)
+    monkeypatch.setattr("shipdeck.cli.app.open_console", fake_console)
     result = shipdeck(capsys, "demo", "--fresh")
     assert result.code == 0, result.err
     (options,) = seen
@@ -64,7 +64,7 @@ def test_demo_stops_the_sandbox_when_the_console_fails(
         urls.append(options.profile.base_url)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("shipdeck.cli.main.open_console", crashing_console)
+    monkeypatch.setattr("shipdeck.cli.app.open_console", crashing_console)
     result = shipdeck(capsys, "demo")
     assert result.code == 130 and "interrupted" in result.err
     assert urls and not reachable(urls[0] + "/deployments")

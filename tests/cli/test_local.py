@@ -205,7 +205,7 @@ promote = "ctrl+b"
     (user_themes_dir()).mkdir(parents=True)
     (user_themes_dir() / "bad.toml").write_text("name = 3\n")
     seen: list[ConsoleOptions] = []
-    monkeypatch.setattr("shipdeck.cli.main.open_console", lambda options: seen.append(options) or 0)
+    monkeypatch.setattr("shipdeck.cli.app.open_console", lambda options: seen.append(options) or 0)
     result = shipdeck(capsys, "--read-only")
     assert result.code == 0, result.err
     (options,) = seen
@@ -223,6 +223,6 @@ promote = "ctrl+b"
 def test_config_and_cli_do_not_import_textual() -> None:
     code = (
         "import sys, shipdeck.config.loader, shipdeck.config.themes, shipdeck.config.console_options, "
-        "shipdeck.cli.main; sys.exit('textual' in sys.modules)"
+        "shipdeck.cli.app; sys.exit('textual' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

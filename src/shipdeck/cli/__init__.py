@@ -12,6 +12,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from shipdeck.sim.cli import main as sim_main
 
         return sim_main(args[1:])
-    from shipdeck.cli.main import run
+    from shipdeck.cli.app import run
 
     return run(args)
