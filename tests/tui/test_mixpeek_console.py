@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from textual.pilot import Pilot
+from textual.widgets import Select
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
@@ -159,6 +160,14 @@ async def test_publish_requires_a_message_then_deploys_to_the_rows_environment(t
             await wait_for(pilot, lambda: isinstance(app.screen, PublishForm))
             form = app.screen
             assert isinstance(form, PublishForm)
+            # Only what a Mixpeek deploy reads; the badge names the row's environment, then the chosen one.
+            assert {widget.id for widget in form.query("Input, Select")} == {"pf-env", "pf-message"}
+            badge = form.query_one("#publish-badge")
+            assert str(badge.render()).startswith("STAGING ·") and not badge.has_class("-production")
+            form.query_one("#pf-env", Select).value = "production"
+            await pilot.pause()
+            assert str(badge.render()).startswith("PRODUCTION ·") and badge.has_class("-production")
+            form.query_one("#pf-env", Select).value = "staging"
             await pilot.press("ctrl+s")
             assert "Message: required" in str(form.query_one("#publish-error").render())
             form.query_one("#pf-message").value = "docs: from the console"  # type: ignore[attr-defined]

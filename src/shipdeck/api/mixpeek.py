@@ -87,6 +87,9 @@ MIXPEEK_CAPABILITIES = Capabilities(
     event_stream=False,
     environments=("staging", "production"),
     env_environments=(),
+    # A deploy is a generated bundle plus a message: no sandbox, commands, port or health check.
+    publish_fields=("environment", "message"),
+    publish_required=("message",),
     notes={
         "redeploy": "Mixpeek has no redeploy; restore a version (promote) or deploy a new bundle",
         "update": "Mixpeek apps are edited in the Mixpeek dashboard",

@@ -118,6 +118,18 @@ class Capabilities(Model):
     # Environments a version can be promoted / rolled back into (Mixpeek: staging and production).
     environments: tuple[str, ...] = ("production",)
     env_environments: tuple[str, ...] = ("production", "preview", "development")
+    # The PublishRequest fields this provider reads (the publish form shows only these), and which it needs.
+    publish_fields: tuple[str, ...] = (
+        "source_sandbox_id",
+        "kind",
+        "environment",
+        "message",
+        "build_command",
+        "run_command",
+        "port",
+        "health_check_path",
+    )
+    publish_required: tuple[str, ...] = ("source_sandbox_id",)
     # Human notes shown when an action is unavailable, by action name.
     notes: dict[str, str] = Field(default_factory=dict)
 

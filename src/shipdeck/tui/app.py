@@ -387,13 +387,19 @@ class MainScreen(Screen[None]):
         initial = memory.recall(deployment.id)
         if deployment.environment:  # one environment of an app (Mixpeek): publish there by default
             initial = initial.model_copy(update={"environment": deployment.environment})
+        capabilities = self.shipdeck.adapter.capabilities
         form = PublishForm(
             deployment.name,
             initial,
-            environments=self.shipdeck.adapter.capabilities.environments,
-            profile_environment=self.shipdeck.profile.environment,
-            require_source=self.shipdeck.profile.provider == "miosa",
-            require_message=self.shipdeck.profile.provider == "mixpeek",
+            environments=capabilities.environments,
+            fields=capabilities.publish_fields,
+            required=capabilities.publish_required,
+            # One environment: the profile's (a sandbox account says so); several: the chosen target's.
+            badge_environment=(
+                self._badge_environment
+                if len(capabilities.environments) > 1
+                else lambda _: self.shipdeck.profile.environment
+            ),
         )
 
         def submitted(request: PublishRequest | None) -> None:

@@ -3,6 +3,7 @@ publish form. Server text is shown literally; PRODUCTION is a badge with its wor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -122,6 +123,18 @@ class ConfirmDialog(ModalScreen[str | None]):
 
 
 PUBLISH_KINDS = ("auto", "static", "node", "python", "docker")
+# Every PublishRequest field the form can show, in form order, with its label.
+PUBLISH_FIELD_LABELS = {
+    "source_sandbox_id": "Source sandbox",
+    "kind": "Kind",
+    "environment": "Environment",
+    "message": "Message",
+    "build_command": "Build command",
+    "run_command": "Run command",
+    "port": "Port",
+    "health_check_path": "Health check",
+}
+PUBLISH_FIELDS = tuple(PUBLISH_FIELD_LABELS)
 
 
 class PublishForm(ModalScreen[PublishRequest | None]):
@@ -155,51 +168,60 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         initial: PublishRequest,
         *,
         environments: tuple[str, ...],
-        profile_environment: str,
-        require_source: bool = False,
-        require_message: bool = False,
+        fields: tuple[str, ...] = PUBLISH_FIELDS,
+        required: tuple[str, ...] = (),
+        badge_environment: Callable[[str], str] = str,
     ) -> None:
         super().__init__()
-        self.require_source = require_source
-        # Mixpeek refuses a deploy without a message (what changed, like a commit message).
-        self.require_message = require_message
         self.deployment_name = deployment_name
         self.initial = initial
         self.environments = environments or ("production",)
-        self.profile_environment = profile_environment
+        # Only the fields the provider reads are shown (Mixpeek: environment and message).
+        self.fields = tuple(name for name in PUBLISH_FIELDS if name in fields)
+        self.required = required
+        # The environment the badge names for a chosen target (the profile's, or the target's own).
+        self.badge_environment = badge_environment
 
     def compose(self) -> ComposeResult:
         init = self.initial
-        badge = f"{self.profile_environment.upper()} · publish to {literal(self.deployment_name)}"
+        environment = init.environment if init.environment in self.environments else self.environments[0]
+        widgets: dict[str, Input | Select[str]] = {
+            "source_sandbox_id": Input(init.source_sandbox_id or "", id="pf-source"),
+            "kind": Select(
+                [(k, k) for k in PUBLISH_KINDS],
+                value=init.kind if init.kind in PUBLISH_KINDS else "auto",
+                allow_blank=False,
+                id="pf-kind",
+            ),
+            "environment": Select(
+                [(e, e) for e in self.environments], value=environment, allow_blank=False, id="pf-env"
+            ),
+            "message": Input(init.message or "", id="pf-message"),
+            "build_command": Input(init.build_command or "", id="pf-build"),
+            "run_command": Input(init.run_command or "", id="pf-run"),
+            "port": Input(str(init.port) if init.port else "", id="pf-port", type="integer"),
+            "health_check_path": Input(init.health_check_path or "", id="pf-health"),
+        }
         with Vertical():
-            yield Static(Content(badge), id="publish-badge", classes=f"-{self.profile_environment}")
+            yield Static(id="publish-badge")
             with VerticalScroll():
-                yield from self._field("Source sandbox", Input(init.source_sandbox_id or "", id="pf-source"))
-                kind = init.kind if init.kind in PUBLISH_KINDS else "auto"
-                yield from self._field(
-                    "Kind",
-                    Select([(k, k) for k in PUBLISH_KINDS], value=kind, allow_blank=False, id="pf-kind"),
-                )
-                environment = (
-                    init.environment if init.environment in self.environments else self.environments[0]
-                )
-                yield from self._field(
-                    "Environment",
-                    Select(
-                        [(e, e) for e in self.environments], value=environment, allow_blank=False, id="pf-env"
-                    ),
-                )
-                yield from self._field("Message", Input(init.message or "", id="pf-message"))
-                yield from self._field("Build command", Input(init.build_command or "", id="pf-build"))
-                yield from self._field("Run command", Input(init.run_command or "", id="pf-run"))
-                port = str(init.port) if init.port else ""
-                yield from self._field("Port", Input(port, id="pf-port", type="integer"))
-                yield from self._field("Health check", Input(init.health_check_path or "", id="pf-health"))
+                for name in self.fields:
+                    yield from self._field(PUBLISH_FIELD_LABELS[name], widgets[name])
             yield Static("", id="publish-error")
             yield Static(
                 Content("tab: next field   ctrl+s or enter on the last field: publish   esc: cancel"),
                 classes="publish-keys",
             )
+
+    def on_mount(self) -> None:
+        self._show_badge()
+
+    @on(Select.Changed, "#pf-env")
+    def _show_badge(self) -> None:
+        environment = self.badge_environment(self._choice("#pf-env", self.environments[0]))
+        badge = self.query_one("#publish-badge", Static)
+        badge.update(Content(f"{environment.upper()} · publish to {literal(self.deployment_name)}"))
+        badge.set_class(environment == "production", "-production")
 
     @staticmethod
     def _field(label: str, widget: Input | Select[str]) -> ComposeResult:
@@ -210,13 +232,18 @@ class PublishForm(ModalScreen[PublishRequest | None]):
             yield widget
 
     def _value(self, selector: str) -> str:
-        return self.query_one(selector, Input).value.strip()
+        found = self.query(selector).results(Input)
+        return next((field.value.strip() for field in found), "")
+
+    def _choice(self, selector: str, default: str) -> str:
+        found = list(self.query(selector).results(Select))
+        return str(found[0].value) if found else default
 
     def build_request(self) -> PublishRequest | str:
         """The request, or the reason the form is not acceptable (the fields keep what was typed)."""
-        if self.require_source and not self._value("#pf-source"):
+        if "source_sandbox_id" in self.required and not self._value("#pf-source"):
             return "Source sandbox: required (the id of the sandbox to publish, like sbx_...)"
-        if self.require_message and not self._value("#pf-message"):
+        if "message" in self.required and not self._value("#pf-message"):
             return "Message: required (what changed, like a commit message)"
         port_text = self._value("#pf-port")
         port: int | None = None
@@ -227,12 +254,10 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         health = self._value("#pf-health")
         if health and not health.startswith("/"):
             return f"Health check: {health!r} must be a path starting with '/'"
-        kind = self.query_one("#pf-kind", Select).value
-        environment = self.query_one("#pf-env", Select).value
         return PublishRequest(
             source_sandbox_id=self._value("#pf-source") or None,
-            kind=str(kind),
-            environment=str(environment),
+            kind=self._choice("#pf-kind", "auto"),
+            environment=self._choice("#pf-env", self.environments[0]),
             build_command=self._value("#pf-build") or None,
             run_command=self._value("#pf-run") or None,
             port=port,
@@ -253,7 +278,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id == "pf-health":
+        if event.input is list(self.query(Input))[-1]:
             self.action_submit()
         else:
             self.focus_next()
