@@ -358,18 +358,12 @@ def test_publish(capsys: pytest.CaptureFixture[str], own: SimServer, monkeypatch
     refused = shipdeck(capsys, "publish", dep["name"], "--sandbox", "sbx_cli")
     assert refused.code == 2 and "pass --yes" in refused.err
 
+    # Miosa's publish has no message: refused by name rather than silently dropped.
+    dropped = shipdeck(capsys, "publish", dep["name"], "--sandbox", "sbx_cli", "--message", "cli", "--yes")
+    assert dropped.code == 2 and "miosa does not take --message; nothing was sent" in dropped.err
+
     staged = as_json(
-        shipdeck(
-            capsys,
-            "publish",
-            dep["name"],
-            "--sandbox",
-            "sbx_cli",
-            "--no-promote",
-            "--message",
-            "cli",
-            "--json",
-        )
+        shipdeck(capsys, "publish", dep["name"], "--sandbox", "sbx_cli", "--no-promote", "--json")
     )
     assert staged["version"]["state"] in ("created", "building") and staged["promoted"] is False
 

@@ -391,10 +391,22 @@ def _report_change(
     print(f"{verb} {result.name}: {before} -> {target.label} ({result.state})", file=ctx.out)
 
 
+# PublishRequest field -> the option that sets it (kind and environment have defaults and are always allowed).
+PUBLISH_OPTIONS = {
+    "source_sandbox_id": "--sandbox",
+    "build_command": "--build-command",
+    "run_command": "--run-command",
+    "port": "--port",
+    "health_check_path": "--health-check-path",
+    "message": "--message",
+}
+
+
 async def cmd_publish(ctx: CommandContext) -> int:
     dep = await ctx.deployment()
     args = ctx.args
-    if not args.sandbox and ctx.adapter.provider != "mixpeek":
+    capabilities = ctx.adapter.capabilities
+    if not args.sandbox and "source_sandbox_id" in capabilities.publish_required:
         raise CliError("publish: --sandbox is required (the id of the sandbox to publish)")
     request = PublishRequest(
         source_sandbox_id=args.sandbox,
@@ -407,6 +419,18 @@ async def cmd_publish(ctx: CommandContext) -> int:
         promote=not args.no_promote,
         message=args.message,
     )
+    # Refuse what the provider would silently drop, rather than let the user think it was sent.
+    ignored = [
+        PUBLISH_OPTIONS[name]
+        for name in request.model_fields_set
+        if name in PUBLISH_OPTIONS
+        and name not in capabilities.publish_fields
+        and getattr(request, name) is not None
+    ]
+    if ignored:
+        raise CliError(
+            f"publish: {dep.provider} does not take {', '.join(sorted(ignored))}; nothing was sent"
+        )
     if request.promote:
         source = f"sandbox {args.sandbox}" if args.sandbox else "a new bundle"
         where = _in_environment(request.environment if dep.environment else None)

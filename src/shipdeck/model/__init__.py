@@ -118,12 +118,12 @@ class Capabilities(Model):
     # Environments a version can be promoted / rolled back into (Mixpeek: staging and production).
     environments: tuple[str, ...] = ("production",)
     env_environments: tuple[str, ...] = ("production", "preview", "development")
-    # The PublishRequest fields this provider reads (the publish form shows only these), and which it needs.
+    # The PublishRequest fields this provider sends (the publish form shows only these), and which it needs.
+    # Miosa's publish has no message field, so the form does not offer one.
     publish_fields: tuple[str, ...] = (
         "source_sandbox_id",
         "kind",
         "environment",
-        "message",
         "build_command",
         "run_command",
         "port",
