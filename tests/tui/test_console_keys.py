@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
+from textual.widgets import Input
+
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.tui.screens.dialogs import ConfirmDialog
@@ -66,6 +69,23 @@ async def test_filter_narrows_the_list_and_escape_clears_it(sim: SimServer, tmp_
         assert table.highlighted is not None and table.highlighted.name == "smile-dental-landing"
         await pilot.press("escape")
         assert table.row_count == total
+
+
+async def test_keys_typed_right_after_slash_go_to_the_filter(sim: SimServer, tmp_path: Path) -> None:
+    """Over SSH keys arrive in bursts: '/smile' queued at once must filter, not open the logs ('l')."""
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await wait_loaded(pilot, app)
+        assert app._driver is not None
+        for character in "/smile/":  # as the terminal driver delivers them: all queued before any runs
+            key = events.Key("slash" if character == "/" else character, character)
+            key.set_sender(app)
+            app._driver.send_message(key)
+        await pilot.pause(0.3)
+        assert app.screen is table.screen, f"a key reached the list instead: {app.screen!r}"
+        assert table.screen.query_one("#filter", Input).value == "smile/"  # '/' in the filter is text
+        await pilot.press("backspace")
+        assert [table._rows[i].name for i in table.visible_ids] == ["smile-dental-landing"]
 
 
 async def test_palette_goes_to_a_deployment(sim: SimServer, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -73,7 +73,9 @@ class MainScreen(Screen[None]):
     """Header, filter, deployments table, detail tabs, key hints."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", id="filter"),
+        # Priority: the app runs it as the key arrives, before forwarding the keys queued behind it, so
+        # "/smile" arriving in one burst (laggy SSH, paste) filters instead of running 'l' (logs) and 'e' (env).
+        Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("r", "rollback", "Rollback", id="rollback"),
         Binding("P", "promote", "Promote", id="promote"),
         Binding("p", "publish", "Publish", id="publish"),
@@ -124,8 +126,15 @@ class MainScreen(Screen[None]):
     # -- filter ------------------------------------------------------------------------------------------
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if self.app.focused is box:
+            # A priority binding sees '/' before the filter does; there it is text. Posted behind the keys
+            # already queued for the filter, so the order typed is kept.
+            box.post_message(events.Key("slash", "/"))
+            return
         box.add_class("-visible")
-        box.focus()
+        # Focus now, not via Widget.focus() (deferred): the keys behind '/' are forwarded to whatever has
+        # focus when the app reads them.
+        self.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
