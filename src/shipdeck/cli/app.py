@@ -17,7 +17,7 @@ from shipdeck.api.errors import ShipdeckError
 from shipdeck.cli.commands import COMMANDS, CommandContext
 from shipdeck.cli.demo import DemoSandbox
 from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
-from shipdeck.cli.output import CliError, error_line, warning_line
+from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
 from shipdeck.config.audit import AuditLog
 from shipdeck.config.console_options import ConsoleOptions
@@ -41,7 +41,12 @@ REQUEST_TIMEOUT = 15.0
 
 def run(argv: Sequence[str]) -> int:
     try:
-        return _dispatch(build_parser().parse_args(list(argv)))
+        args = build_parser().parse_args(list(argv))
+        if args.command in (None, "demo"):  # the console draws the terminal itself
+            return _dispatch(args)
+        # Server text (names, messages, log lines) must not reach the terminal as escape sequences.
+        with terminal_safe_output():
+            return _dispatch(args)
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     except (UsageError, CliError, ConfigError, ShipdeckError) as exc:

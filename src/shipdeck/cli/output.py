@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -22,14 +24,51 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+# Server text may hold escape sequences (an OSC 52 clipboard write, CSI that clears the screen), BEL,
+# carriage returns that hide what came before, or 8-bit C1 controls. None of them may reach a terminal:
+# every C0 control but tab and newline, DEL and every C1 control is shown as '?'.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# In JSON, C0 controls are already escaped by json.dumps; DEL and C1 are not (they are legal raw).
+_JSON_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    return _TERMINAL_UNSAFE.sub("?", text)
+
+
+class TerminalSafeStream:
+    """A text stream that writes everything through :func:`terminal_safe` (other attributes pass through)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal_safe(text))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def terminal_safe_output() -> Iterator[None]:
+    """stdout and stderr pass through :class:`TerminalSafeStream` for the duration (scriptable commands)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = TerminalSafeStream(saved[0])  # type: ignore[assignment]
+    sys.stderr = TerminalSafeStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def error_line(message: str, stream: TextIO | None = None) -> None:
-    """One line on stderr, whatever the message holds (a server may send newlines)."""
-    flat = " ".join(message.split())
+    """One line on stderr, whatever the message holds (a server may send newlines or escapes)."""
+    flat = terminal_safe(" ".join(message.split()))
     print(f"shipdeck: error: {flat}", file=stream or sys.stderr)
 
 
 def warning_line(message: str, stream: TextIO | None = None) -> None:
-    print(f"shipdeck: warning: {' '.join(message.split())}", file=stream or sys.stderr)
+    print(f"shipdeck: warning: {terminal_safe(' '.join(message.split()))}", file=stream or sys.stderr)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -43,9 +82,10 @@ def to_jsonable(value: Any) -> Any:
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:
-    print(
-        json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, default=str), file=stream or sys.stdout
-    )
+    """Indented JSON; DEL and C1 controls in strings are escaped (\\u009b) like json escapes C0 ones."""
+    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, default=str)
+    text = _JSON_RAW_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    print(text, file=stream or sys.stdout)
 
 
 def print_table(
