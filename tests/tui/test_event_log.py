@@ -61,7 +61,7 @@ def test_format_event_is_one_literal_line() -> None:
         type="agent.paused",
         provider="miteos",
         created_at=datetime(2026, 1, 1, 12, 30, 5, tzinfo=UTC),
-        data={"status": "paused", "agent_id": "agt_1", "note": "a\nb\x1b", "nested": {"x": 1}},
+        data={"status": "paused", "agent_id": "agt_1", "note": "a\nb\x1b", "nested": {"x": 1}, "error": None},
     )
     assert format_event(event) == "12:30:05 agent.paused         status=paused note=a?b? agent_id=agt_1"
     assert literal("\x9b31m") == "?31m"

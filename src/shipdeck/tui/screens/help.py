@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.keys import format_key
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
@@ -17,9 +18,10 @@ Unavailable = Callable[[str], str | None]
 
 
 def describe_key(key: str) -> str:
-    """Textual key names as a person writes them ('ctrl+p', 'P', '/', 'enter')."""
-    names = {"slash": "/", "question_mark": "?", "full_stop": ".", "comma": ","}
-    return names.get(key, key)
+    """Textual key names as a person writes them ('ctrl+p', 'P', '/', ']', 'esc', 'enter')."""
+    # Words rather than the arrow and return symbols Textual uses: they survive any terminal font.
+    words = {"up": "up", "down": "down", "left": "left", "right": "right", "enter": "enter"}
+    return words.get(key) or format_key(key)
 
 
 def help_rows(screen: Screen[object], unavailable: Unavailable) -> list[tuple[str, str, str]]:

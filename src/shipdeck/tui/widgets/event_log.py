@@ -40,9 +40,11 @@ _LEADING_FIELDS = ("status", "state", "tool", "thought", "summary", "reason", "e
 
 
 def format_event(event: Event) -> str:
-    """One line per event: time, type, the readable fields, then the ids; nested values are left out."""
+    """One line per event: time, type, the readable fields, then the ids; nested and null values left out."""
     data = event.data
-    scalars = {key: value for key, value in data.items() if not isinstance(value, (dict, list))}
+    scalars = {
+        key: value for key, value in data.items() if value is not None and not isinstance(value, (dict, list))
+    }
     leading = [key for key in _LEADING_FIELDS if key in scalars]
     ids = [key for key in scalars if key.endswith("_id") and key not in leading]
     rest = [key for key in scalars if key not in leading and key not in ids]
