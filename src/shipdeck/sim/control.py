@@ -35,14 +35,18 @@ def routes(ctx: SimContext, mounted: list[str]) -> list[BaseRoute]:
         provider = body.get("provider")
         count = body.get("count")
         type_ = body.get("type", "sim.burst")
+        # Extra fields every event carries, e.g. {"deployment_id": ...} so a console shows them as its own.
+        extra = body.get("data", {})
         if provider not in PROVIDER_BASE_PATHS or provider not in mounted:
             return _bad(f"provider must be one of {mounted}")
         if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_BURST:
             return _bad(f"count must be a whole number from 1 to {MAX_BURST}")
         if not isinstance(type_, str) or not type_:
             return _bad("type must be a non-empty string")
+        if not isinstance(extra, dict):
+            return _bad("data must be a JSON object")
         events = ctx.events.append_many(
-            provider, [(type_, {"burst_index": i, "count": count}) for i in range(count)]
+            provider, [(type_, {**extra, "burst_index": i, "count": count}) for i in range(count)]
         )
         return JSONResponse(
             {"provider": provider, "count": count, "first_seq": events[0].seq, "last_seq": events[-1].seq}
