@@ -62,8 +62,11 @@ def test_main_screen(snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, s
     assert snap_compare(app, terminal_size=size, run_before=steady(app))
 
 
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 @pytest.mark.parametrize("tab", ["pipeline", "domains", "env", "events"])
-def test_detail_tabs(snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, tab: str) -> None:
+def test_detail_tabs(
+    snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, tab: str, size: tuple[int, int]
+) -> None:
     app = make(frozen_sim, tmp_path)
 
     async def open_tab(pilot: Pilot[Any]) -> None:
@@ -76,7 +79,7 @@ def test_detail_tabs(snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, t
         screen.detail.show_tab(f"tab-{tab}")
         await pilot.pause(0.2)
 
-    assert snap_compare(app, terminal_size=(120, 40), run_before=steady(app, open_tab))
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, open_tab))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])

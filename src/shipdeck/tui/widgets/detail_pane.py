@@ -74,6 +74,7 @@ class DetailPane(Vertical):
             with TabPane("Env", id="tab-env"), VerticalScroll():
                 yield Static("", id="env-text", classes="detail-text")
             with TabPane("Events", id="tab-events"):
+                yield Static("", id="events-empty", classes="detail-text")
                 yield EventLog(id="events-log", max_lines=1000)
 
     @property
@@ -120,9 +121,18 @@ class DetailPane(Vertical):
         if self.deployment is None:
             return
         shown = self.deployment.id
-        self.query_one("#events-log", EventLog).write_events(
-            event for event in events if deployment_id_of(event) == shown
-        )
+        log = self.query_one("#events-log", EventLog)
+        log.write_events(event for event in events if deployment_id_of(event) == shown)
+        # An empty tab says so (and that it is live) rather than looking broken.
+        hint = self.query_one("#events-empty", Static)
+        hint.display = not log.lines and not log.pending_count
+        if hint.display:
+            hint.update(
+                Text(
+                    f"No events about {literal(self.deployment.name)} since the console started; "
+                    "new ones appear here as they happen."
+                )
+            )
 
     def reset_events(self, recent: Iterable[Event]) -> None:
         """A different deployment is shown: its recent events from the live state's ring buffer."""
