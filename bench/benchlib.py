@@ -1,0 +1,268 @@
+"""Shared pieces of the benchmarks: a simulator subprocess, the real console run headless, a frame probe,
+key latency, resident memory, statistics and the result table.
+
+Benchmarks, not tests: nothing here is collected by pytest and CI times nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.simproc import SimServer, running_sim  # noqa: E402  (needs the repo root on sys.path)
+
+ADMIN_TOKEN = "msk_u_demo_admin"
+# The size the console is measured at (a common full-screen terminal).
+SCREEN_SIZE = (120, 40)
+
+
+# ----------------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class Result:
+    """One row of the table: what was measured, the target, the measurement and whether it met it."""
+
+    figure: str
+    target: str
+    measured: str
+    passed: bool
+    note: str = ""
+
+
+def print_table(results: Sequence[Result]) -> None:
+    headers = ("figure", "target", "measured", "pass/fail")
+    rows = [(r.figure, r.target, r.measured, "pass" if r.passed else "FAIL") for r in results]
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*headers))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
+    for r in results:
+        if r.note:
+            print(f"  {r.figure}: {r.note}")
+
+
+def bench_arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--json", type=Path, help="also write the results here (bench/run reads them)")
+    return parser
+
+
+def finish(results: Sequence[Result], json_path: Path | None) -> int:
+    """Print the script's own table, write the JSON for bench/run; exit code 1 if a target was missed."""
+    print()
+    print_table(results)
+    if json_path is not None:
+        json_path.write_text(json.dumps([asdict(r) for r in results]))
+    return 0 if all(r.passed for r in results) else 1
+
+
+# ----------------------------------------------------------------------------------------------- figures
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (p95: fraction=0.95) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident memory of a process (this one by default) in MiB, from /proc (Linux)."""
+    status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc status")
+
+
+# ----------------------------------------------------------------------------------------------- environment
+
+
+def isolate_user_dirs() -> Path:
+    """Point XDG dirs at a fresh temp dir so a benchmark never reads or writes the user's config or state."""
+    home = Path(tempfile.mkdtemp(prefix="shipdeck-bench-"))
+    for name in ("CONFIG", "STATE", "DATA", "CACHE"):
+        os.environ[f"XDG_{name}_HOME"] = str(home / name.lower())
+    for var in ("SHIPDECK_CONFIG", "SHIPDECK_PROFILE", "MIOSA_API_KEY", "MITEOS_API_KEY", "MIXPEEK_API_KEY"):
+        os.environ.pop(var, None)
+    return home
+
+
+@contextmanager
+def simulator(
+    seed: str = "demo", *, args: Sequence[str] = (), speed: float = 1.0, timeout: float = 300.0
+) -> Iterator[SimServer]:
+    """``shipdeck sim`` on a free loopback port (in memory), stopped when the block ends."""
+    with running_sim(list(args), seed=seed, speed=speed, timeout=timeout) as server:
+        yield server
+
+
+def console_options(server: SimServer, home: Path) -> Any:
+    """ConsoleOptions for the Miosa sandbox of ``server`` (admin token, sandbox badge, shipped themes)."""
+    from shipdeck.config.console_options import ConsoleOptions
+    from shipdeck.config.profile import Profile, Secret
+    from shipdeck.config.themes import load_themes
+
+    profile = Profile("bench", "miosa", server.miosa, Secret(ADMIN_TOKEN), environment="sandbox")
+    catalog = load_themes()
+    return ConsoleOptions(
+        profile=profile,
+        user_themes=catalog.themes,
+        theme_problems=catalog.problems,
+        audit_path=home / "audit.jsonl",
+    )
+
+
+def sim_requests(server: SimServer, since: int = 0) -> list[dict[str, Any]]:
+    """What the simulator served after request ``since`` (its own log, independent of the console)."""
+    import httpx
+
+    rows: list[dict[str, Any]] = []
+    while True:
+        body = httpx.get(f"{server.root}/_sim/requests", params={"since": since}, timeout=10).json()
+        if not body["requests"]:
+            return rows
+        rows += body["requests"]
+        since = body["last_seq"]
+
+
+# ----------------------------------------------------------------------------------------------- frames
+
+
+class FrameProbe:
+    """Records when the console delivers a frame, and when chosen widgets were rendered.
+
+    Headless Textual computes every screen update (each visible widget's ``render_lines``) but skips the
+    terminal encoding; the probe does that encoding too, so a frame costs what it would over SSH.
+    """
+
+    def __init__(self, app: Any) -> None:
+        from textual._compositor import CompositorUpdate
+
+        self.app = app
+        self.frames: list[float] = []
+        self.renders: dict[int, list[float]] = {}
+        self.marks: dict[str, list[float]] = {}
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if renderable is None or app._batch_count:
+                return
+            if isinstance(renderable, CompositorUpdate):
+                renderable.render_segments(app.console)
+            self.frames.append(time.monotonic())
+
+        app._display = display
+
+    def watch_renders(self, widget: Any) -> None:
+        """Record each time the compositor renders ``widget``."""
+        times = self.renders.setdefault(id(widget), [])
+        original = widget.render_lines
+
+        def render_lines(crop: Any) -> Any:
+            times.append(time.monotonic())
+            return original(crop)
+
+        widget.render_lines = render_lines
+
+    def mark_after(self, owner: Any, method: str) -> None:
+        """Record (under ``method``) each time ``owner.method`` has run: the state a key changes."""
+        times = self.marks.setdefault(method, [])
+        original = getattr(owner, method)
+
+        def marked(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            times.append(time.monotonic())
+            return result
+
+        setattr(owner, method, marked)
+
+    def painted_after(self, mark: str, since: float, widget: Any) -> float | None:
+        """When the first frame showing ``widget`` rendered after the first ``mark`` since ``since``."""
+        changed = next((t for t in self.marks.get(mark, []) if t >= since), None)
+        if changed is None:
+            return None
+        rendered = next((t for t in self.renders.get(id(widget), []) if t >= changed), None)
+        if rendered is None:
+            return None
+        return next((t for t in self.frames if t >= rendered), None)
+
+    async def first_frame_after(self, since: float, timeout: float = 10.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = next((t for t in reversed(self.frames) if t >= since), None)
+            if frame is not None:
+                return min(t for t in self.frames if t >= since)
+            await asyncio.sleep(0.002)
+        raise TimeoutError("no frame was painted")
+
+
+def send_key(app: Any, key: str) -> None:
+    """Deliver a key the way the terminal driver does (no waiting, unlike Pilot.press)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    character: str | None = key if len(key) == 1 else None
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)
+    if character is None:
+        try:
+            character = unicodedata.lookup(key.upper().replace("_", " "))
+        except KeyError:
+            character = None
+    event = events.Key(key, character)
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
+async def key_to_screen(
+    app: Any, probe: FrameProbe, key: str, *, mark: str, widget: Any, timeout: float = 10.0
+) -> float:
+    """Seconds from a key arriving to the first frame that shows its effect on ``widget``."""
+    start = time.monotonic()
+    send_key(app, key)
+    deadline = start + timeout
+    while time.monotonic() < deadline:
+        painted = probe.painted_after(mark, start, widget)
+        if painted is not None:
+            return painted - start
+        await asyncio.sleep(0.002)
+    raise TimeoutError(f"key {key!r} never reached the screen")
+
+
+async def wait_until(
+    predicate: Callable[[], object], *, timeout: float, what: str, step: float = 0.005
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(step)

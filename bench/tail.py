@@ -1,0 +1,211 @@
+#!/usr/bin/env python
+"""Live tail: 5,000 events a second for --seconds (default 60) into the Events tab of the console.
+
+The simulator makes the events (``/_sim/burst``, 500 every 0.1 s, each about the deployment the console
+shows), they travel the real path (SSE -> Miosa adapter -> LiveState -> ChangeBatch -> EventLog), and
+meanwhile keys switch the detail tabs (Events <-> Env) every 0.25 s. Figures:
+
+- key press -> the frame that shows the switched tab: p95 < 100 ms;
+- every event the simulator made reached the live state (counted by sequence number), none lost;
+- memory flat: resident memory at 10 s vs at the end (growth within 10 %).
+
+The simulator's rate limit is raised for this run: each batch of events about the shown deployment makes
+the console re-read it (10 a second), and this benchmark measures the tail, not the request budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import (  # noqa: E402
+    SCREEN_SIZE,
+    FrameProbe,
+    Result,
+    bench_arguments,
+    console_options,
+    finish,
+    isolate_user_dirs,
+    key_to_screen,
+    median,
+    ms,
+    percentile,
+    rss_mb,
+    simulator,
+    wait_until,
+)
+
+RATE = 5_000
+BURSTS_PER_SECOND = 10
+KEY_INTERVAL = 0.25
+KEY_P95_TARGET = 0.100
+MEMORY_GROWTH_LIMIT = 0.10
+EVENT_TYPE = "bench.tail"
+
+
+class Feeder(threading.Thread):
+    """Asks the simulator for RATE events a second, in bursts, on a steady schedule."""
+
+    def __init__(self, root: str, deployment_id: str, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.deployment_id = deployment_id
+        self.seconds = seconds
+        self.seqs: list[tuple[int, int]] = []
+        self.behind = 0.0
+        self.error: str | None = None
+
+    def run(self) -> None:
+        import httpx
+
+        count = RATE // BURSTS_PER_SECOND
+        about = {"deployment_id": self.deployment_id}
+        body = {"provider": "miosa", "count": count, "type": EVENT_TYPE, "data": about}
+        start = time.monotonic()
+        bursts = int(self.seconds * BURSTS_PER_SECOND)
+        with httpx.Client(timeout=10) as client:
+            for index in range(bursts):
+                due = start + index / BURSTS_PER_SECOND
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    self.behind = max(self.behind, -delay)
+                answer = client.post(f"{self.root}/_sim/burst", json=body)
+                if answer.status_code != 200:
+                    self.error = answer.text
+                    return
+                self.seqs.append((answer.json()["first_seq"], answer.json()["last_seq"]))
+
+
+async def run(seconds: float) -> list[Result]:
+    from shipdeck.tui.app import make_app
+    from shipdeck.tui.widgets.event_log import EventLog
+
+    home = isolate_user_dirs()
+    results: list[Result] = []
+    with simulator("demo", args=["--rate-limit", "100000"]) as server:
+        app = make_app(console_options(server, home))
+        seen: list[int] = []
+
+        def count_events(batch: Any) -> None:
+            seen.extend(e.seq for e in batch.events if e.type == EVENT_TYPE and e.seq is not None)
+
+        async with app.run_test(size=SCREEN_SIZE) as pilot:
+            app.live.subscribe(count_events)
+            probe = FrameProbe(app)
+            await wait_until(lambda: app._main_screen() is not None, timeout=30, what="the main screen")
+            main = app._main_screen()
+            assert main is not None
+            await wait_until(lambda: main.table.highlighted is not None, timeout=30, what="the deployments")
+            target = main.table.highlighted
+            assert target is not None
+            main.detail.show_tab("tab-events")
+            await pilot.pause(0.3)
+            log = main.query_one("#events-log", EventLog)
+            env_text = main.query_one("#env-text")
+            probe.watch_renders(log)
+            probe.watch_renders(env_text)
+            probe.mark_after(main.detail, "cycle_tab")
+            lines_written = 0
+            original_write_lines = log.write_lines
+
+            def write_lines(lines: Any) -> Any:
+                nonlocal lines_written
+                lines = list(lines)
+                lines_written += len(lines)
+                return original_write_lines(lines)
+
+            log.write_lines = write_lines  # type: ignore[method-assign]
+
+            print(f"tail: {RATE} events/s about {target.name}, {seconds:.0f} s, a key every {KEY_INTERVAL}s")
+            feeder = Feeder(server.root, target.id, seconds)
+            started = time.monotonic()
+            feeder.start()
+            latencies: list[float] = []
+            rss_early: float | None = None
+            on_events = True
+            while feeder.is_alive():
+                key = "left_square_bracket" if on_events else "right_square_bracket"
+                widget = env_text if on_events else log
+                latencies.append(await key_to_screen(app, probe, key, mark="cycle_tab", widget=widget))
+                on_events = not on_events
+                elapsed = time.monotonic() - started
+                if rss_early is None and elapsed >= min(10.0, seconds / 2):
+                    rss_early = rss_mb()
+                    print(f"  {elapsed:.0f} s: rss {rss_early:.0f} MB, {len(seen)} events in the live state")
+                await asyncio.sleep(KEY_INTERVAL)
+            feeder.join()
+            # Let the last events arrive (the stream and the coalescing publisher are a little behind).
+            expected = sum(last - first + 1 for first, last in feeder.seqs)
+            try:
+                await wait_until(lambda: len(seen) >= expected, timeout=30, what="the last events", step=0.05)
+            except TimeoutError:
+                pass
+            if not on_events:
+                await key_to_screen(app, probe, "right_square_bracket", mark="cycle_tab", widget=log)
+            await pilot.pause(0.3)
+            rss_late = rss_mb()
+            elapsed = time.monotonic() - started
+        if feeder.error:
+            raise RuntimeError(f"the simulator refused a burst: {feeder.error}")
+
+    wanted = {seq for first, last in feeder.seqs for seq in range(first, last + 1)}
+    got = set(seen)
+    lost = len(wanted - got)
+    duplicates = len(seen) - len(got)
+    rate = expected / seconds
+    p95 = percentile(latencies, 0.95)
+    assert rss_early is not None
+    growth = (rss_late - rss_early) / rss_early
+    print(
+        f"tail: {expected} events made ({rate:.0f}/s, feeder at most {ms(feeder.behind)} behind), "
+        f"{len(got)} reached the live state, {lost} lost, {duplicates} duplicates; "
+        f"{lines_written} lines written to the event pane (it keeps the last {log.max_lines})"
+    )
+    print(
+        f"tail: key -> screen over {len(latencies)} keys: median {ms(median(latencies))}, p95 {ms(p95)}, "
+        f"max {ms(max(latencies))}; rss {rss_early:.0f} MB at 10 s, {rss_late:.0f} MB at {elapsed:.0f} s"
+    )
+    results.append(
+        Result(
+            f"tail: key -> screen at {RATE}/s (p95)",
+            f"< {KEY_P95_TARGET * 1000:.0f} ms",
+            ms(p95),
+            p95 < KEY_P95_TARGET,
+        )
+    )
+    results.append(
+        Result(
+            "tail: events lost from the live state",
+            "0",
+            f"{lost} of {expected} ({rate:.0f}/s for {seconds:.0f} s)",
+            lost == 0 and expected >= RATE * seconds * 0.99,
+        )
+    )
+    results.append(
+        Result(
+            "tail: memory 10 s -> end",
+            f"flat (<= +{MEMORY_GROWTH_LIMIT:.0%})",
+            f"{rss_early:.0f} -> {rss_late:.0f} MB ({growth:+.1%})",
+            growth <= MEMORY_GROWTH_LIMIT,
+        )
+    )
+    return results
+
+
+def main() -> int:
+    parser = bench_arguments(__doc__ or "")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long to stream (default 60)")
+    args = parser.parse_args()
+    return finish(asyncio.run(run(args.seconds)), args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
