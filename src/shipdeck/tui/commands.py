@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+from textual.markup import escape
+
+from shipdeck.tui.text import literal
 
 if TYPE_CHECKING:
     from shipdeck.tui.app import ShipdeckApp
@@ -63,8 +66,13 @@ class ShipdeckCommands(Provider):
             score = matcher.match(title)
             if score <= 0:
                 continue
-            # Server text: shown as it is (matcher.highlight would read it as markup).
-            yield Hit(score, Content(title), lambda d=deployment.id: self._go_to(d), help=deployment.state)  # type: ignore[misc]
+            # Server text is literal: matcher.highlight and the palette's help would read it as markup.
+            yield Hit(
+                score,
+                Content(literal(title)),
+                lambda d=deployment.id: self._go_to(d),  # type: ignore[misc]
+                help=escape(literal(deployment.state)),
+            )
             hits += 1
             if hits >= MAX_DEPLOYMENT_HITS:
                 return
