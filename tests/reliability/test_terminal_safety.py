@@ -10,16 +10,31 @@ messages, task prompts); error messages come from a small hostile server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from textual.app import App, ComposeResult
 
+from shipdeck.config.console_options import ConsoleOptions
+from shipdeck.config.profile import Profile, Secret
+from shipdeck.live.state import DeploymentDetail
+from shipdeck.model import Deployment, Domain
+from shipdeck.tui.app import MainScreen, ShipdeckApp
+from shipdeck.tui.screens.dialogs import PublishForm
+from shipdeck.tui.screens.domains import DomainsScreen
+from shipdeck.tui.screens.env_editor import EnvEditorScreen
+from shipdeck.tui.screens.logs import LogsScreen
+from shipdeck.tui.screens.tasks import TasksScreen
+from shipdeck.tui.widgets.detail_pane import TAB_IDS, DetailPane
+from shipdeck.tui.widgets.event_log import EventLog
 from tests.cli.helpers import Result, shipdeck, write_config
-from tests.conftest import ADMIN, MIXPEEK_TOKEN
+from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
 from tests.reliability.safety_kit import (
     HOSTILE,
     MARKUP,
@@ -27,8 +42,20 @@ from tests.reliability.safety_kit import (
     assert_terminal_safe,
     echo_server,
     miosa_post,
+    screen_output,
 )
 from tests.simproc import SimServer, running_sim
+from tests.tui.console_host import (
+    APP_NOW,
+    SimHttp,
+    console_app,
+    console_options,
+    console_sim,
+    main_screen,
+    notifications,
+    wait_for,
+    wait_loaded,
+)
 
 HOSTILE_ENV_VALUE = "\x1b]52;c;aGk=\x07-middle-\x1b[2J\x07"
 
@@ -160,3 +187,162 @@ def test_a_typed_name_that_matches_nothing_is_echoed_literally(
     result = shipdeck(capsys, "status", "no-such-" + HOSTILE)
     assert result.code == 4, result.err
     assert_output_safe(result, "not found")
+
+
+# -- the console -----------------------------------------------------------------------------------------
+
+TASK_PROMPT = MARKUP + HOSTILE  # the Tasks table shows the first 40 characters of a prompt
+
+
+class Walk:
+    """Collects what each screen rendered, asserting on the way that no control character reached it."""
+
+    def __init__(self, app: ShipdeckApp) -> None:
+        self.app = app
+        self.texts: dict[str, str] = {}
+
+    def look(self, where: str) -> str:
+        output = screen_output(self.app)
+        output.assert_safe(where)
+        self.texts[where] = output.text
+        return output.text
+
+
+def publish_hostile(sim: SimServer, deployment_id: str) -> None:
+    miosa_post(sim.miosa, f"/deployments/{deployment_id}/publish", {"source_sandbox_id": HOSTILE})
+
+
+def hostile_miosa_data(sim: SimServer) -> dict[str, Any]:
+    created = miosa_post(sim.miosa, "/deployments", {"name": HOSTILE})["data"]
+    # The sandbox id is echoed by the build ("Cloning sandbox snapshot ..."): hostile build log lines.
+    publish_hostile(sim, created["id"])
+    miosa_post(sim.miosa, f"/deployments/{created['id']}/env", {"env": {"HOSTILE_VALUE": HOSTILE_ENV_VALUE}})
+    response = httpx.post(
+        sim.miteos + "/tasks",
+        json={"prompt": TASK_PROMPT},
+        headers={"Authorization": f"Bearer {MITEOS_TOKEN}"},
+        timeout=10,
+    )
+    assert response.status_code < 300, response.text
+    http = SimHttp(sim)
+    deadline = time.monotonic() + 30
+    while not any(v["state"] in ("ready", "failed") for v in http.versions(created["id"])):
+        assert time.monotonic() < deadline, "the hostile publish never finished building"
+        time.sleep(0.1)
+    return created
+
+
+async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        hostile = hostile_miosa_data(sim)
+        app = console_app(console_options(sim, tmp_path, with_tasks=True))
+        async with app.run_test(size=(220, 50)) as pilot:
+            walk = Walk(app)
+            await wait_loaded(pilot, app)
+            main = main_screen(app)
+            app.go_to_deployment(hostile["id"])
+            await wait_for(
+                pilot, lambda: app.live.detail is not None and app.live.detail.deployment_id == hostile["id"]
+            )
+            await wait_for(
+                pilot, lambda: bool(app.live.detail and app.live.detail.versions and app.live.detail.env)
+            )
+            await pilot.pause(0.2)
+            assert MARKUP in walk.look("deployments table")
+            for tab in TAB_IDS:
+                main.detail.show_tab(tab)
+                await pilot.pause(0.3)
+                walk.look(f"detail tab {tab}")
+            assert "HOSTILE_VALUE" in walk.texts["detail tab tab-env"]
+            main.table.focus()
+            await pilot.press("r")  # one version only: refused with the name in the notification
+            await wait_for(pilot, lambda: any(MARKUP in n for n in notifications(app)))
+            await pilot.pause(0.2)
+            walk.look("rollback refusal toast")
+
+            # A second build while the console watches: its log lines arrive as events.
+            await asyncio.to_thread(publish_hostile, sim, hostile["id"])
+            main.detail.show_tab("tab-events")
+            events = main.detail.query_one("#events-log", EventLog)
+            await wait_for(pilot, lambda: any(MARKUP in line for line in events.lines))
+            await pilot.pause(0.2)
+            walk.look("events tab, live")
+
+            await pilot.press("l")
+            await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen))
+            logs = app.screen
+            assert isinstance(logs, LogsScreen)
+            await wait_for(pilot, lambda: any(MARKUP in line for line in logs.log_view.lines))
+            await pilot.pause(0.2)
+            assert MARKUP in walk.look("logs screen")
+            await pilot.press("escape")
+
+            for key, screen_type, where in (
+                ("p", PublishForm, "publish form"),
+                ("d", DomainsScreen, "domains screen"),
+                ("e", EnvEditorScreen, "env editor"),
+            ):
+                await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+                main.table.focus()
+                await pilot.press(key)
+                await wait_for(pilot, lambda t=screen_type: isinstance(app.screen, t))  # type: ignore[misc]
+                await pilot.pause(0.4)
+                walk.look(where)
+                await pilot.press("escape")
+
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.2)
+            await pilot.press(*"bold")
+            await pilot.pause(0.5)
+            walk.look("command palette")
+            await pilot.press("escape")
+
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+            main.table.focus()
+            await pilot.press("t")
+            await wait_for(pilot, lambda: isinstance(app.screen, TasksScreen))
+            tasks = app.screen
+            assert isinstance(tasks, TasksScreen)
+            await wait_for(pilot, lambda: any(t.prompt == TASK_PROMPT for t in tasks.tasks))
+            await pilot.pause(0.3)
+            assert MARKUP in walk.look("tasks screen")
+            assert app.is_running  # [@click=app.quit] was never a button
+
+
+async def test_domain_names_and_errors_in_the_detail_pane_are_literal(tmp_path: Path) -> None:
+    """The simulator refuses such domain names; a hostile server would not, so the pane is fed directly."""
+    pane_host = DetailPaneHost()
+    async with pane_host.run_test(size=(160, 20)) as pilot:
+        pane = pane_host.query_one(DetailPane)
+        deployment = Deployment(id="dep_1", provider="miosa", name=HOSTILE, state="running")
+        domain = Domain(id="dom_1", name=HOSTILE, status="failed", error=HOSTILE)
+        detail = DeploymentDetail(deployment_id="dep_1", domains=[domain], versions=[], env=[], runs=[])
+        pane.show(deployment, detail)
+        pane.show_tab("tab-domains")
+        await pilot.pause(0.2)
+        output = screen_output(pane_host)
+        output.assert_safe("domains tab")
+        assert MARKUP in output.text
+
+
+async def test_server_error_messages_are_literal_in_the_console(tmp_path: Path) -> None:
+    with echo_server(EchoServer(status=403, message=HOSTILE)) as server:
+        app = console_app(console_options_for(server.root + "/api/v1", tmp_path))
+        async with app.run_test(size=(200, 30)) as pilot:
+            await wait_for(pilot, lambda: "could not list deployments" in screen_output(app).text)
+            await pilot.pause(0.2)
+            output = screen_output(app)
+            output.assert_safe("list refused")
+            assert "[bold]B[/]" in output.text
+            assert app.is_running
+
+
+class DetailPaneHost(App[None]):
+    def compose(self) -> ComposeResult:
+        yield DetailPane(clock=lambda: APP_NOW)
+
+
+def console_options_for(miosa_url: str, tmp_path: Path) -> ConsoleOptions:
+    profile = Profile("hostile", "miosa", miosa_url, Secret(ADMIN), environment="sandbox")
+    return ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl")
