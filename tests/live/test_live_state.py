@@ -14,6 +14,7 @@ from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.state import ChangeBatch, ConnectionState, LiveState
+from shipdeck.model import PipelineRun
 from tests.simproc import SimServer, running_sim
 
 ADMIN = "msk_u_demo_admin"
@@ -149,3 +150,38 @@ async def test_a_dead_server_makes_the_state_stale_and_a_restarted_one_live_agai
             with running_sim(["--port", str(port)], db_path=db, speed=50.0):
                 # (running_sim passes --port 0 first; the later --port wins in argparse)
                 await eventually(lambda: live.connection is ConnectionState.LIVE, timeout=30)
+
+
+async def test_pipeline_stages_get_the_times_we_observe_when_the_provider_gives_none(tmp_path: Path) -> None:
+    with running_sim(db_path=tmp_path / "sim.db", speed=5.0) as sim:
+        async with running_live(sim) as (live, _):
+            await eventually(lambda: not live.pages_loading)
+            target = next(d for d in live.deployments.values() if d.name == "smile-dental-landing")
+            live.watch(target.id)
+            await eventually(lambda: live.detail is not None and live.detail.deployment_id == target.id)
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+                answer = await client.post(
+                    f"{sim.miosa}/deployments/{target.id}/publish", json={"source_sandbox_id": "sbx_timed"}
+                )
+                assert answer.status_code in (200, 201, 202), answer.text
+                new_version = answer.json()["data"]["version"]["id"]
+
+            def new_run() -> PipelineRun | None:
+                runs = live.detail.runs if live.detail else None
+                return next((run for run in runs or [] if new_version in run.id), None)
+
+            def first_stage_started_with_the_run() -> bool:
+                run = new_run()
+                return run is not None and run.stages[0].started_at == run.created_at is not None
+
+            def a_later_stage_timed_to_its_end() -> bool:
+                run = new_run()
+                return run is not None and any(
+                    stage.started_at is not None
+                    and stage.finished_at is not None
+                    and stage.finished_at >= stage.started_at
+                    for stage in run.stages[1:]
+                )
+
+            await eventually(first_stage_started_with_the_run, timeout=20)
+            await eventually(a_later_stage_timed_to_its_end, timeout=40)

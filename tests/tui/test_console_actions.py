@@ -137,7 +137,8 @@ async def test_publish_form_creates_a_new_version_and_remembers_its_values(tmp_p
             # Bad input is refused with the reason, and what was typed stays.
             await pilot.press("ctrl+s")
             assert "Source sandbox: required" in str(form.query_one("#publish-error").render())
-            await pilot.click("#pf-source")
+            # No mouse: the form opens with the first field focused, and keeps it after a refusal.
+            assert app.focused is form.query_one("#pf-source")
             await pilot.press(*"sbx_demo_1")
             form.query_one("#pf-port").value = "99999"  # type: ignore[attr-defined]
             await pilot.press("ctrl+s")

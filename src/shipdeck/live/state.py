@@ -184,6 +184,8 @@ class LiveState:
         self._tasks: set[asyncio.Task[None]] = set()
         # Version id -> number, learned from version lists (Miosa's deployment names only the id).
         self._version_numbers: dict[str, int] = {}
+        # (run id, stage name) -> when we saw it start / end, for providers that report only a status.
+        self._stage_seen: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
 
     # -- subscription ------------------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
@@ -445,6 +447,8 @@ class LiveState:
         if self._watched != dep_id:
             return  # the user moved on while we read
         detail.loaded_at = self.clock()
+        if detail.runs is not None:
+            detail.runs = self._timed_stages(detail.runs, detail.loaded_at)
         self._learn_version_number(dep_id, detail.versions or [])
         self.detail = detail
         self._detail_loaded.set()
@@ -452,6 +456,35 @@ class LiveState:
         self._pending.detail_changed = True
         if detail.pipeline_running:
             asyncio.get_running_loop().call_later(PIPELINE_POLL_INTERVAL, self._repoll_pipeline, dep_id)
+
+    def _timed_stages(self, runs: list[PipelineRun], now: datetime) -> list[PipelineRun]:
+        """Stage times the provider did not give, as observed: a run's first stage starts with the run;
+        a stage seen running started no later than when we first saw it, and ended when we saw it stop.
+        A stage that was already over when we first looked stays untimed rather than guessed."""
+        seen: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
+        timed: list[PipelineRun] = []
+        for run in runs:
+            stages = []
+            for index, stage in enumerate(run.stages):
+                key = (run.id, stage.name)
+                started, finished = self._stage_seen.get(key, (None, None))
+                running = stage.state == "running"
+                if running and started is None:
+                    started = run.created_at if index == 0 and run.created_at else now
+                if not running and started is not None and finished is None:
+                    finished = now
+                seen[key] = (started, finished)
+                stages.append(
+                    stage.model_copy(
+                        update={
+                            "started_at": stage.started_at or started,
+                            "finished_at": stage.finished_at or finished,
+                        }
+                    )
+                )
+            timed.append(run.model_copy(update={"stages": stages}))
+        self._stage_seen = seen  # only the runs shown now: bounded
+        return timed
 
     def _background(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)

@@ -152,7 +152,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
     }
     PublishForm VerticalScroll { height: auto; max-height: 1fr; }
     PublishForm Horizontal { height: 1; margin-bottom: 1; }
-    PublishForm Label { width: 16; }
+    PublishForm Label { width: 18; }
     PublishForm Input, PublishForm Select { width: 1fr; }
     PublishForm #publish-error { color: $text-error; }
     PublishForm .publish-keys { color: $text-muted; }
@@ -161,6 +161,8 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         Binding("ctrl+s", "submit", "Publish", id="publish-submit"),
         Binding("escape", "cancel", "Cancel", id="publish-cancel"),
     ]
+    # Typing starts in the first field (the default, '*', would focus the scroll container).
+    AUTO_FOCUS = "Input, Select"
 
     def __init__(
         self,
@@ -186,7 +188,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         init = self.initial
         environment = init.environment if init.environment in self.environments else self.environments[0]
         widgets: dict[str, Input | Select[str]] = {
-            "source_sandbox_id": Input(init.source_sandbox_id or "", id="pf-source"),
+            "source_sandbox_id": Input(init.source_sandbox_id or "", placeholder="sbx_...", id="pf-source"),
             "kind": Select(
                 [(k, k) for k in PUBLISH_KINDS],
                 value=init.kind if init.kind in PUBLISH_KINDS else "auto",
@@ -196,20 +198,26 @@ class PublishForm(ModalScreen[PublishRequest | None]):
             "environment": Select(
                 [(e, e) for e in self.environments], value=environment, allow_blank=False, id="pf-env"
             ),
-            "message": Input(init.message or "", id="pf-message"),
-            "build_command": Input(init.build_command or "", id="pf-build"),
-            "run_command": Input(init.run_command or "", id="pf-run"),
-            "port": Input(str(init.port) if init.port else "", id="pf-port", type="integer"),
-            "health_check_path": Input(init.health_check_path or "", id="pf-health"),
+            "message": Input(init.message or "", placeholder="what changed", id="pf-message"),
+            "build_command": Input(init.build_command or "", placeholder="as detected", id="pf-build"),
+            "run_command": Input(init.run_command or "", placeholder="as detected", id="pf-run"),
+            "port": Input(
+                str(init.port) if init.port else "", placeholder="as detected", id="pf-port", type="integer"
+            ),
+            "health_check_path": Input(
+                init.health_check_path or "", placeholder="/healthz (optional)", id="pf-health"
+            ),
         }
         with Vertical():
             yield Static(id="publish-badge")
-            with VerticalScroll():
+            with VerticalScroll() as fields:
+                fields.can_focus = False  # tab goes field to field
                 for name in self.fields:
-                    yield from self._field(PUBLISH_FIELD_LABELS[name], widgets[name])
+                    label = PUBLISH_FIELD_LABELS[name] + (" *" if name in self.required else "")
+                    yield from self._field(label, widgets[name])
             yield Static("", id="publish-error")
             yield Static(
-                Content("tab: next field   ctrl+s or enter on the last field: publish   esc: cancel"),
+                Content("* required   tab: next field   ctrl+s: publish   esc: cancel"),
                 classes="publish-keys",
             )
 
