@@ -118,7 +118,8 @@ def _attach_tasks(
     if not wanted or not tasks_name:
         return profile, []
     try:
-        tasks = build_profile(config, tasks_name, read_only=read_only, with_tasks=False)
+        # A read-only console's Tasks screen is read-only too.
+        tasks = build_profile(config, tasks_name, read_only=read_only or profile.read_only, with_tasks=False)
     except ConfigError as exc:
         return profile, [f"Tasks screen unavailable: {exc.message}"]
     return _with_tasks(profile, tasks), []

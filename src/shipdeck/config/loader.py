@@ -374,11 +374,17 @@ def build_profile(
     read_only: bool = False,
     with_tasks: bool = True,
 ) -> Profile:
-    """The named profile with its token; ``read_only`` can only tighten it. Raises TokenError."""
+    """The named profile with its token; ``read_only`` can only tighten it. Raises TokenError.
+
+    A read-only profile makes its ``tasks_profile`` read-only too: the Tasks screen opened from a
+    read-only console must not change anything either.
+    """
     entry = config.profiles[name]
     tasks: Profile | None = None
     if with_tasks and entry.tasks_profile:
-        tasks = build_profile(config, entry.tasks_profile, read_only=read_only, with_tasks=False)
+        tasks = build_profile(
+            config, entry.tasks_profile, read_only=read_only or entry.read_only, with_tasks=False
+        )
     return Profile(
         name=name,
         provider=entry.provider,
