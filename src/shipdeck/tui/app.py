@@ -73,8 +73,8 @@ class MainScreen(Screen[None]):
     """Header, filter, deployments table, detail tabs, key hints."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        # Priority: the app runs it as the key arrives, before forwarding the keys queued behind it, so
-        # "/smile" arriving in one burst (laggy SSH, paste) filters instead of running 'l' (logs) and 'e' (env).
+        # Priority: the app runs it as the key arrives, before it forwards the keys queued behind it, so
+        # "/smile" in one burst (laggy SSH, paste) filters instead of running 'l' (logs) and 'e' (env).
         Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("r", "rollback", "Rollback", id="rollback"),
         Binding("P", "promote", "Promote", id="promote"),
@@ -659,7 +659,8 @@ class ShipdeckApp(App[int]):
         if action == "help":
             self.action_help()
         elif main is not None:
-            getattr(main, f"action_{action}")()
+            # run_action awaits the async actions (rollback, promote); calling them bare did nothing.
+            self.call_later(main.run_action, action)
 
     # -- mutations ---------------------------------------------------------------------------------------
     def start_mutation(
