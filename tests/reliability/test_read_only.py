@@ -1,0 +1,329 @@
+"""A read-only profile sends no mutation by any path: every key binding of every screen, every command of
+the palette, every scriptable command. The proof is the simulator's own request log (``/_sim/requests``):
+after all of it, the server saw no POST, PUT, PATCH or DELETE.
+
+The profile uses the ADMIN token with ``read_only = true``: the server would accept any change, so only
+the client's guard stands between the keys and production. Bindings, palette commands, screens and
+subcommands are enumerated from the code, so a new action is covered (or the test says it is unknown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from textual.binding import Binding
+from textual.command import CommandPalette
+from textual.pilot import Pilot
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Input, TextArea
+
+import shipdeck.tui.screens as screens_package
+from shipdeck.cli.app import console_options
+from shipdeck.cli.parser import build_parser
+from shipdeck.config.loader import build_profile, load_config
+from shipdeck.tui.app import MainScreen, ShipdeckApp, make_app
+from shipdeck.tui.commands import ACTION_COMMANDS
+from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
+from shipdeck.tui.screens.domains import DomainsScreen
+from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
+from shipdeck.tui.screens.logs import LogsScreen
+from shipdeck.tui.screens.screen_kit import TextPrompt
+from shipdeck.tui.screens.tasks import TasksScreen
+from shipdeck.tui.widgets.deployments_table import DeploymentsTable
+from tests.cli.helpers import shipdeck, write_config
+from tests.conftest import ADMIN, MITEOS_TOKEN, READONLY
+from tests.simproc import SimServer
+from tests.tui.console_host import APP_NOW, main_screen, notifications, wait_for, wait_loaded
+from tests.tui.screen_host import frozen_sim
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# How each full screen is opened from the main screen (the binding that opens it).
+OPENERS: dict[type[Screen[Any]], str] = {
+    DomainsScreen: "d",
+    EnvEditorScreen: "e",
+    LogsScreen: "l",
+    TasksScreen: "t",
+}
+# Bindings not pressed: quitting ends the test's app (it changes nothing on the server either).
+NOT_PRESSED = {"quit"}
+# The main screen's actions that change something (each must be refused, not silently skipped).
+MAIN_CHANGES = {"rollback", "promote", "publish", "redeploy"}
+# Scriptable commands that only read (everything else must be proven to refuse).
+READ_COMMANDS = {"demo", "config", "themes", "audit", "ls", "versions", "status"}
+
+
+@pytest.fixture(scope="module")
+def slow_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    # Slow simulated time: tasks keep their agents and approvals while every key is tried on them.
+    with frozen_sim(tmp_path_factory.mktemp("read-only-sim"), speed=0.01) as server:
+        yield server
+
+
+def mutations(sim: SimServer, since: int) -> list[dict[str, Any]]:
+    rows = httpx.get(sim.root + "/_sim/requests", params={"since": since}, timeout=10).json()["requests"]
+    return [r for r in rows if r["method"] in MUTATING and not r["path"].startswith("/_sim")]
+
+
+def request_mark(sim: SimServer) -> int:
+    return int(httpx.get(sim.root + "/_sim/requests", timeout=10).json()["last_seq"])
+
+
+def read_only_config(sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A read-only Miosa profile with the ADMIN token, whose Tasks screen uses a (writable) Miteos one."""
+    text = f"""\
+default_profile = "prod-ro"
+
+[profiles.prod-ro]
+provider = "miosa"
+base_url = "{sim.miosa}"
+token_env = "RO_TEST_ADMIN"
+read_only = true
+tasks_profile = "agents"
+
+[profiles.agents]
+provider = "miteos"
+base_url = "{sim.miteos}"
+token_env = "RO_TEST_MITEOS"
+
+[profiles.prod]
+provider = "miosa"
+base_url = "{sim.miosa}"
+token_env = "RO_TEST_ADMIN"
+
+[profiles.readonly-key]
+provider = "miosa"
+base_url = "{sim.miosa}"
+token_env = "RO_TEST_READONLY_KEY"
+read_only = true
+"""
+    path = write_config(tmp_path / "config.toml", text)
+    monkeypatch.setenv("SHIPDECK_CONFIG", str(path))
+    monkeypatch.setenv("RO_TEST_ADMIN", ADMIN)
+    monkeypatch.setenv("RO_TEST_MITEOS", MITEOS_TOKEN)
+    monkeypatch.setenv("RO_TEST_READONLY_KEY", READONLY)
+    return path
+
+
+# -- what the code defines ------------------------------------------------------------------------------
+
+
+def full_screens() -> set[type[Screen[Any]]]:
+    """Every non-modal screen class the console ships (a new one must get an opener above)."""
+    found: set[type[Screen[Any]]] = set()
+    for info in pkgutil.iter_modules(screens_package.__path__):
+        module = importlib.import_module(f"shipdeck.tui.screens.{info.name}")
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Screen)
+                and not issubclass(value, ModalScreen)
+                and value.__module__ == module.__name__
+            ):
+                found.add(value)
+    return found
+
+
+def bindings_of(cls: type[Any]) -> list[Binding]:
+    return [b for b in cls.BINDINGS if isinstance(b, Binding) and b.action not in NOT_PRESSED]
+
+
+def first_key(binding: Binding) -> str:
+    return binding.key.split(",")[0].strip()
+
+
+def test_every_full_screen_has_an_opener() -> None:
+    assert full_screens() - {MainScreen} == set(OPENERS), "a new screen: add how to open it to OPENERS"
+
+
+# -- the console ----------------------------------------------------------------------------------------
+
+
+def read_only_refusals(app: ShipdeckApp) -> int:
+    return sum("is read-only" in message for message in notifications(app))
+
+
+async def answer_every_dialog(pilot: Pilot[Any], app: ShipdeckApp) -> None:
+    """Say yes to whatever opened (a guard that forgot read-only must not be saved by a timid test)."""
+    for _ in range(4):
+        screen = app.screen
+        if isinstance(screen, TextPrompt):
+            await _submit_prompt(pilot, screen)
+        elif isinstance(screen, PublishForm):
+            screen.action_submit()
+        elif isinstance(screen, ConfirmDialog | EnvDiffScreen):
+            await pilot.press("y")
+        elif isinstance(screen, CommandPalette):
+            await pilot.press("escape")
+        else:
+            return
+        await pilot.pause(0.1)
+        if app.screen is screen:
+            await pilot.press("escape")
+            await pilot.pause(0.05)
+
+
+async def _submit_prompt(pilot: Pilot[Any], prompt: TextPrompt) -> None:
+    # Plausible answers for the prompts there are: a domain, an env assignment, free text.
+    for candidate in ("ro-check.example.com", "RO_CHECK=1", "ro check"):
+        widget = prompt.query_one("#prompt-value")
+        if isinstance(widget, TextArea):
+            widget.load_text(candidate)
+        elif isinstance(widget, Input):
+            widget.value = candidate
+        prompt.action_submit()
+        await pilot.pause(0.05)
+        if pilot.app.screen is not prompt:
+            return
+
+
+async def back_to_main(pilot: Pilot[Any], app: ShipdeckApp) -> MainScreen:
+    for _ in range(6):
+        if isinstance(app.screen, MainScreen):
+            break
+        app.pop_screen()
+        await pilot.pause(0.05)
+    main = main_screen(app)
+    main.table.focus()
+    await pilot.pause(0.05)
+    return main
+
+
+async def open_screen(pilot: Pilot[Any], app: ShipdeckApp, screen_type: type[Screen[Any]]) -> Screen[Any]:
+    if not isinstance(app.screen, screen_type):
+        await back_to_main(pilot, app)
+        await pilot.press(OPENERS[screen_type])
+        await wait_for(pilot, lambda: isinstance(app.screen, screen_type))
+        await pilot.pause(0.3)
+    return app.screen
+
+
+async def prepare(screen: Screen[Any]) -> None:
+    """Put the cursor where the screen's actions have something to act on."""
+    if isinstance(screen, TasksScreen):
+        for task in screen.tasks:
+            if task.agents:
+                screen.select(task.id, task.agents[0].id)
+                return
+
+
+async def test_no_key_and_no_palette_command_sends_a_mutation(
+    slow_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_only_config(slow_sim, tmp_path, monkeypatch)
+    config = load_config()
+    profile = build_profile(config, "prod-ro")
+    assert profile.read_only and profile.tasks is not None and profile.tasks.read_only
+    options = console_options(config, profile, [])
+    app = make_app(options, clock=lambda: APP_NOW)
+    mark = request_mark(slow_sim)
+    pressed: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.pause(0.3)
+
+        for owner in (MainScreen, DeploymentsTable, ShipdeckApp):
+            for binding in bindings_of(owner):
+                await back_to_main(pilot, app)
+                await pilot.press(first_key(binding))
+                await pilot.pause(0.15)
+                await answer_every_dialog(pilot, app)
+                pressed.append(f"{owner.__name__}:{binding.id or binding.action}")
+
+        for title, action, _help in ACTION_COMMANDS:
+            refused_before = read_only_refusals(app)
+            await back_to_main(pilot, app)
+            await pilot.press("ctrl+p")
+            await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+            palette = app.screen
+            palette.query_one(Input).value = title
+            await pilot.pause(0.4)
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            await answer_every_dialog(pilot, app)
+            pressed.append(f"palette:{title}")
+            if action in MAIN_CHANGES:
+                # The command ran, and its guard said no (a command that silently does nothing is a bug too).
+                await wait_for(pilot, lambda n=refused_before: read_only_refusals(app) > n)  # type: ignore[misc]
+
+        for screen_type in OPENERS:
+            for binding in bindings_of(screen_type):
+                screen = await open_screen(pilot, app, screen_type)
+                await prepare(screen)
+                await pilot.press(first_key(binding))
+                await pilot.pause(0.15)
+                await answer_every_dialog(pilot, app)
+                pressed.append(f"{screen_type.__name__}:{binding.id or binding.action}")
+
+        await pilot.pause(0.5)
+        assert read_only_refusals(app) >= len(MAIN_CHANGES)
+        assert app.is_running
+    sent = mutations(slow_sim, mark)
+    assert sent == [], f"mutations sent by a read-only console after {len(pressed)} keys: {sent}"
+    # Every change key of every screen was tried (a sanity check that the walk ran).
+    assert {"MainScreen:rollback", "DomainsScreen:domain-add", "TasksScreen:agent-pause"} <= set(pressed)
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
+# -- the scriptable commands ----------------------------------------------------------------------------
+
+
+def subcommands() -> set[str]:
+    parser = build_parser()
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return set(actions[0].choices)
+
+
+def change_commands(dep: str, domain_id: str) -> list[list[str]]:
+    """One invocation of every way the command line can change something (with --yes: no question)."""
+    return [
+        ["rollback", dep, "--yes", "--reason", "read-only check"],
+        ["promote", dep, "v1", "--yes"],
+        ["publish", dep, "--sandbox", "sbx_ro_check", "--yes"],
+        ["env", dep, "set", "RO_CHECK=1", "--yes"],
+        ["env", dep, "unset", "RO_CHECK", "--yes"],
+        ["domains", dep, "add", "ro-check.example.com", "--yes"],
+        ["domains", dep, "verify", domain_id, "--yes"],
+        ["domains", dep, "rm", domain_id, "--yes"],
+    ]
+
+
+def a_deployment_with_a_domain(sim: SimServer) -> tuple[str, str]:
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    deployments = httpx.get(sim.miosa + "/deployments?limit=200", headers=headers, timeout=10).json()["data"]
+    for dep in deployments:
+        domains = httpx.get(f"{sim.miosa}/deployments/{dep['id']}/domains", headers=headers, timeout=10)
+        if domains.json()["data"]:
+            return dep["id"], domains.json()["data"][0]["id"]
+    pytest.fail("the demo seed has no deployment with a custom domain")
+
+
+@pytest.mark.parametrize(
+    "profile_args",
+    [["--profile", "prod-ro"], ["--profile", "prod", "--read-only"], ["--profile", "readonly-key"]],
+    ids=["read_only-profile", "read-only-flag", "read-only-key-and-profile"],
+)
+def test_no_scriptable_command_sends_a_mutation(
+    capsys: pytest.CaptureFixture[str],
+    slow_sim: SimServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    profile_args: list[str],
+) -> None:
+    read_only_config(slow_sim, tmp_path, monkeypatch)
+    dep, domain_id = a_deployment_with_a_domain(slow_sim)
+    commands = change_commands(dep, domain_id)
+    assert {argv[0] for argv in commands} == subcommands() - READ_COMMANDS, "a new command: add it here"
+    mark = request_mark(slow_sim)
+    for argv in commands:
+        result = shipdeck(capsys, *profile_args, *argv)
+        assert result.code == 1, (argv, result.out, result.err)
+        assert "read-only" in result.err and "was not sent" in result.err, (argv, result.err)
+    assert mutations(slow_sim, mark) == []
