@@ -363,17 +363,7 @@ class MiosaAdapter(HttpAdapter):
         self, deployment_id: str, request: PublishRequest, *, idempotency_key: str | None = None
     ) -> PublishResult:
         payload = request.model_dump(
-            include={
-                "source_sandbox_id",
-                "kind",
-                "environment",
-                "build_command",
-                "run_command",
-                "port",
-                "health_check_path",
-                "promote",
-            },
-            exclude_none=True,
+            include={*MIOSA_CAPABILITIES.publish_fields, "promote"}, exclude_none=True
         )
         body = await self.transport.mutate(
             "POST",

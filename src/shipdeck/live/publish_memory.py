@@ -15,19 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from shipdeck.config.paths import ensure_private_dir, state_dir
-from shipdeck.model import PublishRequest
+from shipdeck.model import PUBLISH_INPUT_FIELDS, PublishRequest
 
 FILE_NAME = "publish-forms.json"
-# Only these fields are remembered (never anything secret: the form has no secret fields).
-REMEMBERED_FIELDS = (
-    "source_sandbox_id",
-    "kind",
-    "environment",
-    "build_command",
-    "run_command",
-    "port",
-    "health_check_path",
-)
+# The form's fields but the message (it says what changed this time); none of them is secret.
+REMEMBERED_FIELDS = tuple(name for name in PUBLISH_INPUT_FIELDS if name != "message")
 
 
 class PublishMemory:

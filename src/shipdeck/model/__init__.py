@@ -96,6 +96,19 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
+# Every PublishRequest field a person fills in, in form order (`promote` is a flag of the command instead).
+PUBLISH_INPUT_FIELDS = (
+    "source_sandbox_id",
+    "kind",
+    "environment",
+    "message",
+    "build_command",
+    "run_command",
+    "port",
+    "health_check_path",
+)
+
+
 class Capabilities(Model):
     """What a provider can do. The console hides or disables what is False, with the reason."""
 
@@ -120,15 +133,7 @@ class Capabilities(Model):
     env_environments: tuple[str, ...] = ("production", "preview", "development")
     # The PublishRequest fields this provider sends (the publish form shows only these), and which it needs.
     # Miosa's publish has no message field, so the form does not offer one.
-    publish_fields: tuple[str, ...] = (
-        "source_sandbox_id",
-        "kind",
-        "environment",
-        "build_command",
-        "run_command",
-        "port",
-        "health_check_path",
-    )
+    publish_fields: tuple[str, ...] = tuple(name for name in PUBLISH_INPUT_FIELDS if name != "message")
     publish_required: tuple[str, ...] = ("source_sandbox_id",)
     # Human notes shown when an action is unavailable, by action name.
     notes: dict[str, str] = Field(default_factory=dict)

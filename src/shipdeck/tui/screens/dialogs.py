@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from shipdeck.model import PublishRequest, Version
+from shipdeck.model import PUBLISH_INPUT_FIELDS, PublishRequest, Version
 from shipdeck.tui.text import age_text, literal, state_label
 
 
@@ -123,7 +123,7 @@ class ConfirmDialog(ModalScreen[str | None]):
 
 
 PUBLISH_KINDS = ("auto", "static", "node", "python", "docker")
-# Every PublishRequest field the form can show, in form order, with its label.
+# The label of every PublishRequest field the form can show.
 PUBLISH_FIELD_LABELS = {
     "source_sandbox_id": "Source sandbox",
     "kind": "Kind",
@@ -134,7 +134,6 @@ PUBLISH_FIELD_LABELS = {
     "port": "Port",
     "health_check_path": "Health check",
 }
-PUBLISH_FIELDS = tuple(PUBLISH_FIELD_LABELS)
 
 
 class PublishForm(ModalScreen[PublishRequest | None]):
@@ -170,7 +169,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         initial: PublishRequest,
         *,
         environments: tuple[str, ...],
-        fields: tuple[str, ...] = PUBLISH_FIELDS,
+        fields: tuple[str, ...] = PUBLISH_INPUT_FIELDS,
         required: tuple[str, ...] = (),
         badge_environment: Callable[[str], str] = str,
     ) -> None:
@@ -179,7 +178,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         self.initial = initial
         self.environments = environments or ("production",)
         # Only the fields the provider reads are shown (Mixpeek: environment and message).
-        self.fields = tuple(name for name in PUBLISH_FIELDS if name in fields)
+        self.fields = tuple(name for name in PUBLISH_INPUT_FIELDS if name in fields)
         self.required = required
         # The environment the badge names for a chosen target (the profile's, or the target's own).
         self.badge_environment = badge_environment
