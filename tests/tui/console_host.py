@@ -89,7 +89,10 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], *, timeou
 
 async def wait_loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
     """The deployments are listed and the highlighted one's detail is loaded."""
-    await wait_for(pilot, lambda: app._main_screen() is not None)
+    # The main screen is on the stack before its widgets are composed: wait for the table itself.
+    await wait_for(
+        pilot, lambda: (screen := app._main_screen()) is not None and screen.query(DeploymentsTable)
+    )
     table = main_screen(app).table
 
     def ready() -> bool:
