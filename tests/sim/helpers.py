@@ -64,7 +64,11 @@ def publish_and_wait(http: httpx.Client, deployment_id: str, **body: Any) -> dic
             headers=idem(),
         )
     )
-    version_id = result["version"]["id"]
+    return finished_version(http, deployment_id, result["version"]["id"])
+
+
+def finished_version(http: httpx.Client, deployment_id: str, version_id: str) -> dict[str, Any]:
+    """Wait for a version to finish building (ready or failed) and return it."""
 
     def finished() -> dict[str, Any] | None:
         version = data(http.get(f"/deployments/{deployment_id}/versions/{version_id}"))

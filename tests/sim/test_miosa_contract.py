@@ -12,6 +12,7 @@ from tests.sim.helpers import (
     client,
     data,
     error_code,
+    finished_version,
     idem,
     new_deployment,
     publish_and_wait,
@@ -147,7 +148,10 @@ def test_publish_builds_then_promotes(http: httpx.Client) -> None:
     result = data(response)
     assert {"deployment", "version", "services", "promoted"} <= result.keys()
     assert result["version"]["state"] == "created" and result["version"]["version_number"] == 1
-    version = ready_version(http, deployment["id"])
+    # Let this build finish first: a second publish racing it could end first and be overtaken.
+    version = finished_version(http, deployment["id"], result["version"]["id"])
+    if version["state"] != "ready":  # some builds fail, deterministically from --rng-seed
+        version = ready_version(http, deployment["id"])
     builds = data(http.get(f"/deployments/{deployment['id']}/builds"))
     build = next(b for b in builds if b["id"] == version["build_id"])
     assert build["state"] == "succeeded" and build["finished_at"] and build["duration_ms"] >= 0
