@@ -203,6 +203,9 @@ class Transport:
         """Open a long-lived streaming GET (SSE); an error status is raised as a typed error at once."""
         what = f"GET {path}"
         request = self._build("GET", path, params, None, dict(headers or {}))
+        # No read timeout on a stream: the caller's heartbeat watchdog judges silence. The per-request one
+        # (15 s) equals a usual heartbeat interval and cut a healthy idle stream every 15-30 s.
+        request.extensions["timeout"] = httpx.Timeout(self.timeout, read=None).as_dict()
         try:
             async with asyncio.timeout(self.timeout * 2):
                 response = await self._client.send(request, stream=True)
