@@ -42,6 +42,8 @@ DEFAULT_COALESCE_INTERVAL = 0.1
 DEFAULT_MAX_EVENTS = 2_000
 # Without a word from the server for this long while the stream is down, the data is called stale.
 DEFAULT_STALE_AFTER = 15.0
+# The longest silence before checking a quiet server that answered the last checks (see _staleness).
+STALE_CHECK_MAX = 120.0
 POLL_INTERVAL_MIN = 2.0
 POLL_INTERVAL_MAX = 60.0
 # Deployments whose answer lacks the active version's number get it from their versions, in the
@@ -545,10 +547,16 @@ class LiveState:
         """Notice a connection that went quiet: the push stream reconnects silently, so after
         ``stale_after`` seconds without a word a cheap read checks the server. A failed check makes the
         state *reconnecting*, and *stale* once it has been down for ``stale_after`` seconds."""
+        # A check that finds the server well while nothing happens doubles the silence before the next one
+        # (up to STALE_CHECK_MAX), so an idle account is not read every 15 s for nothing; news resets it.
+        quiet_for = self.stale_after
+        checked_at: datetime | None = None
         while True:
             await asyncio.sleep(min(1.0, self.stale_after / 2))
+            if self.last_heard != checked_at:
+                quiet_for = self.stale_after
             age = self.data_age()
-            if self.pages_loading or age is None or age < self.stale_after:
+            if self.pages_loading or age is None or age < quiet_for:
                 continue
             try:
                 with background_reads():
@@ -556,13 +564,17 @@ class LiveState:
             except BudgetReserved:
                 continue
             except ShipdeckError as exc:
+                quiet_for = self.stale_after
                 if self.connection is ConnectionState.LIVE:
                     self._set_connection(ConnectionState.RECONNECTING, str(exc))
                 elif self._since_lost() >= self.stale_after:
                     self._set_connection(ConnectionState.STALE, str(exc))
                 continue
             self._heard()
-            if self.connection is not ConnectionState.LIVE:
+            checked_at = self.last_heard
+            if self.connection is ConnectionState.LIVE:
+                quiet_for = min(quiet_for * 2, STALE_CHECK_MAX)
+            else:
                 # Back: re-read what may have changed while we could not hear the server.
                 self._set_connection(ConnectionState.LIVE, "")
                 with contextlib.suppress(ShipdeckError):
