@@ -39,6 +39,7 @@ from shipdeck.model import (
     Version,
     health_of,
 )
+from shipdeck.model.validation import ascii_domain, domain_problem, env_key_problem, env_value_problem
 
 
 @dataclass
@@ -518,6 +519,9 @@ async def cmd_env(ctx: CommandContext) -> int:
     # unset
     if not args.keys:
         raise CliError("env unset: name the variables to remove", 2)
+    for name in args.keys:
+        if problem := env_key_problem(name):
+            raise CliError(f"env unset: {problem}", 2)
     ctx.confirm("env.unset", f"Remove {', '.join(args.keys)} from {dep.name} ({environment})?")
 
     def unset(name: str) -> Callable[[str], Awaitable[None]]:
@@ -540,9 +544,12 @@ def _parse_assignments(pairs: list[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            # Do not echo the pair: its value may be a secret.
-            raise CliError(f"env set: expected KEY=VALUE with KEY a variable name (got {name[:40]!r}...)", 2)
+        # Never echo the pair or the value: it may be a secret.
+        if not sep:
+            raise CliError("env set: expected KEY=VALUE (the '=' is missing)", 2)
+        problem = env_key_problem(name) or env_value_problem(value)
+        if problem:
+            raise CliError(f"env set: {problem}", 2)
         values[name] = value
     return values
 
@@ -565,11 +572,15 @@ async def cmd_domains(ctx: CommandContext) -> int:
     if not args.domain:
         raise CliError(f"domains {action}: name the domain", 2)
     if action == "add":
+        if problem := domain_problem(args.domain):
+            raise CliError(f"domains add: {problem}", 2)
+        # The API takes internationalised names in their IDNA (xn--) form only.
+        name = ascii_domain(args.domain)
         domain = await ctx.runner.run(
             "domain.add",
             target_of(dep),
-            lambda key: ctx.adapter.add_domain(dep.id, args.domain, idempotency_key=key),
-            details={"domain": args.domain},
+            lambda key: ctx.adapter.add_domain(dep.id, name, idempotency_key=key),
+            details={"domain": name},
         )
         _print_domain_detail(ctx, domain)
         return 0

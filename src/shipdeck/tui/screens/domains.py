@@ -3,7 +3,6 @@ verify (says what is wrong when it fails) and remove (type the name to confirm).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from textual import on
@@ -18,6 +17,7 @@ from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.actions import ActionRunner
 from shipdeck.model import Deployment, Domain
+from shipdeck.model.validation import ascii_domain, domain_problem, normalize_domain
 from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.screens.screen_kit import (
     TableRow,
@@ -32,52 +32,6 @@ from shipdeck.tui.screens.screen_kit import (
     state_cell,
 )
 from shipdeck.tui.widgets.event_log import literal
-
-MAX_DOMAIN_LENGTH = 253
-MAX_LABEL_LENGTH = 63
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
-
-
-def normalize_domain(name: str) -> str:
-    return name.strip().rstrip(".").lower()
-
-
-def ascii_domain(name: str) -> str:
-    """The name as DNS and the API know it: internationalised labels in their IDNA (xn--) form."""
-    return normalize_domain(name).encode("idna").decode("ascii")
-
-
-def domain_problem(name: str) -> str | None:
-    """Why ``name`` is not a usable domain name (IDNA, labels, length), or None."""
-    name = normalize_domain(name)
-    if not name:
-        return "A domain name is required."
-    if any(ch.isspace() for ch in name) or "/" in name or ":" in name:
-        return "Type only the host name (like app.example.com), without scheme, port, path or spaces."
-    if "" in name.split("."):
-        return "Empty label: two dots in a row, or a leading dot."
-    try:
-        ascii_name = name.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        return f"Not a valid (internationalised) domain name: {literal(exc)}."
-    if len(ascii_name) > MAX_DOMAIN_LENGTH:
-        return f"A domain name is at most {MAX_DOMAIN_LENGTH} characters (this one has {len(ascii_name)})."
-    labels = ascii_name.split(".")
-    if len(labels) < 2:
-        return "A custom domain needs at least two labels (like example.com)."
-    for label in labels:
-        if not label:
-            return "Empty label: two dots in a row, or a leading dot."
-        if len(label) > MAX_LABEL_LENGTH:
-            return f"Label {label[:20]}… is longer than {MAX_LABEL_LENGTH} characters."
-        if not _LABEL.fullmatch(label):
-            return (
-                f"Label {label!r} may only hold letters, digits and inner hyphens "
-                "(not starting or ending with '-')."
-            )
-    if labels[-1].isdigit():
-        return "The last label cannot be all digits (an IP address is not a domain)."
-    return None
 
 
 def zone_lines(domain: Domain) -> list[str]:

@@ -8,7 +8,6 @@ live only in this screen's memory until they are sent; they are never shown back
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -25,6 +24,7 @@ from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.actions import ActionRunner
 from shipdeck.model import Deployment, EnvVar
+from shipdeck.model.validation import env_key_problem, env_value_problem
 from shipdeck.tui.screens.screen_kit import (
     TableRow,
     TextPrompt,
@@ -38,37 +38,9 @@ from shipdeck.tui.screens.screen_kit import (
 )
 from shipdeck.tui.widgets.event_log import literal
 
-ENV_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_ENV_KEY_LENGTH = 256
-MAX_ENV_VALUE_BYTES = 64 * 1024
-
 NO_REVEAL_NOTE = (
     "Changes apply on the next deploy. Values cannot be revealed: the API only returns masked previews."
 )
-
-
-def env_key_problem(key: str) -> str | None:
-    """Why ``key`` is not a valid variable name, or None."""
-    if not key:
-        return "A name is required."
-    if len(key) > MAX_ENV_KEY_LENGTH:
-        return f"A name is at most {MAX_ENV_KEY_LENGTH} characters (this one has {len(key)})."
-    if not ENV_KEY_PATTERN.fullmatch(key):
-        return (
-            f"{literal(key)!r} is not a valid name: use letters, digits and _, "
-            "not starting with a digit (like DATABASE_URL)."
-        )
-    return None
-
-
-def env_value_problem(value: str) -> str | None:
-    """Why ``value`` cannot be stored, or None. Newlines, tabs and any unicode are fine."""
-    if "\x00" in value:
-        return "A value cannot contain a NUL character."
-    size = len(value.encode("utf-8"))
-    if size > MAX_ENV_VALUE_BYTES:
-        return f"A value is at most {MAX_ENV_VALUE_BYTES:,} bytes (this one has {size:,})."
-    return None
 
 
 @dataclass(frozen=True)
