@@ -36,8 +36,15 @@ class AuditLog:
     def _append(self, record: dict[str, Any]) -> None:
         ensure_private_dir(self.path.parent)
         line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            if os.name == "posix" and os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)  # created by an older version or by hand: tighten it
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # The last write was cut short (crash, full disk): end that torn line so this record
+                # starts a line of its own instead of being glued to it (and lost with it).
+                line = b"\n" + line
             os.write(fd, line)
             os.fsync(fd)
         finally:
