@@ -23,6 +23,12 @@ class ReadOnlyError(ShipdeckError):
     exit_code = 1
 
 
+class AuditUnavailable(ShipdeckError):
+    """The audit log cannot be written (full disk, permissions): a change is not sent without its record."""
+
+    exit_code = 1
+
+
 class ActionRunner:
     def __init__(self, audit: AuditLog, *, read_only: bool, profile_name: str) -> None:
         self.audit = audit
@@ -53,7 +59,12 @@ class ActionRunner:
         """
         self.check_writable(action)
         key = idempotency_key or new_idempotency_key()
-        intent = self.audit.intent(action, target, idempotency_key=key, reason=reason, details=details)
+        try:
+            intent = self.audit.intent(action, target, idempotency_key=key, reason=reason, details=details)
+        except OSError as exc:
+            raise AuditUnavailable(
+                f"cannot write the audit log {self.audit.path}: {exc.strerror or exc}; {action} was not sent"
+            ) from None
         LAST_REQUEST_ID.set(None)
         try:
             result = await call(key)
@@ -67,5 +78,11 @@ class ActionRunner:
             # Cancelled or crashed mid-flight: the server may or may not have acted.
             self.audit.outcome(intent, "unknown", error=exc.__class__.__name__)
             raise
-        self.audit.outcome(intent, "ok", request_id=LAST_REQUEST_ID.get())
+        try:
+            self.audit.outcome(intent, "ok", request_id=LAST_REQUEST_ID.get())
+        except OSError as exc:
+            raise AuditUnavailable(
+                f"{action} WAS done, but the audit log {self.audit.path} could not record it: "
+                f"{exc.strerror or exc} (its intent line is there)"
+            ) from None
         return result
