@@ -7,7 +7,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from shipdeck.cli.output import error_line, print_json, print_table, warning_line
+from shipdeck.cli.output import CliError, error_line, print_json, print_table, warning_line
 from shipdeck.config.audit import AuditReadProblem, read_audit
 from shipdeck.config.errors import ConfigError
 from shipdeck.config.loader import ShipdeckConfig, load_config, resolve_token
@@ -154,12 +154,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     path = audit_path_from_config()
     records: deque[dict[str, Any]] = deque(maxlen=args.tail)
     problems = 0
-    for item in read_audit(path):
-        if isinstance(item, AuditReadProblem):
-            problems += 1
-            warning_line(f"{path}, line {item.line_number}: skipped, {item.reason}")
-            continue
-        records.append(item)
+    try:
+        for item in read_audit(path):
+            if isinstance(item, AuditReadProblem):
+                problems += 1
+                warning_line(f"{path}, line {item.line_number}: skipped, {item.reason}")
+                continue
+            records.append(item)
+    except OSError as exc:
+        raise CliError(f"cannot read the audit log {path}: {exc.strerror or exc}", 1) from None
     if args.json:
         print_json(list(records))
     else:
