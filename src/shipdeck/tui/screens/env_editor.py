@@ -113,7 +113,11 @@ class EnvDiffScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(
-                Content(f"Apply {len(self._lines)} change(s) to {self._deployment} ({self._environment})?"),
+                Content(
+                    literal(
+                        f"Apply {len(self._lines)} change(s) to {self._deployment} ({self._environment})?"
+                    )
+                ),
                 classes="diff-title",
             )
             with VerticalScroll():
