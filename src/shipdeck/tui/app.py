@@ -615,7 +615,9 @@ class ShipdeckApp(App[int]):
     def handle_bindings_clash(self, clashed_bindings: set[Binding], node: Any) -> None:
         names = ", ".join(sorted(f"{b.id or b.action} ({b.key})" for b in clashed_bindings))
         self.notify(
-            f"keymap: these bindings now share a key, the remapped one wins: {names}", severity="warning"
+            f"keymap: these bindings now share a key, the remapped one wins: {names}",
+            severity="warning",
+            markup=False,  # keys come from the user's config: '[' in one must not be read as markup
         )
 
     # -- the live state ----------------------------------------------------------------------------------
