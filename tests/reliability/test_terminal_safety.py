@@ -28,7 +28,7 @@ from shipdeck.model import Deployment, Domain
 from shipdeck.tui.app import MainScreen, ShipdeckApp
 from shipdeck.tui.screens.dialogs import PublishForm
 from shipdeck.tui.screens.domains import DomainsScreen
-from shipdeck.tui.screens.env_editor import EnvEditorScreen
+from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from shipdeck.tui.screens.logs import LogsScreen
 from shipdeck.tui.screens.tasks import TasksScreen
 from shipdeck.tui.widgets.detail_pane import TAB_IDS, DetailPane
@@ -289,6 +289,23 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
                 await pilot.pause(0.4)
                 walk.look(where)
                 await pilot.press("escape")
+
+            # The env diff names the deployment too: stage a delete of the hostile variable, review it.
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+            main.table.focus()
+            await pilot.press("e")
+            await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
+            editor = app.screen
+            assert isinstance(editor, EnvEditorScreen)
+            await wait_for(pilot, lambda: "HOSTILE_VALUE" in editor.current)
+            editor.stage("HOSTILE_VALUE", None)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, EnvDiffScreen))
+            await pilot.pause(0.3)
+            assert MARKUP in walk.look("env diff")
+            await pilot.press("escape")
+            editor.staged.clear()
+            await pilot.press("escape")
 
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
             await pilot.press("ctrl+p")
