@@ -130,6 +130,22 @@ Subscriber = Callable[[ChangeBatch], None]
 _DETAIL_PREFIXES = ("version.", "build.", "domain.", "env.", "deployment.", "release.")
 
 
+_DEPLOYMENT_FIELDS = frozenset(Deployment.model_fields)
+
+
+def _without_extras(dep: Deployment) -> Deployment:
+    """The deployment without the provider's undeclared fields, which nothing in the live state reads.
+
+    A Miosa deployment carries some 25 of them: kept, 50,000 rows took 320 MB instead of 100 MB.
+    """
+    if not dep.model_extra:
+        return dep
+    return Deployment.model_construct(
+        _fields_set=dep.model_fields_set & _DEPLOYMENT_FIELDS,
+        **{name: getattr(dep, name) for name in _DEPLOYMENT_FIELDS},
+    )
+
+
 def deployment_id_of(event: Event) -> str | None:
     """The deployment an event is about, in any of the shapes providers use; None if it names none."""
     data = event.data
@@ -522,7 +538,7 @@ class LiveState:
         number = self._version_numbers.get(dep.active_version_id or "")
         if dep.active_version_number is None and number is not None:
             dep = dep.model_copy(update={"active_version_number": number})
-        self.deployments[dep.id] = dep
+        self.deployments[dep.id] = _without_extras(dep)
         self._pending.changed.add(dep.id)
 
     def _repoll_pipeline(self, dep_id: str) -> None:
