@@ -348,7 +348,7 @@ class EventLog:
         self._db = db
         self._clock = clock
         self._latest: dict[str, int] = {}
-        self._changed = asyncio.Condition() if _has_loop() else None
+        self._changed: asyncio.Event | None = None
         self._appends_since_trim = 0
         db.on_rollback(self._latest.clear)
 
@@ -398,29 +398,32 @@ class EventLog:
         return [Event(r["seq"], r["id"], r["type"], r["created_at"], json.loads(r["data"])) for r in rows]
 
     async def wait_for_new(self, provider: str, after_seq: int, timeout: float) -> bool:
-        """True once an event after ``after_seq`` exists, False after ``timeout`` real seconds."""
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        condition = self._changed
-        try:
-            async with condition:
-                await asyncio.wait_for(
-                    condition.wait_for(lambda: self.latest_seq(provider) > after_seq), timeout=timeout
-                )
-            return True
-        except TimeoutError:
-            return False
+        """True once an event after ``after_seq`` exists, False after ``timeout`` real seconds.
+
+        Waiters share one asyncio.Event per round of appends (no lock: a stream cancelled while it waits,
+        when its client goes away, must not leave a half-released Condition that starves every other one).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.latest_seq(provider) <= after_seq:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            changed = self._changed
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return self.latest_seq(provider) > after_seq
+        return True
 
     def _notify(self) -> None:
-        condition = self._changed
-        if condition is None or not _has_loop():
+        changed = self._changed
+        if changed is None or not _has_loop():
             return
-
-        async def wake() -> None:
-            async with condition:
-                condition.notify_all()
-
-        asyncio.get_running_loop().create_task(wake())
+        self._changed = None  # the next round of waiters gets a fresh event
+        changed.set()
 
 
 def _has_loop() -> bool:
