@@ -13,6 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -90,6 +91,12 @@ class TasksScreen(Screen[None]):
 
     # -- live updates -----------------------------------------------------------------------------------
     def _apply_update(self, update: TasksUpdate) -> None:
+        try:
+            self._show_update(update)
+        except NoMatches:
+            pass  # the screen is closing (esc, or the app quits): its widgets are already gone
+
+    def _show_update(self, update: TasksUpdate) -> None:
         if update.events:
             self.query_one(EventLog).write_events(update.events)
         if update.tasks != self.tasks:
