@@ -574,9 +574,10 @@ class ShipdeckApp(App[int]):
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(THEME_VARIABLE_DEFAULTS)
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self._apply_keymap()
-        self.push_screen(MainScreen(self))
+        # Composed before the live state starts: its first batch must find the table to fill.
+        await self.push_screen(MainScreen(self))
         for problem in self._startup_problems:
             self.notify(literal(problem), severity="warning", markup=False, timeout=8)
         self.run_worker(self.live.run(), name="live", group="live", exit_on_error=False)
@@ -627,7 +628,10 @@ class ShipdeckApp(App[int]):
     def on_live_batch(self, message: LiveBatch) -> None:
         main = self._main_screen()
         if main is not None:
-            main.apply_batch(message.batch)
+            try:
+                main.apply_batch(message.batch)
+            except NoMatches:
+                pass  # the app is closing: the main screen's widgets are already gone
 
     def _main_screen(self) -> MainScreen | None:
         for screen in self.screen_stack:
