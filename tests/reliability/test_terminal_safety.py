@@ -26,7 +26,7 @@ from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.state import DeploymentDetail
 from shipdeck.model import Deployment, Domain
 from shipdeck.tui.app import MainScreen, ShipdeckApp
-from shipdeck.tui.screens.dialogs import PublishForm
+from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
 from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from shipdeck.tui.screens.logs import LogsScreen
@@ -41,6 +41,7 @@ from tests.reliability.safety_kit import (
     EchoServer,
     assert_terminal_safe,
     echo_server,
+    flat,
     miosa_post,
     screen_output,
 )
@@ -314,6 +315,22 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
             await pilot.pause(0.5)
             walk.look("command palette")
             await pilot.press("escape")
+
+            # Confirmations name the deployment: redeploy, and rollback once the second build is ready.
+            def two_ready_versions() -> bool:
+                detail = app.live.detail
+                versions = detail.versions if detail and detail.deployment_id == hostile["id"] else None
+                return sum(v.state == "ready" for v in versions or []) >= 2
+
+            await wait_for(pilot, two_ready_versions, timeout=30)
+            for key in ("R", "r"):
+                await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+                main.table.focus()
+                await pilot.press(key)
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+                await pilot.pause(0.3)
+                assert MARKUP in flat(walk.look(f"confirm dialog {key}"))
+                await pilot.press("escape")
 
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
             main.table.focus()
