@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ VERSION_NUMBER_LOOKUPS = 200
 # While a pipeline runs in the watched deployment, its runs are re-read this often (stages move live).
 PIPELINE_POLL_INTERVAL = 1.0
 REFETCH_CONCURRENCY = 8
+# An account this large has its rows frozen out of the cyclic garbage collector as they load (load_all).
+GC_FREEZE_AFTER = 2_000
 
 
 def utc_now() -> datetime:
@@ -330,6 +333,10 @@ class LiveState:
                     self._set_connection(ConnectionState.LIVE, "")
             else:
                 self._pending.changed.update(dep.id for dep in page)
+            if len(self.deployments) >= GC_FREEZE_AFTER:
+                # Tens of thousands of long-lived rows make each full pass of the cyclic garbage collector
+                # a visible stall (up to 120 ms at 50,000): what exists now is moved out of its reach.
+                gc.freeze()
             self._wake.set()
             # Let the publisher paint the first page before the next request.
             await asyncio.sleep(0)
