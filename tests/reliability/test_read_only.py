@@ -201,7 +201,10 @@ async def open_screen(pilot: Pilot[Any], app: ShipdeckApp, screen_type: type[Scr
         await back_to_main(pilot, app)
         await pilot.press(OPENERS[screen_type])
         await wait_for(pilot, lambda: isinstance(app.screen, screen_type))
-        await pilot.pause(0.3)
+        await pilot.pause(0.1)
+    if isinstance(app.screen, TasksScreen):
+        tasks = app.screen
+        await wait_for(pilot, lambda: bool(tasks.tasks))
     return app.screen
 
 
@@ -225,7 +228,7 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
     app = make_app(options, clock=lambda: APP_NOW)
     mark = request_mark(slow_sim)
     pressed: list[str] = []
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(pilot, app)
         await pilot.pause(0.3)
 
@@ -233,7 +236,7 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
             for binding in bindings_of(owner):
                 await back_to_main(pilot, app)
                 await pilot.press(first_key(binding))
-                await pilot.pause(0.15)
+                await pilot.pause(0.05)
                 await answer_every_dialog(pilot, app)
                 pressed.append(f"{owner.__name__}:{binding.id or binding.action}")
 
@@ -244,9 +247,9 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
             await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
             palette = app.screen
             palette.query_one(Input).value = title
-            await pilot.pause(0.4)
+            await pilot.pause(0.25)
             await pilot.press("enter")
-            await pilot.pause(0.2)
+            await pilot.pause(0.1)
             await answer_every_dialog(pilot, app)
             pressed.append(f"palette:{title}")
             if action in MAIN_CHANGES:
@@ -258,7 +261,7 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
                 screen = await open_screen(pilot, app, screen_type)
                 await prepare(screen)
                 await pilot.press(first_key(binding))
-                await pilot.pause(0.15)
+                await pilot.pause(0.05)
                 await answer_every_dialog(pilot, app)
                 pressed.append(f"{screen_type.__name__}:{binding.id or binding.action}")
 
