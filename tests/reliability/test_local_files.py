@@ -19,6 +19,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,20 @@ from shipdeck.config.audit import AuditLog, AuditReadProblem, read_audit
 from shipdeck.config.paths import audit_log_file, state_dir
 from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.model import PublishRequest
+from shipdeck.tui.screens.dialogs import ConfirmDialog
 from tests.cli.helpers import shipdeck, write_config
 from tests.conftest import ADMIN
 from tests.simproc import SimServer, running_sim
+from tests.tui.console_host import (
+    SimHttp,
+    console_app,
+    console_options,
+    console_sim,
+    notifications,
+    settle_actions,
+    wait_for,
+    wait_loaded,
+)
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes and os.pread")
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -204,3 +216,25 @@ def test_existing_loose_state_dir_and_audit_log_are_tightened() -> None:
     AuditLog(profile="prod", provider="miosa").intent("rollback", "x", idempotency_key="k")
     assert mode_of(directory) == 0o700
     assert mode_of(log_path) == 0o600
+
+
+async def test_the_console_sends_no_change_it_cannot_audit(tmp_path: Path) -> None:
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        target = http.deployment("smile-dental-landing")
+        options = console_options(sim, tmp_path)
+        unwritable = tmp_path / "audit-is-a-directory"
+        unwritable.mkdir()
+        app = console_app(replace(options, audit_path=unwritable))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_loaded(pilot, app)
+            app.go_to_deployment(target["id"])
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await settle_actions(pilot, app)
+            refusals = [m for m in notifications(app) if "cannot write the audit log" in m]
+            assert refusals and "rollback was not sent" in refusals[0], notifications(app)
+            assert app.is_running
+        assert http.mutations() == []
+        assert http.deployment("smile-dental-landing")["active_version_id"] == target["active_version_id"]
