@@ -157,10 +157,11 @@ class DetailPane(Vertical):
         self.query_one("#versions-table", DataTable).focus()
 
     # -- rendering ---------------------------------------------------------------------------------------
-    def _missing(self, part: str) -> str:
+    def _missing(self, part: str) -> Text:
+        """Why a part is not shown (literal: the reason may quote a server's error), or that it is loading."""
         if self.detail is not None and part in self.detail.unavailable:
-            return literal(self.detail.unavailable[part])
-        return "loading…"
+            return Text(literal(self.detail.unavailable[part]))
+        return Text("loading…")
 
     def _ordered_versions(self) -> list[Version]:
         versions = self.detail.versions if self.detail and self.detail.versions else []
@@ -173,7 +174,7 @@ class DetailPane(Vertical):
         if self.deployment is None:
             return
         if self.detail is None or self.detail.versions is None:
-            table.add_row(Text(self._missing("versions")), "", "", "", "")
+            table.add_row(self._missing("versions"), "", "", "", "")
             return
         now = self.clock()
         active = self.deployment.active_version_id
