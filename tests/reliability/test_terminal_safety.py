@@ -344,8 +344,9 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
             assert app.is_running  # [@click=app.quit] was never a button
 
 
-async def test_domain_names_and_errors_in_the_detail_pane_are_literal(tmp_path: Path) -> None:
-    """The simulator refuses such domain names; a hostile server would not, so the pane is fed directly."""
+async def test_domain_names_and_unavailable_reasons_in_the_detail_pane_are_literal(tmp_path: Path) -> None:
+    """The simulator refuses such domain names, and its errors are polite; a hostile server is neither, so
+    the pane is fed directly: a hostile domain, and the reasons shown when a part could not be read."""
     pane_host = DetailPaneHost()
     async with pane_host.run_test(size=(160, 20)) as pilot:
         pane = pane_host.query_one(DetailPane)
@@ -358,6 +359,17 @@ async def test_domain_names_and_errors_in_the_detail_pane_are_literal(tmp_path: 
         output = screen_output(pane_host)
         output.assert_safe("domains tab")
         assert MARKUP in output.text
+
+        reasons = {
+            part: f"could not read {part}: {HOSTILE}" for part in ("versions", "runs", "domains", "env")
+        }
+        pane.show(deployment, DeploymentDetail(deployment_id="dep_1", unavailable=reasons))
+        for tab in TAB_IDS[:4]:
+            pane.show_tab(tab)
+            await pilot.pause(0.2)
+            output = screen_output(pane_host)
+            output.assert_safe(f"{tab}, part unavailable")
+            assert MARKUP in output.text, tab
 
 
 async def test_server_error_messages_are_literal_in_the_console(tmp_path: Path) -> None:
