@@ -11,6 +11,7 @@ messages, task prompts); error messages come from a small hostile server.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -19,8 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 
+from shipdeck.cli.output import print_json, terminal_safe
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.state import DeploymentDetail
@@ -32,7 +36,7 @@ from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from shipdeck.tui.screens.logs import LogsScreen
 from shipdeck.tui.screens.tasks import TasksScreen
 from shipdeck.tui.widgets.detail_pane import TAB_IDS, DetailPane
-from shipdeck.tui.widgets.event_log import EventLog
+from shipdeck.tui.widgets.event_log import EventLog, literal
 from tests.cli.helpers import Result, shipdeck, write_config
 from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
 from tests.reliability.safety_kit import (
@@ -44,6 +48,7 @@ from tests.reliability.safety_kit import (
     flat,
     miosa_post,
     screen_output,
+    unsafe_characters,
 )
 from tests.simproc import SimServer, running_sim
 from tests.tui.console_host import (
@@ -392,3 +397,37 @@ class DetailPaneHost(App[None]):
 def console_options_for(miosa_url: str, tmp_path: Path) -> ConsoleOptions:
     profile = Profile("hostile", "miosa", miosa_url, Secret(ADMIN), environment="sandbox")
     return ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl")
+
+
+# -- the sanitizers themselves, for any text ----------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_text_printed_by_a_command_is_terminal_safe_and_keeps_its_printable_characters(text: str) -> None:
+    shown = terminal_safe(text)
+    assert_terminal_safe(shown, "terminal_safe")
+    # One '?' per control character, everything else as it was: columns stay aligned, nothing is lost.
+    assert shown == "".join("?" if unsafe_characters(ch) else ch for ch in text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.text() | st.integers() | st.none(),
+        lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    )
+)
+def test_json_output_is_terminal_safe_and_loses_nothing(value: Any) -> None:
+    out = io.StringIO()
+    print_json(value, out)
+    assert_terminal_safe(out.getvalue(), "print_json")
+    assert json.loads(out.getvalue()) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_console_literal_text_is_one_safe_line(text: str) -> None:
+    shown = literal(text)
+    assert_terminal_safe(shown, "literal")
+    assert "\n" not in shown
