@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -319,6 +320,15 @@ class Transport:
 
     # -- errors ---------------------------------------------------------------------------------------------
     def _network_error(self, exc: httpx.HTTPError, what: str) -> NetworkError:
+        tls = _tls_failure(exc)
+        if tls is not None:
+            # Another attempt meets the same certificate or the same plain-HTTP port: say so at once.
+            reason = getattr(tls, "verify_message", None) or tls.reason or tls.__class__.__name__
+            return NetworkError(
+                f"{self.provider} {what}: TLS with {self.host} failed ({reason}); check that the server "
+                "speaks https at this base_url and that its certificate is trusted",
+                retryable=False,
+            )
         if isinstance(exc, httpx.TimeoutException):
             kind = "timed out"
         elif isinstance(exc, httpx.ConnectError):
@@ -420,3 +430,13 @@ def _param(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a connection failure, if that is what it was."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
