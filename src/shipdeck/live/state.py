@@ -201,6 +201,8 @@ class LiveState:
         self._detail_loaded = asyncio.Event()
         self._last_seq: int | None = resume_after
         self._lost_at: float | None = None
+        # The last connection failure told to the user (None: none since the connection was last live).
+        self._reported_failure: str | None = None
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         # Version id -> number, learned from version lists (Miosa's deployment names only the id).
@@ -309,9 +311,8 @@ class LiveState:
             except BudgetReserved as exc:
                 await asyncio.sleep(max(exc.retry_in, 0.5))
             except ShipdeckError as exc:
-                self._set_connection(
-                    ConnectionState.OFFLINE if isinstance(exc, NetworkError) else ConnectionState.STALE,
-                    str(exc),
+                self._connection_failed(
+                    ConnectionState.OFFLINE if isinstance(exc, NetworkError) else ConnectionState.STALE, exc
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, POLL_INTERVAL_MAX)
@@ -370,7 +371,7 @@ class LiveState:
                 await self._poll_forever()
                 return
             except ShipdeckError as exc:
-                self._set_connection(ConnectionState.RECONNECTING, str(exc))
+                self._connection_failed(ConnectionState.RECONNECTING, exc)
             # The stream ended or failed: reconnect with backoff, resuming after the last sequence seen.
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
@@ -393,7 +394,7 @@ class LiveState:
                 interval = min(max(interval * 2, exc.retry_in), POLL_INTERVAL_MAX)
                 continue
             except ShipdeckError as exc:
-                self._set_connection(ConnectionState.RECONNECTING, str(exc))
+                self._connection_failed(ConnectionState.RECONNECTING, exc)
                 interval = min(interval * 2, POLL_INTERVAL_MAX)
                 continue
             self._set_connection(ConnectionState.LIVE, "polling")
@@ -589,9 +590,9 @@ class LiveState:
             except ShipdeckError as exc:
                 quiet_for = self.stale_after
                 if self.connection is ConnectionState.LIVE:
-                    self._set_connection(ConnectionState.RECONNECTING, str(exc))
+                    self._connection_failed(ConnectionState.RECONNECTING, exc)
                 elif self._since_lost() >= self.stale_after:
-                    self._set_connection(ConnectionState.STALE, str(exc))
+                    self._connection_failed(ConnectionState.STALE, exc)
                 continue
             self._heard()
             checked_at = self.last_heard
@@ -611,9 +612,19 @@ class LiveState:
         loop = asyncio.get_running_loop()
         return loop.time() - (self._lost_at or loop.time())
 
+    def _connection_failed(self, state: ConnectionState, exc: ShipdeckError) -> None:
+        """Down because of ``exc``: the header says so, and a problem says why, once per reason (a retry
+        that fails the same way says nothing new)."""
+        reason = str(exc)
+        self._set_connection(state, reason)
+        if reason != self._reported_failure:
+            self._reported_failure = reason
+            self._pending.problems.append(reason)
+
     def _set_connection(self, state: ConnectionState, note: str) -> None:
         if state is ConnectionState.LIVE:
             self._lost_at = None
+            self._reported_failure = None
         elif self._lost_at is None:
             self._lost_at = asyncio.get_running_loop().time()
         if state is self.connection and note == self.connection_note:
