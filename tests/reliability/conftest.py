@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
@@ -15,9 +18,11 @@ from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.model import ProviderName
 from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
 from tests.reliability.proxy import FaultProxy, fault_proxy
 from tests.simproc import SimServer, running_sim
+from tests.tui.console_host import main_screen, wait_for, wait_loaded
 
 TOKENS: dict[ProviderName, str] = {"miosa": ADMIN, "miteos": MITEOS_TOKEN, "mixpeek": MIXPEEK_TOKEN}
 # A dead stream is found in about a second and retried at once; a long outage still ends in a re-read.
@@ -58,3 +63,18 @@ def console_through(
     app = ShipdeckApp(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"), adapter=adapter)
     app.live.stale_after = STALE_AFTER
     return app, adapter
+
+
+def header_connection(app: ShipdeckApp) -> str:
+    """The header's connection part: '● live', '◐ reconnecting 3s', '◑ stale 12s', '✖ offline 2s'."""
+    return str(main_screen(app).query_one("#header-connection", Static).render())
+
+
+async def composed(pilot: Pilot[Any], app: ShipdeckApp) -> None:
+    await wait_for(pilot, lambda: bool((screen := app._main_screen()) and screen.query(DeploymentsTable)))
+
+
+async def loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
+    """The main screen is composed, its deployments listed and the highlighted one's detail loaded."""
+    await composed(pilot, app)
+    return await wait_loaded(pilot, app)

@@ -21,24 +21,13 @@ from shipdeck.model import ProviderName
 from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.help import HelpScreen
-from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from tests.conftest import ADMIN, MITEOS_TOKEN
-from tests.reliability.conftest import base_url, console_through
+from tests.reliability.conftest import base_url, console_through, header_connection, loaded
 from tests.reliability.proxy import FaultProxy, RequestHead
 from tests.simproc import SimServer
-from tests.tui.console_host import SimHttp, main_screen, settle_actions, wait_for, wait_loaded
+from tests.tui.console_host import SimHttp, main_screen, settle_actions, wait_for
 
 SIZE = (120, 40)
-
-
-async def loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
-    """The main screen is composed, its deployments listed and the highlighted one's detail loaded."""
-    await wait_for(pilot, lambda: bool((screen := app._main_screen()) and screen.query(DeploymentsTable)))
-    return await wait_loaded(pilot, app)
-
-
-def header_connection(app: ShipdeckApp) -> str:
-    return str(main_screen(app).query_one("#header-connection", Static).render())
 
 
 def header_pending(app: ShipdeckApp) -> str:

@@ -1,0 +1,84 @@
+"""The console against broken and hostile servers: each problem is one clear notification, the header says
+the data is not live, and the app keeps answering keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.help import HelpScreen
+from tests.reliability.conftest import composed, console_through, header_connection
+from tests.reliability.hostile_kit import (
+    BROKEN_ANSWERS,
+    UNKNOWN_STATE,
+    Case,
+    deployments,
+    redirect_to,
+    self_signed_listener,
+    threaded,
+)
+from tests.simproc import SimServer
+from tests.tui.console_host import notifications, wait_for
+
+TOKEN = "msk_u_hostile_test_secret"
+SIZE = (120, 40)
+
+
+async def shows_problem(pilot: Pilot[object], app: ShipdeckApp, says: str) -> str:
+    """Wait for the notification that says ``says``; check it is one line, tokenless, and that the header
+    is not 'live' and keys still work. The notification's text."""
+    await composed(pilot, app)
+    await wait_for(pilot, lambda: any(says in m.lower() for m in notifications(app)), timeout=8)
+    message = next(m for m in notifications(app) if says in m.lower())
+    assert "\n" not in message and TOKEN not in message and "Traceback" not in message
+    assert header_connection(app).split()[1] in ("offline", "stale", "reconnecting")
+    await pilot.press("question_mark")
+    await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=2)
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), timeout=2)
+    return message
+
+
+async def run_against(url: str, tmp_path: Path, says: str) -> str:
+    app, adapter = console_through(url, "miosa", tmp_path, token=TOKEN)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        message = await shows_problem(pilot, app, says)
+        # Said once, not once per retry.
+        await pilot.pause(1.5)
+        assert sum(m == message for m in notifications(app)) == 1
+    await adapter.aclose()
+    return message
+
+
+@pytest.mark.parametrize("case", BROKEN_ANSWERS, ids=lambda case: case.name)
+async def test_a_broken_answer_is_one_clear_notification(case: Case, tmp_path: Path) -> None:
+    with threaded(case.handler) as server:
+        await run_against(server.url + "/api/v1", tmp_path, case.says)
+
+
+async def test_a_redirect_to_another_host_is_not_followed(tmp_path: Path) -> None:
+    with threaded(deployments()) as elsewhere, threaded(redirect_to(elsewhere.url + "/steal")) as server:
+        await run_against(server.url + "/api/v1", tmp_path, "does not follow redirects")
+    assert elsewhere.seen == [], "the other host was called (and would have had the token)"
+
+
+async def test_tls_errors_are_named(tmp_path: Path, sim: SimServer) -> None:
+    await run_against(sim.miosa.replace("http://", "https://"), tmp_path, "tls")
+    with self_signed_listener(tmp_path) as port:
+        await run_against(f"https://127.0.0.1:{port}/api/v1", tmp_path, "self-signed certificate")
+
+
+async def test_an_unknown_state_is_shown_as_it_came(tmp_path: Path) -> None:
+    with threaded(deployments(UNKNOWN_STATE)) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            await wait_for(pilot, lambda: "dep_odd" in app.live.deployments)
+            await wait_for(pilot, lambda: header_connection(app).startswith("● live"))
+            assert not notifications(app)
+            row = app.live.deployments["dep_odd"]
+            assert row.state == "exploding"
+        await adapter.aclose()
