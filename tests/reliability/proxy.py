@@ -7,7 +7,8 @@ or the console is doing, and the same proxy serves async console tests and block
   refuses new connections (``go_down``: accepted, then reset);
 * cuts every open connection with a FIN (``cut``) or an RST (``reset``, SO_LINGER 0), mid-response;
 * loses the answer to one chosen request (``lose_answer_to``): the request reaches the server, the connection
-  dies when the answer starts to come back (the "committed, but the client never heard" case).
+  dies when the answer starts to come back (the "committed, but the client never heard" case);
+* refuses the requests of one endpoint (``refuse``), as a broken gateway in front of a push stream would.
 
 It reads the head of every HTTP request it forwards (method, path, headers), so a test can check what went
 over the wire (the Idempotency-Key of each retry) without trusting the client.
@@ -20,6 +21,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,6 +43,8 @@ class RequestHead:
     method: str
     path: str
     headers: dict[str, str]
+    # When the proxy saw it (time.monotonic()).
+    at: float
 
 
 RequestPredicate = Callable[[RequestHead], bool]
@@ -56,6 +60,7 @@ class _Link:
     unread: bytearray = field(default_factory=bytearray)
     body_left: int = 0
     lose_answer: bool = False
+    last_request: RequestHead | None = None
 
 
 def _abort(writer: asyncio.StreamWriter, *, reset: bool) -> None:
@@ -80,6 +85,7 @@ class FaultProxy:
         self._mode = LinkMode.PASS
         self._links: set[_Link] = set()
         self._lose: list[tuple[RequestPredicate, bool]] = []
+        self._refused: RequestPredicate | None = None
         self._loop = asyncio.new_event_loop()
         self._flowing: asyncio.Event | None = None
         self._server: asyncio.Server | None = None
@@ -115,6 +121,11 @@ class FaultProxy:
         """The next request matching ``predicate`` reaches the server but its answer is cut off (once);
         ``then_down``: and the link goes down at that moment."""
         self._call(self._add_loss(predicate, then_down))
+
+    def refuse(self, predicate: RequestPredicate | None) -> None:
+        """Reset every connection whose request matches ``predicate`` (None: refuse nothing again), as a
+        firewall or a broken gateway in front of one endpoint would."""
+        self._call(self._set_refusal(predicate))
 
     def requests_matching(self, predicate: RequestPredicate) -> list[RequestHead]:
         return [head for head in list(self.requests) if predicate(head)]
@@ -164,6 +175,13 @@ class FaultProxy:
             self._drop(link, reset=reset)
         return len(links)
 
+    async def _set_refusal(self, predicate: RequestPredicate | None) -> None:
+        self._refused = predicate
+        if predicate is not None:
+            for link in list(self._links):
+                if link.last_request is not None and predicate(link.last_request):
+                    self._drop(link, reset=True)
+
     async def _add_loss(self, predicate: RequestPredicate, then_down: bool) -> None:
         self._lose.append((predicate, then_down))
 
@@ -209,6 +227,8 @@ class FaultProxy:
                     return
                 if to_upstream:
                     self._sniff(link, data)
+                    if link not in self._links:
+                        return  # refused
                 elif link.lose_answer:
                     self._drop(link, reset=False)
                     return
@@ -236,6 +256,10 @@ class FaultProxy:
             head = self._parse_head(bytes(link.unread[:end]).decode("latin-1"))
             del link.unread[: end + 4]
             self.requests.append(head)
+            link.last_request = head
+            if self._refused is not None and self._refused(head):
+                self._drop(link, reset=True)
+                return
             link.body_left = int(head.headers.get("content-length", "0") or 0)
             if head.headers.get("upgrade", "").lower() == "websocket":
                 link.sniffing = False
@@ -258,7 +282,7 @@ class FaultProxy:
         for line in header_lines:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        return RequestHead(method, path, headers)
+        return RequestHead(method, path, headers, time.monotonic())
 
 
 @contextlib.contextmanager
