@@ -55,6 +55,8 @@ class DemoSandbox:
                 stderr=subprocess.STDOUT,
                 text=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # Its database lives in the private state dir: owner-only files, like ours.
+                umask=0o077 if os.name == "posix" else -1,
             )
         except OSError as exc:
             raise CliError(
