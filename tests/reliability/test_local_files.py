@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shipdeck.cli.demo import DemoSandbox
 from shipdeck.config.audit import AuditLog, AuditReadProblem, read_audit
 from shipdeck.config.paths import audit_log_file, state_dir
 from shipdeck.live.publish_memory import PublishMemory
@@ -238,3 +239,12 @@ async def test_the_console_sends_no_change_it_cannot_audit(tmp_path: Path) -> No
             assert app.is_running
         assert http.mutations() == []
         assert http.deployment("smile-dental-landing")["active_version_id"] == target["active_version_id"]
+
+
+def test_the_demo_sandbox_database_is_owner_only() -> None:
+    db_path = state_dir() / "demo.db"
+    with DemoSandbox(db_path) as sandbox:
+        assert sandbox.urls
+        created = {p: mode_of(p) for p in db_path.parent.iterdir() if p.name.startswith("demo.db")}
+    assert db_path in created
+    assert created == dict.fromkeys(created, 0o600)
