@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 
+from shipdeck.cli.app import run
 from shipdeck.cli.output import print_json, terminal_safe
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
@@ -431,3 +432,41 @@ def test_console_literal_text_is_one_safe_line(text: str) -> None:
     shown = literal(text)
     assert_terminal_safe(shown, "literal")
     assert "\n" not in shown
+
+
+def publish_hostile_deploy(sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A Mixpeek deploy of docs-portal to staging with the hostile message, through `shipdeck publish`;
+    the app's id."""
+    config = f'[profiles.mx]\nprovider = "mixpeek"\nbase_url = "{sim.mixpeek}"\ntoken_env = "MX_TOKEN"\n'
+    monkeypatch.setenv("SHIPDECK_CONFIG", str(write_config(tmp_path / "config.toml", config)))
+    monkeypatch.setenv("MX_TOKEN", MIXPEEK_TOKEN)
+    argv = ["publish", "docs-portal@staging", "--message", HOSTILE, "--yes", "--wait", "--interval", "0.2"]
+    assert run(argv) == 0
+    apps = httpx.get(sim.mixpeek, headers={"Authorization": f"Bearer {MIXPEEK_TOKEN}"}, timeout=10)
+    return str(next(a["app_id"] for a in apps.json()["results"] if a["slug"] == "docs-portal"))
+
+
+async def test_deploy_messages_are_literal_in_the_mixpeek_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with console_sim(tmp_path) as sim:
+        app_id = await asyncio.to_thread(publish_hostile_deploy, sim, tmp_path, monkeypatch)
+        profile = Profile("mx", "mixpeek", sim.mixpeek, Secret(MIXPEEK_TOKEN), environment="staging")
+        app = console_app(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"))
+        async with app.run_test(size=(220, 50)) as pilot:
+            walk = Walk(app)
+            await wait_loaded(pilot, app)
+            row = f"{app_id}@staging"
+            app.go_to_deployment(row)
+
+            def messages_loaded() -> bool:
+                detail = app.live.detail
+                versions = detail.versions if detail and detail.deployment_id == row else None
+                return any(v.message == HOSTILE for v in versions or [])
+
+            await wait_for(pilot, messages_loaded)
+            main = main_screen(app)
+            for tab in ("tab-versions", "tab-pipeline"):
+                main.detail.show_tab(tab)
+                await pilot.pause(0.3)
+                assert "?[31mR?[0m" in walk.look(f"mixpeek {tab}")
