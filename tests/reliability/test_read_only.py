@@ -103,6 +103,11 @@ provider = "miosa"
 base_url = "{sim.miosa}"
 token_env = "RO_TEST_READONLY_KEY"
 read_only = true
+
+[profiles.readonly-key-only]
+provider = "miosa"
+base_url = "{sim.miosa}"
+token_env = "RO_TEST_READONLY_KEY"
 """
     path = write_config(tmp_path / "config.toml", text)
     monkeypatch.setenv("SHIPDECK_CONFIG", str(path))
@@ -330,3 +335,18 @@ def test_no_scriptable_command_sends_a_mutation(
         assert result.code == 1, (argv, result.out, result.err)
         assert "read-only" in result.err and "was not sent" in result.err, (argv, result.err)
     assert mutations(slow_sim, mark) == []
+
+
+def test_a_read_only_key_on_a_writable_profile_is_refused_by_the_server(
+    capsys: pytest.CaptureFixture[str], slow_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second layer: the client does not know the key is read-only, so it sends; the server says 403."""
+    read_only_config(slow_sim, tmp_path, monkeypatch)
+    dep, domain_id = a_deployment_with_a_domain(slow_sim)
+    mark = request_mark(slow_sim)
+    for argv in change_commands(dep, domain_id):
+        result = shipdeck(capsys, "--profile", "readonly-key-only", *argv)
+        assert result.code == 3, (argv, result.err)
+        assert "403" in result.err or "not allowed" in result.err, (argv, result.err)
+    sent = mutations(slow_sim, mark)
+    assert sent and {r["status"] for r in sent} == {403}
