@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from shipdeck.api.errors import UnsupportedAction
@@ -39,11 +40,23 @@ def new_idempotency_key() -> str:
     return uuid.uuid4().hex
 
 
+@dataclass
+class StreamHealth:
+    """Whether the event stream is connected, for its consumer: the iterator itself keeps reconnecting
+    without a word, so a consumer that wants to do something else meanwhile (poll) reads this."""
+
+    # time.monotonic() of the first failed connection since the stream last delivered; None: delivering.
+    down_since: float | None = None
+    reason: str = ""
+
+
 class Adapter(ABC):
     """One provider's API, mapped to the provider-neutral model."""
 
     provider: ProviderName
     capabilities: Capabilities
+    # The health of :meth:`events`' connection (None: the adapter does not report it).
+    stream_health: StreamHealth | None = None
 
     def _unsupported(self, action: str) -> UnsupportedAction:
         return UnsupportedAction(self.capabilities.why_not(action))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shipdeck.api.base import Adapter
+from shipdeck.api.base import Adapter, StreamHealth
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
 
@@ -13,6 +13,7 @@ class HttpAdapter(Adapter):
     def __init__(self, transport: Transport, *, stream_options: StreamOptions | None = None) -> None:
         self.transport = transport
         self.stream_options = stream_options or StreamOptions()
+        self.stream_health: StreamHealth | None = StreamHealth()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.transport!r})"

@@ -531,6 +531,7 @@ class MiosaAdapter(HttpAdapter):
             options=self.stream_options,
             describe="Miosa event stream",
             notice=self.transport.on_notice,
+            health=self.stream_health,
         )
 
     def deployment_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:

@@ -343,6 +343,7 @@ class MiteosAdapter(HttpAdapter):
             options=self.stream_options,
             describe="Miteos event stream",
             notice=self.transport.on_notice,
+            health=self.stream_health,
         )
 
     def ws_url(self) -> str:

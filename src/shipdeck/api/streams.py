@@ -25,6 +25,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
+from shipdeck.api.base import StreamHealth
 from shipdeck.api.errors import ProtocolError, ShipdeckError, StreamResyncRequired
 from shipdeck.api.transport import worth_reconnecting
 
@@ -51,7 +52,9 @@ async def resilient_stream(
     describe: str,
     notice: Callable[[str], None] | None = None,
     is_final: Callable[[T], bool] | None = None,
+    health: StreamHealth | None = None,
 ) -> AsyncIterator[T]:
+    """``health``, when given, is kept up to date: down since the first failure, up at the next item."""
     last_seq = after
     failures = 0
     down_since: float | None = None
@@ -61,6 +64,8 @@ async def resilient_stream(
                 async for seq, item in connection:
                     failures = 0
                     down_since = None
+                    if health is not None:
+                        health.down_since = None
                     if seq is not None:
                         if last_seq is not None and seq <= last_seq:
                             continue  # replayed after a resume: already delivered
@@ -76,6 +81,10 @@ async def resilient_stream(
                 raise
             reason = exc.message
         now = time.monotonic()
+        if health is not None:
+            health.reason = reason
+            if health.down_since is None:
+                health.down_since = now
         if down_since is None:
             down_since = now
         elif now - down_since > options.max_outage:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from shipdeck.api.base import Adapter
+from shipdeck.api.base import Adapter, StreamHealth
 from shipdeck.api.context import background_reads
 from shipdeck.api.errors import (
     BudgetReserved,
@@ -298,6 +299,8 @@ class LiveState:
         await self._snapshot_until_ok()
         self._background(self._fill_version_numbers(), "live-version-numbers")
         if self.adapter.capabilities.event_stream:
+            if self.adapter.stream_health is not None:
+                self._background(self._poll_while_stream_down(self.adapter.stream_health), "live-stream-down")
             await self._stream_forever()
         else:
             await self._poll_forever()
@@ -386,20 +389,37 @@ class LiveState:
         interval = POLL_INTERVAL_MIN
         while True:
             await asyncio.sleep(interval)
-            before = {d.id: d for d in self.deployments.values()}
-            try:
-                with background_reads():
-                    await self.load_all()
-            except BudgetReserved as exc:
-                interval = min(max(interval * 2, exc.retry_in), POLL_INTERVAL_MAX)
+            interval = await self._poll_once(interval, "polling")
+
+    async def _poll_while_stream_down(self, health: StreamHealth) -> None:
+        """The push stream reconnects on its own and says nothing meanwhile; when it has failed for
+        ``stale_after`` seconds (a gateway refusing it while the REST API answers), poll as
+        :meth:`_poll_forever` does until it delivers again."""
+        interval = POLL_INTERVAL_MIN
+        while True:
+            await asyncio.sleep(interval)
+            down_since = health.down_since
+            if down_since is None or time.monotonic() - down_since < self.stale_after:
+                interval = POLL_INTERVAL_MIN
+                if self.connection is ConnectionState.LIVE and self.connection_note.startswith("polling"):
+                    self._set_connection(ConnectionState.LIVE, "")
                 continue
-            except ShipdeckError as exc:
-                self._connection_failed(ConnectionState.RECONNECTING, exc)
-                interval = min(interval * 2, POLL_INTERVAL_MAX)
-                continue
-            self._set_connection(ConnectionState.LIVE, "polling")
-            moved = before != self.deployments
-            interval = POLL_INTERVAL_MIN if moved else min(interval * 1.5, POLL_INTERVAL_MAX)
+            interval = await self._poll_once(interval, f"polling (event stream: {health.reason})")
+
+    async def _poll_once(self, interval: float, note: str) -> float:
+        """Re-read the list once; the interval until the next poll (shorter when something moved)."""
+        before = {d.id: d for d in self.deployments.values()}
+        try:
+            with background_reads():
+                await self.load_all()
+        except BudgetReserved as exc:
+            return min(max(interval * 2, exc.retry_in), POLL_INTERVAL_MAX)
+        except ShipdeckError as exc:
+            self._read_failed(exc)
+            return min(interval * 2, POLL_INTERVAL_MAX)
+        self._set_connection(ConnectionState.LIVE, note)
+        moved = before != self.deployments
+        return POLL_INTERVAL_MIN if moved else min(interval * 1.5, POLL_INTERVAL_MAX)
 
     def _on_event(self, event: Event) -> None:
         self._heard()
@@ -589,10 +609,7 @@ class LiveState:
                 continue
             except ShipdeckError as exc:
                 quiet_for = self.stale_after
-                if self.connection is ConnectionState.LIVE:
-                    self._connection_failed(ConnectionState.RECONNECTING, exc)
-                elif self._since_lost() >= self.stale_after:
-                    self._connection_failed(ConnectionState.STALE, exc)
+                self._read_failed(exc)
                 continue
             self._heard()
             checked_at = self.last_heard
@@ -611,6 +628,15 @@ class LiveState:
     def _since_lost(self) -> float:
         loop = asyncio.get_running_loop()
         return loop.time() - (self._lost_at or loop.time())
+
+    def _read_failed(self, exc: ShipdeckError) -> None:
+        """A background read failed: *reconnecting* at first, *stale* once down for ``stale_after``."""
+        state = self.connection
+        if state is ConnectionState.LIVE:
+            state = ConnectionState.RECONNECTING
+        elif self._since_lost() >= self.stale_after:
+            state = ConnectionState.STALE
+        self._connection_failed(state, exc)
 
     def _connection_failed(self, state: ConnectionState, exc: ShipdeckError) -> None:
         """Down because of ``exc``: the header says so, and a problem says why, once per reason (a retry
