@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from shipdeck.config.paths import audit_log_file
@@ -310,6 +311,16 @@ def test_promote(capsys: pytest.CaptureFixture[str], own: SimServer) -> None:
         assert refused.code == 1 and refused.out == "" and "request" in refused.err
 
 
+def assert_sent_with_audited_keys(server: SimServer) -> None:
+    """Every change reached the server with the idempotency key its audit record names (a resumed
+    action can only be recognised by the key that was really sent)."""
+    seen = httpx.get(f"{server.root}/_sim/requests", timeout=10).json()["requests"]
+    sent = [r["idempotency_key"] for r in seen if r["method"] in ("POST", "PUT", "PATCH", "DELETE")]
+    audited = [r["idempotency_key"] for r in audit_records() if r["phase"] == "intent"]
+    assert sent and None not in sent
+    assert sent == audited
+
+
 def test_env_get_set_unset(capsys: pytest.CaptureFixture[str], own: SimServer) -> None:
     dep = deployments(capsys)[0]["name"]
     secret_value = "hunter2-do-not-show"
@@ -330,6 +341,7 @@ def test_env_get_set_unset(capsys: pytest.CaptureFixture[str], own: SimServer) -
     assert secret_value not in audit_log_file().read_text()
     bad = shipdeck(capsys, "env", dep, "set", "not a pair")
     assert bad.code == 2
+    assert_sent_with_audited_keys(own)
 
 
 def test_domains_add_verify_remove(capsys: pytest.CaptureFixture[str], own: SimServer) -> None:
@@ -350,6 +362,7 @@ def test_domains_add_verify_remove(capsys: pytest.CaptureFixture[str], own: SimS
     assert gone.code == 4
     actions = [r["action"] for r in audit_records() if r["phase"] == "intent"]
     assert actions == ["domain.add", "domain.verify", "domain.add", "domain.verify", "domain.remove"]
+    assert_sent_with_audited_keys(own)
 
 
 def test_publish(capsys: pytest.CaptureFixture[str], own: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -511,7 +511,7 @@ async def cmd_env(ctx: CommandContext) -> int:
         changed = await ctx.runner.run(
             "env.set",
             target_of(dep),
-            lambda key: ctx.adapter.set_env(dep.id, values, environment=environment),
+            lambda key: ctx.adapter.set_env(dep.id, values, environment=environment, idempotency_key=key),
             details={"environment": environment, "keys": sorted(values)},
         )
         _print_env(ctx, [e for e in changed if e.name in values] or changed)
@@ -525,7 +525,7 @@ async def cmd_env(ctx: CommandContext) -> int:
     ctx.confirm("env.unset", f"Remove {', '.join(args.keys)} from {dep.name} ({environment})?")
 
     def unset(name: str) -> Callable[[str], Awaitable[None]]:
-        return lambda _key: ctx.adapter.unset_env(dep.id, name, environment=environment)
+        return lambda key: ctx.adapter.unset_env(dep.id, name, environment=environment, idempotency_key=key)
 
     for name in args.keys:
         await ctx.runner.run(
@@ -589,7 +589,7 @@ async def cmd_domains(ctx: CommandContext) -> int:
         domain = await ctx.runner.run(
             "domain.verify",
             target_of(dep),
-            lambda key: ctx.adapter.verify_domain(dep.id, existing.id),
+            lambda key: ctx.adapter.verify_domain(dep.id, existing.id, idempotency_key=key),
             details={"domain": existing.name},
         )
         _print_domain_detail(ctx, domain)
@@ -598,7 +598,7 @@ async def cmd_domains(ctx: CommandContext) -> int:
     await ctx.runner.run(
         "domain.remove",
         target_of(dep),
-        lambda key: ctx.adapter.remove_domain(dep.id, existing.id),
+        lambda key: ctx.adapter.remove_domain(dep.id, existing.id, idempotency_key=key),
         details={"domain": existing.name},
     )
     if ctx.json:

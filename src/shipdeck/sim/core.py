@@ -664,7 +664,16 @@ class SimContext:
         cutoff = self.clock.iso(self.clock.now() - IDEMPOTENCY_TTL)
         self.db.execute("DELETE FROM sim_idempotency WHERE created_at < ?", (cutoff,))
 
-    def log_request(self, method: str, path: str, token_kind: str, status: int, request_id: str) -> None:
+    def log_request(
+        self,
+        method: str,
+        path: str,
+        token_kind: str,
+        status: int,
+        request_id: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> None:
         self._request_seq += 1
         self.request_log.append(
             {
@@ -674,6 +683,7 @@ class SimContext:
                 "token_kind": token_kind,
                 "status": status,
                 "request_id": request_id,
+                "idempotency_key": idempotency_key,
             }
         )
 

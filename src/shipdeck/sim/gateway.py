@@ -76,6 +76,10 @@ class RateLimiter:
         return True, self.limit - window.count, reset
 
 
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    return next((value.decode("latin-1") for name, value in scope.get("headers", []) if name == wanted), None)
+
+
 def _bearer_token(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
@@ -220,7 +224,14 @@ class GatewayMiddleware:
                     error = provider_error(provider, 500, "INTERNAL", "The sandbox control plane failed.")
                     await _send(send_with_headers, error)
         finally:
-            self.ctx.log_request(method, scope["path"], token_kind, 0 if dropped else status_seen, request_id)
+            self.ctx.log_request(
+                method,
+                scope["path"],
+                token_kind,
+                0 if dropped else status_seen,
+                request_id,
+                idempotency_key=_header(scope, b"idempotency-key"),
+            )
 
     async def _call_with_drop(self, scope: Scope, receive: Receive, send: Send, info: TokenInfo) -> bool:
         """Run the handler; on success (the change is committed) maybe close the connection unanswered."""
