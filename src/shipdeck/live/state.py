@@ -202,8 +202,8 @@ class LiveState:
         self._detail_loaded = asyncio.Event()
         self._last_seq: int | None = resume_after
         self._lost_at: float | None = None
-        # The last connection failure told to the user (None: none since the connection was last live).
-        self._reported_failure: str | None = None
+        # The connection failures told to the user since the connection was last live.
+        self._reported_failures: set[str] = set()
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         # Version id -> number, learned from version lists (Miosa's deployment names only the id).
@@ -545,6 +545,9 @@ class LiveState:
             if d.active_version_number is None and d.active_version_id is not None
         ][:VERSION_NUMBER_LOOKUPS]
         for dep_id in missing:
+            known = self.deployments.get(dep_id)
+            if known is None or known.active_version_number is not None:
+                continue  # gone, or learned meanwhile (the detail of the watched one reads its versions)
             try:
                 with background_reads():
                     page = await self.adapter.list_versions(dep_id, limit=20)
@@ -639,18 +642,18 @@ class LiveState:
         self._connection_failed(state, exc)
 
     def _connection_failed(self, state: ConnectionState, exc: ShipdeckError) -> None:
-        """Down because of ``exc``: the header says so, and a problem says why, once per reason (a retry
-        that fails the same way says nothing new)."""
+        """Down because of ``exc``: the header says so, and a problem says why, once per reason per outage
+        (retries that fail the same ways say nothing new)."""
         reason = str(exc)
         self._set_connection(state, reason)
-        if reason != self._reported_failure:
-            self._reported_failure = reason
+        if reason not in self._reported_failures:
+            self._reported_failures.add(reason)
             self._pending.problems.append(reason)
 
     def _set_connection(self, state: ConnectionState, note: str) -> None:
         if state is ConnectionState.LIVE:
             self._lost_at = None
-            self._reported_failure = None
+            self._reported_failures.clear()
         elif self._lost_at is None:
             self._lost_at = asyncio.get_running_loop().time()
         if state is self.connection and note == self.connection_note:

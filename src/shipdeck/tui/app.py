@@ -7,6 +7,7 @@ retried with that key when the connection drops mid-flight).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from shipdeck.config.themes import DEFAULT_DARK_THEME
 from shipdeck.live.actions import ActionRunner, ReadOnlyError
 from shipdeck.live.pending import PendingAction, PendingActions
 from shipdeck.live.publish_memory import PublishMemory
-from shipdeck.live.state import ChangeBatch, Clock, DeploymentDetail, LiveState, utc_now
+from shipdeck.live.state import ChangeBatch, Clock, ConnectionState, DeploymentDetail, LiveState, utc_now
 from shipdeck.model import PROMOTABLE_VERSION_STATES, Deployment, PublishRequest
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
@@ -59,6 +60,8 @@ ACTION_CAPABILITY = {
     "logs": "deployment_logs",
 }
 MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy"})
+# Seconds between two toasts of the client's progress notices (the header shows the connection meanwhile).
+NOTICE_INTERVAL = 10.0
 
 
 class LiveBatch(Message):
@@ -545,6 +548,7 @@ class ShipdeckApp(App[int]):
         self.publish_memory = PublishMemory()
         self._unsubscribe = self.live.subscribe(self._post_batch)
         self._tasks_adapter: Adapter | None = None
+        self._last_notice_at = -NOTICE_INTERVAL
         self._startup_problems: list[str] = [*options.config_problems]
         self._register_themes()
 
@@ -555,6 +559,12 @@ class ShipdeckApp(App[int]):
         return make_adapter(profile, on_notice=self._notice)
 
     def _notice(self, text: str) -> None:
+        """A progress line of the client ('retrying in 2 s'). These come with every retry: while the header
+        already says the connection is down they are dropped, otherwise at most one per NOTICE_INTERVAL."""
+        now = time.monotonic()
+        if self.live.connection is not ConnectionState.LIVE or now - self._last_notice_at < NOTICE_INTERVAL:
+            return
+        self._last_notice_at = now
         self.notify(literal(text), markup=False, timeout=4)
 
     def _register_themes(self) -> None:
