@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from shipdeck.api.base import Adapter
+from shipdeck.api.common import HttpAdapter
 from shipdeck.api.factory import make_adapter
 from shipdeck.api.streams import StreamOptions
 from shipdeck.config.console_options import ConsoleOptions
@@ -61,8 +62,24 @@ def console_through(
     profile = Profile("flaky", provider, url, Secret(token or TOKENS[provider]), environment="sandbox")
     adapter = make_adapter(profile, timeout=1.0, deadline=2.0, stream_options=FAST_STREAM)
     app = ShipdeckApp(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"), adapter=adapter)
+    # As the console's own adapter factory does: the client's progress notices become notifications.
+    assert isinstance(adapter, HttpAdapter)
+    adapter.transport.on_notice = app._notice
     app.live.stale_after = STALE_AFTER
     return app, adapter
+
+
+def every_notification(app: ShipdeckApp) -> list[str]:
+    """Every message the app notifies from now on, kept (the app drops a toast once it has expired)."""
+    told: list[str] = []
+    notify = app.notify
+
+    def keep(message: str, *args: Any, **kwargs: Any) -> None:
+        told.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.notify = keep  # type: ignore[method-assign]
+    return told
 
 
 def header_connection(app: ShipdeckApp) -> str:

@@ -22,7 +22,13 @@ from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.help import HelpScreen
 from tests.conftest import ADMIN, MITEOS_TOKEN
-from tests.reliability.conftest import base_url, console_through, header_connection, loaded
+from tests.reliability.conftest import (
+    base_url,
+    console_through,
+    every_notification,
+    header_connection,
+    loaded,
+)
 from tests.reliability.proxy import FaultProxy, RequestHead
 from tests.simproc import SimServer
 from tests.tui.console_host import SimHttp, main_screen, settle_actions, wait_for
@@ -103,7 +109,8 @@ async def test_an_outage_shows_in_the_header_keys_still_work_and_it_recovers_by_
 ) -> None:
     http = SimHttp(link_sim)
     app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
+    told = every_notification(app)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         table = await loaded(pilot, app)
         await wait_for(pilot, lambda: header_connection(app).startswith("● live"))
         link.stall() if failure == "stall" else link.go_down()
@@ -123,6 +130,8 @@ async def test_an_outage_shows_in_the_header_keys_still_work_and_it_recovers_by_
 
         link.restore()
         await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=10)
+        # Said, not shouted: a few lines for the whole outage, not one per retry.
+        assert 1 <= len(told) <= 5, told
         # ... and it re-read what changed while it could not hear.
         await wait_for(
             pilot,
