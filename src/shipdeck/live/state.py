@@ -54,6 +54,8 @@ VERSION_NUMBER_LOOKUPS = 200
 # While a pipeline runs in the watched deployment, its runs are re-read this often (stages move live).
 PIPELINE_POLL_INTERVAL = 1.0
 REFETCH_CONCURRENCY = 8
+# While polling, the watched deployment's detail is re-read when it changed, else at least this often (s).
+DETAIL_MAX_AGE = 60.0
 # An account this large has its rows frozen out of the cyclic garbage collector as they load (load_all).
 GC_FREEZE_AFTER = 2_000
 
@@ -200,6 +202,7 @@ class LiveState:
         self._detail_dirty = False
         self._wake = asyncio.Event()
         self._detail_loaded = asyncio.Event()
+        self._detail_read_at = 0.0  # time.monotonic() of the last detail read
         self._last_seq: int | None = resume_after
         self._lost_at: float | None = None
         # The connection failures told to the user since the connection was last live.
@@ -320,8 +323,13 @@ class LiveState:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, POLL_INTERVAL_MAX)
 
-    async def load_all(self) -> None:
-        """Read every deployment over REST, publishing the first page at once (replaces the list)."""
+    async def load_all(self, *, refresh_detail: bool = True) -> None:
+        """Read every deployment over REST, publishing the first page at once (replaces the list).
+
+        ``refresh_detail=False`` (a poll): the watched deployment's detail is re-read only if that
+        deployment changed or the detail is older than DETAIL_MAX_AGE, not on every poll.
+        """
+        watched_before = self.deployments.get(self._watched) if self._watched else None
         self.pages_loading = True
         seen: set[str] = set()
         first = True
@@ -349,7 +357,11 @@ class LiveState:
             del self.deployments[dep_id]
         self._pending.removed |= gone
         self.pages_loading = False
-        if self._watched:
+        if self._watched and (
+            refresh_detail
+            or self.deployments.get(self._watched) != watched_before
+            or time.monotonic() - self._detail_read_at > DETAIL_MAX_AGE
+        ):
             self._detail_dirty = True
         self._pending.reset = True
         self._wake.set()
@@ -411,7 +423,7 @@ class LiveState:
         before = {d.id: d for d in self.deployments.values()}
         try:
             with background_reads():
-                await self.load_all()
+                await self.load_all(refresh_detail=False)
         except BudgetReserved as exc:
             return min(max(interval * 2, exc.retry_in), POLL_INTERVAL_MAX)
         except ShipdeckError as exc:
@@ -497,6 +509,7 @@ class LiveState:
             detail.runs = self._timed_stages(detail.runs, detail.loaded_at)
         self._learn_version_number(dep_id, detail.versions or [])
         self.detail = detail
+        self._detail_read_at = time.monotonic()
         self._detail_loaded.set()
         self._heard()
         self._pending.detail_changed = True
