@@ -54,13 +54,13 @@ def base_url(sim: SimServer, provider: ProviderName) -> str:
 
 
 def console_through(
-    url: str, provider: ProviderName, tmp_path: Path, *, token: str | None = None
+    url: str, provider: ProviderName, tmp_path: Path, *, token: str | None = None, deadline: float = 2.0
 ) -> tuple[ShipdeckApp, Adapter]:
     """A console for ``provider`` at ``url`` with short timeouts and the real clock (ages move).
 
     The caller closes the adapter after the app has stopped."""
     profile = Profile("flaky", provider, url, Secret(token or TOKENS[provider]), environment="sandbox")
-    adapter = make_adapter(profile, timeout=1.0, deadline=2.0, stream_options=FAST_STREAM)
+    adapter = make_adapter(profile, timeout=1.0, deadline=deadline, stream_options=FAST_STREAM)
     app = ShipdeckApp(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"), adapter=adapter)
     # As the console's own adapter factory does: the client's progress notices become notifications.
     assert isinstance(adapter, HttpAdapter)
