@@ -54,6 +54,8 @@ VERSION_NUMBER_LOOKUPS = 200
 # While a pipeline runs in the watched deployment, its runs are re-read this often (stages move live).
 PIPELINE_POLL_INTERVAL = 1.0
 REFETCH_CONCURRENCY = 8
+# Version numbers are looked up once the first detail has loaded, or after this long (s).
+FILL_AFTER_DETAIL = 2.0
 # While polling, the watched deployment's detail is re-read when it changed, else at least this often (s).
 DETAIL_MAX_AGE = 60.0
 # An account this large has its rows frozen out of the cyclic garbage collector as they load (load_all).
@@ -552,6 +554,9 @@ class LiveState:
 
     async def _fill_version_numbers(self) -> None:
         """Learn 'v12' for deployments whose API answer names the active version only by id."""
+        # The first detail read (the highlighted row's versions) teaches one of them: let it land first.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._detail_loaded.wait(), FILL_AFTER_DETAIL)
         missing = [
             d.id
             for d in self.sorted_deployments()
@@ -618,6 +623,9 @@ class LiveState:
             age = self.data_age()
             if self.pages_loading or age is None or age < quiet_for:
                 continue
+            health = self.adapter.stream_health
+            if health is not None and health.down_since is not None:
+                continue  # the stream is known down: the poller reads (and hears) the server instead
             try:
                 with background_reads():
                     await self.adapter.list_deployments(limit=1)
