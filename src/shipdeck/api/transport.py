@@ -58,6 +58,8 @@ BACKGROUND_RESERVE_MIN = 5
 # Rate-limit windows are per minute for every provider; after that the last figures are stale.
 RATE_WINDOW_SECONDS = 60.0
 MAX_RETRY_AFTER = 30.0
+# Said of a change whose answer never came back whole: the user must look before doing it again.
+MAYBE_APPLIED = "the change may have been applied: check its state before trying again"
 
 Notice = Callable[[str], None]
 
@@ -192,8 +194,9 @@ class Transport:
             async with asyncio.timeout(self.deadline):
                 return await retrying(self._attempt, method, path, params, json, headers, what)
         except TimeoutError:
+            unknown = "" if method in SAFE_METHODS else f"; {MAYBE_APPLIED}"
             raise NetworkError(
-                f"{self.provider} gave no complete answer to {what} within {self.deadline:g} s",
+                f"{self.provider} gave no complete answer to {what} within {self.deadline:g} s{unknown}",
                 retryable=False,
             ) from None
 
@@ -291,7 +294,13 @@ class Transport:
             await response.aclose()
         if response.status_code >= 300:
             raise self._status_error(response, raw, what)
-        return decode_json(raw, what=f"{self.provider} {what}")
+        try:
+            return decode_json(raw, what=f"{self.provider} {what}")
+        except ProtocolError as exc:
+            if method in SAFE_METHODS:
+                raise
+            # The server took the change and answered 2xx; only the answer is unreadable.
+            raise ProtocolError(f"{exc.message}; {MAYBE_APPLIED}", request_id=exc.request_id) from None
 
     async def _read_capped(self, response: httpx.Response, what: str) -> bytes:
         declared = optional_int(response.headers.get("content-length"))

@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from shipdeck.api.base import Adapter
-from shipdeck.api.errors import ShipdeckError
+from shipdeck.api.errors import NetworkError, ProtocolError, ShipdeckError
 from shipdeck.config.audit import AuditLog
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile
@@ -708,9 +708,11 @@ class ShipdeckApp(App[int]):
                     action, deployment.name, call, reason=reason, details=details, on_pending=on_pending
                 )
             except ShipdeckError as exc:
-                self.notify(
-                    describe_error(exc), title=f"{action} refused", severity="error", markup=False, timeout=12
-                )
+                # Failed: no usable answer (the message says whether the change may have happened);
+                # refused: the server, the profile or the audit log said no, and nothing changed.
+                outcome = "failed" if isinstance(exc, NetworkError | ProtocolError) else "refused"
+                title = f"{action} {outcome}"
+                self.notify(describe_error(exc), title=title, severity="error", markup=False, timeout=12)
                 return
             if isinstance(result, Deployment):
                 self.live.apply_deployment(result)
