@@ -13,15 +13,17 @@ import shutil
 import ssl
 import subprocess
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from tests.api.hostile import Handler, HostileServer, SeenRequest, Writer, hostile_server, response
+from tests.simproc import SimServer
 
 MB = 1024 * 1024
 T = TypeVar("T")
@@ -84,6 +86,33 @@ UNKNOWN_STATE = {"id": "dep_odd", "name": "odd-one", "state": "exploding", "stat
 
 def redirect_to(url: str) -> Handler:
     return answer(b"", 302, {"Location": url})
+
+
+def is_rollback(request: SeenRequest) -> bool:
+    return request.method == "POST" and request.path.endswith("/rollback")
+
+
+def relay_except(sim: SimServer, is_bad: Callable[[SeenRequest], bool], bad: Handler) -> Handler:
+    """The real simulator's answers, except for the requests ``is_bad`` picks, which get ``bad`` (and never
+    reach the simulator). Push streams are not relayed: they get a 503."""
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        if is_bad(request):
+            await bad(request, writer)
+            return
+        if request.path.split("?")[0].endswith("/stream"):
+            writer.write(response(503, b'{"error": {"message": "no streams here"}}', {"Retry-After": "1"}))
+            return
+        async with httpx.AsyncClient() as client:
+            real = await client.request(
+                request.method,
+                sim.root + request.path,
+                headers={"Authorization": request.headers["authorization"]},
+                content=request.body,
+            )
+        writer.write(response(real.status_code, real.content))
+
+    return handler
 
 
 @contextmanager

@@ -9,22 +9,28 @@ import pytest
 from textual.pilot import Pilot
 
 from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.help import HelpScreen
-from tests.reliability.conftest import composed, console_through, header_connection
+from tests.api.hostile import Handler
+from tests.conftest import ADMIN
+from tests.reliability.conftest import composed, console_through, header_connection, loaded
 from tests.reliability.hostile_kit import (
     BROKEN_ANSWERS,
     UNKNOWN_STATE,
     Case,
     deployments,
+    is_rollback,
     redirect_to,
+    relay_except,
     self_signed_listener,
     threaded,
 )
 from tests.simproc import SimServer
-from tests.tui.console_host import notifications, wait_for
+from tests.tui.console_host import main_screen, notifications, settle_actions, wait_for
 
 TOKEN = "msk_u_hostile_test_secret"
 SIZE = (120, 40)
+ROLLBACK_TARGET = "smile-dental-landing"
 
 
 async def shows_problem(pilot: Pilot[object], app: ShipdeckApp, says: str) -> str:
@@ -83,3 +89,33 @@ async def test_an_unknown_state_is_shown_as_it_came(tmp_path: Path) -> None:
             row = app.live.deployments["dep_odd"]
             assert row.state == "exploding"
         await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("bad", "title", "says"),
+    [
+        (BROKEN_ANSWERS[0].handler, "rollback failed", "may have been applied"),
+        (redirect_to("http://127.0.0.1:9/elsewhere"), "rollback failed", "does not follow redirects"),
+    ],
+    ids=["invalid JSON", "redirect"],
+)
+async def test_a_rollback_whose_answer_is_broken_says_so(
+    tmp_path: Path, sim: SimServer, bad: Handler, title: str, says: str
+) -> None:
+    """Reads are the real simulator's; only the rollback's answer is broken (it never reaches the sim)."""
+    with threaded(relay_except(sim, is_rollback, bad)) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=ADMIN, deadline=5.0)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await loaded(pilot, app)
+            target = app.live.find(ROLLBACK_TARGET)
+            assert target is not None and main_screen(app).table.move_to(target.id)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await settle_actions(pilot, app)
+            shown = [(n.title, str(n.message)) for n in app._notifications]
+            told = [(shown_title, message) for shown_title, message in shown if says in message]
+            assert len(told) == 1 and told[0][0] == title, shown
+            assert ADMIN not in told[0][1]
+        await adapter.aclose()
+    assert [r for r in server.seen if is_rollback(r)], "the rollback was never sent"
