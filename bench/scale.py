@@ -120,9 +120,13 @@ async def run(count: int) -> list[Result]:
             await pilot.pause(0.2)
 
             scrolling: list[float] = []
+            waits: list[float] = []  # from the cursor moving to the table being rendered
             for page in range(SCROLL_PAGES):
                 key = "pagedown" if page < SCROLL_PAGES // 2 else "pageup"
+                pressed = time.monotonic()
                 scrolling.append(await key_to_screen(app, probe, key, mark="watch_cursor", widget=table))
+                moved = next(t for t in probe.marks["watch_cursor"] if t >= pressed)
+                waits.append(next(t for t in probe.renders[id(table)] if t >= moved) - moved)
                 await asyncio.sleep(0.03)
 
     print(
@@ -131,7 +135,11 @@ async def run(count: int) -> list[Result]:
     )
     print(f"scale: key -> screen while loading ({len(loading)} keys): {summary(loading)}")
     print(f"scale: filter keystroke -> screen ({len(filtering)} keys): {summary(filtering)}")
-    print(f"scale: page down/up -> screen ({len(scrolling)} keys): {summary(scrolling)}")
+    print(f"scale: page down/up -> screen ({len(scrolling)} keys, 30 ms apart): {summary(scrolling)}")
+    print(
+        f"scale: of which waiting for Textual's next screen update (at most 60 a second) after the cursor "
+        f"moved: {summary(waits)}"
+    )
     print(f"scale: resident memory with {count} deployments loaded: {rss:.0f} MB")
     filter_p95 = percentile(filtering, 0.95)
     scroll_p95 = percentile(scrolling, 0.95)
