@@ -430,7 +430,9 @@ class LiveState:
             return min(max(interval * 2, exc.retry_in), POLL_INTERVAL_MAX)
         except ShipdeckError as exc:
             self._read_failed(exc)
-            return min(interval * 2, POLL_INTERVAL_MAX)
+            # A failed read costs the server nothing; waiting long between them only delays noticing that
+            # it is back (the data is already stale), so failures back off to stale_after at most.
+            return min(interval * 2, self.stale_after, POLL_INTERVAL_MAX)
         self._set_connection(ConnectionState.LIVE, note)
         moved = before != self.deployments
         return POLL_INTERVAL_MIN if moved else min(interval * 1.5, POLL_INTERVAL_MAX)
