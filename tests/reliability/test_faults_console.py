@@ -129,7 +129,8 @@ async def test_an_outage_shows_in_the_header_keys_still_work_and_it_recovers_by_
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), timeout=2)
 
         link.restore()
-        await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=10)
+        # Back promptly: within a read or two (stale_after 1.5 s, deadline 2 s), not after a long backoff.
+        await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=6)
         # Said, not shouted: a few lines for the whole outage, not one per retry.
         assert 1 <= len(told) <= 5, told
         # ... and it re-read what changed while it could not hear.
