@@ -53,7 +53,7 @@ async def run_against(url: str, tmp_path: Path, says: str) -> str:
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         message = await shows_problem(pilot, app, says)
         # Said once, not once per retry.
-        await pilot.pause(1.5)
+        await pilot.pause(1.0)
         assert sum(m == message for m in notifications(app)) == 1
     await adapter.aclose()
     return message
