@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -108,6 +110,7 @@ def rss_mb(pid: int | None = None) -> float:
 def isolate_user_dirs() -> Path:
     """Point XDG dirs at a fresh temp dir so a benchmark never reads or writes the user's config or state."""
     home = Path(tempfile.mkdtemp(prefix="shipdeck-bench-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     for name in ("CONFIG", "STATE", "DATA", "CACHE"):
         os.environ[f"XDG_{name}_HOME"] = str(home / name.lower())
     for var in ("SHIPDECK_CONFIG", "SHIPDECK_PROFILE", "MIOSA_API_KEY", "MITEOS_API_KEY", "MIXPEEK_API_KEY"):

@@ -143,7 +143,7 @@ def main() -> int:
     parser = bench_arguments(__doc__ or "")
     parser.add_argument("--runs", type=int, default=9, help="runs of each app (median reported)")
     args = parser.parse_args()
-    home = isolate_user_dirs()
+    isolate_user_dirs()  # the children inherit it
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     console_times: list[float] = []
     bare_times: list[float] = []
@@ -157,7 +157,6 @@ def main() -> int:
             console_times.append(time_child(["console", server.miosa], env))
             bare_times.append(time_child(["bare", str(rows)], env))
             print(f"  run {run + 1}: console {ms(console_times[-1])}, bare table {ms(bare_times[-1])}")
-    del home
     console, bare = median(console_times), median(bare_times)
     ratio = console / bare
     print(f"start: console median {ms(console)}, bare Textual table median {ms(bare)}, ratio {ratio:.2f}x")
