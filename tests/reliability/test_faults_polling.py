@@ -68,7 +68,8 @@ async def test_without_a_push_stream_the_console_polls_backs_off_and_rides_out_a
         link.go_down()
         await wait_for(pilot, lambda: "reconnecting" in header_connection(app), timeout=8)
         link.restore()
-        await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=8)
+        # No push stream: the header says the data is polled, and how old it is.
+        await wait_for(pilot, lambda: header_connection(app).startswith("● polled"), timeout=8)
     await adapter.aclose()
     await direct.aclose()
 
@@ -91,10 +92,12 @@ async def test_a_refused_event_stream_falls_back_to_polling_then_back_to_streami
         )
         assert app.live.connection is ConnectionState.LIVE
         assert "polling" in app.live.connection_note
+        await wait_for(pilot, lambda: header_connection(app).startswith("● polled"), timeout=3)
 
         link.refuse(None)
         await stream_position(pilot, app, link_sim, "miosa")
         await wait_for(pilot, lambda: "polling" not in app.live.connection_note, timeout=5)
+        await wait_for(pilot, lambda: header_connection(app) == "● live", timeout=3)
         # Streaming again: the full re-reads stop.
         polls = len(link.requests_matching(is_full_read))
         await pilot.pause(POLL_MAX * 2)

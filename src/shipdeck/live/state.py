@@ -227,6 +227,11 @@ class LiveState:
 
         return unsubscribe
 
+    @property
+    def polling(self) -> bool:
+        """Kept current by polling (no push stream, or it is down): the data is as old as the last poll."""
+        return self.connection is ConnectionState.LIVE and self.connection_note.startswith("polling")
+
     def data_age(self) -> float | None:
         """Seconds since the server last said anything (None before the first answer)."""
         if self.last_heard is None:
@@ -415,7 +420,7 @@ class LiveState:
             down_since = health.down_since
             if down_since is None or time.monotonic() - down_since < self.stale_after:
                 interval = POLL_INTERVAL_MIN
-                if self.connection is ConnectionState.LIVE and self.connection_note.startswith("polling"):
+                if self.polling:
                     self._set_connection(ConnectionState.LIVE, "")
                 continue
             interval = await self._poll_once(interval, f"polling (event stream: {health.reason})")

@@ -209,7 +209,7 @@ class MainScreen(Screen[None]):
     def refresh_header(self) -> None:
         live = self.shipdeck.live
         header = self.query_one(StatusHeader)
-        header.show_connection(live.connection, live.data_age())
+        header.show_connection(live.connection, live.data_age(), polling=live.polling)
         adapter = self.shipdeck.adapter
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
         header.show_pending(len(self.shipdeck.pending.pending))

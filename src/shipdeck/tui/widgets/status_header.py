@@ -22,8 +22,11 @@ CONNECTION_SYMBOL = {
 }
 
 
-def connection_text(state: ConnectionState, age: float | None) -> str:
-    """'● live', '◑ stale 42s', ... (the age is shown whenever the data may be out of date)."""
+def connection_text(state: ConnectionState, age: float | None, *, polling: bool = False) -> str:
+    """'● live', '● polled 8s', '◑ stale 42s', ... (the age shows whenever the data may be out of date:
+    polled data is as old as the last poll, not pushed as it changes)."""
+    if state is ConnectionState.LIVE and polling:
+        return f"{CONNECTION_SYMBOL[state]} polled" + (f" {int(age)}s" if age is not None else "")
     text = f"{CONNECTION_SYMBOL[state]} {state.value}"
     if state is not ConnectionState.LIVE and age is not None:
         text += f" {int(age)}s"
@@ -85,9 +88,9 @@ class StatusHeader(Horizontal):
         yield Static("", id="header-budget")
         yield Static(connection_text(ConnectionState.CONNECTING, None), id="header-connection")
 
-    def show_connection(self, state: ConnectionState, age: float | None) -> None:
+    def show_connection(self, state: ConnectionState, age: float | None, *, polling: bool = False) -> None:
         widget = self.query_one("#header-connection", Static)
-        widget.update(Content(connection_text(state, age)))
+        widget.update(Content(connection_text(state, age, polling=polling)))
         widget.set_class(state is not ConnectionState.LIVE, "-down")
 
     def show_budget(self, remaining: int | None, limit: int | None) -> None:
