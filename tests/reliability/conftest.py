@@ -83,8 +83,14 @@ def every_notification(app: ShipdeckApp) -> list[str]:
 
 
 def header_connection(app: ShipdeckApp) -> str:
-    """The header's connection part: '● live', '◐ reconnecting 3s', '◑ stale 12s', '✖ offline 2s'."""
+    """The header's connection part: '● live', '● polled 4s', '◐ reconnecting 3s', '◑ stale 12s', ..."""
     return str(main_screen(app).query_one("#header-connection", Static).render())
+
+
+def header_current(app: ShipdeckApp) -> bool:
+    """The header says the data is current: pushed ('● live'), or polled ('● polled 2s') while the event
+    stream has not delivered since an outage (a stream that reconnects counts as back at its first event)."""
+    return header_connection(app).startswith(("● live", "● polled"))
 
 
 async def composed(pilot: Pilot[Any], app: ShipdeckApp) -> None:

@@ -27,6 +27,7 @@ from tests.reliability.conftest import (
     console_through,
     every_notification,
     header_connection,
+    header_current,
     loaded,
 )
 from tests.reliability.proxy import FaultProxy, RequestHead
@@ -130,7 +131,7 @@ async def test_an_outage_shows_in_the_header_keys_still_work_and_it_recovers_by_
 
         link.restore()
         # Back promptly: within a read or two (stale_after 1.5 s, deadline 2 s), not after a long backoff.
-        await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=6)
+        await wait_for(pilot, lambda: header_current(app), timeout=6)
         # Said, not shouted: a few lines for the whole outage, not one per retry.
         assert 1 <= len(told) <= 5, told
         # ... and it re-read what changed while it could not hear.
