@@ -54,17 +54,7 @@ async def run(rounds: int) -> list[Result]:
     to_wire: list[float] = []
     to_screen: list[float] = []
     with simulator("demo", args=["--rate-limit", "100000"]) as server, wiretap(server.port) as tap:
-        options = console_options(server, home)
-        profile = options.profile
-        tapped = type(profile)(
-            profile.name, profile.provider, tap.url(server.miosa), profile.token, environment="sandbox"
-        )
-        options = type(options)(
-            profile=tapped,
-            user_themes=options.user_themes,
-            theme_problems=options.theme_problems,
-            audit_path=options.audit_path,
-        )
+        options = console_options(server, home, miosa_url=tap.url(server.miosa))
         app = make_app(options)
         direct = httpx.AsyncClient(
             base_url=server.miosa, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10

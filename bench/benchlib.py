@@ -127,13 +127,15 @@ def simulator(
         yield server
 
 
-def console_options(server: SimServer, home: Path) -> Any:
-    """ConsoleOptions for the Miosa sandbox of ``server`` (admin token, sandbox badge, shipped themes)."""
+def console_options(server: SimServer, home: Path, *, miosa_url: str | None = None) -> Any:
+    """ConsoleOptions for the Miosa sandbox of ``server`` (admin token, sandbox badge, shipped themes);
+    ``miosa_url``: reach it through another address (a wiretap in front of it)."""
     from shipdeck.config.console_options import ConsoleOptions
     from shipdeck.config.profile import Profile, Secret
     from shipdeck.config.themes import load_themes
 
-    profile = Profile("bench", "miosa", server.miosa, Secret(ADMIN_TOKEN), environment="sandbox")
+    url = miosa_url or server.miosa
+    profile = Profile("bench", "miosa", url, Secret(ADMIN_TOKEN), environment="sandbox")
     catalog = load_themes()
     return ConsoleOptions(
         profile=profile,

@@ -63,17 +63,7 @@ async def watch(mode: str, minutes: float) -> dict[str, Any]:
     home = isolate_user_dirs()
     refuse = STREAM_PATH if mode == "down" else None
     with simulator("demo") as server, wiretap(server.port, refuse=refuse) as tap:
-        options = console_options(server, home)
-        profile = options.profile
-        tapped = type(profile)(
-            profile.name, profile.provider, tap.url(server.miosa), profile.token, environment="sandbox"
-        )
-        options = type(options)(
-            profile=tapped,
-            user_themes=options.user_themes,
-            theme_problems=options.theme_problems,
-            audit_path=options.audit_path,
-        )
+        options = console_options(server, home, miosa_url=tap.url(server.miosa))
         app = make_app(options)
         started = time.monotonic()
         async with app.run_test(size=SCREEN_SIZE) as pilot:
