@@ -188,15 +188,15 @@ class MainScreen(Screen[None]):
         if batch.reset:
             table.empty_message = "loading deployments…" if live.pages_loading else "no deployments"
             table.replace_all(live.deployments.values())
-        if batch.connection_changed and not live.deployments and live.connection_note:
-            # Nothing listed yet and the server refused or failed: say why where the rows would be.
-            table.empty_message = literal(f"could not list deployments: {live.connection_note} (retrying)")
-            table.refresh()
         else:
             if batch.changed:
                 table.upsert(live.deployments[i] for i in batch.changed if i in live.deployments)
             if batch.removed:
                 table.remove_rows(batch.removed)
+        if batch.connection_changed and not live.deployments and live.connection_note:
+            # Nothing listed yet and the server refused or failed: say why where the rows would be.
+            table.empty_message = literal(f"could not list deployments: {live.connection_note} (retrying)")
+            table.refresh()
         if batch.events:
             self.detail.add_events(batch.events)
         current = table.highlighted
