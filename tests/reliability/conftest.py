@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Static
 
 from shipdeck.api.base import Adapter
@@ -19,11 +18,10 @@ from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.model import ProviderName
 from shipdeck.tui.app import ShipdeckApp
-from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
 from tests.reliability.proxy import FaultProxy, fault_proxy
 from tests.simproc import SimServer, running_sim
-from tests.tui.console_host import main_screen, wait_for, wait_loaded
+from tests.tui.console_host import main_screen, wait_loaded
 
 TOKENS: dict[ProviderName, str] = {"miosa": ADMIN, "miteos": MITEOS_TOKEN, "mixpeek": MIXPEEK_TOKEN}
 # A dead stream is found in about a second and retried at once; a long outage still ends in a re-read.
@@ -93,11 +91,5 @@ def header_current(app: ShipdeckApp) -> bool:
     return header_connection(app).startswith(("● live", "● polled"))
 
 
-async def composed(pilot: Pilot[Any], app: ShipdeckApp) -> None:
-    await wait_for(pilot, lambda: bool((screen := app._main_screen()) and screen.query(DeploymentsTable)))
-
-
-async def loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
-    """The main screen is composed, its deployments listed and the highlighted one's detail loaded."""
-    await composed(pilot, app)
-    return await wait_loaded(pilot, app)
+# The main screen composed; its deployments listed and the highlighted one's detail loaded.
+loaded = wait_loaded

@@ -13,7 +13,7 @@ from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.help import HelpScreen
 from tests.api.hostile import Handler
 from tests.conftest import ADMIN
-from tests.reliability.conftest import composed, console_through, header_connection, loaded
+from tests.reliability.conftest import console_through, header_connection, loaded
 from tests.reliability.hostile_kit import (
     BROKEN_ANSWERS,
     UNKNOWN_STATE,
@@ -26,7 +26,7 @@ from tests.reliability.hostile_kit import (
     threaded,
 )
 from tests.simproc import SimServer
-from tests.tui.console_host import main_screen, notifications, settle_actions, wait_for
+from tests.tui.console_host import composed, main_screen, notifications, settle_actions, wait_for
 
 TOKEN = "msk_u_hostile_test_secret"
 SIZE = (120, 40)

@@ -87,12 +87,14 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], *, timeou
         await pilot.pause(0.05)
 
 
+async def composed(pilot: Pilot[Any], app: ShipdeckApp) -> None:
+    """The main screen's widgets exist (it is on the stack before they are composed)."""
+    await wait_for(pilot, lambda: bool((screen := app._main_screen()) and screen.query(DeploymentsTable)))
+
+
 async def wait_loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
     """The deployments are listed and the highlighted one's detail is loaded."""
-    # The main screen is on the stack before its widgets are composed: wait for the table itself.
-    await wait_for(
-        pilot, lambda: (screen := app._main_screen()) is not None and screen.query(DeploymentsTable)
-    )
+    await composed(pilot, app)
     table = main_screen(app).table
 
     def ready() -> bool:
