@@ -72,7 +72,7 @@ def test_promote_from_staging_goes_to_production_unless_told(
     before = pointers(mixpeek, "status-page")
     result = shipdeck(capsys, "promote", "status-page@staging", f"v{before['staging']}", "--yes")
     assert result.code == 0, result.err
-    assert "Promote on Status Page (production)" in result.err
+    assert "Promote v3 of Status Page (production)" in result.err
     assert f"current  v{before['production']}" in result.err
     assert pointers(mixpeek, "status-page") == {"production": before["staging"], "staging": before["staging"]}
     into_staging = shipdeck(capsys, "promote", "status-page", "v1", "--environment", "staging", "--yes")

@@ -289,11 +289,14 @@ def subcommands() -> set[str]:
     return set(actions[0].choices)
 
 
-def change_commands(dep: str, domain_id: str) -> list[list[str]]:
-    """One invocation of every way the command line can change something (with --yes: no question)."""
+def change_commands(dep: str, domain_id: str, promotable: str = "v1") -> list[list[str]]:
+    """One invocation of every way the command line can change something (with --yes: no question).
+
+    ``promotable``: a ready version that is not active (the planner refuses any other before sending).
+    """
     return [
         ["rollback", dep, "--yes", "--reason", "read-only check"],
-        ["promote", dep, "v1", "--yes"],
+        ["promote", dep, promotable, "--yes"],
         ["publish", dep, "--sandbox", "sbx_ro_check", "--yes"],
         ["env", dep, "set", "RO_CHECK=1", "--yes"],
         ["env", dep, "unset", "RO_CHECK", "--yes"],
@@ -301,6 +304,16 @@ def change_commands(dep: str, domain_id: str) -> list[list[str]]:
         ["domains", dep, "verify", domain_id, "--yes"],
         ["domains", dep, "rm", domain_id, "--yes"],
     ]
+
+
+def a_promotable_version(sim: SimServer, dep_id: str) -> str:
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    dep = httpx.get(f"{sim.miosa}/deployments/{dep_id}", headers=headers, timeout=10).json()["data"]
+    versions = httpx.get(f"{sim.miosa}/deployments/{dep_id}/versions", headers=headers, timeout=10)
+    for version in versions.json()["data"]:
+        if version["state"] == "ready" and version["id"] != dep.get("active_version_id"):
+            return str(version["id"])
+    pytest.fail(f"{dep_id} has no ready version besides the active one")
 
 
 def a_deployment_with_a_domain(sim: SimServer) -> tuple[str, str]:
@@ -344,7 +357,7 @@ def test_a_read_only_key_on_a_writable_profile_is_refused_by_the_server(
     read_only_config(slow_sim, tmp_path, monkeypatch)
     dep, domain_id = a_deployment_with_a_domain(slow_sim)
     mark = request_mark(slow_sim)
-    for argv in change_commands(dep, domain_id):
+    for argv in change_commands(dep, domain_id, a_promotable_version(slow_sim, dep)):
         result = shipdeck(capsys, "--profile", "readonly-key-only", *argv)
         assert result.code == 3, (argv, result.err)
         assert "403" in result.err or "not allowed" in result.err, (argv, result.err)

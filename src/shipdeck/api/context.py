@@ -9,6 +9,10 @@ from contextvars import ContextVar
 # Set by the transport after every answered request, in the calling task's context.
 LAST_REQUEST_ID: ContextVar[str | None] = ContextVar("shipdeck_last_request_id", default=None)
 
+# Set by the transport after every answered request: the server said it replayed a stored answer
+# (``Idempotency-Replayed: true``): the change had already been made with this idempotency key.
+LAST_REPLAYED: ContextVar[bool] = ContextVar("shipdeck_last_replayed", default=False)
+
 # True inside ``background_reads()``: GETs then yield to the user's own actions when the rate-limit
 # budget runs low (they raise BudgetReserved instead of being sent).
 BACKGROUND_READ: ContextVar[bool] = ContextVar("shipdeck_background_read", default=False)

@@ -18,6 +18,10 @@ class ShipdeckError(Exception):
         super().__init__(message)
         self.message = message
         self.request_id = request_id
+        # Set by the transport on a failed change: True when a request of it may have reached the server
+        # and been acted on (the answer was lost, cut, unreadable or a 5xx), False when none can have
+        # (refused before the connection, a 4xx). See :func:`shipdeck.live.session` for what follows.
+        self.maybe_applied = False
 
     def __str__(self) -> str:
         if self.request_id:

@@ -29,7 +29,7 @@ from tenacity import (
 
 from shipdeck import __version__
 from shipdeck.api.base import new_idempotency_key
-from shipdeck.api.context import BACKGROUND_READ, LAST_REQUEST_ID
+from shipdeck.api.context import BACKGROUND_READ, LAST_REPLAYED, LAST_REQUEST_ID
 from shipdeck.api.errors import (
     ApiError,
     AuthError,
@@ -190,15 +190,25 @@ class Transport:
             before_sleep=self._announce_retry,
             reraise=True,
         )
+        delivery = _Delivery()
         try:
             async with asyncio.timeout(self.deadline):
-                return await retrying(self._attempt, method, path, params, json, headers, what)
+                return await retrying(self._attempt, method, path, params, json, headers, what, delivery)
         except TimeoutError:
             unknown = "" if method in SAFE_METHODS else f"; {MAYBE_APPLIED}"
-            raise NetworkError(
+            error = NetworkError(
                 f"{self.provider} gave no complete answer to {what} within {self.deadline:g} s{unknown}",
                 retryable=False,
-            ) from None
+            )
+            # An attempt cut by the deadline may have been sent already.
+            error.maybe_applied = method not in SAFE_METHODS and (delivery.maybe or delivery.in_flight)
+            raise error from None
+        except ShipdeckError as exc:
+            if method not in SAFE_METHODS:
+                exc.maybe_applied = delivery.maybe
+                if delivery.maybe and MAYBE_APPLIED not in exc.message:
+                    exc.message = f"{exc.message}; {MAYBE_APPLIED}"
+            raise
 
     @asynccontextmanager
     async def open_stream(
@@ -281,18 +291,32 @@ class Transport:
         json: Any,
         headers: dict[str, str],
         what: str,
+        delivery: _Delivery,
     ) -> Any:
         request = self._build(method, path, params, json, headers)
+        delivery.in_flight = True
         try:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
+            # A failure to connect sent nothing; any later one may have delivered the request.
+            if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+                delivery.maybe = True
             raise self._network_error(exc, what) from None
+        finally:
+            delivery.in_flight = False
         try:
             self._note_answer(response)
             raw = await self._read_capped(response, what)
+        except ShipdeckError:
+            delivery.maybe = True  # the server answered: it had the request
+            raise
         finally:
             await response.aclose()
         if response.status_code >= 300:
+            if response.status_code >= 500:
+                # The server, or the service behind a gateway, may have acted before failing (even a 503
+                # from a gateway can follow a commit upstream); a 4xx, 429 included, took nothing.
+                delivery.maybe = True
             raise self._status_error(response, raw, what)
         try:
             return decode_json(raw, what=f"{self.provider} {what}")
@@ -300,6 +324,7 @@ class Transport:
             if method in SAFE_METHODS:
                 raise
             # The server took the change and answered 2xx; only the answer is unreadable.
+            delivery.maybe = True
             raise ProtocolError(f"{exc.message}; {MAYBE_APPLIED}", request_id=exc.request_id) from None
 
     async def _read_capped(self, response: httpx.Response, what: str) -> bytes:
@@ -325,6 +350,7 @@ class Transport:
 
     def _note_answer(self, response: httpx.Response) -> None:
         LAST_REQUEST_ID.set(response.headers.get("x-request-id"))
+        LAST_REPLAYED.set(response.headers.get("idempotency-replayed", "").lower() == "true")
         self.budget.update(response.headers)
 
     # -- errors ---------------------------------------------------------------------------------------------
@@ -421,6 +447,16 @@ class Transport:
             self.notice(f"{self.provider} is unavailable ({exc.status}), retrying in {when}")
         else:
             self.notice(f"connection to {self.provider} lost, retrying in {when}")
+
+
+class _Delivery:
+    """Whether any attempt of one call may have reached the server (for a change: may have been applied)."""
+
+    __slots__ = ("in_flight", "maybe")
+
+    def __init__(self) -> None:
+        self.maybe = False
+        self.in_flight = False
 
 
 def worth_resending(exc: BaseException) -> bool:

@@ -19,7 +19,7 @@ from shipdeck.cli.demo import DemoSandbox
 from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
-from shipdeck.config.audit import AuditLog
+from shipdeck.config.audit import AuditLog, server_origin
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.errors import ConfigError
 from shipdeck.config.loader import (
@@ -29,10 +29,11 @@ from shipdeck.config.loader import (
     choose_profile_name,
     load_config,
 )
+from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.paths import config_file, state_dir
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import load_themes
-from shipdeck.live.actions import ActionRunner
+from shipdeck.live.session import ChangeSession
 
 INTERRUPTED_EXIT = 130
 # One request may take this long; the global --timeout bounds the whole call, retries included.
@@ -153,8 +154,12 @@ def open_console(options: ConsoleOptions) -> int:
 async def run_scriptable(args: argparse.Namespace, profile: Profile, config: ShipdeckConfig) -> int:
     from shipdeck.api.factory import make_adapter
 
-    audit = AuditLog(config.audit_log, profile=profile.name, provider=profile.provider)
-    runner = ActionRunner(audit, read_only=profile.read_only, profile_name=profile.name)
+    audit = AuditLog(
+        config.audit_log,
+        profile=profile.name,
+        provider=profile.provider,
+        origin=server_origin(profile.base_url),
+    )
     adapter = make_adapter(
         profile,
         on_notice=_NoticePrinter(),
@@ -162,7 +167,10 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
         deadline=args.timeout,
     )
     async with adapter:
-        context = CommandContext(adapter=adapter, runner=runner, args=args, out=sys.stdout, err=sys.stderr)
+        session = ChangeSession(
+            adapter, audit, read_only=profile.read_only, profile_name=profile.name, open_changes=OpenChanges()
+        )
+        context = CommandContext(adapter=adapter, session=session, args=args, out=sys.stdout, err=sys.stderr)
         return await COMMANDS[args.command](context)
 
 

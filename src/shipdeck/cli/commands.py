@@ -1,7 +1,9 @@
 """The scriptable commands (ls, versions, status, rollback, promote, publish, env, domains).
 
-They use the same adapter as the console, and send every mutation through ActionRunner, so the audit log
-and the read-only guard hold for runbooks and CI exactly as for the console.
+They use the same adapter as the console. Every change is decided by a planner of
+:mod:`shipdeck.live.plans` and executed by :class:`shipdeck.live.session.ChangeSession` (read-only guard,
+audit once, one idempotency key, unknown outcomes reconciled and replayed on a re-run), exactly as for the
+console; this module only renders the plan, asks and reports.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from shipdeck.api.base import Adapter
-from shipdeck.api.errors import NotFound, UnsupportedAction
+from shipdeck.api.errors import NotFound, ShipdeckError, UnsupportedAction
 from shipdeck.cli.output import (
     CliError,
     age,
@@ -28,7 +30,23 @@ from shipdeck.cli.output import (
     to_jsonable,
     version_summary,
 )
-from shipdeck.live.actions import ActionRunner
+from shipdeck.live.plans import (
+    ChangePlan,
+    NothingToDo,
+    active_version,
+    newest_first,
+    plan_domain_add,
+    plan_domain_remove,
+    plan_domain_verify,
+    plan_env_set,
+    plan_env_unset,
+    plan_promote,
+    plan_publish,
+    plan_rollback,
+    promote_environment,
+    rollback_identity,
+)
+from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from shipdeck.model import (
     Deployment,
     Domain,
@@ -45,7 +63,7 @@ from shipdeck.model.validation import ascii_domain, domain_problem, env_key_prob
 @dataclass
 class CommandContext:
     adapter: Adapter
-    runner: ActionRunner
+    session: ChangeSession
     args: argparse.Namespace
     out: TextIO
     err: TextIO
@@ -62,7 +80,7 @@ class CommandContext:
 
         A read-only profile refuses first: no point asking about what will not be sent.
         """
-        self.runner.check_writable(action)
+        self.session.check_writable(action)
         if getattr(self.args, "yes", False):
             return
         if not sys.stdin.isatty():
@@ -83,35 +101,7 @@ def target_of(dep: Deployment) -> str:
 
 
 async def versions_newest_first(ctx: CommandContext, dep: Deployment) -> list[Version]:
-    return sorted(await ctx.adapter.all_versions(dep.id), key=_version_order, reverse=True)
-
-
-def pick_version(ctx: CommandContext, dep: Deployment, versions: list[Version], ref: str) -> Version:
-    """VERSION as an id, else as a number (``v12`` or ``12``)."""
-    by_id = next((v for v in versions if v.id == ref), None)
-    if by_id is not None:
-        return by_id
-    number = _VERSION_NUMBER.fullmatch(ref.strip())
-    by_number = next((v for v in versions if number and v.number == int(number.group(1))), None)
-    if by_number is not None:
-        return by_number
-    raise NotFound(f"{dep.name} has no version {ref!r}", status=404, provider=ctx.adapter.provider)
-
-
-def active_version(dep: Deployment, versions: list[Version]) -> Version | None:
-    for version in versions:
-        if version.id == dep.active_version_id:
-            return version
-    if dep.active_version_number is not None:
-        return next((v for v in versions if v.number == dep.active_version_number), None)
-    return None
-
-
-def _version_order(version: Version) -> tuple[int, str]:
-    return (
-        version.number if version.number is not None else -1,
-        version.created_at.isoformat() if version.created_at else "",
-    )
+    return newest_first(await ctx.adapter.all_versions(dep.id))
 
 
 # -- reads ---------------------------------------------------------------------------------------------
@@ -276,66 +266,35 @@ def _print_status(snapshot: StatusSnapshot, out: TextIO) -> None:
 # -- mutations -----------------------------------------------------------------------------------------
 
 
-async def cmd_rollback(ctx: CommandContext) -> int:
-    dep = await ctx.deployment()
-    versions = await versions_newest_first(ctx, dep)
-    current = active_version(dep, versions)
-    if ctx.args.to:
-        target = pick_version(ctx, dep, versions, ctx.args.to)
-    else:
-        previous = _previous_ready(versions, current)
-        if previous is None:
-            where = f"before {current.label}" if current else "to roll back to"
-            raise CliError(f"{dep.name}: no ready version {where}; nothing was sent", 1)
-        target = previous
-    if current is not None and target.id == current.id:
-        raise CliError(f"{dep.name}: {target.label} is already active; nothing was sent", 1)
-    where = _in_environment(ctx.args.environment or dep.environment)
-    _preview(ctx, f"Roll back {dep.name}{where}", current, target, ctx.args.reason)
-    ctx.confirm("rollback", f"Roll back {dep.name}{where} to {target.label}?")
-    # Send the previewed target explicitly: what was confirmed is what happens, even if a new version
-    # went live meanwhile.
-    send_version = target.id if ctx.adapter.capabilities.rollback_to_version else None
-    result = await ctx.runner.run(
-        "rollback",
-        target_of(dep),
-        lambda key: ctx.adapter.rollback(
-            dep.id,
-            to_version_id=send_version,
-            environment=ctx.args.environment or dep.environment,
-            reason=ctx.args.reason,
-            idempotency_key=key,
-        ),
-        reason=ctx.args.reason,
-        details=_change_details(current, target),
-    )
-    _report_change(ctx, "rolled back", result, current, target)
-    return 0
+class OutcomeUnknown(ShipdeckError):
+    """A change was sent and its answer never came back whole: it may have been applied."""
+
+    exit_code = 6
 
 
-async def cmd_promote(ctx: CommandContext) -> int:
-    dep = await ctx.deployment()
-    versions = await versions_newest_first(ctx, dep)
-    target = pick_version(ctx, dep, versions, ctx.args.version)
-    # Mixpeek lists an app once per environment; promoting from its staging row replaces production's.
-    environment = ctx.args.environment or ("production" if dep.environment else None)
-    current = active_version(await _row_in_environment(ctx, dep, environment), versions)
-    where = _in_environment(environment)
-    if current is not None and target.id == current.id:
-        raise CliError(f"{dep.name}: {target.label} is already active{where}; nothing was sent", 1)
-    _preview(ctx, f"Promote on {dep.name}{where}", current, target, None)
-    ctx.confirm("promote", f"Promote {target.label} of {dep.name}{where} to live?")
-    result = await ctx.runner.run(
-        "promote",
-        target_of(dep),
-        lambda key: ctx.adapter.promote(dep.id, target.id, environment=environment, idempotency_key=key),
-        details=_change_details(current, target),
-    )
-    _report_change(ctx, "promoted", result, current, target)
-    return 0
+async def execute(ctx: CommandContext, plan: ChangePlan) -> ChangeOutcome:
+    """Run ``plan`` through the session; a refusal, a failure or an unknown outcome is raised as one
+    line with its exit code (an unknown one says it may have been applied and how to check)."""
+    outcome = await ctx.session.execute(plan, settle_for=min(5.0, ctx.args.timeout / 4))
+    if outcome.status is OutcomeStatus.OK:
+        if outcome.reconciled or outcome.replayed:
+            print(f"shipdeck: {outcome.message()}", file=ctx.err)
+        return outcome
+    if outcome.status is OutcomeStatus.UNKNOWN:
+        dep = plan.deployment
+        check = f"; check with `shipdeck status {dep.name}`" if dep is not None else ""
+        raise OutcomeUnknown(outcome.message() + check)
+    assert outcome.error is not None
+    if outcome.status is OutcomeStatus.FAILED:
+        outcome.error.message = f"{outcome.error.message} (not applied: nothing reached the server)"
+    raise outcome.error
 
 
-async def _row_in_environment(ctx: CommandContext, dep: Deployment, environment: str | None) -> Deployment:
+def _refusal(exc: NothingToDo) -> CliError:
+    return CliError(exc.message, exc.exit_code)
+
+
+async def environment_row(ctx: CommandContext, dep: Deployment, environment: str | None) -> Deployment:
     """The same app's row in ``environment`` (providers listing one row per environment), else ``dep``."""
     if environment is None or dep.environment in (None, environment):
         return dep
@@ -343,72 +302,116 @@ async def _row_in_environment(ctx: CommandContext, dep: Deployment, environment:
         for row in page:
             if row.environment == environment and (row.name, row.slug) == (dep.name, dep.slug):
                 return row
-    return dep
+    raise NotFound(f"{dep.name} has no {environment} environment", status=404, provider=ctx.adapter.provider)
+
+
+async def cmd_rollback(ctx: CommandContext) -> int:
+    ctx.session.check_writable("rollback")  # a read-only profile refuses before anything is read
+    found = await ctx.deployment()
+    # The row of the environment being rolled back: its active version is the "current" one.
+    dep = await environment_row(ctx, found, ctx.args.environment)
+    versions = await versions_newest_first(ctx, dep)
+    to: str | Version | None = ctx.args.to
+    resumes: str | None = None
+    earlier = ctx.session.open_change_like(rollback_identity(dep, dep.environment))
+    if earlier is not None and ctx.args.to is None:
+        # A bare re-run after an unknown outcome: the target the first run planned, not one more step.
+        planned = next((v for v in versions if v.id == earlier.details.get("to_id")), None)
+        if planned is not None:
+            to, resumes = planned, earlier.identity
+            print(
+                f"shipdeck: an earlier rollback of {dep.name} to {planned.label} ({earlier.summary}, "
+                f"{age_seconds(earlier.age)} ago) has an unknown outcome: this run targets {planned.label} "
+                "again, with the same idempotency key",
+                file=ctx.err,
+            )
+    try:
+        plan = plan_rollback(
+            dep,
+            versions,
+            to=to,
+            reason=ctx.args.reason,
+            capabilities=ctx.adapter.capabilities,
+            resumes=resumes,
+        )
+    except NothingToDo as exc:
+        if exc.settles is not None:
+            ctx.session.settle(exc.settles, applied=True, how="a re-run found its target active")
+            print(exc.message, file=ctx.out)
+            return 0
+        raise _refusal(exc) from None
+    _preview(ctx, plan)
+    ctx.confirm("rollback", f"{plan.title}: {plan.summary}?")
+    outcome = await execute(ctx, plan)
+    _report_change(ctx, "rolled back", outcome, plan)
+    return 0
+
+
+async def cmd_promote(ctx: CommandContext) -> int:
+    ctx.session.check_writable("promote")  # a read-only profile refuses before anything is read
+    dep = await ctx.deployment()
+    versions = await versions_newest_first(ctx, dep)
+    environment = ctx.args.environment or promote_environment(dep)
+    replaced = await environment_row(ctx, dep, environment)
+    try:
+        plan = plan_promote(dep, versions, ctx.args.version, replaced=replaced, environment=environment)
+    except NothingToDo as exc:
+        raise _refusal(exc) from None
+    _preview(ctx, plan)
+    ctx.confirm("promote", f"{plan.title} to live ({plan.summary})?")
+    outcome = await execute(ctx, plan)
+    _report_change(ctx, "promoted", outcome, plan)
+    return 0
+
+
+def age_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _preview(ctx: CommandContext, plan: ChangePlan) -> None:
+    print(f"{plan.title}:", file=ctx.err)
+    print(f"  current  {version_summary(plan.current)}", file=ctx.err)
+    print(f"  target   {version_summary(plan.to)}", file=ctx.err)
+    if plan.reason:
+        print(f"  reason   {plan.reason}", file=ctx.err)
+    for warning in plan.warnings:
+        print(f"  warning  {warning}", file=ctx.err)
+
+
+def _report_change(ctx: CommandContext, verb: str, outcome: ChangeOutcome, plan: ChangePlan) -> None:
+    result = outcome.result if isinstance(outcome.result, Deployment) else None
+    if ctx.json:
+        print_json(
+            {
+                "deployment": result,
+                "outcome": outcome.status.value,
+                "reconciled": outcome.reconciled or None,
+                "replayed": outcome.replayed,
+                **plan.details,
+            },
+            ctx.out,
+        )
+        return
+    before = plan.current.label if plan.current else "-"
+    to = plan.to.label if plan.to else "-"
+    name = plan.deployment.name if plan.deployment else plan.target
+    state = f" ({result.state})" if result is not None else ""
+    print(f"{verb} {name}{_in_environment(plan.environment)}: {before} -> {to}{state}", file=ctx.out)
 
 
 def _in_environment(environment: str | None) -> str:
     return f" ({environment})" if environment else ""
 
 
-def _previous_ready(versions: list[Version], current: Version | None) -> Version | None:
-    """The ready version just before the active one (the server's own default for a bare rollback)."""
-    ceiling = current.number if current is not None and current.number is not None else None
-    for version in versions:  # newest first
-        if current is not None and version.id == current.id:
-            continue
-        if ceiling is not None and (version.number is None or version.number >= ceiling):
-            continue
-        if version.state == "ready":
-            return version
-    return None
-
-
-def _preview(
-    ctx: CommandContext, title: str, current: Version | None, target: Version, reason: str | None
-) -> None:
-    print(f"{title}:", file=ctx.err)
-    print(f"  current  {version_summary(current)}", file=ctx.err)
-    print(f"  target   {version_summary(target)}", file=ctx.err)
-    if reason:
-        print(f"  reason   {reason}", file=ctx.err)
-
-
-def _change_details(current: Version | None, target: Version) -> dict[str, Any]:
-    return {
-        "from_version": current.label if current else None,
-        "from_version_id": current.id if current else None,
-        "to_version": target.label,
-        "to_version_id": target.id,
-    }
-
-
-def _report_change(
-    ctx: CommandContext, verb: str, result: Deployment, current: Version | None, target: Version
-) -> None:
-    if ctx.json:
-        print_json({"deployment": result, **_change_details(current, target)}, ctx.out)
-        return
-    before = current.label if current else "-"
-    print(f"{verb} {result.name}: {before} -> {target.label} ({result.state})", file=ctx.out)
-
-
-# PublishRequest field -> the option that sets it (kind and environment have defaults and are always allowed).
-PUBLISH_OPTIONS = {
-    "source_sandbox_id": "--sandbox",
-    "build_command": "--build-command",
-    "run_command": "--run-command",
-    "port": "--port",
-    "health_check_path": "--health-check-path",
-    "message": "--message",
-}
-
-
 async def cmd_publish(ctx: CommandContext) -> int:
+    ctx.session.check_writable("publish")  # a read-only profile refuses before anything is read
     dep = await ctx.deployment()
     args = ctx.args
     capabilities = ctx.adapter.capabilities
-    if not args.sandbox and "source_sandbox_id" in capabilities.publish_required:
-        raise CliError("publish: --sandbox is required (the id of the sandbox to publish)")
     request = PublishRequest(
         source_sandbox_id=args.sandbox,
         kind=args.kind,
@@ -420,29 +423,23 @@ async def cmd_publish(ctx: CommandContext) -> int:
         promote=not args.no_promote,
         message=args.message,
     )
-    # Refuse what the provider would silently drop, rather than let the user think it was sent.
-    ignored = [
-        PUBLISH_OPTIONS[name]
-        for name in request.model_fields_set
-        if name in PUBLISH_OPTIONS
-        and name not in capabilities.publish_fields
-        and getattr(request, name) is not None
-    ]
-    if ignored:
+    try:
+        versions = await ctx.adapter.all_versions(dep.id) if capabilities.supports("versions") else []
+    except UnsupportedAction:
+        versions = []
+    try:
+        plan = plan_publish(dep, request, capabilities, versions=versions)
+    except NothingToDo as exc:
         raise CliError(
-            f"publish: {dep.provider} does not take {', '.join(sorted(ignored))}; nothing was sent"
-        )
+            exc.message, 2 if "required" in exc.message or "does not take" in exc.message else 1
+        ) from None
     if request.promote:
-        source = f"sandbox {args.sandbox}" if args.sandbox else "a new bundle"
-        where = _in_environment(request.environment if dep.environment else None)
-        ctx.confirm("publish", f"Publish {source} to {dep.name}{where} and make it live when ready?")
-    details = request.model_dump(exclude_none=True)
-    result = await ctx.runner.run(
-        "publish",
-        target_of(dep),
-        lambda key: ctx.adapter.publish(dep.id, request, idempotency_key=key),
-        details=details,
-    )
+        ctx.confirm("publish", f"{plan.title} and make it live when ready?")
+    outcome = await execute(ctx, plan)
+    result = outcome.result
+    if result is None:  # the answer was lost and reconciled: the new version is listed
+        print(f"published to {dep.name}: {plan.summary}", file=ctx.out)
+        return 0
     if args.wait and result.version is None and result.run is not None:
         return await _wait_for_run(ctx, dep, result.run)
     if not args.wait or result.version is None:
@@ -505,15 +502,15 @@ async def cmd_env(ctx: CommandContext) -> int:
                 )
         _print_env(ctx, env)
         return 0
+    ctx.session.check_writable(f"env.{action}")
     if action == "set":
         values = _parse_assignments(args.keys)
         # Values never reach the audit log: only the names.
-        changed = await ctx.runner.run(
-            "env.set",
-            target_of(dep),
-            lambda key: ctx.adapter.set_env(dep.id, values, environment=environment, idempotency_key=key),
-            details={"environment": environment, "keys": sorted(values)},
-        )
+        outcome = await execute(ctx, plan_env_set(dep, values, environment))
+        changed = outcome.result if isinstance(outcome.result, list) else []
+        if not changed:
+            print(f"set {', '.join(sorted(values))} on {dep.name} ({environment})", file=ctx.out)
+            return 0
         _print_env(ctx, [e for e in changed if e.name in values] or changed)
         return 0
     # unset
@@ -523,14 +520,8 @@ async def cmd_env(ctx: CommandContext) -> int:
         if problem := env_key_problem(name):
             raise CliError(f"env unset: {problem}", 2)
     ctx.confirm("env.unset", f"Remove {', '.join(args.keys)} from {dep.name} ({environment})?")
-
-    def unset(name: str) -> Callable[[str], Awaitable[None]]:
-        return lambda key: ctx.adapter.unset_env(dep.id, name, environment=environment, idempotency_key=key)
-
     for name in args.keys:
-        await ctx.runner.run(
-            "env.unset", target_of(dep), unset(name), details={"environment": environment, "keys": [name]}
-        )
+        await execute(ctx, plan_env_unset(dep, name, environment))
     if ctx.json:
         print_json({"removed": args.keys, "environment": environment}, ctx.out)
     else:
@@ -569,6 +560,7 @@ async def cmd_domains(ctx: CommandContext) -> int:
     if action == "list":
         _print_domains(ctx, await ctx.adapter.list_domains(dep.id))
         return 0
+    ctx.session.check_writable(f"domain.{action}")
     if not args.domain:
         raise CliError(f"domains {action}: name the domain", 2)
     if action == "add":
@@ -576,31 +568,19 @@ async def cmd_domains(ctx: CommandContext) -> int:
             raise CliError(f"domains add: {problem}", 2)
         # The API takes internationalised names in their IDNA (xn--) form only.
         name = ascii_domain(args.domain)
-        domain = await ctx.runner.run(
-            "domain.add",
-            target_of(dep),
-            lambda key: ctx.adapter.add_domain(dep.id, name, idempotency_key=key),
-            details={"domain": name},
-        )
+        outcome = await execute(ctx, plan_domain_add(dep, name))
+        domain = outcome.result if isinstance(outcome.result, Domain) else await _find_domain(ctx, dep, name)
         _print_domain_detail(ctx, domain)
         return 0
     existing = await _find_domain(ctx, dep, args.domain)
     if action == "verify":
-        domain = await ctx.runner.run(
-            "domain.verify",
-            target_of(dep),
-            lambda key: ctx.adapter.verify_domain(dep.id, existing.id, idempotency_key=key),
-            details={"domain": existing.name},
-        )
+        outcome = await execute(ctx, plan_domain_verify(dep, existing))
+        verified = outcome.result
+        domain = verified if isinstance(verified, Domain) else await _find_domain(ctx, dep, existing.id)
         _print_domain_detail(ctx, domain)
         return 1 if domain.health == Health.FAILED else 0
     ctx.confirm("domain.remove", f"Remove domain {existing.name} from {dep.name}?")
-    await ctx.runner.run(
-        "domain.remove",
-        target_of(dep),
-        lambda key: ctx.adapter.remove_domain(dep.id, existing.id, idempotency_key=key),
-        details={"domain": existing.name},
-    )
+    await execute(ctx, plan_domain_remove(dep, existing))
     if ctx.json:
         print_json({"removed": existing}, ctx.out)
     else:

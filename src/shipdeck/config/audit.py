@@ -1,4 +1,7 @@
-"""The operator's audit log: every mutation, an "intent" line before it is sent and an "outcome" line after.
+"""The operator's audit log: every change recorded once, an "intent" line before it is sent and one
+"outcome" line after ("ok", "refused", "failed" when nothing can have been applied, "unknown" when the answer
+never came back whole). A change resent after an unknown outcome adds "attempt" lines under the same audit
+id, and the outcome learned later is one "reconciled" line ("applied" or "not applied").
 
 JSON lines under the state dir. Each line is written with one ``write`` on an ``O_APPEND`` descriptor
 and fsynced, so lines never interleave and a crash loses at most the line being written. A corrupt
@@ -7,8 +10,10 @@ line is skipped and reported by :func:`read_audit`, never fatal. Tokens never re
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +33,14 @@ class AuditIntent:
 
 
 class AuditLog:
-    def __init__(self, path: Path | None = None, *, profile: str, provider: str) -> None:
+    def __init__(
+        self, path: Path | None = None, *, profile: str, provider: str, origin: str | None = None
+    ) -> None:
+        """``origin``: the server's scheme, host and port (which control plane the change went to)."""
         self.path = path or audit_log_file()
         self.profile = profile
         self.provider = provider
+        self.origin = origin
 
     def _append(self, record: dict[str, Any]) -> None:
         ensure_private_dir(self.path.parent)
@@ -72,9 +81,55 @@ class AuditLog:
                 "idempotency_key": idempotency_key,
                 "reason": reason,
                 "details": details or {},
+                "actor": actor(),
+                "origin": self.origin,
             }
         )
         return rec
+
+    def attempt(self, intent: AuditIntent, number: int, *, note: str) -> None:
+        """The change was sent again (same idempotency key) after an unknown outcome."""
+        self._append(
+            {
+                "time": _now(),
+                "phase": "attempt",
+                "audit_id": intent.id,
+                "profile": self.profile,
+                "provider": self.provider,
+                "action": intent.action,
+                "target": intent.target,
+                "idempotency_key": intent.idempotency_key,
+                "attempt": number,
+                "note": note,
+            }
+        )
+
+    def reconciled(
+        self,
+        intent: AuditIntent,
+        *,
+        applied: bool,
+        how: str,
+        request_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """The outcome of a change that was unknown, learned later: ``how`` says from what."""
+        self._append(
+            {
+                "time": _now(),
+                "phase": "reconciled",
+                "audit_id": intent.id,
+                "profile": self.profile,
+                "provider": self.provider,
+                "action": intent.action,
+                "target": intent.target,
+                "idempotency_key": intent.idempotency_key,
+                "outcome": "applied" if applied else "not applied",
+                "how": how,
+                "request_id": request_id,
+                "details": details or {},
+            }
+        )
 
     def outcome(
         self,
@@ -85,7 +140,8 @@ class AuditLog:
         error: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """``outcome``: "ok", "refused" (the API said no), "failed" (no answer), "unknown"."""
+        """``outcome``: "ok", "refused" (the API said no), "failed" (not applied: nothing reached the
+        server), "unknown" (it may have been applied)."""
         self._append(
             {
                 "time": _now(),
@@ -128,6 +184,27 @@ def read_audit(path: Path | None = None) -> Iterator[dict[str, Any] | AuditReadP
                 yield AuditReadProblem(number, "not a JSON object")
                 continue
             yield record
+
+
+def server_origin(base_url: str) -> str:
+    """``scheme://host:port`` of a base URL (the port always written): which server a change went to."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "(invalid base URL)"
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def actor() -> dict[str, str]:
+    """Who made the change from where: the OS user and the host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return {"user": user, "host": socket.gethostname()}
 
 
 def _now() -> str:

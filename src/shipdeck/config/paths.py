@@ -34,6 +34,11 @@ def audit_log_file() -> Path:
     return state_dir() / "audit.jsonl"
 
 
+def open_changes_file() -> Path:
+    """Changes whose outcome is unknown, with their idempotency keys (see config/open_changes.py)."""
+    return state_dir() / "open-changes.json"
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) readable by the owner only; tighten it if it exists."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)

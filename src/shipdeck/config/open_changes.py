@@ -1,0 +1,121 @@
+"""Changes whose outcome is unknown, kept across runs so that asking again replays instead of repeating.
+
+When a change was sent and its answer never came back whole, shipdeck cannot tell whether the server
+applied it. It records the change here (profile, identity, idempotency key, audit id, what it was) until
+its outcome is known. Asking for the same change again within :data:`KEEP_FOR` seconds reuses that key, so
+the server replays its first answer rather than acting twice (a second ``shipdeck rollback`` run does not
+roll back a second step). A JSON file in the private state dir, 0600, holding no token and no env value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipdeck.config.paths import ensure_private_dir, open_changes_file
+
+# Servers keep idempotency records for 24 h (Miosa's contract); past that a key proves nothing.
+KEEP_FOR = 24 * 3600.0
+MAX_ENTRIES = 500
+
+
+@dataclass
+class OpenChange:
+    profile: str
+    identity: str
+    idempotency_key: str
+    audit_id: str
+    action: str
+    target: str
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+
+    @property
+    def age(self) -> float:
+        return max(0.0, time.time() - self.created)
+
+
+class OpenChanges:
+    """The file of open changes; every method reads it anew (several shipdeck processes share it)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or open_changes_file()
+
+    def all(self, profile: str | None = None) -> list[OpenChange]:
+        return [c for c in self._read() if profile is None or c.profile == profile]
+
+    def find(self, profile: str, identity: str) -> OpenChange | None:
+        return next((c for c in self._read() if (c.profile, c.identity) == (profile, identity)), None)
+
+    def find_prefix(self, profile: str, prefix: str) -> OpenChange | None:
+        """The newest open change of ``profile`` whose identity starts with ``prefix``."""
+        found = [c for c in self._read() if c.profile == profile and c.identity.startswith(prefix)]
+        return max(found, key=lambda c: c.created) if found else None
+
+    def add(self, change: OpenChange) -> None:
+        with self._locked():
+            entries = [
+                c for c in self._read() if (c.profile, c.identity) != (change.profile, change.identity)
+            ]
+            entries.append(change)
+            self._write(entries[-MAX_ENTRIES:])
+
+    def remove(self, profile: str, identity: str) -> None:
+        with self._locked():
+            entries = self._read()
+            kept = [c for c in entries if (c.profile, c.identity) != (profile, identity)]
+            if len(kept) != len(entries):
+                self._write(kept)
+
+    # -- file -------------------------------------------------------------------------------------------
+    def _read(self) -> list[OpenChange]:
+        try:
+            raw = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return []  # none yet, or unreadable: an unreadable file only loses the replay, never a change
+        if not isinstance(raw, list):
+            return []
+        now = time.time()
+        out: list[OpenChange] = []
+        for item in raw:
+            try:
+                change = OpenChange(**item)
+            except TypeError:
+                continue
+            if now - change.created < KEEP_FOR:
+                out.append(change)
+        return out
+
+    def _write(self, entries: list[OpenChange]) -> None:
+        ensure_private_dir(self.path.parent)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps([asdict(c) for c in entries], ensure_ascii=False).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        ensure_private_dir(self.path.parent)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except ImportError:  # not POSIX: one process at a time is the user's job
+                pass
+            yield
+        finally:
+            os.close(fd)

@@ -1,0 +1,622 @@
+"""One plan per change: what a rollback, promote, publish, env or domain change will do, decided once.
+
+The console and the scriptable commands never decide a change themselves. They ask a ``plan_*`` function
+for a :class:`ChangePlan` (the target, the adapter call and its arguments, the preview, the warnings, the
+audit details and how to tell afterwards whether it took effect), render it, ask, and hand it to
+:class:`shipdeck.live.session.ChangeSession`. When there is nothing to do, the planner raises
+:class:`NothingToDo` with the reason and nothing is sent.
+
+The rule "which version does a plain rollback go back to" is :func:`rollback_target`, and only there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.errors import ShipdeckError
+from shipdeck.model import (
+    PROMOTABLE_VERSION_STATES,
+    Capabilities,
+    Deployment,
+    Domain,
+    Health,
+    PublishRequest,
+    Version,
+    health_of,
+)
+
+NOT_ROLLED_BACK = (
+    "Not rolled back: environment variables, databases and stored data, domains. "
+    "Only the active version changes."
+)
+
+# PublishRequest field -> the CLI option that sets it (kind and environment are always allowed).
+PUBLISH_OPTIONS = {
+    "source_sandbox_id": "--sandbox",
+    "build_command": "--build-command",
+    "run_command": "--run-command",
+    "port": "--port",
+    "health_check_path": "--health-check-path",
+    "message": "--message",
+}
+
+Send = Callable[[Adapter, str], Awaitable[Any]]
+# True: the change is in effect; False: it is not; the check may raise (the server cannot be read).
+Check = Callable[[Adapter], Awaitable[bool]]
+
+
+class NothingToDo(ShipdeckError):
+    """The change cannot or need not be made (already active, no earlier version, not ready): not sent.
+
+    ``settles``: the identity of an earlier change of unknown outcome that this finding settles as
+    applied (a re-run found its target already in effect).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, settles: str | None = None) -> None:
+        super().__init__(message)
+        self.settles = settles
+
+
+class InvalidChange(NothingToDo):
+    """The change as asked cannot be sent (a required field missing, a field the provider drops)."""
+
+    exit_code = 2
+
+
+class NoSuchVersion(NothingToDo):
+    """The version asked for is not among the deployment's versions."""
+
+    exit_code = 4
+
+
+@dataclass
+class ChangePlan:
+    """A change decided and ready to send. Nothing in it has been sent."""
+
+    action: str  # audit action: rollback, promote, publish, redeploy, env.set, env.unset, domain.add, ...
+    target: str  # audit target: "name [id]"
+    title: str  # "Roll back storefront (staging)"
+    summary: str  # "v6 -> v5", "set LOG_LEVEL", "add www.example.com"
+    send: Send
+    # What makes a second request "the same change" (it then reuses the first one's idempotency key).
+    identity: str
+    deployment: Deployment | None = None
+    environment: str | None = None
+    current: Version | None = None
+    to: Version | None = None
+    reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+    # Things that would supersede or undo the change (a build in flight, auto-deploy on).
+    warnings: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    check: Check | None = None
+    # Into production from a provider with several environments, or a profile-wide production change:
+    # the console asks for the deployment's name to be typed (unless the profile says confirm = "key").
+    into_production: bool = False
+    # Set when this plan resends an earlier change whose outcome was unknown (same target, same key).
+    resumes: str | None = None
+    done_text: str = ""
+
+    def done(self, result: Any) -> str:
+        return self.done_text or f"{self.title}: done"
+
+
+# -- versions ---------------------------------------------------------------------------------------------
+
+
+def version_order(version: Version) -> tuple[int, datetime]:
+    return (
+        version.number if version.number is not None else -1,
+        version.created_at or datetime.min.replace(tzinfo=UTC),
+    )
+
+
+def newest_first(versions: Iterable[Version]) -> list[Version]:
+    return sorted(versions, key=version_order, reverse=True)
+
+
+def active_version(deployment: Deployment, versions: Iterable[Version]) -> Version | None:
+    """The deployment's active version among ``versions`` (by id, else by number)."""
+    listed = list(versions)
+    by_id = next(
+        (v for v in listed if deployment.active_version_id and v.id == deployment.active_version_id), None
+    )
+    if by_id is not None:
+        return by_id
+    if deployment.active_version_number is not None:
+        return next((v for v in listed if v.number == deployment.active_version_number), None)
+    return None
+
+
+def rollback_target(versions: Iterable[Version], current: Version | None) -> Version | None:
+    """THE rollback rule: the newest ready version older than the active one (by number, else by order).
+
+    With no active version known, the newest ready version. This is also the servers' own default for a
+    bare rollback (Miosa, Mixpeek restore), but shipdeck always sends the target it showed.
+    """
+    ordered = newest_first(versions)
+    if current is None:
+        return next((v for v in ordered if v.state in PROMOTABLE_VERSION_STATES), None)
+    below = False
+    for version in ordered:
+        if version.id == current.id:
+            below = True
+            continue
+        older = (
+            version.number < current.number
+            if version.number is not None and current.number is not None
+            else below
+        )
+        if older and version.state in PROMOTABLE_VERSION_STATES:
+            return version
+    return None
+
+
+def find_version(versions: Iterable[Version], ref: str) -> Version | None:
+    """VERSION as an id, else as a number (``v12`` or ``12``)."""
+    listed = list(versions)
+    by_id = next((v for v in listed if v.id == ref), None)
+    if by_id is not None:
+        return by_id
+    text = ref.strip().lower().removeprefix("v")
+    if text.isdigit():
+        return next((v for v in listed if v.number == int(text)), None)
+    return None
+
+
+def _pick(deployment: Deployment, versions: list[Version], ref: str | Version) -> Version:
+    if isinstance(ref, Version):
+        return ref
+    found = find_version(versions, ref)
+    if found is None:
+        raise NoSuchVersion(f"{deployment.name} has no version {ref!r}; nothing was sent")
+    return found
+
+
+def in_environment(environment: str | None) -> str:
+    return f" ({environment})" if environment else ""
+
+
+def version_details(current: Version | None, to: Version | None, environment: str | None) -> dict[str, Any]:
+    """The audit details of a change of active version, the same from the console and the CLI."""
+    details: dict[str, Any] = {
+        "from": current.label if current else None,
+        "from_id": current.id if current else None,
+        "to": to.label if to else None,
+        "to_id": to.id if to else None,
+    }
+    if environment:
+        details["environment"] = environment
+    return details
+
+
+def in_flight_warnings(
+    deployment: Deployment, versions: Iterable[Version], current: Version | None
+) -> list[str]:
+    """What would replace a rolled-back or promoted version by itself: a newer build, auto-deploy."""
+    warnings: list[str] = []
+    floor = current.number if current is not None and current.number is not None else None
+    for version in newest_first(versions):
+        if health_of(version.state) is not Health.PROGRESS:
+            continue
+        if floor is not None and version.number is not None and version.number <= floor:
+            continue
+        warnings.append(
+            f"{version.label} is {version.state}: if it was published to go live when ready, it will "
+            "replace this change when its build finishes"
+        )
+        break
+    if deployment.auto_deploy:
+        warnings.append("auto-deploy is on: the next push builds a new version and makes it live")
+    return warnings
+
+
+def _is_active(deployment: Deployment, version: Version) -> bool:
+    if deployment.active_version_id:
+        return deployment.active_version_id == version.id
+    return version.number is not None and deployment.active_version_number == version.number
+
+
+def _active_check(deployment_id: str, version: Version) -> Check:
+    async def check(adapter: Adapter) -> bool:
+        return _is_active(await adapter.get_deployment(deployment_id), version)
+
+    return check
+
+
+def _target(deployment: Deployment) -> str:
+    return f"{deployment.name} [{deployment.id}]"
+
+
+def _production(deployment: Deployment, environment: str | None, profile_environment: str) -> bool:
+    if environment is not None:
+        return environment == "production" and profile_environment != "sandbox"
+    return profile_environment == "production"
+
+
+# -- rollback and promote ---------------------------------------------------------------------------------
+
+
+def rollback_identity(deployment: Deployment, environment: str | None, to: Version | None = None) -> str:
+    """Identity of a rollback; without ``to``, the prefix every rollback of this row shares."""
+    base = f"rollback:{deployment.id}:{environment or ''}:"
+    return base + (to.id if to is not None else "")
+
+
+def plan_rollback(
+    deployment: Deployment,
+    versions: Iterable[Version],
+    *,
+    to: str | Version | None = None,
+    reason: str | None = None,
+    capabilities: Capabilities | None = None,
+    profile_environment: str = "production",
+    resumes: str | None = None,
+) -> ChangePlan:
+    """Roll ``deployment`` (the row of the environment to change) back to ``to`` or to the rule's target.
+
+    ``resumes``: the identity of an earlier rollback of this row whose outcome is unknown and whose target
+    ``to`` is; if that target is already active, the earlier one was applied (NothingToDo settles it).
+    """
+    listed = list(versions)
+    environment = deployment.environment
+    current = active_version(deployment, listed)
+    where = in_environment(environment)
+    if to is None:
+        found = rollback_target(listed, current)
+        if found is None:
+            below = f"before {current.label}" if current else "to roll back to"
+            raise NothingToDo(f"{deployment.name}{where}: no ready version {below}; nothing was sent")
+        target = found
+    else:
+        target = _pick(deployment, listed, to)
+    if _is_active(deployment, target):
+        if resumes is not None:
+            raise NothingToDo(
+                f"{deployment.name}{where}: {target.label} is active, so the earlier rollback whose "
+                "outcome was unknown was applied; nothing more was sent",
+                settles=resumes,
+            )
+        raise NothingToDo(f"{deployment.name}{where}: {target.label} is already active; nothing was sent")
+    if target.state not in PROMOTABLE_VERSION_STATES:
+        raise NothingToDo(
+            f"{target.label} of {deployment.name} is {target.state}, not ready: cannot roll back to it; "
+            "nothing was sent"
+        )
+    send_id = target.id if capabilities is None or capabilities.rollback_to_version else None
+    chosen = target
+
+    def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:
+        # The previewed target is sent explicitly: what was confirmed is what happens, even if a new
+        # version went live meanwhile.
+        return adapter.rollback(
+            deployment.id,
+            to_version_id=send_id,
+            environment=environment,
+            reason=reason,
+            idempotency_key=key,
+        )
+
+    before = current.label if current else "-"
+    return ChangePlan(
+        action="rollback",
+        target=_target(deployment),
+        title=f"Roll back {deployment.name}{where}",
+        summary=f"{before} -> {chosen.label}",
+        send=send,
+        identity=rollback_identity(deployment, environment, chosen),
+        deployment=deployment,
+        environment=environment,
+        current=current,
+        to=chosen,
+        reason=reason,
+        notes=[NOT_ROLLED_BACK],
+        warnings=in_flight_warnings(deployment, listed, current),
+        details=version_details(current, chosen, environment),
+        check=_active_check(deployment.id, chosen),
+        into_production=False,  # the incident path: one confirming key unless the profile asks to type
+        resumes=resumes,
+        done_text=f"{deployment.name}{where}: rolled back {before} -> {chosen.label}",
+    )
+
+
+def promote_environment(deployment: Deployment) -> str | None:
+    """Where a promote goes: a provider with environments promotes into production (also from staging)."""
+    return "production" if deployment.environment else None
+
+
+def plan_promote(
+    deployment: Deployment,
+    versions: Iterable[Version],
+    version: str | Version | None,
+    *,
+    replaced: Deployment | None = None,
+    environment: str | None = None,
+    profile_environment: str = "production",
+) -> ChangePlan:
+    """Make ``version`` (default: the newest) live in ``environment`` (default: production where the
+    provider has environments). ``replaced``: the row whose active version it replaces (the row of that
+    environment, where the provider lists one row per environment)."""
+    listed = list(versions)
+    environment = environment or promote_environment(deployment)
+    live_row = replaced or deployment
+    if version is None:
+        ordered = newest_first(listed)
+        if not ordered:
+            raise NothingToDo(f"{deployment.name} has no versions; nothing was sent")
+        target = ordered[0]
+    else:
+        target = _pick(deployment, listed, version)
+    where = in_environment(environment)
+    if _is_active(live_row, target):
+        raise NothingToDo(f"{deployment.name}: {target.label} is already active{where}; nothing was sent")
+    if target.state not in PROMOTABLE_VERSION_STATES:
+        raise NothingToDo(
+            f"{target.label} of {deployment.name} is {target.state}: only ready versions can be promoted; "
+            "nothing was sent"
+        )
+    current = active_version(live_row, listed)
+    chosen = target
+
+    def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:
+        return adapter.promote(deployment.id, chosen.id, environment=environment, idempotency_key=key)
+
+    before = current.label if current else "-"
+    return ChangePlan(
+        action="promote",
+        target=_target(deployment),
+        title=f"Promote {chosen.label} of {deployment.name}{where}",
+        summary=f"{before} -> {chosen.label}",
+        send=send,
+        identity=f"promote:{live_row.id}:{environment or ''}:{chosen.id}",
+        deployment=deployment,
+        environment=environment,
+        current=current,
+        to=chosen,
+        warnings=in_flight_warnings(live_row, listed, current),
+        details=version_details(current, chosen, environment),
+        check=_active_check(live_row.id, chosen),
+        into_production=_production(deployment, environment, profile_environment),
+        done_text=f"{deployment.name}{where}: {chosen.label} promoted ({before} -> {chosen.label})",
+    )
+
+
+# -- publish and redeploy ---------------------------------------------------------------------------------
+
+
+def plan_publish(
+    deployment: Deployment,
+    request: PublishRequest,
+    capabilities: Capabilities,
+    *,
+    versions: Iterable[Version] = (),
+    profile_environment: str = "production",
+) -> ChangePlan:
+    """Publish a new version; refuses a field the provider would silently drop."""
+    if not request.source_sandbox_id and "source_sandbox_id" in capabilities.publish_required:
+        raise InvalidChange("publish: a sandbox id is required (the sandbox to publish); nothing was sent")
+    if "message" in capabilities.publish_required and not (request.message or "").strip():
+        raise InvalidChange(
+            f"publish: {deployment.provider} needs a deploy message (what changed); nothing was sent"
+        )
+    ignored = [
+        PUBLISH_OPTIONS[name]
+        for name in request.model_fields_set
+        if name in PUBLISH_OPTIONS
+        and name not in capabilities.publish_fields
+        and getattr(request, name) is not None
+    ]
+    if ignored:
+        raise InvalidChange(
+            f"publish: {deployment.provider} does not take {', '.join(sorted(ignored))}; nothing was sent"
+        )
+    environment = (
+        request.environment if deployment.environment or len(capabilities.environments) > 1 else None
+    )
+    where = in_environment(environment)
+    known = [v.number for v in versions if v.number is not None]
+    newest_known = max(known) if known else None
+    source = f"sandbox {request.source_sandbox_id}" if request.source_sandbox_id else "a new bundle"
+
+    def send(adapter: Adapter, key: str) -> Awaitable[Any]:
+        return adapter.publish(deployment.id, request, idempotency_key=key)
+
+    check: Check | None = None
+    if newest_known is not None:
+
+        async def check(adapter: Adapter) -> bool:
+            page = await adapter.list_versions(deployment.id, limit=20)
+            return any(v.number is not None and v.number > newest_known for v in page.items)
+
+    then = ", live when ready" if request.promote else ", not made live"
+    notes = [] if request.promote else ["The new version is built but not made live (promote it later)."]
+    return ChangePlan(
+        action="publish",
+        target=_target(deployment),
+        title=f"Publish {source} to {deployment.name}{where}",
+        summary=f"new version from {source}{then}",
+        send=send,
+        identity=f"publish:{deployment.id}:{environment or ''}:{request.model_dump_json(exclude_none=True)}",
+        deployment=deployment,
+        environment=environment,
+        notes=notes,
+        details=request.model_dump(exclude_none=True, mode="json"),
+        check=check,
+        into_production=request.promote and _production(deployment, environment, profile_environment),
+        done_text=f"{deployment.name}{where}: publishing a new version{then}",
+    )
+
+
+def plan_redeploy(deployment: Deployment, *, profile_environment: str = "production") -> ChangePlan:
+    version = (
+        f"v{deployment.active_version_number}" if deployment.active_version_number else "the active version"
+    )
+
+    def send(adapter: Adapter, key: str) -> Awaitable[Any]:
+        return adapter.redeploy(deployment.id, idempotency_key=key)
+
+    return ChangePlan(
+        action="redeploy",
+        target=_target(deployment),
+        title=f"Redeploy {deployment.name}",
+        summary=f"rebuild {version}",
+        send=send,
+        identity=f"redeploy:{deployment.id}:{deployment.active_version_id or version}",
+        deployment=deployment,
+        notes=[
+            f"Builds a NEW version from the source of {version} with the current env vars, and makes it "
+            "live when its build succeeds; the version number goes up by one."
+        ],
+        details={"from": version},
+        done_text=f"{deployment.name}: redeploy of {version} started",
+    )
+
+
+# -- env vars -----------------------------------------------------------------------------------------------
+
+
+def plan_env_set(deployment: Deployment, values: Mapping[str, str], environment: str) -> ChangePlan:
+    names = sorted(values)
+    snapshot = dict(values)  # never in the audit log, the identity or a message: only the names
+
+    def send(adapter: Adapter, key: str) -> Awaitable[Any]:
+        return adapter.set_env(deployment.id, snapshot, environment=environment, idempotency_key=key)
+
+    return ChangePlan(
+        action="env.set",
+        target=_target(deployment),
+        title=f"Set env vars of {deployment.name} ({environment})",
+        summary="set " + ", ".join(names),
+        send=send,
+        identity=f"env.set:{deployment.id}:{environment}:{','.join(names)}",
+        deployment=deployment,
+        environment=environment,
+        details={"environment": environment, "keys": names},
+        done_text=f"{deployment.name} ({environment}): set {', '.join(names)}",
+    )
+
+
+def plan_env_unset(deployment: Deployment, name: str, environment: str) -> ChangePlan:
+    async def send(adapter: Adapter, key: str) -> None:
+        await adapter.unset_env(deployment.id, name, environment=environment, idempotency_key=key)
+
+    async def check(adapter: Adapter) -> bool:
+        return all(var.name != name for var in await adapter.list_env(deployment.id, environment=environment))
+
+    return ChangePlan(
+        action="env.unset",
+        target=_target(deployment),
+        title=f"Remove {name} from {deployment.name} ({environment})",
+        summary=f"unset {name}",
+        send=send,
+        identity=f"env.unset:{deployment.id}:{environment}:{name}",
+        deployment=deployment,
+        environment=environment,
+        details={"environment": environment, "keys": [name]},
+        check=check,
+        done_text=f"{deployment.name} ({environment}): removed {name}",
+    )
+
+
+# -- domains ------------------------------------------------------------------------------------------------
+
+
+def _domain_present(deployment_id: str, name: str) -> Check:
+    async def check(adapter: Adapter) -> bool:
+        return any(d.name == name for d in await adapter.list_domains(deployment_id))
+
+    return check
+
+
+def plan_domain_add(deployment: Deployment, name: str) -> ChangePlan:
+    def send(adapter: Adapter, key: str) -> Awaitable[Domain]:
+        return adapter.add_domain(deployment.id, name, idempotency_key=key)
+
+    return ChangePlan(
+        action="domain.add",
+        target=_target(deployment),
+        title=f"Add {name} to {deployment.name}",
+        summary=f"add {name}",
+        send=send,
+        identity=f"domain.add:{deployment.id}:{name}",
+        deployment=deployment,
+        details={"domain": name},
+        check=_domain_present(deployment.id, name),
+        done_text=f"{deployment.name}: added {name}",
+    )
+
+
+def plan_domain_verify(deployment: Deployment, domain: Domain) -> ChangePlan:
+    def send(adapter: Adapter, key: str) -> Awaitable[Domain]:
+        return adapter.verify_domain(deployment.id, domain.id, idempotency_key=key)
+
+    return ChangePlan(
+        action="domain.verify",
+        target=_target(deployment),
+        title=f"Verify {domain.name}",
+        summary=f"verify {domain.name}",
+        send=send,
+        identity=f"domain.verify:{deployment.id}:{domain.id}",
+        deployment=deployment,
+        details={"domain": domain.name},
+        done_text=f"{deployment.name}: verification of {domain.name} sent",
+    )
+
+
+def plan_domain_remove(deployment: Deployment, domain: Domain) -> ChangePlan:
+    async def send(adapter: Adapter, key: str) -> None:
+        await adapter.remove_domain(deployment.id, domain.id, idempotency_key=key)
+
+    present = _domain_present(deployment.id, domain.name)
+
+    async def check(adapter: Adapter) -> bool:
+        return not await present(adapter)
+
+    return ChangePlan(
+        action="domain.remove",
+        target=_target(deployment),
+        title=f"Remove {domain.name} from {deployment.name}",
+        summary=f"remove {domain.name}",
+        send=send,
+        identity=f"domain.remove:{deployment.id}:{domain.id}",
+        deployment=deployment,
+        details={"domain": domain.name},
+        check=check,
+        done_text=f"{deployment.name}: removed {domain.name}",
+    )
+
+
+# -- tasks and agents (Miteos) ------------------------------------------------------------------------------
+
+
+def plan_task_action(
+    action: str,
+    target: str,
+    send: Callable[[str], Awaitable[Any]],
+    *,
+    title: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> ChangePlan:
+    """A Tasks-screen action (pause, resume, guide, cancel, approve): its target is the task or agent."""
+
+    def call(adapter: Adapter, key: str) -> Awaitable[Any]:
+        return send(key)
+
+    return ChangePlan(
+        action=action,
+        target=target,
+        title=title,
+        summary=title,
+        send=call,
+        identity=f"{action}:{target}:{reason or ''}",
+        reason=reason,
+        details=dict(details or {}),
+        done_text=title,
+    )

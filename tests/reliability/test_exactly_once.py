@@ -1,0 +1,232 @@
+"""A change made with shipdeck happens exactly once and is reported truthfully, through any outage.
+
+Through a loopback proxy in front of a real `shipdeck sim` (with its own database, read back directly):
+a rollback whose answer is lost and whose link stays down says it may have been applied, and running the
+same command again leaves the deployment exactly one version back; a change that never reached the server
+says it was not applied; a server that drops answers after committing most of the time still sees every
+change applied once and none reported as failed. The audit log records each change once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shipdeck.config.audit import read_audit
+from shipdeck.config.open_changes import OpenChanges
+from tests.cli.helpers import Result, shipdeck
+from tests.conftest import ADMIN
+from tests.reliability.proxy import FaultProxy, RequestHead, fault_proxy
+from tests.simproc import SimServer, running_sim
+
+TARGET = "status-page"  # two ready versions behind its active one in the demo seed
+HEADERS = {"Authorization": f"Bearer {ADMIN}"}
+
+
+@pytest.fixture
+def own_sim(tmp_path: Path) -> Iterator[SimServer]:
+    with running_sim(db_path=tmp_path / "sim.db", speed=50.0) as server:
+        yield server
+
+
+@pytest.fixture
+def link(own_sim: SimServer) -> Iterator[FaultProxy]:
+    with fault_proxy(own_sim.port) as proxy:
+        yield proxy
+
+
+@pytest.fixture(autouse=True)
+def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIOSA_API_KEY", ADMIN)
+
+
+def is_rollback(head: RequestHead) -> bool:
+    return head.method == "POST" and head.path.endswith("/rollback")
+
+
+def deployment(sim: SimServer, name: str) -> dict[str, Any]:
+    rows = httpx.get(sim.miosa + "/deployments?limit=200", headers=HEADERS, timeout=10).json()["data"]
+    return next(d for d in rows if d["name"] == name)
+
+
+def versions(sim: SimServer, dep_id: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{sim.miosa}/deployments/{dep_id}/versions?limit=200", headers=HEADERS, timeout=10)
+    return list(answer.json()["data"])
+
+
+def number_of(sim: SimServer, dep: dict[str, Any]) -> int:
+    active = next(v for v in versions(sim, dep["id"]) if v["id"] == dep["active_version_id"])
+    return int(active["version_number"])
+
+
+def one_step_back(sim: SimServer, dep: dict[str, Any]) -> int:
+    current = number_of(sim, dep)
+    ready = [
+        int(v["version_number"])
+        for v in versions(sim, dep["id"])
+        if v["state"] == "ready" and int(v["version_number"]) < current
+    ]
+    return max(ready)
+
+
+def rolled_back_events(sim: SimServer) -> int:
+    """How many rollbacks the server applied, from its own database."""
+    assert sim.db_path is not None
+    with sqlite3.connect(f"file:{sim.db_path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT COUNT(*) FROM sim_events WHERE type = 'deployment.rolled_back'").fetchone()
+    return int(row[0])
+
+
+def rollback(capsys: pytest.CaptureFixture[str], url: str, *extra: str) -> Result:
+    return shipdeck(capsys, "--provider", "miosa", "--url", url, "--timeout", "4", "rollback", TARGET, *extra)
+
+
+def audit_records(action: str) -> list[dict[str, Any]]:
+    return [r for r in read_audit() if isinstance(r, dict) and r.get("action") == action]
+
+
+def test_a_lost_answer_is_unknown_and_the_rerun_does_not_roll_back_twice(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer, link: FaultProxy
+) -> None:
+    url = link.url(own_sim.miosa)
+    dep = deployment(own_sim, TARGET)
+    expected = one_step_back(own_sim, dep)
+    link.lose_answer_to(is_rollback, then_down=True)
+
+    first = rollback(capsys, url, "--yes")
+
+    assert first.code == 6, first.err
+    assert "may have been applied" in first.err and "outcome unknown" in first.err, first.err
+    assert "shipdeck status" in first.err
+    assert rolled_back_events(own_sim) == 1  # it was applied: the answer alone was lost
+    link.restore()
+
+    second = rollback(capsys, url, "--yes")
+
+    assert second.code == 0, second.err
+    assert "unknown outcome" in second.err and f"v{expected}" in second.err, second.err
+    assert "was applied" in second.out, second.out
+    assert number_of(own_sim, deployment(own_sim, TARGET)) == expected, "not exactly one version back"
+    assert rolled_back_events(own_sim) == 1
+    # One change in the audit log: one intent, its one outcome (unknown), then how it was settled.
+    records = audit_records("rollback")
+    assert [r["phase"] for r in records] == ["intent", "outcome", "reconciled"], records
+    assert records[1]["outcome"] == "unknown" and records[2]["outcome"] == "applied"
+    assert len({r["audit_id"] for r in records}) == 1
+    assert records[0]["actor"]["user"] and records[0]["origin"].startswith("http://127.0.0.1:")
+    assert OpenChanges().all() == []
+    # A third run is a new rollback: one more step back, once.
+    third = rollback(capsys, url, "--yes")
+    assert third.code == 0, third.err
+    assert rolled_back_events(own_sim) == 2
+
+
+def test_a_lost_answer_while_the_server_can_be_read_is_settled_in_the_same_run(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer, link: FaultProxy
+) -> None:
+    url = link.url(own_sim.miosa)
+    dep = deployment(own_sim, TARGET)
+    expected = one_step_back(own_sim, dep)
+    link.lose_answer_to(is_rollback)  # the link stays up: the answer of that one request is lost
+
+    result = rollback(capsys, url, "--yes", "--json")
+
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["outcome"] == "ok" and data["to"] == f"v{expected}"
+    assert number_of(own_sim, deployment(own_sim, TARGET)) == expected
+    assert rolled_back_events(own_sim) == 1
+    # The client resent it with the same key at once: the server replayed its answer, and said so.
+    records = audit_records("rollback")
+    assert [r["phase"] for r in records] == ["intent", "outcome"], records
+    assert records[1]["outcome"] == "ok" and records[1]["details"] == {"replayed": True}
+
+
+def test_a_request_cut_mid_way_is_unknown_not_failed_and_the_rerun_applies_it_once(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer, link: FaultProxy
+) -> None:
+    """The proxy takes the rollback's request, then resets the connection: the client cannot know whether
+    it reached the server, so it must not say "failed"; the re-run resends the same key and applies once."""
+    url = link.url(own_sim.miosa)
+    dep = deployment(own_sim, TARGET)
+    expected = one_step_back(own_sim, dep)
+    link.refuse(is_rollback)
+
+    first = rollback(capsys, url, "--yes")
+
+    assert first.code == 6 and "may have been applied" in first.err, first.err
+    assert rolled_back_events(own_sim) == 0
+    keys = {h.headers.get("idempotency-key") for h in link.requests_matching(is_rollback)}
+    assert len(keys) == 1, "every resend of one change carries its one key"
+    link.refuse(None)
+    second = rollback(capsys, url, "--yes")
+    assert second.code == 0, second.err
+    assert number_of(own_sim, deployment(own_sim, TARGET)) == expected
+    assert rolled_back_events(own_sim) == 1
+    assert {h.headers.get("idempotency-key") for h in link.requests_matching(is_rollback)} == keys
+    outcomes = [r.get("outcome") for r in audit_records("rollback") if r["phase"] != "attempt"]
+    assert outcomes == [None, "unknown", "applied"], outcomes
+
+
+async def test_a_change_refused_at_connect_is_failed_not_applied(tmp_path: Path) -> None:
+    """Nothing listening: no request can have been delivered, so the session says failed, not unknown."""
+    import socket
+
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.config.audit import AuditLog
+    from shipdeck.config.profile import Profile, Secret
+    from shipdeck.live.plans import plan_domain_add
+    from shipdeck.live.session import ChangeSession, OutcomeStatus
+    from shipdeck.model import Deployment
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    profile = Profile("closed", "miosa", f"http://127.0.0.1:{port}/api/v1", Secret(ADMIN), environment="sandbox")
+    audit = AuditLog(tmp_path / "audit.jsonl", profile="closed", provider="miosa")
+    adapter = make_adapter(profile, timeout=1.0, deadline=3.0)
+    async with adapter:
+        session = ChangeSession(
+            adapter, audit, read_only=False, profile_name="closed", open_changes=OpenChanges(tmp_path / "o.json")
+        )
+        dep = Deployment(id="dep_x", provider="miosa", name="x")
+        outcome = await session.execute(plan_domain_add(dep, "www.example.com"))
+    assert outcome.status is OutcomeStatus.FAILED
+    assert "may have been applied" not in outcome.message() and "not applied" in outcome.message()
+    assert [r.get("outcome") for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)] == [
+        None,
+        "failed",
+    ]
+    assert OpenChanges(tmp_path / "o.json").all() == []
+
+
+def test_answers_dropped_after_commit_twenty_rollbacks_each_applied_once_none_failed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    faults = ["--faults", "drop_after_commit=0.7", "--rate-limit", "100000"]
+    with running_sim(faults, db_path=tmp_path / "sim.db", speed=50.0) as sim:
+        dep = deployment(sim, TARGET)
+        current = number_of(sim, dep)
+        ready = sorted(
+            int(v["version_number"])
+            for v in versions(sim, dep["id"])
+            if v["state"] == "ready" and int(v["version_number"]) != current
+        )
+        targets = [ready[0], ready[1]] * 10  # fixed targets, each differing from the one before
+        reported: list[int] = []
+        for number in targets:
+            result = shipdeck(
+                capsys, "--provider", "miosa", "--url", sim.miosa, "--timeout", "20",
+                "rollback", TARGET, "--to", f"v{number}", "--yes",
+            )  # fmt: skip
+            reported.append(result.code)
+            assert "failed" not in result.err, result.err
+        assert reported == [0] * 20, reported
+        assert rolled_back_events(sim) == 20, "a rollback was applied twice, or not at all"
+        assert number_of(sim, deployment(sim, TARGET)) == targets[-1]
