@@ -18,6 +18,7 @@ import pytest
 
 from shipdeck.api.errors import AuthError, NotFound, UnsupportedAction, ValidationFailed
 from shipdeck.api.mixpeek import MixpeekAdapter
+from shipdeck.live.plans import NothingToDo, plan_rollback
 from shipdeck.model import LogLine, PublishRequest
 from tests.api.helpers import adapter_for, eventually
 from tests.conftest import MIXPEEK_TOKEN
@@ -115,10 +116,16 @@ async def test_rollback_restores_the_previous_version_into_that_environment_only
 ) -> None:
     before = pointers(url_of(fresh), "storefront")
     staging = await fresh.resolve_deployment("storefront@staging")
-    result = await fresh.rollback(staging.id, reason="bad build", idempotency_key="rb-1")
-    after = pointers(url_of(fresh), "storefront")
+    # The target is always named (the planner decides it, once): a bare rollback sends nothing.
+    with pytest.raises(ValidationFailed):
+        await fresh.rollback(staging.id, reason="bad build", idempotency_key="rb-0")
+    assert pointers(url_of(fresh), "storefront") == before
     staging_before = before["staging"]
     assert staging_before is not None
+    result = await fresh.rollback(
+        staging.id, to_version_id=f"v{staging_before - 1}", reason="bad build", idempotency_key="rb-1"
+    )
+    after = pointers(url_of(fresh), "storefront")
     assert after == {"production": before["production"], "staging": staging_before - 1}
     assert result.id == staging.id and result.active_version_number == staging_before - 1
     # An explicit target, and the same key again: replayed, not applied twice.
@@ -131,11 +138,13 @@ async def test_rollback_restores_the_previous_version_into_that_environment_only
 async def test_rollback_with_nothing_earlier_is_refused_before_sending(fresh: MixpeekAdapter) -> None:
     legacy = await fresh.resolve_deployment("legacy-portal")
     await fresh.rollback(legacy.id, to_version_id="v1")
-    with pytest.raises(ValidationFailed, match="no version before v1"):
-        await fresh.rollback(legacy.id)
+    legacy = await fresh.resolve_deployment("legacy-portal")
+    # The planner decides the target, from the vendor's own versions: nothing earlier, nothing sent.
+    with pytest.raises(NothingToDo, match="no ready version before v1"):
+        plan_rollback(legacy, await fresh.all_versions(legacy.id))
     legacy_staging = await fresh.resolve_deployment("legacy-portal@staging")
-    with pytest.raises(ValidationFailed, match="nothing deployed to staging"):
-        await fresh.rollback(legacy_staging.id)
+    with pytest.raises(NothingToDo, match="nothing is active"):
+        plan_rollback(legacy_staging, await fresh.all_versions(legacy_staging.id))
 
 
 async def test_promote_from_staging_defaults_to_production(fresh: MixpeekAdapter) -> None:

@@ -116,7 +116,8 @@ def test_themes_lists_shipped_and_user_themes(capsys: pytest.CaptureFixture[str]
 
 def test_audit_prints_records_and_skips_corrupt_lines(capsys: pytest.CaptureFixture[str]) -> None:
     log = AuditLog(profile="prod", provider="miosa")
-    intent = log.intent("rollback", "web [dep_1]", idempotency_key="k1", reason="bad deploy")
+    details = {"from": "v6", "to": "v5", "environment": "staging"}
+    intent = log.intent("rollback", "web [dep_1]", idempotency_key="k1", reason="bad deploy", details=details)
     with audit_log_file().open("a") as fh:
         fh.write("{not json\n")
         fh.write("[1, 2]\n")
@@ -124,8 +125,9 @@ def test_audit_prints_records_and_skips_corrupt_lines(capsys: pytest.CaptureFixt
     result = shipdeck(capsys, "audit")
     assert result.code == 0
     lines = result.out.strip().splitlines()
-    assert lines[0].split() == ["TIME", "PHASE", "PROFILE", "ACTION", "TARGET", "RESULT", "REQUEST"]
+    assert lines[0].split() == ["TIME", "PHASE", "PROFILE", "ACTION", "TARGET", "CHANGE", "RESULT", "REQUEST"]
     assert "intent" in lines[1] and "reason: bad deploy" in lines[1]
+    assert "v6 -> v5 (staging)" in lines[1]
     assert "outcome" in lines[2] and "req_9" in lines[2]
     assert (
         "line 2: skipped, not valid JSON" in result.err and "line 3: skipped, not a JSON object" in result.err

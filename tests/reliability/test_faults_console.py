@@ -174,7 +174,7 @@ async def test_a_rollback_whose_answer_is_cut_off_is_neither_lost_nor_doubled(
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         # The rollback reaches the server, its answer never comes back, and the link stays down a while.
         link.lose_answer_to(is_rollback, then_down=True)
-        await pilot.press("y")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: "1 pending" in header_pending(app), timeout=10)
         committed = await asyncio.to_thread(http.deployment, target["name"])
         assert committed["active_version_id"] == expected["id"]

@@ -12,6 +12,7 @@ import pytest
 from shipdeck.api.factory import make_adapter
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live import state
+from shipdeck.live.plans import plan_rollback
 from shipdeck.live.state import ConnectionState
 from tests.conftest import MIXPEEK_TOKEN
 from tests.reliability.conftest import console_through, header_connection, loaded
@@ -49,7 +50,9 @@ async def test_without_a_push_stream_the_console_polls_backs_off_and_rides_out_a
         await loaded(pilot, app)
         # A change on the server shows up with no stream to announce it.
         target = next(d for d in app.live.sorted_deployments() if d.active_version_id)
-        changed = await direct.rollback(target.id)
+        plan = plan_rollback(target, await direct.all_versions(target.id))
+        assert plan.to is not None
+        changed = await direct.rollback(target.id, to_version_id=plan.to.id)
         assert changed.active_version_id != target.active_version_id
         await wait_for(
             pilot,

@@ -72,7 +72,7 @@ async def test_the_console_rides_out_a_faulty_server(tmp_path: Path) -> None:
             assert main_screen(app).table.move_to(target["id"])
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("y")
+            await pilot.press("enter")
             await settle_actions(pilot, app)
             assert any("rolled back" in m for m in told), told
             await wait_for(pilot, lambda: header_current(app), timeout=10)

@@ -232,7 +232,7 @@ async def test_the_console_sends_no_change_it_cannot_audit(tmp_path: Path) -> No
             app.go_to_deployment(target["id"])
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("y")
+            await pilot.press("enter")
             await settle_actions(pilot, app)
             refusals = [m for m in notifications(app) if "cannot write the audit log" in m]
             assert refusals and "rollback was not sent" in refusals[0], notifications(app)

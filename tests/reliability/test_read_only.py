@@ -35,6 +35,7 @@ from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
 from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from shipdeck.tui.screens.logs import LogsScreen
+from shipdeck.tui.screens.pending import AuditScreen, PendingScreen
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from shipdeck.tui.screens.tasks import TasksScreen
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
@@ -51,6 +52,8 @@ OPENERS: dict[type[Screen[Any]], str] = {
     EnvEditorScreen: "e",
     LogsScreen: "l",
     TasksScreen: "t",
+    PendingScreen: "exclamation_mark",
+    AuditScreen: "A",
 }
 # Bindings not pressed: quitting ends the test's app (it changes nothing on the server either).
 NOT_PRESSED = {"quit"}
@@ -164,7 +167,7 @@ async def answer_every_dialog(pilot: Pilot[Any], app: ShipdeckApp) -> None:
         elif isinstance(screen, PublishForm):
             screen.action_submit()
         elif isinstance(screen, ConfirmDialog | EnvDiffScreen):
-            await pilot.press("y")
+            await pilot.press("enter")
         elif isinstance(screen, CommandPalette):
             await pilot.press("escape")
         else:

@@ -111,6 +111,23 @@ def notifications(app: ShipdeckApp) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
 
+async def confirm(pilot: Pilot[Any], app: ShipdeckApp) -> None:
+    """Confirm the open ConfirmDialog the way it asks: type the name when it must be typed, enter when it
+    has a reason field (a 'y' there is text), else 'y'."""
+    from shipdeck.tui.screens.dialogs import ConfirmDialog
+
+    dialog = app.screen
+    assert isinstance(dialog, ConfirmDialog), dialog
+    if dialog.request.require_typed is not None:
+        await pilot.press(*["space" if c == " " else c for c in dialog.request.require_typed], "enter")
+        if dialog.request.ask_reason:
+            await pilot.press("enter")
+    elif dialog.request.ask_reason:
+        await pilot.press("enter")
+    else:
+        await pilot.press("y")
+
+
 async def settle_actions(pilot: Pilot[Any], app: ShipdeckApp) -> None:
     """Every mutation the console started has finished (answered, refused, or resolved after pending)."""
     await wait_for(pilot, lambda: not [w for w in app.workers if w.group == "actions" and not w.is_finished])

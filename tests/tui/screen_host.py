@@ -19,8 +19,9 @@ from textual.widgets import Static
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
 from shipdeck.config.audit import AuditLog
+from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.profile import Profile, Secret
-from shipdeck.live.actions import ActionRunner
+from shipdeck.live.session import ChangeSession
 from shipdeck.model import ProviderName
 from tests.simproc import SimServer, running_sim
 
@@ -28,7 +29,7 @@ from tests.simproc import SimServer, running_sim
 EPOCH = "2026-01-01T00:00:00Z"
 TOKENS: dict[ProviderName, str] = {"miosa": "msk_u_demo_admin", "miteos": "mt_test_demo"}
 
-ScreenFactory = Callable[[Adapter, ActionRunner], Screen[Any]]
+ScreenFactory = Callable[[Adapter, ChangeSession], Screen[Any]]
 
 
 @contextmanager
@@ -43,9 +44,12 @@ def profile_for(sim: SimServer, provider: ProviderName, *, read_only: bool = Fal
     return Profile("test", provider, url, token, environment="sandbox", read_only=read_only)
 
 
-def make_runner(audit_path: Path, profile: Profile) -> ActionRunner:
+def make_session(adapter: Adapter, audit_path: Path, profile: Profile) -> ChangeSession:
     audit = AuditLog(audit_path, profile=profile.name, provider=profile.provider)
-    return ActionRunner(audit, read_only=profile.read_only, profile_name=profile.name)
+    journal = OpenChanges(audit_path.with_name("open-changes.json"))
+    return ChangeSession(
+        adapter, audit, read_only=profile.read_only, profile_name=profile.name, open_changes=journal
+    )
 
 
 class ScreenHost(App[None]):
@@ -54,16 +58,18 @@ class ScreenHost(App[None]):
     def __init__(self, profile: Profile, audit_path: Path, make_screen: ScreenFactory) -> None:
         super().__init__()
         self.profile = profile
-        self.runner = make_runner(audit_path, profile)
+        self.audit_path = audit_path
         self.make_screen = make_screen
         self.adapter: Adapter | None = None
+        self.session: ChangeSession | None = None
 
     def compose(self) -> Any:
         yield Static("host")
 
     def on_mount(self) -> None:
         self.adapter = make_adapter(self.profile)
-        self.push_screen(self.make_screen(self.adapter, self.runner))
+        self.session = make_session(self.adapter, self.audit_path, self.profile)
+        self.push_screen(self.make_screen(self.adapter, self.session))
 
     async def on_unmount(self) -> None:
         if self.adapter is not None:

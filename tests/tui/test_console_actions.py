@@ -7,7 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from shipdeck.api.factory import make_adapter
 from shipdeck.config.paths import state_dir
@@ -20,6 +20,7 @@ from tests.tui.console_host import (
     EPOCH,
     READONLY_TOKEN,
     SimHttp,
+    confirm,
     console_app,
     console_options,
     console_sim,
@@ -68,7 +69,7 @@ async def test_rollback_from_the_list_in_three_keys_moves_the_active_version_bac
             assert f"v{expected['version_number']}" in preview
             assert "Not rolled back: environment variables, databases" in preview
             assert dialog.has_class("-production")
-            await pilot.press("y")  # the third key confirms
+            await pilot.press("enter")  # the third key confirms (y would be the reason's text)
             await settle_actions(pilot, app)
             after = http.deployment(TARGET)
             assert after["active_version_id"] == expected["id"]
@@ -116,7 +117,13 @@ async def test_promote_the_version_selected_in_the_versions_tab(tmp_path: Path) 
             )
             await pilot.press("v", *["down"] * index, "P")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("y")
+            assert isinstance(app.screen, ConfirmDialog)
+            # Into production: the deployment's name is typed, a key is not enough.
+            assert app.screen.request.require_typed == deployment.name
+            await pilot.press("y", "enter")
+            assert isinstance(app.screen, ConfirmDialog), "a key confirmed a promote into production"
+            app.screen.query_one("#confirm-typed", Input).value = ""
+            await confirm(pilot, app)
             await settle_actions(pilot, app)
         assert http.get(f"/deployments/{deployment.id}")["active_version_id"] == chosen["id"]
 
@@ -146,6 +153,9 @@ async def test_publish_form_creates_a_new_version_and_remembers_its_values(tmp_p
             form.query_one("#pf-port").value = "8080"  # type: ignore[attr-defined]
             form.query_one("#pf-health").value = "/healthz"  # type: ignore[attr-defined]
             await pilot.press("ctrl+s")
+            # Publishing into production asks for the name to be typed too (ctrl+s alone is not enough).
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await confirm(pilot, app)
             await settle_actions(pilot, app)
             assert main_screen(app).detail.active_tab == "tab-pipeline"
 
@@ -214,7 +224,7 @@ async def test_the_servers_refusal_reason_is_shown(tmp_path: Path) -> None:
             await wait_loaded(pilot, app)
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("y")
+            await pilot.press("enter")
             await settle_actions(pilot, app)
             refusals = [m for m in notifications(app) if "HTTP 403" in m]
             assert refusals, notifications(app)
@@ -236,7 +246,7 @@ async def test_an_action_whose_answer_is_lost_is_resolved_with_the_same_idempote
             await put_cursor_above(pilot, app, TARGET)
             await pilot.press("down", "r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("y")
+            await pilot.press("enter")
             await settle_actions(pilot, app)
             assert any("rolled back" in m for m in notifications(app)), notifications(app)
         rollbacks = [r for r in http.mutations() if r["path"].endswith("/rollback")]
@@ -279,15 +289,17 @@ async def test_non_ready_version_is_not_promoted_and_the_reason_is_shown(tmp_pat
         await asyncio.sleep(0)
 
 
-async def test_a_rollback_sent_while_the_server_is_down_shows_pending_and_resolves_when_it_is_back(
+async def test_a_rollback_sent_while_the_server_is_down_says_not_applied_and_is_not_resent_by_itself(
     tmp_path: Path,
 ) -> None:
+    """Nothing listens: no request can have reached the server, so the console says the rollback failed
+    and was not applied (not "pending", not "may have been applied"), and it never resends it by itself:
+    the server, back, is unchanged."""
     db = tmp_path / "sim.db"
     with running_sim(["--epoch", EPOCH], db_path=db, speed=50.0) as first:
         port = first.port
         http = SimHttp(first)
         before = http.deployment(TARGET)
-        expected = previous_ready(http.versions(before["id"]), before["active_version_id"])
         options = console_options(first, tmp_path)
         # A short client deadline, so the outage is noticed in a second rather than a minute.
         adapter = make_adapter(options.profile, deadline=1.0, timeout=1.0)
@@ -298,14 +310,14 @@ async def test_a_rollback_sent_while_the_server_is_down_shows_pending_and_resolv
             await pilot.press("down", "r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await asyncio.to_thread(first.stop)
-            await pilot.press("y")
-            await wait_for(pilot, lambda: len(app.pending.pending) == 1)
+            await pilot.press("enter")
+            await settle_actions(pilot, app)
+            assert any("not applied" in m for m in notifications(app)), notifications(app)
+            assert not any("may have been applied" in m for m in notifications(app))
+            assert not app.session.pending
             header = main_screen(app).query_one("#header-pending", Static)
-            await wait_for(pilot, lambda: "1 pending" in str(header.render()))
-            assert any("Pending" in m for m in notifications(app))
+            assert "pending" not in str(header.render())
             with running_sim(["--epoch", EPOCH, "--port", str(port)], db_path=db, speed=50.0) as second:
                 await settle_actions(pilot, app)
-                assert not app.pending.pending
-                assert any("rolled back" in m for m in notifications(app))
-                assert SimHttp(second).deployment(TARGET)["active_version_id"] == expected["id"]
+                assert SimHttp(second).deployment(TARGET)["active_version_id"] == before["active_version_id"]
         await adapter.aclose()

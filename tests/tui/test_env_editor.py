@@ -120,7 +120,7 @@ async def test_add_change_delete_apply_reaches_server_and_never_logs_values(
         assert any("press R to redeploy" in message for message in app.messages)
     audit = (tmp_path / "audit.jsonl").read_text()
     records = [json.loads(line) for line in audit.splitlines()]
-    assert {r["action"] for r in records} >= {"env-set", "env-unset"}
+    assert {r["action"] for r in records} >= {"env.set", "env.unset"}
     assert "SHIPDECK_NEW" in audit
     assert "zz-changed-value" not in audit and "línea" not in audit
 

@@ -23,6 +23,7 @@ from shipdeck.tui.screens.logs import LogsScreen
 from tests.conftest import MIXPEEK_TOKEN
 from tests.simproc import SimServer
 from tests.tui.console_host import (
+    confirm,
     console_app,
     console_sim,
     main_screen,
@@ -100,7 +101,7 @@ async def test_rollback_on_a_staging_row_moves_only_staging_back(tmp_path: Path)
             text = dialog_text(dialog)
             assert "staging" in dialog.request.title and dialog.request.environment == "staging"
             assert f"v{staging}" in text and f"v{staging - 1}" in text
-            await pilot.press("y")
+            await pilot.press("enter")
             await settle_actions(pilot, app)
         assert pointers(sim, "storefront") == {"production": before["production"], "staging": staging - 1}
 
@@ -122,11 +123,12 @@ async def test_promote_from_a_staging_row_replaces_production(tmp_path: Path) ->
             dialog = app.screen
             assert isinstance(dialog, ConfirmDialog)
             assert (
-                dialog.request.title.endswith("· production") and dialog.request.environment == "production"
+                dialog.request.title.endswith("(production)") and dialog.request.environment == "production"
             )
             assert dialog.has_class("-production")
             assert f"current: v{before['production']}" in dialog_text(dialog)
-            await pilot.press("y")
+            assert dialog.request.require_typed == "Status Page", "into production: the name is typed"
+            await confirm(pilot, app)
             await settle_actions(pilot, app)
             assert not [m for m in notifications(app) if "failed" in m.lower()], notifications(app)
         assert pointers(sim, "status-page") == {"production": before["staging"], "staging": before["staging"]}
@@ -143,7 +145,7 @@ async def test_a_sandbox_profile_keeps_its_badge_and_the_title_names_the_environ
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             dialog = app.screen
             assert isinstance(dialog, ConfirmDialog)
-            assert dialog.request.environment == "sandbox" and "· production" in dialog.request.title
+            assert dialog.request.environment == "sandbox" and "(production)" in dialog.request.title
             await pilot.press("escape")
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
         assert pointers(sim, "docs-portal") == before

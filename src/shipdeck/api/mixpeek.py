@@ -383,14 +383,21 @@ class MixpeekAdapter(HttpAdapter):
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> Deployment:
-        """Restore ``to_version_id`` (default: the one before the active one) into this row's environment."""
+        """Restore ``to_version_id`` into this row's environment.
+
+        The target is always named: which version a rollback goes back to is decided once, by
+        :func:`shipdeck.live.plans.rollback_target`, and previewed before it is sent.
+        """
         app_id, row_environment = split_deployment_id(deployment_id)
         target_environment = self._environment(environment or row_environment)
-        if to_version_id is not None:
-            number = version_number(to_version_id)
-        else:
-            number = await self._version_before_active(app_id, target_environment)
-        return await self._restore(app_id, number, target_environment, idempotency_key)
+        if to_version_id is None:
+            raise ValidationFailed(
+                "a Mixpeek rollback names its target version (plan it with shipdeck.live.plans); "
+                "nothing was sent",
+                status=422,
+                provider="mixpeek",
+            )
+        return await self._restore(app_id, version_number(to_version_id), target_environment, idempotency_key)
 
     async def promote(
         self,
@@ -415,27 +422,6 @@ class MixpeekAdapter(HttpAdapter):
             idempotency_key=idempotency_key,
         )
         return await self.get_deployment(deployment_id_of(app_id, environment))
-
-    async def _version_before_active(self, app_id: str, environment: str) -> int:
-        row = mixpeek_deployment(await self._app(app_id), environment)
-        current = row.active_version_number
-        if current is None:
-            raise ValidationFailed(
-                f"{row.name} has nothing deployed to {environment}; there is nothing to roll back",
-                status=409,
-                provider="mixpeek",
-            )
-        versions = await self.all_versions(row.id)
-        earlier = [
-            v.number for v in versions if v.number is not None and v.number < current and v.state == "ready"
-        ]
-        if not earlier:
-            raise ValidationFailed(
-                f"{row.name} has no version before v{current} to roll {environment} back to",
-                status=409,
-                provider="mixpeek",
-            )
-        return max(earlier)
 
     async def publish(
         self, deployment_id: str, request: PublishRequest, *, idempotency_key: str | None = None

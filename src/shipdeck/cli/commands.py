@@ -44,7 +44,6 @@ from shipdeck.live.plans import (
     plan_publish,
     plan_rollback,
     promote_environment,
-    rollback_identity,
 )
 from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from shipdeck.model import (
@@ -313,18 +312,17 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     versions = await versions_newest_first(ctx, dep)
     to: str | Version | None = ctx.args.to
     resumes: str | None = None
-    earlier = ctx.session.open_change_like(rollback_identity(dep, dep.environment))
-    if earlier is not None and ctx.args.to is None:
+    resumable = ctx.session.resumable_rollback(dep, versions) if ctx.args.to is None else None
+    if resumable is not None:
         # A bare re-run after an unknown outcome: the target the first run planned, not one more step.
-        planned = next((v for v in versions if v.id == earlier.details.get("to_id")), None)
-        if planned is not None:
-            to, resumes = planned, earlier.identity
-            print(
-                f"shipdeck: an earlier rollback of {dep.name} to {planned.label} ({earlier.summary}, "
-                f"{age_seconds(earlier.age)} ago) has an unknown outcome: this run targets {planned.label} "
-                "again, with the same idempotency key",
-                file=ctx.err,
-            )
+        planned, earlier = resumable
+        to, resumes = planned, earlier.identity
+        print(
+            f"shipdeck: an earlier rollback of {dep.name} ({earlier.summary}, {age_seconds(earlier.age)} "
+            f"ago) has an unknown outcome: this run targets {planned.label} again, with the same "
+            "idempotency key",
+            file=ctx.err,
+        )
     try:
         plan = plan_rollback(
             dep,

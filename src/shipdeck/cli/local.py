@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shipdeck.cli.output import CliError, error_line, print_json, print_table, warning_line
-from shipdeck.config.audit import AuditReadProblem, read_audit
+from shipdeck.config.audit import AuditReadProblem, change_of, read_audit, result_of
 from shipdeck.config.errors import ConfigError
 from shipdeck.config.loader import ShipdeckConfig, load_config, resolve_token
 from shipdeck.config.paths import audit_log_file, config_file
@@ -169,7 +169,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if not records:
             print(f"no audit records in {path}")
         rows = [_audit_row(r) for r in records]
-        print_table(["TIME", "PHASE", "PROFILE", "ACTION", "TARGET", "RESULT", "REQUEST"], rows)
+        print_table(["TIME", "PHASE", "PROFILE", "ACTION", "TARGET", "CHANGE", "RESULT", "REQUEST"], rows)
     if problems:
         warning_line(f"{problems} corrupt line(s) skipped in {path}")
     return 0
@@ -180,16 +180,13 @@ def _audit_row(record: dict[str, Any]) -> list[str]:
         value = record.get(key)
         return "-" if value is None else str(value)
 
-    if record.get("phase") == "outcome":
-        result = text("outcome") + (f": {record['error']}" if record.get("error") else "")
-    else:
-        result = f"reason: {record['reason']}" if record.get("reason") else ""
     return [
         text("time"),
         text("phase"),
         text("profile"),
         text("action"),
         text("target"),
-        result,
+        change_of(record) or "-",
+        result_of(record),
         text("request_id"),
     ]

@@ -209,3 +209,34 @@ def actor() -> dict[str, str]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def change_of(record: dict[str, Any]) -> str:
+    """What a record's change was, for people: ``v6 -> v5 (staging)``, ``LOG_LEVEL``, ``www.example.com``."""
+    details = record.get("details")
+    if not isinstance(details, dict):
+        return ""
+    parts: list[str] = []
+    if details.get("to") is not None or details.get("from") is not None:
+        parts.append(f"{details.get('from') or '-'} -> {details.get('to') or '-'}")
+    keys = details.get("keys")
+    if isinstance(keys, list) and keys:
+        parts.append(", ".join(str(key) for key in keys))
+    if details.get("domain"):
+        parts.append(str(details["domain"]))
+    if details.get("environment"):
+        parts.append(f"({details['environment']})")
+    return " ".join(parts)
+
+
+def result_of(record: dict[str, Any]) -> str:
+    """A record's result, for people: the outcome and its error, the reconciliation, the reason."""
+    phase = record.get("phase")
+    if phase == "outcome":
+        text = str(record.get("outcome") or "-")
+        return text + (f": {record['error']}" if record.get("error") else "")
+    if phase == "reconciled":
+        return f"{record.get('outcome')} (found by {record.get('how')})"
+    if phase == "attempt":
+        return f"attempt {record.get('attempt')}: {record.get('note')}"
+    return f"reason: {record['reason']}" if record.get("reason") else ""

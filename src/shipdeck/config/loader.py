@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 from shipdeck.config.errors import ConfigError, TokenError
 from shipdeck.config.paths import config_file
 from shipdeck.config.profile import (
+    CONFIRM_STYLES,
     DEFAULT_TOKEN_ENV,
     ENVIRONMENT_LABELS,
+    ConfirmStyle,
     EnvironmentLabel,
     Profile,
     Secret,
@@ -47,6 +49,7 @@ _PROFILE_KEYS = (
     "environment",
     "read_only",
     "theme",
+    "confirm",
     "token_env",
     "token_command",
     "token_command_timeout",
@@ -66,6 +69,7 @@ class ProfileConfig:
     environment: EnvironmentLabel = "production"
     read_only: bool = False
     theme: str | None = None
+    confirm: ConfirmStyle | None = None
     token_env: str | None = None
     token_command: str | None = None
     token_command_timeout: float = DEFAULT_TOKEN_COMMAND_TIMEOUT
@@ -202,6 +206,11 @@ class _Parser:
         read_only = data.get("read_only", False)
         if not isinstance(read_only, bool):
             raise self.fail(table, "read_only", f"must be true or false (got {_describe(read_only)})")
+        confirm = data.get("confirm")
+        if confirm is not None and confirm not in CONFIRM_STYLES:
+            raise self.fail(
+                table, "confirm", f"must be one of {', '.join(CONFIRM_STYLES)} (got {_describe(confirm)})"
+            )
         sources = [key for key in _TOKEN_KEYS if key in data]
         if len(sources) > 1:
             raise self.fail(table, sources[1], f"choose one token source, not {' and '.join(sources)}")
@@ -222,6 +231,7 @@ class _Parser:
             environment=cast(EnvironmentLabel, environment),
             read_only=read_only,
             theme=self.string(table, data, "theme"),
+            confirm=cast(ConfirmStyle | None, confirm),
             token_env=token_env,
             token_command=self.string(table, data, "token_command"),
             token_command_timeout=float(timeout),
@@ -393,6 +403,7 @@ def build_profile(
         environment=entry.environment,
         read_only=entry.read_only or read_only,
         theme=entry.theme or config.theme,
+        confirm=entry.confirm,
         tasks=tasks,
     )
 

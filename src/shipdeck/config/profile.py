@@ -43,6 +43,10 @@ class Secret:
         return hash(self._value)
 
 
+ConfirmStyle = Literal["key", "type"]
+CONFIRM_STYLES: tuple[ConfirmStyle, ...] = ("key", "type")
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -52,5 +56,8 @@ class Profile:
     environment: EnvironmentLabel = "production"
     read_only: bool = False
     theme: str | None = None
+    # How the console confirms a change: None (default: rollback takes one key, publish and promote into
+    # production ask for the deployment's name to be typed), "key" (one key for all), "type" (type for all).
+    confirm: ConfirmStyle | None = None
     # The demo pairs the Miosa console with a Miteos connection for the Tasks screen.
     tasks: Profile | None = None

@@ -268,6 +268,11 @@ def plan_rollback(
     environment = deployment.environment
     current = active_version(deployment, listed)
     where = in_environment(environment)
+    if to is None and current is None:
+        raise NothingToDo(
+            f"{deployment.name}{where}: nothing is active (or the active version is not listed), so there "
+            "is nothing to roll back from; name a version to go to; nothing was sent"
+        )
     if to is None:
         found = rollback_target(listed, current)
         if found is None:

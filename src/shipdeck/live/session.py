@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,7 +31,8 @@ from shipdeck.api.errors import ApiError, Conflict, ShipdeckError
 from shipdeck.config.audit import AuditIntent, AuditLog
 from shipdeck.config.open_changes import OpenChange, OpenChanges
 from shipdeck.live.actions import AuditUnavailable, ReadOnlyError
-from shipdeck.live.plans import ChangePlan
+from shipdeck.live.plans import ChangePlan, rollback_identity
+from shipdeck.model import Deployment, Version
 
 # A change is resent by itself (same key) only this long after it was first sent; later, only on request.
 RESEND_WINDOW = 30.0
@@ -85,6 +86,9 @@ class ChangeOutcome:
                 "idempotency key, so the server cannot apply it twice"
             )
         if self.status is OutcomeStatus.REFUSED:
+            if isinstance(self.error, ApiError):
+                code = f", {self.error.code}" if self.error.code else ""
+                error = f"{error} (HTTP {self.error.status}{code})"
             return f"{plan.title} refused: {error}"
         return f"{plan.title} failed, not applied: {error}"
 
@@ -157,7 +161,24 @@ class ChangeSession:
         return self.open_changes.find_prefix(self.profile_name, prefix) if self.open_changes else None
 
     # -- executing ----------------------------------------------------------------------------------------
-    async def execute(self, plan: ChangePlan, *, settle_for: float | None = None) -> ChangeOutcome:
+    def resumable_rollback(
+        self, deployment: Deployment, versions: Iterable[Version]
+    ) -> tuple[Version, OpenChange] | None:
+        """An earlier rollback of this row whose outcome is unknown, and its planned target: a plain
+        rollback asked again goes there (same key), not one more step back."""
+        earlier = self.open_change_like(rollback_identity(deployment, deployment.environment))
+        if earlier is None:
+            return None
+        planned = next((v for v in versions if v.id == earlier.details.get("to_id")), None)
+        return (planned, earlier) if planned is not None else None
+
+    async def execute(
+        self,
+        plan: ChangePlan,
+        *,
+        settle_for: float | None = None,
+        on_unknown: Callable[[PendingChange], None] | None = None,
+    ) -> ChangeOutcome:
         """Send ``plan`` once and say what became of it; an unknown outcome is reconciled for up to
         ``settle_for`` seconds (default: the resend window) before it is returned as unknown.
 
@@ -184,6 +205,8 @@ class ChangeSession:
         try:
             outcome = await self._send(item, resumed=earlier is not None)
             if outcome.status is OutcomeStatus.UNKNOWN:
+                if on_unknown is not None:
+                    on_unknown(item)
                 window = self.resend_window if settle_for is None else settle_for
                 settled = await self._reconcile(item, within=window)
                 if settled is not None:

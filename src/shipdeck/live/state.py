@@ -91,22 +91,6 @@ class DeploymentDetail:
     def pipeline_running(self) -> bool:
         return any(run.health is Health.PROGRESS for run in self.runs or [])
 
-    def previous_ready_version(self, active_version_id: str | None) -> Version | None:
-        """The ready version just before the active one (what a plain rollback goes back to)."""
-        ordered = sorted(self.versions or [], key=_version_order, reverse=True)
-        seen_active = active_version_id is None
-        for version in ordered:
-            if version.id == active_version_id:
-                seen_active = True
-                continue
-            if seen_active and version.state == "ready":
-                return version
-        return None
-
-
-def _version_order(version: Version) -> tuple[int, datetime]:
-    return (version.number or 0, version.created_at or datetime.min.replace(tzinfo=UTC))
-
 
 @dataclass
 class ChangeBatch:

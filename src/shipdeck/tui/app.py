@@ -1,14 +1,16 @@
 """The console: ShipdeckApp and its main screen (header, deployments, detail tabs, actions).
 
-The UI renders :class:`shipdeck.live.state.LiveState` and sends intents; every mutation goes through
-:class:`shipdeck.live.pending.PendingActions` (ActionRunner: read-only guard, audit, one idempotency key,
-retried with that key when the connection drops mid-flight).
+The UI renders :class:`shipdeck.live.state.LiveState` and sends intents. A change is decided by a planner
+(:mod:`shipdeck.live.plans`), shown in a dialog, and executed by the profile's
+:class:`shipdeck.live.session.ChangeSession` (read-only guard, audit once, one idempotency key, unknown
+outcomes reconciled); no screen calls the adapter for a change itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -22,20 +24,30 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from shipdeck.api.base import Adapter
-from shipdeck.api.errors import NetworkError, ProtocolError, ShipdeckError
-from shipdeck.config.audit import AuditLog
+from shipdeck.api.errors import ShipdeckError
+from shipdeck.config.audit import AuditLog, server_origin
 from shipdeck.config.console_options import ConsoleOptions
+from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import DEFAULT_DARK_THEME
-from shipdeck.live.actions import ActionRunner, ReadOnlyError
-from shipdeck.live.pending import PendingAction, PendingActions
+from shipdeck.live.actions import ReadOnlyError
+from shipdeck.live.plans import (
+    ChangePlan,
+    NothingToDo,
+    plan_promote,
+    plan_publish,
+    plan_redeploy,
+    plan_rollback,
+    promote_environment,
+)
 from shipdeck.live.publish_memory import PublishMemory
+from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import ChangeBatch, Clock, ConnectionState, DeploymentDetail, LiveState, utc_now
-from shipdeck.model import PROMOTABLE_VERSION_STATES, Deployment, PublishRequest
+from shipdeck.model import Deployment, Health, PublishRequest, Version, health_of
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.help import HelpScreen, help_rows
-from shipdeck.tui.screens.screen_kit import describe_error
+from shipdeck.tui.screens.screen_kit import run_change
 from shipdeck.tui.text import literal
 from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
@@ -43,11 +55,6 @@ from shipdeck.tui.widgets.detail_pane import DetailPane
 from shipdeck.tui.widgets.status_header import StatusHeader
 
 T = TypeVar("T")
-
-NOT_ROLLED_BACK = (
-    "Not rolled back: environment variables, databases and stored data, domains. "
-    "Only the active version changes."
-)
 
 # Action name -> the capability it needs (the UI explains, and sends nothing, when it is missing).
 ACTION_CAPABILITY = {
@@ -60,6 +67,10 @@ ACTION_CAPABILITY = {
     "logs": "deployment_logs",
 }
 MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy"})
+# Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
+WAITING_CHECK_EVERY = 10
+# A published version is followed to its end (live or failed) for at most this long, for its toast.
+FOLLOW_PUBLISH_FOR = 900.0
 # Seconds between two toasts of the client's progress notices (the header shows the connection meanwhile).
 NOTICE_INTERVAL = 10.0
 
@@ -97,6 +108,7 @@ class MainScreen(Screen[None]):
     def __init__(self, shipdeck: ShipdeckApp) -> None:
         super().__init__(id="main")
         self.shipdeck = shipdeck
+        self._last_highlighted: str | None = None
 
     def compose(self) -> ComposeResult:
         profile = self.shipdeck.profile
@@ -157,12 +169,18 @@ class MainScreen(Screen[None]):
             box.value = ""
             box.remove_class("-visible")
             self.table.set_filter("")
+            # Back on the deployment the user was on before the filter (a filter that matched nothing
+            # left no row under the cursor, and clearing it must not land on another one).
+            if self._last_highlighted is not None:
+                self.table.move_to(self._last_highlighted)
         self.table.focus()
 
     # -- table and detail --------------------------------------------------------------------------------
     @on(DeploymentsTable.Highlighted)
     def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
         deployment = event.deployment
+        if deployment is not None:
+            self._last_highlighted = deployment.id
         live = self.shipdeck.live
         live.watch(deployment.id if deployment else None)
         self.detail.show(deployment, live.detail)
@@ -212,7 +230,7 @@ class MainScreen(Screen[None]):
         header.show_connection(live.connection, live.data_age(), polling=live.polling)
         adapter = self.shipdeck.adapter
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
-        header.show_pending(len(self.shipdeck.pending.pending))
+        header.show_pending(len(self.shipdeck.session.pending))
         table = self.table
         header.show_count(table.row_count, table.total_count, loading=live.pages_loading)
 
@@ -232,9 +250,9 @@ class MainScreen(Screen[None]):
             return capabilities.why_not(capability)
         if action == "tasks" and self.shipdeck.tasks_profile() is None:
             return f"profile {self.shipdeck.profile.name} has no tasks (Miteos)"
-        if action in MUTATIONS and self.shipdeck.runner.read_only:
+        if action in MUTATIONS and self.shipdeck.session.read_only:
             try:
-                self.shipdeck.runner.check_writable(action)
+                self.shipdeck.session.check_writable(action)
             except ReadOnlyError as exc:
                 return exc.message
         return None
@@ -284,58 +302,79 @@ class MainScreen(Screen[None]):
             deployment,
         )
 
+    def _confirm_request(
+        self, plan: ChangePlan, *, confirm_label: str, ask_reason: bool = False
+    ) -> ConfirmRequest:
+        """The dialog for ``plan``: its preview, warnings and the confirmation the profile asks for."""
+        now = self.shipdeck.clock()
+        lines: list[str] = []
+        if plan.current is not None or plan.to is not None:
+            lines = [f"current: {version_line(plan.current, now)}", f"target:  {version_line(plan.to, now)}"]
+        else:
+            lines = [literal(plan.summary)]
+        style = self.shipdeck.profile.confirm
+        typed = style == "type" or (style is None and plan.into_production)
+        name = plan.deployment.name if plan.deployment is not None else None
+        return ConfirmRequest(
+            title=literal(plan.title),
+            lines=lines,
+            notes=[literal(note) for note in plan.notes],
+            warnings=[literal(warning) for warning in plan.warnings],
+            confirm_label=confirm_label,
+            environment=self._badge_environment(plan.environment),
+            ask_reason=ask_reason,
+            require_typed=name if typed else None,
+        )
+
+    def _planned(self, make: Callable[[], ChangePlan]) -> ChangePlan | None:
+        """The plan, or None after saying why there is nothing to send."""
+        try:
+            return make()
+        except NothingToDo as exc:
+            self.notify(literal(exc.message), title="nothing sent", severity="warning", markup=False)
+            return None
+
     async def action_rollback(self) -> None:
         deployment = self._ready_for("rollback")
         if deployment is None or (detail := await self._detail_with_versions(deployment)) is None:
             return
+        still = self.current()
+        if still is None or still.id != deployment.id:
+            return  # the cursor moved while the versions loaded: act only on what the user sees
         versions = detail.versions or []
-        current = next((v for v in versions if v.id == deployment.active_version_id), None)
-        target = self.detail.selected_version or detail.previous_ready_version(deployment.active_version_id)
-        if target is None:
+        session = self.shipdeck.session
+        selected = self.detail.selected_version
+        to: Version | None = selected
+        resumes: str | None = None
+        if selected is None and (resumable := session.resumable_rollback(deployment, versions)) is not None:
+            to, earlier = resumable
+            resumes = earlier.identity
+        try:
+            plan = plan_rollback(
+                deployment,
+                versions,
+                to=to,
+                capabilities=self.shipdeck.adapter.capabilities,
+                profile_environment=self.shipdeck.profile.environment,
+                resumes=resumes,
+            )
+        except NothingToDo as exc:
+            if exc.settles is not None:
+                session.settle(exc.settles, applied=True, how="the console found its target active")
             self.notify(
-                f"{literal(deployment.name)} has no earlier ready version to roll back to; nothing was sent.",
-                severity="warning",
-                markup=False,
+                literal(exc.message), title="rollback: nothing sent", severity="warning", markup=False
             )
             return
-        if target.id == deployment.active_version_id:
-            self.notify(f"{literal(target.label)} is already active; nothing was sent.", markup=False)
-            return
-        if target.state not in PROMOTABLE_VERSION_STATES:
-            self.notify(
-                f"{literal(target.label)} is {literal(target.state)}, not ready: cannot roll back to it; "
-                "nothing was sent.",
-                severity="warning",
-                markup=False,
-            )
-            return
-        now = self.shipdeck.clock()
-        request = ConfirmRequest(
-            title=f"Roll back {literal(deployment.name)}{_in_environment(deployment.environment)}",
-            lines=[f"current: {version_line(current, now)}", f"target:  {version_line(target, now)}"],
-            notes=[NOT_ROLLED_BACK],
-            confirm_label="roll back",
-            environment=self._badge_environment(deployment.environment),
-            ask_reason=True,
-        )
+        request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
+        if resumes is not None:
+            request.notes.insert(0, "An earlier rollback to this version has an unknown outcome: this one "
+                                    "resends it with the same idempotency key.")  # fmt: skip
 
         def confirmed(reason: str | None) -> None:
             if reason is None:
                 return
-            self.shipdeck.start_mutation(
-                "rollback",
-                deployment,
-                lambda key: self.shipdeck.adapter.rollback(
-                    deployment.id,
-                    to_version_id=target.id,
-                    environment=deployment.environment,
-                    reason=reason or None,
-                    idempotency_key=key,
-                ),
-                reason=reason or None,
-                details={"from": current.label if current else None, "to": target.label},
-                done=lambda result: f"{deployment.name}: rolled back to {target.label}",
-            )
+            plan.reason = reason or None
+            self.shipdeck.start_change(plan)
 
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
@@ -344,56 +383,24 @@ class MainScreen(Screen[None]):
         if deployment is None or (detail := await self._detail_with_versions(deployment)) is None:
             return
         versions = detail.versions or []
-        # Mixpeek lists an app once per environment: promoting from its staging row replaces production's.
-        target_environment = "production" if deployment.environment else None
-        replaced = self._environment_row(deployment, target_environment)
-        version = self.detail.selected_version
-        if version is None:
-            candidates = sorted(versions, key=lambda v: (v.number or 0, v.id), reverse=True)
-            version = candidates[0] if candidates else None
-        if version is None:
-            self.notify(f"{literal(deployment.name)} has no versions.", severity="warning", markup=False)
-            return
-        if version.id == replaced.active_version_id:
-            self.notify(
-                f"{literal(version.label)} is already active{_in_environment(target_environment)} "
-                "(v: pick another version in the Versions tab).",
-                markup=False,
+        replaced = self._environment_row(deployment, promote_environment(deployment))
+        plan = self._planned(
+            lambda: plan_promote(
+                deployment,
+                versions,
+                self.detail.selected_version,
+                replaced=replaced,
+                profile_environment=self.shipdeck.profile.environment,
             )
-            return
-        if version.state not in PROMOTABLE_VERSION_STATES:
-            self.notify(
-                f"{literal(version.label)} is {literal(version.state)}: only ready versions can be promoted; "
-                "nothing was sent.",
-                title="promote",
-                severity="warning",
-                markup=False,
-            )
-            return
-        now = self.shipdeck.clock()
-        current = next((v for v in versions if v.id == replaced.active_version_id), None)
-        request = ConfirmRequest(
-            title=f"Promote {literal(version.label)} of {literal(deployment.name)}"
-            + _in_environment(target_environment),
-            lines=[f"current: {version_line(current, now)}", f"promote: {version_line(version, now)}"],
-            confirm_label="promote",
-            environment=self._badge_environment(target_environment),
         )
+        if plan is None:
+            return
 
         def confirmed(answer: str | None) -> None:
-            if answer is None:
-                return
-            self.shipdeck.start_mutation(
-                "promote",
-                deployment,
-                lambda key: self.shipdeck.adapter.promote(
-                    deployment.id, version.id, environment=target_environment, idempotency_key=key
-                ),
-                details={"version": version.label},
-                done=lambda result: f"{deployment.name}: {version.label} promoted",
-            )
+            if answer is not None:
+                self.shipdeck.start_change(plan)
 
-        self.app.push_screen(ConfirmDialog(request), confirmed)
+        self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="promote")), confirmed)
 
     def action_publish(self) -> None:
         deployment = self._ready_for("publish")
@@ -417,6 +424,8 @@ class MainScreen(Screen[None]):
                 else lambda _: self.shipdeck.profile.environment
             ),
         )
+        detail = self.shipdeck.live.detail
+        versions = detail.versions or [] if detail and detail.deployment_id == deployment.id else []
 
         def submitted(request: PublishRequest | None) -> None:
             if request is None:
@@ -425,20 +434,28 @@ class MainScreen(Screen[None]):
                 memory.remember(deployment.id, request)
             except OSError as exc:
                 self.notify(f"Could not remember the form's values: {exc.strerror}", severity="warning")
-
-            def done(result: Any) -> str:
-                version = getattr(result, "version", None)
-                label = f" {version.label}" if version is not None else ""
-                return f"{deployment.name}: publishing new version{label}"
-
-            self.shipdeck.start_mutation(
-                "publish",
-                deployment,
-                lambda key: self.shipdeck.adapter.publish(deployment.id, request, idempotency_key=key),
-                details=request.model_dump(exclude_none=True, mode="json"),
-                done=done,
-                show_pipeline=True,
+            plan = self._planned(
+                lambda: plan_publish(
+                    deployment,
+                    request,
+                    capabilities,
+                    versions=versions,
+                    profile_environment=self.shipdeck.profile.environment,
+                )
             )
+            if plan is None:
+                return
+            style = self.shipdeck.profile.confirm
+            if style == "type" or (style is None and plan.into_production):
+                # Into production: the form's ctrl+s is not enough, the name is typed too.
+                def confirmed(answer: str | None) -> None:
+                    if answer is not None:
+                        self.shipdeck.start_change(plan, show_pipeline=True)
+
+                dialog = ConfirmDialog(self._confirm_request(plan, confirm_label="publish"))
+                self.app.push_screen(dialog, confirmed)
+                return
+            self.shipdeck.start_change(plan, show_pipeline=True)
 
         self.app.push_screen(form, submitted)
 
@@ -446,30 +463,14 @@ class MainScreen(Screen[None]):
         deployment = self._ready_for("redeploy")
         if deployment is None:
             return
-        version = (
-            f"v{deployment.active_version_number}"
-            if deployment.active_version_number
-            else "the active version"
-        )
-        request = ConfirmRequest(
-            title=f"Redeploy {literal(deployment.name)}",
-            lines=[f"Rebuild and restart {version} of {literal(deployment.name)}."],
-            notes=["Picks up env var changes; the version does not change."],
-            confirm_label="redeploy",
-            environment=self.shipdeck.profile.environment,
-        )
+        plan = plan_redeploy(deployment, profile_environment=self.shipdeck.profile.environment)
 
         def confirmed(answer: str | None) -> None:
-            if answer is None:
-                return
-            self.shipdeck.start_mutation(
-                "redeploy",
-                deployment,
-                lambda key: self.shipdeck.adapter.redeploy(deployment.id, idempotency_key=key),
-                done=lambda result: f"{deployment.name}: redeploy started",
-                show_pipeline=True,
-            )
+            if answer is not None:
+                self.shipdeck.start_change(plan, show_pipeline=True)
 
+        request = self._confirm_request(plan, confirm_label="redeploy")
+        request.environment = self.shipdeck.profile.environment
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
     def _push_for_deployment(self, action: str, make: Callable[[Deployment], Screen[Any]]) -> None:
@@ -481,13 +482,13 @@ class MainScreen(Screen[None]):
         from shipdeck.tui.screens.domains import DomainsScreen
 
         shipdeck = self.shipdeck
-        self._push_for_deployment("domains", lambda d: DomainsScreen(shipdeck.adapter, shipdeck.runner, d))
+        self._push_for_deployment("domains", lambda d: DomainsScreen(shipdeck.adapter, shipdeck.session, d))
 
     def action_env(self) -> None:
         from shipdeck.tui.screens.env_editor import EnvEditorScreen
 
         shipdeck = self.shipdeck
-        self._push_for_deployment("env", lambda d: EnvEditorScreen(shipdeck.adapter, shipdeck.runner, d))
+        self._push_for_deployment("env", lambda d: EnvEditorScreen(shipdeck.adapter, shipdeck.session, d))
 
     def action_logs(self) -> None:
         from shipdeck.tui.screens.logs import LogsScreen
@@ -524,6 +525,8 @@ class ShipdeckApp(App[int]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, id="command-palette"),
+        Binding("exclamation_mark", "pending", "Pending", show=False, id="pending"),
+        Binding("A", "audit", "Audit", show=False, id="audit"),
     ]
 
     def __init__(
@@ -541,13 +544,13 @@ class ShipdeckApp(App[int]):
         self._make_adapter = make_adapter or self._default_adapter_factory
         self.adapter = adapter if adapter is not None else self._make_adapter(self.profile)
         self._owns_adapter = adapter is None
-        audit = AuditLog(options.audit_path, profile=self.profile.name, provider=self.profile.provider)
-        self.runner = ActionRunner(audit, read_only=self.profile.read_only, profile_name=self.profile.name)
-        self.pending = PendingActions(self.runner, on_change=self._pending_changed)
+        self.session = self._session_for(self.profile, self.adapter)
         self.live = LiveState(self.adapter, clock=self.clock)
         self.publish_memory = PublishMemory()
         self._unsubscribe = self.live.subscribe(self._post_batch)
         self._tasks_adapter: Adapter | None = None
+        self._tasks_session: ChangeSession | None = None
+        self._ticks = 0
         self._last_notice_at = -NOTICE_INTERVAL
         self._startup_problems: list[str] = [*options.config_problems]
         self._register_themes()
@@ -650,12 +653,21 @@ class ShipdeckApp(App[int]):
         return None
 
     def _tick(self) -> None:
+        self._ticks += 1
+        waiting = any(i.state == "waiting" and i.plan.check for i in self.session.pending.values())
+        if waiting and self._ticks % WAITING_CHECK_EVERY == 0:
+            self.run_worker(self._check_waiting(), group="pending-check", exclusive=True)
         main = self._main_screen()
         if main is not None and main.is_mounted:
             try:
                 main.tick()
             except NoMatches:
                 pass
+
+    async def _check_waiting(self) -> None:
+        """Read back the changes of unknown outcome (never resends them): the settled ones are told."""
+        for outcome in await self.session.check_waiting():
+            self.notify(literal(outcome.message()), title=f"{outcome.plan.action}: applied", markup=False)
 
     def _pending_changed(self) -> None:
         main = self._main_screen()
@@ -674,55 +686,111 @@ class ShipdeckApp(App[int]):
         main = self._main_screen()
         if action == "help":
             self.action_help()
+        elif action in ("pending", "audit"):
+            self.call_later(self.run_action, action)
         elif main is not None:
             # run_action awaits the async actions (rollback, promote); calling them bare did nothing.
             self.call_later(main.run_action, action)
 
-    # -- mutations ---------------------------------------------------------------------------------------
-    def start_mutation(
-        self,
-        action: str,
-        deployment: Deployment,
-        call: Callable[[str], Awaitable[T]],
-        *,
-        done: Callable[[T], str],
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-        show_pipeline: bool = False,
-    ) -> None:
-        """Run a mutation in the background; the outcome (or the server's refusal) is notified."""
+    # -- changes -----------------------------------------------------------------------------------------
+    def _session_for(self, profile: Profile, adapter: Adapter) -> ChangeSession:
+        """The write path of one profile: read-only guard, audit log, idempotency keys, pending changes."""
+        audit = AuditLog(
+            self.options.audit_path,
+            profile=profile.name,
+            provider=profile.provider,
+            origin=server_origin(profile.base_url),
+        )
+        return ChangeSession(
+            adapter,
+            audit,
+            read_only=profile.read_only,
+            profile_name=profile.name,
+            open_changes=OpenChanges(),
+            on_change=self._pending_changed,
+        )
 
-        def on_pending(item: PendingAction[T]) -> None:
-            self.notify(
-                f"{item.label}: no answer ({literal(item.last_error)}). Pending: it will be resent with the "
-                "same idempotency key when the connection is back (the server will not act twice).",
-                title="pending",
-                severity="warning",
-                markup=False,
-                timeout=10,
-            )
+    def start_change(self, plan: ChangePlan, *, show_pipeline: bool = False) -> None:
+        """Execute a confirmed plan in the background; its outcome always ends in one toast."""
+        main = self._main_screen()
+        screen: Screen[Any] = main if main is not None else self.screen
 
         async def run() -> None:
-            try:
-                result = await self.pending.run(
-                    action, deployment.name, call, reason=reason, details=details, on_pending=on_pending
-                )
-            except ShipdeckError as exc:
-                # Failed: no usable answer (the message says whether the change may have happened);
-                # refused: the server, the profile or the audit log said no, and nothing changed.
-                outcome = "failed" if isinstance(exc, NetworkError | ProtocolError) else "refused"
-                title = f"{action} {outcome}"
-                self.notify(describe_error(exc), title=title, severity="error", markup=False, timeout=12)
+            outcome = await run_change(screen, self.session, plan)
+            if outcome is None or not outcome.applied:
                 return
-            if isinstance(result, Deployment):
-                self.live.apply_deployment(result)
-            self.live.mark_dirty(deployment.id)
-            self.notify(literal(done(result)), title=action, markup=False)
-            main = self._main_screen()
-            if main is not None and show_pipeline:
-                main.detail.show_tab("tab-pipeline")
+            if isinstance(outcome.result, Deployment):
+                self.live.apply_deployment(outcome.result)
+            if plan.deployment is not None:
+                self.live.mark_dirty(plan.deployment.id)
+            current = self._main_screen()
+            if current is not None and show_pipeline:
+                current.detail.show_tab("tab-pipeline")
+            version = getattr(outcome.result, "version", None)
+            if plan.deployment is not None and isinstance(version, Version):
+                follow = self._follow_version(plan.deployment, version)
+                self.run_worker(follow, group="follow-publish", exit_on_error=False)
 
         self.run_worker(run(), group="actions", exit_on_error=False)
+
+    async def _follow_version(self, deployment: Deployment, version: Version) -> None:
+        """A published version ends in a toast too: live, or failed. Read from the live state (kept
+        current by the stream) while the deployment is watched, else from the API every few seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_PUBLISH_FOR
+        state = version.state
+        seconds = 0
+        while health_of(state) is Health.PROGRESS and loop.time() < deadline:
+            await asyncio.sleep(1.0)
+            seconds += 1
+            detail = self.live.detail
+            if detail is not None and detail.deployment_id == deployment.id and detail.versions is not None:
+                found = next((v for v in detail.versions if v.id == version.id), None)
+                state = found.state if found is not None else state
+            elif seconds % 5 == 0:
+                try:
+                    state = (await self.adapter.get_version(deployment.id, version.id)).state
+                except ShipdeckError:
+                    continue
+        where = f"{literal(deployment.name)}: {literal(version.label)}"
+        if health_of(state) is Health.OK:
+            self.notify(f"{where} is {literal(state)}", title="publish: live", markup=False, timeout=10)
+        elif health_of(state) is Health.FAILED:
+            self.notify(
+                f"{where} {literal(state)} (its build log is in the Pipeline tab; l opens the logs)",
+                title="publish: failed",
+                severity="error",
+                markup=False,
+                timeout=15,
+            )
+
+    def action_pending(self) -> None:
+        from shipdeck.tui.screens.pending import PendingScreen
+
+        if not isinstance(self.screen, PendingScreen):
+            self.push_screen(PendingScreen(self.session))
+
+    def action_audit(self) -> None:
+        from shipdeck.tui.screens.pending import AuditScreen
+
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen(self.session))
+
+    async def action_quit(self) -> None:
+        """Quit at once, unless changes are in flight or of unknown outcome: then say so and ask."""
+        from shipdeck.tui.screens.pending import quit_question
+
+        if not self.session.pending:
+            self.exit()
+            return
+        if isinstance(self.screen, ConfirmDialog):
+            return
+
+        def decided(answer: str | None) -> None:
+            if answer is not None:
+                self.exit()
+
+        self.push_screen(ConfirmDialog(quit_question(self.session, self.profile.environment)), decided)
 
     # -- other screens -----------------------------------------------------------------------------------
     def tasks_profile(self) -> Profile | None:
@@ -737,14 +805,15 @@ class ShipdeckApp(App[int]):
         if profile is None:
             return
         if profile is self.profile:
-            adapter, runner = self.adapter, self.runner
+            adapter, session = self.adapter, self.session
         else:
             if self._tasks_adapter is None:
                 self._tasks_adapter = self._make_adapter(profile)
             adapter = self._tasks_adapter
-            audit = AuditLog(self.options.audit_path, profile=profile.name, provider=profile.provider)
-            runner = ActionRunner(audit, read_only=profile.read_only, profile_name=profile.name)
-        self.push_screen(TasksScreen(adapter, runner))
+            if self._tasks_session is None:
+                self._tasks_session = self._session_for(profile, adapter)
+            session = self._tasks_session
+        self.push_screen(TasksScreen(adapter, session))
 
     def action_help(self) -> None:
         screen = self.screen

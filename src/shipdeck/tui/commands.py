@@ -17,15 +17,17 @@ if TYPE_CHECKING:
 MAX_DEPLOYMENT_HITS = 50
 
 ACTION_COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("Roll back the selected deployment", "rollback", "preview current -> target, one key confirms"),
+    ("Roll back the selected deployment", "rollback", "preview current -> target, enter confirms"),
     ("Promote the selected version", "promote", "only ready versions"),
     ("Publish to the selected deployment", "publish", "a form; values remembered per deployment"),
-    ("Redeploy the selected deployment", "redeploy", "rebuild the active version"),
+    ("Redeploy the selected deployment", "redeploy", "build a new version from the active one's source"),
     ("Domains of the selected deployment", "domains", "add, verify, remove"),
     ("Env vars of the selected deployment", "env", "staged changes, diff before apply"),
     ("Logs of the selected deployment", "logs", "build and runtime logs, live"),
     ("Filter deployments", "filter", "substring over name, state, URL, version"),
     ("Tasks", "tasks", "Miteos tasks, agents and approvals"),
+    ("Pending changes", "pending", "changes in flight or of unknown outcome: resend or drop (!)"),
+    ("Audit log", "audit", "every change made from this profile, and its outcome (A)"),
     ("Help: every key", "help", "generated from the key bindings"),
 )
 

@@ -42,12 +42,22 @@ class ConfirmRequest:
     environment: str = "production"
     notes: list[str] = field(default_factory=list)
     ask_reason: bool = False
+    # What would supersede the change (a build in flight, auto-deploy): shown above the keys.
+    warnings: list[str] = field(default_factory=list)
+    # The name to type before enter confirms (changes into production); None: one confirming key.
+    require_typed: str | None = None
 
 
 class ConfirmDialog(ModalScreen[str | None]):
-    """One key confirms (y or enter), Escape cancels. Answers the reason typed ('' if none) or None."""
+    """Confirm a previewed change. Answers the reason typed ('' if none) or None (cancelled).
 
-    AUTO_FOCUS = ""  # keys go to the dialog: y confirms at once; tab moves into the reason
+    * Plain: ``y`` or ``enter`` confirms, ``esc`` or ``n`` cancels.
+    * With a reason field: the field has the focus, so everything typed is the reason (a ``y`` in "bad
+      deploy" never confirms); ``enter`` confirms, ``esc`` cancels.
+    * With ``require_typed``: ``enter`` confirms only once the name is typed exactly.
+    """
+
+    AUTO_FOCUS = ""  # plain dialogs: keys go to the dialog; text fields are focused on mount
     DEFAULT_CSS = """
     ConfirmDialog { align: center middle; }
     ConfirmDialog > Vertical {
@@ -67,7 +77,9 @@ class ConfirmDialog(ModalScreen[str | None]):
     }
     ConfirmDialog .confirm-title { text-style: bold; margin-top: 1; }
     ConfirmDialog .confirm-note { color: $text-warning; }
+    ConfirmDialog .confirm-warning { color: $text-error; text-style: bold; }
     ConfirmDialog .confirm-keys { color: $text-muted; margin-top: 1; }
+    ConfirmDialog #confirm-error { color: $text-error; }
     ConfirmDialog Input { margin-top: 1; }
     """
     BINDINGS = [
@@ -92,14 +104,26 @@ class ConfirmDialog(ModalScreen[str | None]):
                 yield Static(Content(line))
             for note in request.notes:
                 yield Static(Content(note), classes="confirm-note")
+            for warning in request.warnings:
+                yield Static(Content(f"⚠ {warning}"), classes="confirm-warning")
+            if request.require_typed is not None:
+                yield Input(placeholder=f"type {request.require_typed} to confirm", id="confirm-typed")
+                yield Static("", id="confirm-error")
+                keys = f"type the name, enter: {request.confirm_label}    esc: cancel"
+            elif request.ask_reason:
+                keys = f"enter: {request.confirm_label}    esc: cancel    (what you type is the reason)"
+            else:
+                keys = f"y / enter: {request.confirm_label}    esc: cancel"
             if request.ask_reason:
-                yield Input(
-                    placeholder="reason (optional; tab to type, enter to confirm)", id="confirm-reason"
-                )
-            yield Static(
-                Content(f"y / enter: {request.confirm_label}    esc: cancel"),
-                classes="confirm-keys",
-            )
+                yield Input(placeholder="reason (optional)", id="confirm-reason")
+            yield Static(Content(keys), classes="confirm-keys")
+
+    def on_mount(self) -> None:
+        for selector in ("#confirm-typed", "#confirm-reason"):
+            found = self.query(selector)
+            if found:
+                self.set_focus(found.first())
+                return
 
     def _reason(self) -> str:
         if not self.request.ask_reason:
@@ -107,6 +131,11 @@ class ConfirmDialog(ModalScreen[str | None]):
         return self.query_one("#confirm-reason", Input).value.strip()
 
     def action_confirm(self) -> None:
+        wanted = self.request.require_typed
+        if wanted is not None and self.query_one("#confirm-typed", Input).value.strip() != wanted:
+            self.query_one("#confirm-error", Static).update(Content(f"Type {wanted} exactly to confirm."))
+            self.set_focus(self.query_one("#confirm-typed", Input))
+            return
         self.dismiss(self._reason())
 
     def action_cancel(self) -> None:
@@ -116,9 +145,13 @@ class ConfirmDialog(ModalScreen[str | None]):
         if self.request.ask_reason:
             self.query_one("#confirm-reason", Input).focus()
 
-    @on(Input.Submitted, "#confirm-reason")
-    def _reason_submitted(self, event: Input.Submitted) -> None:
+    @on(Input.Submitted)
+    def _field_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        typed = event.input.value.strip() == self.request.require_typed
+        if event.input.id == "confirm-typed" and self.request.ask_reason and typed:
+            self.query_one("#confirm-reason", Input).focus()
+            return
         self.action_confirm()
 
 

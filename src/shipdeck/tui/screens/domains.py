@@ -15,7 +15,8 @@ from textual.widgets import DataTable, Footer, Static
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.live.actions import ActionRunner
+from shipdeck.live.plans import plan_domain_add, plan_domain_remove, plan_domain_verify
+from shipdeck.live.session import ChangeSession
 from shipdeck.model import Deployment, Domain
 from shipdeck.model.validation import ascii_domain, domain_problem, normalize_domain
 from shipdeck.tui.clipboard import copy_to_clipboard
@@ -28,7 +29,7 @@ from shipdeck.tui.screens.screen_kit import (
     fill_table,
     read_only_note,
     refused_because_read_only,
-    run_mutation,
+    run_change,
     state_cell,
 )
 from shipdeck.tui.widgets.event_log import literal
@@ -56,10 +57,10 @@ class DomainsScreen(Screen[None]):
         Binding("ctrl+r", "reload", "Reload", id="domains-reload"),
     ]
 
-    def __init__(self, adapter: Adapter, runner: ActionRunner, deployment: Deployment) -> None:
+    def __init__(self, adapter: Adapter, session: ChangeSession, deployment: Deployment) -> None:
         super().__init__()
         self.adapter = adapter
-        self.runner = runner
+        self.runner = session  # every change goes through the session (read-only guard, audit, key)
         self.deployment = deployment
         self.domains: list[Domain] = []
         # The last verification answer per domain id, shown until the next reload replaces it.
@@ -153,20 +154,15 @@ class DomainsScreen(Screen[None]):
         self.app.push_screen(prompt, got)
 
     async def _add(self, name: str) -> None:
-        dep_id = self.deployment.id
-        ok, domain = await run_mutation(
-            self,
-            self.runner,
-            "domain-add",
-            name,
-            lambda key: self.adapter.add_domain(dep_id, name, idempotency_key=key),
-            details={"deployment": dep_id},
-        )
-        if ok and domain is not None:
+        outcome = await run_change(self, self.runner, plan_domain_add(self.deployment, name))
+        if outcome is None or not outcome.applied:
+            return
+        domain = outcome.result if isinstance(outcome.result, Domain) else None
+        if domain is not None:
             self.notify(
                 literal(f"Added {domain.name} ({domain.status}): create the DNS records shown."), markup=False
             )
-            await self._load(select=domain.id)
+        await self._load(select=domain.id if domain is not None else None)
 
     def action_verify(self) -> None:
         if refused_because_read_only(self, self.runner, "domain-verify"):
@@ -176,16 +172,9 @@ class DomainsScreen(Screen[None]):
             self.run_worker(self._verify(domain), group="domains-act")
 
     async def _verify(self, domain: Domain) -> None:
-        dep_id = self.deployment.id
-        ok, result = await run_mutation(
-            self,
-            self.runner,
-            "domain-verify",
-            domain.name,
-            lambda key: self.adapter.verify_domain(dep_id, domain.id, idempotency_key=key),
-            details={"deployment": dep_id},
-        )
-        if not ok or result is None:
+        outcome = await run_change(self, self.runner, plan_domain_verify(self.deployment, domain))
+        result = outcome.result if outcome is not None and isinstance(outcome.result, Domain) else None
+        if result is None:
             return
         self.last_verify[domain.id] = result
         if result.status == "failed" or result.error:
@@ -222,17 +211,8 @@ class DomainsScreen(Screen[None]):
         self.app.push_screen(prompt, confirmed)
 
     async def _remove(self, domain: Domain) -> None:
-        dep_id = self.deployment.id
-        ok, _ = await run_mutation(
-            self,
-            self.runner,
-            "domain-remove",
-            domain.name,
-            lambda key: self.adapter.remove_domain(dep_id, domain.id, idempotency_key=key),
-            details={"deployment": dep_id},
-        )
-        if ok:
-            self.notify(literal(f"Removed {domain.name}"), markup=False)
+        outcome = await run_change(self, self.runner, plan_domain_remove(self.deployment, domain))
+        if outcome is not None and outcome.applied:
             self.last_verify.pop(domain.id, None)
             await self._load()
 

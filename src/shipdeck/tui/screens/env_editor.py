@@ -9,7 +9,6 @@ live only in this screen's memory until they are sent; they are never shown back
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from textual import on
@@ -22,7 +21,8 @@ from textual.widgets import DataTable, Footer, Static
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.live.actions import ActionRunner
+from shipdeck.live.plans import plan_env_set, plan_env_unset, plan_redeploy
+from shipdeck.live.session import ChangeSession
 from shipdeck.model import Deployment, EnvVar
 from shipdeck.model.validation import env_key_problem, env_value_problem
 from shipdeck.tui.screens.screen_kit import (
@@ -34,7 +34,7 @@ from shipdeck.tui.screens.screen_kit import (
     fill_table,
     read_only_note,
     refused_because_read_only,
-    run_mutation,
+    run_change,
 )
 from shipdeck.tui.widgets.event_log import literal
 
@@ -156,7 +156,7 @@ class EnvEditorScreen(Screen[None]):
         Binding("ctrl+r", "reload", "Reload", id="env-reload"),
     ]
 
-    def __init__(self, adapter: Adapter, runner: ActionRunner, deployment: Deployment) -> None:
+    def __init__(self, adapter: Adapter, runner: ChangeSession, deployment: Deployment) -> None:
         super().__init__()
         self.adapter = adapter
         self.runner = runner
@@ -318,34 +318,20 @@ class EnvEditorScreen(Screen[None]):
         self.app.push_screen(diff, decided)
 
     async def apply(self) -> None:
-        """Send the staged changes: one call for every set, one per delete. What fails stays staged."""
-        dep_id, environment = self.deployment.id, self.environment
+        """Send the staged changes: one call for every set, one per delete. A change stays staged until
+        it is known applied: a refused, failed or unknown one is kept (applying again reuses its
+        idempotency key, so the server cannot apply it twice)."""
+        deployment, environment = self.deployment, self.environment
         to_set = {key: c.value for key, c in self.staged.items() if c.value is not None}
         to_delete = [key for key, c in self.staged.items() if c.value is None]
         applied: list[str] = []
         if to_set:
-            ok, _ = await run_mutation(
-                self,
-                self.runner,
-                "env-set",
-                dep_id,
-                lambda key: self.adapter.set_env(
-                    dep_id, to_set, environment=environment, idempotency_key=key
-                ),
-                details={"environment": environment, "keys": sorted(to_set)},
-            )
-            if ok:
+            outcome = await run_change(self, self.runner, plan_env_set(deployment, to_set, environment))
+            if outcome is not None and outcome.applied:
                 applied += list(to_set)
         for key in to_delete:
-            ok, _ = await run_mutation(
-                self,
-                self.runner,
-                "env-unset",
-                dep_id,
-                partial(self._unset, dep_id, key, environment),
-                details={"environment": environment, "keys": [key]},
-            )
-            if ok:
+            outcome = await run_change(self, self.runner, plan_env_unset(deployment, key, environment))
+            if outcome is not None and outcome.applied:
                 applied.append(key)
         for key in applied:
             self.staged.pop(key, None)
@@ -358,24 +344,18 @@ class EnvEditorScreen(Screen[None]):
                 markup=False,
             )
             self._render_status("Applied; R redeploys now.")
-
-    async def _unset(self, dep_id: str, key: str, environment: str, idempotency_key: str) -> None:
-        await self.adapter.unset_env(dep_id, key, environment=environment, idempotency_key=idempotency_key)
+        elif self.staged:
+            self._render_status("Not applied (see the notification); still staged.")
 
     def action_redeploy(self) -> None:
         if refused_because_read_only(self, self.runner, "redeploy"):
             return
-        dep_id = self.deployment.id
+        plan = plan_redeploy(self.deployment)
 
         async def go() -> None:
-            ok, run = await run_mutation(
-                self,
-                self.runner,
-                "redeploy",
-                dep_id,
-                lambda key: self.adapter.redeploy(dep_id, idempotency_key=key),
-            )
-            if ok and run is not None:
+            outcome = await run_change(self, self.runner, plan)
+            run = outcome.result if outcome is not None else None
+            if run is not None and getattr(run, "id", None):
                 self.notify(literal(f"Redeploy started: {run.id} ({run.status})"), markup=False)
 
         self.run_worker(go(), group="env-redeploy", exclusive=True)

@@ -1,10 +1,10 @@
-"""Pieces shared by the Tasks, Env, Domains and Logs screens: the text prompt, running a mutation
-through the ActionRunner with a readable outcome, and error text for humans."""
+"""Pieces shared by the Tasks, Env, Domains and Logs screens: the text prompt, executing a change plan
+through the session with a toast of its outcome, and error text for humans."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from rich.text import Text
@@ -17,7 +17,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static, TextArea
 
 from shipdeck.api.errors import ApiError, ShipdeckError
-from shipdeck.live.actions import ActionRunner, ReadOnlyError
+from shipdeck.live.actions import ReadOnlyError
+from shipdeck.live.plans import ChangePlan
+from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from shipdeck.model import HEALTH_SYMBOL, HEALTH_SYMBOL_ASCII, health_of
 from shipdeck.tui.widgets.event_log import literal
 
@@ -36,24 +38,45 @@ def describe_error(exc: ShipdeckError) -> str:
     return literal(text)
 
 
-async def run_mutation(
-    screen: Screen[Any],
-    runner: ActionRunner,
-    action: str,
-    target: str,
-    call: Callable[[str], Awaitable[T]],
-    *,
-    reason: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> tuple[bool, T | None]:
-    """Run ``call`` through the runner (read-only guard, audit, idempotency key); never raises
-    a ShipdeckError: a refusal is shown to the user and ``(False, None)`` returned."""
+# The toast title and severity of each outcome.
+OUTCOME_TOAST: dict[OutcomeStatus, tuple[str, Any]] = {
+    OutcomeStatus.OK: ("done", "information"),
+    OutcomeStatus.REFUSED: ("refused", "error"),
+    OutcomeStatus.FAILED: ("failed, not applied", "error"),
+    OutcomeStatus.UNKNOWN: ("outcome unknown", "error"),
+}
+
+
+def notify_outcome(screen: Screen[Any], outcome: ChangeOutcome) -> None:
+    """Every change ends with one toast that says what became of it."""
+    title, severity = OUTCOME_TOAST[outcome.status]
+    text = outcome.message()
+    if outcome.status is OutcomeStatus.UNKNOWN:
+        text += ". It is listed as pending (the header counts it; palette: Pending changes)."
+    screen.notify(literal(text), title=f"{outcome.plan.action}: {title}", severity=severity, markup=False,
+                  timeout=8 if outcome.applied else 15)  # fmt: skip
+
+
+def notify_unknown(screen: Screen[Any], plan: ChangePlan) -> None:
+    screen.notify(
+        literal(f"{plan.title}: no complete answer; checking whether it was applied (it is resent only with "
+                "the same idempotency key, so it cannot happen twice)"),
+        title=f"{plan.action}: checking",
+        severity="warning",
+        markup=False,
+    )  # fmt: skip
+
+
+async def run_change(screen: Screen[Any], session: ChangeSession, plan: ChangePlan) -> ChangeOutcome | None:
+    """Execute ``plan`` through the session and tell the user its outcome; None when it was not sent
+    (read-only profile, audit log unwritable: said in a toast too). Never raises a ShipdeckError."""
     try:
-        result = await runner.run(action, target, call, reason=reason, details=details)
+        outcome = await session.execute(plan, on_unknown=lambda _item: notify_unknown(screen, plan))
     except ShipdeckError as exc:
-        screen.notify(describe_error(exc), title=f"{action} failed", severity="error", markup=False)
-        return False, None
-    return True, result
+        screen.notify(describe_error(exc), title=f"{plan.action}: not sent", severity="error", markup=False)
+        return None
+    notify_outcome(screen, outcome)
+    return outcome
 
 
 def cell(value: object, *, limit: int | None = None) -> Text:
@@ -101,7 +124,7 @@ def state_cell(state: str | None) -> Text:
     return cell(f"{symbols[health_of(state)]} {state or 'unknown'}")
 
 
-def refused_because_read_only(screen: Screen[Any], runner: ActionRunner, action: str) -> bool:
+def refused_because_read_only(screen: Screen[Any], runner: ChangeSession, action: str) -> bool:
     """True (and the reason shown) when the profile is read-only, before asking the user anything."""
     try:
         runner.check_writable(action)
@@ -111,7 +134,7 @@ def refused_because_read_only(screen: Screen[Any], runner: ActionRunner, action:
     return False
 
 
-def read_only_note(runner: ActionRunner) -> str:
+def read_only_note(runner: ChangeSession) -> str:
     return (
         f"READ-ONLY profile {runner.profile_name}: the change keys are disabled "
         "(nothing is sent; open a profile without read_only to act)."

@@ -1,7 +1,8 @@
 """The Tasks screen (Miteos): tasks, their agents and pending approvals, and a live event tail.
 
 Everything shown comes from :class:`shipdeck.live.tasks.TasksLive` (REST snapshot + WebSocket events,
-coalesced ~10 Hz). Every action goes through the ActionRunner (read-only guard, audit log).
+coalesced ~10 Hz). Every action is a change plan executed by the session (read-only guard, audit
+once, one idempotency key).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from shipdeck.api.base import Adapter
-from shipdeck.live.actions import ActionRunner
+from shipdeck.live.plans import plan_task_action
+from shipdeck.live.session import ChangeSession
 from shipdeck.live.tasks import PendingApproval, TasksLive, TasksUpdate, pending_approvals_of
 from shipdeck.model import Agent, Task
 from shipdeck.tui.screens.screen_kit import (
@@ -29,7 +31,7 @@ from shipdeck.tui.screens.screen_kit import (
     fill_table,
     read_only_note,
     refused_because_read_only,
-    run_mutation,
+    run_change,
     state_cell,
 )
 from shipdeck.tui.widgets.event_log import EventLog, literal
@@ -62,7 +64,7 @@ class TasksScreen(Screen[None]):
         Binding("ctrl+r", "reload", "Reload", id="tasks-reload"),
     ]
 
-    def __init__(self, adapter: Adapter, runner: ActionRunner) -> None:
+    def __init__(self, adapter: Adapter, runner: ChangeSession) -> None:
         super().__init__()
         self.adapter = adapter
         self.runner = runner
@@ -218,10 +220,11 @@ class TasksScreen(Screen[None]):
         *,
         reason: str | None = None,
     ) -> None:
+        plan = plan_task_action(action, target, call, title=done, reason=reason)
+
         async def go() -> None:
-            ok, _ = await run_mutation(self, self.runner, action, target, call, reason=reason)
-            if ok:
-                self.notify(literal(done), markup=False)
+            outcome = await run_change(self, self.runner, plan)
+            if outcome is not None and outcome.applied:
                 await self.live.refresh_task(task_id)
                 await self.live.flush()
 

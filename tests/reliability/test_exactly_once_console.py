@@ -1,0 +1,207 @@
+"""The console's changes through an outage: rollback, promote, env set and domain add, each sent through a
+loopback proxy that loses the answer and then refuses connections. Each says it is being checked (never
+"failed"), is counted as pending in the header, and once the link is back is found applied: exactly once.
+Also the dialog's safety: text typed as a reason never confirms, and Esc after an empty filter keeps the
+cursor on the deployment the user was on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from shipdeck.config.audit import read_audit
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.dialogs import ConfirmDialog
+from shipdeck.tui.screens.domains import DomainsScreen
+from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
+from shipdeck.tui.screens.screen_kit import TextPrompt
+from tests.conftest import ADMIN
+from tests.reliability.conftest import console_through, every_notification, loaded
+from tests.reliability.proxy import FaultProxy, RequestHead
+from tests.simproc import SimServer
+from tests.tui.console_host import main_screen, settle_actions, wait_for
+
+SIZE = (120, 40)
+HEADERS = {"Authorization": f"Bearer {ADMIN}"}
+
+
+def header_pending(app: ShipdeckApp) -> str:
+    return str(main_screen(app).query_one("#header-pending", Static).render())
+
+
+def get(sim: SimServer, path: str) -> Any:
+    return httpx.get(sim.miosa + path, headers=HEADERS, timeout=10).json()["data"]
+
+
+def deployment(sim: SimServer, name: str) -> dict[str, Any]:
+    return next(d for d in get(sim, "/deployments?limit=200") if d["name"] == name)
+
+
+def detail_of(app: ShipdeckApp) -> str | None:
+    """The deployment whose detail (versions) the console has loaded."""
+    return app.live.detail.deployment_id if app.live.detail is not None else None
+
+
+def is_change(head: RequestHead) -> bool:
+    return head.method in ("POST", "PATCH", "PUT", "DELETE") and "/_sim/" not in head.path
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    await pilot.press(*["space" if c == " " else c for c in text])
+
+
+async def rollback(
+    pilot: Pilot[Any], app: ShipdeckApp, link: FaultProxy, sim: SimServer
+) -> Callable[[], bool]:
+    dep = deployment(sim, "status-page")
+    versions = get(sim, f"/deployments/{dep['id']}/versions?limit=200")
+    active = next(v for v in versions if v["id"] == dep["active_version_id"])
+    ready = [v for v in versions if v["state"] == "ready" and v["version_number"] < active["version_number"]]
+    expected = max(ready, key=lambda v: int(v["version_number"]))
+    assert main_screen(app).table.move_to(dep["id"])
+    await wait_for(pilot, lambda: detail_of(app) == dep["id"])
+    await pilot.press("r")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+    link.lose_answer_to(is_change, then_down=True)
+    await pilot.press("enter")
+    return lambda: deployment(sim, "status-page")["active_version_id"] == expected["id"]
+
+
+async def promote(
+    pilot: Pilot[Any], app: ShipdeckApp, link: FaultProxy, sim: SimServer
+) -> Callable[[], bool]:
+    dep = deployment(sim, "smile-dental-landing")
+    versions = get(sim, f"/deployments/{dep['id']}/versions?limit=200")
+    newest_first = sorted(versions, key=lambda v: int(v["version_number"]), reverse=True)
+    target = next(v for v in newest_first if v["state"] == "ready" and v["id"] != dep["active_version_id"])
+    assert main_screen(app).table.move_to(dep["id"])
+    await wait_for(pilot, lambda: detail_of(app) == dep["id"])
+    await pilot.press("v", *["down"] * newest_first.index(target), "P")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+    link.lose_answer_to(is_change, then_down=True)
+    await pilot.press("y")
+    return lambda: deployment(sim, "smile-dental-landing")["active_version_id"] == target["id"]
+
+
+async def env_set(
+    pilot: Pilot[Any], app: ShipdeckApp, link: FaultProxy, sim: SimServer
+) -> Callable[[], bool]:
+    dep = deployment(sim, "smile-dental-landing")
+    assert main_screen(app).table.move_to(dep["id"])
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
+    await pilot.press("a")
+    await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
+    await type_text(pilot, "OUTAGE_CHECK")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt) and not app.screen.value)
+    await type_text(pilot, "1")
+    await pilot.press("ctrl+s", "s")  # the value prompt takes several lines: ctrl+s submits
+    await wait_for(pilot, lambda: isinstance(app.screen, EnvDiffScreen))
+    link.lose_answer_to(is_change, then_down=True)
+    await pilot.press("y")
+
+    def applied() -> bool:
+        names = [e.get("key") or e.get("name") for e in get(sim, f"/deployments/{dep['id']}/env")]
+        return "OUTAGE_CHECK" in names
+
+    return applied
+
+
+async def domain_add(
+    pilot: Pilot[Any], app: ShipdeckApp, link: FaultProxy, sim: SimServer
+) -> Callable[[], bool]:
+    dep = deployment(sim, "smile-dental-landing")
+    assert main_screen(app).table.move_to(dep["id"])
+    await pilot.press("d")
+    await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen))
+    await pilot.press("a")
+    await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
+    await type_text(pilot, "outage-check.example.com")
+    link.lose_answer_to(is_change, then_down=True)
+    await pilot.press("enter")
+    return lambda: any(
+        d["domain"] == "outage-check.example.com" for d in get(sim, f"/deployments/{dep['id']}/domains")
+    )
+
+
+Change = Callable[[Pilot[Any], ShipdeckApp, FaultProxy, SimServer], Awaitable[Callable[[], bool]]]
+
+
+@pytest.mark.parametrize("change", [rollback, promote, env_set, domain_add], ids=lambda c: c.__name__)
+async def test_a_change_whose_answer_is_lost_is_checked_not_failed_and_applied_once(
+    change: Change, link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        told = every_notification(app)
+        await loaded(pilot, app)
+        applied = await change(pilot, app, link, link_sim)
+        await wait_for(pilot, lambda: any("checking whether it was applied" in m for m in told), timeout=20)
+        assert await asyncio.to_thread(applied), "the server did not apply it (the answer alone was lost)"
+        assert app.session.pending, "a change of unknown outcome is pending"
+        link.restore()
+        await wait_for(pilot, lambda: not app.session.pending, timeout=40)
+        await settle_actions(pilot, app)
+    await adapter.aclose()
+    assert not any("failed" in m.lower() and "not applied" in m for m in told), told
+    # Found by reading back ("applied, once") or by resending its key ("... not applied twice").
+    assert any("applied, once" in m or "not applied twice" in m for m in told), told
+    sent = link.requests_matching(is_change)
+    assert len({h.headers.get("idempotency-key") for h in sent}) == 1, "one key for every send of it"
+    records = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)]
+    assert [r["phase"] for r in records if r["phase"] != "attempt"] == ["intent", "outcome", "reconciled"]
+    assert records[-1]["outcome"] == "applied"
+
+
+async def test_text_typed_as_a_reason_never_confirms_and_is_recorded(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    before = deployment(link_sim, "status-page")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot, app)
+        assert main_screen(app).table.move_to(before["id"])
+        await wait_for(
+            pilot, lambda: app.live.detail is not None and app.live.detail.deployment_id == before["id"]
+        )
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await type_text(pilot, "bad deploy, yes really")  # a 'y' and a 'n' in the text
+        assert isinstance(app.screen, ConfirmDialog), "typing the reason confirmed or cancelled the dialog"
+        assert deployment(link_sim, "status-page")["active_version_id"] == before["active_version_id"]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        await settle_actions(pilot, app)
+    await adapter.aclose()
+    intent = next(
+        r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r["phase"] == "intent"
+    )
+    assert intent["reason"] == "bad deploy, yes really"
+    assert deployment(link_sim, "status-page")["active_version_id"] != before["active_version_id"]
+
+
+async def test_esc_after_a_filter_that_matched_nothing_keeps_the_cursor_where_it_was(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        table = main_screen(app).table
+        ids = table.visible_ids
+        chosen = ids[len(ids) // 2]
+        assert table.move_to(chosen)
+        await pilot.press("slash")
+        await type_text(pilot, "zzz-no-such-deployment")
+        await wait_for(pilot, lambda: table.highlighted is None)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table.highlighted is not None)
+        assert table.highlighted is not None and table.highlighted.id == chosen
+    await adapter.aclose()
