@@ -205,3 +205,38 @@ async def test_esc_after_a_filter_that_matched_nothing_keeps_the_cursor_where_it
         await wait_for(pilot, lambda: table.highlighted is not None)
         assert table.highlighted is not None and table.highlighted.id == chosen
     await adapter.aclose()
+
+
+async def test_a_waiting_change_is_listed_quitting_asks_and_dropping_it_is_audited(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    from shipdeck.tui.screens.pending import AuditScreen, PendingScreen
+
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    app.session.resend_window = 0.0  # give up at once: the change waits for the user
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot, app)
+        await rollback(pilot, app, link, link_sim)
+        await wait_for(pilot, lambda: any(i.state == "waiting" for i in app.session.pending.values()))
+        assert "1 pending" in header_pending(app)
+        # Quitting now asks, and says what happens to it.
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "not known to be applied" in app.screen.request.title
+        await pilot.press("escape")
+        await pilot.press("exclamation_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, PendingScreen))
+        screen = app.screen
+        assert isinstance(screen, PendingScreen)
+        table = screen.query_one("#pending-table")
+        await wait_for(pilot, lambda: getattr(table, "row_count", 0) == 1)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.session.pending)
+        await pilot.press("escape", "A")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen))
+        shown = [str(app.screen.query_one("#audit-table").get_row_at(i)) for i in range(3)]  # type: ignore[attr-defined]
+        assert "unknown" in shown[1] and "dropped" in shown[2], shown
+        link.restore()
+        await pilot.press("escape", "q")
+    await adapter.aclose()

@@ -184,22 +184,23 @@ class AuditScreen(Screen[None]):
                     records.append(item)
         except OSError as exc:
             self.notify(f"Cannot read the audit log: {exc.strerror or exc}", severity="error")
+        # The longest column (the target) last, so that at 80 columns what changed and how it ended show.
         rows = [
             (
                 f"{number}",
                 [
-                    cell(str(r.get("time", ""))[:19].replace("T", " ")),
+                    cell(str(r.get("time", ""))[5:19].replace("T", " ")),
                     cell(r.get("phase")),
                     cell(r.get("action")),
+                    cell(change_of(r) or "-", limit=24),
+                    cell(result_of(r), limit=50),
                     cell(r.get("target"), limit=40),
-                    cell(change_of(r) or "-", limit=30),
-                    cell(result_of(r), limit=60),
                 ],
             )
             for number, r in enumerate(records)
         ]
         table: DataTable[Any] = self.query_one("#audit-table", DataTable)
-        fill_table(table, ["TIME (UTC)", "PHASE", "ACTION", "TARGET", "CHANGE", "RESULT"], rows)
+        fill_table(table, ["TIME (UTC)", "PHASE", "ACTION", "CHANGE", "RESULT", "TARGET"], rows)
         if rows:
             table.move_cursor(row=len(rows) - 1, animate=False)
         if self.problems:
