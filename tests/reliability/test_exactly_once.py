@@ -230,3 +230,22 @@ def test_answers_dropped_after_commit_twenty_rollbacks_each_applied_once_none_fa
         assert reported == [0] * 20, reported
         assert rolled_back_events(sim) == 20, "a rollback was applied twice, or not at all"
         assert number_of(sim, deployment(sim, TARGET)) == targets[-1]
+
+
+def test_rollback_hold_turns_auto_deploy_off_first_and_the_preview_says_what_would_undo_it(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer
+) -> None:
+    dep = deployment(own_sim, TARGET)
+    assert dep["auto_deploy"], "the demo's status-page deploys on push"
+    plain = shipdeck(capsys, "--provider", "miosa", "--url", own_sim.miosa, "rollback", TARGET)
+    assert plain.code == 2 and "auto-deploy is on" in plain.err and "--hold" in plain.err  # no tty: refused
+    held = shipdeck(
+        capsys, "--provider", "miosa", "--url", own_sim.miosa, "rollback", TARGET, "--hold", "--yes"
+    )
+    assert held.code == 0, held.err
+    after = deployment(own_sim, TARGET)
+    assert after["auto_deploy"] is False and after["active_version_id"] != dep["active_version_id"]
+    actions = [
+        r["action"] for r in audit_records("update") + audit_records("rollback") if r["phase"] == "intent"
+    ]
+    assert sorted(actions) == ["rollback", "update"]

@@ -240,3 +240,31 @@ async def test_a_waiting_change_is_listed_quitting_asks_and_dropping_it_is_audit
         link.restore()
         await pilot.press("escape", "q")
     await adapter.aclose()
+
+
+async def test_the_rollback_dialog_offers_to_hold_auto_deploy_and_does_it_first(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    dep = deployment(link_sim, "patient-portal")
+    assert dep["auto_deploy"], "the demo's patient-portal deploys on push"
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot, app)
+        assert main_screen(app).table.move_to(dep["id"])
+        await wait_for(pilot, lambda: detail_of(app) == dep["id"])
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert isinstance(app.screen, ConfirmDialog)
+        assert any("auto-deploy is on" in w for w in app.screen.request.warnings)
+        await pilot.press("tab", "space", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        await settle_actions(pilot, app)
+    await adapter.aclose()
+    after = deployment(link_sim, "patient-portal")
+    assert after["auto_deploy"] is False and after["active_version_id"] != dep["active_version_id"]
+    intents = [
+        r["action"]
+        for r in read_audit(tmp_path / "audit.jsonl")
+        if isinstance(r, dict) and r["phase"] == "intent"
+    ]
+    assert intents == ["update", "rollback"]

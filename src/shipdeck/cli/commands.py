@@ -40,6 +40,7 @@ from shipdeck.live.plans import (
     plan_domain_verify,
     plan_env_set,
     plan_env_unset,
+    plan_hold_auto_deploy,
     plan_promote,
     plan_publish,
     plan_rollback,
@@ -338,8 +339,20 @@ async def cmd_rollback(ctx: CommandContext) -> int:
             print(exc.message, file=ctx.out)
             return 0
         raise _refusal(exc) from None
+    hold = None
+    if ctx.args.hold:
+        if not ctx.adapter.capabilities.supports("update"):
+            raise CliError(f"--hold: {ctx.adapter.capabilities.why_not('update')}; nothing was sent", 2)
+        try:
+            hold = plan_hold_auto_deploy(dep)
+        except NothingToDo as exc:
+            print(f"shipdeck: {exc.message}", file=ctx.err)
     _preview(ctx, plan)
-    ctx.confirm("rollback", f"{plan.title}: {plan.summary}?")
+    if hold is not None:
+        print(f"  hold     {hold.summary} first", file=ctx.err)
+    ctx.confirm("rollback", f"{plan.title}: {plan.summary}{' and hold it' if hold else ''}?")
+    if hold is not None:
+        await execute(ctx, hold)  # first: a build finishing meanwhile must not undo the rollback
     outcome = await execute(ctx, plan)
     _report_change(ctx, "rolled back", outcome, plan)
     return 0
@@ -378,6 +391,10 @@ def _preview(ctx: CommandContext, plan: ChangePlan) -> None:
         print(f"  reason   {plan.reason}", file=ctx.err)
     for warning in plan.warnings:
         print(f"  warning  {warning}", file=ctx.err)
+    dep = plan.deployment
+    holding = getattr(ctx.args, "hold", False)
+    if plan.action == "rollback" and dep is not None and dep.auto_deploy and not holding:
+        print("           (--hold turns auto-deploy off first, so the rollback holds)", file=ctx.err)
 
 
 def _report_change(ctx: CommandContext, verb: str, outcome: ChangeOutcome, plan: ChangePlan) -> None:

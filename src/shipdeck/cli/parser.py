@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument(
         "--reason", metavar="TEXT", help="why (kept in the audit log and sent to the provider)"
     )
+    rollback.add_argument(
+        "--hold",
+        action="store_true",
+        help="also turn auto-deploy off, so the next push does not replace the rolled-back version",
+    )
 
     promote = add("promote", "make a ready version live", json_flag, yes_flag, env_flag)
     promote.add_argument("deployment", metavar="DEP")

@@ -331,6 +331,31 @@ def plan_rollback(
     )
 
 
+def plan_hold_auto_deploy(deployment: Deployment) -> ChangePlan:
+    """Turn auto-deploy off, so that the next push does not undo a rollback (Miosa: PATCH auto_deploy)."""
+    if not deployment.auto_deploy:
+        raise NothingToDo(f"{deployment.name}: auto-deploy is already off; nothing was sent")
+
+    def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:
+        return adapter.update_deployment(deployment.id, {"auto_deploy": False}, idempotency_key=key)
+
+    async def check(adapter: Adapter) -> bool:
+        return (await adapter.get_deployment(deployment.id)).auto_deploy is False
+
+    return ChangePlan(
+        action="update",
+        target=_target(deployment),
+        title=f"Hold {deployment.name}",
+        summary="auto-deploy on -> off",
+        send=send,
+        identity=f"hold:{deployment.id}",
+        deployment=deployment,
+        details={"auto_deploy": {"from": True, "to": False}},
+        check=check,
+        done_text=f"{deployment.name}: auto-deploy turned off (the rollback holds until you turn it on)",
+    )
+
+
 def promote_environment(deployment: Deployment) -> str | None:
     """Where a promote goes: a provider with environments promotes into production (also from staging)."""
     return "production" if deployment.environment else None

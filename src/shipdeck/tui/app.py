@@ -34,6 +34,7 @@ from shipdeck.live.actions import ReadOnlyError
 from shipdeck.live.plans import (
     ChangePlan,
     NothingToDo,
+    plan_hold_auto_deploy,
     plan_promote,
     plan_publish,
     plan_redeploy,
@@ -366,6 +367,10 @@ class MainScreen(Screen[None]):
             )
             return
         request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
+        hold: ChangePlan | None = None
+        if deployment.auto_deploy and self.shipdeck.adapter.capabilities.supports("update"):
+            hold = plan_hold_auto_deploy(deployment)
+            request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
         if resumes is not None:
             request.notes.insert(0, "An earlier rollback to this version has an unknown outcome: this one "
                                     "resends it with the same idempotency key.")  # fmt: skip
@@ -374,7 +379,7 @@ class MainScreen(Screen[None]):
             if reason is None:
                 return
             plan.reason = reason or None
-            self.shipdeck.start_change(plan)
+            self.shipdeck.start_change(plan, first=hold if request.hold else None)
 
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
@@ -710,12 +715,19 @@ class ShipdeckApp(App[int]):
             on_change=self._pending_changed,
         )
 
-    def start_change(self, plan: ChangePlan, *, show_pipeline: bool = False) -> None:
-        """Execute a confirmed plan in the background; its outcome always ends in one toast."""
+    def start_change(
+        self, plan: ChangePlan, *, show_pipeline: bool = False, first: ChangePlan | None = None
+    ) -> None:
+        """Execute a confirmed plan in the background; its outcome always ends in one toast.
+        ``first``: a change to make before it (holding auto-deploy); if that one is not applied, stop."""
         main = self._main_screen()
         screen: Screen[Any] = main if main is not None else self.screen
 
         async def run() -> None:
+            if first is not None:
+                held = await run_change(screen, self.session, first)
+                if held is None or not held.applied:
+                    return
             outcome = await run_change(screen, self.session, plan)
             if outcome is None or not outcome.applied:
                 return

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from shipdeck.model import PUBLISH_INPUT_FIELDS, PublishRequest, Version
 from shipdeck.tui.text import age_text, literal, state_label
@@ -46,6 +46,15 @@ class ConfirmRequest:
     warnings: list[str] = field(default_factory=list)
     # The name to type before enter confirms (changes into production); None: one confirming key.
     require_typed: str | None = None
+    # A checkbox offering to hold the change (turn auto-deploy off first); its answer is left in ``hold``.
+    offer_hold: str | None = None
+    hold: bool = False
+
+
+class HoldBox(Checkbox, inherit_bindings=False):
+    """The dialog's hold checkbox: space toggles it; enter is left to the dialog (it confirms)."""
+
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
 
 
 class ConfirmDialog(ModalScreen[str | None]):
@@ -116,6 +125,9 @@ class ConfirmDialog(ModalScreen[str | None]):
                 keys = f"y / enter: {request.confirm_label}    esc: cancel"
             if request.ask_reason:
                 yield Input(placeholder="reason (optional)", id="confirm-reason")
+            if request.offer_hold:
+                yield HoldBox(request.offer_hold, request.hold, id="confirm-hold")
+                keys += "    tab, space: hold"
             yield Static(Content(keys), classes="confirm-keys")
 
     def on_mount(self) -> None:
@@ -136,14 +148,21 @@ class ConfirmDialog(ModalScreen[str | None]):
             self.query_one("#confirm-error", Static).update(Content(f"Type {wanted} exactly to confirm."))
             self.set_focus(self.query_one("#confirm-typed", Input))
             return
+        if self.request.offer_hold:
+            self.request.hold = self.query_one("#confirm-hold", Checkbox).value
         self.dismiss(self._reason())
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
     def action_focus_reason(self) -> None:
-        if self.request.ask_reason:
-            self.query_one("#confirm-reason", Input).focus()
+        """Tab: between the reason and the hold checkbox (plain dialogs: into the reason)."""
+        fields = [w for w in self.query("#confirm-reason, #confirm-hold")]
+        if not fields:
+            return
+        focused = self.focused
+        index = fields.index(focused) + 1 if focused in fields else 0
+        fields[index % len(fields)].focus()
 
     @on(Input.Submitted)
     def _field_submitted(self, event: Input.Submitted) -> None:
