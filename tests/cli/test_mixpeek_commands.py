@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shipdeck.config.audit import read_audit
 from tests.cli.helpers import shipdeck, write_config
 from tests.conftest import MIXPEEK_TOKEN
 from tests.simproc import SimServer
@@ -64,6 +65,26 @@ def test_rollback_of_a_staging_row_moves_only_staging(
         "production": before["production"],
         "staging": before["staging"] - 1,
     }
+
+
+def test_rollback_by_name_with_environment_staging_previews_moves_and_audits_staging(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    """`rollback Storefront --environment staging`: the name resolves to the production row first; the
+    plan must still be staging's (its numbers in the preview, the message and the audit)."""
+    before = pointers(mixpeek, "storefront")
+    staging = before["staging"]
+    assert staging is not None and staging != before["production"]
+    result = shipdeck(capsys, "rollback", "Storefront", "--environment", "staging", "--yes")
+    assert result.code == 0, result.err
+    assert "Roll back Storefront (staging)" in result.err
+    assert f"current  v{staging} " in result.err and f"target   v{staging - 1} " in result.err
+    assert f"rolled back Storefront (staging): v{staging} -> v{staging - 1}" in result.out
+    assert pointers(mixpeek, "storefront") == {"production": before["production"], "staging": staging - 1}
+    intent = next(r for r in read_audit() if isinstance(r, dict) and r["phase"] == "intent")
+    assert intent["details"]["environment"] == "staging"
+    assert (intent["details"]["from"], intent["details"]["to"]) == (f"v{staging}", f"v{staging - 1}")
+    assert "@staging" in intent["target"] or "staging" in intent["target"]
 
 
 def test_promote_from_staging_goes_to_production_unless_told(
