@@ -59,6 +59,22 @@ class AuditLog:
         finally:
             os.close(fd)
 
+    def _record(self, intent: AuditIntent, phase: str, **fields: Any) -> None:
+        """One line about ``intent``'s change: the fields every phase carries, then ``fields``."""
+        self._append(
+            {
+                "time": _now(),
+                "phase": phase,
+                "audit_id": intent.id,
+                "profile": self.profile,
+                "provider": self.provider,
+                "action": intent.action,
+                "target": intent.target,
+                "idempotency_key": intent.idempotency_key,
+                **fields,
+            }
+        )
+
     def intent(
         self,
         action: str,
@@ -69,40 +85,12 @@ class AuditLog:
         details: dict[str, Any] | None = None,
     ) -> AuditIntent:
         rec = AuditIntent(uuid.uuid4().hex[:12], action, target, idempotency_key)
-        self._append(
-            {
-                "time": _now(),
-                "phase": "intent",
-                "audit_id": rec.id,
-                "profile": self.profile,
-                "provider": self.provider,
-                "action": action,
-                "target": target,
-                "idempotency_key": idempotency_key,
-                "reason": reason,
-                "details": details or {},
-                "actor": actor(),
-                "origin": self.origin,
-            }
-        )
+        self._record(rec, "intent", reason=reason, details=details or {}, actor=actor(), origin=self.origin)
         return rec
 
     def attempt(self, intent: AuditIntent, number: int, *, note: str) -> None:
         """The change was sent again (same idempotency key) after an unknown outcome."""
-        self._append(
-            {
-                "time": _now(),
-                "phase": "attempt",
-                "audit_id": intent.id,
-                "profile": self.profile,
-                "provider": self.provider,
-                "action": intent.action,
-                "target": intent.target,
-                "idempotency_key": intent.idempotency_key,
-                "attempt": number,
-                "note": note,
-            }
-        )
+        self._record(intent, "attempt", attempt=number, note=note)
 
     def reconciled(
         self,
@@ -114,21 +102,9 @@ class AuditLog:
         details: dict[str, Any] | None = None,
     ) -> None:
         """The outcome of a change that was unknown, learned later: ``how`` says from what."""
-        self._append(
-            {
-                "time": _now(),
-                "phase": "reconciled",
-                "audit_id": intent.id,
-                "profile": self.profile,
-                "provider": self.provider,
-                "action": intent.action,
-                "target": intent.target,
-                "idempotency_key": intent.idempotency_key,
-                "outcome": "applied" if applied else "not applied",
-                "how": how,
-                "request_id": request_id,
-                "details": details or {},
-            }
+        outcome = "applied" if applied else "not applied"
+        self._record(
+            intent, "reconciled", outcome=outcome, how=how, request_id=request_id, details=details or {}
         )
 
     def outcome(
@@ -142,21 +118,8 @@ class AuditLog:
     ) -> None:
         """``outcome``: "ok", "refused" (the API said no), "failed" (not applied: nothing reached the
         server), "unknown" (it may have been applied)."""
-        self._append(
-            {
-                "time": _now(),
-                "phase": "outcome",
-                "audit_id": intent.id,
-                "profile": self.profile,
-                "provider": self.provider,
-                "action": intent.action,
-                "target": intent.target,
-                "idempotency_key": intent.idempotency_key,
-                "outcome": outcome,
-                "request_id": request_id,
-                "error": error,
-                "details": details or {},
-            }
+        self._record(
+            intent, "outcome", outcome=outcome, request_id=request_id, error=error, details=details or {}
         )
 
 
