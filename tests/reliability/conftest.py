@@ -16,6 +16,7 @@ from shipdeck.api.factory import make_adapter
 from shipdeck.api.streams import StreamOptions
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
+from shipdeck.live.timing import Timing
 from shipdeck.model import ProviderName
 from shipdeck.tui.app import ShipdeckApp
 from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
@@ -28,6 +29,7 @@ TOKENS: dict[ProviderName, str] = {"miosa": ADMIN, "miteos": MITEOS_TOKEN, "mixp
 FAST_STREAM = StreamOptions(heartbeat_timeout=1.5, max_outage=30.0, backoff_initial=0.05, backoff_max=0.5)
 # The console's data is called stale after this many seconds without a word from the server.
 STALE_AFTER = 1.5
+FAST_TIMING = Timing(stale_after=STALE_AFTER, stream=FAST_STREAM)
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +54,25 @@ def base_url(sim: SimServer, provider: ProviderName) -> str:
 
 
 def console_through(
-    url: str, provider: ProviderName, tmp_path: Path, *, token: str | None = None, deadline: float = 2.0
+    url: str,
+    provider: ProviderName,
+    tmp_path: Path,
+    *,
+    token: str | None = None,
+    deadline: float = 2.0,
+    timing: Timing = FAST_TIMING,
 ) -> tuple[ShipdeckApp, Adapter]:
-    """A console for ``provider`` at ``url`` with short timeouts and the real clock (ages move).
+    """A console for ``provider`` at ``url`` with short timeouts, the real clock (ages move) and a fast
+    ``timing`` (stale after 1.5 s, stream retried within half a second).
 
     The caller closes the adapter after the app has stopped."""
     profile = Profile("flaky", provider, url, Secret(token or TOKENS[provider]), environment="sandbox")
-    adapter = make_adapter(profile, timeout=1.0, deadline=deadline, stream_options=FAST_STREAM)
-    app = ShipdeckApp(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"), adapter=adapter)
+    adapter = make_adapter(profile, timeout=1.0, deadline=deadline, stream_options=timing.stream)
+    options = ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl")
+    app = ShipdeckApp(options, adapter=adapter, timing=timing)
     # As the console's own adapter factory does: the client's progress notices become notifications.
     assert isinstance(adapter, HttpAdapter)
-    adapter.transport.on_notice = app._notice
-    app.live.stale_after = STALE_AFTER
+    adapter.transport.on_notice = app.notice
     return app, adapter
 
 

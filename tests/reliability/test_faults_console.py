@@ -95,11 +95,11 @@ async def stream_position(pilot: Pilot[Any], app: ShipdeckApp, sim: SimServer, p
     for _ in range(40):
         marker = (await asyncio.to_thread(burst, sim, provider, 1))["last_seq"]
         for _ in range(10):
-            if (app.live._last_seq or 0) >= marker:
+            if (app.live.last_seq or 0) >= marker:
                 return marker
             await pilot.pause(0.05)
     raise AssertionError(
-        f"the console's event stream never came up (it saw up to {app.live._last_seq}, "
+        f"the console's event stream never came up (it saw up to {app.live.last_seq}, "
         f"the server is at {marker}; connection {app.live.connection}: {app.live.connection_note})"
     )
 
@@ -240,11 +240,11 @@ async def test_the_event_stream_resumes_across_cuts_without_gaps_or_repeats(
         for interrupt in (link.cut, link.reset, link.cut):
             first = (await asyncio.to_thread(burst, link_sim, provider, 300))["first_seq"]
             # Cut as soon as the burst starts arriving: mid-stream, the rest still on its way.
-            await wait_for(pilot, lambda: (app.live._last_seq or 0) >= first, timeout=10)  # noqa: B023
+            await wait_for(pilot, lambda: (app.live.last_seq or 0) >= first, timeout=10)  # noqa: B023
             assert interrupt() >= 1
             await asyncio.to_thread(burst, link_sim, provider, 100)  # emitted while it is away
         end = (await asyncio.to_thread(burst, link_sim, provider, 1))["last_seq"]
-        await wait_for(pilot, lambda: (app.live._last_seq or 0) >= end, timeout=20)
+        await wait_for(pilot, lambda: (app.live.last_seq or 0) >= end, timeout=20)
         received = [e.seq for e in app.live.events if e.seq is not None and start < e.seq <= end]
         assert app.live.connection is ConnectionState.LIVE
     await adapter.aclose()

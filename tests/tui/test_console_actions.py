@@ -44,7 +44,7 @@ async def put_cursor_above(pilot: object, app: object, name: str) -> str:
     """Put the cursor on the row just above ``name`` (so one key, 'down', selects it); its id."""
     table = main_screen(app).table  # type: ignore[arg-type]
     ids = table.visible_ids
-    target_id = next(i for i in ids if table._rows[i].name == name)
+    target_id = next(d.id for d in table.visible_rows if d.name == name)
     index = ids.index(target_id)
     assert index > 0
     table.move_to(ids[index - 1])

@@ -63,7 +63,7 @@ async def test_filter_narrows_the_list_and_escape_clears_it(sim: SimServer, tmp_
         table = await wait_loaded(pilot, app)
         total = table.row_count
         await pilot.press("slash", *"dental")
-        assert [table._rows[i].name for i in table.visible_ids] == ["smile-dental-landing"]
+        assert [d.name for d in table.visible_rows] == ["smile-dental-landing"]
         await pilot.press("enter")  # keep the filter, back to the list
         assert table.has_focus and table.row_count == 1
         assert table.highlighted is not None and table.highlighted.name == "smile-dental-landing"
@@ -85,7 +85,7 @@ async def test_keys_typed_right_after_slash_go_to_the_filter(sim: SimServer, tmp
         assert app.screen is table.screen, f"a key reached the list instead: {app.screen!r}"
         assert table.screen.query_one("#filter", Input).value == "smile/"  # '/' in the filter is text
         await pilot.press("backspace")
-        assert [table._rows[i].name for i in table.visible_ids] == ["smile-dental-landing"]
+        assert [d.name for d in table.visible_rows] == ["smile-dental-landing"]
 
 
 async def test_palette_goes_to_a_deployment(sim: SimServer, tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ async def test_actions_a_provider_lacks_say_why_and_send_nothing(sim: SimServer,
     profile = Profile("miteos", "miteos", sim.miteos, Secret("mt_test_demo"), environment="staging")
     app = console_app(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"))
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        await wait_for(pilot, lambda: app._main_screen() is not None)
+        await wait_for(pilot, lambda: app.main_screen is not None)
         capabilities = app.adapter.capabilities
         lacking = [
             (key, action)

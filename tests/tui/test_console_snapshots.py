@@ -39,15 +39,16 @@ def steady(app: ShipdeckApp, then: RunBefore | None = None) -> RunBefore:
     """Wait until the list, the detail and every version number are loaded; drop start-up toasts."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_loaded(pilot, app)
+        table = await wait_loaded(pilot, app)
         await wait_for(
             pilot, lambda: all(d.active_version_number is not None for d in app.live.deployments.values())
         )
-        await pilot.pause(0.3)
+        # ... and the table got them (the live state publishes once per coalescing interval).
+        await wait_for(pilot, lambda: all(d.active_version_number is not None for d in table.visible_rows))
         if then is not None:
             await then(pilot)
         app.clear_notifications()
-        await pilot.pause(0.1)
+        await pilot.pause()
 
     return run_before
 
@@ -72,12 +73,18 @@ def test_detail_tabs(
     async def open_tab(pilot: Pilot[Any]) -> None:
         screen = main_screen(app)
         table = screen.table
-        target = next(i for i in table.visible_ids if table._rows[i].name == "smile-dental-landing")
+        target = next(d.id for d in table.visible_rows if d.name == "smile-dental-landing")
         table.move_to(target)
-        await wait_for(pilot, lambda: app.live.detail is not None and app.live.detail.deployment_id == target)
-        await pilot.pause(0.2)
+        await wait_for(
+            pilot,
+            lambda: (
+                (detail := app.live.detail) is not None
+                and detail.deployment_id == target
+                and screen.detail.detail is detail
+            ),
+        )
         screen.detail.show_tab(f"tab-{tab}")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: screen.detail.active_tab == f"tab-{tab}")
 
     assert snap_compare(app, terminal_size=size, run_before=steady(app, open_tab))
 
