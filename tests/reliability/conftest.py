@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual.widgets import Static
@@ -22,14 +21,16 @@ from shipdeck.tui.app import ShipdeckApp
 from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
 from tests.reliability.proxy import FaultProxy, fault_proxy
 from tests.simproc import SimServer, running_sim
-from tests.tui.console_host import main_screen, wait_loaded
+from tests.tui.console_host import every_notification, main_screen, wait_loaded
+
+__all__ = ["every_notification"]
 
 TOKENS: dict[ProviderName, str] = {"miosa": ADMIN, "miteos": MITEOS_TOKEN, "mixpeek": MIXPEEK_TOKEN}
 # A dead stream is found in about a second and retried at once; a long outage still ends in a re-read.
 FAST_STREAM = StreamOptions(heartbeat_timeout=1.5, max_outage=30.0, backoff_initial=0.05, backoff_max=0.5)
 # The console's data is called stale after this many seconds without a word from the server.
 STALE_AFTER = 1.5
-FAST_TIMING = Timing(stale_after=STALE_AFTER, stream=FAST_STREAM)
+FAST_TIMING = Timing(stale_after=STALE_AFTER, snapshot_retry_initial=0.1, stream=FAST_STREAM)
 
 
 @pytest.fixture(scope="module")
@@ -74,19 +75,6 @@ def console_through(
     assert isinstance(adapter, HttpAdapter)
     adapter.transport.on_notice = app.notice
     return app, adapter
-
-
-def every_notification(app: ShipdeckApp) -> list[str]:
-    """Every message the app notifies from now on, kept (the app drops a toast once it has expired)."""
-    told: list[str] = []
-    notify = app.notify
-
-    def keep(message: str, *args: Any, **kwargs: Any) -> None:
-        told.append(str(message))
-        notify(message, *args, **kwargs)
-
-    app.notify = keep  # type: ignore[method-assign]
-    return told
 
 
 def header_connection(app: ShipdeckApp) -> str:

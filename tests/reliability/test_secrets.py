@@ -42,6 +42,7 @@ from tests.tui.console_host import (
     notifications,
     poll_server,
     settle_actions,
+    settled,
     wait_for,
     wait_loaded,
 )
@@ -78,14 +79,14 @@ def assert_no_secret(text: str, where: str, secrets: tuple[str, ...] = TOKENS) -
 
 
 async def visit(pilot: Pilot[Any], app: ShipdeckApp, seen: dict[str, str], where: str) -> None:
-    await pilot.pause(0.3)
+    await settled(pilot, app)
     seen[where] = screen_output(app).text
 
 
 async def back_to_main(pilot: Pilot[Any], app: ShipdeckApp) -> MainScreen:
     while not isinstance(app.screen, MainScreen):
         app.pop_screen()
-        await pilot.pause(0.05)
+        await settled(pilot, app)
     main = main_screen(app)
     main.table.focus()
     return main

@@ -133,6 +133,34 @@ async def wait_loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
     return table
 
 
+def every_notification(app: App[Any]) -> list[str]:
+    """Every message the app notifies from now on, kept (the app drops a toast once it has expired)."""
+    told: list[str] = []
+    notify = app.notify
+
+    def keep(message: str, *args: Any, **kwargs: Any) -> None:
+        told.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.notify = keep  # type: ignore[method-assign]
+    return told
+
+
+# Workers that run as long as their screen does (streams, tails): never "done".
+LONG_RUNNING_WORKERS = frozenset({"live", "tasks-live", "logs-tail"})
+
+
+def loads_done(app: App[Any]) -> bool:
+    """Every worker the app or a screen started to load or do something has finished (the long-running
+    streams aside): what a screen read is in its widgets."""
+    return all(w.is_finished for w in app.workers if w.group not in LONG_RUNNING_WORKERS)
+
+
+async def settled(pilot: Pilot[Any], app: App[Any]) -> None:
+    """Until the screen's loads are done and what they brought is painted."""
+    await wait_for(pilot, lambda: loads_done(app), what="the screen's loads to finish")
+
+
 def notifications(app: App[Any]) -> list[str]:
     """The messages of the notifications on screen now. (Textual has no public accessor: this one helper
     reads its App._notifications, so a Textual upgrade that renames it breaks here only.)"""

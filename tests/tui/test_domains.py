@@ -14,6 +14,7 @@ from shipdeck.model import Deployment
 from shipdeck.tui.screens.domains import DomainsScreen, domain_problem
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from tests.simproc import SimServer
+from tests.tui.console_host import settled
 from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, get_json, profile_for, screen_text
 
 
@@ -44,7 +45,7 @@ async def domains_screen(pilot: Pilot[Any]) -> DomainsScreen:
         return screen if isinstance(screen, DomainsScreen) and screen.query_one("#domains-table") else None
 
     found: DomainsScreen = await eventually(ready, what="domains screen")
-    await pilot.pause(0.3)
+    await settled(pilot, pilot.app)  # its domains are read and shown
     return found
 
 

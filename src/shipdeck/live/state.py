@@ -198,6 +198,7 @@ class LiveState:
         self._poll_interval: float | None = None
         # The connection failures told to the user since the connection was last live.
         self._reported_failures: set[str] = set()
+        self._failures = 0
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         # Version id -> number, learned from version lists (Miosa's deployment names only the id).
@@ -225,6 +226,11 @@ class LiveState:
     def last_seq(self) -> int | None:
         """The sequence number of the last stream event taken in (where a reconnect resumes after)."""
         return self._last_seq
+
+    @property
+    def failures(self) -> int:
+        """How many reads or connections have failed since the start (every retry counts)."""
+        return self._failures
 
     @property
     def poll_interval(self) -> float | None:
@@ -679,6 +685,7 @@ class LiveState:
         """Down because of ``exc``: the header says so, and a problem says why, once per reason per outage
         (retries that fail the same ways say nothing new)."""
         reason = str(exc)
+        self._failures += 1
         self._set_connection(state, reason)
         if reason not in self._reported_failures:
             self._reported_failures.add(reason)
