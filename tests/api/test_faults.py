@@ -14,7 +14,7 @@ from shipdeck.api.base import Adapter
 from shipdeck.api.miteos import MiteosAdapter
 from shipdeck.api.streams import StreamOptions
 from shipdeck.model import Event, ProviderName
-from tests.api.helpers import adapter_for
+from tests.api.helpers import adapter_for, latest_seq
 from tests.simproc import SimServer, running_sim
 
 STREAM_EVENTS = 5000
@@ -85,16 +85,16 @@ async def _burst_through_stream(adapter: Adapter, sim: SimServer, provider: Prov
     """Every sequence the stream delivered until the last of a burst of STREAM_EVENTS; checks the burst."""
     seen: list[int] = []
     last_wanted: list[int] = []
+    after = await latest_seq(sim, provider)
 
     async def consume() -> None:
-        async for event in adapter.events():
+        async for event in adapter.events(after=after):
             assert event.seq is not None
             seen.append(event.seq)
             if last_wanted and event.seq >= last_wanted[0]:
                 return
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.5)  # connected and subscribed
     result = await asyncio.to_thread(burst, sim, provider, STREAM_EVENTS)
     last_wanted.append(result["last_seq"])
     if seen and seen[-1] >= result["last_seq"]:

@@ -50,10 +50,9 @@ async def test_an_action_sent_while_the_server_is_down_is_pending_then_resolved_
         )
     )
     try:
-        for _ in range(100):
-            if seen_pending:
-                break
-            await asyncio.sleep(0.1)
+        async with asyncio.timeout(30):
+            while not seen_pending:  # until the action has been told pending
+                await asyncio.sleep(0.05)
         assert seen_pending and not action.done()
         assert len(pending.pending) == 1
         with running_sim(["--port", str(port)], db_path=db, speed=50.0):
