@@ -33,7 +33,7 @@ SIZE = (120, 40)
 ROLLBACK_TARGET = "smile-dental-landing"
 
 
-async def shows_problem(pilot: Pilot[object], app: ShipdeckApp, says: str) -> str:
+async def shows_problem(pilot: Pilot[int], app: ShipdeckApp, says: str) -> str:
     """Wait for the notification that says ``says``; check it is one line, tokenless, and that the header
     is not 'live' and keys still work. The notification's text."""
     await composed(pilot, app)

@@ -38,6 +38,7 @@ from tests.tui.console_host import (
     console_options,
     console_sim,
     main_screen,
+    screen_as,
     settle_actions,
     settled,
     wait_for,
@@ -248,8 +249,7 @@ async def test_every_dialog_refuses_bad_input_with_the_reason_and_keeps_it(tmp_p
             await back_to_main(pilot, app)
             await pilot.press("p")
             await wait_for(pilot, lambda: isinstance(app.screen, PublishForm))
-            form = app.screen
-            assert isinstance(form, PublishForm)
+            form = screen_as(app, PublishForm)
             typed = {"#pf-source": "sbx_kept", "#pf-port": "99999", "#pf-health": "healthz"}
             for selector, text in typed.items():
                 form.query_one(selector, Input).value = text
@@ -289,8 +289,7 @@ async def test_a_value_typed_in_the_env_editor_reaches_the_server_exactly(tmp_pa
             assert deployment is not None
             await pilot.press("e")
             await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
-            editor = app.screen
-            assert isinstance(editor, EnvEditorScreen)
+            editor = screen_as(app, EnvEditorScreen)
             await settled(pilot, app)
             await pilot.press("a")
             name_prompt = await type_into_prompt(pilot, "TYPED_VALUE")

@@ -41,6 +41,7 @@ from tests.tui.console_host import (
     main_screen,
     notifications,
     poll_server,
+    screen_as,
     settle_actions,
     settled,
     wait_for,
@@ -125,8 +126,7 @@ async def test_no_screen_shows_a_token_and_a_typed_env_value_is_stored_nowhere(t
             assert deployment is not None
             await pilot.press("e")
             await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
-            editor = app.screen
-            assert isinstance(editor, EnvEditorScreen)
+            editor = screen_as(app, EnvEditorScreen)
             await pilot.press("a")
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
             await pilot.press(*"SECRET_TEST_VALUE", "enter")

@@ -79,7 +79,7 @@ def hostile_sim() -> Iterator[SimServer]:
 
 @pytest.fixture(scope="module")
 def hostile_deployment(hostile_sim: SimServer) -> dict[str, Any]:
-    created = miosa_post(hostile_sim.miosa, "/deployments", {"name": HOSTILE})["data"]
+    created: dict[str, Any] = miosa_post(hostile_sim.miosa, "/deployments", {"name": HOSTILE})["data"]
     miosa_post(
         hostile_sim.miosa,
         f"/deployments/{created['id']}/env",
@@ -223,7 +223,7 @@ def publish_hostile(sim: SimServer, deployment_id: str) -> None:
 
 
 def hostile_miosa_data(sim: SimServer) -> dict[str, Any]:
-    created = miosa_post(sim.miosa, "/deployments", {"name": HOSTILE})["data"]
+    created: dict[str, Any] = miosa_post(sim.miosa, "/deployments", {"name": HOSTILE})["data"]
     # The sandbox id is echoed by the build ("Cloning sandbox snapshot ..."): hostile build log lines.
     publish_hostile(sim, created["id"])
     miosa_post(sim.miosa, f"/deployments/{created['id']}/env", {"env": {"HOSTILE_VALUE": HOSTILE_ENV_VALUE}})

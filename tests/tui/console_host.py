@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
@@ -21,6 +22,8 @@ from shipdeck.config.themes import load_themes
 from shipdeck.tui.app import MainScreen, ShipdeckApp, make_app
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from tests.simproc import SimServer, running_sim
+
+S = TypeVar("S", bound=Screen[Any])
 
 EPOCH = "2026-01-01T00:00:00Z"
 # The console's clock in tests: a little after the simulator's epoch, so ages render the same every run.
@@ -105,10 +108,17 @@ async def wait_for_notification(pilot: Pilot[Any], app: App[Any], text: str) -> 
     return next(m for m in notifications(app) if text in m)
 
 
-async def wait_for_screen(pilot: Pilot[Any], app: App[Any], kind: type[Any]) -> Any:
+async def wait_for_screen(pilot: Pilot[Any], app: App[Any], kind: type[S]) -> S:
     """Until the active screen is a ``kind``; that screen."""
     await wait_for(pilot, lambda: isinstance(app.screen, kind), what=f"the {kind.__name__} screen")
-    return app.screen
+    return screen_as(app, kind)
+
+
+def screen_as(app: App[Any], kind: type[S]) -> S:
+    """The active screen, which must be a ``kind`` (typed as one)."""
+    screen = app.screen
+    assert isinstance(screen, kind), f"the active screen is {screen!r}, not a {kind.__name__}"
+    return screen
 
 
 async def composed(pilot: Pilot[Any], app: ShipdeckApp) -> None:

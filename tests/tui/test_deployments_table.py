@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from textual.app import App, ComposeResult
 
@@ -30,7 +31,7 @@ class TableApp(App[None]):
         yield DeploymentsTable(clock=lambda: NOW, id="table")
 
 
-def screen_text(app: App[object]) -> str:
+def screen_text(app: App[Any]) -> str:
     table = app.query_one(DeploymentsTable)
     return "\n".join(table.render_line(y).text for y in range(table.size.height))
 

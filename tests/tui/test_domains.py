@@ -11,7 +11,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from shipdeck.model import Deployment
-from shipdeck.tui.screens.domains import DomainsScreen, domain_problem
+from shipdeck.model.validation import domain_problem
+from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from tests.simproc import SimServer
 from tests.tui.console_host import settled
@@ -121,7 +122,7 @@ async def test_failing_verification_says_what_is_wrong(domains_sim: SimServer, t
         await pilot.press("v")
 
         async def failed() -> bool:
-            return (await server_domains(domains_sim, dep))[name]["status"] == "failed"
+            return bool((await server_domains(domains_sim, dep))[name]["status"] == "failed")
 
         await eventually(failed, what="verification failed on the server")
         await eventually(lambda: "Verification failed" in screen_text(app), what="failure shown")
