@@ -188,12 +188,18 @@ async def test_a_change_refused_at_connect_is_failed_not_applied(tmp_path: Path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    profile = Profile("closed", "miosa", f"http://127.0.0.1:{port}/api/v1", Secret(ADMIN), environment="sandbox")
+    profile = Profile(
+        "closed", "miosa", f"http://127.0.0.1:{port}/api/v1", Secret(ADMIN), environment="sandbox"
+    )
     audit = AuditLog(tmp_path / "audit.jsonl", profile="closed", provider="miosa")
     adapter = make_adapter(profile, timeout=1.0, deadline=3.0)
     async with adapter:
         session = ChangeSession(
-            adapter, audit, read_only=False, profile_name="closed", open_changes=OpenChanges(tmp_path / "o.json")
+            adapter,
+            audit,
+            read_only=False,
+            profile_name="closed",
+            open_changes=OpenChanges(tmp_path / "o.json"),
         )
         dep = Deployment(id="dep_x", provider="miosa", name="x")
         outcome = await session.execute(plan_domain_add(dep, "www.example.com"))
