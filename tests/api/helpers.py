@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import httpx
+
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
 from shipdeck.api.streams import StreamOptions
@@ -18,6 +20,14 @@ from tests.simproc import SimServer
 T = TypeVar("T")
 
 DEFAULT_TOKENS: dict[str, str] = {"miosa": ADMIN, "miteos": MITEOS_TOKEN}
+
+
+async def latest_seq(sim: SimServer, provider: ProviderName) -> int:
+    """The sequence number of the provider's newest event on the simulator: a stream that resumes after it
+    gets every later event however long it takes to connect (no sleeping until it has subscribed)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(sim.root + "/_sim/health")
+    return int(answer.json()["latest_seq"][provider])
 
 
 def adapter_for(

@@ -19,7 +19,7 @@ from shipdeck.api.errors import (
 )
 from shipdeck.api.miosa import MiosaAdapter
 from shipdeck.model import Deployment, Event, PublishRequest, Version
-from tests.api.helpers import adapter_for, eventually
+from tests.api.helpers import adapter_for, eventually, latest_seq
 from tests.conftest import READONLY
 from tests.simproc import SimServer, running_sim
 
@@ -213,22 +213,23 @@ async def test_env_per_environment_never_shows_values(fresh: MiosaAdapter) -> No
     assert "API_TEST_KEY" not in {v.name for v in await fresh.list_env(dep.id, environment="preview")}
 
 
-async def test_event_stream_and_build_logs(fresh: MiosaAdapter) -> None:
+async def test_event_stream_and_build_logs(fresh: MiosaAdapter, fresh_sim: SimServer) -> None:
     dep, _ = await with_ready_versions(fresh, 1)
     events: list[Event] = []
+    after = await latest_seq(fresh_sim, "miosa")
 
     async def collect() -> None:
-        async for event in fresh.events():
+        async for event in fresh.events(after=after):
             events.append(event)
             if event.type == "env.changed":
                 return
 
     collector = asyncio.create_task(collect())
-    await asyncio.sleep(0.3)
     version = await publish_ready(fresh, dep, promote=True)
     await fresh.set_env(dep.id, {"STREAM_TEST": "1"})
-    await asyncio.wait_for(collector, 15)
-    seqs = [e.seq for e in events]
+    await asyncio.wait_for(collector, 30)
+    seqs = [e.seq for e in events if e.seq is not None]
+    assert len(seqs) == len(events)  # every Miosa event is numbered
     assert seqs == sorted(set(seqs)) and all(s is not None for s in seqs)
     assert {"version.created", "env.changed"} <= {e.type for e in events}
     # Resume from the middle: exactly the later events again.

@@ -12,7 +12,7 @@ from shipdeck.api.factory import make_adapter
 from shipdeck.api.miteos import MiteosAdapter
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.model import Event, Task
-from tests.api.helpers import adapter_for, eventually
+from tests.api.helpers import adapter_for, eventually, latest_seq
 from tests.simproc import SimServer
 
 
@@ -126,21 +126,22 @@ async def test_agent_errors_and_bad_tokens(sim: SimServer, miteos: MiteosAdapter
     await bad.aclose()
 
 
-async def test_websocket_events_arrive_and_resume(fresh: MiteosAdapter) -> None:
+async def test_websocket_events_arrive_and_resume(fresh: MiteosAdapter, fresh_sim: SimServer) -> None:
     events: list[Event] = []
+    after = await latest_seq(fresh_sim, "miteos")
 
     async def collect() -> None:
-        async for event in fresh.events():
+        async for event in fresh.events(after=after):
             events.append(event)
             if created and event.type.startswith("task.") and event.data.get("task_id") == created[0]:
                 return
 
     created: list[str] = []
     collector = asyncio.create_task(collect())
-    await asyncio.sleep(0.3)
     created.append((await fresh.create_task("Check the error budget")).id)
-    await asyncio.wait_for(collector, 15)
-    seqs = [e.seq for e in events]
+    await asyncio.wait_for(collector, 30)
+    seqs = [e.seq for e in events if e.seq is not None]
+    assert len(seqs) == len(events)  # every Miteos event is numbered
     assert seqs == sorted(set(seqs)) and all(e.provider == "miteos" for e in events)
     resumed = []
     async with asyncio.timeout(10):

@@ -126,7 +126,7 @@ async def test_slow_drip_is_bounded_by_the_deadline() -> None:
         started = time.monotonic()
         with pytest.raises(NetworkError, match="within 1 s"):
             await transport.get("/x")
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 9  # cut by the deadline, not after the 10 s drip
         await transport.aclose()
 
 

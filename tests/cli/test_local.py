@@ -207,7 +207,12 @@ promote = "ctrl+b"
     (user_themes_dir()).mkdir(parents=True)
     (user_themes_dir() / "bad.toml").write_text("name = 3\n")
     seen: list[ConsoleOptions] = []
-    monkeypatch.setattr("shipdeck.cli.app.open_console", lambda options: seen.append(options) or 0)
+
+    def open_console(options: ConsoleOptions) -> int:
+        seen.append(options)
+        return 0
+
+    monkeypatch.setattr("shipdeck.cli.app.open_console", open_console)
     result = shipdeck(capsys, "--read-only")
     assert result.code == 0, result.err
     (options,) = seen

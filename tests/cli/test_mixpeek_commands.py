@@ -109,7 +109,7 @@ def test_publish_needs_a_message_then_deploys_a_bundle(
     assert refused.code != 0 and "deploy message" in refused.err
     result = shipdeck(capsys, "publish", "docs-portal@staging", "--message", "docs: from the cli", "--yes")
     assert result.code == 0, result.err
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while pointers(mixpeek, "docs-portal")["staging"] == before["staging"]:
         assert time.monotonic() < deadline, "the deploy never went live in staging"
         time.sleep(0.1)

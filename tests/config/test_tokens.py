@@ -69,7 +69,7 @@ def test_hanging_command_is_killed_at_the_timeout(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(TokenError, match=r"did not finish within 1s"):
         token_from_command(shlex.join([sys.executable, str(script)]), profile="p", timeout=1)
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 30  # stopped at its timeout, not after the command's 60 s
     helper = int(pid_file.read_text())
     deadline = time.monotonic() + 5
     while _alive(helper) and time.monotonic() < deadline:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual.widgets import Static
@@ -16,18 +15,22 @@ from shipdeck.api.factory import make_adapter
 from shipdeck.api.streams import StreamOptions
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
+from shipdeck.live.timing import Timing
 from shipdeck.model import ProviderName
 from shipdeck.tui.app import ShipdeckApp
 from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
 from tests.reliability.proxy import FaultProxy, fault_proxy
 from tests.simproc import SimServer, running_sim
-from tests.tui.console_host import main_screen, wait_loaded
+from tests.tui.console_host import every_notification, main_screen, wait_loaded
+
+__all__ = ["every_notification"]
 
 TOKENS: dict[ProviderName, str] = {"miosa": ADMIN, "miteos": MITEOS_TOKEN, "mixpeek": MIXPEEK_TOKEN}
 # A dead stream is found in about a second and retried at once; a long outage still ends in a re-read.
 FAST_STREAM = StreamOptions(heartbeat_timeout=1.5, max_outage=30.0, backoff_initial=0.05, backoff_max=0.5)
 # The console's data is called stale after this many seconds without a word from the server.
 STALE_AFTER = 1.5
+FAST_TIMING = Timing(stale_after=STALE_AFTER, snapshot_retry_initial=0.1, stream=FAST_STREAM)
 
 
 @pytest.fixture(scope="module")
@@ -52,32 +55,26 @@ def base_url(sim: SimServer, provider: ProviderName) -> str:
 
 
 def console_through(
-    url: str, provider: ProviderName, tmp_path: Path, *, token: str | None = None, deadline: float = 2.0
+    url: str,
+    provider: ProviderName,
+    tmp_path: Path,
+    *,
+    token: str | None = None,
+    deadline: float = 2.0,
+    timing: Timing = FAST_TIMING,
 ) -> tuple[ShipdeckApp, Adapter]:
-    """A console for ``provider`` at ``url`` with short timeouts and the real clock (ages move).
+    """A console for ``provider`` at ``url`` with short timeouts, the real clock (ages move) and a fast
+    ``timing`` (stale after 1.5 s, stream retried within half a second).
 
     The caller closes the adapter after the app has stopped."""
     profile = Profile("flaky", provider, url, Secret(token or TOKENS[provider]), environment="sandbox")
-    adapter = make_adapter(profile, timeout=1.0, deadline=deadline, stream_options=FAST_STREAM)
-    app = ShipdeckApp(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"), adapter=adapter)
+    adapter = make_adapter(profile, timeout=1.0, deadline=deadline, stream_options=timing.stream)
+    options = ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl")
+    app = ShipdeckApp(options, adapter=adapter, timing=timing)
     # As the console's own adapter factory does: the client's progress notices become notifications.
     assert isinstance(adapter, HttpAdapter)
-    adapter.transport.on_notice = app._notice
-    app.live.stale_after = STALE_AFTER
+    adapter.transport.on_notice = app.notice
     return app, adapter
-
-
-def every_notification(app: ShipdeckApp) -> list[str]:
-    """Every message the app notifies from now on, kept (the app drops a toast once it has expired)."""
-    told: list[str] = []
-    notify = app.notify
-
-    def keep(message: str, *args: Any, **kwargs: Any) -> None:
-        told.append(str(message))
-        notify(message, *args, **kwargs)
-
-    app.notify = keep  # type: ignore[method-assign]
-    return told
 
 
 def header_connection(app: ShipdeckApp) -> str:

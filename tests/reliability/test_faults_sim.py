@@ -75,7 +75,7 @@ async def test_the_console_rides_out_a_faulty_server(tmp_path: Path) -> None:
             await pilot.press("enter")
             await settle_actions(pilot, app)
             assert any("rolled back" in m for m in told), told
-            await wait_for(pilot, lambda: header_current(app), timeout=10)
+            await wait_for(pilot, lambda: header_current(app), timeout=30)
         await adapter.aclose()
         after = (await asyncio.to_thread(patient_get, sim, f"/deployments/{target['id']}"))["data"]
         rollbacks = await asyncio.to_thread(rollback_statuses, sim)

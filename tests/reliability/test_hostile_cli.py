@@ -57,7 +57,9 @@ def test_ls_against_a_broken_answer(capsys: pytest.CaptureFixture[str], case: Ca
     with threaded(case.handler) as server:
         result, took = against(capsys, server.url + "/api/v1", "ls")
     assert_one_clear_line(result, case.says)
-    assert took < TIMEOUT + 2, "the deadline did not cut it"
+    # Not a timing target (a busy machine may take several times longer): the slowest answer would take
+    # 600 s and one never ends, so finishing within a tenth of that means the deadline cut it.
+    assert took < 60, "the deadline did not cut it"
 
 
 def test_an_unknown_state_is_listed_as_it_came(capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,7 +79,7 @@ def test_a_redirect_to_another_host_is_not_followed(capsys: pytest.CaptureFixtur
 def test_https_at_a_plain_http_port_says_tls(capsys: pytest.CaptureFixture[str], sim: SimServer) -> None:
     result, took = against(capsys, sim.miosa.replace("http://", "https://"), "ls")
     assert_one_clear_line(result, "tls")
-    assert took < 2, "a TLS failure is not worth retrying"
+    assert took < TIMEOUT, "a TLS failure is not worth retrying (retries would run to the deadline)"
 
 
 def test_a_self_signed_certificate_says_tls(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -108,5 +110,5 @@ def test_rollback_whose_answer_is_broken(
     with threaded(relay_except(sim, is_rollback, bad)) as server:
         result, took = against(capsys, server.url + "/api/v1", "rollback", TARGET, "--yes")
     assert_one_clear_line(result, says, token=ADMIN)
-    assert took < TIMEOUT + 2
+    assert took < 60, "the deadline did not cut it"  # as above
     assert [r.method for r in server.seen if is_rollback(r)] != [], "the rollback was never sent"

@@ -38,7 +38,9 @@ from tests.tui.console_host import (
     console_options,
     console_sim,
     main_screen,
+    screen_as,
     settle_actions,
+    settled,
     wait_for,
     wait_loaded,
 )
@@ -184,7 +186,8 @@ async def type_into_prompt(pilot: Pilot[Any], text: str) -> TextPrompt:
 
 async def assert_refused_and_kept(pilot: Pilot[Any], prompt: TextPrompt, typed: str, reason: str) -> None:
     prompt.action_submit()
-    await pilot.pause(0.2)
+    await settled(pilot, pilot.app)
+    await wait_for(pilot, lambda: reason in screen_output(pilot.app).text, what=f"the reason {reason!r}")
     assert pilot.app.screen is prompt, f"{typed!r} was accepted"
     assert typed_value(prompt) == typed, "what was typed was lost"
     assert reason in screen_output(pilot.app).text, f"the reason {reason!r} is not shown"
@@ -193,7 +196,7 @@ async def assert_refused_and_kept(pilot: Pilot[Any], prompt: TextPrompt, typed: 
 async def back_to_main(pilot: Pilot[Any], app: ShipdeckApp) -> MainScreen:
     while not isinstance(app.screen, MainScreen):
         app.pop_screen()
-        await pilot.pause(0.05)
+        await settled(pilot, app)
     main = main_screen(app)
     main.table.focus()
     return main
@@ -210,7 +213,7 @@ async def test_every_dialog_refuses_bad_input_with_the_reason_and_keeps_it(tmp_p
             await back_to_main(pilot, app)
             await pilot.press("e")
             await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
-            await pilot.pause(0.3)
+            await settled(pilot, app)
             for bad in BAD_ENV_KEYS:
                 await pilot.press("a")
                 prompt = await type_into_prompt(pilot, bad)
@@ -228,7 +231,7 @@ async def test_every_dialog_refuses_bad_input_with_the_reason_and_keeps_it(tmp_p
             await back_to_main(pilot, app)
             await pilot.press("d")
             await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen))
-            await pilot.pause(0.3)
+            await settled(pilot, app)
             for bad in BAD_DOMAINS:
                 await pilot.press("a")
                 prompt = await type_into_prompt(pilot, bad)
@@ -246,20 +249,17 @@ async def test_every_dialog_refuses_bad_input_with_the_reason_and_keeps_it(tmp_p
             await back_to_main(pilot, app)
             await pilot.press("p")
             await wait_for(pilot, lambda: isinstance(app.screen, PublishForm))
-            form = app.screen
-            assert isinstance(form, PublishForm)
+            form = screen_as(app, PublishForm)
             typed = {"#pf-source": "sbx_kept", "#pf-port": "99999", "#pf-health": "healthz"}
             for selector, text in typed.items():
                 form.query_one(selector, Input).value = text
             form.action_submit()
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: "Port: '99999' is not a port number" in screen_output(app).text)
             assert app.screen is form
-            assert "Port: '99999' is not a port number" in screen_output(app).text
             form.query_one("#pf-port", Input).value = "8080"
             form.action_submit()
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: "must be a path starting with '/'" in screen_output(app).text)
             assert app.screen is form
-            assert "must be a path starting with '/'" in screen_output(app).text
             kept = {selector: form.query_one(selector, Input).value for selector in typed}
             assert kept == {**typed, "#pf-port": "8080"}
             await pilot.press("escape")
@@ -289,9 +289,8 @@ async def test_a_value_typed_in_the_env_editor_reaches_the_server_exactly(tmp_pa
             assert deployment is not None
             await pilot.press("e")
             await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
-            editor = app.screen
-            assert isinstance(editor, EnvEditorScreen)
-            await pilot.pause(0.3)
+            editor = screen_as(app, EnvEditorScreen)
+            await settled(pilot, app)
             await pilot.press("a")
             name_prompt = await type_into_prompt(pilot, "TYPED_VALUE")
             name_prompt.action_submit()

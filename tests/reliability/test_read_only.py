@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from textual.binding import Binding
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
@@ -42,7 +42,7 @@ from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from tests.cli.helpers import shipdeck, write_config
 from tests.conftest import ADMIN, MITEOS_TOKEN, READONLY
 from tests.simproc import SimServer
-from tests.tui.console_host import APP_NOW, main_screen, notifications, wait_for, wait_loaded
+from tests.tui.console_host import APP_NOW, main_screen, notifications, settled, wait_for, wait_loaded
 from tests.tui.screen_host import frozen_sim
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -172,10 +172,10 @@ async def answer_every_dialog(pilot: Pilot[Any], app: ShipdeckApp) -> None:
             await pilot.press("escape")
         else:
             return
-        await pilot.pause(0.1)
+        await settled(pilot, pilot.app)
         if app.screen is screen:
             await pilot.press("escape")
-            await pilot.pause(0.05)
+            await settled(pilot, pilot.app)
 
 
 async def _submit_prompt(pilot: Pilot[Any], prompt: TextPrompt) -> None:
@@ -187,7 +187,7 @@ async def _submit_prompt(pilot: Pilot[Any], prompt: TextPrompt) -> None:
         elif isinstance(widget, Input):
             widget.value = candidate
         prompt.action_submit()
-        await pilot.pause(0.05)
+        await settled(pilot, pilot.app)
         if pilot.app.screen is not prompt:
             return
 
@@ -197,10 +197,10 @@ async def back_to_main(pilot: Pilot[Any], app: ShipdeckApp) -> MainScreen:
         if isinstance(app.screen, MainScreen):
             break
         app.pop_screen()
-        await pilot.pause(0.05)
+        await settled(pilot, pilot.app)
     main = main_screen(app)
     main.table.focus()
-    await pilot.pause(0.05)
+    await settled(pilot, pilot.app)
     return main
 
 
@@ -209,7 +209,7 @@ async def open_screen(pilot: Pilot[Any], app: ShipdeckApp, screen_type: type[Scr
         await back_to_main(pilot, app)
         await pilot.press(OPENERS[screen_type])
         await wait_for(pilot, lambda: isinstance(app.screen, screen_type))
-        await pilot.pause(0.1)
+        await settled(pilot, pilot.app)
     if isinstance(app.screen, TasksScreen):
         tasks = app.screen
         await wait_for(pilot, lambda: bool(tasks.tasks))
@@ -238,13 +238,13 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
     pressed: list[str] = []
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(pilot, app)
-        await pilot.pause(0.3)
+        await settled(pilot, pilot.app)
 
         for owner in (MainScreen, DeploymentsTable, ShipdeckApp):
             for binding in bindings_of(owner):
                 await back_to_main(pilot, app)
                 await pilot.press(first_key(binding))
-                await pilot.pause(0.05)
+                await settled(pilot, pilot.app)
                 await answer_every_dialog(pilot, app)
                 pressed.append(f"{owner.__name__}:{binding.id or binding.action}")
 
@@ -255,9 +255,14 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
             await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
             palette = app.screen
             palette.query_one(Input).value = title
-            await pilot.pause(0.25)
+
+            def offered(title: str = title, palette: Screen[Any] = palette) -> bool:
+                options = palette.query_one(CommandList).options
+                return any(title in str(option.prompt) for option in options)
+
+            await wait_for(pilot, offered, what=f"the palette offering {title!r}")
             await pilot.press("enter")
-            await pilot.pause(0.1)
+            await settled(pilot, pilot.app)
             await answer_every_dialog(pilot, app)
             pressed.append(f"palette:{title}")
             if action in MAIN_CHANGES:
@@ -269,11 +274,11 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
                 screen = await open_screen(pilot, app, screen_type)
                 await prepare(screen)
                 await pilot.press(first_key(binding))
-                await pilot.pause(0.05)
+                await settled(pilot, pilot.app)
                 await answer_every_dialog(pilot, app)
                 pressed.append(f"{screen_type.__name__}:{binding.id or binding.action}")
 
-        await pilot.pause(0.5)
+        await settled(pilot, pilot.app)
         assert read_only_refusals(app) >= len(MAIN_CHANGES)
         assert app.is_running
     sent = mutations(slow_sim, mark)

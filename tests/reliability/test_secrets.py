@@ -41,7 +41,9 @@ from tests.tui.console_host import (
     main_screen,
     notifications,
     poll_server,
+    screen_as,
     settle_actions,
+    settled,
     wait_for,
     wait_loaded,
 )
@@ -78,14 +80,14 @@ def assert_no_secret(text: str, where: str, secrets: tuple[str, ...] = TOKENS) -
 
 
 async def visit(pilot: Pilot[Any], app: ShipdeckApp, seen: dict[str, str], where: str) -> None:
-    await pilot.pause(0.3)
+    await settled(pilot, app)
     seen[where] = screen_output(app).text
 
 
 async def back_to_main(pilot: Pilot[Any], app: ShipdeckApp) -> MainScreen:
     while not isinstance(app.screen, MainScreen):
         app.pop_screen()
-        await pilot.pause(0.05)
+        await settled(pilot, app)
     main = main_screen(app)
     main.table.focus()
     return main
@@ -124,8 +126,7 @@ async def test_no_screen_shows_a_token_and_a_typed_env_value_is_stored_nowhere(t
             assert deployment is not None
             await pilot.press("e")
             await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
-            editor = app.screen
-            assert isinstance(editor, EnvEditorScreen)
+            editor = screen_as(app, EnvEditorScreen)
             await pilot.press("a")
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
             await pilot.press(*"SECRET_TEST_VALUE", "enter")

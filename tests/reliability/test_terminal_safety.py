@@ -23,6 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.app import App, ComposeResult
+from textual.command import CommandInput, CommandPalette
 
 from shipdeck.cli.app import run
 from shipdeck.cli.output import print_json, terminal_safe
@@ -60,7 +61,9 @@ from tests.tui.console_host import (
     console_sim,
     main_screen,
     notifications,
+    settled,
     wait_for,
+    wait_for_screen,
     wait_loaded,
 )
 
@@ -76,7 +79,7 @@ def hostile_sim() -> Iterator[SimServer]:
 
 @pytest.fixture(scope="module")
 def hostile_deployment(hostile_sim: SimServer) -> dict[str, Any]:
-    created = miosa_post(hostile_sim.miosa, "/deployments", {"name": HOSTILE})["data"]
+    created: dict[str, Any] = miosa_post(hostile_sim.miosa, "/deployments", {"name": HOSTILE})["data"]
     miosa_post(
         hostile_sim.miosa,
         f"/deployments/{created['id']}/env",
@@ -220,7 +223,7 @@ def publish_hostile(sim: SimServer, deployment_id: str) -> None:
 
 
 def hostile_miosa_data(sim: SimServer) -> dict[str, Any]:
-    created = miosa_post(sim.miosa, "/deployments", {"name": HOSTILE})["data"]
+    created: dict[str, Any] = miosa_post(sim.miosa, "/deployments", {"name": HOSTILE})["data"]
     # The sandbox id is echoed by the build ("Cloning sandbox snapshot ..."): hostile build log lines.
     publish_hostile(sim, created["id"])
     miosa_post(sim.miosa, f"/deployments/{created['id']}/env", {"env": {"HOSTILE_VALUE": HOSTILE_ENV_VALUE}})
@@ -254,17 +257,17 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
             await wait_for(
                 pilot, lambda: bool(app.live.detail and app.live.detail.versions and app.live.detail.env)
             )
-            await pilot.pause(0.2)
+            await settled(pilot, app)
             assert MARKUP in walk.look("deployments table")
             for tab in TAB_IDS:
                 main.detail.show_tab(tab)
-                await pilot.pause(0.3)
+                await settled(pilot, app)
                 walk.look(f"detail tab {tab}")
             assert "HOSTILE_VALUE" in walk.texts["detail tab tab-env"]
             main.table.focus()
             await pilot.press("r")  # one version only: refused with the name in the notification
             await wait_for(pilot, lambda: any(MARKUP in n for n in notifications(app)))
-            await pilot.pause(0.2)
+            await settled(pilot, app)
             walk.look("rollback refusal toast")
 
             # A second build while the console watches: its log lines arrive as events.
@@ -272,7 +275,7 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
             main.detail.show_tab("tab-events")
             events = main.detail.query_one("#events-log", EventLog)
             await wait_for(pilot, lambda: any(MARKUP in line for line in events.lines))
-            await pilot.pause(0.2)
+            await settled(pilot, app)
             walk.look("events tab, live")
 
             await pilot.press("l")
@@ -280,7 +283,7 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
             logs = app.screen
             assert isinstance(logs, LogsScreen)
             await wait_for(pilot, lambda: any(MARKUP in line for line in logs.log_view.lines))
-            await pilot.pause(0.2)
+            await settled(pilot, app)
             assert MARKUP in walk.look("logs screen")
             await pilot.press("escape")
 
@@ -293,7 +296,7 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
                 main.table.focus()
                 await pilot.press(key)
                 await wait_for(pilot, lambda t=screen_type: isinstance(app.screen, t))  # type: ignore[misc]
-                await pilot.pause(0.4)
+                await settled(pilot, app)
                 walk.look(where)
                 await pilot.press("escape")
 
@@ -308,7 +311,7 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
             editor.stage("HOSTILE_VALUE", None)
             await pilot.press("s")
             await wait_for(pilot, lambda: isinstance(app.screen, EnvDiffScreen))
-            await pilot.pause(0.3)
+            await settled(pilot, app)
             assert MARKUP in walk.look("env diff")
             await pilot.press("escape")
             editor.staged.clear()
@@ -316,9 +319,10 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
 
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
             await pilot.press("ctrl+p")
-            await pilot.pause(0.2)
+            palette = await wait_for_screen(pilot, app, CommandPalette)
+            await wait_for(pilot, lambda: palette.query_one(CommandInput).has_focus)
             await pilot.press(*"bold")
-            await pilot.pause(0.5)
+            await settled(pilot, app)
             walk.look("command palette")
             await pilot.press("escape")
 
@@ -334,7 +338,7 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
                 main.table.focus()
                 await pilot.press(key)
                 await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-                await pilot.pause(0.3)
+                await settled(pilot, app)
                 assert MARKUP in flat(walk.look(f"confirm dialog {key}"))
                 await pilot.press("escape")
 
@@ -345,7 +349,7 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
             tasks = app.screen
             assert isinstance(tasks, TasksScreen)
             await wait_for(pilot, lambda: any(t.prompt == TASK_PROMPT for t in tasks.tasks))
-            await pilot.pause(0.3)
+            await settled(pilot, app)
             assert MARKUP in walk.look("tasks screen")
             assert app.is_running  # [@click=app.quit] was never a button
 
@@ -361,7 +365,7 @@ async def test_domain_names_and_unavailable_reasons_in_the_detail_pane_are_liter
         detail = DeploymentDetail(deployment_id="dep_1", domains=[domain], versions=[], env=[], runs=[])
         pane.show(deployment, detail)
         pane.show_tab("tab-domains")
-        await pilot.pause(0.2)
+        await pilot.pause()
         output = screen_output(pane_host)
         output.assert_safe("domains tab")
         assert MARKUP in output.text
@@ -372,7 +376,7 @@ async def test_domain_names_and_unavailable_reasons_in_the_detail_pane_are_liter
         pane.show(deployment, DeploymentDetail(deployment_id="dep_1", unavailable=reasons))
         for tab in TAB_IDS[:4]:
             pane.show_tab(tab)
-            await pilot.pause(0.2)
+            await pilot.pause()
             output = screen_output(pane_host)
             output.assert_safe(f"{tab}, part unavailable")
             assert MARKUP in output.text, tab
@@ -383,7 +387,7 @@ async def test_server_error_messages_are_literal_in_the_console(tmp_path: Path) 
         app = console_app(console_options_for(server.root + "/api/v1", tmp_path))
         async with app.run_test(size=(200, 30)) as pilot:
             await wait_for(pilot, lambda: "could not list deployments" in screen_output(app).text)
-            await pilot.pause(0.2)
+            await settled(pilot, app)
             output = screen_output(app)
             output.assert_safe("list refused")
             assert "[bold]B[/]" in output.text
@@ -468,5 +472,5 @@ async def test_deploy_messages_are_literal_in_the_mixpeek_console(
             main = main_screen(app)
             for tab in ("tab-versions", "tab-pipeline"):
                 main.detail.show_tab(tab)
-                await pilot.pause(0.3)
+                await settled(pilot, app)
                 assert "?[31mR?[0m" in walk.look(f"mixpeek {tab}")

@@ -85,8 +85,8 @@ def test_event_log_keeps_at_least_the_retention_window() -> None:
 async def test_wait_for_new_wakes_on_append_and_times_out() -> None:
     ctx = SimContext(SimOptions(speed=100.0))
     assert not await ctx.events.wait_for_new("miosa", 0, timeout=0.05)
-    waiter = asyncio.create_task(ctx.events.wait_for_new("miosa", 0, timeout=5))
-    await asyncio.sleep(0.01)
+    waiter = asyncio.create_task(ctx.events.wait_for_new("miosa", 0, timeout=30))
+    await asyncio.sleep(0)  # the waiter starts waiting
     ctx.events.append("miosa", "x", {})
     assert await waiter
 

@@ -4,7 +4,6 @@ pipelines, deterministic and scale seeds."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -124,7 +123,6 @@ def test_demo_seed_is_identical_for_a_fixed_epoch_and_rng_seed() -> None:
 
 
 def test_scale_seed(tmp_path: Path) -> None:
-    started = time.monotonic()
     with running_sim(seed="scale:400", db_path=tmp_path / "scale.db") as server, http_for(server) as http:
         seen, cursor = 0, None
         while True:
@@ -140,4 +138,3 @@ def test_scale_seed(tmp_path: Path) -> None:
         versions = data(http.get(f"/deployments/{first['id']}/versions"))
         assert [v["version_number"] for v in versions] == [5, 4, 3, 2, 1]
         assert first["active_version_id"] == versions[0]["id"] and versions[0]["state"] == "ready"
-    assert time.monotonic() - started < 30

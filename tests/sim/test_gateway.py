@@ -130,9 +130,8 @@ def test_a_pipeline_in_flight_does_not_block_shutdown() -> None:
     with running_sim(seed="empty", speed=1.0) as server, client(server) as http:
         dep = data(http.post("/deployments", json={"name": "slow"}), 201)
         data(http.post(f"/deployments/{dep['id']}/publish", json={"source_sandbox_id": "s"}))
-        started = time.monotonic()
+        # Exit status 0: it stopped by itself (stop() kills it after 10 s, and a killed process is not 0).
         assert server.stop(signal.SIGINT) == 0
-        assert time.monotonic() - started < 8
 
 
 def test_wrong_method_is_405_in_the_provider_shape(sim: SimServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ REQUIRED_BUILD = {"id", "deployment_id", "state"}
 
 
 @pytest.fixture
-def http(sim: SimServer) -> httpx.Client:
+def http(sim: SimServer) -> Iterator[httpx.Client]:
     with client(sim) as c:
         yield c
 
@@ -299,6 +300,7 @@ def test_env_values_never_leave_the_server(http: httpx.Client) -> None:
     assert http.delete(f"{path}/MODE").json()["deleted"] is True
     assert [v["name"] for v in data(http.get(path))] == ["API_KEY"]
     assert error_code(http.delete(f"{path}/MODE"), 404) == "NOT_FOUND"
+    bad: dict[str, Any]
     for bad in (
         {},
         {"env": {}},

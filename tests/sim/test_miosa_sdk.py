@@ -22,7 +22,7 @@ def sdk(sim: SimServer) -> Iterator[Miosa]:
 
 
 def wait_ready(sdk: Miosa, deployment_id: str, version_id: str) -> str:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         state = sdk.deployments.versions(deployment_id).get(version_id).state.value
         if state in ("ready", "failed"):

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,8 +27,9 @@ class Frame:
     comment: str | None = None
 
     @property
-    def json(self) -> dict:
-        return json.loads("\n".join(self.data))
+    def json(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads("\n".join(self.data))
+        return value
 
 
 def frames(response: httpx.Response) -> Iterator[Frame]:
@@ -49,7 +51,7 @@ def frames(response: httpx.Response) -> Iterator[Frame]:
 
 
 def read_events(
-    http: httpx.Client, count: int, headers: dict[str, str], params: dict | None = None
+    http: httpx.Client, count: int, headers: dict[str, str], params: dict[str, Any] | None = None
 ) -> list[Frame]:
     got: list[Frame] = []
     with http.stream("GET", "/events/stream", headers={**SSE, **headers}, params=params) as response:
@@ -63,7 +65,7 @@ def read_events(
     return got
 
 
-def burst(sim: SimServer, count: int, type_: str = "sim.burst") -> dict:
+def burst(sim: SimServer, count: int, type_: str = "sim.burst") -> dict[str, Any]:
     answer = httpx.post(f"{sim.root}/_sim/burst", json={"provider": "miosa", "count": count, "type": type_})
     assert answer.status_code == 200, answer.text
     return dict(answer.json())

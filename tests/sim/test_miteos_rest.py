@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -103,7 +104,7 @@ def test_deployment_pipeline_reaches_live_with_a_preview_url(api: httpx.Client) 
         assert created["id"].startswith("dep_")
         finals.append(
             wait_for(
-                lambda path=f"/deployments/{created['id']}": get_json(api, path),
+                functools.partial(get_json, api, f"/deployments/{created['id']}"),
                 lambda d: d["status"] in ("live", "failed"),
             )
         )

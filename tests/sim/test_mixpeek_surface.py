@@ -79,7 +79,7 @@ def deploy(
     return dict(answer.json())
 
 
-def wait_terminal(client: httpx.Client, app_id: str, deploy_id: str, timeout: float = 20.0) -> dict[str, Any]:
+def wait_terminal(client: httpx.Client, app_id: str, deploy_id: str, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = client.get(f"/{app_id}/deploys/{deploy_id}").json()

@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
@@ -21,11 +23,18 @@ from shipdeck.tui.app import MainScreen, ShipdeckApp, make_app
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from tests.simproc import SimServer, running_sim
 
+S = TypeVar("S", bound=Screen[Any])
+
 EPOCH = "2026-01-01T00:00:00Z"
 # The console's clock in tests: a little after the simulator's epoch, so ages render the same every run.
 APP_NOW = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
 ADMIN = "msk_u_demo_admin"
 READONLY_TOKEN = "msk_u_demo_readonly"
+# A wait's deadline only bounds a hang: a busy machine may take many times longer than an idle one.
+DEADLINE = 30.0
+# How often a wait looks again. pilot.pause() lets the app process what is queued; the short sleep gives
+# the CPU to the simulator (a busy loop here would slow the very server the test waits for).
+POLL = 0.02
 
 
 @contextmanager
@@ -74,22 +83,47 @@ def console_app(options: ConsoleOptions) -> ShipdeckApp:
 
 
 def main_screen(app: ShipdeckApp) -> MainScreen:
-    screen = app._main_screen()
+    screen = app.main_screen
     assert screen is not None
     return screen
 
 
-async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], *, timeout: float = 15.0) -> None:
+async def wait_for(
+    pilot: Pilot[Any], predicate: Callable[[], object], *, timeout: float = DEADLINE, what: str = ""
+) -> None:
+    """Until ``predicate()`` is true (the state the test needs), the app running meanwhile."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {getattr(predicate, '__name__', 'a condition')}")
-        await pilot.pause(0.05)
+            name = what or getattr(predicate, "__name__", "a condition")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {name}")
+        await pilot.pause()
+        await asyncio.sleep(POLL)
+    await pilot.pause()  # what made it true is painted before the test reads the screen
+
+
+async def wait_for_notification(pilot: Pilot[Any], app: App[Any], text: str) -> str:
+    """Until a notification containing ``text`` is shown; that notification's message."""
+    await wait_for(pilot, lambda: any(text in m for m in notifications(app)), what=f"a notice {text!r}")
+    return next(m for m in notifications(app) if text in m)
+
+
+async def wait_for_screen(pilot: Pilot[Any], app: App[Any], kind: type[S]) -> S:
+    """Until the active screen is a ``kind``; that screen."""
+    await wait_for(pilot, lambda: isinstance(app.screen, kind), what=f"the {kind.__name__} screen")
+    return screen_as(app, kind)
+
+
+def screen_as(app: App[Any], kind: type[S]) -> S:
+    """The active screen, which must be a ``kind`` (typed as one)."""
+    screen = app.screen
+    assert isinstance(screen, kind), f"the active screen is {screen!r}, not a {kind.__name__}"
+    return screen
 
 
 async def composed(pilot: Pilot[Any], app: ShipdeckApp) -> None:
     """The main screen's widgets exist (it is on the stack before they are composed)."""
-    await wait_for(pilot, lambda: bool((screen := app._main_screen()) and screen.query(DeploymentsTable)))
+    await wait_for(pilot, lambda: bool((screen := app.main_screen) and screen.query(DeploymentsTable)))
 
 
 async def wait_loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
@@ -97,17 +131,49 @@ async def wait_loaded(pilot: Pilot[Any], app: ShipdeckApp) -> DeploymentsTable:
     await composed(pilot, app)
     table = main_screen(app).table
 
+    pane = main_screen(app).detail
+
     def ready() -> bool:
         detail = app.live.detail
         current = table.highlighted
-        return current is not None and detail is not None and detail.deployment_id == current.id
+        loaded = current is not None and detail is not None and detail.deployment_id == current.id
+        return loaded and pane.detail is detail  # and the pane shows it
 
-    await wait_for(pilot, ready)
-    await pilot.pause(0.15)
+    await wait_for(pilot, ready, what="the highlighted deployment's detail shown")
     return table
 
 
-def notifications(app: ShipdeckApp) -> list[str]:
+def every_notification(app: App[Any]) -> list[str]:
+    """Every message the app notifies from now on, kept (the app drops a toast once it has expired)."""
+    told: list[str] = []
+    notify = app.notify
+
+    def keep(message: str, *args: Any, **kwargs: Any) -> None:
+        told.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.notify = keep  # type: ignore[method-assign]
+    return told
+
+
+# Workers that run as long as their screen does (streams, tails): never "done".
+LONG_RUNNING_WORKERS = frozenset({"live", "tasks-live", "logs-tail"})
+
+
+def loads_done(app: App[Any]) -> bool:
+    """Every worker the app or a screen started to load or do something has finished (the long-running
+    streams aside): what a screen read is in its widgets."""
+    return all(w.is_finished for w in app.workers if w.group not in LONG_RUNNING_WORKERS)
+
+
+async def settled(pilot: Pilot[Any], app: App[Any]) -> None:
+    """Until the screen's loads are done and what they brought is painted."""
+    await wait_for(pilot, lambda: loads_done(app), what="the screen's loads to finish")
+
+
+def notifications(app: App[Any]) -> list[str]:
+    """The messages of the notifications on screen now. (Textual has no public accessor: this one helper
+    reads its App._notifications, so a Textual upgrade that renames it breaks here only.)"""
     return [str(n.message) for n in app._notifications]
 
 
@@ -131,7 +197,6 @@ async def confirm(pilot: Pilot[Any], app: ShipdeckApp) -> None:
 async def settle_actions(pilot: Pilot[Any], app: ShipdeckApp) -> None:
     """Every mutation the console started has finished (answered, refused, or resolved after pending)."""
     await wait_for(pilot, lambda: not [w for w in app.workers if w.group == "actions" and not w.is_finished])
-    await pilot.pause(0.1)
 
 
 class SimHttp:

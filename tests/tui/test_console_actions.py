@@ -24,11 +24,13 @@ from tests.tui.console_host import (
     console_app,
     console_options,
     console_sim,
+    every_notification,
     main_screen,
     notifications,
     poll_server,
     settle_actions,
     wait_for,
+    wait_for_notification,
     wait_loaded,
 )
 
@@ -45,7 +47,7 @@ async def put_cursor_above(pilot: object, app: object, name: str) -> str:
     """Put the cursor on the row just above ``name`` (so one key, 'down', selects it); its id."""
     table = main_screen(app).table  # type: ignore[arg-type]
     ids = table.visible_ids
-    target_id = next(i for i in ids if table._rows[i].name == name)
+    target_id = next(d.id for d in table.visible_rows if d.name == name)
     index = ids.index(target_id)
     assert index > 0
     table.move_to(ids[index - 1])
@@ -201,15 +203,15 @@ async def test_read_only_profile_refuses_every_mutation_before_a_dialog_and_send
     with console_sim(tmp_path) as sim:
         http = SimHttp(sim)
         app = console_app(console_options(sim, tmp_path, read_only=True))
+        told = every_notification(app)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_loaded(pilot, app)
             assert main_screen(app).query_one("#status-header").has_class("-read-only")
-            for key in ("r", "P", "p", "R"):
+            for count, key in enumerate(("r", "P", "p", "R"), start=1):
                 await pilot.press(key)
-                await pilot.pause(0.2)
+                await wait_for(pilot, lambda: sum("is read-only" in m for m in told) >= count)  # noqa: B023
                 assert not isinstance(app.screen, ConfirmDialog | PublishForm)
-            messages = notifications(app)
-            assert sum("is read-only" in m for m in messages) == 4, messages
+            assert sum("is read-only" in m for m in told) == 4, told
             await settle_actions(pilot, app)
         assert http.mutations() == []
         assert not (tmp_path / "audit.jsonl").exists()
@@ -276,15 +278,18 @@ async def test_non_ready_version_is_not_promoted_and_the_reason_is_shown(tmp_pat
                 raise AssertionError("the demo seed has no version that is not ready")
             table.move_to(dep_id)
             await wait_for(
-                pilot, lambda: app.live.detail is not None and app.live.detail.deployment_id == dep_id
+                pilot,
+                lambda: (
+                    (detail := app.live.detail) is not None
+                    and detail.deployment_id == dep_id
+                    and main_screen(app).detail.detail is detail
+                ),
             )
-            await pilot.pause(0.2)
             ordered = sorted(versions, key=lambda v: v["version_number"], reverse=True)
             index = ordered.index(bad[0])
             await pilot.press("v", *["down"] * index, "P")
-            await pilot.pause(0.3)
+            await wait_for_notification(pilot, app, "only ready versions can be promoted")
             assert not isinstance(app.screen, ConfirmDialog)
-            assert any("only ready versions can be promoted" in m for m in notifications(app))
         assert http.mutations() == []
         await asyncio.sleep(0)
 

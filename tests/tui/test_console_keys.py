@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual import events
+from textual.command import CommandInput, CommandList, CommandPalette
 from textual.widgets import Input
 
 from shipdeck.config.console_options import ConsoleOptions
@@ -18,6 +19,8 @@ from tests.tui.console_host import (
     console_options,
     notifications,
     wait_for,
+    wait_for_notification,
+    wait_for_screen,
     wait_loaded,
 )
 
@@ -30,11 +33,11 @@ async def test_keymap_remaps_by_binding_id_help_shows_it_and_unknown_ids_are_rep
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await wait_loaded(pilot, app)
         assert any("'no-such-action'" in m for m in notifications(app))
-        await pilot.press("r")
-        await pilot.pause(0.3)
-        assert not isinstance(app.screen, ConfirmDialog)
-        await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        # 'r' no longer rolls back, 'b' does: keys are handled in order, so once b's dialog is up, r has
+        # been handled too, and had it opened one there would be two.
+        await pilot.press("r", "b")
+        await wait_for_screen(pilot, app, ConfirmDialog)
+        assert sum(isinstance(screen, ConfirmDialog) for screen in app.screen_stack) == 1
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
         await pilot.press("question_mark")
@@ -63,7 +66,7 @@ async def test_filter_narrows_the_list_and_escape_clears_it(sim: SimServer, tmp_
         table = await wait_loaded(pilot, app)
         total = table.row_count
         await pilot.press("slash", *"dental")
-        assert [table._rows[i].name for i in table.visible_ids] == ["smile-dental-landing"]
+        assert [d.name for d in table.visible_rows] == ["smile-dental-landing"]
         await pilot.press("enter")  # keep the filter, back to the list
         assert table.has_focus and table.row_count == 1
         assert table.highlighted is not None and table.highlighted.name == "smile-dental-landing"
@@ -81,11 +84,11 @@ async def test_keys_typed_right_after_slash_go_to_the_filter(sim: SimServer, tmp
             key = events.Key("slash" if character == "/" else character, character)
             key.set_sender(app)
             app._driver.send_message(key)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: table.screen.query_one("#filter", Input).value == "smile/")
         assert app.screen is table.screen, f"a key reached the list instead: {app.screen!r}"
         assert table.screen.query_one("#filter", Input).value == "smile/"  # '/' in the filter is text
         await pilot.press("backspace")
-        assert [table._rows[i].name for i in table.visible_ids] == ["smile-dental-landing"]
+        assert [d.name for d in table.visible_rows] == ["smile-dental-landing"]
 
 
 async def test_palette_goes_to_a_deployment(sim: SimServer, tmp_path: Path) -> None:
@@ -93,9 +96,15 @@ async def test_palette_goes_to_a_deployment(sim: SimServer, tmp_path: Path) -> N
     async with app.run_test(size=(120, 40)) as pilot:
         table = await wait_loaded(pilot, app)
         await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
+        palette = await wait_for_screen(pilot, app, CommandPalette)
+        await wait_for(pilot, lambda: palette.query_one(CommandInput).has_focus)
         await pilot.press(*"go to smile-dental")
-        await pilot.pause(0.8)
+
+        def offered() -> bool:
+            options = palette.query_one(CommandList).options
+            return any("smile-dental-landing" in str(option.prompt) for option in options)
+
+        await wait_for(pilot, offered, what="the palette offering smile-dental-landing")
         await pilot.press("enter")
         await wait_for(
             pilot, lambda: table.highlighted is not None and table.highlighted.name == "smile-dental-landing"
@@ -112,9 +121,9 @@ async def test_themes_are_registered_and_an_unknown_one_falls_back_with_a_notice
         assert any("no-such-theme" in m for m in notifications(app))
         for name in ("shipdeck-light", "shipdeck-high-contrast", "shipdeck-ansi"):
             app.theme = name  # switched live; the badges' variables exist in every theme
-            await pilot.pause(0.1)
+            await pilot.pause()
         app.theme = "textual-light"  # a Textual theme: shipdeck's variables come from the defaults
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert app.theme == "textual-light"
 
 
@@ -125,9 +134,8 @@ async def test_tasks_key_opens_tasks_when_the_profile_has_them_and_says_why_not_
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await wait_loaded(pilot, app)
         await pilot.press("t")
-        await pilot.pause(0.2)
+        await wait_for_notification(pilot, app, "has no tasks")
         assert not isinstance(app.screen, TasksScreen)
-        assert any("has no tasks" in m for m in notifications(app))
     app = console_app(console_options(sim, tmp_path, with_tasks=True))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(pilot, app)
@@ -140,7 +148,7 @@ async def test_actions_a_provider_lacks_say_why_and_send_nothing(sim: SimServer,
     profile = Profile("miteos", "miteos", sim.miteos, Secret("mt_test_demo"), environment="staging")
     app = console_app(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"))
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        await wait_for(pilot, lambda: app._main_screen() is not None)
+        await wait_for(pilot, lambda: app.main_screen is not None)
         capabilities = app.adapter.capabilities
         lacking = [
             (key, action)
@@ -150,9 +158,8 @@ async def test_actions_a_provider_lacks_say_why_and_send_nothing(sim: SimServer,
         assert lacking, "the Miteos adapter was expected to lack at least one of these actions"
         for key, action in lacking:
             await pilot.press(key)
-            await pilot.pause(0.2)
+            await wait_for_notification(pilot, app, capabilities.why_not(action))
             assert not isinstance(app.screen, ConfirmDialog)
-            assert any(capabilities.why_not(action) in m for m in notifications(app)), notifications(app)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_screen = app.screen

@@ -1,9 +1,12 @@
 """Snapshots of the console against a frozen `shipdeck sim` (fixed epoch, nearly stopped time, the console's
-clock pinned near the epoch): the main screen, every detail tab, the rollback dialog and help, at 80x24
-and 120x40. Regenerate with `pytest tests/tui/test_console_snapshots.py --snapshot-update`, then look."""
+clock pinned near the epoch): the main screen, every detail tab, the rollback and promote dialogs, help,
+the Domains, Logs and Publish screens, the light and high-contrast themes and Mixpeek rows, at 80x24 and
+120x40. Regenerate with `pytest tests/tui/test_console_snapshots.py --snapshot-update`, then look."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,16 +14,31 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from shipdeck.tui.app import ShipdeckApp
-from shipdeck.tui.screens.dialogs import ConfirmDialog
+from shipdeck.api.streams import StreamOptions
+from shipdeck.config.console_options import ConsoleOptions
+from shipdeck.config.profile import Profile, Secret
+from shipdeck.config.themes import load_themes
+from shipdeck.live.state import ConnectionState
+from shipdeck.live.timing import Timing
+from shipdeck.model import Deployment
+from shipdeck.tui.app import ShipdeckApp, make_app
+from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
+from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.help import HelpScreen
+from shipdeck.tui.screens.logs import LogsScreen
+from tests.conftest import MIXPEEK_TOKEN
 from tests.simproc import SimServer
 from tests.tui.console_host import (
+    APP_NOW,
     console_app,
     console_options,
     console_sim,
     main_screen,
+    screen_as,
+    settled,
     wait_for,
+    wait_for_notification,
+    wait_for_screen,
     wait_loaded,
 )
 
@@ -35,19 +53,23 @@ def frozen_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
         yield server
 
 
+def numbered(deployment: Deployment) -> bool:
+    return deployment.active_version_id is None or deployment.active_version_number is not None
+
+
 def steady(app: ShipdeckApp, then: RunBefore | None = None) -> RunBefore:
     """Wait until the list, the detail and every version number are loaded; drop start-up toasts."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_loaded(pilot, app)
-        await wait_for(
-            pilot, lambda: all(d.active_version_number is not None for d in app.live.deployments.values())
-        )
-        await pilot.pause(0.3)
+        table = await wait_loaded(pilot, app)
+        # Every active version's number is known (a row with no active version has none to learn) ...
+        await wait_for(pilot, lambda: all(numbered(d) for d in app.live.deployments.values()))
+        # ... and the table got them (the live state publishes once per coalescing interval).
+        await wait_for(pilot, lambda: all(numbered(d) for d in table.visible_rows))
         if then is not None:
             await then(pilot)
         app.clear_notifications()
-        await pilot.pause(0.1)
+        await pilot.pause()
 
     return run_before
 
@@ -72,12 +94,18 @@ def test_detail_tabs(
     async def open_tab(pilot: Pilot[Any]) -> None:
         screen = main_screen(app)
         table = screen.table
-        target = next(i for i in table.visible_ids if table._rows[i].name == "smile-dental-landing")
+        target = next(d.id for d in table.visible_rows if d.name == "smile-dental-landing")
         table.move_to(target)
-        await wait_for(pilot, lambda: app.live.detail is not None and app.live.detail.deployment_id == target)
-        await pilot.pause(0.2)
+        await wait_for(
+            pilot,
+            lambda: (
+                (detail := app.live.detail) is not None
+                and detail.deployment_id == target
+                and screen.detail.detail is detail
+            ),
+        )
         screen.detail.show_tab(f"tab-{tab}")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: screen.detail.active_tab == f"tab-{tab}")
 
     assert snap_compare(app, terminal_size=size, run_before=steady(app, open_tab))
 
@@ -120,3 +148,149 @@ def test_no_color_and_sixteen_colours(
     monkeypatch.setenv("NO_COLOR", "1")
     app = make(frozen_sim, tmp_path, theme="shipdeck-ansi")
     assert snap_compare(app, terminal_size=(80, 24), run_before=steady(app))
+
+
+def screen_is(app: ShipdeckApp, kind: type[Any]) -> RunBefore:
+    """Wait until ``kind`` is the active screen and its loads are done."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await wait_for_screen(pilot, app, kind)
+        await settled(pilot, app)
+
+    return run
+
+
+def pressing(app: ShipdeckApp, keys: tuple[str, ...], kind: type[Any]) -> RunBefore:
+    async def run(pilot: Pilot[Any]) -> None:
+        main_screen(app).table.focus()
+        await pilot.press(*keys)
+        await screen_is(app, kind)(pilot)
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [("d", DomainsScreen), ("l", LogsScreen), ("p", PublishForm)],
+    ids=["domains", "logs", "publish-form"],
+)
+def test_side_screens(
+    snap_compare: Any,
+    frozen_sim: SimServer,
+    tmp_path: Path,
+    key: str,
+    kind: type[Any],
+    size: tuple[int, int],
+) -> None:
+    app = make(frozen_sim, tmp_path)
+
+    async def open_screen(pilot: Pilot[Any]) -> None:
+        await pressing(app, (key,), kind)(pilot)
+        if kind is LogsScreen:
+            logs = screen_as(app, LogsScreen)
+            await wait_for(
+                pilot, lambda: logs.stream_state != "streaming", what="the build log read to its end"
+            )
+
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, open_screen))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_promote_dialog(
+    snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app = make(frozen_sim, tmp_path)
+
+    async def open_dialog(pilot: Pilot[Any]) -> None:
+        table = main_screen(app).table
+        deployment = table.highlighted
+        detail = app.live.detail
+        assert deployment is not None and detail is not None and detail.versions
+        # The Versions tab lists newest first; the first ready one that is not active.
+        ordered = sorted(detail.versions, key=lambda v: v.number or 0, reverse=True)
+        index = next(
+            i for i, v in enumerate(ordered) if v.state == "ready" and v.id != deployment.active_version_id
+        )
+        await pressing(app, ("v", *["down"] * index, "P"), ConfirmDialog)(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, open_dialog))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+@pytest.mark.parametrize("theme", ["shipdeck-light", "shipdeck-high-contrast"])
+def test_themes(
+    snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, theme: str, size: tuple[int, int]
+) -> None:
+    app = make(frozen_sim, tmp_path, theme=theme)
+    assert snap_compare(app, terminal_size=size, run_before=steady(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_mixpeek_rows(
+    snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, environment: str, size: tuple[int, int]
+) -> None:
+    """A Mixpeek console: one row per app and environment, the cursor on a row of ``environment``."""
+    profile = Profile("mx", "mixpeek", frozen_sim.mixpeek, Secret(MIXPEEK_TOKEN), environment="staging")
+    options = ConsoleOptions(
+        profile=profile, user_themes=load_themes().themes, audit_path=tmp_path / "audit.jsonl"
+    )
+    app = console_app(options)
+
+    async def select(pilot: Pilot[Any]) -> None:
+        table = main_screen(app).table
+        row = next(d for d in table.visible_rows if d.id.endswith(f"@{environment}"))
+        table.move_to(row.id)
+        await wait_for(
+            pilot,
+            lambda: (
+                (detail := app.live.detail) is not None
+                and detail.deployment_id == row.id
+                and main_screen(app).detail.detail is detail
+            ),
+        )
+
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, select))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_stale_header(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    """The sandbox stops after the console has loaded: the header says stale (on a fast timing: stale
+    after half a second), the rows stay."""
+    with console_sim(tmp_path, "--rate-limit", "1000000", speed=0.001) as own_sim:
+        fast = Timing(stale_after=0.5, stream=StreamOptions(backoff_initial=0.05, backoff_max=0.2))
+        app = make_app(console_options(own_sim, tmp_path), clock=lambda: APP_NOW, timing=fast)
+
+        async def go_stale(pilot: Pilot[Any]) -> None:
+            await asyncio.to_thread(own_sim.stop)
+            await wait_for(pilot, lambda: app.live.connection is ConnectionState.STALE)
+            # After an outage longer than stale_after the list is re-read (and, the server being gone,
+            # stays 'loading'): wait for that too, so the header is the same every run.
+            await wait_for(pilot, lambda: app.live.pages_loading)
+            await wait_for(
+                pilot, lambda: "stale" in str(main_screen(app).query_one("#header-connection").render())
+            )
+
+        assert snap_compare(app, terminal_size=size, run_before=steady(app, go_stale))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_offline_header(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    """Nothing listens at the profile's address: the header says offline and the list says why."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    profile = Profile(
+        "gone", "miosa", f"http://127.0.0.1:{port}/api/v1", Secret("msk_x"), environment="staging"
+    )
+    app = console_app(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"))
+
+    async def offline(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.live.connection is ConnectionState.OFFLINE)
+        # The batch that says so has reached the screen (its problem is notified with it).
+        await wait_for_notification(pilot, app, "could not connect")
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=offline)

@@ -1,10 +1,10 @@
-"""The virtual deployments table: order, in-place updates, filter, cursor, literal text, and its speed at
-50,000 rows (bounded: the whole test takes about a second)."""
+"""The virtual deployments table: order, in-place updates, filter, cursor, literal text, and correct at
+50,000 rows. How fast it is at 50,000 is measured in bench/table.py (no test times anything)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from textual.app import App, ComposeResult
 
@@ -31,7 +31,7 @@ class TableApp(App[None]):
         yield DeploymentsTable(clock=lambda: NOW, id="table")
 
 
-def screen_text(app: App[object]) -> str:
+def screen_text(app: App[Any]) -> str:
     table = app.query_one(DeploymentsTable)
     return "\n".join(table.render_line(y).text for y in range(table.size.height))
 
@@ -42,7 +42,7 @@ async def test_rows_sorted_by_name_and_updated_in_place() -> None:
         table = app.query_one(DeploymentsTable)
         table.replace_all([deployment(2, name="zeta"), deployment(1, name="Alpha"), deployment(3, name="m")])
         await pilot.pause()
-        assert [table._rows[i].name for i in table.visible_ids] == ["Alpha", "m", "zeta"]
+        assert [d.name for d in table.visible_rows] == ["Alpha", "m", "zeta"]
         await pilot.press("down")
         assert table.highlighted is not None and table.highlighted.name == "m"
         # An update of the highlighted row keeps the cursor on it, even when its name moves it.
@@ -63,7 +63,7 @@ async def test_filter_is_a_case_insensitive_substring_and_says_when_nothing_matc
         table.replace_all([deployment(1, name="smile-dental-landing"), deployment(2, name="api-gateway")])
         table.set_filter("DENTAL")
         await pilot.pause()
-        assert [table._rows[i].name for i in table.visible_ids] == ["smile-dental-landing"]
+        assert [d.name for d in table.visible_rows] == ["smile-dental-landing"]
         table.set_filter("nothing-like-this")
         await pilot.pause()
         assert "no deployment matches 'nothing-like-this'" in screen_text(app)
@@ -88,42 +88,32 @@ def test_columns_fill_the_width_and_cut_with_an_ellipsis() -> None:
     assert fit("ok", 4) == "ok  "
 
 
-async def test_fifty_thousand_rows_paint_and_filter_fast() -> None:
+async def test_fifty_thousand_rows_paint_and_filter() -> None:
     rows = [deployment(i) for i in range(50_000)]
     app = TableApp()
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(DeploymentsTable)
-        started = time.perf_counter()
         table.replace_all(rows)
         await pilot.pause()
-        first_paint = time.perf_counter() - started
         assert table.row_count == 50_000
         assert "app-000000" in screen_text(app)
 
-        started = time.perf_counter()
         table.set_filter("app-04999")
-        filter_time = time.perf_counter() - started
         assert table.row_count == 10  # app-049990 .. app-049999
         await pilot.press("end")
         assert table.highlighted is not None and table.highlighted.name == "app-049999"
-    # Generous bounds for a shared 2-core CI machine; locally first paint is ~0.2 s, a keystroke ~10 ms.
-    assert first_paint < 1.0, first_paint
-    assert filter_time < 0.05 * 3, filter_time
 
 
-async def test_fifty_thousand_rows_arriving_page_by_page_stay_sorted_and_fast() -> None:
+async def test_fifty_thousand_rows_arriving_page_by_page_stay_sorted() -> None:
     rows = [deployment(i) for i in range(50_000)]
     rows.reverse()  # the worst order for insertion
     app = TableApp()
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(DeploymentsTable)
-        started = time.perf_counter()
         table.replace_all(rows[:200])
         for start in range(200, len(rows), 200):
             table.upsert(rows[start : start + 200])
-        elapsed = time.perf_counter() - started
         await pilot.pause()
         assert table.row_count == 50_000
-        names = [table._rows[i].name for i in table.visible_ids[:3]]
+        names = [d.name for d in table.visible_rows[:3]]
         assert names == ["app-000000", "app-000001", "app-000002"]
-    assert elapsed < 5.0, elapsed

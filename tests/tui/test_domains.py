@@ -11,9 +11,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from shipdeck.model import Deployment
-from shipdeck.tui.screens.domains import DomainsScreen, domain_problem
+from shipdeck.model.validation import domain_problem
+from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from tests.simproc import SimServer
+from tests.tui.console_host import settled
 from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, get_json, profile_for, screen_text
 
 
@@ -44,7 +46,7 @@ async def domains_screen(pilot: Pilot[Any]) -> DomainsScreen:
         return screen if isinstance(screen, DomainsScreen) and screen.query_one("#domains-table") else None
 
     found: DomainsScreen = await eventually(ready, what="domains screen")
-    await pilot.pause(0.3)
+    await settled(pilot, pilot.app)  # its domains are read and shown
     return found
 
 
@@ -120,7 +122,7 @@ async def test_failing_verification_says_what_is_wrong(domains_sim: SimServer, t
         await pilot.press("v")
 
         async def failed() -> bool:
-            return (await server_domains(domains_sim, dep))[name]["status"] == "failed"
+            return bool((await server_domains(domains_sim, dep))[name]["status"] == "failed")
 
         await eventually(failed, what="verification failed on the server")
         await eventually(lambda: "Verification failed" in screen_text(app), what="failure shown")

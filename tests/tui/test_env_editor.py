@@ -13,13 +13,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 from shipdeck.model import Deployment
-from shipdeck.tui.screens.env_editor import (
-    EnvDiffScreen,
-    EnvEditorScreen,
-    diff_lines,
-    env_key_problem,
-    env_value_problem,
-)
+from shipdeck.model.validation import env_key_problem, env_value_problem
+from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen, diff_lines
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from tests.simproc import SimServer
 from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, get_json, profile_for, screen_text

@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from shipdeck.model import Deployment
 from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from tests.simproc import SimServer
+from tests.tui.console_host import settled
 from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, profile_for
 from tests.tui.test_env_editor import first_deployment_with_env
 
@@ -34,7 +35,7 @@ async def staged_diff(pilot: Pilot[Any]) -> None:
     screen.stage(last, None)
     await pilot.press("s")
     await eventually(lambda: isinstance(pilot.app.screen, EnvDiffScreen), what="diff shown")
-    await pilot.pause(0.2)
+    await settled(pilot, pilot.app)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

@@ -40,7 +40,7 @@ async def logs_screen(pilot: Pilot[Any], *, min_lines: int = 2) -> LogsScreen:
         screen = pilot.app.screen
         return screen if isinstance(screen, LogsScreen) and screen.log_view.line_count >= min_lines else None
 
-    found: LogsScreen = await eventually(filled, timeout=15, what="log lines")
+    found: LogsScreen = await eventually(filled, timeout=30, what="log lines")
     return found
 
 

@@ -75,10 +75,10 @@ async def select_row(pilot: Pilot[Any], app: ShipdeckApp, row_id: str) -> None:
 
     def loaded() -> bool:
         detail = app.live.detail
-        return detail is not None and detail.deployment_id == row_id and detail.versions is not None
+        loaded = detail is not None and detail.deployment_id == row_id and detail.versions is not None
+        return loaded and main_screen(app).detail.detail is detail  # and shown
 
     await wait_for(pilot, loaded)
-    await pilot.pause(0.1)
 
 
 def dialog_text(dialog: ConfirmDialog) -> str:

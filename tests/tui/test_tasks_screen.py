@@ -52,7 +52,8 @@ async def tasks_screen(pilot: Pilot[Any]) -> TasksScreen:
 
 async def server_task(sim: SimServer, task_id: str) -> dict[str, Any]:
     answer = await get_json(sim, "miteos", f"/tasks/{task_id}")
-    return answer.get("data", answer) if isinstance(answer, dict) else answer
+    task: dict[str, Any] = answer.get("data", answer)
+    return task
 
 
 def agent_in(task: dict[str, Any], agent_id: str) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def agent_in(task: dict[str, Any], agent_id: str) -> dict[str, Any]:
 
 
 def live_agent(
-    screen: TasksScreen, *, status: str | None = None, exclude: set[str] = frozenset()
+    screen: TasksScreen, *, status: str | None = None, exclude: frozenset[str] | set[str] = frozenset()
 ) -> tuple[str, str]:
     """(task id, agent id) of an agent of a non-terminal task, optionally with ``status``."""
     for task in screen.tasks:
@@ -83,7 +84,7 @@ async def test_pause_resume_guide_and_cancel_an_agent(tasks_sim: SimServer, tmp_
         await pilot.press("p")
 
         async def agent_status(want: str) -> bool:
-            return agent_in(await server_task(tasks_sim, task_id), agent_id)["status"] == want
+            return bool(agent_in(await server_task(tasks_sim, task_id), agent_id)["status"] == want)
 
         await eventually(lambda: agent_status("paused"), what="agent paused on the server")
         await eventually(lambda: "agent.paused" in "\n".join(screen.query_one(EventLog).lines), what="event")
@@ -109,7 +110,7 @@ async def test_pause_resume_guide_and_cancel_an_agent(tasks_sim: SimServer, tmp_
 
 
 async def _not_paused(sim: SimServer, task_id: str, agent_id: str) -> bool:
-    return agent_in(await server_task(sim, task_id), agent_id)["status"] != "paused"
+    return bool(agent_in(await server_task(sim, task_id), agent_id)["status"] != "paused")
 
 
 async def _agent_stopped(sim: SimServer, task_id: str, agent_id: str) -> bool:
@@ -228,7 +229,7 @@ async def test_cancel_task(tasks_sim: SimServer, tmp_path: Path) -> None:
         await pilot.press("X", "enter")
 
         async def cancelled() -> bool:
-            return (await server_task(tasks_sim, task.id))["status"] == "cancelled"
+            return bool((await server_task(tasks_sim, task.id))["status"] == "cancelled")
 
         await eventually(cancelled, what="task cancelled on the server")
         await eventually(

@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 
 from shipdeck.tui.screens.tasks import TasksScreen
 from tests.simproc import SimServer
+from tests.tui.console_host import settled
 from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, profile_for
 
 
@@ -26,7 +27,7 @@ async def loaded(pilot: Pilot[Any]) -> None:
         return isinstance(screen, TasksScreen) and bool(screen.tasks) and screen.connection == "live"
 
     await eventually(ready, what="tasks loaded")
-    await pilot.pause(0.3)
+    await settled(pilot, pilot.app)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

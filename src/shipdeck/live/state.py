@@ -3,7 +3,7 @@
 :class:`LiveState` owns the deployments of one profile, the detail of the deployment the user looks at,
 a bounded ring of recent events and the connection's health. It never touches Textual: the UI calls
 :meth:`LiveState.subscribe` and receives :class:`ChangeBatch` objects, at most ``1 / coalesce_interval``
-times a second, however fast the server talks.
+times a second, however fast the server talks. Every interval it waits comes from one :class:`Timing`.
 
 Updates: the first page of deployments is published at once, the rest are paged in the background. Then
 ``adapter.events()`` is followed; an event names what changed and the changed objects are re-read over
@@ -36,28 +36,17 @@ from shipdeck.api.errors import (
     StreamResyncRequired,
     UnsupportedAction,
 )
+from shipdeck.live.timing import DEFAULT_TIMING, Timing
 from shipdeck.model import Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
 
 Clock = Callable[[], datetime]
 
-DEFAULT_COALESCE_INTERVAL = 0.1
+# The time constants (coalescing, polling, staleness, fill-after, backoff) are in shipdeck.live.timing.
 DEFAULT_MAX_EVENTS = 2_000
-# Without a word from the server for this long while the stream is down, the data is called stale.
-DEFAULT_STALE_AFTER = 15.0
-# The longest silence before checking a quiet server that answered the last checks (see _staleness).
-STALE_CHECK_MAX = 120.0
-POLL_INTERVAL_MIN = 2.0
-POLL_INTERVAL_MAX = 60.0
 # Deployments whose answer lacks the active version's number get it from their versions, in the
 # background, for at most this many deployments (the rest show it once the user looks at them).
 VERSION_NUMBER_LOOKUPS = 200
-# While a pipeline runs in the watched deployment, its runs are re-read this often (stages move live).
-PIPELINE_POLL_INTERVAL = 1.0
 REFETCH_CONCURRENCY = 8
-# Version numbers are looked up once the first detail has loaded, or after this long (s).
-FILL_AFTER_DETAIL = 2.0
-# While polling, the watched deployment's detail is re-read when it changed, else at least this often (s).
-DETAIL_MAX_AGE = 60.0
 # An account this large has its rows frozen out of the cyclic garbage collector as they load (load_all).
 GC_FREEZE_AFTER = 2_000
 
@@ -161,17 +150,15 @@ class LiveState:
         adapter: Adapter,
         *,
         clock: Clock | None = None,
-        coalesce_interval: float = DEFAULT_COALESCE_INTERVAL,
+        timing: Timing = DEFAULT_TIMING,
         max_events: int = DEFAULT_MAX_EVENTS,
-        stale_after: float = DEFAULT_STALE_AFTER,
         page_size: int = 200,
         resume_after: int | None = None,
     ) -> None:
         """``resume_after``: the stream sequence to resume after (a saved position; None: from now)."""
         self.adapter = adapter
         self.clock: Clock = clock or utc_now
-        self.coalesce_interval = coalesce_interval
-        self.stale_after = stale_after
+        self.timing = timing
         self.page_size = page_size
         self.deployments: dict[str, Deployment] = {}
         self.events: deque[Event] = deque(maxlen=max_events)
@@ -191,8 +178,11 @@ class LiveState:
         self._detail_read_at = 0.0  # time.monotonic() of the last detail read
         self._last_seq: int | None = resume_after
         self._lost_at: float | None = None
+        # While polling: the wait before the next poll (None while the push stream keeps us current).
+        self._poll_interval: float | None = None
         # The connection failures told to the user since the connection was last live.
         self._reported_failures: set[str] = set()
+        self._failures = 0
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         # Version id -> number, learned from version lists (Miosa's deployment names only the id).
@@ -215,6 +205,22 @@ class LiveState:
     def polling(self) -> bool:
         """Kept current by polling (no push stream, or it is down): the data is as old as the last poll."""
         return self.connection is ConnectionState.LIVE and self.connection_note.startswith("polling")
+
+    @property
+    def last_seq(self) -> int | None:
+        """The sequence number of the last stream event taken in (where a reconnect resumes after)."""
+        return self._last_seq
+
+    @property
+    def failures(self) -> int:
+        """How many reads or connections have failed since the start (every retry counts)."""
+        return self._failures
+
+    @property
+    def poll_interval(self) -> float | None:
+        """While polling, the wait (s) chosen before the next poll: short while things change, backing off
+        while they do not. None while not polling."""
+        return self._poll_interval
 
     def data_age(self) -> float | None:
         """Seconds since the server last said anything (None before the first answer)."""
@@ -300,7 +306,7 @@ class LiveState:
             await self._poll_forever()
 
     async def _snapshot_until_ok(self) -> None:
-        delay = 1.0
+        delay = self.timing.snapshot_retry_initial
         while True:
             try:
                 await self.load_all()
@@ -312,7 +318,7 @@ class LiveState:
                     ConnectionState.OFFLINE if isinstance(exc, NetworkError) else ConnectionState.STALE, exc
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, POLL_INTERVAL_MAX)
+                delay = min(delay * 2, self.timing.poll_interval_max)
 
     async def load_all(self, *, refresh_detail: bool = True) -> None:
         """Read every deployment over REST, publishing the first page at once (replaces the list).
@@ -351,19 +357,19 @@ class LiveState:
         if self._watched and (
             refresh_detail
             or self.deployments.get(self._watched) != watched_before
-            or time.monotonic() - self._detail_read_at > DETAIL_MAX_AGE
+            or time.monotonic() - self._detail_read_at > self.timing.detail_max_age
         ):
             self._detail_dirty = True
         self._pending.reset = True
         self._wake.set()
 
     async def _stream_forever(self) -> None:
-        delay = 0.5
+        delay = self.timing.reconnect_initial
         while True:
             after: int | None = self._last_seq
             try:
                 async for event in self.adapter.events(after=after):
-                    delay = 0.5
+                    delay = self.timing.reconnect_initial
                     if self.connection is not ConnectionState.LIVE:
                         self._set_connection(ConnectionState.LIVE, "")
                     self._on_event(event)
@@ -380,17 +386,18 @@ class LiveState:
                 self._connection_failed(ConnectionState.RECONNECTING, exc)
             # The stream ended or failed: reconnect with backoff, resuming after the last sequence seen.
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, self.timing.reconnect_max)
             # Events may have been missed while we were away and the server could not replay them all;
             # re-reading the list after a long outage is cheap insurance.
-            if self._lost_at is not None and self._since_lost() > self.stale_after:
+            if self._lost_at is not None and self._since_lost() > self.timing.stale_after:
                 with contextlib.suppress(ShipdeckError):
                     await self.load_all()
 
     async def _poll_forever(self) -> None:
         """No push stream: re-read the list, faster while things change, slower while they do not."""
-        interval = POLL_INTERVAL_MIN
+        interval = self.timing.poll_interval_min
         while True:
+            self._poll_interval = interval
             await asyncio.sleep(interval)
             interval = await self._poll_once(interval, "polling")
 
@@ -398,33 +405,36 @@ class LiveState:
         """The push stream reconnects on its own and says nothing meanwhile; when it has failed for
         ``stale_after`` seconds (a gateway refusing it while the REST API answers), poll as
         :meth:`_poll_forever` does until it delivers again."""
-        interval = POLL_INTERVAL_MIN
+        interval = self.timing.poll_interval_min
         while True:
             await asyncio.sleep(interval)
             down_since = health.down_since
-            if down_since is None or time.monotonic() - down_since < self.stale_after:
-                interval = POLL_INTERVAL_MIN
+            if down_since is None or time.monotonic() - down_since < self.timing.stale_after:
+                interval = self.timing.poll_interval_min
+                self._poll_interval = None
                 if self.polling:
                     self._set_connection(ConnectionState.LIVE, "")
                 continue
             interval = await self._poll_once(interval, f"polling (event stream: {health.reason})")
+            self._poll_interval = interval
 
     async def _poll_once(self, interval: float, note: str) -> float:
         """Re-read the list once; the interval until the next poll (shorter when something moved)."""
+        timing = self.timing
         before = {d.id: d for d in self.deployments.values()}
         try:
             with background_reads():
                 await self.load_all(refresh_detail=False)
         except BudgetReserved as exc:
-            return min(max(interval * 2, exc.retry_in), POLL_INTERVAL_MAX)
+            return min(max(interval * 2, exc.retry_in), timing.poll_interval_max)
         except ShipdeckError as exc:
             self._read_failed(exc)
             # A failed read costs the server nothing; waiting long between them only delays noticing that
             # it is back (the data is already stale), so failures back off to stale_after at most.
-            return min(interval * 2, self.stale_after, POLL_INTERVAL_MAX)
+            return min(interval * 2, timing.stale_after, timing.poll_interval_max)
         self._set_connection(ConnectionState.LIVE, note)
         moved = before != self.deployments
-        return POLL_INTERVAL_MIN if moved else min(interval * 1.5, POLL_INTERVAL_MAX)
+        return timing.poll_interval_min if moved else min(interval * 1.5, timing.poll_interval_max)
 
     def _on_event(self, event: Event) -> None:
         self._heard()
@@ -454,7 +464,7 @@ class LiveState:
             if self._detail_dirty and self._watched:
                 self._detail_dirty = False
                 await self._load_detail(self._watched)
-            await asyncio.sleep(self.coalesce_interval)
+            await asyncio.sleep(self.timing.coalesce_interval)
 
     async def _refetch_one(self, dep_id: str, limit: asyncio.Semaphore) -> None:
         async with limit:
@@ -507,7 +517,8 @@ class LiveState:
         self._heard()
         self._pending.detail_changed = True
         if detail.pipeline_running:
-            asyncio.get_running_loop().call_later(PIPELINE_POLL_INTERVAL, self._repoll_pipeline, dep_id)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.timing.pipeline_poll_interval, self._repoll_pipeline, dep_id)
 
     def _timed_stages(self, runs: list[PipelineRun], now: datetime) -> list[PipelineRun]:
         """Stage times the provider did not give, as observed: a run's first stage starts with the run;
@@ -547,7 +558,7 @@ class LiveState:
         """Learn 'v12' for deployments whose API answer names the active version only by id."""
         # The first detail read (the highlighted row's versions) teaches one of them: let it land first.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._detail_loaded.wait(), FILL_AFTER_DETAIL)
+            await asyncio.wait_for(self._detail_loaded.wait(), self.timing.fill_after_detail)
         missing = [
             d.id
             for d in self.sorted_deployments()
@@ -589,7 +600,7 @@ class LiveState:
 
     async def _publisher(self) -> None:
         while True:
-            await asyncio.sleep(self.coalesce_interval)
+            await asyncio.sleep(self.timing.coalesce_interval)
             if not self._pending:
                 continue
             batch, self._pending = self._pending, ChangeBatch()
@@ -604,13 +615,14 @@ class LiveState:
         ``stale_after`` seconds without a word a cheap read checks the server. A failed check makes the
         state *reconnecting*, and *stale* once it has been down for ``stale_after`` seconds."""
         # A check that finds the server well while nothing happens doubles the silence before the next one
-        # (up to STALE_CHECK_MAX), so an idle account is not read every 15 s for nothing; news resets it.
-        quiet_for = self.stale_after
+        # (up to stale_check_max), so an idle account is not read every 15 s for nothing; news resets it.
+        stale_after = self.timing.stale_after
+        quiet_for = stale_after
         checked_at: datetime | None = None
         while True:
-            await asyncio.sleep(min(1.0, self.stale_after / 2))
+            await asyncio.sleep(min(1.0, stale_after / 2))
             if self.last_heard != checked_at:
-                quiet_for = self.stale_after
+                quiet_for = stale_after
             age = self.data_age()
             if self.pages_loading or age is None or age < quiet_for:
                 continue
@@ -623,13 +635,13 @@ class LiveState:
             except BudgetReserved:
                 continue
             except ShipdeckError as exc:
-                quiet_for = self.stale_after
+                quiet_for = stale_after
                 self._read_failed(exc)
                 continue
             self._heard()
             checked_at = self.last_heard
             if self.connection is ConnectionState.LIVE:
-                quiet_for = min(quiet_for * 2, STALE_CHECK_MAX)
+                quiet_for = min(quiet_for * 2, self.timing.stale_check_max)
             else:
                 # Back: re-read what may have changed while we could not hear the server.
                 self._set_connection(ConnectionState.LIVE, "")
@@ -649,7 +661,7 @@ class LiveState:
         state = self.connection
         if state is ConnectionState.LIVE:
             state = ConnectionState.RECONNECTING
-        elif self._since_lost() >= self.stale_after:
+        elif self._since_lost() >= self.timing.stale_after:
             state = ConnectionState.STALE
         self._connection_failed(state, exc)
 
@@ -657,6 +669,7 @@ class LiveState:
         """Down because of ``exc``: the header says so, and a problem says why, once per reason per outage
         (retries that fail the same ways say nothing new)."""
         reason = str(exc)
+        self._failures += 1
         self._set_connection(state, reason)
         if reason not in self._reported_failures:
             self._reported_failures.add(reason)

@@ -44,6 +44,7 @@ from shipdeck.live.plans import (
 from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import ChangeBatch, Clock, ConnectionState, DeploymentDetail, LiveState, utc_now
+from shipdeck.live.timing import DEFAULT_TIMING, Timing
 from shipdeck.model import Deployment, Health, PublishRequest, Version, health_of
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
@@ -541,16 +542,19 @@ class ShipdeckApp(App[int]):
         adapter: Adapter | None = None,
         clock: Clock | None = None,
         make_adapter: Callable[[Profile], Adapter] | None = None,
+        timing: Timing = DEFAULT_TIMING,
     ) -> None:
         super().__init__()
         self.options = options
         self.profile = options.profile
         self.clock: Clock = clock or utc_now
+        # Every interval of the live view and the push streams' backoff (tests run on a faster one).
+        self.timing = timing
         self._make_adapter = make_adapter or self._default_adapter_factory
         self.adapter = adapter if adapter is not None else self._make_adapter(self.profile)
         self._owns_adapter = adapter is None
         self.session = self._session_for(self.profile, self.adapter)
-        self.live = LiveState(self.adapter, clock=self.clock)
+        self.live = LiveState(self.adapter, clock=self.clock, timing=timing)
         self.publish_memory = PublishMemory()
         self._unsubscribe = self.live.subscribe(self._post_batch)
         self._tasks_adapter: Adapter | None = None
@@ -564,9 +568,9 @@ class ShipdeckApp(App[int]):
     def _default_adapter_factory(self, profile: Profile) -> Adapter:
         from shipdeck.api.factory import make_adapter
 
-        return make_adapter(profile, on_notice=self._notice)
+        return make_adapter(profile, on_notice=self.notice, stream_options=self.timing.stream)
 
-    def _notice(self, text: str) -> None:
+    def notice(self, text: str) -> None:
         """A progress line of the client ('retrying in 2 s'). These come with every retry: while the header
         already says the connection is down they are dropped, otherwise at most one per NOTICE_INTERVAL."""
         now = time.monotonic()
@@ -656,6 +660,11 @@ class ShipdeckApp(App[int]):
             if isinstance(screen, MainScreen):
                 return screen
         return None
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        """The console's main screen, wherever it is on the screen stack (None before it is pushed)."""
+        return self._main_screen()
 
     def _tick(self) -> None:
         self._ticks += 1
@@ -865,9 +874,10 @@ def make_app(
     *,
     adapter: Adapter | None = None,
     clock: Callable[[], datetime] | None = None,
+    timing: Timing = DEFAULT_TIMING,
 ) -> ShipdeckApp:
-    """The console app (tests pass an adapter and a fixed clock)."""
-    return ShipdeckApp(options, adapter=adapter, clock=clock)
+    """The console app (tests pass an adapter, a fixed clock and a fast timing)."""
+    return ShipdeckApp(options, adapter=adapter, clock=clock, timing=timing)
 
 
 def _in_environment(environment: str | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import Any
 
 from textual.app import App
 
@@ -30,7 +31,7 @@ def clipboard_preview(text: str) -> str:
     return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
 
 
-def copy_to_clipboard(app: App[object], text: str, *, what: str = "text") -> bool:
+def copy_to_clipboard(app: App[Any], text: str, *, what: str = "text") -> bool:
     """Copy ``text`` (OSC 52) and tell the user what was copied; False (with a warning) if it was refused.
 
     ``what`` names the thing for the notification ("DNS record value", "deployment URL", ...).

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -85,7 +86,11 @@ class LogsScreen(Screen[None]):
             where = self.log_view.highlighted_line
             position = f", line {where + 1}" if where is not None else ""
             parts.append(f"/{self.search_term} {hits} hits{position}")
-        self.query_one("#logs-status", Static).update(Content(literal(" · ".join(parts))))
+        try:
+            status = self.query_one("#logs-status", Static)
+        except NoMatches:
+            return  # the screen was closed while its tail ended: nothing to show it on
+        status.update(Content(literal(" · ".join(parts))))
 
     # -- the tail ---------------------------------------------------------------------------------------
     def _open_stream(self) -> AsyncIterator[LogLine]:
@@ -106,6 +111,8 @@ class LogsScreen(Screen[None]):
                 self.log_view.write_text_lines([format_log_line(line)])
             else:
                 self.stream_state = "ended"
+        except NoMatches:
+            return  # the screen was closed while a line arrived
         except ShipdeckError as exc:
             self.stream_state = "stream error"
             self.log_view.write_text_lines([f"── stream error: {describe_error(exc)} (ctrl+r restarts) ──"])

@@ -198,6 +198,15 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def visible_ids(self) -> list[str]:
         return list(self._visible)
 
+    def row(self, deployment_id: str) -> Deployment | None:
+        """The deployment a row shows, by id (None: no such row)."""
+        return self._rows.get(deployment_id)
+
+    @property
+    def visible_rows(self) -> list[Deployment]:
+        """The deployments shown (the filter applied), in their order on screen."""
+        return [self._rows[dep_id] for dep_id in self.visible_ids]
+
     def replace_all(self, deployments: Iterable[Deployment]) -> None:
         """Every row anew (after a snapshot); the cursor stays on the same deployment when it can."""
         rows = {dep.id: dep for dep in deployments}

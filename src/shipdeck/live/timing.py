@@ -1,0 +1,45 @@
+"""Every time constant of the live view in one place, so a test (or a bench) can run it on a fast clock.
+
+The console builds one :class:`Timing` (the defaults below, unless ``make_app(..., timing=...)`` is given
+another) and passes it down: the live state reads its intervals from it, and the console's adapter gets
+its ``stream`` options (reconnect backoff, heartbeat, longest trusted outage). Plain data, no Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shipdeck.api.streams import StreamOptions
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds, all of them."""
+
+    # Change batches are published at most once per interval (~10 frames a second), however fast the
+    # server talks; the refetcher re-reads what events named at most once per interval too.
+    coalesce_interval: float = 0.1
+    # Without a word from the server for this long while the stream is down, the data is called stale.
+    stale_after: float = 15.0
+    # The longest silence before checking a quiet server that answered the last checks.
+    stale_check_max: float = 120.0
+    # Without a push stream (or while it is refused) the list is polled: from this often while things
+    # change, backing off to this at most while they do not.
+    poll_interval_min: float = 2.0
+    poll_interval_max: float = 60.0
+    # While a pipeline runs in the watched deployment, its runs are re-read this often (stages move live).
+    pipeline_poll_interval: float = 1.0
+    # Version numbers are looked up once the first detail has loaded, or after this long.
+    fill_after_detail: float = 2.0
+    # While polling, the watched deployment's detail is re-read when it changed, else at least this often.
+    detail_max_age: float = 60.0
+    # The live state's own reconnect of an ended event stream: from this, doubling up to the max.
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 10.0
+    # The first snapshot, when it fails: retried after this, doubling up to poll_interval_max.
+    snapshot_retry_initial: float = 1.0
+    # The push stream's options in the API client (reconnect backoff and jitter, heartbeat, max outage).
+    stream: StreamOptions = field(default_factory=StreamOptions)
+
+
+DEFAULT_TIMING = Timing()
