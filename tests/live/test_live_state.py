@@ -166,8 +166,11 @@ async def test_a_dead_server_makes_the_state_stale_and_a_restarted_one_live_agai
 
 
 async def test_pipeline_stages_get_the_times_we_observe_when_the_provider_gives_none(tmp_path: Path) -> None:
+    # Stages are timed as observed: read the running pipeline often (the default, 2 s while the stream
+    # is live, keeps a publish's budget; a stage of this 5x-speed build lasts well under a second).
+    often = Timing(pipeline_poll_interval_streaming=0.2, detail_min_gap=0.2)
     with running_sim(db_path=tmp_path / "sim.db", speed=5.0) as sim:
-        async with running_live(sim) as (live, _):
+        async with running_live(sim, timing=often) as (live, _):
             await eventually(lambda: not live.pages_loading)
             target = next(d for d in live.deployments.values() if d.name == "smile-dental-landing")
             live.watch(target.id)

@@ -107,8 +107,26 @@ class ChangeBatch:
 
 Subscriber = Callable[[ChangeBatch], None]
 
-# Event types that say something about a deployment's detail (versions, builds, domains, env).
-_DETAIL_PREFIXES = ("version.", "build.", "domain.", "env.", "deployment.", "release.")
+# The parts of a deployment's detail, and which of them an event type says changed. A build's log lines
+# change none (the logs screen streams them; a running pipeline's stages are re-read on their own).
+DETAIL_PARTS = frozenset({"versions", "runs", "domains", "env"})
+_PARTS_BY_PREFIX: tuple[tuple[str, frozenset[str]], ...] = (
+    ("build.log", frozenset()),
+    ("version.", frozenset({"versions", "runs"})),
+    ("release.", frozenset({"versions", "runs"})),
+    ("build.", frozenset({"runs"})),
+    ("deployment.", frozenset({"versions", "runs"})),
+    ("domain.", frozenset({"domains"})),
+    ("env.", frozenset({"env"})),
+)
+
+
+def detail_parts_of(event_type: str) -> frozenset[str]:
+    """The parts of the watched deployment's detail that an event of this type may have changed."""
+    for prefix, parts in _PARTS_BY_PREFIX:
+        if event_type.startswith(prefix):
+            return parts
+    return frozenset()
 
 
 _DEPLOYMENT_FIELDS = frozenset(Deployment.model_fields)
@@ -172,7 +190,8 @@ class LiveState:
         self._subscribers: list[Subscriber] = []
         self._pending = ChangeBatch()
         self._dirty: set[str] = set()
-        self._detail_dirty = False
+        # The parts of the watched deployment's detail to re-read (empty: it is current).
+        self._detail_dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._detail_loaded = asyncio.Event()
         self._detail_read_at = 0.0  # time.monotonic() of the last detail read
@@ -238,7 +257,7 @@ class LiveState:
             return
         self._watched = deployment_id
         self.detail = None
-        self._detail_dirty = deployment_id is not None
+        self._detail_dirty = set(DETAIL_PARTS) if deployment_id is not None else set()
         self._pending.detail_changed = True
         self._wake.set()
 
@@ -268,7 +287,7 @@ class LiveState:
         """Re-read this deployment (and its detail if watched) soon; used after the user's own actions."""
         self._dirty.add(deployment_id)
         if detail and deployment_id == self._watched:
-            self._detail_dirty = True
+            self._detail_dirty |= DETAIL_PARTS
         self._wake.set()
 
     def apply_deployment(self, deployment: Deployment) -> None:
@@ -359,7 +378,7 @@ class LiveState:
             or self.deployments.get(self._watched) != watched_before
             or time.monotonic() - self._detail_read_at > self.timing.detail_max_age
         ):
-            self._detail_dirty = True
+            self._detail_dirty |= DETAIL_PARTS
         self._pending.reset = True
         self._wake.set()
 
@@ -445,10 +464,11 @@ class LiveState:
         self.events.append(event)
         self._pending.events.append(event)
         dep_id = deployment_id_of(event)
-        if dep_id is not None:
+        if dep_id is not None and not event.type.startswith("build.log"):
+            # A build's log line changes nothing of the deployment: a publish sends hundreds of them.
             self._dirty.add(dep_id)
-            if dep_id == self._watched and event.type.startswith(_DETAIL_PREFIXES):
-                self._detail_dirty = True
+            if dep_id == self._watched:
+                self._detail_dirty |= detail_parts_of(event.type)
         self._wake.set()
 
     async def _refetcher(self) -> None:
@@ -462,8 +482,13 @@ class LiveState:
                 with background_reads():
                     await asyncio.gather(*(self._refetch_one(dep_id, limit) for dep_id in dirty))
             if self._detail_dirty and self._watched:
-                self._detail_dirty = False
-                await self._load_detail(self._watched)
+                wait = self.timing.detail_min_gap - (time.monotonic() - self._detail_read_at)
+                if wait > 0 and self.detail is not None and self.detail.deployment_id == self._watched:
+                    # Read again soon, once, for all the events that come meanwhile.
+                    asyncio.get_running_loop().call_later(wait, self._wake.set)
+                else:
+                    parts, self._detail_dirty = self._detail_dirty, set()
+                    await self._load_detail(self._watched, parts)
             await asyncio.sleep(self.timing.coalesce_interval)
 
     async def _refetch_one(self, dep_id: str, limit: asyncio.Semaphore) -> None:
@@ -484,7 +509,8 @@ class LiveState:
                 return
         self._store(dep)
 
-    async def _load_detail(self, dep_id: str) -> None:
+    async def _load_detail(self, dep_id: str, wanted: set[str] | None = None) -> None:
+        """Read the detail's ``wanted`` parts (default: all); the others are kept from the last read."""
         detail = DeploymentDetail(dep_id)
         parts: dict[str, Any] = {
             "versions": lambda: self.adapter.all_versions(dep_id),
@@ -493,6 +519,12 @@ class LiveState:
             "env": lambda: self.adapter.list_env(dep_id),
         }
         previous = self.detail if self.detail and self.detail.deployment_id == dep_id else None
+        if previous is not None and wanted is not None:
+            for part in DETAIL_PARTS - wanted:
+                setattr(detail, part, getattr(previous, part))
+                if part in previous.unavailable:
+                    detail.unavailable[part] = previous.unavailable[part]
+            parts = {part: read for part, read in parts.items() if part in wanted}
         for part, read in parts.items():
             try:
                 setattr(detail, part, await read())
@@ -501,7 +533,7 @@ class LiveState:
             except BudgetReserved:
                 # Keep what we had; try again soon.
                 setattr(detail, part, getattr(previous, part, None) if previous else None)
-                self._detail_dirty = True
+                self._detail_dirty.add(part)
             except ShipdeckError as exc:
                 setattr(detail, part, getattr(previous, part, None) if previous else None)
                 detail.unavailable[part] = f"could not read {part}: {exc}"
@@ -517,8 +549,13 @@ class LiveState:
         self._heard()
         self._pending.detail_changed = True
         if detail.pipeline_running:
-            loop = asyncio.get_running_loop()
-            loop.call_later(self.timing.pipeline_poll_interval, self._repoll_pipeline, dep_id)
+            streaming = self.connection is ConnectionState.LIVE and not self.polling
+            interval = (
+                self.timing.pipeline_poll_interval_streaming
+                if streaming
+                else self.timing.pipeline_poll_interval
+            )
+            asyncio.get_running_loop().call_later(interval, self._repoll_pipeline, dep_id)
 
     def _timed_stages(self, runs: list[PipelineRun], now: datetime) -> list[PipelineRun]:
         """Stage times the provider did not give, as observed: a run's first stage starts with the run;
@@ -594,8 +631,9 @@ class LiveState:
 
     def _repoll_pipeline(self, dep_id: str) -> None:
         if not self._stopped and self._watched == dep_id:
-            self._dirty.add(dep_id)
-            self._detail_dirty = True
+            if self.connection is not ConnectionState.LIVE or self.polling:
+                self._dirty.add(dep_id)  # with a live stream the deployment's changes come as events
+            self._detail_dirty.add("runs")
             self._wake.set()
 
     async def _publisher(self) -> None:

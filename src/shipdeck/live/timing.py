@@ -29,6 +29,11 @@ class Timing:
     poll_interval_max: float = 60.0
     # While a pipeline runs in the watched deployment, its runs are re-read this often (stages move live).
     pipeline_poll_interval: float = 1.0
+    # ... and this often while a live push stream announces its changes (a safety net, not the source).
+    pipeline_poll_interval_streaming: float = 2.0
+    # The watched deployment's detail is re-read at most this often, however many events name it (a
+    # publish sends a few dozen); what they named is read once the gap has passed.
+    detail_min_gap: float = 2.0
     # Version numbers are looked up once the first detail has loaded, or after this long.
     fill_after_detail: float = 2.0
     # While polling, the watched deployment's detail is re-read when it changed, else at least this often.
