@@ -116,8 +116,6 @@ def _utf8(stream: TextIO) -> bool:
 def age(when: datetime | None, now: datetime | None = None) -> str:
     if when is None:
         return "-"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
     if seconds < 0:
         return "just now"

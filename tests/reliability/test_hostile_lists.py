@@ -1,0 +1,86 @@
+"""Hostile lists and fields: timestamps without a timezone, page cursors that never end, lists too long to
+keep. The console keeps answering keys and says what is wrong; the CLI ends with one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shipdeck.tui.screens.help import HelpScreen
+from tests.api.hostile import Handler
+from tests.cli.helpers import shipdeck
+from tests.reliability.conftest import console_through
+from tests.reliability.hostile_kit import answer, listing, routed, threaded
+from tests.tui.console_host import composed, main_screen, notifications, wait_for
+
+TOKEN = "msk_u_hostile_test_secret"
+SIZE = (120, 40)
+NAIVE = "2026-01-01T00:00:00"
+NAIVE_DEPLOYMENT = {
+    "id": "dep_naive",
+    "name": "naive-clock",
+    "status": "running",
+    "url": "https://naive.example",
+    "active_version_id": "ver_naive",
+    "created_at": NAIVE,
+    "updated_at": NAIVE,
+}
+NAIVE_VERSION = {
+    "id": "ver_naive",
+    "deployment_id": "dep_naive",
+    "number": 1,
+    "status": "ready",
+    "created_at": NAIVE,
+    "promoted_at": "2026-01-01T01:00:00+01:00",
+}
+
+
+@pytest.fixture(autouse=True)
+def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIOSA_API_KEY", TOKEN)
+
+
+def naive_server() -> Handler:
+    return routed(
+        {
+            r"/versions$": listing(NAIVE_VERSION),
+            r"/deployments$": listing(NAIVE_DEPLOYMENT),
+            r"/deployments/dep_naive$": answer(json.dumps({"data": NAIVE_DEPLOYMENT}).encode()),
+        }
+    )
+
+
+async def test_timestamps_without_a_timezone_are_read_as_utc_in_the_console(tmp_path: Path) -> None:
+    with threaded(naive_server()) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            await wait_for(pilot, lambda: "dep_naive" in app.live.deployments)
+            detail = lambda: app.live.detail  # noqa: E731
+            await wait_for(pilot, lambda: (d := detail()) is not None and bool(d.versions))
+            created = app.live.deployments["dep_naive"].created_at
+            assert created is not None and created.utcoffset() is not None
+            # The versions tab and the table painted their ages, and the console still answers keys.
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await pilot.press("escape")
+            assert main_screen(app).table.highlighted is not None
+            assert not [m for m in notifications(app) if "unexpected" in m.lower()]
+        await adapter.aclose()
+    assert app.return_code in (None, 0)
+
+
+def test_timestamps_without_a_timezone_are_read_as_utc_in_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    with threaded(naive_server()) as server:
+        url = server.url + "/api/v1"
+        listed = shipdeck(capsys, "--provider", "miosa", "--url", url, "--timeout", "5", "ls", "--json")
+        versions = shipdeck(
+            capsys, "--provider", "miosa", "--url", url, "--timeout", "5", "versions", "dep_naive", "--json"
+        )
+    assert listed.code == 0, listed
+    assert '"created_at": "2026-01-01T00:00:00Z"' in listed.out, listed.out
+    assert versions.code == 0, versions
+    # An aware timestamp is kept as the same instant, told in UTC.
+    assert '"promoted_at": "2026-01-01T00:00:00Z"' in versions.out, versions.out
