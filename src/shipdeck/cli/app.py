@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shipdeck.api.errors import ShipdeckError
+from shipdeck.api.errors import NetworkError, ShipdeckError
 from shipdeck.cli.commands import COMMANDS, CommandContext
 from shipdeck.cli.demo import DemoSandbox
 from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
@@ -171,7 +171,31 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
             adapter, audit, read_only=profile.read_only, profile_name=profile.name, open_changes=OpenChanges()
         )
         context = CommandContext(adapter=adapter, session=session, args=args, out=sys.stdout, err=sys.stderr)
-        return await COMMANDS[args.command](context)
+        if not _bounded(args):
+            return await COMMANDS[args.command](context)
+        try:
+            async with asyncio.timeout(args.timeout):
+                return await COMMANDS[args.command](context)
+        except TimeoutError:
+            raise NetworkError(
+                f"{args.command} did not finish within --timeout {args.timeout:g} s (paging included)",
+                retryable=False,
+            ) from None
+
+
+def _bounded(args: argparse.Namespace) -> bool:
+    """Whether --timeout bounds the whole command, paging included: every read does. A change is bounded
+    request by request instead (a whole-command bound could cut it after its confirmation, mid-send), and
+    so are `status --watch` and `publish --wait`, which run until something happens."""
+    if args.command in ("ls", "versions"):
+        return True
+    if args.command == "status":
+        return not args.watch
+    if args.command == "env":
+        return args.env_action in (None, "get")
+    if args.command == "domains":
+        return args.domain_action in (None, "list")
+    return False
 
 
 class _NoticePrinter:

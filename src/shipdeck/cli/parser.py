@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=60.0,
         metavar="SECONDS",
-        help="give up on a request after this long, retries included (default 60)",
+        help="give up after this long: a read command as a whole (paging and retries included), a change "
+        "request by request (default 60)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
