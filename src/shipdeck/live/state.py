@@ -273,6 +273,7 @@ class LiveState:
     # -- the loops ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Snapshot, then follow the stream (or poll), publishing batches until cancelled."""
+        self._stopped = False  # (again, when a console restarts a run that failed)
         tasks = [
             asyncio.create_task(self._publisher(), name="live-publisher"),
             asyncio.create_task(self._refetcher(), name="live-refetcher"),
