@@ -21,7 +21,7 @@ from shipdeck.live.actions import ReadOnlyError
 from shipdeck.live.plans import ChangePlan
 from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from shipdeck.model import HEALTH_SYMBOL, HEALTH_SYMBOL_ASCII, health_of
-from shipdeck.tui.widgets.event_log import literal
+from shipdeck.tui.text import literal
 
 T = TypeVar("T")
 
