@@ -28,6 +28,7 @@ from shipdeck.config.loader import (
     build_profile,
     choose_profile_name,
     load_config,
+    plain_http_warning,
 )
 from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.paths import config_file, state_dir
@@ -90,7 +91,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.provider:
         config = _config_for_ad_hoc()
         profile = ad_hoc_profile(args.provider, args.url, read_only=args.read_only)
-        problems: list[str] = []
+        plain = plain_http_warning(profile.base_url, "--url")
+        problems: list[str] = [plain] if plain else []
     else:
         config = load_config()
         name = choose_profile_name(config, args.profile)
@@ -98,7 +100,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile, problems = _attach_tasks(config, name, profile, args.read_only, wanted=command is None)
     if command is None:
         return open_console(console_options(config, profile, problems))
-    for warning in config.warnings:
+    for warning in [*config.warnings, *problems]:
         warning_line(warning)
     return asyncio.run(run_scriptable(args, profile, config))
 

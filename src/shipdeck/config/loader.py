@@ -7,6 +7,7 @@ Problems that lose nothing (an unknown key, two bindings on one key) are returne
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -191,11 +192,9 @@ class _Parser:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self.fail(table, "base_url", f"must be an http(s) URL (got {base_url!r})")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            self.warnings.append(
-                f"{self.where(table, 'base_url')}: plain http to {parts.hostname}: "
-                "the token would travel unencrypted; use https"
-            )
+        plain = plain_http_warning(base_url, self.where(table, "base_url"))
+        if plain:
+            self.warnings.append(plain)
         environment = data.get("environment", "production")
         if environment not in ENVIRONMENT_LABELS:
             raise self.fail(
@@ -343,7 +342,23 @@ def _describe(value: object) -> str:
 
 
 def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """Loopback: ``localhost``, or an address (parsed, not a prefix) in 127.0.0.0/8 or ``::1``.
+    ``127.evil.example`` is a name anyone can point anywhere, so it is not loopback."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_warning(url: str, where: str) -> str | None:
+    """The warning for a plain-http URL to anything but loopback (None when there is nothing to say)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or _is_loopback(parts.hostname):
+        return None
+    return f"{where}: plain http to {parts.hostname}: the token would travel unencrypted; use https"
 
 
 def choose_profile_name(config: ShipdeckConfig, requested: str | None) -> str:
