@@ -35,10 +35,13 @@ from shipdeck.config.paths import config_file, state_dir
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import load_themes
 from shipdeck.live.session import ChangeSession
+from shipdeck.model.validation import domain_problem
 
 INTERRUPTED_EXIT = 130
 # One request may take this long; the global --timeout bounds the whole call, retries included.
 REQUEST_TIMEOUT = 15.0
+# Seconds past --timeout before a read command as a whole is cut (see run_scriptable).
+COMMAND_GRACE = 1.0
 
 
 def run(argv: Sequence[str]) -> int:
@@ -100,9 +103,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile, problems = _attach_tasks(config, name, profile, args.read_only, wanted=command is None)
     if command is None:
         return open_console(console_options(config, profile, problems))
+    _check_arguments(args)
     for warning in [*config.warnings, *problems]:
         warning_line(warning)
     return asyncio.run(run_scriptable(args, profile, config))
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """What the parser cannot check alone, checked before any request (usage errors, exit code 2)."""
+    if args.command == "domains" and args.domain_action == "add" and args.domain:
+        problem = domain_problem(args.domain)
+        if problem:
+            raise UsageError(f"domains add: {problem}")
 
 
 def _config_for_ad_hoc() -> ShipdeckConfig:
@@ -176,7 +188,9 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
         if not _bounded(args):
             return await COMMANDS[args.command](context)
         try:
-            async with asyncio.timeout(args.timeout):
+            # A little later than the transport's own deadline, so that one slow request still ends with its
+            # own, more precise message ('could not connect ...').
+            async with asyncio.timeout(args.timeout + COMMAND_GRACE):
                 return await COMMANDS[args.command](context)
         except TimeoutError:
             raise NetworkError(
