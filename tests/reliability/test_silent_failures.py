@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Static
+
 from shipdeck.live.state import ChangeBatch
+from shipdeck.tui.app import ShipdeckApp
 from tests.reliability.conftest import console_through, header_connection, loaded
 from tests.simproc import SimServer
-from tests.tui.console_host import notifications, wait_for
+from tests.tui.console_host import composed, main_screen, notifications, wait_for
 
 SIZE = (120, 40)
 
@@ -36,4 +39,19 @@ async def test_a_failed_live_loop_is_shown_and_can_be_restarted(tmp_path: Path, 
         await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=10)
         assert app.live_failure is None
         unsubscribe()
+    await adapter.aclose()
+
+
+def header_count(app: ShipdeckApp) -> str:
+    return str(main_screen(app).query_one("#header-count", Static).render())
+
+
+async def test_a_rejected_token_leaves_no_loading_in_the_header(tmp_path: Path, sim: SimServer) -> None:
+    app, adapter = console_through(sim.miosa, "miosa", tmp_path, token="msk_u_not_a_real_key")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await composed(pilot, app)
+        await wait_for(pilot, lambda: any("token rejected" in m for m in notifications(app)), timeout=10)
+        await wait_for(pilot, lambda: not header_count(app).startswith("loading"), timeout=5)
+        assert header_count(app) == "0 deployments"
+        assert not header_connection(app).startswith("● live")
     await adapter.aclose()

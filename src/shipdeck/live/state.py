@@ -323,6 +323,26 @@ class LiveState:
         """
         watched_before = self.deployments.get(self._watched) if self._watched else None
         self.pages_loading = True
+        try:
+            seen = await self._load_pages()
+        finally:
+            # Also when a page failed (a rejected token): no 'loading 0…' in the header after the error.
+            self.pages_loading = False
+        gone = set(self.deployments) - seen
+        for dep_id in gone:
+            del self.deployments[dep_id]
+        self._pending.removed |= gone
+        if self._watched and (
+            refresh_detail
+            or self.deployments.get(self._watched) != watched_before
+            or time.monotonic() - self._detail_read_at > DETAIL_MAX_AGE
+        ):
+            self._detail_dirty = True
+        self._pending.reset = True
+        self._wake.set()
+
+    async def _load_pages(self) -> set[str]:
+        """Every page of deployments into the state (the first at once); the ids seen."""
         seen: set[str] = set()
         first = True
         async for page in self.adapter.iter_deployment_pages(limit=self.page_size):
@@ -344,19 +364,7 @@ class LiveState:
             self._wake.set()
             # Let the publisher paint the first page before the next request.
             await asyncio.sleep(0)
-        gone = set(self.deployments) - seen
-        for dep_id in gone:
-            del self.deployments[dep_id]
-        self._pending.removed |= gone
-        self.pages_loading = False
-        if self._watched and (
-            refresh_detail
-            or self.deployments.get(self._watched) != watched_before
-            or time.monotonic() - self._detail_read_at > DETAIL_MAX_AGE
-        ):
-            self._detail_dirty = True
-        self._pending.reset = True
-        self._wake.set()
+        return seen
 
     async def _stream_forever(self) -> None:
         delay = 0.5
