@@ -385,6 +385,8 @@ class MiteosAdapter(HttpAdapter):
                 max_queue=256,
             ) as socket:
                 await self._subscribe(socket, last)
+                if self.stream_health is not None:
+                    self.stream_health.down_since = None  # connected (see MiosaAdapter.events)
                 async for message in socket:
                     frame = parse_miteos_frame(message)
                     if isinstance(frame, Event):

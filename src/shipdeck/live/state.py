@@ -409,7 +409,7 @@ class LiveState:
         :meth:`_poll_forever` does until it delivers again."""
         interval = POLL_INTERVAL_MIN
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep_unless_stream_back(interval, health)
             down_since = health.down_since
             if down_since is None or time.monotonic() - down_since < self.stale_after:
                 interval = POLL_INTERVAL_MIN
@@ -417,6 +417,16 @@ class LiveState:
                     self._set_connection(ConnectionState.LIVE, "")
                 continue
             interval = await self._poll_once(interval, f"polling (event stream: {health.reason})")
+
+    async def _sleep_unless_stream_back(self, interval: float, health: StreamHealth) -> None:
+        """Wait ``interval`` seconds between polls, but while polling look every second whether the stream
+        is back, so that the header says '● live' again then, not after the longest poll interval."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + interval
+        while (left := until - loop.time()) > 0:
+            if self.polling and health.down_since is None:
+                return
+            await asyncio.sleep(min(left, 1.0) if self.polling else left)
 
     async def _poll_once(self, interval: float, note: str) -> float:
         """Re-read the list once; the interval until the next poll (shorter when something moved)."""
