@@ -9,7 +9,8 @@ from shipdeck.model import PROVIDERS
 
 EXIT_CODES = """\
 exit codes: 0 ok, 1 refused by the API (or declined), 2 usage (checked before anything is sent),
-3 authentication, 4 not found, 5 network or a broken answer, 130 interrupted
+3 authentication, 4 not found, 5 network or a broken answer, 6 a change's outcome unknown (its answer
+was lost: check before re-running), 130 interrupted
 """
 
 EPILOG = f"""\
