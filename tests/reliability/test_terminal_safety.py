@@ -192,9 +192,14 @@ def test_server_error_messages_print_literally(
 def test_a_typed_name_that_matches_nothing_is_echoed_literally(
     capsys: pytest.CaptureFixture[str], cli_profiles: SimServer
 ) -> None:
-    result = shipdeck(capsys, "status", "no-such-" + HOSTILE)
+    result = shipdeck(capsys, "status", "no-such-name-" + MARKUP)
     assert result.code == 4, result.err
     assert_output_safe(result, "not found")
+    assert MARKUP in result.err
+    # A name with control characters is refused before anything is sent (usage), and said safely.
+    result = shipdeck(capsys, "status", "no-such-" + HOSTILE)
+    assert result.code == 2, result.err
+    assert_output_safe(result, "refused name")
 
 
 # -- the console -----------------------------------------------------------------------------------------
