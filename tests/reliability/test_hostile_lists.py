@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable, Static
 
 from shipdeck.api.base import MAX_PAGES
+from shipdeck.live.state import MAX_VERSIONS_KEPT
 from shipdeck.tui.screens.help import HelpScreen
 from tests.api.hostile import Handler, HostileServer, SeenRequest, Writer, response
 from tests.cli.helpers import shipdeck
@@ -157,3 +159,34 @@ async def test_the_console_says_a_repeated_cursor_once_and_stops_asking(tmp_path
         await adapter.aclose()
     # Not thousands of requests: each listing stops at the repeat.
     assert asked < 20, asked
+
+
+def many_versions(count: int) -> Handler:
+    """One deployment with ``count`` versions, all in one page."""
+    rows = [
+        {"id": f"ver_{n}", "deployment_id": "dep_naive", "number": n, "status": "ready", "created_at": NAIVE}
+        for n in range(1, count + 1)
+    ]
+    body = json.dumps({"data": rows, "next_cursor": None}).encode()
+    return routed({r"/versions$": answer(body), r"/deployments$": listing(NAIVE_DEPLOYMENT)})
+
+
+async def test_a_deployment_with_20000_versions_keeps_only_the_newest(tmp_path: Path) -> None:
+    with threaded(many_versions(20_000)) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            await wait_for(pilot, lambda: (d := app.live.detail) is not None and d.versions is not None)
+            detail = app.live.detail
+            assert detail is not None and detail.versions is not None
+            assert len(detail.versions) == MAX_VERSIONS_KEPT and detail.versions_total == 20_000
+            assert {v.number for v in detail.versions} == set(range(20_001 - MAX_VERSIONS_KEPT, 20_001))
+            pane = main_screen(app).detail
+            table = pane.query_one("#versions-table", DataTable)
+            await wait_for(pilot, lambda: table.row_count == MAX_VERSIONS_KEPT)
+            cap = str(pane.query_one("#versions-cap", Static).render())
+            assert cap == f"showing newest {MAX_VERSIONS_KEPT} of 20,000 versions"
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await pilot.press("escape")
+        await adapter.aclose()

@@ -8,6 +8,8 @@ sends that same key on every retry. Actions a provider does not have raise :clas
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
@@ -38,6 +40,13 @@ from shipdeck.model import (
 # A list is read in at most this many pages (200,000 rows at 200 a page): past it, the server is taken to
 # be paging forever, as it is when it hands back a cursor it already gave.
 MAX_PAGES = 1000
+
+
+def _newest_first(version: Version) -> tuple[int, float]:
+    return (
+        version.number if version.number is not None else -1,
+        version.created_at.timestamp() if version.created_at else 0.0,
+    )
 
 
 def new_idempotency_key() -> str:
@@ -159,6 +168,24 @@ class Adapter(ABC):
             cursor = cursors.follow(page.next_cursor)
             if cursor is None:
                 return out
+
+    async def newest_versions(self, deployment_id: str, *, keep: int) -> tuple[list[Version], int]:
+        """The newest ``keep`` versions (by number, then creation time) and how many there are in all.
+
+        Pages through them all as :meth:`all_versions` does, but holds no more than ``keep`` (plus one page)
+        at any time: 100,000 versions must not all be kept to show the newest few hundred."""
+        kept: list[Version] = []
+        total = 0
+        cursors = PageCursors(self.provider, "versions")
+        cursor: str | None = None
+        while True:
+            page = await self.list_versions(deployment_id, cursor=cursor, limit=200)
+            total += len(page.items)
+            kept = heapq.nlargest(keep, [*kept, *page.items], key=_newest_first)
+            cursor = cursors.follow(page.next_cursor)
+            if cursor is None:
+                return kept, total
+            await asyncio.sleep(0)  # a page at a time: the console answers keys in between
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
         raise self._unsupported("versions")

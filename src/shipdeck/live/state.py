@@ -46,6 +46,8 @@ DEFAULT_MAX_EVENTS = 2_000
 DEFAULT_STALE_AFTER = 15.0
 # The longest silence before checking a quiet server that answered the last checks (see _staleness).
 STALE_CHECK_MAX = 120.0
+# The detail keeps at most this many versions (the newest): a deployment with 100,000 froze the console.
+MAX_VERSIONS_KEPT = 500
 POLL_INTERVAL_MIN = 2.0
 POLL_INTERVAL_MAX = 60.0
 # Deployments whose answer lacks the active version's number get it from their versions, in the
@@ -79,7 +81,9 @@ class DeploymentDetail:
     """What the detail pane shows for one deployment; a part the provider lacks carries the reason."""
 
     deployment_id: str
+    # The newest MAX_VERSIONS_KEPT versions; ``versions_total`` says how many there are in all.
     versions: list[Version] | None = None
+    versions_total: int | None = None
     runs: list[PipelineRun] | None = None
     domains: list[Domain] | None = None
     env: list[EnvVar] | None = None
@@ -495,8 +499,15 @@ class LiveState:
 
     async def _load_detail(self, dep_id: str) -> None:
         detail = DeploymentDetail(dep_id)
+
+        async def newest_versions() -> list[Version]:
+            versions, detail.versions_total = await self.adapter.newest_versions(
+                dep_id, keep=MAX_VERSIONS_KEPT
+            )
+            return versions
+
         parts: dict[str, Any] = {
-            "versions": lambda: self.adapter.all_versions(dep_id),
+            "versions": newest_versions,
             "runs": lambda: self.adapter.list_pipeline_runs(dep_id),
             "domains": lambda: self.adapter.list_domains(dep_id),
             "env": lambda: self.adapter.list_env(dep_id),
