@@ -179,3 +179,27 @@ def self_signed_listener(tmp_path: Path) -> Iterator[int]:
             yield server.sockets[0].getsockname()[1]
         finally:
             loop.call_soon_threadsafe(server.close)
+
+
+def routed(routes: dict[str, Handler], default: Handler | None = None) -> Handler:
+    """A Miosa-shaped server: the handler of the first route whose pattern matches the request's path
+    (``re.search`` on the path without its query); ``default`` (an empty list) for the rest."""
+    import re
+
+    fallback = default or answer(json.dumps({"data": [], "next_cursor": None}).encode())
+    compiled = [(re.compile(pattern), handler) for pattern, handler in routes.items()]
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        path = request.path.split("?")[0]
+        for pattern, chosen in compiled:
+            if pattern.search(path):
+                await chosen(request, writer)
+                return
+        await fallback(request, writer)
+
+    return handler
+
+
+def listing(*rows: object) -> Handler:
+    """One page holding ``rows``, for any list endpoint."""
+    return answer(json.dumps({"data": list(rows), "next_cursor": None}).encode())

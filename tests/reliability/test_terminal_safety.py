@@ -37,8 +37,9 @@ from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from shipdeck.tui.screens.logs import LogsScreen
 from shipdeck.tui.screens.tasks import TasksScreen
+from shipdeck.tui.text import INVISIBLE_CHARS, literal
 from shipdeck.tui.widgets.detail_pane import TAB_IDS, DetailPane
-from shipdeck.tui.widgets.event_log import EventLog, literal
+from shipdeck.tui.widgets.event_log import EventLog
 from tests.cli.helpers import Result, shipdeck, write_config
 from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
 from tests.reliability.safety_kit import (
@@ -194,9 +195,14 @@ def test_server_error_messages_print_literally(
 def test_a_typed_name_that_matches_nothing_is_echoed_literally(
     capsys: pytest.CaptureFixture[str], cli_profiles: SimServer
 ) -> None:
-    result = shipdeck(capsys, "status", "no-such-" + HOSTILE)
+    result = shipdeck(capsys, "status", "no-such-name-" + MARKUP)
     assert result.code == 4, result.err
     assert_output_safe(result, "not found")
+    assert MARKUP in result.err
+    # A name with control characters is refused before anything is sent (usage), and said safely.
+    result = shipdeck(capsys, "status", "no-such-" + HOSTILE)
+    assert result.code == 2, result.err
+    assert_output_safe(result, "refused name")
 
 
 # -- the console -----------------------------------------------------------------------------------------
@@ -412,8 +418,11 @@ def console_options_for(miosa_url: str, tmp_path: Path) -> ConsoleOptions:
 def test_any_text_printed_by_a_command_is_terminal_safe_and_keeps_its_printable_characters(text: str) -> None:
     shown = terminal_safe(text)
     assert_terminal_safe(shown, "terminal_safe")
-    # One '?' per control character, everything else as it was: columns stay aligned, nothing is lost.
-    assert shown == "".join("?" if unsafe_characters(ch) else ch for ch in text)
+    # One '?' per control character, an escape ('\\u202e') per invisible one, everything else as it was.
+    assert shown == "".join(
+        "?" if unsafe_characters(ch) else f"\\u{ord(ch):04x}" if INVISIBLE_CHARS.fullmatch(ch) else ch
+        for ch in text
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from textual.app import App, ComposeResult
 
 from shipdeck.model import Event
-from shipdeck.tui.widgets.event_log import EventLog, format_event, literal
+from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.event_log import EventLog, format_event
 
 
 class _Host(App[None]):

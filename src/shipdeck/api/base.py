@@ -8,13 +8,15 @@ sends that same key on every retry. Actions a provider does not have raise :clas
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shipdeck.api.errors import UnsupportedAction
+from shipdeck.api.errors import ProtocolError, UnsupportedAction
 from shipdeck.model import (
     Agent,
     Build,
@@ -35,9 +37,48 @@ from shipdeck.model import (
     Version,
 )
 
+# A list is read in at most this many pages (200,000 rows at 200 a page): past it, the server is taken to
+# be paging forever, as it is when it hands back a cursor it already gave.
+MAX_PAGES = 1000
+
+
+def _newest_first(version: Version) -> tuple[int, float]:
+    return (
+        version.number if version.number is not None else -1,
+        version.created_at.timestamp() if version.created_at else 0.0,
+    )
+
 
 def new_idempotency_key() -> str:
     return uuid.uuid4().hex
+
+
+class PageCursors:
+    """The cursors one paging loop has followed: a repeated cursor or too many pages end it with a
+    ProtocolError, instead of requests sent forever."""
+
+    def __init__(self, provider: str, what: str) -> None:
+        self.provider = provider
+        self.what = what
+        self.seen: set[str] = set()
+
+    def follow(self, next_cursor: str | None) -> str | None:
+        """The cursor of the next page (None: that was the last one)."""
+        if not next_cursor:
+            return None
+        pages = len(self.seen) + 1
+        if next_cursor in self.seen:
+            raise ProtocolError(
+                f"{self.provider.capitalize()} {self.what}: the server gave the same page cursor twice "
+                f"(after {pages} pages), so the list would never end; stopped paging"
+            )
+        if pages >= MAX_PAGES:
+            raise ProtocolError(
+                f"{self.provider.capitalize()} {self.what}: more than {MAX_PAGES} pages, so the list may "
+                "never end; stopped paging"
+            )
+        self.seen.add(next_cursor)
+        return next_cursor
 
 
 @dataclass
@@ -77,13 +118,14 @@ class Adapter(ABC):
 
     async def iter_deployment_pages(self, *, limit: int = 200) -> AsyncIterator[list[Deployment]]:
         """Every deployment, one page at a time (the console paints the first page at once)."""
+        cursors = PageCursors(self.provider, "deployments")
         cursor: str | None = None
         while True:
             page = await self.list_deployments(cursor=cursor, limit=limit)
             yield page.items
-            if not page.next_cursor:
+            cursor = cursors.follow(page.next_cursor)
+            if cursor is None:
                 return
-            cursor = page.next_cursor
 
     @abstractmethod
     async def get_deployment(self, deployment_id: str) -> Deployment: ...
@@ -118,13 +160,32 @@ class Adapter(ABC):
 
     async def all_versions(self, deployment_id: str) -> list[Version]:
         out: list[Version] = []
+        cursors = PageCursors(self.provider, "versions")
         cursor: str | None = None
         while True:
             page = await self.list_versions(deployment_id, cursor=cursor, limit=200)
             out.extend(page.items)
-            if not page.next_cursor:
+            cursor = cursors.follow(page.next_cursor)
+            if cursor is None:
                 return out
-            cursor = page.next_cursor
+
+    async def newest_versions(self, deployment_id: str, *, keep: int) -> tuple[list[Version], int]:
+        """The newest ``keep`` versions (by number, then creation time) and how many there are in all.
+
+        Pages through them all as :meth:`all_versions` does, but holds no more than ``keep`` (plus one page)
+        at any time: 100,000 versions must not all be kept to show the newest few hundred."""
+        kept: list[Version] = []
+        total = 0
+        cursors = PageCursors(self.provider, "versions")
+        cursor: str | None = None
+        while True:
+            page = await self.list_versions(deployment_id, cursor=cursor, limit=200)
+            total += len(page.items)
+            kept = heapq.nlargest(keep, [*kept, *page.items], key=_newest_first)
+            cursor = cursors.follow(page.next_cursor)
+            if cursor is None:
+                return kept, total
+            await asyncio.sleep(0)  # a page at a time: the console answers keys in between
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
         raise self._unsupported("versions")

@@ -518,6 +518,10 @@ class MiosaAdapter(HttpAdapter):
             if last is not None:
                 headers["Last-Event-ID"] = str(last)
             async with self.transport.open_stream("/events/stream", headers=headers) as response:
+                # Connected: the stream is up again, though a quiet account may send no event for minutes
+                # (until the first one, the header said '● polled' long after the server was back).
+                if self.stream_health is not None:
+                    self.stream_health.down_since = None
                 async for frame in iter_sse(
                     response, idle_timeout=self.stream_options.heartbeat_timeout, what="Miosa event stream"
                 ):

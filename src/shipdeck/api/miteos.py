@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as websockets_connect
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from shipdeck import __version__
@@ -47,6 +48,15 @@ MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_PAGE = 100
 # Frames about the connection itself, never account events.
 CONTROL_FRAMES = frozenset({"subscribed", "unsubscribed", "resumed", "pong", "ping", "error", "hello"})
+
+
+class connect(websockets_connect):  # noqa: N801 - used as websockets' own connect()
+    """websockets' connect(), following no redirect: a 3xx answer to the upgrade is an error, as it is for
+    every HTTP request shipdeck sends (the token must never go to an address other than the profile's)."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
 
 _NO_RELEASES = "Miteos deployments are one-shot pipeline runs: there are no versions to {}"
 MITEOS_CAPABILITIES = Capabilities(
@@ -375,6 +385,8 @@ class MiteosAdapter(HttpAdapter):
                 max_queue=256,
             ) as socket:
                 await self._subscribe(socket, last)
+                if self.stream_health is not None:
+                    self.stream_health.down_since = None  # connected (see MiosaAdapter.events)
                 async for message in socket:
                     frame = parse_miteos_frame(message)
                     if isinstance(frame, Event):
@@ -391,6 +403,12 @@ class MiteosAdapter(HttpAdapter):
                     status=status,
                     provider="miteos",
                     request_id=exc.response.headers.get("x-request-id"),
+                ) from None
+            if 300 <= status < 400:
+                raise NetworkError(
+                    f"{what}: the server answered with a redirect ({status}); shipdeck does not follow "
+                    "redirects (the token goes only to the profile's base_url)",
+                    retryable=False,
                 ) from None
             raise NetworkError(f"{what}: the server refused the connection ({status})") from None
         except InvalidURI:

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shipdeck.api.errors import ShipdeckError
+from shipdeck.api.errors import NetworkError, ShipdeckError
 from shipdeck.cli.commands import COMMANDS, CommandContext
 from shipdeck.cli.demo import DemoSandbox
 from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
@@ -28,16 +28,20 @@ from shipdeck.config.loader import (
     build_profile,
     choose_profile_name,
     load_config,
+    plain_http_warning,
 )
 from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.paths import config_file, state_dir
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import load_themes
 from shipdeck.live.session import ChangeSession
+from shipdeck.model.validation import domain_problem
 
 INTERRUPTED_EXIT = 130
 # One request may take this long; the global --timeout bounds the whole call, retries included.
 REQUEST_TIMEOUT = 15.0
+# Seconds past --timeout before a read command as a whole is cut (see run_scriptable).
+COMMAND_GRACE = 1.0
 
 
 def run(argv: Sequence[str]) -> int:
@@ -90,7 +94,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.provider:
         config = _config_for_ad_hoc()
         profile = ad_hoc_profile(args.provider, args.url, read_only=args.read_only)
-        problems: list[str] = []
+        plain = plain_http_warning(profile.base_url, "--url")
+        problems: list[str] = [plain] if plain else []
     else:
         config = load_config()
         name = choose_profile_name(config, args.profile)
@@ -98,9 +103,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile, problems = _attach_tasks(config, name, profile, args.read_only, wanted=command is None)
     if command is None:
         return open_console(console_options(config, profile, problems))
-    for warning in config.warnings:
+    _check_arguments(args)
+    for warning in [*config.warnings, *problems]:
         warning_line(warning)
     return asyncio.run(run_scriptable(args, profile, config))
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """What the parser cannot check alone, checked before any request (usage errors, exit code 2)."""
+    if args.command == "domains" and args.domain_action == "add" and args.domain:
+        problem = domain_problem(args.domain)
+        if problem:
+            raise UsageError(f"domains add: {problem}")
 
 
 def _config_for_ad_hoc() -> ShipdeckConfig:
@@ -171,7 +185,33 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
             adapter, audit, read_only=profile.read_only, profile_name=profile.name, open_changes=OpenChanges()
         )
         context = CommandContext(adapter=adapter, session=session, args=args, out=sys.stdout, err=sys.stderr)
-        return await COMMANDS[args.command](context)
+        if not _bounded(args):
+            return await COMMANDS[args.command](context)
+        try:
+            # A little later than the transport's own deadline, so that one slow request still ends with its
+            # own, more precise message ('could not connect ...').
+            async with asyncio.timeout(args.timeout + COMMAND_GRACE):
+                return await COMMANDS[args.command](context)
+        except TimeoutError:
+            raise NetworkError(
+                f"{args.command} did not finish within --timeout {args.timeout:g} s (paging included)",
+                retryable=False,
+            ) from None
+
+
+def _bounded(args: argparse.Namespace) -> bool:
+    """Whether --timeout bounds the whole command, paging included: every read does. A change is bounded
+    request by request instead (a whole-command bound could cut it after its confirmation, mid-send), and
+    so are `status --watch` and `publish --wait`, which run until something happens."""
+    if args.command in ("ls", "versions"):
+        return True
+    if args.command == "status":
+        return not args.watch
+    if args.command == "env":
+        return args.env_action in (None, "get")
+    if args.command == "domains":
+        return args.domain_action in (None, "list")
+    return False
 
 
 class _NoticePrinter:

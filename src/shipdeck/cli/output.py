@@ -32,8 +32,20 @@ _TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _JSON_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
 
 
+# Characters that change how text reads without showing themselves (bidi controls such as U+202E, zero-width
+# spaces and joiners, BOM): printed as their escape, `\u202e`, so `safe\u200bname` never reads as `safename`.
+# (The console's twin is shipdeck.tui.text.literal.) In --json output the escape is the same JSON string.
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# A table cell is one line: a line break or tab in server text must not start a line of its own.
+_CELL_BREAKS = re.compile("[\t\n\r]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def terminal_safe(text: str) -> str:
-    return _TERMINAL_UNSAFE.sub("?", text)
+    return _INVISIBLE.sub(_escape, _TERMINAL_UNSAFE.sub("?", text))
 
 
 class TerminalSafeStream:
@@ -96,6 +108,7 @@ def print_table(
         if empty:
             print(empty, file=out)
         return
+    rows = [[_CELL_BREAKS.sub("?", cell) for cell in row] for row in rows]
     widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
     for row in [list(headers), *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
@@ -116,8 +129,6 @@ def _utf8(stream: TextIO) -> bool:
 def age(when: datetime | None, now: datetime | None = None) -> str:
     if when is None:
         return "-"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
     if seconds < 0:
         return "just now"

@@ -8,7 +8,9 @@ from shipdeck import __version__
 from shipdeck.model import PROVIDERS
 
 EXIT_CODES = """\
-exit codes: 0 ok, 1 refused by the API (or declined), 2 usage, 3 authentication, 4 not found, 5 network
+exit codes: 0 ok, 1 refused by the API (or declined), 2 usage (checked before anything is sent),
+3 authentication, 4 not found, 5 network or a broken answer, 6 a change's outcome unknown (its answer
+was lost: check before re-running), 130 interrupted
 """
 
 EPILOG = f"""\
@@ -60,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=60.0,
         metavar="SECONDS",
-        help="give up on a request after this long, retries included (default 60)",
+        help="give up after this long: a read command as a whole (paging and retries included), a change "
+        "request by request (default 60)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -101,14 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("themes", "list the themes (shipped and yours)", json_flag)
 
     audit = add("audit", "print the audit log of changes made from this machine", json_flag)
-    audit.add_argument("--tail", type=_positive_int, metavar="N", help="only the last N records")
+    audit.add_argument("--tail", type=_record_count, metavar="N", help="only the last N records")
 
     add("ls", "list deployments", json_flag)
     versions = add("versions", "list a deployment's versions (* marks the active one)", json_flag)
-    versions.add_argument("deployment", metavar="DEP", help="deployment id or name")
+    versions.add_argument("deployment", type=_reference, metavar="DEP", help="deployment id or name")
 
     status = add("status", "a deployment's state, active version and latest pipeline run", json_flag)
-    status.add_argument("deployment", metavar="DEP")
+    status.add_argument("deployment", type=_reference, metavar="DEP")
     status.add_argument(
         "--watch", action="store_true", help="keep printing a line whenever something changes"
     )
@@ -132,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         yes_flag,
         env_flag,
     )
-    rollback.add_argument("deployment", metavar="DEP")
-    rollback.add_argument("--to", metavar="VERSION", help="version id or number (v12 or 12)")
+    rollback.add_argument("deployment", type=_reference, metavar="DEP")
+    rollback.add_argument("--to", type=_reference, metavar="VERSION", help="version id or number (v12 or 12)")
     rollback.add_argument(
         "--reason", metavar="TEXT", help="why (kept in the audit log and sent to the provider)"
     )
@@ -144,13 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     promote = add("promote", "make a ready version live", json_flag, yes_flag, env_flag)
-    promote.add_argument("deployment", metavar="DEP")
-    promote.add_argument("version", metavar="VERSION", help="version id or number (v12 or 12)")
+    promote.add_argument("deployment", type=_reference, metavar="DEP")
+    promote.add_argument(
+        "version", type=_reference, metavar="VERSION", help="version id or number (v12 or 12)"
+    )
 
     publish = add(
         "publish", "publish a sandbox as a new version of a deployment", json_flag, yes_flag, env_flag
     )
-    publish.add_argument("deployment", metavar="DEP")
+    publish.add_argument("deployment", type=_reference, metavar="DEP")
     publish.add_argument(
         "--sandbox",
         metavar="ID",
@@ -178,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         json_flag,
         yes_flag,
     )
-    env.add_argument("deployment", metavar="DEP")
+    env.add_argument("deployment", type=_reference, metavar="DEP")
     env.add_argument(
         "env_action", nargs="?", choices=("get", "set", "unset"), metavar="get|set|unset", help="default: get"
     )
@@ -188,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--environment", metavar="ENV", help="production (default), preview or development")
 
     domains = add("domains", "list, add, verify or remove a deployment's custom domains", json_flag, yes_flag)
-    domains.add_argument("deployment", metavar="DEP")
+    domains.add_argument("deployment", type=_reference, metavar="DEP")
     domains.add_argument(
         "domain_action",
         nargs="?",
@@ -217,4 +222,30 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+# An id, name, slug or version reference is a short line of text; longer is a mistake (a pasted file).
+MAX_REFERENCE_LENGTH = 256
+# More audit records than anyone keeps; also what a deque may be sized to without an OverflowError.
+MAX_TAIL = 1_000_000
+
+
+def _reference(text: str) -> str:
+    """A deployment or version reference: not empty, one short line, no control characters."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    if len(text) > MAX_REFERENCE_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"is {len(text):,} characters long; an id or name has at most {MAX_REFERENCE_LENGTH}"
+        )
+    if any(not ch.isprintable() for ch in text):
+        raise argparse.ArgumentTypeError("must not hold control characters or line breaks")
+    return text.strip()
+
+
+def _record_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_TAIL:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TAIL:,}: {text[:40]!r}")
     return value

@@ -7,8 +7,10 @@ Problems that lose nothing (an unknown key, two bindings on one key) are returne
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,24 +100,85 @@ class ShipdeckConfig:
     warnings: list[str] = field(default_factory=list)
 
 
+# A config file is a few kilobytes; past these it is not one (and would only cost time to read).
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_NESTING = 32
+
+
 def load_config(path: Path | None = None) -> ShipdeckConfig:
-    """The config at ``path`` (default: ``SHIPDECK_CONFIG`` or the user config dir). No file: empty config."""
+    """The config at ``path`` (default: ``SHIPDECK_CONFIG`` or the user config dir). No file: empty config,
+    except when ``SHIPDECK_CONFIG`` names it (a typo there must not silently mean no profiles)."""
+    named = path is None and bool(os.environ.get("SHIPDECK_CONFIG"))
     path = path or config_file()
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    raw = _read_config_bytes(path, named=named)
+    if raw is None:
         return ShipdeckConfig(path=path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # a BOM some editors write
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested more than {MAX_CONFIG_NESTING} levels deep") from None
+    if _nesting(data) > MAX_CONFIG_NESTING:
+        raise ConfigError(f"{path}: nested more than {MAX_CONFIG_NESTING} levels deep")
     return _Parser(path, text).parse(data)
+
+
+def _read_config_bytes(path: Path, *, named: bool) -> bytes | None:
+    """The file's bytes (None: there is no file). Refused: anything but a regular file (a FIFO would block
+    the read forever), and more than MAX_CONFIG_BYTES."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if named:
+            raise ConfigError(f"SHIPDECK_CONFIG names {path}, which does not exist") from None
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: not a regular file (a config file must be one; this is {_kind(info)})")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(_too_large(path))
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(_too_large(path))
+    return raw
+
+
+def _too_large(path: Path) -> str:
+    return f"{path}: larger than {MAX_CONFIG_BYTES // 1024 // 1024} MB; a config file may be at most that"
+
+
+def _kind(info: os.stat_result) -> str:
+    if stat.S_ISDIR(info.st_mode):
+        return "a directory"
+    if stat.S_ISFIFO(info.st_mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(info.st_mode):
+        return "a socket"
+    return "a device"
+
+
+def _nesting(data: Any) -> int:
+    """How deep tables and arrays nest (iteratively: a deep value must not exhaust the stack here either)."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(data, 0)]
+    while todo:
+        value, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_CONFIG_NESTING:
+            return deepest
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        todo.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class _Parser:
@@ -191,11 +254,9 @@ class _Parser:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self.fail(table, "base_url", f"must be an http(s) URL (got {base_url!r})")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            self.warnings.append(
-                f"{self.where(table, 'base_url')}: plain http to {parts.hostname}: "
-                "the token would travel unencrypted; use https"
-            )
+        plain = plain_http_warning(base_url, self.where(table, "base_url"))
+        if plain:
+            self.warnings.append(plain)
         environment = data.get("environment", "production")
         if environment not in ENVIRONMENT_LABELS:
             raise self.fail(
@@ -304,23 +365,26 @@ class _KeyLocator:
     _KEY = re.compile(r"""^\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
 
     def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def line_of(self, table: tuple[str, ...], key: str | None) -> int | None:
-        """The key's line; for a missing key, the line of its table's header."""
+        # One pass over the text: where each table's header is and where each key is set (the first time).
+        # Looking every key up by scanning the text again made a 1 MB config take minutes to check.
+        self._tables: dict[tuple[str, ...], int] = {}
+        self._keys: dict[tuple[tuple[str, ...], str], int] = {}
         current: tuple[str, ...] = ()
-        table_line: int | None = None
-        for number, line in enumerate(self.lines, start=1):
+        for number, line in enumerate(text.splitlines(), start=1):
             header = self._HEADER.match(line)
             if header:
                 current = _split_dotted(header.group(1))
-                if current == table and table_line is None:
-                    table_line = number
+                self._tables.setdefault(current, number)
                 continue
             match = self._KEY.match(line)
-            if match and key is not None and current == table and _unquote(match.group(1)) == key:
-                return number
-        return table_line
+            if match:
+                self._keys.setdefault((current, _unquote(match.group(1))), number)
+
+    def line_of(self, table: tuple[str, ...], key: str | None) -> int | None:
+        """The key's line; for a missing key, the line of its table's header."""
+        if key is not None and (table, key) in self._keys:
+            return self._keys[(table, key)]
+        return self._tables.get(table)
 
 
 def _split_dotted(text: str) -> tuple[str, ...]:
@@ -343,7 +407,23 @@ def _describe(value: object) -> str:
 
 
 def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """Loopback: ``localhost``, or an address (parsed, not a prefix) in 127.0.0.0/8 or ``::1``.
+    ``127.evil.example`` is a name anyone can point anywhere, so it is not loopback."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_warning(url: str, where: str) -> str | None:
+    """The warning for a plain-http URL to anything but loopback (None when there is nothing to say)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or _is_loopback(parts.hostname):
+        return None
+    return f"{where}: plain http to {parts.hostname}: the token would travel unencrypted; use https"
 
 
 def choose_profile_name(config: ShipdeckConfig, requested: str | None) -> str:

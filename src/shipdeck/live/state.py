@@ -43,6 +43,8 @@ Clock = Callable[[], datetime]
 
 # The time constants (coalescing, polling, staleness, fill-after, backoff) are in shipdeck.live.timing.
 DEFAULT_MAX_EVENTS = 2_000
+# The detail keeps at most this many versions (the newest): a deployment with 100,000 froze the console.
+MAX_VERSIONS_KEPT = 500
 # Deployments whose answer lacks the active version's number get it from their versions, in the
 # background, for at most this many deployments (the rest show it once the user looks at them).
 VERSION_NUMBER_LOOKUPS = 200
@@ -68,7 +70,9 @@ class DeploymentDetail:
     """What the detail pane shows for one deployment; a part the provider lacks carries the reason."""
 
     deployment_id: str
+    # The newest MAX_VERSIONS_KEPT versions; ``versions_total`` says how many there are in all.
     versions: list[Version] | None = None
+    versions_total: int | None = None
     runs: list[PipelineRun] | None = None
     domains: list[Domain] | None = None
     env: list[EnvVar] | None = None
@@ -298,6 +302,7 @@ class LiveState:
     # -- the loops ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Snapshot, then follow the stream (or poll), publishing batches until cancelled."""
+        self._stopped = False  # (again, when a console restarts a run that failed)
         tasks = [
             asyncio.create_task(self._publisher(), name="live-publisher"),
             asyncio.create_task(self._refetcher(), name="live-refetcher"),
@@ -347,6 +352,26 @@ class LiveState:
         """
         watched_before = self.deployments.get(self._watched) if self._watched else None
         self.pages_loading = True
+        try:
+            seen = await self._load_pages()
+        finally:
+            # Also when a page failed (a rejected token): no 'loading 0…' in the header after the error.
+            self.pages_loading = False
+        gone = set(self.deployments) - seen
+        for dep_id in gone:
+            del self.deployments[dep_id]
+        self._pending.removed |= gone
+        if self._watched and (
+            refresh_detail
+            or self.deployments.get(self._watched) != watched_before
+            or time.monotonic() - self._detail_read_at > self.timing.detail_max_age
+        ):
+            self._detail_dirty |= DETAIL_PARTS
+        self._pending.reset = True
+        self._wake.set()
+
+    async def _load_pages(self) -> set[str]:
+        """Every page of deployments into the state (the first at once); the ids seen."""
         seen: set[str] = set()
         first = True
         async for page in self.adapter.iter_deployment_pages(limit=self.page_size):
@@ -368,19 +393,7 @@ class LiveState:
             self._wake.set()
             # Let the publisher paint the first page before the next request.
             await asyncio.sleep(0)
-        gone = set(self.deployments) - seen
-        for dep_id in gone:
-            del self.deployments[dep_id]
-        self._pending.removed |= gone
-        self.pages_loading = False
-        if self._watched and (
-            refresh_detail
-            or self.deployments.get(self._watched) != watched_before
-            or time.monotonic() - self._detail_read_at > self.timing.detail_max_age
-        ):
-            self._detail_dirty |= DETAIL_PARTS
-        self._pending.reset = True
-        self._wake.set()
+        return seen
 
     async def _stream_forever(self) -> None:
         delay = self.timing.reconnect_initial
@@ -426,7 +439,7 @@ class LiveState:
         :meth:`_poll_forever` does until it delivers again."""
         interval = self.timing.poll_interval_min
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep_unless_stream_back(interval, health)
             down_since = health.down_since
             if down_since is None or time.monotonic() - down_since < self.timing.stale_after:
                 interval = self.timing.poll_interval_min
@@ -436,6 +449,16 @@ class LiveState:
                 continue
             interval = await self._poll_once(interval, f"polling (event stream: {health.reason})")
             self._poll_interval = interval
+
+    async def _sleep_unless_stream_back(self, interval: float, health: StreamHealth) -> None:
+        """Wait ``interval`` seconds between polls, but while polling look every second whether the stream
+        is back, so that the header says '● live' again then, not after the longest poll interval."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + interval
+        while (left := until - loop.time()) > 0:
+            if self.polling and health.down_since is None:
+                return
+            await asyncio.sleep(min(left, 1.0) if self.polling else left)
 
     async def _poll_once(self, interval: float, note: str) -> float:
         """Re-read the list once; the interval until the next poll (shorter when something moved)."""
@@ -512,8 +535,15 @@ class LiveState:
     async def _load_detail(self, dep_id: str, wanted: set[str] | None = None) -> None:
         """Read the detail's ``wanted`` parts (default: all); the others are kept from the last read."""
         detail = DeploymentDetail(dep_id)
+
+        async def newest_versions() -> list[Version]:
+            versions, detail.versions_total = await self.adapter.newest_versions(
+                dep_id, keep=MAX_VERSIONS_KEPT
+            )
+            return versions
+
         parts: dict[str, Any] = {
-            "versions": lambda: self.adapter.all_versions(dep_id),
+            "versions": newest_versions,
             "runs": lambda: self.adapter.list_pipeline_runs(dep_id),
             "domains": lambda: self.adapter.list_domains(dep_id),
             "env": lambda: self.adapter.list_env(dep_id),

@@ -8,11 +8,11 @@ provider's dialect onto these models; nothing here knows about HTTP or Textual.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 ProviderName = Literal["miosa", "miteos", "mixpeek"]
 PROVIDERS: tuple[ProviderName, ...] = ("miosa", "miteos", "mixpeek")
@@ -90,6 +90,18 @@ TERMINAL_TASK_STATES = frozenset({"complete", "completed", "failed", "cancelled"
 PROMOTABLE_VERSION_STATES = frozenset({"ready"})
 
 
+def as_utc(when: datetime) -> datetime:
+    """Every server timestamp, in UTC: one without a timezone is taken to be UTC (the contracts say so), so
+    that no comparison downstream ever mixes naive and aware datetimes."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+# A timestamp read from a server: always timezone-aware, in UTC (normalised here, where it is parsed).
+Timestamp = Annotated[datetime, AfterValidator(as_utc)]
+
+
 class Model(BaseModel):
     """Base of every shipdeck model: extra fields are kept, never rejected."""
 
@@ -161,8 +173,8 @@ class Deployment(Model):
     branch: str | None = None
     auto_deploy: bool | None = None
     current_build_id: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
 
     @property
     def health(self) -> Health:
@@ -181,8 +193,8 @@ class Version(Model):
     source_sandbox_id: str | None = None
     environment: str | None = None
     artifact_sha256: str | None = None
-    promoted_at: datetime | None = None
-    created_at: datetime | None = None
+    promoted_at: Timestamp | None = None
+    created_at: Timestamp | None = None
 
     @property
     def health(self) -> Health:
@@ -199,7 +211,7 @@ class Release(Model):
     version_id: str | None = None
     kind: str | None = None
     state: str | None = None
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
 
 
 class Build(Model):
@@ -210,10 +222,10 @@ class Build(Model):
     commit_sha: str | None = None
     commit_message: str | None = None
     error_message: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
     duration_ms: int | None = None
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
 
     @property
     def health(self) -> Health:
@@ -223,8 +235,8 @@ class Build(Model):
 class PipelineStage(Model):
     name: str
     state: str = "pending"
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
 
 
 class PipelineRun(Model):
@@ -239,8 +251,8 @@ class PipelineRun(Model):
     message: str | None = None
     error: str | None = None
     url: str | None = None
-    created_at: datetime | None = None
-    completed_at: datetime | None = None
+    created_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
 
     @property
     def health(self) -> Health:
@@ -263,8 +275,8 @@ class Domain(Model):
     instructions: str | None = None
     # Why verification failed, when the server says.
     error: str | None = None
-    verified_at: datetime | None = None
-    created_at: datetime | None = None
+    verified_at: Timestamp | None = None
+    created_at: Timestamp | None = None
 
     @property
     def health(self) -> Health:
@@ -277,8 +289,8 @@ class EnvVar(Model):
     name: str
     preview: str = ""
     environment: str = "production"
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
 
 
 class Approval(Model):
@@ -289,7 +301,7 @@ class Approval(Model):
     risk_level: str | None = None
     summary: str | None = None
     status: str = "pending"
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
 
 
 class Agent(Model):
@@ -323,8 +335,8 @@ class Task(Model):
     agents: list[Agent] = Field(default_factory=list)
     subtasks: list[SubTask] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
-    created_at: datetime | None = None
-    completed_at: datetime | None = None
+    created_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
 
     @property
     def health(self) -> Health:
@@ -342,7 +354,7 @@ class Deliverable(Model):
     mime_type: str | None = None
     size_bytes: int | None = None
     download_url: str | None = None
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
 
 
 class Event(Model):
@@ -352,7 +364,7 @@ class Event(Model):
     seq: int | None = None
     type: str
     provider: ProviderName
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -361,7 +373,7 @@ class LogLine(Model):
 
     line: str
     stream: str = "stdout"
-    ts: datetime | None = None
+    ts: Timestamp | None = None
     # Set on the final frame of a stream: the build/deploy result state ("succeeded", "failed", ...).
     done_state: str | None = None
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import idna
+
 ENV_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_ENV_KEY_LENGTH = 256
 MAX_ENV_VALUE_BYTES = 64 * 1024
@@ -53,7 +55,13 @@ def normalize_domain(name: str) -> str:
 
 def ascii_domain(name: str) -> str:
     """The name as DNS and the API know it: internationalised labels in their IDNA (xn--) form."""
-    return normalize_domain(name).encode("idna").decode("ascii")
+    return _to_ascii(normalize_domain(name))
+
+
+def _to_ascii(name: str) -> str:
+    """IDNA 2008 with the UTS 46 mapping (what registries and browsers use), not Python's IDNA 2003 codec,
+    which takes an invalid A-label (``xn--zz``) or an emoji label as it is. Raises UnicodeError."""
+    return idna.encode(name, uts46=True).decode("ascii")
 
 
 def domain_problem(name: str) -> str | None:
@@ -66,7 +74,7 @@ def domain_problem(name: str) -> str | None:
     if "" in name.split("."):
         return "Empty label: two dots in a row, or a leading dot."
     try:
-        ascii_name = name.encode("idna").decode("ascii")
+        ascii_name = _to_ascii(name)
     except UnicodeError as exc:
         return f"Not a valid (internationalised) domain name: {_shown(str(exc))}."
     if len(ascii_name) > MAX_DOMAIN_LENGTH:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -154,7 +155,7 @@ async def _serve(options: SimOptions) -> int:
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, ctx)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if serving.done():
@@ -169,3 +170,15 @@ async def _serve(options: SimOptions) -> int:
     print(READY_LINE, flush=True)
     await serving
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the sandbox when it is asked to stop (so open streams end quietly)."""
+
+    def __init__(self, config: uvicorn.Config, ctx: SimContext) -> None:
+        super().__init__(config)
+        self.ctx = ctx
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.ctx.stopping = True
+        super().handle_exit(sig, frame)

@@ -596,13 +596,21 @@ class SimContext:
         self.db = Database(options.db_path)
         self.db.connection.executescript(CORE_SCHEMA)
         self.clock = SimClock(options.epoch or datetime.now(UTC), options.speed)
-        self.rng = random.Random(options.rng_seed)
+        # Ids are random draws from this generator. A restart on the same database must not draw the ids it
+        # drew before (a publish after a restart failed on 'UNIQUE constraint failed: miosa_versions.id'):
+        # each start of a database draws from a stream of its own, still reproducible from --rng-seed.
+        starts = int(self.db.meta_get("starts") or "0")
+        self.db.meta_set("starts", str(starts + 1))
+        self.rng = random.Random(options.rng_seed if starts == 0 else f"{options.rng_seed}:start:{starts}")
         self.faults = Faults(options.faults, options.rng_seed)
         self.events = EventLog(self.db, self.clock)
         self.heartbeat_seconds = options.heartbeat_seconds
         self.request_log: deque[dict[str, Any]] = deque(maxlen=100_000)
         self._request_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Set when the server was told to stop (Ctrl-C, SIGTERM): requests still open then (event and log
+        # streams never end by themselves) are cancelled by the server, and end quietly.
+        self.stopping = False
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a background job (a pipeline), tracked and cancelled at shutdown; failures are logged."""

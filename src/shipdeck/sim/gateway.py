@@ -107,10 +107,16 @@ class GatewayMiddleware:
             await self._control(scope, receive, send)
             return
         provider = provider_for_path(path)
-        if scope["type"] == "websocket":
-            await self._websocket(scope, receive, send, provider)
-            return
-        await self._http(scope, receive, send, provider)
+        try:
+            if scope["type"] == "websocket":
+                await self._websocket(scope, receive, send, provider)
+                return
+            await self._http(scope, receive, send, provider)
+        except asyncio.CancelledError:
+            if not self.ctx.stopping:
+                raise
+            # Shutting down: uvicorn cancels the streams still open; that is their end, not a failure
+            # (re-raised, uvicorn printed a traceback for each).
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")

@@ -22,6 +22,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
+from textual.worker import Worker, WorkerState
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
@@ -49,7 +50,7 @@ from shipdeck.model import Deployment, Health, PublishRequest, Version, health_o
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.help import HelpScreen, help_rows
-from shipdeck.tui.screens.screen_kit import run_change
+from shipdeck.tui.screens.screen_kit import describe_error, run_change
 from shipdeck.tui.text import literal
 from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
@@ -229,7 +230,10 @@ class MainScreen(Screen[None]):
     def refresh_header(self) -> None:
         live = self.shipdeck.live
         header = self.query_one(StatusHeader)
-        header.show_connection(live.connection, live.data_age(), polling=live.polling)
+        if self.shipdeck.live_failure is not None:
+            header.show_stopped(self.shipdeck.live_failure)
+        else:
+            header.show_connection(live.connection, live.data_age(), polling=live.polling)
         adapter = self.shipdeck.adapter
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
         header.show_pending(len(self.shipdeck.session.pending))
@@ -533,6 +537,7 @@ class ShipdeckApp(App[int]):
         Binding("ctrl+p", "command_palette", "Palette", show=False, id="command-palette"),
         Binding("exclamation_mark", "pending", "Pending", show=False, id="pending"),
         Binding("A", "audit", "Audit", show=False, id="audit"),
+        Binding("ctrl+r", "restart_live", "Restart live updates", show=False, id="restart-live"),
     ]
 
     def __init__(
@@ -562,6 +567,8 @@ class ShipdeckApp(App[int]):
         self._ticks = 0
         self._last_notice_at = -NOTICE_INTERVAL
         self._startup_problems: list[str] = [*options.config_problems]
+        # Why the live updates stopped (the live loop failed); None while they run.
+        self.live_failure: str | None = None
         self._register_themes()
 
     # -- setup -------------------------------------------------------------------------------------------
@@ -602,8 +609,46 @@ class ShipdeckApp(App[int]):
         await self.push_screen(MainScreen(self))
         for problem in self._startup_problems:
             self.notify(literal(problem), severity="warning", markup=False, timeout=8)
-        self.run_worker(self.live.run(), name="live", group="live", exit_on_error=False)
+        self._start_live()
         self.set_interval(1.0, self._tick, name="header-tick")
+
+    # -- the live loop's worker: a failure is shown, never hidden behind '● live' -----------------------
+    def _start_live(self) -> None:
+        self.live_failure = None
+        self.run_worker(self.live.run(), name="live", group="live", exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.name != "live" or event.state is not WorkerState.ERROR:
+            return
+        error = worker.error
+        reason = describe_error(error) if isinstance(error, ShipdeckError) else repr(error)
+        self.live_failure = reason[:120]
+        binding = self._restart_binding()
+        key = self.get_key_display(binding) if binding is not None else "ctrl+r"
+        said = f"Live updates stopped: {self.live_failure}. The data shown is frozen; {key} restarts them."
+        self.notify(
+            literal(said),
+            title="Live updates stopped",
+            severity="error",
+            markup=False,
+            timeout=30,
+        )
+        self._pending_changed()
+
+    def _restart_binding(self) -> Binding | None:
+        for binding in self.active_bindings.values():
+            if binding.binding.id == "restart-live":
+                return binding.binding
+        return None
+
+    def action_restart_live(self) -> None:
+        if self.live_failure is None:
+            self.notify("Live updates are running.", markup=False, timeout=3)
+            return
+        self._start_live()
+        self.notify("Live updates restarted.", markup=False, timeout=3)
+        self._pending_changed()
 
     def all_binding_ids(self) -> set[str]:
         """Every binding id the console knows (what the config's [keymap] may name)."""

@@ -13,6 +13,8 @@ from typing import Any
 
 from textual.app import App
 
+from shipdeck.tui.text import INVISIBLE_CHARS
+
 # Many terminals ignore OSC 52 payloads beyond ~100 kB of base64; refuse clearly rather than fail silently.
 MAX_CLIPBOARD_BYTES = 74_000
 _PREVIEW_CHARS = 48
@@ -31,14 +33,34 @@ def clipboard_preview(text: str) -> str:
     return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
 
 
-def copy_to_clipboard(app: App[Any], text: str, *, what: str = "text") -> bool:
+def clipboard_refusal(text: str) -> str | None:
+    """Why ``text`` must not be copied (None: it may). What is copied must be exactly what is shown: a value
+    padded with spaces hides what follows it on screen, a line break in it runs the rest when pasted into a
+    shell (`https://x.example   \ncurl ... | sh`), and control and invisible characters are not what the
+    console shows (it shows them as '?' or `\\u202e`)."""
+    for char in text:
+        if char in "\n\r":
+            return "holds a line break, which would run what follows it if pasted into a shell"
+        if not char.isprintable() and char != " " or INVISIBLE_CHARS.fullmatch(char):
+            return f"holds the control or invisible character U+{ord(char):04X}, which is not what is shown"
+    if text != text.strip():
+        return "has spaces or padding around it, which would hide what follows it"
+    return None
+
+
+def copy_to_clipboard(app: App[Any], text: str, *, what: str = "text", multiline: bool = False) -> bool:
     """Copy ``text`` (OSC 52) and tell the user what was copied; False (with a warning) if it was refused.
 
-    ``what`` names the thing for the notification ("DNS record value", "deployment URL", ...).
+    ``what`` names the thing for the notification ("DNS record value", "deployment URL", ...);
+    ``multiline``: ``text`` is lines the console put together (DNS records), each checked on its own.
     """
     size = len(text.encode("utf-8"))
     if not text:
         app.notify(f"Nothing to copy: the {what} is empty.", severity="warning", markup=False)
+        return False
+    refused = next(filter(None, map(clipboard_refusal, text.split("\n") if multiline else [text])), None)
+    if refused:
+        app.notify(f"Not copied: the {what} {refused}.", severity="warning", markup=False)
         return False
     if size > MAX_CLIPBOARD_BYTES:
         app.notify(

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 
 from shipdeck.model import HEALTH_SYMBOL, HEALTH_SYMBOL_ASCII, Health, health_of
-from shipdeck.tui.widgets.event_log import literal
 
-__all__ = ["age_text", "literal", "state_label", "state_symbol"]
+__all__ = ["INVISIBLE_CHARS", "age_text", "literal", "state_label", "state_symbol"]
+
+# C0 controls except tab, DEL and C1 controls: none of them may reach the terminal.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# Characters that change how text reads without showing themselves: bidi embeddings, overrides and isolates
+# (U+202E makes 'txt.exe' read as 'exe.txt'), marks, zero-width spaces and joiners, the word joiner, the
+# BOM / zero-width no-break space, the soft hyphen and the Mongolian vowel separator. `safe\u200bname` must
+# not look like `safename`.
+INVISIBLE_CHARS = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def _shown_as_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def literal(text: object) -> str:
+    """Server text made safe to show on one line: control characters (ESC included) become '?', and
+    invisible formatting characters (bidi controls, zero-width characters, BOM) are shown as their escape
+    (``\\u202e``), so that what is shown is what is there."""
+    return INVISIBLE_CHARS.sub(_shown_as_escape, _CONTROL_CHARS.sub("?", str(text)))
 
 
 def state_symbol(health: Health) -> str:

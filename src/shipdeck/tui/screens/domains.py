@@ -32,7 +32,7 @@ from shipdeck.tui.screens.screen_kit import (
     run_change,
     state_cell,
 )
-from shipdeck.tui.widgets.event_log import literal
+from shipdeck.tui.text import literal
 
 
 def zone_lines(domain: Domain) -> list[str]:
@@ -222,7 +222,9 @@ class DomainsScreen(Screen[None]):
             return
         lines = zone_lines(domain)
         if lines:
-            copy_to_clipboard(self.app, "\n".join(lines), what=f"DNS records for {domain.name}")
+            copy_to_clipboard(
+                self.app, "\n".join(lines), what=f"DNS records for {domain.name}", multiline=True
+            )
         else:
             copy_to_clipboard(self.app, domain.name, what="domain name")
 

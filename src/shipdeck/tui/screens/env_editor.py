@@ -36,7 +36,7 @@ from shipdeck.tui.screens.screen_kit import (
     refused_because_read_only,
     run_change,
 )
-from shipdeck.tui.widgets.event_log import literal
+from shipdeck.tui.text import literal
 
 NO_REVEAL_NOTE = (
     "Changes apply on the next deploy. Values cannot be revealed: the API only returns masked previews."

@@ -20,7 +20,8 @@ from shipdeck.api.errors import ShipdeckError
 from shipdeck.model import Deployment, LogLine
 from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.screens.screen_kit import TextPrompt, describe_error
-from shipdeck.tui.widgets.event_log import EventLog, literal
+from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.event_log import EventLog
 
 MAX_LOG_LINES = 10_000
 

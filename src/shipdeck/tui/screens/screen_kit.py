@@ -21,7 +21,7 @@ from shipdeck.live.actions import ReadOnlyError
 from shipdeck.live.plans import ChangePlan
 from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from shipdeck.model import HEALTH_SYMBOL, HEALTH_SYMBOL_ASCII, health_of
-from shipdeck.tui.widgets.event_log import literal
+from shipdeck.tui.text import literal
 
 T = TypeVar("T")
 
@@ -162,7 +162,9 @@ class TextPrompt(ModalScreen[str | None]):
     TextPrompt TextArea { height: 6; }
     """
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="prompt-cancel"),
+        # Priority: a text area with tab_behavior="indent" takes esc itself (to release focus), so without it
+        # the multi-line prompt (env values) ignored the esc its hint promises.
+        Binding("escape", "cancel", "Cancel", id="prompt-cancel", priority=True),
         Binding("ctrl+s", "submit", "Submit", id="prompt-submit"),
     ]
 

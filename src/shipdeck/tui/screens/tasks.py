@@ -34,7 +34,8 @@ from shipdeck.tui.screens.screen_kit import (
     run_change,
     state_cell,
 )
-from shipdeck.tui.widgets.event_log import EventLog, literal
+from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.event_log import EventLog
 
 
 class TasksScreen(Screen[None]):

@@ -55,6 +55,7 @@ class DetailPane(Vertical):
     DetailPane DataTable { height: 1fr; }
     DetailPane .detail-text { padding: 0 1; }
     DetailPane #detail-summary { height: auto; padding: 0 1; color: $text-muted; }
+    DetailPane #versions-cap { height: 1; color: $text-muted; display: none; }
     """
 
     def __init__(self, *, clock: Callable[[], datetime], id: str | None = None) -> None:  # noqa: A002
@@ -66,6 +67,7 @@ class DetailPane(Vertical):
     def compose(self) -> ComposeResult:
         with TabbedContent(id="detail-tabs", initial="tab-versions"):
             with TabPane("Versions", id="tab-versions"):
+                yield Static("", id="versions-cap", classes="detail-text")
                 yield DataTable(id="versions-table", cursor_type="row", zebra_stripes=False)
             with TabPane("Pipeline", id="tab-pipeline"), VerticalScroll():
                 yield Static("", id="pipeline-text", classes="detail-text")
@@ -171,6 +173,7 @@ class DetailPane(Vertical):
         table = self.query_one("#versions-table", DataTable)
         cursor = table.cursor_row if keep_cursor else 0
         table.clear()
+        self._show_versions_cap()
         if self.deployment is None:
             return
         if self.detail is None or self.detail.versions is None:
@@ -190,6 +193,15 @@ class DetailPane(Vertical):
             )
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    def _show_versions_cap(self) -> None:
+        """'showing newest 500 of 100,000 versions' when the live state kept only the newest."""
+        cap = self.query_one("#versions-cap", Static)
+        detail = self.detail
+        kept = len(detail.versions) if detail is not None and detail.versions is not None else 0
+        total = detail.versions_total if detail is not None else None
+        cap.display = self.deployment is not None and total is not None and total > kept
+        cap.update(f"showing newest {kept:,} of {total:,} versions" if cap.display and total else "")
 
     def _show_domains(self) -> None:
         text: Text | str

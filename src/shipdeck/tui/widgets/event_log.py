@@ -8,7 +8,6 @@ control characters and escape sequences are replaced before they reach the termi
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
@@ -18,17 +17,10 @@ from textual.timer import Timer
 from textual.widgets import Log
 
 from shipdeck.model import Event
+from shipdeck.tui.text import literal
 
 DEFAULT_MAX_LINES = 5_000
 FLUSH_INTERVAL = 0.1
-
-# C0 controls except tab, DEL and C1 controls: none of them may reach the terminal.
-_CONTROL_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def literal(text: object) -> str:
-    """Server text made safe to show on one line: control characters (ESC included) become '?'."""
-    return _CONTROL_CHARS.sub("?", str(text))
 
 
 def _short_time(at: datetime | None) -> str:

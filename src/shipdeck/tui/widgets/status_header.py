@@ -93,6 +93,12 @@ class StatusHeader(Horizontal):
         widget.update(Content(connection_text(state, age, polling=polling)))
         widget.set_class(state is not ConnectionState.LIVE, "-down")
 
+    def show_stopped(self, reason: str) -> None:
+        """The live updates stopped (their loop failed): the data shown is frozen, whatever its age."""
+        widget = self.query_one("#header-connection", Static)
+        widget.update(Content(f"✖ stopped: {reason}"))
+        widget.set_class(True, "-down")
+
     def show_budget(self, remaining: int | None, limit: int | None) -> None:
         widget = self.query_one("#header-budget", Static)
         widget.update(Content(budget_text(remaining, limit)))

@@ -1,0 +1,191 @@
+"""Hostile lists and fields: timestamps without a timezone, page cursors that never end, lists too long to
+keep. The console keeps answering keys and says what is wrong; the CLI ends with one clear line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from shipdeck.api.base import MAX_PAGES
+from shipdeck.live.state import MAX_VERSIONS_KEPT
+from shipdeck.tui.screens.help import HelpScreen
+from tests.api.hostile import Handler, HostileServer, SeenRequest, Writer, response
+from tests.cli.helpers import shipdeck
+from tests.reliability.conftest import console_through
+from tests.reliability.hostile_kit import answer, listing, routed, threaded
+from tests.tui.console_host import composed, main_screen, notifications, wait_for
+
+TOKEN = "msk_u_hostile_test_secret"
+SIZE = (120, 40)
+NAIVE = "2026-01-01T00:00:00"
+NAIVE_DEPLOYMENT = {
+    "id": "dep_naive",
+    "name": "naive-clock",
+    "status": "running",
+    "url": "https://naive.example",
+    "active_version_id": "ver_naive",
+    "created_at": NAIVE,
+    "updated_at": NAIVE,
+}
+NAIVE_VERSION = {
+    "id": "ver_naive",
+    "deployment_id": "dep_naive",
+    "number": 1,
+    "status": "ready",
+    "created_at": NAIVE,
+    "promoted_at": "2026-01-01T01:00:00+01:00",
+}
+
+
+@pytest.fixture(autouse=True)
+def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIOSA_API_KEY", TOKEN)
+
+
+def naive_server() -> Handler:
+    return routed(
+        {
+            r"/versions$": listing(NAIVE_VERSION),
+            r"/deployments$": listing(NAIVE_DEPLOYMENT),
+            r"/deployments/dep_naive$": answer(json.dumps({"data": NAIVE_DEPLOYMENT}).encode()),
+        }
+    )
+
+
+async def test_timestamps_without_a_timezone_are_read_as_utc_in_the_console(tmp_path: Path) -> None:
+    with threaded(naive_server()) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            await wait_for(pilot, lambda: "dep_naive" in app.live.deployments)
+            await wait_for(pilot, lambda: app.live.detail is not None and bool(app.live.detail.versions))
+            created = app.live.deployments["dep_naive"].created_at
+            assert created is not None and created.utcoffset() is not None
+            # The versions tab and the table painted their ages, and the console still answers keys.
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await pilot.press("escape")
+            assert main_screen(app).table.highlighted is not None
+            assert not [m for m in notifications(app) if "unexpected" in m.lower()]
+        await adapter.aclose()
+    assert app.return_code in (None, 0)
+
+
+def test_timestamps_without_a_timezone_are_read_as_utc_in_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    with threaded(naive_server()) as server:
+        url = server.url + "/api/v1"
+        listed = shipdeck(capsys, "--provider", "miosa", "--url", url, "--timeout", "5", "ls", "--json")
+        versions = shipdeck(
+            capsys, "--provider", "miosa", "--url", url, "--timeout", "5", "versions", "dep_naive", "--json"
+        )
+    assert listed.code == 0, listed
+    assert '"created_at": "2026-01-01T00:00:00Z"' in listed.out, listed.out
+    assert versions.code == 0, versions
+    # An aware timestamp is kept as the same instant, told in UTC.
+    assert '"promoted_at": "2026-01-01T00:00:00Z"' in versions.out, versions.out
+
+
+def same_cursor() -> Handler:
+    """Every page of deployments says the next one is at cursor 'again'."""
+    page = {"data": [NAIVE_DEPLOYMENT], "next_cursor": "again"}
+    return routed({r"/deployments$": answer(json.dumps(page).encode())})
+
+
+def pages_forever(pause: float = 0.0) -> Handler:
+    """Every page of deployments has a cursor no page had before (answered after ``pause`` seconds)."""
+    served = [0]
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        served[0] += 1
+        if pause:
+            await asyncio.sleep(pause)
+        row = {**NAIVE_DEPLOYMENT, "id": f"dep_{served[0]}", "name": f"page-{served[0]}"}
+        writer.write(response(200, json.dumps({"data": [row], "next_cursor": f"c{served[0]}"}).encode()))
+
+    return routed({r"/deployments$": handler})
+
+
+def deployment_lists(server: HostileServer) -> int:
+    return sum(1 for r in server.seen if r.path.split("?")[0].endswith("/deployments"))
+
+
+def test_ls_stops_on_a_repeated_cursor(capsys: pytest.CaptureFixture[str]) -> None:
+    with threaded(same_cursor()) as server:
+        result = shipdeck(capsys, "--provider", "miosa", "--url", server.url + "/api/v1", "ls")
+    assert result.code == 5, result
+    assert result.err.strip() == (
+        "shipdeck: error: Miosa deployments: the server gave the same page cursor twice (after 2 pages), "
+        "so the list would never end; stopped paging"
+    )
+    assert deployment_lists(server) == 2
+
+
+def test_ls_stops_past_the_page_cap(capsys: pytest.CaptureFixture[str]) -> None:
+    with threaded(pages_forever()) as server:
+        result = shipdeck(capsys, "--provider", "miosa", "--url", server.url + "/api/v1", "ls")
+    assert result.code == 5, result
+    assert f"more than {MAX_PAGES} pages" in result.err and "Traceback" not in result.err
+    assert deployment_lists(server) == MAX_PAGES
+
+
+def test_the_timeout_bounds_the_whole_command_paging_included(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each page comes well within the per-request timeout, but the pages never end."""
+    with threaded(pages_forever(pause=0.2)) as server:
+        result = shipdeck(
+            capsys, "--provider", "miosa", "--url", server.url + "/api/v1", "--timeout", "2", "ls"
+        )
+    assert result.code == 5, result
+    assert result.err.strip() == "shipdeck: error: ls did not finish within --timeout 2 s (paging included)"
+    assert 1 < deployment_lists(server) < MAX_PAGES
+
+
+async def test_the_console_says_a_repeated_cursor_once_and_stops_asking(tmp_path: Path) -> None:
+    with threaded(same_cursor()) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            await wait_for(pilot, lambda: any("same page cursor" in m for m in notifications(app)), timeout=8)
+            # The first page is shown; the console keeps answering keys.
+            await wait_for(pilot, lambda: "dep_naive" in app.live.deployments)
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await pilot.press("escape")
+            asked = deployment_lists(server)
+        await adapter.aclose()
+    # Not thousands of requests: each listing stops at the repeat.
+    assert asked < 20, asked
+
+
+def many_versions(count: int) -> Handler:
+    """One deployment with ``count`` versions, all in one page."""
+    rows = [
+        {"id": f"ver_{n}", "deployment_id": "dep_naive", "number": n, "status": "ready", "created_at": NAIVE}
+        for n in range(1, count + 1)
+    ]
+    body = json.dumps({"data": rows, "next_cursor": None}).encode()
+    return routed({r"/versions$": answer(body), r"/deployments$": listing(NAIVE_DEPLOYMENT)})
+
+
+async def test_a_deployment_with_20000_versions_keeps_only_the_newest(tmp_path: Path) -> None:
+    with threaded(many_versions(20_000)) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            await wait_for(pilot, lambda: (d := app.live.detail) is not None and d.versions is not None)
+            detail = app.live.detail
+            assert detail is not None and detail.versions is not None
+            assert len(detail.versions) == MAX_VERSIONS_KEPT and detail.versions_total == 20_000
+            assert {v.number for v in detail.versions} == set(range(20_001 - MAX_VERSIONS_KEPT, 20_001))
+            pane = main_screen(app).detail
+            table = pane.query_one("#versions-table", DataTable)
+            await wait_for(pilot, lambda: table.row_count == MAX_VERSIONS_KEPT)
+            cap = str(pane.query_one("#versions-cap", Static).render())
+            assert cap == f"showing newest {MAX_VERSIONS_KEPT} of 20,000 versions"
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await pilot.press("escape")
+        await adapter.aclose()
