@@ -44,6 +44,8 @@ _HEALTH_BY_STATE: dict[str, Health] = {
     "queued": Health.PROGRESS,
     "building": Health.PROGRESS,
     "deploying": Health.PROGRESS,
+    "verifying": Health.PROGRESS,  # a Mixpeek domain while its TXT record is looked up
+    "provisioning_tls": Health.PROGRESS,
     "planning": Health.PROGRESS,
     "thinking": Health.PROGRESS,
     "acting": Health.PROGRESS,
