@@ -14,8 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.cli.commands import COMMANDS, CommandContext
+from shipdeck.cli.commands import COMMANDS, Command, CommandContext
 from shipdeck.cli.demo import DemoSandbox
+from shipdeck.cli.deploy import cmd_deploy
 from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
@@ -171,7 +172,11 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
             adapter, audit, read_only=profile.read_only, profile_name=profile.name, open_changes=OpenChanges()
         )
         context = CommandContext(adapter=adapter, session=session, args=args, out=sys.stdout, err=sys.stderr)
-        return await COMMANDS[args.command](context)
+        return await REMOTE_COMMANDS[args.command](context)
+
+
+# The commands that talk to a control plane (the scriptable ones, and deploy).
+REMOTE_COMMANDS: dict[str, Command] = {**COMMANDS, "deploy": cmd_deploy}
 
 
 class _NoticePrinter:

@@ -197,6 +197,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: list",
     )
     domains.add_argument("domain", nargs="?", metavar="DOMAIN", help="domain name (or id for verify/rm)")
+
+    deploy = add(
+        "deploy",
+        "trigger a deployment of a workspace to a hosting target (Miteos: POST /deployments)",
+        json_flag,
+        yes_flag,
+    )
+    deploy.add_argument("--workspace", required=True, metavar="WS", help="the workspace to deploy (ws_...)")
+    deploy.add_argument(
+        "--target", required=True, choices=("vercel", "netlify", "cloudflare", "expo"), help="hosting target"
+    )
+    deploy.add_argument(
+        "--config",
+        metavar="CFG",
+        help="deploy configuration id (default: the one of the workspace's latest deployment to that target)",
+    )
+    deploy.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow pending -> building -> deploying -> live | failed with stage timings (1 if failed)",
+    )
+    deploy.add_argument(
+        "--interval", type=_positive_float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS
+    )
     return parser
 
 

@@ -129,6 +129,8 @@ class Capabilities(Model):
     deployment_logs: bool = True
     build_logs: bool = True
     tasks: bool = False
+    # Trigger a new deployment of a workspace to a hosting target (Miteos: POST /deployments).
+    deploy: bool = False
     event_stream: bool = True
     # Environments a version can be promoted / rolled back into (Mixpeek: staging and production).
     environments: tuple[str, ...] = ("production",)
