@@ -114,7 +114,7 @@ def test_versions_carry_who_when_and_how_long(sdk: AppsApi) -> None:
     history = sdk.list_versions_apps(app_id)
     records = [VersionRecord.from_dict(raw) for raw in history.versions]
     assert history.total == len(records) >= 6
-    numbers = [r.version for r in records if r is not None]
+    numbers = [r.version for r in records if r is not None and r.version is not None]
     assert numbers == sorted(numbers, reverse=True)
     for record in records:
         assert record is not None and record.deployed_by and record.deployed_at is not None

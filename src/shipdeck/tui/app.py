@@ -49,7 +49,7 @@ from shipdeck.model import Deployment, Health, PublishRequest, Version, health_o
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.help import HelpScreen, help_rows
-from shipdeck.tui.screens.screen_kit import run_change
+from shipdeck.tui.screens.screen_kit import describe_error, run_change
 from shipdeck.tui.text import literal
 from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
@@ -67,8 +67,9 @@ ACTION_CAPABILITY = {
     "domains": "domains",
     "env": "env",
     "logs": "deployment_logs",
+    "deploy": "deploy",
 }
-MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy"})
+MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy"})
 # Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
 WAITING_CHECK_EVERY = 10
 # A published version is followed to its end (live or failed) for at most this long, for its toast.
@@ -408,7 +409,54 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="promote")), confirmed)
 
+    def action_deploy(self) -> None:
+        """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
+        from shipdeck.api.miteos import MiteosAdapter
+        from shipdeck.live.operations import plan_deploy
+        from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
+
+        deployment = self._ready_for("deploy")
+        adapter = self.shipdeck.adapter
+        if deployment is None or not isinstance(adapter, MiteosAdapter):
+            return
+        sandbox = adapter.sandbox_mode
+
+        async def prefilled() -> None:
+            # The live state keeps no provider extras (memory): the row's workspace and configuration are
+            # read from the server, one GET.
+            try:
+                full = await adapter.get_deployment(deployment.id)
+            except ShipdeckError as exc:
+                self.notify(describe_error(exc), title="deploy", severity="error", markup=False)
+                return
+            extra = full.model_extra or {}
+            initial = DeployInput(
+                workspace_id=str(extra.get("workspace_id") or ""),
+                target=full.target or "",
+                config_id=str(extra.get("config_id") or ""),
+            )
+            form = DeployForm(initial, environment=self.shipdeck.profile.environment, sandbox=sandbox)
+            self.app.push_screen(form, submitted)
+
+        def submitted(chosen: DeployInput | None) -> None:
+            if chosen is None:
+                return
+
+            def select(created: Deployment) -> None:
+                self.table.upsert([created])
+                self.table.move_to(created.id)
+
+            plan = plan_deploy(
+                chosen.workspace_id, chosen.target, chosen.config_id, sandbox=sandbox, on_done=select
+            )
+            self.shipdeck.start_change(plan, show_pipeline=True)
+
+        self.run_worker(prefilled(), group="deploy-form", exclusive=True, exit_on_error=False)
+
     def action_publish(self) -> None:
+        if self.shipdeck.adapter.capabilities.deploy:  # Miteos publishes by triggering a deployment
+            self.action_deploy()
+            return
         deployment = self._ready_for("publish")
         if deployment is None:
             return
