@@ -227,11 +227,11 @@ async def test_publish_uploads_a_bundle_deploys_and_streams_the_build(fresh: Mix
 
 async def test_deployment_logs_are_the_runtime_log_tailed(shared: MixpeekAdapter) -> None:
     dep = await shared.resolve_deployment("storefront")
-    direct = await shared.runtime_logs(dep.id)
+    direct = await shared.runtime_log_entries(dep.id)
     assert direct and all(line.ts is not None and line.line.startswith("[") for line in direct)
     stamps = [line.ts for line in direct]
     assert stamps == sorted(stamps, key=lambda ts: ts.timestamp() if ts else 0.0)
-    errors = await shared.runtime_logs(dep.id, hours=24, level="error")
+    errors = await shared.runtime_log_entries(dep.id, hours=24, level="error")
     assert errors and all(line.line.startswith("[error] ") and line.stream == "stderr" for line in errors)
     tail = shared.deployment_logs(dep.id)
     first = [await anext(tail) for _ in range(min(3, len(direct)))]
@@ -327,7 +327,7 @@ async def test_no_request_goes_to_a_path_the_sdk_does_not_publish(fresh_sim: Sim
         await adapter.verify_domain(staging.id, "www.status.example.com")
         await adapter.list_domains(staging.id)
         await adapter.remove_domain(staging.id, "www.status.example.com")
-        await adapter.runtime_logs(rows[0].id, level="error")
+        await adapter.runtime_log_entries(rows[0].id, level="error")
     published_paths = sdk_paths()
     called = apps_calls(fresh_sim)
     assert len(called) >= 15

@@ -718,7 +718,7 @@ class MixpeekAdapter(HttpAdapter):
         )
 
     # -- streams ---------------------------------------------------------------------------------------------
-    async def runtime_logs(
+    async def runtime_log_entries(
         self, deployment_id: str, *, hours: int = 1, level: str | None = None, limit: int = RUNTIME_LOG_LIMIT
     ) -> list[LogLine]:
         """The app's runtime log of the last ``hours``, oldest first (``GET /logs?log_type=runtime``)."""
@@ -739,7 +739,7 @@ class MixpeekAdapter(HttpAdapter):
         seen: set[tuple[float, str]] = set()
         newest = 0.0
         while True:
-            for line in await self.runtime_logs(deployment_id):
+            for line in await self.runtime_log_entries(deployment_id):
                 stamp = line.ts.timestamp() if line.ts else 0.0
                 key = (stamp, line.line)
                 if stamp < newest or key in seen:

@@ -18,6 +18,7 @@ from shipdeck.cli.commands import COMMANDS, Command, CommandContext
 from shipdeck.cli.demo import DemoSandbox
 from shipdeck.cli.deploy import cmd_deploy
 from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
+from shipdeck.cli.operate import cmd_releases, cmd_stop
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
 from shipdeck.config.audit import AuditLog, server_origin
@@ -176,7 +177,12 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
 
 
 # The commands that talk to a control plane (the scriptable ones, and deploy).
-REMOTE_COMMANDS: dict[str, Command] = {**COMMANDS, "deploy": cmd_deploy}
+REMOTE_COMMANDS: dict[str, Command] = {
+    **COMMANDS,
+    "deploy": cmd_deploy,
+    "stop": cmd_stop,
+    "releases": cmd_releases,
+}
 
 
 class _NoticePrinter:

@@ -198,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     domains.add_argument("domain", nargs="?", metavar="DOMAIN", help="domain name (or id for verify/rm)")
 
+    stop = add("stop", "take a deployment off the air (Miosa): it stops answering", json_flag, yes_flag)
+    stop.add_argument("deployment", metavar="DEP")
+
+    releases = add("releases", "list a deployment's releases, or promote one (Miosa)", json_flag, yes_flag)
+    releases.add_argument("deployment", metavar="DEP")
+    releases.add_argument(
+        "release_action", nargs="?", choices=("list", "promote"), metavar="promote", help="default: list"
+    )
+    releases.add_argument("release", nargs="?", metavar="RELEASE", help="the release id to promote")
+
     deploy = add(
         "deploy",
         "trigger a deployment of a workspace to a hosting target (Miteos: POST /deployments)",

@@ -1,0 +1,75 @@
+"""``shipdeck stop`` (take a deployment off the air) and ``shipdeck releases`` (list, promote a release).
+
+Both are Miosa calls (``POST /deployments/{id}/stop``, ``/releases``, ``/releases/{id}/promote``); a provider
+without them says so (exit 2) and sends nothing. Every change goes through the ActionRunner.
+"""
+
+from __future__ import annotations
+
+from shipdeck.api.errors import NotFound, UnsupportedAction
+from shipdeck.cli.commands import CommandContext, target_of
+from shipdeck.cli.output import age, print_json, print_table, state_text
+
+
+def _needs(ctx: CommandContext, capability: str) -> None:
+    capabilities = ctx.adapter.capabilities
+    if not capabilities.supports(capability):
+        raise UnsupportedAction(capabilities.why_not(capability))
+
+
+async def cmd_stop(ctx: CommandContext) -> int:
+    _needs(ctx, "stop")
+    dep = await ctx.deployment()
+    where = f" ({dep.url})" if dep.url else ""
+    ctx.confirm(
+        "stop",
+        f"Stop {dep.name}? This takes the site off the air{where}: it stops answering until a version is "
+        "promoted again.",
+    )
+    stopped = await ctx.runner.run(
+        "stop", target_of(dep), lambda key: ctx.adapter.stop(dep.id, idempotency_key=key), details={}
+    )
+    if ctx.json:
+        print_json(stopped, ctx.out)
+    else:
+        print(f"stopped {stopped.name}: {state_text(stopped.state)}", file=ctx.out)
+    return 0
+
+
+async def cmd_releases(ctx: CommandContext) -> int:
+    _needs(ctx, "releases")
+    dep = await ctx.deployment()
+    releases = await ctx.adapter.list_releases(dep.id)
+    if ctx.args.release_action != "promote":
+        if ctx.json:
+            print_json(releases, ctx.out)
+        else:
+            rows = [
+                [r.id, r.version_id or "-", r.kind or "-", state_text(r.state), age(r.created_at)]
+                for r in releases
+            ]
+            print_table(
+                ["RELEASE", "VERSION", "KIND", "STATE", "CREATED"], rows, ctx.out, empty="no releases"
+            )
+        return 0
+    _needs(ctx, "release_promote")
+    ref = ctx.args.release
+    if not ref:
+        raise UnsupportedAction("releases promote: name the release (its id, from `shipdeck releases DEP`)")
+    release = next((r for r in releases if r.id == ref), None)
+    if release is None:
+        raise NotFound(f"{dep.name} has no release {ref!r}", status=404, provider=ctx.adapter.provider)
+    ctx.confirm(
+        "promote", f"Promote release {release.id} (version {release.version_id or '?'}) on {dep.name}?"
+    )
+    promoted = await ctx.runner.run(
+        "promote",
+        target_of(dep),
+        lambda key: ctx.adapter.promote_release(dep.id, release.id, idempotency_key=key),
+        details={"release_id": release.id, "version_id": release.version_id},
+    )
+    if ctx.json:
+        print_json(promoted, ctx.out)
+    else:
+        print(f"promoted release {release.id} on {promoted.name}: {state_text(promoted.state)}", file=ctx.out)
+    return 0
