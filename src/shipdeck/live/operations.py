@@ -1,4 +1,5 @@
-"""Plans for the changes that are not on a version (trigger a Miteos deployment). They run through
+"""Plans for the changes that are not on a version: trigger a Miteos deployment, stop a Miosa deployment,
+promote a Miosa release. They run through
 :class:`shipdeck.live.session.ChangeSession` like every other change (read-only guard, audit once, one
 idempotency key, unknown outcomes read back)."""
 
@@ -11,7 +12,11 @@ from typing import Any
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import UnsupportedAction
 from shipdeck.live.plans import ChangePlan
-from shipdeck.model import Deployment
+from shipdeck.model import Deployment, Release
+
+
+def _target(deployment: Deployment) -> str:
+    return f"{deployment.name} [{deployment.id}]"
 
 
 @dataclass
@@ -57,4 +62,49 @@ def plan_deploy(
         details={"workspace_id": workspace_id, "target": target, "config_id": config_id, "sandbox": sandbox},
         done_text=f"deploying {workspace_id} to {target}{mode}",
         on_done=on_done,
+    )
+
+
+def plan_stop(deployment: Deployment) -> ChangePlan:
+    def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:
+        return adapter.stop(deployment.id, idempotency_key=key)
+
+    async def check(adapter: Adapter) -> bool:
+        return (await adapter.get_deployment(deployment.id)).state == "stopped"
+
+    where = f" ({deployment.url})" if deployment.url else ""
+    return ChangePlan(
+        action="stop",
+        target=_target(deployment),
+        title=f"Stop {deployment.name}",
+        summary=f"take it off the air{where}",
+        send=send,
+        identity=f"stop:{deployment.id}",
+        deployment=deployment,
+        check=check,
+        into_production=True,
+        done_text=f"{deployment.name}: stopped (off the air)",
+    )
+
+
+def plan_release_promote(deployment: Deployment, release: Release) -> ChangePlan:
+    def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:
+        return adapter.promote_release(deployment.id, release.id, idempotency_key=key)
+
+    async def check(adapter: Adapter) -> bool:
+        now = await adapter.get_deployment(deployment.id)
+        extra: dict[str, Any] = now.model_extra or {}
+        return extra.get("active_release_id") == release.id and now.state != "stopped"
+
+    return ChangePlan(
+        action="promote",
+        target=_target(deployment),
+        title=f"Promote release {release.id} on {deployment.name}",
+        summary=f"release {release.id} (version {release.version_id or '?'})",
+        send=send,
+        identity=f"release.promote:{deployment.id}:{release.id}",
+        deployment=deployment,
+        details={"release_id": release.id, "version_id": release.version_id},
+        check=check,
+        done_text=f"promoted release {release.id} on {deployment.name}",
     )

@@ -68,8 +68,9 @@ ACTION_CAPABILITY = {
     "env": "env",
     "logs": "deployment_logs",
     "deploy": "deploy",
+    "stop": "stop",
 }
-MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy"})
+MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop"})
 # Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
 WAITING_CHECK_EVERY = 10
 # A published version is followed to its end (live or failed) for at most this long, for its toast.
@@ -97,6 +98,7 @@ class MainScreen(Screen[None]):
         Binding("P", "promote", "Promote", id="promote"),
         Binding("p", "publish", "Publish", id="publish"),
         Binding("R", "redeploy", "Redeploy", id="redeploy"),
+        Binding("S", "stop", "Stop (off the air)", show=False, id="stop"),
         Binding("d", "domains", "Domains", id="domains"),
         Binding("e", "env", "Env", id="env"),
         Binding("l", "logs", "Logs", show=False, id="logs"),
@@ -408,6 +410,34 @@ class MainScreen(Screen[None]):
                 self.shipdeck.start_change(plan)
 
         self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="promote")), confirmed)
+
+    def action_stop(self) -> None:
+        """Take the deployment off the air, after its name is typed (it stops answering)."""
+        deployment = self._ready_for("stop")
+        if deployment is None:
+            return
+        from shipdeck.live.operations import plan_stop
+        from shipdeck.tui.screens.screen_kit import TextPrompt
+
+        def must_match(typed: str) -> str | None:
+            if typed.strip() == deployment.name:
+                return None
+            return f"Type {literal(deployment.name)} exactly to stop it."
+
+        def confirmed(typed: str | None) -> None:
+            if typed is not None:
+                self.shipdeck.start_change(plan_stop(deployment))
+
+        where = f" ({deployment.url})" if deployment.url else ""
+        prompt = TextPrompt(
+            f"Stop {literal(deployment.name)}?",
+            help_text=(
+                f"This takes the site off the air{literal(where)}: it stops answering until a version is "
+                "promoted again. Type the deployment's name to confirm."
+            ),
+            validate=must_match,
+        )
+        self.app.push_screen(prompt, confirmed)
 
     def action_deploy(self) -> None:
         """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
