@@ -182,3 +182,24 @@ def test_domains_add_verify_list_and_remove_with_the_txt_record(
     removed = shipdeck(capsys, "domains", "storefront", "rm", "shop.example.com", "--yes")
     assert removed.code == 0, removed.err
     assert json.loads(shipdeck(capsys, "domains", "storefront", "--json").out) == []
+
+
+def test_logs_are_the_runtime_log_with_level_and_hours_or_a_deploys_build_log(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    lines = json.loads(
+        shipdeck(capsys, "logs", "storefront", "--hours", "24", "--level", "error", "--json").out
+    )
+    assert lines and all(line["line"].startswith("[error] ") for line in lines)
+    human = shipdeck(capsys, "logs", "storefront", "--limit", "5")
+    assert human.code == 0 and 0 < len(human.out.splitlines()) <= 5
+    apps = httpx.get(mixpeek.mixpeek, headers={"Authorization": f"Bearer {MIXPEEK_TOKEN}"}).json()["results"]
+    deploy_id = next(a for a in apps if a["slug"] == "storefront")["environments"]["staging"]["deploy_id"]
+    build = shipdeck(capsys, "logs", "storefront@staging", "--build", deploy_id)
+    assert (
+        build.code == 0
+        and "Deploy complete!" in build.out
+        and build.out.strip().endswith("-- finished: complete --")
+    )
+    too_far = shipdeck(capsys, "logs", "storefront", "--hours", "500")
+    assert too_far.code == 1 and "hours" in too_far.err and "Traceback" not in too_far.err

@@ -70,3 +70,11 @@ def test_stop_takes_it_off_the_air_and_a_release_promote_puts_it_back(
 def test_a_provider_without_stop_says_so(capsys: pytest.CaptureFixture[str], miosa: SimServer) -> None:
     result = shipdeck(capsys, "--profile", "mt", "stop", "anything", "--yes")
     assert result.code == 2 and "stop" in result.err and "Traceback" not in result.err
+
+
+def test_logs_of_a_runtime_instance(capsys: pytest.CaptureFixture[str], miosa: SimServer) -> None:
+    result = shipdeck(capsys, "logs", "smile-dental-landing", "--limit", "20")
+    assert result.code == 0, result.err
+    assert len(result.out.splitlines()) == 20 and all(" GET /" in line for line in result.out.splitlines())
+    errors = json.loads(shipdeck(capsys, "logs", "smile-dental-landing", "--level", "error", "--json").out)
+    assert errors and all(" 500 " in line["line"] and line["stream"] == "stderr" for line in errors)

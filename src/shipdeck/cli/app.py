@@ -18,7 +18,7 @@ from shipdeck.cli.commands import COMMANDS, Command, CommandContext
 from shipdeck.cli.demo import DemoSandbox
 from shipdeck.cli.deploy import cmd_deploy
 from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
-from shipdeck.cli.operate import cmd_releases, cmd_stop
+from shipdeck.cli.operate import cmd_logs, cmd_releases, cmd_stop
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
 from shipdeck.config.audit import AuditLog, server_origin
@@ -182,6 +182,7 @@ REMOTE_COMMANDS: dict[str, Command] = {
     "deploy": cmd_deploy,
     "stop": cmd_stop,
     "releases": cmd_releases,
+    "logs": cmd_logs,
 }
 
 

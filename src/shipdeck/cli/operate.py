@@ -1,4 +1,5 @@
-"""``shipdeck stop`` (take a deployment off the air) and ``shipdeck releases`` (list, promote a release).
+"""``shipdeck stop`` (take a deployment off the air), ``shipdeck releases`` (list, promote a release) and
+``shipdeck logs`` (runtime logs, or a build's log).
 
 Both are Miosa calls (``POST /deployments/{id}/stop``, ``/releases``, ``/releases/{id}/promote``); a provider
 without them says so (exit 2) and sends nothing. Every change goes through the ActionRunner.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from shipdeck.api.errors import NotFound, UnsupportedAction
 from shipdeck.cli.commands import CommandContext, target_of
 from shipdeck.cli.output import age, print_json, print_table, state_text
+from shipdeck.model import LogLine
 
 
 def _needs(ctx: CommandContext, capability: str) -> None:
@@ -72,4 +74,49 @@ async def cmd_releases(ctx: CommandContext) -> int:
         print_json(promoted, ctx.out)
     else:
         print(f"promoted release {release.id} on {promoted.name}: {state_text(promoted.state)}", file=ctx.out)
+    return 0
+
+
+async def cmd_logs(ctx: CommandContext) -> int:
+    """Runtime logs (Mixpeek: the app's, with --hours and --level; Miosa: one instance's), or one build's
+    log to its end (--build ID)."""
+    from shipdeck.api.miosa import MiosaAdapter
+    from shipdeck.api.mixpeek import MixpeekAdapter
+
+    dep = await ctx.deployment()
+    args = ctx.args
+    adapter = ctx.adapter
+    lines: list[LogLine]
+    if args.build:
+        lines = []
+        async for line in adapter.build_logs(dep.id, args.build):
+            lines.append(line)
+            if line.done_state is not None:
+                break
+    elif isinstance(adapter, MixpeekAdapter):
+        lines = await adapter.runtime_log_entries(
+            dep.id, hours=args.hours, level=args.level, limit=args.limit
+        )
+    elif isinstance(adapter, MiosaAdapter):
+        instances = await adapter.list_runtime_instances(dep.id)
+        instance = args.instance or (instances[0].id if instances else None)
+        if instance is None:
+            raise NotFound(f"{dep.name} has no runtime instances", status=404, provider=adapter.provider)
+        lines = await adapter.runtime_log_lines(dep.id, instance, lines=args.limit)
+        if args.level:
+            wanted = "stderr" if args.level in ("error", "warn") else "stdout"
+            lines = [line for line in lines if line.stream == wanted]
+    else:
+        raise UnsupportedAction(adapter.capabilities.why_not("runtime_logs"))
+    if ctx.json:
+        print_json(lines, ctx.out)
+        return 0
+    for line in lines:
+        if line.done_state is not None:
+            print(f"-- finished: {line.done_state} --", file=ctx.out)
+            continue
+        stamp = line.ts.strftime("%Y-%m-%d %H:%M:%S ") if line.ts else ""
+        print(f"{stamp}{'! ' if line.stream == 'stderr' else ''}{line.line}", file=ctx.out)
+    if not lines:
+        print("no log lines", file=ctx.out)
     return 0

@@ -208,6 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     releases.add_argument("release", nargs="?", metavar="RELEASE", help="the release id to promote")
 
+    logs = add(
+        "logs",
+        "runtime logs (Mixpeek: the app's; Miosa: an instance's), or a build's log with --build",
+        json_flag,
+    )
+    logs.add_argument("deployment", metavar="DEP")
+    logs.add_argument("--build", metavar="ID", help="a build's (Mixpeek: a deploy's) log, to its end")
+    logs.add_argument("--instance", metavar="ID", help="Miosa: the runtime instance (default: the first)")
+    logs.add_argument("--level", metavar="LEVEL", help="only this level (Mixpeek: debug, info, warn, error)")
+    logs.add_argument(
+        "--hours", type=_positive_int, default=1, metavar="N", help="Mixpeek: the last N hours (default 1)"
+    )
+    logs.add_argument("--limit", type=_positive_int, default=200, metavar="N", help="at most N lines")
+
     deploy = add(
         "deploy",
         "trigger a deployment of a workspace to a hosting target (Miteos: POST /deployments)",
