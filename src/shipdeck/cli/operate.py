@@ -2,15 +2,16 @@
 ``shipdeck logs`` (runtime logs, or a build's log).
 
 Both are Miosa calls (``POST /deployments/{id}/stop``, ``/releases``, ``/releases/{id}/promote``); a provider
-without them says so (exit 2) and sends nothing. Every change goes through the ActionRunner.
+without them says so (exit 2) and sends nothing. Every change goes through the ChangeSession.
 """
 
 from __future__ import annotations
 
 from shipdeck.api.errors import NotFound, UnsupportedAction
-from shipdeck.cli.commands import CommandContext, target_of
+from shipdeck.cli.commands import CommandContext, execute
 from shipdeck.cli.output import age, print_json, print_table, state_text
-from shipdeck.model import LogLine
+from shipdeck.live.operations import plan_release_promote, plan_stop
+from shipdeck.model import Deployment, LogLine
 
 
 def _needs(ctx: CommandContext, capability: str) -> None:
@@ -28,8 +29,9 @@ async def cmd_stop(ctx: CommandContext) -> int:
         f"Stop {dep.name}? This takes the site off the air{where}: it stops answering until a version is "
         "promoted again.",
     )
-    stopped = await ctx.runner.run(
-        "stop", target_of(dep), lambda key: ctx.adapter.stop(dep.id, idempotency_key=key), details={}
+    outcome = await execute(ctx, plan_stop(dep))
+    stopped = (
+        outcome.result if isinstance(outcome.result, Deployment) else await ctx.adapter.get_deployment(dep.id)
     )
     if ctx.json:
         print_json(stopped, ctx.out)
@@ -64,11 +66,9 @@ async def cmd_releases(ctx: CommandContext) -> int:
     ctx.confirm(
         "promote", f"Promote release {release.id} (version {release.version_id or '?'}) on {dep.name}?"
     )
-    promoted = await ctx.runner.run(
-        "promote",
-        target_of(dep),
-        lambda key: ctx.adapter.promote_release(dep.id, release.id, idempotency_key=key),
-        details={"release_id": release.id, "version_id": release.version_id},
+    outcome = await execute(ctx, plan_release_promote(dep, release))
+    promoted = (
+        outcome.result if isinstance(outcome.result, Deployment) else await ctx.adapter.get_deployment(dep.id)
     )
     if ctx.json:
         print_json(promoted, ctx.out)
