@@ -66,6 +66,7 @@ def _total_seconds(dep: Deployment) -> float | None:
 
 
 async def cmd_deploy(ctx: CommandContext) -> int:
+    ctx.session.check_writable("deploy")  # a read-only profile refuses before anything else
     adapter = _adapter(ctx)
     args = ctx.args
     workspace, target = args.workspace.strip(), args.target

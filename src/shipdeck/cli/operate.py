@@ -21,6 +21,7 @@ def _needs(ctx: CommandContext, capability: str) -> None:
 
 
 async def cmd_stop(ctx: CommandContext) -> int:
+    ctx.session.check_writable("stop")
     _needs(ctx, "stop")
     dep = await ctx.deployment()
     where = f" ({dep.url})" if dep.url else ""
@@ -41,6 +42,8 @@ async def cmd_stop(ctx: CommandContext) -> int:
 
 
 async def cmd_releases(ctx: CommandContext) -> int:
+    if ctx.args.release_action == "promote":
+        ctx.session.check_writable("promote")
     _needs(ctx, "releases")
     dep = await ctx.deployment()
     releases = await ctx.adapter.list_releases(dep.id)

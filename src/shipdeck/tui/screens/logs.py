@@ -121,6 +121,8 @@ class LogsScreen(Screen[None]):
         except NoMatches:
             return  # the screen was closed while a line arrived
         except ShipdeckError as exc:
+            if not self.is_attached:  # closed meanwhile (a polled runtime log ends with its screen)
+                return
             self.stream_state = "stream error"
             self.log_view.write_text_lines([f"── stream error: {describe_error(exc)} (ctrl+r restarts) ──"])
             self.notify(describe_error(exc), title="Logs", severity="error", markup=False)
@@ -152,6 +154,8 @@ class LogsScreen(Screen[None]):
             instances = await self.adapter.list_runtime_instances(self.deployment.id)
         except ShipdeckError as exc:
             self.notify(describe_error(exc), title="Runtime", severity="error", markup=False)
+            return
+        if not self.is_attached:  # the screen was closed while the instances were read
             return
         if not instances:
             self.notify("This deployment has no runtime instances.", severity="warning")
