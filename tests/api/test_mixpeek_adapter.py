@@ -7,7 +7,9 @@ with a plain HTTP client rather than through the adapter under test.
 
 from __future__ import annotations
 
+import inspect
 import io
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mixpeek import AppsApi
 
 from shipdeck.api.errors import AuthError, NotFound, UnsupportedAction, ValidationFailed
 from shipdeck.api.mixpeek import MixpeekAdapter
@@ -78,7 +81,7 @@ async def test_one_row_per_app_per_environment(shared: MixpeekAdapter, sim: SimS
         assert row.id == f"{app['app_id']}@{environment}" and row.name == "Storefront"
         assert row.active_version_number == app["environments"][environment]["version"]
         assert row.state == "running" and row.url == app["environments"][environment]["url"]
-        assert row.current_build_id == app["environments"][environment]["latest_deploy"]["deploy_id"]
+        assert row.current_build_id == app["environments"][environment]["deploy_id"]
     paged = [row.id async for page in shared.iter_deployment_pages(limit=1) for row in page]
     assert paged == [row.id for row in rows]
     legacy_staging = next(r for r in rows if r.slug == "legacy-portal" and r.environment == "staging")
@@ -104,10 +107,17 @@ async def test_versions_are_the_apps_and_ready(shared: MixpeekAdapter) -> None:
     assert len(numbers) == len(versions)  # every Mixpeek version is numbered
     assert numbers == sorted(numbers, reverse=True) and len(numbers) >= 3
     assert all(v.state == "ready" and v.deployment_id == staging.id and v.message for v in versions)
+    # The vendor's deployed_by and deployed_at: every version shows who and when.
+    assert all(v.author and v.created_at is not None for v in versions)
     assert any(v.id == staging.active_version_id for v in versions)
     second = await shared.get_version(staging.id, "v2")
     assert second.number == 2 and second.id == versions[-2].id
-    assert (await shared.get_version(staging.id, second.id)).artifact_sha256 == second.artifact_sha256
+    again = await shared.get_version(staging.id, second.id)
+    assert (again.author, again.created_at, again.message) == (
+        second.author,
+        second.created_at,
+        second.message,
+    )
     page = await shared.list_versions(staging.id, limit=2)
     assert len(page.items) == 2 and page.next_cursor is not None
 
@@ -134,6 +144,21 @@ async def test_rollback_restores_the_previous_version_into_that_environment_only
     await fresh.rollback(staging.id, to_version_id="v2", idempotency_key="rb-2")
     assert target.active_version_number == 2
     assert pointers(url_of(fresh), "storefront") == {"production": before["production"], "staging": 2}
+
+
+async def test_rollback_to_an_explicit_version_in_an_explicit_environment(fresh: MixpeekAdapter) -> None:
+    """What a planner that always names the target sends: version and environment, from either row."""
+    before = pointers(url_of(fresh), "storefront")
+    production = await fresh.resolve_deployment("storefront")
+    staged = await fresh.rollback(production.id, to_version_id="v1", environment="staging", reason="r")
+    assert staged.environment == "staging" and staged.active_version_number == 1
+    assert pointers(url_of(fresh), "storefront") == {"production": before["production"], "staging": 1}
+    rolled = await fresh.rollback(production.id, to_version_id=f"{production.id.split('@')[0]}:v3")
+    assert rolled.environment == "production" and rolled.active_version_number == 3
+    assert pointers(url_of(fresh), "storefront") == {"production": 3, "staging": 1}
+    with pytest.raises(NotFound):
+        await fresh.rollback(production.id, to_version_id="v99", environment="production")
+    assert pointers(url_of(fresh), "storefront") == {"production": 3, "staging": 1}
 
 
 async def test_rollback_with_nothing_earlier_is_refused_before_sending(fresh: MixpeekAdapter) -> None:
@@ -200,9 +225,25 @@ async def test_publish_uploads_a_bundle_deploys_and_streams_the_build(fresh: Mix
     assert "index.html" in bundle_files(url_of(fresh), dep.id.split("@")[0], newest.number + 1)
 
 
-async def test_deployment_logs_follow_the_environments_latest_deploy(shared: MixpeekAdapter) -> None:
+async def test_deployment_logs_are_the_runtime_log_tailed(shared: MixpeekAdapter) -> None:
     dep = await shared.resolve_deployment("storefront")
-    lines = [line async for line in shared.deployment_logs(dep.id)]
+    direct = await shared.runtime_log_entries(dep.id)
+    assert direct and all(line.ts is not None and line.line.startswith("[") for line in direct)
+    stamps = [line.ts for line in direct]
+    assert stamps == sorted(stamps, key=lambda ts: ts.timestamp() if ts else 0.0)
+    errors = await shared.runtime_log_entries(dep.id, hours=24, level="error")
+    assert errors and all(line.line.startswith("[error] ") and line.stream == "stderr" for line in errors)
+    tail = shared.deployment_logs(dep.id)
+    first = [await anext(tail) for _ in range(min(3, len(direct)))]
+    assert [line.line for line in first] == [line.line for line in direct[: len(first)]]
+    assert all(line.done_state is None for line in first)
+
+
+async def test_deployment_logs_of_a_row_with_a_build(shared: MixpeekAdapter) -> None:
+    """The build log of the environment's latest deploy is one switch away (its current_build_id)."""
+    dep = await shared.resolve_deployment("storefront@staging")
+    assert dep.current_build_id is not None
+    lines = [line async for line in shared.build_logs(dep.id, dep.current_build_id)]
     assert lines[-1].done_state in ("complete", "failed")
     assert all(line.line for line in lines[:-1])
 
@@ -241,10 +282,8 @@ async def _finished(adapter: MixpeekAdapter, deployment_id: str, deploy_id: str)
 async def test_capabilities_and_refusals(shared: MixpeekAdapter, sim: SimServer) -> None:
     caps = shared.capabilities
     assert caps.environments == ("staging", "production")
-    assert not caps.domains and not caps.env and not caps.tasks and not caps.event_stream
+    assert caps.domains and not caps.env and not caps.tasks and not caps.event_stream
     dep = await shared.resolve_deployment("storefront")
-    with pytest.raises(UnsupportedAction, match="custom domains"):
-        await shared.list_domains(dep.id)
     with pytest.raises(UnsupportedAction, match="build_config"):
         await shared.list_env(dep.id)
     with pytest.raises(UnsupportedAction, match="staging"):
@@ -253,3 +292,44 @@ async def test_capabilities_and_refusals(shared: MixpeekAdapter, sim: SimServer)
     async with bad:
         with pytest.raises(AuthError):
             await bad.list_deployments()
+
+
+def apps_calls(server: SimServer) -> set[str]:
+    log = httpx.get(f"{server.root}/_sim/requests").json()["requests"]
+    return {f"{row['method']} {row['path']}" for row in log if row["path"].startswith("/v1/apps")}
+
+
+def sdk_paths() -> list[re.Pattern[str]]:
+    """Every (method, path) the official SDK's AppsApi publishes, read from the SDK itself."""
+    source = inspect.getsource(AppsApi)
+    pairs = re.findall(r"method='(\w+)',\s*resource_path='([^']+)'", source)
+    assert len(pairs) >= 30
+    return [re.compile(method + " " + re.sub(r"\{[a-z_]+\}", "[^/]+", path) + "$") for method, path in pairs]
+
+
+async def test_no_request_goes_to_a_path_the_sdk_does_not_publish(fresh_sim: SimServer) -> None:
+    adapter = mixpeek_adapter(fresh_sim)
+    async with adapter:
+        rows = (await adapter.list_deployments()).items
+        staging = await adapter.resolve_deployment("status-page@staging")
+        await adapter.all_versions(staging.id)
+        await adapter.get_version(staging.id, "v1")
+        await adapter.list_pipeline_runs(staging.id)
+        assert staging.active_version_id is not None
+        await adapter.promote(staging.id, staging.active_version_id)
+        await adapter.rollback(staging.id, to_version_id="v1", environment="production")
+        await adapter.rollback(staging.id)
+        published = await adapter.publish(staging.id, PublishRequest(environment="staging", message="m"))
+        assert published.run is not None
+        await eventually(lambda: _finished(adapter, staging.id, published.run.id))  # type: ignore[union-attr]
+        [line async for line in adapter.build_logs(staging.id, published.run.id)]
+        await adapter.add_domain(staging.id, "www.status.example.com")
+        await adapter.verify_domain(staging.id, "www.status.example.com")
+        await adapter.list_domains(staging.id)
+        await adapter.remove_domain(staging.id, "www.status.example.com")
+        await adapter.runtime_log_entries(rows[0].id, level="error")
+    published_paths = sdk_paths()
+    called = apps_calls(fresh_sim)
+    assert len(called) >= 15
+    strays = sorted(call for call in called if not any(p.match(call) for p in published_paths))
+    assert strays == []

@@ -128,3 +128,78 @@ def test_publish_wait_follows_the_deploy_to_its_end(
     outcomes = [shipdeck(capsys, "publish", "legacy-portal", *args) for _ in range(4)]
     failed = [r for r in outcomes if r.code == 1]
     assert failed and all("failed (asset upload timed out" in r.out for r in failed)
+
+
+def sim_calls(sim: SimServer) -> list[str]:
+    log = httpx.get(f"{sim.root}/_sim/requests").json()["requests"]
+    return [f"{row['method']} {row['path']}" for row in log if row["path"].startswith("/v1/apps")]
+
+
+def test_versions_show_author_and_time_and_status_works(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    rows = json.loads(shipdeck(capsys, "versions", "storefront", "--json").out)
+    assert rows and all(row["author"] and row["created_at"] for row in rows)
+    assert all(row["build_duration_ms"] is not None for row in rows)
+    human = shipdeck(capsys, "versions", "storefront")
+    assert human.code == 0 and rows[0]["author"] in human.out
+    status = shipdeck(capsys, "status", "storefront@staging", "--json")
+    assert status.code == 0, status.err
+    snapshot = json.loads(status.out)
+    assert snapshot["latest_run"]["status"] == "complete" and snapshot["active_version"]["author"]
+    assert not [call for call in sim_calls(mixpeek) if call.endswith("/deploys")]
+
+
+def test_promote_of_what_staging_serves_is_the_vendors_promote(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    before = pointers(mixpeek, "storefront")
+    result = shipdeck(capsys, "promote", "storefront@staging", f"v{before['staging']}", "--yes")
+    assert result.code == 0, result.err
+    assert pointers(mixpeek, "storefront") == {"production": before["staging"], "staging": before["staging"]}
+    assert [call for call in sim_calls(mixpeek) if call.startswith("POST")] == [
+        next(call for call in sim_calls(mixpeek) if call.endswith("/promote"))
+    ]
+
+
+def test_domains_add_verify_list_and_remove_with_the_txt_record(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    added = shipdeck(capsys, "domains", "storefront", "add", "shop.example.com")
+    assert added.code == 0, added.err
+    assert "_mixpeek-verify.shop.example.com" in added.out and "mixpeek-site-verification=" in added.out
+    assert "TXT" in added.out and "CNAME" in added.out
+    verified = shipdeck(capsys, "domains", "storefront", "verify", "shop.example.com", "--json")
+    assert verified.code == 0 and json.loads(verified.out)["status"] == "verifying"
+    deadline = time.monotonic() + 20
+    while True:
+        listed = json.loads(shipdeck(capsys, "domains", "storefront", "--json").out)
+        if listed[0]["status"] == "active":
+            break
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.1)
+    assert listed[0]["name"] == "shop.example.com" and listed[0]["verified_at"]
+    removed = shipdeck(capsys, "domains", "storefront", "rm", "shop.example.com", "--yes")
+    assert removed.code == 0, removed.err
+    assert json.loads(shipdeck(capsys, "domains", "storefront", "--json").out) == []
+
+
+def test_logs_are_the_runtime_log_with_level_and_hours_or_a_deploys_build_log(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    lines = json.loads(
+        shipdeck(capsys, "logs", "storefront", "--hours", "24", "--level", "error", "--json").out
+    )
+    assert lines and all(line["line"].startswith("[error] ") for line in lines)
+    human = shipdeck(capsys, "logs", "storefront", "--limit", "5")
+    assert human.code == 0 and 0 < len(human.out.splitlines()) <= 5
+    apps = httpx.get(mixpeek.mixpeek, headers={"Authorization": f"Bearer {MIXPEEK_TOKEN}"}).json()["results"]
+    deploy_id = next(a for a in apps if a["slug"] == "storefront")["environments"]["staging"]["deploy_id"]
+    build = shipdeck(capsys, "logs", "storefront@staging", "--build", deploy_id)
+    assert (
+        build.code == 0
+        and "Deploy complete!" in build.out
+        and build.out.strip().endswith("-- finished: complete --")
+    )
+    too_far = shipdeck(capsys, "logs", "storefront", "--hours", "500")
+    assert too_far.code == 1 and "hours" in too_far.err and "Traceback" not in too_far.err

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from miosa import Miosa
-from miosa.errors import NotFoundError
+from miosa.errors import MiosaError, NotFoundError
 from miosa.errors import PermissionError as MiosaPermissionError
 
 from tests.conftest import ADMIN, READONLY
@@ -99,3 +99,30 @@ def test_the_sdk_sees_403_for_a_readonly_token(sim: SimServer) -> None:
             client.deployments.create(name="nope")
     finally:
         client.close()
+
+
+def test_the_sdk_stops_a_deployment_and_a_release_promote_puts_it_back(sdk: Miosa) -> None:
+    created = sdk.deployments.create(name="sdk-stop", repo_url="https://github.com/acme/stop", branch="main")
+    with pytest.raises(MiosaError) as never:
+        sdk.deployments.stop(created.id)  # never published: nothing to take off the air
+    assert never.value.status_code == 409 and "NOT_PUBLISHED" in str(never.value.code)
+    version_id = publish_ready(sdk, created.id)
+    instances = sdk.deployments.runtime_instances(created.id)
+    running = instances.list()
+    assert running and all(i.deployment_id == created.id for i in running)
+    assert instances.get(running[0].id).id == running[0].id
+    logs = instances.logs(running[0].id, lines=5)
+    assert logs["runtime_instance_id"] == running[0].id and len(logs["logs"].splitlines()) == 5
+
+    stopped = sdk.deployments.stop(created.id)
+    assert stopped.state.value == "stopped" and stopped.public_url is None
+    assert sdk.deployments.get(created.id).state.value == "stopped"
+    assert sdk.deployments.stop(created.id).state.value == "stopped"  # stopping again changes nothing
+    assert {i.state.value for i in instances.list()} == {"stopped"}
+
+    release = next(
+        r for r in sdk.deployments.releases(created.id).list() if r.deployment_version_id == version_id
+    )
+    back = sdk.deployments.releases(created.id).promote(release.id)
+    assert back.state.value == "running" and back.active_version_id == version_id and back.public_url
+    sdk.deployments.delete(created.id)

@@ -27,7 +27,11 @@ from tests.simproc import SimServer, running_sim
 
 # Fixed simulated clock and nearly frozen simulated time: what the screens show does not move.
 EPOCH = "2026-01-01T00:00:00Z"
-TOKENS: dict[ProviderName, str] = {"miosa": "msk_u_demo_admin", "miteos": "mt_test_demo"}
+TOKENS: dict[ProviderName, str] = {
+    "miosa": "msk_u_demo_admin",
+    "miteos": "mt_test_demo",
+    "mixpeek": "sk_demo",
+}
 
 ScreenFactory = Callable[[Adapter, ChangeSession], Screen[Any]]
 
@@ -39,7 +43,7 @@ def frozen_sim(tmp_path: Path, *, speed: float = 0.001) -> Iterator[SimServer]:
 
 
 def profile_for(sim: SimServer, provider: ProviderName, *, read_only: bool = False) -> Profile:
-    url = sim.miosa if provider == "miosa" else sim.miteos
+    url = sim.urls[provider]
     token = Secret(TOKENS[provider])
     return Profile("test", provider, url, token, environment="sandbox", read_only=read_only)
 
@@ -99,7 +103,7 @@ async def eventually(
 
 async def get_json(sim: SimServer, provider: ProviderName, path: str, **params: Any) -> Any:
     """GET the simulator's own answer (not through shipdeck's client)."""
-    base = sim.miosa if provider == "miosa" else sim.miteos
+    base = sim.urls[provider]
     headers = {"Authorization": f"Bearer {TOKENS[provider]}"}
     async with httpx.AsyncClient(timeout=10) as client:
         response = await client.get(base + path, headers=headers, params=params)

@@ -145,6 +145,7 @@ async def test_tasks_key_opens_tasks_when_the_profile_has_them_and_says_why_not_
 
 async def test_actions_a_provider_lacks_say_why_and_send_nothing(sim: SimServer, tmp_path: Path) -> None:
     # A Miteos console: its adapter has no rollback to a version list, promote, ... (see capabilities).
+    # (p is there: on a Miteos row it opens the deploy form, see test_deploy_form.py.)
     profile = Profile("miteos", "miteos", sim.miteos, Secret("mt_test_demo"), environment="staging")
     app = console_app(ConsoleOptions(profile=profile, audit_path=tmp_path / "audit.jsonl"))
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
@@ -152,7 +153,7 @@ async def test_actions_a_provider_lacks_say_why_and_send_nothing(sim: SimServer,
         capabilities = app.adapter.capabilities
         lacking = [
             (key, action)
-            for key, action in (("r", "rollback"), ("P", "promote"), ("p", "publish"), ("R", "redeploy"))
+            for key, action in (("r", "rollback"), ("P", "promote"), ("R", "redeploy"))
             if not capabilities.supports(action)
         ]
         assert lacking, "the Miteos adapter was expected to lack at least one of these actions"

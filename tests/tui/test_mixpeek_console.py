@@ -188,9 +188,10 @@ async def test_publish_requires_a_message_then_deploys_to_the_rows_environment(t
         assert newest["message"] == "docs: from the console"
 
 
-async def test_logs_of_a_row_tail_its_latest_deploy_to_the_end(tmp_path: Path) -> None:
+async def test_logs_of_a_row_show_its_runtime_log_then_its_latest_build(tmp_path: Path) -> None:
     with console_sim(tmp_path) as sim:
         app_id = server_app(sim, "storefront")["app_id"]
+        served = server_app(sim, "storefront")["environments"]["production"]["deploy_id"]
         app = console_app(mixpeek_options(sim, tmp_path))
         async with app.run_test(size=(120, 40)) as pilot:
             await select_row(pilot, app, f"{app_id}@production")
@@ -198,6 +199,13 @@ async def test_logs_of_a_row_tail_its_latest_deploy_to_the_end(tmp_path: Path) -
             await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen))
             screen = app.screen
             assert isinstance(screen, LogsScreen)
+            # The runtime log (polled): lines with their level, and the tail keeps going.
+            await wait_for(pilot, lambda: screen.lines_received >= 3)
+            assert screen.stream_state == "streaming" and screen.source_label == "deployment"
+            assert any("[info]" in line or "[error]" in line for line in screen.log_view.lines)
+            # b: the build log of the deploy production serves, to its end.
+            assert screen.build_id == served
+            await pilot.press("b")
             await wait_for(pilot, lambda: screen.stream_state.startswith("finished"))
             assert screen.stream_state == "finished (complete)"
-            assert screen.lines_received >= 3
+            assert any("Deploy complete!" in line for line in screen.log_view.lines)

@@ -33,6 +33,7 @@ from shipdeck.model import (
     PublishRequest,
     PublishResult,
     Release,
+    RuntimeInstance,
     Task,
     Version,
 )
@@ -232,6 +233,23 @@ class Adapter(ABC):
 
     async def redeploy(self, deployment_id: str, *, idempotency_key: str | None = None) -> PipelineRun:
         raise self._unsupported("redeploy")
+
+    async def stop(self, deployment_id: str, *, idempotency_key: str | None = None) -> Deployment:
+        """Take a published deployment off the air (its versions stay; promote puts it back)."""
+        raise self._unsupported("stop")
+
+    async def promote_release(
+        self, deployment_id: str, release_id: str, *, idempotency_key: str | None = None
+    ) -> Deployment:
+        raise self._unsupported("release_promote")
+
+    # -- runtime ----------------------------------------------------------------------------------------
+    async def list_runtime_instances(self, deployment_id: str) -> list[RuntimeInstance]:
+        raise self._unsupported("runtime_logs")
+
+    def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
+        """One instance's runtime log, tailed (the last lines, then what each poll adds)."""
+        raise self._unsupported("runtime_logs")
 
     # -- domains ----------------------------------------------------------------------------------------
     async def list_domains(self, deployment_id: str) -> list[Domain]:

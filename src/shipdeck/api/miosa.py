@@ -7,8 +7,10 @@ Every mapper below accepts the documented variants (``public_url`` / ``auto_subd
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -41,6 +43,7 @@ from shipdeck.model import (
     PublishRequest,
     PublishResult,
     Release,
+    RuntimeInstance,
     Version,
 )
 
@@ -53,8 +56,27 @@ SSE_HEADERS = {"Accept": "text/event-stream"}
 MIOSA_CAPABILITIES = Capabilities(
     provider="miosa",
     tasks=False,
+    stop=True,
+    runtime_logs=True,
+    release_promote=True,
     notes={"tasks": "Miosa has no tasks or agents; connect a Miteos profile for the Tasks screen"},
 )
+
+
+RUNTIME_LOG_POLL_SECONDS = 3.0
+
+
+def parse_runtime_line(text: str) -> LogLine:
+    """``<ISO time> <instance> <message>`` (what the runtime log holds); a line without a time stays whole."""
+    stamp, _, rest = text.partition(" ")
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return LogLine(line=text)
+    error = (
+        any(f" {code} " in f" {rest} " for code in ("500", "502", "503", "504")) or "error" in rest.lower()
+    )
+    return LogLine(line=rest, ts=moment, stream="stderr" if error else "stdout")
 
 
 def _seg(value: str) -> str:
@@ -321,6 +343,56 @@ class MiosaAdapter(HttpAdapter):
         return sorted(
             runs, key=lambda run: run.created_at.timestamp() if run.created_at else 0.0, reverse=True
         )
+
+    # -- stop, release promote, runtime --------------------------------------------------------------------
+    async def stop(self, deployment_id: str, *, idempotency_key: str | None = None) -> Deployment:
+        body = await self.transport.mutate(
+            "POST", f"/deployments/{_seg(deployment_id)}/stop", idempotency_key=idempotency_key
+        )
+        return miosa_deployment(unwrap_object(body, what="Miosa deployment", keys=("deployment",)))
+
+    async def promote_release(
+        self, deployment_id: str, release_id: str, *, idempotency_key: str | None = None
+    ) -> Deployment:
+        body = await self.transport.mutate(
+            "POST",
+            f"/deployments/{_seg(deployment_id)}/releases/{_seg(release_id)}/promote",
+            idempotency_key=idempotency_key,
+        )
+        return miosa_deployment(unwrap_object(body, what="Miosa deployment", keys=("deployment",)))
+
+    async def list_runtime_instances(self, deployment_id: str) -> list[RuntimeInstance]:
+        body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/runtime-instances")
+        raws = unwrap_list(body, what="Miosa runtime instances", keys=("items", "runtime_instances"))
+        return [build_model(RuntimeInstance, raw, what="Miosa runtime instance") for raw in raws]
+
+    async def runtime_log_lines(
+        self, deployment_id: str, instance_id: str, *, lines: int = 200
+    ) -> list[LogLine]:
+        body = await self.transport.get(
+            f"/deployments/{_seg(deployment_id)}/runtime-instances/{_seg(instance_id)}/logs",
+            params={"lines": lines},
+        )
+        obj = unwrap_object(body, what="Miosa runtime log")
+        text = obj.get("logs")
+        if not isinstance(text, str):
+            raise ProtocolError("Miosa runtime log: no 'logs' text")
+        return [parse_runtime_line(line) for line in text.splitlines() if line.strip()]
+
+    def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
+        return self._tail_runtime(deployment_id, instance_id)
+
+    async def _tail_runtime(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
+        """Polled (the endpoint answers the last N lines): each line once, by its time and text."""
+        newest: tuple[float, str] | None = None
+        while True:
+            for line in await self.runtime_log_lines(deployment_id, instance_id):
+                key = (line.ts.timestamp() if line.ts else 0.0, line.line)
+                if newest is not None and key <= newest:
+                    continue
+                newest = key
+                yield line
+            await asyncio.sleep(RUNTIME_LOG_POLL_SECONDS)
 
     # -- actions ---------------------------------------------------------------------------------------------
     async def rollback(

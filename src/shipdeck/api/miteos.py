@@ -19,7 +19,13 @@ from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from shipdeck import __version__
 from shipdeck.api.common import HttpAdapter
-from shipdeck.api.errors import AuthError, NetworkError, ProtocolError, StreamResyncRequired
+from shipdeck.api.errors import (
+    AuthError,
+    NetworkError,
+    ProtocolError,
+    StreamResyncRequired,
+    ValidationFailed,
+)
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
@@ -43,6 +49,10 @@ from shipdeck.model import (
 )
 
 DEPLOYMENT_STAGES = ("pending", "building", "deploying", "live")
+DEPLOY_TARGETS = ("vercel", "netlify", "cloudflare", "expo")
+DEPLOYMENT_TERMINAL = frozenset({"live", "failed"})
+# A Miteos test key deploys in sandbox mode: nothing reaches the hosting target, the URL is a preview stub.
+SANDBOX_TOKEN_PREFIX = "mt_test_"
 MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024
 # The largest page Miteos serves; callers asking for more get pages of this size.
 MAX_PAGE = 100
@@ -75,6 +85,7 @@ MITEOS_CAPABILITIES = Capabilities(
     deployment_logs=False,
     build_logs=False,
     tasks=True,
+    deploy=True,
     event_stream=True,
     notes={
         "rollback": _NO_RELEASES.format("roll back to; trigger a new deployment of an earlier workspace"),
@@ -253,6 +264,19 @@ class MiteosAdapter(HttpAdapter):
         self, workspace_id: str, target: str, config_id: str, *, idempotency_key: str | None = None
     ) -> Deployment:
         """Trigger a deployment of a workspace's build to a hosting target (vercel, netlify, ...)."""
+        if target not in DEPLOY_TARGETS:
+            raise ValidationFailed(
+                f"Miteos deploys to {', '.join(DEPLOY_TARGETS)}, not {target!r}; nothing was sent",
+                status=422,
+                provider="miteos",
+            )
+        for name, value in (("workspace", workspace_id), ("config", config_id)):
+            if not value.strip() or len(value) > 200 or not value.isprintable():
+                raise ValidationFailed(
+                    f"a Miteos deploy needs a {name} id (printable, at most 200 characters); nothing sent",
+                    status=422,
+                    provider="miteos",
+                )
         body = await self.transport.mutate(
             "POST",
             "/deployments",
@@ -260,6 +284,39 @@ class MiteosAdapter(HttpAdapter):
             idempotency_key=idempotency_key,
         )
         return miteos_deployment(unwrap_object(body, what="Miteos deployment", keys=("deployment",)))
+
+    @property
+    def sandbox_mode(self) -> bool:
+        """A test key (``mt_test_``): deployments run in sandbox mode and their URL is a preview stub."""
+        return self.transport.token_has_prefix(SANDBOX_TOKEN_PREFIX)
+
+    async def last_config(self, workspace_id: str, target: str) -> str | None:
+        """The deploy configuration of the workspace's latest deployment to ``target`` (to redo it)."""
+        cursor: str | None = None
+        while True:
+            body = await self.transport.get(
+                "/deployments",
+                params={
+                    "workspace_id": workspace_id,
+                    "target": target,
+                    "limit": MAX_PAGE,
+                    "offset": _offset(cursor),
+                },
+            )
+            raws = unwrap_list(body, what="Miteos deployments", keys=("deployments",))
+            # Filtered here too: a server may ignore the filters (they are not documented upstream).
+            for raw in raws:
+                config = raw.get("config_id")
+                if (
+                    raw.get("workspace_id") == workspace_id
+                    and raw.get("target") == target
+                    and isinstance(config, str)
+                ):
+                    return config
+            page = _offset_page(raws, body, offset=_offset(cursor), limit=MAX_PAGE)
+            if not page.next_cursor:
+                return None
+            cursor = page.next_cursor
 
     async def _get_deployment_raw(self, deployment_id: str) -> JsonObject:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}")

@@ -1,29 +1,40 @@
-"""Mixpeek Apps (``/v1/apps``): apps with a staging and a production environment, deploys, versions, restore.
+"""Mixpeek Apps (``/v1/apps``): apps with a staging and a production environment, deploys, versions, restore,
+promote, custom domains and runtime logs.
 
-How Mixpeek maps onto the provider-neutral model (house decision):
+Only paths the official SDK (``mixpeek==1.3.783``, ``AppsApi``) publishes are called, and its field names are
+read (``total_count``, ``meta.title``, ``deployed_by``, ``deployed_at``, ``build_duration_ms``, ...). How
+Mixpeek maps onto the provider-neutral model (house decision):
 
-* one :class:`Deployment` per app per environment, ``id = "<app_id>@<environment>"``, named after the app;
-  its active version is the one that environment serves;
+* one :class:`Deployment` per app per environment, ``id = "<app_id>@<environment>"``, named after the app's
+  ``meta.title``; its active version is the one ``environments.<env>`` serves and its ``current_build_id``
+  that environment's deploy (``environments.<env>.deploy_id``);
 * a version is ``<app_id>:v<n>`` (versions belong to the app; both rows list the same ones), always ``ready``
   (Mixpeek records a version only when a deploy completes);
-* a deploy is a :class:`PipelineRun` ``queued -> building -> complete | failed`` and its build log is an SSE
+* the Pipeline is what the vendor offers: the deploys this adapter started and the environment's latest
+  deploy, each read by id (``queued -> building -> complete | failed``), then the versions deployed into the
+  environment (``deployed_at``, ``build_duration_ms``). There is no list of deploys. A build log is an SSE
   stream that replays from the first line on every connection (the frame index dedupes a reconnect);
-* rollback restores the version before the active one into THAT environment; promote restores a version into
-  production by default (or the given environment): both are ``POST /versions/{n}/restore``;
+* rollback restores a version into THAT environment (``POST /versions/{n}/restore``); promote of what staging
+  serves into production is the vendor's ``POST /promote``, any other promote a restore;
 * publish is a deploy: a small generated bundle is uploaded through the presigned URL, verified, then
-  deployed with the required message.
+  deployed with the required message;
+* custom domains are verified through a TXT record ``_mixpeek-verify.<domain>`` whose value is
+  ``mixpeek-site-verification=<verification_token>``, and served through a CNAME to ``cname_target``;
+* the deployment log is the app's runtime log (``GET /logs?log_type=runtime``, polled: there is no push).
 
-No domains, env vars, tasks or tenant event stream through this surface (Capabilities says so): Mixpeek
-keeps env vars in the app's ``build_config``, edited as a draft in its dashboard.
+No env vars, tasks or tenant event stream through this surface (Capabilities says so): Mixpeek keeps env vars
+in the app's ``build_config``, edited as a draft in its dashboard.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import io
 import json
 import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -55,6 +66,8 @@ from shipdeck.api.streams import resilient_stream
 from shipdeck.model import (
     Capabilities,
     Deployment,
+    DnsRecord,
+    Domain,
     LogLine,
     Page,
     PipelineRun,
@@ -65,6 +78,12 @@ from shipdeck.model import (
 
 ENVIRONMENTS = ("production", "staging")
 DEPLOY_STAGES = ("queued", "building", "complete")
+IN_PROGRESS = frozenset({"queued", "building"})
+VERIFY_RECORD_PREFIX = "_mixpeek-verify."
+VERIFY_VALUE_PREFIX = "mixpeek-site-verification="
+# Runtime logs have no push: the tail polls the last hour this often (each poll is one request).
+RUNTIME_LOG_POLL_SECONDS = 5.0
+RUNTIME_LOG_LIMIT = 200
 SSE_HEADERS = {"Accept": "text/event-stream"}
 BUNDLE_UPLOAD_TIMEOUT = 30.0
 
@@ -77,7 +96,7 @@ MIXPEEK_CAPABILITIES = Capabilities(
     redeploy=False,
     update=False,
     delete=False,
-    domains=False,
+    domains=True,
     env=False,
     releases=False,
     builds=False,
@@ -94,10 +113,10 @@ MIXPEEK_CAPABILITIES = Capabilities(
         "redeploy": "Mixpeek has no redeploy; restore a version (promote) or deploy a new bundle",
         "update": "Mixpeek apps are edited in the Mixpeek dashboard",
         "delete": "Mixpeek apps are deleted in the Mixpeek dashboard",
-        "domains": "Mixpeek serves apps on <slug>.mxp.co; custom domains are not in its API",
         "env": "Mixpeek keeps env vars in the app's build_config (dashboard); shipdeck does not edit them",
         "releases": "Mixpeek has no releases; the Pipeline tab lists its deploys",
         "builds": "Mixpeek builds are its deploys: see the Pipeline tab",
+        "deployment_logs": "the runtime log of the app (production): polled, Mixpeek has no push",
         "tasks": "Mixpeek has no tasks or agents; connect a Miteos profile for the Tasks screen",
         "event_stream": "Mixpeek has no event stream; shipdeck polls",
     },
@@ -156,24 +175,28 @@ def mixpeek_deployment(app: JsonObject, environment: str) -> Deployment:
         raise ProtocolError("Mixpeek app: no app_id")
     slug = app.get("slug") if isinstance(app.get("slug"), str) else None
     pointer = _object(_object(app.get("environments")).get(environment))
-    latest = _object(pointer.get("latest_deploy")) or None
     number = optional_int(pointer.get("version"))
     url = pointer.get("url") or (_env_url(slug, environment) if slug else None)
-    extras = {k: v for k, v in app.items() if k not in ("environments", "url", "id")}
+    deploy_id = pointer.get("deploy_id") if isinstance(pointer.get("deploy_id"), str) else None
+    title = _object(app.get("meta")).get("title")
+    extras = {
+        k: v for k, v in app.items() if k not in ("environments", "url", "id", "version", "versions", "meta")
+    }
     return build_model(
         Deployment,
         {
             **extras,
             "id": deployment_id_of(app_id, environment),
             "provider": "mixpeek",
-            "name": first_present(app, "name", "slug", "app_id"),
+            "name": title if isinstance(title, str) and title else first_present(app, "slug", "app_id"),
             "slug": slug,
-            "state": _row_state(number, latest),
+            "state": _row_state(number, app.get("is_active")),
             "active_version_id": version_id_of(app_id, number) if number is not None else None,
             "active_version_number": number,
             "url": url,
             "environment": environment,
-            "current_build_id": latest.get("deploy_id") if latest else None,
+            "current_build_id": deploy_id,
+            "config_version": optional_int(app.get("version")),
             "app_id": app_id,
             "created_at": app.get("created_at"),
             "updated_at": pointer.get("updated_at") or app.get("updated_at"),
@@ -187,16 +210,11 @@ def _object(value: Any) -> JsonObject:
     return value if isinstance(value, dict) else {}
 
 
-def _row_state(number: int | None, latest: JsonObject | None) -> str:
-    """A deploy in progress shows; otherwise an environment serving a version is running."""
-    status = latest.get("status") if latest else None
-    if status in ("queued", "building"):
-        return "building"
-    if number is not None:
+def _row_state(number: int | None, is_active: Any) -> str:
+    """An environment serving a version of an active app is running; otherwise stopped."""
+    if number is not None and is_active is not False:
         return "running"
-    if status == "failed":
-        return "failed"
-    return "stopped"  # nothing ever deployed to this environment
+    return "stopped"  # nothing ever deployed to this environment, or the app is switched off
 
 
 def _env_url(slug: str, environment: str) -> str:
@@ -215,26 +233,54 @@ def mixpeek_version(raw: Any, app_id: str, deployment_id: str) -> Version:
             "id": version_id_of(app_id, number),
             "deployment_id": deployment_id,
             "number": number,
-            "state": obj.get("state") or "ready",
-            "kind": obj.get("source"),
-            "author": first_present(obj, "created_by", "git_author", "published_by"),
+            "state": "ready",
+            "author": first_present(obj, "deployed_by", "git_author"),
             "message": obj.get("message"),
-            "artifact_sha256": obj.get("content_hash"),
             "environment": obj.get("environment"),
-            "created_at": obj.get("created_at"),
+            "created_at": obj.get("deployed_at"),
+            "build_duration_ms": optional_int(obj.get("build_duration_ms")),
         },
         what="Mixpeek version",
     )
 
 
-def mixpeek_run(raw: Any, app_id: str) -> PipelineRun:
+def version_run(version: Version, deployment_id: str) -> PipelineRun:
+    """A version as the completed deploy that made it: done at ``deployed_at`` after ``build_duration_ms``."""
+    duration = optional_int(getattr(version, "build_duration_ms", None))
+    started = None
+    if version.created_at is not None and duration is not None:
+        started = datetime.fromtimestamp(
+            version.created_at.timestamp() - duration / 1000, version.created_at.tzinfo
+        )
+    return build_model(
+        PipelineRun,
+        {
+            "id": version.id,
+            "deployment_id": deployment_id,
+            "status": "complete",
+            "stages": stages_for(DEPLOY_STAGES, "complete"),
+            "version_id": version.id,
+            "environment": version.environment,
+            "message": version.message,
+            "created_at": started or version.created_at,
+            "completed_at": version.created_at,
+            "author": version.author,
+            "build_duration_ms": duration,
+        },
+        what="Mixpeek version",
+    )
+
+
+def mixpeek_run(raw: Any, app_id: str, *, version_number: int | None = None) -> PipelineRun:
+    """A ``DeployStatusResponse`` (or ``DeployResponse``); ``version_number``: the version it serves, when
+    the caller knows it (the SDK's deploy status does not say)."""
     obj = expect_object(raw, what="Mixpeek deploy")
     deploy_id = obj.get("deploy_id")
     if not isinstance(deploy_id, str) or not deploy_id:
         raise ProtocolError("Mixpeek deploy: no deploy_id")
     status = str(obj.get("status") or "unknown")
     environment = str(obj["environment"]) if obj.get("environment") in ENVIRONMENTS else "production"
-    number = optional_int(obj.get("version"))
+    number = version_number
     smoke = _object(obj.get("smoke_test"))
     return build_model(
         PipelineRun,
@@ -250,9 +296,64 @@ def mixpeek_run(raw: Any, app_id: str) -> PipelineRun:
             "error": obj.get("error"),
             "url": smoke.get("url"),
             "created_at": obj.get("queued_at"),
-            "completed_at": obj.get("completed_at"),
+            "completed_at": smoke.get("tested_at") if status == "complete" else None,
         },
         what="Mixpeek deploy",
+    )
+
+
+def mixpeek_domain(raw: Any, deployment_id: str) -> Domain:
+    """A ``DomainResponse``: the TXT record that proves ownership and the CNAME that serves it."""
+    obj = expect_object(raw, what="Mixpeek domain")
+    name = obj.get("domain")
+    if not isinstance(name, str) or not name:
+        raise ProtocolError("Mixpeek domain: no domain name")
+    token, target = obj.get("verification_token"), obj.get("cname_target")
+    records = []
+    if isinstance(token, str) and token:
+        records.append(
+            DnsRecord(type="TXT", name=VERIFY_RECORD_PREFIX + name, value=VERIFY_VALUE_PREFIX + token)
+        )
+    if isinstance(target, str) and target:
+        records.append(DnsRecord(type="CNAME", name=name, value=target))
+    return build_model(
+        Domain,
+        {
+            **obj,
+            "id": name,
+            "deployment_id": deployment_id,
+            "name": name,
+            "status": obj.get("status") or "unknown",
+            "records": records,
+            "verification_target": target,
+            "instructions": (
+                "Create the TXT record, then verify: Mixpeek checks DNS every 30 minutes for up to 72 hours"
+                if obj.get("status") in ("pending", "verifying")
+                else None
+            ),
+            "verified_at": obj.get("verified_at"),
+        },
+        what="Mixpeek domain",
+    )
+
+
+def mixpeek_runtime_line(raw: Any) -> LogLine | None:
+    """One runtime log entry (the SDK leaves its shape open): timestamp, level, message."""
+    if not isinstance(raw, dict):
+        return None
+    text = first_present(raw, "message", "line", "msg")
+    if not isinstance(text, str):
+        return None
+    level = raw.get("level") if isinstance(raw.get("level"), str) else None
+    return build_model(
+        LogLine,
+        {
+            "line": f"[{level}] {text}" if level else text,
+            "stream": "stderr" if level in ("error", "fatal", "warn", "warning") else "stdout",
+            "ts": first_present(raw, "timestamp", "ts", "time"),
+            "level": level,
+        },
+        what="Mixpeek runtime log",
     )
 
 
@@ -301,21 +402,42 @@ class MixpeekAdapter(HttpAdapter):
     provider = "mixpeek"
     capabilities = MIXPEEK_CAPABILITIES
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The deploys this adapter started, newest last, by row (the vendor lists none: each is read by id).
+        self._started: dict[str, list[str]] = {}
+        # Their last status read (a row shows "building" while one of them is in progress).
+        self._status: dict[str, str] = {}
+        self.runtime_poll_seconds = RUNTIME_LOG_POLL_SECONDS
+
     # -- deployments -----------------------------------------------------------------------------------
     async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
         offset = optional_int(cursor) or 0
         limit = max(1, min(limit, 1000))
         body = await self.transport.get("", params={"limit": limit, "offset": offset})
-        apps = unwrap_list(body, what="Mixpeek apps", keys=("results", "apps"))
-        rows = [row for app in apps for row in mixpeek_deployments(app)]
-        total = optional_int(body.get("total")) if isinstance(body, dict) else None
+        apps = unwrap_list(body, what="Mixpeek apps", keys=("results",))
+        rows = [await self._with_progress(row) for app in apps for row in mixpeek_deployments(app)]
+        total = optional_int(body.get("total_count")) if isinstance(body, dict) else None
         seen = offset + len(apps)
         more = seen < total if total is not None else len(apps) == limit
         return Page(items=rows, next_cursor=str(seen) if more and apps else None, total=total)
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         app_id, environment = split_deployment_id(deployment_id)
-        return mixpeek_deployment(await self._app(app_id), environment)
+        return await self._with_progress(mixpeek_deployment(await self._app(app_id), environment))
+
+    async def _with_progress(self, row: Deployment) -> Deployment:
+        """A row with a deploy started here still in progress says so (the App does not)."""
+        for deploy_id in reversed(self._started.get(row.id, [])):
+            if self._status.get(deploy_id) not in IN_PROGRESS:
+                continue
+            try:
+                run = await self.get_deploy(row.id, deploy_id)
+            except NotFound:
+                continue
+            if run.status in IN_PROGRESS:
+                return row.model_copy(update={"state": "building", "current_build_id": deploy_id})
+        return row
 
     async def resolve_deployment(self, ref: str) -> Deployment:
         """An id (``app@env``), an app id, slug or name, optionally with ``@staging`` / ``@production``."""
@@ -340,17 +462,15 @@ class MixpeekAdapter(HttpAdapter):
     async def list_versions(
         self, deployment_id: str, *, cursor: str | None = None, limit: int = 100
     ) -> Page[Version]:
+        """The SDK's version list takes no paging: one read, paged here (the cursor is an offset)."""
         app_id, _ = split_deployment_id(deployment_id)
         offset = optional_int(cursor) or 0
-        body = await self.transport.get(
-            f"/{_seg(app_id)}/versions", params={"limit": limit, "offset": offset}
-        )
+        body = await self.transport.get(f"/{_seg(app_id)}/versions")
         raw = unwrap_list(body, what="Mixpeek versions", keys=("versions",))
-        items = [mixpeek_version(item, app_id, deployment_id) for item in raw]
-        total = optional_int(body.get("total")) if isinstance(body, dict) else None
-        seen = offset + len(raw)
-        more = seen < total if total is not None else len(raw) == limit
-        return Page(items=items, next_cursor=str(seen) if more and raw else None, total=total)
+        window = raw[offset : offset + max(1, limit)]
+        items = [mixpeek_version(item, app_id, deployment_id) for item in window]
+        seen = offset + len(window)
+        return Page(items=items, next_cursor=str(seen) if seen < len(raw) else None, total=len(raw))
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
         app_id, _ = split_deployment_id(deployment_id)
@@ -359,19 +479,37 @@ class MixpeekAdapter(HttpAdapter):
         return mixpeek_version(body, app_id, deployment_id)
 
     async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
-        """This environment's deploys (and restores), newest first."""
+        """This environment's runs, newest first: the deploys started here and the environment's latest
+        deploy (each read by id), then the versions deployed into it."""
         app_id, environment = split_deployment_id(deployment_id)
-        body = await self.transport.get(
-            f"/{_seg(app_id)}/deploys", params={"environment": environment, "limit": 50}
-        )
-        return [
-            mixpeek_run(item, app_id) for item in unwrap_list(body, what="Mixpeek deploys", keys=("deploys",))
-        ]
+        row = mixpeek_deployment(await self._app(app_id), environment)
+        served = row.current_build_id
+        deploy_ids = list(reversed(self._started.get(deployment_id, [])))
+        if served is not None and served not in deploy_ids:
+            deploy_ids.append(served)
+        runs: list[PipelineRun] = []
+        for deploy_id in deploy_ids:
+            number = row.active_version_number if deploy_id == served else None
+            try:
+                runs.append(await self.get_deploy(deployment_id, deploy_id, version_number=number))
+            except NotFound:
+                continue
+        listed = {run.version_id for run in runs if run.version_id}
+        for version in await self.all_versions(deployment_id):
+            if version.environment in (None, environment) and version.id not in listed:
+                runs.append(version_run(version, deployment_id))
+        return runs
 
-    async def get_deploy(self, deployment_id: str, deploy_id: str) -> PipelineRun:
-        app_id, _ = split_deployment_id(deployment_id)
+    async def get_deploy(
+        self, deployment_id: str, deploy_id: str, *, version_number: int | None = None
+    ) -> PipelineRun:
+        app_id, environment = split_deployment_id(deployment_id)
         body = await self.transport.get(f"/{_seg(app_id)}/deploys/{_seg(deploy_id)}")
-        return mixpeek_run(body, app_id)
+        obj = expect_object(body, what="Mixpeek deploy")
+        run = mixpeek_run({"environment": environment, **obj}, app_id, version_number=version_number)
+        if deploy_id in self._status:
+            self._status[deploy_id] = run.status
+        return run
 
     # -- actions ----------------------------------------------------------------------------------------
     async def rollback(
@@ -407,10 +545,19 @@ class MixpeekAdapter(HttpAdapter):
         environment: str | None = None,
         idempotency_key: str | None = None,
     ) -> Deployment:
-        """Restore ``version_id`` into ``environment`` (default production, also from a staging row)."""
+        """``version_id`` into ``environment`` (default production, also from a staging row): what staging
+        serves goes to production by the vendor's ``POST /promote``, anything else by a restore."""
         app_id, _ = split_deployment_id(deployment_id)
         target_environment = self._environment(environment or "production")
-        return await self._restore(app_id, version_number(version_id), target_environment, idempotency_key)
+        number = version_number(version_id)
+        if target_environment == "production":
+            staging = mixpeek_deployment(await self._app(app_id), "staging")
+            if staging.active_version_number == number:
+                await self.transport.mutate(
+                    "POST", f"/{_seg(app_id)}/promote", idempotency_key=idempotency_key
+                )
+                return await self.get_deployment(deployment_id_of(app_id, "production"))
+        return await self._restore(app_id, number, target_environment, idempotency_key)
 
     async def _restore(
         self, app_id: str, number: int, environment: str, idempotency_key: str | None
@@ -460,6 +607,10 @@ class MixpeekAdapter(HttpAdapter):
         if not isinstance(deploy_id, str):
             raise ProtocolError("Mixpeek deploy: the answer has no deploy_id")
         run = mixpeek_run({"environment": environment, "message": message, **accepted}, app_id)
+        started = self._started.setdefault(deployment_id_of(app_id, environment), [])
+        if deploy_id not in started:
+            started.append(deploy_id)
+        self._status[deploy_id] = run.status
         return PublishResult(
             deployment=await self.get_deployment(deployment_id_of(app_id, environment)),
             version=None,
@@ -528,22 +679,77 @@ class MixpeekAdapter(HttpAdapter):
             )
         return environment
 
-    # -- streams ---------------------------------------------------------------------------------------------
-    def deployment_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
-        """The build log of this environment's latest deploy."""
-        return self._latest_deploy_logs(deployment_id)
+    # -- domains ---------------------------------------------------------------------------------------
+    async def list_domains(self, deployment_id: str) -> list[Domain]:
+        app_id, _ = split_deployment_id(deployment_id)
+        body = await self.transport.get(f"/{_seg(app_id)}/domains")
+        return [
+            mixpeek_domain(raw, deployment_id)
+            for raw in unwrap_list(body, what="Mixpeek domains", keys=("domains",))
+        ]
 
-    async def _latest_deploy_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
-        app_id, environment = split_deployment_id(deployment_id)
-        row = mixpeek_deployment(await self._app(app_id), environment)
-        deploy_id = row.current_build_id
-        if deploy_id is None:
-            runs = await self.list_pipeline_runs(deployment_id)
-            deploy_id = runs[0].id if runs else None
-        if deploy_id is None:
-            raise NotFound(f"{row.name} has no deploys in {environment} yet", status=404, provider="mixpeek")
-        async for line in self.build_logs(deployment_id, deploy_id):
-            yield line
+    async def add_domain(
+        self, deployment_id: str, domain: str, *, idempotency_key: str | None = None
+    ) -> Domain:
+        app_id, _ = split_deployment_id(deployment_id)
+        body = await self.transport.mutate(
+            "POST",
+            f"/{_seg(app_id)}/domains",
+            json={"domain": domain, "is_primary": False},
+            idempotency_key=idempotency_key,
+        )
+        return mixpeek_domain(body, deployment_id)
+
+    async def verify_domain(
+        self, deployment_id: str, domain_id: str, *, idempotency_key: str | None = None
+    ) -> Domain:
+        app_id, _ = split_deployment_id(deployment_id)
+        body = await self.transport.mutate(
+            "POST", f"/{_seg(app_id)}/domains/{_seg(domain_id)}/verify", idempotency_key=idempotency_key
+        )
+        return mixpeek_domain(body, deployment_id)
+
+    async def remove_domain(
+        self, deployment_id: str, domain_id: str, *, idempotency_key: str | None = None
+    ) -> None:
+        app_id, _ = split_deployment_id(deployment_id)
+        await self.transport.mutate(
+            "DELETE", f"/{_seg(app_id)}/domains/{_seg(domain_id)}", idempotency_key=idempotency_key
+        )
+
+    # -- streams ---------------------------------------------------------------------------------------------
+    async def runtime_log_entries(
+        self, deployment_id: str, *, hours: int = 1, level: str | None = None, limit: int = RUNTIME_LOG_LIMIT
+    ) -> list[LogLine]:
+        """The app's runtime log of the last ``hours``, oldest first (``GET /logs?log_type=runtime``)."""
+        app_id, _ = split_deployment_id(deployment_id)
+        params: dict[str, Any] = {"log_type": "runtime", "hours": hours, "limit": limit}
+        if level:
+            params["level"] = level
+        body = await self.transport.get(f"/{_seg(app_id)}/logs", params=params)
+        entries = unwrap_list(body, what="Mixpeek logs", keys=("results", "entries"))
+        lines = [line for line in (mixpeek_runtime_line(raw) for raw in entries) if line is not None]
+        return sorted(lines, key=lambda line: line.ts.timestamp() if line.ts else 0.0)
+
+    def deployment_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
+        """The app's runtime log, tailed: the last hour, then what each poll adds (Mixpeek has no push)."""
+        return self._tail_runtime(deployment_id)
+
+    async def _tail_runtime(self, deployment_id: str) -> AsyncIterator[LogLine]:
+        seen: set[tuple[float, str]] = set()
+        newest = 0.0
+        while True:
+            for line in await self.runtime_log_entries(deployment_id):
+                stamp = line.ts.timestamp() if line.ts else 0.0
+                key = (stamp, line.line)
+                if stamp < newest or key in seen:
+                    continue
+                seen.add(key)
+                newest = max(newest, stamp)
+                yield line
+            # Only what can still repeat is remembered (entries at the newest second).
+            seen = {key for key in seen if key[0] >= newest}
+            await asyncio.sleep(self.runtime_poll_seconds)
 
     def build_logs(self, deployment_id: str, build_id: str) -> AsyncIterator[LogLine]:
         """One deploy's build log; the last line has ``done_state`` = the deploy's final status."""

@@ -250,6 +250,10 @@ class Transport:
             )
         return f"Bearer {token}"
 
+    def token_has_prefix(self, prefix: str) -> bool:
+        """Whether the token is of a kind (``mt_test_``: a Miteos sandbox key), without revealing it."""
+        return self._token.reveal().startswith(prefix)
+
     def redact(self, text: str) -> str:
         """``text`` with the token masked, for anything that might echo it (a hostile server's message)."""
         secret = self._token.reveal()

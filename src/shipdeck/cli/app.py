@@ -14,9 +14,11 @@ import sys
 from collections.abc import Sequence
 
 from shipdeck.api.errors import NetworkError, ShipdeckError
-from shipdeck.cli.commands import COMMANDS, CommandContext
+from shipdeck.cli.commands import COMMANDS, Command, CommandContext
 from shipdeck.cli.demo import DemoSandbox
+from shipdeck.cli.deploy import cmd_deploy
 from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
+from shipdeck.cli.operate import cmd_logs, cmd_releases, cmd_stop
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
 from shipdeck.config.audit import AuditLog, server_origin
@@ -186,12 +188,12 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
         )
         context = CommandContext(adapter=adapter, session=session, args=args, out=sys.stdout, err=sys.stderr)
         if not _bounded(args):
-            return await COMMANDS[args.command](context)
+            return await REMOTE_COMMANDS[args.command](context)
         try:
             # A little later than the transport's own deadline, so that one slow request still ends with its
             # own, more precise message ('could not connect ...').
             async with asyncio.timeout(args.timeout + COMMAND_GRACE):
-                return await COMMANDS[args.command](context)
+                return await REMOTE_COMMANDS[args.command](context)
         except TimeoutError:
             raise NetworkError(
                 f"{args.command} did not finish within --timeout {args.timeout:g} s (paging included)",
@@ -212,6 +214,16 @@ def _bounded(args: argparse.Namespace) -> bool:
     if args.command == "domains":
         return args.domain_action in (None, "list")
     return False
+
+
+# The commands that talk to a control plane (the scriptable ones, and deploy).
+REMOTE_COMMANDS: dict[str, Command] = {
+    **COMMANDS,
+    "deploy": cmd_deploy,
+    "stop": cmd_stop,
+    "releases": cmd_releases,
+    "logs": cmd_logs,
+}
 
 
 class _NoticePrinter:

@@ -202,6 +202,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: list",
     )
     domains.add_argument("domain", nargs="?", metavar="DOMAIN", help="domain name (or id for verify/rm)")
+
+    stop = add("stop", "take a deployment off the air (Miosa): it stops answering", json_flag, yes_flag)
+    stop.add_argument("deployment", metavar="DEP")
+
+    releases = add("releases", "list a deployment's releases, or promote one (Miosa)", json_flag, yes_flag)
+    releases.add_argument("deployment", metavar="DEP")
+    releases.add_argument(
+        "release_action", nargs="?", choices=("list", "promote"), metavar="promote", help="default: list"
+    )
+    releases.add_argument("release", nargs="?", metavar="RELEASE", help="the release id to promote")
+
+    logs = add(
+        "logs",
+        "runtime logs (Mixpeek: the app's; Miosa: an instance's), or a build's log with --build",
+        json_flag,
+    )
+    logs.add_argument("deployment", metavar="DEP")
+    logs.add_argument("--build", metavar="ID", help="a build's (Mixpeek: a deploy's) log, to its end")
+    logs.add_argument("--instance", metavar="ID", help="Miosa: the runtime instance (default: the first)")
+    logs.add_argument("--level", metavar="LEVEL", help="only this level (Mixpeek: debug, info, warn, error)")
+    logs.add_argument(
+        "--hours", type=_positive_int, default=1, metavar="N", help="Mixpeek: the last N hours (default 1)"
+    )
+    logs.add_argument("--limit", type=_positive_int, default=200, metavar="N", help="at most N lines")
+
+    deploy = add(
+        "deploy",
+        "trigger a deployment of a workspace to a hosting target (Miteos: POST /deployments)",
+        json_flag,
+        yes_flag,
+    )
+    deploy.add_argument("--workspace", required=True, metavar="WS", help="the workspace to deploy (ws_...)")
+    deploy.add_argument(
+        "--target", required=True, choices=("vercel", "netlify", "cloudflare", "expo"), help="hosting target"
+    )
+    deploy.add_argument(
+        "--config",
+        metavar="CFG",
+        help="deploy configuration id (default: the one of the workspace's latest deployment to that target)",
+    )
+    deploy.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow pending -> building -> deploying -> live | failed with stage timings (1 if failed)",
+    )
+    deploy.add_argument(
+        "--interval", type=_positive_float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS
+    )
     return parser
 
 

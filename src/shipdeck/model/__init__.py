@@ -44,6 +44,11 @@ _HEALTH_BY_STATE: dict[str, Health] = {
     "queued": Health.PROGRESS,
     "building": Health.PROGRESS,
     "deploying": Health.PROGRESS,
+    "verifying": Health.PROGRESS,  # a Mixpeek domain while its TXT record is looked up
+    "provisioning_tls": Health.PROGRESS,
+    "provisioning": Health.PROGRESS,  # a Miosa runtime instance
+    "starting": Health.PROGRESS,
+    "destroyed": Health.STOPPED,
     "planning": Health.PROGRESS,
     "thinking": Health.PROGRESS,
     "acting": Health.PROGRESS,
@@ -139,6 +144,13 @@ class Capabilities(Model):
     deployment_logs: bool = True
     build_logs: bool = True
     tasks: bool = False
+    # Trigger a new deployment of a workspace to a hosting target (Miteos: POST /deployments).
+    deploy: bool = False
+    # Take a published deployment off the air (Miosa: POST /deployments/{id}/stop).
+    stop: bool = False
+    # Runtime instances and their logs (Miosa: /runtime-instances); promote of a release (/releases/{id}).
+    runtime_logs: bool = False
+    release_promote: bool = False
     event_stream: bool = True
     # Environments a version can be promoted / rolled back into (Mixpeek: staging and production).
     environments: tuple[str, ...] = ("production",)
@@ -257,6 +269,24 @@ class PipelineRun(Model):
     @property
     def health(self) -> Health:
         return health_of(self.status)
+
+
+class RuntimeInstance(Model):
+    """One running instance (VM or container) serving a deployment's release."""
+
+    id: str
+    deployment_id: str | None = None
+    release_id: str | None = None
+    state: str = "unknown"
+    desired_state: str | None = None
+    error_message: str | None = None
+    restart_count: int | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+    @property
+    def health(self) -> Health:
+        return health_of(self.state)
 
 
 class DnsRecord(Model):
@@ -437,6 +467,7 @@ __all__ = [
     "PublishRequest",
     "PublishResult",
     "Release",
+    "RuntimeInstance",
     "SubTask",
     "Task",
     "Version",

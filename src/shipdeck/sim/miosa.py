@@ -334,6 +334,26 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         ctx.spawn(_pipeline(store, version["id"]))
         return response
 
+    async def stop(request: Request) -> Response:
+        """``POST /deployments/{id}/stop``: take a published deployment off the air (``stopped``, no public
+        URL). Its versions stay: promoting or rolling back to one puts it back on the air."""
+        body = await json_body(request)
+        with ctx.idempotent(request, body) as idem:
+            if idem.replay:
+                return idem.replay
+            deployment = deployment_of(request)
+            if not deployment["active_version_id"]:
+                raise ApiError(
+                    409, "NOT_PUBLISHED", "This deployment has never been published; nothing to stop."
+                )
+            if deployment["state"] != "stopped":
+                deployment["public_url"] = None
+                store.set_deployment_state(deployment, "stopped")
+                store.emit(
+                    "deployment.updated", {"deployment_id": deployment["id"], "deployment": deployment}
+                )
+            return idem.respond(200, {"data": deployment})
+
     async def rollback(request: Request) -> Response:
         body = await json_body(request)
         version_id = _text(body, "version_id")
@@ -766,6 +786,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         route(dep + "/publish", publish, "POST"),
         route("/sandboxes/{sandbox_id}/deploy", sandbox_deploy, "POST"),
         route(dep + "/rollback", rollback, "POST"),
+        route(dep + "/stop", stop, "POST"),
         route(dep + "/redeploy", redeploy, "POST"),
         route(dep + "/logs", deployment_logs, "GET"),
         route(dep + "/builds", child_list("build"), "GET"),

@@ -1,10 +1,14 @@
-"""Mixpeek Apps (``/v1/apps``): apps, deploys through an uploaded bundle, two environments, versions, restore.
+"""Mixpeek Apps (``/v1/apps``): apps, deploys through an uploaded bundle, two environments, versions, restore,
+promote, publish, custom domains and runtime logs.
 
-The surface of part B of the contract, with the house decisions: every deploy needs a ``message`` (422
-otherwise); ``GET /v1/apps`` and ``GET /v1/apps/{app_id}/deploys`` exist so that a console can list; rollback
-and promote are both ``POST /versions/{n}/restore {"environment"}``; the legacy ``POST /rollback`` moves
-production back one version and answers the App. Errors are ``{"success": false, "status", "error":
-{"message", "type", "details"}}``.
+The surface is the official SDK's ``AppsApi`` (``mixpeek==1.3.783``): its paths, query parameters and the
+shapes of its models, which win over part B of the contract where they disagree. There is no list of deploys
+(the SDK publishes none): a deploy is read by id, and ``environments.<env>.deploy_id`` names what each
+environment serves. ``POST /versions/{n}/restore`` points an environment at any version; ``POST /promote``
+copies staging to production; the legacy ``POST /rollback`` moves production back one version and answers
+the App. Keys outside a request model are refused with 422 ``extra_forbidden`` naming the accepted keys (the
+SDK's rule from 2026-11-02). Errors are ``{"success": false, "status", "error": {"message", "type", "code"?,
+"details"}}``.
 
 The presigned upload URL points at this server (``PUT /_s3/<key>?X-Amz-Expires=..&X-Amz-Signature=..``)
 and the bytes land in SQLite. It is signed, not bearer-authenticated, as S3 would be. Build logs are SSE
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import weakref
@@ -50,6 +55,7 @@ from shipdeck.sim.mixpeek_store import (
     StoreError,
     invalid,
     not_found,
+    only_keys,
     seed_demo,
 )
 
@@ -59,6 +65,16 @@ S3_PREFIX = "/_s3/"
 UPLOAD_EXPIRES_SECONDS = 3600
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
 _GIT_FIELDS = ("git_commit_sha", "git_commit_message", "git_author")
+# The keys of each request model (the SDK's UploadUrlRequest, VerifyUploadRequest, DeployRequest, ...).
+UPLOAD_URL_KEYS = ("filename", "content_type")
+VERIFY_UPLOAD_KEYS = ("bundle_s3_key",)
+DEPLOY_KEYS = ("environment", "message", "source", "bundle_s3_key", "source_files", *_GIT_FIELDS)
+RESTORE_KEYS = ("environment",)
+PUBLISH_KEYS = ("message",)
+ADD_DOMAIN_KEYS = ("domain", "is_primary")
+DEFAULT_DEPLOY_MESSAGE = "Deploy via bundle upload"
+LOG_TYPES = ("runtime", "requests")
+_DOMAIN = re.compile(r"(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}[a-z0-9]")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -87,7 +103,6 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         ("/{app_id}/deploy/upload-url", service.upload_url, "POST"),
         ("/{app_id}/deploy/verify-upload", service.verify_upload, "POST"),
         ("/{app_id}/deploy", service.deploy, "POST"),
-        ("/{app_id}/deploys", service.list_deploys, "GET"),
         ("/{app_id}/deploys/{deploy_id}", service.get_deploy, "GET"),
         ("/{app_id}/deploys/{deploy_id}/logs/stream", service.stream_logs, "GET"),
         ("/{app_id}/versions", service.list_versions, "GET"),
@@ -96,12 +111,32 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         ("/{app_id}/versions/{from_version}/diff/{to_version}", service.diff_versions, "GET"),
         ("/{app_id}/versions/{version}/restore", service.restore, "POST"),
         ("/{app_id}/rollback", service.legacy_rollback, "POST"),
+        ("/{app_id}/promote", service.promote, "POST"),
+        ("/{app_id}/publish", service.publish, "POST"),
+        ("/{app_id}/domains", service.list_domains, "GET"),
+        ("/{app_id}/domains", service.add_domain, "POST"),
+        ("/{app_id}/domains/{domain}", service.delete_domain, "DELETE"),
+        ("/{app_id}/domains/{domain}/verify", service.verify_domain, "POST"),
+        ("/{app_id}/logs", service.app_logs, "GET"),
     ]
+    by_path: dict[str, dict[str, Handler]] = {}
+    for path, handler, method in table:
+        by_path.setdefault(path, {})[method] = handler
     out: list[BaseRoute] = [
-        Route(BASE + path, _guarded(handler), methods=[method]) for path, handler, method in table
+        Route(BASE + path, _guarded(_by_method(handlers)), methods=list(handlers))
+        for path, handlers in by_path.items()
     ]
     out.append(Route(S3_PREFIX + "{key:path}", service.s3_object, methods=["PUT", "GET", "HEAD"]))
     return out
+
+
+def _by_method(handlers: dict[str, Handler]) -> Handler:
+    """One route per path (GET and POST of ``/domains`` share it): dispatch on the method."""
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return dispatch
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -111,7 +146,12 @@ def _guarded(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except StoreError as exc:
-            return mixpeek_error(exc.status, exc.kind, exc.message, exc.details)
+            answer = mixpeek_error(exc.status, exc.kind, exc.message, exc.details)
+            if exc.code is None:
+                return answer
+            body = json.loads(bytes(answer.body))
+            body["error"]["code"] = exc.code
+            return JSONResponse(body, status_code=exc.status)
         except BadBody as exc:
             status = 400 if "JSON" in exc.message else 422
             kind = "BadRequestError" if status == 400 else "ValidationError"
@@ -156,13 +196,23 @@ class MixpeekService:
 
     # -- apps ----------------------------------------------------------------------------------------
     async def list_apps(self, request: Request) -> Response:
+        """``ListAppsResponse``; ``template``, ``slug`` (exact) and ``search`` (part of the name) filter."""
         limit = _int_param(request, "limit", default=100, low=1, high=1000)
         offset = _int_param(request, "offset", default=0, low=0)
         template = request.query_params.get("template") or None
+        slug = request.query_params.get("slug") or None
+        search = (request.query_params.get("search") or "").lower() or None
+        apps = [
+            row
+            for row in self.store.all_apps()
+            if (template is None or row["template"] == template)
+            and (slug is None or row["slug"] == slug)
+            and (search is None or search in row["name"].lower())
+        ]
         return JSONResponse(
             {
-                "results": self.store.list_apps(limit=limit, offset=offset, template=template),
-                "total": self.store.count_apps(template),
+                "results": [self.store.list_item_json(row) for row in apps[offset : offset + limit]],
+                "total_count": len(apps),
                 "limit": limit,
                 "offset": offset,
                 "max_apps": None,
@@ -177,6 +227,7 @@ class MixpeekService:
         app_id = request.path_params["app_id"]
         self.store.app_row(app_id)
         body = await json_body(request, allow_empty=False)
+        only_keys(body, UPLOAD_URL_KEYS)
         filename = body.get("filename")
         if not isinstance(filename, str) or not _FILENAME.fullmatch(filename):
             raise invalid("filename is required: a plain zip file name such as my-app.zip", field="filename")
@@ -200,6 +251,7 @@ class MixpeekService:
         app_id = request.path_params["app_id"]
         self.store.app_row(app_id)
         body = await json_body(request, allow_empty=False)
+        only_keys(body, VERIFY_UPLOAD_KEYS)
         key = body.get("bundle_s3_key")
         if not isinstance(key, str) or not key:
             raise invalid("bundle_s3_key is required", field="bundle_s3_key")
@@ -273,9 +325,11 @@ class MixpeekService:
         app_id = request.path_params["app_id"]
         self.store.app_row(app_id)
         body = await json_body(request, allow_empty=False)
-        message = body.get("message")
+        only_keys(body, DEPLOY_KEYS)
+        # DeployRequest defaults the message; one that is given must say something.
+        message = body.get("message", DEFAULT_DEPLOY_MESSAGE)
         if not isinstance(message, str) or not message.strip():
-            raise invalid("message is required: say what changed, like a commit message", field="message")
+            raise invalid("message must say what changed, like a commit message", field="message")
         environment = _environment(body)
         source = body.get("source", "cli_upload")
         if source != "cli_upload":
@@ -355,17 +409,6 @@ class MixpeekService:
             raise not_found("deploy", deploy_id)
         return row
 
-    async def list_deploys(self, request: Request) -> Response:
-        app_id = request.path_params["app_id"]
-        self.store.app_row(app_id)
-        environment = request.query_params.get("environment") or None
-        if environment is not None and environment not in ENVIRONMENTS:
-            raise invalid(f"environment must be one of {', '.join(ENVIRONMENTS)}", field="environment")
-        limit = _int_param(request, "limit", default=50, low=1, high=200)
-        offset = _int_param(request, "offset", default=0, low=0)
-        deploys, total = self.store.list_deploys(app_id, environment=environment, limit=limit, offset=offset)
-        return JSONResponse({"deploys": deploys, "total": total, "limit": limit, "offset": offset})
-
     async def get_deploy(self, request: Request) -> Response:
         app_id = request.path_params["app_id"]
         self.store.app_row(app_id)
@@ -409,24 +452,17 @@ class MixpeekService:
 
     # -- versions ------------------------------------------------------------------------------------
     async def list_versions(self, request: Request) -> Response:
+        """``VersionListResponse``: every version, most recent first."""
         app_id = request.path_params["app_id"]
         self.store.app_row(app_id)
-        limit = _int_param(request, "limit", default=100, low=1, high=1000)
-        offset = _int_param(request, "offset", default=0, low=0)
-        return JSONResponse(
-            {
-                "versions": self.store.list_versions(app_id, limit=limit, offset=offset),
-                "total": self.store.count_versions(app_id),
-                "limit": limit,
-                "offset": offset,
-            }
-        )
+        versions = self.store.list_versions(app_id)
+        return JSONResponse({"versions": versions, "total": len(versions)})
 
     async def get_version(self, request: Request) -> Response:
         app_id = request.path_params["app_id"]
         self.store.app_row(app_id)
         number = _version_param(request, "version")
-        return JSONResponse(self.store.version_json(self.store.version_row(app_id, number)))
+        return JSONResponse(self.store.version_detail_json(self.store.version_row(app_id, number)))
 
     async def download_version(self, request: Request) -> Response:
         app_id = request.path_params["app_id"]
@@ -455,6 +491,7 @@ class MixpeekService:
         self.store.app_row(app_id)
         number = _version_param(request, "version")
         body = await json_body(request)
+        only_keys(body, RESTORE_KEYS)
         environment = _environment(body)
         self.store.version_row(app_id, number)
         with self.ctx.idempotent(request, body) as idem:
@@ -465,19 +502,114 @@ class MixpeekService:
         return answer
 
     async def legacy_rollback(self, request: Request) -> Response:
-        """The page-builder era's rollback: production (or ``environment``) back one version; the App."""
+        """The page-builder era's rollback (no body): production back one version; the App."""
         app_id = request.path_params["app_id"]
         self.store.app_row(app_id)
         body = await json_body(request)
-        environment = _environment(body)
+        only_keys(body, ())
         with self.ctx.idempotent(request, body) as idem:
             if idem.replay is not None:
                 return idem.replay
-            target = self.store.previous_version(app_id, environment)
-            self.store.restore(app_id, target, environment, _caller(request))
+            target = self.store.previous_version(app_id, "production")
+            self.store.restore(app_id, target, "production", _caller(request))
             answer = idem.respond(200, self.store.app_json(self.store.app_row(app_id)))
         self.signal.notify()
         return answer
+
+    async def promote(self, request: Request) -> Response:
+        """Staging's deploy and assets copied to production (no body); a ``PromoteResponse``."""
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        body = await json_body(request)
+        only_keys(body, ())
+        with self.ctx.idempotent(request, body) as idem:
+            if idem.replay is not None:
+                return idem.replay
+            answer = idem.respond(200, self.store.promote(app_id, _caller(request)))
+        self.signal.notify()
+        return answer
+
+    async def publish(self, request: Request) -> Response:
+        """``PublishAppRequest {message}`` (required): a config snapshot version in production; the App."""
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        body = await json_body(request)
+        only_keys(body, PUBLISH_KEYS)
+        message = body.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise invalid("message is required: say what changed, like a commit message", field="message")
+        with self.ctx.idempotent(request, body) as idem:
+            if idem.replay is not None:
+                return idem.replay
+            self.store.publish(app_id, message.strip(), _caller(request))
+            answer = idem.respond(200, self.store.app_json(self.store.app_row(app_id)))
+        self.signal.notify()
+        return answer
+
+    # -- custom domains ------------------------------------------------------------------------------
+    async def list_domains(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        domains = [self.store.domain_json(row) for row in self.store.list_domains(app_id)]
+        return JSONResponse({"domains": domains, "total": len(domains)})
+
+    async def add_domain(self, request: Request) -> Response:
+        """``AddDomainRequest {domain, is_primary}`` -> ``pending`` with the token of the TXT record."""
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        body = await json_body(request, allow_empty=False)
+        only_keys(body, ADD_DOMAIN_KEYS)
+        domain = body.get("domain")
+        if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
+            raise invalid(
+                "domain must be a host name such as search.acme.com (lower case, IDNA xn-- form)",
+                field="domain",
+            )
+        is_primary = body.get("is_primary", False)
+        if not isinstance(is_primary, bool):
+            raise invalid("is_primary must be true or false", field="is_primary")
+        with self.ctx.idempotent(request, body) as idem:
+            if idem.replay is not None:
+                return idem.replay
+            row = self.store.add_domain(app_id, domain, is_primary)
+            return idem.respond(200, self.store.domain_json(row))
+
+    async def verify_domain(self, request: Request) -> Response:
+        """Verification starts (``verifying``); the TXT record is then found and TLS provisioned."""
+        app_id, domain = request.path_params["app_id"], request.path_params["domain"]
+        self.store.app_row(app_id)
+        with self.ctx.db.transaction():
+            row = self.store.start_verification(app_id, domain)
+        return JSONResponse(self.store.domain_json(row))
+
+    async def delete_domain(self, request: Request) -> Response:
+        app_id, domain = request.path_params["app_id"], request.path_params["domain"]
+        self.store.app_row(app_id)
+        with self.ctx.db.transaction():
+            self.store.remove_domain(app_id, domain)
+        return JSONResponse({"message": f"Domain {domain} removed", "success": True})
+
+    # -- runtime logs --------------------------------------------------------------------------------
+    async def app_logs(self, request: Request) -> Response:
+        """``AppLogsResponse``: ``log_type=runtime`` (console logs); ``results`` and its alias ``entries``."""
+        app_id = request.path_params["app_id"]
+        self.store.app_row(app_id)
+        log_type = request.query_params.get("log_type") or "runtime"
+        if log_type not in LOG_TYPES:
+            raise invalid(
+                f"log_type must be one of {', '.join(LOG_TYPES)}, got {log_type[:40]!r}",
+                field="log_type",
+                allowed=list(LOG_TYPES),
+            )
+        hours = _int_param(request, "hours", default=1, low=1, high=168)
+        limit = _int_param(request, "limit", default=100, low=1, high=1000)
+        level = request.query_params.get("level") or None
+        if log_type != "runtime":
+            raise StoreError(
+                404, "NotFoundError", "request logs are not simulated by this sandbox", {"resource": "logs"}
+            )
+        entries = self.store.runtime_logs(app_id, hours=hours, level=level, limit=limit)
+        return JSONResponse({"app_id": app_id, "log_type": log_type, "results": entries, "entries": entries})
 
 
 def _caller(request: Request) -> str:

@@ -1,7 +1,10 @@
 """Mixpeek Apps state in SQLite: apps, two environments each, versions, deploys, build logs, bundles.
 
-The HTTP surface is in :mod:`shipdeck.sim.mixpeek`; this module holds what it means. Shapes follow the
-contract (part B of ``miteos-mixpeek.md``) and are written here from scratch, never borrowed from the client.
+The HTTP surface is in :mod:`shipdeck.sim.mixpeek`; this module holds what it means. Shapes are those of the
+official SDK, ``mixpeek==1.3.783`` (its ``AppsApi`` models: ``AppResponse``, ``AppListItem``,
+``VersionRecord``, ``VersionDetailResponse``, ``DeployStatusResponse``, ``DomainResponse``, ...), where it
+disagrees with the contract (part B of ``miteos-mixpeek.md``); they are written here from scratch, never
+borrowed from the client.
 
 * A deploy goes ``queued -> building -> complete | failed``. Its log lines and its outcome are a pure
   function of the stored bundle and of the failure planned when it was accepted (:func:`plan_build`), so a
@@ -9,6 +12,11 @@ contract (part B of ``miteos-mixpeek.md``) and are written here from scratch, ne
 * A successful deploy appends a version (max + 1) and points its environment at it. A restore points an
   environment at an existing version and records a ``complete`` deploy of kind ``restore``; no version is
   created.
+* A promote copies what staging serves to production (``POST /promote``); a publish snapshots the production
+  config as a new version (``POST /publish``).
+* A custom domain is ``pending`` until verification starts, then ``verifying`` (the TXT record is looked up),
+  ``provisioning_tls`` and ``active``, derived from when verification started; a name containing ``fail``
+  never leaves ``verifying`` (its TXT record is never found), as the real worker keeps polling for 72 hours.
 """
 
 from __future__ import annotations
@@ -37,6 +45,13 @@ LINE_SECONDS = 0.6
 FLAKY_FAILURE_RATE = 0.5
 # The simulated bucket refuses larger uploads (so a build never sees one).
 MAX_BUNDLE_BYTES = 20 * 1024 * 1024
+# Simulated seconds from "verify" to the TXT record found (provisioning_tls), and to the certificate (active).
+DOMAIN_DNS_SECONDS = 2.0
+DOMAIN_TLS_SECONDS = 2.0
+CNAME_TARGET = "apps.mxp.co"
+VERIFY_RECORD_PREFIX = "_mixpeek-verify."
+VERIFY_VALUE_PREFIX = "mixpeek-site-verification="
+RUNTIME_LOG_LEVELS = ("debug", "info", "warn", "error")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mixpeek_apps (
@@ -69,6 +84,11 @@ CREATE TABLE IF NOT EXISTS mixpeek_deploy_logs (
     deploy_id TEXT NOT NULL REFERENCES mixpeek_deploys(deploy_id), n INTEGER NOT NULL, ts REAL NOT NULL,
     line TEXT NOT NULL, PRIMARY KEY (deploy_id, n)
 );
+CREATE TABLE IF NOT EXISTS mixpeek_domains (
+    domain TEXT PRIMARY KEY, app_id TEXT NOT NULL REFERENCES mixpeek_apps(app_id),
+    verification_token TEXT NOT NULL,
+    is_primary INTEGER NOT NULL, created_at TEXT NOT NULL, verify_started_at TEXT
+);
 CREATE TABLE IF NOT EXISTS mixpeek_objects (
     key TEXT PRIMARY KEY, app_id TEXT NOT NULL, body BLOB NOT NULL, etag TEXT NOT NULL,
     size_bytes INTEGER NOT NULL, content_type TEXT NOT NULL, last_modified TEXT NOT NULL
@@ -79,12 +99,21 @@ CREATE TABLE IF NOT EXISTS mixpeek_objects (
 class StoreError(Exception):
     """A request the state refuses; the HTTP layer turns it into the Mixpeek error envelope."""
 
-    def __init__(self, status: int, kind: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
         self.details = details or {}
+        self.code = code
 
 
 def not_found(resource: str, ident: str | int, message: str | None = None) -> StoreError:
@@ -98,6 +127,20 @@ def not_found(resource: str, ident: str | int, message: str | None = None) -> St
 
 def invalid(message: str, **details: Any) -> StoreError:
     return StoreError(422, "ValidationError", message, details)
+
+
+def only_keys(body: Mapping[str, Any], accepted: tuple[str, ...]) -> None:
+    """Keys outside the request model are refused (the SDK's rule for requests after 2026-11-02)."""
+    extra = sorted(key for key in body if key not in accepted)
+    if extra:
+        named = ", ".join(accepted) if accepted else "none (this call takes no body)"
+        raise StoreError(
+            422,
+            "ValidationError",
+            f"Extra inputs are not permitted: {', '.join(extra)}. Accepted keys: {named}",
+            {"extra": extra, "accepted": list(accepted)},
+            code="extra_forbidden",
+        )
 
 
 # --------------------------------------------------------------------------------------------------- bundles
@@ -198,24 +241,11 @@ class MixpeekStore:
             raise not_found("app", app_id)
         return row
 
-    def count_apps(self, template: str | None) -> int:
-        sql, params = "SELECT COUNT(*) AS n FROM mixpeek_apps", tuple[str, ...]()
-        if template:
-            sql, params = sql + " WHERE template = ?", (template,)
-        row = self.db.query_one(sql, params)
-        return int(row["n"]) if row else 0
+    def all_apps(self) -> list[sqlite3.Row]:
+        return self.db.query("SELECT * FROM mixpeek_apps ORDER BY created_at, app_id")
 
-    def list_apps(self, *, limit: int, offset: int, template: str | None) -> list[dict[str, Any]]:
-        where = "WHERE template = ?" if template else ""
-        params: tuple[Any, ...] = (template,) if template else ()
-        rows = self.db.query(
-            f"SELECT * FROM mixpeek_apps {where} ORDER BY created_at, app_id LIMIT ? OFFSET ?",
-            (*params, limit, offset),
-        )
-        return [self.app_json(row) for row in rows]
-
-    def app_json(self, row: sqlite3.Row) -> dict[str, Any]:
-        """The App, with what each environment serves and its latest deploy (a console lists in one call)."""
+    def environments_json(self, row: sqlite3.Row) -> dict[str, Any]:
+        """``environments``: what each one serves (deploy_id and asset_prefix, as promote copies them)."""
         environments = {}
         for environment in ENVIRONMENTS:
             pointer = self.environment_row(row["app_id"], environment)
@@ -225,32 +255,65 @@ class MixpeekStore:
                 "asset_prefix": pointer["asset_prefix"] if pointer else None,
                 "url": env_url(row["slug"], environment),
                 "updated_at": pointer["updated_at"] if pointer else None,
-                "latest_deploy": self._latest_deploy(row["app_id"], environment),
             }
+        return environments
+
+    def list_item_json(self, row: sqlite3.Row) -> dict[str, Any]:
+        """An ``AppListItem``: the App without its heavy page-builder fields."""
+        config = json.loads(row["build_config"])
         return {
             "app_id": row["app_id"],
             "slug": row["slug"],
-            "name": row["name"],
-            "template": row["template"],
             "url": env_url(row["slug"], "production"),
-            "environments": environments,
-            "latest_deploy": self._latest_deploy(row["app_id"], None),
-            "build_config": json.loads(row["build_config"]),
+            "meta": {"title": row["name"], "description": None},
+            "is_active": True,
+            "version": self._config_version(row["app_id"]),
+            "has_unpublished_changes": False,
+            "template": row["template"] or "custom",
+            "custom_domains": self.custom_domains(row["app_id"]),
+            "auth_config": {"mode": "public"},
+            "build_config": {
+                "entry": "src/layout.jsx",
+                "framework": "react",
+                "tailwind": True,
+                "env_vars": dict(config.get("env_vars") or {}),
+                "asset_prefix": self._served_prefix(row["app_id"]),
+            },
+            "monitoring_config": None,
+            "repo_url": None,
+            "repo_branch": None,
+            "environments": self.environments_json(row),
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
         }
 
-    def _latest_deploy(self, app_id: str, environment: str | None) -> dict[str, Any] | None:
-        where, params = "WHERE app_id = ?", [app_id]
-        if environment is not None:
-            where += " AND environment = ?"
-            params.append(environment)
-        latest = self.db.query_one(
-            "SELECT deploy_id, kind, status, environment, message, error, queued_at, completed_at"
-            f" FROM mixpeek_deploys {where} ORDER BY seq DESC LIMIT 1",
-            params,
+    def app_json(self, row: sqlite3.Row) -> dict[str, Any]:
+        """An ``AppResponse``: the list item plus versions and the (empty) legacy page-builder fields."""
+        return {
+            **self.list_item_json(row),
+            "warnings": None,
+            "github_installation_id": None,
+            "versions": self.list_versions(row["app_id"]),
+            "sections": [],
+            "custom_html": None,
+            "hero": None,
+            "theme": {"primary_color": "#007AFF"},
+            "seo": None,
+            "stats": [],
+            "featured_gallery": None,
+            "tabs": [],
+            "password_protected": False,
+        }
+
+    def _config_version(self, app_id: str) -> int:
+        row = self.db.query_one(
+            "SELECT COALESCE(MAX(version), 0) AS v FROM mixpeek_versions WHERE app_id = ?", (app_id,)
         )
-        return dict(latest) if latest else None
+        return int(row["v"]) if row else 0
+
+    def _served_prefix(self, app_id: str) -> str | None:
+        pointer = self.environment_row(app_id, "production")
+        return pointer["asset_prefix"] if pointer else None
 
     def touch_app(self, app_id: str) -> None:
         self.db.execute(
@@ -280,10 +343,10 @@ class MixpeekStore:
             raise not_found("version", version, f"App {app_id} has no version {version}")
         return row
 
-    def list_versions(self, app_id: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    def list_versions(self, app_id: str) -> list[dict[str, Any]]:
+        """Every version, most recent first (``VersionRecord``; the SDK's list takes no paging)."""
         rows = self.db.query(
-            "SELECT * FROM mixpeek_versions WHERE app_id = ? ORDER BY version DESC LIMIT ? OFFSET ?",
-            (app_id, limit, offset),
+            "SELECT * FROM mixpeek_versions WHERE app_id = ? ORDER BY version DESC", (app_id,)
         )
         return [self.version_json(row) for row in rows]
 
@@ -292,33 +355,43 @@ class MixpeekStore:
         return int(row["n"]) if row else 0
 
     def version_json(self, row: sqlite3.Row) -> dict[str, Any]:
-        live_in = [
-            env["environment"]
-            for env in self.db.query(
-                "SELECT environment FROM mixpeek_environments WHERE app_id = ? AND version = ?"
-                " ORDER BY environment",
-                (row["app_id"], row["version"]),
-            )
-        ]
-        manifest = json.loads(row["manifest"])
+        """A ``VersionRecord``."""
+        sources = json.loads(row["source_files"])
+        deploy = self.db.query_one(
+            "SELECT started_at, completed_at, git_commit_message FROM mixpeek_deploys WHERE deploy_id = ?",
+            (row["deploy_id"],),
+        )
         return {
             "version": row["version"],
-            "app_id": row["app_id"],
-            "source": row["source"],
-            "content_hash": row["content_hash"],
-            "message": row["message"],
-            "environment": row["environment"],
-            "deploy_id": row["deploy_id"],
+            "s3_version_id": None,
             "asset_prefix": row["asset_prefix"],
-            "created_by": row["created_by"],
-            "created_at": row["created_at"],
+            "asset_manifest": json.loads(row["manifest"]),
+            "asset_manifest_url": None,
+            "deployed_by": row["created_by"],
+            "deployed_at": row["created_at"],
+            "environment": row["environment"],
+            "build_duration_ms": (
+                _duration_ms(deploy["started_at"], deploy["completed_at"]) if deploy else None
+            ),
+            "message": row["message"],
+            "source_files": sources or None,
             "git_commit_sha": row["git_commit_sha"],
+            "git_commit_message": deploy["git_commit_message"] if deploy else None,
             "git_author": row["git_author"],
-            "git_branch": row["git_branch"],
-            "file_count": len(manifest),
-            "size_bytes": sum(int(entry["size"]) for entry in manifest.values()),
-            "live_in": live_in,
         }
+
+    def version_detail_json(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A ``VersionDetailResponse``: the record and which environments serve it now."""
+        live_in = {
+            env["environment"]
+            for env in self.db.query(
+                "SELECT environment FROM mixpeek_environments WHERE app_id = ? AND version = ?",
+                (row["app_id"], row["version"]),
+            )
+        }
+        record = self.version_json(row)
+        del record["asset_manifest_url"]
+        return {**record, "is_active": {environment: environment in live_in for environment in ENVIRONMENTS}}
 
     def add_version(self, deploy: sqlite3.Row, manifest: dict[str, dict[str, Any]]) -> int:
         row = self.db.query_one(
@@ -404,11 +477,10 @@ class MixpeekStore:
         return row
 
     def deploy_json(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A ``DeployStatusResponse``."""
         smoke = row["smoke_test"]
         return {
             "deploy_id": row["deploy_id"],
-            "app_id": row["app_id"],
-            "kind": row["kind"],
             "status": row["status"],
             "environment": row["environment"],
             "source": row["source"],
@@ -416,28 +488,9 @@ class MixpeekStore:
             "message": row["message"],
             "queued_at": row["queued_at"],
             "queued_by": row["queued_by"],
-            "started_at": row["started_at"],
-            "completed_at": row["completed_at"],
             "error": row["error"],
             "smoke_test": json.loads(smoke) if smoke else None,
-            "version": row["version"],
-            "git_commit_sha": row["git_commit_sha"],
-            "git_author": row["git_author"],
         }
-
-    def list_deploys(
-        self, app_id: str, *, environment: str | None, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        where, params = "WHERE app_id = ?", [app_id]
-        if environment:
-            where += " AND environment = ?"
-            params.append(environment)
-        count = self.db.query_one(f"SELECT COUNT(*) AS n FROM mixpeek_deploys {where}", params)
-        rows = self.db.query(
-            f"SELECT * FROM mixpeek_deploys {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
-            (*params, limit, offset),
-        )
-        return [self.deploy_json(row) for row in rows], int(count["n"]) if count else 0
 
     def next_deploy_id(self, app_id: str) -> str:
         return self._next_deploy(app_id)[0]
@@ -606,6 +659,171 @@ class MixpeekStore:
             )
         return int(row["v"])
 
+    def promote(self, app_id: str, queued_by: str) -> dict[str, Any]:
+        """``POST /promote``: production serves what staging does (deploy, assets); a ``PromoteResponse``."""
+        staging = self.environment_row(app_id, "staging")
+        if staging is None or staging["version"] is None:
+            raise StoreError(409, "ConflictError", f"App {app_id} has nothing deployed to staging to promote")
+        version = int(staging["version"])
+        deploy_id = self.insert_deploy(
+            app_id,
+            kind="promote",
+            environment="production",
+            message=f"Promote staging (v{version}) to production",
+            queued_by=queued_by,
+            status="complete",
+            source="promote",
+            version=version,
+        )
+        self.append_log(deploy_id, f"Promoting staging (v{version}) to production...")
+        self.append_log(deploy_id, "Deploy complete!")
+        self.point_environment(app_id, "production", version, deploy_id)
+        return {
+            "app_id": app_id,
+            "version": version,
+            "deploy_id": deploy_id,
+            "environment": "production",
+            "asset_prefix": staging["asset_prefix"],
+        }
+
+    def publish(self, app_id: str, message: str, queued_by: str) -> None:
+        """``POST /publish``: the production config snapshotted as a new version, which production serves."""
+        pointer = self.environment_row(app_id, "production")
+        if pointer is None or pointer["version"] is None:
+            raise StoreError(
+                409, "ConflictError", f"App {app_id} has nothing in production to publish a config for"
+            )
+        served = self.version_row(app_id, int(pointer["version"]))
+        deploy_id = self.insert_deploy(
+            app_id,
+            kind="publish",
+            environment="production",
+            message=message,
+            queued_by=queued_by,
+            status="complete",
+            source="publish",
+            bundle_s3_key=served["bundle_s3_key"],
+            source_files=json.loads(served["source_files"]),
+        )
+        self.append_log(deploy_id, "Publishing config snapshot...")
+        self.append_log(deploy_id, "Deploy complete!")
+        number = self.add_version(self.deploy_row(app_id, deploy_id), json.loads(served["manifest"]))
+        self.db.execute("UPDATE mixpeek_deploys SET version = ? WHERE deploy_id = ?", (number, deploy_id))
+        self.point_environment(app_id, "production", number, deploy_id)
+
+    # -- custom domains ------------------------------------------------------------------------------
+    def domain_row(self, app_id: str, domain: str) -> sqlite3.Row:
+        row = self.db.query_one(
+            "SELECT * FROM mixpeek_domains WHERE app_id = ? AND domain = ?", (app_id, domain)
+        )
+        if row is None:
+            raise not_found("domain", domain, f"App {app_id} has no domain {domain}")
+        return row
+
+    def add_domain(self, app_id: str, domain: str, is_primary: bool) -> sqlite3.Row:
+        taken = self.db.query_one("SELECT app_id FROM mixpeek_domains WHERE domain = ?", (domain,))
+        if taken is not None:
+            where = "this app" if taken["app_id"] == app_id else "another app"
+            raise StoreError(409, "ConflictError", f"Domain {domain} is already attached to {where}")
+        if is_primary:
+            self.db.execute("UPDATE mixpeek_domains SET is_primary = 0 WHERE app_id = ?", (app_id,))
+        seed = f"mixpeek-domain:{self.build_seed}:{app_id}:{domain}"
+        token = hashlib.sha256(seed.encode()).hexdigest()[:32]
+        self.db.execute(
+            "INSERT INTO mixpeek_domains(domain, app_id, verification_token, is_primary, created_at,"
+            " verify_started_at) VALUES (?, ?, ?, ?, ?, NULL)",
+            (domain, app_id, token, int(is_primary), self.clock.now_iso()),
+        )
+        self.touch_app(app_id)
+        return self.domain_row(app_id, domain)
+
+    def start_verification(self, app_id: str, domain: str) -> sqlite3.Row:
+        row = self.domain_row(app_id, domain)
+        if row["verify_started_at"] is None:
+            self.db.execute(
+                "UPDATE mixpeek_domains SET verify_started_at = ? WHERE domain = ?",
+                (self.clock.now_iso(), domain),
+            )
+        return self.domain_row(app_id, domain)
+
+    def remove_domain(self, app_id: str, domain: str) -> None:
+        self.domain_row(app_id, domain)
+        self.db.execute("DELETE FROM mixpeek_domains WHERE app_id = ? AND domain = ?", (app_id, domain))
+        self.touch_app(app_id)
+
+    def list_domains(self, app_id: str) -> list[sqlite3.Row]:
+        return self.db.query(
+            "SELECT * FROM mixpeek_domains WHERE app_id = ? ORDER BY created_at, domain", (app_id,)
+        )
+
+    def domain_state(self, row: sqlite3.Row) -> tuple[str, str | None]:
+        """(status, verified_at) as of now: derived from when verification started."""
+        started = row["verify_started_at"]
+        if started is None:
+            return "pending", None
+        begun = _parse_iso(started)
+        elapsed = (self.clock.now() - begun).total_seconds()
+        if "fail" in row["domain"] or elapsed < DOMAIN_DNS_SECONDS:
+            return "verifying", None
+        verified_at = SimClock.iso(begun + timedelta(seconds=DOMAIN_DNS_SECONDS))
+        if elapsed < DOMAIN_DNS_SECONDS + DOMAIN_TLS_SECONDS:
+            return "provisioning_tls", verified_at
+        return "active", verified_at
+
+    def domain_json(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A ``DomainResponse``."""
+        status, verified_at = self.domain_state(row)
+        return {
+            "domain": row["domain"],
+            "status": status,
+            "verification_token": row["verification_token"],
+            "cname_target": CNAME_TARGET,
+            "is_primary": bool(row["is_primary"]),
+            "verified_at": verified_at,
+        }
+
+    def custom_domains(self, app_id: str) -> list[dict[str, Any]]:
+        """The App's ``custom_domains`` (``CustomDomainConfig``)."""
+        return [
+            {**self.domain_json(row), "tls_cert_id": None, "tls_expires_at": None}
+            for row in self.list_domains(app_id)
+        ]
+
+    # -- runtime logs --------------------------------------------------------------------------------
+    def runtime_logs(self, app_id: str, *, hours: int, level: str | None, limit: int) -> list[dict[str, Any]]:
+        """The app's console logs in the window, newest first: a pure function of the app and the minute,
+        so two reads agree and time brings new lines. Nothing runs before anything is deployed."""
+        pointer = self.environment_row(app_id, "production")
+        if pointer is None or pointer["version"] is None:
+            return []
+        now = self.clock.now()
+        minute = int(now.timestamp() // 60)
+        out: list[dict[str, Any]] = []
+        for back in range(hours * 60):
+            bucket = minute - back
+            digest = hashlib.sha256(f"mixpeek-runtime:{app_id}:{bucket}".encode()).digest()
+            if digest[0] % 3:  # about one minute in three has a line
+                continue
+            entry_level = RUNTIME_LOG_LEVELS[min(digest[1] % 10, 9) // 3] if digest[1] % 10 < 9 else "error"
+            if level is not None and entry_level != level:
+                continue
+            moment = datetime.fromtimestamp(bucket * 60 + digest[2] % 60, tz=now.tzinfo)
+            messages = _RUNTIME_MESSAGES[entry_level]
+            if moment > now:
+                continue
+            out.append(
+                {
+                    "timestamp": SimClock.iso(moment),
+                    "level": entry_level,
+                    "message": messages[digest[3] % len(messages)],
+                    "environment": "production",
+                    "version": pointer["version"],
+                }
+            )
+            if len(out) >= limit:
+                break
+        return out
+
     # -- objects (the simulated S3 bucket) ----------------------------------------------------------
     def put_object(self, key: str, app_id: str, body: bytes, content_type: str) -> str:
         etag = '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
@@ -627,6 +845,27 @@ class MixpeekStore:
     def object_body(self, key: str) -> bytes | None:
         row = self.db.query_one("SELECT body FROM mixpeek_objects WHERE key = ?", (key,))
         return bytes(row["body"]) if row else None
+
+
+_RUNTIME_MESSAGES: dict[str, tuple[str, ...]] = {
+    "debug": ("hydrated route /", "cache hit for /api/config"),
+    "info": ("GET /api/search 200", "session started", "rendered page in 42ms", "service worker updated"),
+    "warn": ("slow response from /api/search (1.8s)", "retrying fetch /api/config"),
+    "error": (
+        "TypeError: cannot read properties of undefined (reading 'items')",
+        "fetch /api/cart failed: 502",
+    ),
+}
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _duration_ms(started: str | None, completed: str | None) -> int | None:
+    if not started or not completed:
+        return None
+    return max(0, int((_parse_iso(completed) - _parse_iso(started)).total_seconds() * 1000))
 
 
 def source_diff(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
@@ -775,8 +1014,14 @@ def _seed_deploy(
         store.put_object(key, app_id, bundle, "application/zip")
         store.db.execute("UPDATE mixpeek_deploys SET bundle_s3_key = ? WHERE deploy_id = ?", (key, deploy_id))
         plan = plan_build(bundle, None, env_url(spec.slug, environment))
+        store.db.execute(
+            "UPDATE mixpeek_deploys SET started_at = ? WHERE deploy_id = ?", (SimClock.iso(moment), deploy_id)
+        )
         for offset, line in enumerate(plan.lines):
             store.append_log(deploy_id, line, moment + timedelta(seconds=offset * LINE_SECONDS))
+    # The build took as long as its log lines did (build_duration_ms of the version).
+    finished = moment + timedelta(seconds=len(plan.lines) * LINE_SECONDS)
+    with _clock_at(store, finished):
         store.finish_deploy(store.deploy_row(app_id, deploy_id), plan)
         if status == "complete" and spec.staging is not None and environment == "staging":
             # Promoted to production after a while in staging.

@@ -68,8 +68,10 @@ ACTION_CAPABILITY = {
     "domains": "domains",
     "env": "env",
     "logs": "deployment_logs",
+    "deploy": "deploy",
+    "stop": "stop",
 }
-MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy"})
+MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop"})
 # Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
 WAITING_CHECK_EVERY = 10
 # A published version is followed to its end (live or failed) for at most this long, for its toast.
@@ -97,6 +99,7 @@ class MainScreen(Screen[None]):
         Binding("P", "promote", "Promote", id="promote"),
         Binding("p", "publish", "Publish", id="publish"),
         Binding("R", "redeploy", "Redeploy", id="redeploy"),
+        Binding("S", "stop", "Stop (off the air)", show=False, id="stop"),
         Binding("d", "domains", "Domains", id="domains"),
         Binding("e", "env", "Env", id="env"),
         Binding("l", "logs", "Logs", show=False, id="logs"),
@@ -412,7 +415,82 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="promote")), confirmed)
 
+    def action_stop(self) -> None:
+        """Take the deployment off the air, after its name is typed (it stops answering)."""
+        deployment = self._ready_for("stop")
+        if deployment is None:
+            return
+        from shipdeck.live.operations import plan_stop
+        from shipdeck.tui.screens.screen_kit import TextPrompt
+
+        def must_match(typed: str) -> str | None:
+            if typed.strip() == deployment.name:
+                return None
+            return f"Type {literal(deployment.name)} exactly to stop it."
+
+        def confirmed(typed: str | None) -> None:
+            if typed is not None:
+                self.shipdeck.start_change(plan_stop(deployment))
+
+        where = f" ({deployment.url})" if deployment.url else ""
+        prompt = TextPrompt(
+            f"Stop {literal(deployment.name)}?",
+            help_text=(
+                f"This takes the site off the air{literal(where)}: it stops answering until a version is "
+                "promoted again. Type the deployment's name to confirm."
+            ),
+            validate=must_match,
+        )
+        self.app.push_screen(prompt, confirmed)
+
+    def action_deploy(self) -> None:
+        """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
+        from shipdeck.api.miteos import MiteosAdapter
+        from shipdeck.live.operations import plan_deploy
+        from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
+
+        deployment = self._ready_for("deploy")
+        adapter = self.shipdeck.adapter
+        if deployment is None or not isinstance(adapter, MiteosAdapter):
+            return
+        sandbox = adapter.sandbox_mode
+
+        async def prefilled() -> None:
+            # The live state keeps no provider extras (memory): the row's workspace and configuration are
+            # read from the server, one GET.
+            try:
+                full = await adapter.get_deployment(deployment.id)
+            except ShipdeckError as exc:
+                self.notify(describe_error(exc), title="deploy", severity="error", markup=False)
+                return
+            extra = full.model_extra or {}
+            initial = DeployInput(
+                workspace_id=str(extra.get("workspace_id") or ""),
+                target=full.target or "",
+                config_id=str(extra.get("config_id") or ""),
+            )
+            form = DeployForm(initial, environment=self.shipdeck.profile.environment, sandbox=sandbox)
+            self.app.push_screen(form, submitted)
+
+        def submitted(chosen: DeployInput | None) -> None:
+            if chosen is None:
+                return
+
+            def select(created: Deployment) -> None:
+                self.table.upsert([created])
+                self.table.move_to(created.id)
+
+            plan = plan_deploy(
+                chosen.workspace_id, chosen.target, chosen.config_id, sandbox=sandbox, on_done=select
+            )
+            self.shipdeck.start_change(plan, show_pipeline=True)
+
+        self.run_worker(prefilled(), group="deploy-form", exclusive=True, exit_on_error=False)
+
     def action_publish(self) -> None:
+        if self.shipdeck.adapter.capabilities.deploy:  # Miteos publishes by triggering a deployment
+            self.action_deploy()
+            return
         deployment = self._ready_for("publish")
         if deployment is None:
             return

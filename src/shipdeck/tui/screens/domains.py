@@ -125,6 +125,14 @@ class DomainsScreen(Screen[None]):
             lines.append("Check that these records exist at your DNS provider, then press v again:")
         elif verified.status in ("verified", "active"):
             lines.append("Verified: traffic for this name reaches the deployment.")
+        elif verified.status in ("verifying", "provisioning_tls"):
+            # Mixpeek: its worker looks the TXT record up, then provisions the certificate.
+            step = (
+                "the certificate is being issued"
+                if verified.status == "provisioning_tls"
+                else "the provider is looking for these records"
+            )
+            lines.append(f"Verifying: {step} (v checks again, y copies them):")
         else:
             lines.append("Create these DNS records, then press v to verify (y copies them):")
         lines += [f"  {line}" for line in zone_lines(domain)] or ["  (the server listed no records)"]

@@ -44,6 +44,7 @@ class LogsScreen(Screen[None]):
         Binding("N", "previous_match", "Prev", id="logs-prev"),
         Binding("f", "toggle_follow", "Follow/pause", id="logs-follow"),
         Binding("b", "switch_source", "Build/deploy", id="logs-source"),
+        Binding("i", "runtime", "Runtime", id="logs-runtime"),
         Binding("y", "copy_line", "Copy line", id="logs-copy"),
         Binding("ctrl+r", "restart", "Restart", id="logs-restart"),
     ]
@@ -54,6 +55,8 @@ class LogsScreen(Screen[None]):
         self.deployment = deployment
         self.build_id = build_id or deployment.current_build_id
         self.showing_build = build_id is not None
+        # The runtime instance whose log is shown (i cycles through them), or None.
+        self.runtime_instance: str | None = None
         self.following = True
         self.stream_state = "connecting"
         self.search_term = ""
@@ -74,6 +77,8 @@ class LogsScreen(Screen[None]):
 
     @property
     def source_label(self) -> str:
+        if self.runtime_instance is not None:
+            return f"runtime {self.runtime_instance}"
         return f"build {self.build_id}" if self.showing_build else "deployment"
 
     def _render_status(self) -> None:
@@ -95,6 +100,8 @@ class LogsScreen(Screen[None]):
 
     # -- the tail ---------------------------------------------------------------------------------------
     def _open_stream(self) -> AsyncIterator[LogLine]:
+        if self.runtime_instance is not None:
+            return self.adapter.runtime_logs(self.deployment.id, self.runtime_instance)
         if self.showing_build and self.build_id:
             return self.adapter.build_logs(self.deployment.id, self.build_id)
         return self.adapter.deployment_logs(self.deployment.id)
@@ -115,6 +122,8 @@ class LogsScreen(Screen[None]):
         except NoMatches:
             return  # the screen was closed while a line arrived
         except ShipdeckError as exc:
+            if not self.is_attached:  # closed meanwhile (a polled runtime log ends with its screen)
+                return
             self.stream_state = "stream error"
             self.log_view.write_text_lines([f"── stream error: {describe_error(exc)} (ctrl+r restarts) ──"])
             self.notify(describe_error(exc), title="Logs", severity="error", markup=False)
@@ -129,7 +138,34 @@ class LogsScreen(Screen[None]):
         if not self.build_id:
             self.notify("This deployment has no build to show logs for.", severity="warning")
             return
-        self.showing_build = not self.showing_build
+        self.showing_build = not self.showing_build if self.runtime_instance is None else False
+        self.runtime_instance = None
+        self.action_restart()
+
+    def action_runtime(self) -> None:
+        """The runtime log of the deployment's instances: the first, then the next on each press."""
+        capabilities = self.adapter.capabilities
+        if not capabilities.runtime_logs:
+            self.notify(literal(capabilities.why_not("runtime_logs")), severity="warning", markup=False)
+            return
+        self.run_worker(self._next_instance(), group="logs-runtime", exclusive=True)
+
+    async def _next_instance(self) -> None:
+        try:
+            instances = await self.adapter.list_runtime_instances(self.deployment.id)
+        except ShipdeckError as exc:
+            self.notify(describe_error(exc), title="Runtime", severity="error", markup=False)
+            return
+        if not self.is_attached:  # the screen was closed while the instances were read
+            return
+        if not instances:
+            self.notify("This deployment has no runtime instances.", severity="warning")
+            return
+        ids = [instance.id for instance in instances]
+        current = self.runtime_instance
+        self.runtime_instance = ids[(ids.index(current) + 1) % len(ids)] if current in ids else ids[0]
+        chosen = instances[ids.index(self.runtime_instance)]
+        self.notify(literal(f"Runtime {chosen.id}: {chosen.state}"), title="Runtime", markup=False)
         self.action_restart()
 
     def action_toggle_follow(self) -> None:

@@ -1,0 +1,125 @@
+"""``shipdeck stop`` (take a deployment off the air), ``shipdeck releases`` (list, promote a release) and
+``shipdeck logs`` (runtime logs, or a build's log).
+
+Both are Miosa calls (``POST /deployments/{id}/stop``, ``/releases``, ``/releases/{id}/promote``); a provider
+without them says so (exit 2) and sends nothing. Every change goes through the ChangeSession.
+"""
+
+from __future__ import annotations
+
+from shipdeck.api.errors import NotFound, UnsupportedAction
+from shipdeck.cli.commands import CommandContext, execute
+from shipdeck.cli.output import age, print_json, print_table, state_text
+from shipdeck.live.operations import plan_release_promote, plan_stop
+from shipdeck.model import Deployment, LogLine
+
+
+def _needs(ctx: CommandContext, capability: str) -> None:
+    capabilities = ctx.adapter.capabilities
+    if not capabilities.supports(capability):
+        raise UnsupportedAction(capabilities.why_not(capability))
+
+
+async def cmd_stop(ctx: CommandContext) -> int:
+    ctx.session.check_writable("stop")
+    _needs(ctx, "stop")
+    dep = await ctx.deployment()
+    where = f" ({dep.url})" if dep.url else ""
+    ctx.confirm(
+        "stop",
+        f"Stop {dep.name}? This takes the site off the air{where}: it stops answering until a version is "
+        "promoted again.",
+    )
+    outcome = await execute(ctx, plan_stop(dep))
+    stopped = (
+        outcome.result if isinstance(outcome.result, Deployment) else await ctx.adapter.get_deployment(dep.id)
+    )
+    if ctx.json:
+        print_json(stopped, ctx.out)
+    else:
+        print(f"stopped {stopped.name}: {state_text(stopped.state)}", file=ctx.out)
+    return 0
+
+
+async def cmd_releases(ctx: CommandContext) -> int:
+    if ctx.args.release_action == "promote":
+        ctx.session.check_writable("promote")
+    _needs(ctx, "releases")
+    dep = await ctx.deployment()
+    releases = await ctx.adapter.list_releases(dep.id)
+    if ctx.args.release_action != "promote":
+        if ctx.json:
+            print_json(releases, ctx.out)
+        else:
+            rows = [
+                [r.id, r.version_id or "-", r.kind or "-", state_text(r.state), age(r.created_at)]
+                for r in releases
+            ]
+            print_table(
+                ["RELEASE", "VERSION", "KIND", "STATE", "CREATED"], rows, ctx.out, empty="no releases"
+            )
+        return 0
+    _needs(ctx, "release_promote")
+    ref = ctx.args.release
+    if not ref:
+        raise UnsupportedAction("releases promote: name the release (its id, from `shipdeck releases DEP`)")
+    release = next((r for r in releases if r.id == ref), None)
+    if release is None:
+        raise NotFound(f"{dep.name} has no release {ref!r}", status=404, provider=ctx.adapter.provider)
+    ctx.confirm(
+        "promote", f"Promote release {release.id} (version {release.version_id or '?'}) on {dep.name}?"
+    )
+    outcome = await execute(ctx, plan_release_promote(dep, release))
+    promoted = (
+        outcome.result if isinstance(outcome.result, Deployment) else await ctx.adapter.get_deployment(dep.id)
+    )
+    if ctx.json:
+        print_json(promoted, ctx.out)
+    else:
+        print(f"promoted release {release.id} on {promoted.name}: {state_text(promoted.state)}", file=ctx.out)
+    return 0
+
+
+async def cmd_logs(ctx: CommandContext) -> int:
+    """Runtime logs (Mixpeek: the app's, with --hours and --level; Miosa: one instance's), or one build's
+    log to its end (--build ID)."""
+    from shipdeck.api.miosa import MiosaAdapter
+    from shipdeck.api.mixpeek import MixpeekAdapter
+
+    dep = await ctx.deployment()
+    args = ctx.args
+    adapter = ctx.adapter
+    lines: list[LogLine]
+    if args.build:
+        lines = []
+        async for line in adapter.build_logs(dep.id, args.build):
+            lines.append(line)
+            if line.done_state is not None:
+                break
+    elif isinstance(adapter, MixpeekAdapter):
+        lines = await adapter.runtime_log_entries(
+            dep.id, hours=args.hours, level=args.level, limit=args.limit
+        )
+    elif isinstance(adapter, MiosaAdapter):
+        instances = await adapter.list_runtime_instances(dep.id)
+        instance = args.instance or (instances[0].id if instances else None)
+        if instance is None:
+            raise NotFound(f"{dep.name} has no runtime instances", status=404, provider=adapter.provider)
+        lines = await adapter.runtime_log_lines(dep.id, instance, lines=args.limit)
+        if args.level:
+            wanted = "stderr" if args.level in ("error", "warn") else "stdout"
+            lines = [line for line in lines if line.stream == wanted]
+    else:
+        raise UnsupportedAction(adapter.capabilities.why_not("runtime_logs"))
+    if ctx.json:
+        print_json(lines, ctx.out)
+        return 0
+    for line in lines:
+        if line.done_state is not None:
+            print(f"-- finished: {line.done_state} --", file=ctx.out)
+            continue
+        stamp = line.ts.strftime("%Y-%m-%d %H:%M:%S ") if line.ts else ""
+        print(f"{stamp}{'! ' if line.stream == 'stderr' else ''}{line.line}", file=ctx.out)
+    if not lines:
+        print("no log lines", file=ctx.out)
+    return 0

@@ -1,0 +1,144 @@
+"""The Miteos deploy form: trigger a deployment of a workspace to a hosting target (``POST /deployments``).
+
+Opened by ``p`` on a Miteos row, prefilled from it (its workspace, target and deploy configuration), so
+deploying the same workspace again is one key and ctrl+s. A test key (``mt_test_``) deploys in sandbox
+mode: the badge says so, and that the URL will be a preview stub. The form only collects and checks what
+was typed; the console sends it through the ActionRunner like every other change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Select, Static
+
+from shipdeck.tui.text import literal
+
+DEPLOY_TARGETS = ("vercel", "netlify", "cloudflare", "expo")
+MAX_ID_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class DeployInput:
+    workspace_id: str
+    target: str
+    config_id: str
+
+
+class DeployForm(ModalScreen[DeployInput | None]):
+    """Workspace, target and deploy configuration. ctrl+s (or enter in the last field) deploys; Escape
+    cancels."""
+
+    DEFAULT_CSS = """
+    DeployForm { align: center middle; }
+    DeployForm > Vertical {
+        width: 84; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    DeployForm #deploy-badge { width: 100%; text-style: bold; }
+    DeployForm #deploy-badge.-production {
+        background: $production-badge-background; color: $production-badge-foreground;
+    }
+    DeployForm #deploy-mode { color: $text-muted; margin-bottom: 1; }
+    DeployForm Horizontal { height: 1; margin-bottom: 1; }
+    DeployForm Label { width: 18; }
+    DeployForm Input, DeployForm Select { width: 1fr; }
+    DeployForm #deploy-error { color: $text-error; }
+    DeployForm .deploy-keys { color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Deploy", id="deploy-submit"),
+        Binding("escape", "cancel", "Cancel", id="deploy-cancel"),
+    ]
+    AUTO_FOCUS = "Input"
+
+    def __init__(self, initial: DeployInput, *, environment: str, sandbox: bool) -> None:
+        super().__init__()
+        self.initial = initial
+        # The profile's environment (production, staging or sandbox) for the badge.
+        self.environment = "sandbox" if sandbox else environment
+        self.sandbox = sandbox
+
+    def compose(self) -> ComposeResult:
+        init = self.initial
+        target = init.target if init.target in DEPLOY_TARGETS else DEPLOY_TARGETS[0]
+        with Vertical():
+            yield Static(id="deploy-badge")
+            yield Static(Content(literal(self._mode_text())), id="deploy-mode")
+            yield from self._field(
+                "Workspace *", Input(init.workspace_id, placeholder="ws_...", id="df-workspace")
+            )
+            yield from self._field(
+                "Target *",
+                Select([(t, t) for t in DEPLOY_TARGETS], value=target, allow_blank=False, id="df-target"),
+            )
+            yield from self._field(
+                "Configuration *", Input(init.config_id, placeholder="cfg_... (dashboard)", id="df-config")
+            )
+            yield Static("", id="deploy-error")
+            yield Static(
+                Content("* required   tab: next field   ctrl+s: deploy   esc: cancel"), classes="deploy-keys"
+            )
+
+    def _mode_text(self) -> str:
+        if self.sandbox:
+            return "Sandbox mode (mt_test_ key): nothing reaches the target; the URL will be a preview stub."
+        return "Builds the workspace and uploads it to the target: pending, building, deploying, live."
+
+    def on_mount(self) -> None:
+        self._show_badge()
+
+    @on(Select.Changed, "#df-target")
+    def _show_badge(self) -> None:
+        badge = self.query_one("#deploy-badge", Static)
+        target = self._target()
+        badge.update(Content(literal(f"{self.environment.upper()} · deploy to {target}")))
+        badge.set_class(self.environment == "production", "-production")
+
+    @staticmethod
+    def _field(label: str, widget: Input | Select[str]) -> ComposeResult:
+        widget.compact = True
+        with Horizontal():
+            yield Label(label)
+            yield widget
+
+    def _value(self, selector: str) -> str:
+        return self.query_one(selector, Input).value.strip()
+
+    def _target(self) -> str:
+        return str(self.query_one("#df-target", Select).value)
+
+    def build_input(self) -> DeployInput | str:
+        """What to deploy, or the reason the form is not acceptable (the fields keep what was typed)."""
+        values = {"Workspace": self._value("#df-workspace"), "Configuration": self._value("#df-config")}
+        for label, value in values.items():
+            if not value:
+                return f"{label}: required"
+            if len(value) > MAX_ID_LENGTH or not value.isprintable() or " " in value:
+                return f"{label}: an id without spaces, at most {MAX_ID_LENGTH} characters"
+        return DeployInput(values["Workspace"], self._target(), values["Configuration"])
+
+    def action_submit(self) -> None:
+        result = self.build_input()
+        if isinstance(result, str):
+            self.query_one("#deploy-error", Static).update(Text(result))
+            return
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input is list(self.query(Input))[-1]:
+            self.action_submit()
+        else:
+            self.focus_next()
