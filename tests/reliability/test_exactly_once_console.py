@@ -180,6 +180,9 @@ async def test_text_typed_as_a_reason_never_confirms_and_is_recorded(
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
         await settle_actions(pilot, app)
+        # Until the next change, the detail says who rolled it back and when.
+        line = main_screen(app).detail.query_one("#versions-change", Static)
+        await wait_for(pilot, lambda: "rolled back v" in str(line.render()) and " by " in str(line.render()))
     await adapter.aclose()
     intent = next(
         r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r["phase"] == "intent"

@@ -80,7 +80,10 @@ def stage_domain(name: str) -> Callable[[Pilot[Any]], Any]:
         screen = await domains_screen(pilot)
         await add_domain(pilot, name)
         await eventually(lambda: selected_name(screen) == name, what="domain added")
-        await pilot.pause(0.2)
+        # The change's outcome toast is told (tested elsewhere); the snapshot is of the screen under it.
+        await eventually(lambda: any("added" in m for m in pilot.app.messages), what="the outcome toast")  # type: ignore[attr-defined]
+        pilot.app.clear_notifications()
+        await pilot.pause()
 
     return staged
 

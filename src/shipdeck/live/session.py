@@ -22,13 +22,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from shipdeck.api.base import Adapter, new_idempotency_key
 from shipdeck.api.context import LAST_REPLAYED, LAST_REQUEST_ID
 from shipdeck.api.errors import ApiError, Conflict, ShipdeckError
-from shipdeck.config.audit import AuditIntent, AuditLog
+from shipdeck.config.audit import AuditIntent, AuditLog, actor
 from shipdeck.config.open_changes import OpenChange, OpenChanges
 from shipdeck.live.actions import AuditUnavailable, ReadOnlyError
 from shipdeck.live.plans import ChangePlan, rollback_identity
@@ -93,6 +94,23 @@ class ChangeOutcome:
         return f"{plan.title} failed, not applied: {error}"
 
 
+@dataclass(frozen=True)
+class LastChange:
+    """The last change of a deployment's active version made from here: 'rolled back v8 -> v7 by ana'."""
+
+    verb: str
+    summary: str
+    user: str
+    at: datetime
+    to_id: str
+
+    def text(self) -> str:
+        return f"{self.verb} {self.summary} by {self.user}"
+
+
+VERBS = {"rollback": "rolled back", "promote": "promoted"}
+
+
 @dataclass
 class PendingChange:
     """A change sent and not yet known to be applied or not (the header counts these)."""
@@ -134,6 +152,7 @@ class ChangeSession:
         resend_window: float = RESEND_WINDOW,
         sleep: Sleep | None = None,
         on_change: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.adapter = adapter
         self.audit = audit
@@ -143,6 +162,9 @@ class ChangeSession:
         self.resend_window = resend_window
         self._sleep: Sleep = sleep or asyncio.sleep
         self.pending: dict[str, PendingChange] = {}
+        # Deployment id -> the last rollback or promote applied from this session (the console says so).
+        self.last_changes: dict[str, LastChange] = {}
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._on_change = on_change or (lambda: None)
 
     # -- guards -------------------------------------------------------------------------------------------
@@ -216,6 +238,7 @@ class ChangeSession:
                 item.last_error = str(outcome.error or "")
                 self._on_change()
             else:
+                self._remember(outcome)
                 self._untrack(item)
             return outcome
         except BaseException:
@@ -299,7 +322,22 @@ class ChangeSession:
                 )
         return settled
 
+    def last_change_of(self, deployment: Deployment) -> LastChange | None:
+        """The last rollback or promote made here, while the deployment still runs what it put live."""
+        change = self.last_changes.get(deployment.id)
+        if change is None or deployment.active_version_id not in (None, change.to_id):
+            return None
+        return change
+
     # -- internals ----------------------------------------------------------------------------------------
+    def _remember(self, outcome: ChangeOutcome) -> None:
+        plan = outcome.plan
+        verb = VERBS.get(plan.action)
+        if outcome.applied and verb and plan.deployment is not None and plan.to is not None:
+            self.last_changes[plan.deployment.id] = LastChange(
+                verb, plan.summary, actor()["user"], self._clock(), plan.to.id
+            )
+
     async def _send(self, item: PendingChange, *, resumed: bool) -> ChangeOutcome:
         plan = item.plan
         LAST_REQUEST_ID.set(None)

@@ -51,7 +51,7 @@ from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.help import HelpScreen, help_rows
 from shipdeck.tui.screens.screen_kit import describe_error, run_change
-from shipdeck.tui.text import literal
+from shipdeck.tui.text import age_text, literal
 from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from shipdeck.tui.widgets.detail_pane import DetailPane
@@ -191,6 +191,7 @@ class MainScreen(Screen[None]):
         live.watch(deployment.id if deployment else None)
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
+        self.show_last_change()
 
     @on(DeploymentsTable.Selected)
     def _selected(self, event: DeploymentsTable.Selected) -> None:
@@ -243,9 +244,16 @@ class MainScreen(Screen[None]):
         table = self.table
         header.show_count(table.row_count, table.total_count, loading=live.pages_loading)
 
+    def show_last_change(self) -> None:
+        current = self.current()
+        change = self.shipdeck.session.last_change_of(current) if current is not None else None
+        now = self.shipdeck.clock()
+        self.detail.show_last_change(f"{change.text()}, {age_text(change.at, now)} ago" if change else None)
+
     def tick(self) -> None:
         """Once a second: data age, budget, and the elapsed time of a running pipeline stage."""
         self.refresh_header()
+        self.show_last_change()
         if self.detail.detail is not None and self.detail.detail.pipeline_running:
             self.detail.refresh_times()
         self.table.refresh()
@@ -845,6 +853,7 @@ class ShipdeckApp(App[int]):
             profile_name=profile.name,
             open_changes=OpenChanges(),
             on_change=self._pending_changed,
+            clock=self.clock,
         )
 
     def start_change(

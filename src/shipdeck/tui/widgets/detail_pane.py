@@ -56,6 +56,7 @@ class DetailPane(Vertical):
     DetailPane .detail-text { padding: 0 1; }
     DetailPane #detail-summary { height: auto; padding: 0 1; color: $text-muted; }
     DetailPane #versions-cap { height: 1; color: $text-muted; display: none; }
+    DetailPane #versions-change { height: 1; color: $text-warning; display: none; }
     """
 
     def __init__(self, *, clock: Callable[[], datetime], id: str | None = None) -> None:  # noqa: A002
@@ -67,6 +68,7 @@ class DetailPane(Vertical):
     def compose(self) -> ComposeResult:
         with TabbedContent(id="detail-tabs", initial="tab-versions"):
             with TabPane("Versions", id="tab-versions"):
+                yield Static("", id="versions-change", classes="detail-text")
                 yield Static("", id="versions-cap", classes="detail-text")
                 yield DataTable(id="versions-table", cursor_type="row", zebra_stripes=False)
             with TabPane("Pipeline", id="tab-pipeline"), VerticalScroll():
@@ -106,6 +108,12 @@ class DetailPane(Vertical):
         self.refresh_times()
         self._show_domains()
         self._show_env()
+
+    def show_last_change(self, text: str | None) -> None:
+        """'rolled back v8 -> v7 by ana, 3m ago' above the versions, until the next change."""
+        line = self.query_one("#versions-change", Static)
+        line.display = bool(text)
+        line.update(literal(text or ""))
 
     def refresh_times(self) -> None:
         """Re-render what shows elapsed time (the running pipeline stage)."""
