@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from shipdeck.sim import metrics, mixpeek_health
 from shipdeck.sim.core import (
     SSE_HEADERS,
     BadBody,
@@ -65,6 +66,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def create_schema(db: Database) -> None:
     db.connection.executescript(SCHEMA)
+    metrics.create_schema(db)
 
 
 def seed(ctx: SimContext, kind: str) -> None:
@@ -96,6 +98,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         ("/{app_id}/versions/{from_version}/diff/{to_version}", service.diff_versions, "GET"),
         ("/{app_id}/versions/{version}/restore", service.restore, "POST"),
         ("/{app_id}/rollback", service.legacy_rollback, "POST"),
+        *mixpeek_health.routes(ctx, service.store),
     ]
     out: list[BaseRoute] = [
         Route(BASE + path, _guarded(handler), methods=[method]) for path, handler, method in table
