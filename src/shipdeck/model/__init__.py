@@ -128,6 +128,8 @@ class Capabilities(Model):
     build_logs: bool = True
     tasks: bool = False
     event_stream: bool = True
+    # Request metrics (error rate, latency): Miosa observability, Mixpeek request logs and analytics.
+    health: bool = True
     # Environments a version can be promoted / rolled back into (Mixpeek: staging and production).
     environments: tuple[str, ...] = ("production",)
     env_environments: tuple[str, ...] = ("production", "preview", "development")
