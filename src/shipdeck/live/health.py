@@ -207,7 +207,12 @@ class HealthMonitor:
         previous = self.latest.get(dep_id)
         self.latest[dep_id] = health
         trend = self.trends.setdefault(dep_id, deque(maxlen=TREND_POINTS))
-        if health is not None and (previous is None or previous.as_of != health.as_of):
+        if health is not None and health.series:
+            # The provider sent its own trend (Miosa: a point a minute): the last minutes, then now.
+            trend.clear()
+            trend.extend(p.error_rate for p in health.series[-(TREND_POINTS - 1) :])
+            trend.append(health.error_rate)
+        elif health is not None and (previous is None or previous.as_of != health.as_of):
             trend.append(health.error_rate)
         moving = self.movements.get(dep_id)
         if moving is not None and health is not None:

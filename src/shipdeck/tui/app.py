@@ -32,6 +32,7 @@ from shipdeck.live.pending import PendingAction, PendingActions
 from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.state import ChangeBatch, Clock, ConnectionState, DeploymentDetail, LiveState, utc_now
 from shipdeck.model import PROMOTABLE_VERSION_STATES, Deployment, PublishRequest
+from shipdeck.model.service_health import movement_text
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.help import HelpScreen, help_rows
@@ -92,6 +93,8 @@ class MainScreen(Screen[None]):
         Binding("left_square_bracket", "previous_tab", "Previous tab", show=False, id="detail-previous-tab"),
         Binding("t", "tasks", "Tasks", show=False, id="tasks"),
         Binding("escape", "back", "Back to list", show=False, id="back"),
+        Binding("s", "sort_health", "Errors first", show=False, id="sort-unhealthy-first"),
+        Binding("h", "health_span", "Health 1h/24h", show=False, id="health-span"),
     ]
 
     def __init__(self, shipdeck: ShipdeckApp) -> None:
@@ -112,7 +115,41 @@ class MainScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(DeploymentsTable).focus()
+        table = self.query_one(DeploymentsTable)
+        table.health_source = self._health_of
+        table.focus()
+
+    # -- service health ----------------------------------------------------------------------------------
+    def _health_of(self, deployment_id: str) -> tuple[float | None, list[float | None]] | None:
+        monitor = self.shipdeck.live.health
+        if monitor is None or deployment_id not in monitor.latest:
+            return None
+        return monitor.error_rate(deployment_id), list(monitor.trends.get(deployment_id, ()))
+
+    def action_sort_health(self) -> None:
+        table = self.table
+        table.set_unhealthy_first(not table.unhealthy_first)
+        order = "highest error rate first" if table.unhealthy_first else "by name"
+        self.notify(f"deployments sorted {order}", timeout=3)
+
+    def action_health_span(self) -> None:
+        monitor = self.shipdeck.live.health
+        if monitor is None:
+            return
+        monitor.set_span("24h" if monitor.detail_span == "1h" else "1h")
+        self.detail.show_tab("tab-health")
+        self.show_health()
+
+    def show_health(self) -> None:
+        monitor = self.shipdeck.live.health
+        if monitor is None:
+            return
+        current = self.table.highlighted
+        moving = monitor.movement(current.id) if current is not None else None
+        movement = movement_text(moving.before, moving.latest, moving.direction()) if moving else None
+        self.detail.show_health(
+            monitor.detail, unavailable=monitor.unavailable, movement=movement, span=monitor.detail_span
+        )
 
     # -- helpers -----------------------------------------------------------------------------------------
     @property
@@ -167,6 +204,7 @@ class MainScreen(Screen[None]):
         live.watch(deployment.id if deployment else None)
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
+        self.show_health()
 
     @on(DeploymentsTable.Selected)
     def _selected(self, event: DeploymentsTable.Selected) -> None:
@@ -202,6 +240,9 @@ class MainScreen(Screen[None]):
         current = table.highlighted
         if batch.detail_changed or (current is not None and current.id in batch.changed) or batch.reset:
             self.detail.show(current, live.detail)
+            self.show_health()
+        if batch.changed and table.unhealthy_first:
+            table.resort()
         self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(problem), severity="warning", markup=False)
@@ -222,6 +263,8 @@ class MainScreen(Screen[None]):
         if self.detail.detail is not None and self.detail.detail.pipeline_running:
             self.detail.refresh_times()
         self.table.refresh()
+        if self.shipdeck.live.health is not None:
+            self.shipdeck.live.health.show(self.table.window_ids())
 
     # -- actions -----------------------------------------------------------------------------------------
     def unavailable_reason(self, action: str) -> str | None:
@@ -544,7 +587,7 @@ class ShipdeckApp(App[int]):
         audit = AuditLog(options.audit_path, profile=self.profile.name, provider=self.profile.provider)
         self.runner = ActionRunner(audit, read_only=self.profile.read_only, profile_name=self.profile.name)
         self.pending = PendingActions(self.runner, on_change=self._pending_changed)
-        self.live = LiveState(self.adapter, clock=self.clock)
+        self.live = LiveState(self.adapter, clock=self.clock, read_health=True)
         self.publish_memory = PublishMemory()
         self._unsubscribe = self.live.subscribe(self._post_batch)
         self._tasks_adapter: Adapter | None = None
