@@ -43,6 +43,8 @@ def steady(app: ShipdeckApp, then: RunBefore | None = None) -> RunBefore:
         await wait_for(
             pilot, lambda: all(d.active_version_number is not None for d in app.live.deployments.values())
         )
+        # Every row's error rate is read (the ERRORS column), and the highlighted row's health detail.
+        await wait_for(pilot, lambda: health_loaded(app))
         await pilot.pause(0.3)
         if then is not None:
             await then(pilot)
@@ -50,6 +52,18 @@ def steady(app: ShipdeckApp, then: RunBefore | None = None) -> RunBefore:
         await pilot.pause(0.1)
 
     return run_before
+
+
+def health_loaded(app: ShipdeckApp) -> bool:
+    monitor = app.live.health
+    current = main_screen(app).table.highlighted
+    return (
+        monitor is not None
+        and set(app.live.deployments) <= set(monitor.latest)
+        and current is not None
+        and monitor.detail is not None
+        and monitor.detail.health.deployment_id == current.id
+    )
 
 
 def make(frozen_sim: SimServer, tmp_path: Path, **options: Any) -> ShipdeckApp:
@@ -120,3 +134,52 @@ def test_no_color_and_sixteen_colours(
     monkeypatch.setenv("NO_COLOR", "1")
     app = make(frozen_sim, tmp_path, theme="shipdeck-ansi")
     assert snap_compare(app, terminal_size=(80, 24), run_before=steady(app))
+
+
+def open_checkout_health(app: ShipdeckApp) -> RunBefore:
+    async def run(pilot: Pilot[Any]) -> None:
+        screen = main_screen(app)
+        target = next(i for i in screen.table.visible_ids if screen.table._rows[i].name == "checkout-api")
+        screen.table.move_to(target)
+        await wait_for(pilot, lambda: health_loaded(app))
+        screen.detail.show_tab("tab-health")
+        await pilot.pause(0.3)
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_health_tab_and_errors_column(
+    snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """checkout-api failing: '⚠ high' in ERRORS, the hour's charts with v5 marked, routes and requests."""
+    app = make(frozen_sim, tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, open_checkout_health(app)))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_health_tab_without_colour(
+    snap_compare: Any,
+    frozen_sim: SimServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    size: tuple[int, int],
+) -> None:
+    """NO_COLOR: the trend reads as block heights and the warning as a symbol and a word."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make(frozen_sim, tmp_path, theme="shipdeck-ansi")
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, open_checkout_health(app)))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_errors_first(
+    snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app = make(frozen_sim, tmp_path)
+
+    async def sort(pilot: Pilot[Any]) -> None:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: main_screen(app).table.unhealthy_first)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, sort))

@@ -305,7 +305,8 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def set_unhealthy_first(self, on: bool) -> None:
         """Sort by error rate, highest first (on) or by name (off); the cursor stays on its row."""
         self.unhealthy_first = on
-        self.resort()
+        self._ordered_ids = None
+        self._reindex()
 
     def resort(self) -> None:
         """Health changed: re-order when sorting by it, else just repaint the ERRORS column."""
