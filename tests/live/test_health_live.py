@@ -105,23 +105,26 @@ async def test_live_state_reads_every_listed_deployment_and_the_watched_one_in_d
 
 def test_a_batch_takes_the_shown_rows_first_then_rotates_and_respects_the_budget() -> None:
     class Adapter:
-        rate_limit_remaining: int | None = 100
+        rate_limit_remaining: int | None = 1000
+        rate_limit_limit: int | None = 600
 
     class State:
         adapter = Adapter()
         deployments = {f"d{n:03d}": None for n in range(300)}
-        watched = None
+        watched: str | None = None
 
     monitor = live_health.HealthMonitor(State())  # type: ignore[arg-type]
     monitor.show(["d250", "d251"])
     first = monitor.next_batch()
-    assert len(first) == 20 and first[:2] == ["d250", "d251"]  # 20% of the 100 requests left
+    assert len(first) == 30 and first[:2] == ["d250", "d251"]  # 5% of 600 a minute, one batch a minute
     second = monitor.next_batch()
     assert second[:2] == ["d250", "d251"] and set(first[2:]).isdisjoint(second[2:])
+    State.watched = "d001"
+    assert len(monitor.next_batch()) == 30 - 12  # the watched detail's 3 requests every 15 s come first
     State.adapter.rate_limit_remaining = 3
     assert monitor.next_batch() == []  # budget kept for the user's own actions
-    State.adapter.rate_limit_remaining = None
-    assert len(monitor.next_batch()) == live_health.UNKNOWN_BUDGET_BATCH
+    State.adapter.rate_limit_remaining, State.adapter.rate_limit_limit = None, None
+    assert monitor.per_minute() == 3 and monitor.next_batch() == []  # 5% of 60: the watched row only
 
 
 def test_the_dialog_line_compares_the_serving_version_with_the_target() -> None:

@@ -1,11 +1,13 @@
 """Service health in the live state: the error rate of every listed deployment, read at a budget-aware rate.
 
-One **batch** every ``BATCH_INTERVAL`` seconds reads the health of up to ``batch_size()`` deployments: the
-rows the console shows first (:meth:`HealthMonitor.show`), then the rest in rotation, so an account of
-50,000 rows is covered over many batches without ever spending more than a share of the rate-limit window.
-The watched deployment is read more often (``WATCHED_INTERVAL``) with its detail (trend, routes, failing
-requests). Every read is a background read: when the adapter keeps the budget for the user's own actions
-(:class:`BudgetReserved`), the batch waits and tries again later. Nothing here blocks: the UI reads
+Health may spend ``HEALTH_SHARE`` (5%) of the provider's rate limit a minute (of 60 a minute until the
+provider says its limit), and never more than a fifth of what is left in the window. The watched deployment's
+detail (trend, routes, failing requests: 3 requests) is read every ``WATCHED_INTERVAL`` seconds; what is left
+goes to one **batch** every ``BATCH_INTERVAL`` seconds: the rows the console shows first
+(:meth:`HealthMonitor.show`), then the rest in rotation, so an account of 50,000 rows is covered over many
+batches (rows on screen every minute) without ever spending more than that share. Every read is a
+background read: when the adapter keeps the budget for the user's own actions (:class:`BudgetReserved`),
+the batch waits and tries again later. Nothing here blocks: the UI reads
 :attr:`HealthMonitor.latest` and gets the rows in the live state's next change batch.
 
 A provider without metrics (Miteos) is said so once (:attr:`HealthMonitor.unavailable`) and never asked.
@@ -28,11 +30,15 @@ from shipdeck.model.service_health import HealthDetail, ServiceHealth
 if TYPE_CHECKING:
     from shipdeck.live.state import LiveState
 
-BATCH_INTERVAL = 30.0  # seconds between batches over the listed deployments
-WATCHED_INTERVAL = 5.0  # the watched deployment (and its detail) is re-read this often
+BATCH_INTERVAL = 60.0  # seconds between batches over the listed deployments
+WATCHED_INTERVAL = 15.0  # the watched deployment's detail (3 requests) is re-read this often
+DETAIL_REQUESTS = 3
 BATCH_MAX = 200  # deployments read in one batch at most
-BUDGET_SHARE = 0.2  # at most this share of the requests left in the window goes to one batch
-UNKNOWN_BUDGET_BATCH = 50  # batch size while the provider has not said its rate limit
+# Health may spend this share of the provider's rate limit (requests a minute), watched detail included...
+HEALTH_SHARE = 0.05
+# ...and, until the provider says its limit, of the smallest documented tier (60 a minute): 3 a minute.
+ASSUMED_LIMIT = 60
+BUDGET_SHARE = 0.2  # and never more than this share of the requests left in the current window
 CONCURRENCY = 4
 TREND_POINTS = 12  # error rates kept per deployment for the list's trend
 SETTLE_MINUTES = 5.0  # after an action, the watched row says how its error rate moves for this long
@@ -69,6 +75,7 @@ class HealthMonitor:
     movements: dict[str, Movement] = field(default_factory=dict)
     _shown: list[str] = field(default_factory=list)
     _rotation: int = 0
+    _sorted_ids: list[str] = field(default_factory=list)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _watched_read_at: float = 0.0
     _detail_for: tuple[str, str] | None = None
@@ -109,11 +116,21 @@ class HealthMonitor:
         return None if health is None else health.error_rate
 
     # -- budget -----------------------------------------------------------------------------------------
+    def per_minute(self) -> int:
+        """Requests a minute health may use: HEALTH_SHARE of the provider's limit (or of ASSUMED_LIMIT)."""
+        limit = self.state.adapter.rate_limit_limit or ASSUMED_LIMIT
+        return max(1, int(limit * HEALTH_SHARE))
+
     def batch_size(self) -> int:
+        """Deployments the next batch may read: the minute's health budget less the watched detail's
+        share, and never more than BUDGET_SHARE of what is left in the window."""
+        watched_cost = DETAIL_REQUESTS * 60.0 / WATCHED_INTERVAL if self.state.watched else 0.0
+        per_batch = (self.per_minute() - watched_cost) * BATCH_INTERVAL / 60.0
+        size = max(1, int(per_batch)) if per_batch >= 1 or not self.state.watched else 0
         remaining = self.state.adapter.rate_limit_remaining
-        if remaining is None:
-            return UNKNOWN_BUDGET_BATCH
-        return max(0, min(BATCH_MAX, int(remaining * BUDGET_SHARE)))
+        if remaining is not None:
+            size = min(size, int(remaining * BUDGET_SHARE))
+        return max(0, min(BATCH_MAX, size))
 
     def next_batch(self) -> list[str]:
         """The shown rows first, then the others in rotation; at most :meth:`batch_size` of them."""
@@ -121,7 +138,9 @@ class HealthMonitor:
         known = self.state.deployments
         chosen = [dep_id for dep_id in self._shown if dep_id in known][:size]
         if len(chosen) < size and known:
-            ordered = sorted(known)
+            if len(self._sorted_ids) != len(known):
+                self._sorted_ids = sorted(known)  # once per change of the list's size, not per batch
+            ordered = self._sorted_ids
             start = self._rotation % len(ordered)
             picked = set(chosen)
             for offset in range(len(ordered)):
