@@ -76,6 +76,7 @@ class HealthMonitor:
     _shown: list[str] = field(default_factory=list)
     _rotation: int = 0
     _sorted_ids: list[str] = field(default_factory=list)
+    _read_at: dict[str, float] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _watched_read_at: float = 0.0
     _detail_for: tuple[str, str] | None = None
@@ -136,7 +137,9 @@ class HealthMonitor:
         """The shown rows first, then the others in rotation; at most :meth:`batch_size` of them."""
         size = self.batch_size()
         known = self.state.deployments
-        chosen = [dep_id for dep_id in self._shown if dep_id in known][:size]
+        # On-screen rows first, the longest unread of them first (more rows than a batch take turns).
+        shown = sorted((d for d in self._shown if d in known), key=lambda d: self._read_at.get(d, -1.0))
+        chosen = shown[:size]
         if len(chosen) < size and known:
             if len(self._sorted_ids) != len(known):
                 self._sorted_ids = sorted(known)  # once per change of the list's size, not per batch
@@ -223,6 +226,7 @@ class HealthMonitor:
         self.state.touch(dep_id, detail=True)
 
     def _record(self, dep_id: str, health: ServiceHealth | None) -> None:
+        self._read_at[dep_id] = self.now()
         previous = self.latest.get(dep_id)
         self.latest[dep_id] = health
         trend = self.trends.setdefault(dep_id, deque(maxlen=TREND_POINTS))
