@@ -53,9 +53,14 @@ def test_checkout_api_is_failing_its_users_and_the_version_before_was_not(sdk: M
     latency = observed["latency_ms"]
     assert latency["p50"] < latency["p95"] < latency["p99"]
     assert [v["version_number"] for v in observed["by_version"]] == [5]
-    # The chart's hour: one point a minute, and v5 going live marked 14 minutes back.
+    # The chart's hour: one point a minute; v4 served at its start, v5 went live 14 minutes back.
     assert len(observed["series"]) == 60
-    assert [change["version_number"] for change in observed["version_changes"]] == [5]
+    assert [change["version_number"] for change in observed["version_changes"]] == [4, 5]
+    assert (
+        observed["version_changes"][0]["at"]
+        < observed["series"][0]["t"]
+        < observed["version_changes"][1]["at"]
+    )
     healthy = sdk.deployments.observability(deployments["clinic-intake"].id)
     assert healthy["error_rate"] is not None and healthy["error_rate"] < 0.01
     assert healthy["latency_ms"]["p95"] * 3 < latency["p95"]

@@ -142,6 +142,8 @@ def open_checkout_health(app: ShipdeckApp) -> RunBefore:
         target = next(i for i in screen.table.visible_ids if screen.table._rows[i].name == "checkout-api")
         screen.table.move_to(target)
         await wait_for(pilot, lambda: health_loaded(app))
+        # No underline animation to catch half-way: the tab bar looks the same however busy the machine is.
+        app.animation_level = "none"
         screen.detail.show_tab("tab-health")
         await pilot.pause(0.3)
 

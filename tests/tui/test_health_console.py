@@ -80,3 +80,31 @@ def test_version_marks_land_under_their_time() -> None:
     line = marks_line(points, [VersionChange(at=start + timedelta(minutes=30), version_number=5)], 60)
     assert line.index("^") == 30 and "v5 went live 00:30" in line
     assert marks_line(points, [], 60) == ""
+
+
+async def test_the_rollback_dialog_compares_the_live_version_with_the_target(tmp_path: Path) -> None:
+    from shipdeck.tui.screens.dialogs import ConfirmDialog
+
+    with console_sim(tmp_path, speed=5.0) as sim:
+        app = console_app(console_options(sim, tmp_path, environment="sandbox"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            monitor = app.live.health
+            assert monitor is not None
+            checkout = next(d.id for d in app.live.deployments.values() if d.name == "checkout-api")
+            table.move_to(checkout)
+            await wait_for(
+                pilot, lambda: monitor.detail is not None and monitor.detail.health.deployment_id == checkout
+            )
+            await wait_for(
+                pilot, lambda: app.live.detail is not None and app.live.detail.deployment_id == checkout
+            )
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            shown = "\n".join(str(w.render()) for w in app.screen.query(Static))
+            line = next(text for text in shown.splitlines() if text.startswith("health:"))
+            assert line.startswith("health:  v5 (live 1") and "% errors, p95 " in line
+            assert "-> v4 (last live 1" in line
+            before, after = line.split("->")
+            assert float(before.split(": ")[2].split("%")[0]) >= 5.0
+            assert float(after.split(": ")[1].split("%")[0]) < 1.0

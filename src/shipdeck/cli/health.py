@@ -114,14 +114,17 @@ def print_detail(dep: Deployment, detail: HealthDetail | None, out: Any) -> None
         )
         marks = [" "] * width
         start = len(rates) - width
+        marked = []
         for change in health.version_changes:
+            if change.at < health.series[start].at:
+                continue  # in effect before the trend begins: nothing to mark
             index = next((i for i, p in enumerate(health.series) if p.at >= change.at), None)
             if index is not None and index >= start:
                 marks[index - start] = "^"
-        if "^" in marks:
+                marked.append(change)
+        if marked:
             labels = ", ".join(
-                f"v{c.version_number} at {c.at.astimezone(UTC).strftime('%H:%M')}"
-                for c in health.version_changes
+                f"v{c.version_number} at {c.at.astimezone(UTC).strftime('%H:%M')}" for c in marked
             )
             print(f"{'':18} {''.join(marks)}  {labels} went live", file=out)
     if detail.routes:

@@ -31,8 +31,8 @@ from shipdeck.live.actions import ActionRunner, ReadOnlyError
 from shipdeck.live.pending import PendingAction, PendingActions
 from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.state import ChangeBatch, Clock, ConnectionState, DeploymentDetail, LiveState, utc_now
-from shipdeck.model import PROMOTABLE_VERSION_STATES, Deployment, PublishRequest
-from shipdeck.model.service_health import movement_text
+from shipdeck.model import PROMOTABLE_VERSION_STATES, Deployment, PublishRequest, Version
+from shipdeck.model.service_health import change_health_line, movement_text, version_figures
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.help import HelpScreen, help_rows
@@ -139,6 +139,22 @@ class MainScreen(Screen[None]):
         monitor.set_span("24h" if monitor.detail_span == "1h" else "1h")
         self.detail.show_tab("tab-health")
         self.show_health()
+
+    def change_health_lines(
+        self, deployment: Deployment, current: Version | None, target: Version | None
+    ) -> list[str]:
+        """The rollback / promote dialog's health line: current version's figures -> the target's, while
+        it served within the Health tab's span ([] when health was not read for this deployment)."""
+        monitor = self.shipdeck.live.health
+        detail = monitor.detail if monitor is not None else None
+        if detail is None or detail.health.deployment_id != deployment.id or target is None:
+            return []
+        health = detail.health
+        now = health.as_of or self.shipdeck.clock()
+        serving = version_figures(health, current.number if current else None, serving=True)
+        earlier = version_figures(health, target.number, serving=False)
+        line = change_health_line(serving, earlier, now, target_label=target.label)
+        return [f"health:  {line}"]
 
     def show_health(self) -> None:
         monitor = self.shipdeck.live.health
@@ -355,7 +371,8 @@ class MainScreen(Screen[None]):
         now = self.shipdeck.clock()
         request = ConfirmRequest(
             title=f"Roll back {literal(deployment.name)}{_in_environment(deployment.environment)}",
-            lines=[f"current: {version_line(current, now)}", f"target:  {version_line(target, now)}"],
+            lines=[f"current: {version_line(current, now)}", f"target:  {version_line(target, now)}"]
+            + self.change_health_lines(deployment, current, target),
             notes=[NOT_ROLLED_BACK],
             confirm_label="roll back",
             environment=self._badge_environment(deployment.environment),
@@ -418,7 +435,8 @@ class MainScreen(Screen[None]):
         request = ConfirmRequest(
             title=f"Promote {literal(version.label)} of {literal(deployment.name)}"
             + _in_environment(target_environment),
-            lines=[f"current: {version_line(current, now)}", f"promote: {version_line(version, now)}"],
+            lines=[f"current: {version_line(current, now)}", f"promote: {version_line(version, now)}"]
+            + self.change_health_lines(deployment, current, version),
             confirm_label="promote",
             environment=self._badge_environment(target_environment),
         )
