@@ -265,11 +265,18 @@ def test_stale_header(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) 
         async def go_stale(pilot: Pilot[Any]) -> None:
             await asyncio.to_thread(own_sim.stop)
             await wait_for(pilot, lambda: app.live.connection is ConnectionState.STALE)
-            # After an outage longer than stale_after the list is re-read (and, the server being gone,
-            # stays 'loading'): wait for that too, so the header is the same every run.
-            await wait_for(pilot, lambda: app.live.pages_loading)
+            # After an outage longer than stale_after the list is re-read; with the server gone that read
+            # fails at once and the header says '9 deployments' again (not 'loading 9…', which it shows
+            # only for the instant of each attempt): wait for a failed re-read, so every run is the same.
+            header = main_screen(app)
+            failures = app.live.failures
+            await wait_for(pilot, lambda: app.live.failures > failures and not app.live.pages_loading)
             await wait_for(
-                pilot, lambda: "stale" in str(main_screen(app).query_one("#header-connection").render())
+                pilot,
+                lambda: (
+                    "stale" in str(header.query_one("#header-connection").render())
+                    and "loading" not in str(header.query_one("#header-count").render())
+                ),
             )
 
         assert snap_compare(app, terminal_size=size, run_before=steady(app, go_stale))
