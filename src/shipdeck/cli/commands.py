@@ -34,6 +34,7 @@ from shipdeck.live.plans import (
     ChangePlan,
     NothingToDo,
     active_version,
+    in_environment,
     newest_first,
     plan_domain_add,
     plan_domain_remove,
@@ -45,6 +46,7 @@ from shipdeck.live.plans import (
     plan_publish,
     plan_rollback,
     promote_environment,
+    same_app_in,
 )
 from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from shipdeck.model import (
@@ -296,12 +298,12 @@ def _refusal(exc: NothingToDo) -> CliError:
 
 async def environment_row(ctx: CommandContext, dep: Deployment, environment: str | None) -> Deployment:
     """The same app's row in ``environment`` (providers listing one row per environment), else ``dep``."""
-    if environment is None or dep.environment in (None, environment):
-        return dep
+    found = same_app_in(dep, environment, ())
+    if found is not None:
+        return found
     async for page in ctx.adapter.iter_deployment_pages():
-        for row in page:
-            if row.environment == environment and (row.name, row.slug) == (dep.name, dep.slug):
-                return row
+        if (found := same_app_in(dep, environment, page)) is not None:
+            return found
     raise NotFound(f"{dep.name} has no {environment} environment", status=404, provider=ctx.adapter.provider)
 
 
@@ -415,11 +417,7 @@ def _report_change(ctx: CommandContext, verb: str, outcome: ChangeOutcome, plan:
     to = plan.to.label if plan.to else "-"
     name = plan.deployment.name if plan.deployment else plan.target
     state = f" ({result.state})" if result is not None else ""
-    print(f"{verb} {name}{_in_environment(plan.environment)}: {before} -> {to}{state}", file=ctx.out)
-
-
-def _in_environment(environment: str | None) -> str:
-    return f" ({environment})" if environment else ""
+    print(f"{verb} {name}{in_environment(plan.environment)}: {before} -> {to}{state}", file=ctx.out)
 
 
 async def cmd_publish(ctx: CommandContext) -> int:

@@ -356,6 +356,18 @@ def plan_hold_auto_deploy(deployment: Deployment) -> ChangePlan:
     )
 
 
+def same_app_in(
+    deployment: Deployment, environment: str | None, rows: Iterable[Deployment]
+) -> Deployment | None:
+    """The row of ``deployment``'s app in ``environment`` (providers that list an app once per
+    environment): ``deployment`` itself when it is that row or has no environments, else the matching one
+    of ``rows`` (None: not among them)."""
+    if environment is None or deployment.environment in (None, environment):
+        return deployment
+    same = (deployment.name, deployment.slug)
+    return next((r for r in rows if r.environment == environment and (r.name, r.slug) == same), None)
+
+
 def promote_environment(deployment: Deployment) -> str | None:
     """Where a promote goes: a provider with environments promotes into production (also from staging)."""
     return "production" if deployment.environment else None

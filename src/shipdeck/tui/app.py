@@ -41,6 +41,7 @@ from shipdeck.live.plans import (
     plan_redeploy,
     plan_rollback,
     promote_environment,
+    same_app_in,
 )
 from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.session import ChangeSession
@@ -307,17 +308,7 @@ class MainScreen(Screen[None]):
 
     def _environment_row(self, deployment: Deployment, environment: str | None) -> Deployment:
         """The same app's row in ``environment`` (one row per environment), else ``deployment`` itself."""
-        if environment is None or deployment.environment in (None, environment):
-            return deployment
-        return next(
-            (
-                row
-                for row in self.shipdeck.live.deployments.values()
-                if row.environment == environment
-                and (row.name, row.slug) == (deployment.name, deployment.slug)
-            ),
-            deployment,
-        )
+        return same_app_in(deployment, environment, self.shipdeck.live.deployments.values()) or deployment
 
     def _confirm_request(
         self, plan: ChangePlan, *, confirm_label: str, ask_reason: bool = False
