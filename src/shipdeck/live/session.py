@@ -226,21 +226,10 @@ class ChangeSession:
         self._track(item)
         try:
             outcome = await self._send(item, resumed=earlier is not None)
-            if outcome.status is OutcomeStatus.UNKNOWN:
-                if on_unknown is not None:
-                    on_unknown(item)
-                window = self.resend_window if settle_for is None else settle_for
-                settled = await self._reconcile(item, within=window)
-                if settled is not None:
-                    outcome = settled
-            if outcome.status is OutcomeStatus.UNKNOWN:
-                item.state = "waiting"
-                item.last_error = str(outcome.error or "")
-                self._on_change()
-            else:
-                self._remember(outcome)
-                self._untrack(item)
-            return outcome
+            if outcome.status is OutcomeStatus.UNKNOWN and on_unknown is not None:
+                on_unknown(item)
+            window = self.resend_window if settle_for is None else settle_for
+            return await self._settle_or_wait(item, outcome, window)
         except BaseException:
             # Cancelled (the console quit) or crashed mid-flight: the server may have acted.
             self._record_unknown(item, "cancelled before the answer")
@@ -260,15 +249,7 @@ class ChangeSession:
             lambda: self.audit.attempt(item.intent, item.attempts, note="resent by the user"), item.plan
         )
         outcome = await self._send(item, resumed=True)
-        if outcome.status is OutcomeStatus.UNKNOWN:
-            settled = await self._reconcile(item, within=self.resend_window)
-            outcome = settled or outcome
-        if outcome.status is OutcomeStatus.UNKNOWN:
-            item.state = "waiting"
-            self._on_change()
-        else:
-            self._untrack(item)
-        return outcome
+        return await self._settle_or_wait(item, outcome, self.resend_window)
 
     def drop(self, identity: str) -> bool:
         """Forget a waiting change: it is not resent; its outcome stays unknown (said in the audit log)."""
@@ -330,6 +311,22 @@ class ChangeSession:
         return change
 
     # -- internals ----------------------------------------------------------------------------------------
+    async def _settle_or_wait(
+        self, item: PendingChange, outcome: ChangeOutcome, window: float
+    ) -> ChangeOutcome:
+        """An unknown outcome is reconciled for ``window`` seconds; still unknown, the change waits for
+        the user; known, it is no longer pending."""
+        if outcome.status is OutcomeStatus.UNKNOWN:
+            outcome = await self._reconcile(item, within=window) or outcome
+        if outcome.status is OutcomeStatus.UNKNOWN:
+            item.state = "waiting"
+            item.last_error = str(outcome.error or "")
+            self._on_change()
+        else:
+            self._remember(outcome)
+            self._untrack(item)
+        return outcome
+
     def _remember(self, outcome: ChangeOutcome) -> None:
         plan = outcome.plan
         verb = VERBS.get(plan.action)
