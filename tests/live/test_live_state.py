@@ -72,9 +72,12 @@ def server_deployments(sim: SimServer) -> dict[str, dict[str, object]]:
                 return out
 
 
-async def test_snapshot_pages_every_deployment_and_publishes_the_first_page_first(sim: SimServer) -> None:
-    expected = await asyncio.to_thread(server_deployments, sim)
-    async with running_live(sim, page_size=3) as (live, batches):
+async def test_snapshot_pages_every_deployment_and_publishes_the_first_page_first(
+    fresh_sim: SimServer,
+) -> None:
+    # Its own sandbox: it compares the whole list, which tests sharing the worker's sandbox may change.
+    expected = await asyncio.to_thread(server_deployments, fresh_sim)
+    async with running_live(fresh_sim, page_size=3) as (live, batches):
         await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
         assert set(live.deployments) == set(expected)
         assert {d.name for d in live.deployments.values()} >= {"smile-dental-landing"}
