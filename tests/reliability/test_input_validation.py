@@ -23,10 +23,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 from shipdeck.model.validation import ENV_KEY_PATTERN, domain_problem, env_key_problem
-from shipdeck.tui.app import MainScreen, ShipdeckApp
+from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.dialogs import PublishForm
 from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.env_editor import EnvEditorScreen
+from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from shipdeck.tui.screens.tasks import TasksScreen
 from tests.cli.helpers import shipdeck, write_config

@@ -29,12 +29,13 @@ import shipdeck.tui.screens as screens_package
 from shipdeck.cli.app import console_options
 from shipdeck.cli.parser import build_parser
 from shipdeck.config.loader import build_profile, load_config
-from shipdeck.tui.app import MainScreen, ShipdeckApp, make_app
+from shipdeck.tui.app import ShipdeckApp, make_app
 from shipdeck.tui.commands import ACTION_COMMANDS
 from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
 from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from shipdeck.tui.screens.logs import LogsScreen
+from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.screens.pending import AuditScreen, PendingScreen
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from shipdeck.tui.screens.tasks import TasksScreen

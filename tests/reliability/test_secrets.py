@@ -20,12 +20,13 @@ from textual.pilot import Pilot
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.paths import audit_log_file
 from shipdeck.config.profile import Profile, Secret
-from shipdeck.tui.app import MainScreen, ShipdeckApp
+from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
 from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.screens.logs import LogsScreen
+from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from shipdeck.tui.screens.tasks import TasksScreen
 from shipdeck.tui.widgets.detail_pane import TAB_IDS

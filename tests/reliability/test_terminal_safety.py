@@ -31,11 +31,12 @@ from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.state import DeploymentDetail
 from shipdeck.model import Deployment, Domain
-from shipdeck.tui.app import MainScreen, ShipdeckApp
+from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
 from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
 from shipdeck.tui.screens.logs import LogsScreen
+from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.screens.tasks import TasksScreen
 from shipdeck.tui.text import INVISIBLE_CHARS, literal
 from shipdeck.tui.widgets.detail_pane import TAB_IDS, DetailPane

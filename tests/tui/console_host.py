@@ -19,7 +19,8 @@ from textual.screen import Screen
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.config.themes import load_themes
-from shipdeck.tui.app import MainScreen, ShipdeckApp, make_app
+from shipdeck.tui.app import ShipdeckApp, make_app
+from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from tests.simproc import SimServer, running_sim
 

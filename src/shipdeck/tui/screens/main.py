@@ -1,0 +1,580 @@
+"""The main screen: header, filter, deployments table, detail tabs, key hints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from shipdeck.api.errors import ShipdeckError
+from shipdeck.live.actions import ReadOnlyError
+from shipdeck.live.plans import (
+    ChangePlan,
+    NothingToDo,
+    plan_hold_auto_deploy,
+    plan_promote,
+    plan_publish,
+    plan_redeploy,
+    plan_rollback,
+    promote_environment,
+    same_app_in,
+)
+from shipdeck.live.state import ChangeBatch, DeploymentDetail
+from shipdeck.model import Deployment, PublishRequest, Version
+from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
+from shipdeck.tui.screens.screen_kit import describe_error
+from shipdeck.tui.text import age_text, literal
+from shipdeck.tui.widgets.deployments_table import DeploymentsTable
+from shipdeck.tui.widgets.detail_pane import DetailPane
+from shipdeck.tui.widgets.status_header import StatusHeader
+
+if TYPE_CHECKING:
+    from shipdeck.tui.app import ShipdeckApp
+
+T = TypeVar("T")
+
+# Action name -> the capability it needs (the UI explains, and sends nothing, when it is missing).
+ACTION_CAPABILITY = {
+    "rollback": "rollback",
+    "promote": "promote",
+    "publish": "publish",
+    "redeploy": "redeploy",
+    "domains": "domains",
+    "env": "env",
+    "logs": "deployment_logs",
+    "deploy": "deploy",
+    "stop": "stop",
+}
+MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop"})
+
+
+class LiveBatch(Message):
+    """A change batch from the live state (posted at most ~10 times a second)."""
+
+    def __init__(self, batch: ChangeBatch) -> None:
+        super().__init__()
+        self.batch = batch
+
+
+class MainScreen(Screen[None]):
+    """Header, filter, deployments table, detail tabs, key hints."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Priority: the app runs it as the key arrives, before it forwards the keys queued behind it, so
+        # "/smile" in one burst (laggy SSH, paste) filters instead of running 'l' (logs) and 'e' (env).
+        Binding("slash", "filter", "Filter", id="filter", priority=True),
+        Binding("r", "rollback", "Rollback", id="rollback"),
+        Binding("P", "promote", "Promote", id="promote"),
+        Binding("p", "publish", "Publish", id="publish"),
+        Binding("R", "redeploy", "Redeploy", id="redeploy"),
+        Binding("S", "stop", "Stop (off the air)", show=False, id="stop"),
+        Binding("d", "domains", "Domains", id="domains"),
+        Binding("e", "env", "Env", id="env"),
+        Binding("l", "logs", "Logs", show=False, id="logs"),
+        Binding("y", "copy", "Copy URL", show=False, id="copy"),
+        Binding("v", "versions", "Versions", show=False, id="versions"),
+        Binding("right_square_bracket", "next_tab", "Next tab", show=False, id="detail-next-tab"),
+        Binding("left_square_bracket", "previous_tab", "Previous tab", show=False, id="detail-previous-tab"),
+        Binding("t", "tasks", "Tasks", show=False, id="tasks"),
+        Binding("escape", "back", "Back to list", show=False, id="back"),
+    ]
+
+    def __init__(self, shipdeck: ShipdeckApp) -> None:
+        super().__init__(id="main")
+        self.shipdeck = shipdeck
+        self._last_highlighted: str | None = None
+
+    def compose(self) -> ComposeResult:
+        profile = self.shipdeck.profile
+        yield StatusHeader(
+            profile=profile.name,
+            provider=profile.provider,
+            environment=profile.environment,
+            read_only=profile.read_only,
+        )
+        yield Input(placeholder="filter: name, state, URL, version (enter: keep, esc: clear)", id="filter")
+        yield DeploymentsTable(clock=self.shipdeck.clock, id="deployments")
+        yield DetailPane(clock=self.shipdeck.clock, id="detail")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DeploymentsTable).focus()
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    @property
+    def table(self) -> DeploymentsTable:
+        return self.query_one(DeploymentsTable)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one(DetailPane)
+
+    def current(self) -> Deployment | None:
+        return self.table.highlighted
+
+    # -- filter ------------------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if self.app.focused is box:
+            # A priority binding sees '/' before the filter does; there it is text. Posted behind the keys
+            # already queued for the filter, so the order typed is kept.
+            box.post_message(events.Key("slash", "/"))
+            return
+        box.add_class("-visible")
+        # Focus now, not via Widget.focus() (deferred): the keys behind '/' are forwarded to whatever has
+        # focus when the app reads them.
+        self.set_focus(box)
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self.refresh_header()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            event.input.remove_class("-visible")
+        self.table.focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_focus or (self.table.has_focus and box.value):
+            box.value = ""
+            box.remove_class("-visible")
+            self.table.set_filter("")
+            # Back on the deployment the user was on before the filter (a filter that matched nothing
+            # left no row under the cursor, and clearing it must not land on another one).
+            if self._last_highlighted is not None:
+                self.table.move_to(self._last_highlighted)
+        self.table.focus()
+
+    # -- table and detail --------------------------------------------------------------------------------
+    @on(DeploymentsTable.Highlighted)
+    def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
+        deployment = event.deployment
+        if deployment is not None:
+            self._last_highlighted = deployment.id
+        live = self.shipdeck.live
+        live.watch(deployment.id if deployment else None)
+        self.detail.show(deployment, live.detail)
+        self.detail.reset_events(live.events)
+        self.show_last_change()
+
+    @on(DeploymentsTable.Selected)
+    def _selected(self, event: DeploymentsTable.Selected) -> None:
+        if event.deployment is not None:
+            self.detail.focus_versions()
+
+    def action_versions(self) -> None:
+        self.detail.focus_versions()
+
+    def action_next_tab(self) -> None:
+        self.detail.cycle_tab(1)
+
+    def action_previous_tab(self) -> None:
+        self.detail.cycle_tab(-1)
+
+    def apply_batch(self, batch: ChangeBatch) -> None:
+        live = self.shipdeck.live
+        table = self.table
+        if batch.reset:
+            table.empty_message = "loading deployments…" if live.pages_loading else "no deployments"
+            table.replace_all(live.deployments.values())
+        else:
+            if batch.changed:
+                table.upsert(live.deployments[i] for i in batch.changed if i in live.deployments)
+            if batch.removed:
+                table.remove_rows(batch.removed)
+        if batch.connection_changed and not live.deployments and live.connection_note:
+            # Nothing listed yet and the server refused or failed: say why where the rows would be.
+            table.empty_message = literal(f"could not list deployments: {live.connection_note} (retrying)")
+            table.refresh()
+        if batch.events:
+            self.detail.add_events(batch.events)
+        current = table.highlighted
+        if batch.detail_changed or (current is not None and current.id in batch.changed) or batch.reset:
+            self.detail.show(current, live.detail)
+        self.refresh_header()
+        for problem in batch.problems:
+            self.notify(literal(problem), severity="warning", markup=False)
+
+    def refresh_header(self) -> None:
+        live = self.shipdeck.live
+        header = self.query_one(StatusHeader)
+        if self.shipdeck.live_failure is not None:
+            header.show_stopped(self.shipdeck.live_failure)
+        else:
+            header.show_connection(live.connection, live.data_age(), polling=live.polling)
+        adapter = self.shipdeck.adapter
+        header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
+        header.show_pending(len(self.shipdeck.session.pending))
+        table = self.table
+        header.show_count(table.row_count, table.total_count, loading=live.pages_loading)
+
+    def show_last_change(self) -> None:
+        current = self.current()
+        change = self.shipdeck.session.last_change_of(current) if current is not None else None
+        now = self.shipdeck.clock()
+        self.detail.show_last_change(f"{change.text()}, {age_text(change.at, now)} ago" if change else None)
+
+    def tick(self) -> None:
+        """Once a second: data age, budget, and the elapsed time of a running pipeline stage."""
+        self.refresh_header()
+        self.show_last_change()
+        if self.detail.detail is not None and self.detail.detail.pipeline_running:
+            self.detail.refresh_times()
+        self.table.refresh()
+
+    # -- actions -----------------------------------------------------------------------------------------
+    def unavailable_reason(self, action: str) -> str | None:
+        """Why ``action`` cannot run here (read-only, provider lacks it), or None."""
+        capability = ACTION_CAPABILITY.get(action)
+        capabilities = self.shipdeck.adapter.capabilities
+        if capability and not capabilities.supports(capability):
+            return capabilities.why_not(capability)
+        if action == "tasks" and self.shipdeck.tasks_profile() is None:
+            return f"profile {self.shipdeck.profile.name} has no tasks (Miteos)"
+        if action in MUTATIONS and self.shipdeck.session.read_only:
+            try:
+                self.shipdeck.session.check_writable(action)
+            except ReadOnlyError as exc:
+                return exc.message
+        return None
+
+    def _ready_for(self, action: str) -> Deployment | None:
+        """The deployment to act on, or None after telling the user why not."""
+        reason = self.unavailable_reason(action)
+        if reason:
+            self.notify(literal(reason), title=f"{action}: not available", severity="warning", markup=False)
+            return None
+        deployment = self.current()
+        if deployment is None:
+            self.notify("Select a deployment first.", title=action, severity="warning")
+        return deployment
+
+    async def _detail_with_versions(self, deployment: Deployment) -> DeploymentDetail | None:
+        """The deployment's versions (waiting briefly for them to load), or None after saying why."""
+        detail = await self.shipdeck.live.detail_for(deployment.id)
+        if detail is None or detail.versions is None:
+            why = detail.unavailable.get("versions") if detail else None
+            self.notify(
+                literal(why or f"The versions of {deployment.name} could not be read; nothing was sent."),
+                severity="warning",
+                markup=False,
+            )
+            return None
+        return detail
+
+    def _badge_environment(self, environment: str | None) -> str:
+        """The dialog's badge: the row's own environment (Mixpeek), unless the whole profile is a sandbox."""
+        profile_environment = self.shipdeck.profile.environment
+        if environment in ("production", "staging") and profile_environment != "sandbox":
+            return environment
+        return profile_environment
+
+    def _environment_row(self, deployment: Deployment, environment: str | None) -> Deployment:
+        """The same app's row in ``environment`` (one row per environment), else ``deployment`` itself."""
+        return same_app_in(deployment, environment, self.shipdeck.live.deployments.values()) or deployment
+
+    def _confirm_request(
+        self, plan: ChangePlan, *, confirm_label: str, ask_reason: bool = False
+    ) -> ConfirmRequest:
+        """The dialog for ``plan``: its preview, warnings and the confirmation the profile asks for."""
+        now = self.shipdeck.clock()
+        lines: list[str] = []
+        if plan.current is not None or plan.to is not None:
+            lines = [f"current: {version_line(plan.current, now)}", f"target:  {version_line(plan.to, now)}"]
+        else:
+            lines = [literal(plan.summary)]
+        style = self.shipdeck.profile.confirm
+        typed = style == "type" or (style is None and plan.into_production)
+        name = plan.deployment.name if plan.deployment is not None else None
+        return ConfirmRequest(
+            title=literal(plan.title),
+            lines=lines,
+            notes=[literal(note) for note in plan.notes],
+            warnings=[literal(warning) for warning in plan.warnings],
+            confirm_label=confirm_label,
+            environment=self._badge_environment(plan.environment),
+            ask_reason=ask_reason,
+            require_typed=name if typed else None,
+        )
+
+    def _planned(self, make: Callable[[], ChangePlan]) -> ChangePlan | None:
+        """The plan, or None after saying why there is nothing to send."""
+        try:
+            return make()
+        except NothingToDo as exc:
+            self.notify(literal(exc.message), title="nothing sent", severity="warning", markup=False)
+            return None
+
+    async def action_rollback(self) -> None:
+        deployment = self._ready_for("rollback")
+        if deployment is None or (detail := await self._detail_with_versions(deployment)) is None:
+            return
+        still = self.current()
+        if still is None or still.id != deployment.id:
+            return  # the cursor moved while the versions loaded: act only on what the user sees
+        versions = detail.versions or []
+        session = self.shipdeck.session
+        selected = self.detail.selected_version
+        to: Version | None = selected
+        resumes: str | None = None
+        if selected is None and (resumable := session.resumable_rollback(deployment, versions)) is not None:
+            to, earlier = resumable
+            resumes = earlier.identity
+        try:
+            plan = plan_rollback(
+                deployment,
+                versions,
+                to=to,
+                capabilities=self.shipdeck.adapter.capabilities,
+                profile_environment=self.shipdeck.profile.environment,
+                resumes=resumes,
+            )
+        except NothingToDo as exc:
+            if exc.settles is not None:
+                session.settle(exc.settles, applied=True, how="the console found its target active")
+            self.notify(
+                literal(exc.message), title="rollback: nothing sent", severity="warning", markup=False
+            )
+            return
+        request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
+        hold: ChangePlan | None = None
+        if deployment.auto_deploy and self.shipdeck.adapter.capabilities.supports("update"):
+            hold = plan_hold_auto_deploy(deployment)
+            request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
+        if resumes is not None:
+            request.notes.insert(0, "An earlier rollback to this version has an unknown outcome: this one "
+                                    "resends it with the same idempotency key.")  # fmt: skip
+
+        def confirmed(reason: str | None) -> None:
+            if reason is None:
+                return
+            plan.reason = reason or None
+            self.shipdeck.start_change(plan, first=hold if request.hold else None)
+
+        self.app.push_screen(ConfirmDialog(request), confirmed)
+
+    async def action_promote(self) -> None:
+        deployment = self._ready_for("promote")
+        if deployment is None or (detail := await self._detail_with_versions(deployment)) is None:
+            return
+        versions = detail.versions or []
+        replaced = self._environment_row(deployment, promote_environment(deployment))
+        plan = self._planned(
+            lambda: plan_promote(
+                deployment,
+                versions,
+                self.detail.selected_version,
+                replaced=replaced,
+                profile_environment=self.shipdeck.profile.environment,
+            )
+        )
+        if plan is None:
+            return
+
+        def confirmed(answer: str | None) -> None:
+            if answer is not None:
+                self.shipdeck.start_change(plan)
+
+        self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="promote")), confirmed)
+
+    def action_stop(self) -> None:
+        """Take the deployment off the air, after its name is typed (it stops answering)."""
+        deployment = self._ready_for("stop")
+        if deployment is None:
+            return
+        from shipdeck.live.operations import plan_stop
+        from shipdeck.tui.screens.screen_kit import TextPrompt
+
+        def must_match(typed: str) -> str | None:
+            if typed.strip() == deployment.name:
+                return None
+            return f"Type {literal(deployment.name)} exactly to stop it."
+
+        def confirmed(typed: str | None) -> None:
+            if typed is not None:
+                self.shipdeck.start_change(plan_stop(deployment))
+
+        where = f" ({deployment.url})" if deployment.url else ""
+        prompt = TextPrompt(
+            f"Stop {literal(deployment.name)}?",
+            help_text=(
+                f"This takes the site off the air{literal(where)}: it stops answering until a version is "
+                "promoted again. Type the deployment's name to confirm."
+            ),
+            validate=must_match,
+        )
+        self.app.push_screen(prompt, confirmed)
+
+    def action_deploy(self) -> None:
+        """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
+        from shipdeck.api.miteos import MiteosAdapter
+        from shipdeck.live.operations import plan_deploy
+        from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
+
+        deployment = self._ready_for("deploy")
+        adapter = self.shipdeck.adapter
+        if deployment is None or not isinstance(adapter, MiteosAdapter):
+            return
+        sandbox = adapter.sandbox_mode
+
+        async def prefilled() -> None:
+            # The live state keeps no provider extras (memory): the row's workspace and configuration are
+            # read from the server, one GET.
+            try:
+                full = await adapter.get_deployment(deployment.id)
+            except ShipdeckError as exc:
+                self.notify(describe_error(exc), title="deploy", severity="error", markup=False)
+                return
+            extra = full.model_extra or {}
+            initial = DeployInput(
+                workspace_id=str(extra.get("workspace_id") or ""),
+                target=full.target or "",
+                config_id=str(extra.get("config_id") or ""),
+            )
+            form = DeployForm(initial, environment=self.shipdeck.profile.environment, sandbox=sandbox)
+            self.app.push_screen(form, submitted)
+
+        def submitted(chosen: DeployInput | None) -> None:
+            if chosen is None:
+                return
+
+            def select(created: Deployment) -> None:
+                self.table.upsert([created])
+                self.table.move_to(created.id)
+
+            plan = plan_deploy(
+                chosen.workspace_id, chosen.target, chosen.config_id, sandbox=sandbox, on_done=select
+            )
+            self.shipdeck.start_change(plan, show_pipeline=True)
+
+        self.run_worker(prefilled(), group="deploy-form", exclusive=True, exit_on_error=False)
+
+    def action_publish(self) -> None:
+        if self.shipdeck.adapter.capabilities.deploy:  # Miteos publishes by triggering a deployment
+            self.action_deploy()
+            return
+        deployment = self._ready_for("publish")
+        if deployment is None:
+            return
+        memory = self.shipdeck.publish_memory
+        initial = memory.recall(deployment.id)
+        if deployment.environment:  # one environment of an app (Mixpeek): publish there by default
+            initial = initial.model_copy(update={"environment": deployment.environment})
+        capabilities = self.shipdeck.adapter.capabilities
+        form = PublishForm(
+            deployment.name,
+            initial,
+            environments=capabilities.environments,
+            fields=capabilities.publish_fields,
+            required=capabilities.publish_required,
+            # One environment: the profile's (a sandbox account says so); several: the chosen target's.
+            badge_environment=(
+                self._badge_environment
+                if len(capabilities.environments) > 1
+                else lambda _: self.shipdeck.profile.environment
+            ),
+        )
+        detail = self.shipdeck.live.detail
+        versions = detail.versions or [] if detail and detail.deployment_id == deployment.id else []
+
+        def submitted(request: PublishRequest | None) -> None:
+            if request is None:
+                return
+            try:
+                memory.remember(deployment.id, request)
+            except OSError as exc:
+                self.notify(f"Could not remember the form's values: {exc.strerror}", severity="warning")
+            plan = self._planned(
+                lambda: plan_publish(
+                    deployment,
+                    request,
+                    capabilities,
+                    versions=versions,
+                    profile_environment=self.shipdeck.profile.environment,
+                )
+            )
+            if plan is None:
+                return
+            style = self.shipdeck.profile.confirm
+            if style == "type" or (style is None and plan.into_production):
+                # Into production: the form's ctrl+s is not enough, the name is typed too.
+                def confirmed(answer: str | None) -> None:
+                    if answer is not None:
+                        self.shipdeck.start_change(plan, show_pipeline=True)
+
+                dialog = ConfirmDialog(self._confirm_request(plan, confirm_label="publish"))
+                self.app.push_screen(dialog, confirmed)
+                return
+            self.shipdeck.start_change(plan, show_pipeline=True)
+
+        self.app.push_screen(form, submitted)
+
+    def action_redeploy(self) -> None:
+        deployment = self._ready_for("redeploy")
+        if deployment is None:
+            return
+        plan = plan_redeploy(deployment, profile_environment=self.shipdeck.profile.environment)
+
+        def confirmed(answer: str | None) -> None:
+            if answer is not None:
+                self.shipdeck.start_change(plan, show_pipeline=True)
+
+        request = self._confirm_request(plan, confirm_label="redeploy")
+        request.environment = self.shipdeck.profile.environment
+        self.app.push_screen(ConfirmDialog(request), confirmed)
+
+    def _push_for_deployment(self, action: str, make: Callable[[Deployment], Screen[Any]]) -> None:
+        deployment = self._ready_for(action)
+        if deployment is not None:
+            self.app.push_screen(make(deployment))
+
+    def action_domains(self) -> None:
+        from shipdeck.tui.screens.domains import DomainsScreen
+
+        shipdeck = self.shipdeck
+        self._push_for_deployment("domains", lambda d: DomainsScreen(shipdeck.adapter, shipdeck.session, d))
+
+    def action_env(self) -> None:
+        from shipdeck.tui.screens.env_editor import EnvEditorScreen
+
+        shipdeck = self.shipdeck
+        self._push_for_deployment("env", lambda d: EnvEditorScreen(shipdeck.adapter, shipdeck.session, d))
+
+    def action_logs(self) -> None:
+        from shipdeck.tui.screens.logs import LogsScreen
+
+        self._push_for_deployment("logs", lambda d: LogsScreen(self.shipdeck.adapter, d))
+
+    def action_copy(self) -> None:
+        from shipdeck.tui.clipboard import copy_to_clipboard
+
+        deployment = self.current()
+        if deployment is None:
+            self.notify("Select a deployment first.", severity="warning")
+            return
+        if deployment.url:
+            copy_to_clipboard(self.app, deployment.url, what="URL")
+        else:
+            copy_to_clipboard(self.app, deployment.id, what="deployment id")
+
+    def action_tasks(self) -> None:
+        reason = self.unavailable_reason("tasks")
+        if reason:
+            self.notify(literal(reason), title="tasks", severity="warning", markup=False)
+            return
+        self.shipdeck.open_tasks()
+
+
+def _in_environment(environment: str | None) -> str:
+    """`` · staging`` for a row that is one environment of an app (Mixpeek); nothing otherwise."""
+    return f" · {environment}" if environment else ""
