@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shipdeck.config.custom_commands import CustomCommand
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import ThemeSpec
 
@@ -25,3 +26,5 @@ class ConsoleOptions:
     config_problems: list[str] = field(default_factory=list)
     # Where the audit log goes (None: the default under the state dir).
     audit_path: Path | None = None
+    # [commands.NAME] of the config: the user's own commands (keys on the main screen, palette entries).
+    commands: tuple[CustomCommand, ...] = ()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from shipdeck.config.custom_commands import COMMAND_KEYS, CustomCommand, parse_commands
 from shipdeck.config.errors import ConfigError, TokenError
 from shipdeck.config.paths import config_file
 from shipdeck.config.profile import (
@@ -44,7 +45,7 @@ DEFAULT_BASE_URL: dict[ProviderName, str] = {
     "mixpeek": "https://api.mixpeek.com/v1/apps",
 }
 
-_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log")
+_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log", "commands")
 _PROFILE_KEYS = (
     "provider",
     "base_url",
@@ -98,6 +99,8 @@ class ShipdeckConfig:
     theme: str | None = None
     audit_log: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    # [commands.NAME]: the user's own commands, in the file's order.
+    commands: dict[str, CustomCommand] = field(default_factory=dict)
 
 
 # A config file is a few kilobytes; past these it is not one (and would only cost time to read).
@@ -230,6 +233,9 @@ class _Parser:
         for profile in profiles.values():
             self.check_tasks_profile(profile, profiles)
         keymap = self.keymap(data.get("keymap", {}))
+        commands = parse_commands(data.get("commands", {}), fail=self.fail)
+        for name, table in data.get("commands", {}).items():
+            self.warn_unknown(("commands", name), table, COMMAND_KEYS)
         audit_log = self.string((), data, "audit_log")
         return ShipdeckConfig(
             path=self.path,
@@ -240,6 +246,7 @@ class _Parser:
             theme=self.string((), data, "theme"),
             audit_log=Path(audit_log).expanduser() if audit_log else None,
             warnings=self.warnings,
+            commands=commands,
         )
 
     def profile(self, name: str, data: dict[str, Any]) -> ProfileConfig:

@@ -8,6 +8,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
+from shipdeck.tui.screens.command_output import palette_entries
 from shipdeck.tui.text import literal
 
 if TYPE_CHECKING:
@@ -47,13 +48,16 @@ class ShipdeckCommands(Provider):
     def _go_to(self, deployment_id: str) -> None:
         self.shipdeck.go_to_deployment(deployment_id)
 
+    def _actions(self) -> list[tuple[str, str, str]]:
+        return [*ACTION_COMMANDS, *palette_entries(self.shipdeck)]
+
     async def discover(self) -> Hits:
-        for title, action, help_text in ACTION_COMMANDS:
+        for title, action, help_text in self._actions():
             yield DiscoveryHit(title, lambda a=action: self._run_action(a), help=help_text)  # type: ignore[misc]
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, action, help_text in ACTION_COMMANDS:
+        for title, action, help_text in self._actions():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(

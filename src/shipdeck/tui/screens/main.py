@@ -27,6 +27,7 @@ from shipdeck.live.plans import (
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
 from shipdeck.model import Deployment, PublishRequest, Version
+from shipdeck.tui.screens.command_output import bind_custom_commands, run_custom_command
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import age_text, literal
@@ -89,6 +90,10 @@ class MainScreen(Screen[None]):
         super().__init__(id="main")
         self.shipdeck = shipdeck
         self._last_highlighted: str | None = None
+        bind_custom_commands(self)  # the config's [commands.NAME] keys
+
+    def action_custom_command(self, name: str) -> None:
+        run_custom_command(self, name)
 
     def compose(self) -> ComposeResult:
         profile = self.shipdeck.profile
