@@ -99,7 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config_sub.add_parser("path", help="print the config file's path")
     config_sub.add_parser("show", help="print the profiles (never a token)", parents=[json_flag])
-    config_sub.add_parser("check", help="check the file, the tokens and the themes")
+    check = config_sub.add_parser(
+        "check", help="check the file, the keys, the tokens and the themes (exit 1 on any problem)"
+    )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also try each profile's token against its server (one cheap read each) and say which work",
+    )
 
     add("themes", "list the themes (shipped and yours)", json_flag)
 

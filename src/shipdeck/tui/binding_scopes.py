@@ -144,3 +144,8 @@ def command_clashes(keymap: Mapping[str, str], commands: Sequence[CustomCommand]
                 MAIN_SCOPE, key, (*holders, Held(command.binding_id, command.title, True))
             )
     return result
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id of every scope (what the config's [keymap] may name)."""
+    return {b.id for classes in scopes().values() for cls in classes for b in _bindings_of(cls) if b.id}
