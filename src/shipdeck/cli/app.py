@@ -85,6 +85,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.profile and args.provider:
         raise UsageError("choose --profile or --provider/--url, not both")
     command = args.command
+    if command == "sim":  # `shipdeck sim` is routed before argparse; this is `run(["sim", ...])`
+        from shipdeck.sim.cli import main as sim_main
+
+        return sim_main(list(args.sim_args))
     if command == "config":
         return cmd_config(args)
     if command == "themes":

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="start from new demo data (drop the previous demo database)"
     )
 
+    sim = add("sim", "run the sandbox control plane (Miosa, Miteos, Mixpeek APIs) on loopback")
+    sim.add_argument("sim_args", nargs=argparse.REMAINDER, metavar="...", help="see `shipdeck sim --help`")
+
     config = add("config", "where the config file is, what it says, whether it works")
     config_sub = config.add_subparsers(
         dest="config_action", metavar="ACTION", parser_class=_Parser, required=True
@@ -113,7 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit = add("audit", "print the audit log of changes made from this machine", json_flag)
     audit.add_argument("--tail", type=_record_count, metavar="N", help="only the last N records")
 
-    add("ls", "list deployments", json_flag)
+    ls = add("ls", "list deployments (sorted by name)", json_flag)
+    ls.add_argument(
+        "--sort",
+        choices=("name", "state", "updated", "version", "id"),
+        default="name",
+        help="order: name (default), state (failed first), updated or version (newest first), id",
+    )
     versions = add("versions", "list a deployment's versions (* marks the active one)", json_flag)
     versions.add_argument("deployment", type=_reference, metavar="DEP", help="deployment id or name")
 
