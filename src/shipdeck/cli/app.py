@@ -13,6 +13,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+import argcomplete
+from argcomplete.shell_integration import shellcode
+
 from shipdeck.api.errors import NetworkError, ShipdeckError
 from shipdeck.cli.commands import COMMANDS, Command, CommandContext
 from shipdeck.cli.demo import DemoSandbox
@@ -48,7 +51,11 @@ COMMAND_GRACE = 1.0
 
 def run(argv: Sequence[str]) -> int:
     try:
-        args = build_parser().parse_args(list(argv))
+        parser = build_parser()
+        # Only acts when the shell's completion hook runs us (it sets _ARGCOMPLETE): prints the candidates
+        # for the word being completed and exits; otherwise returns at once.
+        argcomplete.autocomplete(parser)
+        args = parser.parse_args(list(argv))
         if args.command in (None, "demo"):  # the console draws the terminal itself
             return _dispatch(args)
         # Server text (names, messages, log lines) must not reach the terminal as escape sequences.
@@ -89,6 +96,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from shipdeck.sim.cli import main as sim_main
 
         return sim_main(list(args.sim_args))
+    if command == "completion":
+        print(shellcode(["shipdeck"], shell=args.shell), end="")
+        return 0
     if command == "config":
         return cmd_config(args)
     if command == "themes":

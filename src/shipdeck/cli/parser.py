@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also try each profile's token against its server (one cheap read each) and say which work",
     )
 
+    completion = add("completion", "print the shell completion script: bash, zsh or fish")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell to complete in")
+    completion.epilog = (
+        'install: bash: eval "$(shipdeck completion bash)" in ~/.bashrc; zsh: the same with zsh in '
+        "~/.zshrc; fish: shipdeck completion fish > ~/.config/fish/completions/shipdeck.fish"
+    )
+
     add("themes", "list the themes (shipped and yours)", json_flag)
 
     audit = add("audit", "print the audit log of changes made from this machine", json_flag)
