@@ -56,7 +56,7 @@ def run(argv: Sequence[str]) -> int:
         # for the word being completed and exits; otherwise returns at once.
         argcomplete.autocomplete(parser)
         args = parser.parse_args(list(argv))
-        if args.command in (None, "demo"):  # the console draws the terminal itself
+        if args.command in (None, "demo", "serve"):  # the console draws the terminal itself
             return _dispatch(args)
         # Server text (names, messages, log lines) must not reach the terminal as escape sequences.
         with terminal_safe_output():
@@ -119,6 +119,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile, problems = _attach_tasks(config, name, profile, args.read_only, wanted=command is None)
     if command is None:
         return open_console(console_options(config, profile, problems))
+    if command == "serve":  # the profile and its token were checked above: fail here, not in the browser
+        from shipdeck.cli.serve import cmd_serve
+
+        return cmd_serve(args)
     _check_arguments(args)
     for warning in [*config.warnings, *problems]:
         warning_line(warning)

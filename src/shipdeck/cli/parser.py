@@ -96,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim = add("sim", "run the sandbox control plane (Miosa, Miteos, Mixpeek APIs) on loopback")
     sim.add_argument("sim_args", nargs=argparse.REMAINDER, metavar="...", help="see `shipdeck sim --help`")
 
+    serve = add("serve", "the console in a browser (textual-serve), on loopback, behind a token")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one, printed at start)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="accept a non-loopback --host (anyone who can reach it and has the token gets the console)",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the URL browsers reach it at (behind a proxy or with --allow-remote)",
+    )
+
     config = add("config", "where the config file is, what it says, whether it works")
     config_sub = config.add_subparsers(
         dest="config_action", metavar="ACTION", parser_class=_Parser, required=True

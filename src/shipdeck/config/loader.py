@@ -425,6 +425,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+is_loopback = _is_loopback
+
+
 def plain_http_warning(url: str, where: str) -> str | None:
     """The warning for a plain-http URL to anything but loopback (None when there is nothing to say)."""
     parts = urlsplit(url)
