@@ -19,6 +19,7 @@ from shipdeck.sim.core import (
     Database,
     SimContext,
     abort_current_connection,
+    answering,
     json_body,
     miosa_error,
     sse_frame,
@@ -70,18 +71,13 @@ async def _pipeline(store: MiosaStore, version_id: str) -> None:
 # ------------------------------------------------------------------------------------------- request helpers
 
 
+def _bad_body(exc: BadBody) -> Response:
+    return miosa_error(422, "VALIDATION_FAILED", exc.message, exc.details)
+
+
 def _guard(handler: Handler) -> Handler:
-    """Render ApiError and BadBody in the Miosa error shape."""
-
-    async def guarded(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return miosa_error(exc.status, exc.code, exc.message, exc.details)
-        except BadBody as exc:
-            return miosa_error(422, "VALIDATION_FAILED", exc.message, exc.details)
-
-    return guarded
+    """Render refusals (ApiError) and BadBody in the Miosa error shape."""
+    return answering(handler, _bad_body)
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = 500) -> str | None:

@@ -22,7 +22,7 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
-from shipdeck.sim.core import SimContext
+from shipdeck.sim.core import Refusal, SimContext
 
 PROVIDER = "miteos"
 
@@ -124,13 +124,13 @@ CREATE TABLE IF NOT EXISTS miteos_deliverables (
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-class Refused(Exception):
+class Refused(Refusal):
     """A request the state refuses (404, 409, 422); the HTTP layer answers ``{"detail": message}``."""
 
+    provider = PROVIDER
+
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, "REFUSED", message)
 
 
 def new_id(rng: random.Random, prefix: str) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import weakref
@@ -38,6 +37,7 @@ from shipdeck.sim.core import (
     BadBody,
     Database,
     SimContext,
+    answering,
     json_body,
     mixpeek_error,
     parse_seed,
@@ -139,25 +139,15 @@ def _by_method(handlers: dict[str, Handler]) -> Handler:
     return dispatch
 
 
+def _bad_body(exc: BadBody) -> Response:
+    status = 400 if "JSON" in exc.message else 422
+    kind = "BadRequestError" if status == 400 else "ValidationError"
+    return mixpeek_error(status, kind, exc.message, {"errors": exc.details} if exc.details else None)
+
+
 def _guarded(handler: Handler) -> Handler:
     """Refusals raised anywhere in a handler become the Mixpeek error envelope."""
-
-    async def guarded(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except StoreError as exc:
-            answer = mixpeek_error(exc.status, exc.kind, exc.message, exc.details)
-            if exc.code is None:
-                return answer
-            body = json.loads(bytes(answer.body))
-            body["error"]["code"] = exc.code
-            return JSONResponse(body, status_code=exc.status)
-        except BadBody as exc:
-            status = 400 if "JSON" in exc.message else 422
-            kind = "BadRequestError" if status == 400 else "ValidationError"
-            return mixpeek_error(status, kind, exc.message, {"errors": exc.details} if exc.details else None)
-
-    return guarded
+    return answering(handler, _bad_body)
 
 
 _SERVICES: weakref.WeakKeyDictionary[SimContext, MixpeekService] = weakref.WeakKeyDictionary()

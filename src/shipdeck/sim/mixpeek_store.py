@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shipdeck.sim.core import Database, SimClock
+from starlette.responses import JSONResponse, Response
+
+from shipdeck.sim.core import Database, Refusal, SimClock, mixpeek_error
 
 ENVIRONMENTS = ("production", "staging")
 DEPLOY_STATUSES = ("queued", "building", "complete", "failed")
@@ -96,8 +98,10 @@ CREATE TABLE IF NOT EXISTS mixpeek_objects (
 """
 
 
-class StoreError(Exception):
+class StoreError(Refusal):
     """A request the state refuses; the HTTP layer turns it into the Mixpeek error envelope."""
+
+    provider = "mixpeek"
 
     def __init__(
         self,
@@ -108,12 +112,17 @@ class StoreError(Exception):
         *,
         code: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, kind, message, details or {})
         self.kind = kind
-        self.message = message
-        self.details = details or {}
-        self.code = code
+        self.wire_code = code
+
+    def answer(self) -> Response:
+        answer = mixpeek_error(self.status, self.kind, self.message, self.details)
+        if self.wire_code is None:
+            return answer
+        body = json.loads(bytes(answer.body))
+        body["error"]["code"] = self.wire_code
+        return JSONResponse(body, status_code=self.status)
 
 
 def not_found(resource: str, ident: str | int, message: str | None = None) -> StoreError:
