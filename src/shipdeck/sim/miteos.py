@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from shipdeck.sim import miteos_ws
-from shipdeck.sim.core import BadBody, Database, SimContext, json_body, miteos_error, parse_seed, token_of
+from shipdeck.sim import miteos_seed, miteos_ws
+from shipdeck.sim.core import BadBody, Database, SimContext, json_body, miteos_error, token_of
 from shipdeck.sim.core import answering as answer_refusals
 from shipdeck.sim.miteos_store import (
     DEFAULT_TASK_CONFIG,
@@ -44,8 +44,7 @@ def create_schema(db: Database) -> None:
 
 
 def seed(ctx: SimContext, kind: str) -> None:
-    name, count = parse_seed(kind)
-    MiteosStore(ctx).seed(name, count)
+    miteos_seed.seed(ctx, kind)
 
 
 def resume(ctx: SimContext) -> None:

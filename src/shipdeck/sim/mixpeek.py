@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from shipdeck.sim import mixpeek_seed
 from shipdeck.sim.core import (
     SSE_HEADERS,
     BadBody,
@@ -56,7 +57,6 @@ from shipdeck.sim.mixpeek_store import (
     invalid,
     not_found,
     only_keys,
-    seed_demo,
 )
 
 PROVIDER = "mixpeek"
@@ -86,7 +86,7 @@ def create_schema(db: Database) -> None:
 def seed(ctx: SimContext, kind: str) -> None:
     name, _count = parse_seed(kind)
     if name in ("demo", "scale"):
-        seed_demo(MixpeekStore(ctx.db, ctx.clock, ctx.rng), ctx.clock.epoch)
+        mixpeek_seed.seed_demo(MixpeekStore(ctx.db, ctx.clock, ctx.rng), ctx.clock.epoch)
 
 
 def resume(ctx: SimContext) -> None:
