@@ -101,6 +101,11 @@ class Adapter(ABC):
     # The health of :meth:`events`' connection (None: the adapter does not report it).
     stream_health: StreamHealth | None = None
 
+    @property
+    def sandbox_mode(self) -> bool:
+        """True when the provider's token says it reaches a test mode (Miteos ``mt_test_`` keys)."""
+        return False
+
     def _unsupported(self, action: Capability) -> UnsupportedAction:
         return UnsupportedAction(self.capabilities.why_not(action))
 

@@ -417,13 +417,12 @@ class MainScreen(Screen[None]):
 
     def action_deploy(self) -> None:
         """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
-        from shipdeck.api.miteos import MiteosAdapter
         from shipdeck.live.operations import plan_deploy
         from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
 
         deployment = self._ready_for("deploy")
         adapter = self.shipdeck.adapter
-        if deployment is None or not isinstance(adapter, MiteosAdapter):
+        if deployment is None or not adapter.capabilities.supports(Capability.DEPLOY):
             return
         sandbox = adapter.sandbox_mode
 
