@@ -31,6 +31,7 @@ from shipdeck.cli.parser import build_parser
 from shipdeck.config.loader import build_profile, load_config
 from shipdeck.tui.app import ShipdeckApp, make_app
 from shipdeck.tui.commands import ACTION_COMMANDS
+from shipdeck.tui.screens.command_output import CommandOutputScreen
 from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
 from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen
@@ -61,7 +62,20 @@ NOT_PRESSED = {"quit"}
 # The main screen's actions that change something (each must be refused, not silently skipped).
 MAIN_CHANGES = {"rollback", "promote", "publish", "redeploy"}
 # Scriptable commands that only read (everything else must be proven to refuse).
-READ_COMMANDS = {"demo", "config", "themes", "audit", "ls", "versions", "status", "logs"}
+# completion prints a script; sim is the sandbox itself; serve opens consoles that get --read-only passed on.
+READ_COMMANDS = {
+    "demo",
+    "config",
+    "themes",
+    "audit",
+    "ls",
+    "versions",
+    "status",
+    "logs",
+    "completion",
+    "sim",
+    "serve",
+}
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +163,10 @@ def first_key(binding: Binding) -> str:
 
 
 def test_every_full_screen_has_an_opener() -> None:
-    assert full_screens() - {MainScreen} == set(OPENERS), "a new screen: add how to open it to OPENERS"
+    # The custom-command pane opens only on a configured [commands] key (tests/tui/test_custom_commands.py
+    # covers it, the read-only refusal of a mutating command included).
+    opened_elsewhere = {MainScreen, CommandOutputScreen}
+    assert full_screens() - opened_elsewhere == set(OPENERS), "a new screen: add how to open it to OPENERS"
 
 
 # -- the console ----------------------------------------------------------------------------------------

@@ -147,7 +147,10 @@ async def cmd_ls(ctx: CommandContext) -> int:
     # 100: the smallest page limit among the providers (Miteos refuses more).
     async for page in ctx.adapter.iter_deployment_pages(limit=100):
         deployments.extend(page)
-    deployments = sort_deployments(deployments, getattr(ctx.args, "sort", None) or "name")
+    sort = getattr(ctx.args, "sort", None)
+    # The table is sorted by name; --json keeps the server's order unless --sort is given.
+    if sort is not None or not ctx.json:
+        deployments = sort_deployments(deployments, sort or "name")
     deployments = await with_version_numbers(ctx, deployments)
     if ctx.json:
         print_json(deployments, ctx.out)
@@ -202,7 +205,7 @@ async def with_version_numbers(ctx: CommandContext, deployments: list[Deployment
         async with gate:
             try:
                 version = await ctx.adapter.get_version(dep.id, dep.active_version_id)
-            except (NotFound, UnsupportedAction, ValidationFailed):
+            except ShipdeckError:  # any failure (even a broken answer) only costs this row its number
                 return dep.id, None
         return dep.id, version.number
 

@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument(
         "--sort",
         choices=("name", "state", "updated", "version", "id"),
-        default="name",
-        help="order: name (default), state (failed first), updated or version (newest first), id",
+        help="order: name (the table's default; --json keeps the server's order unless --sort), state "
+        "(failed first), updated or version (newest first), id",
     )
     versions = add("versions", "list a deployment's versions (* marks the active one)", json_flag)
     versions.add_argument("deployment", type=_reference, metavar="DEP", help="deployment id or name")
