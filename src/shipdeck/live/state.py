@@ -192,7 +192,10 @@ class LiveState:
         self.detail: DeploymentDetail | None = None
         self._watched: str | None = None
         self._subscribers: list[Subscriber] = []
-        self._pending = ChangeBatch()
+        self._batch = ChangeBatch()
+        # Set when the batch being gathered may have something in it: the publisher sleeps until then
+        # (an idle console wakes for nothing, rather than ten times a second).
+        self._batch_touched = asyncio.Event()
         self._dirty: set[str] = set()
         # The parts of the watched deployment's detail to re-read (empty: it is current).
         self._detail_dirty: set[str] = set()
@@ -666,13 +669,21 @@ class LiveState:
             self._detail_dirty.add("runs")
             self._wake.set()
 
+    @property
+    def _pending(self) -> ChangeBatch:
+        """The batch being gathered; whoever takes it to add a change wakes the publisher."""
+        self._batch_touched.set()
+        return self._batch
+
     async def _publisher(self) -> None:
+        # The first change of a batch starts its interval; what comes meanwhile joins it.
         while True:
+            await self._batch_touched.wait()
             await asyncio.sleep(self.timing.coalesce_interval)
-            if not self._pending:
-                continue
-            batch, self._pending = self._pending, ChangeBatch()
-            self.publish(batch)
+            self._batch_touched.clear()
+            batch, self._batch = self._batch, ChangeBatch()
+            if batch:
+                self.publish(batch)
 
     def publish(self, batch: ChangeBatch) -> None:
         for subscriber in list(self._subscribers):

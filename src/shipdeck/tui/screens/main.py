@@ -230,7 +230,7 @@ class MainScreen(Screen[None]):
         self.show_last_change()
         if self.detail.detail is not None and self.detail.detail.pipeline_running:
             self.detail.refresh_times()
-        self.table.refresh()
+        self.table.tick()
 
     # -- actions -----------------------------------------------------------------------------------------
     def unavailable_reason(self, action: str) -> str | None:

@@ -72,6 +72,8 @@ class StatusHeader(Horizontal):
         self._profile = profile
         self._provider = provider
         self._environment = environment
+        # What each field shows now: the once-a-second tick repaints a field only when its text changes.
+        self._shown: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("shipdeck", id="header-title")
@@ -88,20 +90,24 @@ class StatusHeader(Horizontal):
         yield Static("", id="header-budget")
         yield Static(connection_text(ConnectionState.CONNECTING, None), id="header-connection")
 
+    def _show(self, field: str, text: str) -> Static:
+        """Put ``text`` in the field ``#header-<field>`` unless it already says so (no repaint then)."""
+        widget = self.query_one(f"#header-{field}", Static)
+        if self._shown.get(field) != text:
+            self._shown[field] = text
+            widget.update(Content(text))
+        return widget
+
     def show_connection(self, state: ConnectionState, age: float | None, *, polling: bool = False) -> None:
-        widget = self.query_one("#header-connection", Static)
-        widget.update(Content(connection_text(state, age, polling=polling)))
+        widget = self._show("connection", connection_text(state, age, polling=polling))
         widget.set_class(state is not ConnectionState.LIVE, "-down")
 
     def show_stopped(self, reason: str) -> None:
         """The live updates stopped (their loop failed): the data shown is frozen, whatever its age."""
-        widget = self.query_one("#header-connection", Static)
-        widget.update(Content(f"✖ stopped: {reason}"))
-        widget.set_class(True, "-down")
+        self._show("connection", f"✖ stopped: {reason}").set_class(True, "-down")
 
     def show_budget(self, remaining: int | None, limit: int | None) -> None:
-        widget = self.query_one("#header-budget", Static)
-        widget.update(Content(budget_text(remaining, limit)))
+        widget = self._show("budget", budget_text(remaining, limit))
         low = remaining is not None and bool(limit) and remaining * 100 < LOW_BUDGET_PERCENT * (limit or 1)
         widget.set_class(low, "-low")
 
@@ -113,7 +119,7 @@ class StatusHeader(Horizontal):
             text = f"{shown:,}/{total:,} shown"
         else:
             text = f"{total:,} deployments"
-        self.query_one("#header-count", Static).update(Content(text))
+        self._show("count", text)
 
     def show_pending(self, count: int) -> None:
-        self.query_one("#header-pending", Static).update(Content(f"⧗ {count} pending" if count else ""))
+        self._show("pending", f"⧗ {count} pending" if count else "")
