@@ -104,7 +104,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile = build_profile(config, name, read_only=args.read_only, with_tasks=False)
         profile, problems = _attach_tasks(config, name, profile, args.read_only, wanted=command is None)
     if command is None:
-        return open_console(console_options(config, profile, problems))
+        return open_console(console_options(config, profile, problems, cache=not args.no_cache))
     _check_arguments(args)
     for warning in [*config.warnings, *problems]:
         warning_line(warning)
@@ -148,8 +148,15 @@ def _with_tasks(profile: Profile, tasks: Profile) -> Profile:
     return replace(profile, tasks=tasks)
 
 
-def console_options(config: ShipdeckConfig, profile: Profile, problems: list[str]) -> ConsoleOptions:
+def console_options(
+    config: ShipdeckConfig, profile: Profile, problems: list[str], *, cache: bool = True
+) -> ConsoleOptions:
+    from shipdeck.config.cache import cache_file
+
     catalog = load_themes()
+    cache_path = None
+    if cache and config.cache:
+        cache_path = cache_file(profile.name, profile.provider, profile.base_url)
     return ConsoleOptions(
         profile=profile,
         keymap=dict(config.keymap),
@@ -158,6 +165,7 @@ def console_options(config: ShipdeckConfig, profile: Profile, problems: list[str
         theme_problems=catalog.problems,
         config_problems=[*config.warnings, *problems],
         audit_path=config.audit_log,
+        cache_path=cache_path,
     )
 
 
@@ -247,4 +255,4 @@ def run_demo(args: argparse.Namespace) -> int:
     config = _config_for_ad_hoc()
     with DemoSandbox(db_path, port=args.port) as sandbox:
         profile = sandbox.profile(read_only=args.read_only)
-        return open_console(console_options(config, profile, []))
+        return open_console(console_options(config, profile, [], cache=not args.no_cache))

@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only", action="store_true", help="refuse every change (on top of the profile's read_only)"
     )
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="the console starts without the profile's last known list, and saves none",
+    )
+    parser.add_argument(
         "--timeout",
         type=_positive_float,
         default=60.0,

@@ -25,3 +25,5 @@ class ConsoleOptions:
     config_problems: list[str] = field(default_factory=list)
     # Where the audit log goes (None: the default under the state dir).
     audit_path: Path | None = None
+    # The profile's last known list (config/cache.py), shown until the server answers; None: no cache.
+    cache_path: Path | None = None

@@ -44,7 +44,7 @@ DEFAULT_BASE_URL: dict[ProviderName, str] = {
     "mixpeek": "https://api.mixpeek.com/v1/apps",
 }
 
-_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log")
+_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log", "cache")
 _PROFILE_KEYS = (
     "provider",
     "base_url",
@@ -97,6 +97,8 @@ class ShipdeckConfig:
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
     audit_log: Path | None = None
+    # The console starts from each profile's last known list (config/cache.py); `cache = false` turns it off.
+    cache: bool = True
     warnings: list[str] = field(default_factory=list)
 
 
@@ -231,6 +233,9 @@ class _Parser:
             self.check_tasks_profile(profile, profiles)
         keymap = self.keymap(data.get("keymap", {}))
         audit_log = self.string((), data, "audit_log")
+        cache = data.get("cache", True)
+        if not isinstance(cache, bool):
+            raise self.fail((), "cache", f"must be true or false (got {_describe(cache)})")
         return ShipdeckConfig(
             path=self.path,
             exists=True,
@@ -239,6 +244,7 @@ class _Parser:
             keymap=keymap,
             theme=self.string((), data, "theme"),
             audit_log=Path(audit_log).expanduser() if audit_log else None,
+            cache=cache,
             warnings=self.warnings,
         )
 

@@ -88,7 +88,7 @@ class ShipdeckApp(App[int]):
         self.adapter = adapter if adapter is not None else self._make_adapter(self.profile)
         self._owns_adapter = adapter is None
         self.session = self._session_for(self.profile, self.adapter)
-        self.live = LiveState(self.adapter, clock=self.clock, timing=timing)
+        self.live = LiveState(self.adapter, clock=self.clock, timing=timing, cache_path=options.cache_path)
         self.publish_memory = PublishMemory()
         self._unsubscribe = self.live.subscribe(self._post_batch)
         self._tasks_adapter: Adapter | None = None
@@ -421,6 +421,7 @@ class ShipdeckApp(App[int]):
 
     async def on_unmount(self) -> None:
         self._unsubscribe()
+        self.live.save_cache()  # the last known list, for the next start (nothing if it did not change)
         for adapter in (self.adapter if self._owns_adapter else None, self._tasks_adapter):
             if adapter is not None:
                 try:

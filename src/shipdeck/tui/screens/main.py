@@ -211,7 +211,9 @@ class MainScreen(Screen[None]):
         if self.shipdeck.live_failure is not None:
             header.show_stopped(self.shipdeck.live_failure)
         else:
-            header.show_connection(live.connection, live.data_age(), polling=live.polling)
+            header.show_connection(
+                live.connection, live.data_age(), polling=live.polling, cached=live.cached_age()
+            )
         adapter = self.shipdeck.adapter
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
         header.show_pending(len(self.shipdeck.session.pending))

@@ -22,9 +22,29 @@ CONNECTION_SYMBOL = {
 }
 
 
-def connection_text(state: ConnectionState, age: float | None, *, polling: bool = False) -> str:
+def ago_text(seconds: float) -> str:
+    """'12 s', '3 min', '5 h', '2 d'."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min"
+    if whole < 86400:
+        return f"{whole // 3600} h"
+    return f"{whole // 86400} d"
+
+
+def connection_text(
+    state: ConnectionState, age: float | None, *, polling: bool = False, cached: float | None = None
+) -> str:
     """'● live', '● polled 8s', '◑ stale 42s', ... (the age shows whenever the data may be out of date:
-    polled data is as old as the last poll, not pushed as it changes)."""
+    polled data is as old as the last poll, not pushed as it changes). ``cached``: the list shown is the
+    last known one, saved that many seconds ago ('◌ as of 3 min ago, connecting')."""
+    if cached is not None:
+        doing = "connecting" if state is ConnectionState.CONNECTING else "API unreachable"
+        if state is ConnectionState.LIVE:
+            doing = "loading"
+        return f"{CONNECTION_SYMBOL[state]} as of {ago_text(cached)} ago, {doing}"
     if state is ConnectionState.LIVE and polling:
         return f"{CONNECTION_SYMBOL[state]} polled" + (f" {int(age)}s" if age is not None else "")
     text = f"{CONNECTION_SYMBOL[state]} {state.value}"
@@ -98,9 +118,11 @@ class StatusHeader(Horizontal):
             widget.update(Content(text))
         return widget
 
-    def show_connection(self, state: ConnectionState, age: float | None, *, polling: bool = False) -> None:
-        widget = self._show("connection", connection_text(state, age, polling=polling))
-        widget.set_class(state is not ConnectionState.LIVE, "-down")
+    def show_connection(
+        self, state: ConnectionState, age: float | None, *, polling: bool = False, cached: float | None = None
+    ) -> None:
+        widget = self._show("connection", connection_text(state, age, polling=polling, cached=cached))
+        widget.set_class(state is not ConnectionState.LIVE or cached is not None, "-down")
 
     def show_stopped(self, reason: str) -> None:
         """The live updates stopped (their loop failed): the data shown is frozen, whatever its age."""
