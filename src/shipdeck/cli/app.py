@@ -12,16 +12,12 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shipdeck.api.errors import NetworkError, ShipdeckError
-from shipdeck.cli.commands import COMMANDS, Command, CommandContext
 from shipdeck.cli.demo import DemoSandbox
-from shipdeck.cli.deploy import cmd_deploy
-from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
-from shipdeck.cli.operate import cmd_logs, cmd_releases, cmd_stop
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
-from shipdeck.config.audit import AuditLog, server_origin
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.errors import ConfigError
 from shipdeck.config.loader import (
@@ -32,12 +28,13 @@ from shipdeck.config.loader import (
     load_config,
     plain_http_warning,
 )
-from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.paths import config_file, state_dir
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import load_themes
-from shipdeck.live.session import ChangeSession
 from shipdeck.model.validation import domain_problem
+
+if TYPE_CHECKING:
+    from shipdeck.cli.commands import Command
 
 INTERRUPTED_EXIT = 130
 # One request may take this long; the global --timeout bounds the whole call, retries included.
@@ -85,6 +82,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.profile and args.provider:
         raise UsageError("choose --profile or --provider/--url, not both")
     command = args.command
+    # The commands are imported when used: the console starts without any of them.
+    if command in ("config", "themes", "audit"):
+        from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
     if command == "config":
         return cmd_config(args)
     if command == "themes":
@@ -177,6 +177,10 @@ def open_console(options: ConsoleOptions) -> int:
 
 async def run_scriptable(args: argparse.Namespace, profile: Profile, config: ShipdeckConfig) -> int:
     from shipdeck.api.factory import make_adapter
+    from shipdeck.cli.commands import CommandContext
+    from shipdeck.config.audit import AuditLog, server_origin
+    from shipdeck.config.open_changes import OpenChanges
+    from shipdeck.live.session import ChangeSession
 
     audit = AuditLog(
         config.audit_log,
@@ -195,13 +199,14 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
             adapter, audit, read_only=profile.read_only, profile_name=profile.name, open_changes=OpenChanges()
         )
         context = CommandContext(adapter=adapter, session=session, args=args, out=sys.stdout, err=sys.stderr)
+        command = remote_commands()[args.command]
         if not _bounded(args):
-            return await REMOTE_COMMANDS[args.command](context)
+            return await command(context)
         try:
             # A little later than the transport's own deadline, so that one slow request still ends with its
             # own, more precise message ('could not connect ...').
             async with asyncio.timeout(args.timeout + COMMAND_GRACE):
-                return await REMOTE_COMMANDS[args.command](context)
+                return await command(context)
         except TimeoutError:
             raise NetworkError(
                 f"{args.command} did not finish within --timeout {args.timeout:g} s (paging included)",
@@ -224,14 +229,13 @@ def _bounded(args: argparse.Namespace) -> bool:
     return False
 
 
-# The commands that talk to a control plane (the scriptable ones, and deploy).
-REMOTE_COMMANDS: dict[str, Command] = {
-    **COMMANDS,
-    "deploy": cmd_deploy,
-    "stop": cmd_stop,
-    "releases": cmd_releases,
-    "logs": cmd_logs,
-}
+def remote_commands() -> dict[str, Command]:
+    """The commands that talk to a control plane (the scriptable ones, and deploy)."""
+    from shipdeck.cli.commands import COMMANDS
+    from shipdeck.cli.deploy import cmd_deploy
+    from shipdeck.cli.operate import cmd_logs, cmd_releases, cmd_stop
+
+    return {**COMMANDS, "deploy": cmd_deploy, "stop": cmd_stop, "releases": cmd_releases, "logs": cmd_logs}
 
 
 class _NoticePrinter:
