@@ -10,24 +10,27 @@ own process (user + system from /proc, the simulator child excluded) and the byt
 
 from __future__ import annotations
 
-import fcntl
 import os
-import select
 import shutil
-import signal
-import struct
 import sys
-import termios
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import Result, bench_arguments, finish, isolate_user_dirs  # noqa: E402
+from benchlib import (  # noqa: E402
+    COLUMNS,
+    LINES,
+    PtyProcess,
+    Result,
+    bench_arguments,
+    finish,
+    isolate_user_dirs,
+    load_note,
+)
 
 CPU_TARGET = 0.5  # percent of one core
 BYTES_TARGET = 5 * 1024  # a minute
-COLUMNS, LINES = 120, 40
 TICK = os.sysconf("SC_CLK_TCK")
 
 BARE_APP = """
@@ -57,60 +60,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-class PtyProcess:
-    """A command on the slave side of a pty of COLUMNS x LINES; everything it writes is read and counted."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.pid, self.fd = os.forkpty()
-        if self.pid == 0:  # the child
-            try:
-                os.execve(argv[0], argv, env)
-            finally:
-                os._exit(127)
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
-        self.received = 0
-        self.tail = b""
-
-    def pump(self, seconds: float) -> None:
-        """Read (and count) what the process writes for ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self.fd, 65536)
-            except OSError:  # the child has gone
-                return
-            self.received += len(chunk)
-            self.tail = (self.tail + chunk)[-65536:]
-
-    def wait_for(self, marker: bytes, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while marker not in self.tail:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{marker!r} never appeared on the terminal")
-            self.pump(0.05)
-
-    def stop(self) -> None:
-        try:
-            os.write(self.fd, b"q")
-            end = time.monotonic() + 10
-            while time.monotonic() < end:
-                self.pump(0.1)
-                done, _ = os.waitpid(self.pid, os.WNOHANG)
-                if done:
-                    return
-            os.kill(self.pid, signal.SIGTERM)
-            os.waitpid(self.pid, 0)
-        finally:
-            os.close(self.fd)
-
-
 def measure(argv: list[str], marker: bytes, seconds: float, settle: float) -> tuple[float, float]:
     """(percent of one core, bytes a minute) of ``argv`` idle in a pty after ``marker`` appeared."""
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)}
-    proc = PtyProcess(argv, env)
+    proc = PtyProcess(argv)
     try:
         proc.wait_for(marker, timeout=120)
         proc.pump(settle)
@@ -122,11 +74,6 @@ def measure(argv: list[str], marker: bytes, seconds: float, settle: float) -> tu
     finally:
         proc.stop()
     return 100 * cpu / elapsed, written * 60 / elapsed
-
-
-def load_note() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def main() -> int:

@@ -172,8 +172,6 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._visible: list[str] = []
         self._filter = ""
         self._highlighted_id: str | None = None
-        # Until the user moves, the cursor stays on the first row while pages arrive.
-        self._user_moved = False
         self.empty_message = "loading deployments…"
         self._announced_at = -HIGHLIGHT_SETTLE
         self._settle_timer: Timer | None = None
@@ -293,7 +291,9 @@ class DeploymentsTable(ScrollView, can_focus=True):
         return self._ordered_ids
 
     def _reindex(self, among: list[str] | None = None) -> None:
-        keep = self._highlighted_id if self._user_moved else None
+        # The cursor stays on the deployment it is on while rows arrive, move or go (pages of a big account
+        # sorting in above it): the detail pane does not reload under a user who pressed nothing.
+        keep = self._highlighted_id
         ids = self._ordered() if among is None else among
         if self._filter:
             needle = self._filter
@@ -316,7 +316,6 @@ class DeploymentsTable(ScrollView, can_focus=True):
             return False
         if deployment_id not in self._visible:
             self.set_filter("")
-        self._user_moved = True
         self.cursor = self._visible.index(deployment_id)
         return True
 
@@ -359,27 +358,21 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
     def action_cursor_up(self) -> None:
-        self._user_moved = True
         self.cursor -= 1
 
     def action_cursor_down(self) -> None:
-        self._user_moved = True
         self.cursor += 1
 
     def action_page_up(self) -> None:
-        self._user_moved = True
         self.cursor -= max(1, self.scrollable_content_region.height - 2)
 
     def action_page_down(self) -> None:
-        self._user_moved = True
         self.cursor += max(1, self.scrollable_content_region.height - 2)
 
     def action_first(self) -> None:
-        self._user_moved = True
         self.cursor = 0
 
     def action_last(self) -> None:
-        self._user_moved = True
         self.cursor = len(self._visible) - 1
 
     def action_select(self) -> None:
