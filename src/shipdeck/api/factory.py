@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import UnsupportedAction
+from shipdeck.api.providers import SPECS, spec_for
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
 from shipdeck.config.profile import Profile
-
-# Provider -> (module, adapter class): only the adapter a profile needs is imported (each is a few tens of
-# milliseconds of the console's start).
-_ADAPTERS: dict[str, tuple[str, str]] = {
-    "miosa": ("shipdeck.api.miosa", "MiosaAdapter"),
-    "miteos": ("shipdeck.api.miteos", "MiteosAdapter"),
-    "mixpeek": ("shipdeck.api.mixpeek", "MixpeekAdapter"),
-}
-
-
-def _adapter_class(provider: str) -> Callable[..., Adapter] | None:
-    where = _ADAPTERS.get(provider)
-    if where is None:
-        return None
-    module, name = where
-    adapter: Callable[..., Adapter] = getattr(importlib.import_module(module), name)
-    return adapter
 
 
 def make_adapter(
@@ -41,11 +24,11 @@ def make_adapter(
 
     ``on_notice`` receives progress lines the UI may show ("rate limited, retrying in 4 s").
     """
-    adapter_class = _adapter_class(profile.provider)
-    if adapter_class is None:
+    spec = spec_for(profile.provider)
+    if spec is None:
         raise UnsupportedAction(
             f"profile {profile.name}: shipdeck cannot talk to {profile.provider} yet "
-            f"(supported: {', '.join(sorted(_ADAPTERS))})"
+            f"(supported: {', '.join(sorted(SPECS))})"
         )
     transport = Transport(
         profile.base_url,
@@ -56,4 +39,4 @@ def make_adapter(
         timeout=timeout,
         deadline=deadline,
     )
-    return adapter_class(transport, stream_options=stream_options)
+    return spec.adapter(transport, stream_options=stream_options)
