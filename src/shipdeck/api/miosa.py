@@ -13,12 +13,12 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from httpx_sse import ServerSentEvent
 
 from shipdeck.api.base import _newest_first
 from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import ProtocolError, StreamResyncRequired
 from shipdeck.api.parsing import (
     JsonObject,
@@ -98,11 +98,6 @@ def parse_runtime_line(text: str) -> LogLine:
         any(f" {code} " in f" {rest} " for code in ("500", "502", "503", "504")) or "error" in rest.lower()
     )
     return LogLine(line=rest, ts=moment, stream="stderr" if error else "stdout")
-
-
-def _seg(value: str) -> str:
-    """One path segment, escaped (ids come from users and servers)."""
-    return quote(str(value), safe="")
 
 
 # -- mappers (raw provider JSON -> model; ProtocolError on anything unreadable) --------------------------

@@ -37,13 +37,13 @@ import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from httpx_sse import ServerSentEvent
 
 from shipdeck.api.base import _newest_first, new_idempotency_key
 from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import (
     ApiError,
     NetworkError,
@@ -122,10 +122,6 @@ MIXPEEK_CAPABILITIES = Capabilities(
         Capability.EVENT_STREAM: "Mixpeek has no event stream; shipdeck polls",
     },
 )
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 def split_deployment_id(deployment_id: str) -> tuple[str, str]:
