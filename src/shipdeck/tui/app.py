@@ -158,7 +158,7 @@ class ShipdeckApp(App[int]):
         await self.switch_mode(FLEET_MODE)
 
     def action_switch_profile(self) -> None:
-        if isinstance(self.screen, ProfileSwitcher):
+        if isinstance(self.screen, ProfileSwitcher) or self._only_one_profile():
             return
         current = self.active_context
         rows = [(profile, self._connection_of(profile.name)) for profile in self.contexts.profiles.values()]
@@ -176,10 +176,15 @@ class ShipdeckApp(App[int]):
             self.run_worker(self.switch_profile(name), group="switch", exit_on_error=False)
 
     def action_fleet(self) -> None:
-        if len(self.contexts.profiles) < 2:
-            self.notify("Only one profile is configured: the fleet is this list.", markup=False, timeout=4)
+        if self._only_one_profile():
             return
         self.run_worker(self.open_fleet(), group="switch", exit_on_error=False)
+
+    def _only_one_profile(self) -> bool:
+        if len(self.contexts.profiles) > 1:
+            return False
+        self.notify("Only one profile is configured (see `shipdeck config`).", markup=False, timeout=4)
+        return True
 
     def _connection_of(self, name: str) -> str | None:
         return self.contexts.get(name).connection_word() if name in self.contexts else None
