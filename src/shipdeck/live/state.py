@@ -37,7 +37,7 @@ from shipdeck.api.errors import (
     UnsupportedAction,
 )
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
-from shipdeck.model import Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
+from shipdeck.model import Capability, Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
 
 Clock = Callable[[], datetime]
 
@@ -189,6 +189,7 @@ class LiveState:
         # When the server last told us something (snapshot, event or poll): the data's age.
         self.last_heard: datetime | None = None
         self.pages_loading = True
+        self._pages_this_read = 0
         self.detail: DeploymentDetail | None = None
         self._watched: str | None = None
         self._subscribers: list[Subscriber] = []
@@ -233,6 +234,13 @@ class LiveState:
     def last_seq(self) -> int | None:
         """The sequence number of the last stream event taken in (where a reconnect resumes after)."""
         return self._last_seq
+
+    @property
+    def list_arriving(self) -> bool:
+        """Pages of the list are arriving (or the first read has not answered yet): what the header calls
+        'loading N…'. A re-read that has not had a page yet (during an outage, each attempt) keeps the list
+        it has and is not 'loading': the connection state already says that the server is away."""
+        return self.pages_loading and (self._pages_this_read > 0 or not self.deployments)
 
     @property
     def failures(self) -> int:
@@ -322,7 +330,7 @@ class LiveState:
     async def _follow(self) -> None:
         await self._snapshot_until_ok()
         self._background(self._fill_version_numbers(), "live-version-numbers")
-        if self.adapter.capabilities.event_stream:
+        if self.adapter.capabilities.supports(Capability.EVENT_STREAM):
             if self.adapter.stream_health is not None:
                 self._background(self._poll_while_stream_down(self.adapter.stream_health), "live-stream-down")
             await self._stream_forever()
@@ -352,6 +360,7 @@ class LiveState:
         """
         watched_before = self.deployments.get(self._watched) if self._watched else None
         self.pages_loading = True
+        self._pages_this_read = 0
         try:
             seen = await self._load_pages()
         finally:
@@ -379,6 +388,7 @@ class LiveState:
                 seen.add(dep.id)
                 self._store(dep)
             self._heard()
+            self._pages_this_read += 1
             if first:
                 self._pending.reset = True
                 first = False

@@ -24,7 +24,7 @@ from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import Clock, ConnectionState, LiveState
 from shipdeck.live.timing import Timing
-from shipdeck.model import Deployment, Health, Version, health_of
+from shipdeck.model import Capability, Deployment, Health, Version, health_of
 from shipdeck.tui.text import literal
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ class ProfileContext:
 
     # -- the Tasks side (Miteos, or the profile's tasks_profile) -----------------------------------------
     def tasks_profile(self) -> Profile | None:
-        if self.profile.provider == "miteos":
+        if self.adapter.capabilities.supports(Capability.TASKS):
             return self.profile
         return self.profile.tasks
 

@@ -27,7 +27,7 @@ from shipdeck.live.plans import (
     same_app_in,
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
-from shipdeck.model import Deployment, PublishRequest, Version
+from shipdeck.model import Capability, Deployment, PublishRequest, Version
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import age_text, literal
@@ -42,16 +42,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Action name -> the capability it needs (the UI explains, and sends nothing, when it is missing).
-ACTION_CAPABILITY = {
-    "rollback": "rollback",
-    "promote": "promote",
-    "publish": "publish",
-    "redeploy": "redeploy",
-    "domains": "domains",
-    "env": "env",
-    "logs": "deployment_logs",
-    "deploy": "deploy",
-    "stop": "stop",
+ACTION_CAPABILITY: dict[str, Capability] = {
+    "rollback": Capability.ROLLBACK,
+    "promote": Capability.PROMOTE,
+    "publish": Capability.PUBLISH,
+    "redeploy": Capability.REDEPLOY,
+    "domains": Capability.DOMAINS,
+    "env": Capability.ENV,
+    "logs": Capability.DEPLOYMENT_LOGS,
+    "deploy": Capability.DEPLOY,
+    "stop": Capability.STOP,
 }
 MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop"})
 
@@ -259,7 +259,7 @@ class MainScreen(Screen[None]):
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
         header.show_pending(len(context.session.pending))
         table = self.table
-        header.show_count(table.row_count, table.total_count, loading=live.pages_loading)
+        header.show_count(table.row_count, table.total_count, loading=live.list_arriving)
 
     def show_last_change(self) -> None:
         current = self.current()
@@ -435,7 +435,7 @@ class MainScreen(Screen[None]):
             return
         request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
         hold: ChangePlan | None = None
-        if deployment.auto_deploy and self.context.adapter.capabilities.supports("update"):
+        if deployment.auto_deploy and self.context.adapter.capabilities.supports(Capability.UPDATE):
             hold = plan_hold_auto_deploy(deployment)
             request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
         if resumes is not None:
@@ -504,13 +504,12 @@ class MainScreen(Screen[None]):
 
     def action_deploy(self) -> None:
         """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
-        from shipdeck.api.miteos import MiteosAdapter
         from shipdeck.live.operations import plan_deploy
         from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
 
         deployment = self._ready_for("deploy")
         adapter = self.context.adapter
-        if deployment is None or not isinstance(adapter, MiteosAdapter):
+        if deployment is None or not adapter.capabilities.supports(Capability.DEPLOY):
             return
         sandbox = adapter.sandbox_mode
 
@@ -547,7 +546,9 @@ class MainScreen(Screen[None]):
         self.run_worker(prefilled(), group="deploy-form", exclusive=True, exit_on_error=False)
 
     def action_publish(self) -> None:
-        if self.context.adapter.capabilities.deploy:  # Miteos publishes by triggering a deployment
+        if self.context.adapter.capabilities.supports(
+            Capability.DEPLOY
+        ):  # Miteos publishes by triggering a deployment
             self.action_deploy()
             return
         deployment = self._ready_for("publish")
