@@ -12,6 +12,7 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from shipdeck.api.errors import NetworkError, ShipdeckError
 from shipdeck.cli.commands import COMMANDS, Command, CommandContext
@@ -245,6 +246,11 @@ def run_demo(args: argparse.Namespace) -> int:
             leftover.unlink(missing_ok=True)
     print("shipdeck: starting the sandbox control plane on loopback ...", file=sys.stderr, flush=True)
     config = _config_for_ad_hoc()
+    only = args.demo_provider or getattr(args, "provider", None)
     with DemoSandbox(db_path, port=args.port) as sandbox:
-        profile = sandbox.profile(read_only=args.read_only)
-        return open_console(console_options(config, profile, []))
+        if only:
+            profile = sandbox.single_profile(only, read_only=args.read_only)
+            return open_console(console_options(config, profile, []))
+        fleet = sandbox.fleet_profiles(read_only=args.read_only)
+        options = console_options(config, fleet[0], [])
+        return open_console(replace(options, profiles=tuple(fleet), start_fleet=len(fleet) > 1))

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=0, help="loopback port for the sandbox (default: a free one)"
     )
     demo.add_argument(
+        "--provider",
+        dest="demo_provider",
+        choices=sorted(SPECS),
+        help="one provider's console alone (default: the fleet of every sandbox profile)",
+    )
+    demo.add_argument(
         "--fresh", action="store_true", help="start from new demo data (drop the previous demo database)"
     )
 
