@@ -166,7 +166,8 @@ async def test_switching_profile_from_the_palette_and_back_is_warm(
         main = await wait_for_screen(pilot, app, MainScreen)
         assert not isinstance(main, FleetScreen) and main.context is mixpeek
         # The same live state, still running: its rows are on screen at once, nothing re-read.
-        assert mixpeek.live is live and mixpeek.worker is worker and not worker.is_finished
+        assert worker is not None and mixpeek.live is live and mixpeek.worker is worker
+        assert not worker.is_finished
         assert main.table.total_count == len(live.deployments) > 0
         await pilot.press("F")
         fleet = await wait_for_screen(pilot, app, FleetScreen)

@@ -94,6 +94,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_audit(args)
     if command == "demo":
         return run_demo(args)
+    if command == "ls" and args.all_profiles:
+        if args.profile or args.provider:
+            raise UsageError("ls --all-profiles lists every profile: drop --profile/--provider")
+        from shipdeck.cli.fleet import list_all_profiles
+
+        config = load_config()
+        for warning in config.warnings:
+            warning_line(warning)
+        return asyncio.run(list_all_profiles(config, args))
     if args.provider:
         config = _config_for_ad_hoc()
         profile = ad_hoc_profile(args.provider, args.url, read_only=args.read_only)
