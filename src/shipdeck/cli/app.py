@@ -103,6 +103,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         for warning in config.warnings:
             warning_line(warning)
         return asyncio.run(list_all_profiles(config, args))
+    if command is None and not args.provider:
+        return open_console(_console_options(load_config(), args))
     if args.provider:
         config = _config_for_ad_hoc()
         profile = ad_hoc_profile(args.provider, args.url, read_only=args.read_only)
@@ -119,6 +121,34 @@ def _dispatch(args: argparse.Namespace) -> int:
     for warning in [*config.warnings, *problems]:
         warning_line(warning)
     return asyncio.run(run_scriptable(args, profile, config))
+
+
+def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> ConsoleOptions:
+    """The console over every profile of the config (the switcher lists them all): it opens on the chosen
+    one, or on the fleet when the config's start_screen says so or several profiles and none was chosen.
+    A profile other than the chosen one that cannot be built (its token is missing) is left out, said."""
+    chosen = args.profile or os.environ.get("SHIPDECK_PROFILE") or config.default_profile
+    fleet = config.start_screen == "fleet" or (chosen is None and len(config.profiles) > 1)
+    start = None if fleet else choose_profile_name(config, args.profile)
+    profiles: list[Profile] = []
+    problems: list[str] = []
+    for name in config.profiles:
+        try:
+            profile = build_profile(config, name, read_only=args.read_only, with_tasks=False)
+        except ConfigError as exc:
+            if name == start:
+                raise
+            problems.append(f"profile {name} left out: {exc.message}")
+            continue
+        profile, more = _attach_tasks(config, name, profile, args.read_only, wanted=True)
+        profiles.append(profile)
+        problems += more
+    if not profiles:
+        choose_profile_name(config, args.profile)  # says why there is none
+        raise ConfigError("no profile could be opened: " + "; ".join(problems))
+    first = next((p for p in profiles if p.name == start), profiles[0])
+    options = console_options(config, first, problems)
+    return replace(options, profiles=tuple(profiles), start_fleet=fleet and len(profiles) > 1)
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
