@@ -10,7 +10,7 @@ looked at for ``warm_for`` seconds is closed (its mode removed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,9 +27,10 @@ from shipdeck.config.themes import DEFAULT_DARK_THEME
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import Clock, LiveState, utc_now
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
+from shipdeck.tui.bindings import all_binding_ids, checked_keymap
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.context import WARM_FOR, ProfileContext, ProfileContexts
-from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
+from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.fleet import FleetScreen
 from shipdeck.tui.screens.help import HelpScreen, help_rows
 from shipdeck.tui.screens.main import MainScreen
@@ -37,7 +38,6 @@ from shipdeck.tui.screens.profiles import ProfileSwitcher
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import literal
 from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes
-from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 
 FLEET_MODE = "fleet"
 # Seconds between two looks for contexts that have been idle for longer than warm_for.
@@ -161,7 +161,8 @@ class ShipdeckApp(App[int]):
         if isinstance(self.screen, ProfileSwitcher) or self._only_one_profile():
             return
         current = self.active_context
-        rows = [(profile, self._connection_of(profile.name)) for profile in self.contexts.profiles.values()]
+        open_ = {c.name: c.connection_word() for c in self.contexts}
+        rows = [(profile, open_.get(profile.name)) for profile in self.contexts.profiles.values()]
 
         def chosen(name: str | None) -> None:
             if name == FLEET_MODE:
@@ -185,9 +186,6 @@ class ShipdeckApp(App[int]):
             return False
         self.notify("Only one profile is configured (see `shipdeck config`).", markup=False, timeout=4)
         return True
-
-    def _connection_of(self, name: str) -> str | None:
-        return self.contexts.get(name).connection_word() if name in self.contexts else None
 
     async def _cool(self) -> None:
         """Close the contexts nobody has looked at for warm_for seconds (their modes first)."""
@@ -228,10 +226,6 @@ class ShipdeckApp(App[int]):
     @property
     def profile(self) -> Profile:
         return self._active().profile
-
-    @property
-    def live_failure(self) -> str | None:
-        return self._active().live_failure
 
     def _active(self) -> ProfileContext:
         context = self.active_context
@@ -284,34 +278,9 @@ class ShipdeckApp(App[int]):
         self.notify("Live updates restarted.", markup=False, timeout=3)
 
     # -- keymap ------------------------------------------------------------------------------------------
-    def all_binding_ids(self) -> set[str]:
-        """Every binding id the console knows (what the config's [keymap] may name)."""
-        classes: Iterable[type[Any]] = (
-            ShipdeckApp,
-            MainScreen,
-            FleetScreen,
-            ProfileSwitcher,
-            DeploymentsTable,
-            ConfirmDialog,
-            PublishForm,
-            HelpScreen,
-        )
-        ids: set[str] = set()
-        for cls in classes:
-            for binding in cls.BINDINGS:
-                if isinstance(binding, Binding) and binding.id:
-                    ids.add(binding.id)
-        ids |= _other_screen_binding_ids()
-        return ids
-
     def _apply_keymap(self) -> None:
-        keymap = dict(self.options.keymap)
-        unknown = sorted(set(keymap) - self.all_binding_ids())
-        for binding_id in unknown:
-            self._startup_problems.append(
-                f"keymap: no key binding has the id {binding_id!r} (see ? for every id); ignored"
-            )
-            del keymap[binding_id]
+        keymap, problems = checked_keymap(self.options.keymap, all_binding_ids(ShipdeckApp))
+        self._startup_problems += problems
         self.set_keymap(keymap)
 
     def handle_bindings_clash(self, clashed_bindings: set[Binding], node: Any) -> None:
@@ -366,21 +335,6 @@ class ShipdeckApp(App[int]):
     async def on_unmount(self) -> None:
         for context in self.contexts:
             await context.close()
-
-
-def _other_screen_binding_ids() -> set[str]:
-    """Binding ids of the side screens (tasks, env, domains, logs), so the keymap may name them too."""
-    import importlib
-
-    ids: set[str] = set()
-    for module_name in ("tasks", "env_editor", "domains", "logs", "screen_kit"):
-        module = importlib.import_module(f"shipdeck.tui.screens.{module_name}")
-        for value in vars(module).values():
-            bindings = getattr(value, "BINDINGS", None) if isinstance(value, type) else None
-            for binding in bindings or []:
-                if isinstance(binding, Binding) and binding.id:
-                    ids.add(binding.id)
-    return ids
 
 
 def make_app(
