@@ -12,6 +12,7 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from shipdeck.api.errors import NetworkError, ShipdeckError
@@ -93,6 +94,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_audit(args)
     if command == "demo":
         return run_demo(args)
+    if command == "ls" and args.all_profiles:
+        if args.profile or args.provider:
+            raise UsageError("ls --all-profiles lists every profile: drop --profile/--provider")
+        from shipdeck.cli.fleet import list_all_profiles
+
+        config = load_config()
+        for warning in config.warnings:
+            warning_line(warning)
+        return asyncio.run(list_all_profiles(config, args))
+    if command is None and not args.provider:
+        return open_console(_console_options(load_config(), args))
     if args.provider:
         config = _config_for_ad_hoc()
         profile = ad_hoc_profile(args.provider, args.url, read_only=args.read_only)
@@ -109,6 +121,34 @@ def _dispatch(args: argparse.Namespace) -> int:
     for warning in [*config.warnings, *problems]:
         warning_line(warning)
     return asyncio.run(run_scriptable(args, profile, config))
+
+
+def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> ConsoleOptions:
+    """The console over every profile of the config (the switcher lists them all): it opens on the chosen
+    one, or on the fleet when the config's start_screen says so or several profiles and none was chosen.
+    A profile other than the chosen one that cannot be built (its token is missing) is left out, said."""
+    chosen = args.profile or os.environ.get("SHIPDECK_PROFILE") or config.default_profile
+    fleet = config.start_screen == "fleet" or (chosen is None and len(config.profiles) > 1)
+    start = None if fleet else choose_profile_name(config, args.profile)
+    profiles: list[Profile] = []
+    problems: list[str] = []
+    for name in config.profiles:
+        try:
+            profile = build_profile(config, name, read_only=args.read_only, with_tasks=False)
+        except ConfigError as exc:
+            if name == start:
+                raise
+            problems.append(f"profile {name} left out: {exc.message}")
+            continue
+        profile, more = _attach_tasks(config, name, profile, args.read_only, wanted=True)
+        profiles.append(profile)
+        problems += more
+    if not profiles:
+        choose_profile_name(config, args.profile)  # says why there is none
+        raise ConfigError("no profile could be opened: " + "; ".join(problems))
+    first = next((p for p in profiles if p.name == start), profiles[0])
+    options = console_options(config, first, problems, cache=not args.no_cache)
+    return replace(options, profiles=tuple(profiles), start_fleet=fleet and len(profiles) > 1)
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -152,11 +192,13 @@ def console_options(
     config: ShipdeckConfig, profile: Profile, problems: list[str], *, cache: bool = True
 ) -> ConsoleOptions:
     from shipdeck.config.cache import cache_file
+    from shipdeck.config.paths import cache_dir
 
     catalog = load_themes()
-    cache_path = None
+    cache_path = directory = None
     if cache and config.cache:
-        cache_path = cache_file(profile.name, profile.provider, profile.base_url)
+        directory = cache_dir()
+        cache_path = cache_file(profile.name, profile.provider, profile.base_url, directory)
     return ConsoleOptions(
         profile=profile,
         keymap=dict(config.keymap),
@@ -166,6 +208,7 @@ def console_options(
         config_problems=[*config.warnings, *problems],
         audit_path=config.audit_log,
         cache_path=cache_path,
+        cache_dir=directory,
     )
 
 
@@ -257,6 +300,11 @@ def run_demo(args: argparse.Namespace) -> int:
             leftover.unlink(missing_ok=True)
     print("shipdeck: starting the sandbox control plane on loopback ...", file=sys.stderr, flush=True)
     config = _config_for_ad_hoc()
+    only = args.demo_provider or getattr(args, "provider", None)
     with DemoSandbox(db_path, port=args.port) as sandbox:
-        profile = sandbox.profile(read_only=args.read_only)
-        return open_console(console_options(config, profile, [], cache=not args.no_cache))
+        if only:
+            profile = sandbox.single_profile(only, read_only=args.read_only)
+            return open_console(console_options(config, profile, [], cache=not args.no_cache))
+        fleet = sandbox.fleet_profiles(read_only=args.read_only)
+        options = console_options(config, fleet[0], [], cache=not args.no_cache)
+        return open_console(replace(options, profiles=tuple(fleet), start_fleet=len(fleet) > 1))

@@ -326,10 +326,11 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def watch_cursor(self, old: int, new: int) -> None:
         self._scroll_cursor_into_view()
         self.refresh()
-        current = self.highlighted
-        current_id = current.id if current else None
-        if current_id != self._highlighted_id:
-            self._highlighted_id = current_id
+        # The row key, not the deployment's id: the fleet's rows are keyed by profile and id (two profiles
+        # may hold the same id), and _reindex keeps the cursor on this key while rows move.
+        current_key = self._visible[new] if 0 <= new < len(self._visible) else None
+        if current_key != self._highlighted_id:
+            self._highlighted_id = current_key
             self._announce_highlight()
 
     def _announce_highlight(self) -> None:
