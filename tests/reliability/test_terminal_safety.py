@@ -483,4 +483,6 @@ async def test_deploy_messages_are_literal_in_the_mixpeek_console(
             for tab in ("tab-versions", "tab-pipeline"):
                 main.detail.show_tab(tab)
                 await settled(pilot, app)
-                assert "?[31mR?[0m" in walk.look(f"mixpeek {tab}")
+                # The tab paints what the detail brought on its next refresh: wait for it (every look is
+                # also checked for raw escapes), then the escaped message is there.
+                await wait_for(pilot, lambda tab=tab: "?[31mR?[0m" in walk.look(f"mixpeek {tab}"))  # type: ignore[misc]
