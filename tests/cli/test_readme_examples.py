@@ -96,7 +96,11 @@ def test_every_readme_command_runs_against_the_sandbox(
             skipped.append(f"{line}: {reason}")
             continue
         words = shlex.split(line.replace(README_SANDBOX, fresh_sim.miosa))[1:]
-        if "--provider" not in words and words[:1] not in (["config"], ["audit"], ["themes"], ["completion"]):
+        if (
+            "--provider" not in words
+            and "--all-profiles" not in words
+            and words[:1] not in (["config"], ["audit"], ["themes"], ["completion"])
+        ):
             words = ["--profile", profile_for(words), *words]
         monkeypatch.setattr("sys.stdin", Terminal("y\n" * 4))
         result = shipdeck(capsys, *words)

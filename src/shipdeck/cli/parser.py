@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only", action="store_true", help="refuse every change (on top of the profile's read_only)"
     )
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="the console starts without the profile's last known list, and saves none",
+    )
+    parser.add_argument(
         "--timeout",
         type=_positive_float,
         default=60.0,
@@ -88,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = add("demo", "open the console on a local sandbox control plane with demo data")
     demo.add_argument(
         "--port", type=int, default=0, help="loopback port for the sandbox (default: a free one)"
+    )
+    demo.add_argument(
+        "--provider",
+        dest="demo_provider",
+        choices=sorted(SPECS),
+        help="one provider's console alone (default: the fleet of every sandbox profile)",
     )
     demo.add_argument(
         "--fresh", action="store_true", help="start from new demo data (drop the previous demo database)"
@@ -143,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("name", "state", "updated", "version", "id"),
         help="order: name (the table's default; --json keeps the server's order unless --sort), state "
         "(failed first), updated or version (newest first), id",
+    )
+    ls.add_argument(
+        "--all-profiles",
+        action="store_true",
+        help="every profile's deployments, in parallel (exit 0 only if every profile answered)",
     )
     versions = add("versions", "list a deployment's versions (* marks the active one)", json_flag)
     versions.add_argument("deployment", type=_reference, metavar="DEP", help="deployment id or name")

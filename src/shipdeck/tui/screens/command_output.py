@@ -8,7 +8,7 @@ binds, asks, runs and shows.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult, SuspendNotSupported
@@ -101,7 +101,7 @@ def bind_custom_commands(screen: MainScreen) -> None:
     """Put each configured command on its key on the main screen (not in the footer: it lists the built-in
     keys; `?` and the palette list these). A command whose key another binding holds there is left out,
     with a warning naming both."""
-    app = screen.shipdeck
+    app = _shipdeck(screen)
     commands = app.options.commands
     clashes = command_clashes(app.options.keymap, commands)
     for command in commands:
@@ -121,15 +121,23 @@ def bind_custom_commands(screen: MainScreen) -> None:
             screen._bindings.key_to_bindings.setdefault(made.key, []).append(made)
 
 
-def palette_entries(app: ShipdeckApp) -> list[tuple[str, str, str]]:
-    """(title, action, help) of each custom command, for the command palette."""
+def _shipdeck(screen: MainScreen) -> ShipdeckApp:
+    from shipdeck.tui.app import ShipdeckApp
+
+    app = screen.app
+    assert isinstance(app, ShipdeckApp)
+    return app
+
+
+def custom_palette_commands(screen: MainScreen) -> list[tuple[str, Callable[[], object], str]]:
+    """The palette's entry for each custom command: (title, what runs it, help)."""
     return [
         (
             command.title,
-            command.action,
+            lambda name=command.name: run_custom_command(screen, name),  # type: ignore[misc]
             literal(command.description or f"your command ({command.key}): {command_line(command)}"),
         )
-        for command in app.options.commands
+        for command in _shipdeck(screen).options.commands
     ]
 
 
@@ -139,14 +147,15 @@ def find_command(app: ShipdeckApp, name: str) -> CustomCommand | None:
 
 def run_custom_command(screen: MainScreen, name: str) -> None:
     """The key or the palette entry of a custom command: check, ask if asked to, then run it."""
-    app = screen.shipdeck
+    app = _shipdeck(screen)
+    context = screen.context  # the fleet: the highlighted row's profile
     command = find_command(app, name)
     if command is None:
         screen.notify(f"No command named {name!r} in the config.", severity="warning", markup=False)
         return
     if command.mutates:
         try:
-            app.session.check_writable(f"command.{command.name}")
+            context.session.check_writable(f"command.{command.name}")
         except ReadOnlyError as exc:
             screen.notify(
                 literal(exc.message),
@@ -157,8 +166,8 @@ def run_custom_command(screen: MainScreen, name: str) -> None:
             return
     deployment = screen.current()
     version = screen.detail.selected_version if deployment is not None else None
-    env = command_environment(app.profile, deployment, version)
-    target = deployment.name if deployment is not None else f"profile {app.profile.name}"
+    env = command_environment(context.profile, deployment, version)
+    target = deployment.name if deployment is not None else f"profile {context.profile.name}"
     if not command.confirm:
         _start(app, command, env, target)
         return
@@ -166,7 +175,7 @@ def run_custom_command(screen: MainScreen, name: str) -> None:
         title=f"Run {command.title}",
         lines=[f"$ {command_line(command)}", f"for {literal(target)}"],
         confirm_label="run",
-        environment=env.get("SHIPDECK_ENVIRONMENT", app.profile.environment),
+        environment=env.get("SHIPDECK_ENVIRONMENT", context.profile.environment),
     )
 
     def confirmed(answer: str | None) -> None:
