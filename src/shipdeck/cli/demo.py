@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -23,6 +24,9 @@ from shipdeck.config.profile import Profile, Secret
 
 _PROVIDER_LINE = re.compile(rf"^({'|'.join(map(re.escape, SPECS))})\s+(http://\S+)\s+tokens:\s*(.*)$")
 READY_MARKER = "shipdeck sim ready"
+# The demo fleet's profile names: what each sandbox surface stands for (Mixpeek's rows carry their own
+# environment, production and staging).
+FLEET_NAMES = {"miosa": "miosa-production", "miteos": "miteos-staging", "mixpeek": "mixpeek"}
 NETWORK_EXIT = 5
 
 
@@ -151,3 +155,30 @@ class DemoSandbox:
             read_only=read_only,
             tasks=tasks,
         )
+
+    def fleet_profiles(self, *, read_only: bool = False) -> list[Profile]:
+        """The demo's fleet: one profile per provider the sandbox serves (Miosa production with its Tasks
+        side, Miteos staging, Mixpeek production and staging), each named after what it stands for."""
+        profiles: list[Profile] = [self.profile(read_only=read_only)]
+        profiles[0] = replace(profiles[0], name=FLEET_NAMES.get(profiles[0].provider, profiles[0].provider))
+        for provider, url in self.urls.items():
+            if provider == profiles[0].provider or provider not in SPECS or not self.tokens.get(provider):
+                continue
+            profiles.append(
+                Profile(
+                    name=FLEET_NAMES.get(provider, provider),
+                    provider=SPECS[provider].name,
+                    base_url=url,
+                    token=Secret(self.tokens[provider][0]),
+                    environment="sandbox",
+                    read_only=read_only,
+                )
+            )
+        return profiles
+
+    def single_profile(self, provider: str, *, read_only: bool = False) -> Profile:
+        """``shipdeck demo --provider NAME``: that provider's profile alone (Miosa: today's demo profile)."""
+        for profile in [self.profile(read_only=read_only), *self.fleet_profiles(read_only=read_only)[1:]]:
+            if profile.provider == provider:
+                return profile
+        raise CliError(self._failure(f"announced no {provider} URL"), NETWORK_EXIT)

@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only", action="store_true", help="refuse every change (on top of the profile's read_only)"
     )
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="the console starts without the profile's last known list, and saves none",
+    )
+    parser.add_argument(
         "--timeout",
         type=_positive_float,
         default=60.0,
@@ -90,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=0, help="loopback port for the sandbox (default: a free one)"
     )
     demo.add_argument(
+        "--provider",
+        dest="demo_provider",
+        choices=sorted(SPECS),
+        help="one provider's console alone (default: the fleet of every sandbox profile)",
+    )
+    demo.add_argument(
         "--fresh", action="store_true", help="start from new demo data (drop the previous demo database)"
     )
 
@@ -106,7 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit = add("audit", "print the audit log of changes made from this machine", json_flag)
     audit.add_argument("--tail", type=_record_count, metavar="N", help="only the last N records")
 
-    add("ls", "list deployments", json_flag)
+    ls = add("ls", "list deployments", json_flag)
+    ls.add_argument(
+        "--all-profiles",
+        action="store_true",
+        help="every profile's deployments, in parallel (exit 0 only if every profile answered)",
+    )
     versions = add("versions", "list a deployment's versions (* marks the active one)", json_flag)
     versions.add_argument("deployment", type=_reference, metavar="DEP", help="deployment id or name")
 

@@ -38,7 +38,9 @@ from shipdeck.config.tokens import (
     token_from_env,
 )
 
-_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log")
+_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log", "cache", "start_screen")
+# What the console opens on: the chosen profile's list, or the fleet of every profile.
+START_SCREENS = ("profile", "fleet")
 _PROFILE_KEYS = (
     "provider",
     "base_url",
@@ -91,7 +93,11 @@ class ShipdeckConfig:
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
     audit_log: Path | None = None
+    # The console starts from each profile's last known list (config/cache.py); `cache = false` turns it off.
+    cache: bool = True
     warnings: list[str] = field(default_factory=list)
+    # "fleet": the console opens on every profile at once; "profile" (or None): on the chosen one.
+    start_screen: str | None = None
 
 
 # A config file is a few kilobytes; past these it is not one (and would only cost time to read).
@@ -225,7 +231,14 @@ class _Parser:
             self.check_tasks_profile(profile, profiles)
         keymap = self.keymap(data.get("keymap", {}))
         audit_log = self.string((), data, "audit_log")
+        cache = data.get("cache", True)
+        if not isinstance(cache, bool):
+            raise self.fail((), "cache", f"must be true or false (got {_describe(cache)})")
+        start_screen = self.string((), data, "start_screen")
+        if start_screen is not None and start_screen not in START_SCREENS:
+            raise self.fail((), "start_screen", f"must be one of {', '.join(START_SCREENS)}")
         return ShipdeckConfig(
+            start_screen=start_screen,
             path=self.path,
             exists=True,
             default_profile=default,
@@ -233,6 +246,7 @@ class _Parser:
             keymap=keymap,
             theme=self.string((), data, "theme"),
             audit_log=Path(audit_log).expanduser() if audit_log else None,
+            cache=cache,
             warnings=self.warnings,
         )
 

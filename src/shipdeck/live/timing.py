@@ -43,6 +43,8 @@ class Timing:
     reconnect_max: float = 10.0
     # The first snapshot, when it fails: retried after this, doubling up to poll_interval_max.
     snapshot_retry_initial: float = 1.0
+    # The last known list is saved to the profile's cache this often (when it changed), and on exit.
+    cache_interval: float = 60.0
     # The push stream's options in the API client (reconnect backoff and jitter, heartbeat, max outage).
     stream: StreamOptions = field(default_factory=StreamOptions)
 

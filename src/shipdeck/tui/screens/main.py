@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
@@ -35,7 +36,8 @@ from shipdeck.tui.widgets.detail_pane import DetailPane
 from shipdeck.tui.widgets.status_header import StatusHeader
 
 if TYPE_CHECKING:
-    from shipdeck.tui.app import ShipdeckApp
+    from shipdeck.tui.commands import PaletteCommand
+    from shipdeck.tui.context import ProfileContext
 
 T = TypeVar("T")
 
@@ -55,11 +57,12 @@ MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "
 
 
 class LiveBatch(Message):
-    """A change batch from the live state (posted at most ~10 times a second)."""
+    """A change batch from a profile's live state (posted at most ~10 times a second)."""
 
-    def __init__(self, batch: ChangeBatch) -> None:
+    def __init__(self, batch: ChangeBatch, context: ProfileContext) -> None:
         super().__init__()
         self.batch = batch
+        self.context = context
 
 
 class MainScreen(Screen[None]):
@@ -83,15 +86,24 @@ class MainScreen(Screen[None]):
         Binding("left_square_bracket", "previous_tab", "Previous tab", show=False, id="detail-previous-tab"),
         Binding("t", "tasks", "Tasks", show=False, id="tasks"),
         Binding("escape", "back", "Back to list", show=False, id="back"),
+        Binding("c", "app.switch_profile", "Profiles", show=False, id="switch-profile"),
+        Binding("F", "app.fleet", "Fleet", show=False, id="fleet"),
     ]
 
-    def __init__(self, shipdeck: ShipdeckApp) -> None:
-        super().__init__(id="main")
-        self.shipdeck = shipdeck
+    def __init__(self, context: ProfileContext, *, id: str = "main") -> None:  # noqa: A002 - Textual's
+        super().__init__(id=id)
+        self._profile_context = context
+        self.clock = context.clock
         self._last_highlighted: str | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    @property
+    def context(self) -> ProfileContext:
+        """The profile this screen acts under (the fleet: the highlighted row's)."""
+        return self._profile_context
 
     def compose(self) -> ComposeResult:
-        profile = self.shipdeck.profile
+        profile = self.context.profile
         yield StatusHeader(
             profile=profile.name,
             provider=profile.provider,
@@ -99,12 +111,40 @@ class MainScreen(Screen[None]):
             read_only=profile.read_only,
         )
         yield Input(placeholder="filter: name, state, URL, version (enter: keep, esc: clear)", id="filter")
-        yield DeploymentsTable(clock=self.shipdeck.clock, id="deployments")
-        yield DetailPane(clock=self.shipdeck.clock, id="detail")
+        yield DeploymentsTable(clock=self.clock, id="deployments")
+        yield DetailPane(clock=self.clock, id="detail")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(DeploymentsTable).focus()
+        self.follow(self.context)
+        self.set_interval(1.0, self.tick, name="header-tick")
+
+    def follow(self, context: ProfileContext) -> None:
+        """Subscribe to the context's live state and status, keep it connected, show what it has now (a
+        warm context's rows at once, without a request)."""
+
+        def post(batch: ChangeBatch) -> None:
+            self.post_message(LiveBatch(batch, context))
+
+        self._unsubscribe += [
+            context.live.subscribe(post),
+            context.subscribe_status(self.refresh_header),
+        ]
+        context.attach()
+        self._unsubscribe.append(context.detach)
+        self.apply_batch(ChangeBatch(reset=True, connection_changed=True), context)
+
+    def on_unmount(self) -> None:
+        for undo in self._unsubscribe:
+            undo()
+        self._unsubscribe.clear()
+
+    def on_live_batch(self, message: LiveBatch) -> None:
+        try:
+            self.apply_batch(message.batch, message.context)
+        except NoMatches:
+            pass  # the screen is closing: its widgets are already gone
 
     # -- helpers -----------------------------------------------------------------------------------------
     @property
@@ -161,7 +201,7 @@ class MainScreen(Screen[None]):
         deployment = event.deployment
         if deployment is not None:
             self._last_highlighted = deployment.id
-        live = self.shipdeck.live
+        live = self.context.live
         live.watch(deployment.id if deployment else None)
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
@@ -181,8 +221,8 @@ class MainScreen(Screen[None]):
     def action_previous_tab(self) -> None:
         self.detail.cycle_tab(-1)
 
-    def apply_batch(self, batch: ChangeBatch) -> None:
-        live = self.shipdeck.live
+    def apply_batch(self, batch: ChangeBatch, context: ProfileContext) -> None:
+        live = context.live
         table = self.table
         if batch.reset:
             table.empty_message = "loading deployments…" if live.pages_loading else "no deployments"
@@ -206,23 +246,35 @@ class MainScreen(Screen[None]):
             self.notify(literal(problem), severity="warning", markup=False)
 
     def refresh_header(self) -> None:
-        live = self.shipdeck.live
+        if not self.is_mounted:
+            return
+        context = self.context
+        live = context.live
         header = self.query_one(StatusHeader)
-        if self.shipdeck.live_failure is not None:
-            header.show_stopped(self.shipdeck.live_failure)
+        if context.live_failure is not None:
+            header.show_stopped(context.live_failure)
         else:
-            header.show_connection(live.connection, live.data_age(), polling=live.polling)
-        adapter = self.shipdeck.adapter
+            header.show_connection(
+                live.connection, live.data_age(), polling=live.polling, cached=live.cached_age()
+            )
+        adapter = context.adapter
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
-        header.show_pending(len(self.shipdeck.session.pending))
+        header.show_pending(len(context.session.pending))
         table = self.table
         header.show_count(table.row_count, table.total_count, loading=live.list_arriving)
 
     def show_last_change(self) -> None:
         current = self.current()
-        change = self.shipdeck.session.last_change_of(current) if current is not None else None
-        now = self.shipdeck.clock()
+        change = self.context.session.last_change_of(current) if current is not None else None
+        now = self.clock()
         self.detail.show_last_change(f"{change.text()}, {age_text(change.at, now)} ago" if change else None)
+
+    def start_change(
+        self, plan: ChangePlan, *, show_pipeline: bool = False, first: ChangePlan | None = None
+    ) -> None:
+        """Execute a confirmed plan through the profile's session, in the background."""
+        on_applied = (lambda: self.detail.show_tab("tab-pipeline")) if show_pipeline else None
+        self.context.start_change(self, plan, first=first, on_applied=on_applied)
 
     def tick(self) -> None:
         """Once a second: data age, budget, and the elapsed time of a running pipeline stage."""
@@ -230,20 +282,57 @@ class MainScreen(Screen[None]):
         self.show_last_change()
         if self.detail.detail is not None and self.detail.detail.pipeline_running:
             self.detail.refresh_times()
-        self.table.refresh()
+        self.table.tick()
+
+    # -- the command palette (it asks the active screen) ---------------------------------------------------
+    def palette_commands(self) -> list[PaletteCommand]:
+        from shipdeck.tui.commands import ACTION_COMMANDS
+
+        # run_action awaits the async actions (rollback, promote); calling them bare did nothing.
+        return [
+            (title, lambda a=action: self.call_later(self.run_action, a), help_text)  # type: ignore[misc]
+            for title, action, help_text in ACTION_COMMANDS
+        ] + self.profile_commands()
+
+    def profile_commands(self) -> list[PaletteCommand]:
+        """'profile: NAME' for every other profile the console knows (switch at once)."""
+        from shipdeck.tui.screens.profiles import profile_line
+
+        app = self.app
+        profiles = getattr(getattr(app, "contexts", None), "profiles", {})
+        return [
+            (
+                f"profile: {name}",
+                lambda n=name: app.run_action(f"app.switch_to({n!r})"),  # type: ignore[misc]
+                profile_line(profile),
+            )
+            for name, profile in profiles.items()
+            if name != self.context.name or type(self) is not MainScreen
+        ]
+
+    def palette_targets(self, needle: str) -> Iterator[PaletteCommand]:
+        for deployment in self.context.live.sorted_deployments():
+            if needle and needle not in deployment.name.lower():
+                continue
+            yield (f"go to {deployment.name}", lambda d=deployment.id: self.go_to(d), deployment.state)  # type: ignore[misc]
+
+    def go_to(self, row_key: str) -> None:
+        """Put the cursor on a row (a deployment id; the fleet: its row key) and focus the list."""
+        if self.table.move_to(row_key):
+            self.table.focus()
 
     # -- actions -----------------------------------------------------------------------------------------
     def unavailable_reason(self, action: str) -> str | None:
         """Why ``action`` cannot run here (read-only, provider lacks it), or None."""
         capability = ACTION_CAPABILITY.get(action)
-        capabilities = self.shipdeck.adapter.capabilities
+        capabilities = self.context.adapter.capabilities
         if capability and not capabilities.supports(capability):
             return capabilities.why_not(capability)
-        if action == "tasks" and self.shipdeck.tasks_profile() is None:
-            return f"profile {self.shipdeck.profile.name} has no tasks (Miteos)"
-        if action in MUTATIONS and self.shipdeck.session.read_only:
+        if action == "tasks" and self.context.tasks_profile() is None:
+            return f"profile {self.context.profile.name} has no tasks (Miteos)"
+        if action in MUTATIONS and self.context.session.read_only:
             try:
-                self.shipdeck.session.check_writable(action)
+                self.context.session.check_writable(action)
             except ReadOnlyError as exc:
                 return exc.message
         return None
@@ -261,7 +350,7 @@ class MainScreen(Screen[None]):
 
     async def _detail_with_versions(self, deployment: Deployment) -> DeploymentDetail | None:
         """The deployment's versions (waiting briefly for them to load), or None after saying why."""
-        detail = await self.shipdeck.live.detail_for(deployment.id)
+        detail = await self.context.live.detail_for(deployment.id)
         if detail is None or detail.versions is None:
             why = detail.unavailable.get("versions") if detail else None
             self.notify(
@@ -274,26 +363,26 @@ class MainScreen(Screen[None]):
 
     def _badge_environment(self, environment: str | None) -> str:
         """The dialog's badge: the row's own environment (Mixpeek), unless the whole profile is a sandbox."""
-        profile_environment = self.shipdeck.profile.environment
+        profile_environment = self.context.profile.environment
         if environment in ("production", "staging") and profile_environment != "sandbox":
             return environment
         return profile_environment
 
     def _environment_row(self, deployment: Deployment, environment: str | None) -> Deployment:
         """The same app's row in ``environment`` (one row per environment), else ``deployment`` itself."""
-        return same_app_in(deployment, environment, self.shipdeck.live.deployments.values()) or deployment
+        return same_app_in(deployment, environment, self.context.live.deployments.values()) or deployment
 
     def _confirm_request(
         self, plan: ChangePlan, *, confirm_label: str, ask_reason: bool = False
     ) -> ConfirmRequest:
         """The dialog for ``plan``: its preview, warnings and the confirmation the profile asks for."""
-        now = self.shipdeck.clock()
+        now = self.clock()
         lines: list[str] = []
         if plan.current is not None or plan.to is not None:
             lines = [f"current: {version_line(plan.current, now)}", f"target:  {version_line(plan.to, now)}"]
         else:
             lines = [literal(plan.summary)]
-        style = self.shipdeck.profile.confirm
+        style = self.context.profile.confirm
         typed = style == "type" or (style is None and plan.into_production)
         name = plan.deployment.name if plan.deployment is not None else None
         return ConfirmRequest(
@@ -324,7 +413,7 @@ class MainScreen(Screen[None]):
         if still is None or still.id != deployment.id:
             return  # the cursor moved while the versions loaded: act only on what the user sees
         versions = detail.versions or []
-        session = self.shipdeck.session
+        session = self.context.session
         selected = self.detail.selected_version
         to: Version | None = selected
         resumes: str | None = None
@@ -336,8 +425,8 @@ class MainScreen(Screen[None]):
                 deployment,
                 versions,
                 to=to,
-                capabilities=self.shipdeck.adapter.capabilities,
-                profile_environment=self.shipdeck.profile.environment,
+                capabilities=self.context.adapter.capabilities,
+                profile_environment=self.context.profile.environment,
                 resumes=resumes,
             )
         except NothingToDo as exc:
@@ -349,7 +438,7 @@ class MainScreen(Screen[None]):
             return
         request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
         hold: ChangePlan | None = None
-        if deployment.auto_deploy and self.shipdeck.adapter.capabilities.supports(Capability.UPDATE):
+        if deployment.auto_deploy and self.context.adapter.capabilities.supports(Capability.UPDATE):
             hold = plan_hold_auto_deploy(deployment)
             request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
         if resumes is not None:
@@ -360,7 +449,7 @@ class MainScreen(Screen[None]):
             if reason is None:
                 return
             plan.reason = reason or None
-            self.shipdeck.start_change(plan, first=hold if request.hold else None)
+            self.start_change(plan, first=hold if request.hold else None)
 
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
@@ -376,7 +465,7 @@ class MainScreen(Screen[None]):
                 versions,
                 self.detail.selected_version,
                 replaced=replaced,
-                profile_environment=self.shipdeck.profile.environment,
+                profile_environment=self.context.profile.environment,
             )
         )
         if plan is None:
@@ -384,7 +473,7 @@ class MainScreen(Screen[None]):
 
         def confirmed(answer: str | None) -> None:
             if answer is not None:
-                self.shipdeck.start_change(plan)
+                self.start_change(plan)
 
         self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="promote")), confirmed)
 
@@ -403,7 +492,7 @@ class MainScreen(Screen[None]):
 
         def confirmed(typed: str | None) -> None:
             if typed is not None:
-                self.shipdeck.start_change(plan_stop(deployment))
+                self.start_change(plan_stop(deployment))
 
         where = f" ({deployment.url})" if deployment.url else ""
         prompt = TextPrompt(
@@ -422,7 +511,7 @@ class MainScreen(Screen[None]):
         from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
 
         deployment = self._ready_for("deploy")
-        adapter = self.shipdeck.adapter
+        adapter = self.context.adapter
         if deployment is None or not adapter.capabilities.supports(Capability.DEPLOY):
             return
         sandbox = adapter.sandbox_mode
@@ -441,7 +530,7 @@ class MainScreen(Screen[None]):
                 target=full.target or "",
                 config_id=str(extra.get("config_id") or ""),
             )
-            form = DeployForm(initial, environment=self.shipdeck.profile.environment, sandbox=sandbox)
+            form = DeployForm(initial, environment=self.context.profile.environment, sandbox=sandbox)
             self.app.push_screen(form, submitted)
 
         def submitted(chosen: DeployInput | None) -> None:
@@ -455,12 +544,12 @@ class MainScreen(Screen[None]):
             plan = plan_deploy(
                 chosen.workspace_id, chosen.target, chosen.config_id, sandbox=sandbox, on_done=select
             )
-            self.shipdeck.start_change(plan, show_pipeline=True)
+            self.start_change(plan, show_pipeline=True)
 
         self.run_worker(prefilled(), group="deploy-form", exclusive=True, exit_on_error=False)
 
     def action_publish(self) -> None:
-        if self.shipdeck.adapter.capabilities.supports(
+        if self.context.adapter.capabilities.supports(
             Capability.DEPLOY
         ):  # Miteos publishes by triggering a deployment
             self.action_deploy()
@@ -468,11 +557,11 @@ class MainScreen(Screen[None]):
         deployment = self._ready_for("publish")
         if deployment is None:
             return
-        memory = self.shipdeck.publish_memory
+        memory = self.context.publish_memory
         initial = memory.recall(deployment.id)
         if deployment.environment:  # one environment of an app (Mixpeek): publish there by default
             initial = initial.model_copy(update={"environment": deployment.environment})
-        capabilities = self.shipdeck.adapter.capabilities
+        capabilities = self.context.adapter.capabilities
         form = PublishForm(
             deployment.name,
             initial,
@@ -483,10 +572,10 @@ class MainScreen(Screen[None]):
             badge_environment=(
                 self._badge_environment
                 if len(capabilities.environments) > 1
-                else lambda _: self.shipdeck.profile.environment
+                else lambda _: self.context.profile.environment
             ),
         )
-        detail = self.shipdeck.live.detail
+        detail = self.context.live.detail
         versions = detail.versions or [] if detail and detail.deployment_id == deployment.id else []
 
         def submitted(request: PublishRequest | None) -> None:
@@ -502,22 +591,22 @@ class MainScreen(Screen[None]):
                     request,
                     capabilities,
                     versions=versions,
-                    profile_environment=self.shipdeck.profile.environment,
+                    profile_environment=self.context.profile.environment,
                 )
             )
             if plan is None:
                 return
-            style = self.shipdeck.profile.confirm
+            style = self.context.profile.confirm
             if style == "type" or (style is None and plan.into_production):
                 # Into production: the form's ctrl+s is not enough, the name is typed too.
                 def confirmed(answer: str | None) -> None:
                     if answer is not None:
-                        self.shipdeck.start_change(plan, show_pipeline=True)
+                        self.start_change(plan, show_pipeline=True)
 
                 dialog = ConfirmDialog(self._confirm_request(plan, confirm_label="publish"))
                 self.app.push_screen(dialog, confirmed)
                 return
-            self.shipdeck.start_change(plan, show_pipeline=True)
+            self.start_change(plan, show_pipeline=True)
 
         self.app.push_screen(form, submitted)
 
@@ -525,14 +614,14 @@ class MainScreen(Screen[None]):
         deployment = self._ready_for("redeploy")
         if deployment is None:
             return
-        plan = plan_redeploy(deployment, profile_environment=self.shipdeck.profile.environment)
+        plan = plan_redeploy(deployment, profile_environment=self.context.profile.environment)
 
         def confirmed(answer: str | None) -> None:
             if answer is not None:
-                self.shipdeck.start_change(plan, show_pipeline=True)
+                self.start_change(plan, show_pipeline=True)
 
         request = self._confirm_request(plan, confirm_label="redeploy")
-        request.environment = self.shipdeck.profile.environment
+        request.environment = self.context.profile.environment
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
     def _push_for_deployment(self, action: str, make: Callable[[Deployment], Screen[Any]]) -> None:
@@ -543,19 +632,19 @@ class MainScreen(Screen[None]):
     def action_domains(self) -> None:
         from shipdeck.tui.screens.domains import DomainsScreen
 
-        shipdeck = self.shipdeck
-        self._push_for_deployment("domains", lambda d: DomainsScreen(shipdeck.adapter, shipdeck.session, d))
+        context = self.context
+        self._push_for_deployment("domains", lambda d: DomainsScreen(context.adapter, context.session, d))
 
     def action_env(self) -> None:
         from shipdeck.tui.screens.env_editor import EnvEditorScreen
 
-        shipdeck = self.shipdeck
-        self._push_for_deployment("env", lambda d: EnvEditorScreen(shipdeck.adapter, shipdeck.session, d))
+        context = self.context
+        self._push_for_deployment("env", lambda d: EnvEditorScreen(context.adapter, context.session, d))
 
     def action_logs(self) -> None:
         from shipdeck.tui.screens.logs import LogsScreen
 
-        self._push_for_deployment("logs", lambda d: LogsScreen(self.shipdeck.adapter, d))
+        self._push_for_deployment("logs", lambda d: LogsScreen(self.context.adapter, d))
 
     def action_copy(self) -> None:
         from shipdeck.tui.clipboard import copy_to_clipboard
@@ -574,7 +663,11 @@ class MainScreen(Screen[None]):
         if reason:
             self.notify(literal(reason), title="tasks", severity="warning", markup=False)
             return
-        self.shipdeck.open_tasks()
+        from shipdeck.tui.screens.tasks import TasksScreen
+
+        parts = self.context.tasks_parts()
+        if parts is not None:
+            self.app.push_screen(TasksScreen(*parts))
 
 
 def _in_environment(environment: str | None) -> str:

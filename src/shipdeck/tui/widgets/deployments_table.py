@@ -69,6 +69,10 @@ def _sort_key(dep: Deployment) -> SortKey:
     return (dep.name.lower(), dep.id)
 
 
+def _age(dep: Deployment, now: datetime) -> str:
+    return age_text(dep.updated_at or dep.created_at, now)
+
+
 def row_name(dep: Deployment) -> str:
     """The name column: ``Shop (staging)`` where a provider lists an app once per environment (Mixpeek)."""
     return f"{dep.name} ({dep.environment})" if dep.environment else dep.name
@@ -168,12 +172,13 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._visible: list[str] = []
         self._filter = ""
         self._highlighted_id: str | None = None
-        # Until the user moves, the cursor stays on the first row while pages arrive.
-        self._user_moved = False
         self.empty_message = "loading deployments…"
         self._announced_at = -HIGHLIGHT_SETTLE
         self._settle_timer: Timer | None = None
         self._paint: _Paint | None = None
+        # What each painted row's AGE cell says, by line on screen (line -> (deployment id, age text)): a
+        # tick repaints only the lines whose age text changed.
+        self._painted_ages: dict[int, tuple[str, str]] = {}
 
     # -- data --------------------------------------------------------------------------------------------
     @property
@@ -224,8 +229,12 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def upsert(self, deployments: Iterable[Deployment]) -> None:
         """Add or update rows in place (keyed by id); the order moves only if a name changed."""
         placed: list[tuple[SortKey, str]] = []
+        updated: set[str] = set()
         for dep in deployments:
             old = self._rows.get(dep.id)
+            if old == dep:
+                continue  # read again, nothing changed: nothing to repaint
+            updated.add(dep.id)
             self._rows[dep.id] = dep
             self._haystacks[dep.id] = _haystack(dep)
             if old is None or _sort_key(old) != _sort_key(dep):
@@ -241,10 +250,17 @@ class DeploymentsTable(ScrollView, can_focus=True):
                 bisect.insort(self._order, key)
         if placed:
             self._ordered_ids = None
-        if placed or self._filter:
+        if placed or (self._filter and updated):
             self._reindex()
-        else:
-            self.refresh()
+        elif updated:
+            self._refresh_rows(updated)
+
+    def _refresh_rows(self, ids: set[str]) -> None:
+        """Repaint the lines on screen that show one of ``ids`` (rows off screen are painted when shown)."""
+        width = self.size.width
+        for y, (dep_id, _) in self._painted_ages.items():
+            if dep_id in ids:
+                self.refresh(Region(0, y, width, 1))
 
     def remove_rows(self, ids: Iterable[str]) -> None:
         for dep_id in ids:
@@ -275,7 +291,9 @@ class DeploymentsTable(ScrollView, can_focus=True):
         return self._ordered_ids
 
     def _reindex(self, among: list[str] | None = None) -> None:
-        keep = self._highlighted_id if self._user_moved else None
+        # The cursor stays on the deployment it is on while rows arrive, move or go (pages of a big account
+        # sorting in above it): the detail pane does not reload under a user who pressed nothing.
+        keep = self._highlighted_id
         ids = self._ordered() if among is None else among
         if self._filter:
             needle = self._filter
@@ -298,7 +316,6 @@ class DeploymentsTable(ScrollView, can_focus=True):
             return False
         if deployment_id not in self._visible:
             self.set_filter("")
-        self._user_moved = True
         self.cursor = self._visible.index(deployment_id)
         return True
 
@@ -309,10 +326,11 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def watch_cursor(self, old: int, new: int) -> None:
         self._scroll_cursor_into_view()
         self.refresh()
-        current = self.highlighted
-        current_id = current.id if current else None
-        if current_id != self._highlighted_id:
-            self._highlighted_id = current_id
+        # The row key, not the deployment's id: the fleet's rows are keyed by profile and id (two profiles
+        # may hold the same id), and _reindex keeps the cursor on this key while rows move.
+        current_key = self._visible[new] if 0 <= new < len(self._visible) else None
+        if current_key != self._highlighted_id:
+            self._highlighted_id = current_key
             self._announce_highlight()
 
     def _announce_highlight(self) -> None:
@@ -341,27 +359,21 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
     def action_cursor_up(self) -> None:
-        self._user_moved = True
         self.cursor -= 1
 
     def action_cursor_down(self) -> None:
-        self._user_moved = True
         self.cursor += 1
 
     def action_page_up(self) -> None:
-        self._user_moved = True
         self.cursor -= max(1, self.scrollable_content_region.height - 2)
 
     def action_page_down(self) -> None:
-        self._user_moved = True
         self.cursor += max(1, self.scrollable_content_region.height - 2)
 
     def action_first(self) -> None:
-        self._user_moved = True
         self.cursor = 0
 
     def action_last(self) -> None:
-        self._user_moved = True
         self.cursor = len(self._visible) - 1
 
     def action_select(self) -> None:
@@ -401,6 +413,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
             return Strip([Segment(fit(text, width), style)], width)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._visible):
+            self._painted_ages.pop(y, None)
             if index == 0:
                 message = self.empty_message
                 if self._rows and self._filter:
@@ -409,9 +422,26 @@ class DeploymentsTable(ScrollView, can_focus=True):
                 return Strip([Segment(fit("  " + message, width), style)], width)
             return Strip.blank(width, paint.base)
         dep = self._rows[self._visible[index]]
-        return self._render_row(dep, paint, selected=index == self.cursor)
+        age = _age(dep, paint.now)
+        self._painted_ages[y] = (dep.id, age)
+        return self._render_row(dep, paint, age, selected=index == self.cursor)
 
-    def _render_row(self, dep: Deployment, paint: _Paint, *, selected: bool) -> Strip:
+    def tick(self) -> int:
+        """The clock moved on: repaint the rows whose AGE text changed (an age of "3h" changes once an
+        hour), nothing else. Returns how many lines were repainted."""
+        if not self._painted_ages:
+            return 0
+        now = self.clock()
+        width = self.size.width
+        changed = 0
+        for y, (dep_id, shown) in self._painted_ages.items():
+            dep = self._rows.get(dep_id)
+            if dep is not None and _age(dep, now) != shown:
+                self.refresh(Region(0, y, width, 1))
+                changed += 1
+        return changed
+
+    def _render_row(self, dep: Deployment, paint: _Paint, age: str, *, selected: bool) -> Strip:
         base, widths, width = paint.base, paint.widths, paint.width
         version = f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
         cells = [
@@ -419,7 +449,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
             (literal(row_name(dep)), base),
             (version, base),
             (literal(dep.url or "-"), base),
-            (age_text(dep.updated_at or dep.created_at, paint.now), base),
+            (age, base),
         ]
         segments: list[Segment] = []
         for position, ((text, style), cell_width) in enumerate(zip(cells, widths, strict=True)):

@@ -109,7 +109,9 @@ class DetailPane(Vertical):
         """'rolled back v8 -> v7 by ana, 3m ago' above the versions, until the next change."""
         line = self.query_one("#versions-change", Static)
         line.display = bool(text)
-        line.update(literal(text or ""))
+        shown = literal(text or "")
+        if line.content != shown:  # the tick calls this every second: repaint only a changed line
+            line.update(shown)
 
     def refresh_times(self) -> None:
         """Re-render what shows elapsed time (the running pipeline stage)."""
