@@ -409,7 +409,7 @@ class ShipdeckApp(App[int]):
             if self._tasks_session is None:
                 self._tasks_session = self._session_for(profile, adapter)
             session = self._tasks_session
-        self.push_screen(TasksScreen(adapter, session))
+        self.push_screen(TasksScreen(adapter, session, environment=profile.environment))
 
     def action_help(self) -> None:
         screen = self.screen

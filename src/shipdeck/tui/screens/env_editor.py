@@ -9,6 +9,7 @@ live only in this screen's memory until they are sent; they are never shown back
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -37,10 +38,15 @@ from shipdeck.tui.screens.screen_kit import (
     run_change,
 )
 from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.nav_table import NavTable
 
 NO_REVEAL_NOTE = (
     "Changes apply on the next deploy. Values cannot be revealed: the API only returns masked previews."
 )
+
+
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
 
 
 @dataclass(frozen=True)
@@ -85,19 +91,7 @@ def diff_lines(current: dict[str, EnvVar], staged: dict[str, StagedChange]) -> l
 class EnvDiffScreen(ModalScreen[bool]):
     """The diff of staged changes; y applies, esc goes back to editing."""
 
-    DEFAULT_CSS = """
-    EnvDiffScreen { align: center middle; }
-    EnvDiffScreen > Vertical {
-        width: 90; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    EnvDiffScreen VerticalScroll { height: auto; max-height: 14; }
-    EnvDiffScreen .diff-title { text-style: bold; }
-    EnvDiffScreen .diff-note { color: $text-muted; }
-    EnvDiffScreen .diff-add { color: $text-success; }
-    EnvDiffScreen .diff-change { color: $text-warning; }
-    EnvDiffScreen .diff-delete { color: $text-error; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("y,enter", "apply", "Apply", id="env-diff-apply"),
         Binding("escape,n", "back", "Back", id="env-diff-back"),
@@ -136,14 +130,7 @@ class EnvDiffScreen(ModalScreen[bool]):
 
 
 class EnvEditorScreen(Screen[None]):
-    DEFAULT_CSS = """
-    EnvEditorScreen #env-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    EnvEditorScreen #env-note { height: auto; padding: 0 1; color: $text-muted; }
-    EnvEditorScreen #env-readonly { height: auto; padding: 0 1; color: $text-warning; }
-    EnvEditorScreen #env-readonly.-hidden { display: none; }
-    EnvEditorScreen #env-table { height: 1fr; }
-    EnvEditorScreen #env-status { height: auto; padding: 0 1; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("escape,q", "close", "Back", id="env-close"),
         Binding("a", "add", "Add", id="env-add"),
@@ -173,7 +160,7 @@ class EnvEditorScreen(Screen[None]):
         yield Static(Content(NO_REVEAL_NOTE), id="env-note")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="env-readonly", classes="" if note else "-hidden")
-        yield DataTable[Any](id="env-table", cursor_type="row")
+        yield NavTable(id="env-table")
         yield Static("", id="env-status")
         yield Footer()
 

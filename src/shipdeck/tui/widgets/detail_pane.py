@@ -18,6 +18,7 @@ from shipdeck.live.state import DeploymentDetail, deployment_id_of
 from shipdeck.model import Deployment, Event, PipelineRun, Version
 from shipdeck.tui.text import age_text, literal, state_label
 from shipdeck.tui.widgets.event_log import EventLog
+from shipdeck.tui.widgets.nav_table import NavTable
 
 TAB_IDS = ("tab-versions", "tab-pipeline", "tab-domains", "tab-env", "tab-events")
 
@@ -70,7 +71,7 @@ class DetailPane(Vertical):
             with TabPane("Versions", id="tab-versions"):
                 yield Static("", id="versions-change", classes="detail-text")
                 yield Static("", id="versions-cap", classes="detail-text")
-                yield DataTable(id="versions-table", cursor_type="row", zebra_stripes=False)
+                yield NavTable(id="versions-table", zebra_stripes=False)
             with TabPane("Pipeline", id="tab-pipeline"), VerticalScroll():
                 yield Static("", id="pipeline-text", classes="detail-text")
             with TabPane("Domains", id="tab-domains"), VerticalScroll():
