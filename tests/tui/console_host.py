@@ -172,6 +172,17 @@ async def settled(pilot: Pilot[Any], app: App[Any]) -> None:
     await wait_for(pilot, lambda: loads_done(app), what="the screen's loads to finish")
 
 
+def steady_cursors(app: App[Any]) -> None:
+    """Stop the text cursors of the screen's inputs blinking, so that a snapshot does not depend on which
+    half of the blink it was taken in (the cursor stays hidden; the focus is still drawn)."""
+    from textual.widgets import Input, TextArea
+
+    for widget in app.screen.query(Input):
+        widget.cursor_blink = False
+    for area in app.screen.query(TextArea):
+        area.cursor_blink = False
+
+
 def notifications(app: App[Any]) -> list[str]:
     """The messages of the notifications on screen now. (Textual has no public accessor: this one helper
     reads its App._notifications, so a Textual upgrade that renames it breaks here only.)"""
