@@ -278,7 +278,7 @@ class ShipdeckApp(App[int]):
             self.call_later(self.run_action, action)
         elif main is not None:
             # run_action awaits the async actions (rollback, promote); calling them bare did nothing.
-            self.call_later(main.run_action, action)
+            self.call_later(main.run_command, action)
 
     # -- changes -----------------------------------------------------------------------------------------
     def _session_for(self, profile: Profile, adapter: Adapter) -> ChangeSession:

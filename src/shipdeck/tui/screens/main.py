@@ -27,6 +27,7 @@ from shipdeck.live.plans import (
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
 from shipdeck.model import Deployment, PublishRequest, Version
+from shipdeck.tui.screens.command_line import CommandLine, Resolved, completions, resolve
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import age_text, literal
@@ -65,17 +66,23 @@ class LiveBatch(Message):
 class MainScreen(Screen[None]):
     """Header, filter, deployments table, detail tabs, key hints."""
 
+    # Ordered by what an on-call engineer reaches for first: the compact footer shows as many as fit (at 80
+    # columns: rollback, filter, command line, publish, promote, help, quit), the rest are in help (?).
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "rollback", "Rollback", id="rollback"),
         # Priority: the app runs it as the key arrives, before it forwards the keys queued behind it, so
         # "/smile" in one burst (laggy SSH, paste) filters instead of running 'l' (logs) and 'e' (env).
         Binding("slash", "filter", "Filter", id="filter", priority=True),
-        Binding("r", "rollback", "Rollback", id="rollback"),
-        Binding("P", "promote", "Promote", id="promote"),
+        Binding("colon", "command_line", "Cmd", id="command-line", priority=True),
         Binding("p", "publish", "Publish", id="publish"),
-        Binding("R", "redeploy", "Redeploy", id="redeploy"),
-        Binding("S", "stop", "Stop (off the air)", show=False, id="stop"),
-        Binding("d", "domains", "Domains", id="domains"),
+        Binding("P", "promote", "Promote", id="promote"),
+        Binding("question_mark", "app.help", "Help", id="help"),
+        Binding("q", "app.quit", "Quit", id="quit"),
         Binding("e", "env", "Env", id="env"),
+        Binding("d", "domains", "Domains", id="domains"),
+        Binding("R", "redeploy", "Redeploy", id="redeploy"),
+        Binding("J", "raw", "Raw JSON", id="raw"),
+        Binding("S", "stop", "Stop (off the air)", show=False, id="stop"),
         Binding("l", "logs", "Logs", show=False, id="logs"),
         Binding("y", "copy", "Copy URL", show=False, id="copy"),
         Binding("v", "versions", "Versions", show=False, id="versions"),
@@ -83,6 +90,10 @@ class MainScreen(Screen[None]):
         Binding("left_square_bracket", "previous_tab", "Previous tab", show=False, id="detail-previous-tab"),
         Binding("t", "tasks", "Tasks", show=False, id="tasks"),
         Binding("escape", "back", "Back to list", show=False, id="back"),
+        # Only while the filter or the command line has focus (check_action): priority, so that the keys
+        # typed behind enter reach the list, not the input ('/smile<enter>r' filters, then rolls back).
+        Binding("enter", "leave_input", "Keep filter", show=False, priority=True),
+        Binding("down", "leave_input", "Keep filter", show=False, priority=True),
     ]
 
     def __init__(self, shipdeck: ShipdeckApp) -> None:
@@ -98,7 +109,10 @@ class MainScreen(Screen[None]):
             environment=profile.environment,
             read_only=profile.read_only,
         )
-        yield Input(placeholder="filter: name, state, URL, version (enter: keep, esc: clear)", id="filter")
+        yield Input(
+            placeholder="filter: name, state, URL, version (enter or down: keep, esc: clear)", id="filter"
+        )
+        yield CommandLine(id="command-line")
         yield DeploymentsTable(clock=self.shipdeck.clock, id="deployments")
         yield DetailPane(clock=self.shipdeck.clock, id="detail")
         yield Footer(compact=True)
@@ -139,11 +153,25 @@ class MainScreen(Screen[None]):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if not event.value:
-            event.input.remove_class("-visible")
-        self.table.focus()
+        self.action_leave_input()
+
+    def action_leave_input(self) -> None:
+        """Enter or down in the filter: keep what was typed, back to the list (now, so that the keys queued
+        behind reach the list). Enter in the command line runs it."""
+        box = self.query_one("#filter", Input)
+        line = self.query_one(CommandLine)
+        if self.app.focused is line:
+            self._run_command_line(line.value)
+            return
+        if not box.value:
+            box.remove_class("-visible")
+        self.set_focus(self.table)
 
     def action_back(self) -> None:
+        line = self.query_one(CommandLine)
+        if line.has_focus:
+            self._close_command_line()
+            return
         box = self.query_one("#filter", Input)
         if box.has_focus or (self.table.has_focus and box.value):
             box.value = ""
@@ -155,6 +183,102 @@ class MainScreen(Screen[None]):
                 self.table.move_to(self._last_highlighted)
         self.table.focus()
 
+    # -- the command line (:) ----------------------------------------------------------------------------
+    def action_command_line(self) -> None:
+        line = self.query_one(CommandLine)
+        if self.app.focused is line or isinstance(self.app.focused, Input):
+            # In the filter or the command line itself ':' is text (a priority binding sees it first).
+            target = self.app.focused
+            assert target is not None
+            target.post_message(events.Key("colon", ":"))
+            return
+        line.value = ""
+        line.add_class("-visible")
+        self.set_focus(line)
+
+    def _close_command_line(self) -> None:
+        line = self.query_one(CommandLine)
+        line.value = ""
+        line.remove_class("-visible")
+        self.set_focus(self.table)
+
+    def _palette_commands(self) -> list[tuple[str, str]]:
+        from shipdeck.tui.commands import ACTION_COMMANDS
+
+        return [(action, title) for title, action, _help in ACTION_COMMANDS]
+
+    def _profile_names(self) -> list[str]:
+        names = getattr(self.shipdeck, "profile_names", None)
+        if callable(names):
+            return list(names())
+        return [self.shipdeck.profile.name]
+
+    def command_completions(self, value: str) -> list[str]:
+        return completions(
+            value,
+            commands=self._palette_commands(),
+            deployments=self.shipdeck.live.sorted_deployments(),
+            profiles=self._profile_names(),
+        )
+
+    def resolve_command(self, text: str) -> Resolved:
+        return resolve(
+            text,
+            commands=self._palette_commands(),
+            deployments=self.shipdeck.live.deployments.values(),
+            profiles=self._profile_names(),
+        )
+
+    def _run_command_line(self, text: str) -> None:
+        resolved = self.resolve_command(text)
+        if resolved.kind == "error":
+            # The line stays as typed, to be corrected.
+            self.notify(literal(resolved.message), title=":", severity="warning", markup=False)
+            return
+        self._close_command_line()
+        if resolved.kind == "quit":
+            self.app.call_later(self.app.run_action, "app.quit")
+        elif resolved.kind == "deployment":
+            self._jump_to(resolved.target)
+        elif resolved.kind == "ctx":
+            self._switch_profile(resolved.target)
+        else:
+            # A view or a palette command: the same action its key runs (which explains when unavailable).
+            action = resolved.target
+            if resolved.kind == "command" and action in ("pending", "audit", "help"):
+                action = f"app.{action}"
+            self.app.call_later(self.run_command, action)
+
+    def _jump_to(self, deployment_id: str) -> None:
+        table = self.table
+        if not table.move_to(deployment_id):
+            # Hidden by the filter: clear it, then go there.
+            box = self.query_one("#filter", Input)
+            box.value = ""
+            box.remove_class("-visible")
+            table.set_filter("")
+            table.move_to(deployment_id)
+        table.focus()
+
+    def _switch_profile(self, name: str) -> None:
+        switch = getattr(self.shipdeck, "switch_profile", None)
+        if callable(switch):
+            switch(name)
+            return
+        current = self.shipdeck.profile.name
+        if name == current:
+            self.notify(f"Already on profile {literal(name)}.", title=":ctx", markup=False)
+            return
+        self.notify(
+            literal(
+                f"This console runs one profile ({current}); switching is not available here. "
+                f"Quit and start it with: shipdeck --profile {name}"
+            ),
+            title=":ctx",
+            severity="warning",
+            markup=False,
+        )
+
     # -- table and detail --------------------------------------------------------------------------------
     @on(DeploymentsTable.Highlighted)
     def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
@@ -163,6 +287,7 @@ class MainScreen(Screen[None]):
             self._last_highlighted = deployment.id
         live = self.shipdeck.live
         live.watch(deployment.id if deployment else None)
+        self.refresh_bindings()  # the footer greys what this row cannot do
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
         self.show_last_change()
@@ -247,6 +372,49 @@ class MainScreen(Screen[None]):
             except ReadOnlyError as exc:
                 return exc.message
         return None
+
+    # Actions that act on the selected row: greyed while no row is selected.
+    NEEDS_ROW = frozenset({*ACTION_CAPABILITY, "copy", "raw", "versions"})
+
+    def why_unavailable(self, action: str) -> str | None:
+        """Why the key of ``action`` can do nothing for the selected row now (what the footer greys)."""
+        if action == "publish" and self.shipdeck.adapter.capabilities.deploy:
+            action = "deploy"  # Miteos publishes by triggering a deployment
+        reason = self.unavailable_reason(action)
+        if reason is None and action in self.NEEDS_ROW and self.current() is None:
+            reason = "select a deployment first"
+        return reason
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """False hides a binding, None greys it (its key still explains why: see on_key)."""
+        if action == "leave_input":
+            focused = self.app.focused
+            return focused is self.query_one("#filter", Input) or focused is self.query_one(CommandLine)
+        if not self.is_mounted or not self.query(DeploymentsTable):
+            return True
+        return None if self.why_unavailable(action) else True
+
+    async def run_command(self, action: str) -> None:
+        """Run ``action`` as its key would, from the palette or the command line: a greyed one (which
+        Textual would skip silently) says why instead."""
+        reason = self.why_unavailable(action)
+        if reason:
+            self.notify(literal(reason), title=f"{action}: not available", severity="warning", markup=False)
+            return
+        await self.run_action(action)
+
+    def on_key(self, event: events.Key) -> None:
+        """A greyed key is not run by Textual: say why instead of doing nothing."""
+        if isinstance(self.app.focused, Input):
+            return
+        active = self.active_bindings.get(event.key)
+        if active is None or active.enabled or active.node is not self:
+            return
+        reason = self.why_unavailable(active.binding.action)
+        if reason:
+            event.stop()
+            title = active.binding.description or active.binding.action
+            self.notify(literal(reason), title=f"{title}: not available", severity="warning", markup=False)
 
     def _ready_for(self, action: str) -> Deployment | None:
         """The deployment to act on, or None after telling the user why not."""
@@ -554,6 +722,28 @@ class MainScreen(Screen[None]):
         from shipdeck.tui.screens.logs import LogsScreen
 
         self._push_for_deployment("logs", lambda d: LogsScreen(self.shipdeck.adapter, d))
+
+    def action_raw(self) -> None:
+        """The selected object as the API returned it: the version under the cursor, the builds or domains
+        when their tab is open, else the deployment."""
+        from shipdeck.tui.screens.raw_view import RawViewScreen, raw_targets
+
+        deployment = self._ready_for("raw")
+        if deployment is None:
+            return
+        version = self.detail.selected_version
+        start = {"tab-domains": "domains", "tab-pipeline": "builds"}.get(self.detail.active_tab, "deployment")
+        if version is not None:
+            start = "version"
+        adapter = self.shipdeck.adapter
+        screen = RawViewScreen(
+            adapter,
+            deployment,
+            raw_targets(adapter, deployment, version),
+            start=start,
+            environment=self._badge_environment(deployment.environment),
+        )
+        self.app.push_screen(screen)
 
     def action_copy(self) -> None:
         from shipdeck.tui.clipboard import copy_to_clipboard
