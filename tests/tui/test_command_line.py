@@ -12,7 +12,14 @@ from textual.widgets import DataTable, Input, TextArea
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.model import Deployment
-from shipdeck.tui.screens.command_line import CommandLine, View, completions, register_view, resolve
+from shipdeck.tui.screens.command_line import (
+    CommandLine,
+    Resolved,
+    View,
+    completions,
+    register_view,
+    resolve,
+)
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.screens.pending import AuditScreen
@@ -41,7 +48,10 @@ COMMANDS = [("rollback", "Roll back the selected deployment"), ("logs", "Logs of
 
 def test_resolve_views_deployments_ctx_and_ambiguity() -> None:
     deployments = rows("smile-dental-landing", "status-page", "billing-api", "billing-worker")
-    meaning = lambda text: resolve(text, commands=COMMANDS, deployments=deployments, profiles=["demo"])  # noqa: E731
+
+    def meaning(text: str) -> Resolved:
+        return resolve(text, commands=COMMANDS, deployments=deployments, profiles=["demo"])
+
     assert meaning("versions").kind == "view"
     assert meaning("audit").target == "app.audit"
     assert meaning("rollback").target == "rollback"
