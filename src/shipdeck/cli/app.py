@@ -158,6 +158,7 @@ def console_options(config: ShipdeckConfig, profile: Profile, problems: list[str
         theme_problems=catalog.problems,
         config_problems=[*config.warnings, *problems],
         audit_path=config.audit_log,
+        alert=config.alert,
     )
 
 

@@ -25,3 +25,6 @@ class ConsoleOptions:
     config_problems: list[str] = field(default_factory=list)
     # Where the audit log goes (None: the default under the state dir).
     audit_path: Path | None = None
+    # When a watched build or rollback finishes: "off", "bell", or "desktop" (bell + OSC 9/777 notification
+    # where the terminal has one). The config's `alert` (default "bell"); the demo leaves it off.
+    alert: str = "off"

@@ -44,7 +44,10 @@ DEFAULT_BASE_URL: dict[ProviderName, str] = {
     "mixpeek": "https://api.mixpeek.com/v1/apps",
 }
 
-_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log")
+_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log", "alert")
+# When a watched build or rollback finishes: nothing, the terminal bell, or the bell and a desktop
+# notification (OSC 9 / OSC 777, where the terminal has them).
+ALERT_CHOICES = ("off", "bell", "desktop")
 _PROFILE_KEYS = (
     "provider",
     "base_url",
@@ -97,6 +100,7 @@ class ShipdeckConfig:
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
     audit_log: Path | None = None
+    alert: str = "bell"
     warnings: list[str] = field(default_factory=list)
 
 
@@ -231,6 +235,9 @@ class _Parser:
             self.check_tasks_profile(profile, profiles)
         keymap = self.keymap(data.get("keymap", {}))
         audit_log = self.string((), data, "audit_log")
+        alert = self.string((), data, "alert") or "bell"
+        if alert not in ALERT_CHOICES:
+            raise self.fail((), "alert", f"must be one of {', '.join(ALERT_CHOICES)} (got {alert!r})")
         return ShipdeckConfig(
             path=self.path,
             exists=True,
@@ -239,6 +246,7 @@ class _Parser:
             keymap=keymap,
             theme=self.string((), data, "theme"),
             audit_log=Path(audit_log).expanduser() if audit_log else None,
+            alert=alert,
             warnings=self.warnings,
         )
 

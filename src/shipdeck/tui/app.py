@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,7 +43,7 @@ from shipdeck.tui.screens.help import HelpScreen, help_rows
 from shipdeck.tui.screens.main import LiveBatch, MainScreen
 from shipdeck.tui.screens.screen_kit import describe_error, run_change
 from shipdeck.tui.text import literal
-from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes
+from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes, default_theme_for
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 
 # Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
@@ -77,7 +77,10 @@ class ShipdeckApp(App[int]):
         clock: Clock | None = None,
         make_adapter: Callable[[Profile], Adapter] | None = None,
         timing: Timing = DEFAULT_TIMING,
+        terminal_env: Mapping[str, str] | None = None,
     ) -> None:
+        """``terminal_env``: the environment that says what the terminal can show (TERM, COLORTERM);
+        None (tests) keeps the default theme whatever terminal runs them."""
         super().__init__()
         self.options = options
         self.profile = options.profile
@@ -98,6 +101,9 @@ class ShipdeckApp(App[int]):
         self._startup_problems: list[str] = [*options.config_problems]
         # Why the live updates stopped (the live loop failed); None while they run.
         self.live_failure: str | None = None
+        self._terminal_env = terminal_env
+        # The desktop notifications sent (their escape sequences), most recent last: what a test reads.
+        self.alerts_sent: list[str] = []
         self._register_themes()
 
     # -- setup -------------------------------------------------------------------------------------------
@@ -120,7 +126,7 @@ class ShipdeckApp(App[int]):
         for theme in themes:
             self.register_theme(theme)
         self._startup_problems += [*self.options.theme_problems, *problems]
-        wanted = self.options.theme or DEFAULT_DARK_THEME
+        wanted = self.options.theme or default_theme_for(self._terminal_env, DEFAULT_DARK_THEME)
         if wanted in self.available_themes:
             self.theme = wanted
             return
@@ -315,6 +321,8 @@ class ShipdeckApp(App[int]):
             outcome = await run_change(screen, self.session, plan)
             if outcome is None or not outcome.applied:
                 return
+            if plan.action == "rollback" and plan.deployment is not None:
+                self.alert("rollback done", f"{plan.deployment.name}: {plan.summary}")
             if isinstance(outcome.result, Deployment):
                 self.live.apply_deployment(outcome.result)
             if plan.deployment is not None:
@@ -349,6 +357,8 @@ class ShipdeckApp(App[int]):
                 except ShipdeckError:
                     continue
         where = f"{literal(deployment.name)}: {literal(version.label)}"
+        if health_of(state) is not Health.PROGRESS:
+            self.alert(f"build {state}", f"{deployment.name}: {version.label}")
         if health_of(state) is Health.OK:
             self.notify(f"{where} is {literal(state)}", title="publish: live", markup=False, timeout=10)
         elif health_of(state) is Health.FAILED:
@@ -359,6 +369,24 @@ class ShipdeckApp(App[int]):
                 markup=False,
                 timeout=15,
             )
+
+    def alert(self, title: str, body: str) -> None:
+        """A watched build or rollback finished: the bell, and a desktop notification when configured
+        (``alert = "desktop"``) and the terminal has one. Off unless the config asks (the demo: off)."""
+        from shipdeck.tui.alerts import desktop_sequence
+
+        if self.options.alert == "off":
+            return
+        self.bell()
+        if self.options.alert != "desktop":
+            self.alerts_sent.append("bell")
+            return
+        sequence = desktop_sequence(title, body, self._terminal_env or {})
+        driver = self._driver
+        if sequence is not None and driver is not None:
+            driver.write(sequence)
+            driver.flush()
+        self.alerts_sent.append(sequence or "bell")
 
     def action_pending(self) -> None:
         from shipdeck.tui.screens.pending import PendingScreen
@@ -450,6 +478,7 @@ def make_app(
     adapter: Adapter | None = None,
     clock: Callable[[], datetime] | None = None,
     timing: Timing = DEFAULT_TIMING,
+    terminal_env: Mapping[str, str] | None = None,
 ) -> ShipdeckApp:
     """The console app (tests pass an adapter, a fixed clock and a fast timing)."""
-    return ShipdeckApp(options, adapter=adapter, clock=clock, timing=timing)
+    return ShipdeckApp(options, adapter=adapter, clock=clock, timing=timing, terminal_env=terminal_env)
