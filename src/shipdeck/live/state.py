@@ -189,6 +189,7 @@ class LiveState:
         # When the server last told us something (snapshot, event or poll): the data's age.
         self.last_heard: datetime | None = None
         self.pages_loading = True
+        self._pages_this_read = 0
         self.detail: DeploymentDetail | None = None
         self._watched: str | None = None
         self._subscribers: list[Subscriber] = []
@@ -233,6 +234,13 @@ class LiveState:
     def last_seq(self) -> int | None:
         """The sequence number of the last stream event taken in (where a reconnect resumes after)."""
         return self._last_seq
+
+    @property
+    def list_arriving(self) -> bool:
+        """Pages of the list are arriving (or the first read has not answered yet): what the header calls
+        'loading N…'. A re-read that has not had a page yet (during an outage, each attempt) keeps the list
+        it has and is not 'loading': the connection state already says that the server is away."""
+        return self.pages_loading and (self._pages_this_read > 0 or not self.deployments)
 
     @property
     def failures(self) -> int:
@@ -352,6 +360,7 @@ class LiveState:
         """
         watched_before = self.deployments.get(self._watched) if self._watched else None
         self.pages_loading = True
+        self._pages_this_read = 0
         try:
             seen = await self._load_pages()
         finally:
@@ -379,6 +388,7 @@ class LiveState:
                 seen.add(dep.id)
                 self._store(dep)
             self._heard()
+            self._pages_this_read += 1
             if first:
                 self._pending.reset = True
                 first = False

@@ -341,7 +341,7 @@ class MainScreen(Screen[None]):
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
         header.show_pending(len(self.shipdeck.session.pending))
         table = self.table
-        header.show_count(table.row_count, table.total_count, loading=live.pages_loading)
+        header.show_count(table.row_count, table.total_count, loading=live.list_arriving)
 
     def show_last_change(self) -> None:
         current = self.current()
