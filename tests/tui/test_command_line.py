@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from textual import events
 from textual.widgets import DataTable, Input, TextArea
@@ -229,3 +230,37 @@ async def test_raw_view_shows_what_the_api_returned_searches_and_copies(
         await pilot.press("J")
         screen = await wait_for_screen(pilot, app, RawViewScreen)
         assert screen.target.key == "version"
+
+
+async def test_the_header_repaints_a_part_only_when_its_value_changes(sim: SimServer, tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from shipdeck.live.state import ConnectionState
+    from shipdeck.tui.widgets.status_header import StatusHeader
+
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_loaded(pilot, app)
+        header = main_screen(app).query_one(StatusHeader)
+        pending = header.query_one("#header-pending", Static)
+        painted: list[str] = []
+        update = pending.update
+
+        def counting_update(content: Any = "", *, layout: bool = True) -> None:
+            painted.append(str(content))
+            update(content, layout=layout)
+
+        pending.update = counting_update  # type: ignore[method-assign]
+        header.show_pending(0)
+        header.show_pending(0)
+        assert painted == []  # unchanged: not repainted
+        header.show_pending(2)
+        assert painted == ["⧗ 2 pending"]
+        app.live_failure = "boom"  # as the live loop's failure handler sets it
+        main_screen(app).refresh_header()
+        await pilot.pause()
+        assert "stopped: boom" in str(header.query_one("#header-connection", Static).render())
+        app.live_failure = None
+        header.show_connection(ConnectionState.LIVE, 3.7)
+        await pilot.pause()
+        assert str(header.query_one("#header-connection", Static).render()) == "● live"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from shipdeck.live.state import ConnectionState
@@ -88,25 +89,61 @@ class StatusHeader(Horizontal):
         yield Static("", id="header-budget")
         yield Static(connection_text(ConnectionState.CONNECTING, None), id="header-connection")
 
+    # What the header shows, as reactives: the main screen sets them (every tick, every batch) and a part is
+    # repainted only when its value changed (Textual compares the new value with the old one).
+    connection: reactive[tuple[ConnectionState, int | None, bool]] = reactive(
+        (ConnectionState.CONNECTING, None, False), init=False
+    )
+    stopped: reactive[str | None] = reactive(None, init=False)
+    budget: reactive[tuple[int | None, int | None]] = reactive((None, None), init=False)
+    count: reactive[tuple[int, int, bool]] = reactive((-1, -1, False), init=False)  # none shown yet
+    pending: reactive[int] = reactive(0, init=False)
+
     def show_connection(self, state: ConnectionState, age: float | None, *, polling: bool = False) -> None:
-        widget = self.query_one("#header-connection", Static)
-        widget.update(Content(connection_text(state, age, polling=polling)))
-        widget.set_class(state is not ConnectionState.LIVE, "-down")
+        self.stopped = None
+        # Whole seconds: the text shows no more, so a fraction changing repaints nothing.
+        self.connection = (state, None if age is None else int(age), polling)
 
     def show_stopped(self, reason: str) -> None:
         """The live updates stopped (their loop failed): the data shown is frozen, whatever its age."""
-        widget = self.query_one("#header-connection", Static)
-        widget.update(Content(f"✖ stopped: {reason}"))
-        widget.set_class(True, "-down")
+        self.stopped = reason
 
     def show_budget(self, remaining: int | None, limit: int | None) -> None:
+        self.budget = (remaining, limit)
+
+    def show_count(self, shown: int, total: int, *, loading: bool) -> None:
+        """'9 deployments', '3/9 shown', 'loading 1,200…'."""
+        self.count = (shown, total, loading)
+
+    def show_pending(self, count: int) -> None:
+        self.pending = count
+
+    # -- watchers: each repaints its own part ------------------------------------------------------------
+    def _paint_connection(self) -> None:
+        widget = self.query_one("#header-connection", Static)
+        if self.stopped is not None:
+            widget.update(Content(f"✖ stopped: {self.stopped}"))
+            widget.set_class(True, "-down")
+            return
+        state, age, polling = self.connection
+        widget.update(Content(connection_text(state, age, polling=polling)))
+        widget.set_class(state is not ConnectionState.LIVE, "-down")
+
+    def watch_connection(self) -> None:
+        self._paint_connection()
+
+    def watch_stopped(self) -> None:
+        self._paint_connection()
+
+    def watch_budget(self, budget: tuple[int | None, int | None]) -> None:
+        remaining, limit = budget
         widget = self.query_one("#header-budget", Static)
         widget.update(Content(budget_text(remaining, limit)))
         low = remaining is not None and bool(limit) and remaining * 100 < LOW_BUDGET_PERCENT * (limit or 1)
         widget.set_class(low, "-low")
 
-    def show_count(self, shown: int, total: int, *, loading: bool) -> None:
-        """'9 deployments', '3/9 shown', 'loading 1,200…'."""
+    def watch_count(self, count: tuple[int, int, bool]) -> None:
+        shown, total, loading = count
         if loading:
             text = f"loading {total:,}…"
         elif shown != total:
@@ -115,5 +152,5 @@ class StatusHeader(Horizontal):
             text = f"{total:,} deployments"
         self.query_one("#header-count", Static).update(Content(text))
 
-    def show_pending(self, count: int) -> None:
+    def watch_pending(self, count: int) -> None:
         self.query_one("#header-pending", Static).update(Content(f"⧗ {count} pending" if count else ""))
