@@ -22,7 +22,7 @@ from mixpeek import AppsApi
 from shipdeck.api.errors import AuthError, NotFound, UnsupportedAction, ValidationFailed
 from shipdeck.api.mixpeek import MixpeekAdapter
 from shipdeck.live.plans import NothingToDo, plan_rollback
-from shipdeck.model import LogLine, PublishRequest
+from shipdeck.model import Capability, LogLine, PublishRequest
 from tests.api.helpers import adapter_for, eventually
 from tests.conftest import MIXPEEK_TOKEN
 from tests.simproc import SimServer, running_sim
@@ -282,7 +282,8 @@ async def _finished(adapter: MixpeekAdapter, deployment_id: str, deploy_id: str)
 async def test_capabilities_and_refusals(shared: MixpeekAdapter, sim: SimServer) -> None:
     caps = shared.capabilities
     assert caps.environments == ("staging", "production")
-    assert caps.domains and not caps.env and not caps.tasks and not caps.event_stream
+    assert caps.supports(Capability.DOMAINS) and not caps.supports(Capability.ENV)
+    assert not caps.supports(Capability.TASKS) and not caps.supports(Capability.EVENT_STREAM)
     dep = await shared.resolve_deployment("storefront")
     with pytest.raises(UnsupportedAction, match="build_config"):
         await shared.list_env(dep.id)

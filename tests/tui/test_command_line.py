@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Input, TextArea
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
-from shipdeck.model import Deployment
+from shipdeck.model import Capability, Deployment
 from shipdeck.tui.screens.command_line import (
     CommandLine,
     Resolved,
@@ -164,10 +164,10 @@ async def test_greyed_keys_explain_and_help_lists_what_works_here(sim: SimServer
         enabled = {b.binding.action: b.enabled for b in screen.active_bindings.values()}
         assert enabled["publish"] is False  # read-only
         assert enabled["filter"] is True
-        assert not app.adapter.capabilities.supports("promote")
+        assert not app.adapter.capabilities.supports(Capability.PROMOTE)
         assert enabled["promote"] is False
         await pilot.press("P")
-        await wait_for_notification(pilot, app, app.adapter.capabilities.why_not("promote"))
+        await wait_for_notification(pilot, app, app.adapter.capabilities.why_not(Capability.PROMOTE))
         assert app.screen is screen
         await pilot.press("question_mark")
         help_screen = await wait_for_screen(pilot, app, HelpScreen)

@@ -33,6 +33,7 @@ from shipdeck.api.streams import resilient_stream
 from shipdeck.model import (
     Build,
     Capabilities,
+    Capability,
     Deployment,
     Domain,
     EnvVar,
@@ -55,11 +56,29 @@ SSE_HEADERS = {"Accept": "text/event-stream"}
 
 MIOSA_CAPABILITIES = Capabilities(
     provider="miosa",
-    tasks=False,
-    stop=True,
-    runtime_logs=True,
-    release_promote=True,
-    notes={"tasks": "Miosa has no tasks or agents; connect a Miteos profile for the Tasks screen"},
+    granted=frozenset(
+        {
+            Capability.ROLLBACK,
+            Capability.ROLLBACK_TO_VERSION,
+            Capability.PROMOTE,
+            Capability.PUBLISH,
+            Capability.REDEPLOY,
+            Capability.UPDATE,
+            Capability.DELETE,
+            Capability.DOMAINS,
+            Capability.ENV,
+            Capability.VERSIONS,
+            Capability.RELEASES,
+            Capability.BUILDS,
+            Capability.DEPLOYMENT_LOGS,
+            Capability.BUILD_LOGS,
+            Capability.STOP,
+            Capability.RUNTIME_LOGS,
+            Capability.RELEASE_PROMOTE,
+            Capability.EVENT_STREAM,
+        }
+    ),
+    notes={Capability.TASKS: "Miosa has no tasks or agents; connect a Miteos profile for the Tasks screen"},
 )
 
 

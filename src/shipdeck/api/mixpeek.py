@@ -65,6 +65,7 @@ from shipdeck.api.sse import iter_sse
 from shipdeck.api.streams import resilient_stream
 from shipdeck.model import (
     Capabilities,
+    Capability,
     Deployment,
     DnsRecord,
     Domain,
@@ -89,36 +90,35 @@ BUNDLE_UPLOAD_TIMEOUT = 30.0
 
 MIXPEEK_CAPABILITIES = Capabilities(
     provider="mixpeek",
-    rollback=True,
-    rollback_to_version=True,
-    promote=True,
-    publish=True,
-    redeploy=False,
-    update=False,
-    delete=False,
-    domains=True,
-    env=False,
-    releases=False,
-    builds=False,
-    deployment_logs=True,
-    build_logs=True,
-    tasks=False,
-    event_stream=False,
+    granted=frozenset(
+        {
+            Capability.ROLLBACK,
+            Capability.ROLLBACK_TO_VERSION,
+            Capability.PROMOTE,
+            Capability.PUBLISH,
+            Capability.DOMAINS,
+            Capability.VERSIONS,
+            Capability.DEPLOYMENT_LOGS,
+            Capability.BUILD_LOGS,
+        }
+    ),
     environments=("staging", "production"),
     env_environments=(),
     # A deploy is a generated bundle plus a message: no sandbox, commands, port or health check.
     publish_fields=("environment", "message"),
     publish_required=("message",),
     notes={
-        "redeploy": "Mixpeek has no redeploy; restore a version (promote) or deploy a new bundle",
-        "update": "Mixpeek apps are edited in the Mixpeek dashboard",
-        "delete": "Mixpeek apps are deleted in the Mixpeek dashboard",
-        "env": "Mixpeek keeps env vars in the app's build_config (dashboard); shipdeck does not edit them",
-        "releases": "Mixpeek has no releases; the Pipeline tab lists its deploys",
-        "builds": "Mixpeek builds are its deploys: see the Pipeline tab",
-        "deployment_logs": "the runtime log of the app (production): polled, Mixpeek has no push",
-        "tasks": "Mixpeek has no tasks or agents; connect a Miteos profile for the Tasks screen",
-        "event_stream": "Mixpeek has no event stream; shipdeck polls",
+        Capability.REDEPLOY: "Mixpeek has no redeploy; restore a version (promote) or deploy a new bundle",
+        Capability.UPDATE: "Mixpeek apps are edited in the Mixpeek dashboard",
+        Capability.DELETE: "Mixpeek apps are deleted in the Mixpeek dashboard",
+        Capability.ENV: (
+            "Mixpeek keeps env vars in the app's build_config (dashboard); shipdeck does not edit them"
+        ),
+        Capability.RELEASES: "Mixpeek has no releases; the Pipeline tab lists its deploys",
+        Capability.BUILDS: "Mixpeek builds are its deploys: see the Pipeline tab",
+        Capability.DEPLOYMENT_LOGS: "the runtime log of the app (production): polled, Mixpeek has no push",
+        Capability.TASKS: "Mixpeek has no tasks or agents; connect a Miteos profile for the Tasks screen",
+        Capability.EVENT_STREAM: "Mixpeek has no event stream; shipdeck polls",
     },
 )
 

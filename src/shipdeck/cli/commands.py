@@ -50,6 +50,7 @@ from shipdeck.live.plans import (
 )
 from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from shipdeck.model import (
+    Capability,
     Deployment,
     Domain,
     EnvVar,
@@ -343,8 +344,10 @@ async def cmd_rollback(ctx: CommandContext) -> int:
         raise _refusal(exc) from None
     hold = None
     if ctx.args.hold:
-        if not ctx.adapter.capabilities.supports("update"):
-            raise CliError(f"--hold: {ctx.adapter.capabilities.why_not('update')}; nothing was sent", 2)
+        if not ctx.adapter.capabilities.supports(Capability.UPDATE):
+            raise CliError(
+                f"--hold: {ctx.adapter.capabilities.why_not(Capability.UPDATE)}; nothing was sent", 2
+            )
         try:
             hold = plan_hold_auto_deploy(dep)
         except NothingToDo as exc:
@@ -437,7 +440,9 @@ async def cmd_publish(ctx: CommandContext) -> int:
         message=args.message,
     )
     try:
-        versions = await ctx.adapter.all_versions(dep.id) if capabilities.supports("versions") else []
+        versions = (
+            await ctx.adapter.all_versions(dep.id) if capabilities.supports(Capability.VERSIONS) else []
+        )
     except UnsupportedAction:
         versions = []
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shipdeck import __version__
-from shipdeck.model import PROVIDERS
+from shipdeck.api.providers import SPECS
 
 EXIT_CODES = """\
 exit codes: 0 ok, 1 refused by the API (or declined), 2 usage (checked before anything is sent),
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="a profile of the config file (default: SHIPDECK_PROFILE, then default_profile)",
     )
-    target.add_argument("--provider", choices=PROVIDERS, help="ad hoc, without a profile: the provider")
+    target.add_argument("--provider", choices=tuple(SPECS), help="ad hoc, without a profile: the provider")
     target.add_argument(
         "--url", metavar="URL", help="ad hoc: the API base URL (token from the provider's env var)"
     )

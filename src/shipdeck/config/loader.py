@@ -29,6 +29,7 @@ from shipdeck.config.profile import (
     Profile,
     Secret,
 )
+from shipdeck.config.providers import DEFAULT_BASE_URL, PROVIDERS, TASK_PROVIDERS, ProviderName
 from shipdeck.config.tokens import (
     DEFAULT_TOKEN_COMMAND_TIMEOUT,
     file_is_private,
@@ -36,13 +37,6 @@ from shipdeck.config.tokens import (
     token_from_command,
     token_from_env,
 )
-from shipdeck.model import PROVIDERS, ProviderName
-
-DEFAULT_BASE_URL: dict[ProviderName, str] = {
-    "miosa": "https://api.miosa.ai/api/v1",
-    "miteos": "https://api.miteos.com/v1",
-    "mixpeek": "https://api.mixpeek.com/v1/apps",
-}
 
 _TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log", "alert")
 # When a watched build or rollback finishes: nothing, the terminal bell, or the bell and a desktop
@@ -325,9 +319,11 @@ class _Parser:
         table = ("profiles", profile.name)
         if target is None:
             raise self.fail(table, "tasks_profile", f"no profile named {profile.tasks_profile!r}")
-        if target.provider != "miteos":
+        if target.provider not in TASK_PROVIDERS:
             raise self.fail(
-                table, "tasks_profile", f"{target.name!r} is a {target.provider} profile, not miteos"
+                table,
+                "tasks_profile",
+                f"{target.name!r} is a {target.provider} profile, not {' or '.join(TASK_PROVIDERS)}",
             )
 
     def keymap(self, data: Any) -> dict[str, str]:

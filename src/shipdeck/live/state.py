@@ -37,7 +37,7 @@ from shipdeck.api.errors import (
     UnsupportedAction,
 )
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
-from shipdeck.model import Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
+from shipdeck.model import Capability, Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
 
 Clock = Callable[[], datetime]
 
@@ -330,7 +330,7 @@ class LiveState:
     async def _follow(self) -> None:
         await self._snapshot_until_ok()
         self._background(self._fill_version_numbers(), "live-version-numbers")
-        if self.adapter.capabilities.event_stream:
+        if self.adapter.capabilities.supports(Capability.EVENT_STREAM):
             if self.adapter.stream_health is not None:
                 self._background(self._poll_while_stream_down(self.adapter.stream_health), "live-stream-down")
             await self._stream_forever()

@@ -36,7 +36,7 @@ from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import ChangeBatch, Clock, ConnectionState, LiveState, utc_now
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
-from shipdeck.model import Deployment, Health, Version, health_of
+from shipdeck.model import Capability, Deployment, Health, Version, health_of
 from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
 from shipdeck.tui.screens.help import HelpScreen, help_rows
@@ -418,7 +418,7 @@ class ShipdeckApp(App[int]):
 
     # -- other screens -----------------------------------------------------------------------------------
     def tasks_profile(self) -> Profile | None:
-        if self.profile.provider == "miteos":
+        if self.adapter.capabilities.supports(Capability.TASKS):
             return self.profile
         return self.profile.tasks
 

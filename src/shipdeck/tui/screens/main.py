@@ -26,7 +26,7 @@ from shipdeck.live.plans import (
     same_app_in,
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
-from shipdeck.model import Deployment, PublishRequest, Version
+from shipdeck.model import Capability, Deployment, PublishRequest, Version
 from shipdeck.tui.screens.command_line import CommandLine, Resolved, completions, resolve
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.screen_kit import describe_error
@@ -41,16 +41,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Action name -> the capability it needs (the UI explains, and sends nothing, when it is missing).
-ACTION_CAPABILITY = {
-    "rollback": "rollback",
-    "promote": "promote",
-    "publish": "publish",
-    "redeploy": "redeploy",
-    "domains": "domains",
-    "env": "env",
-    "logs": "deployment_logs",
-    "deploy": "deploy",
-    "stop": "stop",
+ACTION_CAPABILITY: dict[str, Capability] = {
+    "rollback": Capability.ROLLBACK,
+    "promote": Capability.PROMOTE,
+    "publish": Capability.PUBLISH,
+    "redeploy": Capability.REDEPLOY,
+    "domains": Capability.DOMAINS,
+    "env": Capability.ENV,
+    "logs": Capability.DEPLOYMENT_LOGS,
+    "deploy": Capability.DEPLOY,
+    "stop": Capability.STOP,
 }
 MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop"})
 
@@ -378,7 +378,7 @@ class MainScreen(Screen[None]):
 
     def why_unavailable(self, action: str) -> str | None:
         """Why the key of ``action`` can do nothing for the selected row now (what the footer greys)."""
-        if action == "publish" and self.shipdeck.adapter.capabilities.deploy:
+        if action == "publish" and self.shipdeck.adapter.capabilities.supports(Capability.DEPLOY):
             action = "deploy"  # Miteos publishes by triggering a deployment
         reason = self.unavailable_reason(action)
         if reason is None and action in self.NEEDS_ROW and self.current() is None:
@@ -516,7 +516,7 @@ class MainScreen(Screen[None]):
             return
         request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
         hold: ChangePlan | None = None
-        if deployment.auto_deploy and self.shipdeck.adapter.capabilities.supports("update"):
+        if deployment.auto_deploy and self.shipdeck.adapter.capabilities.supports(Capability.UPDATE):
             hold = plan_hold_auto_deploy(deployment)
             request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
         if resumes is not None:
@@ -585,13 +585,12 @@ class MainScreen(Screen[None]):
 
     def action_deploy(self) -> None:
         """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
-        from shipdeck.api.miteos import MiteosAdapter
         from shipdeck.live.operations import plan_deploy
         from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
 
         deployment = self._ready_for("deploy")
         adapter = self.shipdeck.adapter
-        if deployment is None or not isinstance(adapter, MiteosAdapter):
+        if deployment is None or not adapter.capabilities.supports(Capability.DEPLOY):
             return
         sandbox = adapter.sandbox_mode
 
@@ -628,7 +627,9 @@ class MainScreen(Screen[None]):
         self.run_worker(prefilled(), group="deploy-form", exclusive=True, exit_on_error=False)
 
     def action_publish(self) -> None:
-        if self.shipdeck.adapter.capabilities.deploy:  # Miteos publishes by triggering a deployment
+        if self.shipdeck.adapter.capabilities.supports(
+            Capability.DEPLOY
+        ):  # Miteos publishes by triggering a deployment
             self.action_deploy()
             return
         deployment = self._ready_for("publish")

@@ -32,7 +32,7 @@ from textual.widgets.text_area import Selection
 from shipdeck.api.base import Adapter
 from shipdeck.api.context import captured_bodies
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.model import Deployment, Version
+from shipdeck.model import Capability, Deployment, Version
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import literal
 
@@ -94,9 +94,9 @@ def raw_targets(adapter: Adapter, deployment: Deployment, version: Version | Non
                 "version", f"version {version.label}", lambda: adapter.get_version(deployment.id, version.id)
             )
         )
-    if capabilities.supports("builds"):
+    if capabilities.supports(Capability.BUILDS):
         targets.append(RawTarget("builds", "builds", lambda: adapter.list_builds(deployment.id)))
-    if capabilities.supports("domains"):
+    if capabilities.supports(Capability.DOMAINS):
         targets.append(RawTarget("domains", "domains", lambda: adapter.list_domains(deployment.id)))
     return targets
 
