@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import events
-from textual.widgets import DataTable, Input, TextArea
+from textual.widgets import Input, TextArea
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
@@ -25,6 +25,7 @@ from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.screens.pending import AuditScreen
 from shipdeck.tui.screens.raw_view import MASK, RawViewScreen, mask_secrets
+from shipdeck.tui.widgets.versions_table import VersionsTable
 from tests.simproc import SimServer
 from tests.tui.console_host import (
     console_app,
@@ -135,21 +136,21 @@ async def test_navigation_keys_move_in_the_versions_table(sim: SimServer, tmp_pa
     app = console_app(console_options(sim, tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_loaded(pilot, app)
-        versions = main_screen(app).query_one("#versions-table", DataTable)
+        versions = main_screen(app).query_one(VersionsTable)
         await pilot.press("v")
         await wait_for(pilot, lambda: versions.has_focus and versions.row_count > 2)
         await pilot.press("G")
-        assert versions.cursor_row == versions.row_count - 1
+        assert versions.cursor == versions.row_count - 1
         await pilot.press("k")
-        assert versions.cursor_row == versions.row_count - 2
+        assert versions.cursor == versions.row_count - 2
         await pilot.press("g")
-        assert versions.cursor_row == 0
+        assert versions.cursor == 0
         await pilot.press("j")
-        assert versions.cursor_row == 1
+        assert versions.cursor == 1
         await pilot.press("home")
-        assert versions.cursor_row == 0
+        assert versions.cursor == 0
         await pilot.press("end")
-        assert versions.cursor_row == versions.row_count - 1
+        assert versions.cursor == versions.row_count - 1
 
 
 async def test_greyed_keys_explain_and_help_lists_what_works_here(sim: SimServer, tmp_path: Path) -> None:
@@ -226,7 +227,7 @@ async def test_raw_view_shows_what_the_api_returned_searches_and_copies(
         await wait_for(pilot, lambda: app.screen is main_screen(app))
         # From the versions table, the raw view opens on the selected version.
         await pilot.press("v")
-        await wait_for(pilot, lambda: main_screen(app).query_one("#versions-table", DataTable).has_focus)
+        await wait_for(pilot, lambda: main_screen(app).query_one(VersionsTable).has_focus)
         await pilot.press("J")
         screen = await wait_for_screen(pilot, app, RawViewScreen)
         assert screen.target.key == "version"

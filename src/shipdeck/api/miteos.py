@@ -11,7 +11,6 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as websockets_connect
@@ -19,6 +18,7 @@ from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from shipdeck import __version__
 from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import (
     AuthError,
     NetworkError,
@@ -102,10 +102,6 @@ MITEOS_CAPABILITIES = Capabilities(
         Capability.BUILD_LOGS: "Miteos does not stream build logs; follow the pipeline stages",
     },
 )
-
-
-def _seg(value: str) -> str:
-    return quote(str(value), safe="")
 
 
 # -- mappers ------------------------------------------------------------------------------------------------

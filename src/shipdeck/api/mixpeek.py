@@ -29,6 +29,7 @@ in the app's ``build_config``, edited as a draft in its dashboard.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import html
 import io
 import json
@@ -36,13 +37,13 @@ import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from httpx_sse import ServerSentEvent
 
-from shipdeck.api.base import new_idempotency_key
+from shipdeck.api.base import _newest_first, new_idempotency_key
 from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import (
     ApiError,
     NetworkError,
@@ -121,10 +122,6 @@ MIXPEEK_CAPABILITIES = Capabilities(
         Capability.EVENT_STREAM: "Mixpeek has no event stream; shipdeck polls",
     },
 )
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 def split_deployment_id(deployment_id: str) -> tuple[str, str]:
@@ -471,6 +468,23 @@ class MixpeekAdapter(HttpAdapter):
         items = [mixpeek_version(item, app_id, deployment_id) for item in window]
         seen = offset + len(window)
         return Page(items=items, next_cursor=str(seen) if seen < len(raw) else None, total=len(raw))
+
+    async def newest_versions(self, deployment_id: str, *, keep: int) -> tuple[list[Version], int]:
+        """One read (the SDK's list is not paged; paging it here would re-read it all once a page), parsed
+        in a worker thread a chunk at a time, keeping only the newest ``keep``: 100,000 versions neither stop
+        the console answering keys nor all become models at once."""
+        app_id, _ = split_deployment_id(deployment_id)
+        body = await self.transport.get(f"/{_seg(app_id)}/versions")
+        raw = unwrap_list(body, what="Mixpeek versions", keys=("versions",))
+
+        def newest() -> list[Version]:
+            kept: list[Version] = []
+            for start in range(0, len(raw), 1000):
+                chunk = [mixpeek_version(item, app_id, deployment_id) for item in raw[start : start + 1000]]
+                kept = heapq.nlargest(keep, [*kept, *chunk], key=_newest_first)
+            return kept
+
+        return await asyncio.to_thread(newest), len(raw)
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
         app_id, _ = split_deployment_id(deployment_id)
