@@ -32,7 +32,12 @@ async def test_esc_cancels_the_multiline_value_prompt(tmp_path: Path, sim: SimSe
         for key in "NEW_KEY":
             await pilot.press(key)
         await pilot.press("enter")
-        prompt = await eventually(lambda: screen_is(TextPrompt), what="value prompt")
+        single = await eventually(lambda: screen_is(TextPrompt), what="value prompt")
+        await pilot.press("ctrl+n")  # one line by default: ask for the multi-line prompt
+        prompt = await eventually(
+            lambda: (s := app.screen) is not single and isinstance(s, TextPrompt) and s._multiline and s,
+            what="the multi-line value prompt",
+        )
         assert isinstance(prompt, TextPrompt) and prompt._multiline
         await pilot.press("x", "enter", "y")
         await pilot.press("escape")

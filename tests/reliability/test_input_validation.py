@@ -273,7 +273,7 @@ async def test_every_dialog_refuses_bad_input_with_the_reason_and_keeps_it(tmp_p
             assert isinstance(tasks, TasksScreen)
             task = next(t for t in tasks.tasks if t.agents)
             tasks.select(task.id, task.agents[0].id)
-            await pilot.press("g")
+            await pilot.press("m")  # guide (g is "first row" in every table)
             prompt = await type_into_prompt(pilot, "   \n  ")
             await assert_refused_and_kept(pilot, prompt, "   \n  ", "A value is required")
             await pilot.press("escape")
@@ -298,6 +298,10 @@ async def test_a_value_typed_in_the_env_editor_reaches_the_server_exactly(tmp_pa
             await wait_for(
                 pilot, lambda: isinstance(app.screen, TextPrompt) and app.screen is not name_prompt
             )
+            # One line by default: ctrl+n asks for a multi-line value (its own prompt).
+            single = app.screen
+            await pilot.press("ctrl+n")
+            await wait_for(pilot, lambda: app.screen is not single and bool(app.screen.query(TextArea)))
             # Typed key by key: enter is a newline in the value, tab a tab character.
             await pilot.press(*"é漢", "enter", *"two", "tab", *"x ")
             await pilot.press("ctrl+s")

@@ -39,13 +39,22 @@ from shipdeck.tui.screens.fleet import FleetScreen
 from shipdeck.tui.screens.logs import LogsScreen
 from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.screens.pending import AuditScreen, PendingScreen
+from shipdeck.tui.screens.raw_view import RawViewScreen
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from shipdeck.tui.screens.tasks import TasksScreen
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from tests.cli.helpers import shipdeck, write_config
 from tests.conftest import ADMIN, MITEOS_TOKEN, READONLY
 from tests.simproc import SimServer
-from tests.tui.console_host import APP_NOW, main_screen, settled, wait_for, wait_loaded
+from tests.tui.console_host import (
+    APP_NOW,
+    every_notification,
+    main_screen,
+    notifications,
+    settled,
+    wait_for,
+    wait_loaded,
+)
 from tests.tui.screen_host import frozen_sim
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -57,6 +66,7 @@ OPENERS: dict[type[Screen[Any]], str] = {
     TasksScreen: "t",
     PendingScreen: "exclamation_mark",
     AuditScreen: "A",
+    RawViewScreen: "J",
 }
 # Bindings not pressed: quitting ends the test's app (it changes nothing on the server either).
 NOT_PRESSED = {"quit"}
@@ -156,7 +166,9 @@ def full_screens() -> set[type[Screen[Any]]]:
 
 
 def bindings_of(cls: type[Any]) -> list[Binding]:
-    return [b for b in cls.BINDINGS if isinstance(b, Binding) and b.action not in NOT_PRESSED]
+    return [
+        b for b in cls.BINDINGS if isinstance(b, Binding) and b.action.removeprefix("app.") not in NOT_PRESSED
+    ]
 
 
 def first_key(binding: Binding) -> str:
@@ -175,18 +187,10 @@ def test_every_full_screen_has_an_opener() -> None:
 
 
 def read_only_refusals(app: ShipdeckApp) -> int:
-    """Refusals told so far: every notification is counted as it is made (one on screen may already have
-    expired on a slow machine, or never been painted)."""
-    told: list[str] = app.__dict__.setdefault("told_for_test", [])
-    if "notify" not in app.__dict__:
-        shown = app.notify
-
-        def notify(message: str, *args: Any, **kwargs: Any) -> None:
-            told.append(str(message))
-            shown(message, *args, **kwargs)
-
-        app.notify = notify  # type: ignore[method-assign]
-    return sum("is read-only" in message for message in told)
+    # Every notice since the test started (a toast expires after a few seconds; the walk takes longer).
+    told = getattr(app, "_told_in_test", None)
+    messages = told if told is not None else notifications(app)
+    return sum("is read-only" in message for message in messages)
 
 
 async def answer_every_dialog(pilot: Pilot[Any], app: ShipdeckApp) -> None:
@@ -271,7 +275,7 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
     assert profile.read_only and profile.tasks is not None and profile.tasks.read_only
     options = console_options(config, profile, [])
     app = make_app(options, clock=lambda: APP_NOW)
-    read_only_refusals(app)  # from now on every notification is counted
+    app._told_in_test = every_notification(app)  # type: ignore[attr-defined]
     mark = request_mark(slow_sim)
     pressed: list[str] = []
     async with app.run_test(size=(80, 24)) as pilot:

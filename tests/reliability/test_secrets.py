@@ -132,6 +132,9 @@ async def test_no_screen_shows_a_token_and_a_typed_env_value_is_stored_nowhere(t
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
             await pilot.press(*"SECRET_TEST_VALUE", "enter")
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt) and app.screen.value == "")
+            single = app.screen
+            await pilot.press("ctrl+n")  # a multi-line value
+            await wait_for(pilot, lambda: app.screen is not single and isinstance(app.screen, TextPrompt))
             value_prompt = app.screen
             assert isinstance(value_prompt, TextPrompt)
             value_prompt.query_one("#prompt-value").load_text(ENV_SECRET)  # type: ignore[attr-defined]

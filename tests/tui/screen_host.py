@@ -70,6 +70,12 @@ class ScreenHost(App[None]):
     def compose(self) -> Any:
         yield Static("host")
 
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # shipdeck's own CSS variables (the environment badges), as the console's App defines them.
+        from shipdeck.tui.themes import THEME_VARIABLE_DEFAULTS
+
+        return dict(THEME_VARIABLE_DEFAULTS)
+
     def on_mount(self) -> None:
         self.adapter = make_adapter(self.profile)
         self.session = make_session(self.adapter, self.audit_path, self.profile)

@@ -298,3 +298,42 @@ def test_offline_header(snap_compare: Any, tmp_path: Path, size: tuple[int, int]
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=offline)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_command_line(
+    snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """':' typed with a partial name: the inline completion shows what tab would take."""
+    from shipdeck.tui.screens.command_line import CommandLine
+
+    app = make(frozen_sim, tmp_path)
+
+    async def typed(pilot: Pilot[Any]) -> None:
+        line = main_screen(app).query_one(CommandLine)
+        line.cursor_blink = False  # the picture must not catch half a blink
+        await pilot.press("colon", *"smi")
+        await wait_for(pilot, lambda: line._suggestion == "smile-dental-landing", what="the completion")
+
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, typed))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_raw_view(snap_compare: Any, frozen_sim: SimServer, tmp_path: Path, size: tuple[int, int]) -> None:
+    """J: the highlighted deployment as the API returned it, with a search match selected."""
+    from textual.widgets import TextArea
+
+    from shipdeck.tui.screens.raw_view import RawViewScreen
+
+    app = make(frozen_sim, tmp_path)
+
+    async def raw(pilot: Pilot[Any]) -> None:
+        await pilot.press("J")
+        screen = await wait_for_screen(pilot, app, RawViewScreen)
+        await wait_for(pilot, lambda: screen.masked is not None, what="the raw body")
+        screen.query_one(TextArea).cursor_blink = False
+        await pilot.press("slash", *"branch", "enter")
+        await wait_for(pilot, lambda: screen.query_one(TextArea).selected_text == "branch")
+        await settled(pilot, app)
+
+    assert snap_compare(app, terminal_size=size, run_before=steady(app, raw))

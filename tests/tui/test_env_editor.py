@@ -12,9 +12,16 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
-from shipdeck.model import Deployment
+from shipdeck.model import Deployment, EnvVar
 from shipdeck.model.validation import env_key_problem, env_value_problem
-from shipdeck.tui.screens.env_editor import EnvDiffScreen, EnvEditorScreen, diff_lines
+from shipdeck.tui.screens.env_editor import (
+    HIDDEN,
+    EnvDiffScreen,
+    EnvEditorScreen,
+    StagedChange,
+    diff_lines,
+    shown_preview,
+)
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from tests.simproc import SimServer
 from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, get_json, profile_for, screen_text
@@ -73,22 +80,32 @@ async def test_add_change_delete_apply_reaches_server_and_never_logs_values(
     app = host(env_sim, tmp_path, dep)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await editor(pilot)
-        # Add a new key with a multi-line unicode value.
+        # Add a new key with a multi-line unicode value: the value dialog is one line until ctrl+n.
         await pilot.press("a")
         await type_text(pilot, "SHIPDECK_NEW")
         await pilot.press("enter")
         assert isinstance(app.screen, TextPrompt)
+        await type_text(pilot, "lí")
+        assert isinstance(app.screen.query_one("#prompt-value"), Input)
+        await pilot.press("ctrl+n")
+        await eventually(lambda: isinstance(app.screen, TextPrompt) and bool(app.screen.query(TextArea)))
+        assert isinstance(app.screen, TextPrompt)
+        assert app.screen.query_one(TextArea).text == "lí"
+        app.screen.query_one(TextArea).load_text("")
         # Typed keys (newline and tab included), then a paste with characters no key produces.
         await type_text(pilot, "línea uno\nline two\twith tab")
         app.post_message(events.Paste(" ✓ 🚀"))  # as the terminal delivers a paste
         await pilot.pause()
         assert app.screen.query_one(TextArea).text == VALUE
         await pilot.press("ctrl+s")
-        # Change one, delete another (cursor on them by moving the table cursor).
+        # Change one (enter edits; one line, enter submits), delete another.
         screen.select_key(to_change)
         await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, TextPrompt))
+        assert isinstance(app.screen.query_one("#prompt-value"), Input)
         await type_text(pilot, "zz-changed-value")
-        await pilot.press("ctrl+s")
+        await pilot.press("enter")
+        await eventually(lambda: app.screen is screen)
         screen.select_key(to_delete)
         await pilot.press("d")
         await pilot.pause()
@@ -99,7 +116,7 @@ async def test_add_change_delete_apply_reaches_server_and_never_logs_values(
         await pilot.pause()
         assert isinstance(app.screen, EnvDiffScreen)
         diff = screen_text(app)
-        assert f"+ SHIPDECK_NEW = new value ({len(VALUE)} chars, 2 lines)" in diff
+        assert "+ SHIPDECK_NEW = new value (hidden, 2 lines)" in diff
         assert f"- {to_delete}" in diff and f"~ {to_change}:" in diff
         assert VALUE.splitlines()[0] not in diff  # typed values are never shown back
         await pilot.press("y")
@@ -189,9 +206,9 @@ def test_diff_lines_mark_add_change_delete() -> None:
     current = {"A": EnvVar(name="A", preview="a****"), "B": EnvVar(name="B", preview="b****")}
     staged = {"A": StagedChange("A", "new"), "B": StagedChange("B", None), "C": StagedChange("C", "x\ny")}
     assert diff_lines(current, staged) == [
-        ("~", "~ A: a**** -> new value (3 chars)"),
+        ("~", "~ A: a**** -> new value (hidden)"),
         ("-", "- B (was b****)"),
-        ("+", "+ C = new value (3 chars, 2 lines)"),
+        ("+", "+ C = new value (hidden, 2 lines)"),
     ]
     assert "new" not in repr(staged["A"])
 
@@ -216,3 +233,12 @@ async def test_redeploy_after_apply_starts_a_build(env_sim: SimServer, tmp_path:
         await eventually(new_build, what="a new build on the server")
         await eventually(lambda: any(m.startswith("Redeploy started") for m in app.messages), what="told")
     assert '"redeploy"' in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_masks_do_not_tell_the_length_of_a_value() -> None:
+    # The server masks a short value as one star per character: shown, every such mask is the same.
+    assert shown_preview("***") == shown_preview("******") == HIDDEN
+    assert shown_preview("sk_...9f2") == "sk_...9f2"  # a partial preview does not tell the length
+    current = {"A": EnvVar(name="A", preview="****"), "B": EnvVar(name="B", preview="**")}
+    staged = {"A": StagedChange("A", None), "B": StagedChange("B", None)}
+    assert diff_lines(current, staged) == [("-", f"- A (was {HIDDEN})"), ("-", f"- B (was {HIDDEN})")]

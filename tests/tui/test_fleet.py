@@ -173,6 +173,19 @@ async def test_switching_profile_from_the_palette_and_back_is_warm(
         fleet = await wait_for_screen(pilot, app, FleetScreen)
         assert rows_by_profile(app)["mixpeek"]
         assert fleet.query_one(FleetTable).total_count == sum(len(c.live.deployments) for c in fleet.members)
+        # The command line switches too: ':ctx NAME' to a profile's own screen, ':fleet' back.
+        await pilot.press("colon", *"ctx mixpeek", "enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, MainScreen)
+                and not isinstance(app.screen, FleetScreen)
+                and app.screen.context is mixpeek
+            ),
+            what="the mixpeek screen after :ctx",
+        )
+        await pilot.press("colon", *"fleet", "enter")
+        await wait_for_screen(pilot, app, FleetScreen)
 
 
 def _dead_url() -> str:

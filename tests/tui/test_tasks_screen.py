@@ -81,17 +81,17 @@ async def test_pause_resume_guide_and_cancel_an_agent(tasks_sim: SimServer, tmp_
         screen = await tasks_screen(pilot)
         task_id, agent_id = live_agent(screen, status="acting")
         screen.select(task_id, agent_id)
-        await pilot.press("p")
+        await pilot.press("z")
 
         async def agent_status(want: str) -> bool:
             return bool(agent_in(await server_task(tasks_sim, task_id), agent_id)["status"] == want)
 
         await eventually(lambda: agent_status("paused"), what="agent paused on the server")
         await eventually(lambda: "agent.paused" in "\n".join(screen.query_one(EventLog).lines), what="event")
-        await pilot.press("r")
+        await pilot.press("u")
         await eventually(lambda: _not_paused(tasks_sim, task_id, agent_id), what="agent resumed")
 
-        await pilot.press("g")
+        await pilot.press("m")
         assert isinstance(app.screen, TextPrompt)
         for char in "use the staging db":
             await pilot.press(char)
@@ -244,7 +244,7 @@ async def test_read_only_refuses_every_action_before_asking(tasks_sim: SimServer
         task_id, agent_id = live_agent(screen)
         before = agent_in(await server_task(tasks_sim, task_id), agent_id)["status"]
         screen.select(task_id, agent_id)
-        for key in ("p", "r", "g", "x", "X", "a", "n"):
+        for key in ("z", "u", "m", "x", "X", "a", "n"):
             await pilot.press(key)
             await pilot.pause()
             assert not isinstance(app.screen, TextPrompt), key

@@ -26,3 +26,22 @@ def background_reads() -> Iterator[None]:
         yield
     finally:
         BACKGROUND_READ.reset(token)
+
+
+# Inside ``captured_bodies()``: the transport appends (method, path, decoded body) of every answered request
+# made in this task, so a caller can show an object exactly as the API returned it (the raw view) without
+# the adapters or the models keeping raw bodies around.
+CAPTURED_BODIES: ContextVar[list[tuple[str, str, object]] | None] = ContextVar(
+    "shipdeck_captured_bodies", default=None
+)
+
+
+@contextmanager
+def captured_bodies() -> Iterator[list[tuple[str, str, object]]]:
+    """The decoded JSON bodies of the requests made inside the block (in this task), in order."""
+    bodies: list[tuple[str, str, object]] = []
+    token = CAPTURED_BODIES.set(bodies)
+    try:
+        yield bodies
+    finally:
+        CAPTURED_BODIES.reset(token)

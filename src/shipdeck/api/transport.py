@@ -29,7 +29,7 @@ from tenacity import (
 
 from shipdeck import __version__
 from shipdeck.api.base import new_idempotency_key
-from shipdeck.api.context import BACKGROUND_READ, LAST_REPLAYED, LAST_REQUEST_ID
+from shipdeck.api.context import BACKGROUND_READ, CAPTURED_BODIES, LAST_REPLAYED, LAST_REQUEST_ID
 from shipdeck.api.errors import (
     ApiError,
     AuthError,
@@ -338,7 +338,10 @@ class Transport:
                 delivery.maybe = True
             raise self._status_error(response, raw, what)
         try:
-            return decode_json(raw, what=f"{self.provider} {what}")
+            body = decode_json(raw, what=f"{self.provider} {what}")
+            if (capture := CAPTURED_BODIES.get()) is not None:
+                capture.append((method, path, body))
+            return body
         except ProtocolError as exc:
             if method in SAFE_METHODS:
                 raise

@@ -228,6 +228,7 @@ def console_options(
         commands=tuple(config.commands.values()),
         cache_path=cache_path,
         cache_dir=directory,
+        alert=config.alert,
     )
 
 

@@ -26,6 +26,9 @@ class ConsoleOptions:
     config_problems: list[str] = field(default_factory=list)
     # Where the audit log goes (None: the default under the state dir).
     audit_path: Path | None = None
+    # When a watched build or rollback finishes: "off", "bell", or "desktop" (bell + OSC 9/777 notification
+    # where the terminal has one). The config's `alert` (default "bell"); the demo leaves it off.
+    alert: str = "off"
     # The start profile's last known list (config/cache.py), shown until the server answers; None: no cache.
     cache_path: Path | None = None
     # Where the other profiles' last known lists live (the fleet, a switch); None: they have none.

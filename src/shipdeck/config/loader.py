@@ -48,9 +48,13 @@ _TOP_KEYS = (
     "cache",
     "start_screen",
     "commands",
+    "alert",
 )
 # What the console opens on: the chosen profile's list, or the fleet of every profile.
 START_SCREENS = ("profile", "fleet")
+# When a watched build or rollback finishes: nothing, the terminal bell, or the bell and a desktop
+# notification (OSC 9 / OSC 777, where the terminal has them).
+ALERT_CHOICES = ("off", "bell", "desktop")
 _PROFILE_KEYS = (
     "provider",
     "base_url",
@@ -105,6 +109,7 @@ class ShipdeckConfig:
     audit_log: Path | None = None
     # The console starts from each profile's last known list (config/cache.py); `cache = false` turns it off.
     cache: bool = True
+    alert: str = "bell"
     warnings: list[str] = field(default_factory=list)
     # [commands.NAME]: the user's own commands, in the file's order.
     commands: dict[str, CustomCommand] = field(default_factory=dict)
@@ -252,6 +257,9 @@ class _Parser:
         start_screen = self.string((), data, "start_screen")
         if start_screen is not None and start_screen not in START_SCREENS:
             raise self.fail((), "start_screen", f"must be one of {', '.join(START_SCREENS)}")
+        alert = self.string((), data, "alert") or "bell"
+        if alert not in ALERT_CHOICES:
+            raise self.fail((), "alert", f"must be one of {', '.join(ALERT_CHOICES)} (got {alert!r})")
         return ShipdeckConfig(
             start_screen=start_screen,
             path=self.path,
@@ -262,6 +270,7 @@ class _Parser:
             theme=self.string((), data, "theme"),
             audit_log=Path(audit_log).expanduser() if audit_log else None,
             cache=cache,
+            alert=alert,
             warnings=self.warnings,
             commands=commands,
         )

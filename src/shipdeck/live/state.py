@@ -464,7 +464,10 @@ class LiveState:
                 self._pending.reset = True
                 first = False
                 if self.connection in (ConnectionState.CONNECTING, ConnectionState.OFFLINE):
-                    self._set_connection(ConnectionState.LIVE, "")
+                    # Without a push stream the list is kept by polling from its first read on (the
+                    # header said 'live' until the first poll, then 'polled').
+                    pushed = self.adapter.capabilities.supports(Capability.EVENT_STREAM)
+                    self._set_connection(ConnectionState.LIVE, "" if pushed else "polling")
             else:
                 self._pending.changed.update(dep.id for dep in page)
             if len(self.deployments) >= GC_FREEZE_AFTER:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,8 @@ def run_console(options: ConsoleOptions) -> int:
     from shipdeck.tui.app import make_app
 
     try:
-        app = make_app(options)
+        # The terminal's colour support picks the 16-colour theme when no theme is configured.
+        app = make_app(options, terminal_env=os.environ)
     except ShipdeckError as exc:
         print(f"shipdeck: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -10,7 +10,7 @@ looked at for ``warm_for`` seconds is closed (its mode removed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,7 +38,7 @@ from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.screens.profiles import ProfileSwitcher
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import literal
-from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes
+from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes, default_theme_for
 
 FLEET_MODE = "fleet"
 # Seconds between two looks for contexts that have been idle for longer than warm_for.
@@ -73,7 +73,10 @@ class ShipdeckApp(App[int]):
         make_adapter: Callable[[Profile], Adapter] | None = None,
         timing: Timing = DEFAULT_TIMING,
         warm_for: float = WARM_FOR,
+        terminal_env: Mapping[str, str] | None = None,
     ) -> None:
+        """``terminal_env``: the environment that says what the terminal can show (TERM, COLORTERM);
+        None (tests) keeps the default theme whatever terminal runs them."""
         super().__init__()
         self.options = options
         self.clock: Clock = clock or utc_now
@@ -84,6 +87,9 @@ class ShipdeckApp(App[int]):
         self._given_adapter = adapter  # the start profile's (tests): not closed by the console
         self.contexts = ProfileContexts(list(options.all_profiles), self._new_context)
         self._startup_problems: list[str] = [*options.config_problems]
+        self._terminal_env = terminal_env
+        # The desktop notifications sent (their escape sequences), most recent last: what a test reads.
+        self.alerts_sent: list[str] = []
         self._register_themes()
         # Made now: a profile the console cannot connect with fails here, before the terminal is taken.
         self._start_context = None if options.start_fleet else self.contexts.get(options.profile.name)
@@ -111,6 +117,7 @@ class ShipdeckApp(App[int]):
             timing=self.timing,
             run_worker=self._run_for_context,
             notify=self.notify,
+            alert=self.alert,
         )
 
     def _cache_path(self, profile: Profile) -> Path | None:
@@ -130,7 +137,7 @@ class ShipdeckApp(App[int]):
         for theme in themes:
             self.register_theme(theme)
         self._startup_problems += [*self.options.theme_problems, *problems]
-        wanted = self.options.theme or DEFAULT_DARK_THEME
+        wanted = self.options.theme or default_theme_for(self._terminal_env, DEFAULT_DARK_THEME)
         if wanted in self.available_themes:
             self.theme = wanted
             return
@@ -301,6 +308,25 @@ class ShipdeckApp(App[int]):
             markup=False,  # keys come from the user's config: '[' in one must not be read as markup
         )
 
+    # -- alerts ------------------------------------------------------------------------------------------
+    def alert(self, title: str, body: str) -> None:
+        """A watched build or rollback finished: the bell, and a desktop notification when configured
+        (``alert = "desktop"``) and the terminal has one. Off unless the config asks (the demo: off)."""
+        from shipdeck.tui.alerts import desktop_sequence
+
+        if self.options.alert == "off":
+            return
+        self.bell()
+        if self.options.alert != "desktop":
+            self.alerts_sent.append("bell")
+            return
+        sequence = desktop_sequence(title, body, self._terminal_env or {})
+        driver = self._driver
+        if sequence is not None and driver is not None:
+            driver.write(sequence)
+            driver.flush()
+        self.alerts_sent.append(sequence or "bell")
+
     # -- screens of the profile on screen ----------------------------------------------------------------
     def action_pending(self) -> None:
         from shipdeck.tui.screens.pending import PendingScreen
@@ -353,6 +379,7 @@ def make_app(
     adapter: Adapter | None = None,
     clock: Callable[[], datetime] | None = None,
     timing: Timing = DEFAULT_TIMING,
+    terminal_env: Mapping[str, str] | None = None,
 ) -> ShipdeckApp:
     """The console app (tests pass an adapter, a fixed clock and a fast timing)."""
-    return ShipdeckApp(options, adapter=adapter, clock=clock, timing=timing)
+    return ShipdeckApp(options, adapter=adapter, clock=clock, timing=timing, terminal_env=terminal_env)

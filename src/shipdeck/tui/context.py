@@ -63,7 +63,9 @@ class ProfileContext:
         timing: Timing,
         run_worker: RunWorker,
         notify: Notify,
+        alert: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``alert(title, body)``: a watched build or rollback finished (the app's bell or desktop notice)."""
         self.profile = profile
         self.adapter = adapter
         self.clock = clock
@@ -72,6 +74,7 @@ class ProfileContext:
         self._audit_path = audit_path
         self._run_worker = run_worker
         self._notify = notify
+        self._alert = alert or (lambda title, body: None)
         self._status_listeners: list[Callable[[], None]] = []
         self.session = self._session_for(profile, adapter)
         self.live = LiveState(adapter, clock=clock, timing=timing, cache_path=cache_path)
@@ -213,6 +216,8 @@ class ProfileContext:
             outcome = await run_change(screen, self.session, plan)
             if outcome is None or not outcome.applied:
                 return
+            if plan.action == "rollback" and plan.deployment is not None:
+                self._alert("rollback done", f"{plan.deployment.name}: {plan.summary}")
             if isinstance(outcome.result, Deployment):
                 self.live.apply_deployment(outcome.result)
             if plan.deployment is not None:
@@ -247,6 +252,8 @@ class ProfileContext:
                 except ShipdeckError:
                     continue
         where = f"{literal(deployment.name)}: {literal(version.label)}"
+        if health_of(state) is not Health.PROGRESS:
+            self._alert(f"build {state}", f"{deployment.name}: {version.label}")
         if health_of(state) is Health.OK:
             self._notify(f"{where} is {literal(state)}", title="publish: live", markup=False, timeout=10)
         elif health_of(state) is Health.FAILED:
@@ -264,18 +271,19 @@ class ProfileContext:
             return self.profile
         return self.profile.tasks
 
-    def tasks_parts(self) -> tuple[Adapter, ChangeSession] | None:
-        """The adapter and session the Tasks screen uses (made on first use), or None without tasks."""
+    def tasks_parts(self) -> tuple[Adapter, ChangeSession, str] | None:
+        """The adapter, session and environment the Tasks screen uses (made on first use), or None
+        without tasks."""
         profile = self.tasks_profile()
         if profile is None:
             return None
         if profile is self.profile:
-            return self.adapter, self.session
+            return self.adapter, self.session, profile.environment
         if self._tasks_adapter is None:
             self._tasks_adapter = self._make_adapter(profile)
         if self._tasks_session is None:
             self._tasks_session = self._session_for(profile, self._tasks_adapter)
-        return self._tasks_adapter, self._tasks_session
+        return self._tasks_adapter, self._tasks_session, profile.environment
 
 
 class ProfileContexts:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from textual.color import Color, ColorParseError
 from textual.theme import BUILTIN_THEMES, Theme
@@ -55,3 +55,26 @@ def convert_themes(specs: Iterable[ThemeSpec]) -> tuple[list[Theme], list[str]]:
         except ValueError as exc:
             problems.append(f"{exc} (skipped)")
     return themes, problems
+
+
+# The theme for terminals that report fewer than 256 colours (TERM=xterm, no COLORTERM).
+SIXTEEN_COLOUR_THEME = "shipdeck-ansi"
+
+
+def has_fewer_than_256_colours(environ: Mapping[str, str]) -> bool:
+    """What the terminal says of itself: COLORTERM (truecolor, 24bit) or a TERM naming 256 colours or
+    direct colour means more; any other TERM (xterm, screen, linux, vt100...) means 16. No TERM, or 'dumb',
+    says nothing (a pipe, a test): the default theme stays."""
+    if environ.get("COLORTERM", "").strip():
+        return False
+    term = environ.get("TERM", "").strip().lower()
+    if not term or term == "dumb":
+        return False
+    return not any(word in term for word in ("256", "truecolor", "24bit", "direct"))
+
+
+def default_theme_for(environ: Mapping[str, str] | None, default: str) -> str:
+    """The theme to use when the config names none: the 16-colour one on a 16-colour terminal."""
+    if environ is not None and has_fewer_than_256_colours(environ):
+        return SIXTEEN_COLOUR_THEME
+    return default

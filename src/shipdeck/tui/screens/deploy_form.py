@@ -9,6 +9,7 @@ was typed; the console sends it through the ActionRunner like every other change
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -25,6 +26,10 @@ DEPLOY_TARGETS = ("vercel", "netlify", "cloudflare", "expo")
 MAX_ID_LENGTH = 200
 
 
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
+
+
 @dataclass(frozen=True)
 class DeployInput:
     workspace_id: str
@@ -36,23 +41,7 @@ class DeployForm(ModalScreen[DeployInput | None]):
     """Workspace, target and deploy configuration. ctrl+s (or enter in the last field) deploys; Escape
     cancels."""
 
-    DEFAULT_CSS = """
-    DeployForm { align: center middle; }
-    DeployForm > Vertical {
-        width: 84; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $primary; background: $surface; padding: 0 1;
-    }
-    DeployForm #deploy-badge { width: 100%; text-style: bold; }
-    DeployForm #deploy-badge.-production {
-        background: $production-badge-background; color: $production-badge-foreground;
-    }
-    DeployForm #deploy-mode { color: $text-muted; margin-bottom: 1; }
-    DeployForm Horizontal { height: 1; margin-bottom: 1; }
-    DeployForm Label { width: 18; }
-    DeployForm Input, DeployForm Select { width: 1fr; }
-    DeployForm #deploy-error { color: $text-error; }
-    DeployForm .deploy-keys { color: $text-muted; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("ctrl+s", "submit", "Deploy", id="deploy-submit"),
         Binding("escape", "cancel", "Cancel", id="deploy-cancel"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -30,6 +31,10 @@ def version_line(version: Version | None, now: datetime) -> str:
     if version.message:
         text += f": {literal(version.message)}"
     return text
+
+
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
 
 
 @dataclass
@@ -69,31 +74,7 @@ class ConfirmDialog(ModalScreen[str | None]):
     """
 
     AUTO_FOCUS = ""  # plain dialogs: keys go to the dialog; text fields are focused on mount
-    DEFAULT_CSS = """
-    ConfirmDialog { align: center middle; }
-    ConfirmDialog > Vertical {
-        width: 80; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $primary; background: $surface; padding: 0 1;
-    }
-    ConfirmDialog.-production > Vertical { border: thick $production-badge-background; }
-    ConfirmDialog #confirm-badge { width: 100%; text-style: bold; content-align: center middle; }
-    ConfirmDialog #confirm-badge.-production {
-        background: $production-badge-background; color: $production-badge-foreground;
-    }
-    ConfirmDialog #confirm-badge.-staging {
-        background: $staging-badge-background; color: $staging-badge-foreground;
-    }
-    ConfirmDialog #confirm-badge.-sandbox {
-        background: $sandbox-badge-background; color: $sandbox-badge-foreground;
-    }
-    ConfirmDialog .confirm-title { text-style: bold; margin-top: 1; }
-    ConfirmDialog .confirm-diff-title { text-style: bold; }
-    ConfirmDialog .confirm-note { color: $text-warning; }
-    ConfirmDialog .confirm-warning { color: $text-error; text-style: bold; }
-    ConfirmDialog .confirm-keys { color: $text-muted; margin-top: 1; }
-    ConfirmDialog #confirm-error { color: $text-error; }
-    ConfirmDialog Input { margin-top: 1; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("y,enter", "confirm", "Confirm", id="dialog-confirm"),
         Binding("escape,n", "cancel", "Cancel", id="dialog-cancel"),
@@ -198,23 +179,7 @@ PUBLISH_FIELD_LABELS = {
 class PublishForm(ModalScreen[PublishRequest | None]):
     """Collects a PublishRequest. ctrl+s (or enter in the last field) publishes; Escape cancels."""
 
-    DEFAULT_CSS = """
-    PublishForm { align: center middle; }
-    PublishForm > Vertical {
-        width: 84; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $primary; background: $surface; padding: 0 1;
-    }
-    PublishForm #publish-badge { width: 100%; text-style: bold; }
-    PublishForm #publish-badge.-production {
-        background: $production-badge-background; color: $production-badge-foreground;
-    }
-    PublishForm VerticalScroll { height: auto; max-height: 1fr; }
-    PublishForm Horizontal { height: 1; margin-bottom: 1; }
-    PublishForm Label { width: 18; }
-    PublishForm Input, PublishForm Select { width: 1fr; }
-    PublishForm #publish-error { color: $text-error; }
-    PublishForm .publish-keys { color: $text-muted; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("ctrl+s", "submit", "Publish", id="publish-submit"),
         Binding("escape", "cancel", "Cancel", id="publish-cancel"),

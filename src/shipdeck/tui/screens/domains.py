@@ -3,6 +3,7 @@ verify (says what is wrong when it fails) and remove (type the name to confirm).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -33,6 +34,7 @@ from shipdeck.tui.screens.screen_kit import (
     state_cell,
 )
 from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.nav_table import NavTable
 
 
 def zone_lines(domain: Domain) -> list[str]:
@@ -40,14 +42,12 @@ def zone_lines(domain: Domain) -> list[str]:
     return [f"{record.name} {record.type} {record.value}" for record in domain.records]
 
 
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
+
+
 class DomainsScreen(Screen[None]):
-    DEFAULT_CSS = """
-    DomainsScreen #domains-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    DomainsScreen #domains-readonly { height: auto; padding: 0 1; color: $text-warning; }
-    DomainsScreen #domains-readonly.-hidden { display: none; }
-    DomainsScreen #domains-table { height: 1fr; min-height: 4; }
-    DomainsScreen #domains-detail { height: 1fr; min-height: 5; border-top: solid $primary; padding: 0 1; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("escape,q", "close", "Back", id="domains-close"),
         Binding("a", "add", "Add", id="domain-add"),
@@ -70,7 +70,7 @@ class DomainsScreen(Screen[None]):
         yield Static(Content(literal(f"Domains · {self.deployment.name}")), id="domains-title")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="domains-readonly", classes="" if note else "-hidden")
-        yield DataTable[Any](id="domains-table", cursor_type="row")
+        yield NavTable(id="domains-table")
         with VerticalScroll(id="domains-detail"):
             yield Static("", id="domains-detail-text")
         yield Footer()

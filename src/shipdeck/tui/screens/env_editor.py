@@ -9,6 +9,7 @@ live only in this screen's memory until they are sent; they are never shown back
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -17,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Static, TextArea
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
@@ -37,10 +38,15 @@ from shipdeck.tui.screens.screen_kit import (
     run_change,
 )
 from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.nav_table import NavTable
 
 NO_REVEAL_NOTE = (
     "Changes apply on the next deploy. Values cannot be revealed: the API only returns masked previews."
 )
+
+
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
 
 
 @dataclass(frozen=True)
@@ -58,10 +64,23 @@ class StagedChange:
         return f"StagedChange({self.key!r}, {'delete' if self.is_delete else 'set'})"
 
 
+# What a fully masked preview ('*****', one star per character) is shown as: always the same width, so the
+# mask does not tell how long the value is.
+HIDDEN = "********"
+
+
+def shown_preview(preview: str) -> str:
+    """The API's masked preview as shown: a preview of stars only becomes HIDDEN (its length was the
+    value's); a partial preview ('sk_...9f2') is kept, it does not tell the length."""
+    if preview and set(preview) <= {"*", "•"}:
+        return HIDDEN
+    return preview
+
+
 def describe_new_value(value: str) -> str:
+    """A typed value, described without showing it or telling its length (only its line count)."""
     lines = value.count("\n") + 1
-    shape = f"{len(value)} chars" + (f", {lines} lines" if lines > 1 else "")
-    return f"new value ({shape})"
+    return "new value (hidden" + (f", {lines} lines)" if lines > 1 else ")")
 
 
 def diff_lines(current: dict[str, EnvVar], staged: dict[str, StagedChange]) -> list[tuple[str, str]]:
@@ -71,33 +90,38 @@ def diff_lines(current: dict[str, EnvVar], staged: dict[str, StagedChange]) -> l
         change = staged[key]
         existing = current.get(key)
         if change.value is None:
-            shown = f" (was {existing.preview})" if existing and existing.preview else ""
+            shown = f" (was {shown_preview(existing.preview)})" if existing and existing.preview else ""
             out.append(("-", f"- {key}{shown}"))
         elif existing is None:
             out.append(("+", f"+ {key} = {describe_new_value(change.value)}"))
         else:
-            out.append(
-                ("~", f"~ {key}: {existing.preview or '(masked)'} -> {describe_new_value(change.value)}")
-            )
+            was = shown_preview(existing.preview) or "(masked)"
+            out.append(("~", f"~ {key}: {was} -> {describe_new_value(change.value)}"))
     return out
+
+
+class EnvValuePrompt(TextPrompt):
+    """The value dialog: one line by default; ctrl+n reopens it as a multi-line one, keeping the text."""
+
+    BINDINGS = [Binding("ctrl+n", "multiline", "Multi-line", id="env-value-multiline")]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wants_multiline = False
+        self.typed = ""
+
+    def action_multiline(self) -> None:
+        if isinstance(self.query_one("#prompt-value"), TextArea):
+            return  # already multi-line
+        self.wants_multiline = True
+        self.typed = self.value
+        self.dismiss(None)
 
 
 class EnvDiffScreen(ModalScreen[bool]):
     """The diff of staged changes; y applies, esc goes back to editing."""
 
-    DEFAULT_CSS = """
-    EnvDiffScreen { align: center middle; }
-    EnvDiffScreen > Vertical {
-        width: 90; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    EnvDiffScreen VerticalScroll { height: auto; max-height: 14; }
-    EnvDiffScreen .diff-title { text-style: bold; }
-    EnvDiffScreen .diff-note { color: $text-muted; }
-    EnvDiffScreen .diff-add { color: $text-success; }
-    EnvDiffScreen .diff-change { color: $text-warning; }
-    EnvDiffScreen .diff-delete { color: $text-error; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("y,enter", "apply", "Apply", id="env-diff-apply"),
         Binding("escape,n", "back", "Back", id="env-diff-back"),
@@ -136,18 +160,12 @@ class EnvDiffScreen(ModalScreen[bool]):
 
 
 class EnvEditorScreen(Screen[None]):
-    DEFAULT_CSS = """
-    EnvEditorScreen #env-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    EnvEditorScreen #env-note { height: auto; padding: 0 1; color: $text-muted; }
-    EnvEditorScreen #env-readonly { height: auto; padding: 0 1; color: $text-warning; }
-    EnvEditorScreen #env-readonly.-hidden { display: none; }
-    EnvEditorScreen #env-table { height: 1fr; }
-    EnvEditorScreen #env-status { height: auto; padding: 0 1; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("escape,q", "close", "Back", id="env-close"),
         Binding("a", "add", "Add", id="env-add"),
-        Binding("enter,c", "change", "Change", id="env-change"),
+        Binding("enter,c", "change", "Edit", id="env-change"),
+        Binding("M", "change_multiline", "Multi-line", show=False, id="env-change-multiline"),
         Binding("delete,d", "delete", "Delete", id="env-delete"),
         Binding("u", "unstage", "Unstage", id="env-unstage"),
         Binding("s", "review", "Review & apply", id="env-apply"),
@@ -173,7 +191,7 @@ class EnvEditorScreen(Screen[None]):
         yield Static(Content(NO_REVEAL_NOTE), id="env-note")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="env-readonly", classes="" if note else "-hidden")
-        yield DataTable[Any](id="env-table", cursor_type="row")
+        yield NavTable(id="env-table")
         yield Static("", id="env-status")
         yield Footer()
 
@@ -193,10 +211,11 @@ class EnvEditorScreen(Screen[None]):
         rows: list[TableRow] = []
         for key in sorted(set(self.current) | set(self.staged)):
             existing, change = self.current.get(key), self.staged.get(key)
+            preview = shown_preview(existing.preview) if existing else ""
             if change is None:
-                sign, shown = " ", existing.preview if existing else ""
+                sign, shown = " ", preview
             elif change.value is None:
-                sign, shown = "-", f"(delete) {existing.preview if existing else ''}"
+                sign, shown = "-", f"(delete) {preview}"
             else:
                 sign = "~" if existing else "+"
                 shown = describe_new_value(change.value)
@@ -208,7 +227,7 @@ class EnvEditorScreen(Screen[None]):
         if self.staged:
             text = f"{len(self.staged)} staged change(s), not sent yet: s to review and apply, u to unstage."
         else:
-            text = "No staged changes. a add · enter change · d delete."
+            text = "No staged changes. a add · enter edit (M multi-line) · d delete."
         self.query_one("#env-status", Static).update(Content(literal(f"{text} {extra}".strip())))
 
     @property
@@ -241,17 +260,24 @@ class EnvEditorScreen(Screen[None]):
             self.staged[key] = StagedChange(key, value)
         self._render_table()
 
-    def _ask_value(self, key: str) -> None:
+    def _ask_value(self, key: str, *, multiline: bool = False, initial: str = "") -> None:
+        """One line (enter submits), unless asked for several (M in the list, ctrl+n in the dialog)."""
+        prompt: EnvValuePrompt
+
         def got(value: str | None) -> None:
             if value is not None:
                 self.stage(key, value)
+            elif prompt.wants_multiline:
+                self._ask_value(key, multiline=True, initial=prompt.typed)
 
         existing = self.current.get(key)
-        shown = f"Current preview: {existing.preview}. " if existing else ""
-        prompt = TextPrompt(
+        shown = f"Current preview: {shown_preview(existing.preview)}. " if existing else ""
+        how = "Newlines, tabs and any characters are kept." if multiline else "ctrl+n: a multi-line value."
+        prompt = EnvValuePrompt(
             f"Value for {key} ({self.environment})",
-            help_text=f"{shown}Newlines and any characters are kept. Not sent until you apply (s).",
-            multiline=True,
+            help_text=f"{shown}{how} Not sent until you apply (s).",
+            initial=initial,
+            multiline=multiline,
             validate=env_value_problem,
             allow_empty=True,
         )
@@ -276,6 +302,19 @@ class EnvEditorScreen(Screen[None]):
             self.action_add()
         else:
             self._ask_value(key)
+
+    def action_change_multiline(self) -> None:
+        key = self.selected_key
+        if key is None:
+            self.action_add()
+        else:
+            self._ask_value(key, multiline=True)
+
+    @on(DataTable.RowSelected, "#env-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row edits it (the table takes enter before the screen's binding sees it)."""
+        event.stop()
+        self.action_change()
 
     def action_delete(self) -> None:
         key = self.selected_key

@@ -11,8 +11,10 @@ from textual.app import ComposeResult
 from textual.widgets import Footer, Input, Static
 
 from shipdeck.live.state import ChangeBatch, ConnectionState
+from shipdeck.model import Deployment
 from shipdeck.tui.commands import PaletteCommand
 from shipdeck.tui.context import ProfileContext, ProfileContexts
+from shipdeck.tui.screens.command_line import CommandLine
 from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
@@ -50,13 +52,26 @@ class FleetScreen(MainScreen):
             return self.contexts.get(split_key(key)[0])
         return self._profile_context
 
+    def command_deployments(self) -> list[Deployment]:
+        return [d for context in self.members for d in context.live.sorted_deployments()]
+
+    def row_key_of(self, deployment_id: str) -> str:
+        """The row of ``deployment_id`` in the highlighted row's profile, else in the first that has it."""
+        names = [self.context.name, *(c.name for c in self.members)]
+        for name in names:
+            if deployment_id in self.contexts.get(name).live.deployments:
+                return row_key(name, deployment_id)
+        return row_key(self.context.name, deployment_id)
+
     def compose(self) -> ComposeResult:
         providers = {c.name: c.profile.provider for c in self.members}
         yield Static(f"shipdeck · fleet · {len(self.members)} profiles", id="fleet-header", markup=False)
         yield Static("", id="fleet-header-connections", markup=False)
         yield Input(
-            placeholder="filter: profile, provider, name, state, URL (enter: keep, esc: clear)", id="filter"
+            placeholder="filter: profile, provider, name, state, URL (enter or down: keep, esc: clear)",
+            id="filter",
         )
+        yield CommandLine(id="command-line")
         yield FleetTable(providers, clock=self.clock, id="deployments")
         yield DetailPane(clock=self.clock, id="detail")
         yield Footer(compact=True)

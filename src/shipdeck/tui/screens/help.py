@@ -4,6 +4,7 @@ remapped), with the reason next to any action that is unavailable here."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -45,17 +46,12 @@ def help_rows(screen: Screen[object], unavailable: Unavailable) -> list[tuple[st
     return sorted(rows, key=lambda row: not row[2])
 
 
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
+
+
 class HelpScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > Vertical {
-        width: 96; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $primary; background: $surface; padding: 0 1;
-    }
-    HelpScreen #help-title { text-style: bold; }
-    HelpScreen VerticalScroll { height: auto; max-height: 1fr; }
-    HelpScreen .help-keys { color: $text-muted; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help-close")]
 
     def __init__(self, rows: list[tuple[str, str, str]]) -> None:

@@ -28,6 +28,7 @@ from shipdeck.live.plans import (
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
 from shipdeck.model import Capability, Deployment, PublishRequest, Version
+from shipdeck.tui.screens.command_line import CommandLine, Resolved, completions, resolve
 from shipdeck.tui.screens.command_output import (
     bind_custom_commands,
     custom_palette_commands,
@@ -73,17 +74,23 @@ class LiveBatch(Message):
 class MainScreen(Screen[None]):
     """Header, filter, deployments table, detail tabs, key hints."""
 
+    # Ordered by what an on-call engineer reaches for first: the compact footer shows as many as fit (at 80
+    # columns: rollback, filter, command line, publish, promote, help, quit), the rest are in help (?).
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "rollback", "Rollback", id="rollback"),
         # Priority: the app runs it as the key arrives, before it forwards the keys queued behind it, so
         # "/smile" in one burst (laggy SSH, paste) filters instead of running 'l' (logs) and 'e' (env).
         Binding("slash", "filter", "Filter", id="filter", priority=True),
-        Binding("r", "rollback", "Rollback", id="rollback"),
-        Binding("P", "promote", "Promote", id="promote"),
+        Binding("colon", "command_line", "Cmd", id="command-line", priority=True),
         Binding("p", "publish", "Publish", id="publish"),
-        Binding("R", "redeploy", "Redeploy", id="redeploy"),
-        Binding("S", "stop", "Stop (off the air)", show=False, id="stop"),
-        Binding("d", "domains", "Domains", id="domains"),
+        Binding("P", "promote", "Promote", id="promote"),
+        Binding("question_mark", "app.help", "Help", id="help"),
+        Binding("q", "app.quit", "Quit", id="quit"),
         Binding("e", "env", "Env", id="env"),
+        Binding("d", "domains", "Domains", id="domains"),
+        Binding("R", "redeploy", "Redeploy", id="redeploy"),
+        Binding("J", "raw", "Raw JSON", id="raw"),
+        Binding("S", "stop", "Stop (off the air)", show=False, id="stop"),
         Binding("l", "logs", "Logs", show=False, id="logs"),
         Binding("y", "copy", "Copy URL", show=False, id="copy"),
         Binding("v", "versions", "Versions", show=False, id="versions"),
@@ -93,6 +100,10 @@ class MainScreen(Screen[None]):
         Binding("escape", "back", "Back to list", show=False, id="back"),
         Binding("c", "app.switch_profile", "Profiles", show=False, id="switch-profile"),
         Binding("F", "app.fleet", "Fleet", show=False, id="fleet"),
+        # Only while the filter or the command line has focus (check_action): priority, so that the keys
+        # typed behind enter reach the list, not the input ('/smile<enter>r' filters, then rolls back).
+        Binding("enter", "leave_input", "Keep filter", show=False, priority=True),
+        Binding("down", "leave_input", "Keep filter", show=False, priority=True),
     ]
 
     def __init__(self, context: ProfileContext, *, id: str = "main") -> None:  # noqa: A002 - Textual's
@@ -119,7 +130,10 @@ class MainScreen(Screen[None]):
             environment=profile.environment,
             read_only=profile.read_only,
         )
-        yield Input(placeholder="filter: name, state, URL, version (enter: keep, esc: clear)", id="filter")
+        yield Input(
+            placeholder="filter: name, state, URL, version (enter or down: keep, esc: clear)", id="filter"
+        )
+        yield CommandLine(id="command-line")
         yield DeploymentsTable(clock=self.clock, id="deployments")
         yield DetailPane(clock=self.clock, id="detail")
         yield Footer(compact=True)
@@ -188,11 +202,25 @@ class MainScreen(Screen[None]):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if not event.value:
-            event.input.remove_class("-visible")
-        self.table.focus()
+        self.action_leave_input()
+
+    def action_leave_input(self) -> None:
+        """Enter or down in the filter: keep what was typed, back to the list (now, so that the keys queued
+        behind reach the list). Enter in the command line runs it."""
+        box = self.query_one("#filter", Input)
+        line = self.query_one(CommandLine)
+        if self.app.focused is line:
+            self._run_command_line(line.value)
+            return
+        if not box.value:
+            box.remove_class("-visible")
+        self.set_focus(self.table)
 
     def action_back(self) -> None:
+        line = self.query_one(CommandLine)
+        if line.has_focus:
+            self._close_command_line()
+            return
         box = self.query_one("#filter", Input)
         if box.has_focus or (self.table.has_focus and box.value):
             box.value = ""
@@ -204,6 +232,103 @@ class MainScreen(Screen[None]):
                 self.table.move_to(self._last_highlighted)
         self.table.focus()
 
+    # -- the command line (:) ----------------------------------------------------------------------------
+    def action_command_line(self) -> None:
+        line = self.query_one(CommandLine)
+        if self.app.focused is line or isinstance(self.app.focused, Input):
+            # In the filter or the command line itself ':' is text (a priority binding sees it first).
+            target = self.app.focused
+            assert target is not None
+            target.post_message(events.Key("colon", ":"))
+            return
+        line.value = ""
+        line.add_class("-visible")
+        self.set_focus(line)
+
+    def _close_command_line(self) -> None:
+        line = self.query_one(CommandLine)
+        line.value = ""
+        line.remove_class("-visible")
+        self.set_focus(self.table)
+
+    def _palette_commands(self) -> list[tuple[str, str]]:
+        from shipdeck.tui.commands import ACTION_COMMANDS
+
+        return [(action, title) for title, action, _help in ACTION_COMMANDS]
+
+    def _profile_names(self) -> list[str]:
+        """Every profile the console knows (the app's), this screen's first when it is alone."""
+        profiles = getattr(getattr(self.app, "contexts", None), "profiles", None)
+        return list(profiles) if profiles else [self.context.profile.name]
+
+    def command_deployments(self) -> list[Deployment]:
+        """The deployments the command line goes to by name or id (the fleet: every profile's)."""
+        return self.context.live.sorted_deployments()
+
+    def row_key_of(self, deployment_id: str) -> str:
+        """The table's key of the row of ``deployment_id`` (the fleet's keys also name the profile)."""
+        return deployment_id
+
+    def command_completions(self, value: str) -> list[str]:
+        return completions(
+            value,
+            commands=self._palette_commands(),
+            deployments=self.command_deployments(),
+            profiles=self._profile_names(),
+        )
+
+    def resolve_command(self, text: str) -> Resolved:
+        return resolve(
+            text,
+            commands=self._palette_commands(),
+            deployments=self.command_deployments(),
+            profiles=self._profile_names(),
+        )
+
+    def _run_command_line(self, text: str) -> None:
+        resolved = self.resolve_command(text)
+        if resolved.kind == "error":
+            # The line stays as typed, to be corrected.
+            self.notify(literal(resolved.message), title=":", severity="warning", markup=False)
+            return
+        self._close_command_line()
+        if resolved.kind == "quit":
+            self.app.call_later(self.app.run_action, "app.quit")
+        elif resolved.kind == "deployment":
+            self._jump_to(resolved.target)
+        elif resolved.kind == "ctx":
+            self._switch_profile(resolved.target)
+        else:
+            # A view or a palette command: the same action its key runs (which explains when unavailable).
+            self.app.call_later(self.run_command, resolved.target)
+
+    def _jump_to(self, deployment_id: str) -> None:
+        table = self.table
+        key = self.row_key_of(deployment_id)
+        if not table.move_to(key):
+            # Hidden by the filter: clear it, then go there.
+            box = self.query_one("#filter", Input)
+            box.value = ""
+            box.remove_class("-visible")
+            table.set_filter("")
+            table.move_to(key)
+        table.focus()
+
+    def _switch_profile(self, name: str) -> None:
+        if name == self.context.profile.name:
+            self.notify(f"Already on profile {literal(name)}.", title=":ctx", markup=False)
+            return
+        known = self._profile_names()
+        if name not in known:
+            self.notify(
+                literal(f"No profile {name!r} (known: {', '.join(known)})"),
+                title=":ctx",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.app.call_later(self.app.run_action, f"app.switch_to({name!r})")
+
     # -- table and detail --------------------------------------------------------------------------------
     @on(DeploymentsTable.Highlighted)
     def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
@@ -212,6 +337,7 @@ class MainScreen(Screen[None]):
             self._last_highlighted = deployment.id
         live = self.context.live
         live.watch(deployment.id if deployment else None)
+        self.refresh_bindings()  # the footer greys what this row cannot do
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
         self.show_last_change()
@@ -297,10 +423,10 @@ class MainScreen(Screen[None]):
     def palette_commands(self) -> list[PaletteCommand]:
         from shipdeck.tui.commands import ACTION_COMMANDS
 
-        # run_action awaits the async actions (rollback, promote); calling them bare did nothing.
+        # run_command awaits the async actions (rollback, promote) and says why a greyed one cannot run.
         return (
             [
-                (title, lambda a=action: self.call_later(self.run_action, a), help_text)  # type: ignore[misc]
+                (title, lambda a=action: self.call_later(self.run_command, a), help_text)  # type: ignore[misc]
                 for title, action, help_text in ACTION_COMMANDS
             ]
             + custom_palette_commands(self)
@@ -349,6 +475,49 @@ class MainScreen(Screen[None]):
             except ReadOnlyError as exc:
                 return exc.message
         return None
+
+    # Actions that act on the selected row: greyed while no row is selected.
+    NEEDS_ROW = frozenset({*ACTION_CAPABILITY, "copy", "raw", "versions"})
+
+    def why_unavailable(self, action: str) -> str | None:
+        """Why the key of ``action`` can do nothing for the selected row now (what the footer greys)."""
+        if action == "publish" and self.context.adapter.capabilities.supports(Capability.DEPLOY):
+            action = "deploy"  # Miteos publishes by triggering a deployment
+        reason = self.unavailable_reason(action)
+        if reason is None and action in self.NEEDS_ROW and self.current() is None:
+            reason = "select a deployment first"
+        return reason
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """False hides a binding, None greys it (its key still explains why: see on_key)."""
+        if action == "leave_input":
+            focused = self.app.focused
+            return focused is self.query_one("#filter", Input) or focused is self.query_one(CommandLine)
+        if not self.is_mounted or not self.query(DeploymentsTable):
+            return True
+        return None if self.why_unavailable(action) else True
+
+    async def run_command(self, action: str) -> None:
+        """Run ``action`` as its key would, from the palette or the command line: a greyed one (which
+        Textual would skip silently) says why instead."""
+        reason = self.why_unavailable(action)
+        if reason:
+            self.notify(literal(reason), title=f"{action}: not available", severity="warning", markup=False)
+            return
+        await self.run_action(action)
+
+    def on_key(self, event: events.Key) -> None:
+        """A greyed key is not run by Textual: say why instead of doing nothing."""
+        if isinstance(self.app.focused, Input):
+            return
+        active = self.active_bindings.get(event.key)
+        if active is None or active.enabled or active.node is not self:
+            return
+        reason = self.why_unavailable(active.binding.action)
+        if reason:
+            event.stop()
+            title = active.binding.description or active.binding.action
+            self.notify(literal(reason), title=f"{title}: not available", severity="warning", markup=False)
 
     def _ready_for(self, action: str) -> Deployment | None:
         """The deployment to act on, or None after telling the user why not."""
@@ -659,6 +828,28 @@ class MainScreen(Screen[None]):
 
         self._push_for_deployment("logs", lambda d: LogsScreen(self.context.adapter, d))
 
+    def action_raw(self) -> None:
+        """The selected object as the API returned it: the version under the cursor, the builds or domains
+        when their tab is open, else the deployment."""
+        from shipdeck.tui.screens.raw_view import RawViewScreen, raw_targets
+
+        deployment = self._ready_for("raw")
+        if deployment is None:
+            return
+        version = self.detail.selected_version
+        start = {"tab-domains": "domains", "tab-pipeline": "builds"}.get(self.detail.active_tab, "deployment")
+        if version is not None:
+            start = "version"
+        adapter = self.context.adapter
+        screen = RawViewScreen(
+            adapter,
+            deployment,
+            raw_targets(adapter, deployment, version),
+            start=start,
+            environment=self._badge_environment(deployment.environment),
+        )
+        self.app.push_screen(screen)
+
     def action_copy(self) -> None:
         from shipdeck.tui.clipboard import copy_to_clipboard
 
@@ -680,7 +871,8 @@ class MainScreen(Screen[None]):
 
         parts = self.context.tasks_parts()
         if parts is not None:
-            self.app.push_screen(TasksScreen(*parts))
+            adapter, session, environment = parts
+            self.app.push_screen(TasksScreen(adapter, session, environment=environment))
 
 
 def _in_environment(environment: str | None) -> str:

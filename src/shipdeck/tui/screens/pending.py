@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -24,6 +25,7 @@ from shipdeck.live.session import ChangeSession, PendingChange
 from shipdeck.tui.screens.dialogs import ConfirmRequest
 from shipdeck.tui.screens.screen_kit import cell, cursor_key, fill_table, notify_outcome
 from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.nav_table import NavTable
 
 STATE_WORDS = {
     "sending": "sending",
@@ -58,12 +60,12 @@ def quit_question(session: ChangeSession, environment: str) -> ConfirmRequest:
     )
 
 
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
+
+
 class PendingScreen(Screen[None]):
-    DEFAULT_CSS = """
-    PendingScreen #pending-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    PendingScreen #pending-help { height: auto; padding: 0 1; color: $text-muted; }
-    PendingScreen #pending-table { height: 1fr; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("escape,q", "close", "Back", id="pending-close"),
         Binding("enter", "resend", "Resend", id="pending-resend"),
@@ -83,7 +85,7 @@ class PendingScreen(Screen[None]):
             ),
             id="pending-help",
         )
-        yield DataTable(id="pending-table", cursor_type="row")
+        yield NavTable(id="pending-table")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -151,10 +153,7 @@ class PendingScreen(Screen[None]):
 class AuditScreen(Screen[None]):
     """The audit log's latest records of one profile, newest last (as `shipdeck audit` prints them)."""
 
-    DEFAULT_CSS = """
-    AuditScreen #audit-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    AuditScreen #audit-table { height: 1fr; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         Binding("escape,q", "close", "Back", id="audit-close"),
         Binding("ctrl+r", "reload", "Reload", id="audit-reload"),
@@ -167,7 +166,7 @@ class AuditScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(Content(f"Audit log · {self.session.profile_name}"), id="audit-title")
-        yield DataTable(id="audit-table", cursor_type="row")
+        yield NavTable(id="audit-table")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:

@@ -4,6 +4,7 @@ through the session with a toast of its outcome, and error text for humans."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.text import Text
@@ -141,6 +142,10 @@ def read_only_note(runner: ChangeSession) -> str:
     )
 
 
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
+
+
 class TextPrompt(ModalScreen[str | None]):
     """Ask for one value. ``validate`` returns the reason a value is refused (the text typed stays).
 
@@ -148,17 +153,7 @@ class TextPrompt(ModalScreen[str | None]):
     ``secret`` masks the input (it is never echoed, logged or stored by this screen).
     """
 
-    DEFAULT_CSS = """
-    TextPrompt { align: center middle; }
-    TextPrompt > Vertical {
-        width: 76; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    TextPrompt .prompt-title { text-style: bold; }
-    TextPrompt .prompt-help { color: $text-muted; }
-    TextPrompt .prompt-error { color: $text-error; }
-    TextPrompt TextArea { height: 6; }
-    """
+    CSS_PATH = STYLES
     BINDINGS = [
         # Priority: a text area with tab_behavior="indent" takes esc itself (to release focus), so without it
         # the multi-line prompt (env values) ignored the esc its hint promises.

@@ -8,11 +8,13 @@ once, one idempotency key).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -36,37 +38,34 @@ from shipdeck.tui.screens.screen_kit import (
 )
 from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.event_log import EventLog
+from shipdeck.tui.widgets.nav_table import NavTable
+
+# Styles of this module's screens, beside it (a path of its own, so a subclass elsewhere finds it too).
+STYLES = Path(__file__).with_suffix(".tcss")
 
 
 class TasksScreen(Screen[None]):
     """Tasks (top), the selected task's agents (middle), live events (bottom)."""
 
-    DEFAULT_CSS = """
-    TasksScreen { layout: vertical; }
-    TasksScreen #tasks-status { height: 1; padding: 0 1; background: $panel; }
-    TasksScreen #tasks-readonly { height: auto; padding: 0 1; color: $text-warning; }
-    TasksScreen #tasks-readonly.-hidden { display: none; }
-    TasksScreen #tasks-table { height: 1fr; min-height: 4; }
-    TasksScreen #agents-table { height: 1fr; min-height: 4; }
-    TasksScreen #tasks-approval { height: auto; max-height: 3; padding: 0 1; color: $text-warning; }
-    TasksScreen #tasks-events { height: 1fr; min-height: 3; border-top: solid $primary; }
-    """
+    CSS_PATH = STYLES
 
     # Ordered by urgency: the footer shows as many as fit at 80 columns.
     BINDINGS = [
         Binding("a", "answer(True)", "Approve", id="approval-approve"),
         Binding("n", "answer(False)", "Deny", id="approval-deny"),
-        Binding("p", "pause_agent", "Pause", id="agent-pause"),
-        Binding("r", "resume_agent", "Resume", id="agent-resume"),
-        Binding("g", "guide_agent", "Guide", id="agent-guide"),
+        # Not r/p (Rollback/Publish everywhere else) and not g (first row in every table).
+        Binding("z", "pause_agent", "Pause", id="agent-pause"),
+        Binding("u", "resume_agent", "Resume", id="agent-resume"),
+        Binding("m", "guide_agent", "Guide", id="agent-guide"),
         Binding("x", "cancel_agent", "Cancel agent", id="agent-cancel"),
         Binding("X", "cancel_task", "Cancel task", id="task-cancel"),
         Binding("escape,q", "close", "Back", id="tasks-close"),
         Binding("ctrl+r", "reload", "Reload", id="tasks-reload"),
     ]
 
-    def __init__(self, adapter: Adapter, runner: ChangeSession) -> None:
+    def __init__(self, adapter: Adapter, runner: ChangeSession, *, environment: str | None = None) -> None:
         super().__init__()
+        self._environment = environment
         self.adapter = adapter
         self.runner = runner
         self.live = TasksLive(adapter, self._apply_update)
@@ -75,11 +74,16 @@ class TasksScreen(Screen[None]):
 
     # -- layout -----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static(Content("Tasks · connecting…"), id="tasks-status")
+        environment = self.environment
+        with Horizontal(id="tasks-bar"):
+            yield Static(
+                Content(environment.upper()), id="tasks-environment", classes=f"badge -{environment}"
+            )
+            yield Static(Content("Tasks · connecting…"), id="tasks-status")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="tasks-readonly", classes="" if note else "-hidden")
-        yield DataTable[Any](id="tasks-table", cursor_type="row")
-        yield DataTable[Any](id="agents-table", cursor_type="row")
+        yield NavTable(id="tasks-table")
+        yield NavTable(id="agents-table")
         yield Static("", id="tasks-approval")
         yield EventLog(id="tasks-events", max_lines=2_000)
         yield Footer()
@@ -91,6 +95,14 @@ class TasksScreen(Screen[None]):
             self._render_status()
             return
         self.run_worker(self.live.run(), name="tasks-live", group="tasks-live", exclusive=True)
+
+    @property
+    def environment(self) -> str:
+        """The badge's word: the environment of the profile the tasks come from."""
+        if self._environment:
+            return self._environment
+        profile = getattr(self.app, "profile", None)
+        return str(getattr(profile, "environment", "") or "production")
 
     # -- live updates -----------------------------------------------------------------------------------
     def _apply_update(self, update: TasksUpdate) -> None:

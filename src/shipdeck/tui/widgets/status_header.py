@@ -9,6 +9,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from shipdeck.live.state import ConnectionState
@@ -92,8 +93,6 @@ class StatusHeader(Horizontal):
         self._profile = profile
         self._provider = provider
         self._environment = environment
-        # What each field shows now: the once-a-second tick repaints a field only when its text changes.
-        self._shown: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("shipdeck", id="header-title")
@@ -110,38 +109,57 @@ class StatusHeader(Horizontal):
         yield Static("", id="header-budget")
         yield Static(connection_text(ConnectionState.CONNECTING, None), id="header-connection")
 
-    def _show(self, field: str, text: str) -> Static:
-        """Put ``text`` in the field ``#header-<field>`` unless it already says so (no repaint then)."""
-        widget = self.query_one(f"#header-{field}", Static)
-        if self._shown.get(field) != text:
-            self._shown[field] = text
-            widget.update(Content(text))
-        return widget
+    # What each part of the header shows, as reactives holding the text painted (and whether it is marked):
+    # the main screen sets them every tick and every batch, and a part is repainted only when what it shows
+    # changed (Textual compares the new value with the old one), not when a number behind it moved.
+    connection: reactive[tuple[str, bool]] = reactive(
+        (connection_text(ConnectionState.CONNECTING, None), True), init=False
+    )
+    budget: reactive[tuple[str, bool]] = reactive(("", False), init=False)
+    count: reactive[str] = reactive("", init=False)
+    pending: reactive[str] = reactive("", init=False)
 
     def show_connection(
         self, state: ConnectionState, age: float | None, *, polling: bool = False, cached: float | None = None
     ) -> None:
-        widget = self._show("connection", connection_text(state, age, polling=polling, cached=cached))
-        widget.set_class(state is not ConnectionState.LIVE or cached is not None, "-down")
+        text = connection_text(state, age, polling=polling, cached=cached)
+        self.connection = (text, state is not ConnectionState.LIVE or cached is not None)
 
     def show_stopped(self, reason: str) -> None:
         """The live updates stopped (their loop failed): the data shown is frozen, whatever its age."""
-        self._show("connection", f"✖ stopped: {reason}").set_class(True, "-down")
+        self.connection = (f"✖ stopped: {reason}", True)
 
     def show_budget(self, remaining: int | None, limit: int | None) -> None:
-        widget = self._show("budget", budget_text(remaining, limit))
         low = remaining is not None and bool(limit) and remaining * 100 < LOW_BUDGET_PERCENT * (limit or 1)
-        widget.set_class(low, "-low")
+        self.budget = (budget_text(remaining, limit), low)
 
     def show_count(self, shown: int, total: int, *, loading: bool) -> None:
         """'9 deployments', '3/9 shown', 'loading 1,200…'."""
         if loading:
-            text = f"loading {total:,}…"
+            self.count = f"loading {total:,}…"
         elif shown != total:
-            text = f"{shown:,}/{total:,} shown"
+            self.count = f"{shown:,}/{total:,} shown"
         else:
-            text = f"{total:,} deployments"
-        self._show("count", text)
+            self.count = f"{total:,} deployments"
 
     def show_pending(self, count: int) -> None:
-        self._show("pending", f"⧗ {count} pending" if count else "")
+        self.pending = f"⧗ {count} pending" if count else ""
+
+    # -- watchers: each repaints its own part ------------------------------------------------------------
+    def _paint(self, part: str, text: str, mark: str | None = None, marked: bool = False) -> None:
+        widget = self.query_one(f"#header-{part}", Static)
+        widget.update(Content(text))
+        if mark is not None:
+            widget.set_class(marked, mark)
+
+    def watch_connection(self, shown: tuple[str, bool]) -> None:
+        self._paint("connection", shown[0], "-down", shown[1])
+
+    def watch_budget(self, shown: tuple[str, bool]) -> None:
+        self._paint("budget", shown[0], "-low", shown[1])
+
+    def watch_count(self, text: str) -> None:
+        self._paint("count", text)
+
+    def watch_pending(self, text: str) -> None:
+        self._paint("pending", text)
