@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from shipdeck.sim import miosa_seed
+from shipdeck.sim import metrics as traffic_metrics
+from shipdeck.sim import miosa_health, miosa_seed
 from shipdeck.sim.core import (
     SSE_HEADERS,
     BadBody,
@@ -48,6 +49,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def create_schema(db: Database) -> None:
     db.connection.executescript(SCHEMA)
+    traffic_metrics.create_schema(db)
 
 
 def seed(ctx: SimContext, kind: str) -> None:
@@ -811,6 +813,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         route(dep + "/runtime-instances/{instance_id}/logs", instance_logs, "GET"),
         route(dep + "/metrics", metrics, "GET"),
         route("/events/stream", events_stream, "GET"),
+        *miosa_health.routes(ctx, store, route),
     ]
 
 
