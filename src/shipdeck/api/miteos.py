@@ -87,7 +87,9 @@ MITEOS_CAPABILITIES = Capabilities(
     tasks=True,
     deploy=True,
     event_stream=True,
+    health=False,
     notes={
+        "health": "Miteos publishes no request metrics (error rate, latency) for its deployments",
         "rollback": _NO_RELEASES.format("roll back to; trigger a new deployment of an earlier workspace"),
         "rollback_to_version": _NO_RELEASES.format("roll back to"),
         "promote": _NO_RELEASES.format("promote; each deployment goes live by itself"),

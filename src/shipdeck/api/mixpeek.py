@@ -51,6 +51,7 @@ from shipdeck.api.errors import (
     UnsupportedAction,
     ValidationFailed,
 )
+from shipdeck.api.health import mixpeek_get_detail, mixpeek_get_health
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
@@ -75,6 +76,7 @@ from shipdeck.model import (
     PublishResult,
     Version,
 )
+from shipdeck.model.service_health import HealthDetail, ServiceHealth
 
 ENVIRONMENTS = ("production", "staging")
 DEPLOY_STAGES = ("queued", "building", "complete")
@@ -471,6 +473,19 @@ class MixpeekAdapter(HttpAdapter):
         items = [mixpeek_version(item, app_id, deployment_id) for item in window]
         seen = offset + len(window)
         return Page(items=items, next_cursor=str(seen) if seen < len(raw) else None, total=len(raw))
+
+    # Only production serves users; a staging row has no request metrics.
+    async def get_health(self, deployment_id: str) -> ServiceHealth | None:
+        app_id, environment = split_deployment_id(deployment_id)
+        if environment != "production":
+            return None
+        return await mixpeek_get_health(self.transport, app_id, deployment_id)
+
+    async def get_health_detail(self, deployment_id: str, *, span: str = "1h") -> HealthDetail | None:
+        app_id, environment = split_deployment_id(deployment_id)
+        if environment != "production":
+            return None
+        return await mixpeek_get_detail(self.transport, app_id, deployment_id, span=span)
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
         app_id, _ = split_deployment_id(deployment_id)

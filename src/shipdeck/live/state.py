@@ -36,6 +36,7 @@ from shipdeck.api.errors import (
     StreamResyncRequired,
     UnsupportedAction,
 )
+from shipdeck.live.health import HealthMonitor
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
 from shipdeck.model import Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
 
@@ -176,8 +177,10 @@ class LiveState:
         max_events: int = DEFAULT_MAX_EVENTS,
         page_size: int = 200,
         resume_after: int | None = None,
+        read_health: bool = False,
     ) -> None:
-        """``resume_after``: the stream sequence to resume after (a saved position; None: from now)."""
+        """``resume_after``: the stream sequence to resume after (a saved position; None: from now).
+        ``read_health``: also read every deployment's service health (error rate), see live/health.py."""
         self.adapter = adapter
         self.clock: Clock = clock or utc_now
         self.timing = timing
@@ -212,6 +215,7 @@ class LiveState:
         self._version_numbers: dict[str, int] = {}
         # (run id, stage name) -> when we saw it start / end, for providers that report only a status.
         self._stage_seen: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
+        self.health: HealthMonitor | None = HealthMonitor(self) if read_health else None
 
     # -- subscription ------------------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
@@ -299,6 +303,13 @@ class LiveState:
         self._store(deployment)
         self._wake.set()
 
+    def touch(self, deployment_id: str | None = None, *, detail: bool = False) -> None:
+        """Something derived of a deployment (its health) changed: say so in the next change batch."""
+        if deployment_id is not None and deployment_id in self.deployments:
+            self._pending.changed.add(deployment_id)
+        if detail:
+            self._pending.detail_changed = True
+
     # -- the loops ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Snapshot, then follow the stream (or poll), publishing batches until cancelled."""
@@ -309,6 +320,8 @@ class LiveState:
             asyncio.create_task(self._follow(), name="live-follow"),
             asyncio.create_task(self._staleness(), name="live-staleness"),
         ]
+        if self.health is not None:
+            tasks.append(asyncio.create_task(self.health.run(), name="live-health"))
         try:
             await asyncio.gather(*tasks)
         finally:

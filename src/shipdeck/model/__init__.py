@@ -152,6 +152,8 @@ class Capabilities(Model):
     runtime_logs: bool = False
     release_promote: bool = False
     event_stream: bool = True
+    # Request metrics (error rate, latency): Miosa observability, Mixpeek request logs and analytics.
+    health: bool = True
     # Environments a version can be promoted / rolled back into (Mixpeek: staging and production).
     environments: tuple[str, ...] = ("production",)
     env_environments: tuple[str, ...] = ("production", "preview", "development")

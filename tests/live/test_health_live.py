@@ -1,0 +1,174 @@
+"""Service health through the adapters and the live state, against a real `shipdeck sim`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shipdeck.api.errors import UnsupportedAction
+from shipdeck.live import health as live_health
+from shipdeck.model.service_health import (
+    HealthPoint,
+    ServiceHealth,
+    VersionChange,
+    change_health_line,
+    format_rate,
+    movement_text,
+    trend_text,
+    version_figures,
+)
+from tests.api.helpers import adapter_for
+from tests.conftest import MIXPEEK_TOKEN
+from tests.live.test_live_state import eventually, running_live
+from tests.simproc import SimServer
+
+
+async def by_name(adapter: object, name: str) -> str:
+    dep = await adapter.resolve_deployment(name)  # type: ignore[attr-defined]
+    return str(dep.id)
+
+
+async def test_miosa_adapter_reads_health_and_its_detail(sim: SimServer) -> None:
+    async with adapter_for(sim, "miosa") as adapter:
+        checkout = await by_name(adapter, "checkout-api")
+        health = await adapter.get_health(checkout)
+        assert health is not None and health.provider == "miosa"
+        assert health.error_rate is not None and health.error_rate >= 0.05
+        assert health.p50_ms and health.p95_ms and health.p99_ms and health.p50_ms < health.p95_ms
+        assert health.window_s == 30 and health.rpm and health.as_of is not None
+        assert set(health.as_json()) == {
+            "error_rate",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "rpm",
+            "window_s",
+            "as_of",
+        }
+        detail = await adapter.get_health_detail(checkout)
+        assert detail is not None
+        assert detail.routes[0].route in ("/api/checkout", "/api/payments/confirm")
+        assert detail.failing and all(r.failed for r in detail.failing)
+        assert len(detail.health.series) == 60
+        assert [c.version_number for c in detail.health.version_changes] == [5]
+        healthy = await adapter.get_health(await by_name(adapter, "clinic-intake"))
+        assert healthy is not None and healthy.error_rate is not None and healthy.error_rate < 0.01
+
+
+async def test_mixpeek_health_comes_from_its_request_log_and_staging_has_none(sim: SimServer) -> None:
+    async with adapter_for(sim, "mixpeek", token=MIXPEEK_TOKEN) as adapter:
+        listed = (await adapter.list_deployments()).items
+        production = next(
+            d for d in listed if d.id.endswith("@production") and d.name.startswith("Storefront")
+        )
+        health = await adapter.get_health(production.id)
+        assert health is not None and health.requests and health.requests > 0
+        assert health.error_rate is not None and 0 <= health.error_rate < 1
+        assert health.p95_ms is not None and health.window_s == 30
+        detail = await adapter.get_health_detail(production.id)
+        assert detail is not None and detail.routes and detail.health.series
+        staging = next(d for d in listed if d.id.endswith("@staging"))
+        assert await adapter.get_health(staging.id) is None
+
+
+async def test_miteos_has_no_metrics_and_the_live_state_says_so_once(sim: SimServer) -> None:
+    adapter = adapter_for(sim, "miteos")
+    assert not adapter.capabilities.supports("health")
+    with pytest.raises(UnsupportedAction, match="no request metrics"):
+        await adapter.get_health("dep_x")
+    async with running_live(sim, adapter=adapter, read_health=True) as (live, _batches):
+        assert live.health is not None
+        await eventually(lambda: live.health is not None and live.health.unavailable is not None)
+        assert live.health.reads == 0 and "no request metrics" in (live.health.unavailable or "")
+
+
+async def test_live_state_reads_every_listed_deployment_and_the_watched_one_in_detail(sim: SimServer) -> None:
+    async with running_live(sim, read_health=True) as (live, batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: not live.pages_loading and len(monitor.latest) >= len(live.deployments))
+        by_name = {d.name: d.id for d in live.deployments.values()}
+        checkout = by_name["checkout-api"]
+        assert (monitor.error_rate(checkout) or 0) >= 0.05
+        healthy = monitor.error_rate(by_name["clinic-intake"])
+        assert healthy is not None and healthy < 0.01
+        assert any(checkout in b.changed for b in batches)
+        live.watch(checkout)
+        await eventually(
+            lambda: monitor.detail is not None and monitor.detail.health.deployment_id == checkout
+        )
+        assert monitor.detail is not None and monitor.detail.routes
+        # A batch costs one request per deployment, whatever the list's size.
+        assert monitor.reads <= len(live.deployments) + 3 * 3
+
+
+def test_a_batch_takes_the_shown_rows_first_then_rotates_and_respects_the_budget() -> None:
+    class Adapter:
+        rate_limit_remaining: int | None = 100
+
+    class State:
+        adapter = Adapter()
+        deployments = {f"d{n:03d}": None for n in range(300)}
+        watched = None
+
+    monitor = live_health.HealthMonitor(State())  # type: ignore[arg-type]
+    monitor.show(["d250", "d251"])
+    first = monitor.next_batch()
+    assert len(first) == 20 and first[:2] == ["d250", "d251"]  # 20% of the 100 requests left
+    second = monitor.next_batch()
+    assert second[:2] == ["d250", "d251"] and set(first[2:]).isdisjoint(second[2:])
+    State.adapter.rate_limit_remaining = 3
+    assert monitor.next_batch() == []  # budget kept for the user's own actions
+    State.adapter.rate_limit_remaining = None
+    assert len(monitor.next_batch()) == live_health.UNKNOWN_BUDGET_BATCH
+
+
+def test_the_dialog_line_compares_the_serving_version_with_the_target() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    went_live = now - timedelta(minutes=14)
+    series = [
+        HealthPoint(
+            at=now - timedelta(minutes=59 - n),
+            error_rate=0.003 if now - timedelta(minutes=59 - n) <= went_live else 0.124,
+            p95_ms=120 if now - timedelta(minutes=59 - n) <= went_live else 840,
+        )
+        for n in range(60)
+    ]
+    health = ServiceHealth(
+        deployment_id="d",
+        provider="miosa",
+        error_rate=0.124,
+        p95_ms=840,
+        series=series,
+        version_changes=[VersionChange(at=went_live, version_number=5)],
+    )
+    current = version_figures(health, 5, serving=True)
+    # v4's span began before the series; it ended when v5 went live.
+    health.version_changes.insert(0, VersionChange(at=now - timedelta(hours=26), version_number=4))
+    target = version_figures(health, 4, serving=False)
+    line = change_health_line(current, target, now)
+    assert line == "v5 (live 14 min): 12.4% errors, p95 840 ms -> v4 (last live 14 min ago): 0.3%, 120 ms"
+    assert change_health_line(current, None, now).endswith("-> target: no figures in the last hour")
+    assert version_figures(health, 3, serving=False) is None
+
+
+def test_words_and_trend_are_readable_without_colour() -> None:
+    assert format_rate(0.124) == "12.4%" and format_rate(0.0031) == "0.3%" and format_rate(None) == "-"
+    assert trend_text([0.003, 0.12, None], 4) == " ▂█·"
+    assert movement_text(0.124, 0.031, "falling") == "12.4% -> 3.1%, falling"
+
+
+async def test_an_action_is_followed_by_how_the_error_rate_moves(fresh_sim: SimServer) -> None:
+    async with running_live(fresh_sim, read_health=True) as (live, _batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: any(d.name == "checkout-api" for d in live.deployments.values()))
+        checkout = next(d.id for d in live.deployments.values() if d.name == "checkout-api")
+        live.watch(checkout)
+        await eventually(lambda: (monitor.error_rate(checkout) or 0) >= 0.05)
+        monitor.expect_change(checkout)
+        await live.adapter.rollback(checkout)
+        await eventually(lambda: (r := monitor.error_rate(checkout)) is not None and r < 0.01, timeout=30)
+        moving = monitor.movement(checkout)
+        assert moving is not None and moving.direction() == "falling"
