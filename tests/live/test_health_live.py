@@ -1,13 +1,19 @@
-"""Service health through the adapters and the live state, against a real `shipdeck sim`."""
+"""Service health through the adapters and the live state, against a real `shipdeck sim`.
+
+Tests that read checkout-api's incident or an hour's window run on a sandbox of their own (``fresh_sim``):
+sandbox time runs 50 times faster, and a rollback by another test on a shared sandbox would end the
+incident."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shipdeck.api.errors import UnsupportedAction
 from shipdeck.live import health as live_health
+from shipdeck.live.timing import Timing
 from shipdeck.model.service_health import (
     HealthPoint,
     ServiceHealth,
@@ -23,14 +29,25 @@ from tests.conftest import MIXPEEK_TOKEN
 from tests.live.test_live_state import eventually, running_live
 from tests.simproc import SimServer
 
+# Health on a fast clock with a large budget (the default budget is measured in bench/).
+FAST_HEALTH = Timing(
+    health_per_minute=6000,
+    health_burst=200,
+    health_batch_interval=0.5,
+    health_watched_interval=0.5,
+    health_detail_interval=0.5,
+    health_settle_interval=0.2,
+    health_settle=1.0,
+)
+
 
 async def by_name(adapter: object, name: str) -> str:
     dep = await adapter.resolve_deployment(name)  # type: ignore[attr-defined]
     return str(dep.id)
 
 
-async def test_miosa_adapter_reads_health_and_its_detail(sim: SimServer) -> None:
-    async with adapter_for(sim, "miosa") as adapter:
+async def test_miosa_adapter_reads_health_and_its_detail(fresh_sim: SimServer) -> None:
+    async with adapter_for(fresh_sim, "miosa") as adapter:
         checkout = await by_name(adapter, "checkout-api")
         health = await adapter.get_health(checkout)
         assert health is not None and health.provider == "miosa"
@@ -51,7 +68,7 @@ async def test_miosa_adapter_reads_health_and_its_detail(sim: SimServer) -> None
         assert detail.routes[0].route in ("/api/checkout", "/api/payments/confirm")
         assert detail.failing and all(r.failed for r in detail.failing)
         assert len(detail.health.series) == 60
-        assert [c.version_number for c in detail.health.version_changes] == [5]
+        assert [c.version_number for c in detail.health.version_changes] == [4, 5]  # v4 in effect first
         healthy = await adapter.get_health(await by_name(adapter, "clinic-intake"))
         assert healthy is not None and healthy.error_rate is not None and healthy.error_rate < 0.01
 
@@ -77,14 +94,16 @@ async def test_miteos_has_no_metrics_and_the_live_state_says_so_once(sim: SimSer
     assert not adapter.capabilities.supports("health")
     with pytest.raises(UnsupportedAction, match="no request metrics"):
         await adapter.get_health("dep_x")
-    async with running_live(sim, adapter=adapter, read_health=True) as (live, _batches):
+    async with running_live(sim, adapter=adapter, read_health=True, timing=FAST_HEALTH) as (live, _batches):
         assert live.health is not None
         await eventually(lambda: live.health is not None and live.health.unavailable is not None)
         assert live.health.reads == 0 and "no request metrics" in (live.health.unavailable or "")
 
 
-async def test_live_state_reads_every_listed_deployment_and_the_watched_one_in_detail(sim: SimServer) -> None:
-    async with running_live(sim, read_health=True) as (live, batches):
+async def test_live_state_reads_every_listed_deployment_and_the_watched_one_in_detail(
+    fresh_sim: SimServer,
+) -> None:
+    async with running_live(fresh_sim, read_health=True, timing=FAST_HEALTH) as (live, batches):
         monitor = live.health
         assert monitor is not None
         await eventually(lambda: not live.pages_loading and len(monitor.latest) >= len(live.deployments))
@@ -95,33 +114,45 @@ async def test_live_state_reads_every_listed_deployment_and_the_watched_one_in_d
         assert healthy is not None and healthy < 0.01
         assert any(checkout in b.changed for b in batches)
         live.watch(checkout)
+        # The watched row's figures carry the hour's series and version changes (the chart, the dialogs) ...
+        await eventually(lambda: (h := monitor.watched_health(checkout)) is not None and len(h.series) == 60)
+        # ... its routes and failing requests are read only while the Health tab is open.
+        assert monitor.detail is None
+        monitor.want_detail(True)
         await eventually(
             lambda: monitor.detail is not None and monitor.detail.health.deployment_id == checkout
         )
-        assert monitor.detail is not None and monitor.detail.routes
-        # A batch costs one request per deployment, whatever the list's size.
-        assert monitor.reads <= len(live.deployments) + 3 * 3
+        assert monitor.detail is not None and monitor.detail.routes and monitor.detail.failing
 
 
-def test_a_batch_takes_the_shown_rows_first_then_rotates_and_respects_the_budget() -> None:
+def test_the_budget_is_a_bucket_the_watched_row_and_the_shown_rows_share() -> None:
     class Adapter:
-        rate_limit_remaining: int | None = 100
+        rate_limit_remaining: int | None = 1000
+        rate_limit_limit: int | None = 600
 
     class State:
         adapter = Adapter()
         deployments = {f"d{n:03d}": None for n in range(300)}
-        watched = None
+        watched: str | None = None
+        polling = False
+        timing = Timing()  # the default budget: 3 requests a minute, at most 3 at once
 
-    monitor = live_health.HealthMonitor(State())  # type: ignore[arg-type]
+    clock = [0.0]
+    monitor = live_health.HealthMonitor(State(), now=lambda: clock[0])  # type: ignore[arg-type]
     monitor.show(["d250", "d251"])
     first = monitor.next_batch()
-    assert len(first) == 20 and first[:2] == ["d250", "d251"]  # 20% of the 100 requests left
+    assert first[:2] == ["d250", "d251"] and len(first) == 3  # the bucket starts full: 3
+    assert monitor._tokens().take(3) and monitor.next_batch() == []  # spent: nothing until it refills
+    clock[0] += 20.0  # 20 s at 3 a minute: one request
     second = monitor.next_batch()
-    assert second[:2] == ["d250", "d251"] and set(first[2:]).isdisjoint(second[2:])
+    assert len(second) == 1 and second[0] in ("d250", "d251")
+    clock[0] += 600.0  # a long quiet spell still holds at most the burst
+    assert len(monitor.next_batch()) == 3
+    State.polling = True  # the push stream is down: polling spends the budget, health a third of it
+    assert monitor.per_minute() == 1.0 and len(monitor.next_batch()) == 1
+    State.polling = False
     State.adapter.rate_limit_remaining = 3
-    assert monitor.next_batch() == []  # budget kept for the user's own actions
-    State.adapter.rate_limit_remaining = None
-    assert len(monitor.next_batch()) == live_health.UNKNOWN_BUDGET_BATCH
+    assert monitor.next_batch() == []  # the window is nearly spent: kept for the user's own actions
 
 
 def test_the_dialog_line_compares_the_serving_version_with_the_target() -> None:
@@ -160,15 +191,32 @@ def test_words_and_trend_are_readable_without_colour() -> None:
 
 
 async def test_an_action_is_followed_by_how_the_error_rate_moves(fresh_sim: SimServer) -> None:
-    async with running_live(fresh_sim, read_health=True) as (live, _batches):
+    timing = replace(FAST_HEALTH, health_settle=600.0)
+    async with running_live(fresh_sim, read_health=True, timing=timing) as (live, _batches):
         monitor = live.health
         assert monitor is not None
         await eventually(lambda: any(d.name == "checkout-api" for d in live.deployments.values()))
         checkout = next(d.id for d in live.deployments.values() if d.name == "checkout-api")
         live.watch(checkout)
         await eventually(lambda: (monitor.error_rate(checkout) or 0) >= 0.05)
-        monitor.expect_change(checkout)
+        before = monitor.expect_change(checkout)
+        assert before is not None and (before.error_rate or 0) >= 0.05
         await live.adapter.rollback(checkout)
         await eventually(lambda: (r := monitor.error_rate(checkout)) is not None and r < 0.01, timeout=30)
         moving = monitor.movement(checkout)
         assert moving is not None and moving.direction() == "falling"
+        assert movement_text(moving.before, moving.latest, moving.direction()).endswith(", falling")
+
+
+async def test_after_the_settle_time_the_figures_are_handed_over_once(fresh_sim: SimServer) -> None:
+    settled: list[float | None] = []
+    async with running_live(fresh_sim, read_health=True, timing=FAST_HEALTH) as (live, _batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: any(d.name == "checkout-api" for d in live.deployments.values()))
+        checkout = next(d.id for d in live.deployments.values() if d.name == "checkout-api")
+        await eventually(lambda: monitor.error_rate(checkout) is not None)
+        monitor.expect_change(checkout, lambda health: settled.append(health.error_rate if health else None))
+        await eventually(lambda: settled)
+        assert monitor.movement(checkout) is None
+        assert len(settled) == 1 and (settled[0] or 0) >= 0.05

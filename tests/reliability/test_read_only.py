@@ -61,7 +61,7 @@ NOT_PRESSED = {"quit"}
 # The main screen's actions that change something (each must be refused, not silently skipped).
 MAIN_CHANGES = {"rollback", "promote", "publish", "redeploy"}
 # Scriptable commands that only read (everything else must be proven to refuse).
-READ_COMMANDS = {"demo", "config", "themes", "audit", "ls", "versions", "status", "logs"}
+READ_COMMANDS = {"demo", "config", "themes", "audit", "ls", "versions", "status", "logs", "health"}
 
 
 @pytest.fixture(scope="module")

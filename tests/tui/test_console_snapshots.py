@@ -33,6 +33,7 @@ from tests.tui.console_host import (
     console_app,
     console_options,
     console_sim,
+    health_loaded,
     main_screen,
     screen_as,
     settled,
@@ -66,6 +67,9 @@ def steady(app: ShipdeckApp, then: RunBefore | None = None) -> RunBefore:
         await wait_for(pilot, lambda: all(numbered(d) for d in app.live.deployments.values()))
         # ... and the table got them (the live state publishes once per coalescing interval).
         await wait_for(pilot, lambda: all(numbered(d) for d in table.visible_rows))
+        # Every row's error rate (the ERRORS column) and the highlighted row's health are read.
+        await wait_for(pilot, lambda: health_loaded(app), what="every row's health")
+        table.refresh()  # paint the ERRORS column now rather than at the next tick
         if then is not None:
             await then(pilot)
         app.clear_notifications()

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import NotFound, ShipdeckError, UnsupportedAction
+from shipdeck.cli.health import cmd_health, health_cell, read_health, read_many, sort_by_health
 from shipdeck.cli.output import (
     CliError,
     age,
@@ -59,6 +60,7 @@ from shipdeck.model import (
     Version,
     health_of,
 )
+from shipdeck.model.service_health import ServiceHealth
 from shipdeck.model.validation import ascii_domain, domain_problem, env_key_problem, env_value_problem
 
 
@@ -114,13 +116,23 @@ async def cmd_ls(ctx: CommandContext) -> int:
     # 100: the smallest page limit among the providers (Miteos refuses more).
     async for page in ctx.adapter.iter_deployment_pages(limit=100):
         deployments.extend(page)
+    by_health = getattr(ctx.args, "sort", None) == "health"
+    healths = await read_many(ctx.adapter, deployments) if by_health else {}
+    if by_health:
+        deployments = sort_by_health(deployments, healths)
     if ctx.json:
-        print_json(deployments, ctx.out)
+        if by_health:
+            print_json(
+                [{**to_jsonable(d), "health": _health_json(healths.get(d.id))} for d in deployments], ctx.out
+            )
+        else:
+            print_json(deployments, ctx.out)
         return 0
     rows = [
         [
             d.name + (f" ({d.environment})" if d.environment else ""),
             state_text(d.state),
+            *([health_cell(healths.get(d.id))] if by_health else []),
             f"v{d.active_version_number}" if d.active_version_number is not None else "-",
             d.url or "-",
             age(d.updated_at or d.created_at),
@@ -128,8 +140,13 @@ async def cmd_ls(ctx: CommandContext) -> int:
         ]
         for d in deployments
     ]
-    print_table(["NAME", "STATE", "VERSION", "URL", "UPDATED", "ID"], rows, ctx.out, empty="no deployments")
+    headers = ["NAME", "STATE", *(["ERRORS"] if by_health else []), "VERSION", "URL", "UPDATED", "ID"]
+    print_table(headers, rows, ctx.out, empty="no deployments")
     return 0
+
+
+def _health_json(health: ServiceHealth | None) -> dict[str, Any] | None:
+    return health.as_json() if health is not None else None
 
 
 async def cmd_versions(ctx: CommandContext) -> int:
@@ -161,12 +178,14 @@ class StatusSnapshot:
     deployment: Deployment
     active_version: Version | None
     latest_run: PipelineRun | None
+    health: ServiceHealth | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "deployment": self.deployment,
             "active_version": self.active_version,
             "latest_run": self.latest_run,
+            "health": _health_json(self.health),
         }
 
     @property
@@ -207,7 +226,7 @@ async def status_snapshot(adapter: Adapter, deployment_id: str) -> StatusSnapsho
         except (NotFound, UnsupportedAction):
             version = None
     runs = await adapter.list_pipeline_runs(dep.id)
-    return StatusSnapshot(dep, version, runs[0] if runs else None)
+    return StatusSnapshot(dep, version, runs[0] if runs else None, await read_health(adapter, dep.id))
 
 
 async def cmd_status(ctx: CommandContext) -> int:
@@ -250,6 +269,11 @@ def _print_status(snapshot: StatusSnapshot, out: TextIO) -> None:
         ("url", dep.url or "-"),
         ("updated", age(dep.updated_at or dep.created_at)),
     ]
+    if snapshot.health is not None:
+        health = snapshot.health
+        rows.append(
+            ("errors", health_cell(health) + (f", p95 {health.p95_ms:.0f} ms" if health.p95_ms else ""))
+        )
     if dep.environment:
         rows.insert(2, ("environment", dep.environment))
     run = snapshot.latest_run
@@ -635,6 +659,7 @@ COMMANDS: dict[str, Command] = {
     "ls": cmd_ls,
     "versions": cmd_versions,
     "status": cmd_status,
+    "health": cmd_health,
     "rollback": cmd_rollback,
     "promote": cmd_promote,
     "publish": cmd_publish,

@@ -106,7 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit = add("audit", "print the audit log of changes made from this machine", json_flag)
     audit.add_argument("--tail", type=_record_count, metavar="N", help="only the last N records")
 
-    add("ls", "list deployments", json_flag)
+    ls = add("ls", "list deployments", json_flag)
+    ls.add_argument(
+        "--sort",
+        choices=("name", "health"),
+        default=None,
+        help="health: highest error rate first, with an ERRORS column (reads each deployment's health)",
+    )
     versions = add("versions", "list a deployment's versions (* marks the active one)", json_flag)
     versions.add_argument("deployment", type=_reference, metavar="DEP", help="deployment id or name")
 
@@ -126,6 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=2.0,
         metavar="SECONDS",
         help="with --watch: poll interval (default 2)",
+    )
+
+    health = add(
+        "health",
+        "is a deployment failing its users: error rate, latency, trend, top routes, failing requests",
+        json_flag,
+    )
+    health.add_argument("deployment", metavar="DEP")
+    health.add_argument("--watch", action="store_true", help="keep printing a line per read")
+    health.add_argument("--span", choices=("1h", "24h"), default="1h", help="the trend's span (default 1h)")
+    health.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --watch: read interval (default 5)",
     )
 
     rollback = add(

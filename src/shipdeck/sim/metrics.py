@@ -249,8 +249,10 @@ class Traffic:
         return out
 
     def versions_live(self, start: float, end: float) -> list[tuple[float, str]]:
-        """The switches inside ``[start, end]`` (what a chart marks on its time axis)."""
-        return [(at, version) for at, version in self.switches if start <= at <= end]
+        """The switches inside ``[start, end]`` (what a chart marks on its time axis), after the one in
+        effect at ``start`` (so each version's span in the window is known)."""
+        before = [(at, version) for at, version in self.switches if at < start][-1:]
+        return before + [(at, version) for at, version in self.switches if start <= at <= end]
 
     def route_weights(self) -> list[float]:
         weights = [1.0 / (n + 1) ** 0.8 for n in range(len(self.routes))]

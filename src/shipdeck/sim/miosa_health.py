@@ -6,6 +6,7 @@ query parameters and unwraps ``{"data": ...}`` into a dict; these are the shapes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,11 @@ SERVING_STATES = frozenset({"running", "building"})
 
 def _parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _now(ctx: SimContext) -> float:
+    """Now, to the whole second: answers within one simulated second agree (and snapshots hold)."""
+    return float(math.floor(ctx.clock.now().timestamp()))
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -79,7 +85,7 @@ def routes(ctx: SimContext, store: MiosaStore, route: Callable[[str, Handler, st
             raise BadBody("range must be 1h or 24h.", {"field": "range"})
         seconds, points = RANGES[span]
         traffic = traffic_of(ctx, store, deployment)
-        now = ctx.clock.now().timestamp()
+        now = _now(ctx)
         current = traffic.window(now, window)
         labels = numbers(traffic)
         payload = {
@@ -110,7 +116,7 @@ def routes(ctx: SimContext, store: MiosaStore, route: Callable[[str, Handler, st
         window = _int(request, "window", 300, 10, 86_400)
         limit = _int(request, "limit", 20, 1, 200)
         traffic = traffic_of(ctx, store, deployment)
-        now = ctx.clock.now().timestamp()
+        now = _now(ctx)
         rows = traffic.route_stats(now, window)[:limit]
         return JSONResponse(
             {
@@ -135,7 +141,7 @@ def routes(ctx: SimContext, store: MiosaStore, route: Callable[[str, Handler, st
         except ValueError:
             raise BadBody("since must be an ISO 8601 time.", {"field": "since"}) from None
         traffic = traffic_of(ctx, store, deployment)
-        now = ctx.clock.now().timestamp()
+        now = _now(ctx)
         entries = traffic.requests(now, limit=limit, only_errors=status != "all", since=since)
         labels = numbers(traffic)
         items = [

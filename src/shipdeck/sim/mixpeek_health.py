@@ -8,6 +8,7 @@ Traffic follows the version production serves; its story is the app's completed 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,11 @@ from shipdeck.sim.core import SimClock, SimContext
 from shipdeck.sim.mixpeek_store import MixpeekStore, invalid
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _now(ctx: SimContext) -> float:
+    """Now, to the whole second: answers within one simulated second agree (and snapshots hold)."""
+    return float(math.floor(ctx.clock.now().timestamp()))
 
 
 def _int(request: Request, name: str, *, default: int, low: int, high: int) -> int:
@@ -72,7 +78,7 @@ def error_rate(ctx: SimContext, store: MixpeekStore) -> Handler:
         app_id = request.path_params["app_id"]
         minutes = _int(request, "minutes", default=60, low=1, high=1440)
         traffic = traffic_of(ctx, store, app_id)
-        figures = traffic.window(ctx.clock.now().timestamp(), minutes * 60.0)
+        figures = traffic.window(_now(ctx), minutes * 60.0)
         return JSONResponse(
             {
                 "app_id": app_id,
@@ -90,7 +96,7 @@ def analytics(ctx: SimContext, store: MixpeekStore) -> Handler:
         app_id = request.path_params["app_id"]
         hours = _int(request, "hours", default=24, low=1, high=720)
         traffic = traffic_of(ctx, store, app_id)
-        now = ctx.clock.now().timestamp()
+        now = _now(ctx)
         span = hours * 3600.0
         buckets = traffic.series(now, span, min(hours * 12, 96) if hours <= 24 else min(hours, 120))
         total_requests = sum(b["requests"] for b in buckets)
@@ -153,7 +159,7 @@ def request_logs(
 ) -> list[dict[str, Any]]:
     """``/logs?log_type=requests``: the latest requests (status, route, latency, time), newest first."""
     traffic = traffic_of(ctx, store, app_id)
-    now = ctx.clock.now().timestamp()
+    now = _now(ctx)
     return [
         {
             "timestamp": _at(entry["at"]),

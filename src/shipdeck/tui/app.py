@@ -29,6 +29,7 @@ from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import DEFAULT_DARK_THEME
+from shipdeck.live.health import follow_health, health_before
 from shipdeck.live.plans import (
     ChangePlan,
 )
@@ -88,7 +89,7 @@ class ShipdeckApp(App[int]):
         self.adapter = adapter if adapter is not None else self._make_adapter(self.profile)
         self._owns_adapter = adapter is None
         self.session = self._session_for(self.profile, self.adapter)
-        self.live = LiveState(self.adapter, clock=self.clock, timing=timing)
+        self.live = LiveState(self.adapter, clock=self.clock, timing=timing, read_health=True)
         self.publish_memory = PublishMemory()
         self._unsubscribe = self.live.subscribe(self._post_batch)
         self._tasks_adapter: Adapter | None = None
@@ -312,9 +313,12 @@ class ShipdeckApp(App[int]):
                 held = await run_change(screen, self.session, first)
                 if held is None or not held.applied:
                     return
+            followed = health_before(self.live, plan)
             outcome = await run_change(screen, self.session, plan)
             if outcome is None or not outcome.applied:
                 return
+            if followed:
+                follow_health(self.live, self.session, outcome)
             if isinstance(outcome.result, Deployment):
                 self.live.apply_deployment(outcome.result)
             if plan.deployment is not None:

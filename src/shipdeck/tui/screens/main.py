@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, Input, TabbedContent
 
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.actions import ReadOnlyError
@@ -27,6 +27,7 @@ from shipdeck.live.plans import (
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
 from shipdeck.model import Deployment, PublishRequest, Version
+from shipdeck.model.service_health import HealthDetail, change_health_line, movement_text, version_figures
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import age_text, literal
@@ -83,6 +84,8 @@ class MainScreen(Screen[None]):
         Binding("left_square_bracket", "previous_tab", "Previous tab", show=False, id="detail-previous-tab"),
         Binding("t", "tasks", "Tasks", show=False, id="tasks"),
         Binding("escape", "back", "Back to list", show=False, id="back"),
+        Binding("s", "sort_health", "Errors first", show=False, id="sort-unhealthy-first"),
+        Binding("h", "health_span", "Health 1h/24h", show=False, id="health-span"),
     ]
 
     def __init__(self, shipdeck: ShipdeckApp) -> None:
@@ -104,7 +107,76 @@ class MainScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(DeploymentsTable).focus()
+        table = self.query_one(DeploymentsTable)
+        table.health_source = self._health_of
+        table.focus()
+
+    # -- service health ----------------------------------------------------------------------------------
+    def _health_of(self, deployment_id: str) -> tuple[float | None, list[float | None]] | None:
+        monitor = self.shipdeck.live.health
+        if monitor is None or deployment_id not in monitor.latest:
+            return None
+        return monitor.error_rate(deployment_id), list(monitor.trends.get(deployment_id, ()))
+
+    def action_sort_health(self) -> None:
+        table = self.table
+        table.set_unhealthy_first(not table.unhealthy_first)
+        order = "highest error rate first" if table.unhealthy_first else "by name"
+        self.notify(f"deployments sorted {order}", timeout=3)
+
+    def action_health_span(self) -> None:
+        monitor = self.shipdeck.live.health
+        if monitor is None:
+            return
+        monitor.set_span("24h" if monitor.detail_span == "1h" else "1h")
+        self.detail.show_tab("tab-health")
+        self.show_health()
+
+    def change_health_lines(
+        self, deployment: Deployment | None, current: Version | None, target: Version | None
+    ) -> list[str]:
+        """The rollback / promote dialog's health line: the serving version's figures -> the target's
+        while it served within the chart's span ([] when health was not read for this deployment)."""
+        monitor = self.shipdeck.live.health
+        if monitor is None or deployment is None or target is None:
+            return []
+        health = monitor.watched_health(deployment.id)
+        if health is None:
+            return []
+        now = health.as_of or self.shipdeck.clock()
+        serving = version_figures(health, current.number if current else None, serving=True)
+        earlier = version_figures(health, target.number, serving=False)
+        return [f"health:  {change_health_line(serving, earlier, now, target_label=target.label)}"]
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        monitor = self.shipdeck.live.health
+        if monitor is not None and event.pane is not None:
+            monitor.want_detail(event.pane.id == "tab-health")
+
+    def movement_line(self, deployment: Deployment | None) -> str | None:
+        """'errors 12.4% -> 3.1%, falling' for a few minutes after the user's change of this deployment."""
+        monitor = self.shipdeck.live.health
+        moving = monitor.movement(deployment.id) if monitor is not None and deployment else None
+        if moving is None:
+            return None
+        return "errors " + movement_text(moving.before, moving.latest, moving.direction())
+
+    def show_health(self) -> None:
+        monitor = self.shipdeck.live.health
+        if monitor is None:
+            return
+        current = self.table.highlighted
+        moving = monitor.movement(current.id) if current is not None else None
+        movement = movement_text(moving.before, moving.latest, moving.direction()) if moving else None
+        detail = monitor.detail
+        if current is not None and (detail is None or detail.health.deployment_id != current.id):
+            # Until the Health tab's detail is read: the figures and the chart from the last read.
+            latest = monitor.watched_health(current.id)
+            detail = HealthDetail(health=latest) if latest is not None else None
+        self.detail.show_health(
+            detail, unavailable=monitor.unavailable, movement=movement, span=monitor.detail_span
+        )
 
     # -- helpers -----------------------------------------------------------------------------------------
     @property
@@ -166,6 +238,7 @@ class MainScreen(Screen[None]):
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
         self.show_last_change()
+        self.show_health()
 
     @on(DeploymentsTable.Selected)
     def _selected(self, event: DeploymentsTable.Selected) -> None:
@@ -201,6 +274,9 @@ class MainScreen(Screen[None]):
         current = table.highlighted
         if batch.detail_changed or (current is not None and current.id in batch.changed) or batch.reset:
             self.detail.show(current, live.detail)
+            self.show_health()
+        if batch.changed and table.unhealthy_first:
+            table.resort()
         self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(problem), severity="warning", markup=False)
@@ -222,7 +298,11 @@ class MainScreen(Screen[None]):
         current = self.current()
         change = self.shipdeck.session.last_change_of(current) if current is not None else None
         now = self.shipdeck.clock()
-        self.detail.show_last_change(f"{change.text()}, {age_text(change.at, now)} ago" if change else None)
+        text = f"{change.text()}, {age_text(change.at, now)} ago" if change else None
+        moving = self.movement_line(current)
+        if moving is not None:
+            text = f"{text}; {moving}" if text else moving
+        self.detail.show_last_change(text)
 
     def tick(self) -> None:
         """Once a second: data age, budget, and the elapsed time of a running pipeline stage."""
@@ -231,6 +311,8 @@ class MainScreen(Screen[None]):
         if self.detail.detail is not None and self.detail.detail.pipeline_running:
             self.detail.refresh_times()
         self.table.refresh()
+        if self.shipdeck.live.health is not None:
+            self.shipdeck.live.health.show(self.table.window_ids())
 
     # -- actions -----------------------------------------------------------------------------------------
     def unavailable_reason(self, action: str) -> str | None:
@@ -291,6 +373,7 @@ class MainScreen(Screen[None]):
         lines: list[str] = []
         if plan.current is not None or plan.to is not None:
             lines = [f"current: {version_line(plan.current, now)}", f"target:  {version_line(plan.to, now)}"]
+            lines += self.change_health_lines(plan.deployment, plan.current, plan.to)
         else:
             lines = [literal(plan.summary)]
         style = self.shipdeck.profile.confirm

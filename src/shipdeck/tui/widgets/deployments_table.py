@@ -26,7 +26,13 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from shipdeck.model import Deployment, Health
+from shipdeck.model.service_health import format_rate, health_level, trend_text
 from shipdeck.tui.text import age_text, literal, state_label
+
+# Where a row's service health comes from: (error rate now, recent error rates), None: not read (yet).
+HealthSource = Callable[[str], tuple[float | None, list[float | None]] | None]
+FLAGS = {"critical": "⚠ high", "warning": "⚠ warn"}
+_LEVEL_HEALTH = {"critical": Health.FAILED, "warning": Health.PROGRESS}
 
 SortKey = tuple[str, str]
 
@@ -35,9 +41,11 @@ COLUMNS: tuple[tuple[str, int, int], ...] = (
     ("STATE", 12, 0),
     ("NAME", 18, 3),
     ("VERSION", 7, 0),
+    ("ERRORS", 16, 1),
     ("URL", 16, 3),
     ("AGE", 5, 0),
 )
+URL_COLUMN = 4
 
 # More new rows than this in one update are sorted in rather than inserted one by one.
 BULK_INSERT = 32
@@ -88,8 +96,21 @@ def column_widths(total: int) -> list[int]:
     shares = sum(share for _, _, share in COLUMNS)
     widths = [width + spare * share // shares for _, width, share in COLUMNS]
     # Give the rounding remainder to the last column that shares.
-    widths[3] += max(0, total - gaps - sum(widths))
+    widths[URL_COLUMN] += max(0, total - gaps - sum(widths))
     return widths
+
+
+def errors_cell(rate: float | None, trend: list[float | None], width: int) -> str:
+    """``12.4% ▂▅██ ⚠ high``: the rate, its trend in blocks, and over the threshold a symbol and word."""
+    if rate is None and not any(r is not None for r in trend):
+        return "-"
+    flag = FLAGS.get(health_level(rate), "")
+    blocks = trend_text(trend, max(0, width - 13)) if width >= 16 else ""
+    return (
+        f"{format_rate(rate):>5} {blocks} {flag}".rstrip()
+        if blocks
+        else f"{format_rate(rate):>5} {flag}".rstrip()
+    )
 
 
 def fit(text: str, width: int) -> str:
@@ -174,6 +195,8 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._announced_at = -HIGHLIGHT_SETTLE
         self._settle_timer: Timer | None = None
         self._paint: _Paint | None = None
+        self.health_source: HealthSource | None = None
+        self.unhealthy_first = False
 
     # -- data --------------------------------------------------------------------------------------------
     @property
@@ -206,6 +229,11 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def visible_rows(self) -> list[Deployment]:
         """The deployments shown (the filter applied), in their order on screen."""
         return [self._rows[dep_id] for dep_id in self.visible_ids]
+
+    def window_ids(self) -> list[str]:
+        """The ids of the rows on screen now (what the health monitor reads first)."""
+        top = int(self.scroll_y)
+        return self._visible[top : top + max(1, self.scrollable_content_region.height)]
 
     def replace_all(self, deployments: Iterable[Deployment]) -> None:
         """Every row anew (after a snapshot); the cursor stays on the same deployment when it can."""
@@ -269,10 +297,33 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self._reindex()
 
     def _ordered(self) -> list[str]:
-        """Every row id in display order (cached until rows are added or removed)."""
+        """Every row id in display order (cached until rows are added or removed, or health re-sorts)."""
         if self._ordered_ids is None:
-            self._ordered_ids = [dep_id for _, dep_id in self._order]
+            ids = [dep_id for _, dep_id in self._order]
+            source = self.health_source
+            if self.unhealthy_first and source is not None:
+                # Highest error rate first; rows without a figure keep their name order after them (stable).
+                def rate(dep_id: str) -> float:
+                    read = source(dep_id)
+                    return -1.0 if read is None or read[0] is None else read[0]
+
+                ids.sort(key=rate, reverse=True)
+            self._ordered_ids = ids
         return self._ordered_ids
+
+    def set_unhealthy_first(self, on: bool) -> None:
+        """Sort by error rate, highest first (on) or by name (off); the cursor stays on its row."""
+        self.unhealthy_first = on
+        self._ordered_ids = None
+        self._reindex()
+
+    def resort(self) -> None:
+        """Health changed: re-order when sorting by it, else just repaint the ERRORS column."""
+        if self.unhealthy_first:
+            self._ordered_ids = None
+            self._reindex()
+        else:
+            self.refresh()
 
     def _reindex(self, among: list[str] | None = None) -> None:
         keep = self._highlighted_id if self._user_moved else None
@@ -414,10 +465,14 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def _render_row(self, dep: Deployment, paint: _Paint, *, selected: bool) -> Strip:
         base, widths, width = paint.base, paint.widths, paint.width
         version = f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
+        read = self.health_source(dep.id) if self.health_source is not None else None
+        rate, trend = read if read is not None else (None, [])
+        level = _LEVEL_HEALTH.get(health_level(rate))
         cells = [
             (state_label(dep.state), paint.health[dep.health]),
             (literal(row_name(dep)), base),
             (version, base),
+            (errors_cell(rate, trend, widths[3]), paint.health[level] if level else base),
             (literal(dep.url or "-"), base),
             (age_text(dep.updated_at or dep.created_at, paint.now), base),
         ]
