@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import fcntl
 import json
 import os
+import select
 import shutil
+import signal
 import statistics
+import struct
 import sys
 import tempfile
+import termios
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -156,6 +161,79 @@ def sim_requests(server: SimServer, since: int = 0) -> list[dict[str, Any]]:
             return rows
         rows += body["requests"]
         since = body["last_seq"]
+
+
+# ----------------------------------------------------------------------------------------------- terminal
+
+COLUMNS, LINES = SCREEN_SIZE
+
+
+def load_note() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+class PtyProcess:
+    """A command on the slave side of a pty of COLUMNS x LINES; everything it writes is read and counted."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        env = {
+            **(env or os.environ),
+            "TERM": "xterm-256color",
+            "COLUMNS": str(COLUMNS),
+            "LINES": str(LINES),
+        }
+        self.started = time.monotonic()
+        self.pid, self.fd = os.forkpty()
+        if self.pid == 0:  # the child
+            try:
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
+        self.received = 0
+        self.tail = b""
+        self.seen_at = self.started
+
+    def pump(self, seconds: float, until: bytes | None = None) -> None:
+        """Read (and count) what the process writes for ``seconds`` (or until ``until`` was written)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # the child has gone
+                return
+            self.received += len(chunk)
+            self.tail = (self.tail + chunk)[-65536:]
+            self.seen_at = time.monotonic()
+            if until is not None and until in self.tail:
+                return
+
+    def wait_for(self, marker: bytes, timeout: float) -> float:
+        """Until ``marker`` has been written; the monotonic time of the read that brought it."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.tail:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{marker!r} never appeared on the terminal")
+            self.pump(0.002, until=marker)
+        return self.seen_at
+
+    def stop(self) -> None:
+        try:
+            os.write(self.fd, b"q")
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                self.pump(0.1)
+                done, _ = os.waitpid(self.pid, os.WNOHANG)
+                if done:
+                    return
+            os.kill(self.pid, signal.SIGTERM)
+            os.waitpid(self.pid, 0)
+        finally:
+            os.close(self.fd)
 
 
 # ----------------------------------------------------------------------------------------------- frames

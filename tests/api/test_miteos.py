@@ -11,7 +11,7 @@ from shipdeck.api.errors import AuthError, NotFound, StreamResyncRequired, Unsup
 from shipdeck.api.factory import make_adapter
 from shipdeck.api.miteos import MiteosAdapter
 from shipdeck.config.profile import Profile, Secret
-from shipdeck.model import Event, Task
+from shipdeck.model import Capability, Event, Task
 from tests.api.helpers import adapter_for, eventually, latest_seq
 from tests.simproc import SimServer
 
@@ -54,7 +54,8 @@ async def test_deployments_page_by_offset_and_are_pipelines(miteos: MiteosAdapte
 
 async def test_capabilities_say_what_miteos_cannot_do(miteos: MiteosAdapter) -> None:
     caps = miteos.capabilities
-    assert not caps.rollback and not caps.promote and not caps.publish and caps.tasks
+    assert not caps.supports(Capability.ROLLBACK) and not caps.supports(Capability.PROMOTE)
+    assert not caps.supports(Capability.PUBLISH) and caps.supports(Capability.TASKS)
     dep = (await miteos.list_deployments(limit=1)).items[0]
     with pytest.raises(UnsupportedAction, match="no versions to roll back"):
         await miteos.rollback(dep.id)

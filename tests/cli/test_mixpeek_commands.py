@@ -171,7 +171,7 @@ def test_domains_add_verify_list_and_remove_with_the_txt_record(
     assert "TXT" in added.out and "CNAME" in added.out
     verified = shipdeck(capsys, "domains", "storefront", "verify", "shop.example.com", "--json")
     assert verified.code == 0 and json.loads(verified.out)["status"] == "verifying"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while True:
         listed = json.loads(shipdeck(capsys, "domains", "storefront", "--json").out)
         if listed[0]["status"] == "active":

@@ -7,13 +7,13 @@ import pytest
 
 from shipdeck.config.errors import ConfigError, TokenError
 from shipdeck.config.loader import (
-    DEFAULT_BASE_URL,
     ad_hoc_profile,
     build_profile,
     choose_profile_name,
     keymap_conflicts,
     load_config,
 )
+from shipdeck.config.providers import DEFAULT_BASE_URL
 
 EXAMPLE = """\
 default_profile = "prod-eu"

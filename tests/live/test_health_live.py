@@ -14,6 +14,7 @@ import pytest
 from shipdeck.api.errors import UnsupportedAction
 from shipdeck.live import health as live_health
 from shipdeck.live.timing import Timing
+from shipdeck.model import Capability
 from shipdeck.model.service_health import (
     HealthPoint,
     ServiceHealth,
@@ -91,7 +92,7 @@ async def test_mixpeek_health_comes_from_its_request_log_and_staging_has_none(si
 
 async def test_miteos_has_no_metrics_and_the_live_state_says_so_once(sim: SimServer) -> None:
     adapter = adapter_for(sim, "miteos")
-    assert not adapter.capabilities.supports("health")
+    assert not adapter.capabilities.supports(Capability.HEALTH)
     with pytest.raises(UnsupportedAction, match="no request metrics"):
         await adapter.get_health("dep_x")
     async with running_live(sim, adapter=adapter, read_health=True, timing=FAST_HEALTH) as (live, _batches):

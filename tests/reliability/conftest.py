@@ -73,7 +73,7 @@ def console_through(
     app = ShipdeckApp(options, adapter=adapter, timing=timing)
     # As the console's own adapter factory does: the client's progress notices become notifications.
     assert isinstance(adapter, HttpAdapter)
-    adapter.transport.on_notice = app.notice
+    adapter.transport.on_notice = lambda text: app.contexts.get(profile.name).notice(text)
     return app, adapter
 
 

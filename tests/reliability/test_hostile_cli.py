@@ -3,7 +3,6 @@ clear line on stderr, never a traceback, never the token, and within the --timeo
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -35,10 +34,8 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIOSA_API_KEY", TOKEN)
 
 
-def against(capsys: pytest.CaptureFixture[str], url: str, *command: str) -> tuple[Result, float]:
-    started = time.monotonic()
-    result = shipdeck(capsys, "--provider", "miosa", "--url", url, "--timeout", str(TIMEOUT), *command)
-    return result, time.monotonic() - started
+def against(capsys: pytest.CaptureFixture[str], url: str, *command: str) -> Result:
+    return shipdeck(capsys, "--provider", "miosa", "--url", url, "--timeout", str(TIMEOUT), *command)
 
 
 def assert_one_clear_line(result: Result, says: str, *, token: str = TOKEN) -> None:
@@ -55,29 +52,28 @@ def assert_one_clear_line(result: Result, says: str, *, token: str = TOKEN) -> N
 @pytest.mark.parametrize("case", BROKEN_ANSWERS, ids=lambda case: case.name)
 def test_ls_against_a_broken_answer(capsys: pytest.CaptureFixture[str], case: Case) -> None:
     with threaded(case.handler) as server:
-        result, took = against(capsys, server.url + "/api/v1", "ls")
+        result = against(capsys, server.url + "/api/v1", "ls")
+    # The slow answers would take 600 s or never end: their messages ("no complete answer", "larger than")
+    # say the deadline or the size cap cut them; a hang would be stopped by the suite's timeout and fail.
     assert_one_clear_line(result, case.says)
-    # Not a timing target (a busy machine may take several times longer): the slowest answer would take
-    # 600 s and one never ends, so finishing within a tenth of that means the deadline cut it.
-    assert took < 60, "the deadline did not cut it"
 
 
 def test_an_unknown_state_is_listed_as_it_came(capsys: pytest.CaptureFixture[str]) -> None:
     with threaded(deployments(UNKNOWN_STATE)) as server:
-        result, _ = against(capsys, server.url + "/api/v1", "ls")
+        result = against(capsys, server.url + "/api/v1", "ls")
     assert result.code == 0, result.err
     assert "odd-one" in result.out and "exploding" in result.out
 
 
 def test_a_redirect_to_another_host_is_not_followed(capsys: pytest.CaptureFixture[str]) -> None:
     with threaded(deployments()) as elsewhere, threaded(redirect_to(elsewhere.url + "/steal")) as server:
-        result, _ = against(capsys, server.url + "/api/v1", "ls")
+        result = against(capsys, server.url + "/api/v1", "ls")
     assert_one_clear_line(result, "does not follow redirects")
     assert elsewhere.seen == [], "the other host was called (and would have had the token)"
 
 
 def test_https_at_a_plain_http_port_says_tls(capsys: pytest.CaptureFixture[str], sim: SimServer) -> None:
-    result, _ = against(capsys, sim.miosa.replace("http://", "https://"), "ls")
+    result = against(capsys, sim.miosa.replace("http://", "https://"), "ls")
     assert_one_clear_line(result, "tls")
     # Every retry is announced on stderr ('connection to miosa lost, retrying in ...'): none was made.
     assert "retrying" not in result.err, "a TLS failure is not worth retrying"
@@ -85,7 +81,7 @@ def test_https_at_a_plain_http_port_says_tls(capsys: pytest.CaptureFixture[str],
 
 def test_a_self_signed_certificate_says_tls(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with self_signed_listener(tmp_path) as port:
-        result, _ = against(capsys, f"https://127.0.0.1:{port}/api/v1", "ls")
+        result = against(capsys, f"https://127.0.0.1:{port}/api/v1", "ls")
     assert_one_clear_line(result, "self-signed certificate")
 
 
@@ -109,7 +105,6 @@ def test_rollback_whose_answer_is_broken(
     answer never forwards the rollback): the command fails clearly."""
     monkeypatch.setenv("MIOSA_API_KEY", ADMIN)
     with threaded(relay_except(sim, is_rollback, bad)) as server:
-        result, took = against(capsys, server.url + "/api/v1", "rollback", TARGET, "--yes")
+        result = against(capsys, server.url + "/api/v1", "rollback", TARGET, "--yes")
     assert_one_clear_line(result, says, token=ADMIN)
-    assert took < 60, "the deadline did not cut it"  # as above
     assert [r.method for r in server.seen if is_rollback(r)] != [], "the rollback was never sent"

@@ -8,11 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from shipdeck.api.base import MAX_PAGES
 from shipdeck.live.state import MAX_VERSIONS_KEPT
 from shipdeck.tui.screens.help import HelpScreen
+from shipdeck.tui.widgets.versions_table import VersionsTable
 from tests.api.hostile import Handler, HostileServer, SeenRequest, Writer, response
 from tests.cli.helpers import shipdeck
 from tests.reliability.conftest import console_through
@@ -181,11 +182,42 @@ async def test_a_deployment_with_20000_versions_keeps_only_the_newest(tmp_path: 
             assert len(detail.versions) == MAX_VERSIONS_KEPT and detail.versions_total == 20_000
             assert {v.number for v in detail.versions} == set(range(20_001 - MAX_VERSIONS_KEPT, 20_001))
             pane = main_screen(app).detail
-            table = pane.query_one("#versions-table", DataTable)
+            table = pane.query_one(VersionsTable)
             await wait_for(pilot, lambda: table.row_count == MAX_VERSIONS_KEPT)
             cap = str(pane.query_one("#versions-cap", Static).render())
             assert cap == f"showing newest {MAX_VERSIONS_KEPT} of 20,000 versions"
             await pilot.press("question_mark")
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
             await pilot.press("escape")
+        await adapter.aclose()
+
+
+async def test_one_page_of_100000_versions_leaves_the_console_answering_keys(tmp_path: Path) -> None:
+    """Parsed in a worker thread, kept to the newest few hundred, drawn virtually: help opens and q quits
+    while (and after) the page is read."""
+    with threaded(many_versions(100_000)) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            await wait_for(pilot, lambda: any("/versions" in r.path for r in server.seen), timeout=10)
+            # While the page is being read and parsed, the console answers.
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=10)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), timeout=10)
+            loaded = lambda: (d := app.live.detail) is not None and d.versions is not None  # noqa: E731
+            await wait_for(pilot, loaded, timeout=30)
+            detail = app.live.detail
+            assert detail is not None and detail.versions is not None
+            assert len(detail.versions) == MAX_VERSIONS_KEPT and detail.versions_total == 100_000
+            pane = main_screen(app).detail
+            table = pane.query_one(VersionsTable)
+            await wait_for(pilot, lambda: table.row_count == MAX_VERSIONS_KEPT)
+            assert table.rows[0].number == 100_000
+            cap = str(pane.query_one("#versions-cap", Static).render())
+            assert cap == f"showing newest {MAX_VERSIONS_KEPT} of 100,000 versions"
+            # The Versions tab draws the newest rows (only those on screen are rendered).
+            assert "v100000" in table.render_line(1).text and "v99999" in table.render_line(2).text
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running, timeout=10)
         await adapter.aclose()

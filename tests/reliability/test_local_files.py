@@ -40,6 +40,7 @@ from tests.tui.console_host import (
     console_app,
     console_options,
     console_sim,
+    main_screen,
     notifications,
     settle_actions,
     wait_for,
@@ -229,7 +230,7 @@ async def test_the_console_sends_no_change_it_cannot_audit(tmp_path: Path) -> No
         app = console_app(replace(options, audit_path=unwritable))
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_loaded(pilot, app)
-            app.go_to_deployment(target["id"])
+            main_screen(app).go_to(target["id"])
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press("enter")

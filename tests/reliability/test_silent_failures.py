@@ -37,7 +37,7 @@ async def test_a_failed_live_loop_is_shown_and_can_be_restarted(tmp_path: Path, 
         assert len(told) == 1 and "^r restarts them" in told[0], notifications(app)
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=10)
-        assert app.live_failure is None
+        assert main_screen(app).context.live_failure is None
         unsubscribe()
     await adapter.aclose()
 

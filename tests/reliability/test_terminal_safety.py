@@ -257,7 +257,7 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
             walk = Walk(app)
             await wait_loaded(pilot, app)
             main = main_screen(app)
-            app.go_to_deployment(hostile["id"])
+            main_screen(app).go_to(hostile["id"])
             await wait_for(
                 pilot, lambda: app.live.detail is not None and app.live.detail.deployment_id == hostile["id"]
             )
@@ -471,7 +471,7 @@ async def test_deploy_messages_are_literal_in_the_mixpeek_console(
             walk = Walk(app)
             await wait_loaded(pilot, app)
             row = f"{app_id}@staging"
-            app.go_to_deployment(row)
+            main_screen(app).go_to(row)
 
             def messages_loaded() -> bool:
                 detail = app.live.detail
@@ -483,4 +483,6 @@ async def test_deploy_messages_are_literal_in_the_mixpeek_console(
             for tab in ("tab-versions", "tab-pipeline"):
                 main.detail.show_tab(tab)
                 await settled(pilot, app)
-                assert "?[31mR?[0m" in walk.look(f"mixpeek {tab}")
+                # The tab paints what the detail brought on its next refresh: wait for it (every look is
+                # also checked for raw escapes), then the escaped message is there.
+                await wait_for(pilot, lambda tab=tab: "?[31mR?[0m" in walk.look(f"mixpeek {tab}"))  # type: ignore[misc]

@@ -97,8 +97,8 @@ def console_app(options: ConsoleOptions, *, timing: Timing = TEST_TIMING) -> Shi
 
 
 def health_loaded(app: ShipdeckApp) -> bool:
-    """Every listed row's error rate is read (the ERRORS column) and the highlighted row's figures with the
-    hour's series (the Health tab's chart, the dialogs' health line)."""
+    """Every listed row's error rate is read (the ERRORS column), the highlighted row's too (with the hour's
+    series where the provider sends one: the Health tab's chart, the dialogs' health line)."""
     monitor = app.live.health
     screen = app.main_screen
     current = screen.table.highlighted if screen is not None else None
@@ -106,8 +106,7 @@ def health_loaded(app: ShipdeckApp) -> bool:
         monitor is not None
         and set(app.live.deployments) <= set(monitor.latest)
         and current is not None
-        and (health := monitor.watched_health(current.id)) is not None
-        and bool(health.series)
+        and current.id in monitor.latest
     )
 
 
@@ -198,6 +197,17 @@ def loads_done(app: App[Any]) -> bool:
 async def settled(pilot: Pilot[Any], app: App[Any]) -> None:
     """Until the screen's loads are done and what they brought is painted."""
     await wait_for(pilot, lambda: loads_done(app), what="the screen's loads to finish")
+
+
+def steady_cursors(app: App[Any]) -> None:
+    """Stop the text cursors of the screen's inputs blinking, so that a snapshot does not depend on which
+    half of the blink it was taken in (the cursor stays hidden; the focus is still drawn)."""
+    from textual.widgets import Input, TextArea
+
+    for widget in app.screen.query(Input):
+        widget.cursor_blink = False
+    for area in app.screen.query(TextArea):
+        area.cursor_blink = False
 
 
 def notifications(app: App[Any]) -> list[str]:

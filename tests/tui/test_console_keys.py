@@ -10,6 +10,7 @@ from textual.widgets import Input
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
+from shipdeck.model import Capability
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.screens.tasks import TasksScreen
@@ -153,7 +154,11 @@ async def test_actions_a_provider_lacks_say_why_and_send_nothing(sim: SimServer,
         capabilities = app.adapter.capabilities
         lacking = [
             (key, action)
-            for key, action in (("r", "rollback"), ("P", "promote"), ("R", "redeploy"))
+            for key, action in (
+                ("r", Capability.ROLLBACK),
+                ("P", Capability.PROMOTE),
+                ("R", Capability.REDEPLOY),
+            )
             if not capabilities.supports(action)
         ]
         assert lacking, "the Miteos adapter was expected to lack at least one of these actions"

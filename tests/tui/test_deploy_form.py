@@ -22,7 +22,16 @@ from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.deploy_form import DeployForm
 from tests.conftest import MITEOS_TOKEN
 from tests.simproc import SimServer
-from tests.tui.console_host import console_app, console_sim, main_screen, notifications, wait_for, wait_loaded
+from tests.tui.console_host import (
+    console_app,
+    console_sim,
+    main_screen,
+    notifications,
+    steady_cursors,
+    wait_for,
+    wait_for_screen,
+    wait_loaded,
+)
 
 
 def miteos_options(sim: SimServer, tmp_path: Path, *, read_only: bool = False) -> ConsoleOptions:
@@ -55,12 +64,12 @@ def docs_row(sim: SimServer) -> dict[str, Any]:
 async def open_form(pilot: Pilot[Any], app: ShipdeckApp, row_id: str) -> DeployForm:
     await wait_loaded(pilot, app)
     assert main_screen(app).table.move_to(row_id)
-    await pilot.pause(0.1)
+    await wait_for(
+        pilot, lambda: (current := main_screen(app).current()) is not None and current.id == row_id
+    )
     await pilot.press("p")
-    await wait_for(pilot, lambda: isinstance(app.screen, DeployForm))
-    form = app.screen
-    assert isinstance(form, DeployForm)
-    await pilot.pause(0.1)
+    form = await wait_for_screen(pilot, app, DeployForm)
+    await wait_for(pilot, lambda: form.query_one("#df-workspace", Input).value != "")
     return form
 
 
@@ -123,9 +132,11 @@ async def test_bad_input_is_refused_in_the_form_and_read_only_sends_nothing(
         form = await open_form(pilot, app, row["id"])
         form.query_one("#df-config", Input).value = "cfg with spaces"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
+        await wait_for(
+            pilot,
+            lambda: "Configuration: an id without spaces" in str(form.query_one("#deploy-error").render()),
+        )
         assert isinstance(app.screen, DeployForm)
-        assert "Configuration: an id without spaces" in str(form.query_one("#deploy-error").render())
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, DeployForm))
     read_only = console_app(miteos_options(deploy_sim, tmp_path, read_only=True))
@@ -156,7 +167,8 @@ def test_miteos_deploy_form(
         await open_form(pilot, app, row_id)
         await wait_for(pilot, lambda: app.live.connection is ConnectionState.LIVE)
         app.clear_notifications()
-        await pilot.pause(0.2)
+        steady_cursors(app)
+        await wait_for(pilot, lambda: not notifications(app))
 
     assert snap_compare(
         console_app(miteos_options(still_sim, tmp_path)), terminal_size=size, run_before=opened

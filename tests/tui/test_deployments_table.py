@@ -118,3 +118,29 @@ async def test_fifty_thousand_rows_arriving_page_by_page_stay_sorted() -> None:
         assert table.row_count == 50_000
         names = [d.name for d in table.visible_rows[:3]]
         assert names == ["app-000000", "app-000001", "app-000002"]
+
+
+async def test_the_cursor_stays_on_its_deployment_while_pages_sort_in_above_it() -> None:
+    announced: list[str | None] = []
+
+    class Host(TableApp):
+        def on_deployments_table_highlighted(self, message: DeploymentsTable.Highlighted) -> None:
+            announced.append(message.deployment.id if message.deployment else None)
+
+    app = Host()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        # The first page holds the names that sort last; the pages after it sort in above them.
+        table.replace_all([deployment(i, name=f"z-{i:04d}") for i in range(200)])
+        await pilot.pause()
+        first = table.highlighted
+        assert first is not None and first.name == "z-0000"
+        for page in range(3):
+            table.upsert(deployment(1000 + page * 200 + i, name=f"a-{page}-{i:04d}") for i in range(200))
+            table.upsert([deployment(1999, name=f"b-{page}")])  # one row at a time, too
+            await pilot.pause()
+            assert table.highlighted is not None and table.highlighted.id == first.id
+        assert table.visible_ids.index(first.id) == 601
+        await pilot.pause()
+        # The detail pane was told once which deployment is highlighted, never again while pages arrived.
+        assert announced == [first.id]

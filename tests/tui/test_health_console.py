@@ -49,14 +49,18 @@ async def test_errors_first_key_and_health_tab(tmp_path: Path) -> None:
 
             table.move_to(first.id)
             screen = main_screen(app)
+            # The detail (routes, failing requests) is read only while the Health tab is open.
+            screen.detail.show_tab("tab-health")
             await wait_for(
                 pilot,
                 lambda: monitor.detail is not None and monitor.detail.health.deployment_id == first.id,
             )
-            screen.detail.show_tab("tab-health")
-            await pilot.pause(0.2)
-            summary = str(screen.query_one("#health-summary", Static).render())
-            assert "errors ⚠ high" in summary and "p95" in summary
+
+            def summary() -> str:
+                return str(screen.query_one("#health-summary", Static).render())
+
+            await wait_for(pilot, lambda: "errors ⚠ high" in summary(), what="the Health tab's summary")
+            assert "p95" in summary()
             chart = screen.query_one("#health-errors", Sparkline)
             assert len(list(chart.data or [])) == 60 and max(chart.data or [0]) >= 0.05
             marks = str(screen.query_one("#health-marks", Static).render())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.worker import Worker, WorkerState
 
 from shipdeck.model import Deployment
 from shipdeck.tui.screens.logs import LogsScreen
@@ -100,3 +102,27 @@ async def test_deployment_log_and_switching_to_the_build(logs_sim: SimServer, tm
         assert screen.showing_build
         await logs_screen(pilot)
         assert f"build {build_id}" in screen_text(app)
+
+
+def all_finished(workers: list[Worker[Any]]) -> bool:
+    return all(w.is_finished for w in workers)
+
+
+async def test_closing_the_logs_while_lines_arrive_fails_no_background_task(
+    logs_sim: SimServer, tmp_path: Path
+) -> None:
+    """The tail writes lines and its status after every line; closing the screen mid-stream must not end in
+    "No nodes match '#logs-status'" (a failed worker exits the app with its error)."""
+    dep, build_id = await deployment_with_build(logs_sim)
+    app = host(logs_sim, tmp_path, dep, None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(8):
+            screen = await logs_screen(pilot, min_lines=1)
+            tails = list(screen.workers)
+            app.pop_screen()
+            await eventually(partial(all_finished, tails), timeout=30, what="the tail to end")
+            assert app.is_running and app._exception is None
+            assert not [w for w in tails if w.state is WorkerState.ERROR], [w.error for w in tails]
+            await app.push_screen(LogsScreen(app.adapter, dep, None))  # type: ignore[arg-type]
+        await logs_screen(pilot, min_lines=1)
+    assert app._exception is None

@@ -208,4 +208,5 @@ async def test_logs_of_a_row_show_its_runtime_log_then_its_latest_build(tmp_path
             await pilot.press("b")
             await wait_for(pilot, lambda: screen.stream_state.startswith("finished"))
             assert screen.stream_state == "finished (complete)"
-            assert any("Deploy complete!" in line for line in screen.log_view.lines)
+            # The log view paints queued lines on its next flush (a one-shot timer): wait for the last one.
+            await wait_for(pilot, lambda: any("Deploy complete!" in line for line in screen.log_view.lines))

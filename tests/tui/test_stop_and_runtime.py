@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from shipdeck.tui.screens.logs import LogsScreen
 from shipdeck.tui.screens.screen_kit import TextPrompt
@@ -40,8 +40,9 @@ async def test_stop_needs_the_name_typed_then_takes_it_off_the_air(tmp_path: Pat
             assert isinstance(prompt, TextPrompt)
             prompt.query_one(Input).value = NAME.upper()
             await pilot.press("enter")
-            await pilot.pause(0.1)
-            assert isinstance(app.screen, TextPrompt)  # a wrong name is refused, nothing sent
+            # A wrong name is refused in the prompt (it says why and stays open), and nothing is sent.
+            await wait_for(pilot, lambda: str(prompt.query_one("#prompt-error", Static).render()) != "")
+            assert isinstance(app.screen, TextPrompt)
             assert not [m for m in http.mutations() if m["path"].endswith("/stop")]
             prompt.query_one(Input).value = NAME
             await pilot.press("enter")

@@ -21,6 +21,7 @@ from shipdeck.model import (
     Agent,
     Build,
     Capabilities,
+    Capability,
     Deliverable,
     Deployment,
     Domain,
@@ -101,7 +102,12 @@ class Adapter(ABC):
     # The health of :meth:`events`' connection (None: the adapter does not report it).
     stream_health: StreamHealth | None = None
 
-    def _unsupported(self, action: str) -> UnsupportedAction:
+    @property
+    def sandbox_mode(self) -> bool:
+        """True when the provider's token says it reaches a test mode (Miteos ``mt_test_`` keys)."""
+        return False
+
+    def _unsupported(self, action: Capability) -> UnsupportedAction:
         return UnsupportedAction(self.capabilities.why_not(action))
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -149,16 +155,16 @@ class Adapter(ABC):
     async def update_deployment(
         self, deployment_id: str, fields: Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> Deployment:
-        raise self._unsupported("update")
+        raise self._unsupported(Capability.UPDATE)
 
     async def delete_deployment(self, deployment_id: str, *, idempotency_key: str | None = None) -> None:
-        raise self._unsupported("delete")
+        raise self._unsupported(Capability.DELETE)
 
     # -- versions, releases, builds ---------------------------------------------------------------------
     async def list_versions(
         self, deployment_id: str, *, cursor: str | None = None, limit: int = 100
     ) -> Page[Version]:
-        raise self._unsupported("versions")
+        raise self._unsupported(Capability.VERSIONS)
 
     async def all_versions(self, deployment_id: str) -> list[Version]:
         out: list[Version] = []
@@ -190,16 +196,16 @@ class Adapter(ABC):
             await asyncio.sleep(0)  # a page at a time: the console answers keys in between
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
-        raise self._unsupported("versions")
+        raise self._unsupported(Capability.VERSIONS)
 
     async def list_releases(self, deployment_id: str) -> list[Release]:
-        raise self._unsupported("releases")
+        raise self._unsupported(Capability.RELEASES)
 
     async def list_builds(self, deployment_id: str) -> list[Build]:
-        raise self._unsupported("builds")
+        raise self._unsupported(Capability.BUILDS)
 
     async def get_build(self, deployment_id: str, build_id: str) -> Build:
-        raise self._unsupported("builds")
+        raise self._unsupported(Capability.BUILDS)
 
     async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
         """The deployment's pipeline runs, newest first (Miosa: version builds; Miteos: the deployment)."""
@@ -215,7 +221,7 @@ class Adapter(ABC):
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> Deployment:
-        raise self._unsupported("rollback")
+        raise self._unsupported(Capability.ROLLBACK)
 
     async def promote(
         self,
@@ -225,55 +231,55 @@ class Adapter(ABC):
         environment: str | None = None,
         idempotency_key: str | None = None,
     ) -> Deployment:
-        raise self._unsupported("promote")
+        raise self._unsupported(Capability.PROMOTE)
 
     async def publish(
         self, deployment_id: str, request: PublishRequest, *, idempotency_key: str | None = None
     ) -> PublishResult:
-        raise self._unsupported("publish")
+        raise self._unsupported(Capability.PUBLISH)
 
     async def redeploy(self, deployment_id: str, *, idempotency_key: str | None = None) -> PipelineRun:
-        raise self._unsupported("redeploy")
+        raise self._unsupported(Capability.REDEPLOY)
 
     async def stop(self, deployment_id: str, *, idempotency_key: str | None = None) -> Deployment:
         """Take a published deployment off the air (its versions stay; promote puts it back)."""
-        raise self._unsupported("stop")
+        raise self._unsupported(Capability.STOP)
 
     async def promote_release(
         self, deployment_id: str, release_id: str, *, idempotency_key: str | None = None
     ) -> Deployment:
-        raise self._unsupported("release_promote")
+        raise self._unsupported(Capability.RELEASE_PROMOTE)
 
     # -- runtime ----------------------------------------------------------------------------------------
     async def list_runtime_instances(self, deployment_id: str) -> list[RuntimeInstance]:
-        raise self._unsupported("runtime_logs")
+        raise self._unsupported(Capability.RUNTIME_LOGS)
 
     def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
         """One instance's runtime log, tailed (the last lines, then what each poll adds)."""
-        raise self._unsupported("runtime_logs")
+        raise self._unsupported(Capability.RUNTIME_LOGS)
 
     # -- domains ----------------------------------------------------------------------------------------
     async def list_domains(self, deployment_id: str) -> list[Domain]:
-        raise self._unsupported("domains")
+        raise self._unsupported(Capability.DOMAINS)
 
     async def add_domain(
         self, deployment_id: str, domain: str, *, idempotency_key: str | None = None
     ) -> Domain:
-        raise self._unsupported("domains")
+        raise self._unsupported(Capability.DOMAINS)
 
     async def verify_domain(
         self, deployment_id: str, domain_id: str, *, idempotency_key: str | None = None
     ) -> Domain:
-        raise self._unsupported("domains")
+        raise self._unsupported(Capability.DOMAINS)
 
     async def remove_domain(
         self, deployment_id: str, domain_id: str, *, idempotency_key: str | None = None
     ) -> None:
-        raise self._unsupported("domains")
+        raise self._unsupported(Capability.DOMAINS)
 
     # -- env --------------------------------------------------------------------------------------------
     async def list_env(self, deployment_id: str, *, environment: str = "production") -> list[EnvVar]:
-        raise self._unsupported("env")
+        raise self._unsupported(Capability.ENV)
 
     async def set_env(
         self,
@@ -283,7 +289,7 @@ class Adapter(ABC):
         environment: str = "production",
         idempotency_key: str | None = None,
     ) -> list[EnvVar]:
-        raise self._unsupported("env")
+        raise self._unsupported(Capability.ENV)
 
     async def unset_env(
         self,
@@ -293,39 +299,39 @@ class Adapter(ABC):
         environment: str = "production",
         idempotency_key: str | None = None,
     ) -> None:
-        raise self._unsupported("env")
+        raise self._unsupported(Capability.ENV)
 
     # -- tasks and agents (Miteos) ----------------------------------------------------------------------
     async def list_tasks(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> Page[Task]:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def get_task(self, task_id: str) -> Task:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def create_task(
         self, prompt: str, *, config: Mapping[str, Any] | None = None, idempotency_key: str | None = None
     ) -> Task:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def cancel_task(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def list_deliverables(self, task_id: str) -> list[Deliverable]:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def pause_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def resume_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def guide_agent(
         self, agent_id: str, instructions: str, *, idempotency_key: str | None = None
     ) -> Agent:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def cancel_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> Agent:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     async def answer_approval(
         self,
@@ -336,16 +342,16 @@ class Adapter(ABC):
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> Agent:
-        raise self._unsupported("tasks")
+        raise self._unsupported(Capability.TASKS)
 
     # -- service health (Miosa, Mixpeek) -----------------------------------------------------------------
     async def get_health(self, deployment_id: str) -> ServiceHealth | None:
         """The current error rate and latencies (None: the provider measures nothing for this row)."""
-        raise self._unsupported("health")
+        raise self._unsupported(Capability.HEALTH)
 
     async def get_health_detail(self, deployment_id: str, *, span: str = "1h") -> HealthDetail | None:
         """Figures with their trend over ``span`` (1h or 24h), the top routes and the latest failures."""
-        raise self._unsupported("health")
+        raise self._unsupported(Capability.HEALTH)
 
     # -- streams ----------------------------------------------------------------------------------------
     def events(self, *, after: str | int | None = None) -> AsyncIterator[Event]:
@@ -354,13 +360,13 @@ class Adapter(ABC):
         Raises StreamResyncRequired (from the iterator) when the server cannot replay from ``after``;
         the caller re-reads state over REST and starts a new iterator with ``after=None``.
         """
-        raise self._unsupported("event_stream")
+        raise self._unsupported(Capability.EVENT_STREAM)
 
     def deployment_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
-        raise self._unsupported("deployment_logs")
+        raise self._unsupported(Capability.DEPLOYMENT_LOGS)
 
     def build_logs(self, deployment_id: str, build_id: str) -> AsyncIterator[LogLine]:
-        raise self._unsupported("build_logs")
+        raise self._unsupported(Capability.BUILD_LOGS)
 
     # -- budget -----------------------------------------------------------------------------------------
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from shipdeck.api.base import Adapter, StreamHealth
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
@@ -28,3 +30,8 @@ class HttpAdapter(Adapter):
     @property
     def rate_limit_limit(self) -> int | None:
         return self.transport.budget.limit
+
+
+def path_segment(value: object) -> str:
+    """One URL path segment, escaped (ids come from users and servers: ``a/b`` must not become two)."""
+    return quote(str(value), safe="")

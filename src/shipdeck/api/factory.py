@@ -6,18 +6,10 @@ from collections.abc import Callable
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import UnsupportedAction
-from shipdeck.api.miosa import MiosaAdapter
-from shipdeck.api.miteos import MiteosAdapter
-from shipdeck.api.mixpeek import MixpeekAdapter
+from shipdeck.api.providers import SPECS, spec_for
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
 from shipdeck.config.profile import Profile
-
-_ADAPTERS: dict[str, type[MiosaAdapter] | type[MiteosAdapter] | type[MixpeekAdapter]] = {
-    "miosa": MiosaAdapter,
-    "miteos": MiteosAdapter,
-    "mixpeek": MixpeekAdapter,
-}
 
 
 def make_adapter(
@@ -32,11 +24,11 @@ def make_adapter(
 
     ``on_notice`` receives progress lines the UI may show ("rate limited, retrying in 4 s").
     """
-    adapter_class = _ADAPTERS.get(profile.provider)
-    if adapter_class is None:
+    spec = spec_for(profile.provider)
+    if spec is None:
         raise UnsupportedAction(
             f"profile {profile.name}: shipdeck cannot talk to {profile.provider} yet "
-            f"(supported: {', '.join(sorted(_ADAPTERS))})"
+            f"(supported: {', '.join(sorted(SPECS))})"
         )
     transport = Transport(
         profile.base_url,
@@ -47,4 +39,4 @@ def make_adapter(
         timeout=timeout,
         deadline=deadline,
     )
-    return adapter_class(transport, stream_options=stream_options)
+    return spec.adapter(transport, stream_options=stream_options)

@@ -8,15 +8,17 @@ Every mapper below accepts the documented variants (``public_url`` / ``auto_subd
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from httpx_sse import ServerSentEvent
 
+from shipdeck.api.base import _newest_first
 from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import ProtocolError, StreamResyncRequired
 from shipdeck.api.health import miosa_get_detail, miosa_get_health
 from shipdeck.api.parsing import (
@@ -34,6 +36,7 @@ from shipdeck.api.streams import resilient_stream
 from shipdeck.model import (
     Build,
     Capabilities,
+    Capability,
     Deployment,
     Domain,
     EnvVar,
@@ -57,11 +60,30 @@ SSE_HEADERS = {"Accept": "text/event-stream"}
 
 MIOSA_CAPABILITIES = Capabilities(
     provider="miosa",
-    tasks=False,
-    stop=True,
-    runtime_logs=True,
-    release_promote=True,
-    notes={"tasks": "Miosa has no tasks or agents; connect a Miteos profile for the Tasks screen"},
+    granted=frozenset(
+        {
+            Capability.ROLLBACK,
+            Capability.ROLLBACK_TO_VERSION,
+            Capability.PROMOTE,
+            Capability.PUBLISH,
+            Capability.REDEPLOY,
+            Capability.UPDATE,
+            Capability.DELETE,
+            Capability.DOMAINS,
+            Capability.ENV,
+            Capability.VERSIONS,
+            Capability.RELEASES,
+            Capability.BUILDS,
+            Capability.DEPLOYMENT_LOGS,
+            Capability.BUILD_LOGS,
+            Capability.STOP,
+            Capability.RUNTIME_LOGS,
+            Capability.RELEASE_PROMOTE,
+            Capability.EVENT_STREAM,
+            Capability.HEALTH,
+        }
+    ),
+    notes={Capability.TASKS: "Miosa has no tasks or agents; connect a Miteos profile for the Tasks screen"},
 )
 
 
@@ -79,11 +101,6 @@ def parse_runtime_line(text: str) -> LogLine:
         any(f" {code} " in f" {rest} " for code in ("500", "502", "503", "504")) or "error" in rest.lower()
     )
     return LogLine(line=rest, ts=moment, stream="stderr" if error else "stdout")
-
-
-def _seg(value: str) -> str:
-    """One path segment, escaped (ids come from users and servers)."""
-    return quote(str(value), safe="")
 
 
 # -- mappers (raw provider JSON -> model; ProtocolError on anything unreadable) --------------------------
@@ -316,7 +333,10 @@ class MiosaAdapter(HttpAdapter):
             f"/deployments/{_seg(deployment_id)}/versions",
             params={"limit": min(limit, 200), "cursor": cursor},
         )
-        return self._page(body, "versions", lambda raw: miosa_version(raw, deployment_id))
+        # In a worker thread: one page of 100,000 versions must not stop the console answering keys.
+        return await asyncio.to_thread(
+            self._page, body, "versions", lambda raw: miosa_version(raw, deployment_id)
+        )
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/versions/{_seg(version_id)}")
@@ -347,7 +367,9 @@ class MiosaAdapter(HttpAdapter):
         """Publishes (versions, newest page) and repo builds as one list, newest first."""
         versions = await self.list_versions(deployment_id, limit=50)
         builds = await self.list_builds(deployment_id)
-        runs = [version_run(v) for v in versions.items] + [build_run(b) for b in builds]
+        # The newest 50 even when a server ignores the limit (100,000 runs built on the event loop froze it).
+        newest = heapq.nlargest(50, versions.items, key=_newest_first)
+        runs = [version_run(v) for v in newest] + [build_run(b) for b in builds[:50]]
         return sorted(
             runs, key=lambda run: run.created_at.timestamp() if run.created_at else 0.0, reverse=True
         )

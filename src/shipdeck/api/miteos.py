@@ -11,7 +11,6 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as websockets_connect
@@ -19,6 +18,7 @@ from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from shipdeck import __version__
 from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import (
     AuthError,
     NetworkError,
@@ -40,6 +40,7 @@ from shipdeck.api.streams import resilient_stream
 from shipdeck.model import (
     Agent,
     Capabilities,
+    Capability,
     Deliverable,
     Deployment,
     Event,
@@ -71,45 +72,37 @@ class connect(websockets_connect):  # noqa: N801 - used as websockets' own conne
 _NO_RELEASES = "Miteos deployments are one-shot pipeline runs: there are no versions to {}"
 MITEOS_CAPABILITIES = Capabilities(
     provider="miteos",
-    rollback=False,
-    rollback_to_version=False,
-    promote=False,
-    publish=False,
-    redeploy=False,
-    update=False,
-    delete=False,
-    domains=False,
-    env=False,
-    releases=False,
-    builds=False,
-    deployment_logs=False,
-    build_logs=False,
-    tasks=True,
-    deploy=True,
-    event_stream=True,
-    health=False,
+    granted=frozenset(
+        {
+            Capability.TASKS,
+            Capability.DEPLOY,
+            Capability.EVENT_STREAM,
+        }
+    ),
     notes={
-        "health": "Miteos publishes no request metrics (error rate, latency) for its deployments",
-        "rollback": _NO_RELEASES.format("roll back to; trigger a new deployment of an earlier workspace"),
-        "rollback_to_version": _NO_RELEASES.format("roll back to"),
-        "promote": _NO_RELEASES.format("promote; each deployment goes live by itself"),
-        "publish": "Miteos publishes through its deployment pipeline (POST /deployments), not a publish call",
-        "redeploy": "Miteos has no redeploy; trigger a new deployment of the workspace",
-        "update": "Miteos deployments cannot be edited",
-        "delete": "Miteos deployments cannot be deleted through the API",
-        "domains": "Miteos manages domains at the hosting target (Vercel, Netlify, ...), not in its API",
-        "env": "Miteos keeps environment variables at the hosting target, not in its API",
-        "releases": "Miteos has no releases",
-        "builds": "a Miteos deployment is its own build; see the pipeline tab",
-        "versions": "Miteos deployments have no versions",
-        "deployment_logs": "Miteos does not stream deployment logs; follow the pipeline stages",
-        "build_logs": "Miteos does not stream build logs; follow the pipeline stages",
+        Capability.HEALTH: "Miteos publishes no request metrics (error rate, latency) for its deployments",
+        Capability.ROLLBACK: _NO_RELEASES.format(
+            "roll back to; trigger a new deployment of an earlier workspace"
+        ),
+        Capability.ROLLBACK_TO_VERSION: _NO_RELEASES.format("roll back to"),
+        Capability.PROMOTE: _NO_RELEASES.format("promote; each deployment goes live by itself"),
+        Capability.PUBLISH: (
+            "Miteos publishes through its deployment pipeline (POST /deployments), not a publish call"
+        ),
+        Capability.REDEPLOY: "Miteos has no redeploy; trigger a new deployment of the workspace",
+        Capability.UPDATE: "Miteos deployments cannot be edited",
+        Capability.DELETE: "Miteos deployments cannot be deleted through the API",
+        Capability.DOMAINS: (
+            "Miteos manages domains at the hosting target (Vercel, Netlify, ...), not in its API"
+        ),
+        Capability.ENV: "Miteos keeps environment variables at the hosting target, not in its API",
+        Capability.RELEASES: "Miteos has no releases",
+        Capability.BUILDS: "a Miteos deployment is its own build; see the pipeline tab",
+        Capability.VERSIONS: "Miteos deployments have no versions",
+        Capability.DEPLOYMENT_LOGS: "Miteos does not stream deployment logs; follow the pipeline stages",
+        Capability.BUILD_LOGS: "Miteos does not stream build logs; follow the pipeline stages",
     },
 )
-
-
-def _seg(value: str) -> str:
-    return quote(str(value), safe="")
 
 
 # -- mappers ------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ in the app's ``build_config``, edited as a draft in its dashboard.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import html
 import io
 import json
@@ -36,13 +37,13 @@ import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from httpx_sse import ServerSentEvent
 
-from shipdeck.api.base import new_idempotency_key
+from shipdeck.api.base import _newest_first, new_idempotency_key
 from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import (
     ApiError,
     NetworkError,
@@ -66,6 +67,7 @@ from shipdeck.api.sse import iter_sse
 from shipdeck.api.streams import resilient_stream
 from shipdeck.model import (
     Capabilities,
+    Capability,
     Deployment,
     DnsRecord,
     Domain,
@@ -91,42 +93,38 @@ BUNDLE_UPLOAD_TIMEOUT = 30.0
 
 MIXPEEK_CAPABILITIES = Capabilities(
     provider="mixpeek",
-    rollback=True,
-    rollback_to_version=True,
-    promote=True,
-    publish=True,
-    redeploy=False,
-    update=False,
-    delete=False,
-    domains=True,
-    env=False,
-    releases=False,
-    builds=False,
-    deployment_logs=True,
-    build_logs=True,
-    tasks=False,
-    event_stream=False,
+    granted=frozenset(
+        {
+            Capability.ROLLBACK,
+            Capability.ROLLBACK_TO_VERSION,
+            Capability.PROMOTE,
+            Capability.PUBLISH,
+            Capability.DOMAINS,
+            Capability.VERSIONS,
+            Capability.DEPLOYMENT_LOGS,
+            Capability.BUILD_LOGS,
+            Capability.HEALTH,
+        }
+    ),
     environments=("staging", "production"),
     env_environments=(),
     # A deploy is a generated bundle plus a message: no sandbox, commands, port or health check.
     publish_fields=("environment", "message"),
     publish_required=("message",),
     notes={
-        "redeploy": "Mixpeek has no redeploy; restore a version (promote) or deploy a new bundle",
-        "update": "Mixpeek apps are edited in the Mixpeek dashboard",
-        "delete": "Mixpeek apps are deleted in the Mixpeek dashboard",
-        "env": "Mixpeek keeps env vars in the app's build_config (dashboard); shipdeck does not edit them",
-        "releases": "Mixpeek has no releases; the Pipeline tab lists its deploys",
-        "builds": "Mixpeek builds are its deploys: see the Pipeline tab",
-        "deployment_logs": "the runtime log of the app (production): polled, Mixpeek has no push",
-        "tasks": "Mixpeek has no tasks or agents; connect a Miteos profile for the Tasks screen",
-        "event_stream": "Mixpeek has no event stream; shipdeck polls",
+        Capability.REDEPLOY: "Mixpeek has no redeploy; restore a version (promote) or deploy a new bundle",
+        Capability.UPDATE: "Mixpeek apps are edited in the Mixpeek dashboard",
+        Capability.DELETE: "Mixpeek apps are deleted in the Mixpeek dashboard",
+        Capability.ENV: (
+            "Mixpeek keeps env vars in the app's build_config (dashboard); shipdeck does not edit them"
+        ),
+        Capability.RELEASES: "Mixpeek has no releases; the Pipeline tab lists its deploys",
+        Capability.BUILDS: "Mixpeek builds are its deploys: see the Pipeline tab",
+        Capability.DEPLOYMENT_LOGS: "the runtime log of the app (production): polled, Mixpeek has no push",
+        Capability.TASKS: "Mixpeek has no tasks or agents; connect a Miteos profile for the Tasks screen",
+        Capability.EVENT_STREAM: "Mixpeek has no event stream; shipdeck polls",
     },
 )
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 def split_deployment_id(deployment_id: str) -> tuple[str, str]:
@@ -486,6 +484,23 @@ class MixpeekAdapter(HttpAdapter):
         if environment != "production":
             return None
         return await mixpeek_get_detail(self.transport, app_id, deployment_id, span=span)
+
+    async def newest_versions(self, deployment_id: str, *, keep: int) -> tuple[list[Version], int]:
+        """One read (the SDK's list is not paged; paging it here would re-read it all once a page), parsed
+        in a worker thread a chunk at a time, keeping only the newest ``keep``: 100,000 versions neither stop
+        the console answering keys nor all become models at once."""
+        app_id, _ = split_deployment_id(deployment_id)
+        body = await self.transport.get(f"/{_seg(app_id)}/versions")
+        raw = unwrap_list(body, what="Mixpeek versions", keys=("versions",))
+
+        def newest() -> list[Version]:
+            kept: list[Version] = []
+            for start in range(0, len(raw), 1000):
+                chunk = [mixpeek_version(item, app_id, deployment_id) for item in raw[start : start + 1000]]
+                kept = heapq.nlargest(keep, [*kept, *chunk], key=_newest_first)
+            return kept
+
+        return await asyncio.to_thread(newest), len(raw)
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
         app_id, _ = split_deployment_id(deployment_id)

@@ -132,6 +132,10 @@ class Transport:
         self.budget = RateBudget()
         self._token = token
         self._client = httpx.AsyncClient(
+            # Every request goes to base_url + path and no redirect is followed, so a plain http:// base
+            # URL never speaks TLS: building the verifying context (loading the CA bundle: 25-60 ms of the
+            # start) would be for nothing. An https:// base URL always verifies.
+            verify=not self.base_url.lower().startswith("http://"),
             follow_redirects=False,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_keepalive_connections=10, max_connections=20, keepalive_expiry=30.0),
@@ -195,13 +199,14 @@ class Transport:
             async with asyncio.timeout(self.deadline):
                 return await retrying(self._attempt, method, path, params, json, headers, what, delivery)
         except TimeoutError:
-            unknown = "" if method in SAFE_METHODS else f"; {MAYBE_APPLIED}"
+            # An attempt cut by the deadline may have been sent already (not one still connecting).
+            maybe = method not in SAFE_METHODS and (delivery.maybe or delivery.in_flight)
+            unknown = f"; {MAYBE_APPLIED}" if maybe else ("" if method in SAFE_METHODS else "; not applied")
             error = NetworkError(
                 f"{self.provider} gave no complete answer to {what} within {self.deadline:g} s{unknown}",
                 retryable=False,
             )
-            # An attempt cut by the deadline may have been sent already.
-            error.maybe_applied = method not in SAFE_METHODS and (delivery.maybe or delivery.in_flight)
+            error.maybe_applied = maybe
             raise error from None
         except ShipdeckError as exc:
             if method not in SAFE_METHODS:
@@ -298,21 +303,31 @@ class Transport:
         delivery: _Delivery,
     ) -> Any:
         request = self._build(method, path, params, json, headers)
-        delivery.in_flight = True
+        sending = _Sending(delivery)
+        # httpcore says when it starts writing the request: until then (waiting for the pool, connecting)
+        # nothing can have reached the server, even if the deadline cuts the attempt.
+        request.extensions["trace"] = sending.trace
         try:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
             # A failure to connect sent nothing; any later one may have delivered the request.
-            if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            connect_failure = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            if sending.started and not connect_failure:
                 delivery.maybe = True
             raise self._network_error(exc, what) from None
+        except asyncio.CancelledError:
+            # The deadline (or a quit) cut this attempt: once writing had started, the server may have it.
+            if sending.started:
+                delivery.maybe = True
+            raise
         finally:
             delivery.in_flight = False
         try:
             self._note_answer(response)
             raw = await self._read_capped(response, what)
-        except ShipdeckError:
-            delivery.maybe = True  # the server answered: it had the request
+        except (ShipdeckError, asyncio.CancelledError):
+            # The server answered, so it had the request: an answer cut (by the deadline too) is unknown.
+            delivery.maybe = True
             raise
         finally:
             await response.aclose()
@@ -461,6 +476,22 @@ class _Delivery:
     def __init__(self) -> None:
         self.maybe = False
         self.in_flight = False
+
+
+class _Sending:
+    """One attempt's progress, from httpcore's trace events: has it started to write the request?"""
+
+    __slots__ = ("delivery", "started")
+
+    def __init__(self, delivery: _Delivery) -> None:
+        self.delivery = delivery
+        self.started = False
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        # http11.send_request_headers.started, http2.send_request_headers.started
+        if event.endswith("send_request_headers.started"):
+            self.started = True
+            self.delivery.in_flight = True
 
 
 def worth_resending(exc: BaseException) -> bool:

@@ -12,16 +12,16 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import argcomplete
+from argcomplete.shell_integration import shellcode
 
 from shipdeck.api.errors import NetworkError, ShipdeckError
-from shipdeck.cli.commands import COMMANDS, Command, CommandContext
 from shipdeck.cli.demo import DemoSandbox
-from shipdeck.cli.deploy import cmd_deploy
-from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
-from shipdeck.cli.operate import cmd_logs, cmd_releases, cmd_stop
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
-from shipdeck.config.audit import AuditLog, server_origin
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.errors import ConfigError
 from shipdeck.config.loader import (
@@ -32,12 +32,13 @@ from shipdeck.config.loader import (
     load_config,
     plain_http_warning,
 )
-from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.paths import config_file, state_dir
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import load_themes
-from shipdeck.live.session import ChangeSession
 from shipdeck.model.validation import domain_problem
+
+if TYPE_CHECKING:
+    from shipdeck.cli.commands import Command
 
 INTERRUPTED_EXIT = 130
 # One request may take this long; the global --timeout bounds the whole call, retries included.
@@ -48,8 +49,12 @@ COMMAND_GRACE = 1.0
 
 def run(argv: Sequence[str]) -> int:
     try:
-        args = build_parser().parse_args(list(argv))
-        if args.command in (None, "demo"):  # the console draws the terminal itself
+        parser = build_parser()
+        # Only acts when the shell's completion hook runs us (it sets _ARGCOMPLETE): prints the candidates
+        # for the word being completed and exits; otherwise returns at once.
+        argcomplete.autocomplete(parser)
+        args = parser.parse_args(list(argv))
+        if args.command in (None, "demo", "serve"):  # the console draws the terminal itself
             return _dispatch(args)
         # Server text (names, messages, log lines) must not reach the terminal as escape sequences.
         with terminal_safe_output():
@@ -85,6 +90,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.profile and args.provider:
         raise UsageError("choose --profile or --provider/--url, not both")
     command = args.command
+    if command == "sim":  # `shipdeck sim` is routed before argparse; this is `run(["sim", ...])`
+        from shipdeck.sim.cli import main as sim_main
+
+        return sim_main(list(args.sim_args))
+    if command == "completion":
+        print(shellcode(["shipdeck"], shell=args.shell), end="")
+        return 0
+    # The commands are imported when used: the console starts without any of them.
+    if command in ("config", "themes", "audit"):
+        from shipdeck.cli.local import cmd_audit, cmd_config, cmd_themes
     if command == "config":
         return cmd_config(args)
     if command == "themes":
@@ -93,6 +108,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_audit(args)
     if command == "demo":
         return run_demo(args)
+    if command == "ls" and args.all_profiles:
+        if args.profile or args.provider:
+            raise UsageError("ls --all-profiles lists every profile: drop --profile/--provider")
+        from shipdeck.cli.fleet import list_all_profiles
+
+        config = load_config()
+        for warning in config.warnings:
+            warning_line(warning)
+        return asyncio.run(list_all_profiles(config, args))
+    if command is None and not args.provider:
+        return open_console(_console_options(load_config(), args))
     if args.provider:
         config = _config_for_ad_hoc()
         profile = ad_hoc_profile(args.provider, args.url, read_only=args.read_only)
@@ -104,11 +130,43 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile = build_profile(config, name, read_only=args.read_only, with_tasks=False)
         profile, problems = _attach_tasks(config, name, profile, args.read_only, wanted=command is None)
     if command is None:
-        return open_console(console_options(config, profile, problems))
+        return open_console(console_options(config, profile, problems, cache=not args.no_cache))
+    if command == "serve":  # the profile and its token were checked above: fail here, not in the browser
+        from shipdeck.cli.serve import cmd_serve
+
+        return cmd_serve(args)
     _check_arguments(args)
     for warning in [*config.warnings, *problems]:
         warning_line(warning)
     return asyncio.run(run_scriptable(args, profile, config))
+
+
+def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> ConsoleOptions:
+    """The console over every profile of the config (the switcher lists them all): it opens on the chosen
+    one, or on the fleet when the config's start_screen says so or several profiles and none was chosen.
+    A profile other than the chosen one that cannot be built (its token is missing) is left out, said."""
+    chosen = args.profile or os.environ.get("SHIPDECK_PROFILE") or config.default_profile
+    fleet = config.start_screen == "fleet" or (chosen is None and len(config.profiles) > 1)
+    start = None if fleet else choose_profile_name(config, args.profile)
+    profiles: list[Profile] = []
+    problems: list[str] = []
+    for name in config.profiles:
+        try:
+            profile = build_profile(config, name, read_only=args.read_only, with_tasks=False)
+        except ConfigError as exc:
+            if name == start:
+                raise
+            problems.append(f"profile {name} left out: {exc.message}")
+            continue
+        profile, more = _attach_tasks(config, name, profile, args.read_only, wanted=True)
+        profiles.append(profile)
+        problems += more
+    if not profiles:
+        choose_profile_name(config, args.profile)  # says why there is none
+        raise ConfigError("no profile could be opened: " + "; ".join(problems))
+    first = next((p for p in profiles if p.name == start), profiles[0])
+    options = console_options(config, first, problems, cache=not args.no_cache)
+    return replace(options, profiles=tuple(profiles), start_fleet=fleet and len(profiles) > 1)
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -148,8 +206,17 @@ def _with_tasks(profile: Profile, tasks: Profile) -> Profile:
     return replace(profile, tasks=tasks)
 
 
-def console_options(config: ShipdeckConfig, profile: Profile, problems: list[str]) -> ConsoleOptions:
+def console_options(
+    config: ShipdeckConfig, profile: Profile, problems: list[str], *, cache: bool = True
+) -> ConsoleOptions:
+    from shipdeck.config.cache import cache_file
+    from shipdeck.config.paths import cache_dir
+
     catalog = load_themes()
+    cache_path = directory = None
+    if cache and config.cache:
+        directory = cache_dir()
+        cache_path = cache_file(profile.name, profile.provider, profile.base_url, directory)
     return ConsoleOptions(
         profile=profile,
         keymap=dict(config.keymap),
@@ -158,6 +225,9 @@ def console_options(config: ShipdeckConfig, profile: Profile, problems: list[str
         theme_problems=catalog.problems,
         config_problems=[*config.warnings, *problems],
         audit_path=config.audit_log,
+        commands=tuple(config.commands.values()),
+        cache_path=cache_path,
+        cache_dir=directory,
     )
 
 
@@ -169,6 +239,10 @@ def open_console(options: ConsoleOptions) -> int:
 
 async def run_scriptable(args: argparse.Namespace, profile: Profile, config: ShipdeckConfig) -> int:
     from shipdeck.api.factory import make_adapter
+    from shipdeck.cli.commands import CommandContext
+    from shipdeck.config.audit import AuditLog, server_origin
+    from shipdeck.config.open_changes import OpenChanges
+    from shipdeck.live.session import ChangeSession
 
     audit = AuditLog(
         config.audit_log,
@@ -187,13 +261,14 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
             adapter, audit, read_only=profile.read_only, profile_name=profile.name, open_changes=OpenChanges()
         )
         context = CommandContext(adapter=adapter, session=session, args=args, out=sys.stdout, err=sys.stderr)
+        command = remote_commands()[args.command]
         if not _bounded(args):
-            return await REMOTE_COMMANDS[args.command](context)
+            return await command(context)
         try:
             # A little later than the transport's own deadline, so that one slow request still ends with its
             # own, more precise message ('could not connect ...').
             async with asyncio.timeout(args.timeout + COMMAND_GRACE):
-                return await REMOTE_COMMANDS[args.command](context)
+                return await command(context)
         except TimeoutError:
             raise NetworkError(
                 f"{args.command} did not finish within --timeout {args.timeout:g} s (paging included)",
@@ -216,14 +291,13 @@ def _bounded(args: argparse.Namespace) -> bool:
     return False
 
 
-# The commands that talk to a control plane (the scriptable ones, and deploy).
-REMOTE_COMMANDS: dict[str, Command] = {
-    **COMMANDS,
-    "deploy": cmd_deploy,
-    "stop": cmd_stop,
-    "releases": cmd_releases,
-    "logs": cmd_logs,
-}
+def remote_commands() -> dict[str, Command]:
+    """The commands that talk to a control plane (the scriptable ones, and deploy)."""
+    from shipdeck.cli.commands import COMMANDS
+    from shipdeck.cli.deploy import cmd_deploy
+    from shipdeck.cli.operate import cmd_logs, cmd_releases, cmd_stop
+
+    return {**COMMANDS, "deploy": cmd_deploy, "stop": cmd_stop, "releases": cmd_releases, "logs": cmd_logs}
 
 
 class _NoticePrinter:
@@ -245,6 +319,11 @@ def run_demo(args: argparse.Namespace) -> int:
             leftover.unlink(missing_ok=True)
     print("shipdeck: starting the sandbox control plane on loopback ...", file=sys.stderr, flush=True)
     config = _config_for_ad_hoc()
+    only = args.demo_provider or getattr(args, "provider", None)
     with DemoSandbox(db_path, port=args.port) as sandbox:
-        profile = sandbox.profile(read_only=args.read_only)
-        return open_console(console_options(config, profile, []))
+        if only:
+            profile = sandbox.single_profile(only, read_only=args.read_only)
+            return open_console(console_options(config, profile, [], cache=not args.no_cache))
+        fleet = sandbox.fleet_profiles(read_only=args.read_only)
+        options = console_options(config, fleet[0], [], cache=not args.no_cache)
+        return open_console(replace(options, profiles=tuple(fleet), start_fleet=len(fleet) > 1))

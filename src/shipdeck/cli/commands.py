@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from shipdeck.api.base import Adapter
-from shipdeck.api.errors import NotFound, ShipdeckError, UnsupportedAction
+from shipdeck.api.errors import NotFound, ShipdeckError, UnsupportedAction, ValidationFailed
 from shipdeck.cli.health import cmd_health, health_cell, read_health, read_many, sort_by_health
 from shipdeck.cli.output import (
     CliError,
@@ -49,8 +49,10 @@ from shipdeck.live.plans import (
     promote_environment,
     same_app_in,
 )
+from shipdeck.live.references import candidates_text, display_name, matches
 from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from shipdeck.model import (
+    Capability,
     Deployment,
     Domain,
     EnvVar,
@@ -77,7 +79,7 @@ class CommandContext:
         return bool(getattr(self.args, "json", False))
 
     async def deployment(self) -> Deployment:
-        return await self.adapter.resolve_deployment(self.args.deployment)
+        return await find_deployment(self.adapter, self.args.deployment)
 
     def confirm(self, action: str, question: str) -> None:
         """Ask ``question`` [y/N] on the terminal; --yes skips it; no terminal and no --yes refuses.
@@ -97,6 +99,28 @@ class CommandContext:
 
 Command = Callable[[CommandContext], Awaitable[int]]
 
+
+async def find_deployment(adapter: Adapter, ref: str) -> Deployment:
+    """``ref`` as `ls` prints it (``Storefront (staging)``), an id, a name or a slug -> the deployment.
+    A name several deployments have is refused with their ids (exit 2), never resolved to the first."""
+    try:
+        return await adapter.get_deployment(ref)
+    except (NotFound, ValidationFailed):
+        pass
+    listed: list[Deployment] = []
+    async for page in adapter.iter_deployment_pages(limit=100):
+        listed.extend(page)
+    found = matches(ref, listed)
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise CliError(
+            f"{ref!r} names {len(found)} deployments: {candidates_text(found)}; name one by its id", 2
+        )
+    # The provider's own forms (Mixpeek: NAME@staging), and its not-found message.
+    return await adapter.resolve_deployment(ref)
+
+
 _VERSION_NUMBER = re.compile(r"[vV]?(\d+)")
 
 
@@ -111,12 +135,26 @@ async def versions_newest_first(ctx: CommandContext, dep: Deployment) -> list[Ve
 # -- reads ---------------------------------------------------------------------------------------------
 
 
+# Sort keys of `ls --sort`; each sorts by name within equal values.
+LS_SORTS = ("name", "state", "updated", "version", "id", "health")
+# `ls` looks the active version's number up (one read each) for at most this many rows whose API answer
+# names it only by id (Miosa); past that the rows show the id's place as '-'.
+VERSION_LOOKUPS = 200
+# Reads of those at a time (a sandbox or a rate limit should not see hundreds at once).
+VERSION_LOOKUP_CONCURRENCY = 8
+
+
 async def cmd_ls(ctx: CommandContext) -> int:
     deployments: list[Deployment] = []
     # 100: the smallest page limit among the providers (Miteos refuses more).
     async for page in ctx.adapter.iter_deployment_pages(limit=100):
         deployments.extend(page)
-    by_health = getattr(ctx.args, "sort", None) == "health"
+    sort = getattr(ctx.args, "sort", None)
+    by_health = sort == "health"
+    # The table is sorted by name; --json keeps the server's order unless --sort is given.
+    if sort is not None or not ctx.json:
+        deployments = sort_deployments(deployments, "name" if by_health else sort or "name")
+    deployments = await with_version_numbers(ctx, deployments)
     healths = await read_many(ctx.adapter, deployments) if by_health else {}
     if by_health:
         deployments = sort_by_health(deployments, healths)
@@ -130,7 +168,7 @@ async def cmd_ls(ctx: CommandContext) -> int:
         return 0
     rows = [
         [
-            d.name + (f" ({d.environment})" if d.environment else ""),
+            display_name(d),
             state_text(d.state),
             *([health_cell(healths.get(d.id))] if by_health else []),
             f"v{d.active_version_number}" if d.active_version_number is not None else "-",
@@ -147,6 +185,52 @@ async def cmd_ls(ctx: CommandContext) -> int:
 
 def _health_json(health: ServiceHealth | None) -> dict[str, Any] | None:
     return health.as_json() if health is not None else None
+
+
+# `ls --sort state`: what needs a look first.
+_STATE_RANK = {Health.FAILED: 0, Health.PROGRESS: 1, Health.UNKNOWN: 2, Health.STOPPED: 3, Health.OK: 4}
+
+
+def sort_deployments(deployments: list[Deployment], by: str) -> list[Deployment]:
+    """By ``by`` (one of LS_SORTS), then by name, environment and id: the same order every run.
+    ``state`` puts failed rows first, ``updated`` and ``version`` the newest first."""
+    ordered = sorted(deployments, key=lambda d: (d.name.casefold(), d.environment or "", d.id))
+    if by == "state":
+        ordered.sort(key=lambda d: _STATE_RANK[d.health])
+    elif by == "updated":
+        ordered.sort(key=lambda d: -(stamp.timestamp() if (stamp := d.updated_at or d.created_at) else 0.0))
+    elif by == "version":
+        ordered.sort(key=lambda d: -(d.active_version_number or 0))
+    elif by == "id":
+        ordered.sort(key=lambda d: d.id)
+    return ordered
+
+
+async def with_version_numbers(ctx: CommandContext, deployments: list[Deployment]) -> list[Deployment]:
+    """Fill in the active version's number where the list names it only by id (Miosa's list answers
+    ``active_version_number: null``): one read of that version each, a few at a time. A version that
+    cannot be read leaves '-'; it never fails the listing."""
+    todo = [d for d in deployments if d.active_version_number is None and d.active_version_id is not None][
+        :VERSION_LOOKUPS
+    ]
+    if not todo:
+        return deployments
+    gate = asyncio.Semaphore(VERSION_LOOKUP_CONCURRENCY)
+
+    async def number_of(dep: Deployment) -> tuple[str, int | None]:
+        assert dep.active_version_id is not None
+        async with gate:
+            try:
+                version = await ctx.adapter.get_version(dep.id, dep.active_version_id)
+            except ShipdeckError:  # any failure (even a broken answer) only costs this row its number
+                return dep.id, None
+        return dep.id, version.number
+
+    numbers = dict(await asyncio.gather(*(number_of(d) for d in todo)))
+    return [
+        d.model_copy(update={"active_version_number": numbers[d.id]}) if numbers.get(d.id) is not None else d
+        for d in deployments
+    ]
 
 
 async def cmd_versions(ctx: CommandContext) -> int:
@@ -178,6 +262,10 @@ class StatusSnapshot:
     deployment: Deployment
     active_version: Version | None
     latest_run: PipelineRun | None
+    # The version the latest run builds (its number: runs are named by id) and why it failed, where the
+    # run itself does not say (Miosa: the error is on the version's build).
+    run_version: Version | None = None
+    run_error: str | None = None
     health: ServiceHealth | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -185,8 +273,18 @@ class StatusSnapshot:
             "deployment": self.deployment,
             "active_version": self.active_version,
             "latest_run": self.latest_run,
+            "latest_run_version": self.run_version,
+            "latest_run_error": self.run_error,
             "health": _health_json(self.health),
         }
+
+    @property
+    def run_label(self) -> str:
+        """'v9 (ver_...)' where the run's version has a number (runs are named by id), else the run's id."""
+        run = self.latest_run
+        assert run is not None
+        version = self.run_version
+        return f"{version.label} ({run.id})" if version is not None and version.number is not None else run.id
 
     @property
     def settled(self) -> bool:
@@ -207,9 +305,9 @@ class StatusSnapshot:
         text = f"{dep.name}: {dep.state}, active {version}"
         if self.latest_run is not None:
             run = self.latest_run
-            text += f", latest run {run.id} {run.status}"
-            if run.error:
-                text += f" ({shorten(run.error, 80)})"
+            text += f", latest run {self.run_label} {run.status}"
+            if self.run_error:
+                text += f" ({shorten(self.run_error, 80)})"
         return text
 
 
@@ -226,7 +324,32 @@ async def status_snapshot(adapter: Adapter, deployment_id: str) -> StatusSnapsho
         except (NotFound, UnsupportedAction):
             version = None
     runs = await adapter.list_pipeline_runs(dep.id)
-    return StatusSnapshot(dep, version, runs[0] if runs else None, await read_health(adapter, dep.id))
+    run = runs[0] if runs else None
+    run_version: Version | None = None
+    run_error = run.error if run is not None else None
+    if run is not None and run.version_id:
+        if version is not None and version.id == run.version_id:
+            run_version = version
+        else:
+            try:
+                run_version = await adapter.get_version(dep.id, run.version_id)
+            except (NotFound, UnsupportedAction, ValidationFailed):
+                run_version = None
+    if run is not None and run.health == Health.FAILED and not run_error:
+        run_error = await _build_error(adapter, dep.id, run_version)
+    health = await read_health(adapter, dep.id)
+    return StatusSnapshot(dep, version, run, run_version, run_error, health)
+
+
+async def _build_error(adapter: Adapter, deployment_id: str, version: Version | None) -> str | None:
+    """The failed build's error message (the run names the version, the version its build)."""
+    if version is None or not version.build_id:
+        return None
+    try:
+        build = await adapter.get_build(deployment_id, version.build_id)
+    except (NotFound, UnsupportedAction, ValidationFailed):
+        return None
+    return build.error_message
 
 
 async def cmd_status(ctx: CommandContext) -> int:
@@ -279,11 +402,11 @@ def _print_status(snapshot: StatusSnapshot, out: TextIO) -> None:
     run = snapshot.latest_run
     if run is not None:
         stages = " > ".join(f"{s.name} {s.state}" for s in run.stages)
-        rows.append(("latest run", f"{run.id} {state_text(run.status)}, {age(run.created_at)}"))
+        rows.append(("latest run", f"{snapshot.run_label} {state_text(run.status)}, {age(run.created_at)}"))
         if stages:
             rows.append(("stages", stages))
-        if run.error:
-            rows.append(("error", shorten(run.error, 100)))
+        if snapshot.run_error:
+            rows.append(("error", shorten(snapshot.run_error, 100)))
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label.ljust(width)}  {value}", file=out)
@@ -367,8 +490,10 @@ async def cmd_rollback(ctx: CommandContext) -> int:
         raise _refusal(exc) from None
     hold = None
     if ctx.args.hold:
-        if not ctx.adapter.capabilities.supports("update"):
-            raise CliError(f"--hold: {ctx.adapter.capabilities.why_not('update')}; nothing was sent", 2)
+        if not ctx.adapter.capabilities.supports(Capability.UPDATE):
+            raise CliError(
+                f"--hold: {ctx.adapter.capabilities.why_not(Capability.UPDATE)}; nothing was sent", 2
+            )
         try:
             hold = plan_hold_auto_deploy(dep)
         except NothingToDo as exc:
@@ -461,7 +586,9 @@ async def cmd_publish(ctx: CommandContext) -> int:
         message=args.message,
     )
     try:
-        versions = await ctx.adapter.all_versions(dep.id) if capabilities.supports("versions") else []
+        versions = (
+            await ctx.adapter.all_versions(dep.id) if capabilities.supports(Capability.VERSIONS) else []
+        )
     except UnsupportedAction:
         versions = []
     try:

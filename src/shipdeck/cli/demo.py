@@ -14,14 +14,19 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
+from shipdeck.api.providers import SPECS, demo_spec
 from shipdeck.cli.output import CliError
 from shipdeck.config.profile import Profile, Secret
 
-_PROVIDER_LINE = re.compile(r"^(miosa|miteos|mixpeek)\s+(http://\S+)\s+tokens:\s*(.*)$")
+_PROVIDER_LINE = re.compile(rf"^({'|'.join(map(re.escape, SPECS))})\s+(http://\S+)\s+tokens:\s*(.*)$")
 READY_MARKER = "shipdeck sim ready"
+# The demo fleet's profile names: what each sandbox surface stands for (Mixpeek's rows carry their own
+# environment, production and staging).
+FLEET_NAMES = {"miosa": "miosa-production", "miteos": "miteos-staging", "mixpeek": "mixpeek"}
 NETWORK_EXIT = 5
 
 
@@ -80,8 +85,9 @@ class DemoSandbox:
                 )
         if not self._announced_ready or process.poll() is not None:
             raise CliError(self._failure("stopped before it was ready"), NETWORK_EXIT)
-        if "miosa" not in self.urls:
-            raise CliError(self._failure("announced no Miosa URL"), NETWORK_EXIT)
+        console = demo_spec("console").name
+        if console not in self.urls:
+            raise CliError(self._failure(f"announced no {console.capitalize()} URL"), NETWORK_EXIT)
 
     def _pump(self) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -124,25 +130,55 @@ class DemoSandbox:
         self.stop()
 
     def profile(self, *, read_only: bool = False) -> Profile:
-        """The Miosa console profile, with the Miteos side attached for the Tasks screen."""
+        """The console profile (the provider whose spec's demo role is "console": Miosa), with the tasks
+        provider's side (Miteos) attached for the Tasks screen."""
+        console, side = demo_spec("console"), demo_spec("tasks")
+        assert console.demo is not None and side.demo is not None
         tasks = None
-        if "miteos" in self.urls and self.tokens.get("miteos"):
+        if side.name in self.urls and self.tokens.get(side.name):
             tasks = Profile(
-                name="demo-tasks",
-                provider="miteos",
-                base_url=self.urls["miteos"],
-                token=Secret(self.tokens["miteos"][0]),
+                name=side.demo.name,
+                provider=side.name,
+                base_url=self.urls[side.name],
+                token=Secret(self.tokens[side.name][0]),
                 environment="sandbox",
                 read_only=read_only,
             )
-        if not self.tokens.get("miosa"):
-            raise CliError(self._failure("announced no Miosa token"), NETWORK_EXIT)
+        if not self.tokens.get(console.name):
+            raise CliError(self._failure(f"announced no {console.name.capitalize()} token"), NETWORK_EXIT)
         return Profile(
-            name="demo",
-            provider="miosa",
-            base_url=self.urls["miosa"],
-            token=Secret(self.tokens["miosa"][0]),
+            name=console.demo.name,
+            provider=console.name,
+            base_url=self.urls[console.name],
+            token=Secret(self.tokens[console.name][0]),
             environment="sandbox",
             read_only=read_only,
             tasks=tasks,
         )
+
+    def fleet_profiles(self, *, read_only: bool = False) -> list[Profile]:
+        """The demo's fleet: one profile per provider the sandbox serves (Miosa production with its Tasks
+        side, Miteos staging, Mixpeek production and staging), each named after what it stands for."""
+        profiles: list[Profile] = [self.profile(read_only=read_only)]
+        profiles[0] = replace(profiles[0], name=FLEET_NAMES.get(profiles[0].provider, profiles[0].provider))
+        for provider, url in self.urls.items():
+            if provider == profiles[0].provider or provider not in SPECS or not self.tokens.get(provider):
+                continue
+            profiles.append(
+                Profile(
+                    name=FLEET_NAMES.get(provider, provider),
+                    provider=SPECS[provider].name,
+                    base_url=url,
+                    token=Secret(self.tokens[provider][0]),
+                    environment="sandbox",
+                    read_only=read_only,
+                )
+            )
+        return profiles
+
+    def single_profile(self, provider: str, *, read_only: bool = False) -> Profile:
+        """``shipdeck demo --provider NAME``: that provider's profile alone (Miosa: today's demo profile)."""
+        for profile in [self.profile(read_only=read_only), *self.fleet_profiles(read_only=read_only)[1:]]:
+            if profile.provider == provider:
+                return profile
+        raise CliError(self._failure(f"announced no {provider} URL"), NETWORK_EXIT)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import NotFound, UnsupportedAction
 from shipdeck.cli.output import print_json, print_table, to_jsonable
-from shipdeck.model import Deployment
+from shipdeck.model import Capability, Deployment
 from shipdeck.model.service_health import (
     HealthDetail,
     ServiceHealth,
@@ -34,7 +34,7 @@ LEVEL_WORDS = {"critical": "⚠ failing", "warning": "⚠ degraded", "ok": "ok",
 
 async def read_health(adapter: Adapter, deployment_id: str) -> ServiceHealth | None:
     """The deployment's health, or None where the provider has none."""
-    if not adapter.capabilities.supports("health"):
+    if not adapter.capabilities.supports(Capability.HEALTH):
         return None
     try:
         return await adapter.get_health(deployment_id)
@@ -154,11 +154,11 @@ def print_detail(dep: Deployment, detail: HealthDetail | None, out: Any) -> None
 
 async def cmd_health(ctx: CommandContext) -> int:
     dep = await ctx.deployment()
-    if not ctx.adapter.capabilities.supports("health"):
+    if not ctx.adapter.capabilities.supports(Capability.HEALTH):
         if ctx.json:
             print_json(detail_json(dep, None), ctx.out)
         else:
-            print(f"{dep.name}: {ctx.adapter.capabilities.why_not('health')}", file=ctx.out)
+            print(f"{dep.name}: {ctx.adapter.capabilities.why_not(Capability.HEALTH)}", file=ctx.out)
         return 0
     if not ctx.args.watch:
         detail = await ctx.adapter.get_health_detail(dep.id, span=ctx.args.span)

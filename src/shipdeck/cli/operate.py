@@ -11,10 +11,10 @@ from shipdeck.api.errors import NotFound, UnsupportedAction
 from shipdeck.cli.commands import CommandContext, execute
 from shipdeck.cli.output import age, print_json, print_table, state_text
 from shipdeck.live.operations import plan_release_promote, plan_stop
-from shipdeck.model import Deployment, LogLine
+from shipdeck.model import Capability, Deployment, LogLine
 
 
-def _needs(ctx: CommandContext, capability: str) -> None:
+def _needs(ctx: CommandContext, capability: Capability) -> None:
     capabilities = ctx.adapter.capabilities
     if not capabilities.supports(capability):
         raise UnsupportedAction(capabilities.why_not(capability))
@@ -22,7 +22,7 @@ def _needs(ctx: CommandContext, capability: str) -> None:
 
 async def cmd_stop(ctx: CommandContext) -> int:
     ctx.session.check_writable("stop")
-    _needs(ctx, "stop")
+    _needs(ctx, Capability.STOP)
     dep = await ctx.deployment()
     where = f" ({dep.url})" if dep.url else ""
     ctx.confirm(
@@ -44,7 +44,7 @@ async def cmd_stop(ctx: CommandContext) -> int:
 async def cmd_releases(ctx: CommandContext) -> int:
     if ctx.args.release_action == "promote":
         ctx.session.check_writable("promote")
-    _needs(ctx, "releases")
+    _needs(ctx, Capability.RELEASES)
     dep = await ctx.deployment()
     releases = await ctx.adapter.list_releases(dep.id)
     if ctx.args.release_action != "promote":
@@ -59,7 +59,7 @@ async def cmd_releases(ctx: CommandContext) -> int:
                 ["RELEASE", "VERSION", "KIND", "STATE", "CREATED"], rows, ctx.out, empty="no releases"
             )
         return 0
-    _needs(ctx, "release_promote")
+    _needs(ctx, Capability.RELEASE_PROMOTE)
     ref = ctx.args.release
     if not ref:
         raise UnsupportedAction("releases promote: name the release (its id, from `shipdeck releases DEP`)")
@@ -110,7 +110,7 @@ async def cmd_logs(ctx: CommandContext) -> int:
             wanted = "stderr" if args.level in ("error", "warn") else "stdout"
             lines = [line for line in lines if line.stream == wanted]
     else:
-        raise UnsupportedAction(adapter.capabilities.why_not("runtime_logs"))
+        raise UnsupportedAction(adapter.capabilities.why_not(Capability.RUNTIME_LOGS))
     if ctx.json:
         print_json(lines, ctx.out)
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shipdeck import __version__
-from shipdeck.model import PROVIDERS
+from shipdeck.api.providers import SPECS
 
 EXIT_CODES = """\
 exit codes: 0 ok, 1 refused by the API (or declined), 2 usage (checked before anything is sent),
@@ -50,12 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="a profile of the config file (default: SHIPDECK_PROFILE, then default_profile)",
     )
-    target.add_argument("--provider", choices=PROVIDERS, help="ad hoc, without a profile: the provider")
+    target.add_argument("--provider", choices=tuple(SPECS), help="ad hoc, without a profile: the provider")
     target.add_argument(
         "--url", metavar="URL", help="ad hoc: the API base URL (token from the provider's env var)"
     )
     parser.add_argument(
         "--read-only", action="store_true", help="refuse every change (on top of the profile's read_only)"
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="the console starts without the profile's last known list, and saves none",
     )
     parser.add_argument(
         "--timeout",
@@ -90,7 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=0, help="loopback port for the sandbox (default: a free one)"
     )
     demo.add_argument(
+        "--provider",
+        dest="demo_provider",
+        choices=sorted(SPECS),
+        help="one provider's console alone (default: the fleet of every sandbox profile)",
+    )
+    demo.add_argument(
         "--fresh", action="store_true", help="start from new demo data (drop the previous demo database)"
+    )
+
+    sim = add("sim", "run the sandbox control plane (Miosa, Miteos, Mixpeek APIs) on loopback")
+    sim.add_argument("sim_args", nargs=argparse.REMAINDER, metavar="...", help="see `shipdeck sim --help`")
+
+    serve = add("serve", "the console in a browser (textual-serve), on loopback, behind a token")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one, printed at start)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="accept a non-loopback --host (anyone who can reach it and has the token gets the console)",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the URL browsers reach it at (behind a proxy or with --allow-remote)",
     )
 
     config = add("config", "where the config file is, what it says, whether it works")
@@ -99,19 +127,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config_sub.add_parser("path", help="print the config file's path")
     config_sub.add_parser("show", help="print the profiles (never a token)", parents=[json_flag])
-    config_sub.add_parser("check", help="check the file, the tokens and the themes")
+    check = config_sub.add_parser(
+        "check", help="check the file, the keys, the tokens and the themes (exit 1 on any problem)"
+    )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also try each profile's token against its server (one cheap read each) and say which work",
+    )
+
+    completion = add("completion", "print the shell completion script: bash, zsh or fish")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell to complete in")
+    completion.epilog = (
+        'install: bash: eval "$(shipdeck completion bash)" in ~/.bashrc; zsh: the same with zsh in '
+        "~/.zshrc; fish: shipdeck completion fish > ~/.config/fish/completions/shipdeck.fish"
+    )
 
     add("themes", "list the themes (shipped and yours)", json_flag)
 
     audit = add("audit", "print the audit log of changes made from this machine", json_flag)
     audit.add_argument("--tail", type=_record_count, metavar="N", help="only the last N records")
 
-    ls = add("ls", "list deployments", json_flag)
+    ls = add("ls", "list deployments (sorted by name)", json_flag)
     ls.add_argument(
         "--sort",
-        choices=("name", "health"),
-        default=None,
-        help="health: highest error rate first, with an ERRORS column (reads each deployment's health)",
+        choices=("name", "state", "updated", "version", "id", "health"),
+        help="order: name (the table's default; --json keeps the server's order unless --sort), state "
+        "(failed first), updated or version (newest first), id, health (highest error rate first, with an "
+        "ERRORS column: reads each deployment's health)",
+    )
+    ls.add_argument(
+        "--all-profiles",
+        action="store_true",
+        help="every profile's deployments, in parallel (exit 0 only if every profile answered)",
     )
     versions = add("versions", "list a deployment's versions (* marks the active one)", json_flag)
     versions.add_argument("deployment", type=_reference, metavar="DEP", help="deployment id or name")
@@ -139,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         "is a deployment failing its users: error rate, latency, trend, top routes, failing requests",
         json_flag,
     )
-    health.add_argument("deployment", metavar="DEP")
+    health.add_argument("deployment", type=_reference, metavar="DEP")
     health.add_argument("--watch", action="store_true", help="keep printing a line per read")
     health.add_argument("--span", choices=("1h", "24h"), default="1h", help="the trend's span (default 1h)")
     health.add_argument(

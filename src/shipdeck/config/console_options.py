@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shipdeck.config.custom_commands import CustomCommand
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import ThemeSpec
 
@@ -25,3 +26,20 @@ class ConsoleOptions:
     config_problems: list[str] = field(default_factory=list)
     # Where the audit log goes (None: the default under the state dir).
     audit_path: Path | None = None
+    # The start profile's last known list (config/cache.py), shown until the server answers; None: no cache.
+    cache_path: Path | None = None
+    # Where the other profiles' last known lists live (the fleet, a switch); None: they have none.
+    cache_dir: Path | None = None
+    # Every profile the console may switch to (the config's, in its order); empty: only ``profile``.
+    profiles: tuple[Profile, ...] = ()
+    # Open on the fleet overview (every profile at once) instead of ``profile``'s main screen.
+    start_fleet: bool = False
+    # [commands.NAME] of the config: the user's own commands (keys on the main screen, palette entries).
+    commands: tuple[CustomCommand, ...] = ()
+
+    @property
+    def all_profiles(self) -> tuple[Profile, ...]:
+        """``profiles``, always including ``profile`` (first when it is not among them)."""
+        if any(p.name == self.profile.name for p in self.profiles):
+            return self.profiles
+        return (self.profile, *self.profiles)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from shipdeck.config.custom_commands import COMMAND_KEYS, CustomCommand, parse_commands
 from shipdeck.config.errors import ConfigError, TokenError
 from shipdeck.config.paths import config_file
 from shipdeck.config.profile import (
@@ -29,6 +30,7 @@ from shipdeck.config.profile import (
     Profile,
     Secret,
 )
+from shipdeck.config.providers import DEFAULT_BASE_URL, PROVIDERS, TASK_PROVIDERS, ProviderName
 from shipdeck.config.tokens import (
     DEFAULT_TOKEN_COMMAND_TIMEOUT,
     file_is_private,
@@ -36,15 +38,19 @@ from shipdeck.config.tokens import (
     token_from_command,
     token_from_env,
 )
-from shipdeck.model import PROVIDERS, ProviderName
 
-DEFAULT_BASE_URL: dict[ProviderName, str] = {
-    "miosa": "https://api.miosa.ai/api/v1",
-    "miteos": "https://api.miteos.com/v1",
-    "mixpeek": "https://api.mixpeek.com/v1/apps",
-}
-
-_TOP_KEYS = ("default_profile", "profiles", "keymap", "theme", "audit_log")
+_TOP_KEYS = (
+    "default_profile",
+    "profiles",
+    "keymap",
+    "theme",
+    "audit_log",
+    "cache",
+    "start_screen",
+    "commands",
+)
+# What the console opens on: the chosen profile's list, or the fleet of every profile.
+START_SCREENS = ("profile", "fleet")
 _PROFILE_KEYS = (
     "provider",
     "base_url",
@@ -97,7 +103,13 @@ class ShipdeckConfig:
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
     audit_log: Path | None = None
+    # The console starts from each profile's last known list (config/cache.py); `cache = false` turns it off.
+    cache: bool = True
     warnings: list[str] = field(default_factory=list)
+    # [commands.NAME]: the user's own commands, in the file's order.
+    commands: dict[str, CustomCommand] = field(default_factory=dict)
+    # "fleet": the console opens on every profile at once; "profile" (or None): on the chosen one.
+    start_screen: str | None = None
 
 
 # A config file is a few kilobytes; past these it is not one (and would only cost time to read).
@@ -230,8 +242,18 @@ class _Parser:
         for profile in profiles.values():
             self.check_tasks_profile(profile, profiles)
         keymap = self.keymap(data.get("keymap", {}))
+        commands = parse_commands(data.get("commands", {}), fail=self.fail)
+        for name, table in data.get("commands", {}).items():
+            self.warn_unknown(("commands", name), table, COMMAND_KEYS)
         audit_log = self.string((), data, "audit_log")
+        cache = data.get("cache", True)
+        if not isinstance(cache, bool):
+            raise self.fail((), "cache", f"must be true or false (got {_describe(cache)})")
+        start_screen = self.string((), data, "start_screen")
+        if start_screen is not None and start_screen not in START_SCREENS:
+            raise self.fail((), "start_screen", f"must be one of {', '.join(START_SCREENS)}")
         return ShipdeckConfig(
+            start_screen=start_screen,
             path=self.path,
             exists=True,
             default_profile=default,
@@ -239,7 +261,9 @@ class _Parser:
             keymap=keymap,
             theme=self.string((), data, "theme"),
             audit_log=Path(audit_log).expanduser() if audit_log else None,
+            cache=cache,
             warnings=self.warnings,
+            commands=commands,
         )
 
     def profile(self, name: str, data: dict[str, Any]) -> ProfileConfig:
@@ -317,9 +341,11 @@ class _Parser:
         table = ("profiles", profile.name)
         if target is None:
             raise self.fail(table, "tasks_profile", f"no profile named {profile.tasks_profile!r}")
-        if target.provider != "miteos":
+        if target.provider not in TASK_PROVIDERS:
             raise self.fail(
-                table, "tasks_profile", f"{target.name!r} is a {target.provider} profile, not miteos"
+                table,
+                "tasks_profile",
+                f"{target.name!r} is a {target.provider} profile, not {' or '.join(TASK_PROVIDERS)}",
             )
 
     def keymap(self, data: Any) -> dict[str, str]:
@@ -416,6 +442,9 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+is_loopback = _is_loopback
 
 
 def plain_http_warning(url: str, where: str) -> str | None:

@@ -26,6 +26,14 @@ def state_dir(create: bool = True) -> Path:
     return path
 
 
+def cache_dir(create: bool = True) -> Path:
+    """The last known state of each profile (see config/cache.py): private, and safe to delete."""
+    path = platformdirs.user_cache_path(APP, appauthor=False)
+    if create:
+        ensure_private_dir(path)
+    return path
+
+
 def user_themes_dir() -> Path:
     return config_dir() / "themes"
 

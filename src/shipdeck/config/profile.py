@@ -5,16 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shipdeck.model import ProviderName
+from shipdeck.config.providers import DEFAULT_TOKEN_ENV, ProviderName
 
 EnvironmentLabel = Literal["production", "staging", "sandbox"]
 ENVIRONMENT_LABELS: tuple[EnvironmentLabel, ...] = ("production", "staging", "sandbox")
 
-DEFAULT_TOKEN_ENV: dict[ProviderName, str] = {
-    "miosa": "MIOSA_API_KEY",
-    "miteos": "MITEOS_API_KEY",
-    "mixpeek": "MIXPEEK_API_KEY",
-}
+__all__ = ["DEFAULT_TOKEN_ENV", "ENVIRONMENT_LABELS", "EnvironmentLabel", "Profile", "ProviderName", "Secret"]
 
 
 class Secret:

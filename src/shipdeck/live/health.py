@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from shipdeck.api.context import background_reads
 from shipdeck.api.errors import BudgetReserved, NotFound, ShipdeckError, UnsupportedAction
+from shipdeck.model import Capability
 from shipdeck.model.service_health import HealthDetail, ServiceHealth
 
 if TYPE_CHECKING:
@@ -220,8 +221,8 @@ class HealthMonitor:
 
     # -- the loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
-        if not self.state.adapter.capabilities.supports("health"):
-            self.unavailable = self.state.adapter.capabilities.why_not("health")
+        if not self.state.adapter.capabilities.supports(Capability.HEALTH):
+            self.unavailable = self.state.adapter.capabilities.why_not(Capability.HEALTH)
             self.state.touch(detail=True)
             return
         next_batch_at = 0.0

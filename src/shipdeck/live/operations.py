@@ -12,7 +12,7 @@ from typing import Any
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import UnsupportedAction
 from shipdeck.live.plans import ChangePlan
-from shipdeck.model import Deployment, Release
+from shipdeck.model import Capability, Deployment, Release
 
 
 def _target(deployment: Deployment) -> str:
@@ -45,8 +45,8 @@ def plan_deploy(
 
     def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:
         create = getattr(adapter, "create_deployment", None)
-        if create is None or not adapter.capabilities.supports("deploy"):
-            raise UnsupportedAction(adapter.capabilities.why_not("deploy"))
+        if create is None or not adapter.capabilities.supports(Capability.DEPLOY):
+            raise UnsupportedAction(adapter.capabilities.why_not(Capability.DEPLOY))
         result: Awaitable[Deployment] = create(workspace_id, target, config_id, idempotency_key=key)
         return result
 

@@ -21,6 +21,7 @@ from shipdeck.api.errors import ShipdeckError
 from shipdeck.model import (
     PROMOTABLE_VERSION_STATES,
     Capabilities,
+    Capability,
     Deployment,
     Domain,
     Health,
@@ -294,7 +295,9 @@ def plan_rollback(
             f"{target.label} of {deployment.name} is {target.state}, not ready: cannot roll back to it; "
             "nothing was sent"
         )
-    send_id = target.id if capabilities is None or capabilities.rollback_to_version else None
+    send_id = (
+        target.id if capabilities is None or capabilities.supports(Capability.ROLLBACK_TO_VERSION) else None
+    )
     chosen = target
 
     def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from shipdeck.api.base import Adapter, StreamHealth
@@ -36,9 +37,10 @@ from shipdeck.api.errors import (
     StreamResyncRequired,
     UnsupportedAction,
 )
+from shipdeck.config.cache import read_cache, write_cache
 from shipdeck.live.health import HealthMonitor
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
-from shipdeck.model import Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
+from shipdeck.model import Capability, Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
 
 Clock = Callable[[], datetime]
 
@@ -135,6 +137,8 @@ def detail_parts_of(event_type: str) -> frozenset[str]:
 
 
 _DEPLOYMENT_FIELDS = frozenset(Deployment.model_fields)
+# What the cache of the last known list keeps of a deployment: its declared fields (no provider extras).
+_CACHED_FIELDS: set[str] = set(Deployment.model_fields)
 
 
 def _without_extras(dep: Deployment) -> Deployment:
@@ -177,9 +181,11 @@ class LiveState:
         max_events: int = DEFAULT_MAX_EVENTS,
         page_size: int = 200,
         resume_after: int | None = None,
+        cache_path: Path | None = None,
         read_health: bool = False,
     ) -> None:
         """``resume_after``: the stream sequence to resume after (a saved position; None: from now).
+        ``cache_path``: where the last known list is kept (config/cache.py; None: no cache).
         ``read_health``: also read every deployment's service health (error rate), see live/health.py."""
         self.adapter = adapter
         self.clock: Clock = clock or utc_now
@@ -192,10 +198,14 @@ class LiveState:
         # When the server last told us something (snapshot, event or poll): the data's age.
         self.last_heard: datetime | None = None
         self.pages_loading = True
+        self._pages_this_read = 0
         self.detail: DeploymentDetail | None = None
         self._watched: str | None = None
         self._subscribers: list[Subscriber] = []
-        self._pending = ChangeBatch()
+        self._batch = ChangeBatch()
+        # Set when the batch being gathered may have something in it: the publisher sleeps until then
+        # (an idle console wakes for nothing, rather than ten times a second).
+        self._batch_touched = asyncio.Event()
         self._dirty: set[str] = set()
         # The parts of the watched deployment's detail to re-read (empty: it is current).
         self._detail_dirty: set[str] = set()
@@ -215,6 +225,11 @@ class LiveState:
         self._version_numbers: dict[str, int] = {}
         # (run id, stage name) -> when we saw it start / end, for providers that report only a status.
         self._stage_seen: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
+        self.cache_path = cache_path
+        # When the list shown was saved, while it comes from the cache (None: it comes from the server).
+        self.cached_at: datetime | None = None
+        self._stores = 0  # deployments stored so far: the cache is written again only when this moved
+        self._cached_stores = -1
         self.health: HealthMonitor | None = HealthMonitor(self) if read_health else None
 
     # -- subscription ------------------------------------------------------------------------------------
@@ -239,6 +254,13 @@ class LiveState:
         return self._last_seq
 
     @property
+    def list_arriving(self) -> bool:
+        """Pages of the list are arriving (or the first read has not answered yet): what the header calls
+        'loading N…'. A re-read that has not had a page yet (during an outage, each attempt) keeps the list
+        it has and is not 'loading': the connection state already says that the server is away."""
+        return self.pages_loading and (self._pages_this_read > 0 or not self.deployments)
+
+    @property
     def failures(self) -> int:
         """How many reads or connections have failed since the start (every retry counts)."""
         return self._failures
@@ -254,6 +276,57 @@ class LiveState:
         if self.last_heard is None:
             return None
         return max(0.0, (self.clock() - self.last_heard).total_seconds())
+
+    def cached_age(self) -> float | None:
+        """Seconds since the list shown was saved, while it is the cached one (None: it is the server's)."""
+        if self.cached_at is None:
+            return None
+        return max(0.0, (self.clock() - self.cached_at).total_seconds())
+
+    # -- the last known state ----------------------------------------------------------------------------
+    def load_cache(self) -> bool:
+        """Show the profile's last known list until the server answers (True: there was one)."""
+        if self.cache_path is None or self.deployments:
+            return False
+        cached = read_cache(self.cache_path)
+        if cached is None:
+            return False
+        for row in cached.rows:
+            try:
+                dep = Deployment.model_validate(row)
+            except ValueError:
+                continue  # a row this version cannot read: left out, the server's list will have it
+            self.deployments[dep.id] = dep
+        if not self.deployments:
+            return False
+        self.cached_at = cached.saved_at
+        self._pending.reset = True
+        return True
+
+    def _cache_rows(self) -> list[dict[str, Any]] | None:
+        """The list to save (declared fields only: no extras), or None when there is nothing new to save."""
+        if self.cache_path is None or self.cached_at is not None or self.last_heard is None:
+            return None
+        if self._stores == self._cached_stores or not self.deployments:
+            return None
+        self._cached_stores = self._stores
+        return [dep.model_dump(mode="json", include=_CACHED_FIELDS) for dep in self.deployments.values()]
+
+    def save_cache(self) -> None:
+        """Save the list heard from the server (on exit; nothing when nothing changed since the last save)."""
+        rows = self._cache_rows()
+        if rows is not None and self.cache_path is not None:
+            with contextlib.suppress(OSError):
+                write_cache(self.cache_path, rows, self.last_heard or self.clock())
+
+    async def _cache_writer(self) -> None:
+        while self.cache_path is not None:
+            await asyncio.sleep(self.timing.cache_interval)
+            rows = self._cache_rows()
+            if rows is not None:
+                saved_at = self.last_heard or self.clock()
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(write_cache, self.cache_path, rows, saved_at)
 
     def sorted_deployments(self) -> list[Deployment]:
         return sorted(self.deployments.values(), key=lambda d: (d.name.lower(), d.id))
@@ -314,7 +387,9 @@ class LiveState:
     async def run(self) -> None:
         """Snapshot, then follow the stream (or poll), publishing batches until cancelled."""
         self._stopped = False  # (again, when a console restarts a run that failed)
+        self.load_cache()
         tasks = [
+            asyncio.create_task(self._cache_writer(), name="live-cache-writer"),
             asyncio.create_task(self._publisher(), name="live-publisher"),
             asyncio.create_task(self._refetcher(), name="live-refetcher"),
             asyncio.create_task(self._follow(), name="live-follow"),
@@ -326,6 +401,7 @@ class LiveState:
             await asyncio.gather(*tasks)
         finally:
             self._stopped = True
+            self.save_cache()
             for task in [*tasks, *self._tasks]:
                 task.cancel()
             for task in [*tasks, *self._tasks]:
@@ -335,7 +411,7 @@ class LiveState:
     async def _follow(self) -> None:
         await self._snapshot_until_ok()
         self._background(self._fill_version_numbers(), "live-version-numbers")
-        if self.adapter.capabilities.event_stream:
+        if self.adapter.capabilities.supports(Capability.EVENT_STREAM):
             if self.adapter.stream_health is not None:
                 self._background(self._poll_while_stream_down(self.adapter.stream_health), "live-stream-down")
             await self._stream_forever()
@@ -365,6 +441,7 @@ class LiveState:
         """
         watched_before = self.deployments.get(self._watched) if self._watched else None
         self.pages_loading = True
+        self._pages_this_read = 0
         try:
             seen = await self._load_pages()
         finally:
@@ -374,6 +451,9 @@ class LiveState:
         for dep_id in gone:
             del self.deployments[dep_id]
         self._pending.removed |= gone
+        if self.cached_at is not None:
+            self.cached_at = None  # every row shown is the server's now
+            self._pending.connection_changed = True
         if self._watched and (
             refresh_detail
             or self.deployments.get(self._watched) != watched_before
@@ -392,6 +472,7 @@ class LiveState:
                 seen.add(dep.id)
                 self._store(dep)
             self._heard()
+            self._pages_this_read += 1
             if first:
                 self._pending.reset = True
                 first = False
@@ -670,6 +751,7 @@ class LiveState:
         if dep.active_version_number is None and number is not None:
             dep = dep.model_copy(update={"active_version_number": number})
         self.deployments[dep.id] = _without_extras(dep)
+        self._stores += 1
         self._pending.changed.add(dep.id)
 
     def _repoll_pipeline(self, dep_id: str) -> None:
@@ -679,13 +761,21 @@ class LiveState:
             self._detail_dirty.add("runs")
             self._wake.set()
 
+    @property
+    def _pending(self) -> ChangeBatch:
+        """The batch being gathered; whoever takes it to add a change wakes the publisher."""
+        self._batch_touched.set()
+        return self._batch
+
     async def _publisher(self) -> None:
+        # The first change of a batch starts its interval; what comes meanwhile joins it.
         while True:
+            await self._batch_touched.wait()
             await asyncio.sleep(self.timing.coalesce_interval)
-            if not self._pending:
-                continue
-            batch, self._pending = self._pending, ChangeBatch()
-            self.publish(batch)
+            self._batch_touched.clear()
+            batch, self._batch = self._batch, ChangeBatch()
+            if batch:
+                self.publish(batch)
 
     def publish(self, batch: ChangeBatch) -> None:
         for subscriber in list(self._subscribers):

@@ -58,6 +58,8 @@ class Timing:
     # ... and after the user's own change (not idle) every health_settle_interval for health_settle seconds.
     health_settle_interval: float = 10.0
     health_settle: float = 300.0
+    # The last known list is saved to the profile's cache this often (when it changed), and on exit.
+    cache_interval: float = 60.0
     # The push stream's options in the API client (reconnect backoff and jitter, heartbeat, max outage).
     stream: StreamOptions = field(default_factory=StreamOptions)
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-ProviderName = Literal["miosa", "miteos", "mixpeek"]
-PROVIDERS: tuple[ProviderName, ...] = ("miosa", "miteos", "mixpeek")
+from shipdeck.config.providers import PROVIDERS, ProviderName
 
 
 class Health(StrEnum):
@@ -126,34 +125,43 @@ PUBLISH_INPUT_FIELDS = (
 )
 
 
+class Capability(StrEnum):
+    """Something a provider may let shipdeck do. A provider grants it explicitly (deny by default)."""
+
+    ROLLBACK = "rollback"
+    ROLLBACK_TO_VERSION = "rollback_to_version"
+    PROMOTE = "promote"
+    PUBLISH = "publish"
+    REDEPLOY = "redeploy"
+    UPDATE = "update"
+    DELETE = "delete"
+    DOMAINS = "domains"
+    ENV = "env"
+    VERSIONS = "versions"
+    RELEASES = "releases"
+    BUILDS = "builds"
+    DEPLOYMENT_LOGS = "deployment_logs"
+    BUILD_LOGS = "build_logs"
+    # Agents and approvals (Miteos): the Tasks screen.
+    TASKS = "tasks"
+    # Trigger a new deployment of a workspace to a hosting target (Miteos: POST /deployments).
+    DEPLOY = "deploy"
+    # Take a published deployment off the air (Miosa: POST /deployments/{id}/stop).
+    STOP = "stop"
+    # Runtime instances and their logs (Miosa: /runtime-instances); promote of a release (/releases/{id}).
+    RUNTIME_LOGS = "runtime_logs"
+    RELEASE_PROMOTE = "release_promote"
+    # A push stream of changes (Miosa SSE, Miteos WebSocket); without it the live state polls.
+    EVENT_STREAM = "event_stream"
+    # Request metrics (error rate, latency): Miosa observability, Mixpeek request logs and analytics.
+    HEALTH = "health"
+
+
 class Capabilities(Model):
-    """What a provider can do. The console hides or disables what is False, with the reason."""
+    """What a provider can do: only what it grants (deny by default); the console disables the rest."""
 
     provider: ProviderName
-    rollback: bool = True
-    rollback_to_version: bool = True
-    promote: bool = True
-    publish: bool = True
-    redeploy: bool = True
-    update: bool = True
-    delete: bool = True
-    domains: bool = True
-    env: bool = True
-    releases: bool = True
-    builds: bool = True
-    deployment_logs: bool = True
-    build_logs: bool = True
-    tasks: bool = False
-    # Trigger a new deployment of a workspace to a hosting target (Miteos: POST /deployments).
-    deploy: bool = False
-    # Take a published deployment off the air (Miosa: POST /deployments/{id}/stop).
-    stop: bool = False
-    # Runtime instances and their logs (Miosa: /runtime-instances); promote of a release (/releases/{id}).
-    runtime_logs: bool = False
-    release_promote: bool = False
-    event_stream: bool = True
-    # Request metrics (error rate, latency): Miosa observability, Mixpeek request logs and analytics.
-    health: bool = True
+    granted: frozenset[Capability] = frozenset()
     # Environments a version can be promoted / rolled back into (Mixpeek: staging and production).
     environments: tuple[str, ...] = ("production",)
     env_environments: tuple[str, ...] = ("production", "preview", "development")
@@ -161,14 +169,16 @@ class Capabilities(Model):
     # Miosa's publish has no message field, so the form does not offer one.
     publish_fields: tuple[str, ...] = tuple(name for name in PUBLISH_INPUT_FIELDS if name != "message")
     publish_required: tuple[str, ...] = ("source_sandbox_id",)
-    # Human notes shown when an action is unavailable, by action name.
-    notes: dict[str, str] = Field(default_factory=dict)
+    # Human notes shown when an action is unavailable.
+    notes: dict[Capability, str] = Field(default_factory=dict)
 
-    def supports(self, action: str) -> bool:
-        return bool(getattr(self, action, False))
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.granted
 
-    def why_not(self, action: str) -> str:
-        return self.notes.get(action, f"{self.provider} does not support {action.replace('_', ' ')}")
+    def why_not(self, capability: Capability) -> str:
+        return self.notes.get(
+            capability, f"{self.provider} does not support {capability.value.replace('_', ' ')}"
+        )
 
 
 class Deployment(Model):
@@ -448,6 +458,7 @@ __all__ = [
     "HEALTH_SYMBOL_ASCII",
     "PROMOTABLE_VERSION_STATES",
     "PROVIDERS",
+    "Capability",
     "TERMINAL_TASK_STATES",
     "Agent",
     "Approval",

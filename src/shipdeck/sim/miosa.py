@@ -20,6 +20,7 @@ from shipdeck.sim.core import (
     Database,
     SimContext,
     abort_current_connection,
+    answering,
     json_body,
     miosa_error,
     sse_frame,
@@ -72,18 +73,13 @@ async def _pipeline(store: MiosaStore, version_id: str) -> None:
 # ------------------------------------------------------------------------------------------- request helpers
 
 
+def _bad_body(exc: BadBody) -> Response:
+    return miosa_error(422, "VALIDATION_FAILED", exc.message, exc.details)
+
+
 def _guard(handler: Handler) -> Handler:
-    """Render ApiError and BadBody in the Miosa error shape."""
-
-    async def guarded(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return miosa_error(exc.status, exc.code, exc.message, exc.details)
-        except BadBody as exc:
-            return miosa_error(422, "VALIDATION_FAILED", exc.message, exc.details)
-
-    return guarded
+    """Render refusals (ApiError) and BadBody in the Miosa error shape."""
+    return answering(handler, _bad_body)
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = 500) -> str | None:
@@ -149,15 +145,19 @@ def _sse(frames: AsyncIterator[str]) -> StreamingResponse:
 # ------------------------------------------------------------------------------------------- routes
 
 
-def routes(ctx: SimContext) -> list[BaseRoute]:
-    store = MiosaStore(ctx)
-    db = ctx.db
+class MiosaService:
+    """The Miosa routes over one store: one method per route, the route table in :meth:`routes`."""
 
-    def deployment_of(request: Request) -> dict[str, Any]:
-        return store.get("deployment", request.path_params["deployment_id"])
+    def __init__(self, ctx: SimContext) -> None:
+        self.ctx = ctx
+        self.store = MiosaStore(ctx)
+        self.db = ctx.db
+
+    def deployment_of(self, request: Request) -> dict[str, Any]:
+        return self.store.get("deployment", request.path_params["deployment_id"])
 
     # -- deployments ---------------------------------------------------------------------------------------
-    async def list_deployments(request: Request) -> Response:
+    async def list_deployments(self, request: Request) -> Response:
         clauses, params = [], []
         for name in (
             "state",
@@ -171,7 +171,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 clauses.append(f"json_extract(doc, '$.{name}') = ?")
                 params.append(value)
         return _page(
-            *store.page(
+            *self.store.page(
                 "deployment",
                 " AND ".join(clauses),
                 tuple(params),
@@ -180,7 +180,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             )
         )
 
-    async def create_deployment(request: Request) -> Response:
+    async def create_deployment(self, request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
         fields: dict[str, Any] = {"name": _text(body, "name", required=True, max_length=100)}
         for name in (
@@ -202,17 +202,19 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             fields["metadata"] = body["metadata"]
         if fields.get("repo_url"):
             fields["source_type"] = "repo"
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = store.new_deployment(fields)
-            store.emit("deployment.updated", {"deployment_id": deployment["id"], "deployment": deployment})
+            deployment = self.store.new_deployment(fields)
+            self.store.emit(
+                "deployment.updated", {"deployment_id": deployment["id"], "deployment": deployment}
+            )
             return idem.respond(201, {"data": deployment, "webhook_secret": "whsec_" + secrets.token_hex(16)})
 
-    async def get_deployment(request: Request) -> Response:
-        return _data(deployment_of(request))
+    async def get_deployment(self, request: Request) -> Response:
+        return _data(self.deployment_of(request))
 
-    async def update_deployment(request: Request) -> Response:
+    async def update_deployment(self, request: Request) -> Response:
         body = await json_body(request)
         changes: dict[str, Any] = {}
         for name in ("name", "branch", "build_command", "run_command"):
@@ -226,25 +228,27 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             changes["auto_deploy"] = body["auto_deploy"]
         if _object(body, "metadata") is not None:
             changes["metadata"] = body["metadata"]
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
+            deployment = self.deployment_of(request)
             deployment.update(changes)
-            store.save("deployment", deployment)
-            store.emit("deployment.updated", {"deployment_id": deployment["id"], "deployment": deployment})
+            self.store.save("deployment", deployment)
+            self.store.emit(
+                "deployment.updated", {"deployment_id": deployment["id"], "deployment": deployment}
+            )
             return idem.respond(200, {"data": deployment})
 
-    async def delete_deployment(request: Request) -> Response:
-        with ctx.idempotent(request, None) as idem:
+    async def delete_deployment(self, request: Request) -> Response:
+        with self.ctx.idempotent(request, None) as idem:
             if idem.replay:
                 return idem.replay
             deployment_id = request.path_params["deployment_id"]
-            store.delete_deployment(deployment_id)
+            self.store.delete_deployment(deployment_id)
             return idem.respond(200, {"id": deployment_id, "deleted": True})
 
     # -- publish, redeploy, rollback, promote ---------------------------------------------------------------
-    def publish_fields(body: dict[str, Any]) -> dict[str, Any]:
+    def publish_fields(self, body: dict[str, Any]) -> dict[str, Any]:
         kind = _text(body, "kind") or "auto"
         if kind not in ("auto", "static", "dynamic"):
             raise BadBody("kind must be auto, static or dynamic.", {"field": "kind"})
@@ -264,16 +268,16 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             fields["metadata"] = {"output_path": output_path}
         return fields
 
-    async def publish(request: Request) -> Response:
+    async def publish(self, request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
         _text(body, "source_sandbox_id", required=True)
-        fields = publish_fields(body)
+        fields = self.publish_fields(body)
         promote = _flag(body, "promote")
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            version, _ = store.start_publish(
+            deployment = self.deployment_of(request)
+            version, _ = self.store.start_publish(
                 deployment, fields, promote=promote is not False, triggered_by="manual"
             )
             payload: dict[str, Any] = {
@@ -284,13 +288,13 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 "promoted": False,
             }
             response = idem.respond(200, {"data": payload})
-        ctx.spawn(_pipeline(store, version["id"]))
+        self.ctx.spawn(_pipeline(self.store, version["id"]))
         return response
 
-    async def sandbox_deploy(request: Request) -> Response:
+    async def sandbox_deploy(self, request: Request) -> Response:
         body = await json_body(request)
         sandbox_id = request.path_params["sandbox_id"]
-        fields = publish_fields({**body, "source_sandbox_id": sandbox_id})
+        fields = self.publish_fields({**body, "source_sandbox_id": sandbox_id})
         deployment_id = _text(body, "deployment_id")
         name = _text(body, "name", max_length=100) or sandbox_id
         product = _text(body, "deployment_type") or "miosa_deploy"
@@ -298,16 +302,16 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             raise BadBody(
                 "deployment_type must be miosa_deploy or docker_deploy.", {"field": "deployment_type"}
             )
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
             if deployment_id:
-                deployment = store.get("deployment", deployment_id)
+                deployment = self.store.get("deployment", deployment_id)
             else:
-                deployment = store.new_deployment(
+                deployment = self.store.new_deployment(
                     {"name": name, "deployment_product": product, "metadata": {"deployment_product": product}}
                 )
-            version, _ = store.start_publish(deployment, fields, promote=True, triggered_by="manual")
+            version, _ = self.store.start_publish(deployment, fields, promote=True, triggered_by="manual")
             payload: dict[str, Any] = {
                 "deployment_id": deployment["id"],
                 "version_id": version["id"],
@@ -317,102 +321,102 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 "deployment_product": deployment["deployment_product"],
             }
             response = idem.respond(200, {"data": payload})
-        ctx.spawn(_pipeline(store, version["id"]))
+        self.ctx.spawn(_pipeline(self.store, version["id"]))
         return response
 
-    async def redeploy(request: Request) -> Response:
+    async def redeploy(self, request: Request) -> Response:
         body = await json_body(request)
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
+            deployment = self.deployment_of(request)
             source = None
             if deployment["active_version_id"]:
-                source = store.get("version", deployment["active_version_id"])["source_sandbox_id"]
-            version, build = store.start_publish(
+                source = self.store.get("version", deployment["active_version_id"])["source_sandbox_id"]
+            version, build = self.store.start_publish(
                 deployment, {"source_sandbox_id": source}, promote=True, triggered_by="manual"
             )
             response = idem.respond(202, {"data": build})
-        ctx.spawn(_pipeline(store, version["id"]))
+        self.ctx.spawn(_pipeline(self.store, version["id"]))
         return response
 
-    async def stop(request: Request) -> Response:
+    async def stop(self, request: Request) -> Response:
         """``POST /deployments/{id}/stop``: take a published deployment off the air (``stopped``, no public
         URL). Its versions stay: promoting or rolling back to one puts it back on the air."""
         body = await json_body(request)
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
+            deployment = self.deployment_of(request)
             if not deployment["active_version_id"]:
                 raise ApiError(
                     409, "NOT_PUBLISHED", "This deployment has never been published; nothing to stop."
                 )
             if deployment["state"] != "stopped":
                 deployment["public_url"] = None
-                store.set_deployment_state(deployment, "stopped")
-                store.emit(
+                self.store.set_deployment_state(deployment, "stopped")
+                self.store.emit(
                     "deployment.updated", {"deployment_id": deployment["id"], "deployment": deployment}
                 )
             return idem.respond(200, {"data": deployment})
 
-    async def rollback(request: Request) -> Response:
+    async def rollback(self, request: Request) -> Response:
         body = await json_body(request)
         version_id = _text(body, "version_id")
         release_id = _text(body, "release_id")
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
+            deployment = self.deployment_of(request)
             if release_id:
-                version_id = store.get("release", release_id, deployment["id"])["deployment_version_id"]
+                version_id = self.store.get("release", release_id, deployment["id"])["deployment_version_id"]
             if version_id:
-                target = store.get("version", version_id, deployment["id"])
+                target = self.store.get("version", version_id, deployment["id"])
             else:
                 if not deployment["active_version_id"]:
                     raise ApiError(
                         409, "NO_ACTIVE_VERSION", "This deployment has no active version to roll back from."
                     )
-                active = store.get("version", deployment["active_version_id"])
-                found = store.version_by_number_before(deployment["id"], active["version_number"])
+                active = self.store.get("version", deployment["active_version_id"])
+                found = self.store.version_by_number_before(deployment["id"], active["version_number"])
                 if found is None:
                     raise ApiError(409, "NO_PREVIOUS_VERSION", "No ready version older than the active one.")
                 target = found
-            store.activate(deployment, target, rolled_back=True)
+            self.store.activate(deployment, target, rolled_back=True)
             return idem.respond(200, {"data": deployment})
 
-    async def promote_version(request: Request) -> Response:
+    async def promote_version(self, request: Request) -> Response:
         body = await json_body(request)
         _environment(body.get("environment"))
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            version = store.get("version", request.path_params["version_id"], deployment["id"])
-            store.activate(deployment, version)
+            deployment = self.deployment_of(request)
+            version = self.store.get("version", request.path_params["version_id"], deployment["id"])
+            self.store.activate(deployment, version)
             return idem.respond(200, {"data": deployment})
 
-    async def promote_release(request: Request) -> Response:
+    async def promote_release(self, request: Request) -> Response:
         body = await json_body(request)
         _environment(body.get("environment"))
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            release = store.get("release", request.path_params["release_id"], deployment["id"])
-            store.activate(deployment, store.get("version", release["deployment_version_id"]))
+            deployment = self.deployment_of(request)
+            release = self.store.get("release", request.path_params["release_id"], deployment["id"])
+            self.store.activate(deployment, self.store.get("version", release["deployment_version_id"]))
             return idem.respond(200, {"data": deployment, "release_id": release["id"]})
 
-    async def migration_backup(request: Request) -> Response:
+    async def migration_backup(self, request: Request) -> Response:
         body = await json_body(request)
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            version = store.get("version", request.path_params["version_id"], deployment["id"])
-            now = ctx.clock.now_iso()
+            deployment = self.deployment_of(request)
+            version = self.store.get("version", request.path_params["version_id"], deployment["id"])
+            now = self.ctx.clock.now_iso()
             backup = {
-                "id": new_id(ctx.rng, "bkp"),
+                "id": new_id(self.ctx.rng, "bkp"),
                 "database_id": deployment["linked_database_id"] or f"db_{deployment['slug']}",
                 "state": "queued",
                 "backup_type": "pre_migration",
@@ -424,15 +428,15 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             return idem.respond(200, {"data": {"backup": backup, "version": version}})
 
     # -- versions, releases, builds --------------------------------------------------------------------------
-    async def list_versions(request: Request) -> Response:
-        deployment = deployment_of(request)
+    async def list_versions(self, request: Request) -> Response:
+        deployment = self.deployment_of(request)
         clauses, params = ["deployment_id = ?"], [deployment["id"]]
         state = request.query_params.get("state")
         if state is not None:
             clauses.append("json_extract(doc, '$.state') = ?")
             params.append(state)
         return _page(
-            *store.page(
+            *self.store.page(
                 "version",
                 " AND ".join(clauses),
                 tuple(params),
@@ -441,11 +445,11 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             )
         )
 
-    def child_list(kind: str) -> Handler:
+    def child_list(self, kind: str) -> Handler:
         async def list_children(request: Request) -> Response:
-            deployment = deployment_of(request)
+            deployment = self.deployment_of(request)
             return _page(
-                *store.page(
+                *self.store.page(
                     kind,
                     "deployment_id = ?",
                     (deployment["id"],),
@@ -456,19 +460,19 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
 
         return list_children
 
-    def child_get(kind: str, param: str) -> Handler:
+    def child_get(self, kind: str, param: str) -> Handler:
         async def get_child(request: Request) -> Response:
-            deployment = deployment_of(request)
-            return _data(store.get(kind, request.path_params[param], deployment["id"]))
+            deployment = self.deployment_of(request)
+            return _data(self.store.get(kind, request.path_params[param], deployment["id"]))
 
         return get_child
 
     # -- logs ------------------------------------------------------------------------------------------------
-    async def build_log_frames(build_id: str, after: int) -> AsyncIterator[str]:
+    async def build_log_frames(self, build_id: str, after: int) -> AsyncIterator[str]:
         yield ": stream open\n\n"
         while True:
-            mark = ctx.events.latest_seq(PROVIDER)
-            rows = store.log_lines(build_id, after)
+            mark = self.ctx.events.latest_seq(PROVIDER)
+            rows = self.store.log_lines(build_id, after)
             for row in rows:
                 after = row["seq"]
                 frame = {"stream": row["stream"], "line": row["line"], "ts": row["ts"]}
@@ -476,54 +480,54 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             if rows:
                 continue
             try:
-                state = store.get("build", build_id)["state"]
+                state = self.store.get("build", build_id)["state"]
             except ApiError:
                 state = "cancelled"  # deleted while we streamed
-            if state in TERMINAL_BUILD_STATES and not store.log_lines(build_id, after, 1):
+            if state in TERMINAL_BUILD_STATES and not self.store.log_lines(build_id, after, 1):
                 yield sse_frame({"type": "done", "result": {"state": state}}, event="done")
                 return
-            if not await ctx.events.wait_for_new(PROVIDER, mark, ctx.heartbeat_seconds):
+            if not await self.ctx.events.wait_for_new(PROVIDER, mark, self.ctx.heartbeat_seconds):
                 yield ":heartbeat\n\n"
 
-    def last_event_id(request: Request) -> int:
+    def last_event_id(self, request: Request) -> int:
         text = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
         if not text.isdigit():
             raise BadBody("Last-Event-ID must be a sequence number.", {"field": "Last-Event-ID"})
         return int(text)
 
-    async def build_logs(request: Request) -> Response:
-        deployment = deployment_of(request)
-        build = store.get("build", request.path_params["build_id"], deployment["id"])
+    async def build_logs(self, request: Request) -> Response:
+        deployment = self.deployment_of(request)
+        build = self.store.get("build", request.path_params["build_id"], deployment["id"])
         if not _wants_sse(request):
             return _data(
                 {
                     "build_id": build["id"],
                     "deployment_id": deployment["id"],
-                    "logs": _log_text(store, build["id"], _lines(request)),
+                    "logs": _log_text(self.store, build["id"], _lines(request)),
                 }
             )
-        return _sse(build_log_frames(build["id"], last_event_id(request)))
+        return _sse(self.build_log_frames(build["id"], self.last_event_id(request)))
 
-    async def deployment_logs(request: Request) -> Response:
-        deployment = deployment_of(request)
+    async def deployment_logs(self, request: Request) -> Response:
+        deployment = self.deployment_of(request)
         build_id = deployment["current_build_id"]
         if not _wants_sse(request):
-            logs = _log_text(store, build_id, _lines(request)) if build_id else ""
+            logs = _log_text(self.store, build_id, _lines(request)) if build_id else ""
             return _data({"deployment_id": deployment["id"], "build_id": build_id, "logs": logs})
-        after = last_event_id(request)
+        after = self.last_event_id(request)
         if build_id is None:
 
             async def nothing() -> AsyncIterator[str]:
                 yield sse_frame({"type": "done", "result": {"state": deployment["state"]}}, event="done")
 
             return _sse(nothing())
-        return _sse(build_log_frames(build_id, after))
+        return _sse(self.build_log_frames(build_id, after))
 
     # -- env -------------------------------------------------------------------------------------------------
     def env_rows(
-        deployment_id: str, environment: str, names: list[str] | None = None
+        self, deployment_id: str, environment: str, names: list[str] | None = None
     ) -> list[dict[str, Any]]:
-        rows = db.query(
+        rows = self.db.query(
             "SELECT name, value, created_at, updated_at FROM miosa_env "
             "WHERE deployment_id = ? AND environment = ? "
             "ORDER BY name",
@@ -542,11 +546,11 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             if names is None or r["name"] in names
         ]
 
-    async def list_env(request: Request) -> Response:
-        deployment = deployment_of(request)
-        return _data(env_rows(deployment["id"], _environment(request.query_params.get("environment"))))
+    async def list_env(self, request: Request) -> Response:
+        deployment = self.deployment_of(request)
+        return _data(self.env_rows(deployment["id"], _environment(request.query_params.get("environment"))))
 
-    async def set_env(request: Request) -> Response:
+    async def set_env(self, request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
         values = body.get("env")
         if not isinstance(values, dict) or not values:
@@ -555,18 +559,18 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             if not _is_env_name(name) or not isinstance(value, str):
                 raise BadBody(f"env {name!r}: names are LIKE_THIS and values are strings.", {"field": "env"})
         environment = _environment(body.get("environment"))
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            now = ctx.clock.now_iso()
-            db.executemany(
+            deployment = self.deployment_of(request)
+            now = self.ctx.clock.now_iso()
+            self.db.executemany(
                 "INSERT INTO miosa_env(deployment_id, environment, name, value, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(deployment_id, environment, name) "
                 "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 [(deployment["id"], environment, name, value, now, now) for name, value in values.items()],
             )
-            store.emit(
+            self.store.emit(
                 "env.changed",
                 {
                     "deployment_id": deployment["id"],
@@ -575,22 +579,22 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                     "names": sorted(values),
                 },
             )
-            return idem.respond(200, {"data": env_rows(deployment["id"], environment, list(values))})
+            return idem.respond(200, {"data": self.env_rows(deployment["id"], environment, list(values))})
 
-    async def delete_env(request: Request) -> Response:
+    async def delete_env(self, request: Request) -> Response:
         environment = _environment(request.query_params.get("environment"))
         name = request.path_params["key"]
-        with ctx.idempotent(request, None) as idem:
+        with self.ctx.idempotent(request, None) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            cursor = db.execute(
+            deployment = self.deployment_of(request)
+            cursor = self.db.execute(
                 "DELETE FROM miosa_env WHERE deployment_id = ? AND environment = ? AND name = ?",
                 (deployment["id"], environment, name),
             )
             if cursor.rowcount == 0:
                 raise not_found("env var", name)
-            store.emit(
+            self.store.emit(
                 "env.changed",
                 {
                     "deployment_id": deployment["id"],
@@ -604,7 +608,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             )
 
     # -- domains ---------------------------------------------------------------------------------------------
-    async def add_domain(request: Request) -> Response:
+    async def add_domain(self, request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
         name = (_text(body, "domain", required=True, max_length=253) or "").strip().lower().rstrip(".")
         if not _is_domain_name(name):
@@ -614,17 +618,17 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             raise BadBody(
                 "redirect_policy must be none, www_to_apex or apex_to_www.", {"field": "redirect_policy"}
             )
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            if db.query_one("SELECT 1 FROM miosa_domains WHERE domain = ?", (name,)) is not None:
+            deployment = self.deployment_of(request)
+            if self.db.query_one("SELECT 1 FROM miosa_domains WHERE domain = ?", (name,)) is not None:
                 raise ApiError(
                     409, "DOMAIN_EXISTS", f"{name} is already attached to a deployment.", {"domain": name}
                 )
-            domain = miosa_seed.new_domain(store, deployment, name, "pending", policy)
-            store.insert("domain", domain, domain=name)
-            store.emit(
+            domain = miosa_seed.new_domain(self.store, deployment, name, "pending", policy)
+            self.store.insert("domain", domain, domain=name)
+            self.store.emit(
                 "domain.status_changed",
                 {
                     "deployment_id": deployment["id"],
@@ -636,16 +640,16 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             )
             return idem.respond(201, {"data": domain})
 
-    async def verify_domain(request: Request) -> Response:
+    async def verify_domain(self, request: Request) -> Response:
         body = await json_body(request)
-        with ctx.idempotent(request, body) as idem:
+        with self.ctx.idempotent(request, body) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            domain = store.get("domain", request.path_params["domain_id"], deployment["id"])
+            deployment = self.deployment_of(request)
+            domain = self.store.get("domain", request.path_params["domain_id"], deployment["id"])
             if domain["status"] in ("pending", "failed"):
                 fails = "fail" in domain["domain"]
-                change_domain_status(
+                self.change_domain_status(
                     domain,
                     "failed" if fails else "verified",
                     failure_reason=f"No CNAME record for {domain['domain']} points at "
@@ -654,16 +658,16 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                     else None,
                 )
                 if not fails:
-                    ctx.spawn(activate_domain(domain["id"]))
+                    self.ctx.spawn(self.activate_domain(domain["id"]))
             return idem.respond(200, {"data": domain})
 
-    def change_domain_status(domain: dict[str, Any], status: str, **changes: Any) -> None:
+    def change_domain_status(self, domain: dict[str, Any], status: str, **changes: Any) -> None:
         previous = domain["status"]
         domain.update(changes, status=status)
         if status == "verified":
-            domain["verified_at"] = ctx.clock.now_iso()
-        store.save("domain", domain)
-        store.emit(
+            domain["verified_at"] = self.ctx.clock.now_iso()
+        self.store.save("domain", domain)
+        self.store.emit(
             "domain.status_changed",
             {
                 "deployment_id": domain["deployment_id"],
@@ -674,24 +678,24 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             },
         )
 
-    async def activate_domain(domain_id: str) -> None:
-        await ctx.clock.sleep(5)  # TLS issuance
-        with db.transaction():
+    async def activate_domain(self, domain_id: str) -> None:
+        await self.ctx.clock.sleep(5)  # TLS issuance
+        with self.db.transaction():
             try:
-                domain = store.get("domain", domain_id)
+                domain = self.store.get("domain", domain_id)
             except ApiError:
                 return
             if domain["status"] == "verified":
-                change_domain_status(domain, "active")
+                self.change_domain_status(domain, "active")
 
-    async def delete_domain(request: Request) -> Response:
-        with ctx.idempotent(request, None) as idem:
+    async def delete_domain(self, request: Request) -> Response:
+        with self.ctx.idempotent(request, None) as idem:
             if idem.replay:
                 return idem.replay
-            deployment = deployment_of(request)
-            domain = store.get("domain", request.path_params["domain_id"], deployment["id"])
-            db.execute("DELETE FROM miosa_domains WHERE id = ?", (domain["id"],))
-            store.emit(
+            deployment = self.deployment_of(request)
+            domain = self.store.get("domain", request.path_params["domain_id"], deployment["id"])
+            self.db.execute("DELETE FROM miosa_domains WHERE id = ?", (domain["id"],))
+            self.store.emit(
                 "domain.status_changed",
                 {
                     "deployment_id": deployment["id"],
@@ -706,22 +710,22 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             )
 
     # -- runtime instances and metrics (derived from the deployment's state) ---------------------------------
-    async def list_instances(request: Request) -> Response:
-        return _data(miosa_seed.runtime_instances(deployment_of(request)))
+    async def list_instances(self, request: Request) -> Response:
+        return _data(miosa_seed.runtime_instances(self.deployment_of(request)))
 
-    async def get_instance(request: Request) -> Response:
-        deployment = deployment_of(request)
+    async def get_instance(self, request: Request) -> Response:
+        deployment = self.deployment_of(request)
         for instance in miosa_seed.runtime_instances(deployment):
             if instance["id"] == request.path_params["instance_id"]:
                 return _data(instance)
         raise not_found("runtime instance", request.path_params["instance_id"])
 
-    async def instance_logs(request: Request) -> Response:
-        deployment = deployment_of(request)
+    async def instance_logs(self, request: Request) -> Response:
+        deployment = self.deployment_of(request)
         instance_id = request.path_params["instance_id"]
         if instance_id not in {i["id"] for i in miosa_seed.runtime_instances(deployment)}:
             raise not_found("runtime instance", instance_id)
-        lines = miosa_seed.runtime_log_lines(deployment, instance_id, _lines(request), ctx.clock.now())
+        lines = miosa_seed.runtime_log_lines(deployment, instance_id, _lines(request), self.ctx.clock.now())
         return _data(
             {
                 "runtime_instance_id": instance_id,
@@ -731,36 +735,36 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             }
         )
 
-    async def metrics(request: Request) -> Response:
+    async def metrics(self, request: Request) -> Response:
         window = request.query_params.get("window", "1h")
         if window not in ("1h", "24h", "7d"):
             raise BadBody("window must be 1h, 24h or 7d.", {"field": "window"})
-        return _data(miosa_seed.metrics(deployment_of(request), window, ctx.clock.now_iso()))
+        return _data(miosa_seed.metrics(self.deployment_of(request), window, self.ctx.clock.now_iso()))
 
     # -- tenant event stream ---------------------------------------------------------------------------------
-    async def events_stream(request: Request) -> Response:
+    async def events_stream(self, request: Request) -> Response:
         patterns = [p.strip() for p in request.query_params.get("types", "").split(",") if p.strip()]
         resume_from = request.headers.get("last-event-id") or request.query_params.get("after")
         if resume_from is not None and not resume_from.strip().isdigit():
             raise BadBody("Last-Event-ID must be a sequence number.", {"field": "Last-Event-ID"})
-        after = int(resume_from) if resume_from is not None else ctx.events.latest_seq(PROVIDER)
-        drop_every = ctx.faults.spec.sse_drop_every
+        after = int(resume_from) if resume_from is not None else self.ctx.events.latest_seq(PROVIDER)
+        drop_every = self.ctx.faults.spec.sse_drop_every
 
         def wanted(type_: str) -> bool:
             return not patterns or any(fnmatch.fnmatchcase(type_, p) for p in patterns)
 
         async def frames() -> AsyncIterator[str]:
             nonlocal after
-            oldest = ctx.events.oldest_seq(PROVIDER)
+            oldest = self.ctx.events.oldest_seq(PROVIDER)
             # Resuming from before what we keep, or from beyond what we ever had (another database): re-read.
-            beyond = after > ctx.events.latest_seq(PROVIDER)
+            beyond = after > self.ctx.events.latest_seq(PROVIDER)
             if resume_from is not None and (oldest > after + 1 or beyond):
                 yield sse_frame({"type": "resync_required", "oldest_seq": oldest}, event="resync_required")
                 return
             yield ": stream open\n\n"
             sent = 0
             while True:
-                batch = ctx.events.since(PROVIDER, after, EVENT_BATCH)
+                batch = self.ctx.events.since(PROVIDER, after, EVENT_BATCH)
                 for event in batch:
                     after = event.seq
                     if not wanted(event.type):
@@ -770,51 +774,59 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                     if drop_every and sent % drop_every == 0:
                         abort_current_connection()
                         return
-                if not batch and not await ctx.events.wait_for_new(PROVIDER, after, ctx.heartbeat_seconds):
+                if not batch and not await self.ctx.events.wait_for_new(
+                    PROVIDER, after, self.ctx.heartbeat_seconds
+                ):
                     yield ":heartbeat\n\n"
 
         return _sse(frames())
 
-    def route(path: str, handler: Handler, method: str) -> Route:
-        return Route(BASE + path, _guard(handler), methods=[method])
+    def routes(self) -> list[BaseRoute]:
+        dep = "/deployments/{deployment_id}"
+        return [
+            _route("/deployments", self.list_deployments, "GET"),
+            _route("/deployments", self.create_deployment, "POST"),
+            _route(dep, self.get_deployment, "GET"),
+            _route(dep, self.update_deployment, "PATCH"),
+            _route(dep, self.delete_deployment, "DELETE"),
+            _route(dep + "/publish", self.publish, "POST"),
+            _route("/sandboxes/{sandbox_id}/deploy", self.sandbox_deploy, "POST"),
+            _route(dep + "/rollback", self.rollback, "POST"),
+            _route(dep + "/stop", self.stop, "POST"),
+            _route(dep + "/redeploy", self.redeploy, "POST"),
+            _route(dep + "/logs", self.deployment_logs, "GET"),
+            _route(dep + "/builds", self.child_list("build"), "GET"),
+            _route(dep + "/builds/{build_id}", self.child_get("build", "build_id"), "GET"),
+            _route(dep + "/builds/{build_id}/logs", self.build_logs, "GET"),
+            _route(dep + "/versions", self.list_versions, "GET"),
+            _route(dep + "/versions/{version_id}", self.child_get("version", "version_id"), "GET"),
+            _route(dep + "/versions/{version_id}/promote", self.promote_version, "POST"),
+            _route(dep + "/versions/{version_id}/migration-backup", self.migration_backup, "POST"),
+            _route(dep + "/releases", self.child_list("release"), "GET"),
+            _route(dep + "/releases/{release_id}", self.child_get("release", "release_id"), "GET"),
+            _route(dep + "/releases/{release_id}/promote", self.promote_release, "POST"),
+            _route(dep + "/env", self.list_env, "GET"),
+            _route(dep + "/env", self.set_env, "POST"),
+            _route(dep + "/env/{key}", self.delete_env, "DELETE"),
+            _route(dep + "/domains", self.add_domain, "POST"),
+            _route(dep + "/domains", self.child_list("domain"), "GET"),
+            _route(dep + "/domains/{domain_id}/verify", self.verify_domain, "POST"),
+            _route(dep + "/domains/{domain_id}", self.delete_domain, "DELETE"),
+            _route(dep + "/runtime-instances", self.list_instances, "GET"),
+            _route(dep + "/runtime-instances/{instance_id}", self.get_instance, "GET"),
+            _route(dep + "/runtime-instances/{instance_id}/logs", self.instance_logs, "GET"),
+            _route(dep + "/metrics", self.metrics, "GET"),
+            _route("/events/stream", self.events_stream, "GET"),
+            *miosa_health.routes(self.ctx, self.store, _route),
+        ]
 
-    dep = "/deployments/{deployment_id}"
-    return [
-        route("/deployments", list_deployments, "GET"),
-        route("/deployments", create_deployment, "POST"),
-        route(dep, get_deployment, "GET"),
-        route(dep, update_deployment, "PATCH"),
-        route(dep, delete_deployment, "DELETE"),
-        route(dep + "/publish", publish, "POST"),
-        route("/sandboxes/{sandbox_id}/deploy", sandbox_deploy, "POST"),
-        route(dep + "/rollback", rollback, "POST"),
-        route(dep + "/stop", stop, "POST"),
-        route(dep + "/redeploy", redeploy, "POST"),
-        route(dep + "/logs", deployment_logs, "GET"),
-        route(dep + "/builds", child_list("build"), "GET"),
-        route(dep + "/builds/{build_id}", child_get("build", "build_id"), "GET"),
-        route(dep + "/builds/{build_id}/logs", build_logs, "GET"),
-        route(dep + "/versions", list_versions, "GET"),
-        route(dep + "/versions/{version_id}", child_get("version", "version_id"), "GET"),
-        route(dep + "/versions/{version_id}/promote", promote_version, "POST"),
-        route(dep + "/versions/{version_id}/migration-backup", migration_backup, "POST"),
-        route(dep + "/releases", child_list("release"), "GET"),
-        route(dep + "/releases/{release_id}", child_get("release", "release_id"), "GET"),
-        route(dep + "/releases/{release_id}/promote", promote_release, "POST"),
-        route(dep + "/env", list_env, "GET"),
-        route(dep + "/env", set_env, "POST"),
-        route(dep + "/env/{key}", delete_env, "DELETE"),
-        route(dep + "/domains", add_domain, "POST"),
-        route(dep + "/domains", child_list("domain"), "GET"),
-        route(dep + "/domains/{domain_id}/verify", verify_domain, "POST"),
-        route(dep + "/domains/{domain_id}", delete_domain, "DELETE"),
-        route(dep + "/runtime-instances", list_instances, "GET"),
-        route(dep + "/runtime-instances/{instance_id}", get_instance, "GET"),
-        route(dep + "/runtime-instances/{instance_id}/logs", instance_logs, "GET"),
-        route(dep + "/metrics", metrics, "GET"),
-        route("/events/stream", events_stream, "GET"),
-        *miosa_health.routes(ctx, store, route),
-    ]
+
+def _route(path: str, handler: Handler, method: str) -> Route:
+    return Route(BASE + path, _guard(handler), methods=[method])
+
+
+def routes(ctx: SimContext) -> list[BaseRoute]:
+    return MiosaService(ctx).routes()
 
 
 def _lines(request: Request) -> int:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from shipdeck.sim import metrics
-from shipdeck.sim.core import Database, SimContext
+from shipdeck.sim.core import Database, Refusal, SimContext
 
 PROVIDER = "miosa"
 TENANT_ID = "ten_demo"
@@ -183,15 +183,10 @@ FAILURE_REASONS = (
 )
 
 
-class ApiError(Exception):
-    """An answer in the Miosa error shape (raised anywhere in a handler, rendered by the route wrapper)."""
+class ApiError(Refusal):
+    """A refusal in the Miosa error shape (raised anywhere in a handler, rendered by the route wrapper)."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or {}
+    provider = PROVIDER
 
 
 def not_found(kind: str, object_id: str) -> ApiError:

@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from shipdeck.sim import miteos_ws
-from shipdeck.sim.core import BadBody, Database, SimContext, json_body, miteos_error, parse_seed, token_of
+from shipdeck.sim import miteos_seed, miteos_ws
+from shipdeck.sim.core import BadBody, Database, SimContext, json_body, miteos_error, token_of
+from shipdeck.sim.core import answering as answer_refusals
 from shipdeck.sim.miteos_store import (
     DEFAULT_TASK_CONFIG,
     DEPLOYMENT_STATUSES,
@@ -43,8 +44,7 @@ def create_schema(db: Database) -> None:
 
 
 def seed(ctx: SimContext, kind: str) -> None:
-    name, count = parse_seed(kind)
-    MiteosStore(ctx).seed(name, count)
+    miteos_seed.seed(ctx, kind)
 
 
 def resume(ctx: SimContext) -> None:
@@ -122,21 +122,17 @@ def _is_int(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------- routes
 
 
+def _bad_body(exc: BadBody) -> Response:
+    return miteos_error(422, "VALIDATION_ERROR", exc.message)
+
+
+def answering(handler: Handler) -> Handler:
+    """Refusals and bad bodies become ``{"detail": ...}`` answers."""
+    return answer_refusals(handler, _bad_body)
+
+
 def routes(ctx: SimContext) -> list[BaseRoute]:
     store = MiteosStore(ctx)
-
-    def answering(handler: Handler) -> Handler:
-        """Refusals and bad bodies become ``{"detail": ...}`` answers."""
-
-        async def wrapped(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Refused as exc:
-                return miteos_error(exc.status, "REFUSED", exc.message)
-            except BadBody as exc:
-                return miteos_error(422, "VALIDATION_ERROR", exc.message)
-
-        return wrapped
 
     async def mutate(request: Request, body: Any, change: Callable[[], tuple[int, Any]]) -> Response:
         """Run ``change`` (-> status, payload) once per Idempotency-Key, in one transaction with its reply."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import weakref
@@ -33,12 +32,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from shipdeck.sim import metrics, mixpeek_health
+from shipdeck.sim import metrics, mixpeek_health, mixpeek_seed
 from shipdeck.sim.core import (
     SSE_HEADERS,
     BadBody,
     Database,
     SimContext,
+    answering,
     json_body,
     mixpeek_error,
     parse_seed,
@@ -53,11 +53,9 @@ from shipdeck.sim.mixpeek_store import (
     SCHEMA,
     TERMINAL_STATUSES,
     MixpeekStore,
-    StoreError,
     invalid,
     not_found,
     only_keys,
-    seed_demo,
 )
 
 PROVIDER = "mixpeek"
@@ -88,7 +86,7 @@ def create_schema(db: Database) -> None:
 def seed(ctx: SimContext, kind: str) -> None:
     name, _count = parse_seed(kind)
     if name in ("demo", "scale"):
-        seed_demo(MixpeekStore(ctx.db, ctx.clock, ctx.rng), ctx.clock.epoch)
+        mixpeek_seed.seed_demo(MixpeekStore(ctx.db, ctx.clock, ctx.rng), ctx.clock.epoch)
 
 
 def resume(ctx: SimContext) -> None:
@@ -142,25 +140,15 @@ def _by_method(handlers: dict[str, Handler]) -> Handler:
     return dispatch
 
 
+def _bad_body(exc: BadBody) -> Response:
+    status = 400 if "JSON" in exc.message else 422
+    kind = "BadRequestError" if status == 400 else "ValidationError"
+    return mixpeek_error(status, kind, exc.message, {"errors": exc.details} if exc.details else None)
+
+
 def _guarded(handler: Handler) -> Handler:
     """Refusals raised anywhere in a handler become the Mixpeek error envelope."""
-
-    async def guarded(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except StoreError as exc:
-            answer = mixpeek_error(exc.status, exc.kind, exc.message, exc.details)
-            if exc.code is None:
-                return answer
-            body = json.loads(bytes(answer.body))
-            body["error"]["code"] = exc.code
-            return JSONResponse(body, status_code=exc.status)
-        except BadBody as exc:
-            status = 400 if "JSON" in exc.message else 422
-            kind = "BadRequestError" if status == 400 else "ValidationError"
-            return mixpeek_error(status, kind, exc.message, {"errors": exc.details} if exc.details else None)
-
-    return guarded
+    return answering(handler, _bad_body)
 
 
 _SERVICES: weakref.WeakKeyDictionary[SimContext, MixpeekService] = weakref.WeakKeyDictionary()

@@ -1,58 +1,52 @@
-"""The console: ShipdeckApp (themes, keymap, the live loop, the screen stack); the main screen is in
-:mod:`shipdeck.tui.screens.main`.
+"""The console: ShipdeckApp (themes, keymap, the screen stack, the profile contexts, one handler for failed
+workers). The screens are in :mod:`shipdeck.tui.screens`; each is built on a profile's context
+(:mod:`shipdeck.tui.context`) and subscribes to its live state itself.
 
-The UI renders :class:`shipdeck.live.state.LiveState` and sends intents. A change is decided by a planner
-(:mod:`shipdeck.live.plans`), shown in a dialog, and executed by the profile's
-:class:`shipdeck.live.session.ChangeSession` (read-only guard, audit once, one idempotency key, unknown
-outcomes reconciled); no screen calls the adapter for a change itself.
+Every profile shown gets a Textual *mode* of its own ("profile:NAME", a main screen and what is pushed over
+it); the fleet overview is the mode "fleet". Switching profile switches mode: the other profile's screen
+stack, and its live connection, stay as they were, so switching back is instant. A context nobody has
+looked at for ``warm_for`` seconds is closed (its mode removed).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.config.audit import AuditLog, server_origin
+from shipdeck.config.cache import cache_file
 from shipdeck.config.console_options import ConsoleOptions
-from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import DEFAULT_DARK_THEME
-from shipdeck.live.health import follow_health, health_before
-from shipdeck.live.plans import (
-    ChangePlan,
-)
-from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.session import ChangeSession
-from shipdeck.live.state import ChangeBatch, Clock, ConnectionState, LiveState, utc_now
+from shipdeck.live.state import Clock, LiveState, utc_now
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
-from shipdeck.model import Deployment, Health, Version, health_of
+from shipdeck.tui.bindings import all_binding_ids, checked_keymap
 from shipdeck.tui.commands import ShipdeckCommands
-from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
+from shipdeck.tui.context import WARM_FOR, ProfileContext, ProfileContexts
+from shipdeck.tui.screens.dialogs import ConfirmDialog
+from shipdeck.tui.screens.fleet import FleetScreen
 from shipdeck.tui.screens.help import HelpScreen, help_rows
-from shipdeck.tui.screens.main import LiveBatch, MainScreen
-from shipdeck.tui.screens.screen_kit import describe_error, run_change
+from shipdeck.tui.screens.main import MainScreen
+from shipdeck.tui.screens.profiles import ProfileSwitcher
+from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import literal
 from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes
-from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 
-# Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
-WAITING_CHECK_EVERY = 10
-# A published version is followed to its end (live or failed) for at most this long, for its toast.
-FOLLOW_PUBLISH_FOR = 900.0
-# Seconds between two toasts of the client's progress notices (the header shows the connection meanwhile).
-NOTICE_INTERVAL = 10.0
+FLEET_MODE = "fleet"
+# Seconds between two looks for contexts that have been idle for longer than warm_for.
+COOL_EVERY = 15.0
+
+
+def profile_mode(name: str) -> str:
+    return f"profile:{name}"
 
 
 class ShipdeckApp(App[int]):
@@ -78,43 +72,58 @@ class ShipdeckApp(App[int]):
         clock: Clock | None = None,
         make_adapter: Callable[[Profile], Adapter] | None = None,
         timing: Timing = DEFAULT_TIMING,
+        warm_for: float = WARM_FOR,
     ) -> None:
         super().__init__()
         self.options = options
-        self.profile = options.profile
         self.clock: Clock = clock or utc_now
         # Every interval of the live view and the push streams' backoff (tests run on a faster one).
         self.timing = timing
+        self.warm_for = warm_for
         self._make_adapter = make_adapter or self._default_adapter_factory
-        self.adapter = adapter if adapter is not None else self._make_adapter(self.profile)
-        self._owns_adapter = adapter is None
-        self.session = self._session_for(self.profile, self.adapter)
-        self.live = LiveState(self.adapter, clock=self.clock, timing=timing, read_health=True)
-        self.publish_memory = PublishMemory()
-        self._unsubscribe = self.live.subscribe(self._post_batch)
-        self._tasks_adapter: Adapter | None = None
-        self._tasks_session: ChangeSession | None = None
-        self._ticks = 0
-        self._last_notice_at = -NOTICE_INTERVAL
+        self._given_adapter = adapter  # the start profile's (tests): not closed by the console
+        self.contexts = ProfileContexts(list(options.all_profiles), self._new_context)
         self._startup_problems: list[str] = [*options.config_problems]
-        # Why the live updates stopped (the live loop failed); None while they run.
-        self.live_failure: str | None = None
         self._register_themes()
+        # Made now: a profile the console cannot connect with fails here, before the terminal is taken.
+        self._start_context = None if options.start_fleet else self.contexts.get(options.profile.name)
 
     # -- setup -------------------------------------------------------------------------------------------
     def _default_adapter_factory(self, profile: Profile) -> Adapter:
         from shipdeck.api.factory import make_adapter
 
-        return make_adapter(profile, on_notice=self.notice, stream_options=self.timing.stream)
+        def notice(text: str) -> None:
+            if profile.name in self.contexts:
+                self.contexts.get(profile.name).notice(text)
 
-    def notice(self, text: str) -> None:
-        """A progress line of the client ('retrying in 2 s'). These come with every retry: while the header
-        already says the connection is down they are dropped, otherwise at most one per NOTICE_INTERVAL."""
-        now = time.monotonic()
-        if self.live.connection is not ConnectionState.LIVE or now - self._last_notice_at < NOTICE_INTERVAL:
-            return
-        self._last_notice_at = now
-        self.notify(literal(text), markup=False, timeout=4)
+        return make_adapter(profile, on_notice=notice, stream_options=self.timing.stream)
+
+    def _new_context(self, profile: Profile) -> ProfileContext:
+        given = self._given_adapter if profile.name == self.options.profile.name else None
+        return ProfileContext(
+            profile,
+            given if given is not None else self._make_adapter(profile),
+            owns_adapter=given is None,
+            make_adapter=self._make_adapter,
+            audit_path=self.options.audit_path,
+            cache_path=self._cache_path(profile),
+            clock=self.clock,
+            timing=self.timing,
+            run_worker=self._run_for_context,
+            notify=self.notify,
+        )
+
+    def _cache_path(self, profile: Profile) -> Path | None:
+        """Where ``profile``'s last known list is kept (config/cache.py); None: the cache is off."""
+        if profile.name == self.options.profile.name:
+            return self.options.cache_path
+        if self.options.cache_dir is None:
+            return None
+        return cache_file(profile.name, profile.provider, profile.base_url, self.options.cache_dir)
+
+    def _run_for_context(self, work: Coroutine[Any, Any, None], group: str, name: str) -> Worker[None]:
+        # App workers: a change in flight or a live loop outlives a switch to another profile's screen.
+        return self.run_worker(work, name=name, group=group, exit_on_error=False)
 
     def _register_themes(self) -> None:
         themes, problems = convert_themes(self.options.user_themes)
@@ -135,79 +144,153 @@ class ShipdeckApp(App[int]):
 
     async def on_mount(self) -> None:
         self._apply_keymap()
-        # Composed before the live state starts: its first batch must find the table to fill.
-        await self.push_screen(MainScreen(self))
+        if self.options.start_fleet:
+            await self.open_fleet()
+        else:
+            await self.switch_profile(self.options.profile.name)
         for problem in self._startup_problems:
             self.notify(literal(problem), severity="warning", markup=False, timeout=8)
-        self._start_live()
-        self.set_interval(1.0, self._tick, name="header-tick")
+        self.set_interval(1.0, self._tick, name="contexts-tick")
+        self.set_interval(COOL_EVERY, self._cool, name="contexts-cool")
 
-    # -- the live loop's worker: a failure is shown, never hidden behind '● live' -----------------------
-    def _start_live(self) -> None:
-        self.live_failure = None
-        self.run_worker(self.live.run(), name="live", group="live", exit_on_error=False)
+    # -- profiles and the fleet: one mode each ------------------------------------------------------------
+    async def switch_profile(self, name: str) -> None:
+        """Show ``name``'s main screen (made on first use; as it was left, when it is still warm)."""
+        context = self.contexts.get(name)
+        mode = profile_mode(name)
+        if mode not in self._modes:
+            self.add_mode(mode, lambda: MainScreen(context))
+        await self.switch_mode(mode)
 
+    async def open_fleet(self) -> None:
+        if FLEET_MODE not in self._modes:
+            self.add_mode(FLEET_MODE, lambda: FleetScreen(self.contexts))
+        await self.switch_mode(FLEET_MODE)
+
+    def action_switch_profile(self) -> None:
+        if isinstance(self.screen, ProfileSwitcher) or self._only_one_profile():
+            return
+        current = self.active_context
+        open_ = {c.name: c.connection_word() for c in self.contexts}
+        rows = [(profile, open_.get(profile.name)) for profile in self.contexts.profiles.values()]
+
+        def chosen(name: str | None) -> None:
+            if name == FLEET_MODE:
+                self.action_fleet()
+            elif name is not None:
+                self.action_switch_to(name)
+
+        self.push_screen(ProfileSwitcher(rows, current.name if current else None), chosen)
+
+    def action_switch_to(self, name: str) -> None:
+        if name in self.contexts.profiles:
+            self.run_worker(self.switch_profile(name), group="switch", exit_on_error=False)
+
+    def action_fleet(self) -> None:
+        if self._only_one_profile():
+            return
+        self.run_worker(self.open_fleet(), group="switch", exit_on_error=False)
+
+    def _only_one_profile(self) -> bool:
+        if len(self.contexts.profiles) > 1:
+            return False
+        self.notify("Only one profile is configured (see `shipdeck config`).", markup=False, timeout=4)
+        return True
+
+    async def _cool(self) -> None:
+        """Close the contexts nobody has looked at for warm_for seconds (their modes first)."""
+        for context in self.contexts.cold(self.warm_for):
+            mode = profile_mode(context.name)
+            if mode == self.current_mode:
+                continue
+            if mode in self._modes:
+                await self.remove_mode(mode)
+            self.contexts.forget(context)
+            await context.close()
+
+    def _tick(self) -> None:
+        for context in self.contexts:
+            context.tick()
+
+    @property
+    def active_context(self) -> ProfileContext | None:
+        """The profile on screen: the main screen's, or the fleet's highlighted row's."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, MainScreen):
+                return screen.context
+        return None
+
+    # For tests and benches: the profile on screen's parts (screens use their own context, never these).
+    @property
+    def live(self) -> LiveState:
+        return self._active().live
+
+    @property
+    def session(self) -> ChangeSession:
+        return self._active().session
+
+    @property
+    def adapter(self) -> Adapter:
+        return self._active().adapter
+
+    @property
+    def profile(self) -> Profile:
+        return self._active().profile
+
+    def _active(self) -> ProfileContext:
+        context = self.active_context
+        return context if context is not None else self.contexts.get(self.options.profile.name)
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        """The active mode's main (or fleet) screen, wherever it is on its stack (None before pushed)."""
+        return self._main_screen()
+
+    def _main_screen(self) -> MainScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
+    # -- the one handler for failed workers ---------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if worker.name != "live" or event.state is not WorkerState.ERROR:
+        if event.state is not WorkerState.ERROR:
             return
         error = worker.error
-        reason = describe_error(error) if isinstance(error, ShipdeckError) else repr(error)
-        self.live_failure = reason[:120]
-        binding = self._restart_binding()
+        reason = (describe_error(error) if isinstance(error, ShipdeckError) else repr(error))[:120]
+        context = next((c for c in self.contexts if c.worker is worker), None)
+        if context is None:
+            self.notify(
+                literal(f"{worker.name or 'a task'} failed: {reason}"), severity="error", markup=False
+            )
+            return
+        context.live_failure = reason
+        binding = self._binding("restart-live")
         key = self.get_key_display(binding) if binding is not None else "ctrl+r"
-        said = f"Live updates stopped: {self.live_failure}. The data shown is frozen; {key} restarts them."
-        self.notify(
-            literal(said),
-            title="Live updates stopped",
-            severity="error",
-            markup=False,
-            timeout=30,
-        )
-        self._pending_changed()
+        said = f"Live updates stopped: {reason}. The data shown is frozen; {key} restarts them."
+        if len(self.contexts.profiles) > 1:
+            said = f"{context.name}: {said}"
+        self.notify(literal(said), title="Live updates stopped", severity="error", markup=False, timeout=30)
+        context.status_changed()
 
-    def _restart_binding(self) -> Binding | None:
+    def _binding(self, binding_id: str) -> Binding | None:
         for binding in self.active_bindings.values():
-            if binding.binding.id == "restart-live":
+            if binding.binding.id == binding_id:
                 return binding.binding
         return None
 
     def action_restart_live(self) -> None:
-        if self.live_failure is None:
+        stopped = [c for c in self.contexts if c.live_failure is not None]
+        if not stopped:
             self.notify("Live updates are running.", markup=False, timeout=3)
             return
-        self._start_live()
+        for context in stopped:
+            context.start()
+            context.status_changed()
         self.notify("Live updates restarted.", markup=False, timeout=3)
-        self._pending_changed()
 
-    def all_binding_ids(self) -> set[str]:
-        """Every binding id the console knows (what the config's [keymap] may name)."""
-        from shipdeck.tui.screens.dialogs import ConfirmDialog
-
-        classes: Iterable[type[Any]] = (
-            ShipdeckApp,
-            MainScreen,
-            DeploymentsTable,
-            ConfirmDialog,
-            PublishForm,
-            HelpScreen,
-        )
-        ids: set[str] = set()
-        for cls in classes:
-            for binding in cls.BINDINGS:
-                if isinstance(binding, Binding) and binding.id:
-                    ids.add(binding.id)
-        ids |= _other_screen_binding_ids()
-        return ids
-
+    # -- keymap ------------------------------------------------------------------------------------------
     def _apply_keymap(self) -> None:
-        keymap = dict(self.options.keymap)
-        unknown = sorted(set(keymap) - self.all_binding_ids())
-        for binding_id in unknown:
-            self._startup_problems.append(
-                f"keymap: no key binding has the id {binding_id!r} (see ? for every id); ignored"
-            )
-            del keymap[binding_id]
+        keymap, problems = checked_keymap(self.options.keymap, all_binding_ids(ShipdeckApp))
+        self._startup_problems += problems
         self.set_keymap(keymap)
 
     def handle_bindings_clash(self, clashed_bindings: set[Binding], node: Any) -> None:
@@ -218,202 +301,20 @@ class ShipdeckApp(App[int]):
             markup=False,  # keys come from the user's config: '[' in one must not be read as markup
         )
 
-    # -- the live state ----------------------------------------------------------------------------------
-    def _post_batch(self, batch: ChangeBatch) -> None:
-        self.post_message(LiveBatch(batch))
-
-    def on_live_batch(self, message: LiveBatch) -> None:
-        main = self._main_screen()
-        if main is not None:
-            try:
-                main.apply_batch(message.batch)
-            except NoMatches:
-                pass  # the app is closing: the main screen's widgets are already gone
-
-    def _main_screen(self) -> MainScreen | None:
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                return screen
-        return None
-
-    @property
-    def main_screen(self) -> MainScreen | None:
-        """The console's main screen, wherever it is on the screen stack (None before it is pushed)."""
-        return self._main_screen()
-
-    def _tick(self) -> None:
-        self._ticks += 1
-        waiting = any(i.state == "waiting" and i.plan.check for i in self.session.pending.values())
-        if waiting and self._ticks % WAITING_CHECK_EVERY == 0:
-            self.run_worker(self._check_waiting(), group="pending-check", exclusive=True)
-        main = self._main_screen()
-        if main is not None and main.is_mounted:
-            try:
-                main.tick()
-            except NoMatches:
-                pass
-
-    async def _check_waiting(self) -> None:
-        """Read back the changes of unknown outcome (never resends them): the settled ones are told."""
-        for outcome in await self.session.check_waiting():
-            self.notify(literal(outcome.message()), title=f"{outcome.plan.action}: applied", markup=False)
-
-    def _pending_changed(self) -> None:
-        main = self._main_screen()
-        if main is not None and main.is_mounted:
-            main.refresh_header()
-
-    def deployments_snapshot(self) -> list[Deployment]:
-        return self.live.sorted_deployments()
-
-    def go_to_deployment(self, deployment_id: str) -> None:
-        main = self._main_screen()
-        if main is not None and main.table.move_to(deployment_id):
-            main.table.focus()
-
-    def run_main_action(self, action: str) -> None:
-        main = self._main_screen()
-        if action == "help":
-            self.action_help()
-        elif action in ("pending", "audit"):
-            self.call_later(self.run_action, action)
-        elif main is not None:
-            # run_action awaits the async actions (rollback, promote); calling them bare did nothing.
-            self.call_later(main.run_action, action)
-
-    # -- changes -----------------------------------------------------------------------------------------
-    def _session_for(self, profile: Profile, adapter: Adapter) -> ChangeSession:
-        """The write path of one profile: read-only guard, audit log, idempotency keys, pending changes."""
-        audit = AuditLog(
-            self.options.audit_path,
-            profile=profile.name,
-            provider=profile.provider,
-            origin=server_origin(profile.base_url),
-        )
-        return ChangeSession(
-            adapter,
-            audit,
-            read_only=profile.read_only,
-            profile_name=profile.name,
-            open_changes=OpenChanges(),
-            on_change=self._pending_changed,
-            clock=self.clock,
-        )
-
-    def start_change(
-        self, plan: ChangePlan, *, show_pipeline: bool = False, first: ChangePlan | None = None
-    ) -> None:
-        """Execute a confirmed plan in the background; its outcome always ends in one toast.
-        ``first``: a change to make before it (holding auto-deploy); if that one is not applied, stop."""
-        main = self._main_screen()
-        screen: Screen[Any] = main if main is not None else self.screen
-
-        async def run() -> None:
-            if first is not None:
-                held = await run_change(screen, self.session, first)
-                if held is None or not held.applied:
-                    return
-            followed = health_before(self.live, plan)
-            outcome = await run_change(screen, self.session, plan)
-            if outcome is None or not outcome.applied:
-                return
-            if followed:
-                follow_health(self.live, self.session, outcome)
-            if isinstance(outcome.result, Deployment):
-                self.live.apply_deployment(outcome.result)
-            if plan.deployment is not None:
-                self.live.mark_dirty(plan.deployment.id)
-            current = self._main_screen()
-            if current is not None and show_pipeline:
-                current.detail.show_tab("tab-pipeline")
-            version = getattr(outcome.result, "version", None)
-            if plan.deployment is not None and isinstance(version, Version):
-                follow = self._follow_version(plan.deployment, version)
-                self.run_worker(follow, group="follow-publish", exit_on_error=False)
-
-        self.run_worker(run(), group="actions", exit_on_error=False)
-
-    async def _follow_version(self, deployment: Deployment, version: Version) -> None:
-        """A published version ends in a toast too: live, or failed. Read from the live state (kept
-        current by the stream) while the deployment is watched, else from the API every few seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FOLLOW_PUBLISH_FOR
-        state = version.state
-        seconds = 0
-        while health_of(state) is Health.PROGRESS and loop.time() < deadline:
-            await asyncio.sleep(1.0)
-            seconds += 1
-            detail = self.live.detail
-            if detail is not None and detail.deployment_id == deployment.id and detail.versions is not None:
-                found = next((v for v in detail.versions if v.id == version.id), None)
-                state = found.state if found is not None else state
-            elif seconds % 5 == 0:
-                try:
-                    state = (await self.adapter.get_version(deployment.id, version.id)).state
-                except ShipdeckError:
-                    continue
-        where = f"{literal(deployment.name)}: {literal(version.label)}"
-        if health_of(state) is Health.OK:
-            self.notify(f"{where} is {literal(state)}", title="publish: live", markup=False, timeout=10)
-        elif health_of(state) is Health.FAILED:
-            self.notify(
-                f"{where} {literal(state)} (its build log is in the Pipeline tab; l opens the logs)",
-                title="publish: failed",
-                severity="error",
-                markup=False,
-                timeout=15,
-            )
-
+    # -- screens of the profile on screen ----------------------------------------------------------------
     def action_pending(self) -> None:
         from shipdeck.tui.screens.pending import PendingScreen
 
-        if not isinstance(self.screen, PendingScreen):
-            self.push_screen(PendingScreen(self.session))
+        context = self.active_context
+        if context is not None and not isinstance(self.screen, PendingScreen):
+            self.push_screen(PendingScreen(context.session))
 
     def action_audit(self) -> None:
         from shipdeck.tui.screens.pending import AuditScreen
 
-        if not isinstance(self.screen, AuditScreen):
-            self.push_screen(AuditScreen(self.session))
-
-    async def action_quit(self) -> None:
-        """Quit at once, unless changes are in flight or of unknown outcome: then say so and ask."""
-        from shipdeck.tui.screens.pending import quit_question
-
-        if not self.session.pending:
-            self.exit()
-            return
-        if isinstance(self.screen, ConfirmDialog):
-            return
-
-        def decided(answer: str | None) -> None:
-            if answer is not None:
-                self.exit()
-
-        self.push_screen(ConfirmDialog(quit_question(self.session, self.profile.environment)), decided)
-
-    # -- other screens -----------------------------------------------------------------------------------
-    def tasks_profile(self) -> Profile | None:
-        if self.profile.provider == "miteos":
-            return self.profile
-        return self.profile.tasks
-
-    def open_tasks(self) -> None:
-        from shipdeck.tui.screens.tasks import TasksScreen
-
-        profile = self.tasks_profile()
-        if profile is None:
-            return
-        if profile is self.profile:
-            adapter, session = self.adapter, self.session
-        else:
-            if self._tasks_adapter is None:
-                self._tasks_adapter = self._make_adapter(profile)
-            adapter = self._tasks_adapter
-            if self._tasks_session is None:
-                self._tasks_session = self._session_for(profile, adapter)
-            session = self._tasks_session
-        self.push_screen(TasksScreen(adapter, session))
+        context = self.active_context
+        if context is not None and not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen(context.session))
 
     def action_help(self) -> None:
         screen = self.screen
@@ -423,29 +324,27 @@ class ShipdeckApp(App[int]):
         rows = help_rows(screen, main.unavailable_reason if main else (lambda action: None))
         self.push_screen(HelpScreen(rows))
 
+    async def action_quit(self) -> None:
+        """Quit at once, unless changes are in flight or of unknown outcome: then say so and ask."""
+        from shipdeck.tui.screens.pending import quit_question
+
+        open_ones = [c for c in self.contexts if c.session.pending]
+        if not open_ones:
+            self.exit()
+            return
+        if isinstance(self.screen, ConfirmDialog):
+            return
+
+        def decided(answer: str | None) -> None:
+            if answer is not None:
+                self.exit()
+
+        context = open_ones[0]
+        self.push_screen(ConfirmDialog(quit_question(context.session, context.profile.environment)), decided)
+
     async def on_unmount(self) -> None:
-        self._unsubscribe()
-        for adapter in (self.adapter if self._owns_adapter else None, self._tasks_adapter):
-            if adapter is not None:
-                try:
-                    await adapter.aclose()
-                except ShipdeckError:
-                    pass
-
-
-def _other_screen_binding_ids() -> set[str]:
-    """Binding ids of the side screens (tasks, env, domains, logs), so the keymap may name them too."""
-    import importlib
-
-    ids: set[str] = set()
-    for module_name in ("tasks", "env_editor", "domains", "logs", "screen_kit"):
-        module = importlib.import_module(f"shipdeck.tui.screens.{module_name}")
-        for value in vars(module).values():
-            bindings = getattr(value, "BINDINGS", None) if isinstance(value, type) else None
-            for binding in bindings or []:
-                if isinstance(binding, Binding) and binding.id:
-                    ids.add(binding.id)
-    return ids
+        for context in self.contexts:
+            await context.close()
 
 
 def make_app(

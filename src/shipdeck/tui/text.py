@@ -30,8 +30,13 @@ def literal(text: object) -> str:
     return INVISIBLE_CHARS.sub(_shown_as_escape, _CONTROL_CHARS.sub("?", str(text)))
 
 
+def ascii_symbols() -> bool:
+    """SHIPDECK_ASCII set to anything but "" or "0": state symbols in ASCII (terminals without the glyphs)."""
+    return os.environ.get("SHIPDECK_ASCII", "") not in ("", "0")
+
+
 def state_symbol(health: Health) -> str:
-    table = HEALTH_SYMBOL_ASCII if os.environ.get("SHIPDECK_ASCII") else HEALTH_SYMBOL
+    table = HEALTH_SYMBOL_ASCII if ascii_symbols() else HEALTH_SYMBOL
     return table[health]
 
 

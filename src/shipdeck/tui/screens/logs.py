@@ -17,7 +17,7 @@ from textual.widgets import Footer, Static
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.model import Deployment, LogLine
+from shipdeck.model import Capability, Deployment, LogLine
 from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.screens.screen_kit import TextPrompt, describe_error
 from shipdeck.tui.text import literal
@@ -145,8 +145,10 @@ class LogsScreen(Screen[None]):
     def action_runtime(self) -> None:
         """The runtime log of the deployment's instances: the first, then the next on each press."""
         capabilities = self.adapter.capabilities
-        if not capabilities.runtime_logs:
-            self.notify(literal(capabilities.why_not("runtime_logs")), severity="warning", markup=False)
+        if not capabilities.supports(Capability.RUNTIME_LOGS):
+            self.notify(
+                literal(capabilities.why_not(Capability.RUNTIME_LOGS)), severity="warning", markup=False
+            )
             return
         self.run_worker(self._next_instance(), group="logs-runtime", exclusive=True)
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent
 
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.actions import ReadOnlyError
+from shipdeck.live.health import HealthMonitor
 from shipdeck.live.plans import (
     ChangePlan,
     NothingToDo,
@@ -26,8 +28,13 @@ from shipdeck.live.plans import (
     same_app_in,
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
-from shipdeck.model import Deployment, PublishRequest, Version
+from shipdeck.model import Capability, Deployment, PublishRequest, Version
 from shipdeck.model.service_health import HealthDetail, change_health_line, movement_text, version_figures
+from shipdeck.tui.screens.command_output import (
+    bind_custom_commands,
+    custom_palette_commands,
+    run_custom_command,
+)
 from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import age_text, literal
@@ -36,31 +43,33 @@ from shipdeck.tui.widgets.detail_pane import DetailPane
 from shipdeck.tui.widgets.status_header import StatusHeader
 
 if TYPE_CHECKING:
-    from shipdeck.tui.app import ShipdeckApp
+    from shipdeck.tui.commands import PaletteCommand
+    from shipdeck.tui.context import ProfileContext
 
 T = TypeVar("T")
 
 # Action name -> the capability it needs (the UI explains, and sends nothing, when it is missing).
-ACTION_CAPABILITY = {
-    "rollback": "rollback",
-    "promote": "promote",
-    "publish": "publish",
-    "redeploy": "redeploy",
-    "domains": "domains",
-    "env": "env",
-    "logs": "deployment_logs",
-    "deploy": "deploy",
-    "stop": "stop",
+ACTION_CAPABILITY: dict[str, Capability] = {
+    "rollback": Capability.ROLLBACK,
+    "promote": Capability.PROMOTE,
+    "publish": Capability.PUBLISH,
+    "redeploy": Capability.REDEPLOY,
+    "domains": Capability.DOMAINS,
+    "env": Capability.ENV,
+    "logs": Capability.DEPLOYMENT_LOGS,
+    "deploy": Capability.DEPLOY,
+    "stop": Capability.STOP,
 }
 MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop"})
 
 
 class LiveBatch(Message):
-    """A change batch from the live state (posted at most ~10 times a second)."""
+    """A change batch from a profile's live state (posted at most ~10 times a second)."""
 
-    def __init__(self, batch: ChangeBatch) -> None:
+    def __init__(self, batch: ChangeBatch, context: ProfileContext) -> None:
         super().__init__()
         self.batch = batch
+        self.context = context
 
 
 class MainScreen(Screen[None]):
@@ -84,17 +93,30 @@ class MainScreen(Screen[None]):
         Binding("left_square_bracket", "previous_tab", "Previous tab", show=False, id="detail-previous-tab"),
         Binding("t", "tasks", "Tasks", show=False, id="tasks"),
         Binding("escape", "back", "Back to list", show=False, id="back"),
+        Binding("c", "app.switch_profile", "Profiles", show=False, id="switch-profile"),
+        Binding("F", "app.fleet", "Fleet", show=False, id="fleet"),
         Binding("s", "sort_health", "Errors first", show=False, id="sort-unhealthy-first"),
         Binding("h", "health_span", "Health 1h/24h", show=False, id="health-span"),
     ]
 
-    def __init__(self, shipdeck: ShipdeckApp) -> None:
-        super().__init__(id="main")
-        self.shipdeck = shipdeck
+    def __init__(self, context: ProfileContext, *, id: str = "main") -> None:  # noqa: A002 - Textual's
+        super().__init__(id=id)
+        self._profile_context = context
+        self.clock = context.clock
         self._last_highlighted: str | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        bind_custom_commands(self)  # the config's [commands.NAME] keys
+
+    def action_custom_command(self, name: str) -> None:
+        run_custom_command(self, name)
+
+    @property
+    def context(self) -> ProfileContext:
+        """The profile this screen acts under (the fleet: the highlighted row's)."""
+        return self._profile_context
 
     def compose(self) -> ComposeResult:
-        profile = self.shipdeck.profile
+        profile = self.context.profile
         yield StatusHeader(
             profile=profile.name,
             provider=profile.provider,
@@ -102,30 +124,64 @@ class MainScreen(Screen[None]):
             read_only=profile.read_only,
         )
         yield Input(placeholder="filter: name, state, URL, version (enter: keep, esc: clear)", id="filter")
-        yield DeploymentsTable(clock=self.shipdeck.clock, id="deployments")
-        yield DetailPane(clock=self.shipdeck.clock, id="detail")
+        yield DeploymentsTable(clock=self.clock, id="deployments")
+        yield DetailPane(clock=self.clock, id="detail")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DeploymentsTable)
-        table.health_source = self._health_of
+        table.health_source = self.health_of_row
         table.focus()
+        self.follow(self.context)
+        self.set_interval(1.0, self.tick, name="header-tick")
+
+    def follow(self, context: ProfileContext) -> None:
+        """Subscribe to the context's live state and status, keep it connected, show what it has now (a
+        warm context's rows at once, without a request)."""
+
+        def post(batch: ChangeBatch) -> None:
+            self.post_message(LiveBatch(batch, context))
+
+        self._unsubscribe += [
+            context.live.subscribe(post),
+            context.subscribe_status(self.refresh_header),
+        ]
+        context.attach()
+        self._unsubscribe.append(context.detach)
+        self.apply_batch(ChangeBatch(reset=True, connection_changed=True), context)
+
+    def on_unmount(self) -> None:
+        for undo in self._unsubscribe:
+            undo()
+        self._unsubscribe.clear()
+
+    def on_live_batch(self, message: LiveBatch) -> None:
+        try:
+            self.apply_batch(message.batch, message.context)
+        except NoMatches:
+            pass  # the screen is closing: its widgets are already gone
 
     # -- service health ----------------------------------------------------------------------------------
-    def _health_of(self, deployment_id: str) -> tuple[float | None, list[float | None]] | None:
-        monitor = self.shipdeck.live.health
-        if monitor is None or deployment_id not in monitor.latest:
+    @property
+    def health(self) -> HealthMonitor | None:
+        """The health monitor of the profile this screen acts under (None: it reads no health)."""
+        return self.context.live.health
+
+    def health_of_row(self, row_key: str) -> tuple[float | None, Sequence[float | None]] | None:
+        """The ERRORS cell's figures of a row: (error rate, recent rates); None until it was read."""
+        monitor = self.health
+        if monitor is None or row_key not in monitor.latest:
             return None
-        return monitor.error_rate(deployment_id), list(monitor.trends.get(deployment_id, ()))
+        return monitor.error_rate(row_key), monitor.trends.get(row_key, ())
 
     def action_sort_health(self) -> None:
         table = self.table
         table.set_unhealthy_first(not table.unhealthy_first)
-        order = "highest error rate first" if table.unhealthy_first else "by name"
+        order = "highest error rate first" if table.unhealthy_first else "in the usual order"
         self.notify(f"deployments sorted {order}", timeout=3)
 
     def action_health_span(self) -> None:
-        monitor = self.shipdeck.live.health
+        monitor = self.health
         if monitor is None:
             return
         monitor.set_span("24h" if monitor.detail_span == "1h" else "1h")
@@ -137,36 +193,36 @@ class MainScreen(Screen[None]):
     ) -> list[str]:
         """The rollback / promote dialog's health line: the serving version's figures -> the target's
         while it served within the chart's span ([] when health was not read for this deployment)."""
-        monitor = self.shipdeck.live.health
+        monitor = self.health
         if monitor is None or deployment is None or target is None:
             return []
         health = monitor.watched_health(deployment.id)
         if health is None:
             return []
-        now = health.as_of or self.shipdeck.clock()
+        now = health.as_of or self.clock()
         serving = version_figures(health, current.number if current else None, serving=True)
         earlier = version_figures(health, target.number, serving=False)
         return [f"health:  {change_health_line(serving, earlier, now, target_label=target.label)}"]
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        monitor = self.shipdeck.live.health
+        monitor = self.health
         if monitor is not None and event.pane is not None:
             monitor.want_detail(event.pane.id == "tab-health")
 
     def movement_line(self, deployment: Deployment | None) -> str | None:
         """'errors 12.4% -> 3.1%, falling' for a few minutes after the user's change of this deployment."""
-        monitor = self.shipdeck.live.health
+        monitor = self.health
         moving = monitor.movement(deployment.id) if monitor is not None and deployment else None
         if moving is None:
             return None
         return "errors " + movement_text(moving.before, moving.latest, moving.direction())
 
     def show_health(self) -> None:
-        monitor = self.shipdeck.live.health
+        monitor = self.health
         if monitor is None:
             return
-        current = self.table.highlighted
+        current = self.current()
         moving = monitor.movement(current.id) if current is not None else None
         movement = movement_text(moving.before, moving.latest, moving.direction()) if moving else None
         detail = monitor.detail
@@ -233,7 +289,7 @@ class MainScreen(Screen[None]):
         deployment = event.deployment
         if deployment is not None:
             self._last_highlighted = deployment.id
-        live = self.shipdeck.live
+        live = self.context.live
         live.watch(deployment.id if deployment else None)
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
@@ -254,8 +310,8 @@ class MainScreen(Screen[None]):
     def action_previous_tab(self) -> None:
         self.detail.cycle_tab(-1)
 
-    def apply_batch(self, batch: ChangeBatch) -> None:
-        live = self.shipdeck.live
+    def apply_batch(self, batch: ChangeBatch, context: ProfileContext) -> None:
+        live = context.live
         table = self.table
         if batch.reset:
             table.empty_message = "loading deployments…" if live.pages_loading else "no deployments"
@@ -275,34 +331,46 @@ class MainScreen(Screen[None]):
         if batch.detail_changed or (current is not None and current.id in batch.changed) or batch.reset:
             self.detail.show(current, live.detail)
             self.show_health()
-        if batch.changed and table.unhealthy_first:
-            table.resort()
+        if batch.changed and live.health is not None:
+            table.health_changed(batch.changed)
         self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(problem), severity="warning", markup=False)
 
     def refresh_header(self) -> None:
-        live = self.shipdeck.live
+        if not self.is_mounted:
+            return
+        context = self.context
+        live = context.live
         header = self.query_one(StatusHeader)
-        if self.shipdeck.live_failure is not None:
-            header.show_stopped(self.shipdeck.live_failure)
+        if context.live_failure is not None:
+            header.show_stopped(context.live_failure)
         else:
-            header.show_connection(live.connection, live.data_age(), polling=live.polling)
-        adapter = self.shipdeck.adapter
+            header.show_connection(
+                live.connection, live.data_age(), polling=live.polling, cached=live.cached_age()
+            )
+        adapter = context.adapter
         header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
-        header.show_pending(len(self.shipdeck.session.pending))
+        header.show_pending(len(context.session.pending))
         table = self.table
-        header.show_count(table.row_count, table.total_count, loading=live.pages_loading)
+        header.show_count(table.row_count, table.total_count, loading=live.list_arriving)
 
     def show_last_change(self) -> None:
         current = self.current()
-        change = self.shipdeck.session.last_change_of(current) if current is not None else None
-        now = self.shipdeck.clock()
+        change = self.context.session.last_change_of(current) if current is not None else None
+        now = self.clock()
         text = f"{change.text()}, {age_text(change.at, now)} ago" if change else None
         moving = self.movement_line(current)
         if moving is not None:
             text = f"{text}; {moving}" if text else moving
         self.detail.show_last_change(text)
+
+    def start_change(
+        self, plan: ChangePlan, *, show_pipeline: bool = False, first: ChangePlan | None = None
+    ) -> None:
+        """Execute a confirmed plan through the profile's session, in the background."""
+        on_applied = (lambda: self.detail.show_tab("tab-pipeline")) if show_pipeline else None
+        self.context.start_change(self, plan, first=first, on_applied=on_applied)
 
     def tick(self) -> None:
         """Once a second: data age, budget, and the elapsed time of a running pipeline stage."""
@@ -310,22 +378,63 @@ class MainScreen(Screen[None]):
         self.show_last_change()
         if self.detail.detail is not None and self.detail.detail.pipeline_running:
             self.detail.refresh_times()
-        self.table.refresh()
-        if self.shipdeck.live.health is not None:
-            self.shipdeck.live.health.show(self.table.window_ids())
+        self.table.tick()
+        if self.health is not None:
+            self.health.show(self.table.window_ids())
+
+    # -- the command palette (it asks the active screen) ---------------------------------------------------
+    def palette_commands(self) -> list[PaletteCommand]:
+        from shipdeck.tui.commands import ACTION_COMMANDS
+
+        # run_action awaits the async actions (rollback, promote); calling them bare did nothing.
+        return (
+            [
+                (title, lambda a=action: self.call_later(self.run_action, a), help_text)  # type: ignore[misc]
+                for title, action, help_text in ACTION_COMMANDS
+            ]
+            + custom_palette_commands(self)
+            + self.profile_commands()
+        )
+
+    def profile_commands(self) -> list[PaletteCommand]:
+        """'profile: NAME' for every other profile the console knows (switch at once)."""
+        from shipdeck.tui.screens.profiles import profile_line
+
+        app = self.app
+        profiles = getattr(getattr(app, "contexts", None), "profiles", {})
+        return [
+            (
+                f"profile: {name}",
+                lambda n=name: app.run_action(f"app.switch_to({n!r})"),  # type: ignore[misc]
+                profile_line(profile),
+            )
+            for name, profile in profiles.items()
+            if name != self.context.name or type(self) is not MainScreen
+        ]
+
+    def palette_targets(self, needle: str) -> Iterator[PaletteCommand]:
+        for deployment in self.context.live.sorted_deployments():
+            if needle and needle not in deployment.name.lower():
+                continue
+            yield (f"go to {deployment.name}", lambda d=deployment.id: self.go_to(d), deployment.state)  # type: ignore[misc]
+
+    def go_to(self, row_key: str) -> None:
+        """Put the cursor on a row (a deployment id; the fleet: its row key) and focus the list."""
+        if self.table.move_to(row_key):
+            self.table.focus()
 
     # -- actions -----------------------------------------------------------------------------------------
     def unavailable_reason(self, action: str) -> str | None:
         """Why ``action`` cannot run here (read-only, provider lacks it), or None."""
         capability = ACTION_CAPABILITY.get(action)
-        capabilities = self.shipdeck.adapter.capabilities
+        capabilities = self.context.adapter.capabilities
         if capability and not capabilities.supports(capability):
             return capabilities.why_not(capability)
-        if action == "tasks" and self.shipdeck.tasks_profile() is None:
-            return f"profile {self.shipdeck.profile.name} has no tasks (Miteos)"
-        if action in MUTATIONS and self.shipdeck.session.read_only:
+        if action == "tasks" and self.context.tasks_profile() is None:
+            return f"profile {self.context.profile.name} has no tasks (Miteos)"
+        if action in MUTATIONS and self.context.session.read_only:
             try:
-                self.shipdeck.session.check_writable(action)
+                self.context.session.check_writable(action)
             except ReadOnlyError as exc:
                 return exc.message
         return None
@@ -343,7 +452,7 @@ class MainScreen(Screen[None]):
 
     async def _detail_with_versions(self, deployment: Deployment) -> DeploymentDetail | None:
         """The deployment's versions (waiting briefly for them to load), or None after saying why."""
-        detail = await self.shipdeck.live.detail_for(deployment.id)
+        detail = await self.context.live.detail_for(deployment.id)
         if detail is None or detail.versions is None:
             why = detail.unavailable.get("versions") if detail else None
             self.notify(
@@ -356,27 +465,27 @@ class MainScreen(Screen[None]):
 
     def _badge_environment(self, environment: str | None) -> str:
         """The dialog's badge: the row's own environment (Mixpeek), unless the whole profile is a sandbox."""
-        profile_environment = self.shipdeck.profile.environment
+        profile_environment = self.context.profile.environment
         if environment in ("production", "staging") and profile_environment != "sandbox":
             return environment
         return profile_environment
 
     def _environment_row(self, deployment: Deployment, environment: str | None) -> Deployment:
         """The same app's row in ``environment`` (one row per environment), else ``deployment`` itself."""
-        return same_app_in(deployment, environment, self.shipdeck.live.deployments.values()) or deployment
+        return same_app_in(deployment, environment, self.context.live.deployments.values()) or deployment
 
     def _confirm_request(
         self, plan: ChangePlan, *, confirm_label: str, ask_reason: bool = False
     ) -> ConfirmRequest:
         """The dialog for ``plan``: its preview, warnings and the confirmation the profile asks for."""
-        now = self.shipdeck.clock()
+        now = self.clock()
         lines: list[str] = []
         if plan.current is not None or plan.to is not None:
             lines = [f"current: {version_line(plan.current, now)}", f"target:  {version_line(plan.to, now)}"]
             lines += self.change_health_lines(plan.deployment, plan.current, plan.to)
         else:
             lines = [literal(plan.summary)]
-        style = self.shipdeck.profile.confirm
+        style = self.context.profile.confirm
         typed = style == "type" or (style is None and plan.into_production)
         name = plan.deployment.name if plan.deployment is not None else None
         return ConfirmRequest(
@@ -406,7 +515,7 @@ class MainScreen(Screen[None]):
         if still is None or still.id != deployment.id:
             return  # the cursor moved while the versions loaded: act only on what the user sees
         versions = detail.versions or []
-        session = self.shipdeck.session
+        session = self.context.session
         selected = self.detail.selected_version
         to: Version | None = selected
         resumes: str | None = None
@@ -418,8 +527,8 @@ class MainScreen(Screen[None]):
                 deployment,
                 versions,
                 to=to,
-                capabilities=self.shipdeck.adapter.capabilities,
-                profile_environment=self.shipdeck.profile.environment,
+                capabilities=self.context.adapter.capabilities,
+                profile_environment=self.context.profile.environment,
                 resumes=resumes,
             )
         except NothingToDo as exc:
@@ -431,7 +540,7 @@ class MainScreen(Screen[None]):
             return
         request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
         hold: ChangePlan | None = None
-        if deployment.auto_deploy and self.shipdeck.adapter.capabilities.supports("update"):
+        if deployment.auto_deploy and self.context.adapter.capabilities.supports(Capability.UPDATE):
             hold = plan_hold_auto_deploy(deployment)
             request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
         if resumes is not None:
@@ -442,7 +551,7 @@ class MainScreen(Screen[None]):
             if reason is None:
                 return
             plan.reason = reason or None
-            self.shipdeck.start_change(plan, first=hold if request.hold else None)
+            self.start_change(plan, first=hold if request.hold else None)
 
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
@@ -458,7 +567,7 @@ class MainScreen(Screen[None]):
                 versions,
                 self.detail.selected_version,
                 replaced=replaced,
-                profile_environment=self.shipdeck.profile.environment,
+                profile_environment=self.context.profile.environment,
             )
         )
         if plan is None:
@@ -466,7 +575,7 @@ class MainScreen(Screen[None]):
 
         def confirmed(answer: str | None) -> None:
             if answer is not None:
-                self.shipdeck.start_change(plan)
+                self.start_change(plan)
 
         self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="promote")), confirmed)
 
@@ -485,7 +594,7 @@ class MainScreen(Screen[None]):
 
         def confirmed(typed: str | None) -> None:
             if typed is not None:
-                self.shipdeck.start_change(plan_stop(deployment))
+                self.start_change(plan_stop(deployment))
 
         where = f" ({deployment.url})" if deployment.url else ""
         prompt = TextPrompt(
@@ -500,13 +609,12 @@ class MainScreen(Screen[None]):
 
     def action_deploy(self) -> None:
         """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
-        from shipdeck.api.miteos import MiteosAdapter
         from shipdeck.live.operations import plan_deploy
         from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
 
         deployment = self._ready_for("deploy")
-        adapter = self.shipdeck.adapter
-        if deployment is None or not isinstance(adapter, MiteosAdapter):
+        adapter = self.context.adapter
+        if deployment is None or not adapter.capabilities.supports(Capability.DEPLOY):
             return
         sandbox = adapter.sandbox_mode
 
@@ -524,7 +632,7 @@ class MainScreen(Screen[None]):
                 target=full.target or "",
                 config_id=str(extra.get("config_id") or ""),
             )
-            form = DeployForm(initial, environment=self.shipdeck.profile.environment, sandbox=sandbox)
+            form = DeployForm(initial, environment=self.context.profile.environment, sandbox=sandbox)
             self.app.push_screen(form, submitted)
 
         def submitted(chosen: DeployInput | None) -> None:
@@ -538,22 +646,24 @@ class MainScreen(Screen[None]):
             plan = plan_deploy(
                 chosen.workspace_id, chosen.target, chosen.config_id, sandbox=sandbox, on_done=select
             )
-            self.shipdeck.start_change(plan, show_pipeline=True)
+            self.start_change(plan, show_pipeline=True)
 
         self.run_worker(prefilled(), group="deploy-form", exclusive=True, exit_on_error=False)
 
     def action_publish(self) -> None:
-        if self.shipdeck.adapter.capabilities.deploy:  # Miteos publishes by triggering a deployment
+        if self.context.adapter.capabilities.supports(
+            Capability.DEPLOY
+        ):  # Miteos publishes by triggering a deployment
             self.action_deploy()
             return
         deployment = self._ready_for("publish")
         if deployment is None:
             return
-        memory = self.shipdeck.publish_memory
+        memory = self.context.publish_memory
         initial = memory.recall(deployment.id)
         if deployment.environment:  # one environment of an app (Mixpeek): publish there by default
             initial = initial.model_copy(update={"environment": deployment.environment})
-        capabilities = self.shipdeck.adapter.capabilities
+        capabilities = self.context.adapter.capabilities
         form = PublishForm(
             deployment.name,
             initial,
@@ -564,10 +674,10 @@ class MainScreen(Screen[None]):
             badge_environment=(
                 self._badge_environment
                 if len(capabilities.environments) > 1
-                else lambda _: self.shipdeck.profile.environment
+                else lambda _: self.context.profile.environment
             ),
         )
-        detail = self.shipdeck.live.detail
+        detail = self.context.live.detail
         versions = detail.versions or [] if detail and detail.deployment_id == deployment.id else []
 
         def submitted(request: PublishRequest | None) -> None:
@@ -583,22 +693,22 @@ class MainScreen(Screen[None]):
                     request,
                     capabilities,
                     versions=versions,
-                    profile_environment=self.shipdeck.profile.environment,
+                    profile_environment=self.context.profile.environment,
                 )
             )
             if plan is None:
                 return
-            style = self.shipdeck.profile.confirm
+            style = self.context.profile.confirm
             if style == "type" or (style is None and plan.into_production):
                 # Into production: the form's ctrl+s is not enough, the name is typed too.
                 def confirmed(answer: str | None) -> None:
                     if answer is not None:
-                        self.shipdeck.start_change(plan, show_pipeline=True)
+                        self.start_change(plan, show_pipeline=True)
 
                 dialog = ConfirmDialog(self._confirm_request(plan, confirm_label="publish"))
                 self.app.push_screen(dialog, confirmed)
                 return
-            self.shipdeck.start_change(plan, show_pipeline=True)
+            self.start_change(plan, show_pipeline=True)
 
         self.app.push_screen(form, submitted)
 
@@ -606,14 +716,14 @@ class MainScreen(Screen[None]):
         deployment = self._ready_for("redeploy")
         if deployment is None:
             return
-        plan = plan_redeploy(deployment, profile_environment=self.shipdeck.profile.environment)
+        plan = plan_redeploy(deployment, profile_environment=self.context.profile.environment)
 
         def confirmed(answer: str | None) -> None:
             if answer is not None:
-                self.shipdeck.start_change(plan, show_pipeline=True)
+                self.start_change(plan, show_pipeline=True)
 
         request = self._confirm_request(plan, confirm_label="redeploy")
-        request.environment = self.shipdeck.profile.environment
+        request.environment = self.context.profile.environment
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
     def _push_for_deployment(self, action: str, make: Callable[[Deployment], Screen[Any]]) -> None:
@@ -624,19 +734,19 @@ class MainScreen(Screen[None]):
     def action_domains(self) -> None:
         from shipdeck.tui.screens.domains import DomainsScreen
 
-        shipdeck = self.shipdeck
-        self._push_for_deployment("domains", lambda d: DomainsScreen(shipdeck.adapter, shipdeck.session, d))
+        context = self.context
+        self._push_for_deployment("domains", lambda d: DomainsScreen(context.adapter, context.session, d))
 
     def action_env(self) -> None:
         from shipdeck.tui.screens.env_editor import EnvEditorScreen
 
-        shipdeck = self.shipdeck
-        self._push_for_deployment("env", lambda d: EnvEditorScreen(shipdeck.adapter, shipdeck.session, d))
+        context = self.context
+        self._push_for_deployment("env", lambda d: EnvEditorScreen(context.adapter, context.session, d))
 
     def action_logs(self) -> None:
         from shipdeck.tui.screens.logs import LogsScreen
 
-        self._push_for_deployment("logs", lambda d: LogsScreen(self.shipdeck.adapter, d))
+        self._push_for_deployment("logs", lambda d: LogsScreen(self.context.adapter, d))
 
     def action_copy(self) -> None:
         from shipdeck.tui.clipboard import copy_to_clipboard
@@ -655,7 +765,11 @@ class MainScreen(Screen[None]):
         if reason:
             self.notify(literal(reason), title="tasks", severity="warning", markup=False)
             return
-        self.shipdeck.open_tasks()
+        from shipdeck.tui.screens.tasks import TasksScreen
+
+        parts = self.context.tasks_parts()
+        if parts is not None:
+            self.app.push_screen(TasksScreen(*parts))
 
 
 def _in_environment(environment: str | None) -> str:

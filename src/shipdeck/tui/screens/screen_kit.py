@@ -3,7 +3,6 @@ through the session with a toast of its outcome, and error text for humans."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -20,8 +19,8 @@ from shipdeck.api.errors import ApiError, ShipdeckError
 from shipdeck.live.actions import ReadOnlyError
 from shipdeck.live.plans import ChangePlan
 from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
-from shipdeck.model import HEALTH_SYMBOL, HEALTH_SYMBOL_ASCII, health_of
-from shipdeck.tui.text import literal
+from shipdeck.model import health_of
+from shipdeck.tui.text import literal, state_symbol
 
 T = TypeVar("T")
 
@@ -120,8 +119,7 @@ def fill_table(table: DataTable[Any], labels: Sequence[str], rows: Sequence[Tabl
 
 def state_cell(state: str | None) -> Text:
     """A state as symbol + word, so it never depends on colour (ASCII symbols with SHIPDECK_ASCII=1)."""
-    symbols = HEALTH_SYMBOL_ASCII if os.environ.get("SHIPDECK_ASCII") == "1" else HEALTH_SYMBOL
-    return cell(f"{symbols[health_of(state)]} {state or 'unknown'}")
+    return cell(f"{state_symbol(health_of(state))} {state or 'unknown'}")
 
 
 def refused_because_read_only(screen: Screen[Any], runner: ChangeSession, action: str) -> bool:

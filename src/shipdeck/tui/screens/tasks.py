@@ -22,7 +22,7 @@ from shipdeck.api.base import Adapter
 from shipdeck.live.plans import plan_task_action
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.tasks import PendingApproval, TasksLive, TasksUpdate, pending_approvals_of
-from shipdeck.model import Agent, Task
+from shipdeck.model import Agent, Capability, Task
 from shipdeck.tui.screens.screen_kit import (
     TableRow,
     TextPrompt,
@@ -86,8 +86,8 @@ class TasksScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#tasks-table", DataTable).focus()
-        if not self.adapter.capabilities.tasks:
-            self.connection = f"unavailable: {self.adapter.capabilities.why_not('tasks')}"
+        if not self.adapter.capabilities.supports(Capability.TASKS):
+            self.connection = f"unavailable: {self.adapter.capabilities.why_not(Capability.TASKS)}"
             self._render_status()
             return
         self.run_worker(self.live.run(), name="tasks-live", group="tasks-live", exclusive=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,8 +29,9 @@ from shipdeck.model import Deployment, Health
 from shipdeck.model.service_health import format_rate, health_level, trend_text
 from shipdeck.tui.text import age_text, literal, state_label
 
-# Where a row's service health comes from: (error rate now, recent error rates), None: not read (yet).
-HealthSource = Callable[[str], tuple[float | None, list[float | None]] | None]
+# Where a row's service health comes from, by row key: (error rate now, recent error rates); None: not read.
+HealthSource = Callable[[str], tuple[float | None, Sequence[float | None]] | None]
+# Over the threshold a row says so in symbol and word, not in colour alone.
 FLAGS = {"critical": "⚠ high", "warning": "⚠ warn"}
 _LEVEL_HEALTH = {"critical": Health.FAILED, "warning": Health.PROGRESS}
 
@@ -77,6 +78,10 @@ def _sort_key(dep: Deployment) -> SortKey:
     return (dep.name.lower(), dep.id)
 
 
+def _age(dep: Deployment, now: datetime) -> str:
+    return age_text(dep.updated_at or dep.created_at, now)
+
+
 def row_name(dep: Deployment) -> str:
     """The name column: ``Shop (staging)`` where a provider lists an app once per environment (Mixpeek)."""
     return f"{dep.name} ({dep.environment})" if dep.environment else dep.name
@@ -100,17 +105,22 @@ def column_widths(total: int) -> list[int]:
     return widths
 
 
-def errors_cell(rate: float | None, trend: list[float | None], width: int) -> str:
+def errors_cell(rate: float | None, trend: Sequence[float | None], width: int) -> str:
     """``12.4% ▂▅██ ⚠ high``: the rate, its trend in blocks, and over the threshold a symbol and word."""
     if rate is None and not any(r is not None for r in trend):
         return "-"
     flag = FLAGS.get(health_level(rate), "")
-    blocks = trend_text(trend, max(0, width - 13)) if width >= 16 else ""
-    return (
-        f"{format_rate(rate):>5} {blocks} {flag}".rstrip()
-        if blocks
-        else f"{format_rate(rate):>5} {flag}".rstrip()
-    )
+    blocks = trend_text(list(trend), max(0, width - 13)) if width >= 16 else ""
+    parts = [f"{format_rate(rate):>5}", blocks, flag]
+    return " ".join(part for part in parts if part)
+
+
+def health_cell(source: HealthSource | None, key: str, width: int, paint: _Paint) -> tuple[str, Style]:
+    """The ERRORS cell of the row ``key`` and its style (the state colours: failing red, degraded amber)."""
+    read = source(key) if source is not None else None
+    rate, trend = read if read is not None else (None, ())
+    level = _LEVEL_HEALTH.get(health_level(rate))
+    return errors_cell(rate, trend, width), paint.health[level] if level else paint.base
 
 
 def fit(text: str, width: int) -> str:
@@ -189,12 +199,13 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._visible: list[str] = []
         self._filter = ""
         self._highlighted_id: str | None = None
-        # Until the user moves, the cursor stays on the first row while pages arrive.
-        self._user_moved = False
         self.empty_message = "loading deployments…"
         self._announced_at = -HIGHLIGHT_SETTLE
         self._settle_timer: Timer | None = None
         self._paint: _Paint | None = None
+        # What each painted row's AGE cell says, by line on screen (line -> (deployment id, age text)): a
+        # tick repaints only the lines whose age text changed.
+        self._painted_ages: dict[int, tuple[str, str]] = {}
         self.health_source: HealthSource | None = None
         self.unhealthy_first = False
 
@@ -230,11 +241,6 @@ class DeploymentsTable(ScrollView, can_focus=True):
         """The deployments shown (the filter applied), in their order on screen."""
         return [self._rows[dep_id] for dep_id in self.visible_ids]
 
-    def window_ids(self) -> list[str]:
-        """The ids of the rows on screen now (what the health monitor reads first)."""
-        top = int(self.scroll_y)
-        return self._visible[top : top + max(1, self.scrollable_content_region.height)]
-
     def replace_all(self, deployments: Iterable[Deployment]) -> None:
         """Every row anew (after a snapshot); the cursor stays on the same deployment when it can."""
         rows = {dep.id: dep for dep in deployments}
@@ -252,8 +258,12 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def upsert(self, deployments: Iterable[Deployment]) -> None:
         """Add or update rows in place (keyed by id); the order moves only if a name changed."""
         placed: list[tuple[SortKey, str]] = []
+        updated: set[str] = set()
         for dep in deployments:
             old = self._rows.get(dep.id)
+            if old == dep:
+                continue  # read again, nothing changed: nothing to repaint
+            updated.add(dep.id)
             self._rows[dep.id] = dep
             self._haystacks[dep.id] = _haystack(dep)
             if old is None or _sort_key(old) != _sort_key(dep):
@@ -269,10 +279,17 @@ class DeploymentsTable(ScrollView, can_focus=True):
                 bisect.insort(self._order, key)
         if placed:
             self._ordered_ids = None
-        if placed or self._filter:
+        if placed or (self._filter and updated):
             self._reindex()
-        else:
-            self.refresh()
+        elif updated:
+            self._refresh_rows(updated)
+
+    def _refresh_rows(self, ids: set[str]) -> None:
+        """Repaint the lines on screen that show one of ``ids`` (rows off screen are painted when shown)."""
+        width = self.size.width
+        for y, (dep_id, _) in self._painted_ages.items():
+            if dep_id in ids:
+                self.refresh(Region(0, y, width, 1))
 
     def remove_rows(self, ids: Iterable[str]) -> None:
         for dep_id in ids:
@@ -297,14 +314,14 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self._reindex()
 
     def _ordered(self) -> list[str]:
-        """Every row id in display order (cached until rows are added or removed, or health re-sorts)."""
+        """Every row key in display order (cached until rows are added or removed, or health re-sorts)."""
         if self._ordered_ids is None:
             ids = [dep_id for _, dep_id in self._order]
             source = self.health_source
             if self.unhealthy_first and source is not None:
-                # Highest error rate first; rows without a figure keep their name order after them (stable).
-                def rate(dep_id: str) -> float:
-                    read = source(dep_id)
+                # Highest error rate first; rows without a figure keep their order after them (stable).
+                def rate(key: str) -> float:
+                    read = source(key)
                     return -1.0 if read is None or read[0] is None else read[0]
 
                 ids.sort(key=rate, reverse=True)
@@ -312,21 +329,29 @@ class DeploymentsTable(ScrollView, can_focus=True):
         return self._ordered_ids
 
     def set_unhealthy_first(self, on: bool) -> None:
-        """Sort by error rate, highest first (on) or by name (off); the cursor stays on its row."""
+        """Sort by error rate, highest first (on), or in the table's own order (off); the cursor stays on
+        its row."""
         self.unhealthy_first = on
         self._ordered_ids = None
         self._reindex()
 
-    def resort(self) -> None:
-        """Health changed: re-order when sorting by it, else just repaint the ERRORS column."""
+    def health_changed(self, keys: Iterable[str]) -> None:
+        """These rows' health may have moved: re-order when sorting by it, else repaint those on screen."""
         if self.unhealthy_first:
             self._ordered_ids = None
             self._reindex()
         else:
-            self.refresh()
+            self._refresh_rows(set(keys))
+
+    def window_ids(self) -> list[str]:
+        """The keys of the rows on screen now (what the health monitor reads first)."""
+        top = int(self.scroll_y)
+        return self._visible[top : top + max(1, self.scrollable_content_region.height)]
 
     def _reindex(self, among: list[str] | None = None) -> None:
-        keep = self._highlighted_id if self._user_moved else None
+        # The cursor stays on the deployment it is on while rows arrive, move or go (pages of a big account
+        # sorting in above it): the detail pane does not reload under a user who pressed nothing.
+        keep = self._highlighted_id
         ids = self._ordered() if among is None else among
         if self._filter:
             needle = self._filter
@@ -349,7 +374,6 @@ class DeploymentsTable(ScrollView, can_focus=True):
             return False
         if deployment_id not in self._visible:
             self.set_filter("")
-        self._user_moved = True
         self.cursor = self._visible.index(deployment_id)
         return True
 
@@ -360,10 +384,11 @@ class DeploymentsTable(ScrollView, can_focus=True):
     def watch_cursor(self, old: int, new: int) -> None:
         self._scroll_cursor_into_view()
         self.refresh()
-        current = self.highlighted
-        current_id = current.id if current else None
-        if current_id != self._highlighted_id:
-            self._highlighted_id = current_id
+        # The row key, not the deployment's id: the fleet's rows are keyed by profile and id (two profiles
+        # may hold the same id), and _reindex keeps the cursor on this key while rows move.
+        current_key = self._visible[new] if 0 <= new < len(self._visible) else None
+        if current_key != self._highlighted_id:
+            self._highlighted_id = current_key
             self._announce_highlight()
 
     def _announce_highlight(self) -> None:
@@ -392,27 +417,21 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
     def action_cursor_up(self) -> None:
-        self._user_moved = True
         self.cursor -= 1
 
     def action_cursor_down(self) -> None:
-        self._user_moved = True
         self.cursor += 1
 
     def action_page_up(self) -> None:
-        self._user_moved = True
         self.cursor -= max(1, self.scrollable_content_region.height - 2)
 
     def action_page_down(self) -> None:
-        self._user_moved = True
         self.cursor += max(1, self.scrollable_content_region.height - 2)
 
     def action_first(self) -> None:
-        self._user_moved = True
         self.cursor = 0
 
     def action_last(self) -> None:
-        self._user_moved = True
         self.cursor = len(self._visible) - 1
 
     def action_select(self) -> None:
@@ -452,6 +471,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
             return Strip([Segment(fit(text, width), style)], width)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._visible):
+            self._painted_ages.pop(y, None)
             if index == 0:
                 message = self.empty_message
                 if self._rows and self._filter:
@@ -460,21 +480,35 @@ class DeploymentsTable(ScrollView, can_focus=True):
                 return Strip([Segment(fit("  " + message, width), style)], width)
             return Strip.blank(width, paint.base)
         dep = self._rows[self._visible[index]]
-        return self._render_row(dep, paint, selected=index == self.cursor)
+        age = _age(dep, paint.now)
+        self._painted_ages[y] = (dep.id, age)
+        return self._render_row(dep, paint, age, selected=index == self.cursor)
 
-    def _render_row(self, dep: Deployment, paint: _Paint, *, selected: bool) -> Strip:
+    def tick(self) -> int:
+        """The clock moved on: repaint the rows whose AGE text changed (an age of "3h" changes once an
+        hour), nothing else. Returns how many lines were repainted."""
+        if not self._painted_ages:
+            return 0
+        now = self.clock()
+        width = self.size.width
+        changed = 0
+        for y, (dep_id, shown) in self._painted_ages.items():
+            dep = self._rows.get(dep_id)
+            if dep is not None and _age(dep, now) != shown:
+                self.refresh(Region(0, y, width, 1))
+                changed += 1
+        return changed
+
+    def _render_row(self, dep: Deployment, paint: _Paint, age: str, *, selected: bool) -> Strip:
         base, widths, width = paint.base, paint.widths, paint.width
         version = f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
-        read = self.health_source(dep.id) if self.health_source is not None else None
-        rate, trend = read if read is not None else (None, [])
-        level = _LEVEL_HEALTH.get(health_level(rate))
         cells = [
             (state_label(dep.state), paint.health[dep.health]),
             (literal(row_name(dep)), base),
             (version, base),
-            (errors_cell(rate, trend, widths[3]), paint.health[level] if level else base),
+            health_cell(self.health_source, dep.id, widths[3], paint),
             (literal(dep.url or "-"), base),
-            (age_text(dep.updated_at or dep.created_at, paint.now), base),
+            (age, base),
         ]
         segments: list[Segment] = []
         for position, ((text, style), cell_width) in enumerate(zip(cells, widths, strict=True)):

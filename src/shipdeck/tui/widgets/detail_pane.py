@@ -12,7 +12,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from shipdeck.live.state import DeploymentDetail, deployment_id_of
 from shipdeck.model import Deployment, Event, PipelineRun, Version
@@ -20,6 +20,7 @@ from shipdeck.model.service_health import HealthDetail
 from shipdeck.tui.text import age_text, literal, state_label
 from shipdeck.tui.widgets.event_log import EventLog
 from shipdeck.tui.widgets.health_view import HealthView
+from shipdeck.tui.widgets.versions_table import VersionsTable
 
 TAB_IDS = ("tab-versions", "tab-pipeline", "tab-domains", "tab-env", "tab-events", "tab-health")
 
@@ -54,7 +55,6 @@ class DetailPane(Vertical):
     DetailPane TabbedContent { height: 1fr; }
     DetailPane ContentSwitcher { height: 1fr; }
     DetailPane TabPane { height: 1fr; padding: 0; }
-    DetailPane DataTable { height: 1fr; }
     DetailPane .detail-text { padding: 0 1; }
     DetailPane #detail-summary { height: auto; padding: 0 1; color: $text-muted; }
     DetailPane #versions-cap { height: 1; color: $text-muted; display: none; }
@@ -72,7 +72,7 @@ class DetailPane(Vertical):
             with TabPane("Versions", id="tab-versions"):
                 yield Static("", id="versions-change", classes="detail-text")
                 yield Static("", id="versions-cap", classes="detail-text")
-                yield DataTable(id="versions-table", cursor_type="row", zebra_stripes=False)
+                yield VersionsTable(id="versions-table", clock=self.clock)
             with TabPane("Pipeline", id="tab-pipeline"), VerticalScroll():
                 yield Static("", id="pipeline-text", classes="detail-text")
             with TabPane("Domains", id="tab-domains"), VerticalScroll():
@@ -96,10 +96,6 @@ class DetailPane(Vertical):
         index = TAB_IDS.index(self.active_tab) if self.active_tab in TAB_IDS else 0
         self.show_tab(TAB_IDS[(index + step) % len(TAB_IDS)])
 
-    def on_mount(self) -> None:
-        table = self.query_one("#versions-table", DataTable)
-        table.add_columns("VER", "STATE", "AGE", "AUTHOR", "MESSAGE")
-
     # -- what the app calls ------------------------------------------------------------------------------
     def show(self, deployment: Deployment | None, detail: DeploymentDetail | None) -> None:
         same_deployment = self.deployment is not None and deployment is not None
@@ -117,7 +113,9 @@ class DetailPane(Vertical):
         """'rolled back v8 -> v7 by ana, 3m ago' above the versions, until the next change."""
         line = self.query_one("#versions-change", Static)
         line.display = bool(text)
-        line.update(literal(text or ""))
+        shown = literal(text or "")
+        if line.content != shown:  # the tick calls this every second: repaint only a changed line
+            line.update(shown)
 
     def show_health(
         self,
@@ -179,17 +177,12 @@ class DetailPane(Vertical):
     @property
     def selected_version(self) -> Version | None:
         """The version under the Versions tab's cursor, if that table has the focus."""
-        table = self.query_one("#versions-table", DataTable)
-        if not table.has_focus or self.detail is None or not self.detail.versions:
-            return None
-        ordered = self._ordered_versions()
-        if 0 <= table.cursor_row < len(ordered):
-            return ordered[table.cursor_row]
-        return None
+        table = self.query_one(VersionsTable)
+        return table.highlighted if table.has_focus else None
 
     def focus_versions(self) -> None:
         self.show_tab("tab-versions")
-        self.query_one("#versions-table", DataTable).focus()
+        self.query_one(VersionsTable).focus()
 
     # -- rendering ---------------------------------------------------------------------------------------
     def _missing(self, part: str) -> Text:
@@ -198,34 +191,17 @@ class DetailPane(Vertical):
             return Text(literal(self.detail.unavailable[part]))
         return Text("loading…")
 
-    def _ordered_versions(self) -> list[Version]:
-        versions = self.detail.versions if self.detail and self.detail.versions else []
-        return sorted(versions, key=lambda v: (v.number or 0, v.id), reverse=True)
-
     def _show_versions(self, *, keep_cursor: bool) -> None:
-        table = self.query_one("#versions-table", DataTable)
-        cursor = table.cursor_row if keep_cursor else 0
-        table.clear()
+        table = self.query_one(VersionsTable)
         self._show_versions_cap()
         if self.deployment is None:
-            return
-        if self.detail is None or self.detail.versions is None:
-            table.add_row(self._missing("versions"), "", "", "", "")
-            return
-        now = self.clock()
-        active = self.deployment.active_version_id
-        for version in self._ordered_versions():
-            marker = "▶ " if version.id == active else "  "
-            table.add_row(
-                Text(marker + literal(version.label)),
-                Text(state_label(version.state)),
-                age_text(version.created_at, now),
-                Text(literal(version.author or "-")),
-                Text(literal(version.message or "")),
-                key=version.id,
+            table.show_message("")
+        elif self.detail is None or self.detail.versions is None:
+            table.show_message(self._missing("versions").plain)
+        else:
+            table.show_versions(
+                self.detail.versions, active=self.deployment.active_version_id, keep_cursor=keep_cursor
             )
-        if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
 
     def _show_versions_cap(self) -> None:
         """'showing newest 500 of 100,000 versions' when the live state kept only the newest."""

@@ -73,7 +73,16 @@ class EventLog(Log):
         self.dropped_lines = 0
 
     def on_mount(self) -> None:
-        self._flush_timer = self.set_interval(self._flush_interval, self.flush, name="event-log-flush")
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """One flush ``flush_interval`` after the first queued line (an idle log runs no timer at all)."""
+        if self._pending and self._flush_timer is None and self.is_mounted:
+            self._flush_timer = self.set_timer(self._flush_interval, self._flush_due, name="event-log-flush")
+
+    def _flush_due(self) -> None:
+        self._flush_timer = None
+        self.flush()
 
     # -- writing ----------------------------------------------------------------------------------------
     def write_text_lines(self, lines: Iterable[str]) -> None:
@@ -83,6 +92,7 @@ class EventLog(Log):
                 if len(self._pending) == self._pending.maxlen:
                     self.dropped_lines += 1
                 self._pending.append(literal(part))
+        self._schedule_flush()
 
     def write_events(self, events: Iterable[Event]) -> None:
         self.write_text_lines(format_event(event) for event in events)

@@ -22,9 +22,29 @@ CONNECTION_SYMBOL = {
 }
 
 
-def connection_text(state: ConnectionState, age: float | None, *, polling: bool = False) -> str:
+def ago_text(seconds: float) -> str:
+    """'12 s', '3 min', '5 h', '2 d'."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min"
+    if whole < 86400:
+        return f"{whole // 3600} h"
+    return f"{whole // 86400} d"
+
+
+def connection_text(
+    state: ConnectionState, age: float | None, *, polling: bool = False, cached: float | None = None
+) -> str:
     """'● live', '● polled 8s', '◑ stale 42s', ... (the age shows whenever the data may be out of date:
-    polled data is as old as the last poll, not pushed as it changes)."""
+    polled data is as old as the last poll, not pushed as it changes). ``cached``: the list shown is the
+    last known one, saved that many seconds ago ('◌ as of 3 min ago, connecting')."""
+    if cached is not None:
+        doing = "connecting" if state is ConnectionState.CONNECTING else "API unreachable"
+        if state is ConnectionState.LIVE:
+            doing = "loading"
+        return f"{CONNECTION_SYMBOL[state]} as of {ago_text(cached)} ago, {doing}"
     if state is ConnectionState.LIVE and polling:
         return f"{CONNECTION_SYMBOL[state]} polled" + (f" {int(age)}s" if age is not None else "")
     text = f"{CONNECTION_SYMBOL[state]} {state.value}"
@@ -72,6 +92,8 @@ class StatusHeader(Horizontal):
         self._profile = profile
         self._provider = provider
         self._environment = environment
+        # What each field shows now: the once-a-second tick repaints a field only when its text changes.
+        self._shown: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("shipdeck", id="header-title")
@@ -88,20 +110,26 @@ class StatusHeader(Horizontal):
         yield Static("", id="header-budget")
         yield Static(connection_text(ConnectionState.CONNECTING, None), id="header-connection")
 
-    def show_connection(self, state: ConnectionState, age: float | None, *, polling: bool = False) -> None:
-        widget = self.query_one("#header-connection", Static)
-        widget.update(Content(connection_text(state, age, polling=polling)))
-        widget.set_class(state is not ConnectionState.LIVE, "-down")
+    def _show(self, field: str, text: str) -> Static:
+        """Put ``text`` in the field ``#header-<field>`` unless it already says so (no repaint then)."""
+        widget = self.query_one(f"#header-{field}", Static)
+        if self._shown.get(field) != text:
+            self._shown[field] = text
+            widget.update(Content(text))
+        return widget
+
+    def show_connection(
+        self, state: ConnectionState, age: float | None, *, polling: bool = False, cached: float | None = None
+    ) -> None:
+        widget = self._show("connection", connection_text(state, age, polling=polling, cached=cached))
+        widget.set_class(state is not ConnectionState.LIVE or cached is not None, "-down")
 
     def show_stopped(self, reason: str) -> None:
         """The live updates stopped (their loop failed): the data shown is frozen, whatever its age."""
-        widget = self.query_one("#header-connection", Static)
-        widget.update(Content(f"✖ stopped: {reason}"))
-        widget.set_class(True, "-down")
+        self._show("connection", f"✖ stopped: {reason}").set_class(True, "-down")
 
     def show_budget(self, remaining: int | None, limit: int | None) -> None:
-        widget = self.query_one("#header-budget", Static)
-        widget.update(Content(budget_text(remaining, limit)))
+        widget = self._show("budget", budget_text(remaining, limit))
         low = remaining is not None and bool(limit) and remaining * 100 < LOW_BUDGET_PERCENT * (limit or 1)
         widget.set_class(low, "-low")
 
@@ -113,7 +141,7 @@ class StatusHeader(Horizontal):
             text = f"{shown:,}/{total:,} shown"
         else:
             text = f"{total:,} deployments"
-        self.query_one("#header-count", Static).update(Content(text))
+        self._show("count", text)
 
     def show_pending(self, count: int) -> None:
-        self.query_one("#header-pending", Static).update(Content(f"⧗ {count} pending" if count else ""))
+        self._show("pending", f"⧗ {count} pending" if count else "")

@@ -1,0 +1,87 @@
+"""One ``ProviderSpec`` per provider: everything shipdeck derives from "which control plane is this".
+
+The factory (:mod:`shipdeck.api.factory`) builds adapters from ``SPECS``; config validation reads the plain
+row each spec builds on (:mod:`shipdeck.config.providers`: config may not import api); the CLI's
+``--provider`` choices and the demo's profiles come from here too. A fourth provider adds its adapter module,
+its row in ``config/providers.py`` and its spec below (plus its sandbox surface and seed under ``sim/``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from shipdeck.api.common import HttpAdapter
+from shipdeck.api.miosa import MIOSA_CAPABILITIES, MiosaAdapter
+from shipdeck.api.miteos import MITEOS_CAPABILITIES, MiteosAdapter
+from shipdeck.api.mixpeek import MIXPEEK_CAPABILITIES, MixpeekAdapter
+from shipdeck.config.providers import PROVIDER_DEFAULTS, ProviderDefaults, ProviderName
+from shipdeck.model import Capabilities, Capability
+
+DemoRole = Literal["console", "tasks"]
+
+
+@dataclass(frozen=True)
+class DemoProfile:
+    """How ``shipdeck demo`` uses this provider's sandbox surface: the console itself, or its Tasks side."""
+
+    name: str
+    role: DemoRole
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: ProviderName
+    adapter: type[HttpAdapter]
+    capabilities: Capabilities
+    demo: DemoProfile | None = None
+
+    @property
+    def defaults(self) -> ProviderDefaults:
+        return PROVIDER_DEFAULTS[self.name]
+
+    @property
+    def base_url(self) -> str:
+        return self.defaults.base_url
+
+    @property
+    def token_env(self) -> str:
+        return self.defaults.token_env
+
+
+SPECS: dict[ProviderName, ProviderSpec] = {
+    spec.name: spec
+    for spec in (
+        ProviderSpec("miosa", MiosaAdapter, MIOSA_CAPABILITIES, DemoProfile("demo", "console")),
+        ProviderSpec("miteos", MiteosAdapter, MITEOS_CAPABILITIES, DemoProfile("demo-tasks", "tasks")),
+        ProviderSpec("mixpeek", MixpeekAdapter, MIXPEEK_CAPABILITIES),
+    )
+}
+
+
+def spec_for(name: str) -> ProviderSpec | None:
+    return next((spec for key, spec in SPECS.items() if key == name), None)
+
+
+def demo_spec(role: DemoRole) -> ProviderSpec:
+    """The provider the demo uses for ``role`` (exactly one per role)."""
+    (spec,) = (s for s in SPECS.values() if s.demo is not None and s.demo.role == role)
+    return spec
+
+
+def check_specs() -> list[str]:
+    """What is inconsistent between the specs and the config rows (empty when all agree); run by a test."""
+    problems = []
+    if set(SPECS) != set(PROVIDER_DEFAULTS):
+        problems.append(f"specs {sorted(SPECS)} vs config rows {sorted(PROVIDER_DEFAULTS)}")
+    for name, spec in SPECS.items():
+        if spec.capabilities.provider != name or spec.adapter.provider != name:
+            problems.append(f"{name}: capabilities or adapter name another provider")
+        if spec.adapter.capabilities is not spec.capabilities:
+            problems.append(f"{name}: the adapter's capabilities are not the spec's")
+        if name in PROVIDER_DEFAULTS and spec.capabilities.supports(Capability.TASKS) != spec.defaults.tasks:
+            problems.append(f"{name}: config's tasks flag disagrees with Capability.TASKS")
+    return problems
+
+
+__all__ = ["SPECS", "DemoProfile", "ProviderSpec", "check_specs", "demo_spec", "spec_for"]

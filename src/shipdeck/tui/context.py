@@ -1,0 +1,317 @@
+"""One profile's live connection in the console: its adapter, its write path and its live state.
+
+A :class:`ProfileContext` is what a screen is built on: the main screen shows one, the fleet screen shows
+every one. Screens subscribe to its :class:`~shipdeck.live.state.LiveState` themselves and send changes
+through its :class:`~shipdeck.live.session.ChangeSession` (never through the adapter). The App holds a
+:class:`ProfileContexts` registry: a context is created when a screen first needs it, stays warm (its live
+state running) for ``warm_for`` seconds after the last screen showing it went away, and is closed on quit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
+
+from shipdeck.api.base import Adapter
+from shipdeck.api.errors import ShipdeckError
+from shipdeck.config.audit import AuditLog, server_origin
+from shipdeck.config.open_changes import OpenChanges
+from shipdeck.config.profile import Profile
+from shipdeck.live.health import follow_health, health_before
+from shipdeck.live.plans import ChangePlan
+from shipdeck.live.publish_memory import PublishMemory
+from shipdeck.live.session import ChangeSession
+from shipdeck.live.state import Clock, ConnectionState, LiveState
+from shipdeck.live.timing import Timing
+from shipdeck.model import Capability, Deployment, Health, Version, health_of
+from shipdeck.tui.text import literal
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from textual.screen import Screen
+    from textual.worker import Worker
+
+# A context nobody looks at stays connected this long (seconds), so that switching back is instant.
+WARM_FOR = 300.0
+# Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
+WAITING_CHECK_EVERY = 10
+# A published version is followed to its end (live or failed) for at most this long, for its toast.
+FOLLOW_PUBLISH_FOR = 900.0
+# Seconds between two toasts of the client's progress notices (the header shows the connection meanwhile).
+NOTICE_INTERVAL = 10.0
+
+# What the App lends a context: a worker runner (coroutine, group, name) and notify (message, **options).
+RunWorker = Callable[[Coroutine[Any, Any, None], str, str], "Worker[None]"]
+Notify = Callable[..., None]
+
+
+class ProfileContext:
+    """One profile: adapter, change session, live state, publish memory, and its Tasks side."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        adapter: Adapter,
+        *,
+        owns_adapter: bool,
+        make_adapter: Callable[[Profile], Adapter],
+        audit_path: Path | None,
+        clock: Clock,
+        cache_path: Path | None = None,
+        timing: Timing,
+        run_worker: RunWorker,
+        notify: Notify,
+    ) -> None:
+        self.profile = profile
+        self.adapter = adapter
+        self.clock = clock
+        self._owns_adapter = owns_adapter
+        self._make_adapter = make_adapter
+        self._audit_path = audit_path
+        self._run_worker = run_worker
+        self._notify = notify
+        self._status_listeners: list[Callable[[], None]] = []
+        self.session = self._session_for(profile, adapter)
+        self.live = LiveState(adapter, clock=clock, timing=timing, cache_path=cache_path, read_health=True)
+        self.publish_memory = PublishMemory()
+        # Why the live updates stopped (the live loop failed); None while they run.
+        self.live_failure: str | None = None
+        self.worker: Worker[None] | None = None
+        self._tasks_adapter: Adapter | None = None
+        self._tasks_session: ChangeSession | None = None
+        self._viewers = 0
+        self.idle_since: float | None = time.monotonic()
+        self._last_notice_at = -NOTICE_INTERVAL
+        self._ticks = 0
+        self.closed = False
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    # -- status: screens showing this profile listen, the session and the live loop tell ---------------
+    def subscribe_status(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """``listener()`` whenever pending changes or the live loop's health change; returns unsubscribe."""
+        self._status_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._status_listeners:
+                self._status_listeners.remove(listener)
+
+        return unsubscribe
+
+    def status_changed(self) -> None:
+        for listener in list(self._status_listeners):
+            listener()
+
+    def connection_word(self) -> str:
+        """'live', 'polled', 'stale', 'offline', ... for a list of profiles (the header says more)."""
+        if self.live_failure is not None:
+            return "stopped"
+        if self.live.polling:
+            return "polled"
+        return str(self.live.connection)
+
+    @property
+    def current(self) -> bool:
+        return self.live_failure is None and self.live.connection is ConnectionState.LIVE
+
+    # -- lifetime ----------------------------------------------------------------------------------------
+    def attach(self) -> None:
+        """A screen shows this profile: keep it connected (start its live loop if it is not running)."""
+        self._viewers += 1
+        self.idle_since = None
+        self.start()
+
+    def detach(self) -> None:
+        self._viewers = max(0, self._viewers - 1)
+        if self._viewers == 0:
+            self.idle_since = time.monotonic()
+
+    def start(self) -> None:
+        if self.closed or (self.worker is not None and not self.worker.is_finished):
+            return
+        self.live_failure = None
+        self.worker = self._run_worker(self.live.run(), "live", "live")
+
+    def cold(self, now: float, warm_for: float) -> bool:
+        """Nobody has shown it for ``warm_for`` seconds and no change of it is open: it may be closed."""
+        return self.idle_since is not None and now - self.idle_since >= warm_for and not self.session.pending
+
+    async def close(self) -> None:
+        self.closed = True
+        self.live.save_cache()  # the last known list, for the next start (nothing if it did not change)
+        if self.worker is not None:
+            self.worker.cancel()
+        for adapter in (self.adapter if self._owns_adapter else None, self._tasks_adapter):
+            if adapter is not None:
+                try:
+                    await adapter.aclose()
+                except ShipdeckError:
+                    pass
+
+    def notice(self, text: str) -> None:
+        """A progress line of the client ('retrying in 2 s'). These come with every retry: while the header
+        already says the connection is down they are dropped, otherwise at most one per NOTICE_INTERVAL."""
+        now = time.monotonic()
+        if self.live.connection is not ConnectionState.LIVE or now - self._last_notice_at < NOTICE_INTERVAL:
+            return
+        self._last_notice_at = now
+        self._notify(literal(f"{self.name}: {text}"), markup=False, timeout=4)
+
+    def tick(self) -> None:
+        """Once a second (the App's timer): read back the changes of unknown outcome now and then."""
+        self._ticks += 1
+        waiting = any(i.state == "waiting" and i.plan.check for i in self.session.pending.values())
+        if waiting and self._ticks % WAITING_CHECK_EVERY == 0:
+            self._run_worker(self._check_waiting(), "pending-check", f"pending-check:{self.name}")
+
+    async def _check_waiting(self) -> None:
+        """Read back the changes of unknown outcome (never resends them): the settled ones are told."""
+        for outcome in await self.session.check_waiting():
+            self._notify(literal(outcome.message()), title=f"{outcome.plan.action}: applied", markup=False)
+
+    # -- the write path ----------------------------------------------------------------------------------
+    def _session_for(self, profile: Profile, adapter: Adapter) -> ChangeSession:
+        """The write path of one profile: read-only guard, audit log, idempotency keys, pending changes."""
+        audit = AuditLog(
+            self._audit_path,
+            profile=profile.name,
+            provider=profile.provider,
+            origin=server_origin(profile.base_url),
+        )
+        return ChangeSession(
+            adapter,
+            audit,
+            read_only=profile.read_only,
+            profile_name=profile.name,
+            open_changes=OpenChanges(),
+            on_change=self.status_changed,
+            clock=self.clock,
+        )
+
+    def start_change(
+        self,
+        screen: Screen[Any],
+        plan: ChangePlan,
+        *,
+        first: ChangePlan | None = None,
+        on_applied: Callable[[], None] | None = None,
+    ) -> None:
+        """Execute a confirmed plan in the background (an App worker: it outlives a profile switch); its
+        outcome always ends in one toast. ``first``: a change to make before it (holding auto-deploy); if
+        that one is not applied, stop. ``on_applied``: what the screen shows next (the pipeline tab)."""
+        from shipdeck.tui.screens.screen_kit import run_change
+
+        async def run() -> None:
+            if first is not None:
+                held = await run_change(screen, self.session, first)
+                if held is None or not held.applied:
+                    return
+            followed = health_before(self.live, plan)
+            outcome = await run_change(screen, self.session, plan)
+            if outcome is None or not outcome.applied:
+                return
+            if followed:
+                follow_health(self.live, self.session, outcome)
+            if isinstance(outcome.result, Deployment):
+                self.live.apply_deployment(outcome.result)
+            if plan.deployment is not None:
+                self.live.mark_dirty(plan.deployment.id)
+            if on_applied is not None:
+                on_applied()
+            version = getattr(outcome.result, "version", None)
+            if plan.deployment is not None and isinstance(version, Version):
+                self._run_worker(
+                    self._follow_version(plan.deployment, version), "follow-publish", "follow-publish"
+                )
+
+        self._run_worker(run(), "actions", f"change:{self.name}")
+
+    async def _follow_version(self, deployment: Deployment, version: Version) -> None:
+        """A published version ends in a toast too: live, or failed. Read from the live state (kept
+        current by the stream) while the deployment is watched, else from the API every few seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_PUBLISH_FOR
+        state = version.state
+        seconds = 0
+        while health_of(state) is Health.PROGRESS and loop.time() < deadline:
+            await asyncio.sleep(1.0)
+            seconds += 1
+            detail = self.live.detail
+            if detail is not None and detail.deployment_id == deployment.id and detail.versions is not None:
+                found = next((v for v in detail.versions if v.id == version.id), None)
+                state = found.state if found is not None else state
+            elif seconds % 5 == 0:
+                try:
+                    state = (await self.adapter.get_version(deployment.id, version.id)).state
+                except ShipdeckError:
+                    continue
+        where = f"{literal(deployment.name)}: {literal(version.label)}"
+        if health_of(state) is Health.OK:
+            self._notify(f"{where} is {literal(state)}", title="publish: live", markup=False, timeout=10)
+        elif health_of(state) is Health.FAILED:
+            self._notify(
+                f"{where} {literal(state)} (its build log is in the Pipeline tab; l opens the logs)",
+                title="publish: failed",
+                severity="error",
+                markup=False,
+                timeout=15,
+            )
+
+    # -- the Tasks side (Miteos, or the profile's tasks_profile) -----------------------------------------
+    def tasks_profile(self) -> Profile | None:
+        if self.adapter.capabilities.supports(Capability.TASKS):
+            return self.profile
+        return self.profile.tasks
+
+    def tasks_parts(self) -> tuple[Adapter, ChangeSession] | None:
+        """The adapter and session the Tasks screen uses (made on first use), or None without tasks."""
+        profile = self.tasks_profile()
+        if profile is None:
+            return None
+        if profile is self.profile:
+            return self.adapter, self.session
+        if self._tasks_adapter is None:
+            self._tasks_adapter = self._make_adapter(profile)
+        if self._tasks_session is None:
+            self._tasks_session = self._session_for(profile, self._tasks_adapter)
+        return self._tasks_adapter, self._tasks_session
+
+
+class ProfileContexts:
+    """Every profile the console may show, and the contexts made for them so far (lazily)."""
+
+    def __init__(self, profiles: list[Profile], make: Callable[[Profile], ProfileContext]) -> None:
+        self.profiles: dict[str, Profile] = {profile.name: profile for profile in profiles}
+        self._make = make
+        self._open: dict[str, ProfileContext] = {}
+
+    def __iter__(self) -> Iterator[ProfileContext]:
+        return iter(list(self._open.values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._open
+
+    def get(self, name: str) -> ProfileContext:
+        """The profile's context, made (not yet started) on first use."""
+        context = self._open.get(name)
+        if context is None or context.closed:
+            context = self._make(self.profiles[name])
+            self._open[name] = context
+        return context
+
+    def all(self) -> list[ProfileContext]:
+        """A context for every profile, in the config's order (the fleet shows them all)."""
+        return [self.get(name) for name in self.profiles]
+
+    def cold(self, warm_for: float) -> list[ProfileContext]:
+        now = time.monotonic()
+        return [context for context in self._open.values() if context.cold(now, warm_for)]
+
+    def forget(self, context: ProfileContext) -> None:
+        if self._open.get(context.name) is context:
+            del self._open[context.name]

@@ -1,0 +1,155 @@
+"""The fleet overview: the deployments of every profile at once, failed first, with each profile's
+connection in the header. The keys and actions are the main screen's: an action runs under the highlighted
+row's own profile (its read-only rule, token, audit log and change session)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Footer, Input, Static
+
+from shipdeck.live.state import ChangeBatch, ConnectionState
+from shipdeck.tui.commands import PaletteCommand
+from shipdeck.tui.context import ProfileContext, ProfileContexts
+from shipdeck.tui.screens.main import MainScreen
+from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.deployments_table import DeploymentsTable
+from shipdeck.tui.widgets.detail_pane import DetailPane
+from shipdeck.tui.widgets.fleet_table import FleetTable, row_key, split_key
+
+# How each profile's connection reads in the header (symbol and word, never colour alone).
+_CONNECTION_MARK = {
+    ConnectionState.LIVE: "●",
+    ConnectionState.CONNECTING: "◌",
+    ConnectionState.RECONNECTING: "◐",
+    ConnectionState.STALE: "◑",
+    ConnectionState.OFFLINE: "○",
+}
+
+
+class FleetScreen(MainScreen):
+    """Every profile's rows; the header line says how each profile's connection is."""
+
+    DEFAULT_CSS = """
+    FleetScreen #fleet-header { height: 1; padding: 0 1; background: $panel; }
+    FleetScreen #fleet-header-connections { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, contexts: ProfileContexts) -> None:
+        self.contexts = contexts
+        self.members = contexts.all()
+        super().__init__(self.members[0], id="fleet")
+
+    @property
+    def context(self) -> ProfileContext:
+        """The highlighted row's profile (the first profile while there is no row)."""
+        key = self.query_one(FleetTable).highlighted_key if self.is_mounted else None
+        if key is not None:
+            return self.contexts.get(split_key(key)[0])
+        return self._profile_context
+
+    def compose(self) -> ComposeResult:
+        providers = {c.name: c.profile.provider for c in self.members}
+        yield Static(f"shipdeck · fleet · {len(self.members)} profiles", id="fleet-header", markup=False)
+        yield Static("", id="fleet-header-connections", markup=False)
+        yield Input(
+            placeholder="filter: profile, provider, name, state, URL (enter: keep, esc: clear)", id="filter"
+        )
+        yield FleetTable(providers, clock=self.clock, id="deployments")
+        yield DetailPane(clock=self.clock, id="detail")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DeploymentsTable).focus()
+        for context in self.members:
+            self.follow(context)
+        self.set_interval(1.0, self.tick, name="header-tick")
+
+    @property
+    def fleet(self) -> FleetTable:
+        return self.query_one(FleetTable)
+
+    def apply_batch(self, batch: ChangeBatch, context: ProfileContext) -> None:
+        live = context.live
+        table = self.fleet
+        if batch.reset:
+            table.replace_profile(context.name, live.deployments.values())
+        else:
+            if batch.changed:
+                table.upsert_in(
+                    context.name, (live.deployments[i] for i in batch.changed if i in live.deployments)
+                )
+            if batch.removed:
+                table.remove_in(context.name, batch.removed)
+        if table.total_count == 0:
+            loading = any(
+                c.live.pages_loading and c.live.connection is not ConnectionState.OFFLINE
+                for c in self.members
+            )
+            table.empty_message = "loading deployments…" if loading else "no deployments in any profile"
+        mine = self.context is context
+        if batch.events and mine:
+            self.detail.add_events(batch.events)
+        current = table.highlighted
+        if mine and (
+            batch.detail_changed or batch.reset or (current is not None and current.id in batch.changed)
+        ):
+            self.detail.show(current, live.detail)
+        self.refresh_header()
+        for problem in batch.problems:
+            self.notify(literal(f"{context.name}: {problem}"), severity="warning", markup=False)
+
+    def connections_line(self) -> str:
+        """``miosa-production ● live · mixpeek ○ offline (connection refused)`` for the header."""
+        parts = []
+        for context in self.members:
+            word = context.connection_word()
+            mark = (
+                "■"
+                if context.live_failure is not None
+                else _CONNECTION_MARK.get(context.live.connection, "?")
+            )
+            part = f"{context.name} {mark} {word}"
+            if context.live.connection is ConnectionState.OFFLINE and context.live.connection_note:
+                part += f" ({context.live.connection_note[:40]})"
+            if context.session.pending:
+                part += f" !{len(context.session.pending)}"
+            parts.append(part)
+        return " · ".join(parts)
+
+    def refresh_header(self) -> None:
+        if not self.is_mounted:
+            return
+        table = self.fleet
+        shown = f"{table.row_count}/{table.total_count}" if table.filter_text else str(table.total_count)
+        self.query_one("#fleet-header", Static).update(
+            f"shipdeck · fleet · {len(self.members)} profiles · {shown} deployments"
+        )
+        self.query_one("#fleet-header-connections", Static).update(literal(self.connections_line()))
+
+    @on(DeploymentsTable.Highlighted)
+    def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
+        deployment = event.deployment
+        key = self.fleet.highlighted_key
+        if key is not None:
+            self._last_highlighted = key
+        context = self.context
+        for member in self.members:
+            if member is not context:
+                member.live.watch(None)  # one detail stream at a time, the highlighted row's
+        live = context.live
+        live.watch(deployment.id if deployment else None)
+        self.detail.show(deployment, live.detail)
+        self.detail.reset_events(live.events)
+        self.show_last_change()
+
+    def palette_targets(self, needle: str) -> Iterator[PaletteCommand]:
+        for context in self.members:
+            for deployment in context.live.sorted_deployments():
+                if needle and needle not in deployment.name.lower():
+                    continue
+                key = row_key(context.name, deployment.id)
+                title = f"go to {deployment.name} ({context.name})"
+                yield (title, lambda k=key: self.go_to(k), deployment.state)  # type: ignore[misc]

@@ -1,0 +1,202 @@
+"""FleetTable: the deployments of several profiles in one virtual table (the fleet overview).
+
+It is a :class:`DeploymentsTable` (same cursor, filter, virtual rendering and keys) whose rows are keyed by
+profile and deployment id, ordered failed first, and carry profile and provider columns. Each profile's rows
+are replaced or updated on their own, so a profile that is slow or down never holds back the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from rich.segment import Segment
+from textual.strip import Strip
+
+from shipdeck.model import Deployment, Health
+from shipdeck.tui.text import age_text, literal, state_label
+from shipdeck.tui.widgets.deployments_table import (
+    BULK_INSERT,
+    DeploymentsTable,
+    SortKey,
+    _Paint,
+    fit,
+    row_name,
+)
+
+# (title, minimum width, share of the spare width). A HEALTH column (the health checks' verdict) goes after
+# STATE once the live state carries it: add it here and a cell in FleetTable._cells.
+FLEET_COLUMNS: tuple[tuple[str, int, int], ...] = (
+    ("PROFILE", 10, 1),
+    ("PROVIDER", 8, 0),
+    ("STATE", 12, 0),
+    ("NAME", 16, 3),
+    ("VERSION", 7, 0),
+    ("URL", 10, 2),
+    ("AGE", 4, 0),
+)
+# Failed first, then what is moving, what nobody knows, what is fine, what is off.
+_RANK = {Health.FAILED: "0", Health.PROGRESS: "1", Health.UNKNOWN: "2", Health.OK: "3", Health.STOPPED: "4"}
+_SEP = "\x1f"
+
+
+def row_key(profile: str, deployment_id: str) -> str:
+    """The fleet's key of a row: profile and deployment id (two profiles may list the same id)."""
+    return f"{profile}{_SEP}{deployment_id}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    profile, _, deployment_id = key.partition(_SEP)
+    return profile, deployment_id
+
+
+def _fleet_sort_key(profile: str, dep: Deployment) -> SortKey:
+    return (f"{_RANK.get(dep.health, '2')}{dep.name.lower()}", profile)
+
+
+def fleet_widths(total: int) -> list[int]:
+    gaps = len(FLEET_COLUMNS) - 1
+    minimum = sum(width for _, width, _ in FLEET_COLUMNS)
+    spare = max(0, total - minimum - gaps)
+    shares = sum(share for _, _, share in FLEET_COLUMNS)
+    widths = [width + spare * share // shares for _, width, share in FLEET_COLUMNS]
+    widths[3] += max(0, total - gaps - sum(widths))
+    return widths
+
+
+class FleetTable(DeploymentsTable):
+    """Rows of every profile: ``replace_profile``, ``upsert_in`` and ``remove_in`` per profile."""
+
+    def __init__(self, providers: Mapping[str, str], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.providers = dict(providers)  # profile name -> provider
+        self._by_profile: dict[str, set[str]] = {name: set() for name in providers}
+
+    @property
+    def highlighted_key(self) -> str | None:
+        if 0 <= self.cursor < len(self._visible):
+            return self._visible[self.cursor]
+        return None
+
+    def profile_of(self, key: str) -> str:
+        return split_key(key)[0]
+
+    def keys_of(self, profile: str) -> set[str]:
+        return set(self._by_profile.get(profile, ()))
+
+    def replace_profile(self, profile: str, deployments: Iterable[Deployment]) -> None:
+        """Every row of one profile anew (after its snapshot); the other profiles' rows stay."""
+        fresh = {row_key(profile, dep.id): dep for dep in deployments}
+        gone = self.keys_of(profile) - fresh.keys()
+        if gone:
+            self.remove_in(profile, [split_key(key)[1] for key in gone], reindex=False)
+        self.upsert_in(profile, [dep for key, dep in fresh.items() if self._rows.get(key) is not dep])
+        if gone:
+            self._reindex()
+
+    def upsert_in(self, profile: str, deployments: Iterable[Deployment]) -> None:
+        placed: list[tuple[SortKey, str]] = []
+        keys = self._by_profile.setdefault(profile, set())
+        for dep in deployments:
+            key = row_key(profile, dep.id)
+            old = self._rows.get(key)
+            self._rows[key] = dep
+            self._haystacks[key] = _haystack(profile, self.providers.get(profile, ""), dep)
+            keys.add(key)
+            if old is None or _fleet_sort_key(profile, old) != _fleet_sort_key(profile, dep):
+                if old is not None:
+                    self._remove_key((_fleet_sort_key(profile, old), key))
+                placed.append((_fleet_sort_key(profile, dep), key))
+        if len(placed) > BULK_INSERT:
+            self._order.extend(placed)
+            self._order.sort()
+        else:
+            import bisect
+
+            for item in placed:
+                bisect.insort(self._order, item)
+        if placed:
+            self._ordered_ids = None
+        if placed or self._filter:
+            self._reindex()
+        else:
+            self.refresh()
+
+    def remove_in(self, profile: str, ids: Iterable[str], *, reindex: bool = True) -> None:
+        keys = self._by_profile.setdefault(profile, set())
+        for dep_id in ids:
+            key = row_key(profile, dep_id)
+            old = self._rows.pop(key, None)
+            self._haystacks.pop(key, None)
+            keys.discard(key)
+            if old is not None:
+                self._remove_key((_fleet_sort_key(profile, old), key))
+        self._ordered_ids = None
+        if reindex:
+            self._reindex()
+
+    # -- rendering ---------------------------------------------------------------------------------------
+    def _new_paint(self) -> _Paint:
+        paint = super()._new_paint()
+        return _Paint(
+            width=paint.width,
+            widths=fleet_widths(paint.width),
+            base=paint.base,
+            cursor=paint.cursor,
+            health=paint.health,
+            now=paint.now,
+        )
+
+    def render_line(self, y: int) -> Strip:
+        paint = self._paint or self._new_paint()
+        if y == 0:
+            style = self.get_component_rich_style("deployments-table--header")
+            titles = zip(FLEET_COLUMNS, paint.widths, strict=True)
+            text = " ".join(fit(title, w) for (title, _, _), w in titles)
+            return Strip([Segment(fit(text, paint.width), style)], paint.width)
+        index = int(self.scroll_y) + y - 1
+        if index >= len(self._visible):
+            return super().render_line(y)
+        key = self._visible[index]
+        return self._fleet_row(key, self._rows[key], paint, selected=index == self.cursor)
+
+    def _fleet_row(self, key: str, dep: Deployment, paint: _Paint, *, selected: bool) -> Strip:
+        base, widths, width = paint.base, paint.widths, paint.width
+        profile = self.profile_of(key)
+        version = f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
+        cells = [
+            (literal(profile), base),
+            (self.providers.get(profile, "?"), base),
+            (state_label(dep.state), paint.health[dep.health]),
+            (literal(row_name(dep)), base),
+            (version, base),
+            (literal(dep.url or "-"), base),
+            (age_text(dep.updated_at or dep.created_at, paint.now), base),
+        ]
+        segments: list[Segment] = []
+        for position, ((text, style), cell_width) in enumerate(zip(cells, widths, strict=True)):
+            if position:
+                segments.append(Segment(" ", base))
+            segments.append(Segment(fit(text, cell_width), style))
+        used = sum(widths) + len(widths) - 1
+        if used < width:
+            segments.append(Segment(" " * (width - used), base))
+        if selected:
+            segments = [
+                Segment(text, style + paint.cursor if style else paint.cursor) for text, style, _ in segments
+            ]
+        return Strip(segments, width)
+
+
+def _haystack(profile: str, provider: str, dep: Deployment) -> str:
+    version = f"v{dep.active_version_number}" if dep.active_version_number is not None else ""
+    parts = (
+        profile,
+        provider,
+        dep.name,
+        dep.slug or "",
+        dep.state,
+        dep.url or "",
+        version,
+        dep.environment or "",
+    )
+    return " ".join(parts).lower()

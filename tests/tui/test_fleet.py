@@ -1,0 +1,243 @@
+"""The fleet overview and the profile switcher, against a real `shipdeck sim` serving all three providers:
+every profile's rows at once, an action under the row's own profile, switching in place (warm), and one
+profile down while the others stay live."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.command import CommandList, CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from shipdeck.config.console_options import ConsoleOptions
+from shipdeck.config.profile import Profile, Secret
+from shipdeck.live.session import ChangeSession
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.fleet import FleetScreen
+from shipdeck.tui.screens.main import MainScreen
+from shipdeck.tui.widgets.fleet_table import FleetTable, row_key
+from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
+from tests.simproc import SimServer
+from tests.tui.console_host import (
+    APP_NOW,
+    SimHttp,
+    confirm,
+    console_options,
+    console_sim,
+    screen_as,
+    settle_actions,
+    wait_for,
+    wait_for_screen,
+)
+from tests.tui.screen_host import frozen_sim
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def fleet_profiles(sim: SimServer, *, mixpeek_url: str | None = None) -> tuple[Profile, ...]:
+    return (
+        Profile("miosa-production", "miosa", sim.miosa, Secret(ADMIN), environment="sandbox"),
+        Profile("miteos-staging", "miteos", sim.miteos, Secret(MITEOS_TOKEN), environment="sandbox"),
+        Profile(
+            "mixpeek", "mixpeek", mixpeek_url or sim.mixpeek, Secret(MIXPEEK_TOKEN), environment="sandbox"
+        ),
+    )
+
+
+def fleet_options(sim: SimServer, tmp_path: Path, **kwargs: Any) -> ConsoleOptions:
+    profiles = fleet_profiles(sim, **kwargs)
+    base = console_options(sim, tmp_path)
+    return replace(base, profile=profiles[0], profiles=profiles, start_fleet=True)
+
+
+def fleet_app(options: ConsoleOptions) -> ShipdeckApp:
+    return ShipdeckApp(options, clock=lambda: APP_NOW)
+
+
+def fleet_of(app: ShipdeckApp) -> FleetScreen:
+    return screen_as(app, FleetScreen)
+
+
+def rows_by_profile(app: ShipdeckApp) -> dict[str, list[str]]:
+    table = fleet_of(app).query_one(FleetTable)
+    rows: dict[str, list[str]] = {}
+    for key in table.visible_ids:
+        deployment = table.row(key)
+        assert deployment is not None
+        rows.setdefault(table.profile_of(key), []).append(deployment.name.lower())
+    return rows
+
+
+async def fleet_loaded(pilot: Pilot[Any], app: ShipdeckApp) -> None:
+    await wait_for_screen(pilot, app, FleetScreen)
+
+    def every_profile_listed() -> bool:
+        rows = rows_by_profile(app)
+        return all(rows.get(name) for name in app.contexts.profiles)
+
+    await wait_for(pilot, every_profile_listed, what="rows of every profile")
+
+
+@pytest.fixture
+def own_sim(tmp_path: Path) -> Iterator[SimServer]:
+    with console_sim(tmp_path) as server:
+        yield server
+
+
+async def test_the_fleet_lists_every_profile_with_its_provider(own_sim: SimServer, tmp_path: Path) -> None:
+    app = fleet_app(fleet_options(own_sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        rows = rows_by_profile(app)
+        assert "smile-dental-landing" in rows["miosa-production"]
+        assert "storefront" in rows["mixpeek"]
+        assert rows["miteos-staging"]
+        table = fleet_of(app).query_one(FleetTable)
+        assert table.providers == {
+            "miosa-production": "miosa",
+            "miteos-staging": "miteos",
+            "mixpeek": "mixpeek",
+        }
+        # Failed first: no healthy row above a failed one.
+        healths = [d.health.value for d in table.visible_rows]
+        if "failed" in healths:
+            assert healths.index("failed") == 0
+        connections = fleet_of(app).connections_line()
+        for name in app.contexts.profiles:
+            assert name in connections
+
+
+async def test_a_rollback_from_the_fleet_runs_under_the_rows_profile_once(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    app = fleet_app(fleet_options(own_sim, tmp_path))
+    executed: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        miosa = app.contexts.get("miosa-production")
+        execute = miosa.session.execute
+
+        async def counted(plan: Any, **kwargs: Any) -> Any:
+            executed.append(plan.action)
+            return await execute(plan, **kwargs)
+
+        miosa.session.execute = counted  # type: ignore[method-assign]
+        for other in ("miteos-staging", "mixpeek"):
+            assert isinstance(app.contexts.get(other).session, ChangeSession)
+        target = next(d for d in miosa.live.deployments.values() if d.name == "smile-dental-landing")
+        fleet = fleet_of(app)
+        fleet.go_to(row_key("miosa-production", target.id))
+        await wait_for(pilot, lambda: fleet.context is miosa and miosa.live.watched == target.id)
+        mark = len(SimHttp(own_sim).mutations())
+        await pilot.press("r")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "ConfirmDialog", what="the rollback dialog"
+        )
+        await confirm(pilot, app)
+        await settle_actions(pilot, app)
+        assert executed == ["rollback"]
+        sent = SimHttp(own_sim).mutations()[mark:]
+        assert len(sent) == 1 and "rollback" in sent[0]["path"] and target.id in sent[0]["path"]
+
+
+async def test_switching_profile_from_the_palette_and_back_is_warm(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    app = fleet_app(fleet_options(own_sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        mixpeek = app.contexts.get("mixpeek")
+        live, worker = mixpeek.live, mixpeek.worker
+        await pilot.press("ctrl+p")
+        palette = await wait_for_screen(pilot, app, CommandPalette)
+        palette.query_one(Input).value = "profile: mixpeek"
+
+        def offered() -> bool:
+            return any("profile: mixpeek" in str(o.prompt) for o in palette.query_one(CommandList).options)
+
+        await wait_for(pilot, offered, what="the palette offering the profile")
+        await pilot.press("enter")
+        main = await wait_for_screen(pilot, app, MainScreen)
+        assert not isinstance(main, FleetScreen) and main.context is mixpeek
+        # The same live state, still running: its rows are on screen at once, nothing re-read.
+        assert worker is not None and mixpeek.live is live and mixpeek.worker is worker
+        assert not worker.is_finished
+        assert main.table.total_count == len(live.deployments) > 0
+        await pilot.press("F")
+        fleet = await wait_for_screen(pilot, app, FleetScreen)
+        assert rows_by_profile(app)["mixpeek"]
+        assert fleet.query_one(FleetTable).total_count == sum(len(c.live.deployments) for c in fleet.members)
+
+
+def _dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+async def test_a_profile_whose_server_is_down_does_not_hold_back_the_others(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    app = fleet_app(fleet_options(own_sim, tmp_path, mixpeek_url=_dead_url()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, app, FleetScreen)
+
+        def others_listed() -> bool:
+            rows = rows_by_profile(app)
+            return bool(rows.get("miosa-production") and rows.get("miteos-staging"))
+
+        await wait_for(pilot, others_listed, what="the live profiles' rows")
+        fleet = fleet_of(app)
+        await wait_for(pilot, lambda: "mixpeek ○ offline" in fleet.connections_line(), what="mixpeek offline")
+        line = fleet.connections_line()
+        assert "miosa-production ● live" in line and "miteos-staging ● live" in line
+        assert "mixpeek" not in rows_by_profile(app)
+
+
+@pytest.fixture(scope="module")
+def still_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    with frozen_sim(tmp_path_factory.mktemp("fleet-snapshots")) as server:
+        yield server
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_fleet_snapshot(
+    snap_compare: Any, still_sim: SimServer, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app = fleet_app(fleet_options(still_sim, tmp_path))
+
+    async def loaded(pilot: Pilot[Any]) -> None:
+        await fleet_loaded(pilot, app)
+        fleet = fleet_of(app)
+        await wait_for(pilot, lambda: all(c.current for c in fleet.members), what="every profile live")
+        await wait_for(pilot, lambda: all(not c.live.pages_loading for c in fleet.members))
+        # Every active version's number is known (Miosa's list names it by id; it is looked up after).
+        await wait_for(
+            pilot,
+            lambda: all(
+                d.active_version_id is None or d.active_version_number is not None
+                for d in fleet.fleet.visible_rows
+            ),
+            what="every row's version number",
+        )
+        # The cursor stays on the row it was on while the other profiles' rows sort in: which profile
+        # answered first would decide the row; the snapshot shows the first one.
+        fleet.fleet.action_first()
+        first = fleet.fleet.visible_rows[0]
+        await wait_for(
+            pilot,
+            lambda: fleet.detail.detail is not None and fleet.detail.detail.deployment_id == first.id,
+            what="the first row's detail",
+        )
+        app.clear_notifications()
+        fleet.refresh_header()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=loaded)

@@ -1,0 +1,136 @@
+"""An idle console repaints nothing: the once-a-second tick repaints a table row only when its AGE text
+changes, and the header and the detail pane only when their text does (bench/idle.py measures the CPU and
+the bytes written to a terminal; here only what is repainted is counted, on a fake clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.strip import Strip
+from textual.widgets import Static
+
+from shipdeck.model import Deployment
+from shipdeck.tui.widgets.deployments_table import DeploymentsTable
+from shipdeck.tui.widgets.status_header import StatusHeader
+from tests.simproc import SimServer
+from tests.tui.console_host import APP_NOW, console_options, main_screen, wait_loaded
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def deployment(index: int, age: timedelta) -> Deployment:
+    return Deployment(
+        id=f"dep_{index:06d}",
+        provider="miosa",
+        name=f"app-{index:06d}",
+        state="running",
+        active_version_number=1,
+        created_at=NOW - age,
+    )
+
+
+def count_row_paints(table: DeploymentsTable) -> list[str]:
+    """The name of each row painted from now on (the header line and blank lines are not counted)."""
+    painted: list[str] = []
+    render_line = table.render_line
+
+    def counted(y: int) -> Strip:
+        strip = render_line(y)
+        index = int(table.scroll_y) + y - 1
+        if y > 0 and index < table.row_count:
+            painted.append(table.visible_rows[index].name)
+        return strip
+
+    table.render_line = counted  # type: ignore[method-assign]
+    return painted
+
+
+async def test_a_tick_repaints_only_the_rows_whose_age_text_changed() -> None:
+    clock = Clock(NOW)
+
+    class TableApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DeploymentsTable(clock=clock, id="table")
+
+    app = TableApp()
+    async with app.run_test(size=(80, 14)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        # Nine rows aged 3h and up (their text changes once an hour), one at 59 s (it reads "1m" a second
+        # later, then not again for a minute).
+        rows = [deployment(i, timedelta(hours=3, minutes=i)) for i in range(1, 10)]
+        rows.append(deployment(10, timedelta(seconds=59)))
+        table.replace_all(rows)
+        await pilot.pause()
+        painted = count_row_paints(table)
+        lines = 0
+        for _ in range(30):
+            clock.now += timedelta(seconds=1)
+            lines += table.tick()
+            await pilot.pause()
+        assert lines == 1
+        assert painted == ["app-000010"]
+        assert "1m" in table.render_line(table.visible_ids.index("dep_000010") + 1).text
+        painted.clear()
+        # An hour on, every row's text changed: each is repainted once.
+        clock.now += timedelta(hours=1)
+        assert table.tick() == 10
+        await pilot.pause()
+        assert sorted(painted) == sorted(f"app-{i:06d}" for i in range(1, 11))
+
+
+async def test_an_idle_console_repaints_neither_table_nor_header_on_its_ticks(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    from shipdeck.tui.app import make_app
+
+    clock = Clock(APP_NOW)
+    app = make_app(console_options(sim, tmp_path), clock=clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await wait_loaded(pilot, app)
+        screen = main_screen(app)
+        header = screen.query_one(StatusHeader)
+        # Each field's text as the tick found it, then each update (the budget may refill meanwhile: a
+        # change of text is repainted, the same text never is).
+        updates: list[tuple[str, str]] = []
+
+        def count_updates(widget: Static) -> None:
+            update = widget.update
+            updates.append((widget.id or "", str(widget.content)))
+
+            def counted(content: Any = "", **kwargs: Any) -> None:
+                updates.append((widget.id or "", str(content)))
+                update(content, **kwargs)
+
+            widget.update = counted  # type: ignore[method-assign]
+
+        for widget in [*header.query(Static), screen.detail.query_one("#versions-change", Static)]:
+            count_updates(widget)
+        # Rows the server changed meanwhile (the background fill of version numbers) are repainted: those
+        # only, once each.
+        changed: set[str] = set()
+        app.live.subscribe(lambda batch: changed.update(batch.changed))
+        painted = count_row_paints(table)
+        # Ten ticks, a second apart on the console's clock, that change no text (the sim's deployments are
+        # minutes old: a tenth of a second more does not change "5m"). What is live stays live.
+        for _ in range(10):
+            clock.now += timedelta(milliseconds=100)
+            screen.tick()
+            await pilot.pause()
+        names = {dep.name for dep in table.visible_rows if dep.id in changed}
+        assert set(painted) <= names and len(painted) <= len(names), (painted, names)
+        last: dict[str, str] = {}
+        for field, text in updates:
+            assert last.get(field) != text, f"{field} repainted with the same text {text!r}"
+            last[field] = text
+        assert len(updates) - len(last) <= 2  # the budget's refill aside, nothing was repainted
