@@ -203,3 +203,41 @@ def test_logs_are_the_runtime_log_with_level_and_hours_or_a_deploys_build_log(
     )
     too_far = shipdeck(capsys, "logs", "storefront", "--hours", "500")
     assert too_far.code == 1 and "hours" in too_far.err and "Traceback" not in too_far.err
+
+
+def server_versions(sim: SimServer, slug: str) -> tuple[str, dict[int, dict[str, Any]]]:
+    headers = {"Authorization": f"Bearer {MIXPEEK_TOKEN}"}
+    apps = httpx.get(sim.mixpeek, headers=headers).json()["results"]
+    app_id = next(a["app_id"] for a in apps if a["slug"] == slug)
+    listed = httpx.get(f"{sim.mixpeek}/{app_id}/versions", headers=headers).json()["versions"]
+    return app_id, {int(v["version"]): v for v in listed}
+
+
+def test_promote_preview_shows_what_changes(capsys: pytest.CaptureFixture[str], mixpeek: SimServer) -> None:
+    """The preview (printed before asking, also with --yes) lists version, message, author and the source
+    files that differ; the changed files are those the vendor's own diff endpoint names."""
+    before = pointers(mixpeek, "status-page")
+    staging, production = before["staging"], before["production"]
+    assert staging is not None and production is not None and staging != production
+    app_id, versions = server_versions(mixpeek, "status-page")
+    old, new = versions[production], versions[staging]
+    assert old["source_files"] and new["source_files"], "the seed's versions carry source files"
+    result = shipdeck(capsys, "promote", "status-page@staging", f"v{staging}", "--yes")
+    assert result.code == 0, result.err
+    preview = result.err
+    assert "  changes:\n" in preview
+    assert f"version  v{production} -> v{staging}" in preview
+    assert f"message  {old['message']} -> {new['message']}" in preview
+    if old["deployed_by"] == new["deployed_by"]:
+        assert f"author   {new['deployed_by']} (unchanged)" in preview
+    else:
+        assert f"author   {old['deployed_by']} -> {new['deployed_by']}" in preview
+    headers = {"Authorization": f"Bearer {MIXPEEK_TOKEN}"}
+    vendor = httpx.get(f"{mixpeek.mixpeek}/{app_id}/versions/{production}/diff/{staging}", headers=headers)
+    changed = sorted(vendor.json()["source_diff"])
+    assert changed, "the two versions' sources differ"
+    for path in changed:
+        assert f"~ {path} (+" in preview or f"+ {path}" in preview or f"- {path}" in preview
+    assert f"files    0 added, {len(changed)} modified, 0 removed" in preview
+    # The preview comes before the change: the server moved only after it was printed.
+    assert pointers(mixpeek, "status-page")["production"] == staging

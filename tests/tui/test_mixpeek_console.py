@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from textual.pilot import Pilot
-from textual.widgets import Select
+from textual.widgets import Select, Static
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
@@ -128,6 +128,15 @@ async def test_promote_from_a_staging_row_replaces_production(tmp_path: Path) ->
             assert dialog.has_class("-production")
             assert f"current: v{before['production']}" in dialog_text(dialog)
             assert dialog.request.require_typed == "Status Page", "into production: the name is typed"
+            # What changes, as drawn: version, message, author and the source files (from plans.version_diff).
+            assert before["production"] is not None
+            old = server_version(sim, app_id, before["production"])
+            new = server_version(sim, app_id, before["staging"])
+            shown_diff = str(dialog.query_one("#confirm-diff", Static).render())
+            assert f"version  v{before['production']} -> v{before['staging']}" in shown_diff
+            assert f"message  {old['message']} -> {new['message']}" in shown_diff
+            assert "author   " in shown_diff and new["deployed_by"] in shown_diff
+            assert "~ src/App.jsx (+1 -1)" in shown_diff
             await confirm(pilot, app)
             await settle_actions(pilot, app)
             assert not [m for m in notifications(app) if "failed" in m.lower()], notifications(app)

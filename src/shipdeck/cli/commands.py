@@ -540,6 +540,10 @@ def _preview(ctx: CommandContext, plan: ChangePlan) -> None:
     print(f"  target   {version_summary(plan.to)}", file=ctx.err)
     if plan.reason:
         print(f"  reason   {plan.reason}", file=ctx.err)
+    if plan.diff:
+        print("  changes:", file=ctx.err)
+        for line in plan.diff:
+            print(f"    {line}", file=ctx.err)
     for warning in plan.warnings:
         print(f"  warning  {warning}", file=ctx.err)
     dep = plan.deployment

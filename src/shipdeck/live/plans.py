@@ -11,6 +11,7 @@ The rule "which version does a plain rollback go back to" is :func:`rollback_tar
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,6 +104,9 @@ class ChangePlan:
     # Set when this plan resends an earlier change whose outcome was unknown (same target, same key).
     resumes: str | None = None
     done_text: str = ""
+    # What changes between the active version and the target, one plain line each (see version_diff):
+    # the console's dialog and the CLI's preview print the same lines.
+    diff: list[str] = field(default_factory=list)
 
     def done(self, result: Any) -> str:
         return self.done_text or f"{self.title}: done"
@@ -195,6 +199,78 @@ def version_details(current: Version | None, to: Version | None, environment: st
     if environment:
         details["environment"] = environment
     return details
+
+
+# The file lines a diff lists before it says "and N more" (a preview, not a review).
+DIFF_FILES_SHOWN = 8
+
+
+def source_files_of(version: Version | None) -> dict[str, str] | None:
+    """The version's ``source_files`` (path -> content) where the provider carries them (Mixpeek), else
+    None. Anything not a map of strings is treated as absent, never trusted."""
+    raw = getattr(version, "source_files", None) if version is not None else None
+    if not isinstance(raw, Mapping):
+        return None
+    return {str(path): text for path, text in raw.items() if isinstance(text, str)}
+
+
+def _changed(name: str, before: str | None, after: str | None) -> str:
+    old = before if before else "(none)"
+    new = after if after else "(none)"
+    if old == new:
+        return f"{name:<8} {new} (unchanged)"
+    return f"{name:<8} {old} -> {new}"
+
+
+def _line_counts(before: str, after: str) -> tuple[int, int]:
+    added = removed = 0
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0):
+        if line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+    return added, removed
+
+
+def file_diff(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """'files    1 added, 1 modified, 0 removed, 3 unchanged' and one line per changed file."""
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    modified = sorted(p for p in set(before) & set(after) if before[p] != after[p])
+    unchanged = len(set(before) & set(after)) - len(modified)
+    lines = [
+        f"files    {len(added)} added, {len(modified)} modified, {len(removed)} removed, "
+        f"{unchanged} unchanged"
+    ]
+    entries = [f"  + {path}" for path in added]
+    for path in modified:
+        plus, minus = _line_counts(before[path], after[path])
+        entries.append(f"  ~ {path} (+{plus} -{minus})")
+    entries += [f"  - {path}" for path in removed]
+    lines += entries[:DIFF_FILES_SHOWN]
+    if len(entries) > DIFF_FILES_SHOWN:
+        lines.append(f"  ... and {len(entries) - DIFF_FILES_SHOWN} more")
+    return lines
+
+
+def version_diff(current: Version | None, to: Version | None) -> list[str]:
+    """What making ``to`` live instead of ``current`` changes: version, message, author, and the source
+    files where both versions carry them. Plain text (server text included literally): the caller
+    escapes it for its medium."""
+    if to is None:
+        return []
+    lines = [
+        _changed("version", current.label if current else None, to.label),
+        _changed("message", current.message if current else None, to.message),
+        _changed("author", current.author if current else None, to.author),
+    ]
+    before, after = source_files_of(current), source_files_of(to)
+    if before is not None and after is not None:
+        lines += file_diff(before, after)
+    elif after is not None or before is not None:
+        missing = (current.label if current else "the active version") if before is None else to.label
+        lines.append(f"files    {missing} carries no source files: no file diff")
+    return lines
 
 
 def in_flight_warnings(
@@ -429,6 +505,7 @@ def plan_promote(
         check=_active_check(live_row.id, chosen),
         into_production=_production(deployment, environment, profile_environment),
         done_text=f"{deployment.name}{where}: {chosen.label} promoted ({before} -> {chosen.label})",
+        diff=version_diff(current, chosen),
     )
 
 

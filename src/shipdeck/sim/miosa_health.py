@@ -56,7 +56,8 @@ def traffic_of(ctx: SimContext, store: MiosaStore, deployment: dict[str, Any]) -
         # Made active before the sandbox kept a traffic story (a seed without one): live since promoted.
         version = next((v for v in versions if v["id"] == active), None)
         stamp = (version or {}).get("promoted_at") or deployment["created_at"]
-        at = _parse_iso(str(stamp)).timestamp() if history else 0.0
+        # (when it was promoted, not the Unix epoch: clients show "live N min" from this switch)
+        at = _parse_iso(str(stamp)).timestamp()
         history.append((max(at, history[-1][0]) if history else at, active))
     return metrics.deployment_traffic(
         ctx.db,

@@ -49,6 +49,8 @@ class ConfirmRequest:
     # A checkbox offering to hold the change (turn auto-deploy off first); its answer is left in ``hold``.
     offer_hold: str | None = None
     hold: bool = False
+    # What changes (version, message, author, files): plain lines, shown literally under "changes".
+    diff: list[str] = field(default_factory=list)
 
 
 class HoldBox(Checkbox, inherit_bindings=False):
@@ -85,6 +87,7 @@ class ConfirmDialog(ModalScreen[str | None]):
         background: $sandbox-badge-background; color: $sandbox-badge-foreground;
     }
     ConfirmDialog .confirm-title { text-style: bold; margin-top: 1; }
+    ConfirmDialog .confirm-diff-title { text-style: bold; }
     ConfirmDialog .confirm-note { color: $text-warning; }
     ConfirmDialog .confirm-warning { color: $text-error; text-style: bold; }
     ConfirmDialog .confirm-keys { color: $text-muted; margin-top: 1; }
@@ -111,6 +114,10 @@ class ConfirmDialog(ModalScreen[str | None]):
             yield Static(Content(badge), id="confirm-badge", classes=f"-{request.environment}")
             for line in request.lines:
                 yield Static(Content(line))
+            if request.diff:
+                yield Static(Content("changes:"), classes="confirm-diff-title")
+                # Content(...) is never markup: a server's message or file name is shown as typed.
+                yield Static(Content("\n".join(f"  {line}" for line in request.diff)), id="confirm-diff")
             for note in request.notes:
                 yield Static(Content(note), classes="confirm-note")
             for warning in request.warnings:

@@ -497,6 +497,7 @@ class MainScreen(Screen[None]):
             environment=self._badge_environment(plan.environment),
             ask_reason=ask_reason,
             require_typed=name if typed else None,
+            diff=[literal(line) for line in plan.diff],
         )
 
     def _planned(self, make: Callable[[], ChangePlan]) -> ChangePlan | None:
