@@ -34,10 +34,16 @@ async def running_live(
     page_size: int = 200,
     max_events: int = 2_000,
     resume_after: int | None = None,
+    read_health: bool = False,
 ) -> AsyncIterator[tuple[LiveState, list[ChangeBatch]]]:
     adapter = adapter or make_adapter(miosa_profile(sim))
     live = LiveState(
-        adapter, timing=timing, page_size=page_size, max_events=max_events, resume_after=resume_after
+        adapter,
+        timing=timing,
+        page_size=page_size,
+        max_events=max_events,
+        resume_after=resume_after,
+        read_health=read_health,
     )
     batches: list[ChangeBatch] = []
     live.subscribe(batches.append)

@@ -83,6 +83,7 @@ READ_COMMANDS = {
     "versions",
     "status",
     "logs",
+    "health",
     "completion",
     "sim",
     "serve",

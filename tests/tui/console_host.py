@@ -19,6 +19,7 @@ from textual.screen import Screen
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.config.themes import load_themes
+from shipdeck.live.timing import Timing
 from shipdeck.tui.app import ShipdeckApp, make_app
 from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
@@ -79,8 +80,34 @@ def console_options(
     )
 
 
-def console_app(options: ConsoleOptions) -> ShipdeckApp:
-    return make_app(options, clock=lambda: APP_NOW)
+# Service health with a budget no test waits on (the default one, 3 requests a minute, is measured in
+# bench/): every row is read at once, then again every few seconds.
+TEST_TIMING = Timing(
+    health_per_minute=6000,
+    health_burst=500,
+    health_batch_interval=5.0,
+    health_watched_interval=2.0,
+    health_detail_interval=2.0,
+    health_settle_interval=1.0,
+)
+
+
+def console_app(options: ConsoleOptions, *, timing: Timing = TEST_TIMING) -> ShipdeckApp:
+    return make_app(options, clock=lambda: APP_NOW, timing=timing)
+
+
+def health_loaded(app: ShipdeckApp) -> bool:
+    """Every listed row's error rate is read (the ERRORS column), the highlighted row's too (with the hour's
+    series where the provider sends one: the Health tab's chart, the dialogs' health line)."""
+    monitor = app.live.health
+    screen = app.main_screen
+    current = screen.table.highlighted if screen is not None else None
+    return (
+        monitor is not None
+        and set(app.live.deployments) <= set(monitor.latest)
+        and current is not None
+        and current.id in monitor.latest
+    )
 
 
 def main_screen(app: ShipdeckApp) -> MainScreen:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.config.themes import load_themes
 from shipdeck.live.state import ConnectionState
-from shipdeck.live.timing import Timing
 from shipdeck.model import Deployment
 from shipdeck.tui.app import ShipdeckApp, make_app
 from shipdeck.tui.screens.dialogs import ConfirmDialog, PublishForm
@@ -30,9 +30,11 @@ from tests.conftest import MIXPEEK_TOKEN
 from tests.simproc import SimServer
 from tests.tui.console_host import (
     APP_NOW,
+    TEST_TIMING,
     console_app,
     console_options,
     console_sim,
+    health_loaded,
     main_screen,
     screen_as,
     settled,
@@ -66,6 +68,9 @@ def steady(app: ShipdeckApp, then: RunBefore | None = None) -> RunBefore:
         await wait_for(pilot, lambda: all(numbered(d) for d in app.live.deployments.values()))
         # ... and the table got them (the live state publishes once per coalescing interval).
         await wait_for(pilot, lambda: all(numbered(d) for d in table.visible_rows))
+        # Every row's error rate (the ERRORS column) and the highlighted row's health are read.
+        await wait_for(pilot, lambda: health_loaded(app), what="every row's health")
+        table.refresh()  # paint the ERRORS column now rather than at the next tick
         if then is not None:
             await then(pilot)
         app.clear_notifications()
@@ -259,7 +264,9 @@ def test_stale_header(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) 
     """The sandbox stops after the console has loaded: the header says stale (on a fast timing: stale
     after half a second), the rows stay."""
     with console_sim(tmp_path, "--rate-limit", "1000000", speed=0.001) as own_sim:
-        fast = Timing(stale_after=0.5, stream=StreamOptions(backoff_initial=0.05, backoff_max=0.2))
+        fast = replace(
+            TEST_TIMING, stale_after=0.5, stream=StreamOptions(backoff_initial=0.05, backoff_max=0.2)
+        )
         app = make_app(console_options(own_sim, tmp_path), clock=lambda: APP_NOW, timing=fast)
 
         async def go_stale(pilot: Pilot[Any]) -> None:

@@ -231,7 +231,24 @@ def test_fleet_snapshot(
         fleet = fleet_of(app)
         await wait_for(pilot, lambda: all(c.current for c in fleet.members), what="every profile live")
         await wait_for(pilot, lambda: all(not c.live.pages_loading for c in fleet.members))
-        await wait_for(pilot, lambda: fleet.detail.detail is not None, what="the first row's detail")
+        # Every active version's number is known (Miosa's list names it by id; it is looked up after).
+        await wait_for(
+            pilot,
+            lambda: all(
+                d.active_version_id is None or d.active_version_number is not None
+                for d in fleet.fleet.visible_rows
+            ),
+            what="every row's version number",
+        )
+        # The cursor stays on the row it was on while the other profiles' rows sort in: which profile
+        # answered first would decide the row; the snapshot shows the first one.
+        fleet.fleet.action_first()
+        first = fleet.fleet.visible_rows[0]
+        await wait_for(
+            pilot,
+            lambda: fleet.detail.detail is not None and fleet.detail.detail.deployment_id == first.id,
+            what="the first row's detail",
+        )
         app.clear_notifications()
         fleet.refresh_header()
         await pilot.pause()

@@ -38,6 +38,7 @@ from shipdeck.model import (
     Task,
     Version,
 )
+from shipdeck.model.service_health import HealthDetail, ServiceHealth
 
 # A list is read in at most this many pages (200,000 rows at 200 a page): past it, the server is taken to
 # be paging forever, as it is when it hands back a cursor it already gave.
@@ -342,6 +343,15 @@ class Adapter(ABC):
         idempotency_key: str | None = None,
     ) -> Agent:
         raise self._unsupported(Capability.TASKS)
+
+    # -- service health (Miosa, Mixpeek) -----------------------------------------------------------------
+    async def get_health(self, deployment_id: str) -> ServiceHealth | None:
+        """The current error rate and latencies (None: the provider measures nothing for this row)."""
+        raise self._unsupported(Capability.HEALTH)
+
+    async def get_health_detail(self, deployment_id: str, *, span: str = "1h") -> HealthDetail | None:
+        """Figures with their trend over ``span`` (1h or 24h), the top routes and the latest failures."""
+        raise self._unsupported(Capability.HEALTH)
 
     # -- streams ----------------------------------------------------------------------------------------
     def events(self, *, after: str | int | None = None) -> AsyncIterator[Event]:

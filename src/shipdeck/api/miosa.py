@@ -20,6 +20,7 @@ from shipdeck.api.base import _newest_first
 from shipdeck.api.common import HttpAdapter
 from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import ProtocolError, StreamResyncRequired
+from shipdeck.api.health import miosa_get_detail, miosa_get_health
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
@@ -49,6 +50,7 @@ from shipdeck.model import (
     RuntimeInstance,
     Version,
 )
+from shipdeck.model.service_health import HealthDetail, ServiceHealth
 
 T = TypeVar("T")
 
@@ -78,6 +80,7 @@ MIOSA_CAPABILITIES = Capabilities(
             Capability.RUNTIME_LOGS,
             Capability.RELEASE_PROMOTE,
             Capability.EVENT_STREAM,
+            Capability.HEALTH,
         }
     ),
     notes={Capability.TASKS: "Miosa has no tasks or agents; connect a Miteos profile for the Tasks screen"},
@@ -353,6 +356,12 @@ class MiosaAdapter(HttpAdapter):
     async def get_build(self, deployment_id: str, build_id: str) -> Build:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/builds/{_seg(build_id)}")
         return miosa_build(unwrap_object(body, what="Miosa build"), deployment_id)
+
+    async def get_health(self, deployment_id: str) -> ServiceHealth | None:
+        return await miosa_get_health(self.transport, deployment_id)
+
+    async def get_health_detail(self, deployment_id: str, *, span: str = "1h") -> HealthDetail | None:
+        return await miosa_get_detail(self.transport, deployment_id, span=span)
 
     async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
         """Publishes (versions, newest page) and repo builds as one list, newest first."""

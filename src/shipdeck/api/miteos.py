@@ -80,6 +80,7 @@ MITEOS_CAPABILITIES = Capabilities(
         }
     ),
     notes={
+        Capability.HEALTH: "Miteos publishes no request metrics (error rate, latency) for its deployments",
         Capability.ROLLBACK: _NO_RELEASES.format(
             "roll back to; trigger a new deployment of an earlier workspace"
         ),

@@ -52,6 +52,7 @@ from shipdeck.api.errors import (
     UnsupportedAction,
     ValidationFailed,
 )
+from shipdeck.api.health import mixpeek_get_detail, mixpeek_get_health
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
@@ -77,6 +78,7 @@ from shipdeck.model import (
     PublishResult,
     Version,
 )
+from shipdeck.model.service_health import HealthDetail, ServiceHealth
 
 ENVIRONMENTS = ("production", "staging")
 DEPLOY_STAGES = ("queued", "building", "complete")
@@ -101,6 +103,7 @@ MIXPEEK_CAPABILITIES = Capabilities(
             Capability.VERSIONS,
             Capability.DEPLOYMENT_LOGS,
             Capability.BUILD_LOGS,
+            Capability.HEALTH,
         }
     ),
     environments=("staging", "production"),
@@ -468,6 +471,19 @@ class MixpeekAdapter(HttpAdapter):
         items = [mixpeek_version(item, app_id, deployment_id) for item in window]
         seen = offset + len(window)
         return Page(items=items, next_cursor=str(seen) if seen < len(raw) else None, total=len(raw))
+
+    # Only production serves users; a staging row has no request metrics.
+    async def get_health(self, deployment_id: str) -> ServiceHealth | None:
+        app_id, environment = split_deployment_id(deployment_id)
+        if environment != "production":
+            return None
+        return await mixpeek_get_health(self.transport, app_id, deployment_id)
+
+    async def get_health_detail(self, deployment_id: str, *, span: str = "1h") -> HealthDetail | None:
+        app_id, environment = split_deployment_id(deployment_id)
+        if environment != "production":
+            return None
+        return await mixpeek_get_detail(self.transport, app_id, deployment_id, span=span)
 
     async def newest_versions(self, deployment_id: str, *, keep: int) -> tuple[list[Version], int]:
         """One read (the SDK's list is not paged; paging it here would re-read it all once a page), parsed

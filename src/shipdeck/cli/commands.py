@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import NotFound, ShipdeckError, UnsupportedAction, ValidationFailed
+from shipdeck.cli.health import cmd_health, health_cell, read_health, read_many, sort_by_health
 from shipdeck.cli.output import (
     CliError,
     age,
@@ -61,6 +62,7 @@ from shipdeck.model import (
     Version,
     health_of,
 )
+from shipdeck.model.service_health import ServiceHealth
 from shipdeck.model.validation import ascii_domain, domain_problem, env_key_problem, env_value_problem
 
 
@@ -134,7 +136,7 @@ async def versions_newest_first(ctx: CommandContext, dep: Deployment) -> list[Ve
 
 
 # Sort keys of `ls --sort`; each sorts by name within equal values.
-LS_SORTS = ("name", "state", "updated", "version", "id")
+LS_SORTS = ("name", "state", "updated", "version", "id", "health")
 # `ls` looks the active version's number up (one read each) for at most this many rows whose API answer
 # names it only by id (Miosa); past that the rows show the id's place as '-'.
 VERSION_LOOKUPS = 200
@@ -148,17 +150,27 @@ async def cmd_ls(ctx: CommandContext) -> int:
     async for page in ctx.adapter.iter_deployment_pages(limit=100):
         deployments.extend(page)
     sort = getattr(ctx.args, "sort", None)
+    by_health = sort == "health"
     # The table is sorted by name; --json keeps the server's order unless --sort is given.
     if sort is not None or not ctx.json:
-        deployments = sort_deployments(deployments, sort or "name")
+        deployments = sort_deployments(deployments, "name" if by_health else sort or "name")
     deployments = await with_version_numbers(ctx, deployments)
+    healths = await read_many(ctx.adapter, deployments) if by_health else {}
+    if by_health:
+        deployments = sort_by_health(deployments, healths)
     if ctx.json:
-        print_json(deployments, ctx.out)
+        if by_health:
+            print_json(
+                [{**to_jsonable(d), "health": _health_json(healths.get(d.id))} for d in deployments], ctx.out
+            )
+        else:
+            print_json(deployments, ctx.out)
         return 0
     rows = [
         [
             display_name(d),
             state_text(d.state),
+            *([health_cell(healths.get(d.id))] if by_health else []),
             f"v{d.active_version_number}" if d.active_version_number is not None else "-",
             d.url or "-",
             age(d.updated_at or d.created_at),
@@ -166,8 +178,13 @@ async def cmd_ls(ctx: CommandContext) -> int:
         ]
         for d in deployments
     ]
-    print_table(["NAME", "STATE", "VERSION", "URL", "UPDATED", "ID"], rows, ctx.out, empty="no deployments")
+    headers = ["NAME", "STATE", *(["ERRORS"] if by_health else []), "VERSION", "URL", "UPDATED", "ID"]
+    print_table(headers, rows, ctx.out, empty="no deployments")
     return 0
+
+
+def _health_json(health: ServiceHealth | None) -> dict[str, Any] | None:
+    return health.as_json() if health is not None else None
 
 
 # `ls --sort state`: what needs a look first.
@@ -249,6 +266,7 @@ class StatusSnapshot:
     # run itself does not say (Miosa: the error is on the version's build).
     run_version: Version | None = None
     run_error: str | None = None
+    health: ServiceHealth | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -257,6 +275,7 @@ class StatusSnapshot:
             "latest_run": self.latest_run,
             "latest_run_version": self.run_version,
             "latest_run_error": self.run_error,
+            "health": _health_json(self.health),
         }
 
     @property
@@ -318,7 +337,8 @@ async def status_snapshot(adapter: Adapter, deployment_id: str) -> StatusSnapsho
                 run_version = None
     if run is not None and run.health == Health.FAILED and not run_error:
         run_error = await _build_error(adapter, dep.id, run_version)
-    return StatusSnapshot(dep, version, run, run_version, run_error)
+    health = await read_health(adapter, dep.id)
+    return StatusSnapshot(dep, version, run, run_version, run_error, health)
 
 
 async def _build_error(adapter: Adapter, deployment_id: str, version: Version | None) -> str | None:
@@ -372,6 +392,11 @@ def _print_status(snapshot: StatusSnapshot, out: TextIO) -> None:
         ("url", dep.url or "-"),
         ("updated", age(dep.updated_at or dep.created_at)),
     ]
+    if snapshot.health is not None:
+        health = snapshot.health
+        rows.append(
+            ("errors", health_cell(health) + (f", p95 {health.p95_ms:.0f} ms" if health.p95_ms else ""))
+        )
     if dep.environment:
         rows.insert(2, ("environment", dep.environment))
     run = snapshot.latest_run
@@ -765,6 +790,7 @@ COMMANDS: dict[str, Command] = {
     "ls": cmd_ls,
     "versions": cmd_versions,
     "status": cmd_status,
+    "health": cmd_health,
     "rollback": cmd_rollback,
     "promote": cmd_promote,
     "publish": cmd_publish,

@@ -151,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls = add("ls", "list deployments (sorted by name)", json_flag)
     ls.add_argument(
         "--sort",
-        choices=("name", "state", "updated", "version", "id"),
+        choices=("name", "state", "updated", "version", "id", "health"),
         help="order: name (the table's default; --json keeps the server's order unless --sort), state "
-        "(failed first), updated or version (newest first), id",
+        "(failed first), updated or version (newest first), id, health (highest error rate first, with an "
+        "ERRORS column: reads each deployment's health)",
     )
     ls.add_argument(
         "--all-profiles",
@@ -179,6 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=2.0,
         metavar="SECONDS",
         help="with --watch: poll interval (default 2)",
+    )
+
+    health = add(
+        "health",
+        "is a deployment failing its users: error rate, latency, trend, top routes, failing requests",
+        json_flag,
+    )
+    health.add_argument("deployment", type=_reference, metavar="DEP")
+    health.add_argument("--watch", action="store_true", help="keep printing a line per read")
+    health.add_argument("--span", choices=("1h", "24h"), default="1h", help="the trend's span (default 1h)")
+    health.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --watch: read interval (default 5)",
     )
 
     rollback = add(

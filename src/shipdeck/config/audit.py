@@ -122,6 +122,10 @@ class AuditLog:
             intent, "outcome", outcome=outcome, request_id=request_id, error=error, details=details or {}
         )
 
+    def health_after(self, intent: AuditIntent, health: dict[str, Any] | None, *, after_s: float) -> None:
+        """The deployment's service health ``after_s`` seconds after the change (the console was open)."""
+        self._record(intent, "health", after_s=round(after_s), health_after=health)
+
 
 @dataclass(frozen=True)
 class AuditReadProblem:
@@ -202,4 +206,9 @@ def result_of(record: dict[str, Any]) -> str:
         return f"{record.get('outcome')} (found by {record.get('how')})"
     if phase == "attempt":
         return f"attempt {record.get('attempt')}: {record.get('note')}"
+    if phase == "health":
+        after = record.get("health_after")
+        rate = after.get("error_rate") if isinstance(after, dict) else None
+        figure = f"{rate * 100:.1f}% errors" if isinstance(rate, int | float) else "no figures"
+        return f"health {round(float(record.get('after_s') or 0) / 60)} min after: {figure}"
     return f"reason: {record['reason']}" if record.get("reason") else ""

@@ -64,6 +64,8 @@ class ChangeOutcome:
     reconciled: str = ""
     # This run continued an earlier change of unknown outcome (a re-run, or a resend).
     resumed: bool = False
+    # The audit record of the change (a later note, such as the health 5 minutes after, joins it).
+    intent: AuditIntent | None = None
 
     @property
     def applied(self) -> bool:
@@ -303,6 +305,17 @@ class ChangeSession:
                 )
         return settled
 
+    def record_health_after(
+        self, outcome: ChangeOutcome, health: dict[str, Any] | None, *, after_s: float
+    ) -> None:
+        """Add the deployment's health some minutes after an applied change to its audit record."""
+        if outcome.intent is None:
+            return
+        try:
+            self.audit.health_after(outcome.intent, health, after_s=after_s)
+        except OSError:
+            pass  # a note after the fact: the change and its outcome are recorded already
+
     def last_change_of(self, deployment: Deployment) -> LastChange | None:
         """The last rollback or promote made here, while the deployment still runs what it put live."""
         change = self.last_changes.get(deployment.id)
@@ -357,7 +370,9 @@ class ChangeSession:
             how = "resending it with the same idempotency key"
         else:
             item.outcome_written = True
-            extra = {"replayed": True} if replayed else None
+            extra: dict[str, Any] = {"replayed": True} if replayed else {}
+            if "health_before" in plan.details:
+                extra["health_before"] = plan.details["health_before"]
             self._write(
                 lambda: self.audit.outcome(item.intent, "ok", request_id=request_id, details=extra),
                 plan,
@@ -373,6 +388,7 @@ class ChangeSession:
             replayed=replayed,
             reconciled=how if resumed and not replayed else "",
             resumed=resumed,
+            intent=item.intent,
         )
 
     def _failure(self, item: PendingChange, exc: ShipdeckError, *, resumed: bool) -> ChangeOutcome:

@@ -38,6 +38,7 @@ from shipdeck.api.errors import (
     UnsupportedAction,
 )
 from shipdeck.config.cache import read_cache, write_cache
+from shipdeck.live.health import HealthMonitor
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
 from shipdeck.model import Capability, Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
 
@@ -181,9 +182,11 @@ class LiveState:
         page_size: int = 200,
         resume_after: int | None = None,
         cache_path: Path | None = None,
+        read_health: bool = False,
     ) -> None:
         """``resume_after``: the stream sequence to resume after (a saved position; None: from now).
-        ``cache_path``: where the last known list is kept (config/cache.py; None: no cache)."""
+        ``cache_path``: where the last known list is kept (config/cache.py; None: no cache).
+        ``read_health``: also read every deployment's service health (error rate), see live/health.py."""
         self.adapter = adapter
         self.clock: Clock = clock or utc_now
         self.timing = timing
@@ -227,6 +230,7 @@ class LiveState:
         self.cached_at: datetime | None = None
         self._stores = 0  # deployments stored so far: the cache is written again only when this moved
         self._cached_stores = -1
+        self.health: HealthMonitor | None = HealthMonitor(self) if read_health else None
 
     # -- subscription ------------------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
@@ -372,6 +376,13 @@ class LiveState:
         self._store(deployment)
         self._wake.set()
 
+    def touch(self, deployment_id: str | None = None, *, detail: bool = False) -> None:
+        """Something derived of a deployment (its health) changed: say so in the next change batch."""
+        if deployment_id is not None and deployment_id in self.deployments:
+            self._pending.changed.add(deployment_id)
+        if detail:
+            self._pending.detail_changed = True
+
     # -- the loops ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Snapshot, then follow the stream (or poll), publishing batches until cancelled."""
@@ -384,6 +395,8 @@ class LiveState:
             asyncio.create_task(self._follow(), name="live-follow"),
             asyncio.create_task(self._staleness(), name="live-staleness"),
         ]
+        if self.health is not None:
+            tasks.append(asyncio.create_task(self.health.run(), name="live-health"))
         try:
             await asyncio.gather(*tasks)
         finally:

@@ -43,6 +43,21 @@ class Timing:
     reconnect_max: float = 10.0
     # The first snapshot, when it fails: retried after this, doubling up to poll_interval_max.
     snapshot_retry_initial: float = 1.0
+    # Service health (live/health.py). Idle, health reads spend at most this many requests a minute, as a
+    # token bucket that holds at most health_burst: 3 is 5% of the Free tier's 60, so with the console's
+    # own ~2 a minute an idle console stays under the 10% budget (bench/budget.py). While the push stream is
+    # down (polling spends the budget) a third of it.
+    health_per_minute: float = 3.0
+    health_burst: float = 3.0
+    # One batch over the listed rows (on-screen first) this often, with what the bucket holds ...
+    health_batch_interval: float = 60.0
+    # ... the watched row more often (its figures, the hour's series and version changes: one request) ...
+    health_watched_interval: float = 30.0
+    # ... its detail (routes and failing requests too: three requests) while the Health tab is open ...
+    health_detail_interval: float = 60.0
+    # ... and after the user's own change (not idle) every health_settle_interval for health_settle seconds.
+    health_settle_interval: float = 10.0
+    health_settle: float = 300.0
     # The last known list is saved to the profile's cache this often (when it changed), and on exit.
     cache_interval: float = 60.0
     # The push stream's options in the API client (reconnect backoff and jitter, heartbeat, max outage).

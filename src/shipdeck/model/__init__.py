@@ -153,6 +153,8 @@ class Capability(StrEnum):
     RELEASE_PROMOTE = "release_promote"
     # A push stream of changes (Miosa SSE, Miteos WebSocket); without it the live state polls.
     EVENT_STREAM = "event_stream"
+    # Request metrics (error rate, latency): Miosa observability, Mixpeek request logs and analytics.
+    HEALTH = "health"
 
 
 class Capabilities(Model):

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from shipdeck.sim import miosa_seed
+from shipdeck.sim import metrics as traffic_metrics
+from shipdeck.sim import miosa_health, miosa_seed
 from shipdeck.sim.core import (
     SSE_HEADERS,
     BadBody,
@@ -49,6 +50,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def create_schema(db: Database) -> None:
     db.connection.executescript(SCHEMA)
+    traffic_metrics.create_schema(db)
 
 
 def seed(ctx: SimContext, kind: str) -> None:
@@ -815,6 +817,7 @@ class MiosaService:
             _route(dep + "/runtime-instances/{instance_id}/logs", self.instance_logs, "GET"),
             _route(dep + "/metrics", self.metrics, "GET"),
             _route("/events/stream", self.events_stream, "GET"),
+            *miosa_health.routes(self.ctx, self.store, _route),
         ]
 
 

@@ -8,10 +8,12 @@ the epoch and every choice comes from ``ctx.rng``.
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from shipdeck.sim import metrics as health
 from shipdeck.sim.core import parse_seed
 from shipdeck.sim.miosa_store import (
     DEFAULTS,
@@ -144,6 +146,95 @@ def seed_demo(store: MiosaStore) -> None:
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(deployment_id, "production", key, value, stamp, stamp) for key, value in env],
         )
+    seed_checkout(store)
+
+
+# The incident of the demo: checkout-api's v5 went live 14 minutes before the epoch and fails its users;
+# v4 before it was healthy. Its own rng (not ctx.rng), so every other seeded object stays as it was.
+CHECKOUT_ROUTES = (
+    ("POST", "/api/checkout"),
+    ("GET", "/api/cart"),
+    ("POST", "/api/payments/confirm"),
+    ("GET", "/api/health"),
+    ("GET", "/api/products"),
+)
+CHECKOUT_PROFILES: dict[int, dict[str, Any]] = {
+    4: {"error_rate": 0.003, "p50_ms": 42.0, "p95_ms": 120.0, "p99_ms": 260.0},
+    5: {
+        "error_rate": 0.124,
+        "p50_ms": 96.0,
+        "p95_ms": 840.0,
+        "p99_ms": 1900.0,
+        "failing_routes": ["/api/checkout", "/api/payments/confirm"],
+    },
+}
+
+
+def seed_checkout(store: MiosaStore) -> None:
+    ctx = store.ctx
+    saved = ctx.rng
+    ctx.rng = random.Random(f"checkout-api:{ctx.options.rng_seed}")
+    try:
+        _seed_checkout(store)
+    finally:
+        ctx.rng = saved
+
+
+def _seed_checkout(store: MiosaStore) -> None:
+    ctx = store.ctx
+    epoch = ctx.clock.epoch.replace(microsecond=0)
+    slug = "checkout-api"
+    deployment: dict[str, Any] = {
+        **json.loads(json.dumps(DEFAULTS["deployment"])),
+        "id": new_id(ctx.rng, "dep"),
+        "name": slug,
+        "slug": slug,
+        "state": "running",
+        "repo_url": f"https://github.com/acme/{slug}",
+        "source_type": "sandbox",
+        "run_command": "npm start",
+        "auto_subdomain": f"https://{slug}.{TENANT_SLUG}.miosa.app",
+        "created_at": _iso(epoch - timedelta(days=21)),
+    }
+    # (number, created before the epoch, live from (before the epoch) or None)
+    plan = (
+        (1, timedelta(days=20), timedelta(days=20)),
+        (2, timedelta(days=9), timedelta(days=9)),
+        (3, timedelta(days=3), timedelta(days=3)),
+        (4, timedelta(hours=26), timedelta(hours=26)),
+        (5, timedelta(minutes=20), timedelta(minutes=14)),
+    )
+    active: dict[str, Any] | None = None
+    key = f"miosa:{deployment['id']}"
+    health.set_override(store.db, key, {"rpm": 1200, "routes": [list(r) for r in CHECKOUT_ROUTES]})
+    for number, created, live in plan:
+        version = _seed_version(store, deployment, "dynamic", number, "ready", epoch - created)
+        assert version is not None
+        active = version
+        promoted = epoch - live
+        version["promoted_at"] = _iso(promoted)
+        store.db.execute(
+            "UPDATE miosa_versions SET doc = json_set(doc, '$.promoted_at', ?) WHERE id = ?",
+            (_iso(promoted), version["id"]),
+        )
+        health.record_switch(store.db, "miosa", deployment["id"], version["id"], promoted)
+        if number in CHECKOUT_PROFILES:
+            health.set_override(store.db, f"{key}:{version['id']}", CHECKOUT_PROFILES[number])
+    assert active is not None
+    deployment.update(
+        active_version_id=active["id"],
+        active_release_id=active["release_id"],
+        running_artifact_sha256=active["artifact_sha256"],
+        public_url=deployment["auto_subdomain"],
+        updated_at=active["promoted_at"],
+    )
+    store.insert("deployment", deployment)
+    stamp = _iso(epoch - timedelta(days=21))
+    store.db.executemany(
+        "INSERT INTO miosa_env(deployment_id, environment, name, value, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(deployment["id"], "production", k, v, stamp, stamp) for k, v in ENV_POOL[:3]],
+    )
 
 
 def _seed_version(

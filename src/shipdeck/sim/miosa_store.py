@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shipdeck.sim import metrics
 from shipdeck.sim.core import Database, Refusal, SimContext
 
 PROVIDER = "miosa"
@@ -515,6 +516,7 @@ class MiosaStore:
             public_url=deployment["auto_subdomain"],
         )
         self.save("deployment", deployment)
+        metrics.record_switch(self.db, PROVIDER, deployment["id"], version["id"], self.ctx.clock.now())
         common = {"deployment_id": deployment["id"], "version_id": version["id"], "from_version_id": previous}
         self.emit(
             "deployment.rolled_back" if rolled_back else "version.promoted", {**common, "version": version}

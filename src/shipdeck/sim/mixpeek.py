@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from shipdeck.sim import mixpeek_seed
+from shipdeck.sim import metrics, mixpeek_health, mixpeek_seed
 from shipdeck.sim.core import (
     SSE_HEADERS,
     BadBody,
@@ -53,7 +53,6 @@ from shipdeck.sim.mixpeek_store import (
     SCHEMA,
     TERMINAL_STATUSES,
     MixpeekStore,
-    StoreError,
     invalid,
     not_found,
     only_keys,
@@ -81,6 +80,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def create_schema(db: Database) -> None:
     db.connection.executescript(SCHEMA)
+    metrics.create_schema(db)
 
 
 def seed(ctx: SimContext, kind: str) -> None:
@@ -118,6 +118,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         ("/{app_id}/domains/{domain}", service.delete_domain, "DELETE"),
         ("/{app_id}/domains/{domain}/verify", service.verify_domain, "POST"),
         ("/{app_id}/logs", service.app_logs, "GET"),
+        *mixpeek_health.routes(ctx, service.store),
     ]
     by_path: dict[str, dict[str, Handler]] = {}
     for path, handler, method in table:
@@ -594,9 +595,10 @@ class MixpeekService:
         hours = _int_param(request, "hours", default=1, low=1, high=168)
         limit = _int_param(request, "limit", default=100, low=1, high=1000)
         level = request.query_params.get("level") or None
-        if log_type != "runtime":
-            raise StoreError(
-                404, "NotFoundError", "request logs are not simulated by this sandbox", {"resource": "logs"}
+        if log_type == "requests":
+            entries = mixpeek_health.request_logs(self.ctx, self.store, app_id, hours=hours, limit=limit)
+            return JSONResponse(
+                {"app_id": app_id, "log_type": log_type, "results": entries, "entries": entries}
             )
         entries = self.store.runtime_logs(app_id, hours=hours, level=level, limit=limit)
         return JSONResponse({"app_id": app_id, "log_type": log_type, "results": entries, "entries": entries})

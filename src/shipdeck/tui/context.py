@@ -19,6 +19,7 @@ from shipdeck.api.errors import ShipdeckError
 from shipdeck.config.audit import AuditLog, server_origin
 from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.profile import Profile
+from shipdeck.live.health import follow_health, health_before
 from shipdeck.live.plans import ChangePlan
 from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.session import ChangeSession
@@ -77,7 +78,7 @@ class ProfileContext:
         self._alert = alert or (lambda title, body: None)
         self._status_listeners: list[Callable[[], None]] = []
         self.session = self._session_for(profile, adapter)
-        self.live = LiveState(adapter, clock=clock, timing=timing, cache_path=cache_path)
+        self.live = LiveState(adapter, clock=clock, timing=timing, cache_path=cache_path, read_health=True)
         self.publish_memory = PublishMemory()
         # Why the live updates stopped (the live loop failed); None while they run.
         self.live_failure: str | None = None
@@ -213,11 +214,14 @@ class ProfileContext:
                 held = await run_change(screen, self.session, first)
                 if held is None or not held.applied:
                     return
+            followed = health_before(self.live, plan)
             outcome = await run_change(screen, self.session, plan)
             if outcome is None or not outcome.applied:
                 return
             if plan.action == "rollback" and plan.deployment is not None:
                 self._alert("rollback done", f"{plan.deployment.name}: {plan.summary}")
+            if followed:
+                follow_health(self.live, self.session, outcome)
             if isinstance(outcome.result, Deployment):
                 self.live.apply_deployment(outcome.result)
             if plan.deployment is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import events, on
@@ -11,10 +11,11 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, Input, TabbedContent
 
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.actions import ReadOnlyError
+from shipdeck.live.health import HealthMonitor
 from shipdeck.live.plans import (
     ChangePlan,
     NothingToDo,
@@ -28,6 +29,7 @@ from shipdeck.live.plans import (
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
 from shipdeck.model import Capability, Deployment, PublishRequest, Version
+from shipdeck.model.service_health import HealthDetail, change_health_line, movement_text, version_figures
 from shipdeck.tui.screens.command_line import CommandLine, Resolved, completions, resolve
 from shipdeck.tui.screens.command_output import (
     bind_custom_commands,
@@ -104,6 +106,8 @@ class MainScreen(Screen[None]):
         # typed behind enter reach the list, not the input ('/smile<enter>r' filters, then rolls back).
         Binding("enter", "leave_input", "Keep filter", show=False, priority=True),
         Binding("down", "leave_input", "Keep filter", show=False, priority=True),
+        Binding("s", "sort_health", "Errors first", show=False, id="sort-unhealthy-first"),
+        Binding("h", "health_span", "Health 1h/24h", show=False, id="health-span"),
     ]
 
     def __init__(self, context: ProfileContext, *, id: str = "main") -> None:  # noqa: A002 - Textual's
@@ -139,7 +143,9 @@ class MainScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(DeploymentsTable).focus()
+        table = self.query_one(DeploymentsTable)
+        table.health_source = self.health_of_row
+        table.focus()
         self.follow(self.context)
         self.set_interval(1.0, self.tick, name="header-tick")
 
@@ -168,6 +174,79 @@ class MainScreen(Screen[None]):
             self.apply_batch(message.batch, message.context)
         except NoMatches:
             pass  # the screen is closing: its widgets are already gone
+
+    # -- service health ----------------------------------------------------------------------------------
+    @property
+    def health(self) -> HealthMonitor | None:
+        """The health monitor of the profile this screen acts under (None: it reads no health)."""
+        return self.context.live.health
+
+    def health_of_row(self, row_key: str) -> tuple[float | None, Sequence[float | None]] | None:
+        """The ERRORS cell's figures of a row: (error rate, recent rates); None until it was read."""
+        monitor = self.health
+        if monitor is None or row_key not in monitor.latest:
+            return None
+        return monitor.error_rate(row_key), monitor.trends.get(row_key, ())
+
+    def action_sort_health(self) -> None:
+        table = self.table
+        table.set_unhealthy_first(not table.unhealthy_first)
+        order = "highest error rate first" if table.unhealthy_first else "in the usual order"
+        self.notify(f"deployments sorted {order}", timeout=3)
+
+    def action_health_span(self) -> None:
+        monitor = self.health
+        if monitor is None:
+            return
+        monitor.set_span("24h" if monitor.detail_span == "1h" else "1h")
+        self.detail.show_tab("tab-health")
+        self.show_health()
+
+    def change_health_lines(
+        self, deployment: Deployment | None, current: Version | None, target: Version | None
+    ) -> list[str]:
+        """The rollback / promote dialog's health line: the serving version's figures -> the target's
+        while it served within the chart's span ([] when health was not read for this deployment)."""
+        monitor = self.health
+        if monitor is None or deployment is None or target is None:
+            return []
+        health = monitor.watched_health(deployment.id)
+        if health is None:
+            return []
+        now = health.as_of or self.clock()
+        serving = version_figures(health, current.number if current else None, serving=True)
+        earlier = version_figures(health, target.number, serving=False)
+        return [f"health:  {change_health_line(serving, earlier, now, target_label=target.label)}"]
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        monitor = self.health
+        if monitor is not None and event.pane is not None:
+            monitor.want_detail(event.pane.id == "tab-health")
+
+    def movement_line(self, deployment: Deployment | None) -> str | None:
+        """'errors 12.4% -> 3.1%, falling' for a few minutes after the user's change of this deployment."""
+        monitor = self.health
+        moving = monitor.movement(deployment.id) if monitor is not None and deployment else None
+        if moving is None:
+            return None
+        return "errors " + movement_text(moving.before, moving.latest, moving.direction())
+
+    def show_health(self) -> None:
+        monitor = self.health
+        if monitor is None:
+            return
+        current = self.current()
+        moving = monitor.movement(current.id) if current is not None else None
+        movement = movement_text(moving.before, moving.latest, moving.direction()) if moving else None
+        detail = monitor.detail
+        if current is not None and (detail is None or detail.health.deployment_id != current.id):
+            # Until the Health tab's detail is read: the figures and the chart from the last read.
+            latest = monitor.watched_health(current.id)
+            detail = HealthDetail(health=latest) if latest is not None else None
+        self.detail.show_health(
+            detail, unavailable=monitor.unavailable, movement=movement, span=monitor.detail_span
+        )
 
     # -- helpers -----------------------------------------------------------------------------------------
     @property
@@ -341,6 +420,7 @@ class MainScreen(Screen[None]):
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
         self.show_last_change()
+        self.show_health()
 
     @on(DeploymentsTable.Selected)
     def _selected(self, event: DeploymentsTable.Selected) -> None:
@@ -376,6 +456,9 @@ class MainScreen(Screen[None]):
         current = table.highlighted
         if batch.detail_changed or (current is not None and current.id in batch.changed) or batch.reset:
             self.detail.show(current, live.detail)
+            self.show_health()
+        if batch.changed and live.health is not None:
+            table.health_changed(batch.changed)
         self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(problem), severity="warning", markup=False)
@@ -402,7 +485,11 @@ class MainScreen(Screen[None]):
         current = self.current()
         change = self.context.session.last_change_of(current) if current is not None else None
         now = self.clock()
-        self.detail.show_last_change(f"{change.text()}, {age_text(change.at, now)} ago" if change else None)
+        text = f"{change.text()}, {age_text(change.at, now)} ago" if change else None
+        moving = self.movement_line(current)
+        if moving is not None:
+            text = f"{text}; {moving}" if text else moving
+        self.detail.show_last_change(text)
 
     def start_change(
         self, plan: ChangePlan, *, show_pipeline: bool = False, first: ChangePlan | None = None
@@ -418,6 +505,8 @@ class MainScreen(Screen[None]):
         if self.detail.detail is not None and self.detail.detail.pipeline_running:
             self.detail.refresh_times()
         self.table.tick()
+        if self.health is not None:
+            self.health.show(self.table.window_ids())
 
     # -- the command palette (it asks the active screen) ---------------------------------------------------
     def palette_commands(self) -> list[PaletteCommand]:
@@ -562,6 +651,7 @@ class MainScreen(Screen[None]):
         lines: list[str] = []
         if plan.current is not None or plan.to is not None:
             lines = [f"current: {version_line(plan.current, now)}", f"target:  {version_line(plan.to, now)}"]
+            lines += self.change_health_lines(plan.deployment, plan.current, plan.to)
         else:
             lines = [literal(plan.summary)]
         style = self.context.profile.confirm

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,7 +26,14 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from shipdeck.model import Deployment, Health
+from shipdeck.model.service_health import format_rate, health_level, trend_text
 from shipdeck.tui.text import age_text, literal, state_label
+
+# Where a row's service health comes from, by row key: (error rate now, recent error rates); None: not read.
+HealthSource = Callable[[str], tuple[float | None, Sequence[float | None]] | None]
+# Over the threshold a row says so in symbol and word, not in colour alone.
+FLAGS = {"critical": "⚠ high", "warning": "⚠ warn"}
+_LEVEL_HEALTH = {"critical": Health.FAILED, "warning": Health.PROGRESS}
 
 SortKey = tuple[str, str]
 
@@ -35,9 +42,11 @@ COLUMNS: tuple[tuple[str, int, int], ...] = (
     ("STATE", 12, 0),
     ("NAME", 18, 3),
     ("VERSION", 7, 0),
+    ("ERRORS", 16, 1),
     ("URL", 16, 3),
     ("AGE", 5, 0),
 )
+URL_COLUMN = 4
 
 # More new rows than this in one update are sorted in rather than inserted one by one.
 BULK_INSERT = 32
@@ -92,8 +101,26 @@ def column_widths(total: int) -> list[int]:
     shares = sum(share for _, _, share in COLUMNS)
     widths = [width + spare * share // shares for _, width, share in COLUMNS]
     # Give the rounding remainder to the last column that shares.
-    widths[3] += max(0, total - gaps - sum(widths))
+    widths[URL_COLUMN] += max(0, total - gaps - sum(widths))
     return widths
+
+
+def errors_cell(rate: float | None, trend: Sequence[float | None], width: int) -> str:
+    """``12.4% ▂▅██ ⚠ high``: the rate, its trend in blocks, and over the threshold a symbol and word."""
+    if rate is None and not any(r is not None for r in trend):
+        return "-"
+    flag = FLAGS.get(health_level(rate), "")
+    blocks = trend_text(list(trend), max(0, width - 13)) if width >= 16 else ""
+    parts = [f"{format_rate(rate):>5}", blocks, flag]
+    return " ".join(part for part in parts if part)
+
+
+def health_cell(source: HealthSource | None, key: str, width: int, paint: _Paint) -> tuple[str, Style]:
+    """The ERRORS cell of the row ``key`` and its style (the state colours: failing red, degraded amber)."""
+    read = source(key) if source is not None else None
+    rate, trend = read if read is not None else (None, ())
+    level = _LEVEL_HEALTH.get(health_level(rate))
+    return errors_cell(rate, trend, width), paint.health[level] if level else paint.base
 
 
 def fit(text: str, width: int) -> str:
@@ -179,6 +206,8 @@ class DeploymentsTable(ScrollView, can_focus=True):
         # What each painted row's AGE cell says, by line on screen (line -> (deployment id, age text)): a
         # tick repaints only the lines whose age text changed.
         self._painted_ages: dict[int, tuple[str, str]] = {}
+        self.health_source: HealthSource | None = None
+        self.unhealthy_first = False
 
     # -- data --------------------------------------------------------------------------------------------
     @property
@@ -285,10 +314,39 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self._reindex()
 
     def _ordered(self) -> list[str]:
-        """Every row id in display order (cached until rows are added or removed)."""
+        """Every row key in display order (cached until rows are added or removed, or health re-sorts)."""
         if self._ordered_ids is None:
-            self._ordered_ids = [dep_id for _, dep_id in self._order]
+            ids = [dep_id for _, dep_id in self._order]
+            source = self.health_source
+            if self.unhealthy_first and source is not None:
+                # Highest error rate first; rows without a figure keep their order after them (stable).
+                def rate(key: str) -> float:
+                    read = source(key)
+                    return -1.0 if read is None or read[0] is None else read[0]
+
+                ids.sort(key=rate, reverse=True)
+            self._ordered_ids = ids
         return self._ordered_ids
+
+    def set_unhealthy_first(self, on: bool) -> None:
+        """Sort by error rate, highest first (on), or in the table's own order (off); the cursor stays on
+        its row."""
+        self.unhealthy_first = on
+        self._ordered_ids = None
+        self._reindex()
+
+    def health_changed(self, keys: Iterable[str]) -> None:
+        """These rows' health may have moved: re-order when sorting by it, else repaint those on screen."""
+        if self.unhealthy_first:
+            self._ordered_ids = None
+            self._reindex()
+        else:
+            self._refresh_rows(set(keys))
+
+    def window_ids(self) -> list[str]:
+        """The keys of the rows on screen now (what the health monitor reads first)."""
+        top = int(self.scroll_y)
+        return self._visible[top : top + max(1, self.scrollable_content_region.height)]
 
     def _reindex(self, among: list[str] | None = None) -> None:
         # The cursor stays on the deployment it is on while rows arrive, move or go (pages of a big account
@@ -448,6 +506,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
             (state_label(dep.state), paint.health[dep.health]),
             (literal(row_name(dep)), base),
             (version, base),
+            health_cell(self.health_source, dep.id, widths[3], paint),
             (literal(dep.url or "-"), base),
             (age, base),
         ]

@@ -1,4 +1,4 @@
-"""The detail pane: tabs Versions, Pipeline, Domains, Env and Events for the highlighted deployment.
+"""The detail pane: tabs Versions, Pipeline, Domains, Env, Events and Health for the highlighted deployment.
 
 It renders what :class:`shipdeck.live.state.LiveState` has loaded; it never calls the network. Domains and
 Env are read-only lists here (``d`` and ``e`` open their editors). Server text is literal.
@@ -16,11 +16,13 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from shipdeck.live.state import DeploymentDetail, deployment_id_of
 from shipdeck.model import Deployment, Event, PipelineRun, Version
+from shipdeck.model.service_health import HealthDetail
 from shipdeck.tui.text import age_text, literal, state_label
 from shipdeck.tui.widgets.event_log import EventLog
+from shipdeck.tui.widgets.health_view import HealthView
 from shipdeck.tui.widgets.versions_table import VersionsTable
 
-TAB_IDS = ("tab-versions", "tab-pipeline", "tab-domains", "tab-env", "tab-events")
+TAB_IDS = ("tab-versions", "tab-pipeline", "tab-domains", "tab-env", "tab-events", "tab-health")
 
 
 def _elapsed(start: datetime | None, end: datetime | None, now: datetime) -> str:
@@ -80,6 +82,8 @@ class DetailPane(Vertical):
             with TabPane("Events", id="tab-events"):
                 yield Static("", id="events-empty", classes="detail-text")
                 yield EventLog(id="events-log", max_lines=1000)
+            with TabPane("Health", id="tab-health"):
+                yield HealthView(id="health-view")
 
     @property
     def active_tab(self) -> str:
@@ -112,6 +116,27 @@ class DetailPane(Vertical):
         shown = literal(text or "")
         if line.content != shown:  # the tick calls this every second: repaint only a changed line
             line.update(shown)
+
+    def show_health(
+        self,
+        detail: HealthDetail | None,
+        *,
+        unavailable: str | None = None,
+        movement: str | None = None,
+        span: str = "1h",
+    ) -> None:
+        """The Health tab: the monitor's detail of the deployment shown (another one's is not shown)."""
+        if detail is not None and (
+            self.deployment is None or detail.health.deployment_id != self.deployment.id
+        ):
+            detail = None
+        self.query_one(HealthView).show(
+            detail,
+            unavailable=unavailable,
+            loading=self.deployment is not None,
+            movement=movement,
+            span=span,
+        )
 
     def refresh_times(self) -> None:
         """Re-render what shows elapsed time (the running pipeline stage)."""

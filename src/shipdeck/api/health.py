@@ -1,0 +1,289 @@
+"""Reading service health from the providers that publish it (Miosa, Mixpeek) into the neutral model.
+
+* Miosa: ``GET /deployments/{id}/observability`` (figures, a series for the chart, version changes),
+  ``/routes`` (per-route breakdown) and ``/request-logs?status=5xx`` (latest failing requests). The official
+  SDK types none of these (it returns dicts), so the readers are lenient: flat ``p95_ms`` or nested
+  ``latency_ms.p95``, ``items`` or a bare list.
+* Mixpeek: ``/logs?log_type=requests`` carries status and latency per request, so the current figures are
+  computed from the newest window of it; ``/analytics?hours=N`` gives the error trend (counts per bucket)
+  and the recent errors. Only production serves users: a staging row has no health.
+
+Each function takes the adapter's transport; the adapters expose them as ``get_health`` and
+``get_health_detail``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from shipdeck.api.parsing import JsonObject, build_model, expect_object, optional_float, optional_int
+from shipdeck.model.service_health import (
+    HealthDetail,
+    HealthPoint,
+    RequestRecord,
+    RouteHealth,
+    ServiceHealth,
+    VersionChange,
+)
+
+MIXPEEK_WINDOW_S = 30.0
+MIXPEEK_LOG_LIMIT = 1000
+FAILING_SHOWN = 10
+ROUTES_SHOWN = 8
+
+
+class _Getter(Protocol):
+    async def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any: ...
+
+
+def _seg(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _data(body: Any, what: str) -> JsonObject:
+    obj = expect_object(body, what=what)
+    inner = obj.get("data")
+    return inner if isinstance(inner, dict) else obj
+
+
+def _items(obj: Any, *keys: str) -> list[JsonObject]:
+    if isinstance(obj, list):
+        return [item for item in obj if isinstance(item, dict)]
+    if isinstance(obj, dict):
+        for key in keys:
+            if isinstance(obj.get(key), list):
+                return [item for item in obj[key] if isinstance(item, dict)]
+    return []
+
+
+def _rate(value: Any) -> float | None:
+    rate = optional_float(value)
+    if rate is None or rate != rate:  # NaN
+        return None
+    return min(1.0, max(0.0, rate))
+
+
+def _latency(obj: JsonObject, name: str) -> float | None:
+    nested = obj.get("latency_ms")
+    if isinstance(nested, dict) and name in nested:
+        return optional_float(nested.get(name))
+    return optional_float(obj.get(f"{name}_ms"))
+
+
+# -- Miosa ----------------------------------------------------------------------------------------------
+def miosa_health(raw: JsonObject, deployment_id: str) -> ServiceHealth:
+    series = [
+        HealthPoint(
+            at=at,
+            error_rate=_rate(point.get("error_rate")),
+            p95_ms=_latency(point, "p95"),
+            requests=optional_int(point.get("requests")),
+        )
+        for point in _items(raw, "series")
+        if (at := _time(point.get("t") or point.get("at") or point.get("timestamp"))) is not None
+    ]
+    changes = [
+        VersionChange(
+            at=at,
+            version_id=change.get("version_id"),
+            version_number=optional_int(change.get("version_number")),
+        )
+        for change in _items(raw, "version_changes")
+        if (at := _time(change.get("at"))) is not None
+    ]
+    return build_model(
+        ServiceHealth,
+        {
+            "deployment_id": deployment_id,
+            "provider": "miosa",
+            "error_rate": _rate(raw.get("error_rate")),
+            "p50_ms": _latency(raw, "p50"),
+            "p95_ms": _latency(raw, "p95"),
+            "p99_ms": _latency(raw, "p99"),
+            "rpm": optional_float(raw.get("rpm")),
+            "requests": optional_int(raw.get("requests")),
+            "errors": optional_int(raw.get("errors")),
+            "window_s": optional_float(raw.get("window_s")),
+            "as_of": _time(raw.get("as_of")),
+            "version_id": raw.get("active_version_id"),
+            "series": series,
+            "version_changes": changes,
+        },
+        what="Miosa observability",
+    )
+
+
+def miosa_route(raw: JsonObject) -> RouteHealth:
+    return build_model(
+        RouteHealth,
+        {
+            "method": raw.get("method"),
+            "route": str(raw.get("route") or raw.get("path") or "?"),
+            "requests": optional_int(raw.get("requests")) or 0,
+            "errors": optional_int(raw.get("errors")) or 0,
+            "error_rate": _rate(raw.get("error_rate")),
+            "p50_ms": optional_float(raw.get("p50_ms")),
+            "p95_ms": optional_float(raw.get("p95_ms")),
+        },
+        what="Miosa route",
+    )
+
+
+def request_record(raw: JsonObject) -> RequestRecord:
+    return build_model(
+        RequestRecord,
+        {
+            "at": _time(raw.get("timestamp") or raw.get("at")),
+            "method": raw.get("method"),
+            "path": raw.get("path") or raw.get("route") or raw.get("url"),
+            "status": optional_int(raw.get("status")),
+            "duration_ms": optional_float(raw.get("duration_ms") or raw.get("latency_ms")),
+            "version_number": optional_int(raw.get("version_number") or raw.get("version")),
+            "error": raw.get("error") or raw.get("error_message"),
+        },
+        what="request log entry",
+    )
+
+
+async def miosa_get_health(transport: _Getter, deployment_id: str, *, span: str = "1h") -> ServiceHealth:
+    body = await transport.get(f"/deployments/{_seg(deployment_id)}/observability", params={"range": span})
+    return miosa_health(_data(body, "Miosa observability"), deployment_id)
+
+
+async def miosa_get_detail(transport: _Getter, deployment_id: str, *, span: str = "1h") -> HealthDetail:
+    health = await miosa_get_health(transport, deployment_id, span=span)
+    routes_body = await transport.get(
+        f"/deployments/{_seg(deployment_id)}/routes", params={"window": 3600, "limit": ROUTES_SHOWN}
+    )
+    logs_body = await transport.get(
+        f"/deployments/{_seg(deployment_id)}/request-logs", params={"status": "5xx", "limit": FAILING_SHOWN}
+    )
+    routes = [miosa_route(r) for r in _items(_data(routes_body, "Miosa routes"), "routes", "items")]
+    failing = [request_record(r) for r in _items(_data(logs_body, "Miosa request logs"), "items", "logs")]
+    return HealthDetail(health=health, routes=routes, failing=failing)
+
+
+# -- Mixpeek --------------------------------------------------------------------------------------------
+def _percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))
+    return round(ordered[index], 1)
+
+
+def mixpeek_health_from_logs(
+    entries: list[RequestRecord], deployment_id: str, *, window_s: float = MIXPEEK_WINDOW_S
+) -> ServiceHealth:
+    """Figures over the newest ``window_s`` of the request log (anchored on its newest entry)."""
+    stamped = sorted((e for e in entries if e.at is not None), key=lambda e: e.at or datetime.min)
+    if not stamped or stamped[-1].at is None:
+        return ServiceHealth(deployment_id=deployment_id, provider="mixpeek", window_s=window_s)
+    as_of = stamped[-1].at
+    start = as_of - timedelta(seconds=window_s)
+    recent = [e for e in stamped if e.at is not None and e.at > start]
+    durations = [e.duration_ms for e in recent if e.duration_ms is not None]
+    failed = sum(1 for e in recent if e.failed)
+    newest_version = stamped[-1].version_number
+    return ServiceHealth(
+        deployment_id=deployment_id,
+        provider="mixpeek",
+        error_rate=round(failed / len(recent), 5) if recent else None,
+        p50_ms=_percentile(durations, 0.50),
+        p95_ms=_percentile(durations, 0.95),
+        p99_ms=_percentile(durations, 0.99),
+        rpm=round(len(recent) * 60.0 / window_s, 1),
+        requests=len(recent),
+        errors=failed,
+        window_s=window_s,
+        as_of=as_of,
+        version_id=None if newest_version is None else f"v{newest_version}",
+    )
+
+
+def mixpeek_routes(entries: list[RequestRecord]) -> list[RouteHealth]:
+    grouped: dict[tuple[str | None, str], list[RequestRecord]] = {}
+    for entry in entries:
+        grouped.setdefault((entry.method, entry.path or "?"), []).append(entry)
+    out = []
+    for (method, path), rows in grouped.items():
+        durations = [r.duration_ms for r in rows if r.duration_ms is not None]
+        errors = sum(1 for r in rows if r.failed)
+        out.append(
+            RouteHealth(
+                method=method,
+                route=path,
+                requests=len(rows),
+                errors=errors,
+                error_rate=round(errors / len(rows), 5),
+                p50_ms=_percentile(durations, 0.5),
+                p95_ms=_percentile(durations, 0.95),
+            )
+        )
+    out.sort(key=lambda r: (-r.errors, -r.requests))
+    return out[:ROUTES_SHOWN]
+
+
+async def _mixpeek_logs(transport: _Getter, app_id: str) -> list[RequestRecord]:
+    body = await transport.get(
+        f"/{_seg(app_id)}/logs", params={"log_type": "requests", "hours": 1, "limit": MIXPEEK_LOG_LIMIT}
+    )
+    obj = expect_object(body, what="Mixpeek request logs")
+    return [request_record(raw) for raw in _items(obj, "results", "entries")]
+
+
+async def mixpeek_get_health(transport: _Getter, app_id: str, deployment_id: str) -> ServiceHealth:
+    return mixpeek_health_from_logs(await _mixpeek_logs(transport, app_id), deployment_id)
+
+
+async def mixpeek_get_detail(
+    transport: _Getter, app_id: str, deployment_id: str, *, span: str = "1h"
+) -> HealthDetail:
+    entries = await _mixpeek_logs(transport, app_id)
+    health = mixpeek_health_from_logs(entries, deployment_id)
+    hours = 24 if span == "24h" else 1
+    body = expect_object(
+        await transport.get(f"/{_seg(app_id)}/analytics", params={"hours": hours}), what="Mixpeek analytics"
+    )
+    buckets = _items(body, "errors_over_time")
+    pageviews = optional_int(body.get("total_pageviews")) or 0
+    per_bucket = pageviews / len(buckets) if buckets else 0.0
+    # Mixpeek counts errors per bucket; the rate assumes the window's traffic spread evenly over its buckets.
+    health.series = [
+        HealthPoint(
+            at=at,
+            error_rate=_rate((optional_int(b.get("count")) or 0) / per_bucket) if per_bucket else None,
+            requests=int(per_bucket),
+        )
+        for b in buckets
+        if (at := _time(b.get("timestamp"))) is not None
+    ]
+    failing = [e for e in entries if e.failed][:FAILING_SHOWN]
+    if not failing:
+        failing = [
+            RequestRecord(at=_time(raw.get("timestamp")), path=raw.get("url"), error=raw.get("error_message"))
+            for raw in _items(body, "recent_errors")[:FAILING_SHOWN]
+        ]
+    return HealthDetail(health=health, routes=mixpeek_routes(entries), failing=failing)
+
+
+__all__ = [
+    "miosa_get_detail",
+    "miosa_get_health",
+    "miosa_health",
+    "mixpeek_get_detail",
+    "mixpeek_get_health",
+    "mixpeek_health_from_logs",
+]

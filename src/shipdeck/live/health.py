@@ -1,0 +1,380 @@
+"""Service health in the live state: the error rate of every listed deployment, read within a budget.
+
+The vendors publish health per deployment (Miosa ``/observability``, Mixpeek ``/logs?log_type=requests``):
+no call returns it for many deployments at once, so every row costs a request. An idle console may spend
+10% of the Free tier's 60 requests a minute (bench/budget.py) and already spends about 2 a minute, so
+health gets a **token bucket** of its own (:attr:`Timing.health_per_minute`, 3 a minute, holding at most
+:attr:`Timing.health_burst`; a third of it while the push stream is down and polling spends the budget).
+Out of it, in this order:
+
+1. the watched deployment every ``health_watched_interval`` (30 s: one request, its figures with the hour's
+   series and version changes, what the Health tab's chart and the dialogs' health line need), or its
+   whole detail (routes and failing requests too: three requests) every ``health_detail_interval`` while
+   the Health tab is open;
+2. one **batch** every ``health_batch_interval`` (60 s) of as many rows as the bucket holds: the rows on
+   screen (:meth:`HealthMonitor.show`) longest-unread first, then the rest in rotation. With 50,000 rows
+   the rows on screen stay current and the others are read when they are scrolled to.
+
+After the user's own change (:meth:`HealthMonitor.expect_change`) the console is no longer idle: the changed
+row is read every ``health_settle_interval`` for ``health_settle`` seconds outside the bucket (still a
+background read, which the adapter refuses when the rate-limit window is nearly spent), and when that time
+is up the ``on_settled`` callback gets the figures (the audit log's "5 minutes after").
+
+Every read is a background read: when the adapter keeps the budget for the user's own actions
+(:class:`BudgetReserved`), the read waits for the next turn. Nothing here blocks: the UI reads
+:attr:`HealthMonitor.latest` and gets the rows in the live state's next change batch. A provider without
+metrics (Miteos) is said so once (:attr:`HealthMonitor.unavailable`) and never asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shipdeck.api.context import background_reads
+from shipdeck.api.errors import BudgetReserved, NotFound, ShipdeckError, UnsupportedAction
+from shipdeck.model import Capability
+from shipdeck.model.service_health import HealthDetail, ServiceHealth
+
+if TYPE_CHECKING:
+    from shipdeck.live.plans import ChangePlan
+    from shipdeck.live.session import ChangeOutcome, ChangeSession
+    from shipdeck.live.state import LiveState
+    from shipdeck.live.timing import Timing
+
+FOLLOWED_ACTIONS = frozenset({"rollback", "promote", "publish"})  # changes of what serves users
+DETAIL_REQUESTS = 3  # figures, routes, failing requests
+BATCH_MAX = 200  # deployments read in one batch at most
+BUDGET_SHARE = 0.2  # and never more than this share of the requests left in the rate-limit window
+POLLING_SHARE = 1 / 3  # of the bucket's rate while the push stream is down
+CONCURRENCY = 4
+TREND_POINTS = 12  # error rates kept per deployment for the list's trend
+
+Settled = Callable[[ServiceHealth | None], None]
+
+
+@dataclass
+class Movement:
+    """How a deployment's error rate moves after the user's action (for 'x% -> y%, falling')."""
+
+    before: float | None
+    started: float  # the monitor's clock (time.monotonic)
+    latest: float | None = None
+    on_settled: Settled | None = None
+    read_at: float = 0.0
+
+    def direction(self) -> str:
+        if self.before is None or self.latest is None:
+            return "measuring"
+        if self.latest < self.before * 0.8:
+            return "falling"
+        if self.latest > self.before * 1.25 + 0.001:
+            return "rising"
+        return "steady"
+
+
+@dataclass
+class Bucket:
+    """Requests health may send now: refilled at ``per_minute``, holding at most ``burst``."""
+
+    per_minute: float
+    burst: float
+    tokens: float
+    at: float
+
+    def refill(self, now: float, *, share: float = 1.0) -> None:
+        self.tokens = min(self.burst * share, self.tokens + (now - self.at) * self.per_minute * share / 60.0)
+        self.at = now
+
+    def take(self, count: float) -> bool:
+        if self.tokens + 1e-9 < count:
+            return False
+        self.tokens -= count
+        return True
+
+
+@dataclass
+class HealthMonitor:
+    state: LiveState
+    now: Callable[[], float] = time.monotonic
+    latest: dict[str, ServiceHealth | None] = field(default_factory=dict)
+    trends: dict[str, deque[float | None]] = field(default_factory=dict)
+    detail: HealthDetail | None = None
+    detail_span: str = "1h"
+    unavailable: str | None = None  # why this provider has no health (told once)
+    reads: int = 0  # requests sent, for the bench and the budget tests
+    movements: dict[str, Movement] = field(default_factory=dict)
+    _shown: list[str] = field(default_factory=list)
+    _rotation: int = 0
+    _sorted_ids: list[str] = field(default_factory=list)
+    _read_at: dict[str, float] = field(default_factory=dict)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _watched_read_at: float | None = None
+    _detail_read_at: float | None = None
+    _detail_wanted: bool = False
+    _detail_for: tuple[str, str] | None = None
+    _bucket: Bucket | None = None
+
+    @property
+    def timing(self) -> Timing:
+        return self.state.timing
+
+    # -- what the UI tells us ---------------------------------------------------------------------------
+    def show(self, deployment_ids: Iterable[str]) -> None:
+        """These rows are on screen: read them first in the next batch."""
+        self._shown = list(deployment_ids)[:BATCH_MAX]
+
+    def want_detail(self, wanted: bool) -> None:
+        """The Health tab is open (routes and failing requests are read too) or closed."""
+        if wanted != self._detail_wanted:
+            self._detail_wanted = wanted
+            if wanted:
+                self._detail_read_at = None
+                self._wake.set()
+
+    def set_span(self, span: str) -> None:
+        """The Health tab's chart span (1h or 24h); re-reads the watched detail soon."""
+        if span != self.detail_span:
+            self.detail_span = span
+            self._detail_read_at = self._watched_read_at = None
+            self._wake.set()
+
+    def refresh_watched(self) -> None:
+        self._watched_read_at = self._detail_read_at = None
+        self._wake.set()
+
+    def expect_change(self, deployment_id: str, on_settled: Settled | None = None) -> ServiceHealth | None:
+        """The user just rolled back, promoted or published: follow how the error rate moves, and after
+        ``health_settle`` seconds hand the figures to ``on_settled``. Returns the figures before."""
+        current = self.latest.get(deployment_id)
+        self.movements[deployment_id] = Movement(
+            before=current.error_rate if current else None, started=self.now(), on_settled=on_settled
+        )
+        self._wake.set()
+        return current
+
+    def movement(self, deployment_id: str) -> Movement | None:
+        return self.movements.get(deployment_id)
+
+    def error_rate(self, deployment_id: str) -> float | None:
+        health = self.latest.get(deployment_id)
+        return None if health is None else health.error_rate
+
+    def watched_health(self, deployment_id: str) -> ServiceHealth | None:
+        """The freshest figures of a deployment with its series (the Health tab's detail or the last read)."""
+        if self.detail is not None and self.detail.health.deployment_id == deployment_id:
+            return self.detail.health  # kept current by the watched row's reads
+        return self.latest.get(deployment_id)
+
+    # -- budget -----------------------------------------------------------------------------------------
+    def per_minute(self) -> float:
+        """Requests a minute health may spend while idle (the bucket's rate now)."""
+        return self.timing.health_per_minute * self._share()
+
+    def _share(self) -> float:
+        return POLLING_SHARE if self.state.polling else 1.0
+
+    def _tokens(self) -> Bucket:
+        now = self.now()
+        if self._bucket is None:
+            timing = self.timing
+            self._bucket = Bucket(timing.health_per_minute, timing.health_burst, timing.health_burst, now)
+        self._bucket.refill(now, share=self._share())
+        return self._bucket
+
+    def batch_size(self) -> int:
+        """Rows the next batch may read: what the bucket holds, never more than BUDGET_SHARE of what is
+        left in the rate-limit window."""
+        size = int(self._tokens().tokens + 1e-9)
+        remaining = self.state.adapter.rate_limit_remaining
+        if remaining is not None:
+            size = min(size, int(remaining * BUDGET_SHARE))
+        return max(0, min(BATCH_MAX, size))
+
+    def next_batch(self) -> list[str]:
+        """The shown rows first (longest unread first), then the others in rotation; at most
+        :meth:`batch_size` of them."""
+        size = self.batch_size()
+        known = self.state.deployments
+        shown = sorted((d for d in self._shown if d in known), key=lambda d: self._read_at.get(d, -1.0))
+        chosen = shown[:size]
+        if len(chosen) < size and known:
+            if len(self._sorted_ids) != len(known):
+                self._sorted_ids = sorted(known)  # once per change of the list's size, not per batch
+            ordered = self._sorted_ids
+            start = self._rotation % len(ordered)
+            picked = set(chosen)
+            for offset in range(len(ordered)):
+                if len(chosen) >= size:
+                    break
+                dep_id = ordered[(start + offset) % len(ordered)]
+                if dep_id not in picked:
+                    chosen.append(dep_id)
+                    picked.add(dep_id)
+                self._rotation = start + offset + 1
+        return chosen
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        if not self.state.adapter.capabilities.supports(Capability.HEALTH):
+            self.unavailable = self.state.adapter.capabilities.why_not(Capability.HEALTH)
+            self.state.touch(detail=True)
+            return
+        next_batch_at = 0.0
+        while True:
+            try:
+                next_batch_at = await self._round(next_batch_at)
+            except Exception as exc:  # a bug here must not take the live state down with it
+                self.unavailable = f"reading health failed: {type(exc).__name__}: {exc}"[:200]
+                self.state.touch(detail=True)
+                await asyncio.sleep(self.timing.health_batch_interval)
+
+    def _due(self, read_at: float | None, interval: float) -> bool:
+        return read_at is None or self.now() - read_at >= interval
+
+    async def _round(self, next_batch_at: float) -> float:
+        timing = self.timing
+        watched = self.state.watched
+        await self._follow_changes()
+        if watched is not None and watched in self.state.deployments:
+            stale = self._detail_for != (watched, self.detail_span)
+            detail_due = stale or self._due(self._detail_read_at, timing.health_detail_interval)
+            if self._detail_wanted and detail_due:
+                if self._tokens().take(DETAIL_REQUESTS):
+                    self._detail_read_at = self._watched_read_at = self.now()
+                    await self._read_detail(watched)
+            elif self._due(self._watched_read_at, timing.health_watched_interval) and self._tokens().take(1):
+                self._watched_read_at = self.now()
+                await self._read_watched(watched)
+        if self.now() >= next_batch_at and self.state.deployments:
+            ids = [d for d in self.next_batch() if d != watched or self._watched_read_at is None]
+            self._tokens().take(len(ids))
+            delay = await self._read_batch(ids)
+            next_batch_at = self.now() + delay
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), min(1.0, timing.health_settle_interval))
+        return next_batch_at
+
+    async def _follow_changes(self) -> None:
+        """The rows the user just changed: read often for a while, then report the figures once."""
+        timing = self.timing
+        for dep_id, moving in list(self.movements.items()):
+            now = self.now()
+            if now - moving.started >= timing.health_settle:
+                del self.movements[dep_id]
+                if moving.on_settled is not None:
+                    moving.on_settled(self.latest.get(dep_id))
+                self.state.touch(dep_id, detail=True)
+            elif now - moving.read_at >= timing.health_settle_interval:
+                moving.read_at = now
+                if dep_id == self.state.watched:
+                    self._watched_read_at = now
+                await self._read_one(dep_id)
+
+    async def _read_one(self, dep_id: str) -> float | None:
+        """One deployment's figures; the seconds the adapter asks to wait when it keeps the budget."""
+        try:
+            with background_reads():
+                self.reads += 1
+                health = await self.state.adapter.get_health(dep_id)
+        except BudgetReserved as exc:
+            return exc.retry_in
+        except (NotFound, UnsupportedAction):
+            health = None
+        except ShipdeckError:
+            return None  # a failed read keeps the last figures; the next turn tries again
+        self._record(dep_id, health)
+        return None
+
+    async def _read_watched(self, dep_id: str) -> None:
+        await self._read_one(dep_id)
+        if self.detail is not None and self.detail.health.deployment_id == dep_id:
+            health = self.latest.get(dep_id)
+            if health is not None:
+                self.detail = self.detail.model_copy(update={"health": health})
+            self.state.touch(dep_id, detail=True)
+
+    async def _read_batch(self, ids: list[str]) -> float:
+        """Read one batch; the seconds until the next (later when the budget is kept for the user)."""
+        interval = self.timing.health_batch_interval
+        if not ids:
+            return interval
+        limit = asyncio.Semaphore(CONCURRENCY)
+        reserved: list[float] = []
+
+        async def one(dep_id: str) -> None:
+            async with limit:
+                wait = await self._read_one(dep_id)
+                if wait is not None:
+                    reserved.append(wait)
+
+        await asyncio.gather(*(one(dep_id) for dep_id in ids))
+        return max([interval, *reserved])
+
+    async def _read_detail(self, dep_id: str) -> None:
+        try:
+            with background_reads():
+                self.reads += DETAIL_REQUESTS
+                detail = await self.state.adapter.get_health_detail(dep_id, span=self.detail_span)
+        except (NotFound, UnsupportedAction):
+            detail = None
+        except ShipdeckError:  # BudgetReserved included: the next turn tries again
+            return
+        if self.state.watched != dep_id:
+            return
+        self.detail = detail
+        self._detail_for = (dep_id, self.detail_span)
+        self._record(dep_id, detail.health if detail else None)
+        self.state.touch(dep_id, detail=True)
+
+    def _record(self, dep_id: str, health: ServiceHealth | None) -> None:
+        self._read_at[dep_id] = self.now()
+        previous = self.latest.get(dep_id)
+        self.latest[dep_id] = health
+        trend = self.trends.setdefault(dep_id, deque(maxlen=TREND_POINTS))
+        if health is not None and health.series:
+            # The provider sent its own trend (Miosa: a point a minute): the last minutes, then now.
+            trend.clear()
+            trend.extend(p.error_rate for p in health.series[-(TREND_POINTS - 1) :])
+            trend.append(health.error_rate)
+        elif health is not None and (previous is None or previous.as_of != health.as_of):
+            trend.append(health.error_rate)
+        moving = self.movements.get(dep_id)
+        if moving is not None and health is not None:
+            moving.latest = health.error_rate
+        if previous != health:
+            self.state.touch(dep_id)
+
+
+# -- the audit log's health before and after (the console's write path: ChangeSession) -------------------
+def health_before(live: LiveState, plan: ChangePlan) -> bool:
+    """Before a rollback, promote or publish is sent: put the deployment's figures (as last read) into the
+    plan's audit details (``health_before``). True when its health is followed afterwards."""
+    monitor = live.health
+    if monitor is None or plan.deployment is None or plan.action not in FOLLOWED_ACTIONS:
+        return False
+    if monitor.unavailable is not None:
+        return False
+    before = monitor.latest.get(plan.deployment.id)
+    plan.details["health_before"] = before.as_json() if before is not None else None
+    return True
+
+
+def follow_health(live: LiveState, session: ChangeSession, outcome: ChangeOutcome) -> None:
+    """After the change was applied: follow the error rate (the watched row says how it moves) and, if
+    the console is still open ``health_settle`` seconds later, add the figures to the audit record."""
+    monitor, deployment = live.health, outcome.plan.deployment
+    if monitor is None or deployment is None:
+        return
+    after_s = live.timing.health_settle
+
+    def settled(health: ServiceHealth | None) -> None:
+        session.record_health_after(outcome, health.as_json() if health else None, after_s=after_s)
+
+    monitor.expect_change(deployment.id, settled)

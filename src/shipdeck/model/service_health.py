@@ -1,0 +1,249 @@
+"""Service health in the neutral model: is a deployment failing its users right now?
+
+Not :class:`shipdeck.model.Health` (the meaning of a state string); this is what the provider measures:
+the error rate of the requests served (0..1), latency percentiles, requests per minute, over a window that
+ends at ``as_of``. Providers without metrics have no ServiceHealth at all (``None`` in ``--json``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from shipdeck.model import Model, ProviderName
+
+# Over this error rate a deployment is flagged (symbol and word, never colour alone).
+ERROR_RATE_WARNING = 0.02
+ERROR_RATE_CRITICAL = 0.05
+
+
+class HealthPoint(Model):
+    """One point of a trend: the error rate and p95 of the requests in the bucket that ends at ``at``."""
+
+    at: datetime
+    error_rate: float | None = None
+    p95_ms: float | None = None
+    requests: int | None = None
+
+
+class VersionChange(Model):
+    """A version began taking traffic at ``at`` (a promote, rollback or restore)."""
+
+    at: datetime
+    version_id: str | None = None
+    version_number: int | None = None
+
+
+class RouteHealth(Model):
+    method: str | None = None
+    route: str
+    requests: int = 0
+    errors: int = 0
+    error_rate: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+
+
+class RequestRecord(Model):
+    """One served request from the provider's request log."""
+
+    at: datetime | None = None
+    method: str | None = None
+    path: str | None = None
+    status: int | None = None
+    duration_ms: float | None = None
+    version_number: int | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status is not None and self.status >= 500
+
+
+class ServiceHealth(Model):
+    deployment_id: str
+    provider: ProviderName
+    error_rate: float | None = None  # 0..1; None: no requests in the window
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    rpm: float | None = None
+    requests: int | None = None
+    errors: int | None = None
+    window_s: float | None = None
+    as_of: datetime | None = None
+    version_id: str | None = None  # the version taking (most of) the traffic
+    series: list[HealthPoint] = Field(default_factory=list)  # oldest first, when the provider sent one
+    version_changes: list[VersionChange] = Field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``"health"`` object of ``shipdeck status --json``."""
+        return {
+            "error_rate": self.error_rate,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+            "rpm": self.rpm,
+            "window_s": self.window_s,
+            "as_of": self.as_of.isoformat().replace("+00:00", "Z") if self.as_of else None,
+        }
+
+    @property
+    def level(self) -> str:
+        """``ok``, ``warning`` or ``critical`` by error rate (``unknown`` without requests)."""
+        return health_level(self.error_rate)
+
+
+def health_level(error_rate: float | None) -> str:
+    if error_rate is None:
+        return "unknown"
+    if error_rate >= ERROR_RATE_CRITICAL:
+        return "critical"
+    if error_rate >= ERROR_RATE_WARNING:
+        return "warning"
+    return "ok"
+
+
+class HealthDetail(Model):
+    """What the Health tab and ``shipdeck health`` show: the figures, the routes, the latest failures."""
+
+    health: ServiceHealth
+    routes: list[RouteHealth] = Field(default_factory=list)
+    failing: list[RequestRecord] = Field(default_factory=list)
+
+
+# -- words and figures (shared by the CLI, the console and the rollback / promote dialogs) --------------
+TREND_BLOCKS = " ▁▂▃▄▅▆▇█"
+# Error rates at which the trend climbs one block: a log-like scale, so 0.3% and 12% look nothing alike.
+TREND_STEPS = (0.0005, 0.002, 0.005, 0.01, 0.02, 0.05, 0.08, 0.12)
+
+
+def format_rate(rate: float | None) -> str:
+    """``0.124`` -> ``12.4%``; ``0.0031`` -> ``0.3%``; None -> ``-``."""
+    if rate is None:
+        return "-"
+    percent = rate * 100
+    if percent >= 10:
+        return f"{percent:.1f}%"
+    if percent >= 0.05 or percent == 0:
+        return f"{percent:.1f}%"
+    return "<0.1%"
+
+
+def format_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 10_000:
+        return f"{value / 1000:.0f} s"
+    return f"{value:.0f} ms"
+
+
+def trend_text(rates: list[float | None], width: int) -> str:
+    """The last ``width`` error rates as block characters (``·`` where there was no figure)."""
+    cells = []
+    for rate in rates[-width:]:
+        if rate is None:
+            cells.append("·")
+            continue
+        level = sum(1 for step in TREND_STEPS if rate >= step)
+        cells.append(TREND_BLOCKS[level] if level else "▁")
+    return "".join(cells).rjust(width)
+
+
+def format_age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+class VersionFigures(Model):
+    """A version's error rate and p95 while it served, and when (for the rollback / promote dialogs)."""
+
+    number: int | None = None
+    error_rate: float | None = None
+    p95_ms: float | None = None
+    live_from: datetime | None = None
+    live_until: datetime | None = None  # None: serving now
+
+
+def version_figures(health: ServiceHealth, number: int | None, *, serving: bool) -> VersionFigures | None:
+    """What ``health`` says of version ``number`` (None: nothing). The serving version gets the current
+    figures; another one the mean of the series' points while it served (within the series' span)."""
+    changes = sorted(health.version_changes, key=lambda c: c.at)
+    spans: list[tuple[datetime, datetime | None]] = []
+    for index, change in enumerate(changes):
+        if change.version_number == number:
+            until = changes[index + 1].at if index + 1 < len(changes) else None
+            spans.append((change.at, until))
+    if serving:
+        live_from = changes[-1].at if changes and changes[-1].version_number == number else None
+        return VersionFigures(
+            number=number, error_rate=health.error_rate, p95_ms=health.p95_ms, live_from=live_from
+        )
+    if not spans:
+        return None
+    points = [
+        p
+        for p in health.series
+        for start, until in spans
+        if p.at > start and (until is None or p.at <= until) and p.error_rate is not None
+    ]
+    # The first minute after a switch mixes both versions: leave it out when there is more to go on.
+    settled = [p for p in points if all(p.at.timestamp() - s.timestamp() > 60 for s, _ in spans)] or points
+    if not settled:
+        return VersionFigures(number=number, live_from=spans[-1][0], live_until=spans[-1][1])
+    p95s = [p.p95_ms for p in settled if p.p95_ms is not None]
+    rates = [p.error_rate for p in settled if p.error_rate is not None]
+    return VersionFigures(
+        number=number,
+        error_rate=sum(rates) / len(rates) if rates else None,
+        p95_ms=sum(p95s) / len(p95s) if p95s else None,
+        live_from=spans[-1][0],
+        live_until=spans[-1][1],
+    )
+
+
+def _label(figures: VersionFigures | None, fallback: str) -> str:
+    if figures is None or figures.number is None:
+        return fallback
+    return f"v{figures.number}"
+
+
+def change_health_line(
+    current: VersionFigures | None,
+    target: VersionFigures | None,
+    now: datetime,
+    *,
+    target_label: str = "target",
+) -> str:
+    """The dialogs' health line: ``v5 (live 14 min): 12.4% errors, p95 840 ms -> v4 (last live 14 min ago):
+    0.3%, 120 ms``. Either side may be unknown (``no figures``)."""
+    left = _label(current, "current")
+    if current is not None and current.live_from is not None:
+        left += f" (live {format_age((now - current.live_from).total_seconds())})"
+    if current is not None and current.error_rate is not None:
+        left += f": {format_rate(current.error_rate)} errors, p95 {format_ms(current.p95_ms)}"
+    else:
+        left += ": no figures"
+    right = _label(target, target_label)
+    if target is not None and target.live_until is not None:
+        right += f" (last live {format_age((now - target.live_until).total_seconds())} ago)"
+    if target is not None and target.error_rate is not None:
+        right += f": {format_rate(target.error_rate)}, {format_ms(target.p95_ms)}"
+    else:
+        right += ": no figures in the last hour"
+    return f"{left} -> {right}"
+
+
+def movement_text(before: float | None, latest: float | None, direction: str) -> str:
+    """After an action: ``12.4% -> 3.1%, falling``."""
+    if before is None and latest is None:
+        return "measuring"
+    return f"{format_rate(before)} -> {format_rate(latest)}, {direction}"

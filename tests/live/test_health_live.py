@@ -1,0 +1,223 @@
+"""Service health through the adapters and the live state, against a real `shipdeck sim`.
+
+Tests that read checkout-api's incident or an hour's window run on a sandbox of their own (``fresh_sim``):
+sandbox time runs 50 times faster, and a rollback by another test on a shared sandbox would end the
+incident."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shipdeck.api.errors import UnsupportedAction
+from shipdeck.live import health as live_health
+from shipdeck.live.timing import Timing
+from shipdeck.model import Capability
+from shipdeck.model.service_health import (
+    HealthPoint,
+    ServiceHealth,
+    VersionChange,
+    change_health_line,
+    format_rate,
+    movement_text,
+    trend_text,
+    version_figures,
+)
+from tests.api.helpers import adapter_for
+from tests.conftest import MIXPEEK_TOKEN
+from tests.live.test_live_state import eventually, running_live
+from tests.simproc import SimServer
+
+# Health on a fast clock with a large budget (the default budget is measured in bench/).
+FAST_HEALTH = Timing(
+    health_per_minute=6000,
+    health_burst=200,
+    health_batch_interval=0.5,
+    health_watched_interval=0.5,
+    health_detail_interval=0.5,
+    health_settle_interval=0.2,
+    health_settle=1.0,
+)
+
+
+async def by_name(adapter: object, name: str) -> str:
+    dep = await adapter.resolve_deployment(name)  # type: ignore[attr-defined]
+    return str(dep.id)
+
+
+async def test_miosa_adapter_reads_health_and_its_detail(fresh_sim: SimServer) -> None:
+    async with adapter_for(fresh_sim, "miosa") as adapter:
+        checkout = await by_name(adapter, "checkout-api")
+        health = await adapter.get_health(checkout)
+        assert health is not None and health.provider == "miosa"
+        assert health.error_rate is not None and health.error_rate >= 0.05
+        assert health.p50_ms and health.p95_ms and health.p99_ms and health.p50_ms < health.p95_ms
+        assert health.window_s == 30 and health.rpm and health.as_of is not None
+        assert set(health.as_json()) == {
+            "error_rate",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "rpm",
+            "window_s",
+            "as_of",
+        }
+        detail = await adapter.get_health_detail(checkout)
+        assert detail is not None
+        assert detail.routes[0].route in ("/api/checkout", "/api/payments/confirm")
+        assert detail.failing and all(r.failed for r in detail.failing)
+        assert len(detail.health.series) == 60
+        assert [c.version_number for c in detail.health.version_changes] == [4, 5]  # v4 in effect first
+        healthy = await adapter.get_health(await by_name(adapter, "clinic-intake"))
+        assert healthy is not None and healthy.error_rate is not None and healthy.error_rate < 0.01
+
+
+async def test_mixpeek_health_comes_from_its_request_log_and_staging_has_none(sim: SimServer) -> None:
+    async with adapter_for(sim, "mixpeek", token=MIXPEEK_TOKEN) as adapter:
+        listed = (await adapter.list_deployments()).items
+        production = next(
+            d for d in listed if d.id.endswith("@production") and d.name.startswith("Storefront")
+        )
+        health = await adapter.get_health(production.id)
+        assert health is not None and health.requests and health.requests > 0
+        assert health.error_rate is not None and 0 <= health.error_rate < 1
+        assert health.p95_ms is not None and health.window_s == 30
+        detail = await adapter.get_health_detail(production.id)
+        assert detail is not None and detail.routes and detail.health.series
+        staging = next(d for d in listed if d.id.endswith("@staging"))
+        assert await adapter.get_health(staging.id) is None
+
+
+async def test_miteos_has_no_metrics_and_the_live_state_says_so_once(sim: SimServer) -> None:
+    adapter = adapter_for(sim, "miteos")
+    assert not adapter.capabilities.supports(Capability.HEALTH)
+    with pytest.raises(UnsupportedAction, match="no request metrics"):
+        await adapter.get_health("dep_x")
+    async with running_live(sim, adapter=adapter, read_health=True, timing=FAST_HEALTH) as (live, _batches):
+        assert live.health is not None
+        await eventually(lambda: live.health is not None and live.health.unavailable is not None)
+        assert live.health.reads == 0 and "no request metrics" in (live.health.unavailable or "")
+
+
+async def test_live_state_reads_every_listed_deployment_and_the_watched_one_in_detail(
+    fresh_sim: SimServer,
+) -> None:
+    async with running_live(fresh_sim, read_health=True, timing=FAST_HEALTH) as (live, batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: not live.pages_loading and len(monitor.latest) >= len(live.deployments))
+        by_name = {d.name: d.id for d in live.deployments.values()}
+        checkout = by_name["checkout-api"]
+        assert (monitor.error_rate(checkout) or 0) >= 0.05
+        healthy = monitor.error_rate(by_name["clinic-intake"])
+        assert healthy is not None and healthy < 0.01
+        assert any(checkout in b.changed for b in batches)
+        live.watch(checkout)
+        # The watched row's figures carry the hour's series and version changes (the chart, the dialogs) ...
+        await eventually(lambda: (h := monitor.watched_health(checkout)) is not None and len(h.series) == 60)
+        # ... its routes and failing requests are read only while the Health tab is open.
+        assert monitor.detail is None
+        monitor.want_detail(True)
+        await eventually(
+            lambda: monitor.detail is not None and monitor.detail.health.deployment_id == checkout
+        )
+        assert monitor.detail is not None and monitor.detail.routes and monitor.detail.failing
+
+
+def test_the_budget_is_a_bucket_the_watched_row_and_the_shown_rows_share() -> None:
+    class Adapter:
+        rate_limit_remaining: int | None = 1000
+        rate_limit_limit: int | None = 600
+
+    class State:
+        adapter = Adapter()
+        deployments = {f"d{n:03d}": None for n in range(300)}
+        watched: str | None = None
+        polling = False
+        timing = Timing()  # the default budget: 3 requests a minute, at most 3 at once
+
+    clock = [0.0]
+    monitor = live_health.HealthMonitor(State(), now=lambda: clock[0])  # type: ignore[arg-type]
+    monitor.show(["d250", "d251"])
+    first = monitor.next_batch()
+    assert first[:2] == ["d250", "d251"] and len(first) == 3  # the bucket starts full: 3
+    assert monitor._tokens().take(3) and monitor.next_batch() == []  # spent: nothing until it refills
+    clock[0] += 20.0  # 20 s at 3 a minute: one request
+    second = monitor.next_batch()
+    assert len(second) == 1 and second[0] in ("d250", "d251")
+    clock[0] += 600.0  # a long quiet spell still holds at most the burst
+    assert len(monitor.next_batch()) == 3
+    State.polling = True  # the push stream is down: polling spends the budget, health a third of it
+    assert monitor.per_minute() == 1.0 and len(monitor.next_batch()) == 1
+    State.polling = False
+    State.adapter.rate_limit_remaining = 3
+    assert monitor.next_batch() == []  # the window is nearly spent: kept for the user's own actions
+
+
+def test_the_dialog_line_compares_the_serving_version_with_the_target() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    went_live = now - timedelta(minutes=14)
+    series = [
+        HealthPoint(
+            at=now - timedelta(minutes=59 - n),
+            error_rate=0.003 if now - timedelta(minutes=59 - n) <= went_live else 0.124,
+            p95_ms=120 if now - timedelta(minutes=59 - n) <= went_live else 840,
+        )
+        for n in range(60)
+    ]
+    health = ServiceHealth(
+        deployment_id="d",
+        provider="miosa",
+        error_rate=0.124,
+        p95_ms=840,
+        series=series,
+        version_changes=[VersionChange(at=went_live, version_number=5)],
+    )
+    current = version_figures(health, 5, serving=True)
+    # v4's span began before the series; it ended when v5 went live.
+    health.version_changes.insert(0, VersionChange(at=now - timedelta(hours=26), version_number=4))
+    target = version_figures(health, 4, serving=False)
+    line = change_health_line(current, target, now)
+    assert line == "v5 (live 14 min): 12.4% errors, p95 840 ms -> v4 (last live 14 min ago): 0.3%, 120 ms"
+    assert change_health_line(current, None, now).endswith("-> target: no figures in the last hour")
+    assert version_figures(health, 3, serving=False) is None
+
+
+def test_words_and_trend_are_readable_without_colour() -> None:
+    assert format_rate(0.124) == "12.4%" and format_rate(0.0031) == "0.3%" and format_rate(None) == "-"
+    assert trend_text([0.003, 0.12, None], 4) == " ▂█·"
+    assert movement_text(0.124, 0.031, "falling") == "12.4% -> 3.1%, falling"
+
+
+async def test_an_action_is_followed_by_how_the_error_rate_moves(fresh_sim: SimServer) -> None:
+    timing = replace(FAST_HEALTH, health_settle=600.0)
+    async with running_live(fresh_sim, read_health=True, timing=timing) as (live, _batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: any(d.name == "checkout-api" for d in live.deployments.values()))
+        checkout = next(d.id for d in live.deployments.values() if d.name == "checkout-api")
+        live.watch(checkout)
+        await eventually(lambda: (monitor.error_rate(checkout) or 0) >= 0.05)
+        before = monitor.expect_change(checkout)
+        assert before is not None and (before.error_rate or 0) >= 0.05
+        await live.adapter.rollback(checkout)
+        await eventually(lambda: (r := monitor.error_rate(checkout)) is not None and r < 0.01, timeout=30)
+        moving = monitor.movement(checkout)
+        assert moving is not None and moving.direction() == "falling"
+        assert movement_text(moving.before, moving.latest, moving.direction()).endswith(", falling")
+
+
+async def test_after_the_settle_time_the_figures_are_handed_over_once(fresh_sim: SimServer) -> None:
+    settled: list[float | None] = []
+    async with running_live(fresh_sim, read_health=True, timing=FAST_HEALTH) as (live, _batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: any(d.name == "checkout-api" for d in live.deployments.values()))
+        checkout = next(d.id for d in live.deployments.values() if d.name == "checkout-api")
+        await eventually(lambda: monitor.error_rate(checkout) is not None)
+        monitor.expect_change(checkout, lambda health: settled.append(health.error_rate if health else None))
+        await eventually(lambda: settled)
+        assert monitor.movement(checkout) is None
+        assert len(settled) == 1 and (settled[0] or 0) >= 0.05

@@ -1,0 +1,86 @@
+"""The console's health: the ERRORS column, errors-first sorting and the Health tab, against a real sim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Sparkline, Static
+
+from shipdeck.tui.widgets.deployments_table import column_widths, errors_cell
+from shipdeck.tui.widgets.health_view import marks_line
+from tests.tui.console_host import (
+    console_app,
+    console_options,
+    console_sim,
+    main_screen,
+    wait_for,
+    wait_loaded,
+)
+
+
+def test_the_errors_cell_says_it_in_words_and_fits_80_columns() -> None:
+    widths = column_widths(79)
+    assert sum(widths) + 5 == 79 and widths[3] >= 16
+    assert errors_cell(0.124, [0.003, 0.12, 0.124], 16) == "12.4% ▂██ ⚠ high"
+    assert errors_cell(0.03, [0.03], 16).endswith("⚠ warn")
+    assert "⚠" not in errors_cell(0.003, [0.003], 16)
+    assert errors_cell(None, [], 16) == "-"
+
+
+async def test_errors_first_key_and_health_tab(tmp_path: Path) -> None:
+    with console_sim(tmp_path, speed=5.0) as sim:
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            monitor = app.live.health
+            assert monitor is not None
+            await wait_for(pilot, lambda: set(app.live.deployments) <= set(monitor.latest))
+            assert table.highlighted is not None and table.highlighted.name != "checkout-api"
+            await pilot.press("s")
+            await wait_for(pilot, lambda: table.highlighted is not None)
+            first = table._rows[table.visible_ids[0]]
+            assert first.name == "checkout-api"
+            rates = [monitor.error_rate(i) for i in table.visible_ids]
+            known = [r for r in rates if r is not None]
+            assert known == sorted(known, reverse=True)
+            await pilot.press("s")
+            names = [table._rows[i].name.lower() for i in table.visible_ids]
+            assert names == sorted(names)
+
+            table.move_to(first.id)
+            screen = main_screen(app)
+            # The detail (routes, failing requests) is read only while the Health tab is open.
+            screen.detail.show_tab("tab-health")
+            await wait_for(
+                pilot,
+                lambda: monitor.detail is not None and monitor.detail.health.deployment_id == first.id,
+            )
+
+            def summary() -> str:
+                return str(screen.query_one("#health-summary", Static).render())
+
+            await wait_for(pilot, lambda: "errors ⚠ high" in summary(), what="the Health tab's summary")
+            assert "p95" in summary()
+            chart = screen.query_one("#health-errors", Sparkline)
+            assert len(list(chart.data or [])) == 60 and max(chart.data or [0]) >= 0.05
+            marks = str(screen.query_one("#health-marks", Static).render())
+            assert "^" in marks and "v5 went live" in marks
+            lists = str(screen.query_one("#health-lists", Static).render())
+            assert "/api/checkout" in lists and "latest failing requests" in lists
+            await pilot.press("h")
+            await wait_for(pilot, lambda: monitor.detail is not None and monitor.detail_span == "24h")
+            await wait_for(
+                pilot, lambda: monitor.detail is not None and len(monitor.detail.health.series) == 96
+            )
+
+
+def test_version_marks_land_under_their_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shipdeck.model.service_health import HealthPoint, VersionChange
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    points = [HealthPoint(at=start + timedelta(minutes=n)) for n in range(61)]
+    line = marks_line(points, [VersionChange(at=start + timedelta(minutes=30), version_number=5)], 60)
+    assert line.index("^") == 30 and "v5 went live 00:30" in line
+    assert marks_line(points, [], 60) == ""
