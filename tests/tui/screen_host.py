@@ -91,10 +91,10 @@ class ScreenHost(App[None]):
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any] | Any], *, timeout: float = 10.0, what: str = ""
+    check: Callable[[], Awaitable[Any] | Any], *, timeout: float = 30.0, what: str = ""
 ) -> Any:
     """Poll ``check`` (sync or async) until it returns something truthy, and return that; fail after
-    ``timeout`` seconds."""
+    ``timeout`` seconds (generous: it only bounds a hang, a busy machine may take a while)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

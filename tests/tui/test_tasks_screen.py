@@ -147,9 +147,10 @@ async def test_approve_and_deny_answer_the_approval_on_the_server(
         screen.select(task_id)
         pending = screen.selected_approval
         assert pending is not None
-        assert "waiting for approval" in screen_text(app)
+        # (Painted on the next refresh, which a busy machine may not have run yet.)
+        await eventually(lambda: "waiting for approval" in screen_text(app), what="the approval on screen")
         await pilot.press("a")
-        assert isinstance(app.screen, TextPrompt)
+        await eventually(lambda: isinstance(app.screen, TextPrompt), what="the approval prompt")
         for char in "ok by oncall":
             await pilot.press(char)
         await pilot.press("enter")

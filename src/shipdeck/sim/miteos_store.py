@@ -158,8 +158,15 @@ class MiteosStore:
     def create_deployment(self, workspace_id: str, target: str, config_id: str, *, sandbox: bool) -> str:
         rng = self.ctx.rng
         deployment_id = new_id(rng, "dep_")
-        if "fail" in config_id.lower() or rng.random() < DEPLOYMENT_FAILURE_RATE:
-            planned_failure: str | None = rng.choice(("building", "deploying"))
+        # Whether it fails is drawn from a stream of its own (the seed, the workspace and how many deployments
+        # it had), not the shared one that background activity also draws from: the same --rng-seed and the
+        # same requests give the same outcomes, however busy the machine was meanwhile.
+        earlier = self.db.execute(
+            "SELECT COUNT(*) FROM miteos_deployments WHERE workspace_id = ?", (workspace_id,)
+        ).fetchone()[0]
+        fate = random.Random(f"{self.ctx.options.rng_seed}:miteos-deploy:{workspace_id}:{target}:{earlier}")
+        if "fail" in config_id.lower() or fate.random() < DEPLOYMENT_FAILURE_RATE:
+            planned_failure: str | None = fate.choice(("building", "deploying"))
         else:
             planned_failure = None
         now = self._now()
