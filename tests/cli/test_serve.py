@@ -100,7 +100,7 @@ async def test_the_console_runs_over_the_websocket_with_the_token_only(served: s
     ) as ws:
         screen = b""
         async with asyncio.timeout(DEADLINE):
-            while b"smile-dental-landing" not in screen:
+            while b"billing-api" not in screen:  # (a short name: at 80 columns long ones are cut)
                 message = await ws.recv()
                 screen += message if isinstance(message, bytes) else message.encode()
 

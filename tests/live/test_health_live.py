@@ -136,14 +136,15 @@ def test_the_budget_is_a_bucket_the_watched_row_and_the_shown_rows_share() -> No
         deployments = {f"d{n:03d}": None for n in range(300)}
         watched: str | None = None
         polling = False
-        timing = Timing()  # the default budget: 3 requests a minute, at most 3 at once
+        timing = Timing()  # the default budget: a screenful (16) at start, then 3 a minute, at most 3 at once
 
     clock = [0.0]
     monitor = live_health.HealthMonitor(State(), now=lambda: clock[0])  # type: ignore[arg-type]
     monitor.show(["d250", "d251"])
     first = monitor.next_batch()
-    assert first[:2] == ["d250", "d251"] and len(first) == 3  # the bucket starts full: 3
-    assert monitor._tokens().take(3) and monitor.next_batch() == []  # spent: nothing until it refills
+    start = int(Timing().health_start)
+    assert first[:2] == ["d250", "d251"] and len(first) == start  # the bucket starts with a screenful
+    assert monitor._tokens().take(start) and monitor.next_batch() == []  # spent: nothing until it refills
     clock[0] += 20.0  # 20 s at 3 a minute: one request
     second = monitor.next_batch()
     assert len(second) == 1 and second[0] in ("d250", "d251")
@@ -221,3 +222,24 @@ async def test_after_the_settle_time_the_figures_are_handed_over_once(fresh_sim:
         await eventually(lambda: settled)
         assert monitor.movement(checkout) is None
         assert len(settled) == 1 and (settled[0] or 0) >= 0.05
+
+
+async def test_a_row_on_screen_never_read_does_not_wait_a_batch_interval(fresh_sim: SimServer) -> None:
+    """The first batch holds two rows (a small bucket) and the next is an hour away: a row the screen
+    shows that was not among them is read as soon as the bucket refills, not an hour later."""
+    timing = Timing(
+        health_per_minute=600,  # a token every 0.1 s
+        health_burst=2,
+        health_start=2,
+        health_batch_interval=3600.0,
+        health_watched_interval=3600.0,
+        health_settle_interval=0.2,
+    )
+    async with running_live(fresh_sim, read_health=True, timing=timing) as (live, _batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: len(monitor.latest) >= 2)
+        unread = [d for d in sorted(live.deployments) if d not in monitor.latest]
+        assert unread, "the first batch read every row: the bucket is larger than this test means"
+        monitor.show(unread[:3])
+        await eventually(lambda: all(d in monitor.latest for d in unread[:3]), timeout=30)

@@ -253,7 +253,8 @@ async def test_every_screen_shows_hostile_server_text_literally(tmp_path: Path) 
     with console_sim(tmp_path) as sim:
         hostile = hostile_miosa_data(sim)
         app = console_app(console_options(sim, tmp_path, with_tasks=True))
-        async with app.run_test(size=(220, 50)) as pilot:
+        # Wide enough for the whole hostile name (near the 100-character limit) beside the ERRORS column.
+        async with app.run_test(size=(260, 50)) as pilot:
             walk = Walk(app)
             await wait_loaded(pilot, app)
             main = main_screen(app)

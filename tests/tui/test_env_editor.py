@@ -129,7 +129,10 @@ async def test_add_change_delete_apply_reaches_server_and_never_logs_values(
         assert after["SHIPDECK_NEW"] and after["SHIPDECK_NEW"] != VALUE
         assert after[to_change] != before[to_change]
         await eventually(lambda: not screen.staged, what="staged changes cleared")
-        assert any("press R to redeploy" in message for message in app.messages)
+        # (Told after the list is read again, a moment after the staged changes are cleared.)
+        await eventually(
+            lambda: any("press R to redeploy" in message for message in app.messages), what="the notice"
+        )
     audit = (tmp_path / "audit.jsonl").read_text()
     records = [json.loads(line) for line in audit.splitlines()]
     assert {r["action"] for r in records} >= {"env.set", "env.unset"}

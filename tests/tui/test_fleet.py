@@ -26,6 +26,7 @@ from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN
 from tests.simproc import SimServer
 from tests.tui.console_host import (
     APP_NOW,
+    TEST_TIMING,
     SimHttp,
     confirm,
     console_options,
@@ -35,7 +36,7 @@ from tests.tui.console_host import (
     wait_for,
     wait_for_screen,
 )
-from tests.tui.screen_host import frozen_sim
+from tests.tui.screen_host import frozen_sim, screen_text
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -254,3 +255,31 @@ def test_fleet_snapshot(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=loaded)
+
+
+async def test_the_fleet_shows_each_rows_error_rate_and_puts_the_hurting_ones_after_the_failed(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """checkout-api (the demo's incident: 8-15% errors) is read by its own profile's health monitor, says
+    so in the ERRORS column in symbol and word, and moves up to just after the failed rows."""
+    app = ShipdeckApp(fleet_options(own_sim, tmp_path), clock=lambda: APP_NOW, timing=TEST_TIMING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        fleet = fleet_of(app)
+        table = fleet.query_one(FleetTable)
+        key = next(
+            k for k in table.visible_ids if (d := table.row(k)) is not None and d.name == "checkout-api"
+        )
+
+        def hurting_listed_after_the_failed() -> bool:
+            read = fleet.health_of_row(key)
+            if read is None or read[0] is None or read[0] < 0.05:
+                return False
+            order = table.visible_ids
+            failed = [k for k in order if (d := table.row(k)) is not None and d.health.value == "failed"]
+            return order.index(key) == len(failed)
+
+        await wait_for(pilot, hurting_listed_after_the_failed, what="checkout-api's error rate, ranked")
+        await wait_for(
+            pilot, lambda: "⚠ high" in screen_text(app), what="the warning word in the ERRORS column"
+        )

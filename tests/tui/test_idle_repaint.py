@@ -12,6 +12,7 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 from textual.widgets import Static
 
+from shipdeck.live.timing import Timing
 from shipdeck.model import Deployment
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from shipdeck.tui.widgets.status_header import StatusHeader
@@ -95,7 +96,10 @@ async def test_an_idle_console_repaints_neither_table_nor_header_on_its_ticks(
     from shipdeck.tui.app import make_app
 
     clock = Clock(APP_NOW)
-    app = make_app(console_options(sim, tmp_path), clock=clock)
+    # No health reads: they change figures (and so repaint rows and spend the budget) in the background;
+    # this test is about ticks that change nothing.
+    no_health = Timing(health_per_minute=0, health_burst=0, health_start=0)
+    app = make_app(console_options(sim, tmp_path), clock=clock, timing=no_health)
     async with app.run_test(size=(120, 40)) as pilot:
         table = await wait_loaded(pilot, app)
         screen = main_screen(app)

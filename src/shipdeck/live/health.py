@@ -80,21 +80,29 @@ class Movement:
 
 @dataclass
 class Bucket:
-    """Requests health may send now: refilled at ``per_minute``, holding at most ``burst``."""
+    """Requests health may send now: refilled at ``per_minute``, holding at most ``burst``; ``start`` is a
+    one-time allowance on top (the first screenful), spent first and never refilled."""
 
     per_minute: float
     burst: float
     tokens: float
     at: float
+    start: float = 0.0
+
+    @property
+    def available(self) -> float:
+        return self.tokens + self.start
 
     def refill(self, now: float, *, share: float = 1.0) -> None:
         self.tokens = min(self.burst * share, self.tokens + (now - self.at) * self.per_minute * share / 60.0)
         self.at = now
 
     def take(self, count: float) -> bool:
-        if self.tokens + 1e-9 < count:
+        if self.available + 1e-9 < count:
             return False
-        self.tokens -= count
+        from_start = min(self.start, count)
+        self.start -= from_start
+        self.tokens -= count - from_start
         return True
 
 
@@ -183,14 +191,17 @@ class HealthMonitor:
         now = self.now()
         if self._bucket is None:
             timing = self.timing
-            self._bucket = Bucket(timing.health_per_minute, timing.health_burst, timing.health_burst, now)
+            start = max(0.0, timing.health_start - timing.health_burst)
+            self._bucket = Bucket(
+                timing.health_per_minute, timing.health_burst, timing.health_burst, now, start=start
+            )
         self._bucket.refill(now, share=self._share())
         return self._bucket
 
     def batch_size(self) -> int:
         """Rows the next batch may read: what the bucket holds, never more than BUDGET_SHARE of what is
         left in the rate-limit window."""
-        size = int(self._tokens().tokens + 1e-9)
+        size = int(self._tokens().available + 1e-9)
         remaining = self.state.adapter.rate_limit_remaining
         if remaining is not None:
             size = min(size, int(remaining * BUDGET_SHARE))
@@ -218,6 +229,10 @@ class HealthMonitor:
                     picked.add(dep_id)
                 self._rotation = start + offset + 1
         return chosen
+
+    def _unread_on_screen(self) -> list[str]:
+        known = self.state.deployments
+        return [d for d in self._shown if d in known and d not in self._read_at]
 
     # -- the loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -256,6 +271,13 @@ class HealthMonitor:
             self._tokens().take(len(ids))
             delay = await self._read_batch(ids)
             next_batch_at = self.now() + delay
+        elif unread := self._unread_on_screen():
+            # A row on screen that was never read (the first batch came before the screen said what it
+            # shows, or the rate-limit share cut it short) does not wait a whole batch interval for its first
+            # figures: it is read as soon as the bucket holds a token.
+            ids = unread[: self.batch_size()]
+            if ids and self._tokens().take(len(ids)):
+                await self._read_batch(ids)
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), min(1.0, timing.health_settle_interval))

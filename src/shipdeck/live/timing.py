@@ -49,6 +49,9 @@ class Timing:
     # down (polling spends the budget) a third of it.
     health_per_minute: float = 3.0
     health_burst: float = 3.0
+    # At start the bucket holds this much instead, once: the first screenful is read at once (on call, the
+    # first question is which row is hurting its users), never more than a fifth of the rate-limit window.
+    health_start: float = 16.0
     # One batch over the listed rows (on-screen first) this often, with what the bucket holds ...
     health_batch_interval: float = 60.0
     # ... the watched row more often (its figures, the hour's series and version changes: one request) ...

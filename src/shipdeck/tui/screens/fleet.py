@@ -4,7 +4,7 @@ row's own profile (its read-only rule, token, audit log and change session)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from textual import on
 from textual.app import ComposeResult
@@ -77,7 +77,9 @@ class FleetScreen(MainScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(DeploymentsTable).focus()
+        table = self.query_one(DeploymentsTable)
+        table.health_source = self.health_of_row
+        table.focus()
         for context in self.members:
             self.follow(context)
         self.set_interval(1.0, self.tick, name="header-tick")
@@ -98,6 +100,8 @@ class FleetScreen(MainScreen):
                 )
             if batch.removed:
                 table.remove_in(context.name, batch.removed)
+            if batch.changed and live.health is not None:
+                table.health_changed(row_key(context.name, i) for i in batch.changed)
         if table.total_count == 0:
             loading = any(
                 c.live.pages_loading and c.live.connection is not ConnectionState.OFFLINE
@@ -115,6 +119,25 @@ class FleetScreen(MainScreen):
         self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(f"{context.name}: {problem}"), severity="warning", markup=False)
+
+    def health_of_row(self, key: str) -> tuple[float | None, Sequence[float | None]] | None:
+        """The ERRORS cell of a fleet row: its own profile's health monitor, by deployment id."""
+        name, deployment_id = split_key(key)
+        context = self.contexts.get(name) if name in self.contexts.profiles else None
+        monitor = context.live.health if context is not None else None
+        if monitor is None or deployment_id not in monitor.latest:
+            return None
+        return monitor.error_rate(deployment_id), monitor.trends.get(deployment_id, ())
+
+    def read_health_on_screen(self) -> None:
+        """Each profile's health monitor reads its own rows on screen first (by deployment id)."""
+        on_screen: dict[str, list[str]] = {}
+        for key in self.fleet.window_ids():
+            name, deployment_id = split_key(key)
+            on_screen.setdefault(name, []).append(deployment_id)
+        for context in self.members:
+            if context.live.health is not None:
+                context.live.health.show(on_screen.get(context.name, []))
 
     def connections_line(self) -> str:
         """``miosa-production ● live · mixpeek ○ offline (connection refused)`` for the header."""

@@ -505,6 +505,10 @@ class MainScreen(Screen[None]):
         if self.detail.detail is not None and self.detail.detail.pipeline_running:
             self.detail.refresh_times()
         self.table.tick()
+        self.read_health_on_screen()
+
+    def read_health_on_screen(self) -> None:
+        """The health monitor reads the rows on screen first."""
         if self.health is not None:
             self.health.show(self.table.window_ids())
 

@@ -13,6 +13,7 @@ from rich.segment import Segment
 from textual.strip import Strip
 
 from shipdeck.model import Deployment, Health
+from shipdeck.model.service_health import health_level
 from shipdeck.tui.text import age_text, literal, state_label
 from shipdeck.tui.widgets.deployments_table import (
     BULK_INSERT,
@@ -20,20 +21,22 @@ from shipdeck.tui.widgets.deployments_table import (
     SortKey,
     _Paint,
     fit,
+    health_cell,
     row_name,
 )
 
-# (title, minimum width, share of the spare width). A HEALTH column (the health checks' verdict) goes after
-# STATE once the live state carries it: add it here and a cell in FleetTable._cells.
+# (title, minimum width, share of the spare width); at 80 columns the URL gives way first.
 FLEET_COLUMNS: tuple[tuple[str, int, int], ...] = (
     ("PROFILE", 10, 1),
     ("PROVIDER", 8, 0),
     ("STATE", 12, 0),
-    ("NAME", 16, 3),
+    ("NAME", 14, 3),
     ("VERSION", 7, 0),
-    ("URL", 10, 2),
+    ("ERRORS", 12, 1),
+    ("URL", 5, 2),
     ("AGE", 4, 0),
 )
+ERRORS_COLUMN = 5
 # Failed first, then what is moving, what nobody knows, what is fine, what is off.
 _RANK = {Health.FAILED: "0", Health.PROGRESS: "1", Health.UNKNOWN: "2", Health.OK: "3", Health.STOPPED: "4"}
 _SEP = "\x1f"
@@ -59,7 +62,7 @@ def fleet_widths(total: int) -> list[int]:
     spare = max(0, total - minimum - gaps)
     shares = sum(share for _, _, share in FLEET_COLUMNS)
     widths = [width + spare * share // shares for _, width, share in FLEET_COLUMNS]
-    widths[3] += max(0, total - gaps - sum(widths))
+    widths[3] += max(0, total - gaps - sum(widths))  # the rounding remainder to NAME
     return widths
 
 
@@ -70,6 +73,35 @@ class FleetTable(DeploymentsTable):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.providers = dict(providers)  # profile name -> provider
         self._by_profile: dict[str, set[str]] = {name: set() for name in providers}
+
+    def _ordered(self) -> list[str]:
+        """Failed rows first, then the rows hurting their users (over the error-rate threshold, highest
+        first), then the rest in the state order; a health read re-sorts (``health_changed``). With ``s``
+        (unhealthy_first): by error rate alone, as the main list."""
+        if self.unhealthy_first:
+            return super()._ordered()
+        if self._ordered_ids is None:
+            ids = [key for _, key in self._order]
+            source = self.health_source
+            if source is not None:
+
+                def urgency(key: str) -> tuple[int, float]:
+                    read = source(key)
+                    rate = read[0] if read is not None else None
+                    if self._rows[key].health is Health.FAILED:
+                        return (0, 0.0)
+                    if health_level(rate) in ("critical", "warning"):
+                        return (1, -(rate or 0.0))
+                    return (2, 0.0)
+
+                ids.sort(key=urgency)  # stable: within a group, the state order
+            self._ordered_ids = ids
+        return self._ordered_ids
+
+    def health_changed(self, keys: Iterable[str]) -> None:
+        """A health read may move a row up (or back): always re-sort, the fleet is ordered by urgency."""
+        self._ordered_ids = None
+        self._reindex()
 
     @property
     def highlighted_key(self) -> str | None:
@@ -169,6 +201,7 @@ class FleetTable(DeploymentsTable):
             (state_label(dep.state), paint.health[dep.health]),
             (literal(row_name(dep)), base),
             (version, base),
+            health_cell(self.health_source, key, widths[ERRORS_COLUMN], paint),
             (literal(dep.url or "-"), base),
             (age_text(dep.updated_at or dep.created_at, paint.now), base),
         ]
