@@ -7,6 +7,7 @@ them and writes one batch ~10 times a second, keeping at most ``MAX_LOG_LINES``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,8 +27,13 @@ from shipdeck.tui.widgets.event_log import EventLog
 MAX_LOG_LINES = 10_000
 
 
-def format_log_line(line: LogLine) -> str:
-    stamp = line.ts.strftime("%H:%M:%S ") if line.ts else ""
+def format_log_line(line: LogLine, now: datetime) -> str:
+    """One log line with its time in local time; the date is shown when it is not ``now``'s day."""
+    stamp = ""
+    if line.ts is not None:
+        local = line.ts.astimezone()
+        same_day = local.date() == now.astimezone().date()
+        stamp = local.strftime("%H:%M:%S " if same_day else "%Y-%m-%d %H:%M:%S ")
     marker = "! " if line.stream == "stderr" else ""
     return f"{stamp}{marker}{line.line}"
 
@@ -70,6 +76,12 @@ class LogsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(EventLog).focus()
         self.action_restart()
+
+    def app_clock(self) -> datetime:
+        """The app's injectable clock (tests fix it), so "today" is stable in tests and snapshots."""
+        clock = getattr(self.app, "clock", None)
+        now = clock() if callable(clock) else None
+        return now if isinstance(now, datetime) else datetime.now().astimezone()
 
     @property
     def log_view(self) -> EventLog:
@@ -116,7 +128,7 @@ class LogsScreen(Screen[None]):
                     self.log_view.write_text_lines([f"── {self.source_label} finished: {line.done_state} ──"])
                     self.stream_state = f"finished ({literal(line.done_state)})"
                     break
-                self.log_view.write_text_lines([format_log_line(line)])
+                self.log_view.write_text_lines([format_log_line(line, self.app_clock())])
             else:
                 self.stream_state = "ended"
         except NoMatches:
