@@ -6,8 +6,11 @@ them and writes one batch ~10 times a second, keeping at most ``MAX_LOG_LINES``.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -38,6 +41,18 @@ def format_log_line(line: LogLine, now: datetime) -> str:
     return f"{stamp}{marker}{line.line}"
 
 
+def save_path_problem(text: str) -> str | None:
+    """Why a path typed in the save prompt is refused (the prompt keeps it), or None."""
+    path = Path(text.strip()).expanduser()
+    if not text.strip():
+        return "Type a file name."
+    if path.exists():
+        return f"{path} exists: type another name (nothing is overwritten)."
+    if not path.parent.is_dir():
+        return f"No such folder: {path.parent}"
+    return None
+
+
 class LogsScreen(Screen[None]):
     DEFAULT_CSS = """
     LogsScreen #logs-status { height: auto; max-height: 3; padding: 0 1; background: $panel; }
@@ -52,6 +67,7 @@ class LogsScreen(Screen[None]):
         Binding("b", "switch_source", "Build/deploy", id="logs-source"),
         Binding("i", "runtime", "Runtime", id="logs-runtime"),
         Binding("y", "copy_line", "Copy line", id="logs-copy"),
+        Binding("s", "save", "Save to file", id="logs-save"),
         Binding("ctrl+r", "restart", "Restart", id="logs-restart"),
     ]
 
@@ -235,6 +251,42 @@ class LogsScreen(Screen[None]):
             self.notify("Search (/) to pick a line to copy.", severity="warning")
             return
         copy_to_clipboard(self.app, log.lines[index], what=f"log line {index + 1}")
+
+    # -- save -------------------------------------------------------------------------------------------
+    def action_save(self) -> None:
+        stamp = self.app_clock().astimezone().strftime("%Y%m%d-%H%M%S")
+        # The name comes from the server: only safe characters reach the file name (no "/" or "..").
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", self.deployment.name).strip("_") or "deployment"
+        default = Path.cwd() / f"{safe}-{stamp}.log"
+
+        def got(text: str | None) -> None:
+            if text is not None:
+                self.save_to(Path(text.strip()).expanduser())
+
+        self.app.push_screen(
+            TextPrompt(
+                "Save the log to a file",
+                initial=str(default),
+                help_text="An existing file is never overwritten; the file is readable by you only.",
+                validate=save_path_problem,
+            ),
+            got,
+        )
+
+    def save_to(self, path: Path) -> None:
+        """Write the lines shown (filtered view as it is) to a new file, mode 0600; errors are told."""
+        log = self.log_view
+        log.flush()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.writelines(f"{line}\n" for line in log.lines)
+        except FileExistsError:
+            self.notify(literal(f"Not saved: {path} exists."), severity="error", markup=False)
+        except OSError as exc:
+            self.notify(literal(f"Not saved: {path}: {exc.strerror or exc}"), severity="error", markup=False)
+        else:
+            self.notify(literal(f"Saved {len(log.lines)} lines to {path}"), markup=False)
 
     def action_close(self) -> None:
         self.app.pop_screen()
