@@ -6,7 +6,11 @@ them and writes one batch ~10 times a second, keeping at most ``MAX_LOG_LINES``.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,10 +30,27 @@ from shipdeck.tui.widgets.event_log import EventLog
 MAX_LOG_LINES = 10_000
 
 
-def format_log_line(line: LogLine) -> str:
-    stamp = line.ts.strftime("%H:%M:%S ") if line.ts else ""
+def format_log_line(line: LogLine, now: datetime) -> str:
+    """One log line with its time in local time; the date is shown when it is not ``now``'s day."""
+    stamp = ""
+    if line.ts is not None:
+        local = line.ts.astimezone()
+        same_day = local.date() == now.astimezone().date()
+        stamp = local.strftime("%H:%M:%S " if same_day else "%Y-%m-%d %H:%M:%S ")
     marker = "! " if line.stream == "stderr" else ""
     return f"{stamp}{marker}{line.line}"
+
+
+def save_path_problem(text: str) -> str | None:
+    """Why a path typed in the save prompt is refused (the prompt keeps it), or None."""
+    path = Path(text.strip()).expanduser()
+    if not text.strip():
+        return "Type a file name."
+    if path.exists():
+        return f"{path} exists: type another name (nothing is overwritten)."
+    if not path.parent.is_dir():
+        return f"No such folder: {path.parent}"
+    return None
 
 
 class LogsScreen(Screen[None]):
@@ -46,6 +67,7 @@ class LogsScreen(Screen[None]):
         Binding("b", "switch_source", "Build/deploy", id="logs-source"),
         Binding("i", "runtime", "Runtime", id="logs-runtime"),
         Binding("y", "copy_line", "Copy line", id="logs-copy"),
+        Binding("s", "save", "Save to file", id="logs-save"),
         Binding("ctrl+r", "restart", "Restart", id="logs-restart"),
     ]
 
@@ -70,6 +92,12 @@ class LogsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(EventLog).focus()
         self.action_restart()
+
+    def app_clock(self) -> datetime:
+        """The app's injectable clock (tests fix it), so "today" is stable in tests and snapshots."""
+        clock = getattr(self.app, "clock", None)
+        now = clock() if callable(clock) else None
+        return now if isinstance(now, datetime) else datetime.now().astimezone()
 
     @property
     def log_view(self) -> EventLog:
@@ -116,7 +144,7 @@ class LogsScreen(Screen[None]):
                     self.log_view.write_text_lines([f"── {self.source_label} finished: {line.done_state} ──"])
                     self.stream_state = f"finished ({literal(line.done_state)})"
                     break
-                self.log_view.write_text_lines([format_log_line(line)])
+                self.log_view.write_text_lines([format_log_line(line, self.app_clock())])
             else:
                 self.stream_state = "ended"
         except NoMatches:
@@ -223,6 +251,42 @@ class LogsScreen(Screen[None]):
             self.notify("Search (/) to pick a line to copy.", severity="warning")
             return
         copy_to_clipboard(self.app, log.lines[index], what=f"log line {index + 1}")
+
+    # -- save -------------------------------------------------------------------------------------------
+    def action_save(self) -> None:
+        stamp = self.app_clock().astimezone().strftime("%Y%m%d-%H%M%S")
+        # The name comes from the server: only safe characters reach the file name (no "/" or "..").
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", self.deployment.name).strip("_") or "deployment"
+        default = Path.cwd() / f"{safe}-{stamp}.log"
+
+        def got(text: str | None) -> None:
+            if text is not None:
+                self.save_to(Path(text.strip()).expanduser())
+
+        self.app.push_screen(
+            TextPrompt(
+                "Save the log to a file",
+                initial=str(default),
+                help_text="An existing file is never overwritten; the file is readable by you only.",
+                validate=save_path_problem,
+            ),
+            got,
+        )
+
+    def save_to(self, path: Path) -> None:
+        """Write the lines shown (filtered view as it is) to a new file, mode 0600; errors are told."""
+        log = self.log_view
+        log.flush()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.writelines(f"{line}\n" for line in log.lines)
+        except FileExistsError:
+            self.notify(literal(f"Not saved: {path} exists."), severity="error", markup=False)
+        except OSError as exc:
+            self.notify(literal(f"Not saved: {path}: {exc.strerror or exc}"), severity="error", markup=False)
+        else:
+            self.notify(literal(f"Saved {len(log.lines)} lines to {path}"), markup=False)
 
     def action_close(self) -> None:
         self.app.pop_screen()
