@@ -271,6 +271,9 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
     slow_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, walk: str
 ) -> None:
     read_only_config(slow_sim, tmp_path, monkeypatch)
+    # The walk presses every key and answers every prompt: the logs' save key writes its file into the
+    # working directory, which must be the test's own, not the checkout.
+    monkeypatch.chdir(tmp_path)
     config = load_config()
     profile = build_profile(config, "prod-ro")
     assert profile.read_only and profile.tasks is not None and profile.tasks.read_only

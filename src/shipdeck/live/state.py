@@ -312,6 +312,16 @@ class LiveState:
         self._cached_stores = self._stores
         return [dep.model_dump(mode="json", include=_CACHED_FIELDS) for dep in self.deployments.values()]
 
+    @property
+    def stores(self) -> int:
+        """How many times a deployment was stored: it moves whenever the list shown changes."""
+        return self._stores
+
+    @property
+    def saved_stores(self) -> int:
+        """What ``stores`` was when the list was last saved to the cache (-1: not saved yet)."""
+        return self._cached_stores
+
     def save_cache(self) -> None:
         """Save the list heard from the server (on exit; nothing when nothing changed since the last save)."""
         rows = self._cache_rows()
