@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.widgets import Sparkline, Static
 
+from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.widgets.deployments_table import column_widths, errors_cell
 from shipdeck.tui.widgets.health_view import marks_line
 from tests.tui.console_host import (
@@ -84,3 +85,33 @@ def test_version_marks_land_under_their_time() -> None:
     line = marks_line(points, [VersionChange(at=start + timedelta(minutes=30), version_number=5)], 60)
     assert line.index("^") == 30 and "v5 went live 00:30" in line
     assert marks_line(points, [], 60) == ""
+
+
+async def test_after_a_rollback_the_row_says_how_its_error_rate_moves(tmp_path: Path) -> None:
+    """checkout-api's v5 fails ~12% of requests, v4 before it ~0.3%: after `r` and Enter in the console,
+    the detail's last-change line says the rollback and how the error rate moves, and it ends 'falling'
+    (traffic moves to v4 over about a minute of sandbox time: 3 s here at --speed 20)."""
+    with console_sim(tmp_path, speed=20.0) as sim:
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            monitor = app.live.health
+            assert monitor is not None
+            checkout = next(d for d in table.visible_rows if d.name == "checkout-api")
+            table.move_to(checkout.id)
+            await wait_for(pilot, lambda: (monitor.error_rate(checkout.id) or 0) >= 0.05, what="v5's errors")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the rollback dialog")
+            await pilot.press("enter")
+            screen = main_screen(app)
+            line = screen.detail.query_one("#versions-change", Static)
+
+            def change_line() -> str:
+                return str(line.render()) if line.display else ""
+
+            await wait_for(pilot, lambda: "errors 1" in change_line(), what="the movement line")
+            assert "rolled back" in change_line()
+            await wait_for(pilot, lambda: change_line().endswith(", falling"), what="the error rate falling")
+            moving = monitor.movement(checkout.id)
+            assert moving is not None and moving.before is not None and moving.before >= 0.05
+            assert moving.latest is not None and moving.latest < 0.8 * moving.before
