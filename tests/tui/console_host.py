@@ -201,7 +201,7 @@ async def settled(pilot: Pilot[Any], app: App[Any]) -> None:
 
 def steady_cursors(app: App[Any]) -> None:
     """Stop the text cursors of the screen's inputs blinking, so that a snapshot does not depend on which
-    half of the blink it was taken in (the cursor stays hidden; the focus is still drawn)."""
+    half of the blink it was taken in (Textual then keeps the cursor shown)."""
     from textual.widgets import Input, TextArea
 
     for widget in app.screen.query(Input):

@@ -38,6 +38,7 @@ from tests.tui.console_host import (
     main_screen,
     screen_as,
     settled,
+    steady_cursors,
     wait_for,
     wait_for_notification,
     wait_for_screen,
@@ -73,6 +74,7 @@ def steady(app: ShipdeckApp, then: RunBefore | None = None) -> RunBefore:
         table.refresh()  # paint the ERRORS column now rather than at the next tick
         if then is not None:
             await then(pilot)
+        steady_cursors(app)  # a dialog's input: its cursor shown, whichever half of the blink it is in
         app.clear_notifications()
         await pilot.pause()
 

@@ -120,6 +120,7 @@ async def test_an_idle_console_repaints_neither_table_nor_header_on_its_ticks(
 
         for widget in [*header.query(Static), screen.detail.query_one("#versions-change", Static)]:
             count_updates(widget)
+        as_found = len(updates)
         # Rows the server changed meanwhile (the background fill of version numbers) are repainted: those
         # only, once each.
         changed: set[str] = set()
@@ -137,4 +138,7 @@ async def test_an_idle_console_repaints_neither_table_nor_header_on_its_ticks(
         for field, text in updates:
             assert last.get(field) != text, f"{field} repainted with the same text {text!r}"
             last[field] = text
-        assert len(updates) - len(last) <= 2  # the budget's refill aside, nothing was repainted
+        # What did change meanwhile is the world's doing, not the ticks': the budget refills as real time
+        # passes (more of it on a busy machine), and the stream may report on its health. Nothing else.
+        moved = updates[as_found:]
+        assert {field for field, _ in moved} <= {"header-budget", "header-connection"}, moved
