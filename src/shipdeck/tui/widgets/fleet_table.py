@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from rich.segment import Segment
+from textual.geometry import Region
 from textual.strip import Strip
 
 from shipdeck.model import Deployment, Health
@@ -73,35 +74,66 @@ class FleetTable(DeploymentsTable):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.providers = dict(providers)  # profile name -> provider
         self._by_profile: dict[str, set[str]] = {name: set() for name in providers}
+        # The rows ahead of the state order, and why: (0, 0) failed, (1, -rate) over the error threshold.
+        # Kept row by row as deployments and health reads arrive, so that ordering 50,000 rows never asks
+        # every row for its health (a full sort per health batch made the fleet take seconds a key).
+        self._urgency: dict[str, tuple[int, float]] = {}
+
+    def _urgency_of(self, key: str) -> tuple[int, float] | None:
+        dep = self._rows.get(key)
+        if dep is None:
+            return None
+        if dep.health is Health.FAILED:
+            return (0, 0.0)
+        source = self.health_source
+        read = source(key) if source is not None else None
+        rate = read[0] if read is not None else None
+        if health_level(rate) in ("critical", "warning"):
+            return (1, -(rate or 0.0))
+        return None
+
+    def _rank_again(self, keys: Iterable[str]) -> bool:
+        """Recompute these rows' urgency; True when the order of the urgent rows changed."""
+        moved = False
+        for key in keys:
+            urgency = self._urgency_of(key)
+            if urgency == self._urgency.get(key):
+                continue
+            moved = True
+            if urgency is None:
+                del self._urgency[key]
+            else:
+                self._urgency[key] = urgency
+        return moved
 
     def _ordered(self) -> list[str]:
         """Failed rows first, then the rows hurting their users (over the error-rate threshold, highest
-        first), then the rest in the state order; a health read re-sorts (``health_changed``). With ``s``
-        (unhealthy_first): by error rate alone, as the main list."""
+        first), then the rest in the state order; a health read re-ranks only the rows it is about
+        (``health_changed``). With ``s`` (unhealthy_first): by error rate alone, as the main list."""
         if self.unhealthy_first:
             return super()._ordered()
         if self._ordered_ids is None:
-            ids = [key for _, key in self._order]
-            source = self.health_source
-            if source is not None:
+            urgency, rows = self._urgency, self._rows
 
-                def urgency(key: str) -> tuple[int, float]:
-                    read = source(key)
-                    rate = read[0] if read is not None else None
-                    if self._rows[key].health is Health.FAILED:
-                        return (0, 0.0)
-                    if health_level(rate) in ("critical", "warning"):
-                        return (1, -(rate or 0.0))
-                    return (2, 0.0)
+            def ahead(key: str) -> tuple[tuple[int, float], SortKey, str]:
+                # Within a group, the state order (the same key as ``_order``'s).
+                return (urgency[key], _fleet_sort_key(split_key(key)[0], rows[key]), key)
 
-                ids.sort(key=urgency)  # stable: within a group, the state order
-            self._ordered_ids = ids
+            first = sorted(urgency, key=ahead)
+            self._ordered_ids = first + [key for _, key in self._order if key not in urgency]
         return self._ordered_ids
 
     def health_changed(self, keys: Iterable[str]) -> None:
-        """A health read may move a row up (or back): always re-sort, the fleet is ordered by urgency."""
-        self._ordered_ids = None
-        self._reindex()
+        """A health read may move a row up (or back): the order changes only if one of these did."""
+        keys = [key for key in keys if key in self._rows]
+        if self.unhealthy_first:
+            self._rank_again(keys)
+            super().health_changed(keys)
+        elif self._rank_again(keys):
+            self._ordered_ids = None
+            self._reindex()
+        else:
+            self._refresh_rows(set(keys))
 
     @property
     def highlighted_key(self) -> str | None:
@@ -128,16 +160,23 @@ class FleetTable(DeploymentsTable):
     def upsert_in(self, profile: str, deployments: Iterable[Deployment]) -> None:
         placed: list[tuple[SortKey, str]] = []
         keys = self._by_profile.setdefault(profile, set())
+        updated: list[str] = []
+        refilter = False
         for dep in deployments:
             key = row_key(profile, dep.id)
             old = self._rows.get(key)
+            if old == dep:
+                continue  # read again, nothing changed: nothing to repaint
+            updated.append(key)
             self._rows[key] = dep
-            self._haystacks[key] = _haystack(profile, self.providers.get(profile, ""), dep)
+            refilter |= self._set_haystack(key, _haystack(profile, self.providers.get(profile, ""), dep))
             keys.add(key)
             if old is None or _fleet_sort_key(profile, old) != _fleet_sort_key(profile, dep):
                 if old is not None:
                     self._remove_key((_fleet_sort_key(profile, old), key))
                 placed.append((_fleet_sort_key(profile, dep), key))
+        if self._rank_again(updated):
+            self._ordered_ids = None
         if len(placed) > BULK_INSERT:
             self._order.extend(placed)
             self._order.sort()
@@ -148,10 +187,10 @@ class FleetTable(DeploymentsTable):
                 bisect.insort(self._order, item)
         if placed:
             self._ordered_ids = None
-        if placed or self._filter:
+        if self._ordered_ids is None or refilter:
             self._reindex()
-        else:
-            self.refresh()
+        elif updated:
+            self._refresh_rows(set(updated))
 
     def remove_in(self, profile: str, ids: Iterable[str], *, reindex: bool = True) -> None:
         keys = self._by_profile.setdefault(profile, set())
@@ -160,6 +199,7 @@ class FleetTable(DeploymentsTable):
             old = self._rows.pop(key, None)
             self._haystacks.pop(key, None)
             keys.discard(key)
+            self._urgency.pop(key, None)
             if old is not None:
                 self._remove_key((_fleet_sort_key(profile, old), key))
         self._ordered_ids = None
@@ -167,6 +207,13 @@ class FleetTable(DeploymentsTable):
             self._reindex()
 
     # -- rendering ---------------------------------------------------------------------------------------
+    def _refresh_rows(self, ids: set[str]) -> None:
+        """Repaint the lines on screen that show one of these row keys."""
+        width = self.size.width
+        for y, key in enumerate(self.window_ids(), start=1):
+            if key in ids:
+                self.refresh(Region(0, y, width, 1))
+
     def _new_paint(self) -> _Paint:
         paint = super()._new_paint()
         return _Paint(
