@@ -221,3 +221,33 @@ async def test_one_page_of_100000_versions_leaves_the_console_answering_keys(tmp
             await pilot.press("q")
             await wait_for(pilot, lambda: not app.is_running, timeout=10)
         await adapter.aclose()
+
+
+def miteos_more_forever() -> Handler:
+    """Every page of Miteos deployments holds one row of another workspace and says there are more."""
+    served = [0]
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        served[0] += 1
+        row = {"id": f"d{served[0]}", "workspace_id": "other", "target": "vercel", "config_id": "c"}
+        writer.write(response(200, json.dumps({"deployments": [row], "has_more": True}).encode()))
+
+    return routed({r"/deployments": handler})
+
+
+async def test_redeploy_config_lookup_stops_past_the_page_cap() -> None:
+    """``deploy`` without --config pages the workspace's deployments for the last config: the one paging
+    loop of the client bounds it like every other list (it used to page for as long as the server said so)."""
+    from shipdeck.api.errors import ProtocolError
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.api.miteos import MiteosAdapter
+    from shipdeck.config.profile import Profile, Secret
+
+    with threaded(miteos_more_forever()) as server:
+        profile = Profile("hostile", "miteos", server.url + "/v1", Secret("mt_live_hostile"))
+        adapter = make_adapter(profile, timeout=5.0)
+        assert isinstance(adapter, MiteosAdapter)
+        with pytest.raises(ProtocolError, match=f"more than {MAX_PAGES} pages"):
+            await adapter.last_config("ws_1", "vercel")
+        await adapter.aclose()
+    assert deployment_lists(server) == MAX_PAGES

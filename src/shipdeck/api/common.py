@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import quote
 
+from httpx_sse import ServerSentEvent
+
 from shipdeck.api.base import Adapter, StreamHealth
+from shipdeck.api.sse import iter_sse
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
+
+SSE_HEADERS = {"Accept": "text/event-stream"}
 
 
 class HttpAdapter(Adapter):
@@ -22,6 +29,23 @@ class HttpAdapter(Adapter):
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+    @asynccontextmanager
+    async def open_sse(
+        self, path: str, *, what: str, last_event_id: int | None = None, connected: bool = False
+    ) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+        """One SSE connection's frames (the one SSE connect of the adapters): resumed after
+        ``last_event_id`` with ``Last-Event-ID`` when given (a provider that replays from the start gives
+        None), ended by a NetworkError when no byte comes within the heartbeat timeout. ``connected``:
+        this is the event stream, whose health says "up" as soon as it connects (a quiet account may send
+        no event for minutes; until the first, the header said '● polled' long after the server was back)."""
+        headers = dict(SSE_HEADERS)
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        async with self.transport.open_stream(path, headers=headers) as response:
+            if connected and self.stream_health is not None:
+                self.stream_health.down_since = None
+            yield iter_sse(response, idle_timeout=self.stream_options.heartbeat_timeout, what=what)
 
     @property
     def rate_limit_remaining(self) -> int | None:
