@@ -113,7 +113,7 @@ class ShipdeckApp(App[int]):
         return self.run_worker(work, name=name, group=group, exit_on_error=False)
 
     def _register_themes(self) -> None:
-        themes, problems = convert_themes(self.options.user_themes)
+        themes, problems = convert_themes(self.options.theme_specs)
         for theme in themes:
             self.register_theme(theme)
         self._startup_problems += [*self.options.theme_problems, *problems]
