@@ -199,6 +199,16 @@ class Adapter(ABC):
                     return dep
         raise NotFound(f"no deployment named {ref!r}", status=404, provider=self.provider)
 
+    async def create_deployment(
+        self, workspace_id: str, target: str, config_id: str, *, idempotency_key: str | None = None
+    ) -> Deployment:
+        """A new deployment of a workspace's build to a hosting target (Capability.DEPLOY)."""
+        raise self._unsupported(Capability.DEPLOY)
+
+    async def last_config(self, workspace_id: str, target: str) -> str | None:
+        """The deploy configuration of the workspace's latest deployment to ``target`` (to redo it)."""
+        raise self._unsupported(Capability.DEPLOY)
+
     async def update_deployment(
         self, deployment_id: str, fields: Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> Deployment:
@@ -295,6 +305,13 @@ class Adapter(ABC):
 
     # -- runtime ----------------------------------------------------------------------------------------
     async def list_runtime_instances(self, deployment_id: str) -> list[RuntimeInstance]:
+        raise self._unsupported(Capability.RUNTIME_LOGS)
+
+    async def recent_runtime_logs(
+        self, deployment_id: str, *, instance_id: str | None, hours: int, level: str | None, limit: int
+    ) -> list[LogLine]:
+        """The runtime log's recent lines, oldest first (``shipdeck logs``): of one instance (default: the
+        first) where the provider has instances, of the last ``hours`` where it keeps the log by time."""
         raise self._unsupported(Capability.RUNTIME_LOGS)
 
     def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:

@@ -17,7 +17,7 @@ from httpx_sse import ServerSentEvent
 from shipdeck.api.base import keep_newest
 from shipdeck.api.common import HttpAdapter
 from shipdeck.api.common import path_segment as _seg
-from shipdeck.api.errors import ProtocolError, StreamResyncRequired
+from shipdeck.api.errors import NotFound, ProtocolError, StreamResyncRequired
 from shipdeck.api.health import miosa_get_detail, miosa_get_health
 from shipdeck.api.parsing import (
     JsonObject,
@@ -397,6 +397,21 @@ class MiosaAdapter(HttpAdapter):
         if not isinstance(text, str):
             raise ProtocolError("Miosa runtime log: no 'logs' text")
         return [parse_runtime_line(line) for line in text.splitlines() if line.strip()]
+
+    async def recent_runtime_logs(
+        self, deployment_id: str, *, instance_id: str | None, hours: int, level: str | None, limit: int
+    ) -> list[LogLine]:
+        """One instance's last ``limit`` lines; ``level`` error or warn keeps stderr, any other stdout."""
+        if instance_id is None:
+            instances = await self.list_runtime_instances(deployment_id)
+            if not instances:
+                raise NotFound(f"{deployment_id} has no runtime instances", status=404, provider="miosa")
+            instance_id = instances[0].id
+        lines = await self.runtime_log_lines(deployment_id, instance_id, lines=limit)
+        if level:
+            wanted = "stderr" if level in ("error", "warn") else "stdout"
+            lines = [line for line in lines if line.stream == wanted]
+        return lines
 
     def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
         return self._tail_runtime(deployment_id, instance_id)

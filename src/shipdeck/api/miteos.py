@@ -81,6 +81,7 @@ MITEOS_CAPABILITIES = Capabilities(
             Capability.EVENT_STREAM,
         }
     ),
+    deploy_targets=DEPLOY_TARGETS,
     notes={
         Capability.HEALTH: "Miteos publishes no request metrics (error rate, latency) for its deployments",
         Capability.ROLLBACK: _NO_RELEASES.format(

@@ -755,6 +755,12 @@ class MixpeekAdapter(HttpAdapter):
         lines = [line for line in (mixpeek_runtime_line(raw) for raw in entries) if line is not None]
         return sorted(lines, key=lambda line: line.ts.timestamp() if line.ts else 0.0)
 
+    async def recent_runtime_logs(
+        self, deployment_id: str, *, instance_id: str | None, hours: int, level: str | None, limit: int
+    ) -> list[LogLine]:
+        """The app's runtime log of the last ``hours`` (Mixpeek has no instances)."""
+        return await self.runtime_log_entries(deployment_id, hours=hours, level=level, limit=limit)
+
     def deployment_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
         """The app's runtime log, tailed: the last hour, then what each poll adds (Mixpeek has no push)."""
         return self._tail_runtime(deployment_id)
