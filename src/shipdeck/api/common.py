@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from httpx_sse import ServerSentEvent
@@ -14,6 +16,18 @@ from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
 
 SSE_HEADERS = {"Accept": "text/event-stream"}
+# A list longer than this is mapped to models in a worker thread (map_rows).
+OFF_LOOP_AFTER = 1000
+
+T = TypeVar("T")
+
+
+async def map_rows(raws: list[Any], mapper: Callable[[Any], T]) -> list[T]:
+    """Each raw row as a model; a long list in a worker thread, so that a server listing 100,000 of them
+    does not stop the event loop (the console answering keys) while they are parsed."""
+    if len(raws) <= OFF_LOOP_AFTER:
+        return [mapper(raw) for raw in raws]
+    return await asyncio.to_thread(lambda: [mapper(raw) for raw in raws])
 
 
 class HttpAdapter(Adapter):

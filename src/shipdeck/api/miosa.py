@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from httpx_sse import ServerSentEvent
 
 from shipdeck.api.base import keep_newest
-from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import HttpAdapter, map_rows
 from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import NotFound, ProtocolError, StreamResyncRequired
 from shipdeck.api.health import miosa_get_detail, miosa_get_health
@@ -538,10 +538,8 @@ class MiosaAdapter(HttpAdapter):
     # -- domains ---------------------------------------------------------------------------------------------
     async def list_domains(self, deployment_id: str) -> list[Domain]:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/domains")
-        return [
-            miosa_domain(raw, deployment_id)
-            for raw in unwrap_list(body, what="Miosa domains", keys=("domains",))
-        ]
+        raws = unwrap_list(body, what="Miosa domains", keys=("domains",))
+        return await map_rows(raws, lambda raw: miosa_domain(raw, deployment_id))
 
     async def add_domain(
         self, deployment_id: str, domain: str, *, idempotency_key: str | None = None
@@ -578,7 +576,8 @@ class MiosaAdapter(HttpAdapter):
         body = await self.transport.get(
             f"/deployments/{_seg(deployment_id)}/env", params={"environment": environment}
         )
-        return [miosa_env_var(raw, environment) for raw in unwrap_list(body, what="Miosa env", keys=("env",))]
+        raws = unwrap_list(body, what="Miosa env", keys=("env",))
+        return await map_rows(raws, lambda raw: miosa_env_var(raw, environment))
 
     async def set_env(
         self,

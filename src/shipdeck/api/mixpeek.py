@@ -41,7 +41,7 @@ import httpx
 from httpx_sse import ServerSentEvent
 
 from shipdeck.api.base import keep_newest, new_idempotency_key, next_offset, offset_of
-from shipdeck.api.common import HttpAdapter
+from shipdeck.api.common import HttpAdapter, map_rows
 from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import (
     ApiError,
@@ -707,10 +707,8 @@ class MixpeekAdapter(HttpAdapter):
     async def list_domains(self, deployment_id: str) -> list[Domain]:
         app_id, _ = split_deployment_id(deployment_id)
         body = await self.transport.get(f"/{_seg(app_id)}/domains")
-        return [
-            mixpeek_domain(raw, deployment_id)
-            for raw in unwrap_list(body, what="Mixpeek domains", keys=("domains",))
-        ]
+        raws = unwrap_list(body, what="Mixpeek domains", keys=("domains",))
+        return await map_rows(raws, lambda raw: mixpeek_domain(raw, deployment_id))
 
     async def add_domain(
         self, deployment_id: str, domain: str, *, idempotency_key: str | None = None
