@@ -61,8 +61,8 @@ async def run(rounds: int) -> list[Result]:
         )
         async with app.run_test(size=SCREEN_SIZE) as pilot:
             probe = FrameProbe(app)
-            await wait_until(lambda: app._main_screen() is not None, timeout=30, what="the main screen")
-            main = app._main_screen()
+            await wait_until(lambda: app.main_screen is not None, timeout=30, what="the main screen")
+            main = app.main_screen
             assert main is not None
             table = main.table
 

@@ -144,7 +144,7 @@ def console_options(server: SimServer, home: Path, *, miosa_url: str | None = No
     catalog = load_themes()
     return ConsoleOptions(
         profile=profile,
-        user_themes=catalog.themes,
+        theme_specs=catalog.themes,
         theme_problems=catalog.problems,
         audit_path=home / "audit.jsonl",
     )

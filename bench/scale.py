@@ -70,8 +70,8 @@ async def run(count: int) -> list[Result]:
 
         app.adapter.list_deployments = list_deployments  # type: ignore[method-assign]
         async with app.run_test(size=SCREEN_SIZE) as pilot:
-            await wait_until(lambda: app._main_screen() is not None, timeout=30, what="the main screen")
-            main = app._main_screen()
+            await wait_until(lambda: app.main_screen is not None, timeout=30, what="the main screen")
+            main = app.main_screen
             assert main is not None
             table = main.table
             painted_rows: list[float] = []

@@ -117,8 +117,8 @@ async def run(seconds: float) -> list[Result]:
         async with app.run_test(size=SCREEN_SIZE) as pilot:
             app.live.subscribe(count_events)
             probe = FrameProbe(app)
-            await wait_until(lambda: app._main_screen() is not None, timeout=30, what="the main screen")
-            main = app._main_screen()
+            await wait_until(lambda: app.main_screen is not None, timeout=30, what="the main screen")
+            main = app.main_screen
             assert main is not None
             await wait_until(lambda: main.table.highlighted is not None, timeout=30, what="the deployments")
             target = main.table.highlighted

@@ -51,7 +51,7 @@ def test_demo_opens_the_console_on_a_sandbox_and_stops_it(
     assert profile.provider == "miosa" and profile.environment == "sandbox"
     assert profile.base_url.startswith("http://127.0.0.1:")
     assert profile.tasks is not None and profile.tasks.provider == "miteos"
-    assert {t.name for t in options.user_themes} >= {"shipdeck-dark", "shipdeck-ansi"}
+    assert {t.name for t in options.theme_specs} >= {"shipdeck-dark", "shipdeck-ansi"}
     assert not reachable(profile.base_url + "/deployments"), "the sandbox must stop when the console exits"
 
 

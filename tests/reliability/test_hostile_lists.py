@@ -221,3 +221,99 @@ async def test_one_page_of_100000_versions_leaves_the_console_answering_keys(tmp
             await pilot.press("q")
             await wait_for(pilot, lambda: not app.is_running, timeout=10)
         await adapter.aclose()
+
+
+def miteos_more_forever() -> Handler:
+    """Every page of Miteos deployments holds one row of another workspace and says there are more."""
+    served = [0]
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        served[0] += 1
+        row = {"id": f"d{served[0]}", "workspace_id": "other", "target": "vercel", "config_id": "c"}
+        writer.write(response(200, json.dumps({"deployments": [row], "has_more": True}).encode()))
+
+    return routed({r"/deployments": handler})
+
+
+async def test_redeploy_config_lookup_stops_past_the_page_cap() -> None:
+    """``deploy`` without --config pages the workspace's deployments for the last config: the one paging
+    loop of the client bounds it like every other list (it used to page for as long as the server said so)."""
+    from shipdeck.api.errors import ProtocolError
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.api.miteos import MiteosAdapter
+    from shipdeck.config.profile import Profile, Secret
+
+    with threaded(miteos_more_forever()) as server:
+        profile = Profile("hostile", "miteos", server.url + "/v1", Secret("mt_live_hostile"))
+        adapter = make_adapter(profile, timeout=5.0)
+        assert isinstance(adapter, MiteosAdapter)
+        with pytest.raises(ProtocolError, match=f"more than {MAX_PAGES} pages"):
+            await adapter.last_config("ws_1", "vercel")
+        await adapter.aclose()
+    assert deployment_lists(server) == MAX_PAGES
+
+
+def many_domains_and_env(count: int) -> Handler:
+    """One deployment with ``count`` domains and ``count`` env vars, each list in one answer."""
+    domains = [{"id": f"dom_{n}", "domain": f"d{n}.example.com", "status": "active"} for n in range(count)]
+    env = [{"key": f"VAR_{n}", "value": "***"} for n in range(count)]
+    return routed(
+        {
+            r"/domains$": answer(json.dumps({"data": domains}).encode()),
+            r"/env(\?|$)": answer(json.dumps({"data": env}).encode()),
+            r"/versions$": listing(NAIVE_VERSION),
+            r"/deployments$": listing(NAIVE_DEPLOYMENT),
+            r"/deployments/dep_naive$": answer(json.dumps({"data": NAIVE_DEPLOYMENT}).encode()),
+        }
+    )
+
+
+async def test_100000_domains_and_env_vars_leave_the_console_answering_keys(tmp_path: Path) -> None:
+    """Parsed in a worker thread, the first MAX_LIST_KEPT kept and told as such, in the detail's tabs and
+    on the domains screen: help opens while (and after) the lists are read, and q quits."""
+    from shipdeck.live.state import MAX_LIST_KEPT
+    from shipdeck.tui.screens.domains import DomainsScreen
+
+    with threaded(many_domains_and_env(100_000)) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            await wait_for(pilot, lambda: any("/domains" in r.path for r in server.seen), timeout=10)
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=10)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), timeout=10)
+
+            def loaded() -> bool:
+                detail = app.live.detail
+                return detail is not None and detail.domains is not None and detail.env is not None
+
+            await wait_for(pilot, loaded, timeout=30)
+            detail = app.live.detail
+            assert detail is not None and detail.domains is not None and detail.env is not None
+            assert len(detail.domains) == MAX_LIST_KEPT and detail.domains_total == 100_000
+            assert len(detail.env) == MAX_LIST_KEPT and detail.env_total == 100_000
+            pane = main_screen(app).detail
+            domains_text = str(pane.query_one("#domains-text", Static).render())
+            env_text = str(pane.query_one("#env-text", Static).render())
+            assert domains_text.startswith(f"showing the first {MAX_LIST_KEPT} of 100,000 domains\n")
+            assert env_text.startswith(
+                f"showing the first {MAX_LIST_KEPT} of 100,000 environment variables\n"
+            )
+            # The domains screen reads the list itself: the same cap, and the console still answers.
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen), timeout=10)
+            screen = app.screen
+            assert isinstance(screen, DomainsScreen)
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=10)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(screen.domains) == MAX_LIST_KEPT, timeout=30)
+            assert screen.domains_total == 100_000
+            cap = str(screen.query_one("#domains-cap", Static).render())
+            assert cap == f"showing the first {MAX_LIST_KEPT} of 100,000 domains"
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, DomainsScreen), timeout=10)
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running, timeout=10)
+        await adapter.aclose()

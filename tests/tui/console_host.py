@@ -74,7 +74,7 @@ def console_options(
         profile=profile,
         keymap=keymap or {},
         theme=theme,
-        user_themes=catalog.themes,
+        theme_specs=catalog.themes,
         theme_problems=catalog.problems,
         audit_path=tmp_path / "audit.jsonl",
     )

@@ -241,7 +241,7 @@ def test_mixpeek_rows(
     """A Mixpeek console: one row per app and environment, the cursor on a row of ``environment``."""
     profile = Profile("mx", "mixpeek", frozen_sim.mixpeek, Secret(MIXPEEK_TOKEN), environment="staging")
     options = ConsoleOptions(
-        profile=profile, user_themes=load_themes().themes, audit_path=tmp_path / "audit.jsonl"
+        profile=profile, theme_specs=load_themes().themes, audit_path=tmp_path / "audit.jsonl"
     )
     app = console_app(options)
 

@@ -41,7 +41,7 @@ def miteos_options(sim: SimServer, tmp_path: Path, *, read_only: bool = False) -
     catalog = load_themes()
     return ConsoleOptions(
         profile=profile,
-        user_themes=catalog.themes,
+        theme_specs=catalog.themes,
         theme_problems=catalog.problems,
         audit_path=tmp_path / "a.jsonl",
     )

@@ -47,7 +47,7 @@ def mixpeek_options(sim: SimServer, tmp_path: Path, *, environment: str = "produ
     return ConsoleOptions(
         profile=profile,
         keymap={},
-        user_themes=catalog.themes,
+        theme_specs=catalog.themes,
         theme_problems=catalog.problems,
         audit_path=tmp_path / "audit.jsonl",
     )

@@ -12,11 +12,12 @@ import asyncio
 import heapq
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from shipdeck.api.errors import ProtocolError, UnsupportedAction
+from shipdeck.api.parsing import optional_int
 from shipdeck.model import (
     Agent,
     Build,
@@ -44,12 +45,19 @@ from shipdeck.model.service_health import HealthDetail, ServiceHealth
 # be paging forever, as it is when it hands back a cursor it already gave.
 MAX_PAGES = 1000
 
+T = TypeVar("T")
+
 
 def _newest_first(version: Version) -> tuple[int, float]:
     return (
         version.number if version.number is not None else -1,
         version.created_at.timestamp() if version.created_at else 0.0,
     )
+
+
+def keep_newest(kept: list[Version], more: list[Version], keep: int) -> list[Version]:
+    """The newest ``keep`` of ``kept`` and ``more`` (by number, then creation time), newest first."""
+    return heapq.nlargest(keep, [*kept, *more], key=_newest_first)
 
 
 def new_idempotency_key() -> str:
@@ -82,6 +90,47 @@ class PageCursors:
             )
         self.seen.add(next_cursor)
         return next_cursor
+
+
+async def follow_pages(
+    fetch: Callable[[str | None], Awaitable[Page[T]]], *, provider: str, what: str
+) -> AsyncIterator[Page[T]]:
+    """Every page of a list, first to last: ``fetch(cursor)`` reads one (None: the first). The one paging
+    loop of the client: it ends on the last page, and with a ProtocolError on a repeated cursor or past
+    MAX_PAGES (see :class:`PageCursors`). Offset lists page the same way, their cursor being the offset."""
+    cursors = PageCursors(provider, what)
+    cursor: str | None = None
+    while True:
+        page = await fetch(cursor)
+        yield page
+        cursor = cursors.follow(page.next_cursor)
+        if cursor is None:
+            return
+
+
+def offset_of(cursor: str | None, *, provider: str) -> int:
+    """The offset an offset-paged list's cursor stands for (None: the start)."""
+    if cursor is None:
+        return 0
+    offset = optional_int(cursor)
+    if offset is None or offset < 0:
+        raise ProtocolError(f"{provider.capitalize()} page cursor {cursor[:40]!r} is not an offset")
+    return offset
+
+
+def next_offset(
+    offset: int, count: int, *, limit: int, total: int | None = None, has_more: object = None
+) -> str | None:
+    """The cursor after a page of ``count`` items read at ``offset``, or None after the last: by the
+    server's ``total`` when it gives one, else its ``has_more`` flag, else "a full page means more"."""
+    end = offset + count
+    if total is not None:
+        more = end < total
+    elif isinstance(has_more, bool):
+        more = has_more
+    else:
+        more = count >= limit
+    return str(end) if more and count else None
 
 
 @dataclass
@@ -126,14 +175,12 @@ class Adapter(ABC):
 
     async def iter_deployment_pages(self, *, limit: int = 200) -> AsyncIterator[list[Deployment]]:
         """Every deployment, one page at a time (the console paints the first page at once)."""
-        cursors = PageCursors(self.provider, "deployments")
-        cursor: str | None = None
-        while True:
-            page = await self.list_deployments(cursor=cursor, limit=limit)
+
+        async def fetch(cursor: str | None) -> Page[Deployment]:
+            return await self.list_deployments(cursor=cursor, limit=limit)
+
+        async for page in follow_pages(fetch, provider=self.provider, what="deployments"):
             yield page.items
-            cursor = cursors.follow(page.next_cursor)
-            if cursor is None:
-                return
 
     @abstractmethod
     async def get_deployment(self, deployment_id: str) -> Deployment: ...
@@ -152,6 +199,16 @@ class Adapter(ABC):
                     return dep
         raise NotFound(f"no deployment named {ref!r}", status=404, provider=self.provider)
 
+    async def create_deployment(
+        self, workspace_id: str, target: str, config_id: str, *, idempotency_key: str | None = None
+    ) -> Deployment:
+        """A new deployment of a workspace's build to a hosting target (Capability.DEPLOY)."""
+        raise self._unsupported(Capability.DEPLOY)
+
+    async def last_config(self, workspace_id: str, target: str) -> str | None:
+        """The deploy configuration of the workspace's latest deployment to ``target`` (to redo it)."""
+        raise self._unsupported(Capability.DEPLOY)
+
     async def update_deployment(
         self, deployment_id: str, fields: Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> Deployment:
@@ -168,14 +225,9 @@ class Adapter(ABC):
 
     async def all_versions(self, deployment_id: str) -> list[Version]:
         out: list[Version] = []
-        cursors = PageCursors(self.provider, "versions")
-        cursor: str | None = None
-        while True:
-            page = await self.list_versions(deployment_id, cursor=cursor, limit=200)
+        async for page in self._version_pages(deployment_id):
             out.extend(page.items)
-            cursor = cursors.follow(page.next_cursor)
-            if cursor is None:
-                return out
+        return out
 
     async def newest_versions(self, deployment_id: str, *, keep: int) -> tuple[list[Version], int]:
         """The newest ``keep`` versions (by number, then creation time) and how many there are in all.
@@ -184,16 +236,17 @@ class Adapter(ABC):
         at any time: 100,000 versions must not all be kept to show the newest few hundred."""
         kept: list[Version] = []
         total = 0
-        cursors = PageCursors(self.provider, "versions")
-        cursor: str | None = None
-        while True:
-            page = await self.list_versions(deployment_id, cursor=cursor, limit=200)
+        async for page in self._version_pages(deployment_id):
             total += len(page.items)
-            kept = heapq.nlargest(keep, [*kept, *page.items], key=_newest_first)
-            cursor = cursors.follow(page.next_cursor)
-            if cursor is None:
-                return kept, total
+            kept = keep_newest(kept, page.items, keep)
             await asyncio.sleep(0)  # a page at a time: the console answers keys in between
+        return kept, total
+
+    def _version_pages(self, deployment_id: str) -> AsyncIterator[Page[Version]]:
+        async def fetch(cursor: str | None) -> Page[Version]:
+            return await self.list_versions(deployment_id, cursor=cursor, limit=200)
+
+        return follow_pages(fetch, provider=self.provider, what="versions")
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
         raise self._unsupported(Capability.VERSIONS)
@@ -252,6 +305,13 @@ class Adapter(ABC):
 
     # -- runtime ----------------------------------------------------------------------------------------
     async def list_runtime_instances(self, deployment_id: str) -> list[RuntimeInstance]:
+        raise self._unsupported(Capability.RUNTIME_LOGS)
+
+    async def recent_runtime_logs(
+        self, deployment_id: str, *, instance_id: str | None, hours: int, level: str | None, limit: int
+    ) -> list[LogLine]:
+        """The runtime log's recent lines, oldest first (``shipdeck logs``): of one instance (default: the
+        first) where the provider has instances, of the last ``hours`` where it keeps the log by time."""
         raise self._unsupported(Capability.RUNTIME_LOGS)
 
     def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+from httpx_sse import ServerSentEvent
+
 from shipdeck.api.base import Adapter, StreamHealth
+from shipdeck.api.sse import iter_sse
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
+
+SSE_HEADERS = {"Accept": "text/event-stream"}
+# A list longer than this is mapped to models in a worker thread (map_rows).
+OFF_LOOP_AFTER = 1000
+
+T = TypeVar("T")
+
+
+async def map_rows(raws: list[Any], mapper: Callable[[Any], T]) -> list[T]:
+    """Each raw row as a model; a long list in a worker thread, so that a server listing 100,000 of them
+    does not stop the event loop (the console answering keys) while they are parsed."""
+    if len(raws) <= OFF_LOOP_AFTER:
+        return [mapper(raw) for raw in raws]
+    return await asyncio.to_thread(lambda: [mapper(raw) for raw in raws])
 
 
 class HttpAdapter(Adapter):
@@ -22,6 +43,23 @@ class HttpAdapter(Adapter):
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+    @asynccontextmanager
+    async def open_sse(
+        self, path: str, *, what: str, last_event_id: int | None = None, connected: bool = False
+    ) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+        """One SSE connection's frames (the one SSE connect of the adapters): resumed after
+        ``last_event_id`` with ``Last-Event-ID`` when given (a provider that replays from the start gives
+        None), ended by a NetworkError when no byte comes within the heartbeat timeout. ``connected``:
+        this is the event stream, whose health says "up" as soon as it connects (a quiet account may send
+        no event for minutes; until the first, the header said '● polled' long after the server was back)."""
+        headers = dict(SSE_HEADERS)
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        async with self.transport.open_stream(path, headers=headers) as response:
+            if connected and self.stream_health is not None:
+                self.stream_health.down_since = None
+            yield iter_sse(response, idle_timeout=self.stream_options.heartbeat_timeout, what=what)
 
     @property
     def rate_limit_remaining(self) -> int | None:

@@ -8,22 +8,21 @@ Every mapper below accepts the documented variants (``public_url`` / ``auto_subd
 from __future__ import annotations
 
 import asyncio
-import heapq
-import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
 from httpx_sse import ServerSentEvent
 
-from shipdeck.api.base import _newest_first
-from shipdeck.api.common import HttpAdapter
+from shipdeck.api.base import keep_newest
+from shipdeck.api.common import HttpAdapter, map_rows
 from shipdeck.api.common import path_segment as _seg
-from shipdeck.api.errors import ProtocolError, StreamResyncRequired
+from shipdeck.api.errors import NotFound, ProtocolError, StreamResyncRequired
 from shipdeck.api.health import miosa_get_detail, miosa_get_health
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
+    decode_frame,
     expect_object,
     first_present,
     optional_int,
@@ -31,7 +30,6 @@ from shipdeck.api.parsing import (
     unwrap_object,
 )
 from shipdeck.api.pipeline import stages_for
-from shipdeck.api.sse import iter_sse
 from shipdeck.api.streams import resilient_stream
 from shipdeck.model import (
     Build,
@@ -56,7 +54,6 @@ T = TypeVar("T")
 
 VERSION_STAGES = ("created", "building", "ready")
 BUILD_STAGES = ("queued", "building", "succeeded")
-SSE_HEADERS = {"Accept": "text/event-stream"}
 
 MIOSA_CAPABILITIES = Capabilities(
     provider="miosa",
@@ -233,7 +230,7 @@ def parse_miosa_event(frame: ServerSentEvent) -> tuple[int | None, Event] | None
         )
     if not frame.data or frame.data in ("[DONE]",) or frame.event in ("heartbeat", "ping"):
         return None
-    payload = _frame_json(frame.data, what="Miosa event")
+    payload = decode_frame(frame.data, what="Miosa event")
     kind = payload.get("type") or frame.event or None
     if kind in ("heartbeat", "ping"):
         return None
@@ -266,7 +263,7 @@ def parse_miosa_log_frame(frame: ServerSentEvent) -> LogLine | None:
         return LogLine(line="", done_state="done")
     if not frame.data or frame.event in ("heartbeat", "ping"):
         return None
-    payload = _frame_json(frame.data, what="Miosa log")
+    payload = decode_frame(frame.data, what="Miosa log")
     kind = payload.get("type")
     if kind in ("heartbeat", "ping"):
         return None
@@ -289,14 +286,6 @@ def parse_miosa_log_frame(frame: ServerSentEvent) -> LogLine | None:
     return build_model(
         LogLine, {**payload, "line": line, "stream": stream, "ts": payload.get("ts")}, what="Miosa log line"
     )
-
-
-def _frame_json(data: str, *, what: str) -> JsonObject:
-    try:
-        value = json.loads(data)
-    except (json.JSONDecodeError, RecursionError):
-        raise ProtocolError(f"{what}: frame is not valid JSON") from None
-    return expect_object(value, what=what)
 
 
 class MiosaAdapter(HttpAdapter):
@@ -368,7 +357,7 @@ class MiosaAdapter(HttpAdapter):
         versions = await self.list_versions(deployment_id, limit=50)
         builds = await self.list_builds(deployment_id)
         # The newest 50 even when a server ignores the limit (100,000 runs built on the event loop froze it).
-        newest = heapq.nlargest(50, versions.items, key=_newest_first)
+        newest = keep_newest([], versions.items, 50)
         runs = [version_run(v) for v in newest] + [build_run(b) for b in builds[:50]]
         return sorted(
             runs, key=lambda run: run.created_at.timestamp() if run.created_at else 0.0, reverse=True
@@ -408,6 +397,21 @@ class MiosaAdapter(HttpAdapter):
         if not isinstance(text, str):
             raise ProtocolError("Miosa runtime log: no 'logs' text")
         return [parse_runtime_line(line) for line in text.splitlines() if line.strip()]
+
+    async def recent_runtime_logs(
+        self, deployment_id: str, *, instance_id: str | None, hours: int, level: str | None, limit: int
+    ) -> list[LogLine]:
+        """One instance's last ``limit`` lines; ``level`` error or warn keeps stderr, any other stdout."""
+        if instance_id is None:
+            instances = await self.list_runtime_instances(deployment_id)
+            if not instances:
+                raise NotFound(f"{deployment_id} has no runtime instances", status=404, provider="miosa")
+            instance_id = instances[0].id
+        lines = await self.runtime_log_lines(deployment_id, instance_id, lines=limit)
+        if level:
+            wanted = "stderr" if level in ("error", "warn") else "stdout"
+            lines = [line for line in lines if line.stream == wanted]
+        return lines
 
     def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
         return self._tail_runtime(deployment_id, instance_id)
@@ -534,10 +538,8 @@ class MiosaAdapter(HttpAdapter):
     # -- domains ---------------------------------------------------------------------------------------------
     async def list_domains(self, deployment_id: str) -> list[Domain]:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}/domains")
-        return [
-            miosa_domain(raw, deployment_id)
-            for raw in unwrap_list(body, what="Miosa domains", keys=("domains",))
-        ]
+        raws = unwrap_list(body, what="Miosa domains", keys=("domains",))
+        return await map_rows(raws, lambda raw: miosa_domain(raw, deployment_id))
 
     async def add_domain(
         self, deployment_id: str, domain: str, *, idempotency_key: str | None = None
@@ -574,7 +576,8 @@ class MiosaAdapter(HttpAdapter):
         body = await self.transport.get(
             f"/deployments/{_seg(deployment_id)}/env", params={"environment": environment}
         )
-        return [miosa_env_var(raw, environment) for raw in unwrap_list(body, what="Miosa env", keys=("env",))]
+        raws = unwrap_list(body, what="Miosa env", keys=("env",))
+        return await map_rows(raws, lambda raw: miosa_env_var(raw, environment))
 
     async def set_env(
         self,
@@ -616,17 +619,11 @@ class MiosaAdapter(HttpAdapter):
         start = optional_int(after) if after is not None else None
 
         async def connect(last: int | None) -> AsyncGenerator[tuple[int | None, Event], None]:
-            headers = dict(SSE_HEADERS)
-            if last is not None:
-                headers["Last-Event-ID"] = str(last)
-            async with self.transport.open_stream("/events/stream", headers=headers) as response:
-                # Connected: the stream is up again, though a quiet account may send no event for minutes
-                # (until the first one, the header said '● polled' long after the server was back).
-                if self.stream_health is not None:
-                    self.stream_health.down_since = None
-                async for frame in iter_sse(
-                    response, idle_timeout=self.stream_options.heartbeat_timeout, what="Miosa event stream"
-                ):
+            stream = self.open_sse(
+                "/events/stream", what="Miosa event stream", last_event_id=last, connected=True
+            )
+            async with stream as frames:
+                async for frame in frames:
                     parsed = parse_miosa_event(frame)
                     if parsed is not None:
                         yield parsed
@@ -650,13 +647,8 @@ class MiosaAdapter(HttpAdapter):
 
     def _log_stream(self, path: str, describe: str) -> AsyncIterator[LogLine]:
         async def connect(last: int | None) -> AsyncGenerator[tuple[int | None, LogLine], None]:
-            headers = dict(SSE_HEADERS)
-            if last is not None:
-                headers["Last-Event-ID"] = str(last)
-            async with self.transport.open_stream(path, headers=headers) as response:
-                async for frame in iter_sse(
-                    response, idle_timeout=self.stream_options.heartbeat_timeout, what=f"Miosa {describe}"
-                ):
+            async with self.open_sse(path, what=f"Miosa {describe}", last_event_id=last) as frames:
+                async for frame in frames:
                     line = parse_miosa_log_frame(frame)
                     if line is not None:
                         yield (optional_int(frame.id) if frame.id else None), line

@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect as websockets_connect
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
 from shipdeck import __version__
+from shipdeck.api.base import follow_pages, next_offset, offset_of
 from shipdeck.api.common import HttpAdapter
 from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import (
@@ -29,6 +30,7 @@ from shipdeck.api.errors import (
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
+    decode_frame,
     expect_object,
     first_present,
     optional_int,
@@ -79,6 +81,7 @@ MITEOS_CAPABILITIES = Capabilities(
             Capability.EVENT_STREAM,
         }
     ),
+    deploy_targets=DEPLOY_TARGETS,
     notes={
         Capability.HEALTH: "Miteos publishes no request metrics (error rate, latency) for its deployments",
         Capability.ROLLBACK: _NO_RELEASES.format(
@@ -201,16 +204,7 @@ def parse_miteos_frame(text: str | bytes) -> Event | WsControl:
 
     Raises StreamResyncRequired for ``resync_required`` and ProtocolError for anything unreadable.
     """
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError("Miteos event stream: message is not valid UTF-8") from None
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise ProtocolError("Miteos event stream: message is not valid JSON") from None
-    obj = expect_object(value, what="Miteos event")
+    obj = decode_frame(text, what="Miteos event stream", unit="message")
     kind = obj.get("type")
     if not isinstance(kind, str) or not kind:
         raise ProtocolError("Miteos event stream: message has no type")
@@ -243,7 +237,7 @@ class MiteosAdapter(HttpAdapter):
 
     # -- deployments ---------------------------------------------------------------------------------------
     async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
-        offset = _offset(cursor)
+        offset = offset_of(cursor, provider="miteos")
         limit = min(limit, MAX_PAGE)
         body = await self.transport.get("/deployments", params={"limit": limit, "offset": offset})
         raws = unwrap_list(body, what="Miteos deployments", keys=("deployments",))
@@ -287,20 +281,17 @@ class MiteosAdapter(HttpAdapter):
 
     async def last_config(self, workspace_id: str, target: str) -> str | None:
         """The deploy configuration of the workspace's latest deployment to ``target`` (to redo it)."""
-        cursor: str | None = None
-        while True:
-            body = await self.transport.get(
-                "/deployments",
-                params={
-                    "workspace_id": workspace_id,
-                    "target": target,
-                    "limit": MAX_PAGE,
-                    "offset": _offset(cursor),
-                },
-            )
+
+        async def fetch(cursor: str | None) -> Page[JsonObject]:
+            offset = offset_of(cursor, provider="miteos")
+            params = {"workspace_id": workspace_id, "target": target, "limit": MAX_PAGE, "offset": offset}
+            body = await self.transport.get("/deployments", params=params)
             raws = unwrap_list(body, what="Miteos deployments", keys=("deployments",))
+            return _offset_page(raws, body, offset=offset, limit=MAX_PAGE)
+
+        async for page in follow_pages(fetch, provider="miteos", what="deployments"):
             # Filtered here too: a server may ignore the filters (they are not documented upstream).
-            for raw in raws:
+            for raw in page.items:
                 config = raw.get("config_id")
                 if (
                     raw.get("workspace_id") == workspace_id
@@ -308,10 +299,7 @@ class MiteosAdapter(HttpAdapter):
                     and isinstance(config, str)
                 ):
                     return config
-            page = _offset_page(raws, body, offset=_offset(cursor), limit=MAX_PAGE)
-            if not page.next_cursor:
-                return None
-            cursor = page.next_cursor
+        return None
 
     async def _get_deployment_raw(self, deployment_id: str) -> JsonObject:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}")
@@ -479,23 +467,9 @@ class MiteosAdapter(HttpAdapter):
             await socket.send(json.dumps({"type": "resume", "after_seq": last}))
 
 
-def _offset(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    offset = optional_int(cursor)
-    if offset is None or offset < 0:
-        raise ProtocolError(f"Miteos page cursor {cursor[:40]!r} is not an offset")
-    return offset
-
-
 def _offset_page(items: list[Any], body: Any, *, offset: int, limit: int) -> Page[Any]:
+    """A page of an offset list: ``total`` if the server says it, else ``has_more``, else a full page."""
     total = optional_int(body.get("total")) if isinstance(body, dict) else None
     has_more = body.get("has_more") if isinstance(body, dict) else None
-    end = offset + len(items)
-    if total is not None:
-        more = end < total
-    elif isinstance(has_more, bool):
-        more = has_more
-    else:
-        more = len(items) >= limit
-    return Page(items=items, next_cursor=str(end) if more and items else None, total=total)
+    cursor = next_offset(offset, len(items), limit=limit, total=total, has_more=has_more)
+    return Page(items=items, next_cursor=cursor, total=total)

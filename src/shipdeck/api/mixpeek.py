@@ -29,7 +29,6 @@ in the app's ``build_config``, edited as a draft in its dashboard.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import html
 import io
 import json
@@ -41,8 +40,8 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
-from shipdeck.api.base import _newest_first, new_idempotency_key
-from shipdeck.api.common import HttpAdapter
+from shipdeck.api.base import keep_newest, new_idempotency_key, next_offset, offset_of
+from shipdeck.api.common import HttpAdapter, map_rows
 from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import (
     ApiError,
@@ -56,6 +55,7 @@ from shipdeck.api.health import mixpeek_get_detail, mixpeek_get_health
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
+    decode_frame,
     expect_object,
     first_present,
     optional_float,
@@ -63,7 +63,6 @@ from shipdeck.api.parsing import (
     unwrap_list,
 )
 from shipdeck.api.pipeline import stages_for
-from shipdeck.api.sse import iter_sse
 from shipdeck.api.streams import resilient_stream
 from shipdeck.model import (
     Capabilities,
@@ -88,7 +87,6 @@ VERIFY_VALUE_PREFIX = "mixpeek-site-verification="
 # Runtime logs have no push: the tail polls the last hour this often (each poll is one request).
 RUNTIME_LOG_POLL_SECONDS = 5.0
 RUNTIME_LOG_LIMIT = 200
-SSE_HEADERS = {"Accept": "text/event-stream"}
 BUNDLE_UPLOAD_TIMEOUT = 30.0
 
 MIXPEEK_CAPABILITIES = Capabilities(
@@ -363,11 +361,7 @@ def parse_mixpeek_log_frame(frame: ServerSentEvent) -> LogLine | None:
         return LogLine(line="", done_state="done")
     if not frame.data:
         return None
-    try:
-        payload = json.loads(frame.data)
-    except (json.JSONDecodeError, RecursionError):
-        raise ProtocolError("Mixpeek build log: frame is not valid JSON") from None
-    obj = expect_object(payload, what="Mixpeek build log")
+    obj = decode_frame(frame.data, what="Mixpeek build log")
     line = first_present(obj, "line", "message")
     if not isinstance(line, str):
         return None
@@ -412,15 +406,15 @@ class MixpeekAdapter(HttpAdapter):
 
     # -- deployments -----------------------------------------------------------------------------------
     async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
-        offset = optional_int(cursor) or 0
+        offset = offset_of(cursor, provider="mixpeek")
         limit = max(1, min(limit, 1000))
         body = await self.transport.get("", params={"limit": limit, "offset": offset})
         apps = unwrap_list(body, what="Mixpeek apps", keys=("results",))
         rows = [await self._with_progress(row) for app in apps for row in mixpeek_deployments(app)]
         total = optional_int(body.get("total_count")) if isinstance(body, dict) else None
-        seen = offset + len(apps)
-        more = seen < total if total is not None else len(apps) == limit
-        return Page(items=rows, next_cursor=str(seen) if more and apps else None, total=total)
+        return Page(
+            items=rows, next_cursor=next_offset(offset, len(apps), limit=limit, total=total), total=total
+        )
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         app_id, environment = split_deployment_id(deployment_id)
@@ -464,13 +458,13 @@ class MixpeekAdapter(HttpAdapter):
     ) -> Page[Version]:
         """The SDK's version list takes no paging: one read, paged here (the cursor is an offset)."""
         app_id, _ = split_deployment_id(deployment_id)
-        offset = optional_int(cursor) or 0
+        offset = offset_of(cursor, provider="mixpeek")
+        limit = max(1, limit)
         body = await self.transport.get(f"/{_seg(app_id)}/versions")
         raw = unwrap_list(body, what="Mixpeek versions", keys=("versions",))
-        window = raw[offset : offset + max(1, limit)]
-        items = [mixpeek_version(item, app_id, deployment_id) for item in window]
-        seen = offset + len(window)
-        return Page(items=items, next_cursor=str(seen) if seen < len(raw) else None, total=len(raw))
+        items = [mixpeek_version(item, app_id, deployment_id) for item in raw[offset : offset + limit]]
+        cursor = next_offset(offset, len(items), limit=limit, total=len(raw))
+        return Page(items=items, next_cursor=cursor, total=len(raw))
 
     # Only production serves users; a staging row has no request metrics.
     async def get_health(self, deployment_id: str) -> ServiceHealth | None:
@@ -497,7 +491,7 @@ class MixpeekAdapter(HttpAdapter):
             kept: list[Version] = []
             for start in range(0, len(raw), 1000):
                 chunk = [mixpeek_version(item, app_id, deployment_id) for item in raw[start : start + 1000]]
-                kept = heapq.nlargest(keep, [*kept, *chunk], key=_newest_first)
+                kept = keep_newest(kept, chunk, keep)
             return kept
 
         return await asyncio.to_thread(newest), len(raw)
@@ -713,10 +707,8 @@ class MixpeekAdapter(HttpAdapter):
     async def list_domains(self, deployment_id: str) -> list[Domain]:
         app_id, _ = split_deployment_id(deployment_id)
         body = await self.transport.get(f"/{_seg(app_id)}/domains")
-        return [
-            mixpeek_domain(raw, deployment_id)
-            for raw in unwrap_list(body, what="Mixpeek domains", keys=("domains",))
-        ]
+        raws = unwrap_list(body, what="Mixpeek domains", keys=("domains",))
+        return await map_rows(raws, lambda raw: mixpeek_domain(raw, deployment_id))
 
     async def add_domain(
         self, deployment_id: str, domain: str, *, idempotency_key: str | None = None
@@ -761,6 +753,12 @@ class MixpeekAdapter(HttpAdapter):
         lines = [line for line in (mixpeek_runtime_line(raw) for raw in entries) if line is not None]
         return sorted(lines, key=lambda line: line.ts.timestamp() if line.ts else 0.0)
 
+    async def recent_runtime_logs(
+        self, deployment_id: str, *, instance_id: str | None, hours: int, level: str | None, limit: int
+    ) -> list[LogLine]:
+        """The app's runtime log of the last ``hours`` (Mixpeek has no instances)."""
+        return await self.runtime_log_entries(deployment_id, hours=hours, level=level, limit=limit)
+
     def deployment_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
         """The app's runtime log, tailed: the last hour, then what each poll adds (Mixpeek has no push)."""
         return self._tail_runtime(deployment_id)
@@ -789,10 +787,8 @@ class MixpeekAdapter(HttpAdapter):
         async def connect(last: int | None) -> AsyncGenerator[tuple[int | None, LogLine], None]:
             # The server replays every line from the first: the frame index is the sequence.
             index = -1
-            async with self.transport.open_stream(path, headers=SSE_HEADERS) as response:
-                async for frame in iter_sse(
-                    response, idle_timeout=self.stream_options.heartbeat_timeout, what="Mixpeek build log"
-                ):
+            async with self.open_sse(path, what="Mixpeek build log") as frames:
+                async for frame in frames:
                     line = parse_mixpeek_log_frame(frame)
                     if line is None:
                         continue

@@ -36,6 +36,21 @@ def decode_json(raw: bytes, *, what: str) -> Any:
         raise ProtocolError(f"{what}: the answer is not valid JSON ({detail})") from None
 
 
+def decode_frame(data: str | bytes, *, what: str, unit: str = "frame") -> JsonObject:
+    """One stream frame's payload (an SSE ``data`` field, a WebSocket message) -> its JSON object;
+    ProtocolError names ``what`` and the ``unit`` ("frame", "message") when it is not UTF-8 or not JSON."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError(f"{what}: {unit} is not valid UTF-8") from None
+    try:
+        value = json.loads(data)
+    except (json.JSONDecodeError, RecursionError):
+        raise ProtocolError(f"{what}: {unit} is not valid JSON") from None
+    return expect_object(value, what=what)
+
+
 def expect_object(value: Any, *, what: str) -> JsonObject:
     if not isinstance(value, dict):
         raise ProtocolError(f"{what}: expected a JSON object, got {_json_kind(value)}")

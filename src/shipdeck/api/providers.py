@@ -69,6 +69,12 @@ def demo_spec(role: DemoRole) -> ProviderSpec:
     return spec
 
 
+def deploy_targets() -> tuple[str, ...]:
+    """Every hosting target some provider deploys to, in the specs' order (the CLI's --target choices;
+    the adapter refuses a target its provider does not deploy to)."""
+    return tuple(dict.fromkeys(t for spec in SPECS.values() for t in spec.capabilities.deploy_targets))
+
+
 def check_specs() -> list[str]:
     """What is inconsistent between the specs and the config rows (empty when all agree); run by a test."""
     problems = []
@@ -79,9 +85,11 @@ def check_specs() -> list[str]:
             problems.append(f"{name}: capabilities or adapter name another provider")
         if spec.adapter.capabilities is not spec.capabilities:
             problems.append(f"{name}: the adapter's capabilities are not the spec's")
+        if spec.capabilities.supports(Capability.DEPLOY) and not spec.capabilities.deploy_targets:
+            problems.append(f"{name}: grants deploy but names no deploy targets")
         if name in PROVIDER_DEFAULTS and spec.capabilities.supports(Capability.TASKS) != spec.defaults.tasks:
             problems.append(f"{name}: config's tasks flag disagrees with Capability.TASKS")
     return problems
 
 
-__all__ = ["SPECS", "DemoProfile", "ProviderSpec", "check_specs", "demo_spec", "spec_for"]
+__all__ = ["SPECS", "DemoProfile", "ProviderSpec", "check_specs", "demo_spec", "deploy_targets", "spec_for"]

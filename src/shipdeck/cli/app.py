@@ -221,7 +221,7 @@ def console_options(
         profile=profile,
         keymap=dict(config.keymap),
         theme=profile.theme or config.theme,
-        user_themes=catalog.themes,
+        theme_specs=catalog.themes,
         theme_problems=catalog.problems,
         config_problems=[*config.warnings, *problems],
         audit_path=config.audit_log,

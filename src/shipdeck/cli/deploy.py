@@ -15,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from shipdeck.api.base import Adapter
 from shipdeck.api.errors import UnsupportedAction
-from shipdeck.api.miteos import DEPLOY_TARGETS, DEPLOYMENT_TERMINAL, MiteosAdapter
+from shipdeck.api.providers import SPECS
 from shipdeck.cli.commands import CommandContext, execute
 from shipdeck.cli.output import CliError, print_json, shorten, state_text
 from shipdeck.live.operations import plan_deploy
-from shipdeck.model import Deployment
+from shipdeck.model import Capability, Deployment
 
 SANDBOX_NOTE = "sandbox mode (mt_test_ key): nothing reaches {target}; the URL is a preview stub"
 
@@ -45,12 +46,19 @@ class StageTimes:
         return out
 
 
-def _adapter(ctx: CommandContext) -> MiteosAdapter:
+# A triggered deployment ends in one of these states (the model's words: live, or failed).
+DEPLOYMENT_FINISHED = frozenset({"live", "failed"})
+
+
+def _adapter(ctx: CommandContext) -> Adapter:
     adapter = ctx.adapter
-    if not isinstance(adapter, MiteosAdapter):
+    if not adapter.capabilities.supports(Capability.DEPLOY):
+        deployers = [
+            s.name.capitalize() for s in SPECS.values() if s.capabilities.supports(Capability.DEPLOY)
+        ]
         raise UnsupportedAction(
-            f"{adapter.provider} does not deploy workspaces; `shipdeck deploy` is for Miteos "
-            "profiles (use `shipdeck publish` here)"
+            f"{adapter.provider} does not deploy workspaces; `shipdeck deploy` is for "
+            f"{' and '.join(deployers)} profiles (use `shipdeck publish` here)"
         )
     return adapter
 
@@ -98,12 +106,12 @@ async def cmd_deploy(ctx: CommandContext) -> int:
     return await _follow(ctx, adapter, dep, sandbox=sandbox)
 
 
-async def _follow(ctx: CommandContext, adapter: MiteosAdapter, dep: Deployment, *, sandbox: bool) -> int:
+async def _follow(ctx: CommandContext, adapter: Adapter, dep: Deployment, *, sandbox: bool) -> int:
     times = StageTimes()
     while True:
         if times.observe(dep.state, time.monotonic()) and not ctx.json:
             print(f"  {state_text(dep.state)}", file=ctx.out, flush=True)
-        if dep.state in DEPLOYMENT_TERMINAL:
+        if dep.state in DEPLOYMENT_FINISHED:
             break
         await asyncio.sleep(ctx.args.interval)
         dep = await adapter.get_deployment(dep.id)
@@ -132,4 +140,4 @@ async def _follow(ctx: CommandContext, adapter: MiteosAdapter, dep: Deployment, 
     return 0 if dep.state == "live" else 1
 
 
-__all__ = ["DEPLOY_TARGETS", "cmd_deploy"]
+__all__ = ["cmd_deploy"]

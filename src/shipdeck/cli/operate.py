@@ -83,9 +83,6 @@ async def cmd_releases(ctx: CommandContext) -> int:
 async def cmd_logs(ctx: CommandContext) -> int:
     """Runtime logs (Mixpeek: the app's, with --hours and --level; Miosa: one instance's), or one build's
     log to its end (--build ID)."""
-    from shipdeck.api.miosa import MiosaAdapter
-    from shipdeck.api.mixpeek import MixpeekAdapter
-
     dep = await ctx.deployment()
     args = ctx.args
     adapter = ctx.adapter
@@ -96,21 +93,11 @@ async def cmd_logs(ctx: CommandContext) -> int:
             lines.append(line)
             if line.done_state is not None:
                 break
-    elif isinstance(adapter, MixpeekAdapter):
-        lines = await adapter.runtime_log_entries(
-            dep.id, hours=args.hours, level=args.level, limit=args.limit
-        )
-    elif isinstance(adapter, MiosaAdapter):
-        instances = await adapter.list_runtime_instances(dep.id)
-        instance = args.instance or (instances[0].id if instances else None)
-        if instance is None:
-            raise NotFound(f"{dep.name} has no runtime instances", status=404, provider=adapter.provider)
-        lines = await adapter.runtime_log_lines(dep.id, instance, lines=args.limit)
-        if args.level:
-            wanted = "stderr" if args.level in ("error", "warn") else "stdout"
-            lines = [line for line in lines if line.stream == wanted]
     else:
-        raise UnsupportedAction(adapter.capabilities.why_not(Capability.RUNTIME_LOGS))
+        # Deny by default: a provider without recent runtime logs refuses with its note.
+        lines = await adapter.recent_runtime_logs(
+            dep.id, instance_id=args.instance, hours=args.hours, level=args.level, limit=args.limit
+        )
     if ctx.json:
         print_json(lines, ctx.out)
         return 0

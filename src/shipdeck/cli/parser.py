@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shipdeck import __version__
-from shipdeck.api.providers import SPECS
+from shipdeck.api.providers import SPECS, deploy_targets
 
 EXIT_CODES = """\
 exit codes: 0 ok, 1 refused by the API (or declined), 2 usage (checked before anything is sent),
@@ -304,9 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         yes_flag,
     )
     deploy.add_argument("--workspace", required=True, metavar="WS", help="the workspace to deploy (ws_...)")
-    deploy.add_argument(
-        "--target", required=True, choices=("vercel", "netlify", "cloudflare", "expo"), help="hosting target"
-    )
+    deploy.add_argument("--target", required=True, choices=deploy_targets(), help="hosting target")
     deploy.add_argument(
         "--config",
         metavar="CFG",

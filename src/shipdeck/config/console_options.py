@@ -19,7 +19,7 @@ class ConsoleOptions:
     # Theme name to start with (profile's theme, else the console's default).
     theme: str | None = None
     # Every theme found: the shipped ones, then the user's (a user theme overrides a shipped one by name).
-    user_themes: list[ThemeSpec] = field(default_factory=list)
+    theme_specs: list[ThemeSpec] = field(default_factory=list)
     # Theme files that were skipped, one readable line each (shown as a warning at start).
     theme_problems: list[str] = field(default_factory=list)
     # Other warnings found statically in the config (keymap conflicts, ...), shown at start.

@@ -44,11 +44,9 @@ def plan_deploy(
     """A new Miteos deployment of ``workspace_id`` to ``target`` (``POST /deployments``)."""
 
     def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:
-        create = getattr(adapter, "create_deployment", None)
-        if create is None or not adapter.capabilities.supports(Capability.DEPLOY):
+        if not adapter.capabilities.supports(Capability.DEPLOY):
             raise UnsupportedAction(adapter.capabilities.why_not(Capability.DEPLOY))
-        result: Awaitable[Deployment] = create(workspace_id, target, config_id, idempotency_key=key)
-        return result
+        return adapter.create_deployment(workspace_id, target, config_id, idempotency_key=key)
 
     mode = " (sandbox mode: preview URL stub)" if sandbox else ""
     return DeployPlan(

@@ -48,6 +48,9 @@ Clock = Callable[[], datetime]
 DEFAULT_MAX_EVENTS = 2_000
 # The detail keeps at most this many versions (the newest): a deployment with 100,000 froze the console.
 MAX_VERSIONS_KEPT = 500
+# The detail keeps at most this many domains and env vars (the first the server lists); a hostile or huge
+# list is told as "showing the first 500 of M".
+MAX_LIST_KEPT = 500
 # Deployments whose answer lacks the active version's number get it from their versions, in the
 # background, for at most this many deployments (the rest show it once the user looks at them).
 VERSION_NUMBER_LOOKUPS = 200
@@ -77,8 +80,11 @@ class DeploymentDetail:
     versions: list[Version] | None = None
     versions_total: int | None = None
     runs: list[PipelineRun] | None = None
+    # The first MAX_LIST_KEPT domains and env vars; ``*_total`` says how many the server listed.
     domains: list[Domain] | None = None
+    domains_total: int | None = None
     env: list[EnvVar] | None = None
+    env_total: int | None = None
     # Part name ("versions", "runs", "domains", "env") -> why it is not shown.
     unavailable: dict[str, str] = field(default_factory=dict)
     loaded_at: datetime | None = None
@@ -649,16 +655,28 @@ class LiveState:
             )
             return versions
 
+        async def domains() -> list[Domain]:
+            listed = await self.adapter.list_domains(dep_id)
+            detail.domains_total = len(listed)
+            return listed[:MAX_LIST_KEPT]
+
+        async def env() -> list[EnvVar]:
+            listed = await self.adapter.list_env(dep_id)
+            detail.env_total = len(listed)
+            return listed[:MAX_LIST_KEPT]
+
         parts: dict[str, Any] = {
             "versions": newest_versions,
             "runs": lambda: self.adapter.list_pipeline_runs(dep_id),
-            "domains": lambda: self.adapter.list_domains(dep_id),
-            "env": lambda: self.adapter.list_env(dep_id),
+            "domains": domains,
+            "env": env,
         }
         previous = self.detail if self.detail and self.detail.deployment_id == dep_id else None
         if previous is not None and wanted is not None:
             for part in DETAIL_PARTS - wanted:
                 setattr(detail, part, getattr(previous, part))
+                if hasattr(previous, f"{part}_total"):
+                    setattr(detail, f"{part}_total", getattr(previous, f"{part}_total"))
                 if part in previous.unavailable:
                     detail.unavailable[part] = previous.unavailable[part]
             parts = {part: read for part, read in parts.items() if part in wanted}

@@ -169,6 +169,8 @@ class Capabilities(Model):
     # Miosa's publish has no message field, so the form does not offer one.
     publish_fields: tuple[str, ...] = tuple(name for name in PUBLISH_INPUT_FIELDS if name != "message")
     publish_required: tuple[str, ...] = ("source_sandbox_id",)
+    # The hosting targets a deploy (Capability.DEPLOY) can go to (Miteos: vercel, netlify, ...).
+    deploy_targets: tuple[str, ...] = ()
     # Human notes shown when an action is unavailable.
     notes: dict[Capability, str] = Field(default_factory=dict)
 

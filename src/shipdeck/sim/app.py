@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from shipdeck.sim import control
 from shipdeck.sim.core import PROVIDER_BASE_PATHS, SimContext, parse_seed, provider_error, provider_for_path
 from shipdeck.sim.gateway import GatewayMiddleware
+from shipdeck.sim.registry import SURFACES
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -32,9 +33,7 @@ def _optional(name: str) -> ModuleType | None:
         return None
 
 
-PROVIDERS: list[ModuleType] = [
-    module for module in (_optional("miosa"), _optional("miteos"), _optional("mixpeek")) if module is not None
-]
+PROVIDERS: list[ModuleType] = [module for row in SURFACES if (module := _optional(row.name)) is not None]
 
 
 def mounted_providers() -> list[str]:

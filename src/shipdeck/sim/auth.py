@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from starlette.requests import Request
 
-# Longest prefix first: /v1/apps (Mixpeek) must win over /v1 (Miteos).
-PROVIDER_BASE_PATHS: dict[str, str] = {"miosa": "/api/v1", "mixpeek": "/v1/apps", "miteos": "/v1"}
+from shipdeck.sim.registry import SURFACES, TokenInfo
+
+# From the registry of surfaces (sim/registry.py); matched longest prefix first (provider_for_path).
+PROVIDER_BASE_PATHS: dict[str, str] = {row.name: row.base_path for row in SURFACES}
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-
-@dataclass(frozen=True)
-class TokenInfo:
-    token: str
-    provider: str
-    kind: str  # admin | readonly | test | key: what the request log shows instead of the token
-    read_only: bool
-
-
-DEMO_TOKENS: dict[str, TokenInfo] = {
-    info.token: info
-    for info in (
-        TokenInfo("msk_u_demo_admin", "miosa", "admin", False),
-        TokenInfo("msk_u_demo_readonly", "miosa", "readonly", True),
-        TokenInfo("mt_test_demo", "miteos", "test", False),
-        TokenInfo("sk_demo", "mixpeek", "key", False),
-    )
-}
+DEMO_TOKENS: dict[str, TokenInfo] = {info.token: info for row in SURFACES for info in row.token_infos()}
 
 
 def tokens_for(provider: str) -> list[str]:

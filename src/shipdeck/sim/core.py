@@ -12,7 +12,8 @@ How a provider module plugs in
 ------------------------------
 A provider module (``sim/miosa.py``, ``sim/miteos.py``, ...) exposes:
 
-* ``PROVIDER: str`` -- its name, a key of :data:`PROVIDER_BASE_PATHS` ("miosa", "miteos", "mixpeek");
+* ``PROVIDER: str`` -- its name, that of its row in ``sim/registry.py`` (base path, demo tokens, error
+  shape; ``sim/app.py`` mounts the modules the registry names, in its order);
 * ``create_schema(db: Database) -> None`` -- ``CREATE TABLE IF NOT EXISTS ...`` for its own tables;
 * ``seed(ctx, kind: str) -> None`` -- fill an EMPTY database (``app.prepare`` calls it once, in one
   transaction; the data lives in the provider's ``*_seed`` module); ``kind`` is "demo", "empty" or
@@ -53,7 +54,6 @@ from shipdeck.sim.auth import (
     DEMO_TOKENS,
     MUTATING_METHODS,
     PROVIDER_BASE_PATHS,
-    TokenInfo,
     provider_for_path,
     token_of,
     tokens_for,
@@ -88,6 +88,7 @@ from shipdeck.sim.http import (
 )
 from shipdeck.sim.idempotency import IDEMPOTENCY_TTL, Mutation, body_fingerprint
 from shipdeck.sim.options import FaultSpec, SimOptions, parse_seed
+from shipdeck.sim.registry import TokenInfo
 from shipdeck.sim.surface import Surface
 
 __all__ = [

@@ -106,13 +106,6 @@ _MIXPEEK_TYPES = {
 }
 
 
-_ERROR_BUILDERS: dict[str, Callable[..., JSONResponse]] = {
-    "miosa": miosa_error,
-    "miteos": miteos_error,
-    "mixpeek": mixpeek_error,
-}
-
-
 def provider_error(
     provider: str,
     status: int,
@@ -121,4 +114,7 @@ def provider_error(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    return _ERROR_BUILDERS[provider](status, code, message, details, headers)
+    """An error in ``provider``'s shape (its row in sim/registry.py names it)."""
+    from shipdeck.sim.registry import surface_row
+
+    return surface_row(provider).error(status, code, message, details, headers)

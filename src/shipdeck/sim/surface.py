@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 class Surface(Protocol):
     """A provider module: its name, its tables, its seed, its routes and the work it resumes on start.
 
-    ``PROVIDER`` is a key of ``auth.PROVIDER_BASE_PATHS``; ``routes`` answer refusals through
-    ``errors.answering`` so that every error is in the provider's shape.
+    ``PROVIDER`` names its row in ``sim/registry.py`` (base path, demo tokens, error shape); ``routes``
+    answer refusals through ``errors.answering`` so that every error is in the provider's shape.
     """
 
     @property

@@ -10,7 +10,7 @@ it is server text): control characters are dropped and ';' (OSC 777's separator)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 OSC9_PROGRAMS = ("iterm.app", "wezterm", "ghostty")
 OSC9_TERMS = ("xterm-kitty", "xterm-ghostty", "wezterm")
@@ -42,3 +42,29 @@ def desktop_sequence(title: str, body: str, environ: Mapping[str, str]) -> str |
     if kind == "osc777":
         return f"\x1b]777;notify;{_clean(title)};{_clean(body)}\x07"
     return None
+
+
+class Alerter:
+    """The console's alert: nothing (``mode`` "off"), the bell ("bell"), or the bell and a desktop
+    notification ("desktop") when the terminal has one. ``sent`` lists what went out, most recent last."""
+
+    def __init__(
+        self, mode: str, environ: Mapping[str, str], bell: Callable[[], None], write: Callable[[str], None]
+    ) -> None:
+        self._mode = mode
+        self._environ = environ
+        self._bell = bell
+        self._write = write
+        self.sent: list[str] = []
+
+    def __call__(self, title: str, body: str) -> None:
+        if self._mode == "off":
+            return
+        self._bell()
+        if self._mode != "desktop":
+            self.sent.append("bell")
+            return
+        sequence = desktop_sequence(title, body, self._environ)
+        if sequence is not None:
+            self._write(sequence)
+        self.sent.append(sequence or "bell")

@@ -21,16 +21,22 @@ from textual.worker import Worker, WorkerState
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.config.cache import cache_file
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import DEFAULT_DARK_THEME
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import Clock, LiveState, utc_now
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
+from shipdeck.tui.alerts import Alerter
 from shipdeck.tui.bindings import all_binding_ids, checked_keymap
 from shipdeck.tui.commands import ShipdeckCommands
-from shipdeck.tui.context import WARM_FOR, ProfileContext, ProfileContexts
+from shipdeck.tui.context import (
+    WARM_FOR,
+    ProfileContext,
+    ProfileContexts,
+    context_maker,
+    default_adapter_factory,
+)
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.fleet import FleetScreen
 from shipdeck.tui.screens.help import HelpScreen, help_rows
@@ -38,7 +44,7 @@ from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.screens.profiles import ProfileSwitcher
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import literal
-from shipdeck.tui.themes import FALLBACK_THEME, THEME_VARIABLE_DEFAULTS, convert_themes, default_theme_for
+from shipdeck.tui.themes import THEME_VARIABLE_DEFAULTS, convert_themes, pick_theme
 
 FLEET_MODE = "fleet"
 # Seconds between two looks for contexts that have been idle for longer than warm_for.
@@ -83,68 +89,38 @@ class ShipdeckApp(App[int]):
         # Every interval of the live view and the push streams' backoff (tests run on a faster one).
         self.timing = timing
         self.warm_for = warm_for
-        self._make_adapter = make_adapter or self._default_adapter_factory
-        self._given_adapter = adapter  # the start profile's (tests): not closed by the console
-        self.contexts = ProfileContexts(list(options.all_profiles), self._new_context)
         self._startup_problems: list[str] = [*options.config_problems]
         self._terminal_env = terminal_env
-        # The desktop notifications sent (their escape sequences), most recent last: what a test reads.
-        self.alerts_sent: list[str] = []
-        self._register_themes()
-        # Made now: a profile the console cannot connect with fails here, before the terminal is taken.
-        self._start_context = None if options.start_fleet else self.contexts.get(options.profile.name)
-
-    # -- setup -------------------------------------------------------------------------------------------
-    def _default_adapter_factory(self, profile: Profile) -> Adapter:
-        from shipdeck.api.factory import make_adapter
-
-        def notice(text: str) -> None:
-            if profile.name in self.contexts:
-                self.contexts.get(profile.name).notice(text)
-
-        return make_adapter(profile, on_notice=notice, stream_options=self.timing.stream)
-
-    def _new_context(self, profile: Profile) -> ProfileContext:
-        given = self._given_adapter if profile.name == self.options.profile.name else None
-        return ProfileContext(
-            profile,
-            given if given is not None else self._make_adapter(profile),
-            owns_adapter=given is None,
-            make_adapter=self._make_adapter,
-            audit_path=self.options.audit_path,
-            cache_path=self._cache_path(profile),
+        self.alert = Alerter(options.alert, terminal_env or {}, self.bell, self._write_to_terminal)
+        make = context_maker(
+            options,
+            given_adapter=adapter,  # the start profile's (tests): not closed by the console
+            make_adapter=make_adapter
+            or default_adapter_factory(timing, lambda n, t: self.contexts.notice(n, t)),
             clock=self.clock,
-            timing=self.timing,
+            timing=timing,
             run_worker=self._run_for_context,
             notify=self.notify,
             alert=self.alert,
         )
-
-    def _cache_path(self, profile: Profile) -> Path | None:
-        """Where ``profile``'s last known list is kept (config/cache.py); None: the cache is off."""
-        if profile.name == self.options.profile.name:
-            return self.options.cache_path
-        if self.options.cache_dir is None:
-            return None
-        return cache_file(profile.name, profile.provider, profile.base_url, self.options.cache_dir)
+        self.contexts = ProfileContexts(list(options.all_profiles), make)
+        self._register_themes()
+        # Made now: a profile the console cannot connect with fails here, before the terminal is taken.
+        self._start_context = None if options.start_fleet else self.contexts.get(options.profile.name)
 
     def _run_for_context(self, work: Coroutine[Any, Any, None], group: str, name: str) -> Worker[None]:
         # App workers: a change in flight or a live loop outlives a switch to another profile's screen.
         return self.run_worker(work, name=name, group=group, exit_on_error=False)
 
     def _register_themes(self) -> None:
-        themes, problems = convert_themes(self.options.user_themes)
+        themes, problems = convert_themes(self.options.theme_specs)
         for theme in themes:
             self.register_theme(theme)
         self._startup_problems += [*self.options.theme_problems, *problems]
-        wanted = self.options.theme or default_theme_for(self._terminal_env, DEFAULT_DARK_THEME)
-        if wanted in self.available_themes:
-            self.theme = wanted
-            return
-        fallback = DEFAULT_DARK_THEME if DEFAULT_DARK_THEME in self.available_themes else FALLBACK_THEME
-        if self.options.theme:
-            self._startup_problems.append(f"theme {wanted!r} is unknown or broken: using {fallback}")
-        self.theme = fallback
+        self.theme, problem = pick_theme(
+            self.options.theme, self.available_themes, self._terminal_env, DEFAULT_DARK_THEME
+        )
+        self._startup_problems += [problem] if problem else []
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(THEME_VARIABLE_DEFAULTS)
@@ -178,8 +154,6 @@ class ShipdeckApp(App[int]):
         if isinstance(self.screen, ProfileSwitcher) or self._only_one_profile():
             return
         current = self.active_context
-        open_ = {c.name: c.connection_word() for c in self.contexts}
-        rows = [(profile, open_.get(profile.name)) for profile in self.contexts.profiles.values()]
 
         def chosen(name: str | None) -> None:
             if name == FLEET_MODE:
@@ -187,7 +161,7 @@ class ShipdeckApp(App[int]):
             elif name is not None:
                 self.action_switch_to(name)
 
-        self.push_screen(ProfileSwitcher(rows, current.name if current else None), chosen)
+        self.push_screen(ProfileSwitcher.of(self.contexts, current.name if current else None), chosen)
 
     def action_switch_to(self, name: str) -> None:
         if name in self.contexts.profiles:
@@ -250,10 +224,7 @@ class ShipdeckApp(App[int]):
 
     @property
     def main_screen(self) -> MainScreen | None:
-        """The active mode's main (or fleet) screen, wherever it is on its stack (None before pushed)."""
-        return self._main_screen()
-
-    def _main_screen(self) -> MainScreen | None:
+        """The active mode's main screen, wherever it is on its stack (None before pushed)."""
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
 
     # -- the one handler for failed workers ---------------------------------------------------------------
@@ -269,14 +240,9 @@ class ShipdeckApp(App[int]):
                 literal(f"{worker.name or 'a task'} failed: {reason}"), severity="error", markup=False
             )
             return
-        context.live_failure = reason
         binding = self._binding("restart-live")
         key = self.get_key_display(binding) if binding is not None else "ctrl+r"
-        said = f"Live updates stopped: {reason}. The data shown is frozen; {key} restarts them."
-        if len(self.contexts.profiles) > 1:
-            said = f"{context.name}: {said}"
-        self.notify(literal(said), title="Live updates stopped", severity="error", markup=False, timeout=30)
-        context.status_changed()
+        context.live_stopped(reason, key, say_profile=len(self.contexts.profiles) > 1)
 
     def _binding(self, binding_id: str) -> Binding | None:
         for binding in self.active_bindings.values():
@@ -309,23 +275,16 @@ class ShipdeckApp(App[int]):
         )
 
     # -- alerts ------------------------------------------------------------------------------------------
-    def alert(self, title: str, body: str) -> None:
-        """A watched build or rollback finished: the bell, and a desktop notification when configured
-        (``alert = "desktop"``) and the terminal has one. Off unless the config asks (the demo: off)."""
-        from shipdeck.tui.alerts import desktop_sequence
+    @property
+    def alerts_sent(self) -> list[str]:
+        """The alerts sent ("bell" or a desktop notification's escape sequence), most recent last."""
+        return self.alert.sent
 
-        if self.options.alert == "off":
-            return
-        self.bell()
-        if self.options.alert != "desktop":
-            self.alerts_sent.append("bell")
-            return
-        sequence = desktop_sequence(title, body, self._terminal_env or {})
+    def _write_to_terminal(self, sequence: str) -> None:
         driver = self._driver
-        if sequence is not None and driver is not None:
+        if driver is not None:
             driver.write(sequence)
             driver.flush()
-        self.alerts_sent.append(sequence or "bell")
 
     # -- screens of the profile on screen ----------------------------------------------------------------
     def action_pending(self) -> None:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from textual.screen import Screen
     from textual.worker import Worker
 
+    from shipdeck.config.console_options import ConsoleOptions
+
 # A context nobody looks at stays connected this long (seconds), so that switching back is instant.
 WARM_FOR = 300.0
 # Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
@@ -155,6 +157,15 @@ class ProfileContext:
                     await adapter.aclose()
                 except ShipdeckError:
                     pass
+
+    def live_stopped(self, reason: str, restart_key: str, *, say_profile: bool) -> None:
+        """The live loop failed: remember why (the header says "stopped"), toast it with the restart key."""
+        self.live_failure = reason
+        said = f"Live updates stopped: {reason}. The data shown is frozen; {restart_key} restarts them."
+        if say_profile:
+            said = f"{self.name}: {said}"
+        self._notify(literal(said), title="Live updates stopped", severity="error", markup=False, timeout=30)
+        self.status_changed()
 
     def notice(self, text: str) -> None:
         """A progress line of the client ('retrying in 2 s'). These come with every retry: while the header
@@ -323,3 +334,68 @@ class ProfileContexts:
     def forget(self, context: ProfileContext) -> None:
         if self._open.get(context.name) is context:
             del self._open[context.name]
+
+    def notice(self, name: str, text: str) -> None:
+        """A client's progress line for the profile ``name``, told by its context (if it is open)."""
+        if name in self._open:
+            self._open[name].notice(text)
+
+
+def default_adapter_factory(
+    timing: Timing, notice: Callable[[str, str], None]
+) -> Callable[[Profile], Adapter]:
+    """Adapters as the console makes them: its stream timing, progress lines to ``notice(profile, text)``."""
+
+    def make(profile: Profile) -> Adapter:
+        from shipdeck.api.factory import make_adapter
+
+        def told(text: str) -> None:
+            notice(profile.name, text)
+
+        return make_adapter(profile, on_notice=told, stream_options=timing.stream)
+
+    return make
+
+
+def cache_path_for(options: ConsoleOptions, profile: Profile) -> Path | None:
+    """Where ``profile``'s last known list is kept (config/cache.py); None: the cache is off."""
+    from shipdeck.config.cache import cache_file
+
+    if profile.name == options.profile.name:
+        return options.cache_path
+    if options.cache_dir is None:
+        return None
+    return cache_file(profile.name, profile.provider, profile.base_url, options.cache_dir)
+
+
+def context_maker(
+    options: ConsoleOptions,
+    *,
+    given_adapter: Adapter | None,
+    make_adapter: Callable[[Profile], Adapter],
+    clock: Clock,
+    timing: Timing,
+    run_worker: RunWorker,
+    notify: Notify,
+    alert: Callable[[str, str], None],
+) -> Callable[[Profile], ProfileContext]:
+    """How the console makes a profile's context. ``given_adapter`` (tests) serves the start profile and
+    is not closed by the console; every other profile gets one of ``make_adapter``."""
+
+    def make(profile: Profile) -> ProfileContext:
+        given = given_adapter if profile.name == options.profile.name else None
+        return ProfileContext(
+            profile,
+            given if given is not None else make_adapter(profile),
+            owns_adapter=given is None,
+            make_adapter=make_adapter,
+            audit_path=options.audit_path,
+            cache_path=cache_path_for(options, profile),
+            clock=clock,
+            timing=timing,
+            run_worker=run_worker,
+            notify=notify,
+            alert=alert,
+        )
+
+    return make

@@ -78,3 +78,18 @@ def default_theme_for(environ: Mapping[str, str] | None, default: str) -> str:
     if environ is not None and has_fewer_than_256_colours(environ):
         return SIXTEEN_COLOUR_THEME
     return default
+
+
+def pick_theme(
+    asked: str | None, available: Iterable[str], environ: Mapping[str, str] | None, default: str
+) -> tuple[str, str | None]:
+    """The theme to start with and, when the one the config asks for cannot be had, the problem to tell:
+    the config's ``asked``, else the terminal's default; a missing one falls back to ``default`` (or
+    Textual's dark theme when even that is missing)."""
+    names = set(available)
+    wanted = asked or default_theme_for(environ, default)
+    if wanted in names:
+        return wanted, None
+    fallback = default if default in names else FALLBACK_THEME
+    problem = f"theme {wanted!r} is unknown or broken: using {fallback}" if asked else None
+    return fallback, problem

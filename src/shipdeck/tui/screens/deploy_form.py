@@ -22,7 +22,6 @@ from textual.widgets import Input, Label, Select, Static
 
 from shipdeck.tui.text import literal
 
-DEPLOY_TARGETS = ("vercel", "netlify", "cloudflare", "expo")
 MAX_ID_LENGTH = 200
 
 
@@ -48,16 +47,20 @@ class DeployForm(ModalScreen[DeployInput | None]):
     ]
     AUTO_FOCUS = "Input"
 
-    def __init__(self, initial: DeployInput, *, environment: str, sandbox: bool) -> None:
+    def __init__(
+        self, initial: DeployInput, *, targets: tuple[str, ...], environment: str, sandbox: bool
+    ) -> None:
+        """``targets``: where the provider deploys to (its capabilities' deploy_targets)."""
         super().__init__()
         self.initial = initial
+        self.targets = targets
         # The profile's environment (production, staging or sandbox) for the badge.
         self.environment = "sandbox" if sandbox else environment
         self.sandbox = sandbox
 
     def compose(self) -> ComposeResult:
         init = self.initial
-        target = init.target if init.target in DEPLOY_TARGETS else DEPLOY_TARGETS[0]
+        target = init.target if init.target in self.targets else self.targets[0]
         with Vertical():
             yield Static(id="deploy-badge")
             yield Static(Content(literal(self._mode_text())), id="deploy-mode")
@@ -66,7 +69,7 @@ class DeployForm(ModalScreen[DeployInput | None]):
             )
             yield from self._field(
                 "Target *",
-                Select([(t, t) for t in DEPLOY_TARGETS], value=target, allow_blank=False, id="df-target"),
+                Select([(t, t) for t in self.targets], value=target, allow_blank=False, id="df-target"),
             )
             yield from self._field(
                 "Configuration *", Input(init.config_id, placeholder="cfg_... (dashboard)", id="df-config")

@@ -18,6 +18,7 @@ from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.plans import plan_domain_add, plan_domain_remove, plan_domain_verify
 from shipdeck.live.session import ChangeSession
+from shipdeck.live.state import MAX_LIST_KEPT
 from shipdeck.model import Deployment, Domain
 from shipdeck.model.validation import ascii_domain, domain_problem, normalize_domain
 from shipdeck.tui.clipboard import copy_to_clipboard
@@ -34,6 +35,7 @@ from shipdeck.tui.screens.screen_kit import (
     state_cell,
 )
 from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.detail_pane import cap_line
 from shipdeck.tui.widgets.nav_table import NavTable
 
 
@@ -62,7 +64,9 @@ class DomainsScreen(Screen[None]):
         self.adapter = adapter
         self.runner = session  # every change goes through the session (read-only guard, audit, key)
         self.deployment = deployment
+        # The first MAX_LIST_KEPT domains the server lists; ``domains_total`` how many it listed.
         self.domains: list[Domain] = []
+        self.domains_total = 0
         # The last verification answer per domain id, shown until the next reload replaces it.
         self.last_verify: dict[str, Domain] = {}
 
@@ -70,6 +74,7 @@ class DomainsScreen(Screen[None]):
         yield Static(Content(literal(f"Domains · {self.deployment.name}")), id="domains-title")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="domains-readonly", classes="" if note else "-hidden")
+        yield Static("", id="domains-cap", classes="-hidden")
         yield NavTable(id="domains-table")
         with VerticalScroll(id="domains-detail"):
             yield Static("", id="domains-detail-text")
@@ -85,10 +90,14 @@ class DomainsScreen(Screen[None]):
 
     async def _load(self, select: str | None = None) -> None:
         try:
-            self.domains = await self.adapter.list_domains(self.deployment.id)
+            listed = await self.adapter.list_domains(self.deployment.id)
         except ShipdeckError as exc:
             self.notify(describe_error(exc), title="Could not read domains", severity="error", markup=False)
             return
+        self.domains, self.domains_total = listed[:MAX_LIST_KEPT], len(listed)
+        cap = self.query_one("#domains-cap", Static)
+        cap.update(cap_line(len(self.domains), self.domains_total, "domains").strip())
+        cap.set_class(self.domains_total <= len(self.domains), "-hidden")
         self._render_table(select)
 
     def _render_table(self, select: str | None = None) -> None:

@@ -806,7 +806,12 @@ class MainScreen(Screen[None]):
                 target=full.target or "",
                 config_id=str(extra.get("config_id") or ""),
             )
-            form = DeployForm(initial, environment=self.context.profile.environment, sandbox=sandbox)
+            form = DeployForm(
+                initial,
+                targets=adapter.capabilities.deploy_targets,
+                environment=self.context.profile.environment,
+                sandbox=sandbox,
+            )
             self.app.push_screen(form, submitted)
 
         def submitted(chosen: DeployInput | None) -> None:

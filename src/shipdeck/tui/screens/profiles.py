@@ -3,7 +3,7 @@ its provider, environment badge, read-only mark and connection, and the fleet ov
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,6 +14,9 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from shipdeck.config.profile import Profile
 from shipdeck.tui.text import literal
+
+if TYPE_CHECKING:
+    from shipdeck.tui.context import ProfileContexts
 
 FLEET_OPTION = "fleet"
 
@@ -47,6 +50,12 @@ class ProfileSwitcher(ModalScreen[str | None]):
         super().__init__()
         self.rows = rows
         self.current = current
+
+    @classmethod
+    def of(cls, contexts: ProfileContexts, current: str | None) -> ProfileSwitcher:
+        """The switcher over every configured profile, each with its open context's connection word."""
+        words = {context.name: context.connection_word() for context in contexts}
+        return cls([(profile, words.get(profile.name)) for profile in contexts.profiles.values()], current)
 
     def compose(self) -> ComposeResult:
         options: list[Option] = []

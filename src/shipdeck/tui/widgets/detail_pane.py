@@ -220,6 +220,7 @@ class DetailPane(Vertical):
             text = self._missing("domains")
         else:
             text = Text()
+            text.append(cap_line(len(self.detail.domains), self.detail.domains_total, "domains"), style="dim")
             for domain in self.detail.domains:
                 text.append(f"{state_label(domain.status):<14} {literal(domain.name)}")
                 if domain.error:
@@ -238,9 +239,19 @@ class DetailPane(Vertical):
             text = self._missing("env")
         else:
             text = Text()
+            text.append(
+                cap_line(len(self.detail.env), self.detail.env_total, "environment variables"), style="dim"
+            )
             for var in self.detail.env:
                 text.append(f"{literal(var.name)} = {literal(var.preview)}\n")
             if not self.detail.env:
                 text.append("no environment variables")
             text.append("\n(values are masked by the API; e: edit env)", style="dim")
         self.query_one("#env-text", Static).update(text)
+
+
+def cap_line(kept: int, total: int | None, what: str) -> str:
+    """'showing the first 500 of 100,000 domains' (and a line end) when only the first were kept; else ''."""
+    if total is None or total <= kept:
+        return ""
+    return f"showing the first {kept:,} of {total:,} {what}\n"
