@@ -20,7 +20,7 @@ from shipdeck.api.base import _newest_first
 from shipdeck.api.common import HttpAdapter
 from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import ProtocolError, StreamResyncRequired
-from shipdeck.api.health import miosa_get_detail, miosa_get_health
+from shipdeck.api.health import miosa_get_detail, miosa_get_health, miosa_request_log
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
@@ -78,6 +78,7 @@ MIOSA_CAPABILITIES = Capabilities(
             Capability.BUILD_LOGS,
             Capability.STOP,
             Capability.RUNTIME_LOGS,
+            Capability.REQUEST_LOGS,
             Capability.RELEASE_PROMOTE,
             Capability.EVENT_STREAM,
             Capability.HEALTH,
@@ -408,6 +409,9 @@ class MiosaAdapter(HttpAdapter):
         if not isinstance(text, str):
             raise ProtocolError("Miosa runtime log: no 'logs' text")
         return [parse_runtime_line(line) for line in text.splitlines() if line.strip()]
+
+    def request_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
+        return miosa_request_log(self.transport, deployment_id)
 
     def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
         return self._tail_runtime(deployment_id, instance_id)
