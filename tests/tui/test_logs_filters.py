@@ -14,6 +14,7 @@ import pytest
 from textual.pilot import Pilot
 
 from shipdeck.model import Deployment
+from shipdeck.tui.screens.help import help_rows
 from shipdeck.tui.screens.logs import CONTINUATION, ERROR, LogsScreen
 from tests.simproc import SimServer
 from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, get_json, profile_for, screen_text
@@ -174,6 +175,18 @@ async def test_header_names_deployment_environment_and_version(logs_sim: SimServ
         text = screen_text(app).splitlines()[0]
         assert "SANDBOX" in text and "checkout-api" in text
         assert screen.version_label in text and screen.version_label != "no active version"
+        # Help lists every key that works here, the footer's and those it leaves out for room (n, N).
+        described = {row[1] for row in help_rows(app.screen, lambda _action: None)}
+        assert {
+            "Source",
+            "Level",
+            "Time",
+            "Wrap",
+            "Save",
+            "Runtime",
+            "Next match",
+            "Previous match",
+        } <= described
 
 
 async def test_mixpeek_logs_hide_the_runtime_key_and_offer_requests_on_production(
