@@ -1,8 +1,9 @@
 """`shipdeck serve`: the console over textual-serve, on loopback, behind a token.
 
-No headless browser is installed on the test machines, so the browser's part is played by an HTTP client
-and a websocket client speaking textual-serve's protocol: the page and the websocket answer with the token
-and refuse without it, and the console's first screen (the demo deployments) arrives over the websocket.
+Here the browser's part is played by an HTTP client and a websocket client speaking textual-serve's
+protocol: the page and the websocket answer with the token and refuse without it, and the console's first
+screen (the demo deployments) arrives over the websocket. test_serve_browser.py loads the page in a real
+headless Chromium where one is installed.
 """
 
 from __future__ import annotations

@@ -79,6 +79,12 @@ def test_routes_and_request_logs_name_what_fails(sdk: Miosa) -> None:
     assert {"method", "path", "duration_ms", "version_number"} <= set(failing[0])
     everything = sdk.deployments.request_logs(checkout.id, limit=200)["items"]
     assert any(item["status"] < 400 for item in everything)
+    # `since` (what the console's request log tail polls with): only requests at or after that time.
+    middle = everything[len(everything) // 2]["timestamp"]
+    newer = sdk.deployments.request_logs(checkout.id, since=middle, limit=200)["items"]
+    assert newer and all(item["timestamp"] >= middle for item in newer)
+    with pytest.raises(MiosaError):
+        sdk.deployments.request_logs(checkout.id, since="yesterday")
     with pytest.raises(MiosaError):
         sdk.deployments.request_logs(checkout.id, status="teapot")
     with pytest.raises(MiosaError):

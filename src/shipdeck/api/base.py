@@ -314,6 +314,10 @@ class Adapter(ABC):
         first) where the provider has instances, of the last ``hours`` where it keeps the log by time."""
         raise self._unsupported(Capability.RUNTIME_LOGS)
 
+    def request_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
+        """The served requests, oldest first, then each new one as it is logged (polled), as log lines."""
+        raise self._unsupported(Capability.REQUEST_LOGS)
+
     def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
         """One instance's runtime log, tailed (the last lines, then what each poll adds)."""
         raise self._unsupported(Capability.RUNTIME_LOGS)

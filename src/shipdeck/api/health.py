@@ -9,17 +9,21 @@
   and the recent errors. Only production serves users: a staging row has no health.
 
 Each function takes the adapter's transport; the adapters expose them as ``get_health`` and
-``get_health_detail``.
+``get_health_detail``. The same request logs, tailed (polled: neither vendor pushes them), are the logs
+screen's "requests" source (``request_logs``): one line per request, time, status, method and route,
+latency; a 4xx or 5xx answer is an error line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from shipdeck.api.parsing import JsonObject, build_model, expect_object, optional_float, optional_int
+from shipdeck.model import LogLine
 from shipdeck.model.service_health import (
     HealthDetail,
     HealthPoint,
@@ -33,6 +37,9 @@ MIXPEEK_WINDOW_S = 30.0
 MIXPEEK_LOG_LIMIT = 1000
 FAILING_SHOWN = 10
 ROUTES_SHOWN = 8
+# The request log tail: how many of the newest requests one poll reads (Miosa's cap is 200), and how often.
+REQUEST_LOG_LIMIT = 200
+REQUEST_LOG_POLL_SECONDS = 3.0
 
 
 class _Getter(Protocol):
@@ -155,6 +162,70 @@ def request_record(raw: JsonObject) -> RequestRecord:
         },
         what="request log entry",
     )
+
+
+def request_log_line(record: RequestRecord) -> LogLine:
+    """``404 GET /api/items 35 ms · error`` at the request's time; 4xx and 5xx answers are error lines."""
+    status = "---" if record.status is None else str(record.status)
+    route = " ".join(part for part in (record.method, record.path) if part) or "?"
+    latency = "" if record.duration_ms is None else f" {record.duration_ms:.0f} ms"
+    error = f" · {record.error}" if record.error else ""
+    failed = record.status is not None and record.status >= 400
+    return LogLine(
+        line=f"{status} {route}{latency}{error}",
+        ts=record.at,
+        stream="stderr" if failed else "stdout",
+        level="error" if failed else "info",
+    )
+
+
+RequestFetch = Callable[[datetime | None], Awaitable[list[RequestRecord]]]
+
+
+async def tail_request_log(
+    fetch: RequestFetch, *, poll_seconds: float = REQUEST_LOG_POLL_SECONDS
+) -> AsyncIterator[LogLine]:
+    """Each request once, oldest first: ``fetch(newest)`` reads the newest requests (since ``newest`` when
+    the server can filter), and a request already shown (same time, route, status, latency) is skipped."""
+    newest: datetime | None = None
+    seen: set[tuple[object, ...]] = set()
+    while True:
+        records = await fetch(newest)
+        stamped = sorted((r for r in records if r.at is not None), key=lambda r: r.at or datetime.min)
+        for record in stamped:
+            at = record.at
+            assert at is not None
+            key = (at, record.method, record.path, record.status, record.duration_ms)
+            if (newest is not None and at < newest) or key in seen:
+                continue
+            if newest is None or at > newest:
+                # Only what can still repeat is remembered: the requests at the newest time.
+                newest, seen = at, set()
+            seen.add(key)
+            yield request_log_line(record)
+        await asyncio.sleep(poll_seconds)
+
+
+def miosa_request_log(transport: _Getter, deployment_id: str) -> AsyncIterator[LogLine]:
+    """``GET /deployments/{id}/request-logs?limit=&since=`` (the SDK's ``request_logs(**filters)``)."""
+
+    async def fetch(since: datetime | None) -> list[RequestRecord]:
+        params: dict[str, Any] = {"limit": REQUEST_LOG_LIMIT}
+        if since is not None:
+            params["since"] = since.isoformat()
+        body = await transport.get(f"/deployments/{_seg(deployment_id)}/request-logs", params=params)
+        return [request_record(r) for r in _items(_data(body, "Miosa request logs"), "items", "logs")]
+
+    return tail_request_log(fetch)
+
+
+def mixpeek_request_log(transport: _Getter, app_id: str) -> AsyncIterator[LogLine]:
+    """``GET /v1/apps/{id}/logs?log_type=requests`` (the SDK's ``get_app_logs``): the last hour, polled."""
+
+    async def fetch(_since: datetime | None) -> list[RequestRecord]:
+        return await _mixpeek_logs(transport, app_id)
+
+    return tail_request_log(fetch)
 
 
 async def miosa_get_health(transport: _Getter, deployment_id: str, *, span: str = "1h") -> ServiceHealth:

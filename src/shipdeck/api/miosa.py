@@ -18,7 +18,7 @@ from shipdeck.api.base import keep_newest
 from shipdeck.api.common import HttpAdapter, map_rows
 from shipdeck.api.common import path_segment as _seg
 from shipdeck.api.errors import NotFound, ProtocolError, StreamResyncRequired
-from shipdeck.api.health import miosa_get_detail, miosa_get_health
+from shipdeck.api.health import miosa_get_detail, miosa_get_health, miosa_request_log
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
@@ -75,6 +75,7 @@ MIOSA_CAPABILITIES = Capabilities(
             Capability.BUILD_LOGS,
             Capability.STOP,
             Capability.RUNTIME_LOGS,
+            Capability.REQUEST_LOGS,
             Capability.RELEASE_PROMOTE,
             Capability.EVENT_STREAM,
             Capability.HEALTH,
@@ -412,6 +413,9 @@ class MiosaAdapter(HttpAdapter):
             wanted = "stderr" if level in ("error", "warn") else "stdout"
             lines = [line for line in lines if line.stream == wanted]
         return lines
+
+    def request_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
+        return miosa_request_log(self.transport, deployment_id)
 
     def runtime_logs(self, deployment_id: str, instance_id: str) -> AsyncIterator[LogLine]:
         return self._tail_runtime(deployment_id, instance_id)

@@ -20,7 +20,8 @@ Mixpeek maps onto the provider-neutral model (house decision):
   deployed with the required message;
 * custom domains are verified through a TXT record ``_mixpeek-verify.<domain>`` whose value is
   ``mixpeek-site-verification=<verification_token>``, and served through a CNAME to ``cname_target``;
-* the deployment log is the app's runtime log (``GET /logs?log_type=runtime``, polled: there is no push).
+* the deployment log is the app's runtime log (``GET /logs?log_type=runtime``, polled: there is no push);
+  the request log (``log_type=requests``) is the production row's: only production serves users.
 
 No env vars, tasks or tenant event stream through this surface (Capabilities says so): Mixpeek keeps env vars
 in the app's ``build_config``, edited as a draft in its dashboard.
@@ -51,7 +52,7 @@ from shipdeck.api.errors import (
     UnsupportedAction,
     ValidationFailed,
 )
-from shipdeck.api.health import mixpeek_get_detail, mixpeek_get_health
+from shipdeck.api.health import mixpeek_get_detail, mixpeek_get_health, mixpeek_request_log
 from shipdeck.api.parsing import (
     JsonObject,
     build_model,
@@ -102,6 +103,7 @@ MIXPEEK_CAPABILITIES = Capabilities(
             Capability.DEPLOYMENT_LOGS,
             Capability.BUILD_LOGS,
             Capability.HEALTH,
+            Capability.REQUEST_LOGS,
         }
     ),
     environments=("staging", "production"),
@@ -778,6 +780,14 @@ class MixpeekAdapter(HttpAdapter):
             # Only what can still repeat is remembered (entries at the newest second).
             seen = {key for key in seen if key[0] >= newest}
             await asyncio.sleep(self.runtime_poll_seconds)
+
+    def request_logs(self, deployment_id: str) -> AsyncIterator[LogLine]:
+        app_id, environment = split_deployment_id(deployment_id)
+        if environment != "production":
+            raise UnsupportedAction(
+                "Mixpeek serves users from production only: open the production row's request log"
+            )
+        return mixpeek_request_log(self.transport, app_id)
 
     def build_logs(self, deployment_id: str, build_id: str) -> AsyncIterator[LogLine]:
         """One deploy's build log; the last line has ``done_state`` = the deploy's final status."""

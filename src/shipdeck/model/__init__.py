@@ -155,6 +155,9 @@ class Capability(StrEnum):
     EVENT_STREAM = "event_stream"
     # Request metrics (error rate, latency): Miosa observability, Mixpeek request logs and analytics.
     HEALTH = "health"
+    # The log of served requests (time, status, method and route, latency): Miosa /request-logs, Mixpeek
+    # /logs?log_type=requests.
+    REQUEST_LOGS = "request_logs"
 
 
 class Capabilities(Model):
@@ -420,6 +423,9 @@ class LogLine(Model):
     ts: Timestamp | None = None
     # Set on the final frame of a stream: the build/deploy result state ("succeeded", "failed", ...).
     done_state: str | None = None
+    # The level the provider gave the line ("info", "warning", "error", ...), or None: the logs screen then
+    # judges the line by its stream and text.
+    level: str | None = None
 
 
 class PublishRequest(Model):

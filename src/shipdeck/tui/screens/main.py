@@ -925,7 +925,10 @@ class MainScreen(Screen[None]):
     def action_logs(self) -> None:
         from shipdeck.tui.screens.logs import LogsScreen
 
-        self._push_for_deployment("logs", lambda d: LogsScreen(self.context.adapter, d))
+        self._push_for_deployment(
+            "logs",
+            lambda d: LogsScreen(self.context.adapter, d, environment=self._badge_environment(d.environment)),
+        )
 
     def action_raw(self) -> None:
         """The selected object as the API returned it: the version under the cursor, the builds or domains
