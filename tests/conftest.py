@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,13 @@ ADMIN = "msk_u_demo_admin"
 READONLY = "msk_u_demo_readonly"
 MITEOS_TOKEN = "mt_test_demo"
 MIXPEEK_TOKEN = "sk_demo"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto``: two per core. Most tests wait on a sandbox, a stream or a poll rather than
+    compute, so one worker per core left the cores half idle (2 cores: 7 min 27 s with 2 workers, 4 min
+    48 s with 4, for the same suite)."""
+    return 2 * (os.cpu_count() or 1)
 
 
 @pytest.fixture(autouse=True)
