@@ -55,12 +55,18 @@ async def on_logs(app: ScreenHost) -> LogsScreen:
     return found
 
 
+async def next_source(pilot: Pilot[Any], screen: LogsScreen) -> None:
+    """t, then until the next source is on (runtime: once its instances were read and one was chosen)."""
+    before = screen.source
+    await pilot.press("t")
+    await eventually(lambda: screen.source != before, what="the next source")
+
+
 async def to_requests(pilot: Pilot[Any], screen: LogsScreen, *, min_lines: int = 20) -> None:
     for _ in range(len(screen.sources())):
         if screen.source == "requests":
             break
-        await pilot.press("t")
-        await eventually(lambda: screen.stream_state == "streaming" or screen.runtime_instance, what="source")
+        await next_source(pilot, screen)
     assert screen.source == "requests"
     await eventually(lambda: len(screen.kept) >= min_lines, what="request lines")
 
@@ -104,6 +110,27 @@ async def test_request_logs_with_the_level_filter_on_old_and_new_lines(
         assert screen.level_filter == "all" and "level: all" in status_of(app)
         screen.log_view.flush()
         assert len(screen.log_view.lines) == len(screen.kept)
+
+
+async def test_a_source_chosen_while_runtime_instances_are_read_stays_chosen(
+    logs_sim: SimServer, tmp_path: Path
+) -> None:
+    """On the runtime log, `i` (the next instance) starts reading the instances; `t` (to requests) before
+    they answer: the late answer does not switch the screen back to runtime (seen on a busy machine: the
+    request lines never came)."""
+    dep = await miosa_deployment(logs_sim, "checkout-api")
+    app = host(logs_sim, tmp_path, dep)
+    async with app.run_test(size=(120, 40)):
+        screen = await on_logs(app)
+        assert screen.sources() == ["deployment", "runtime", "requests"]
+        screen.action_runtime()
+        await eventually(lambda: screen.source == "runtime", what="the runtime log")
+        screen.action_runtime()  # the instances are being read again ...
+        screen.action_next_source()  # ... and the user moves on to the requests meanwhile
+        assert screen.source == "requests"
+        await eventually(lambda: len(screen.kept) >= 20, what="request lines")
+        assert screen.source == "requests"
+        assert all(REQUEST_ROW.match(k.text) for k in screen.kept if not k.always), screen.kept[:3]
 
 
 async def test_time_filter_keeps_the_lines_of_the_window(logs_sim: SimServer, tmp_path: Path) -> None:

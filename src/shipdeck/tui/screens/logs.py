@@ -172,6 +172,7 @@ class LogsScreen(Screen[None]):
         self.wrap = False
         self._environment = environment
         self._kept: deque[Kept] = deque(maxlen=MAX_LOG_LINES)
+        self._source_choices = 0  # counts the user's choices of a source other than runtime
         self._wrap_width = 0
 
     def compose(self) -> ComposeResult:
@@ -403,6 +404,7 @@ class LogsScreen(Screen[None]):
         if target == "runtime":
             self.action_runtime()
             return
+        self._drop_instance_lookup()
         self.showing_requests = target == "requests"
         self.showing_build = target == "build"
         self.runtime_instance = None
@@ -416,9 +418,15 @@ class LogsScreen(Screen[None]):
             self.showing_build = not self.showing_build
         else:
             self.showing_build = False
+        self._drop_instance_lookup()
         self.runtime_instance = None
         self.showing_requests = False
         self.action_restart()
+
+    def _drop_instance_lookup(self) -> None:
+        """The user chose another source while the runtime instances may be being read: that read must not
+        switch the screen back to runtime when it answers."""
+        self._source_choices += 1
 
     def action_runtime(self) -> None:
         """The runtime log of the deployment's instances: the first, then the next on each press."""
@@ -428,9 +436,9 @@ class LogsScreen(Screen[None]):
                 literal(capabilities.why_not(Capability.RUNTIME_LOGS)), severity="warning", markup=False
             )
             return
-        self.run_worker(self._next_instance(), group="logs-runtime", exclusive=True)
+        self.run_worker(self._next_instance(self._source_choices), group="logs-runtime", exclusive=True)
 
-    async def _next_instance(self) -> None:
+    async def _next_instance(self, choice: int) -> None:
         try:
             instances = await self.adapter.list_runtime_instances(self.deployment.id)
         except ShipdeckError as exc:
@@ -438,6 +446,8 @@ class LogsScreen(Screen[None]):
             return
         if not self.is_attached:  # the screen was closed while the instances were read
             return
+        if choice != self._source_choices:
+            return  # the user chose another source meanwhile: this answer must not switch back to runtime
         if not instances:
             self.notify("This deployment has no runtime instances.", severity="warning")
             return
