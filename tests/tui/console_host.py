@@ -199,6 +199,22 @@ async def settled(pilot: Pilot[Any], app: App[Any]) -> None:
     await wait_for(pilot, lambda: loads_done(app), what="the screen's loads to finish")
 
 
+def header_laid_out(app: App[Any]) -> bool:
+    """The header's parts are as wide as their text: a part whose text just changed is drawn cut short
+    ('10' for '10 deployments') until the next layout pass, which a busy machine can delay."""
+    from rich.cells import cell_len
+    from textual.widgets import Static
+
+    from shipdeck.tui.widgets.status_header import StatusHeader
+
+    for header in app.screen.query(StatusHeader):
+        for part in header.query(Static):
+            shown = part.display and part.id != "header-spacer"
+            if shown and part.content_size.width < cell_len(str(part.content)):
+                return False
+    return True
+
+
 def steady_cursors(app: App[Any]) -> None:
     """Stop the text cursors of the screen's inputs blinking, so that a snapshot does not depend on which
     half of the blink it was taken in (Textual then keeps the cursor shown)."""

@@ -34,6 +34,7 @@ from tests.tui.console_host import (
     console_app,
     console_options,
     console_sim,
+    header_laid_out,
     health_loaded,
     main_screen,
     screen_as,
@@ -77,6 +78,7 @@ def steady(app: ShipdeckApp, then: RunBefore | None = None) -> RunBefore:
         steady_cursors(app)  # a dialog's input: its cursor shown, whichever half of the blink it is in
         app.clear_notifications()
         await pilot.pause()
+        await wait_for(pilot, lambda: header_laid_out(app), what="the header laid out")
 
     return run_before
 
