@@ -21,6 +21,7 @@ from shipdeck.api.factory import make_adapter
 from shipdeck.config.audit import AuditLog
 from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.profile import Profile, Secret
+from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
 from shipdeck.model import ProviderName
 from tests.simproc import SimServer, running_sim
@@ -33,7 +34,8 @@ TOKENS: dict[ProviderName, str] = {
     "mixpeek": "sk_demo",
 }
 
-ScreenFactory = Callable[[Adapter, ChangeSession], Screen[Any]]
+# A screen gets the profile's reads and its write path, as the console gives them.
+ScreenFactory = Callable[[Reads, ChangeSession], Screen[Any]]
 
 
 @contextmanager
@@ -65,6 +67,7 @@ class ScreenHost(App[None]):
         self.audit_path = audit_path
         self.make_screen = make_screen
         self.adapter: Adapter | None = None
+        self.reads: Reads | None = None
         self.session: ChangeSession | None = None
 
     def compose(self) -> Any:
@@ -79,7 +82,8 @@ class ScreenHost(App[None]):
     def on_mount(self) -> None:
         self.adapter = make_adapter(self.profile)
         self.session = make_session(self.adapter, self.audit_path, self.profile)
-        self.push_screen(self.make_screen(self.adapter, self.session))
+        self.reads = Reads(self.adapter)
+        self.push_screen(self.make_screen(self.reads, self.session))
 
     async def on_unmount(self) -> None:
         if self.adapter is not None:

@@ -123,6 +123,6 @@ async def test_closing_the_logs_while_lines_arrive_fails_no_background_task(
             await eventually(partial(all_finished, tails), timeout=30, what="the tail to end")
             assert app.is_running and app._exception is None
             assert not [w for w in tails if w.state is WorkerState.ERROR], [w.error for w in tails]
-            await app.push_screen(LogsScreen(app.adapter, dep, None))  # type: ignore[arg-type]
+            await app.push_screen(LogsScreen(app.reads, dep, None))  # type: ignore[arg-type]
         await logs_screen(pilot, min_lines=1)
     assert app._exception is None

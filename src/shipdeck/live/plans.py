@@ -717,20 +717,54 @@ def plan_domain_remove(deployment: Deployment, domain: Domain) -> ChangePlan:
 # -- tasks and agents (Miteos) ------------------------------------------------------------------------------
 
 
+# The Tasks screen's actions (audit action names), each sent by plan_task_action.
+TASK_ACTIONS = frozenset(
+    {
+        "agent-pause",
+        "agent-resume",
+        "agent-guide",
+        "agent-cancel",
+        "task-cancel",
+        "approval-approve",
+        "approval-deny",
+    }
+)
+
+
 def plan_task_action(
     action: str,
     target: str,
-    send: Callable[[str], Awaitable[Any]],
     *,
     title: str,
     reason: str | None = None,
+    agent_id: str | None = None,
+    instructions: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> ChangePlan:
-    """A Tasks-screen action (pause, resume, guide, cancel, approve): its target is the task or agent."""
+    """A Tasks-screen action: agent-pause, agent-resume, agent-guide (``instructions``) and agent-cancel
+    of the agent ``target``; task-cancel of the task ``target``; approval-approve and approval-deny of the
+    approval ``target`` of ``agent_id`` (with ``reason``)."""
 
     def call(adapter: Adapter, key: str) -> Awaitable[Any]:
-        return send(key)
+        if action == "agent-pause":
+            return adapter.pause_agent(target, idempotency_key=key)
+        if action == "agent-resume":
+            return adapter.resume_agent(target, idempotency_key=key)
+        if action == "agent-guide":
+            return adapter.guide_agent(target, instructions or "", idempotency_key=key)
+        if action == "agent-cancel":
+            return adapter.cancel_agent(target, idempotency_key=key)
+        if action == "task-cancel":
+            return adapter.cancel_task(target, idempotency_key=key)
+        if action in ("approval-approve", "approval-deny") and agent_id is not None:
+            approved = action == "approval-approve"
+            return adapter.answer_approval(
+                agent_id, target, approved=approved, reason=reason, idempotency_key=key
+            )
+        raise ValueError(f"not a task action: {action}")
 
+    if action not in TASK_ACTIONS or (action.startswith("approval-") and agent_id is None):
+        raise ValueError(f"not a task action: {action} (an approval needs its agent)")
     return ChangePlan(
         action=action,
         target=target,

@@ -1,8 +1,9 @@
-"""One profile's live connection in the console: its adapter, its write path and its live state.
+"""One profile's live connection in the console: its adapter, its reads, its write path and its live state.
 
 A :class:`ProfileContext` is what a screen is built on: the main screen shows one, the fleet screen shows
-every one. Screens subscribe to its :class:`~shipdeck.live.state.LiveState` themselves and send changes
-through its :class:`~shipdeck.live.session.ChangeSession` (never through the adapter). The App holds a
+every one. Screens subscribe to its :class:`~shipdeck.live.state.LiveState` themselves, read what the live
+state does not keep through its :class:`~shipdeck.live.reads.Reads` and send changes through its
+:class:`~shipdeck.live.session.ChangeSession`: never through the adapter. The App holds a
 :class:`ProfileContexts` registry: a context is created when a screen first needs it, stays warm (its live
 state running) for ``warm_for`` seconds after the last screen showing it went away, and is closed on quit.
 """
@@ -22,6 +23,7 @@ from shipdeck.config.profile import Profile
 from shipdeck.live.health import follow_health, health_before
 from shipdeck.live.plans import ChangePlan
 from shipdeck.live.publish_memory import PublishMemory
+from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import Clock, ConnectionState, LiveState
 from shipdeck.live.timing import Timing
@@ -51,7 +53,7 @@ Notify = Callable[..., None]
 
 
 class ProfileContext:
-    """One profile: adapter, change session, live state, publish memory, and its Tasks side."""
+    """One profile: adapter, reads, change session, live state, publish memory, and its Tasks side."""
 
     def __init__(
         self,
@@ -80,6 +82,8 @@ class ProfileContext:
         self._alert = alert or (lambda title, body: None)
         self._status_listeners: list[Callable[[], None]] = []
         self.session = self._session_for(profile, adapter)
+        # What screens read on demand (domains, env, logs, raw bodies...): they never get the adapter.
+        self.reads = Reads(adapter)
         self.live = LiveState(adapter, clock=clock, timing=timing, cache_path=cache_path, read_health=True)
         self.publish_memory = PublishMemory()
         # Why the live updates stopped (the live loop failed); None while they run.
@@ -87,6 +91,7 @@ class ProfileContext:
         self.worker: Worker[None] | None = None
         self._tasks_adapter: Adapter | None = None
         self._tasks_session: ChangeSession | None = None
+        self._tasks_reads: Reads | None = None
         self._viewers = 0
         self.idle_since: float | None = time.monotonic()
         self._last_notice_at = -NOTICE_INTERVAL
@@ -286,19 +291,21 @@ class ProfileContext:
             return self.profile
         return self.profile.tasks
 
-    def tasks_parts(self) -> tuple[Adapter, ChangeSession, str] | None:
-        """The adapter, session and environment the Tasks screen uses (made on first use), or None
+    def tasks_parts(self) -> tuple[Reads, ChangeSession, str] | None:
+        """The reads, session and environment the Tasks screen uses (made on first use), or None
         without tasks."""
         profile = self.tasks_profile()
         if profile is None:
             return None
         if profile is self.profile:
-            return self.adapter, self.session, profile.environment
+            return self.reads, self.session, profile.environment
         if self._tasks_adapter is None:
             self._tasks_adapter = self._make_adapter(profile)
         if self._tasks_session is None:
             self._tasks_session = self._session_for(profile, self._tasks_adapter)
-        return self._tasks_adapter, self._tasks_session, profile.environment
+        if self._tasks_reads is None:
+            self._tasks_reads = Reads(self._tasks_adapter)
+        return self._tasks_reads, self._tasks_session, profile.environment
 
 
 class ProfileContexts:

@@ -14,9 +14,9 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.plans import plan_domain_add, plan_domain_remove, plan_domain_verify
+from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import MAX_LIST_KEPT
 from shipdeck.model import Deployment, Domain
@@ -59,9 +59,9 @@ class DomainsScreen(Screen[None]):
         Binding("ctrl+r", "reload", "Reload", id="domains-reload"),
     ]
 
-    def __init__(self, adapter: Adapter, session: ChangeSession, deployment: Deployment) -> None:
+    def __init__(self, reads: Reads, session: ChangeSession, deployment: Deployment) -> None:
         super().__init__()
-        self.adapter = adapter
+        self.reads = reads
         self.runner = session  # every change goes through the session (read-only guard, audit, key)
         self.deployment = deployment
         # The first MAX_LIST_KEPT domains the server lists; ``domains_total`` how many it listed.
@@ -90,7 +90,7 @@ class DomainsScreen(Screen[None]):
 
     async def _load(self, select: str | None = None) -> None:
         try:
-            listed = await self.adapter.list_domains(self.deployment.id)
+            listed = await self.reads.domains(self.deployment.id)
         except ShipdeckError as exc:
             self.notify(describe_error(exc), title="Could not read domains", severity="error", markup=False)
             return

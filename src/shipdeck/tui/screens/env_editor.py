@@ -20,9 +20,9 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static, TextArea
 
-from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.plans import plan_env_set, plan_env_unset, plan_redeploy
+from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
 from shipdeck.model import Deployment, EnvVar
 from shipdeck.model.validation import env_key_problem, env_value_problem
@@ -174,12 +174,12 @@ class EnvEditorScreen(Screen[None]):
         Binding("ctrl+r", "reload", "Reload", id="env-reload"),
     ]
 
-    def __init__(self, adapter: Adapter, runner: ChangeSession, deployment: Deployment) -> None:
+    def __init__(self, reads: Reads, runner: ChangeSession, deployment: Deployment) -> None:
         super().__init__()
-        self.adapter = adapter
+        self.reads = reads
         self.runner = runner
         self.deployment = deployment
-        environments = adapter.capabilities.env_environments or ("production",)
+        environments = reads.capabilities.env_environments or ("production",)
         self.environments: tuple[str, ...] = tuple(environments)
         self.environment = self.environments[0]
         self.current: dict[str, EnvVar] = {}
@@ -245,7 +245,7 @@ class EnvEditorScreen(Screen[None]):
 
     async def _load(self) -> None:
         try:
-            found = await self.adapter.list_env(self.deployment.id, environment=self.environment)
+            found = await self.reads.env(self.deployment.id, self.environment)
         except ShipdeckError as exc:
             self.notify(describe_error(exc), title="Could not read env", severity="error", markup=False)
             return

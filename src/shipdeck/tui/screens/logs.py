@@ -1,9 +1,10 @@
 """Build, deployment, runtime and request logs, tailed live: search (/ n N), follow or pause, level and
 time filters, wrap, save; batched and bounded.
 
-Lines arrive from the adapter's async iterator as fast as the server sends them. The screen keeps the last
-``MAX_LOG_LINES`` it received (time, level, text); the EventLog shows those the filters keep, queued and
-written one batch ~10 times a second. A filter or wrap change redraws from what was kept.
+Lines arrive from the source's async iterator (:meth:`shipdeck.live.reads.Reads.log_lines`) as fast as
+the server sends them. The screen keeps the last ``MAX_LOG_LINES`` it received (time, level, text); the
+EventLog shows those the filters keep, queued and written one batch ~10 times a second. A filter or wrap
+change redraws from what was kept.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
+from shipdeck.live.reads import LogSource, Reads
 from shipdeck.model import Capability, Deployment, LogLine
 from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.screens.screen_kit import TextPrompt, describe_error
@@ -149,14 +150,14 @@ class LogsScreen(Screen[None]):
 
     def __init__(
         self,
-        adapter: Adapter,
+        reads: Reads,
         deployment: Deployment,
         build_id: str | None = None,
         *,
         environment: str | None = None,
     ) -> None:
         super().__init__()
-        self.adapter = adapter
+        self.reads = reads
         self.deployment = deployment
         self.build_id = build_id or deployment.current_build_id
         self.showing_build = build_id is not None
@@ -220,7 +221,7 @@ class LogsScreen(Screen[None]):
         return self.query_one(EventLog)
 
     @property
-    def source(self) -> str:
+    def source(self) -> LogSource:
         """deployment, build, runtime or requests."""
         if self.showing_requests:
             return "requests"
@@ -236,22 +237,14 @@ class LogsScreen(Screen[None]):
             return f"runtime {self.runtime_instance}"
         return f"build {self.build_id}" if self.showing_build else "deployment"
 
-    def sources(self) -> list[str]:
+    def sources(self) -> list[LogSource]:
         """The sources this deployment's provider has, in the order t cycles through them."""
-        supports = self.adapter.capabilities.supports
-        found = ["deployment"]
-        if self.build_id:
-            found.append("build")
-        if supports(Capability.RUNTIME_LOGS):
-            found.append("runtime")
-        if supports(Capability.REQUEST_LOGS):
-            found.append("requests")
-        return found
+        return self.reads.log_sources(self.build_id)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys the provider cannot serve here are hidden (footer and help list only what works)."""
         if action == "runtime":
-            return self.adapter.capabilities.supports(Capability.RUNTIME_LOGS)
+            return self.reads.capabilities.supports(Capability.RUNTIME_LOGS)
         if action == "switch_source":
             return bool(self.build_id)
         if action == "next_source":
@@ -354,13 +347,9 @@ class LogsScreen(Screen[None]):
 
     # -- the tail ---------------------------------------------------------------------------------------
     def _open_stream(self) -> AsyncIterator[LogLine]:
-        if self.showing_requests:
-            return self.adapter.request_logs(self.deployment.id)
-        if self.runtime_instance is not None:
-            return self.adapter.runtime_logs(self.deployment.id, self.runtime_instance)
-        if self.showing_build and self.build_id:
-            return self.adapter.build_logs(self.deployment.id, self.build_id)
-        return self.adapter.deployment_logs(self.deployment.id)
+        return self.reads.log_lines(
+            self.deployment.id, self.source, build_id=self.build_id, instance_id=self.runtime_instance
+        )
 
     def _note(self, text: str) -> Kept:
         return Kept(literal(text), INFO, None, always=True)
@@ -430,7 +419,7 @@ class LogsScreen(Screen[None]):
 
     def action_runtime(self) -> None:
         """The runtime log of the deployment's instances: the first, then the next on each press."""
-        capabilities = self.adapter.capabilities
+        capabilities = self.reads.capabilities
         if not capabilities.supports(Capability.RUNTIME_LOGS):
             self.notify(
                 literal(capabilities.why_not(Capability.RUNTIME_LOGS)), severity="warning", markup=False
@@ -440,7 +429,7 @@ class LogsScreen(Screen[None]):
 
     async def _next_instance(self, choice: int) -> None:
         try:
-            instances = await self.adapter.list_runtime_instances(self.deployment.id)
+            instances = await self.reads.runtime_instances(self.deployment.id)
         except ShipdeckError as exc:
             self.notify(describe_error(exc), title="Runtime", severity="error", markup=False)
             return

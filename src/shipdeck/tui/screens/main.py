@@ -475,8 +475,8 @@ class MainScreen(Screen[None]):
             header.show_connection(
                 live.connection, live.data_age(), polling=live.polling, cached=live.cached_age()
             )
-        adapter = context.adapter
-        header.show_budget(adapter.rate_limit_remaining, adapter.rate_limit_limit)
+        reads = context.reads
+        header.show_budget(reads.rate_limit_remaining, reads.rate_limit_limit)
         header.show_pending(len(context.session.pending))
         table = self.table
         header.show_count(table.row_count, table.total_count, loading=live.list_arriving)
@@ -557,7 +557,7 @@ class MainScreen(Screen[None]):
     def unavailable_reason(self, action: str) -> str | None:
         """Why ``action`` cannot run here (read-only, provider lacks it), or None."""
         capability = ACTION_CAPABILITY.get(action)
-        capabilities = self.context.adapter.capabilities
+        capabilities = self.context.reads.capabilities
         if capability and not capabilities.supports(capability):
             return capabilities.why_not(capability)
         if action == "tasks" and self.context.tasks_profile() is None:
@@ -574,7 +574,7 @@ class MainScreen(Screen[None]):
 
     def why_unavailable(self, action: str) -> str | None:
         """Why the key of ``action`` can do nothing for the selected row now (what the footer greys)."""
-        if action == "publish" and self.context.adapter.capabilities.supports(Capability.DEPLOY):
+        if action == "publish" and self.context.reads.capabilities.supports(Capability.DEPLOY):
             action = "deploy"  # Miteos publishes by triggering a deployment
         reason = self.unavailable_reason(action)
         if reason is None and action in self.NEEDS_ROW and self.current() is None:
@@ -701,7 +701,7 @@ class MainScreen(Screen[None]):
                 deployment,
                 versions,
                 to=to,
-                capabilities=self.context.adapter.capabilities,
+                capabilities=self.context.reads.capabilities,
                 profile_environment=self.context.profile.environment,
                 resumes=resumes,
             )
@@ -714,7 +714,7 @@ class MainScreen(Screen[None]):
             return
         request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
         hold: ChangePlan | None = None
-        if deployment.auto_deploy and self.context.adapter.capabilities.supports(Capability.UPDATE):
+        if deployment.auto_deploy and self.context.reads.capabilities.supports(Capability.UPDATE):
             hold = plan_hold_auto_deploy(deployment)
             request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
         if resumes is not None:
@@ -787,16 +787,16 @@ class MainScreen(Screen[None]):
         from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
 
         deployment = self._ready_for("deploy")
-        adapter = self.context.adapter
-        if deployment is None or not adapter.capabilities.supports(Capability.DEPLOY):
+        reads = self.context.reads
+        if deployment is None or not reads.capabilities.supports(Capability.DEPLOY):
             return
-        sandbox = adapter.sandbox_mode
+        sandbox = reads.sandbox_mode
 
         async def prefilled() -> None:
             # The live state keeps no provider extras (memory): the row's workspace and configuration are
             # read from the server, one GET.
             try:
-                full = await adapter.get_deployment(deployment.id)
+                full = await reads.deployment(deployment.id)
             except ShipdeckError as exc:
                 self.notify(describe_error(exc), title="deploy", severity="error", markup=False)
                 return
@@ -808,7 +808,7 @@ class MainScreen(Screen[None]):
             )
             form = DeployForm(
                 initial,
-                targets=adapter.capabilities.deploy_targets,
+                targets=reads.capabilities.deploy_targets,
                 environment=self.context.profile.environment,
                 sandbox=sandbox,
             )
@@ -830,7 +830,7 @@ class MainScreen(Screen[None]):
         self.run_worker(prefilled(), group="deploy-form", exclusive=True, exit_on_error=False)
 
     def action_publish(self) -> None:
-        if self.context.adapter.capabilities.supports(
+        if self.context.reads.capabilities.supports(
             Capability.DEPLOY
         ):  # Miteos publishes by triggering a deployment
             self.action_deploy()
@@ -842,7 +842,7 @@ class MainScreen(Screen[None]):
         initial = memory.recall(deployment.id)
         if deployment.environment:  # one environment of an app (Mixpeek): publish there by default
             initial = initial.model_copy(update={"environment": deployment.environment})
-        capabilities = self.context.adapter.capabilities
+        capabilities = self.context.reads.capabilities
         form = PublishForm(
             deployment.name,
             initial,
@@ -914,26 +914,26 @@ class MainScreen(Screen[None]):
         from shipdeck.tui.screens.domains import DomainsScreen
 
         context = self.context
-        self._push_for_deployment("domains", lambda d: DomainsScreen(context.adapter, context.session, d))
+        self._push_for_deployment("domains", lambda d: DomainsScreen(context.reads, context.session, d))
 
     def action_env(self) -> None:
         from shipdeck.tui.screens.env_editor import EnvEditorScreen
 
         context = self.context
-        self._push_for_deployment("env", lambda d: EnvEditorScreen(context.adapter, context.session, d))
+        self._push_for_deployment("env", lambda d: EnvEditorScreen(context.reads, context.session, d))
 
     def action_logs(self) -> None:
         from shipdeck.tui.screens.logs import LogsScreen
 
         self._push_for_deployment(
             "logs",
-            lambda d: LogsScreen(self.context.adapter, d, environment=self._badge_environment(d.environment)),
+            lambda d: LogsScreen(self.context.reads, d, environment=self._badge_environment(d.environment)),
         )
 
     def action_raw(self) -> None:
         """The selected object as the API returned it: the version under the cursor, the builds or domains
         when their tab is open, else the deployment."""
-        from shipdeck.tui.screens.raw_view import RawViewScreen, raw_targets
+        from shipdeck.tui.screens.raw_view import RawViewScreen
 
         deployment = self._ready_for("raw")
         if deployment is None:
@@ -942,11 +942,11 @@ class MainScreen(Screen[None]):
         start = {"tab-domains": "domains", "tab-pipeline": "builds"}.get(self.detail.active_tab, "deployment")
         if version is not None:
             start = "version"
-        adapter = self.context.adapter
+        reads = self.context.reads
         screen = RawViewScreen(
-            adapter,
+            reads,
             deployment,
-            raw_targets(adapter, deployment, version),
+            reads.raw_targets(deployment, version),
             start=start,
             environment=self._badge_environment(deployment.environment),
         )
@@ -973,8 +973,8 @@ class MainScreen(Screen[None]):
 
         parts = self.context.tasks_parts()
         if parts is not None:
-            adapter, session, environment = parts
-            self.app.push_screen(TasksScreen(adapter, session, environment=environment))
+            reads, session, environment = parts
+            self.app.push_screen(TasksScreen(reads, session, environment=environment))
 
 
 def _in_environment(environment: str | None) -> str:

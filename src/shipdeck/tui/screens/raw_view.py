@@ -1,9 +1,10 @@
 """The raw view (k9s `y`): the selected deployment, version, builds or domains exactly as the API returned
 them, pretty-printed JSON, with search (/, n, N) and copy (y), secrets masked.
 
-The bodies are read fresh, one GET each, inside :func:`shipdeck.api.context.captured_bodies`: the transport
-hands back what it decoded, so neither the adapters nor the models keep raw bodies. What the console's
-summary says and what the server said can then be compared when they disagree.
+The bodies are read fresh, one GET each, by :meth:`shipdeck.live.reads.Reads.raw_bodies` (inside
+:func:`shipdeck.api.context.captured_bodies`): the transport hands back what it decoded, so neither the
+adapters nor the models keep raw bodies. What the console's summary says and what the server said can
+then be compared when they disagree.
 
 Masking: the API never returns an env value, only a masked ``preview`` (that rule is the server's); here any
 field whose name says it holds a secret (token, secret, password, api key, credential, authorization,
@@ -16,8 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TextArea
 from textual.widgets.text_area import Selection
 
-from shipdeck.api.base import Adapter
-from shipdeck.api.context import captured_bodies
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.model import Capability, Deployment, Version
+from shipdeck.live.reads import RawTarget, Reads
+from shipdeck.model import Deployment
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import literal
 
@@ -74,33 +73,6 @@ def pretty(body: Any) -> str:
 STYLES = Path(__file__).with_suffix(".tcss")
 
 
-@dataclass(frozen=True)
-class RawTarget:
-    """One object the raw view can show: its key, its label, and how to read it (a coroutine factory)."""
-
-    key: str
-    label: str
-    read: Callable[[], Awaitable[object]]
-
-
-def raw_targets(adapter: Adapter, deployment: Deployment, version: Version | None) -> list[RawTarget]:
-    """What the raw view offers for a row: the deployment, the selected version, its builds, its domains
-    (those the provider has)."""
-    capabilities = adapter.capabilities
-    targets = [RawTarget("deployment", "deployment", lambda: adapter.get_deployment(deployment.id))]
-    if version is not None:  # listed, so the provider has versions
-        targets.append(
-            RawTarget(
-                "version", f"version {version.label}", lambda: adapter.get_version(deployment.id, version.id)
-            )
-        )
-    if capabilities.supports(Capability.BUILDS):
-        targets.append(RawTarget("builds", "builds", lambda: adapter.list_builds(deployment.id)))
-    if capabilities.supports(Capability.DOMAINS):
-        targets.append(RawTarget("domains", "domains", lambda: adapter.list_domains(deployment.id)))
-    return targets
-
-
 class RawViewScreen(Screen[None]):
     """The raw JSON of one object; 1-4 switch between the deployment, the version, builds and domains."""
 
@@ -120,7 +92,7 @@ class RawViewScreen(Screen[None]):
 
     def __init__(
         self,
-        adapter: Adapter,
+        reads: Reads,
         deployment: Deployment,
         targets: list[RawTarget],
         *,
@@ -128,7 +100,7 @@ class RawViewScreen(Screen[None]):
         environment: str = "",
     ) -> None:
         super().__init__()
-        self.adapter = adapter
+        self.reads = reads
         self.deployment = deployment
         self.targets = targets
         self.index = next((i for i, t in enumerate(targets) if t.key == start), 0)
@@ -174,13 +146,11 @@ class RawViewScreen(Screen[None]):
 
     async def _load(self, target: RawTarget) -> None:
         try:
-            with captured_bodies() as bodies:
-                await target.read()
+            bodies = await self.reads.raw_bodies(target)
         except ShipdeckError as exc:
             self.query_one("#raw-status", Static).update(Content(describe_error(exc)))
             return
-        transport = getattr(self.adapter, "transport", None)
-        redact = getattr(transport, "redact", None)
+        redact = self.reads.redact
         shown: list[object] = []
         for method, path, body in bodies:
             shown.append(mask_secrets(body, redact))

@@ -7,7 +7,7 @@ once, one idempotency key).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,10 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from shipdeck.api.base import Adapter
 from shipdeck.live.plans import plan_task_action
+from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
-from shipdeck.live.tasks import PendingApproval, TasksLive, TasksUpdate, pending_approvals_of
+from shipdeck.live.tasks import PendingApproval, TasksUpdate, pending_approvals_of
 from shipdeck.model import Agent, Capability, Task
 from shipdeck.tui.screens.screen_kit import (
     TableRow,
@@ -63,12 +63,12 @@ class TasksScreen(Screen[None]):
         Binding("ctrl+r", "reload", "Reload", id="tasks-reload"),
     ]
 
-    def __init__(self, adapter: Adapter, runner: ChangeSession, *, environment: str | None = None) -> None:
+    def __init__(self, reads: Reads, runner: ChangeSession, *, environment: str | None = None) -> None:
         super().__init__()
         self._environment = environment
-        self.adapter = adapter
+        self.reads = reads
         self.runner = runner
-        self.live = TasksLive(adapter, self._apply_update)
+        self.live = reads.tasks_live(self._apply_update)
         self.tasks: tuple[Task, ...] = ()
         self.connection = "connecting"
 
@@ -90,8 +90,9 @@ class TasksScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#tasks-table", DataTable).focus()
-        if not self.adapter.capabilities.supports(Capability.TASKS):
-            self.connection = f"unavailable: {self.adapter.capabilities.why_not(Capability.TASKS)}"
+        capabilities = self.reads.capabilities
+        if not capabilities.supports(Capability.TASKS):
+            self.connection = f"unavailable: {capabilities.why_not(Capability.TASKS)}"
             self._render_status()
             return
         self.run_worker(self.live.run(), name="tasks-live", group="tasks-live", exclusive=True)
@@ -228,12 +229,15 @@ class TasksScreen(Screen[None]):
         action: str,
         target: str,
         task_id: str,
-        call: Callable[[str], Awaitable[object]],
         done: str,
         *,
         reason: str | None = None,
+        agent_id: str | None = None,
+        instructions: str | None = None,
     ) -> None:
-        plan = plan_task_action(action, target, call, title=done, reason=reason)
+        plan = plan_task_action(
+            action, target, title=done, reason=reason, agent_id=agent_id, instructions=instructions
+        )
 
         async def go() -> None:
             outcome = await run_change(self, self.runner, plan)
@@ -255,14 +259,12 @@ class TasksScreen(Screen[None]):
     def action_pause_agent(self) -> None:
         if chosen := self._agent_for("agent-pause"):
             task, agent = chosen
-            call = lambda key: self.adapter.pause_agent(agent.id, idempotency_key=key)  # noqa: E731
-            self._act("agent-pause", agent.id, task.id, call, f"Paused agent {agent.id}")
+            self._act("agent-pause", agent.id, task.id, f"Paused agent {agent.id}")
 
     def action_resume_agent(self) -> None:
         if chosen := self._agent_for("agent-resume"):
             task, agent = chosen
-            call = lambda key: self.adapter.resume_agent(agent.id, idempotency_key=key)  # noqa: E731
-            self._act("agent-resume", agent.id, task.id, call, f"Resumed agent {agent.id}")
+            self._act("agent-resume", agent.id, task.id, f"Resumed agent {agent.id}")
 
     def action_guide_agent(self) -> None:
         if not (chosen := self._agent_for("agent-guide")):
@@ -272,8 +274,8 @@ class TasksScreen(Screen[None]):
         def send(instructions: str | None) -> None:
             if instructions is None:
                 return
-            call = lambda key: self.adapter.guide_agent(agent.id, instructions, idempotency_key=key)  # noqa: E731
-            self._act("agent-guide", agent.id, task.id, call, f"Sent guidance to agent {agent.id}")
+            done = f"Sent guidance to agent {agent.id}"
+            self._act("agent-guide", agent.id, task.id, done, instructions=instructions)
 
         prompt = TextPrompt(
             f"Guide agent {literal(agent.id)}",
@@ -298,8 +300,7 @@ class TasksScreen(Screen[None]):
         task, agent = chosen
 
         def cancel(reason: str | None) -> None:
-            call = lambda key: self.adapter.cancel_agent(agent.id, idempotency_key=key)  # noqa: E731
-            self._act("agent-cancel", agent.id, task.id, call, f"Cancelled agent {agent.id}", reason=reason)
+            self._act("agent-cancel", agent.id, task.id, f"Cancelled agent {agent.id}", reason=reason)
 
         self._confirm_with_reason(
             f"Cancel agent {literal(agent.id)}?",
@@ -316,8 +317,7 @@ class TasksScreen(Screen[None]):
             return
 
         def cancel(reason: str | None) -> None:
-            call = lambda key: self.adapter.cancel_task(task.id, idempotency_key=key)  # noqa: E731
-            self._act("task-cancel", task.id, task.id, call, f"Cancelled task {task.id}", reason=reason)
+            self._act("task-cancel", task.id, task.id, f"Cancelled task {task.id}", reason=reason)
 
         self._confirm_with_reason(
             f"Cancel task {literal(task.id)} and all its agents?",
@@ -338,13 +338,8 @@ class TasksScreen(Screen[None]):
         risk = f" ({literal(approval.risk_level)} risk)" if approval.risk_level else ""
 
         def answer(reason: str | None) -> None:
-            def call(key: str) -> Awaitable[Agent]:
-                return self.adapter.answer_approval(
-                    agent_id, approval.id, approved=approved, reason=reason, idempotency_key=key
-                )
-
             done = f"{'Approved' if approved else 'Denied'} {approval.id} ({approval.action or 'action'})"
-            self._act(action, approval.id, pending.task.id, call, done, reason=reason)
+            self._act(action, approval.id, pending.task.id, done, reason=reason, agent_id=agent_id)
 
         self._confirm_with_reason(
             f"{verb} {literal(approval.action or 'the action')}{risk} for agent {literal(agent_id)}?",
