@@ -66,3 +66,16 @@ def test_format_event_is_one_literal_line() -> None:
     )
     assert format_event(event) == "12:30:05 agent.paused         status=paused note=a?b? agent_id=agt_1"
     assert literal("\x9b31m") == "?31m"
+
+
+async def test_a_clear_drops_the_lines_still_queued() -> None:
+    """A change of source clears the log: the old source's queued lines must not show under the new one."""
+    app = _Host()
+    async with app.run_test():
+        log = app.query_one(EventLog)
+        log.write_text_lines(["old source 1", "old source 2"])
+        assert log.pending_count == 2
+        log.clear()
+        log.write_text_lines(["new source"])
+        log.flush()
+        assert log.lines == ["new source"]

@@ -29,7 +29,7 @@ from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.reads import LogSource, Reads
 from shipdeck.model import Capability, Deployment, LogLine
 from shipdeck.tui.clipboard import copy_to_clipboard
-from shipdeck.tui.screens.screen_kit import TextPrompt, describe_error
+from shipdeck.tui.screens.screen_kit import TextPrompt, badge_environment, describe_error
 from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.event_log import EventLog
 
@@ -194,10 +194,7 @@ class LogsScreen(Screen[None]):
     @property
     def environment(self) -> str:
         """The badge's word: what the console passed (the row's environment), else the profile's."""
-        if self._environment:
-            return self._environment
-        profile = getattr(self.app, "profile", None)
-        return str(getattr(profile, "environment", "") or "production")
+        return badge_environment(self, self._environment)
 
     @property
     def version_label(self) -> str:

@@ -28,6 +28,14 @@ T = TypeVar("T")
 Validator = Callable[[str], str | None]
 
 
+def badge_environment(screen: Screen[Any], given: str | None) -> str:
+    """The environment badge's word of a side screen: what the console passed, else its profile's."""
+    if given:
+        return given
+    profile = getattr(screen.app, "profile", None)
+    return str(getattr(profile, "environment", "") or "production")
+
+
 def describe_error(exc: ShipdeckError) -> str:
     """The server's reason, the HTTP status and the request id, on one literal line."""
     text = exc.message

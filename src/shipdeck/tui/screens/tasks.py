@@ -28,6 +28,7 @@ from shipdeck.model import Agent, Capability, Task
 from shipdeck.tui.screens.screen_kit import (
     TableRow,
     TextPrompt,
+    badge_environment,
     cell,
     cursor_key,
     fill_table,
@@ -100,10 +101,7 @@ class TasksScreen(Screen[None]):
     @property
     def environment(self) -> str:
         """The badge's word: the environment of the profile the tasks come from."""
-        if self._environment:
-            return self._environment
-        profile = getattr(self.app, "profile", None)
-        return str(getattr(profile, "environment", "") or "production")
+        return badge_environment(self, self._environment)
 
     # -- live updates -----------------------------------------------------------------------------------
     def _apply_update(self, update: TasksUpdate) -> None:

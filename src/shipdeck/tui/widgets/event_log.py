@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Self
 
 from textual.strip import Strip
 from textual.timer import Timer
@@ -111,6 +112,12 @@ class EventLog(Log):
             self.highlighted_line -= pruned
             if self.highlighted_line < 0:
                 self.highlighted_line = None
+
+    def clear(self) -> Self:
+        """Drop what is shown and what is queued: lines written before a clear never show after it (the
+        logs screen clears on a change of source; a queued line of the old source appeared under the new)."""
+        self._pending.clear()
+        return super().clear()
 
     @property
     def pending_count(self) -> int:
