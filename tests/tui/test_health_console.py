@@ -109,8 +109,12 @@ async def test_after_a_rollback_the_row_says_how_its_error_rate_moves(tmp_path: 
             def change_line() -> str:
                 return str(line.render()) if line.display else ""
 
-            await wait_for(pilot, lambda: "errors 1" in change_line(), what="the movement line")
-            assert "rolled back" in change_line()
+            # The movement starts with the request; the 'rolled back' part once the answer is in.
+            await wait_for(
+                pilot,
+                lambda: "rolled back" in change_line() and "; errors " in change_line(),
+                what="the rollback and its movement line",
+            )
             await wait_for(pilot, lambda: change_line().endswith(", falling"), what="the error rate falling")
             moving = monitor.movement(checkout.id)
             assert moving is not None and moving.before is not None and moving.before >= 0.05
