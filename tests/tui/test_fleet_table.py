@@ -1,6 +1,7 @@
 """The fleet table's order, kept row by row: after any mix of pages, state changes, health reads and
 removals it is the order defined from scratch (failed first, then the rows over the error threshold by rate,
-then the state order), and a health read of rows that do not move changes no order."""
+then the state order; with `s`, by error rate alone), and a health read of rows that do not move changes no
+order."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class FleetApp(App[None]):
         yield FleetTable(PROFILES, clock=lambda: NOW, id="fleet")
 
 
-def from_scratch(table: FleetTable, rates: dict[str, float]) -> list[str]:
+def from_scratch(table: FleetTable, rates: dict[str, float], *, by_rate: bool = False) -> list[str]:
     """The fleet's order as defined, computed over every row."""
     rows = {key: table.row(key) for name in PROFILES for key in table.keys_of(name)}
 
@@ -46,6 +47,8 @@ def from_scratch(table: FleetTable, rates: dict[str, float]) -> list[str]:
     def urgency(key: str) -> tuple[int, float]:
         dep = rows[key]
         assert dep is not None
+        if by_rate:  # `s`: by error rate alone, highest first; rows without a figure after them
+            return (0, -rates[key]) if key in rates else (1, 0.0)
         if dep.health is Health.FAILED:
             return (0, 0.0)
         rate = rates.get(key)
@@ -97,7 +100,9 @@ async def test_the_order_kept_row_by_row_is_the_order_defined_from_scratch() -> 
                 table.set_filter("blue")
             if step % 40 == 0:
                 await pilot.pause()
-            expected = from_scratch(table, rates)
+            if step == 300:  # the last quarter sorted by error rate alone (s)
+                table.set_unhealthy_first(True)
+            expected = from_scratch(table, rates, by_rate=step >= 300)
             if step >= 200:
                 expected = [k for k in expected if "blue" in ((row := table.row(k)) and row.url or "")]
             assert table.visible_ids == expected, f"step {step}"

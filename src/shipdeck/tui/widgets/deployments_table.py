@@ -208,6 +208,10 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._painted_ages: dict[int, tuple[str, str]] = {}
         self.health_source: HealthSource | None = None
         self.unhealthy_first = False
+        # The rows ahead of the state order, each with its rank (here: with `s`, a known error rate). Kept
+        # row by row as rows and health reads arrive, so that ordering 50,000 rows never asks every row for
+        # its health (a full sort per health batch made a key take seconds).
+        self._ranks: dict[str, tuple[float, ...]] = {}
 
     # -- data --------------------------------------------------------------------------------------------
     @property
@@ -252,6 +256,8 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._rows = rows
         self._haystacks = {dep_id: _haystack(dep) for dep_id, dep in self._rows.items()}
         self._order = sorted((_sort_key(dep), dep.id) for dep in self._rows.values())
+        self._ranks.clear()
+        self._rank_again(self._rows)
         self._ordered_ids = None
         self._reindex()
 
@@ -271,6 +277,8 @@ class DeploymentsTable(ScrollView, can_focus=True):
                 if old is not None:
                     self._remove_key((_sort_key(old), old.id))
                 placed.append((_sort_key(dep), dep.id))
+        if self._rank_again(updated):
+            self._ordered_ids = None
         if len(placed) > BULK_INSERT:
             # A page of new rows: one sort of mostly-sorted data beats many O(n) insertions.
             self._order.extend(placed)
@@ -306,6 +314,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
         for dep_id in ids:
             old = self._rows.pop(dep_id, None)
             self._haystacks.pop(dep_id, None)
+            self._ranks.pop(dep_id, None)
             if old is not None:
                 self._remove_key((_sort_key(old), old.id))
         self._ordered_ids = None
@@ -324,31 +333,55 @@ class DeploymentsTable(ScrollView, can_focus=True):
         else:
             self._reindex()
 
-    def _ordered(self) -> list[str]:
-        """Every row key in display order (cached until rows are added or removed, or health re-sorts)."""
-        if self._ordered_ids is None:
-            ids = [dep_id for _, dep_id in self._order]
-            source = self.health_source
-            if self.unhealthy_first and source is not None:
-                # Highest error rate first; rows without a figure keep their order after them (stable).
-                def rate(key: str) -> float:
-                    read = source(key)
-                    return -1.0 if read is None or read[0] is None else read[0]
+    def _rank_of(self, key: str) -> tuple[float, ...] | None:
+        """Why a row goes ahead of the state order (lowest first), or None. With `s`: a known error rate,
+        highest first; rows without a figure keep the state order after them."""
+        source = self.health_source
+        if not self.unhealthy_first or source is None:
+            return None
+        read = source(key)
+        return None if read is None or read[0] is None else (-read[0],)
 
-                ids.sort(key=rate, reverse=True)
-            self._ordered_ids = ids
+    def _state_key(self, key: str) -> tuple[SortKey, str]:
+        """A row's place in the state order (the key ``_order`` holds)."""
+        return (_sort_key(self._rows[key]), key)
+
+    def _rank_again(self, keys: Iterable[str]) -> bool:
+        """Recompute these rows' ranks; True when the rows ahead of the state order changed."""
+        moved = False
+        for key in keys:
+            rank = self._rank_of(key) if key in self._rows else None
+            if rank == self._ranks.get(key):
+                continue
+            moved = True
+            if rank is None:
+                del self._ranks[key]
+            else:
+                self._ranks[key] = rank
+        return moved
+
+    def _ordered(self) -> list[str]:
+        """Every row key in display order: the ranked rows, then the rest in the state order (cached until
+        rows are added, removed or re-ranked)."""
+        if self._ordered_ids is None:
+            ranks = self._ranks
+            first = sorted(ranks, key=lambda key: (ranks[key], self._state_key(key)))
+            self._ordered_ids = first + [key for _, key in self._order if key not in ranks]
         return self._ordered_ids
 
     def set_unhealthy_first(self, on: bool) -> None:
         """Sort by error rate, highest first (on), or in the table's own order (off); the cursor stays on
         its row."""
         self.unhealthy_first = on
+        self._ranks.clear()
+        self._rank_again(self._rows)  # every row once: the rule changed (a key press, not a hot path)
         self._ordered_ids = None
         self._reindex()
 
     def health_changed(self, keys: Iterable[str]) -> None:
-        """These rows' health may have moved: re-order when sorting by it, else repaint those on screen."""
-        if self.unhealthy_first:
+        """These rows' health may have moved: re-order if one of them moved, else repaint those on screen."""
+        keys = [key for key in keys if key in self._rows]
+        if self._rank_again(keys):
             self._ordered_ids = None
             self._reindex()
         else:

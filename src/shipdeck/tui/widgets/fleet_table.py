@@ -74,12 +74,13 @@ class FleetTable(DeploymentsTable):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.providers = dict(providers)  # profile name -> provider
         self._by_profile: dict[str, set[str]] = {name: set() for name in providers}
-        # The rows ahead of the state order, and why: (0, 0) failed, (1, -rate) over the error threshold.
-        # Kept row by row as deployments and health reads arrive, so that ordering 50,000 rows never asks
-        # every row for its health (a full sort per health batch made the fleet take seconds a key).
-        self._urgency: dict[str, tuple[int, float]] = {}
 
-    def _urgency_of(self, key: str) -> tuple[int, float] | None:
+    def _rank_of(self, key: str) -> tuple[float, ...] | None:
+        """Failed rows first, then the rows hurting their users (over the error-rate threshold, highest
+        first), then the rest in the state order. With ``s`` (unhealthy_first): by error rate alone, as the
+        main list."""
+        if self.unhealthy_first:
+            return super()._rank_of(key)
         dep = self._rows.get(key)
         if dep is None:
             return None
@@ -92,48 +93,8 @@ class FleetTable(DeploymentsTable):
             return (1, -(rate or 0.0))
         return None
 
-    def _rank_again(self, keys: Iterable[str]) -> bool:
-        """Recompute these rows' urgency; True when the order of the urgent rows changed."""
-        moved = False
-        for key in keys:
-            urgency = self._urgency_of(key)
-            if urgency == self._urgency.get(key):
-                continue
-            moved = True
-            if urgency is None:
-                del self._urgency[key]
-            else:
-                self._urgency[key] = urgency
-        return moved
-
-    def _ordered(self) -> list[str]:
-        """Failed rows first, then the rows hurting their users (over the error-rate threshold, highest
-        first), then the rest in the state order; a health read re-ranks only the rows it is about
-        (``health_changed``). With ``s`` (unhealthy_first): by error rate alone, as the main list."""
-        if self.unhealthy_first:
-            return super()._ordered()
-        if self._ordered_ids is None:
-            urgency, rows = self._urgency, self._rows
-
-            def ahead(key: str) -> tuple[tuple[int, float], SortKey, str]:
-                # Within a group, the state order (the same key as ``_order``'s).
-                return (urgency[key], _fleet_sort_key(split_key(key)[0], rows[key]), key)
-
-            first = sorted(urgency, key=ahead)
-            self._ordered_ids = first + [key for _, key in self._order if key not in urgency]
-        return self._ordered_ids
-
-    def health_changed(self, keys: Iterable[str]) -> None:
-        """A health read may move a row up (or back): the order changes only if one of these did."""
-        keys = [key for key in keys if key in self._rows]
-        if self.unhealthy_first:
-            self._rank_again(keys)
-            super().health_changed(keys)
-        elif self._rank_again(keys):
-            self._ordered_ids = None
-            self._reindex()
-        else:
-            self._refresh_rows(set(keys))
+    def _state_key(self, key: str) -> tuple[SortKey, str]:
+        return (_fleet_sort_key(split_key(key)[0], self._rows[key]), key)
 
     @property
     def highlighted_key(self) -> str | None:
@@ -199,7 +160,7 @@ class FleetTable(DeploymentsTable):
             old = self._rows.pop(key, None)
             self._haystacks.pop(key, None)
             keys.discard(key)
-            self._urgency.pop(key, None)
+            self._ranks.pop(key, None)
             if old is not None:
                 self._remove_key((_fleet_sort_key(profile, old), key))
         self._ordered_ids = None
