@@ -182,3 +182,10 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.ctx.stopping = True
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # The open streams end now (each closes its response properly, see GatewayMiddleware); the other
+        # requests in flight still get uvicorn's graceful timeout to finish.
+        for task in list(self.ctx.open_streams):
+            task.cancel()
+        await super().shutdown(sockets=sockets)

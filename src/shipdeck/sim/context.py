@@ -49,6 +49,9 @@ class SimContext:
         # Set when the server was told to stop (Ctrl-C, SIGTERM): requests still open then (event and log
         # streams never end by themselves) are cancelled by the server, and end quietly.
         self.stopping = False
+        # The requests that never end by themselves (event streams, WebSockets): cancelled first at shutdown,
+        # so that Ctrl-C does not wait out uvicorn's graceful timeout with a console connected.
+        self.open_streams: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a background job (a pipeline), tracked and cancelled at shutdown; failures are logged."""

@@ -7,6 +7,7 @@ A pure ASGI middleware (not BaseHTTPMiddleware) so that streaming responses pass
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -92,6 +93,47 @@ def _bearer_token(scope: Scope) -> str | None:
     return None
 
 
+class _ResponseProgress:
+    """Sends a request's messages on, noting how far its response got; the request's task is added to
+    ``streams`` as soon as its answer says ``text/event-stream`` (such a response never ends by itself)."""
+
+    def __init__(self, send: Send, streams: set[asyncio.Task[Any]], task: asyncio.Task[Any] | None) -> None:
+        self._send = send
+        self._streams = streams
+        self._task = task
+        self.started = False
+        self.complete = False
+        self.event_stream = False
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.started = True
+            self.event_stream = any(
+                name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                for name, value in message.get("headers", [])
+            )
+            if self.event_stream and self._task is not None:
+                self._streams.add(self._task)
+        elif kind == "websocket.close" or (kind == "http.response.body" and not message.get("more_body")):
+            self.complete = True
+        await self._send(message)
+
+    async def finish(self, scope_type: str) -> None:
+        """End a response cut by the shutdown: the last (empty) body chunk, or the socket's close."""
+        if self.complete:
+            return
+        final: Message
+        if scope_type == "websocket":
+            final = {"type": "websocket.close", "code": 1001, "reason": "the sandbox is stopping"}
+        elif self.started:
+            final = {"type": "http.response.body", "body": b"", "more_body": False}
+        else:
+            return
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self._send(final)
+
+
 class GatewayMiddleware:
     def __init__(self, app: ASGIApp, ctx: SimContext) -> None:
         self.app = app
@@ -107,16 +149,25 @@ class GatewayMiddleware:
             await self._control(scope, receive, send)
             return
         provider = provider_for_path(path)
+        task = asyncio.current_task()
+        response = _ResponseProgress(send, self.ctx.open_streams, task)
+        if scope["type"] == "websocket" and task is not None:
+            self.ctx.open_streams.add(task)  # never ends by itself
         try:
             if scope["type"] == "websocket":
-                await self._websocket(scope, receive, send, provider)
+                await self._websocket(scope, receive, response.send, provider)
                 return
-            await self._http(scope, receive, send, provider)
+            await self._http(scope, receive, response.send, provider)
         except asyncio.CancelledError:
             if not self.ctx.stopping:
                 raise
-            # Shutting down: uvicorn cancels the streams still open; that is their end, not a failure
-            # (re-raised, uvicorn printed a traceback for each).
+            # Shutting down: the server cancels the streams still open; that is their end, not a failure
+            # (re-raised, uvicorn printed a traceback for each), and their response is ended properly
+            # (else uvicorn logs "ASGI callable returned without completing response").
+            await response.finish(scope["type"])
+        finally:
+            if task is not None:
+                self.ctx.open_streams.discard(task)
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
