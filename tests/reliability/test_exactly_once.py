@@ -18,8 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from shipdeck.api import transport
 from shipdeck.config.audit import read_audit
 from shipdeck.config.open_changes import OpenChanges
+from shipdeck.live import session
 from tests.cli.helpers import Result, shipdeck
 from tests.conftest import ADMIN
 from tests.reliability.proxy import FaultProxy, RequestHead, fault_proxy
@@ -207,8 +209,12 @@ async def test_a_change_refused_at_connect_is_failed_not_applied(tmp_path: Path)
 
 
 def test_answers_dropped_after_commit_twenty_rollbacks_each_applied_once_none_failed(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Resends and read-backs on a fast clock: 49 backoffs and 8 reconcile waits slept 24 s of real time.
+    # What is checked (one application each, nothing reported failed) does not depend on the waits' length.
+    monkeypatch.setattr(transport, "DEFAULT_RETRY", transport.RetryOptions(backoff_multiplier=0.01))
+    monkeypatch.setattr(session, "RECONCILE_DELAY_MIN", 0.05)
     faults = ["--faults", "drop_after_commit=0.7", "--rate-limit", "100000"]
     with running_sim(faults, db_path=tmp_path / "sim.db", speed=50.0) as sim:
         dep = deployment(sim, TARGET)

@@ -8,7 +8,7 @@ from shipdeck.api.base import Adapter
 from shipdeck.api.errors import UnsupportedAction
 from shipdeck.api.providers import SPECS, spec_for
 from shipdeck.api.streams import StreamOptions
-from shipdeck.api.transport import Transport
+from shipdeck.api.transport import RetryOptions, Transport
 from shipdeck.config.profile import Profile
 
 
@@ -19,6 +19,7 @@ def make_adapter(
     timeout: float = 15.0,
     deadline: float = 60.0,
     stream_options: StreamOptions | None = None,
+    retry: RetryOptions | None = None,
 ) -> Adapter:
     """The adapter for ``profile.provider``, talking to ``profile.base_url`` with the profile's token.
 
@@ -38,5 +39,6 @@ def make_adapter(
         on_notice=on_notice,
         timeout=timeout,
         deadline=deadline,
+        retry=retry,
     )
     return spec.adapter(transport, stream_options=stream_options)

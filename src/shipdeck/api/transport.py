@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -58,6 +59,17 @@ BACKGROUND_RESERVE_MIN = 5
 # Rate-limit windows are per minute for every provider; after that the last figures are stale.
 RATE_WINDOW_SECONDS = 60.0
 MAX_RETRY_AFTER = 30.0
+
+
+@dataclass(frozen=True)
+class RetryOptions:
+    """The wait between attempts without a Retry-After: random in [0, multiplier * 2**attempt], capped."""
+
+    backoff_multiplier: float = 0.25
+    backoff_max: float = 8.0
+
+
+DEFAULT_RETRY = RetryOptions()
 # Said of a change whose answer never came back whole: the user must look before doing it again.
 MAYBE_APPLIED = "the change may have been applied: check its state before trying again"
 
@@ -120,8 +132,10 @@ class Transport:
         max_attempts: int = 5,
         max_body_bytes: int = MAX_BODY_BYTES,
         extra_headers: Mapping[str, str] | None = None,
+        retry: RetryOptions | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retry = retry if retry is not None else DEFAULT_RETRY
         self.provider = provider
         self.profile_name = profile_name
         self.on_notice = on_notice
@@ -457,7 +471,11 @@ class Transport:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, ApiError) and exc.retry_after is not None and exc.retry_after >= 0:
             return min(exc.retry_after, MAX_RETRY_AFTER)
-        return float(wait_random_exponential(multiplier=0.25, max=8.0)(state))
+        return float(
+            wait_random_exponential(multiplier=self.retry.backoff_multiplier, max=self.retry.backoff_max)(
+                state
+            )
+        )
 
     def _announce_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -2,7 +2,8 @@
 
 The console builds one :class:`Timing` (the defaults below, unless ``make_app(..., timing=...)`` is given
 another) and passes it down: the live state reads its intervals from it, and the console's adapter gets
-its ``stream`` options (reconnect backoff, heartbeat, longest trusted outage). Plain data, no Textual.
+its ``stream`` options (reconnect backoff, heartbeat, longest trusted outage) and ``retry`` backoff.
+Plain data, no Textual.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shipdeck.api.streams import StreamOptions
+from shipdeck.api.transport import RetryOptions
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Timing:
     cache_interval: float = 60.0
     # The push stream's options in the API client (reconnect backoff and jitter, heartbeat, max outage).
     stream: StreamOptions = field(default_factory=StreamOptions)
+    # The API client's wait between attempts of one request (without the server's Retry-After).
+    retry: RetryOptions = field(default_factory=RetryOptions)
 
 
 DEFAULT_TIMING = Timing()

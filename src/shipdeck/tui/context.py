@@ -359,7 +359,7 @@ def default_adapter_factory(
         def told(text: str) -> None:
             notice(profile.name, text)
 
-        return make_adapter(profile, on_notice=told, stream_options=timing.stream)
+        return make_adapter(profile, on_notice=told, stream_options=timing.stream, retry=timing.retry)
 
     return make
 
