@@ -16,7 +16,6 @@ import pytest
 from textual.pilot import Pilot
 
 from shipdeck.api.streams import StreamOptions
-from shipdeck.api.transport import RetryOptions
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.config.themes import load_themes
@@ -273,7 +272,6 @@ def test_stale_header(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) 
             TEST_TIMING,
             stale_after=0.5,
             stream=StreamOptions(backoff_initial=0.05, backoff_max=0.2),
-            retry=RetryOptions(backoff_multiplier=0.01),  # the re-read after the outage gives up sooner
         )
         app = make_app(console_options(own_sim, tmp_path), clock=lambda: APP_NOW, timing=fast)
 
