@@ -11,7 +11,9 @@ import pytest
 from textual.widgets import Static
 
 from shipdeck.api.base import MAX_PAGES
-from shipdeck.live.state import MAX_VERSIONS_KEPT
+from shipdeck.live.state import MAX_LIST_KEPT, MAX_VERSIONS_KEPT
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.widgets.versions_table import VersionsTable
 from tests.api.hostile import Handler, HostileServer, SeenRequest, Writer, response
@@ -19,6 +21,7 @@ from tests.cli.helpers import shipdeck
 from tests.reliability.conftest import console_through
 from tests.reliability.hostile_kit import answer, listing, routed, threaded
 from tests.tui.console_host import composed, main_screen, notifications, wait_for
+from tests.tui.screen_host import screen_text
 
 TOKEN = "msk_u_hostile_test_secret"
 SIZE = (120, 40)
@@ -271,8 +274,7 @@ def many_domains_and_env(count: int) -> Handler:
 async def test_100000_domains_and_env_vars_leave_the_console_answering_keys(tmp_path: Path) -> None:
     """Parsed in a worker thread, the first MAX_LIST_KEPT kept and told as such, in the detail's tabs and
     on the domains screen: help opens while (and after) the lists are read, and q quits."""
-    from shipdeck.live.state import MAX_LIST_KEPT
-    from shipdeck.tui.screens.domains import DomainsScreen
+    from shipdeck.tui.widgets.detail_pane import DomainsList, EnvList
 
     with threaded(many_domains_and_env(100_000)) as server:
         app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
@@ -294,12 +296,12 @@ async def test_100000_domains_and_env_vars_leave_the_console_answering_keys(tmp_
             assert len(detail.domains) == MAX_LIST_KEPT and detail.domains_total == 100_000
             assert len(detail.env) == MAX_LIST_KEPT and detail.env_total == 100_000
             pane = main_screen(app).detail
-            domains_text = str(pane.query_one("#domains-text", Static).render())
-            env_text = str(pane.query_one("#env-text", Static).render())
-            assert domains_text.startswith(f"showing the first {MAX_LIST_KEPT} of 100,000 domains\n")
-            assert env_text.startswith(
-                f"showing the first {MAX_LIST_KEPT} of 100,000 environment variables\n"
-            )
+            domains_list, env_list = pane.query_one(DomainsList), pane.query_one(EnvList)  # virtual tables
+            await wait_for(pilot, lambda: domains_list.row_count == env_list.row_count == MAX_LIST_KEPT)
+            domains_cap = str(pane.query_one("#domains-cap", Static).render())
+            env_cap = str(pane.query_one("#env-cap", Static).render())
+            assert domains_cap == f"showing the first {MAX_LIST_KEPT} of 100,000 domains"
+            assert env_cap == f"showing the first {MAX_LIST_KEPT} of 100,000 environment variables"
             # The domains screen reads the list itself: the same cap, and the console still answers.
             await pilot.press("d")
             await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen), timeout=10)
@@ -317,3 +319,46 @@ async def test_100000_domains_and_env_vars_leave_the_console_answering_keys(tmp_
             await pilot.press("q")
             await wait_for(pilot, lambda: not app.is_running, timeout=10)
         await adapter.aclose()
+
+
+async def test_the_last_kept_domain_and_variable_can_be_selected_and_acted_on(tmp_path: Path) -> None:
+    """The Domains and Env tabs and the domains screen are lists with a cursor: End puts it on the last row
+    kept (the 500th of 2,000), which is then on screen, and y copies that row's name; on the domains screen
+    the detail follows the cursor and v verifies the domain under it. Keys in, screen and clipboard out."""
+    with threaded(many_domains_and_env(2_000)) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await composed(pilot, app)
+            pane = main_screen(app).detail
+            last = MAX_LIST_KEPT - 1
+            await wait_for(pilot, lambda: lists_loaded(app), what="domains and env read")
+            for tab, name in (("tab-domains", f"d{last}.example.com"), ("tab-env", f"VAR_{last}")):
+                pane.show_tab(tab)
+                await wait_for(pilot, lambda t=tab: pane.active_tab == t)  # type: ignore[misc]
+                # What the tab holds takes the focus, as a click or tab would give it.
+                next(w for w in pane.query_one(f"#{tab}").query("*") if w.focusable).focus()
+                await pilot.press("end")
+                await wait_for(pilot, lambda n=name: n in screen_text(app), what=f"{name} on screen")  # type: ignore[misc]
+                await pilot.press("y")
+                await wait_for(pilot, lambda n=name: app.clipboard == n, what=f"{name} copied")  # type: ignore[misc]
+            main_screen(app).table.focus()
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen), timeout=10)
+            screen = app.screen
+            assert isinstance(screen, DomainsScreen)
+            await wait_for(pilot, lambda: len(screen.domains) == MAX_LIST_KEPT, timeout=10)
+            await pilot.press("end")
+            detail = f"d{last}.example.com: active"
+            await wait_for(pilot, lambda: detail in screen_text(app), what="the detail of the last row")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: app.clipboard == f"d{last}.example.com")
+            await pilot.press("v")
+            verify = f"/domains/dom_{last}/verify"
+            await wait_for(pilot, lambda: any(r.path.split("?")[0].endswith(verify) for r in server.seen))
+            await pilot.press("escape")
+        await adapter.aclose()
+
+
+def lists_loaded(app: ShipdeckApp) -> bool:
+    detail = app.live.detail
+    return detail is not None and detail.domains is not None and detail.env is not None

@@ -4,7 +4,6 @@ verify (says what is wrong when it fails) and remove (type the name to confirm).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.plans import plan_domain_add, plan_domain_remove, plan_domain_verify
@@ -23,20 +22,15 @@ from shipdeck.model import Deployment, Domain
 from shipdeck.model.validation import ascii_domain, domain_problem, normalize_domain
 from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.screens.screen_kit import (
-    TableRow,
     TextPrompt,
-    cell,
-    cursor_key,
     describe_error,
-    fill_table,
     read_only_note,
     refused_because_read_only,
     run_change,
-    state_cell,
 )
 from shipdeck.tui.text import literal
-from shipdeck.tui.widgets.detail_pane import cap_line
-from shipdeck.tui.widgets.nav_table import NavTable
+from shipdeck.tui.widgets.detail_pane import DomainsList, cap_line
+from shipdeck.tui.widgets.virtual_table import VirtualTable
 
 
 def zone_lines(domain: Domain) -> list[str]:
@@ -75,13 +69,18 @@ class DomainsScreen(Screen[None]):
         note = read_only_note(self.runner)
         yield Static(Content(note), id="domains-readonly", classes="" if note else "-hidden")
         yield Static("", id="domains-cap", classes="-hidden")
-        yield NavTable(id="domains-table")
+        yield DomainsList(id="domains-table")
         with VerticalScroll(id="domains-detail"):
             yield Static("", id="domains-detail-text")
         yield Footer()
 
+    @property
+    def table(self) -> DomainsList:
+        return self.query_one("#domains-table", DomainsList)
+
     def on_mount(self) -> None:
-        self.query_one("#domains-table", DataTable).focus()
+        self.table.show_message("loading…")
+        self.table.focus()
         self.action_reload()
 
     # -- data -------------------------------------------------------------------------------------------
@@ -93,28 +92,23 @@ class DomainsScreen(Screen[None]):
             listed = await self.reads.domains(self.deployment.id)
         except ShipdeckError as exc:
             self.notify(describe_error(exc), title="Could not read domains", severity="error", markup=False)
+            if not self.domains:
+                self.table.show_message("could not read the domains (ctrl+r reads them again)")
             return
         self.domains, self.domains_total = listed[:MAX_LIST_KEPT], len(listed)
         cap = self.query_one("#domains-cap", Static)
-        cap.update(cap_line(len(self.domains), self.domains_total, "domains").strip())
+        cap.update(cap_line(len(self.domains), self.domains_total, "domains"))
         cap.set_class(self.domains_total <= len(self.domains), "-hidden")
         self._render_table(select)
 
     def _render_table(self, select: str | None = None) -> None:
-        table: DataTable[Any] = self.query_one("#domains-table", DataTable)
-        rows: list[TableRow] = [
-            (domain.id, [cell(domain.name), state_cell(domain.status), cell(len(domain.records))])
-            for domain in self.domains
-        ]
-        fill_table(table, ("Domain", "Status", "Records"), rows)
-        if select is not None and any(domain.id == select for domain in self.domains):
-            table.move_cursor(row=table.get_row_index(select), animate=False)
+        """Every row anew (drawn virtually); the cursor on ``select``, else on the row it was on."""
+        self.table.show_rows(self.domains, empty="no custom domains", select=select)
         self._render_detail()
 
     @property
     def selected(self) -> Domain | None:
-        key = cursor_key(self.query_one("#domains-table", DataTable))
-        return next((domain for domain in self.domains if domain.id == key), None)
+        return self.table.highlighted
 
     def _render_detail(self) -> None:
         self.query_one("#domains-detail-text", Static).update(
@@ -149,7 +143,7 @@ class DomainsScreen(Screen[None]):
             lines.append(domain.instructions)
         return lines
 
-    @on(DataTable.RowHighlighted)
+    @on(VirtualTable.Highlighted, "#domains-table")
     def _moved(self) -> None:
         self._render_detail()
 

@@ -1,28 +1,64 @@
 """The detail pane: tabs Versions, Pipeline, Domains, Env, Events and Health for the highlighted deployment.
 
-It renders what :class:`shipdeck.live.state.LiveState` has loaded; it never calls the network. Domains and
-Env are read-only lists here (``d`` and ``e`` open their editors). Server text is literal.
+It renders what :class:`shipdeck.live.state.LiveState` has loaded; it never calls the network. Versions,
+Domains and Env are virtual tables (:class:`VirtualTable`: only the rows on screen are drawn); Domains and Env
+are read-only here (``d`` and ``e`` open their editors; ``y`` copies the name under the cursor). Server text
+is literal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from shipdeck.live.state import DeploymentDetail, deployment_id_of
-from shipdeck.model import Deployment, Event, PipelineRun, Version
+from shipdeck.model import Deployment, Domain, EnvVar, Event, PipelineRun, Version
 from shipdeck.model.service_health import HealthDetail
+from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.text import age_text, literal, state_label
 from shipdeck.tui.widgets.event_log import EventLog
 from shipdeck.tui.widgets.health_view import HealthView
 from shipdeck.tui.widgets.versions_table import VersionsTable
+from shipdeck.tui.widgets.virtual_table import VirtualTable
 
 TAB_IDS = ("tab-versions", "tab-pipeline", "tab-domains", "tab-env", "tab-events", "tab-health")
+
+DOMAINS_HINT = "(d: add, verify or remove domains)"
+ENV_HINT = "(values are masked by the API; e: edit env)"
+
+
+class DomainsList(VirtualTable[Domain]):
+    """A deployment's custom domains: state, name, and why verification failed (the Domains tab and the
+    Domains screen)."""
+
+    COLUMNS = (("STATE", 14, 0), ("DOMAIN", 24, 1), ("ERROR", 10, 3))
+    MARGIN = " "
+
+    def row_key(self, row: Domain) -> str:
+        return row.id
+
+    def row_cells(self, row: Domain) -> Sequence[str]:
+        return (state_label(row.status), literal(row.name), literal(row.error or ""))
+
+
+class EnvList(VirtualTable[EnvVar]):
+    """A deployment's environment variables: name and the API's masked preview."""
+
+    COLUMNS = (("NAME", 16, 1), ("VALUE", 10, 2))
+    MARGIN = " "
+
+    def row_key(self, row: EnvVar) -> str:
+        return row.name
+
+    def row_cells(self, row: EnvVar) -> Sequence[str]:
+        return (literal(row.name), literal(row.preview))
 
 
 def _elapsed(start: datetime | None, end: datetime | None, now: datetime) -> str:
@@ -59,7 +95,13 @@ class DetailPane(Vertical):
     DetailPane #detail-summary { height: auto; padding: 0 1; color: $text-muted; }
     DetailPane #versions-cap { height: 1; color: $text-muted; display: none; }
     DetailPane #versions-change { height: 1; color: $text-warning; display: none; }
+    DetailPane .list-cap { height: 1; color: $text-muted; display: none; }
+    DetailPane .list-hint { height: 1; color: $text-muted; display: none; }
     """
+    BINDINGS = [
+        # Only while the Domains or Env list has the focus; elsewhere y is the screen's (copy the URL).
+        Binding("y", "copy_name", "Copy name", show=False, id="detail-copy-name"),
+    ]
 
     def __init__(self, *, clock: Callable[[], datetime], id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
@@ -75,10 +117,14 @@ class DetailPane(Vertical):
                 yield VersionsTable(id="versions-table", clock=self.clock)
             with TabPane("Pipeline", id="tab-pipeline"), VerticalScroll():
                 yield Static("", id="pipeline-text", classes="detail-text")
-            with TabPane("Domains", id="tab-domains"), VerticalScroll():
-                yield Static("", id="domains-text", classes="detail-text")
-            with TabPane("Env", id="tab-env"), VerticalScroll():
-                yield Static("", id="env-text", classes="detail-text")
+            with TabPane("Domains", id="tab-domains"):
+                yield Static("", id="domains-cap", classes="detail-text list-cap")
+                yield DomainsList(id="domains-list")
+                yield Static(DOMAINS_HINT, id="domains-hint", classes="detail-text list-hint")
+            with TabPane("Env", id="tab-env"):
+                yield Static("", id="env-cap", classes="detail-text list-cap")
+                yield EnvList(id="env-list")
+                yield Static(ENV_HINT, id="env-hint", classes="detail-text list-hint")
             with TabPane("Events", id="tab-events"):
                 yield Static("", id="events-empty", classes="detail-text")
                 yield EventLog(id="events-log", max_lines=1000)
@@ -106,8 +152,24 @@ class DetailPane(Vertical):
         self.detail = detail
         self._show_versions(keep_cursor=same_deployment)
         self.refresh_times()
-        self._show_domains()
-        self._show_env()
+        self._show_list(
+            self.query_one(DomainsList),
+            "domains",
+            detail.domains if detail is not None else None,
+            detail.domains_total if detail is not None else None,
+            what="domains",
+            empty="no custom domains",
+            keep_cursor=same_deployment,
+        )
+        self._show_list(
+            self.query_one(EnvList),
+            "env",
+            detail.env if detail is not None else None,
+            detail.env_total if detail is not None else None,
+            what="environment variables",
+            empty="no environment variables",
+            keep_cursor=same_deployment,
+        )
 
     def show_last_change(self, text: str | None) -> None:
         """'rolled back v8 -> v7 by ana, 3m ago' above the versions, until the next change."""
@@ -180,9 +242,32 @@ class DetailPane(Vertical):
         table = self.query_one(VersionsTable)
         return table.highlighted if table.has_focus else None
 
+    @property
+    def selected_domain(self) -> Domain | None:
+        """The domain under the Domains tab's cursor, if that list has the focus."""
+        table = self.query_one(DomainsList)
+        return table.highlighted if table.has_focus else None
+
+    @property
+    def selected_env_var(self) -> EnvVar | None:
+        """The variable under the Env tab's cursor, if that list has the focus."""
+        table = self.query_one(EnvList)
+        return table.highlighted if table.has_focus else None
+
     def focus_versions(self) -> None:
         self.show_tab("tab-versions")
         self.query_one(VersionsTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_name":  # else the key goes on to the screen's binding
+            return self.selected_domain is not None or self.selected_env_var is not None
+        return True
+
+    def action_copy_name(self) -> None:
+        if (domain := self.selected_domain) is not None:
+            copy_to_clipboard(self.app, domain.name, what="domain name")
+        elif (var := self.selected_env_var) is not None:
+            copy_to_clipboard(self.app, var.name, what="variable name")
 
     # -- rendering ---------------------------------------------------------------------------------------
     def _missing(self, part: str) -> Text:
@@ -212,46 +297,34 @@ class DetailPane(Vertical):
         cap.display = self.deployment is not None and total is not None and total > kept
         cap.update(f"showing newest {kept:,} of {total:,} versions" if cap.display and total else "")
 
-    def _show_domains(self) -> None:
-        text: Text | str
+    def _show_list(
+        self,
+        table: VirtualTable[Any],
+        part: str,
+        rows: Sequence[Any] | None,
+        total: int | None,
+        *,
+        what: str,
+        empty: str,
+        keep_cursor: bool,
+    ) -> None:
+        """The Domains or Env tab: the rows the live state kept, the cap line when it kept only the first."""
         if self.deployment is None:
-            text = ""
-        elif self.detail is None or self.detail.domains is None:
-            text = self._missing("domains")
+            table.show_message("")
+        elif rows is None:
+            table.show_message(self._missing(part).plain)
         else:
-            text = Text()
-            text.append(cap_line(len(self.detail.domains), self.detail.domains_total, "domains"), style="dim")
-            for domain in self.detail.domains:
-                text.append(f"{state_label(domain.status):<14} {literal(domain.name)}")
-                if domain.error:
-                    text.append(f"  ({literal(domain.error)})")
-                text.append("\n")
-            if not self.detail.domains:
-                text.append("no custom domains")
-            text.append("\n(d: add, verify or remove domains)", style="dim")
-        self.query_one("#domains-text", Static).update(text)
-
-    def _show_env(self) -> None:
-        text: Text | str
-        if self.deployment is None:
-            text = ""
-        elif self.detail is None or self.detail.env is None:
-            text = self._missing("env")
-        else:
-            text = Text()
-            text.append(
-                cap_line(len(self.detail.env), self.detail.env_total, "environment variables"), style="dim"
-            )
-            for var in self.detail.env:
-                text.append(f"{literal(var.name)} = {literal(var.preview)}\n")
-            if not self.detail.env:
-                text.append("no environment variables")
-            text.append("\n(values are masked by the API; e: edit env)", style="dim")
-        self.query_one("#env-text", Static).update(text)
+            table.show_rows(rows, empty=empty, keep_cursor=keep_cursor)
+        loaded = self.deployment is not None and rows is not None
+        line = cap_line(len(rows), total, what) if loaded and rows is not None else ""
+        cap = self.query_one(f"#{part}-cap", Static)
+        cap.display = bool(line)
+        cap.update(line)
+        self.query_one(f"#{part}-hint", Static).display = loaded
 
 
 def cap_line(kept: int, total: int | None, what: str) -> str:
-    """'showing the first 500 of 100,000 domains' (and a line end) when only the first were kept; else ''."""
+    """'showing the first 500 of 100,000 domains' when only the first were kept; else ''."""
     if total is None or total <= kept:
         return ""
-    return f"showing the first {kept:,} of {total:,} {what}\n"
+    return f"showing the first {kept:,} of {total:,} {what}"
