@@ -2,10 +2,11 @@
 """Idle: what the console costs while nobody touches it, through the real ``shipdeck demo`` entry point in
 a pseudo-terminal (120x40), against a bare Textual app painting a 9-row table in the same pty, same run.
 
-After the first painted list and a settle period, for ``--seconds`` seconds: the CPU time of the console's
-own process (user + system from /proc, the simulator child excluded) and the bytes it wrote to the terminal
-(read from the pty's master side). Both are printed per minute; a shorter run is extrapolated linearly
-(printed as such). Targets: under 0.5% of one core and under 5 KB a minute.
+``shipdeck demo`` opens the fleet of its three sandbox profiles (Miosa, Miteos, Mixpeek), each with its
+live connection. After the first painted list and a settle period, for ``--seconds`` seconds: the CPU time
+of the console's own process (user + system from /proc, the simulator child excluded) and the bytes it
+wrote to the terminal (read from the pty's master side). Both are printed per minute; a shorter run is
+extrapolated linearly (printed as such). Targets: under 0.5% of one core and under 5 KB a minute.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ def main() -> int:
         print("idle: no shipdeck entry point next to this python (pip install -e . first)")
         return 2
     print(f"idle: {args.seconds:g} s after a {args.settle:g} s settle, {COLUMNS}x{LINES} pty; {load_note()}")
-    console_cpu, console_bytes = measure([shipdeck, "demo"], b"9 deployments", args.seconds, args.settle)
+    # `shipdeck demo` opens the fleet of its three sandbox profiles; a Miosa row says its list is painted.
+    console_cpu, console_bytes = measure(
+        [shipdeck, "demo"], b"smile-dental-landing", args.seconds, args.settle
+    )
     print(f"  console (shipdeck demo): {console_cpu:.2f}% of a core, {console_bytes / 1024:.2f} KiB/min")
     note = f"{args.seconds:g} s measured" + (
         ", extrapolated to a minute (target window 600 s)" if args.seconds < 600 else ""

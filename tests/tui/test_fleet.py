@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
@@ -283,3 +283,32 @@ async def test_the_fleet_shows_each_rows_error_rate_and_puts_the_hurting_ones_af
         await wait_for(
             pilot, lambda: "⚠ high" in screen_text(app), what="the warning word in the ERRORS column"
         )
+
+
+async def test_an_idle_fleet_updates_its_header_only_when_the_text_changes(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """The fleet's once-a-second tick set both header lines again with the same text, and Static repaints
+    on every update: an idle fleet wrote 148 KiB a minute to the terminal (bench/idle.py)."""
+    app = fleet_app(fleet_options(own_sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        fleet = fleet_of(app)
+        updates: list[tuple[str, str]] = []
+        for selector in ("#fleet-header", "#fleet-header-connections"):
+            widget = fleet.query_one(selector, Static)
+            updates.append((selector, str(widget.content)))
+            update = widget.update
+
+            def counted(content: Any = "", *, _selector: str = selector, _update: Any = update) -> None:
+                updates.append((_selector, str(content)))
+                _update(content)
+
+            widget.update = counted  # type: ignore[method-assign,assignment]
+        for _ in range(5):
+            fleet.tick()
+            await pilot.pause()
+        last: dict[str, str] = {}
+        for selector, text in updates:
+            assert last.get(selector) != text, f"{selector} updated again with the same text {text!r}"
+            last[selector] = text
