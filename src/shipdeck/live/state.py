@@ -156,10 +156,14 @@ def _without_extras(dep: Deployment) -> Deployment:
     """
     if not dep.model_extra:
         return dep
-    return Deployment.model_construct(
-        _fields_set=dep.model_fields_set & _DEPLOYMENT_FIELDS,
-        **{name: getattr(dep, name) for name in _DEPLOYMENT_FIELDS},
-    )
+    # A shallow copy without the extras (what model_copy does, less the extras): model_construct re-ran
+    # every field's default handling, 1.9 s of a 50,000-row load.
+    kept = Deployment.__new__(Deployment)
+    object.__setattr__(kept, "__dict__", dict(dep.__dict__))
+    object.__setattr__(kept, "__pydantic_fields_set__", dep.model_fields_set & _DEPLOYMENT_FIELDS)
+    object.__setattr__(kept, "__pydantic_extra__", {})
+    object.__setattr__(kept, "__pydantic_private__", dep.__pydantic_private__)
+    return kept
 
 
 def deployment_id_of(event: Event) -> str | None:
