@@ -163,6 +163,59 @@ def sim_requests(server: SimServer, since: int = 0) -> list[dict[str, Any]]:
         since = body["last_seq"]
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of the whole line (11 and 12 after the command name).
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+# What a request to the Miosa sandbox was for, by the last segment of its path.
+_DETAIL_PARTS = {"builds", "releases", "domains", "env"}
+_HEALTH_PARTS = {"observability", "routes", "metrics", "request-logs"}
+
+
+def request_kind(method: str, path: str) -> str:
+    """'pages', 'detail', 'versions', 'reread', 'health', 'stream' or 'other' for one request."""
+    segments = [s for s in path.split("?")[0].split("/") if s]
+    if method != "GET" or "deployments" not in segments:
+        return "stream" if "stream" in segments else "other"
+    tail = segments[segments.index("deployments") + 1 :]
+    if not tail:
+        return "pages"
+    if len(tail) == 1:
+        return "reread"
+    if tail[1] == "versions":
+        return "versions"
+    if tail[1] in _DETAIL_PARTS:
+        return "detail"
+    if tail[1] in _HEALTH_PARTS:
+        return "health"
+    return "other"
+
+
+def request_kinds(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Requests of the simulator's log by kind, with the deployments whose detail was read (by the env
+    read, which only the detail makes) and how many times: ``{'pages': 250, ..., 'detail_of': {...}}``."""
+    kinds: dict[str, Any] = {
+        k: 0 for k in ("pages", "detail", "versions", "reread", "health", "stream", "other")
+    }
+    detail_of: dict[str, int] = {}
+    for row in rows:
+        kind = request_kind(row["method"], row["path"])
+        kinds[kind] += 1
+        segments = [s for s in row["path"].split("?")[0].split("/") if s]
+        if kind == "detail" and segments[-1] == "env":
+            dep_id = segments[segments.index("deployments") + 1]
+            detail_of[dep_id] = detail_of.get(dep_id, 0) + 1
+    kinds["detail_of"] = detail_of
+    kinds["total"] = sum(v for k, v in kinds.items() if isinstance(v, int))
+    return kinds
+
+
 # ----------------------------------------------------------------------------------------------- terminal
 
 COLUMNS, LINES = SCREEN_SIZE

@@ -137,6 +137,7 @@ class FleetScreen(MainScreen):
             name, deployment_id = split_key(key)
             on_screen.setdefault(name, []).append(deployment_id)
         for context in self.members:
+            context.live.show(on_screen.get(context.name, []))
             if context.live.health is not None:
                 context.live.health.show(on_screen.get(context.name, []))
 

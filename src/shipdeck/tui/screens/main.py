@@ -508,9 +508,12 @@ class MainScreen(Screen[None]):
         self.read_health_on_screen()
 
     def read_health_on_screen(self) -> None:
-        """The health monitor reads the rows on screen first."""
+        """The health monitor reads the rows on screen first (and the live state learns their version
+        numbers)."""
+        on_screen = self.table.window_ids()
+        self.context.live.show(on_screen)
         if self.health is not None:
-            self.health.show(self.table.window_ids())
+            self.health.show(on_screen)
 
     # -- the command palette (it asks the active screen) ---------------------------------------------------
     def palette_commands(self) -> list[PaletteCommand]:

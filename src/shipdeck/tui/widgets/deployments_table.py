@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -365,6 +366,10 @@ class DeploymentsTable(ScrollView, can_focus=True):
         rows are added, removed or re-ranked)."""
         if self._ordered_ids is None:
             ranks = self._ranks
+            if not ranks:
+                # The usual case (and every page of a load): one pass in C, not a membership test a row.
+                self._ordered_ids = list(map(itemgetter(1), self._order))
+                return self._ordered_ids
             first = sorted(ranks, key=lambda key: (ranks[key], self._state_key(key)))
             self._ordered_ids = first + [key for _, key in self._order if key not in ranks]
         return self._ordered_ids
