@@ -208,10 +208,11 @@ def header_laid_out(app: App[Any]) -> bool:
     from shipdeck.tui.widgets.status_header import StatusHeader
 
     for header in app.screen.query(StatusHeader):
-        for part in header.query(Static):
-            shown = part.display and part.id != "header-spacer"
-            if shown and part.content_size.width < cell_len(str(part.content)):
-                return False
+        parts = [part for part in header.query(Static) if part.display and part.id != "header-spacer"]
+        if sum(part.outer_size.width for part in parts) >= header.content_size.width:
+            continue  # no room left: a part cut short is as wide as it will get (a narrow terminal)
+        if any(part.content_size.width < cell_len(str(part.content)) for part in parts):
+            return False
     return True
 
 
