@@ -152,15 +152,7 @@ def console_options(server: SimServer, home: Path, *, miosa_url: str | None = No
 
 def sim_requests(server: SimServer, since: int = 0) -> list[dict[str, Any]]:
     """What the simulator served after request ``since`` (its own log, independent of the console)."""
-    import httpx
-
-    rows: list[dict[str, Any]] = []
-    while True:
-        body = httpx.get(f"{server.root}/_sim/requests", params={"since": since}, timeout=10).json()
-        if not body["requests"]:
-            return rows
-        rows += body["requests"]
-        since = body["last_seq"]
+    return server.requests(since)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -101,7 +101,7 @@ def main() -> int:
             "ls",
             "--json",
         ]
-        seen = len(sim_requests(server))
+        seen = server.last_request_seq()
         timed(shipdeck, env)  # warm-up: caches, and the request log of one run
         made = sim_requests(server, seen)
         prefix = server.miosa.removeprefix(server.root)

@@ -21,6 +21,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 _PROVIDER_LINE = re.compile(r"^(miosa|miteos|mixpeek)\s+(http://\S+)\s+tokens:\s*(.*)$")
 READY_MARKER = "shipdeck sim ready"
@@ -55,6 +58,16 @@ class SimServer:
     @property
     def mixpeek(self) -> str:
         return self.urls["mixpeek"]
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """What the simulator served after request ``since``: its own request log (one answer holds all)."""
+        answer = httpx.get(f"{self.root}/_sim/requests", params={"since": since}, timeout=10)
+        rows: list[dict[str, Any]] = answer.json()["requests"]
+        return rows
+
+    def last_request_seq(self) -> int:
+        """The sequence number of the last request the simulator logged (a mark for ``requests``)."""
+        return int(httpx.get(f"{self.root}/_sim/requests", timeout=10).json()["last_seq"])
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
         if self.process.poll() is None:

@@ -8,7 +8,6 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from shipdeck.live.state import ConnectionState
@@ -23,17 +22,6 @@ PAGE = 200
 def scale_sim() -> Iterator[SimServer]:
     with running_sim(["--rate-limit", "100000"], seed=f"scale:{COUNT}") as server:
         yield server
-
-
-def served(sim: SimServer) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    since = 0
-    while True:
-        body = httpx.get(f"{sim.root}/_sim/requests", params={"since": since}, timeout=10).json()
-        if not body["requests"]:
-            return rows
-        rows += body["requests"]
-        since = body["last_seq"]
 
 
 def kinds(rows: list[dict[str, object]], since: int) -> Counter[str]:
@@ -55,7 +43,7 @@ def kinds(rows: list[dict[str, object]], since: int) -> Counter[str]:
 async def test_a_load_reads_its_pages_the_watched_detail_once_and_only_the_shown_rows_versions(
     scale_sim: SimServer,
 ) -> None:
-    before = served(scale_sim)
+    before = scale_sim.requests()
     since = int(str(before[-1]["seq"])) if before else 0
     async with running_live(scale_sim, page_size=PAGE) as (live, _):
         # The user's row appears with the first page; the screen watches it at once, as the console does.
@@ -68,8 +56,8 @@ async def test_a_load_reads_its_pages_the_watched_detail_once_and_only_the_shown
         shown = [dep_id for dep_id in live.deployments if dep_id != watched][:3]
         live.show(shown)
         await eventually(lambda: all(live.deployments[i].active_version_number for i in shown))
-        await asyncio.to_thread(served, scale_sim)  # (a read of our own: the log has what came before)
-        counted = kinds(await asyncio.to_thread(served, scale_sim), since)
+        await asyncio.to_thread(scale_sim.requests)  # (a read of our own: the log has what came before)
+        counted = kinds(await asyncio.to_thread(scale_sim.requests), since)
         assert live.watched == watched and live.detail is not None
         assert live.detail.deployment_id == watched
     assert counted["pages"] == COUNT // PAGE

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,12 +84,7 @@ def stored_env(sim: SimServer, deployment_id: str, name: str) -> str | None:
 
 
 def mutations_since(sim: SimServer, since: int) -> list[dict[str, Any]]:
-    rows = httpx.get(sim.root + "/_sim/requests", params={"since": since}, timeout=10).json()["requests"]
-    return [r for r in rows if r["method"] in MUTATING and not r["path"].startswith("/_sim")]
-
-
-def last_request(sim: SimServer) -> int:
-    return int(httpx.get(sim.root + "/_sim/requests", timeout=10).json()["last_seq"])
+    return [r for r in sim.requests(since) if r["method"] in MUTATING and not r["path"].startswith("/_sim")]
 
 
 def first_deployment(capsys: pytest.CaptureFixture[str]) -> str:
@@ -123,7 +117,7 @@ def test_env_set_refuses_a_bad_key_without_echoing_the_value_and_sends_nothing(
     capsys: pytest.CaptureFixture[str], cli: SimServer, key: str
 ) -> None:
     dep = first_deployment(capsys)
-    mark = last_request(cli)
+    mark = cli.last_request_seq()
     result = shipdeck(capsys, "env", dep, "set", f"{key}=hunter2-secret", "--yes")
     assert result.code == 2, result.err
     assert "not a valid name" in result.err and "hunter2" not in result.err
@@ -147,7 +141,7 @@ def test_domains_add_refuses_a_bad_name_with_the_reason_and_sends_nothing(
     capsys: pytest.CaptureFixture[str], cli: SimServer, name: str
 ) -> None:
     dep = first_deployment(capsys)
-    mark = last_request(cli)
+    mark = cli.last_request_seq()
     result = shipdeck(capsys, "domains", dep, "add", name, "--yes")
     assert result.code == 2, result.err
     assert result.err.startswith("shipdeck: error: domains add: ")
@@ -206,7 +200,7 @@ async def back_to_main(pilot: Pilot[Any], app: ShipdeckApp) -> MainScreen:
 async def test_every_dialog_refuses_bad_input_with_the_reason_and_keeps_it(tmp_path: Path) -> None:
     with console_sim(tmp_path) as sim:
         app = console_app(console_options(sim, tmp_path, with_tasks=True))
-        mark = last_request(sim)
+        mark = sim.last_request_seq()
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_loaded(pilot, app)
 

@@ -98,12 +98,7 @@ def slow_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
 
 
 def mutations(sim: SimServer, since: int) -> list[dict[str, Any]]:
-    rows = httpx.get(sim.root + "/_sim/requests", params={"since": since}, timeout=10).json()["requests"]
-    return [r for r in rows if r["method"] in MUTATING and not r["path"].startswith("/_sim")]
-
-
-def request_mark(sim: SimServer) -> int:
-    return int(httpx.get(sim.root + "/_sim/requests", timeout=10).json()["last_seq"])
+    return [r for r in sim.requests(since) if r["method"] in MUTATING and not r["path"].startswith("/_sim")]
 
 
 def read_only_config(sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -280,7 +275,7 @@ async def test_no_key_and_no_palette_command_sends_a_mutation(
     options = console_options(config, profile, [])
     app = make_app(options, clock=lambda: APP_NOW)
     app._told_in_test = every_notification(app)  # type: ignore[attr-defined]
-    mark = request_mark(slow_sim)
+    mark = slow_sim.last_request_seq()
     pressed: list[str] = []
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(pilot, app)
@@ -416,7 +411,7 @@ def test_no_scriptable_command_sends_a_mutation(
     dep, domain_id = a_deployment_with_a_domain(slow_sim)
     commands = change_commands(dep, domain_id)
     assert {argv[0] for argv in commands} == subcommands() - READ_COMMANDS, "a new command: add it here"
-    mark = request_mark(slow_sim)
+    mark = slow_sim.last_request_seq()
     for argv in commands:
         result = shipdeck(capsys, *profile_args, *argv)
         assert result.code == 1, (argv, result.out, result.err)
@@ -430,7 +425,7 @@ def test_a_read_only_key_on_a_writable_profile_is_refused_by_the_server(
     """The second layer: the client does not know the key is read-only, so it sends; the server says 403."""
     read_only_config(slow_sim, tmp_path, monkeypatch)
     dep, domain_id = a_deployment_with_a_domain(slow_sim)
-    mark = request_mark(slow_sim)
+    mark = slow_sim.last_request_seq()
     for argv in change_commands(
         dep, domain_id, a_promotable_version(slow_sim, dep), a_release(slow_sim, dep)
     ):
