@@ -794,10 +794,15 @@ class LiveState:
                 continue  # load_all wakes this again when the list is in
             for dep_id in list(self._on_screen):
                 known = self.deployments.get(dep_id)
-                if known is None or known.active_version_number is not None or dep_id == self._watched:
+                if (
+                    known is None
+                    or known.active_version_id is None
+                    or known.active_version_number is not None
+                    or dep_id == self._watched
+                ):
                     continue
-                key = (dep_id, known.active_version_id or "")
-                if known.active_version_id is None or key in self._numbers_looked_up:
+                key = (dep_id, known.active_version_id)
+                if key in self._numbers_looked_up:
                     continue
                 self._numbers_looked_up.add(key)
                 try:

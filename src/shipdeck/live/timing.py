@@ -36,8 +36,6 @@ class Timing:
     # The watched deployment's detail is re-read at most this often, however many events name it (a
     # publish sends a few dozen); what they named is read once the gap has passed.
     detail_min_gap: float = 2.0
-    # Version numbers are looked up once the first detail has loaded, or after this long.
-    fill_after_detail: float = 2.0
     # While polling, the watched deployment's detail is re-read when it changed, else at least this often.
     detail_max_age: float = 60.0
     # The live state's own reconnect of an ended event stream: from this, doubling up to the max.

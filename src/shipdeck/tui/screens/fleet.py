@@ -42,7 +42,6 @@ class FleetScreen(MainScreen):
     def __init__(self, contexts: ProfileContexts) -> None:
         self.contexts = contexts
         self.members = contexts.all()
-        self._header_texts: dict[str, str] = {}
         super().__init__(self.members[0], id="fleet")
 
     @property
@@ -170,9 +169,9 @@ class FleetScreen(MainScreen):
     def _show(self, selector: str, text: str) -> None:
         """Update a header line only when its text changed: Static.update repaints (and lays out) even
         for the same text, and the once-a-second tick made an idle fleet write 148 KiB a minute."""
-        if self._header_texts.get(selector) != text:
-            self._header_texts[selector] = text
-            self.query_one(selector, Static).update(text)
+        line = self.query_one(selector, Static)
+        if line.content != text:
+            line.update(text)
 
     @on(DeploymentsTable.Highlighted)
     def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
