@@ -18,6 +18,7 @@ from textual.widgets import Input, Static
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.session import ChangeSession
+from shipdeck.model import Event
 from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.fleet import FleetScreen
 from shipdeck.tui.screens.main import MainScreen
@@ -283,6 +284,35 @@ async def test_the_fleet_shows_each_rows_error_rate_and_puts_the_hurting_ones_af
         await wait_for(
             pilot, lambda: "⚠ high" in screen_text(app), what="the warning word in the ERRORS column"
         )
+
+
+async def test_events_about_other_deployments_leave_the_empty_events_hint_alone(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """Every batch of events went through the detail pane, which set its "No events about ..." hint again
+    with the same text; Static lays the screen out on every update, and each layout repainted the table's
+    scrollbar on the terminal (an idle fleet, 640 bytes every few seconds: bench/idle.py)."""
+    app = fleet_app(fleet_options(own_sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        fleet = fleet_of(app)
+        hint = fleet.query_one("#events-empty", Static)
+        await wait_for(pilot, lambda: "No events about" in str(hint.content), what="the empty Events hint")
+        updates: list[str] = []
+        update = hint.update
+
+        def counted(content: Any = "", *, layout: bool = True) -> None:
+            updates.append(str(content))
+            update(content, layout=layout)
+
+        hint.update = counted  # type: ignore[method-assign,assignment]
+        about = {"deployment_id": "dep_none"}
+        elsewhere = Event(id="evt_elsewhere", type="deployment.updated", provider="miosa", data=about)
+        for _ in range(3):
+            fleet.detail.add_events([elsewhere])
+            await pilot.pause()
+        assert updates == [], f"the hint was set again with the same text: {updates!r}"
+        assert hint.display
 
 
 async def test_an_idle_fleet_updates_its_header_only_when_the_text_changes(

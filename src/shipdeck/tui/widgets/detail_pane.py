@@ -222,12 +222,14 @@ class DetailPane(Vertical):
         hint = self.query_one("#events-empty", Static)
         hint.display = not log.lines and not log.pending_count
         if hint.display:
-            hint.update(
-                Text(
-                    f"No events about {literal(self.deployment.name)} since the console started; "
-                    "new ones appear here as they happen."
-                )
+            text = Text(
+                f"No events about {literal(self.deployment.name)} since the console started; "
+                "new ones appear here as they happen."
             )
+            # Every batch of events (about any deployment) comes through here: an update with the same
+            # text would still lay the screen out again, and repaint the table's scrollbar on the terminal.
+            if hint.content != text:
+                hint.update(text)
 
     def reset_events(self, recent: Iterable[Event]) -> None:
         """A different deployment is shown: its recent events from the live state's ring buffer."""
