@@ -150,7 +150,7 @@ async def run(seconds: float) -> list[Result]:
             main.detail.show_tab("tab-events")
             await pilot.pause(0.3)
             log = main.query_one("#events-log", EventLog)
-            env_text = main.query_one("#env-text")
+            env_text = main.query_one("#env-list")
             probe.watch_renders(log)
             probe.watch_renders(env_text)
             probe.mark_after(main.detail, "cycle_tab")

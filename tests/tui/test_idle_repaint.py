@@ -17,7 +17,7 @@ from shipdeck.model import Deployment
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from shipdeck.tui.widgets.status_header import StatusHeader
 from tests.simproc import SimServer
-from tests.tui.console_host import APP_NOW, console_options, main_screen, wait_loaded
+from tests.tui.console_host import APP_NOW, console_options, main_screen, wait_for, wait_loaded
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -142,3 +142,37 @@ async def test_an_idle_console_repaints_neither_table_nor_header_on_its_ticks(
         # passes (more of it on a busy machine), and the stream may report on its health. Nothing else.
         moved = updates[as_found:]
         assert {field for field, _ in moved} <= {"header-budget", "header-connection"}, moved
+
+
+async def test_the_detail_pane_shown_again_unchanged_updates_none_of_its_lines(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """Every batch of events about the deployment shown shows the detail pane again (ten a second in a
+    busy tail). Each of its lines set again with the same text laid the whole screen out: 15 layouts a
+    batch, and the tail's key latency doubled (bench/tail.py)."""
+    from shipdeck.tui.app import make_app
+
+    app = make_app(console_options(sim, tmp_path), clock=Clock(APP_NOW))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await wait_loaded(pilot, app)
+        screen = main_screen(app)
+        await wait_for(pilot, lambda: app.live.detail is not None, what="the detail of the first row")
+        screen.detail.show(table.highlighted, app.live.detail)
+        screen.show_health()
+        await pilot.pause()
+        updates: list[str] = []
+        for widget in screen.detail.query(Static):
+            update = widget.update
+
+            def counted(
+                content: Any = "", *, _update: Any = update, _id: str = widget.id or "", **kw: Any
+            ) -> None:
+                updates.append(_id)
+                _update(content, **kw)
+
+            widget.update = counted  # type: ignore[method-assign]
+        for _ in range(3):
+            screen.detail.show(table.highlighted, app.live.detail)
+            screen.show_health()
+            await pilot.pause()
+        assert updates == [], f"lines set again with the text they show: {sorted(set(updates))}"

@@ -20,6 +20,7 @@ from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from shipdeck.tui.widgets.detail_pane import DetailPane
 from shipdeck.tui.widgets.fleet_table import FleetTable, row_key, split_key
+from shipdeck.tui.widgets.static_text import set_text
 
 # How each profile's connection reads in the header (symbol and word, never colour alone).
 _CONNECTION_MARK = {
@@ -167,11 +168,9 @@ class FleetScreen(MainScreen):
         self._show("#fleet-header-connections", literal(self.connections_line()))
 
     def _show(self, selector: str, text: str) -> None:
-        """Update a header line only when its text changed: Static.update repaints (and lays out) even
-        for the same text, and the once-a-second tick made an idle fleet write 148 KiB a minute."""
-        line = self.query_one(selector, Static)
-        if line.content != text:
-            line.update(text)
+        """A header line, only when its text changed: the once-a-second tick made an idle fleet write
+        148 KiB a minute when it set the same text again."""
+        set_text(self.query_one(selector, Static), text)
 
     @on(DeploymentsTable.Highlighted)
     def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:

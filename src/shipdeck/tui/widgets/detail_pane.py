@@ -25,6 +25,7 @@ from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.text import age_text, literal, state_label
 from shipdeck.tui.widgets.event_log import EventLog
 from shipdeck.tui.widgets.health_view import HealthView
+from shipdeck.tui.widgets.static_text import set_text
 from shipdeck.tui.widgets.versions_table import VersionsTable
 from shipdeck.tui.widgets.virtual_table import VirtualTable
 
@@ -175,9 +176,7 @@ class DetailPane(Vertical):
         """'rolled back v8 -> v7 by ana, 3m ago' above the versions, until the next change."""
         line = self.query_one("#versions-change", Static)
         line.display = bool(text)
-        shown = literal(text or "")
-        if line.content != shown:  # the tick calls this every second: repaint only a changed line
-            line.update(shown)
+        set_text(line, literal(text or ""))  # the tick calls this every second
 
     def show_health(
         self,
@@ -209,7 +208,7 @@ class DetailPane(Vertical):
             text = self._missing("runs")
         else:
             text = pipeline_text(self.detail.runs, self.clock())
-        self.query_one("#pipeline-text", Static).update(text)
+        set_text(self.query_one("#pipeline-text", Static), text)
 
     def add_events(self, events: Iterable[Event]) -> None:
         """Append the events that are about the deployment shown."""
@@ -226,10 +225,7 @@ class DetailPane(Vertical):
                 f"No events about {literal(self.deployment.name)} since the console started; "
                 "new ones appear here as they happen."
             )
-            # Every batch of events (about any deployment) comes through here: an update with the same
-            # text would still lay the screen out again, and repaint the table's scrollbar on the terminal.
-            if hint.content != text:
-                hint.update(text)
+            set_text(hint, text)  # every batch of events, about any deployment, comes through here
 
     def reset_events(self, recent: Iterable[Event]) -> None:
         """A different deployment is shown: its recent events from the live state's ring buffer."""
@@ -297,7 +293,7 @@ class DetailPane(Vertical):
         kept = len(detail.versions) if detail is not None and detail.versions is not None else 0
         total = detail.versions_total if detail is not None else None
         cap.display = self.deployment is not None and total is not None and total > kept
-        cap.update(f"showing newest {kept:,} of {total:,} versions" if cap.display and total else "")
+        set_text(cap, f"showing newest {kept:,} of {total:,} versions" if cap.display and total else "")
 
     def _show_list(
         self,
@@ -321,7 +317,7 @@ class DetailPane(Vertical):
         line = cap_line(len(rows), total, what) if loaded and rows is not None else ""
         cap = self.query_one(f"#{part}-cap", Static)
         cap.display = bool(line)
-        cap.update(line)
+        set_text(cap, line)
         self.query_one(f"#{part}-hint", Static).display = loaded
 
 

@@ -28,6 +28,7 @@ from shipdeck.model.service_health import (
     format_rate,
 )
 from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.static_text import set_text
 
 LEVEL_WORDS = {"critical": "⚠ high", "warning": "⚠ raised", "ok": "ok", "unknown": "no requests"}
 ROUTES_SHOWN = 3
@@ -124,40 +125,42 @@ class HealthView(VerticalScroll):
         )
         if detail is None:
             message = unavailable or ("loading…" if loading else "no health figures for this deployment")
-            summary.update(Text(literal(message)))
+            set_text(summary, Text(literal(message)))
             for selector in charts:
                 self.query_one(selector).display = False
-            self.query_one("#health-lists", Static).update("")
+            set_text(self.query_one("#health-lists", Static), "")
             return
         for selector in charts:
             self.query_one(selector).display = True
         health = detail.health
-        summary.update(summary_text(health, movement))
+        set_text(summary, summary_text(health, movement))
         points = health.series
         rates = [p.error_rate for p in points if p.error_rate is not None]
         p95s = [p.p95_ms for p in points if p.p95_ms is not None]
         label = "last 24 h" if span == "24h" else "last hour"
-        self.query_one("#health-errors-title", Static).update(
-            f"error rate, {label} ({_range(rates, format_rate)}; h: 1 h / 24 h)"
+        set_text(
+            self.query_one("#health-errors-title", Static),
+            f"error rate, {label} ({_range(rates, format_rate)}; h: 1 h / 24 h)",
         )
         self.query_one("#health-errors", Sparkline).data = [p.error_rate or 0.0 for p in points]
         width = max(1, self.scrollable_content_region.width or 80)
-        self.query_one("#health-marks", Static).update(marks_line(points, health.version_changes, width))
-        self.query_one("#health-p95-title", Static).update(
-            f"p95 latency, {label} ({_range(p95s, format_ms)})"
+        set_text(self.query_one("#health-marks", Static), marks_line(points, health.version_changes, width))
+        set_text(
+            self.query_one("#health-p95-title", Static), f"p95 latency, {label} ({_range(p95s, format_ms)})"
         )
         p95_chart = self.query_one("#health-p95", Sparkline)
         p95_chart.data = [p.p95_ms or 0.0 for p in points]
         p95_chart.display = bool(p95s)
         self.query_one("#health-p95-title", Static).display = bool(p95s)
-        self.query_one("#health-lists", Static).update(lists_text(detail))
+        set_text(self.query_one("#health-lists", Static), lists_text(detail))
 
     def on_resize(self) -> None:
         if self.detail is not None:
             health = self.detail.health
             width = max(1, self.scrollable_content_region.width)
-            self.query_one("#health-marks", Static).update(
-                marks_line(health.series, health.version_changes, width)
+            set_text(
+                self.query_one("#health-marks", Static),
+                marks_line(health.series, health.version_changes, width),
             )
 
 
