@@ -61,6 +61,40 @@ async def test_dead_connection_is_detected_and_the_resume_drops_duplicates() -> 
     assert connections == [None, "2"]
 
 
+async def test_heartbeats_keep_a_stream_alive_and_a_slow_consumer_is_not_taken_for_silence() -> None:
+    """The liveness deadline moves with every chunk, and it runs only while the client waits for bytes: a
+    consumer that spends longer than the timeout on one event does not see its stream cut."""
+    connections = 0
+
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        nonlocal connections
+        connections += 1
+        writer.write(SSE_HEAD + frame(1))
+        await writer.drain()
+        for _ in range(12):  # 1.2 s of heartbeats, each well inside the 0.4 s timeout
+            await asyncio.sleep(0.1)
+            writer.write(b":heartbeat\n\n")
+            await writer.drain()
+        writer.write(frame(2) + frame(3))
+        await writer.drain()
+        await asyncio.sleep(5)
+        writer.close()
+
+    async with hostile_server(handler) as server:
+        client = adapter(server.url, heartbeat_timeout=0.4, max_outage=30.0)
+        seen: list[int | None] = []
+        async with asyncio.timeout(10):
+            async for event in client.events():
+                seen.append(event.seq)
+                if event.seq == 2:
+                    await asyncio.sleep(0.8)  # a consumer busy for twice the timeout
+                if len(seen) == 3:
+                    break
+        await client.aclose()
+    assert seen == [1, 2, 3]
+    assert connections == 1
+
+
 async def test_long_outage_ends_in_resync_and_auth_failure_is_raised_at_once() -> None:
     async def handler(req: SeenRequest, writer: Writer) -> None:
         writer.write(response(503, b'{"error": {"message": "down"}}'))
