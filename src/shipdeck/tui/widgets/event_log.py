@@ -67,7 +67,9 @@ class EventLog(Log):
         super().__init__(
             max_lines=max_lines, auto_scroll=auto_scroll, highlight=False, name=name, id=id, classes=classes
         )
-        self._pending: deque[str] = deque(maxlen=max_lines)
+        # Events are queued as they are and formatted when flushed: a busy stream overflows the queue
+        # between flushes (5,000 a second against 10 flushes), and what is dropped is never formatted.
+        self._pending: deque[str | Event] = deque(maxlen=max_lines)
         self._flush_interval = flush_interval
         self._flush_timer: Timer | None = None
         self.highlighted_line: int | None = None
@@ -96,13 +98,19 @@ class EventLog(Log):
         self._schedule_flush()
 
     def write_events(self, events: Iterable[Event]) -> None:
-        self.write_text_lines(format_event(event) for event in events)
+        """Queue events (each one line, formatted by :func:`format_event` when flushed)."""
+        pending = self._pending
+        for event in events:
+            if len(pending) == pending.maxlen:
+                self.dropped_lines += 1
+            pending.append(event)
+        self._schedule_flush()
 
     def flush(self) -> None:
         """Write what is queued in one batch (called by the timer; tests may call it directly)."""
         if not self._pending:
             return
-        batch = list(self._pending)
+        batch = [line if isinstance(line, str) else format_event(line) for line in self._pending]
         self._pending.clear()
         before = len(self.lines)
         self.write_lines(batch)
