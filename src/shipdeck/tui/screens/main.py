@@ -589,9 +589,18 @@ class MainScreen(Screen[None]):
         if action == "leave_input":
             focused = self.app.focused
             return focused is self.query_one("#filter", Input) or focused is self.query_one(CommandLine)
-        if not self.is_mounted or not self.query(DeploymentsTable):
+        if not self.is_mounted or not self._table_composed():
             return True
         return None if self.why_unavailable(action) else True
+
+    def _table_composed(self) -> bool:
+        # query_one stops at the table; a query (as this was) matched the whole screen on every call, and
+        # the Footer asks for each of its keys on every bindings refresh.
+        try:
+            self.query_one(DeploymentsTable)
+        except NoMatches:
+            return False
+        return True
 
     async def run_command(self, action: str) -> None:
         """Run ``action`` as its key would, from the palette or the command line: a greyed one (which
