@@ -31,6 +31,7 @@ from benchlib import (  # noqa: E402
     console_options,
     finish,
     isolate_user_dirs,
+    latency_target,
     median,
     ms,
     percentile,
@@ -40,8 +41,8 @@ from benchlib import (  # noqa: E402
 )
 from wiretap import wiretap  # noqa: E402
 
-WIRE_TARGET = 0.050
-SCREEN_TARGET = 0.250
+WIRE_TARGET = latency_target(0.050)
+SCREEN_TARGET = latency_target(0.250)
 
 
 async def run(rounds: int) -> list[Result]:

@@ -41,6 +41,17 @@ SCREEN_SIZE = (120, 40)
 
 # ----------------------------------------------------------------------------------------------- results
 
+# `bench/run --busy` runs each benchmark beside one CPU-bound process per core. Latency targets are then
+# 2.5x the quiet ones (what the issue asks of a loaded machine); what must stay true stays (0 lost, the
+# request counts, memory), and ratios measured in the same run compare like with like and keep theirs.
+BUSY = os.environ.get("SHIPDECK_BENCH_BUSY") == "1"
+BUSY_LATENCY_FACTOR = 2.5
+
+
+def latency_target(quiet: float) -> float:
+    """A latency target in seconds: as given on a quiet machine, 2.5x it under `bench/run --busy`."""
+    return quiet * BUSY_LATENCY_FACTOR if BUSY else quiet
+
 
 @dataclass
 class Result:

@@ -29,6 +29,7 @@ from benchlib import (  # noqa: E402
     bench_arguments,
     finish,
     isolate_user_dirs,
+    latency_target,
     ms,
     percentile,
     sim_requests,
@@ -37,7 +38,7 @@ from benchlib import (  # noqa: E402
 
 HEALTH_PATHS = ("/observability", "/routes", "/request-logs")
 SHOWN = 30
-STALL_TARGET = 0.100
+STALL_TARGET = latency_target(0.100)
 COVER_BATCHES = 2  # 30 rows, 18 a batch (30 a minute less the watched row's detail)
 
 
