@@ -39,6 +39,7 @@ FAST_HEALTH = Timing(
     health_detail_interval=0.5,
     health_settle_interval=0.2,
     health_settle=1.0,
+    health_screen_wait=0.2,
 )
 
 
@@ -243,3 +244,30 @@ async def test_a_row_on_screen_never_read_does_not_wait_a_batch_interval(fresh_s
         assert unread, "the first batch read every row: the bucket is larger than this test means"
         monitor.show(unread[:3])
         await eventually(lambda: all(d in monitor.latest for d in unread[:3]), timeout=30)
+
+
+async def test_the_start_allowance_reads_the_rows_on_screen_first_and_all_of_them(
+    fresh_sim: SimServer,
+) -> None:
+    """The first batch ran as soon as the list arrived, before the screen said which rows it shows: the
+    start allowance went to the rotation's first rows (by id), and a big account's rows on screen waited for
+    refills (bench/health.py: after two minutes, 19 rows on screen still lacked some). Now the first read
+    waits for the screen, and the allowance is a screenful even when that is more than health_start."""
+    timing = Timing(
+        health_per_minute=0.001,  # no refills while the test runs: only the start allowance is spent
+        health_burst=1,
+        health_start=2,
+        health_batch_interval=3600.0,
+        health_watched_interval=3600.0,
+        health_settle_interval=0.2,
+        health_screen_wait=60.0,
+    )
+    async with running_live(fresh_sim, read_health=True, timing=timing) as (live, _batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: not live.pages_loading and len(live.deployments) >= 6)
+        on_screen = sorted(live.deployments)[-5:]  # the rotation's last rows, not its first
+        assert monitor.reads == 0, "health was read before the screen said what it shows"
+        monitor.show(on_screen)
+        await eventually(lambda: all(d in monitor.latest for d in on_screen))
+        assert set(monitor.latest) == set(on_screen)

@@ -127,6 +127,7 @@ class HealthMonitor:
     _detail_wanted: bool = False
     _detail_for: tuple[str, str] | None = None
     _bucket: Bucket | None = None
+    _listed_at: float | None = None  # when the first rows were known (the wait for the screen starts)
 
     @property
     def timing(self) -> Timing:
@@ -191,7 +192,12 @@ class HealthMonitor:
         now = self.now()
         if self._bucket is None:
             timing = self.timing
-            start = max(0.0, timing.health_start - timing.health_burst)
+            # A screenful at least: the rows on screen and the watched one (told before the first read,
+            # see _waiting_for_screen), never less than health_start; batch_size keeps it within a share
+            # of the rate-limit window.
+            watched = 1.0 if self.state.watched is not None else 0.0
+            screenful = max(timing.health_start, len(self._shown) + watched)
+            start = max(0.0, screenful - timing.health_burst)
             self._bucket = Bucket(
                 timing.health_per_minute, timing.health_burst, timing.health_burst, now, start=start
             )
@@ -256,6 +262,9 @@ class HealthMonitor:
         timing = self.timing
         watched = self.state.watched
         await self._follow_changes()
+        if self._waiting_for_screen():
+            await self._pause()
+            return next_batch_at
         if watched is not None and watched in self.state.deployments:
             stale = self._detail_for != (watched, self.detail_span)
             detail_due = stale or self._due(self._detail_read_at, timing.health_detail_interval)
@@ -278,10 +287,25 @@ class HealthMonitor:
             ids = unread[: self.batch_size()]
             if ids and self._tokens().take(len(ids)):
                 await self._read_batch(ids)
+        await self._pause()
+        return next_batch_at
+
+    async def _pause(self) -> None:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), min(1.0, timing.health_settle_interval))
-        return next_batch_at
+            await asyncio.wait_for(self._wake.wait(), min(1.0, self.timing.health_settle_interval))
+
+    def _waiting_for_screen(self) -> bool:
+        """Nothing is read until the screen has said which rows it shows (at most health_screen_wait after
+        the first rows are known): the start allowance is for those rows, and the rotation of a big
+        account begins elsewhere (it read 16 rows off screen, and the screen's waited for refills)."""
+        if self._bucket is not None or self._shown:
+            return False
+        if not self.state.deployments:
+            return True
+        if self._listed_at is None:
+            self._listed_at = self.now()
+        return self.now() - self._listed_at < self.timing.health_screen_wait
 
     async def _follow_changes(self) -> None:
         """The rows the user just changed: read often for a while, then report the figures once."""

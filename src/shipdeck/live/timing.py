@@ -49,9 +49,12 @@ class Timing:
     # down (polling spends the budget) a third of it.
     health_per_minute: float = 3.0
     health_burst: float = 3.0
-    # At start the bucket holds this much instead, once: the first screenful is read at once (on call, the
-    # first question is which row is hurting its users), never more than a fifth of the rate-limit window.
+    # At start the bucket holds a screenful instead, once (the rows on screen and the watched one, and at
+    # least this much): they are read at once (on call, the first question is which row is hurting its
+    # users), never more than a fifth of the rate-limit window ...
     health_start: float = 16.0
+    # ... once the screen has said which rows it shows, or this long after the first rows are known.
+    health_screen_wait: float = 3.0
     # One batch over the listed rows (on-screen first) this often, with what the bucket holds ...
     health_batch_interval: float = 60.0
     # ... the watched row more often (its figures, the hour's series and version changes: one request) ...
