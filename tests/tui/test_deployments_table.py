@@ -144,3 +144,51 @@ async def test_the_cursor_stays_on_its_deployment_while_pages_sort_in_above_it()
         await pilot.pause()
         # The detail pane was told once which deployment is highlighted, never again while pages arrived.
         assert announced == [first.id]
+
+
+async def test_a_snapshot_of_mostly_the_same_rows_reads_only_the_rows_that_changed() -> None:
+    """The snapshot that ends a paged load holds every row, the last pages' too: the rows already in the
+    table are not indexed and ranked again (each row's health is asked once, when it arrives)."""
+    asked: list[str] = []
+
+    def health(key: str) -> tuple[float | None, list[float | None]] | None:
+        asked.append(key)
+        return (0.5, []) if key == "dep_000007" else None
+
+    rows = [deployment(i) for i in range(1000)]
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        table.health_source = health
+        table.set_unhealthy_first(True)  # ranking asks each row for its health
+        table.replace_all(rows[:990])
+        await pilot.pause()
+        await pilot.press("down", "down")
+        on = table.highlighted
+        assert on is not None
+        asked.clear()
+        renamed = deployment(5, name="aaa-renamed")
+        snapshot = [*rows[:5], renamed, *rows[6:500], *rows[501:]]  # one renamed, one gone, 10 new
+        changed = table.replace_all(snapshot)
+        assert sorted(asked) == sorted(["dep_000005", *(f"dep_{i:06d}" for i in range(990, 1000))])
+        assert changed == set(asked)
+        expected = ["dep_000007", "dep_000005"] + [
+            f"dep_{i:06d}" for i in range(1000) if i not in (5, 7, 500)
+        ]
+        assert table.visible_ids == expected
+        assert table.highlighted is on  # the cursor stayed on its deployment
+        assert table.row("dep_000500") is None
+
+
+async def test_a_row_re_ranked_by_an_update_moves_at_once() -> None:
+    rates: dict[str, float] = {}
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        table.health_source = lambda key: (rates[key], []) if key in rates else None
+        table.replace_all([deployment(i) for i in range(50)])
+        table.set_unhealthy_first(True)
+        await pilot.pause()
+        rates["dep_000030"] = 0.2
+        table.upsert([deployment(30, state="failed")])  # same name: its place in the name order stays
+        assert table.visible_ids[0] == "dep_000030"
