@@ -192,3 +192,23 @@ async def test_a_row_re_ranked_by_an_update_moves_at_once() -> None:
         rates["dep_000030"] = 0.2
         table.upsert([deployment(30, state="failed")])  # same name: its place in the name order stays
         assert table.visible_ids[0] == "dep_000030"
+
+
+async def test_erasing_the_filter_after_a_row_changed_shows_the_row_as_it_is_now() -> None:
+    """Filter results are kept to answer erasing without a pass over every row: a row whose text changed
+    (or that arrived) in between is matched anew."""
+    app = TableApp()
+    async with app.run_test(size=(80, 12)):
+        table = app.query_one(DeploymentsTable)
+        table.replace_all([deployment(i) for i in range(300)])
+        table.set_filter("app-00012")
+        table.set_filter("app-000123")
+        assert table.visible_ids == ["dep_000123"]
+        moved = deployment(7).model_copy(update={"url": "https://app-000125.example.test"})
+        table.upsert([moved])  # now matches 'app-00012', in the same place of the order
+        table.set_filter("app-00012")
+        assert "dep_000007" in table.visible_ids
+        table.set_filter("app-000123")
+        table.upsert([deployment(400, name="app-0001234")])  # a new row, placed in the order
+        table.set_filter("app-00012")
+        assert "dep_000400" in table.visible_ids and "dep_000007" in table.visible_ids

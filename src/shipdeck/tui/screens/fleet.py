@@ -174,7 +174,9 @@ class FleetScreen(MainScreen):
         for the same text, and the once-a-second tick made an idle fleet write 148 KiB a minute."""
         line = self.query_one(selector, Static)
         if line.content != text:
-            line.update(text)
+            # One line of fixed height across the screen: its size never changes, so no layout pass (a
+            # loading fleet's count changed with every batch, and each re-laid out the whole screen).
+            line.update(text, layout=False)
 
     def remember_row(self, deployment: Deployment | None) -> None:
         """The row key (profile and id), which esc after a filter goes back to."""
