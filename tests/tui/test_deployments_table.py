@@ -212,3 +212,26 @@ async def test_erasing_the_filter_after_a_row_changed_shows_the_row_as_it_is_now
         table.upsert([deployment(400, name="app-0001234")])  # a new row, placed in the order
         table.set_filter("app-00012")
         assert "dep_000400" in table.visible_ids and "dep_000007" in table.visible_ids
+
+
+async def test_rows_on_screen_are_repainted_when_a_page_arrives_elsewhere() -> None:
+    """A page of rows sorting in below the lines on screen (most pages of a big load) repaints no line, so
+    the lines on screen are repainted only for what changed in them: a row updated in the same update, rows
+    that moved into them."""
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        table.replace_all([deployment(i) for i in range(300)])
+        await pilot.pause()
+        table.upsert(deployment(1000 + i) for i in range(200))  # app-0010xx: after the rows on screen
+        await pilot.pause()
+        assert table.row_count == 500 and "app-000001" in app.export_screenshot()
+        table.upsert([deployment(2, state="failed"), *(deployment(2000 + i) for i in range(50))])
+        await pilot.pause()
+        assert "failed" in app.export_screenshot()  # (the SVG writes spaces as &#160;)
+        table.upsert([deployment(3000, name="aaa-first")])  # above every row on screen
+        await pilot.pause()
+        assert "aaa-first" in app.export_screenshot()
+        table.remove_rows(["dep_003000"])
+        await pilot.pause()
+        assert "aaa-first" not in app.export_screenshot()

@@ -287,6 +287,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._rank_again(self._rows)
         self._ordered_ids = None
         self._reindex()
+        self.refresh()  # every row anew: the same keys on screen may show other content
         return set(rows)
 
     def upsert(self, deployments: Iterable[Deployment]) -> set[str]:
@@ -313,7 +314,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self._ordered_ids = None
         if self._ordered_ids is None or refilter:
             self._reindex()
-        elif updated:
+        if updated:
             self._refresh_rows(updated)
         return updated
 
@@ -425,8 +426,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
         if self._rank_again(keys):
             self._ordered_ids = None
             self._reindex()
-        else:
-            self._refresh_rows(set(keys))
+        self._refresh_rows(set(keys))
 
     def window_ids(self) -> list[str]:
         """The keys of the rows on screen now (what the health monitor reads first)."""
@@ -441,18 +441,45 @@ class DeploymentsTable(ScrollView, can_focus=True):
         ids = ordered
         if self._filter:
             ids = self._matching(self._filter, ordered if among is None else among, ordered)
+        shown = self.window_ids()
         self._visible = ids
-        size = Size(self.size.width, len(ids) + 1)
-        if size != self.virtual_size:
-            self.virtual_size = size
-        if keep is not None and keep in self._rows:
+        self._set_content_rows(len(ids))
+        at = self._position_of(keep, ids) if keep is not None and keep in self._rows else None
+        cursor = at if at is not None else min(self.cursor, max(0, len(ids) - 1))
+        if cursor != self.cursor or not ids or ids[cursor] != keep:
+            self.cursor = cursor  # (repaints)
+        elif self.window_ids() != shown:
+            self.refresh()
+        # Else the lines on screen show the same rows: rows that arrived, moved or went elsewhere (most
+        # pages of a load) repaint nothing; a row updated in place is repainted by its caller.
+
+    def _position_of(self, key: str, ids: list[str]) -> int | None:
+        """Where ``key`` is in ``ids``: looked for near the cursor first (rows arriving above it move it by
+        a page at most), then everywhere."""
+        at = self.cursor
+        if 0 <= at < len(ids) and ids[at] == key:
+            return at
+        for start, stop in ((max(0, at - 1024), at + 1024), (0, len(ids))):
             try:
-                self.cursor = ids.index(keep)
+                return ids.index(key, start, stop)
             except ValueError:
-                self.cursor = min(self.cursor, max(0, len(ids) - 1))
+                continue
+        return None
+
+    def _set_content_rows(self, rows: int) -> None:
+        """The scrollable height for ``rows`` rows (and the header line). While the scrollbar shows and the
+        list only grows, the scrollbar alone is updated: setting virtual_size repaints every line of the
+        table (a reactive with layout), and a loading account grows with every page."""
+        size = Size(self.size.width, rows + 1)
+        old = self.virtual_size
+        if size == old:
+            return
+        height = self.scrollable_content_region.height
+        if self.is_mounted and size.width == old.width and height < old.height <= size.height:
+            self.set_reactive(DeploymentsTable.virtual_size, size)
+            self.vertical_scrollbar.window_virtual_size = size.height
         else:
-            self.cursor = min(self.cursor, max(0, len(ids) - 1))
-        self.refresh()
+            self.virtual_size = size
 
     def _matching(self, needle: str, among: list[str], ordered: list[str]) -> list[str]:
         """The rows of ``among`` whose filter text holds ``needle``, in order. Kept while neither the order

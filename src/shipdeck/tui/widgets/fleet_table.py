@@ -143,7 +143,7 @@ class FleetTable(DeploymentsTable):
             self._ordered_ids = None
         if self._ordered_ids is None or refilter:
             self._reindex()
-        elif updated:
+        if updated:
             self._refresh_rows(set(updated))
         return set(updated)
 
