@@ -308,6 +308,7 @@ class FrameProbe:
         self.app = app
         self.frames: list[float] = []
         self.renders: dict[int, list[float]] = {}
+        self.render_seconds: dict[int, list[float]] = {}  # how long each of those renders took
         self.marks: dict[str, list[float]] = {}
         original = app._display
 
@@ -324,11 +325,16 @@ class FrameProbe:
     def watch_renders(self, widget: Any) -> None:
         """Record each time the compositor renders ``widget``."""
         times = self.renders.setdefault(id(widget), [])
+        took = self.render_seconds.setdefault(id(widget), [])
         original = widget.render_lines
 
         def render_lines(crop: Any) -> Any:
-            times.append(time.monotonic())
-            return original(crop)
+            started = time.monotonic()
+            times.append(started)
+            try:
+                return original(crop)
+            finally:
+                took.append(time.monotonic() - started)
 
         widget.render_lines = render_lines
 
@@ -343,6 +349,12 @@ class FrameProbe:
             return result
 
         setattr(owner, method, marked)
+
+    def render_time_after(self, widget: Any, since: float) -> float:
+        """How long the first render of ``widget`` after ``since`` took (its visible lines, for a frame)."""
+        times = self.renders[id(widget)]
+        index = next(i for i, t in enumerate(times) if t >= since)
+        return self.render_seconds[id(widget)][index]
 
     def painted_after(self, mark: str, since: float, widget: Any) -> float | None:
         """When the first frame showing ``widget`` rendered after the first ``mark`` since ``since``."""

@@ -18,6 +18,7 @@ from tests.simproc import SimServer
 from tests.tui.console_host import (
     console_app,
     console_options,
+    main_screen,
     notifications,
     wait_for,
     wait_for_notification,
@@ -73,6 +74,39 @@ async def test_filter_narrows_the_list_and_escape_clears_it(sim: SimServer, tmp_
         assert table.highlighted is not None and table.highlighted.name == "smile-dental-landing"
         await pilot.press("escape")
         assert table.row_count == total
+
+
+async def test_the_footer_is_refreshed_only_when_a_keys_greying_changes(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """Moving between rows that can do the same leaves the footer alone (it recomposed every key on every
+    row); a row that cannot (none selected) greys the keys that need one, and they come back."""
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await wait_loaded(pilot, app)
+        main = main_screen(app)
+        pane = main.detail
+        refreshed: list[object] = []
+        seen = [table.highlighted]
+        for step in range(4):
+            await pilot.press("down")
+            await wait_for(
+                pilot,
+                lambda: (shown := pane.deployment) is table.highlighted and shown not in seen,
+                what="the next row in the detail pane",
+            )
+            seen.append(table.highlighted)
+            if step == 0:  # from here on: rows that can do the same
+                main.bindings_updated_signal.subscribe(main, refreshed.append, immediate=True)
+        assert refreshed == []
+        assert main.active_bindings["r"].enabled
+        table.set_filter("no-such-deployment")
+        await wait_for(pilot, lambda: pane.deployment is None, what="no row selected")
+        assert refreshed and not main.active_bindings["r"].enabled
+        count = len(refreshed)
+        table.set_filter("")
+        await wait_for(pilot, lambda: pane.deployment is not None, what="a row again")
+        assert len(refreshed) > count and main.active_bindings["r"].enabled
 
 
 async def test_keys_typed_right_after_slash_go_to_the_filter(sim: SimServer, tmp_path: Path) -> None:

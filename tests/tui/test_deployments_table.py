@@ -144,3 +144,94 @@ async def test_the_cursor_stays_on_its_deployment_while_pages_sort_in_above_it()
         await pilot.pause()
         # The detail pane was told once which deployment is highlighted, never again while pages arrived.
         assert announced == [first.id]
+
+
+async def test_a_snapshot_of_mostly_the_same_rows_reads_only_the_rows_that_changed() -> None:
+    """The snapshot that ends a paged load holds every row, the last pages' too: the rows already in the
+    table are not indexed and ranked again (each row's health is asked once, when it arrives)."""
+    asked: list[str] = []
+
+    def health(key: str) -> tuple[float | None, list[float | None]] | None:
+        asked.append(key)
+        return (0.5, []) if key == "dep_000007" else None
+
+    rows = [deployment(i) for i in range(1000)]
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        table.health_source = health
+        table.set_unhealthy_first(True)  # ranking asks each row for its health
+        table.replace_all(rows[:990])
+        await pilot.pause()
+        await pilot.press("down", "down")
+        on = table.highlighted
+        assert on is not None
+        asked.clear()
+        renamed = deployment(5, name="aaa-renamed")
+        snapshot = [*rows[:5], renamed, *rows[6:500], *rows[501:]]  # one renamed, one gone, 10 new
+        changed = table.replace_all(snapshot)
+        assert sorted(asked) == sorted(["dep_000005", *(f"dep_{i:06d}" for i in range(990, 1000))])
+        assert changed == set(asked)
+        expected = ["dep_000007", "dep_000005"] + [
+            f"dep_{i:06d}" for i in range(1000) if i not in (5, 7, 500)
+        ]
+        assert table.visible_ids == expected
+        assert table.highlighted is on  # the cursor stayed on its deployment
+        assert table.row("dep_000500") is None
+
+
+async def test_a_row_re_ranked_by_an_update_moves_at_once() -> None:
+    rates: dict[str, float] = {}
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        table.health_source = lambda key: (rates[key], []) if key in rates else None
+        table.replace_all([deployment(i) for i in range(50)])
+        table.set_unhealthy_first(True)
+        await pilot.pause()
+        rates["dep_000030"] = 0.2
+        table.upsert([deployment(30, state="failed")])  # same name: its place in the name order stays
+        assert table.visible_ids[0] == "dep_000030"
+
+
+async def test_erasing_the_filter_after_a_row_changed_shows_the_row_as_it_is_now() -> None:
+    """Filter results are kept to answer erasing without a pass over every row: a row whose text changed
+    (or that arrived) in between is matched anew."""
+    app = TableApp()
+    async with app.run_test(size=(80, 12)):
+        table = app.query_one(DeploymentsTable)
+        table.replace_all([deployment(i) for i in range(300)])
+        table.set_filter("app-00012")
+        table.set_filter("app-000123")
+        assert table.visible_ids == ["dep_000123"]
+        moved = deployment(7).model_copy(update={"url": "https://app-000125.example.test"})
+        table.upsert([moved])  # now matches 'app-00012', in the same place of the order
+        table.set_filter("app-00012")
+        assert "dep_000007" in table.visible_ids
+        table.set_filter("app-000123")
+        table.upsert([deployment(400, name="app-0001234")])  # a new row, placed in the order
+        table.set_filter("app-00012")
+        assert "dep_000400" in table.visible_ids and "dep_000007" in table.visible_ids
+
+
+async def test_rows_on_screen_are_repainted_when_a_page_arrives_elsewhere() -> None:
+    """A page of rows sorting in below the lines on screen (most pages of a big load) repaints no line, so
+    the lines on screen are repainted only for what changed in them: a row updated in the same update, rows
+    that moved into them."""
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        table.replace_all([deployment(i) for i in range(300)])
+        await pilot.pause()
+        table.upsert(deployment(1000 + i) for i in range(200))  # app-0010xx: after the rows on screen
+        await pilot.pause()
+        assert table.row_count == 500 and "app-000001" in app.export_screenshot()
+        table.upsert([deployment(2, state="failed"), *(deployment(2000 + i) for i in range(50))])
+        await pilot.pause()
+        assert "failed" in app.export_screenshot()  # (the SVG writes spaces as &#160;)
+        table.upsert([deployment(3000, name="aaa-first")])  # above every row on screen
+        await pilot.pause()
+        assert "aaa-first" in app.export_screenshot()
+        table.remove_rows(["dep_003000"])
+        await pilot.pause()
+        assert "aaa-first" not in app.export_screenshot()

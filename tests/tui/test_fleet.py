@@ -342,3 +342,62 @@ async def test_an_idle_fleet_updates_its_header_only_when_the_text_changes(
         for selector, text in updates:
             assert last.get(selector) != text, f"{selector} updated again with the same text {text!r}"
             last[selector] = text
+
+
+async def test_the_fleets_footer_follows_the_rows_profile_and_is_left_alone_within_one(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """A read-only profile's rows grey the changes; moving between two rows of one profile refreshes no
+    binding (the footer recomposed every key on every row), onto another profile's row it does."""
+    options = fleet_options(own_sim, tmp_path)
+    profiles = tuple(replace(p, read_only=True) if p.name == "mixpeek" else p for p in options.profiles)
+    app = fleet_app(replace(options, profile=profiles[0], profiles=profiles))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        fleet = fleet_of(app)
+        table = fleet.query_one(FleetTable)
+        miosa = [k for k in table.visible_ids if table.profile_of(k) == "miosa-production"]
+        mixpeek = next(k for k in table.visible_ids if table.profile_of(k) == "mixpeek")
+
+        def shown(key: str) -> bool:
+            deployment = fleet.detail.deployment
+            return deployment is not None and row_key(fleet.context.name, deployment.id) == key
+
+        async def go(key: str) -> None:
+            fleet.go_to(key)
+            await wait_for(pilot, lambda: shown(key), what=f"the detail of {key}")
+
+        await go(miosa[0])
+        refreshed: list[object] = []
+        fleet.bindings_updated_signal.subscribe(fleet, refreshed.append, immediate=True)
+        await go(miosa[1])
+        await go(miosa[2])
+        assert refreshed == []
+        assert fleet.active_bindings["r"].enabled
+        await go(mixpeek)
+        assert refreshed and not fleet.active_bindings["r"].enabled  # read-only: rollback greyed
+        await go(miosa[0])
+        assert fleet.active_bindings["r"].enabled
+
+
+async def test_escape_after_a_filter_goes_back_to_the_fleet_row_the_user_was_on(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    app = fleet_app(fleet_options(own_sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        fleet = fleet_of(app)
+        table = fleet.query_one(FleetTable)
+        key = table.visible_ids[5]
+        fleet.go_to(key)
+
+        def shown() -> bool:
+            deployment = fleet.detail.deployment
+            return deployment is not None and row_key(fleet.context.name, deployment.id) == key
+
+        await wait_for(pilot, shown, what="the row's detail")
+        await pilot.press("slash", *"no-such-row")
+        await wait_for(pilot, lambda: table.row_count == 0, what="nothing matching")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table.filter_text == "", what="the filter cleared")
+        assert table.highlighted_key == key

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from textual import on
 from textual.app import ComposeResult
 from textual.widgets import Footer, Input, Static
 
@@ -48,7 +47,7 @@ class FleetScreen(MainScreen):
     @property
     def context(self) -> ProfileContext:
         """The highlighted row's profile (the first profile while there is no row)."""
-        key = self.query_one(FleetTable).highlighted_key if self.is_mounted else None
+        key = self.fleet.highlighted_key if self.is_mounted else None
         if key is not None:
             return self.contexts.get(split_key(key)[0])
         return self._profile_context
@@ -87,7 +86,9 @@ class FleetScreen(MainScreen):
 
     @property
     def fleet(self) -> FleetTable:
-        return self.query_one(FleetTable)
+        table = self.table
+        assert isinstance(table, FleetTable)
+        return table
 
     def apply_batch(self, batch: ChangeBatch, context: ProfileContext) -> None:
         live = context.live
@@ -95,14 +96,16 @@ class FleetScreen(MainScreen):
         if batch.reset:
             table.replace_profile(context.name, live.deployments.values())
         else:
+            updated: set[str] = set()  # rows the table re-ranked and repainted already
             if batch.changed:
-                table.upsert_in(
+                updated = table.upsert_in(
                     context.name, (live.deployments[i] for i in batch.changed if i in live.deployments)
                 )
             if batch.removed:
                 table.remove_in(context.name, batch.removed)
             if batch.changed and live.health is not None:
-                table.health_changed(row_key(context.name, i) for i in batch.changed)
+                keys = (row_key(context.name, i) for i in batch.changed)
+                table.health_changed(key for key in keys if key not in updated)
         if table.total_count == 0:
             loading = any(
                 c.live.pages_loading and c.live.connection is not ConnectionState.OFFLINE
@@ -169,24 +172,24 @@ class FleetScreen(MainScreen):
 
     def _show(self, selector: str, text: str) -> None:
         """A header line, only when its text changed: the once-a-second tick made an idle fleet write
-        148 KiB a minute when it set the same text again."""
-        set_text(self.query_one(selector, Static), text)
+        148 KiB a minute when it set the same text again. One line of fixed height across the screen: its
+        size never changes, so no layout pass (a loading fleet's count changed with every batch, and each
+        re-laid out the whole screen)."""
+        set_text(self.query_one(selector, Static), text, layout=False)
 
-    @on(DeploymentsTable.Highlighted)
-    def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
-        deployment = event.deployment
+    def remember_row(self, deployment: Deployment | None) -> None:
+        """The row key (profile and id), which esc after a filter goes back to."""
         key = self.fleet.highlighted_key
         if key is not None:
             self._last_highlighted = key
+
+    def watch_row(self, deployment: Deployment | None) -> None:
+        """One detail stream at a time, the highlighted row's (its own profile's live state)."""
         context = self.context
         for member in self.members:
             if member is not context:
-                member.live.watch(None)  # one detail stream at a time, the highlighted row's
-        live = context.live
-        live.watch(deployment.id if deployment else None)
-        self.detail.show(deployment, live.detail)
-        self.detail.reset_events(live.events)
-        self.show_last_change()
+                member.live.watch(None)
+        context.live.watch(deployment.id if deployment else None)
 
     def palette_targets(self, needle: str) -> Iterator[PaletteCommand]:
         for context in self.members:

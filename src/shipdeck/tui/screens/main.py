@@ -115,6 +115,9 @@ class MainScreen(Screen[None]):
         self._profile_context = context
         self.clock = context.clock
         self._last_highlighted: str | None = None
+        # check_action's answers when the bindings were last refreshed (the footer shows these).
+        self._footer_states: tuple[bool | None, ...] | None = None
+        self._table: DeploymentsTable | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         bind_custom_commands(self)  # the config's [commands.NAME] keys
 
@@ -251,7 +254,12 @@ class MainScreen(Screen[None]):
     # -- helpers -----------------------------------------------------------------------------------------
     @property
     def table(self) -> DeploymentsTable:
-        return self.query_one(DeploymentsTable)
+        """The screen's table (found once: check_action asks for it for every key the footer shows, and a
+        query walks the whole screen)."""
+        table = self._table
+        if table is None or table.parent is not self:
+            self._table = table = self.query_one(DeploymentsTable)
+        return table
 
     @property
     def detail(self) -> DetailPane:
@@ -411,16 +419,44 @@ class MainScreen(Screen[None]):
     # -- table and detail --------------------------------------------------------------------------------
     @on(DeploymentsTable.Highlighted)
     def _highlighted(self, event: DeploymentsTable.Highlighted) -> None:
+        # The one handler (Textual runs a subclass's @on handler *and* this one): the fleet overrides the
+        # two steps that differ, remember_row and watch_row.
         deployment = event.deployment
-        if deployment is not None:
-            self._last_highlighted = deployment.id
+        self.remember_row(deployment)
+        self.watch_row(deployment)
+        self.refresh_footer_keys()  # the footer greys what this row cannot do
         live = self.context.live
-        live.watch(deployment.id if deployment else None)
-        self.refresh_bindings()  # the footer greys what this row cannot do
         self.detail.show(deployment, live.detail)
         self.detail.reset_events(live.events)
         self.show_last_change()
         self.show_health()
+
+    def remember_row(self, deployment: Deployment | None) -> None:
+        """Note the row the user is on (esc after a filter goes back to it)."""
+        if deployment is not None:
+            self._last_highlighted = deployment.id
+
+    def watch_row(self, deployment: Deployment | None) -> None:
+        """Follow the highlighted deployment's detail (its stream and reads)."""
+        self.context.live.watch(deployment.id if deployment else None)
+
+    def key_states(self) -> tuple[bool | None, ...]:
+        """What check_action says of each of this screen's own actions now (True: enabled, None: greyed,
+        False: hidden), in a fixed order: what the footer's keys show."""
+        return tuple(self.check_action(action, ()) for action in _SCREEN_ACTIONS)
+
+    def refresh_bindings(self) -> None:
+        super().refresh_bindings()
+        # Also when Textual refreshes them (the focus moved): what the footer is about to show.
+        self._footer_states = self.key_states() if self.is_mounted else None
+
+    def refresh_footer_keys(self) -> None:
+        """Refresh the bindings (the Footer recomposes all its keys) only when a key's greying changed:
+        moving between rows that can do the same recomposed it on every row (12% of a console's CPU)."""
+        states = self.key_states()
+        if states != self._footer_states:
+            self.refresh_bindings()
+            self._footer_states = states
 
     @on(DeploymentsTable.Selected)
     def _selected(self, event: DeploymentsTable.Selected) -> None:
@@ -439,12 +475,13 @@ class MainScreen(Screen[None]):
     def apply_batch(self, batch: ChangeBatch, context: ProfileContext) -> None:
         live = context.live
         table = self.table
+        updated: set[str] = set()  # rows the table re-ranked and repainted already
         if batch.reset:
             table.empty_message = "loading deployments…" if live.pages_loading else "no deployments"
-            table.replace_all(live.deployments.values())
+            updated = table.replace_all(live.deployments.values())
         else:
             if batch.changed:
-                table.upsert(live.deployments[i] for i in batch.changed if i in live.deployments)
+                updated = table.upsert(live.deployments[i] for i in batch.changed if i in live.deployments)
             if batch.removed:
                 table.remove_rows(batch.removed)
         if batch.connection_changed and not live.deployments and live.connection_note:
@@ -458,7 +495,7 @@ class MainScreen(Screen[None]):
             self.detail.show(current, live.detail)
             self.show_health()
         if batch.changed and live.health is not None:
-            table.health_changed(batch.changed)
+            table.health_changed(batch.changed - updated)
         self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(problem), severity="warning", markup=False)
@@ -594,10 +631,10 @@ class MainScreen(Screen[None]):
         return None if self.why_unavailable(action) else True
 
     def _table_composed(self) -> bool:
-        # query_one stops at the table; a query (as this was) matched the whole screen on every call, and
-        # the Footer asks for each of its keys on every bindings refresh.
+        # The table found once (see table); a query (as this was) matched the whole screen on every call,
+        # and the Footer asks for each of its keys on every bindings refresh.
         try:
-            self.query_one(DeploymentsTable)
+            self.table  # noqa: B018 - raises until the screen is composed
         except NoMatches:
             return False
         return True
@@ -987,6 +1024,16 @@ class MainScreen(Screen[None]):
         if parts is not None:
             reads, session, environment = parts
             self.app.push_screen(TasksScreen(reads, session, environment=environment))
+
+
+# The screen's own actions (not the app's), whose greying the footer shows by row; not leave_input, which
+# follows the focus (and Textual refreshes the bindings whenever the focus moves).
+_SCREEN_ACTIONS = tuple(
+    sorted(
+        {b.action for b in MainScreen.BINDINGS if isinstance(b, Binding) and "." not in b.action}
+        - {"leave_input"}
+    )
+)
 
 
 def _in_environment(environment: str | None) -> str:

@@ -17,7 +17,6 @@ from shipdeck.model import Deployment, Health
 from shipdeck.model.service_health import health_level
 from shipdeck.tui.text import age_text, literal, state_label
 from shipdeck.tui.widgets.deployments_table import (
-    BULK_INSERT,
     DeploymentsTable,
     SortKey,
     _Paint,
@@ -108,17 +107,18 @@ class FleetTable(DeploymentsTable):
     def keys_of(self, profile: str) -> set[str]:
         return set(self._by_profile.get(profile, ()))
 
-    def replace_profile(self, profile: str, deployments: Iterable[Deployment]) -> None:
-        """Every row of one profile anew (after its snapshot); the other profiles' rows stay."""
+    def replace_profile(self, profile: str, deployments: Iterable[Deployment]) -> set[str]:
+        """Every row of one profile anew (after its snapshot); the other profiles' rows stay. Returns the
+        keys of the rows whose deployment changed (re-ranked and repainted already)."""
         fresh = {row_key(profile, dep.id): dep for dep in deployments}
         gone = self.keys_of(profile) - fresh.keys()
         if gone:
             self.remove_in(profile, [split_key(key)[1] for key in gone], reindex=False)
-        self.upsert_in(profile, [dep for key, dep in fresh.items() if self._rows.get(key) is not dep])
-        if gone:
-            self._reindex()
+        return self.upsert_in(profile, [dep for key, dep in fresh.items() if self._rows.get(key) is not dep])
 
-    def upsert_in(self, profile: str, deployments: Iterable[Deployment]) -> None:
+    def upsert_in(self, profile: str, deployments: Iterable[Deployment]) -> set[str]:
+        """Add or update one profile's rows; returns the keys of those whose deployment changed (re-ranked
+        and repainted already)."""
         placed: list[tuple[SortKey, str]] = []
         keys = self._by_profile.setdefault(profile, set())
         updated: list[str] = []
@@ -138,20 +138,14 @@ class FleetTable(DeploymentsTable):
                 placed.append((_fleet_sort_key(profile, dep), key))
         if self._rank_again(updated):
             self._ordered_ids = None
-        if len(placed) > BULK_INSERT:
-            self._order.extend(placed)
-            self._order.sort()
-        else:
-            import bisect
-
-            for item in placed:
-                bisect.insort(self._order, item)
+        self._place(placed)
         if placed:
             self._ordered_ids = None
         if self._ordered_ids is None or refilter:
             self._reindex()
-        elif updated:
+        if updated:
             self._refresh_rows(set(updated))
+        return set(updated)
 
     def remove_in(self, profile: str, ids: Iterable[str], *, reindex: bool = True) -> None:
         keys = self._by_profile.setdefault(profile, set())

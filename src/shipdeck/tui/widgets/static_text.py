@@ -12,11 +12,12 @@ from rich.text import Text
 from textual.widgets import Static
 
 
-def set_text(widget: Static, content: str | Text) -> bool:
-    """Show ``content`` in ``widget`` unless it already does; True when it was updated."""
+def set_text(widget: Static, content: str | Text, *, layout: bool = True) -> bool:
+    """Show ``content`` in ``widget`` unless it already does; True when it was updated. ``layout=False``
+    for a widget whose size its text never changes (a one-line header of fixed height)."""
     if _same(widget.content, content):
         return False
-    widget.update(content)
+    widget.update(content, layout=layout)
     return True
 
 
