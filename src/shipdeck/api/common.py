@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from httpx_sse import ServerSentEvent
-
 from shipdeck.api.base import Adapter, StreamHealth
-from shipdeck.api.sse import iter_sse
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
+
+if TYPE_CHECKING:
+    from httpx_sse import ServerSentEvent  # httpx is imported with the first stream (api/sse.py)
 
 SSE_HEADERS = {"Accept": "text/event-stream"}
 # A list longer than this is mapped to models in a worker thread (map_rows).
@@ -53,6 +53,8 @@ class HttpAdapter(Adapter):
         None), ended by a NetworkError when no byte comes within the heartbeat timeout. ``connected``:
         this is the event stream, whose health says "up" as soon as it connects (a quiet account may send
         no event for minutes; until the first, the header said '● polled' long after the server was back)."""
+        from shipdeck.api.sse import iter_sse
+
         headers = dict(SSE_HEADERS)
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)

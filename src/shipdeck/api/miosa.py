@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
-
-from httpx_sse import ServerSentEvent
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shipdeck.api.base import keep_newest
 from shipdeck.api.common import HttpAdapter, map_rows
@@ -49,6 +47,9 @@ from shipdeck.model import (
     Version,
 )
 from shipdeck.model.service_health import HealthDetail, ServiceHealth
+
+if TYPE_CHECKING:
+    from httpx_sse import ServerSentEvent
 
 T = TypeVar("T")
 

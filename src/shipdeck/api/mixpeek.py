@@ -36,10 +36,7 @@ import json
 import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
-from typing import Any
-
-import httpx
-from httpx_sse import ServerSentEvent
+from typing import TYPE_CHECKING, Any
 
 from shipdeck.api.base import keep_newest, new_idempotency_key, next_offset, offset_of
 from shipdeck.api.common import HttpAdapter, map_rows
@@ -79,6 +76,9 @@ from shipdeck.model import (
     Version,
 )
 from shipdeck.model.service_health import HealthDetail, ServiceHealth
+
+if TYPE_CHECKING:
+    from httpx_sse import ServerSentEvent
 
 ENVIRONMENTS = ("production", "staging")
 DEPLOY_STAGES = ("queued", "building", "complete")
@@ -678,6 +678,8 @@ class MixpeekAdapter(HttpAdapter):
 
     async def _put_presigned(self, url: str, bundle: bytes) -> None:
         """PUT to storage: a presigned URL carries its own signature, so no token goes with it."""
+        import httpx
+
         target = httpx.URL(url)
         if target.scheme not in ("http", "https"):
             raise ProtocolError(f"Mixpeek upload-url: not an http(s) upload URL ({target.scheme!r})")

@@ -4,19 +4,23 @@ The factory (:mod:`shipdeck.api.factory`) builds adapters from ``SPECS``; config
 row each spec builds on (:mod:`shipdeck.config.providers`: config may not import api); the CLI's
 ``--provider`` choices and the demo's profiles come from here too. A fourth provider adds its adapter module,
 its row in ``config/providers.py`` and its spec below (plus its sandbox surface and seed under ``sim/``).
+
+A spec names its adapter's module, imported when the adapter or its capabilities are first asked for: the
+console imports only the adapter of the profile it opens (not all three, nor their HTTP and WebSocket
+libraries before they are used).
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-from shipdeck.api.common import HttpAdapter
-from shipdeck.api.miosa import MIOSA_CAPABILITIES, MiosaAdapter
-from shipdeck.api.miteos import MITEOS_CAPABILITIES, MiteosAdapter
-from shipdeck.api.mixpeek import MIXPEEK_CAPABILITIES, MixpeekAdapter
 from shipdeck.config.providers import PROVIDER_DEFAULTS, ProviderDefaults, ProviderName
 from shipdeck.model import Capabilities, Capability
+
+if TYPE_CHECKING:
+    from shipdeck.api.common import HttpAdapter
 
 DemoRole = Literal["console", "tasks"]
 
@@ -32,9 +36,17 @@ class DemoProfile:
 @dataclass(frozen=True)
 class ProviderSpec:
     name: ProviderName
-    adapter: type[HttpAdapter]
-    capabilities: Capabilities
+    module: str  # the adapter's module
+    adapter_class: str  # its adapter class there, whose ``capabilities`` are the provider's
     demo: DemoProfile | None = None
+
+    @property
+    def adapter(self) -> type[HttpAdapter]:
+        return cast("type[HttpAdapter]", getattr(importlib.import_module(self.module), self.adapter_class))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.adapter.capabilities
 
     @property
     def defaults(self) -> ProviderDefaults:
@@ -52,9 +64,9 @@ class ProviderSpec:
 SPECS: dict[ProviderName, ProviderSpec] = {
     spec.name: spec
     for spec in (
-        ProviderSpec("miosa", MiosaAdapter, MIOSA_CAPABILITIES, DemoProfile("demo", "console")),
-        ProviderSpec("miteos", MiteosAdapter, MITEOS_CAPABILITIES, DemoProfile("demo-tasks", "tasks")),
-        ProviderSpec("mixpeek", MixpeekAdapter, MIXPEEK_CAPABILITIES),
+        ProviderSpec("miosa", "shipdeck.api.miosa", "MiosaAdapter", DemoProfile("demo", "console")),
+        ProviderSpec("miteos", "shipdeck.api.miteos", "MiteosAdapter", DemoProfile("demo-tasks", "tasks")),
+        ProviderSpec("mixpeek", "shipdeck.api.mixpeek", "MixpeekAdapter"),
     )
 }
 
@@ -83,8 +95,8 @@ def check_specs() -> list[str]:
     for name, spec in SPECS.items():
         if spec.capabilities.provider != name or spec.adapter.provider != name:
             problems.append(f"{name}: capabilities or adapter name another provider")
-        if spec.adapter.capabilities is not spec.capabilities:
-            problems.append(f"{name}: the adapter's capabilities are not the spec's")
+        if spec.adapter.__module__ != spec.module:
+            problems.append(f"{name}: the adapter class is not defined in {spec.module}")
         if spec.capabilities.supports(Capability.DEPLOY) and not spec.capabilities.deploy_targets:
             problems.append(f"{name}: grants deploy but names no deploy targets")
         if name in PROVIDER_DEFAULTS and spec.capabilities.supports(Capability.TASKS) != spec.defaults.tasks:

@@ -16,17 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_random_exponential,
-)
+from typing import TYPE_CHECKING, Any
 
 from shipdeck import __version__
 from shipdeck.api.base import new_idempotency_key
@@ -48,6 +38,12 @@ from shipdeck.api.errors import (
 )
 from shipdeck.api.parsing import decode_json, optional_float, optional_int, parse_error_body
 from shipdeck.config.profile import Secret
+
+if TYPE_CHECKING:
+    # Imported when the first request is made (httpx and tenacity: 40-70 ms), so that building an adapter
+    # costs nothing before the console has painted its first frame.
+    import httpx
+    from tenacity import RetryCallState
 
 USER_AGENT = f"shipdeck/{__version__}"
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -145,22 +141,33 @@ class Transport:
         self.max_body_bytes = max_body_bytes
         self.budget = RateBudget()
         self._token = token
-        self._client = httpx.AsyncClient(
-            # Every request goes to base_url + path and no redirect is followed, so a plain http:// base
-            # URL never speaks TLS: building the verifying context (loading the CA bundle: 25-60 ms of the
-            # start) would be for nothing. An https:// base URL always verifies.
-            verify=not self.base_url.lower().startswith("http://"),
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_keepalive_connections=10, max_connections=20, keepalive_expiry=30.0),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(extra_headers or {})},
-        )
+        self._extra_headers = dict(extra_headers or {})
+        self._http: httpx.AsyncClient | None = None  # made for the first request
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The keep-alive client, made (and httpx imported) when the first request needs it."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(
+                # Every request goes to base_url + path and no redirect is followed, so a plain http:// base
+                # URL never speaks TLS: building the verifying context (loading the CA bundle: 25-60 ms of
+                # the start) would be for nothing. An https:// base URL always verifies.
+                verify=not self.base_url.lower().startswith("http://"),
+                follow_redirects=False,
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                limits=httpx.Limits(max_keepalive_connections=10, max_connections=20, keepalive_expiry=30.0),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json", **self._extra_headers},
+            )
+        return self._http
 
     def __repr__(self) -> str:
         return f"Transport({self.provider}, {self.base_url!r}, profile={self.profile_name!r})"
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     # -- public calls -----------------------------------------------------------------------------------
     async def get(
@@ -201,6 +208,8 @@ class Transport:
             headers["Idempotency-Key"] = idempotency_key
         retry_allowed = method in SAFE_METHODS or idempotency_key is not None
         what = f"{method} {path}"
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.deadline),
             wait=self._wait,
@@ -234,6 +243,8 @@ class Transport:
         self, path: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[httpx.Response]:
         """Open a long-lived streaming GET (SSE); an error status is raised as a typed error at once."""
+        import httpx
+
         what = f"GET {path}"
         request = self._build("GET", path, params, None, dict(headers or {}))
         # No read timeout on a stream: the caller's heartbeat watchdog judges silence. The per-request one
@@ -284,6 +295,8 @@ class Transport:
 
     @property
     def host(self) -> str:
+        import httpx
+
         return httpx.URL(self.base_url).host
 
     # -- one attempt --------------------------------------------------------------------------------------
@@ -295,6 +308,8 @@ class Transport:
         json: Any,
         headers: dict[str, str],
     ) -> httpx.Request:
+        import httpx
+
         clean_params = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         headers = {**headers, "Authorization": self._authorization()}
         try:
@@ -316,6 +331,8 @@ class Transport:
         what: str,
         delivery: _Delivery,
     ) -> Any:
+        import httpx
+
         request = self._build(method, path, params, json, headers)
         sending = _Sending(delivery)
         # httpcore says when it starts writing the request: until then (waiting for the pool, connecting)
@@ -364,6 +381,8 @@ class Transport:
             raise ProtocolError(f"{exc.message}; {MAYBE_APPLIED}", request_id=exc.request_id) from None
 
     async def _read_capped(self, response: httpx.Response, what: str) -> bytes:
+        import httpx
+
         declared = optional_int(response.headers.get("content-length"))
         if declared is not None and declared > self.max_body_bytes:
             raise ProtocolError(self._too_big(what))
@@ -391,6 +410,8 @@ class Transport:
 
     # -- errors ---------------------------------------------------------------------------------------------
     def _network_error(self, exc: httpx.HTTPError, what: str) -> NetworkError:
+        import httpx
+
         tls = _tls_failure(exc)
         if tls is not None:
             # Another attempt meets the same certificate or the same plain-HTTP port: say so at once.
@@ -468,6 +489,8 @@ class Transport:
 
     # -- retry policy ---------------------------------------------------------------------------------------
     def _wait(self, state: RetryCallState) -> float:
+        from tenacity import wait_random_exponential
+
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, ApiError) and exc.retry_after is not None and exc.retry_after >= 0:
             return min(exc.retry_after, MAX_RETRY_AFTER)

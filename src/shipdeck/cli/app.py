@@ -16,10 +16,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import argcomplete
-from argcomplete.shell_integration import shellcode
 
 from shipdeck.api.errors import NetworkError, ShipdeckError
-from shipdeck.cli.demo import DemoSandbox
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
 from shipdeck.config.console_options import ConsoleOptions
@@ -35,7 +33,9 @@ from shipdeck.config.loader import (
 from shipdeck.config.paths import config_file, state_dir
 from shipdeck.config.profile import Profile
 from shipdeck.config.themes import load_themes
-from shipdeck.model.validation import domain_problem
+
+# What only some commands use is imported by them (the sandbox's demo, completion, domain checks): the
+# console's start imports none of it (tests/cli/test_start_imports.py).
 
 if TYPE_CHECKING:
     from shipdeck.cli.commands import Command
@@ -95,6 +95,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return sim_main(list(args.sim_args))
     if command == "completion":
+        from argcomplete.shell_integration import shellcode
+
         print(shellcode(["shipdeck"], shell=args.shell), end="")
         return 0
     # The commands are imported when used: the console starts without any of them.
@@ -172,6 +174,8 @@ def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> Consol
 def _check_arguments(args: argparse.Namespace) -> None:
     """What the parser cannot check alone, checked before any request (usage errors, exit code 2)."""
     if args.command == "domains" and args.domain_action == "add" and args.domain:
+        from shipdeck.model.validation import domain_problem
+
         problem = domain_problem(args.domain)
         if problem:
             raise UsageError(f"domains add: {problem}")
@@ -314,6 +318,8 @@ class _NoticePrinter:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from shipdeck.cli.demo import DemoSandbox
+
     db_path = state_dir() / "demo.db"
     if args.fresh:
         for leftover in (db_path, db_path.with_name("demo.db-wal"), db_path.with_name("demo.db-shm")):

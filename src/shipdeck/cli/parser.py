@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator, Sequence
+from typing import overload
 
 from shipdeck import __version__
 from shipdeck.api.providers import SPECS, deploy_targets
@@ -34,6 +36,30 @@ class _Parser(argparse.ArgumentParser):
 
 class UsageError(Exception):
     exit_code = 2
+
+
+class _DeployTargets(Sequence[str]):
+    """``deploy --target``'s choices, asked of the providers' capabilities only when argparse checks or
+    shows them: building the parser (every start, the console's too) imports no adapter module."""
+
+    def _targets(self) -> tuple[str, ...]:
+        return deploy_targets()
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._targets()[index]
+
+    def __len__(self) -> int:
+        return len(self._targets())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._targets()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,7 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
         yes_flag,
     )
     deploy.add_argument("--workspace", required=True, metavar="WS", help="the workspace to deploy (ws_...)")
-    deploy.add_argument("--target", required=True, choices=deploy_targets(), help="hosting target")
+    deploy.add_argument(  # a metavar: argparse would list the choices (import the adapters) to check one
+        "--target",
+        required=True,
+        choices=_DeployTargets(),
+        metavar="TARGET",
+        help="hosting target: %(choices)s",
+    )
     deploy.add_argument(
         "--config",
         metavar="CFG",

@@ -513,6 +513,7 @@ class LiveState:
         ):
             self._detail_dirty |= DETAIL_PARTS
         self._pending.reset = True
+        self._publish_now()  # the whole list, and the header's "live", without the coalescing wait
         self._wake.set()
         self._numbers_wake.set()
 
@@ -534,6 +535,7 @@ class LiveState:
                     # header said 'live' until the first poll, then 'polled').
                     pushed = self.adapter.capabilities.supports(Capability.EVENT_STREAM)
                     self._set_connection(ConnectionState.LIVE, "" if pushed else "polling")
+                    self._publish_now()  # the first rows are what a start (or a reconnect) waits for
             else:
                 self._pending.changed.update(dep.id for dep in page)
             if len(self.deployments) >= GC_FREEZE_AFTER:
@@ -854,6 +856,13 @@ class LiveState:
             batch, self._batch = self._batch, ChangeBatch()
             if batch:
                 self.publish(batch)
+
+    def _publish_now(self) -> None:
+        """Publish what was gathered at once, without waiting for the coalescing interval."""
+        self._batch_touched.clear()
+        batch, self._batch = self._batch, ChangeBatch()
+        if batch:
+            self.publish(batch)
 
     def publish(self, batch: ChangeBatch) -> None:
         for subscriber in list(self._subscribers):

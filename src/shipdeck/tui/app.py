@@ -10,10 +10,11 @@ looked at for ``warm_for`` seconds is closed (its mode removed).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -29,7 +30,6 @@ from shipdeck.live.state import Clock, LiveState, utc_now
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
 from shipdeck.tui.alerts import Alerter
 from shipdeck.tui.bindings import all_binding_ids, checked_keymap
-from shipdeck.tui.commands import ShipdeckCommands
 from shipdeck.tui.context import (
     WARM_FOR,
     ProfileContext,
@@ -38,15 +38,29 @@ from shipdeck.tui.context import (
     default_adapter_factory,
 )
 from shipdeck.tui.screens.dialogs import ConfirmDialog
-from shipdeck.tui.screens.fleet import FleetScreen
-from shipdeck.tui.screens.help import HelpScreen, help_rows
 from shipdeck.tui.screens.main import MainScreen
-from shipdeck.tui.screens.profiles import ProfileSwitcher
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import literal
 from shipdeck.tui.themes import THEME_VARIABLE_DEFAULTS, convert_themes, pick_theme
 
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+# The screens a start on one profile does not show (the fleet, help, the switcher, the palette's commands)
+# are imported when first opened: the first frame waits for less.
+
 FLEET_MODE = "fleet"
+# The profiles' work (the live loops) starts once the first frame is painted, with the last known list in
+# it; at the latest this long (s) after mounting, should that frame never settle.
+FIRST_FRAME_WAIT = 1.0
+
+
+def _shipdeck_commands() -> type[Provider]:
+    from shipdeck.tui.commands import ShipdeckCommands
+
+    return ShipdeckCommands
+
+
 # Seconds between two looks for contexts that have been idle for longer than warm_for.
 COOL_EVERY = 15.0
 
@@ -60,7 +74,7 @@ class ShipdeckApp(App[int]):
     TITLE = "shipdeck"
     # The screen gets -narrow below 100 columns (the header drops what matters least).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    COMMANDS = App.COMMANDS | {ShipdeckCommands}
+    COMMANDS = App.COMMANDS | {_shipdeck_commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -104,13 +118,30 @@ class ShipdeckApp(App[int]):
             alert=self.alert,
         )
         self.contexts = ProfileContexts(list(options.all_profiles), make)
+        self._first_frame = asyncio.Event()
         self._register_themes()
         # Made now: a profile the console cannot connect with fails here, before the terminal is taken.
         self._start_context = None if options.start_fleet else self.contexts.get(options.profile.name)
 
     def _run_for_context(self, work: Coroutine[Any, Any, None], group: str, name: str) -> Worker[None]:
         # App workers: a change in flight or a live loop outlives a switch to another profile's screen.
-        return self.run_worker(work, name=name, group=group, exit_on_error=False)
+        return self.run_worker(self._after_first_frame(work), name=name, group=group, exit_on_error=False)
+
+    async def _after_first_frame(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` once the first frame is on screen: connecting (the HTTP client, the first request,
+        reading its answer) does not delay painting the last known list."""
+        if not self._first_frame.is_set():
+            try:
+                await self._first_frame.wait()
+            except BaseException:
+                work.close()  # cancelled before it started
+                raise
+        await work
+
+    @property
+    def first_frame_painted(self) -> bool:
+        """The first frame is on screen (the profiles' live loops may start)."""
+        return self._first_frame.is_set()
 
     def _register_themes(self) -> None:
         themes, problems = convert_themes(self.options.theme_specs)
@@ -133,6 +164,9 @@ class ShipdeckApp(App[int]):
             await self.switch_profile(self.options.profile.name)
         for problem in self._startup_problems:
             self.notify(literal(problem), severity="warning", markup=False, timeout=8)
+        # Called once the screen has been refreshed and nothing more is waiting to be painted.
+        self.call_after_refresh(self._first_frame.set)
+        self.set_timer(FIRST_FRAME_WAIT, self._first_frame.set, name="first-frame-wait")
         self.set_interval(1.0, self._tick, name="contexts-tick")
         self.set_interval(COOL_EVERY, self._cool, name="contexts-cool")
 
@@ -146,11 +180,15 @@ class ShipdeckApp(App[int]):
         await self.switch_mode(mode)
 
     async def open_fleet(self) -> None:
+        from shipdeck.tui.screens.fleet import FleetScreen
+
         if FLEET_MODE not in self._modes:
             self.add_mode(FLEET_MODE, lambda: FleetScreen(self.contexts))
         await self.switch_mode(FLEET_MODE)
 
     def action_switch_profile(self) -> None:
+        from shipdeck.tui.screens.profiles import ProfileSwitcher
+
         if isinstance(self.screen, ProfileSwitcher) or self._only_one_profile():
             return
         current = self.active_context
@@ -262,6 +300,8 @@ class ShipdeckApp(App[int]):
 
     # -- keymap ------------------------------------------------------------------------------------------
     def _apply_keymap(self) -> None:
+        if not self.options.keymap:
+            return  # nothing to check: knowing every id imports every screen's module
         keymap, problems = checked_keymap(self.options.keymap, all_binding_ids(ShipdeckApp))
         self._startup_problems += problems
         self.set_keymap(keymap)
@@ -302,6 +342,8 @@ class ShipdeckApp(App[int]):
             self.push_screen(AuditScreen(context.session))
 
     def action_help(self) -> None:
+        from shipdeck.tui.screens.help import HelpScreen, help_rows
+
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return

@@ -145,6 +145,8 @@ class ProfileContext:
         if self.closed or (self.worker is not None and not self.worker.is_finished):
             return
         self.live_failure = None
+        # The last known list now, not in the live loop: the screen attaching paints it in its first frame.
+        self.live.load_cache()
         self.worker = self._run_worker(self.live.run(), "live", "live")
 
     def cold(self, now: float, warm_for: float) -> bool:

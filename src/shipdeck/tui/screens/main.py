@@ -501,11 +501,13 @@ class MainScreen(Screen[None]):
             self.notify(literal(problem), severity="warning", markup=False)
 
     def refresh_header(self) -> None:
-        if not self.is_mounted:
+        # Also from on_mount (the first batch: the last known list and its age go into the first frame).
+        try:
+            header = self.query_one(StatusHeader)
+        except NoMatches:
             return
         context = self.context
         live = context.live
-        header = self.query_one(StatusHeader)
         if context.live_failure is not None:
             header.show_stopped(context.live_failure)
         else:
