@@ -180,3 +180,38 @@ async def test_the_detail_pane_shown_again_unchanged_updates_none_of_its_lines(
             screen.detail.show(table.highlighted, app.live.detail)
             screen.show_health()
         assert updates == [], f"lines set again with the text they show: {sorted(set(updates))}"
+
+
+async def test_a_list_shown_again_with_the_same_rows_repaints_nothing() -> None:
+    """The detail is read again every minute; its Versions, Domains and Env lists were shown anew each
+    time, and every line of them (the header too) went to the terminal unchanged (bench/idle.py)."""
+    from shipdeck.model import EnvVar
+    from shipdeck.tui.widgets.detail_pane import EnvList
+
+    class ListApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield EnvList(id="env")
+
+    app = ListApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(EnvList)
+        rows = [EnvVar(name=f"VAR_{i}", preview="••••") for i in range(5)]
+        table.show_rows(rows, empty="no environment variables")
+        await pilot.pause()
+        painted: list[int] = []
+        render_line = table.render_line
+
+        def counted(y: int) -> Strip:
+            painted.append(y)
+            return render_line(y)
+
+        table.render_line = counted  # type: ignore[method-assign]
+        for _ in range(3):
+            table.show_rows([row.model_copy() for row in rows], empty="no environment variables")
+            await pilot.pause()
+        assert painted == []
+        table.show_rows(
+            [*rows[:4], EnvVar(name="VAR_4", preview="changed")], empty="no environment variables"
+        )
+        await pilot.pause()
+        assert painted, "a changed row was not repainted"

@@ -127,15 +127,21 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
         """Every row anew (``empty`` is the message when there are none). The cursor goes to ``select`` if it
         is there, else stays on the same row when ``keep_cursor`` and that row is still there (else on the
         same line), else to the first row."""
+        message = "" if rows else empty
+        if keep_cursor and select is None and message == self.message and self._rows == list(rows):
+            # Read again, nothing changed (the detail is re-read every minute): nothing to repaint.
+            return
         kept = select if select is not None else (self.highlighted_key if keep_cursor else None)
         self._rows = list(rows)
-        self.message = "" if self._rows else empty
+        self.message = message
         self._resize()
         index = self._index_of(kept) if kept is not None else None
         self.cursor = index if index is not None else (self.cursor if keep_cursor else 0)
 
     def show_message(self, message: str) -> None:
         """No rows: why (``loading…``, a server's reason, or nothing when there is nothing to show)."""
+        if not self._rows and message == self.message:
+            return
         self._rows = []
         self.message = message
         self._resize()
