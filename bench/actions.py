@@ -94,8 +94,13 @@ async def run(rounds: int) -> list[Result]:
                     lambda: isinstance(app.screen, ConfirmDialog), timeout=10, what="the confirm dialog"
                 )
                 await pilot.pause(0.1)
+                # The key the dialog asks for: enter when it has a reason field (a 'y' there is text).
+                dialog = app.screen
+                confirm_key = (
+                    "enter" if isinstance(dialog, ConfirmDialog) and dialog.request.ask_reason else "y"
+                )
                 pressed = time.monotonic()
-                send_key(app, "y")
+                send_key(app, confirm_key)
                 await wait_until(
                     lambda pressed=pressed: any(
                         at >= pressed and path.endswith("/rollback") for at, _, path in tap.requests
