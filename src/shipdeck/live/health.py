@@ -298,7 +298,7 @@ class HealthMonitor:
     def _waiting_for_screen(self) -> bool:
         """Nothing is read until the screen has said which rows it shows (at most health_screen_wait after
         the first rows are known): the start allowance is for those rows, and the rotation of a big
-        account begins elsewhere (it read 16 rows off screen, and the screen's waited for refills)."""
+        account begins elsewhere (it read 16 rows off screen, and the rows on screen waited for refills)."""
         if self._bucket is not None or self._shown:
             return False
         if not self.state.deployments:
