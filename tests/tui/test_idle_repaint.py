@@ -215,3 +215,56 @@ async def test_a_list_shown_again_with_the_same_rows_repaints_nothing() -> None:
         )
         await pilot.pause()
         assert painted, "a changed row was not repainted"
+
+
+async def test_the_versions_shown_again_still_move_their_marker_and_their_ages() -> None:
+    """Rows the same, the table repaints nothing; but the active marker (after a rollback the same versions
+    are listed) and an AGE text that the clock moved must still reach the screen."""
+    from shipdeck.model import Version
+    from shipdeck.tui.widgets.versions_table import VersionsTable
+
+    clock = Clock(NOW)
+
+    class VersionsApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield VersionsTable(clock=clock, id="versions")
+
+    versions = [
+        Version(
+            id=f"ver_{n}",
+            deployment_id="dep_1",
+            number=n,
+            state="ready",
+            created_at=NOW - timedelta(minutes=n),
+        )
+        for n in (1, 2)
+    ]
+    app = VersionsApp()
+    async with app.run_test(size=(80, 6)) as pilot:
+        table = app.query_one(VersionsTable)
+        table.show_versions(versions, active="ver_2", keep_cursor=True)
+        await pilot.pause()
+
+        def line_of(number: int) -> str:
+            return table.render_line(1 + [v.number for v in table.rows].index(number)).text
+
+        assert line_of(2).startswith("▶") and not line_of(1).startswith("▶")
+        painted: list[int] = []
+        render_line = table.render_line
+
+        def counted(y: int) -> Strip:
+            painted.append(y)
+            return render_line(y)
+
+        table.render_line = counted  # type: ignore[method-assign]
+        table.show_versions(versions, active="ver_2", keep_cursor=True)
+        await pilot.pause()
+        assert painted == []  # nothing moved: nothing repainted
+        table.show_versions(versions, active="ver_1", keep_cursor=True)  # rolled back: the same list
+        await pilot.pause()
+        assert painted and line_of(1).startswith("▶")
+        painted.clear()
+        clock.now += timedelta(hours=2)  # "1m" is now "2h": the next show repaints it
+        table.show_versions(versions, active="ver_1", keep_cursor=True)
+        await pilot.pause()
+        assert painted and "2h" in line_of(1)

@@ -45,8 +45,18 @@ class VersionsTable(VirtualTable[Version]):
 
     def show_versions(self, versions: Iterable[Version], *, active: str | None, keep_cursor: bool) -> None:
         """Every row anew; the cursor stays on the same version when ``keep_cursor`` and it is still there."""
+        rows = newest_first(versions)
+        # show_rows repaints nothing when the rows are the same; what else this table shows may have moved:
+        # the active marker, or an AGE text since the last paint (the detail's minutely re-read kept them
+        # current when every show repainted).
+        now = self.clock()
+        moved = active != self._active or any(
+            age_text(row.created_at, now) != age_text(row.created_at, self._now) for row in rows
+        )
         self._active = active
-        self.show_rows(newest_first(versions), empty="no versions yet", keep_cursor=keep_cursor)
+        self.show_rows(rows, empty="no versions yet", keep_cursor=keep_cursor)
+        if moved:
+            self.refresh()
 
     def row_key(self, row: Version) -> str:
         return row.id
