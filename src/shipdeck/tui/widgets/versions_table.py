@@ -47,11 +47,14 @@ class VersionsTable(VirtualTable[Version]):
         """Every row anew; the cursor stays on the same version when ``keep_cursor`` and it is still there."""
         rows = newest_first(versions)
         # show_rows repaints nothing when the rows are the same; what else this table shows may have moved:
-        # the active marker, or an AGE text since the last paint (the detail's minutely re-read kept them
-        # current when every show repainted).
+        # the active marker, or an AGE text on screen since the last paint (the detail's minutely re-read
+        # kept them current when every show repainted). Rows off screen get their age when painted; this
+        # runs for every batch about the deployment shown, so only the lines on screen are looked at.
         now = self.clock()
+        top = int(self.scroll_y)
+        on_screen = rows[top : top + max(1, self.scrollable_content_region.height)]
         moved = active != self._active or any(
-            age_text(row.created_at, now) != age_text(row.created_at, self._now) for row in rows
+            age_text(row.created_at, now) != age_text(row.created_at, self._now) for row in on_screen
         )
         self._active = active
         self.show_rows(rows, empty="no versions yet", keep_cursor=keep_cursor)
