@@ -92,19 +92,20 @@ class EventLog(Log):
         """Queue lines (shown on the next flush). Each line is made literal; embedded newlines split it."""
         for line in lines:
             for part in str(line).split("\n"):
-                if len(self._pending) == self._pending.maxlen:
-                    self.dropped_lines += 1
-                self._pending.append(literal(part))
+                self._queue(literal(part))
         self._schedule_flush()
 
     def write_events(self, events: Iterable[Event]) -> None:
         """Queue events (each one line, formatted by :func:`format_event` when flushed)."""
-        pending = self._pending
         for event in events:
-            if len(pending) == pending.maxlen:
-                self.dropped_lines += 1
-            pending.append(event)
+            self._queue(event)
         self._schedule_flush()
+
+    def _queue(self, item: str | Event) -> None:
+        """One line to show on the next flush; the oldest queued is dropped (and counted) when full."""
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped_lines += 1
+        self._pending.append(item)
 
     def flush(self) -> None:
         """Write what is queued in one batch (called by the timer; tests may call it directly)."""
