@@ -852,13 +852,10 @@ class LiveState:
         while True:
             await self._batch_touched.wait()
             await asyncio.sleep(self.timing.coalesce_interval)
-            self._batch_touched.clear()
-            batch, self._batch = self._batch, ChangeBatch()
-            if batch:
-                self.publish(batch)
+            self._publish_now()
 
     def _publish_now(self) -> None:
-        """Publish what was gathered at once, without waiting for the coalescing interval."""
+        """Publish what was gathered (at once when called outside the publisher's interval)."""
         self._batch_touched.clear()
         batch, self._batch = self._batch, ChangeBatch()
         if batch:
