@@ -63,8 +63,10 @@ async def test_a_load_reads_its_pages_the_watched_detail_once_and_only_the_shown
     assert counted["pages"] == COUNT // PAGE
     # The detail was read once (its env read is the detail's alone), not again when the load ended.
     assert counted["env"] == 1
-    # Versions: the detail's own read(s) and the three rows on screen, once each; none of the other 1,996.
+    # Versions: the detail's own read and the three rows on screen, once each; none of the other 1,996.
     read_versions = {key.removeprefix("versions of ") for key in counted if key.startswith("versions of ")}
     assert read_versions == {watched, *shown}
     assert all(counted[f"versions of {dep_id}"] == 1 for dep_id in shown)
+    # The watched row's versions were read once: its pipeline runs are made of the versions just read.
+    assert counted[f"versions of {watched}"] == 1
     assert counted["reread"] == 0

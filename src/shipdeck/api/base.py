@@ -12,7 +12,7 @@ import asyncio
 import heapq
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -260,8 +260,14 @@ class Adapter(ABC):
     async def get_build(self, deployment_id: str, build_id: str) -> Build:
         raise self._unsupported(Capability.BUILDS)
 
-    async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
-        """The deployment's pipeline runs, newest first (Miosa: version builds; Miteos: the deployment)."""
+    async def list_pipeline_runs(
+        self, deployment_id: str, *, versions: Sequence[Version] | None = None
+    ) -> list[PipelineRun]:
+        """The deployment's pipeline runs, newest first (Miosa: version builds; Miteos: the deployment).
+
+        ``versions``: the deployment's newest versions when the caller has just read them (the detail
+        reads versions and runs together); a provider whose runs are made of versions uses them instead
+        of reading them again. None: it reads what it needs."""
         return []
 
     # -- actions ----------------------------------------------------------------------------------------

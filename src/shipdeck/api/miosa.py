@@ -8,7 +8,7 @@ Every mapper below accepts the documented variants (``public_url`` / ``auto_subd
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -354,12 +354,15 @@ class MiosaAdapter(HttpAdapter):
     async def get_health_detail(self, deployment_id: str, *, span: str = "1h") -> HealthDetail | None:
         return await miosa_get_detail(self.transport, deployment_id, span=span)
 
-    async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
+    async def list_pipeline_runs(
+        self, deployment_id: str, *, versions: Sequence[Version] | None = None
+    ) -> list[PipelineRun]:
         """Publishes (versions, newest page) and repo builds as one list, newest first."""
-        versions = await self.list_versions(deployment_id, limit=50)
+        if versions is None:
+            versions = (await self.list_versions(deployment_id, limit=50)).items
         builds = await self.list_builds(deployment_id)
         # The newest 50 even when a server ignores the limit (100,000 runs built on the event loop froze it).
-        newest = keep_newest([], versions.items, 50)
+        newest = keep_newest([], list(versions), 50)
         runs = [version_run(v) for v in newest] + [build_run(b) for b in builds[:50]]
         return sorted(
             runs, key=lambda run: run.created_at.timestamp() if run.created_at else 0.0, reverse=True

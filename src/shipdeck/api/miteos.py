@@ -8,7 +8,7 @@ run (pending -> building -> deploying -> live); it has no rollback, promote or p
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,7 @@ from shipdeck.model import (
     Page,
     PipelineRun,
     Task,
+    Version,
 )
 
 DEPLOYMENT_STAGES = ("pending", "building", "deploying", "live")
@@ -246,7 +247,9 @@ class MiteosAdapter(HttpAdapter):
     async def get_deployment(self, deployment_id: str) -> Deployment:
         return miteos_deployment(await self._get_deployment_raw(deployment_id))
 
-    async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
+    async def list_pipeline_runs(
+        self, deployment_id: str, *, versions: Sequence[Version] | None = None
+    ) -> list[PipelineRun]:
         return [deployment_run(await self._get_deployment_raw(deployment_id))]
 
     async def create_deployment(

@@ -34,7 +34,7 @@ import html
 import io
 import json
 import zipfile
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -504,7 +504,9 @@ class MixpeekAdapter(HttpAdapter):
         body = await self.transport.get(f"/{_seg(app_id)}/versions/{number}")
         return mixpeek_version(body, app_id, deployment_id)
 
-    async def list_pipeline_runs(self, deployment_id: str) -> list[PipelineRun]:
+    async def list_pipeline_runs(
+        self, deployment_id: str, *, versions: Sequence[Version] | None = None
+    ) -> list[PipelineRun]:
         """This environment's runs, newest first: the deploys started here and the environment's latest
         deploy (each read by id), then the versions deployed into it."""
         app_id, environment = split_deployment_id(deployment_id)
@@ -521,7 +523,9 @@ class MixpeekAdapter(HttpAdapter):
             except NotFound:
                 continue
         listed = {run.version_id for run in runs if run.version_id}
-        for version in await self.all_versions(deployment_id):
+        if versions is None:
+            versions = await self.all_versions(deployment_id)
+        for version in versions:
             if version.environment in (None, environment) and version.id not in listed:
                 runs.append(version_run(version, deployment_id))
         return runs
