@@ -18,8 +18,10 @@ from textual.widgets import Input, Static
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.session import ChangeSession
+from shipdeck.live.state import ChangeBatch
 from shipdeck.model import Event
 from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.context import ProfileContext
 from shipdeck.tui.screens.fleet import FleetScreen
 from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.widgets.fleet_table import FleetTable, row_key
@@ -401,3 +403,31 @@ async def test_escape_after_a_filter_goes_back_to_the_fleet_row_the_user_was_on(
         await pilot.press("escape")
         await wait_for(pilot, lambda: table.filter_text == "", what="the filter cleared")
         assert table.highlighted_key == key
+
+
+async def test_the_fleet_follows_each_profile_once_and_ticks_once(own_sim: SimServer, tmp_path: Path) -> None:
+    """Textual runs the on_mount of every class in the MRO: the fleet's own on_mount and the main
+    screen's both ran, so the first profile's batches were applied twice and the header ticked twice a
+    second (bench/idle.py's profile: 240 ticks in 120 s)."""
+    app = fleet_app(fleet_options(own_sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        fleet = fleet_of(app)
+        sent = {context.name: ChangeBatch(connection_changed=True) for context in fleet.members}
+        applied: list[str] = []  # the profiles whose batch of ours was applied, once per application
+        apply = fleet.apply_batch
+
+        def counted(batch: ChangeBatch, context: ProfileContext) -> None:
+            if batch is sent.get(context.name):
+                applied.append(context.name)
+            apply(batch, context)
+
+        fleet.apply_batch = counted  # type: ignore[method-assign]
+        assert len(sent) == 3
+        for context in fleet.members:
+            context.live.publish(sent[context.name])
+        await wait_for(pilot, lambda: len(applied) >= len(sent), what="every batch applied")
+        await pilot.pause()
+        assert sorted(applied) == sorted(sent)
+        ticks = [timer for timer in fleet._timers if timer.name == "header-tick"]
+        assert len(ticks) == 1

@@ -16,7 +16,6 @@ from shipdeck.tui.context import ProfileContext, ProfileContexts
 from shipdeck.tui.screens.command_line import CommandLine
 from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.text import literal
-from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from shipdeck.tui.widgets.detail_pane import DetailPane
 from shipdeck.tui.widgets.fleet_table import FleetTable, row_key, split_key
 from shipdeck.tui.widgets.static_text import set_text
@@ -76,13 +75,8 @@ class FleetScreen(MainScreen):
         yield DetailPane(clock=self.clock, id="detail")
         yield Footer(compact=True)
 
-    def on_mount(self) -> None:
-        table = self.query_one(DeploymentsTable)
-        table.health_source = self.health_of_row
-        table.focus()
-        for context in self.members:
-            self.follow(context)
-        self.set_interval(1.0, self.tick, name="header-tick")
+    def followed_contexts(self) -> Sequence[ProfileContext]:
+        return self.members
 
     @property
     def fleet(self) -> FleetTable:

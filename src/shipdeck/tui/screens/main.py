@@ -146,11 +146,19 @@ class MainScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # Textual runs the on_mount of every class in the MRO, so a subclass says what differs through
+        # followed_contexts, never with an on_mount of its own: the fleet had one, and it followed its
+        # first profile twice (each batch applied twice) and ticked twice a second.
         table = self.query_one(DeploymentsTable)
         table.health_source = self.health_of_row
         table.focus()
-        self.follow(self.context)
+        for context in self.followed_contexts():
+            self.follow(context)
         self.set_interval(1.0, self.tick, name="header-tick")
+
+    def followed_contexts(self) -> Sequence[ProfileContext]:
+        """The profiles whose live state this screen shows."""
+        return (self.context,)
 
     def follow(self, context: ProfileContext) -> None:
         """Subscribe to the context's live state and status, keep it connected, show what it has now (a
