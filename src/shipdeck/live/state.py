@@ -882,12 +882,21 @@ class LiveState:
         stale_after = self.timing.stale_after
         quiet_for = stale_after
         checked_at: datetime | None = None
+        floor = min(1.0, stale_after / 2)
+        wait = floor
         while True:
-            await asyncio.sleep(min(1.0, stale_after / 2))
+            await asyncio.sleep(wait)
+            wait = floor
             if self.last_heard != checked_at:
                 quiet_for = stale_after
             age = self.data_age()
-            if self.pages_loading or age is None or age < quiet_for:
+            if self.pages_loading or age is None:
+                continue
+            if age < quiet_for:
+                # Nothing is due before the silence reaches quiet_for (news only makes the data younger):
+                # sleep until then rather than wake every second for nothing, but at most stale_after / 2,
+                # so that news which shortens quiet_for again is not acted on later than that.
+                wait = max(floor, min(quiet_for - age, stale_after / 2))
                 continue
             health = self.adapter.stream_health
             if health is not None and health.down_since is not None:
