@@ -90,6 +90,18 @@ async def test_cursor_paging_reads_every_deployment_once(miosa: MiosaAdapter) ->
     assert LAST_REQUEST_ID.get()
 
 
+async def test_the_live_lists_pages_are_the_deployments_without_extras(miosa: MiosaAdapter) -> None:
+    whole = await miosa.list_deployments(limit=200)
+    rows = await miosa.list_deployment_rows(limit=200)
+    assert rows.next_cursor == whole.next_cursor and rows.items and all(not r.model_extra for r in rows.items)
+    assert any(dep.model_extra for dep in whole.items)  # what the rows leave out
+    assert [r.model_dump() for r in rows.items] == [
+        dep.model_dump(exclude=set(dep.model_extra or {})) for dep in whole.items
+    ]
+    paged = [dep.id async for page in miosa.iter_deployment_pages(limit=2, extras=False) for dep in page]
+    assert paged == [dep.id for dep in whole.items]
+
+
 async def test_detail_reads(miosa: MiosaAdapter) -> None:
     dep, ready = await with_ready_versions(miosa, 2)
     assert (await miosa.get_deployment(dep.id)).id == dep.id

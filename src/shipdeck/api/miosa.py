@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, create_model
 
 from shipdeck.api.base import keep_newest
 from shipdeck.api.common import HttpAdapter, map_rows
@@ -26,6 +29,7 @@ from shipdeck.api.parsing import (
     optional_int,
     unwrap_list,
     unwrap_object,
+    validated_model,
 )
 from shipdeck.api.pipeline import stages_for
 from shipdeck.api.streams import resilient_stream
@@ -115,6 +119,47 @@ def miosa_deployment(raw: Any) -> Deployment:
         },
         what="Miosa deployment",
     )
+
+
+# The URL a Miosa deployment is reached at, in the order of preference (the first one present).
+_URL_KEYS = ("public_url", "url", "auto_subdomain")
+
+
+@cache
+def _row_page() -> TypeAdapter[Any]:
+    """A Miosa page of deployments as rows: Deployment's own fields (the same types and validators) plus the
+    URL spellings, the provider's other fields ignored, validated in one call for the whole page. Built on
+    first use (the start's import does not pay for it)."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, info) for name, info in Deployment.model_fields.items() if name != "provider"
+    }
+    row = create_model(
+        "MiosaDeploymentRow",
+        __config__=ConfigDict(extra="ignore"),
+        public_url=(str | None, None),
+        auto_subdomain=(str | None, None),
+        **fields,
+    )
+    return TypeAdapter(list[row])  # type: ignore[valid-type]
+
+
+def miosa_deployment_rows(items: list[Any]) -> list[Deployment] | None:
+    """The deployments of a page without the provider's extra fields (what the live list keeps), or None
+    when any item is not one: the caller then maps item by item, which names the bad item and field."""
+    try:
+        rows = _row_page().validate_python(items)
+    except (ValidationError, TypeError, ValueError, RecursionError):
+        return None
+    deployments = []
+    for row in rows:
+        values = row.__dict__
+        url = first_present(values, *_URL_KEYS)
+        given = row.model_fields_set - {"public_url", "auto_subdomain"}
+        del values["public_url"], values["auto_subdomain"]
+        values["provider"] = "miosa"
+        values["url"] = url
+        deployments.append(validated_model(Deployment, values, given | {"provider", "url"}))
+    return deployments
 
 
 def miosa_version(raw: Any, deployment_id: str | None = None) -> Version:
@@ -298,6 +343,14 @@ class MiosaAdapter(HttpAdapter):
     async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
         body = await self.transport.get("/deployments", params={"limit": min(limit, 200), "cursor": cursor})
         return self._page(body, "deployments", miosa_deployment)
+
+    async def list_deployment_rows(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
+        body = await self.transport.get("/deployments", params={"limit": min(limit, 200), "cursor": cursor})
+        items = body.get("data") if isinstance(body, dict) else None
+        rows = miosa_deployment_rows(items) if isinstance(items, list) else None
+        if rows is None:
+            return self._page(body, "deployments", miosa_deployment)
+        return self._page(body, "deployments", miosa_deployment, items=rows)
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}")
@@ -669,8 +722,12 @@ class MiosaAdapter(HttpAdapter):
 
     # -- helpers ---------------------------------------------------------------------------------------------
     @staticmethod
-    def _page(body: Any, key: str, mapper: Callable[[JsonObject], T]) -> Page[T]:
-        items = [mapper(raw) for raw in unwrap_list(body, what=f"Miosa {key}", keys=(key,))]
+    def _page(
+        body: Any, key: str, mapper: Callable[[JsonObject], T], *, items: list[T] | None = None
+    ) -> Page[T]:
+        """A page of ``key``: its items mapped one by one (or ``items``, read already) and its cursor."""
+        if items is None:
+            items = [mapper(raw) for raw in unwrap_list(body, what=f"Miosa {key}", keys=(key,))]
         next_cursor = body.get("next_cursor") if isinstance(body, dict) else None
         if next_cursor is not None and not isinstance(next_cursor, str):
             raise ProtocolError(f"Miosa {key}: next_cursor is not a string")

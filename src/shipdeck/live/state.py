@@ -521,7 +521,7 @@ class LiveState:
         """Every page of deployments into the state (the first at once); the ids seen."""
         seen: set[str] = set()
         first = True
-        async for page in self.adapter.iter_deployment_pages(limit=self.page_size):
+        async for page in self.adapter.iter_deployment_pages(limit=self.page_size, extras=False):
             for dep in page:
                 seen.add(dep.id)
                 self._store(dep)
