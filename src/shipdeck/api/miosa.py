@@ -123,6 +123,7 @@ def miosa_deployment(raw: Any) -> Deployment:
 
 # The URL a Miosa deployment is reached at, in the order of preference (the first one present).
 _URL_KEYS = ("public_url", "url", "auto_subdomain")
+_URL_SPELLINGS = frozenset(_URL_KEYS) - {"url"}  # not fields of Deployment
 
 
 @cache
@@ -154,11 +155,12 @@ def miosa_deployment_rows(items: list[Any]) -> list[Deployment] | None:
     for row in rows:
         values = row.__dict__
         url = first_present(values, *_URL_KEYS)
-        given = row.model_fields_set - {"public_url", "auto_subdomain"}
+        given = row.__pydantic_fields_set__ - _URL_SPELLINGS
+        given.update(("provider", "url"))
         del values["public_url"], values["auto_subdomain"]
         values["provider"] = "miosa"
         values["url"] = url
-        deployments.append(validated_model(Deployment, values, given | {"provider", "url"}))
+        deployments.append(validated_model(Deployment, values, given))
     return deployments
 
 
