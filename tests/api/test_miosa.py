@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from shipdeck.api.base import Adapter
-from shipdeck.api.context import LAST_REQUEST_ID, background_reads
+from shipdeck.api.context import LAST_REQUEST_ID, background_reads, captured_bodies
 from shipdeck.api.errors import (
     AuthError,
     BudgetReserved,
@@ -100,6 +100,10 @@ async def test_the_live_lists_pages_are_the_deployments_without_extras(miosa: Mi
     ]
     paged = [dep.id async for page in miosa.iter_deployment_pages(limit=2, extras=False) for dep in page]
     assert paged == [dep.id for dep in whole.items]
+    with captured_bodies() as bodies:  # the raw view still gets the decoded body
+        assert (await miosa.list_deployment_rows(limit=200)).items == rows.items
+    listed = [body for _, path, body in bodies if path == "/deployments"]
+    assert isinstance(listed[0], dict) and listed[0]["data"][0]["id"] == rows.items[0].id
 
 
 async def test_detail_reads(miosa: MiosaAdapter) -> None:

@@ -16,6 +16,7 @@ from shipdeck.api.errors import ProtocolError, ShipdeckError, StreamResyncRequir
 from shipdeck.api.miosa import (
     miosa_build,
     miosa_deployment,
+    miosa_deployment_page,
     miosa_deployment_rows,
     miosa_domain,
     miosa_env_var,
@@ -273,7 +274,9 @@ def test_a_page_of_rows_is_the_mapped_deployments_without_extras() -> None:
         {"id": "dep_2", "name": "Blog", "url": "https://blog.example.test", "public_url": "https://b.test"},
     ]
     rows = miosa_deployment_rows(items)
-    assert rows is not None
+    page = miosa_deployment_page(json.dumps({"data": items, "next_cursor": "c2", "total": "7"}).encode())
+    assert rows is not None and page is not None
+    assert page.items == rows and page.next_cursor == "c2" and page.total == 7
     for row, item in zip(rows, items, strict=True):
         mapped = miosa_deployment(item)
         assert row.model_dump() == mapped.model_dump(exclude=set(mapped.model_extra or {}))
@@ -290,3 +293,13 @@ def test_a_page_with_a_bad_row_is_left_to_the_item_by_item_mapping() -> None:
     assert miosa_deployment_rows([{"id": "dep_1", "name": "Shop"}, "dep_2"]) is None
     with pytest.raises(ProtocolError, match="field 'name' is invalid"):
         miosa_deployment({"id": "dep_2", "name": 7})
+    good = {"id": "dep_1", "name": "Shop"}
+    for body in (
+        {"data": [good, {"id": "dep_2", "name": 7}]},
+        {"data": [good], "next_cursor": 5},
+        {"items": [good]},
+        [good],
+    ):
+        assert miosa_deployment_page(json.dumps(body).encode()) is None
+    for raw in (b"", b"\xff{", b'{"data": [', b"[" * 10_000 + b"]" * 10_000):
+        assert miosa_deployment_page(raw) is None

@@ -129,28 +129,53 @@ _URL_SPELLINGS = frozenset(_URL_KEYS) - {"url"}  # not fields of Deployment
 @cache
 def _row_page() -> TypeAdapter[Any]:
     """A Miosa page of deployments as rows: Deployment's own fields (the same types and validators) plus the
-    URL spellings, the provider's other fields ignored, validated in one call for the whole page. Built on
-    first use (the start's import does not pay for it)."""
+    URL spellings, the provider's other fields ignored, validated in one call for the whole page (from its
+    bytes: no JSON values in between). Built on first use (the start's import does not pay for it)."""
     fields: dict[str, Any] = {
         name: (info.annotation, info) for name, info in Deployment.model_fields.items() if name != "provider"
     }
+    ignore = ConfigDict(extra="ignore")
     row = create_model(
         "MiosaDeploymentRow",
-        __config__=ConfigDict(extra="ignore"),
+        __config__=ignore,
         public_url=(str | None, None),
         auto_subdomain=(str | None, None),
         **fields,
     )
-    return TypeAdapter(list[row])  # type: ignore[valid-type]
+    page = create_model(
+        "MiosaDeploymentRowPage",
+        __config__=ignore,
+        data=(list[row], ...),  # type: ignore[valid-type]
+        next_cursor=(str | None, None),
+        total=(Any, None),
+    )
+    return TypeAdapter(page)
+
+
+def miosa_deployment_page(raw: bytes) -> Page[Deployment] | None:
+    """A ``{"data": [...]}`` page's bytes -> its deployments without the provider's extra fields (what the
+    live list keeps), or None when it is not such a page of deployments: the caller then decodes it and
+    maps item by item, which names the bad item and field."""
+    try:
+        page = _row_page().validate_json(raw)
+    except (ValidationError, TypeError, ValueError, RecursionError):
+        return None
+    return Page(
+        items=_deployments_of(page.data), next_cursor=page.next_cursor or None, total=optional_int(page.total)
+    )
 
 
 def miosa_deployment_rows(items: list[Any]) -> list[Deployment] | None:
-    """The deployments of a page without the provider's extra fields (what the live list keeps), or None
-    when any item is not one: the caller then maps item by item, which names the bad item and field."""
+    """The deployments of a page's decoded items without the provider's extra fields, or None when any
+    item is not one (as :func:`miosa_deployment_page`)."""
     try:
-        rows = _row_page().validate_python(items)
+        page = _row_page().validate_python({"data": items})
     except (ValidationError, TypeError, ValueError, RecursionError):
         return None
+    return _deployments_of(page.data)
+
+
+def _deployments_of(rows: list[Any]) -> list[Deployment]:
     deployments = []
     for row in rows:
         values = row.__dict__
@@ -347,7 +372,11 @@ class MiosaAdapter(HttpAdapter):
         return self._page(body, "deployments", miosa_deployment)
 
     async def list_deployment_rows(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
-        body = await self.transport.get("/deployments", params={"limit": min(limit, 200), "cursor": cursor})
+        body = await self.transport.get(
+            "/deployments", params={"limit": min(limit, 200), "cursor": cursor}, parse=miosa_deployment_page
+        )
+        if isinstance(body, Page):
+            return body
         items = body.get("data") if isinstance(body, dict) else None
         rows = miosa_deployment_rows(items) if isinstance(items, list) else None
         if rows is None:
