@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from shipdeck.api.base import Adapter
-from shipdeck.api.context import LAST_REQUEST_ID, background_reads
+from shipdeck.api.context import LAST_REQUEST_ID, background_reads, captured_bodies
 from shipdeck.api.errors import (
     AuthError,
     BudgetReserved,
@@ -88,6 +88,22 @@ async def test_cursor_paging_reads_every_deployment_once(miosa: MiosaAdapter) ->
     assert all(dep.provider == "miosa" and dep.name for dep in whole.items)
     assert miosa.rate_limit_limit is not None and miosa.rate_limit_remaining is not None
     assert LAST_REQUEST_ID.get()
+
+
+async def test_the_live_lists_pages_are_the_deployments_without_extras(miosa: MiosaAdapter) -> None:
+    whole = await miosa.list_deployments(limit=200)
+    rows = await miosa.list_deployment_rows(limit=200)
+    assert rows.next_cursor == whole.next_cursor and rows.items and all(not r.model_extra for r in rows.items)
+    assert any(dep.model_extra for dep in whole.items)  # what the rows leave out
+    assert [r.model_dump() for r in rows.items] == [
+        dep.model_dump(exclude=set(dep.model_extra or {})) for dep in whole.items
+    ]
+    paged = [dep.id async for page in miosa.iter_deployment_pages(limit=2, extras=False) for dep in page]
+    assert paged == [dep.id for dep in whole.items]
+    with captured_bodies() as bodies:  # the raw view still gets the decoded body
+        assert (await miosa.list_deployment_rows(limit=200)).items == rows.items
+    listed = [body for _, path, body in bodies if path == "/deployments"]
+    assert isinstance(listed[0], dict) and listed[0]["data"][0]["id"] == rows.items[0].id
 
 
 async def test_detail_reads(miosa: MiosaAdapter) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from shipdeck.api.errors import ProtocolError, ShipdeckError, StreamResyncRequir
 from shipdeck.api.miosa import (
     miosa_build,
     miosa_deployment,
+    miosa_deployment_page,
+    miosa_deployment_rows,
     miosa_domain,
     miosa_env_var,
     miosa_release,
@@ -253,3 +256,50 @@ def test_stages_for_failures_and_unknowns() -> None:
     assert [s.state for s in failed] == ["complete", "failed", "pending"]
     assert [s.state for s in stages_for(("a", "b"), "mystery")] == ["pending", "pending"]
     assert [s.state for s in stages_for(("a", "b"), "b")] == ["complete", "complete"]
+
+
+def test_a_page_of_rows_is_the_mapped_deployments_without_extras() -> None:
+    items = [
+        {
+            "id": "dep_1",
+            "name": "Shop",
+            "state": "running",
+            "public_url": None,
+            "url": None,
+            "auto_subdomain": "https://shop.example.test",
+            "created_at": "2026-01-02T03:04:05+02:00",
+            "provider": "not-miosa",
+            "docker_deploy_app": {"x": 1},
+        },
+        {"id": "dep_2", "name": "Blog", "url": "https://blog.example.test", "public_url": "https://b.test"},
+    ]
+    rows = miosa_deployment_rows(items)
+    page = miosa_deployment_page(json.dumps({"data": items, "next_cursor": "c2", "total": "7"}).encode())
+    assert rows is not None and page is not None
+    assert page.items == rows and page.next_cursor == "c2" and page.total == 7
+    for row, item in zip(rows, items, strict=True):
+        mapped = miosa_deployment(item)
+        assert row.model_dump() == mapped.model_dump(exclude=set(mapped.model_extra or {}))
+        assert not row.model_extra and row.provider == "miosa"
+        assert row.model_fields_set <= mapped.model_fields_set
+    assert rows[0].url == "https://shop.example.test" and rows[1].url == "https://b.test"
+    assert rows[0].created_at is not None and rows[0].created_at.utcoffset() == timedelta(0)
+    assert rows[0] == rows[0].model_copy()
+
+
+def test_a_page_with_a_bad_row_is_left_to_the_item_by_item_mapping() -> None:
+    # None: the adapter maps the page one item at a time, whose error names the item and the field.
+    assert miosa_deployment_rows([{"id": "dep_1", "name": "Shop"}, {"id": "dep_2", "name": 7}]) is None
+    assert miosa_deployment_rows([{"id": "dep_1", "name": "Shop"}, "dep_2"]) is None
+    with pytest.raises(ProtocolError, match="field 'name' is invalid"):
+        miosa_deployment({"id": "dep_2", "name": 7})
+    good = {"id": "dep_1", "name": "Shop"}
+    for body in (
+        {"data": [good, {"id": "dep_2", "name": 7}]},
+        {"data": [good], "next_cursor": 5},
+        {"items": [good]},
+        [good],
+    ):
+        assert miosa_deployment_page(json.dumps(body).encode()) is None
+    for raw in (b"", b"\xff{", b'{"data": [', b"[" * 10_000 + b"]" * 10_000):
+        assert miosa_deployment_page(raw) is None

@@ -212,3 +212,31 @@ async def test_pipeline_stages_get_the_times_we_observe_when_the_provider_gives_
 
             await eventually(first_stage_started_with_the_run, timeout=20)
             await eventually(a_later_stage_timed_to_its_end, timeout=40)
+
+
+async def test_the_cached_list_keeps_every_readable_row_and_leaves_out_an_unreadable_one(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from shipdeck.config.cache import write_cache
+
+    good: list[dict[str, object]] = [
+        {"id": f"dep_{n}", "provider": "miosa", "name": f"app-{n}", "created_at": "2026-01-02T03:04:05+02:00"}
+        for n in range(3)
+    ]
+    bad: dict[str, object] = {"id": "dep_bad", "provider": "miosa", "name": 7}
+    path = tmp_path / "cache.json"
+    adapter = make_adapter(
+        Profile("test", "miosa", "http://127.0.0.1:9", Secret(ADMIN), environment="sandbox")
+    )
+    for rows, kept in ((good, good), ([good[0], bad, *good[1:]], good)):
+        write_cache(path, rows, datetime.now(UTC))
+        live = LiveState(adapter, cache_path=path)
+        assert live.load_cache()
+        assert sorted(live.deployments) == [row["id"] for row in kept]
+        first = live.deployments["dep_0"]
+        assert first.created_at is not None and first.created_at.tzinfo is UTC and first.created_at.hour == 1
+    write_cache(path, [bad], datetime.now(UTC))
+    assert not LiveState(adapter, cache_path=path).load_cache()
+    await adapter.aclose()

@@ -173,11 +173,21 @@ class Adapter(ABC):
     @abstractmethod
     async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]: ...
 
-    async def iter_deployment_pages(self, *, limit: int = 200) -> AsyncIterator[list[Deployment]]:
-        """Every deployment, one page at a time (the console paints the first page at once)."""
+    async def list_deployment_rows(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
+        """A page of deployments for a reader that keeps no provider extras (the live state's list): an
+        adapter may build these without them, which is cheaper; by default the same as list_deployments."""
+        return await self.list_deployments(cursor=cursor, limit=limit)
+
+    async def iter_deployment_pages(
+        self, *, limit: int = 200, extras: bool = True
+    ) -> AsyncIterator[list[Deployment]]:
+        """Every deployment, one page at a time (the console paints the first page at once); ``extras``
+        False: the provider's undeclared fields may be left out (see :meth:`list_deployment_rows`)."""
 
         async def fetch(cursor: str | None) -> Page[Deployment]:
-            return await self.list_deployments(cursor=cursor, limit=limit)
+            if extras:
+                return await self.list_deployments(cursor=cursor, limit=limit)
+            return await self.list_deployment_rows(cursor=cursor, limit=limit)
 
         async for page in follow_pages(fetch, provider=self.provider, what="deployments"):
             yield page.items

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, create_model
 
 from shipdeck.api.base import keep_newest
 from shipdeck.api.common import HttpAdapter, map_rows
@@ -26,6 +29,7 @@ from shipdeck.api.parsing import (
     optional_int,
     unwrap_list,
     unwrap_object,
+    validated_model,
 )
 from shipdeck.api.pipeline import stages_for
 from shipdeck.api.streams import resilient_stream
@@ -115,6 +119,74 @@ def miosa_deployment(raw: Any) -> Deployment:
         },
         what="Miosa deployment",
     )
+
+
+# The URL a Miosa deployment is reached at, in the order of preference (the first one present).
+_URL_KEYS = ("public_url", "url", "auto_subdomain")
+_URL_SPELLINGS = frozenset(_URL_KEYS) - {"url"}  # not fields of Deployment
+
+
+@cache
+def _row_page() -> TypeAdapter[Any]:
+    """A Miosa page of deployments as rows: Deployment's own fields (the same types and validators) plus the
+    URL spellings, the provider's other fields ignored, validated in one call for the whole page (from its
+    bytes: no JSON values in between). Built on first use (the start's import does not pay for it)."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, info) for name, info in Deployment.model_fields.items() if name != "provider"
+    }
+    ignore = ConfigDict(extra="ignore")
+    row = create_model(
+        "MiosaDeploymentRow",
+        __config__=ignore,
+        public_url=(str | None, None),
+        auto_subdomain=(str | None, None),
+        **fields,
+    )
+    page = create_model(
+        "MiosaDeploymentRowPage",
+        __config__=ignore,
+        data=(list[row], ...),  # type: ignore[valid-type]
+        next_cursor=(str | None, None),
+        total=(Any, None),
+    )
+    return TypeAdapter(page)
+
+
+def miosa_deployment_page(raw: bytes) -> Page[Deployment] | None:
+    """A ``{"data": [...]}`` page's bytes -> its deployments without the provider's extra fields (what the
+    live list keeps), or None when it is not such a page of deployments: the caller then decodes it and
+    maps item by item, which names the bad item and field."""
+    try:
+        page = _row_page().validate_json(raw)
+    except (ValidationError, TypeError, ValueError, RecursionError):
+        return None
+    return Page(
+        items=_deployments_of(page.data), next_cursor=page.next_cursor or None, total=optional_int(page.total)
+    )
+
+
+def miosa_deployment_rows(items: list[Any]) -> list[Deployment] | None:
+    """The deployments of a page's decoded items without the provider's extra fields, or None when any
+    item is not one (as :func:`miosa_deployment_page`)."""
+    try:
+        page = _row_page().validate_python({"data": items})
+    except (ValidationError, TypeError, ValueError, RecursionError):
+        return None
+    return _deployments_of(page.data)
+
+
+def _deployments_of(rows: list[Any]) -> list[Deployment]:
+    deployments = []
+    for row in rows:
+        values = row.__dict__
+        url = first_present(values, *_URL_KEYS)
+        given = row.__pydantic_fields_set__ - _URL_SPELLINGS
+        given.update(("provider", "url"))
+        del values["public_url"], values["auto_subdomain"]
+        values["provider"] = "miosa"
+        values["url"] = url
+        deployments.append(validated_model(Deployment, values, given))
+    return deployments
 
 
 def miosa_version(raw: Any, deployment_id: str | None = None) -> Version:
@@ -298,6 +370,18 @@ class MiosaAdapter(HttpAdapter):
     async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
         body = await self.transport.get("/deployments", params={"limit": min(limit, 200), "cursor": cursor})
         return self._page(body, "deployments", miosa_deployment)
+
+    async def list_deployment_rows(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
+        body = await self.transport.get(
+            "/deployments", params={"limit": min(limit, 200), "cursor": cursor}, parse=miosa_deployment_page
+        )
+        if isinstance(body, Page):
+            return body
+        items = body.get("data") if isinstance(body, dict) else None
+        rows = miosa_deployment_rows(items) if isinstance(items, list) else None
+        if rows is None:
+            return self._page(body, "deployments", miosa_deployment)
+        return self._page(body, "deployments", miosa_deployment, items=rows)
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}")
@@ -672,8 +756,12 @@ class MiosaAdapter(HttpAdapter):
 
     # -- helpers ---------------------------------------------------------------------------------------------
     @staticmethod
-    def _page(body: Any, key: str, mapper: Callable[[JsonObject], T]) -> Page[T]:
-        items = [mapper(raw) for raw in unwrap_list(body, what=f"Miosa {key}", keys=(key,))]
+    def _page(
+        body: Any, key: str, mapper: Callable[[JsonObject], T], *, items: list[T] | None = None
+    ) -> Page[T]:
+        """A page of ``key``: its items mapped one by one (or ``items``, read already) and its cursor."""
+        if items is None:
+            items = [mapper(raw) for raw in unwrap_list(body, what=f"Miosa {key}", keys=(key,))]
         next_cursor = body.get("next_cursor") if isinstance(body, dict) else None
         if next_cursor is not None and not isinstance(next_cursor, str):
             raise ProtocolError(f"Miosa {key}: next_cursor is not a string")

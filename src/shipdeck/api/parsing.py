@@ -101,6 +101,17 @@ def build_model(cls: type[M], fields: Mapping[str, Any], *, what: str) -> M:
         raise ProtocolError(f"{what}: unreadable {cls.__name__} ({exc.__class__.__name__})") from None
 
 
+def validated_model(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
+    """A ``cls`` of ``values`` that were validated against its own fields already (a whole page at once,
+    by a model made of them): no second validation, no provider extras. ``values`` becomes its __dict__."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(model, "__pydantic_extra__", {})
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
+
+
 def first_present(raw: Mapping[str, Any], *keys: str) -> Any:
     """The first of ``keys`` whose value is not None (providers spell the same field differently)."""
     for key in keys:

@@ -171,9 +171,17 @@ class Transport:
 
     # -- public calls -----------------------------------------------------------------------------------
     async def get(
-        self, path: str, *, params: Mapping[str, Any] | None = None, background: bool = False
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        background: bool = False,
+        parse: Callable[[bytes], Any] | None = None,
     ) -> Any:
-        return await self.request("GET", path, params=params, background=background)
+        """The decoded JSON body; ``parse``: read the body's bytes straight into what the caller wants (a
+        whole page of models, without the JSON values in between), or decline with None (then the body is
+        decoded as usual). Not used inside captured_bodies(), which keeps the decoded body."""
+        return await self.request("GET", path, params=params, background=background, parse=parse)
 
     async def mutate(
         self,
@@ -198,6 +206,7 @@ class Transport:
         json: Any = None,
         idempotency_key: str | None = None,
         background: bool = False,
+        parse: Callable[[bytes], Any] | None = None,
     ) -> Any:
         """Send one call (with retries) and return the decoded JSON body (None for an empty body)."""
         method = method.upper()
@@ -220,7 +229,9 @@ class Transport:
         delivery = _Delivery()
         try:
             async with asyncio.timeout(self.deadline):
-                return await retrying(self._attempt, method, path, params, json, headers, what, delivery)
+                return await retrying(
+                    self._attempt, method, path, params, json, headers, what, delivery, parse
+                )
         except TimeoutError:
             # An attempt cut by the deadline may have been sent already (not one still connecting).
             maybe = method not in SAFE_METHODS and (delivery.maybe or delivery.in_flight)
@@ -330,6 +341,7 @@ class Transport:
         headers: dict[str, str],
         what: str,
         delivery: _Delivery,
+        parse: Callable[[bytes], Any] | None = None,
     ) -> Any:
         import httpx
 
@@ -368,6 +380,10 @@ class Transport:
                 # from a gateway can follow a commit upstream); a 4xx, 429 included, took nothing.
                 delivery.maybe = True
             raise self._status_error(response, raw, what)
+        if parse is not None and CAPTURED_BODIES.get() is None:
+            parsed = parse(raw)
+            if parsed is not None:
+                return parsed
         try:
             body = decode_json(raw, what=f"{self.provider} {what}")
             if (capture := CAPTURED_BODIES.get()) is not None:
