@@ -212,3 +212,42 @@ async def test_pipeline_stages_get_the_times_we_observe_when_the_provider_gives_
 
             await eventually(first_stage_started_with_the_run, timeout=20)
             await eventually(a_later_stage_timed_to_its_end, timeout=40)
+
+
+async def test_events_about_one_deployment_re_read_it_at_most_once_per_gap_and_the_last_one_is_read(
+    fresh_sim: SimServer,
+) -> None:
+    gap = 5.0
+    async with running_live(fresh_sim, timing=Timing(reread_min_gap=gap)) as (live, _):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        target = next(d for d in live.deployments.values() if d.name == "smile-dental-landing")
+        path = f"/api/v1/deployments/{target.id}"
+
+        def re_reads() -> int:
+            rows = httpx.get(fresh_sim.root + "/_sim/requests").json()["requests"]
+            return sum(1 for r in rows if r["method"] == "GET" and r["path"] == path)
+
+        before = await asyncio.to_thread(re_reads)
+        started = time.monotonic()
+        body = {"provider": "miosa", "count": 20, "type": "test.touch", "data": {"deployment_id": target.id}}
+        seen = 0
+
+        def touches() -> int:
+            return sum(e.type == "test.touch" for e in live.events)
+
+        async with httpx.AsyncClient() as client:
+            for _ in range(5):  # five bursts, each its own batch (the next is sent once this one arrived)
+                answer = await client.post(fresh_sim.root + "/_sim/burst", json=body)
+                assert answer.status_code == 200, answer.text
+                seen += 20
+                want = seen
+                await eventually(lambda: touches() >= want)  # noqa: B023 - awaited before the loop moves on
+        during = await asyncio.to_thread(re_reads) - before
+        elapsed = time.monotonic() - started
+        # Without a gap each burst re-read the deployment (five); with one, once per gap.
+        assert 1 <= during <= 1 + elapsed / gap + 1, (during, elapsed)
+        # The events that came within the gap are not forgotten: the deployment is read once more.
+        deadline = time.monotonic() + 60
+        while await asyncio.to_thread(re_reads) - before < 2:
+            assert time.monotonic() < deadline, "the deployment was not re-read after the gap"
+            await asyncio.sleep(0.1)  # a poll's period, not a wait before asserting

@@ -219,6 +219,10 @@ class LiveState:
         # (an idle console wakes for nothing, rather than ten times a second).
         self._batch_touched = asyncio.Event()
         self._dirty: set[str] = set()
+        # Deployment id -> time.monotonic() of its last re-read, for reread_min_gap (entries older than the
+        # gap are dropped), and the one wake-up pending for those that must wait.
+        self._reread_at: dict[str, float] = {}
+        self._reread_wake: asyncio.TimerHandle | None = None
         # The parts of the watched deployment's detail to re-read (empty: it is current).
         self._detail_dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -393,6 +397,7 @@ class LiveState:
     def mark_dirty(self, deployment_id: str, *, detail: bool = True) -> None:
         """Re-read this deployment (and its detail if watched) soon; used after the user's own actions."""
         self._dirty.add(deployment_id)
+        self._reread_at.pop(deployment_id, None)  # the user's own change: no gap to wait for
         if detail and deployment_id == self._watched:
             self._detail_dirty |= DETAIL_PARTS
         self._wake.set()
@@ -445,6 +450,8 @@ class LiveState:
             await asyncio.gather(*tasks)
         finally:
             self._stopped = True
+            if self._reread_wake is not None:
+                self._reread_wake.cancel()
             self.save_cache()
             for task in [*tasks, *self._tasks]:
                 task.cancel()
@@ -652,7 +659,7 @@ class LiveState:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            dirty, self._dirty = self._dirty, set()
+            dirty = self._due_rereads()
             if dirty:
                 with background_reads():
                     await asyncio.gather(*(self._refetch_one(dep_id, limit) for dep_id in dirty))
@@ -665,6 +672,34 @@ class LiveState:
                     parts, self._detail_dirty = self._detail_dirty, set()
                     await self._load_detail(self._watched, parts)
             await asyncio.sleep(self.timing.coalesce_interval)
+
+    def _due_rereads(self) -> set[str]:
+        """The dirty deployments whose last re-read is at least ``reread_min_gap`` old (taken out of the dirty
+        set, their re-read time set to now); the others stay dirty, with one wake-up for the first due."""
+        now = time.monotonic()
+        gap = self.timing.reread_min_gap
+        last = self._reread_at
+        if len(last) > 64:
+            self._reread_at = last = {dep_id: at for dep_id, at in last.items() if now - at < gap}
+        due: set[str] = set()
+        waiting: set[str] = set()
+        first_due = gap
+        for dep_id in self._dirty:
+            at = last.get(dep_id)
+            if at is None or now - at >= gap:
+                due.add(dep_id)
+                last[dep_id] = now
+            else:
+                waiting.add(dep_id)
+                first_due = min(first_due, gap - (now - at))
+        self._dirty = waiting
+        if waiting and self._reread_wake is None:
+            self._reread_wake = asyncio.get_running_loop().call_later(first_due, self._reread_due)
+        return due
+
+    def _reread_due(self) -> None:
+        self._reread_wake = None
+        self._wake.set()
 
     async def _refetch_one(self, dep_id: str, limit: asyncio.Semaphore) -> None:
         async with limit:
