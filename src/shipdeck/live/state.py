@@ -717,7 +717,7 @@ class LiveState:
                 self._pending.problems.append(f"could not re-read {dep_id}: {exc}")
                 self._dirty.add(dep_id)
                 return
-        self._store(dep)
+        self._store(dep, if_changed=True)
 
     async def _load_detail(self, dep_id: str, wanted: set[str] | None = None) -> None:
         """Read the detail's ``wanted`` parts (default: all); the others are kept from the last read."""
@@ -858,14 +858,19 @@ class LiveState:
         self._version_numbers.update((v.id, v.number) for v in versions if v.number is not None)
         dep = self.deployments.get(dep_id)
         if dep is not None and dep.active_version_number is None:
-            self._store(dep)
+            self._store(dep, if_changed=True)
 
-    def _store(self, dep: Deployment) -> None:
-        """Keep a deployment, with its active version's number filled in when we know it."""
+    def _store(self, dep: Deployment, *, if_changed: bool = False) -> None:
+        """Keep a deployment, with its active version's number filled in when we know it. ``if_changed``
+        (a re-read): when it equals what is kept, nothing is stored and no change is published (a busy
+        tail re-reads the shown deployment every second, and the screens repainted it each time)."""
         number = self._version_numbers.get(dep.active_version_id or "")
         if dep.active_version_number is None and number is not None:
             dep = dep.model_copy(update={"active_version_number": number})
-        self.deployments[dep.id] = _without_extras(dep)
+        kept = _without_extras(dep)
+        if if_changed and self.deployments.get(dep.id) == kept:
+            return
+        self.deployments[dep.id] = kept
         self._stores += 1
         self._pending.changed.add(dep.id)
 
