@@ -11,8 +11,9 @@ meanwhile keys switch the detail tabs (Events <-> Env) every 0.25 s. Figures:
 - memory flat: resident memory at 10 s vs at the end (growth within 10 %);
 - the console's CPU while the events stream: under half a core.
 
-The simulator's rate limit is raised for this run: each batch of events about the shown deployment makes
-the console re-read it (10 a second), and this benchmark measures the tail, not the request budget.
+The simulator's rate limit is raised for this run: the events about the shown deployment make the console
+re-read it (once a second, the live state's reread_min_gap), and this benchmark measures the tail, not the
+request budget.
 """
 
 from __future__ import annotations

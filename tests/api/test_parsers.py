@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from httpx_sse import ServerSentEvent
 from hypothesis import HealthCheck, given, settings
@@ -36,7 +38,7 @@ from shipdeck.api.miteos import (
 )
 from shipdeck.api.parsing import decode_json, parse_error_body, unwrap_list, unwrap_object
 from shipdeck.api.pipeline import stages_for
-from shipdeck.api.sse import SseParser
+from shipdeck.api.sse import SseParser, iter_sse
 from shipdeck.model import Event, LogLine
 
 JSON = st.recursive(
@@ -303,3 +305,27 @@ def test_a_page_with_a_bad_row_is_left_to_the_item_by_item_mapping() -> None:
         assert miosa_deployment_page(json.dumps(body).encode()) is None
     for raw in (b"", b"\xff{", b'{"data": [', b"[" * 10_000 + b"]" * 10_000):
         assert miosa_deployment_page(raw) is None
+
+
+async def test_iter_sse_reads_a_plain_stream_and_a_compressed_one_alike() -> None:
+    body = b'id: 7\nevent: deployment.updated\ndata: {"a": 1}\n\n: heartbeat\n\nid: 8\ndata: x\n\n'
+    for coding, content in (({}, body), ({"content-encoding": "gzip"}, gzip.compress(body))):
+        headers = {"content-type": "text/event-stream", **coding}
+
+        def answer(
+            request: httpx.Request, headers: dict[str, str] = headers, content: bytes = content
+        ) -> Any:
+            async def chunks() -> AsyncIterator[bytes]:  # streamed in pieces, as a server sends them
+                for start in range(0, len(content), 5):
+                    yield content[start : start + 5]
+
+            return httpx.Response(200, headers=headers, content=chunks())
+
+        transport = httpx.MockTransport(answer)
+        client = httpx.AsyncClient(transport=transport)
+        async with client, client.stream("GET", "http://sse.test/events") as response:
+            got = [(e.id, e.event, e.data) async for e in iter_sse(response, idle_timeout=5, what="test")]
+        reference = SseParser()
+        whole = [*reference.feed(body), *reference.flush()]
+        assert got == [(e.id, e.event, e.data) for e in whole], coding
+        assert ("8", "message", "x") in got

@@ -13,9 +13,9 @@ import httpx
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
 from shipdeck.config.profile import Profile, Secret
-from shipdeck.live.state import ChangeBatch, ConnectionState, LiveState
+from shipdeck.live.state import ChangeBatch, ConnectionState, LiveState, deployment_id_of
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
-from shipdeck.model import PipelineRun
+from shipdeck.model import Deployment, PipelineRun
 from tests.simproc import SimServer, running_sim
 
 ADMIN = "msk_u_demo_admin"
@@ -240,3 +240,82 @@ async def test_the_cached_list_keeps_every_readable_row_and_leaves_out_an_unread
     write_cache(path, [bad], datetime.now(UTC))
     assert not LiveState(adapter, cache_path=path).load_cache()
     await adapter.aclose()
+
+
+async def test_events_about_one_deployment_re_read_it_at_most_once_per_gap_and_the_last_one_is_read(
+    fresh_sim: SimServer,
+) -> None:
+    gap = 5.0
+    async with running_live(fresh_sim, timing=Timing(reread_min_gap=gap)) as (live, _):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        target = next(d for d in live.deployments.values() if d.name == "smile-dental-landing")
+        path = f"/api/v1/deployments/{target.id}"
+
+        def re_reads() -> int:
+            rows = httpx.get(fresh_sim.root + "/_sim/requests").json()["requests"]
+            return sum(1 for r in rows if r["method"] == "GET" and r["path"] == path)
+
+        before = await asyncio.to_thread(re_reads)
+        started = time.monotonic()
+        body = {"provider": "miosa", "count": 20, "type": "test.touch", "data": {"deployment_id": target.id}}
+        seen = 0
+
+        def touches() -> int:
+            return sum(e.type == "test.touch" for e in live.events)
+
+        async with httpx.AsyncClient() as client:
+            for _ in range(5):  # five bursts, each its own batch (the next is sent once this one arrived)
+                answer = await client.post(fresh_sim.root + "/_sim/burst", json=body)
+                assert answer.status_code == 200, answer.text
+                seen += 20
+                want = seen
+                await eventually(lambda: touches() >= want)  # noqa: B023 - awaited before the loop moves on
+        during = await asyncio.to_thread(re_reads) - before
+        elapsed = time.monotonic() - started
+        # Without a gap each burst re-read the deployment (five); with one, once per gap.
+        assert 1 <= during <= 1 + elapsed / gap + 1, (during, elapsed)
+        # The events that came within the gap are not forgotten: the deployment is read once more.
+        deadline = time.monotonic() + 60
+        while await asyncio.to_thread(re_reads) - before < 2:
+            assert time.monotonic() < deadline, "the deployment was not re-read after the gap"
+            await asyncio.sleep(0.1)  # a poll's period, not a wait before asserting
+
+
+async def test_a_re_read_that_finds_nothing_changed_publishes_no_change(fresh_sim: SimServer) -> None:
+    adapter = make_adapter(miosa_profile(fresh_sim))
+    re_read: list[str] = []
+    get_deployment = adapter.get_deployment
+
+    async def counted(deployment_id: str) -> Deployment:
+        found = await get_deployment(deployment_id)
+        re_read.append(deployment_id)
+        return found
+
+    adapter.get_deployment = counted  # type: ignore[method-assign]
+    async with running_live(fresh_sim, adapter=adapter) as (live, batches):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        names = {d.name: d for d in live.deployments.values()}
+        target, other = (
+            names["smile-dental-landing"],
+            next(d for n, d in names.items() if n != "smile-dental-landing"),
+        )
+        async with httpx.AsyncClient() as client:
+
+            async def touch(deployment_id: str) -> None:
+                body = {
+                    "provider": "miosa",
+                    "count": 3,
+                    "type": "test.touch",
+                    "data": {"deployment_id": deployment_id},
+                }
+                answer = await client.post(fresh_sim.root + "/_sim/burst", json=body)
+                assert answer.status_code == 200, answer.text
+
+            await touch(target.id)
+            await eventually(lambda: target.id in re_read)  # re-read, and equal to what is kept
+            batches.clear()
+            await touch(other.id)
+            # The batch with the other deployment's events comes after the target's re-read was handled.
+            await eventually(lambda: any(deployment_id_of(e) == other.id for b in batches for e in b.events))
+        assert not any(target.id in b.changed for b in batches)
+        assert live.deployments[target.id] == target

@@ -243,6 +243,10 @@ class LiveState:
         # (an idle console wakes for nothing, rather than ten times a second).
         self._batch_touched = asyncio.Event()
         self._dirty: set[str] = set()
+        # Deployment id -> time.monotonic() of its last re-read, for reread_min_gap (entries older than the
+        # gap are dropped), and the one wake-up pending for those that must wait.
+        self._reread_at: dict[str, float] = {}
+        self._reread_wake: asyncio.TimerHandle | None = None
         # The parts of the watched deployment's detail to re-read (empty: it is current).
         self._detail_dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -413,6 +417,7 @@ class LiveState:
     def mark_dirty(self, deployment_id: str, *, detail: bool = True) -> None:
         """Re-read this deployment (and its detail if watched) soon; used after the user's own actions."""
         self._dirty.add(deployment_id)
+        self._reread_at.pop(deployment_id, None)  # the user's own change: no gap to wait for
         if detail and deployment_id == self._watched:
             self._detail_dirty |= DETAIL_PARTS
         self._wake.set()
@@ -465,6 +470,8 @@ class LiveState:
             await asyncio.gather(*tasks)
         finally:
             self._stopped = True
+            if self._reread_wake is not None:
+                self._reread_wake.cancel()
             self.save_cache()
             for task in [*tasks, *self._tasks]:
                 task.cancel()
@@ -672,7 +679,7 @@ class LiveState:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            dirty, self._dirty = self._dirty, set()
+            dirty = self._due_rereads()
             if dirty:
                 with background_reads():
                     await asyncio.gather(*(self._refetch_one(dep_id, limit) for dep_id in dirty))
@@ -685,6 +692,34 @@ class LiveState:
                     parts, self._detail_dirty = self._detail_dirty, set()
                     await self._load_detail(self._watched, parts)
             await asyncio.sleep(self.timing.coalesce_interval)
+
+    def _due_rereads(self) -> set[str]:
+        """The dirty deployments whose last re-read is at least ``reread_min_gap`` old (taken out of the dirty
+        set, their re-read time set to now); the others stay dirty, with one wake-up for the first due."""
+        now = time.monotonic()
+        gap = self.timing.reread_min_gap
+        last = self._reread_at
+        if len(last) > 64:
+            self._reread_at = last = {dep_id: at for dep_id, at in last.items() if now - at < gap}
+        due: set[str] = set()
+        waiting: set[str] = set()
+        first_due = gap
+        for dep_id in self._dirty:
+            at = last.get(dep_id)
+            if at is None or now - at >= gap:
+                due.add(dep_id)
+                last[dep_id] = now
+            else:
+                waiting.add(dep_id)
+                first_due = min(first_due, gap - (now - at))
+        self._dirty = waiting
+        if waiting and self._reread_wake is None:
+            self._reread_wake = asyncio.get_running_loop().call_later(first_due, self._reread_due)
+        return due
+
+    def _reread_due(self) -> None:
+        self._reread_wake = None
+        self._wake.set()
 
     async def _refetch_one(self, dep_id: str, limit: asyncio.Semaphore) -> None:
         async with limit:
@@ -702,7 +737,7 @@ class LiveState:
                 self._pending.problems.append(f"could not re-read {dep_id}: {exc}")
                 self._dirty.add(dep_id)
                 return
-        self._store(dep)
+        self._store(dep, if_changed=True)
 
     async def _load_detail(self, dep_id: str, wanted: set[str] | None = None) -> None:
         """Read the detail's ``wanted`` parts (default: all); the others are kept from the last read."""
@@ -851,14 +886,19 @@ class LiveState:
         self._version_numbers.update((v.id, v.number) for v in versions if v.number is not None)
         dep = self.deployments.get(dep_id)
         if dep is not None and dep.active_version_number is None:
-            self._store(dep)
+            self._store(dep, if_changed=True)
 
-    def _store(self, dep: Deployment) -> None:
-        """Keep a deployment, with its active version's number filled in when we know it."""
+    def _store(self, dep: Deployment, *, if_changed: bool = False) -> None:
+        """Keep a deployment, with its active version's number filled in when we know it. ``if_changed``
+        (a re-read): when it equals what is kept, nothing is stored and no change is published (a busy
+        tail re-reads the shown deployment every second, and the screens repainted it each time)."""
         number = self._version_numbers.get(dep.active_version_id or "")
         if dep.active_version_number is None and number is not None:
             dep = dep.model_copy(update={"active_version_number": number})
-        self.deployments[dep.id] = _without_extras(dep)
+        kept = _without_extras(dep)
+        if if_changed and self.deployments.get(dep.id) == kept:
+            return
+        self.deployments[dep.id] = kept
         self._stores += 1
         self._pending.changed.add(dep.id)
 

@@ -36,6 +36,10 @@ class Timing:
     # The watched deployment's detail is re-read at most this often, however many events name it (a
     # publish sends a few dozen); what they named is read once the gap has passed.
     detail_min_gap: float = 2.0
+    # One deployment is re-read at most this often for the events that name it (a busy tail names the
+    # shown one in every batch, ten a second): what they named is read once the gap has passed, so the row
+    # is true within about this long. The user's own change (mark_dirty) is re-read at once.
+    reread_min_gap: float = 1.0
     # While polling, the watched deployment's detail is re-read when it changed, else at least this often.
     detail_max_age: float = 60.0
     # The live state's own reconnect of an ended event stream: from this, doubling up to the max.

@@ -25,7 +25,8 @@ FLUSH_INTERVAL = 0.1
 
 
 def _short_time(at: datetime | None) -> str:
-    return at.strftime("%H:%M:%S") if at else "--:--:--"
+    # Not strftime, which costs twice as much: this runs for every event shown (5,000 a second at most).
+    return f"{at.hour:02d}:{at.minute:02d}:{at.second:02d}" if at else "--:--:--"
 
 
 # What a human reads first; ids (long, and the same on many lines) go last.
