@@ -319,3 +319,34 @@ async def test_a_re_read_that_finds_nothing_changed_publishes_no_change(fresh_si
             await eventually(lambda: any(deployment_id_of(e) == other.id for b in batches for e in b.events))
         assert not any(target.id in b.changed for b in batches)
         assert live.deployments[target.id] == target
+
+
+async def test_the_users_own_change_starts_no_gap_for_the_events_that_answer_it(fresh_sim: SimServer) -> None:
+    """After a rollback (mark_dirty) the server's event about it is read at once, not after the gap: the
+    gap had made bench/actions.py's event -> screen 690 ms where it was 106."""
+    path_hits: list[str] = []
+    async with running_live(fresh_sim, timing=Timing(reread_min_gap=600.0)) as (live, _):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        target = next(d for d in live.deployments.values() if d.name == "smile-dental-landing")
+        path = f"/api/v1/deployments/{target.id}"
+
+        def re_reads() -> int:
+            rows = httpx.get(fresh_sim.root + "/_sim/requests").json()["requests"]
+            return sum(1 for r in rows if r["method"] == "GET" and r["path"] == path)
+
+        before = await asyncio.to_thread(re_reads)
+        live.mark_dirty(target.id, detail=False)
+        deadline = time.monotonic() + 30
+        while await asyncio.to_thread(re_reads) - before < 1:
+            assert time.monotonic() < deadline, "the user's change was not re-read"
+            await asyncio.sleep(0.1)  # a poll's period, not a wait before asserting
+        body = {"provider": "miosa", "count": 1, "type": "test.touch", "data": {"deployment_id": target.id}}
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(fresh_sim.root + "/_sim/burst", json=body)
+            assert answer.status_code == 200, answer.text
+        # Within the 600 s gap: the event's re-read came at once.
+        while await asyncio.to_thread(re_reads) - before < 2:
+            assert time.monotonic() < deadline, "the event after the user's change waited for the gap"
+            await asyncio.sleep(0.1)
+        path_hits.append(path)
+    assert path_hits

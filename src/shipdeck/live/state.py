@@ -246,6 +246,9 @@ class LiveState:
         # Deployment id -> time.monotonic() of its last re-read, for reread_min_gap (entries older than the
         # gap are dropped), and the one wake-up pending for those that must wait.
         self._reread_at: dict[str, float] = {}
+        # Re-reads for the user's own change: they start no gap (the event that answers it, a moment later,
+        # is read at once: a rollback's outcome on screen waited up to the gap otherwise).
+        self._reread_urgent: set[str] = set()
         self._reread_wake: asyncio.TimerHandle | None = None
         # The parts of the watched deployment's detail to re-read (empty: it is current).
         self._detail_dirty: set[str] = set()
@@ -417,7 +420,8 @@ class LiveState:
     def mark_dirty(self, deployment_id: str, *, detail: bool = True) -> None:
         """Re-read this deployment (and its detail if watched) soon; used after the user's own actions."""
         self._dirty.add(deployment_id)
-        self._reread_at.pop(deployment_id, None)  # the user's own change: no gap to wait for
+        self._reread_at.pop(deployment_id, None)  # the user's own change: no gap to wait for,
+        self._reread_urgent.add(deployment_id)  # and none after it for the server's answer either
         if detail and deployment_id == self._watched:
             self._detail_dirty |= DETAIL_PARTS
         self._wake.set()
@@ -706,13 +710,16 @@ class LiveState:
         first_due = gap
         for dep_id in self._dirty:
             at = last.get(dep_id)
-            if at is None or now - at >= gap:
+            if dep_id in self._reread_urgent:
+                due.add(dep_id)  # the user's own change: read at once, and it starts no gap
+            elif at is None or now - at >= gap:
                 due.add(dep_id)
                 last[dep_id] = now
             else:
                 waiting.add(dep_id)
                 first_due = min(first_due, gap - (now - at))
         self._dirty = waiting
+        self._reread_urgent.clear()
         if waiting and self._reread_wake is None:
             self._reread_wake = asyncio.get_running_loop().call_later(first_due, self._reread_due)
         return due
