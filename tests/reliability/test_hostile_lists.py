@@ -16,6 +16,7 @@ from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.widgets.versions_table import VersionsTable
+from shipdeck.tui.widgets.virtual_table import VirtualTable
 from tests.api.hostile import Handler, HostileServer, SeenRequest, Writer, response
 from tests.cli.helpers import shipdeck
 from tests.reliability.conftest import console_through
@@ -335,8 +336,16 @@ async def test_the_last_kept_domain_and_variable_can_be_selected_and_acted_on(tm
             for tab, name in (("tab-domains", f"d{last}.example.com"), ("tab-env", f"VAR_{last}")):
                 pane.show_tab(tab)
                 await wait_for(pilot, lambda t=tab: pane.active_tab == t)  # type: ignore[misc]
-                # What the tab holds takes the focus, as a click or tab would give it.
-                next(w for w in pane.query_one(f"#{tab}").query("*") if w.focusable).focus()
+                # What the tab holds takes the focus, as a click or tab would give it, once it shows every
+                # row kept: End pressed before the rows were shown went to the end of a shorter list.
+                target = next(w for w in pane.query_one(f"#{tab}").query("*") if w.focusable)
+                assert isinstance(target, VirtualTable)
+                await wait_for(
+                    pilot,
+                    lambda t=target: t.row_count == MAX_LIST_KEPT,  # type: ignore[misc]
+                    what=f"the {tab} list's rows",
+                )
+                target.focus()
                 await pilot.press("end")
                 await wait_for(pilot, lambda n=name: n in screen_text(app), what=f"{name} on screen")  # type: ignore[misc]
                 await pilot.press("y")
