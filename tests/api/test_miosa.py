@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -104,6 +105,45 @@ async def test_the_live_lists_pages_are_the_deployments_without_extras(miosa: Mi
         assert (await miosa.list_deployment_rows(limit=200)).items == rows.items
     listed = [body for _, path, body in bodies if path == "/deployments"]
     assert isinstance(listed[0], dict) and listed[0]["data"][0]["id"] == rows.items[0].id
+
+
+def list_pages_served(sim: SimServer, since: int) -> int:
+    return sum(1 for r in sim.requests(since) if r["method"] == "GET" and r["path"] == "/api/v1/deployments")
+
+
+async def test_a_prefetching_page_loop_reads_the_next_page_while_the_reader_holds_this_one(
+    miosa: MiosaAdapter, sim: SimServer
+) -> None:
+    mark = sim.last_request_seq()
+    plain = [page async for page in miosa.iter_deployment_pages(limit=2, extras=False)]
+    served_plain = list_pages_served(sim, mark)
+    assert len(plain) >= 3
+    mark = sim.last_request_seq()
+    held: list[list[Deployment]] = []
+    pages = miosa.iter_deployment_pages(limit=2, extras=False, prefetch=True)
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            held.append(page)
+            if len(held) < len(plain):
+                # This page is still the reader's, and the next one is asked for already.
+                async def next_one_asked(count: int = len(held)) -> bool:
+                    return list_pages_served(sim, mark) > count
+
+                await eventually(next_one_asked)
+    assert held == plain
+    assert list_pages_served(sim, mark) == served_plain  # not one page more than without it
+
+
+async def test_a_reader_that_stops_early_cancels_the_page_read_ahead(miosa: MiosaAdapter) -> None:
+    before = asyncio.all_tasks()
+    pages = miosa.iter_deployment_pages(limit=2, extras=False, prefetch=True)
+    async with contextlib.aclosing(pages):
+        first = await anext(pages)
+        assert len(first) == 2
+        ahead = asyncio.all_tasks() - before - {asyncio.current_task()}
+        assert ahead  # the second page's read, in flight
+    await asyncio.gather(*ahead, return_exceptions=True)
+    assert all(task.cancelled() for task in ahead)
 
 
 async def test_detail_reads(miosa: MiosaAdapter) -> None:

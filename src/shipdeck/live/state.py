@@ -20,7 +20,7 @@ import contextlib
 import gc
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -394,6 +394,8 @@ class LiveState:
         self._detail_dirty = set(DETAIL_PARTS) if deployment_id is not None else set()
         self._pending.detail_changed = True
         self._wake.set()
+        if self.health is not None:
+            self.health.wake()
 
     async def detail_for(self, deployment_id: str, *, timeout: float = 10.0) -> DeploymentDetail | None:
         """The loaded detail of a deployment, waiting up to ``timeout`` seconds for it (None: not loaded)."""
@@ -551,8 +553,15 @@ class LiveState:
     async def _load_pages(self) -> set[str]:
         """Every page of deployments into the state (the first at once); the ids seen."""
         seen: set[str] = set()
+        pages = self.adapter.iter_deployment_pages(limit=self.page_size, extras=False, prefetch=True)
+        async with contextlib.aclosing(pages):
+            await self._keep_pages(pages, seen)
+        return seen
+
+    async def _keep_pages(self, pages: AsyncIterator[list[Deployment]], seen: set[str]) -> None:
+        """Each page into the state as it comes (the first published at once)."""
         first = True
-        async for page in self.adapter.iter_deployment_pages(limit=self.page_size, extras=False):
+        async for page in pages:
             for dep in page:
                 seen.add(dep.id)
                 self._store(dep)
@@ -574,9 +583,8 @@ class LiveState:
                 # a visible stall (up to 120 ms at 50,000): what exists now is moved out of its reach.
                 gc.freeze()
             self._wake.set()
-            # Let the publisher paint the first page before the next request.
+            # Let the publisher paint the page (the next one is on its way meanwhile).
             await asyncio.sleep(0)
-        return seen
 
     async def _stream_forever(self) -> None:
         delay = self.timing.reconnect_initial
