@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from shipdeck.api import health as api_health
 from shipdeck.api.errors import UnsupportedAction
 from shipdeck.live import health as live_health
 from shipdeck.live.timing import Timing
@@ -75,6 +77,18 @@ async def test_miosa_adapter_reads_health_and_its_detail(fresh_sim: SimServer) -
         assert healthy is not None and healthy.error_rate is not None and healthy.error_rate < 0.01
 
 
+def mixpeek_request_log(sim: SimServer, app_id: str) -> list[dict[str, object]]:
+    """The app's request log as the sandbox serves it (the raw entries)."""
+    answer = httpx.get(
+        f"{sim.mixpeek}/{app_id}/logs",
+        params={"log_type": "requests", "limit": 1000},
+        headers={"Authorization": f"Bearer {MIXPEEK_TOKEN}"},
+        timeout=10,
+    )
+    entries: list[dict[str, object]] = answer.json()["results"]
+    return entries
+
+
 async def test_mixpeek_health_comes_from_its_request_log_and_staging_has_none(sim: SimServer) -> None:
     async with adapter_for(sim, "mixpeek", token=MIXPEEK_TOKEN) as adapter:
         listed = (await adapter.list_deployments()).items
@@ -85,6 +99,14 @@ async def test_mixpeek_health_comes_from_its_request_log_and_staging_has_none(si
         assert health is not None and health.requests and health.requests > 0
         assert health.error_rate is not None and 0 <= health.error_rate < 1
         assert health.p95_ms is not None and health.window_s == 30
+        # Only the newest 30 s of the hour's log are built into records; the figures are those of all.
+        app_id = production.id.rpartition("@")[0]
+        raws = mixpeek_request_log(sim, app_id)
+        assert len(raws) > 2 * health.requests  # the window is a part of the log, or this proves nothing
+        every = [api_health.request_record(raw) for raw in raws]
+        assert api_health.mixpeek_health_from_raw(raws, production.id) == api_health.mixpeek_health_from_logs(
+            every, production.id
+        )
         detail = await adapter.get_health_detail(production.id)
         assert detail is not None and detail.routes and detail.health.series
         staging = next(d for d in listed if d.id.endswith("@staging"))
@@ -227,7 +249,8 @@ async def test_after_the_settle_time_the_figures_are_handed_over_once(fresh_sim:
 
 async def test_a_row_on_screen_never_read_does_not_wait_a_batch_interval(fresh_sim: SimServer) -> None:
     """The first batch holds two rows (a small bucket) and the next is an hour away: a row the screen
-    shows that was not among them is read as soon as the bucket refills, not an hour later."""
+    shows that was not among them is read as soon as the bucket refills, not an hour later, though the
+    monitor, with nothing due, was asleep until then."""
     timing = Timing(
         health_per_minute=600,  # a token every 0.1 s
         health_burst=2,
@@ -242,6 +265,9 @@ async def test_a_row_on_screen_never_read_does_not_wait_a_batch_interval(fresh_s
         await eventually(lambda: len(monitor.latest) >= 2)
         unread = [d for d in sorted(live.deployments) if d not in monitor.latest]
         assert unread, "the first batch read every row: the bucket is larger than this test means"
+        # Nothing is due for an hour: the monitor sleeps until then (it woke every second) ...
+        await eventually(lambda: monitor.pause > 600)
+        # ... and the screen's new rows wake it.
         monitor.show(unread[:3])
         await eventually(lambda: all(d in monitor.latest for d in unread[:3]), timeout=30)
 

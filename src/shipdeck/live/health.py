@@ -116,6 +116,7 @@ class HealthMonitor:
     detail_span: str = "1h"
     unavailable: str | None = None  # why this provider has no health (told once)
     reads: int = 0  # requests sent, for the bench and the budget tests
+    pause: float = 0.0  # the seconds of the monitor's last pause, unless woken (for the tests)
     movements: dict[str, Movement] = field(default_factory=dict)
     _shown: list[str] = field(default_factory=list)
     _rotation: int = 0
@@ -135,8 +136,17 @@ class HealthMonitor:
 
     # -- what the UI tells us ---------------------------------------------------------------------------
     def show(self, deployment_ids: Iterable[str]) -> None:
-        """These rows are on screen: read them first in the next batch."""
-        self._shown = list(deployment_ids)[:BATCH_MAX]
+        """These rows are on screen: read them first in the next batch (a row never read is read as soon as
+        the bucket allows, so a change of rows wakes the monitor)."""
+        shown = list(deployment_ids)[:BATCH_MAX]
+        if shown != self._shown:
+            self._shown = shown
+            self._wake.set()
+
+    def wake(self) -> None:
+        """Something the next turn depends on changed (the watched deployment): look now, not when the
+        next read was due."""
+        self._wake.set()
 
     def want_detail(self, wanted: bool) -> None:
         """The Health tab is open (routes and failing requests are read too) or closed."""
@@ -287,13 +297,42 @@ class HealthMonitor:
             ids = unread[: self.batch_size()]
             if ids and self._tokens().take(len(ids)):
                 await self._read_batch(ids)
-        await self._pause()
+        await self._pause(self._next_due_in(next_batch_at))
         return next_batch_at
 
-    async def _pause(self) -> None:
+    def _next_due_in(self, next_batch_at: float) -> float:
+        """Seconds until the next turn has something to read. An idle console sleeps until then (it woke
+        every second, to find nothing due 29 times in 30); what the UI changes wakes it sooner (show,
+        watch, want_detail, expect_change). Something due but held back (no token yet) is looked at again
+        after the short pause, as is everything while the user's change is followed."""
+        timing = self.timing
+        short = min(1.0, timing.health_settle_interval)
+        now = self.now()
+        waits = [timing.health_batch_interval]
+        if self.state.deployments:
+            waits.append(next_batch_at - now)
+        watched = self.state.watched
+        if self.movements or self._unread_on_screen():
+            waits.append(short)
+        elif watched is not None:
+            if watched not in self.state.deployments or self._watched_read_at is None:
+                waits.append(short)  # not listed yet (its reads start when it is), or never read
+            else:
+                waits.append(self._watched_read_at + timing.health_watched_interval - now)
+            if self._detail_wanted:
+                if self._detail_for != (watched, self.detail_span) or self._detail_read_at is None:
+                    waits.append(short)
+                else:
+                    waits.append(self._detail_read_at + timing.health_detail_interval - now)
+        return max(short, min(waits))
+
+    async def _pause(self, seconds: float | None = None) -> None:
         self._wake.clear()
+        if seconds is None:
+            seconds = min(1.0, self.timing.health_settle_interval)
+        self.pause = seconds
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), min(1.0, self.timing.health_settle_interval))
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     def _waiting_for_screen(self) -> bool:
         """Nothing is read until the screen has said which rows it shows (at most health_screen_wait after
