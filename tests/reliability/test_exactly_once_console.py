@@ -144,7 +144,7 @@ async def test_a_change_whose_answer_is_lost_is_checked_not_failed_and_applied_o
         told = every_notification(app)
         await loaded(pilot, app)
         applied = await change(pilot, app, link, link_sim)
-        await wait_for(pilot, lambda: any("checking whether it was applied" in m for m in told), timeout=20)
+        await wait_for(pilot, lambda: any("checking whether it was applied" in m for m in told))
         assert await asyncio.to_thread(applied), "the server did not apply it (the answer alone was lost)"
         assert app.session.pending, "a change of unknown outcome is pending"
         link.restore()

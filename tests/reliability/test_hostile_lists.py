@@ -72,7 +72,7 @@ async def test_timestamps_without_a_timezone_are_read_as_utc_in_the_console(tmp_
             assert created is not None and created.utcoffset() is not None
             # The versions tab and the table painted their ages, and the console still answers keys.
             await pilot.press("question_mark")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("escape")
             assert main_screen(app).table.highlighted is not None
             assert not [m for m in notifications(app) if "unexpected" in m.lower()]
@@ -153,11 +153,11 @@ async def test_the_console_says_a_repeated_cursor_once_and_stops_asking(tmp_path
         app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await composed(pilot, app)
-            await wait_for(pilot, lambda: any("same page cursor" in m for m in notifications(app)), timeout=8)
+            await wait_for(pilot, lambda: any("same page cursor" in m for m in notifications(app)))
             # The first page is shown; the console keeps answering keys.
             await wait_for(pilot, lambda: "dep_naive" in app.live.deployments)
             await pilot.press("question_mark")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("escape")
             asked = deployment_lists(server)
         await adapter.aclose()
@@ -191,7 +191,7 @@ async def test_a_deployment_with_20000_versions_keeps_only_the_newest(tmp_path: 
             cap = str(pane.query_one("#versions-cap", Static).render())
             assert cap == f"showing newest {MAX_VERSIONS_KEPT} of 20,000 versions"
             await pilot.press("question_mark")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5)
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("escape")
         await adapter.aclose()
 
@@ -203,12 +203,12 @@ async def test_one_page_of_100000_versions_leaves_the_console_answering_keys(tmp
         app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await composed(pilot, app)
-            await wait_for(pilot, lambda: any("/versions" in r.path for r in server.seen), timeout=10)
+            await wait_for(pilot, lambda: any("/versions" in r.path for r in server.seen))
             # While the page is being read and parsed, the console answers.
             await pilot.press("question_mark")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=10)
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("escape")
-            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), timeout=10)
+            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
             loaded = lambda: (d := app.live.detail) is not None and d.versions is not None  # noqa: E731
             await wait_for(pilot, loaded, timeout=30)
             detail = app.live.detail
@@ -223,7 +223,7 @@ async def test_one_page_of_100000_versions_leaves_the_console_answering_keys(tmp
             # The Versions tab draws the newest rows (only those on screen are rendered).
             assert "v100000" in table.render_line(1).text and "v99999" in table.render_line(2).text
             await pilot.press("q")
-            await wait_for(pilot, lambda: not app.is_running, timeout=10)
+            await wait_for(pilot, lambda: not app.is_running)
         await adapter.aclose()
 
 
@@ -281,11 +281,11 @@ async def test_100000_domains_and_env_vars_leave_the_console_answering_keys(tmp_
         app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=TOKEN)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await composed(pilot, app)
-            await wait_for(pilot, lambda: any("/domains" in r.path for r in server.seen), timeout=10)
+            await wait_for(pilot, lambda: any("/domains" in r.path for r in server.seen))
             await pilot.press("question_mark")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=10)
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("escape")
-            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), timeout=10)
+            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
 
             def loaded() -> bool:
                 detail = app.live.detail
@@ -305,20 +305,20 @@ async def test_100000_domains_and_env_vars_leave_the_console_answering_keys(tmp_
             assert env_cap == f"showing the first {MAX_LIST_KEPT} of 100,000 environment variables"
             # The domains screen reads the list itself: the same cap, and the console still answers.
             await pilot.press("d")
-            await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen), timeout=10)
+            await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen))
             screen = app.screen
             assert isinstance(screen, DomainsScreen)
             await pilot.press("question_mark")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=10)
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("escape")
             await wait_for(pilot, lambda: len(screen.domains) == MAX_LIST_KEPT, timeout=30)
             assert screen.domains_total == 100_000
             cap = str(screen.query_one("#domains-cap", Static).render())
             assert cap == f"showing the first {MAX_LIST_KEPT} of 100,000 domains"
             await pilot.press("escape")
-            await wait_for(pilot, lambda: not isinstance(app.screen, DomainsScreen), timeout=10)
+            await wait_for(pilot, lambda: not isinstance(app.screen, DomainsScreen))
             await pilot.press("q")
-            await wait_for(pilot, lambda: not app.is_running, timeout=10)
+            await wait_for(pilot, lambda: not app.is_running)
         await adapter.aclose()
 
 
@@ -352,10 +352,10 @@ async def test_the_last_kept_domain_and_variable_can_be_selected_and_acted_on(tm
                 await wait_for(pilot, lambda n=name: app.clipboard == n, what=f"{name} copied")  # type: ignore[misc]
             main_screen(app).table.focus()
             await pilot.press("d")
-            await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen), timeout=10)
+            await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen))
             screen = app.screen
             assert isinstance(screen, DomainsScreen)
-            await wait_for(pilot, lambda: len(screen.domains) == MAX_LIST_KEPT, timeout=10)
+            await wait_for(pilot, lambda: len(screen.domains) == MAX_LIST_KEPT)
             await pilot.press("end")
             detail = f"d{last}.example.com: active"
             await wait_for(pilot, lambda: detail in screen_text(app), what="the detail of the last row")

@@ -23,9 +23,9 @@ async def test_after_an_outage_the_header_says_live_once_the_stream_is_back(
         # The server goes away (as in a restart): connections cut, new ones refused.
         link.go_down()
         link.cut()
-        await wait_for(pilot, lambda: not header_current(app), timeout=8)
+        await wait_for(pilot, lambda: not header_current(app))
         link.restore()
         # Nothing happens on the account, so no event comes to say the stream is back: its reconnect does.
-        await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=15)
+        await wait_for(pilot, lambda: header_connection(app).startswith("● live"))
         assert adapter.stream_health is not None and adapter.stream_health.down_since is None
     await adapter.aclose()

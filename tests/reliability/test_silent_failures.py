@@ -31,12 +31,12 @@ async def test_a_failed_live_loop_is_shown_and_can_be_restarted(tmp_path: Path, 
 
         unsubscribe = app.live.subscribe(broken)
         app.live.mark_dirty(next(iter(app.live.deployments)))
-        await wait_for(pilot, lambda: header_connection(app).startswith("✖ stopped:"), timeout=10)
+        await wait_for(pilot, lambda: header_connection(app).startswith("✖ stopped:"))
         assert "subscriber bug" in header_connection(app)
         told = [m for m in notifications(app) if m.startswith("Live updates stopped")]
         assert len(told) == 1 and "^r restarts them" in told[0], notifications(app)
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: header_connection(app).startswith("● live"), timeout=10)
+        await wait_for(pilot, lambda: header_connection(app).startswith("● live"))
         assert main_screen(app).context.live_failure is None
         unsubscribe()
     await adapter.aclose()
@@ -50,8 +50,8 @@ async def test_a_rejected_token_leaves_no_loading_in_the_header(tmp_path: Path, 
     app, adapter = console_through(sim.miosa, "miosa", tmp_path, token="msk_u_not_a_real_key")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await composed(pilot, app)
-        await wait_for(pilot, lambda: any("token rejected" in m for m in notifications(app)), timeout=10)
-        await wait_for(pilot, lambda: not header_count(app).startswith("loading"), timeout=5)
+        await wait_for(pilot, lambda: any("token rejected" in m for m in notifications(app)))
+        await wait_for(pilot, lambda: not header_count(app).startswith("loading"))
         assert header_count(app) == "0 deployments"
         assert not header_connection(app).startswith("● live")
     await adapter.aclose()
