@@ -115,7 +115,8 @@ class ConfirmDialog(ModalScreen[str | None]):
                 yield Input(placeholder="reason (optional)", id="confirm-reason")
             if request.offer_hold:
                 yield HoldBox(request.offer_hold, request.hold, id="confirm-hold")
-                keys += "    tab, space: hold"
+                # On a line of its own: beside the others it wrapped mid-phrase at 80 columns.
+                keys += "\ntab, then space: tick or clear the box above"
             yield Static(Content(keys), classes="confirm-keys")
 
     def on_mount(self) -> None:
