@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from textual import events
 from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -225,6 +226,15 @@ def steady_cursors(app: App[Any]) -> None:
         widget.cursor_blink = False
     for area in app.screen.query(TextArea):
         area.cursor_blink = False
+
+
+def send_burst(app: App[Any], keys: list[tuple[str, str]]) -> None:
+    """Keys as the terminal driver delivers a burst (laggy SSH, a paste): all queued before any runs."""
+    assert app._driver is not None
+    for key, character in keys:
+        event = events.Key(key, character)
+        event.set_sender(app)
+        app._driver.send_message(event)
 
 
 def notifications(app: App[Any]) -> list[str]:

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from textual import events
 from textual.widgets import Input, TextArea
 
 from shipdeck.config.console_options import ConsoleOptions
@@ -31,6 +30,8 @@ from tests.tui.console_host import (
     console_app,
     console_options,
     main_screen,
+    notifications,
+    send_burst,
     wait_for,
     wait_for_notification,
     wait_for_screen,
@@ -116,11 +117,7 @@ async def test_filter_enter_keeps_text_and_the_key_after_it_acts(sim: SimServer,
     async with app.run_test(size=(80, 24)) as pilot:
         table = await wait_loaded(pilot, app)
         box = main_screen(app).query_one("#filter", Input)
-        assert app._driver is not None
-        for key, character in [("slash", "/"), *[(c, c) for c in "smile"], ("enter", "\r"), ("r", "r")]:
-            event = events.Key(key, character)
-            event.set_sender(app)
-            app._driver.send_message(event)
+        send_burst(app, [("slash", "/"), *[(c, c) for c in "smile"], ("enter", "\r"), ("r", "r")])
         await wait_for_screen(pilot, app, ConfirmDialog)
         assert box.value == "smile"
         assert [d.name for d in table.visible_rows] == ["smile-dental-landing"]
@@ -130,6 +127,34 @@ async def test_filter_enter_keeps_text_and_the_key_after_it_acts(sim: SimServer,
         # Down leaves the filter too, keeping its text.
         await pilot.press("slash", "end", "backspace", "down")  # (focus selects the text: end keeps it)
         assert table.has_focus and box.value == "smil" and box.has_class("-visible")
+
+
+async def test_command_line_typed_in_one_burst_runs_what_was_typed(sim: SimServer, tmp_path: Path) -> None:
+    """':smile<enter>' arriving at once: enter (a priority binding) ran before the line had taken the keys
+    queued ahead of it, so it ran an empty line and said 'Type a deployment...'."""
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        table = await wait_loaded(pilot, app)
+        line = main_screen(app).query_one(CommandLine)
+        send_burst(app, [("colon", ":"), *[(c, c) for c in "smile"], ("enter", "\r")])
+        await wait_for(
+            pilot,
+            lambda: table.highlighted is not None and table.highlighted.name == "smile-dental-landing",
+            what="the jump to smile-dental-landing",
+        )
+        await wait_for(pilot, lambda: table.has_focus and not line.has_class("-visible"), what="it closed")
+        assert line.value == ""
+        send_burst(app, [("colon", ":"), *[(c, c) for c in "audit"], ("enter", "\r")])
+        await wait_for_screen(pilot, app, AuditScreen)
+        assert not [m for m in notifications(app) if "Type a deployment" in m]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is main_screen(app))
+        # The key typed behind enter acts on the row the line went to, not on the one it left.
+        await pilot.press("home")
+        send_burst(app, [("colon", ":"), *[(c, c) for c in "smile"], ("enter", "\r"), ("r", "r")])
+        dialog = await wait_for_screen(pilot, app, ConfirmDialog)
+        assert "smile-dental-landing" in dialog.request.title
+        assert line.value == ""
 
 
 async def test_navigation_keys_move_in_the_versions_table(sim: SimServer, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import events
 from textual.command import CommandInput, CommandList, CommandPalette
 from textual.widgets import Input
 
@@ -20,6 +19,7 @@ from tests.tui.console_host import (
     console_options,
     main_screen,
     notifications,
+    send_burst,
     wait_for,
     wait_for_notification,
     wait_for_screen,
@@ -121,11 +121,7 @@ async def test_keys_typed_right_after_slash_go_to_the_filter(sim: SimServer, tmp
     app = console_app(console_options(sim, tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
         table = await wait_loaded(pilot, app)
-        assert app._driver is not None
-        for character in "/smile/":  # as the terminal driver delivers them: all queued before any runs
-            key = events.Key("slash" if character == "/" else character, character)
-            key.set_sender(app)
-            app._driver.send_message(key)
+        send_burst(app, [("slash" if c == "/" else c, c) for c in "/smile/"])
         await wait_for(pilot, lambda: table.screen.query_one("#filter", Input).value == "smile/")
         assert app.screen is table.screen, f"a key reached the list instead: {app.screen!r}"
         assert table.screen.query_one("#filter", Input).value == "smile/"  # '/' in the filter is text

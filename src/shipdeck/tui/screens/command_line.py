@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from textual import events
 from textual.binding import Binding
 from textual.suggester import Suggester
 from textual.widgets import Input
@@ -175,6 +176,16 @@ class CommandLine(Input):
             id=id,
         )
         self.suggester = CommandSuggester(self)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.screen.focused is self:  # (has_focus lags: it changes when the Blur queued behind runs)
+            return  # typed into the line (Input's own handling runs next)
+        # A key typed behind enter in a burst reached the line before it ran and closed: it was meant for
+        # what has the focus now (":smile<enter>r" rolls back smile-dental-landing, as "/smile<enter>r"
+        # does), so it goes round again instead of into a hidden line.
+        event.stop()
+        event.prevent_default()
+        self.app.post_message(events.Key(event.key, event.character))
 
     def complete(self, value: str) -> list[str]:
         from shipdeck.tui.screens.main import MainScreen

@@ -305,7 +305,10 @@ class MainScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         line = self.query_one(CommandLine)
         if self.app.focused is line:
-            self._run_command_line(line.value)
+            # Run it from the line's own queue: in a burst (":smile" and enter at once over laggy SSH, a
+            # paste) this priority binding runs before the line has taken the keys queued ahead of it. The
+            # focus stays on the line until then, so no key typed behind enter acts on the row left behind.
+            line.call_later(lambda: self._run_command_line(line.value))
             return
         if not box.value:
             box.remove_class("-visible")
