@@ -142,3 +142,55 @@ async def test_the_list_is_saved_while_running_and_only_when_it_changed(tmp_path
             cache.unlink()
         # Unless a deployment changed meanwhile, exiting wrote nothing: the saved list was current.
         assert not cache.exists() or app.live.stores != current[-1], "saved again though nothing changed"
+
+
+async def test_down_at_start_the_screenful_waits_for_the_server_and_keeps_its_version_numbers(
+    tmp_path: Path,
+) -> None:
+    """Started while the API is down: no health is read into the outage (the start's screenful went on
+    reads that failed, then the rows got 3 a minute, and their version numbers with them), so when the
+    server is back every row on screen is read at once; and the version numbers of the last known list stay
+    on the server's rows (its list names the active version by id only: they showed '-')."""
+    from shipdeck.live.timing import Timing
+
+    cache = tmp_path / "cache.json"
+    fast = Timing(snapshot_retry_initial=0.05, poll_interval_max=0.5, health_screen_wait=0.1)
+    with console_sim(tmp_path) as sim:
+        options = console_options(sim, tmp_path)
+        options = type(options)(**{**options.__dict__, "cache_path": cache})
+        port = sim.port
+        app = make_app(options, clock=lambda: APP_NOW)
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            await wait_for(
+                pilot,
+                lambda: all(
+                    d.active_version_number is not None for d in table.visible_rows if d.active_version_id
+                ),
+                what="every row's version number",
+            )
+            numbers = {d.id: (d.active_version_id, d.active_version_number) for d in table.visible_rows}
+    # The sim is stopped: the console starts from the last known list and says the API is unreachable.
+    app = make_app(options, clock=lambda: APP_NOW, timing=fast)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(
+            pilot, lambda: "API unreachable" in header_connection(app), what="the header saying so"
+        )
+        monitor = app.live.health
+        assert monitor is not None
+        await wait_for(pilot, lambda: bool(monitor._shown), what="the screen telling health its rows")
+        shown = set(monitor._shown)
+        assert monitor.reads == 0, "health was read while the server could not answer"
+        with console_sim(tmp_path, "--port", str(port)):
+            await wait_for(pilot, lambda: app.live.cached_at is None, what="the server's list")
+            table = app.main_screen.table  # type: ignore[union-attr]
+            # (The sandbox's deployments go on changing: a row whose active version changed since is not
+            # the last known list's any more.)
+            same = [
+                d for d in table.visible_rows if numbers.get(d.id, (None, None))[0] == d.active_version_id
+            ]
+            assert same and all(numbers[d.id][1] == d.active_version_number for d in same), numbers
+            # The whole screenful at once, not 3 rows a minute (this waited minutes before).
+            await wait_for(
+                pilot, lambda: shown <= set(monitor._read_at), what="health of every row on screen"
+            )

@@ -21,9 +21,11 @@ background read, which the adapter refuses when the rate-limit window is nearly 
 is up the ``on_settled`` callback gets the figures (the audit log's "5 minutes after").
 
 Every read is a background read: when the adapter keeps the budget for the user's own actions
-(:class:`BudgetReserved`), the read waits for the next turn. Nothing here blocks: the UI reads
-:attr:`HealthMonitor.latest` and gets the rows in the live state's next change batch. A provider without
-metrics (Miteos) is said so once (:attr:`HealthMonitor.unavailable`) and never asked.
+(:class:`BudgetReserved`), the read waits for the next turn; while the server is not answering
+(:attr:`LiveState.answering`), nothing is read, so the screenful is read at once when it is back.
+Nothing here blocks: the UI reads :attr:`HealthMonitor.latest` and gets the rows in the live state's next
+change batch. A provider without metrics (Miteos) is said so once (:attr:`HealthMonitor.unavailable`) and
+never asked.
 """
 
 from __future__ import annotations
@@ -272,6 +274,12 @@ class HealthMonitor:
         timing = self.timing
         watched = self.state.watched
         await self._follow_changes()
+        if not self.state.answering:
+            # Down at start (the last known list on screen) or lost since: a read now fails, and the tokens
+            # it took were the screenful the user needs first when the server is back (it then got 3 rows
+            # a minute, and their version numbers with them).
+            await self._pause()
+            return next_batch_at
         if self._waiting_for_screen():
             await self._pause()
             return next_batch_at

@@ -291,6 +291,12 @@ class LiveState:
         return unsubscribe
 
     @property
+    def answering(self) -> bool:
+        """The server answered the last reads (live, or polled): background reads are worth making. Not
+        while connecting (the last known list only), reconnecting, stale or offline."""
+        return self.connection is ConnectionState.LIVE
+
+    @property
     def polling(self) -> bool:
         """Kept current by polling (no push stream, or it is down): the data is as old as the last poll."""
         return self.connection is ConnectionState.LIVE and self.connection_note.startswith("polling")
@@ -340,6 +346,10 @@ class LiveState:
             return False
         for dep in _cached_deployments(cached.rows):
             self.deployments[dep.id] = dep
+            if dep.active_version_id and dep.active_version_number is not None:
+                # A version's number never changes: the server's list, which names the active version by id
+                # only, keeps the 'v12' the last known list showed instead of '-' until a read teaches it.
+                self._version_numbers.setdefault(dep.active_version_id, dep.active_version_number)
         if not self.deployments:
             return False
         self.cached_at = cached.saved_at
