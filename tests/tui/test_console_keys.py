@@ -11,6 +11,7 @@ from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.model import Capability
 from shipdeck.tui.screens.dialogs import ConfirmDialog
+from shipdeck.tui.screens.domains import DomainsScreen
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.screens.tasks import TasksScreen
 from tests.simproc import SimServer
@@ -147,6 +148,34 @@ async def test_palette_goes_to_a_deployment(sim: SimServer, tmp_path: Path) -> N
         await wait_for(
             pilot, lambda: table.highlighted is not None and table.highlighted.name == "smile-dental-landing"
         )
+
+
+async def test_palette_typed_in_one_burst_runs_what_was_typed_not_the_first_command(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """ctrl+p, 'domains', enter in one burst (laggy SSH, a fast typist): enter came while the palette still
+    listed every command, the search for 'domains' unfinished, and Textual's palette took the highlighted
+    first one: a rollback dialog (in staging one more enter would have confirmed it)."""
+    app = console_app(console_options(sim, tmp_path, environment="staging"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_loaded(pilot, app)
+        send_burst(app, [("ctrl+p", "\x10"), *[(c, c) for c in "domains"], ("enter", "\r")])
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, (ConfirmDialog, DomainsScreen)), what="what enter ran"
+        )
+        assert isinstance(app.screen, DomainsScreen), f"enter ran the palette's first command: {app.screen!r}"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is main_screen(app))
+        # With nothing typed, no command is picked for the user: enter highlights the first, runs nothing.
+        await pilot.press("ctrl+p")
+        palette = await wait_for_screen(pilot, app, CommandPalette)
+        await wait_for(pilot, lambda: palette.query_one(CommandList).option_count > 0, what="the commands")
+        assert palette.query_one(CommandList).highlighted is None
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: palette.query_one(CommandList).highlighted == 0, what="the first highlighted"
+        )
+        assert app.screen is palette
 
 
 async def test_themes_are_registered_and_an_unknown_one_falls_back_with_a_notice(

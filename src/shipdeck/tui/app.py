@@ -78,7 +78,9 @@ class ShipdeckApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),
-        Binding("ctrl+p", "command_palette", "Palette", show=False, id="command-palette"),
+        # Priority: run as the key arrives, so that the keys typed behind it go to the palette (see
+        # ShipdeckPalette), not to the list ('d' of "domains" opened the domains).
+        Binding("ctrl+p", "command_palette", "Palette", show=False, id="command-palette", priority=True),
         Binding("exclamation_mark", "pending", "Pending", show=False, id="pending"),
         Binding("A", "audit", "Audit", show=False, id="audit"),
         Binding("ctrl+r", "restart_live", "Restart live updates", show=False, id="restart-live"),
@@ -340,6 +342,15 @@ class ShipdeckApp(App[int]):
         context = self.active_context
         if context is not None and not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen(context.session))
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, but enter waits for the search of what was typed (see ShipdeckPalette)."""
+        from textual.command import CommandPalette
+
+        from shipdeck.tui.commands import ShipdeckPalette
+
+        if self.use_command_palette and not isinstance(self.screen, CommandPalette):
+            self.push_screen(ShipdeckPalette(id="--command-palette"))
 
     def action_help(self) -> None:
         from shipdeck.tui.screens.help import HelpScreen, help_rows

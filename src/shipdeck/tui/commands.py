@@ -10,9 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual import events, on
+from textual.command import (
+    Command,
+    CommandInput,
+    CommandList,
+    CommandPalette,
+    DiscoveryHit,
+    Hit,
+    Hits,
+    Provider,
+)
 from textual.content import Content
 from textual.markup import escape
+from textual.widgets import Input
+from textual.worker import Worker, WorkerState
 
 from shipdeck.tui.text import literal
 
@@ -82,3 +94,78 @@ class ShipdeckCommands(Provider):
             hits += 1
             if hits >= MAX_DEPLOYMENT_HITS:
                 return
+
+
+class ShipdeckPalette(CommandPalette):
+    """Textual's command palette, made safe for keys that arrive in one burst.
+
+    Typed at once (ctrl+p, "domains", enter over laggy SSH, or by a fast typist), Textual's palette ran
+    "Roll back the selected deployment": the letters went to the list behind it (ctrl+p was still on its
+    way to the app's binding), and enter, once the palette's input had the focus, took the list's first
+    command, highlighted by default. Here:
+
+    * ctrl+p is a priority binding (ShipdeckApp), so the keys behind it reach the palette, not the list;
+    * keys that reach the palette before its input has the focus go to the input, in order;
+    * with nothing typed, no command is highlighted until the user moves to one, so enter alone runs
+      nothing (Textual's enter then highlights the first);
+    * an enter that comes before the search of what was typed has listed its hits waits for them.
+
+    Textual's own handler (``_select_or_command``), list refresh and workers' group are used as they are:
+    textual is pinned, and tests/tui/test_console_keys.py would see a change.
+    """
+
+    _enter_waiting = False
+    _searched_for = ""
+
+    def _input_box(self) -> Input:
+        return self.query_one(CommandInput)
+
+    async def on_key(self, event: events.Key) -> None:
+        box = self._input_box()
+        if self.focused is not box and not box.has_focus:
+            # Came before the input had the focus (the app forwards keys to the screen then): to the input,
+            # in the order they came, enter included.
+            event.stop()
+            event.prevent_default()
+            box.post_message(events.Key(event.key, event.character))
+
+    @on(Input.Changed)
+    def _search_started(self, event: Input.Changed) -> None:
+        self._searched_for = event.value.strip()  # Textual's handler of the same message starts it
+
+    def _refresh_command_list(
+        self, command_list: CommandList, commands: list[Command], clear_current: bool
+    ) -> None:
+        super()._refresh_command_list(command_list, commands, clear_current)
+        if not self._searched_for:
+            command_list.highlighted = None
+
+    @on(Input.Submitted)
+    def _enter_after_search(self, event: Input.Submitted) -> None:
+        event.stop()
+        event.prevent_default()  # Textual's handler of the same message runs from here, once
+        if self._search_pending():
+            self._enter_waiting = True
+        else:
+            self._select_or_command()
+
+    def _search_pending(self) -> bool:
+        """The list does not show the hits of what is typed yet."""
+        if self._input_box().value.strip() != self._searched_for:
+            return True  # typed, and its Changed (which starts the search) not handled yet
+        return any(
+            worker.node is self
+            and worker.group == self._GATHER_COMMANDS_GROUP
+            and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for worker in self.workers
+        )
+
+    @on(Worker.StateChanged)
+    def _search_ended(self, event: Worker.StateChanged) -> None:
+        if not self._enter_waiting or event.worker.group != self._GATHER_COMMANDS_GROUP:
+            return
+        if event.state is WorkerState.ERROR:
+            self._enter_waiting = False  # nothing listed to take: the next enter decides
+        elif event.state is WorkerState.SUCCESS and not self._search_pending():
+            self._enter_waiting = False
+            self._select_or_command()
