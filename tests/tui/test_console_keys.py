@@ -20,6 +20,7 @@ from tests.tui.console_host import (
     console_options,
     main_screen,
     notifications,
+    screen_as,
     send_burst,
     wait_for,
     wait_for_notification,
@@ -175,7 +176,7 @@ async def test_palette_typed_in_one_burst_runs_what_was_typed_not_the_first_comm
         await wait_for(
             pilot, lambda: palette.query_one(CommandList).highlighted == 0, what="the first highlighted"
         )
-        assert app.screen is palette
+        assert screen_as(app, CommandPalette) is palette
 
 
 async def test_themes_are_registered_and_an_unknown_one_falls_back_with_a_notice(
