@@ -28,6 +28,7 @@ from tests.tui.console_host import (
     main_screen,
     notifications,
     poll_server,
+    send_burst,
     settle_actions,
     wait_for,
     wait_for_notification,
@@ -99,6 +100,28 @@ async def test_escape_cancels_a_rollback_and_nothing_is_sent(tmp_path: Path) -> 
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press("escape")
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        assert http.mutations() == []
+
+
+async def test_a_y_typed_right_behind_r_never_confirms_a_rollback(tmp_path: Path) -> None:
+    """'y' confirms a plain dialog, never one that asks a reason: typed in one burst behind 'r', or a
+    moment after it, the y's are lost (the list's copy key) or typed into the reason; nothing is sent."""
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path, environment="staging"))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_loaded(pilot, app)
+            for gap in (0.0, 0.01):
+                send_burst(app, [("r", "r")])
+                await asyncio.sleep(gap)
+                send_burst(app, [("y", "y")] * 3)
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+                reason = app.screen.query_one("#confirm-reason", Input)
+                await wait_for(pilot, lambda: reason.has_focus, what="the reason field focused")  # noqa: B023
+                await pilot.pause()
+                assert reason.value in ("", "yyy")
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: app.screen is main_screen(app))
         assert http.mutations() == []
 
 
