@@ -32,6 +32,7 @@ from tests.tui.console_host import (
     settle_actions,
     wait_for,
     wait_for_notification,
+    wait_for_screen,
     wait_loaded,
 )
 
@@ -105,7 +106,8 @@ async def test_escape_cancels_a_rollback_and_nothing_is_sent(tmp_path: Path) -> 
 
 async def test_a_y_typed_right_behind_r_never_confirms_a_rollback(tmp_path: Path) -> None:
     """'y' confirms a plain dialog, never one that asks a reason: typed in one burst behind 'r', or a
-    moment after it, the y's are lost (the list's copy key) or typed into the reason; nothing is sent."""
+    moment after it, the y's are lost (the list's copy key) or typed into the reason, and with the focus
+    off the reason field a 'y' does nothing; nothing is sent."""
     with console_sim(tmp_path) as sim:
         http = SimHttp(sim)
         app = console_app(console_options(sim, tmp_path, environment="staging"))
@@ -122,6 +124,16 @@ async def test_a_y_typed_right_behind_r_never_confirms_a_rollback(tmp_path: Path
                 assert reason.value in ("", "yyy")
                 await pilot.press("escape")
                 await wait_for(pilot, lambda: app.screen is main_screen(app))
+            # Nor with the focus off the reason field (on the hold box: it was a yes there before).
+            await pilot.press("r")
+            dialog = await wait_for_screen(pilot, app, ConfirmDialog)
+            assert dialog.request.offer_hold, "the first row's rollback offers the auto-deploy hold"
+            await wait_for(pilot, lambda: dialog.query_one("#confirm-reason", Input).has_focus)
+            await pilot.press("tab", "y")
+            assert app.screen is dialog, "a y on the hold box confirmed the rollback"
+            assert not dialog.query_one("#confirm-reason", Input).has_focus
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is main_screen(app))
         assert http.mutations() == []
 
 

@@ -76,7 +76,8 @@ class ConfirmDialog(ModalScreen[str | None]):
     AUTO_FOCUS = ""  # plain dialogs: keys go to the dialog; text fields are focused on mount
     CSS_PATH = STYLES
     BINDINGS = [
-        Binding("y,enter", "confirm", "Confirm", id="dialog-confirm"),
+        Binding("enter", "confirm", "Confirm", id="dialog-confirm"),
+        Binding("y", "confirm_plain", "Confirm (plain dialogs)", show=False, id="dialog-confirm-y"),
         Binding("escape,n", "cancel", "Cancel", id="dialog-cancel"),
         Binding("tab", "focus_reason", "Reason", show=False, id="dialog-reason"),
     ]
@@ -140,6 +141,14 @@ class ConfirmDialog(ModalScreen[str | None]):
         if self.request.offer_hold:
             self.request.hold = self.query_one("#confirm-hold", Checkbox).value
         self.dismiss(self._reason())
+
+    def action_confirm_plain(self) -> None:
+        """'y' confirms only where nothing is typed. With a reason or a name to type only enter does: a 'y'
+        that reaches the dialog before its field has the focus (typed in one burst behind 'r') is text
+        meant for the field, never a yes."""
+        if self.request.ask_reason or self.request.require_typed is not None:
+            return
+        self.action_confirm()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
