@@ -11,13 +11,16 @@ looked at for ``warm_for`` seconds is closed (its mode removed).
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from shipdeck.api.base import Adapter
@@ -100,6 +103,7 @@ class ShipdeckApp(App[int]):
         """``terminal_env``: the environment that says what the terminal can show (TERM, COLORTERM);
         None (tests) keeps the default theme whatever terminal runs them."""
         super().__init__()
+        self._retyped: weakref.WeakSet[events.Key] = weakref.WeakSet()
         self.options = options
         self.clock: Clock = clock or utc_now
         # Every interval of the live view and the push streams' backoff (tests run on a faster one).
@@ -342,6 +346,20 @@ class ShipdeckApp(App[int]):
         context = self.active_context
         if context is not None and not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen(context.session))
+
+    async def on_key(self, event: events.Key) -> None:
+        """A printable key that bubbles up to here while a text field has the focus never reached that field
+        (a field takes every printable key it is sent): it was sent to the screen below in one burst with
+        the key that opened this one ('r', then the reason), before the field had the focus, and Textual
+        dropped it. It goes round again, to the field."""
+        focused = self.focused
+        takes_text = isinstance(focused, Input) or (isinstance(focused, TextArea) and not focused.read_only)
+        if event.is_printable and takes_text and event not in self._retyped:
+            event.stop()
+            event.prevent_default()  # (no binding: a focused field takes printable keys before any)
+            again = events.Key(event.key, event.character)
+            self._retyped.add(again)  # sent round once, never twice (a field that takes no text)
+            self.post_message(again)
 
     def action_command_palette(self) -> None:
         """Textual's palette, but enter waits for the search of what was typed (see ShipdeckPalette)."""
