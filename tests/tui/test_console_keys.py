@@ -177,6 +177,11 @@ async def test_palette_typed_in_one_burst_runs_what_was_typed_not_the_first_comm
             pilot, lambda: palette.query_one(CommandList).highlighted == 0, what="the first highlighted"
         )
         assert screen_as(app, CommandPalette) is palette
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is main_screen(app))
+        # Escape in the same burst as ctrl+p closes it.
+        send_burst(app, [("ctrl+p", "\x10"), ("escape", "\x1b")])
+        await wait_for(pilot, lambda: app.screen is main_screen(app), what="the palette closed")
 
 
 async def test_themes_are_registered_and_an_unknown_one_falls_back_with_a_notice(

@@ -7,8 +7,9 @@ never the App. Profile switching is offered wherever the App has more than one p
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from textual import events, on
 from textual.command import (
@@ -117,17 +118,24 @@ class ShipdeckPalette(CommandPalette):
     _enter_waiting = False
     _searched_for = ""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sent_to_input: weakref.WeakSet[events.Key] = weakref.WeakSet()
+
     def _input_box(self) -> Input:
         return self.query_one(CommandInput)
 
     async def on_key(self, event: events.Key) -> None:
         box = self._input_box()
-        if self.focused is not box and not box.has_focus:
+        if self.focused is not box and not box.has_focus and event not in self._sent_to_input:
             # Came before the input had the focus (the app forwards keys to the screen then): to the input,
-            # in the order they came, enter included.
+            # in the order they came, enter included; once (escape, which the input leaves alone, comes
+            # back up here and is the palette's own).
             event.stop()
             event.prevent_default()
-            box.post_message(events.Key(event.key, event.character))
+            again = events.Key(event.key, event.character)
+            self._sent_to_input.add(again)
+            box.post_message(again)
 
     @on(Input.Changed)
     def _search_started(self, event: Input.Changed) -> None:
@@ -151,6 +159,8 @@ class ShipdeckPalette(CommandPalette):
 
     def _search_pending(self) -> bool:
         """The list does not show the hits of what is typed yet."""
+        if not self._list_visible:
+            return False  # a command was picked (its title is in the input now): enter runs it
         if self._input_box().value.strip() != self._searched_for:
             return True  # typed, and its Changed (which starts the search) not handled yet
         return any(
