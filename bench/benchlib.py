@@ -90,6 +90,8 @@ def compile_sources() -> None:
 
 
 def bench_arguments(description: str) -> argparse.ArgumentParser:
+    """Every script's parser (each calls this first): ``src/`` is byte-compiled here, before anything is
+    timed (see compile_sources)."""
     compile_sources()
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--json", type=Path, help="also write the results here (bench/run reads them)")

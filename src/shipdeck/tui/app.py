@@ -40,6 +40,7 @@ from shipdeck.tui.context import (
     context_maker,
     default_adapter_factory,
 )
+from shipdeck.tui.keys import send_again
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.screens.screen_kit import describe_error
@@ -355,11 +356,9 @@ class ShipdeckApp(App[int]):
         focused = self.focused
         takes_text = isinstance(focused, Input) or (isinstance(focused, TextArea) and not focused.read_only)
         if event.is_printable and takes_text and event not in self._retyped:
-            event.stop()
-            event.prevent_default()  # (no binding: a focused field takes printable keys before any)
-            again = events.Key(event.key, event.character)
-            self._retyped.add(again)  # sent round once, never twice (a field that takes no text)
-            self.post_message(again)
+            # (No binding is skipped: a focused field takes printable keys before any.) Sent round once,
+            # never twice (a field that takes no text).
+            self._retyped.add(send_again(event, self))
 
     def action_command_palette(self) -> None:
         """Textual's palette, but enter waits for the search of what was typed (see ShipdeckPalette)."""

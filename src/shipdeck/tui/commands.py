@@ -27,6 +27,7 @@ from textual.markup import escape
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from shipdeck.tui.keys import send_again
 from shipdeck.tui.text import literal
 
 # With 50,000 deployments the palette scores names lazily and stops after this many hits.
@@ -131,11 +132,7 @@ class ShipdeckPalette(CommandPalette):
             # Came before the input had the focus (the app forwards keys to the screen then): to the input,
             # in the order they came, enter included; once (escape, which the input leaves alone, comes
             # back up here and is the palette's own).
-            event.stop()
-            event.prevent_default()
-            again = events.Key(event.key, event.character)
-            self._sent_to_input.add(again)
-            box.post_message(again)
+            self._sent_to_input.add(send_again(event, box))
 
     @on(Input.Changed)
     def _search_started(self, event: Input.Changed) -> None:

@@ -18,6 +18,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input
 
 from shipdeck.model import Deployment
+from shipdeck.tui.keys import send_again
 
 
 @dataclass(frozen=True)
@@ -183,9 +184,7 @@ class CommandLine(Input):
         # A key typed behind enter in a burst reached the line before it ran and closed: it was meant for
         # what has the focus now (":smile<enter>r" rolls back smile-dental-landing, as "/smile<enter>r"
         # does), so it goes round again instead of into a hidden line.
-        event.stop()
-        event.prevent_default()
-        self.app.post_message(events.Key(event.key, event.character))
+        send_again(event, self.app)
 
     def complete(self, value: str) -> list[str]:
         from shipdeck.tui.screens.main import MainScreen
