@@ -98,10 +98,11 @@ async def test_an_unknown_state_is_shown_as_it_came(tmp_path: Path) -> None:
     [
         # A 2xx whose body is unreadable: the server took it; only reading back can tell.
         (BROKEN_ANSWERS[0].handler, "rollback: outcome unknown", "may have been applied"),
-        # A redirect: the endpoint did not take it.
+        # A redirect: not followed (the token would go with it), but the server that sent it had the
+        # request and may have acted on it first: unknown, never "not applied".
         (
             redirect_to("http://127.0.0.1:9/elsewhere"),
-            "rollback: failed, not applied",
+            "rollback: outcome unknown",
             "does not follow redirects",
         ),
     ],

@@ -9,9 +9,17 @@ from contextvars import ContextVar
 # Set by the transport after every answered request, in the calling task's context.
 LAST_REQUEST_ID: ContextVar[str | None] = ContextVar("shipdeck_last_request_id", default=None)
 
-# Set by the transport after every answered request: the server said it replayed a stored answer
+# Set by the transport after every answered change request: the server said it replayed a stored answer
 # (``Idempotency-Replayed: true``): the change had already been made with this idempotency key.
 LAST_REPLAYED: ContextVar[bool] = ContextVar("shipdeck_last_replayed", default=False)
+
+# Set by the transport when a state-changing request (not GET, HEAD, OPTIONS) is answered 2xx: the server
+# took a change. A caller that then fails to read the answer, or a later step of the same change, must not
+# say "not applied" (ChangeSession resets it before each change it sends).
+WRITE_ACCEPTED: ContextVar[bool] = ContextVar("shipdeck_write_accepted", default=False)
+# The request id of that answer: what the audit log quotes for the change (a read made after it, such as
+# Mixpeek's re-read of the app, has its own id in LAST_REQUEST_ID).
+CHANGE_REQUEST_ID: ContextVar[str | None] = ContextVar("shipdeck_change_request_id", default=None)
 
 # True inside ``background_reads()``: GETs then yield to the user's own actions when the rate-limit
 # budget runs low (they raise BudgetReserved instead of being sent).

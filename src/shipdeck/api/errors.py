@@ -22,6 +22,9 @@ class ShipdeckError(Exception):
         # and been acted on (the answer was lost, cut, unreadable or a 5xx), False when none can have
         # (refused before the connection, a 4xx). See :func:`shipdeck.live.session` for what follows.
         self.maybe_applied = False
+        # Set by the transport: the error is the answer (or the lack of one) to a state-changing request,
+        # not to a read made before or after it.
+        self.from_change_request = False
 
     def __str__(self) -> str:
         if self.request_id:

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from shipdeck import __version__
 from shipdeck.api.base import new_idempotency_key
-from shipdeck.api.context import BACKGROUND_READ, CAPTURED_BODIES, LAST_REPLAYED, LAST_REQUEST_ID
+from shipdeck.api.context import (
+    BACKGROUND_READ,
+    CAPTURED_BODIES,
+    CHANGE_REQUEST_ID,
+    LAST_REPLAYED,
+    LAST_REQUEST_ID,
+    WRITE_ACCEPTED,
+)
 from shipdeck.api.errors import (
     ApiError,
     AuthError,
@@ -241,9 +248,11 @@ class Transport:
                 retryable=False,
             )
             error.maybe_applied = maybe
+            error.from_change_request = method not in SAFE_METHODS
             raise error from None
         except ShipdeckError as exc:
             if method not in SAFE_METHODS:
+                exc.from_change_request = True
                 exc.maybe_applied = delivery.maybe
                 if delivery.maybe and MAYBE_APPLIED not in exc.message:
                     exc.message = f"{exc.message}; {MAYBE_APPLIED}"
@@ -375,11 +384,15 @@ class Transport:
         finally:
             await response.aclose()
         if response.status_code >= 300:
-            if response.status_code >= 500:
+            if response.status_code >= 500 or response.status_code < 400:
                 # The server, or the service behind a gateway, may have acted before failing (even a 503
-                # from a gateway can follow a commit upstream); a 4xx, 429 included, took nothing.
+                # from a gateway can follow a commit upstream), and one that redirects has the request as
+                # well (it is not followed: the token would go with it); a 4xx, 429 included, took nothing.
                 delivery.maybe = True
             raise self._status_error(response, raw, what)
+        if method not in SAFE_METHODS:
+            WRITE_ACCEPTED.set(True)
+            CHANGE_REQUEST_ID.set(response.headers.get("x-request-id"))
         if parse is not None and CAPTURED_BODIES.get() is None:
             parsed = parse(raw)
             if parsed is not None:
@@ -421,7 +434,9 @@ class Transport:
 
     def _note_answer(self, response: httpx.Response) -> None:
         LAST_REQUEST_ID.set(response.headers.get("x-request-id"))
-        LAST_REPLAYED.set(response.headers.get("idempotency-replayed", "").lower() == "true")
+        if response.request.method not in SAFE_METHODS:
+            # A read after the change (Mixpeek re-reads the app) must not clear what its answer said.
+            LAST_REPLAYED.set(response.headers.get("idempotency-replayed", "").lower() == "true")
         self.budget.update(response.headers)
 
     # -- errors ---------------------------------------------------------------------------------------------

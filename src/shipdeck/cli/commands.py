@@ -45,12 +45,11 @@ from shipdeck.live.plans import (
     plan_hold_auto_deploy,
     plan_promote,
     plan_publish,
-    plan_rollback,
     promote_environment,
     same_app_in,
 )
 from shipdeck.live.references import candidates_text, display_name, matches
-from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
+from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus, age_words
 from shipdeck.model import (
     Capability,
     Deployment,
@@ -424,7 +423,25 @@ class OutcomeUnknown(ShipdeckError):
 async def execute(ctx: CommandContext, plan: ChangePlan) -> ChangeOutcome:
     """Run ``plan`` through the session; a refusal, a failure or an unknown outcome is raised as one
     line with its exit code (an unknown one says it may have been applied and how to check)."""
-    outcome = await ctx.session.execute(plan, settle_for=min(5.0, ctx.args.timeout / 4))
+    earlier = ctx.session.open_change(plan.identity)
+    if earlier is not None and plan.action != "rollback":  # a rollback said so as it was planned
+        print(
+            f"shipdeck: an earlier {plan.action} of {plan.target} ({earlier.summary}, "
+            f"{age_words(earlier.age)} ago) has an unknown outcome: this run sends it again with the same "
+            "idempotency key, so the server cannot apply it twice",
+            file=ctx.err,
+        )
+    try:
+        outcome = await ctx.session.execute(plan, settle_for=min(5.0, ctx.args.timeout / 4))
+    except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels the command, then raises KeyboardInterrupt)
+        print(
+            f"shipdeck: interrupted while sending: {plan.title} ({plan.summary}) may have been applied, its "
+            "outcome is unknown (recorded); the same command again resends it with the same idempotency key",
+            file=ctx.err,
+        )
+        raise
+    if outcome.status is OutcomeStatus.SUPERSEDED:
+        raise CliError(outcome.message(), 1)
     if outcome.status is OutcomeStatus.OK:
         if outcome.reconciled or outcome.replayed:
             print(f"shipdeck: {outcome.message()}", file=ctx.err)
@@ -460,34 +477,17 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     # The row of the environment being rolled back: its active version is the "current" one.
     dep = await environment_row(ctx, found, ctx.args.environment)
     versions = await versions_newest_first(ctx, dep)
-    to: str | Version | None = ctx.args.to
-    resumes: str | None = None
-    resumable = ctx.session.resumable_rollback(dep, versions) if ctx.args.to is None else None
-    if resumable is not None:
-        # A bare re-run after an unknown outcome: the target the first run planned, not one more step.
-        planned, earlier = resumable
-        to, resumes = planned, earlier.identity
-        print(
-            f"shipdeck: an earlier rollback of {dep.name} ({earlier.summary}, {age_seconds(earlier.age)} "
-            f"ago) has an unknown outcome: this run targets {planned.label} again, with the same "
-            "idempotency key",
-            file=ctx.err,
-        )
     try:
-        plan = plan_rollback(
-            dep,
-            versions,
-            to=to,
-            reason=ctx.args.reason,
-            capabilities=ctx.adapter.capabilities,
-            resumes=resumes,
+        plan, notice = ctx.session.plan_rollback(
+            dep, versions, to=ctx.args.to, reason=ctx.args.reason, capabilities=ctx.adapter.capabilities
         )
     except NothingToDo as exc:
         if exc.settles is not None:
-            ctx.session.settle(exc.settles, applied=True, how="a re-run found its target active")
-            print(exc.message, file=ctx.out)
+            print(exc.message, file=ctx.out)  # the earlier rollback was applied: what was asked is done
             return 0
         raise _refusal(exc) from None
+    if notice is not None:
+        print(f"shipdeck: {notice}", file=ctx.err)
     hold = None
     if ctx.args.hold:
         if not ctx.adapter.capabilities.supports(Capability.UPDATE):
@@ -524,14 +524,6 @@ async def cmd_promote(ctx: CommandContext) -> int:
     outcome = await execute(ctx, plan)
     _report_change(ctx, "promoted", outcome, plan)
     return 0
-
-
-def age_seconds(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _preview(ctx: CommandContext, plan: ChangePlan) -> None:

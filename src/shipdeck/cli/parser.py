@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("deployment", type=_reference, metavar="DEP")
     rollback.add_argument("--to", type=_reference, metavar="VERSION", help="version id or number (v12 or 12)")
     rollback.add_argument(
-        "--reason", metavar="TEXT", help="why (kept in the audit log and sent to the provider)"
+        "--reason", metavar="TEXT", help="why (kept in the audit log; no provider's rollback API takes one)"
     )
     rollback.add_argument(
         "--hold",

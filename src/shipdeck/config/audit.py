@@ -96,13 +96,14 @@ class AuditLog:
         self,
         intent: AuditIntent,
         *,
-        applied: bool,
+        applied: bool | None,
         how: str,
         request_id: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """The outcome of a change that was unknown, learned later: ``how`` says from what."""
-        outcome = "applied" if applied else "not applied"
+        """The outcome of a change that was unknown, learned later: ``how`` says from what. None: the
+        change is closed with its outcome still unknown (``how`` says why)."""
+        outcome = "applied" if applied else "not applied" if applied is False else "still unknown, closed"
         self._record(
             intent, "reconciled", outcome=outcome, how=how, request_id=request_id, details=details or {}
         )

@@ -10,6 +10,7 @@ roll back a second step). A JSON file in the private state dir, 0600, holding no
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -24,6 +25,17 @@ from shipdeck.config.paths import ensure_private_dir, open_changes_file
 KEEP_FOR = 24 * 3600.0
 MAX_ENTRIES = 500
 
+_LOCK_FILES: dict[Path, int] = {}
+
+
+def _lock_descriptor(path: Path) -> int:
+    """The process's one descriptor of a lock file (closing another would drop its locks)."""
+    fd = _LOCK_FILES.get(path)
+    if fd is None:
+        ensure_private_dir(path.parent)
+        fd = _LOCK_FILES[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return fd
+
 
 @dataclass
 class OpenChange:
@@ -36,6 +48,8 @@ class OpenChange:
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    # Requests sent so far with its key (the audit numbers a later run's attempts from here).
+    attempts: int = 1
 
     @property
     def age(self) -> float:
@@ -73,6 +87,33 @@ class OpenChanges:
             kept = [c for c in entries if (c.profile, c.identity) != (profile, identity)]
             if len(kept) != len(entries):
                 self._write(kept)
+
+    @contextlib.contextmanager
+    def sending(self, profile: str, identity: str) -> Iterator[bool]:
+        """Hold one change's lock while it is sent: True, or False when another shipdeck process is sending
+        the same change now (two terminals, a script beside the console); POSIX only (elsewhere: True).
+
+        One lock file, one byte of it per change (by a digest of profile and identity), so that no file is
+        left behind per change. Record locks belong to the process and go when any of its descriptors of
+        the file closes, so the file stays open for the life of the process.
+        """
+        try:
+            import fcntl
+        except ImportError:
+            yield True
+            return
+        fd = _lock_descriptor(self.path.with_name(f".{self.path.name}.sending"))
+        digest = hashlib.blake2b(f"{profile}\0{identity}".encode(), digest_size=4).digest()
+        offset = int.from_bytes(digest, "big")
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
 
     # -- file -------------------------------------------------------------------------------------------
     def _read(self) -> list[OpenChange]:

@@ -1,4 +1,4 @@
-"""The two refusals every change meets before it is sent (see :mod:`shipdeck.live.session`)."""
+"""The refusals a change can meet before it is sent (see :mod:`shipdeck.live.session`)."""
 
 from __future__ import annotations
 
@@ -13,5 +13,11 @@ class ReadOnlyError(ShipdeckError):
 
 class AuditUnavailable(ShipdeckError):
     """The audit log cannot be written (full disk, permissions): a change is not sent without its record."""
+
+    exit_code = 1
+
+
+class ChangeInFlight(ShipdeckError):
+    """The same change is being sent now, by this console or another shipdeck process: not sent twice."""
 
     exit_code = 1

@@ -12,6 +12,8 @@ The rule "which version does a plain rollback go back to" is :func:`rollback_tar
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +51,9 @@ PUBLISH_OPTIONS = {
 Send = Callable[[Adapter, str], Awaitable[Any]]
 # True: the change is in effect; False: it is not; the check may raise (the server cannot be read).
 Check = Callable[[Adapter], Awaitable[bool]]
+# The answer to a sent change -> None when it agrees with the change (or says nothing about it), else what
+# it shows instead ("shows v9 active, not v8"): the outcome is then unknown until the server is read back.
+Confirms = Callable[[Any], str | None]
 
 
 class NothingToDo(ShipdeckError):
@@ -98,6 +103,7 @@ class ChangePlan:
     warnings: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     check: Check | None = None
+    confirms: Confirms | None = None
     # Into production from a provider with several environments, or a profile-wide production change:
     # the console asks for the deployment's name to be typed (unless the profile says confirm = "key").
     into_production: bool = False
@@ -307,6 +313,31 @@ def _active_check(deployment_id: str, version: Version) -> Check:
     return check
 
 
+def _answer_shows_active(deployment_id: str, version: Version, listed: Iterable[Version]) -> Confirms:
+    """A change of active version is confirmed by its answer only when that answer is the same deployment
+    with ``version`` active (a server may answer before it switches: then reading it back tells).
+    ``listed``: the deployment's versions, to name the one the answer shows."""
+    labels = {v.id: v.label for v in listed}
+
+    def confirms(result: Any) -> str | None:
+        if not isinstance(result, Deployment):
+            return None
+        if result.id != deployment_id:
+            return f"is another deployment ({result.id}), not {deployment_id}"
+        if result.active_version_id is None and result.active_version_number is None:
+            return None
+        if _is_active(result, version):
+            return None
+        shown = (
+            f"v{result.active_version_number}"
+            if result.active_version_number is not None
+            else labels.get(result.active_version_id or "", result.active_version_id)
+        )
+        return f"shows {shown} active, not {version.label}"
+
+    return confirms
+
+
 def _target(deployment: Deployment) -> str:
     return f"{deployment.name} [{deployment.id}]"
 
@@ -404,6 +435,7 @@ def plan_rollback(
         warnings=in_flight_warnings(deployment, listed, current),
         details=version_details(current, chosen, environment),
         check=_active_check(deployment.id, chosen),
+        confirms=_answer_shows_active(deployment.id, chosen, listed),
         into_production=False,  # the incident path: one confirming key unless the profile asks to type
         resumes=resumes,
         done_text=f"{deployment.name}{where}: rolled back {before} -> {chosen.label}",
@@ -503,6 +535,7 @@ def plan_promote(
         warnings=in_flight_warnings(live_row, listed, current),
         details=version_details(current, chosen, environment),
         check=_active_check(live_row.id, chosen),
+        confirms=_answer_shows_active(live_row.id, chosen, listed),
         into_production=_production(deployment, environment, profile_environment),
         done_text=f"{deployment.name}{where}: {chosen.label} promoted ({before} -> {chosen.label})",
         diff=version_diff(current, chosen),
@@ -554,7 +587,10 @@ def plan_publish(
 
         async def check(adapter: Adapter) -> bool:
             page = await adapter.list_versions(deployment.id, limit=20)
-            return any(v.number is not None and v.number > newest_known for v in page.items)
+            return any(
+                v.number is not None and v.number > newest_known and _published_from(v, request)
+                for v in page.items
+            )
 
     then = ", live when ready" if request.promote else ", not made live"
     notes = [] if request.promote else ["The new version is built but not made live (promote it later)."]
@@ -573,6 +609,15 @@ def plan_publish(
         into_production=request.promote and _production(deployment, environment, profile_environment),
         done_text=f"{deployment.name}{where}: publishing a new version{then}",
     )
+
+
+def _published_from(version: Version, request: PublishRequest) -> bool:
+    """Whether a new version can be told to be this publish's: its sandbox or its message is the one sent.
+    A version that shows neither proves nothing (anyone's push, an auto-deploy, a colleague's publish), so
+    the change stays unknown and is resent with its key, which the server cannot apply twice."""
+    pairs = [(version.source_sandbox_id, request.source_sandbox_id), (version.message, request.message)]
+    known = [(shown, sent) for shown, sent in pairs if shown is not None and sent is not None]
+    return bool(known) and all(shown.strip() == sent.strip() for shown, sent in known)
 
 
 def plan_redeploy(deployment: Deployment, *, profile_environment: str = "production") -> ChangePlan:
@@ -603,9 +648,18 @@ def plan_redeploy(deployment: Deployment, *, profile_environment: str = "product
 # -- env vars -----------------------------------------------------------------------------------------------
 
 
+def values_digest(deployment: Deployment, values: Mapping[str, str]) -> str:
+    """A short keyed digest of env values, never the values: setting other values is another change (it
+    must not reuse the key of an earlier one whose outcome is unknown, which a server may replay instead
+    of applying). Keyed by the deployment, so equal values elsewhere do not give equal digests."""
+    text = json.dumps(sorted(values.items()), ensure_ascii=False).encode()
+    return hashlib.blake2b(text, digest_size=8, key=deployment.id.encode()[:64]).hexdigest()
+
+
 def plan_env_set(deployment: Deployment, values: Mapping[str, str], environment: str) -> ChangePlan:
     names = sorted(values)
-    snapshot = dict(values)  # never in the audit log, the identity or a message: only the names
+    snapshot = dict(values)  # never in the audit log or a message; in the identity only as a keyed digest
+    digest = values_digest(deployment, snapshot)
 
     def send(adapter: Adapter, key: str) -> Awaitable[Any]:
         return adapter.set_env(deployment.id, snapshot, environment=environment, idempotency_key=key)
@@ -616,7 +670,7 @@ def plan_env_set(deployment: Deployment, values: Mapping[str, str], environment:
         title=f"Set env vars of {deployment.name} ({environment})",
         summary="set " + ", ".join(names),
         send=send,
-        identity=f"env.set:{deployment.id}:{environment}:{','.join(names)}",
+        identity=f"env.set:{deployment.id}:{environment}:{','.join(names)}:{digest}",
         deployment=deployment,
         environment=environment,
         details={"environment": environment, "keys": names},

@@ -27,20 +27,39 @@ from enum import StrEnum
 from typing import Any
 
 from shipdeck.api.base import Adapter, new_idempotency_key
-from shipdeck.api.context import LAST_REPLAYED, LAST_REQUEST_ID
-from shipdeck.api.errors import ApiError, Conflict, ShipdeckError
+from shipdeck.api.context import CHANGE_REQUEST_ID, LAST_REPLAYED, LAST_REQUEST_ID, WRITE_ACCEPTED
+from shipdeck.api.errors import ApiError, Conflict, ProtocolError, ShipdeckError
+from shipdeck.api.transport import MAYBE_APPLIED
 from shipdeck.config.audit import AuditIntent, AuditLog, actor
 from shipdeck.config.open_changes import OpenChange, OpenChanges
-from shipdeck.live.actions import AuditUnavailable, ReadOnlyError
-from shipdeck.live.plans import ChangePlan, rollback_identity
-from shipdeck.model import Deployment, Version
+from shipdeck.live.actions import AuditUnavailable, ChangeInFlight, ReadOnlyError
+from shipdeck.live.plans import (
+    ChangePlan,
+    NothingToDo,
+    active_version,
+    find_version,
+    plan_rollback,
+    rollback_identity,
+)
+from shipdeck.model import Capabilities, Deployment, Version
 
 # A change is resent by itself (same key) only this long after it was first sent; later, only on request.
 RESEND_WINDOW = 30.0
 RECONCILE_DELAY_MIN = 0.5
 RECONCILE_DELAY_MAX = 5.0
+# How an unknown outcome is learned from the server's state (the audit's "how", the message's words).
+READ_BACK = "reading the server back"
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+def age_words(seconds: float) -> str:
+    """'40 s', '12 min', '3.5 h': how long ago an earlier change was sent."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class OutcomeStatus(StrEnum):
@@ -48,6 +67,10 @@ class OutcomeStatus(StrEnum):
     REFUSED = "refused"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    # Asked again after an unknown outcome, the server replayed the first answer (that change was applied
+    # then), but reading it back shows the change is not in effect now: something changed it since.
+    # Nothing new was sent; asked once more, the change is planned from what is live now.
+    SUPERSEDED = "superseded"
 
 
 @dataclass
@@ -76,11 +99,22 @@ class ChangeOutcome:
         plan = self.plan
         if self.status is OutcomeStatus.OK:
             text = plan.done(self.result)
-            if self.reconciled:
-                text += f" (the answer was lost; {self.reconciled} shows it was applied, once)"
+            if self.reconciled == READ_BACK:
+                text += f" (the answer was lost; {READ_BACK} shows it was applied, once)"
+            elif self.reconciled:
+                text += (
+                    " (an earlier attempt's outcome was unknown; sent again with the same idempotency key, "
+                    "it was applied once)"
+                )
             elif self.replayed:
                 text += " (the server had already applied it with this idempotency key: not applied twice)"
             return text
+        if self.status is OutcomeStatus.SUPERSEDED:
+            return (
+                f"{plan.title} ({plan.summary}): the earlier request with this idempotency key was applied "
+                "(the server replayed its answer), but reading the server back shows it is not in effect "
+                "now: it was changed since. Nothing new was sent; ask again to plan it from what is live now"
+            )
         error = str(self.error) if self.error else "no answer"
         if self.status is OutcomeStatus.UNKNOWN:
             return (
@@ -127,6 +161,10 @@ class PendingChange:
     last_error: str = ""
     # Whether the intent's one outcome line is written (by this run, or by the run that first sent it).
     outcome_written: bool = False
+    # Sent first by an earlier run (found among the open changes), not by this one.
+    earlier_run: bool = False
+    # The server holds this key for another request: the change went on under a new key (a new item).
+    replaced: bool = False
 
     @property
     def identity(self) -> str:
@@ -138,6 +176,19 @@ class PendingChange:
 
 def _idempotency_mismatch(exc: ShipdeckError) -> bool:
     return isinstance(exc, Conflict) and (exc.code or "").upper().startswith("IDEMPOTENCY")
+
+
+def _refused_change(exc: ShipdeckError) -> bool:
+    """A 4xx answer to a state-changing request: the server said no to it (it took nothing)."""
+    return isinstance(exc, ApiError) and exc.from_change_request and exc.status < 500
+
+
+def _maybe_applied(exc: ShipdeckError) -> ShipdeckError:
+    """Mark ``exc`` as the end of a change that may have been applied, and say so in its message."""
+    exc.maybe_applied = True
+    if MAYBE_APPLIED not in exc.message:
+        exc.message = f"{exc.message}; {MAYBE_APPLIED}"
+    return exc
 
 
 class ChangeSession:
@@ -185,16 +236,78 @@ class ChangeSession:
         return self.open_changes.find_prefix(self.profile_name, prefix) if self.open_changes else None
 
     # -- executing ----------------------------------------------------------------------------------------
-    def resumable_rollback(
-        self, deployment: Deployment, versions: Iterable[Version]
-    ) -> tuple[Version, OpenChange] | None:
-        """An earlier rollback of this row whose outcome is unknown, and its planned target: a plain
-        rollback asked again goes there (same key), not one more step back."""
-        earlier = self.open_change_like(rollback_identity(deployment, deployment.environment))
-        if earlier is None:
-            return None
-        planned = next((v for v in versions if v.id == earlier.details.get("to_id")), None)
-        return (planned, earlier) if planned is not None else None
+    def plan_rollback(
+        self,
+        deployment: Deployment,
+        versions: Iterable[Version],
+        *,
+        to: str | Version | None = None,
+        reason: str | None = None,
+        capabilities: Capabilities | None = None,
+        profile_environment: str = "production",
+    ) -> tuple[ChangePlan, str | None]:
+        """A rollback of this row as asked now, and what to tell the user first about an earlier rollback
+        of it whose outcome is unknown (None: there is none). The console and the CLI both plan here.
+
+        Asked plainly, a rollback goes where the earlier one was going (same key: not one more step back)
+        while the row is still where that one left it, or already where it went (then it was applied:
+        settled, NothingToDo). A row that has moved on since (someone promoted, rolled forward) makes the
+        earlier change moot: it is closed, its outcome still unknown, and this rollback is planned from
+        what is live now, under a new key. Naming the same target as an earlier one resumes it too.
+        Raises NothingToDo (an earlier change it settles is settled first).
+        """
+        listed = list(versions)
+        environment = deployment.environment
+        resumes: str | None = None
+        notice: str | None = None
+        if to is None:
+            earlier = self.open_change_like(rollback_identity(deployment, environment))
+            if earlier is not None:
+                planned = next((v for v in listed if v.id == earlier.details.get("to_id")), None)
+                current = active_version(deployment, listed)
+                at = current.id if current is not None else deployment.active_version_id
+                ago = age_words(earlier.age)
+                what = f"an earlier rollback of {deployment.name} ({earlier.summary}, {ago} ago)"
+                if planned is not None and at in (earlier.details.get("from_id"), planned.id):
+                    to, resumes = planned, earlier.identity
+                    notice = (
+                        f"{what} has an unknown outcome: this run targets {planned.label} again, with the "
+                        "same idempotency key"
+                    )
+                else:
+                    live = current.label if current is not None else (at or "nothing active")
+                    self.settle(
+                        earlier.identity, applied=None, how=f"the deployment is on {live} since; not resent"
+                    )
+                    notice = (
+                        f"{what} had an unknown outcome, but {deployment.name} is on {live} now: that "
+                        "change is closed (its outcome stays unknown) and this rollback is planned from "
+                        f"{live}"
+                    )
+        else:
+            target = to if isinstance(to, Version) else find_version(listed, to)
+            same = self.open_change(rollback_identity(deployment, environment, target)) if target else None
+            if same is not None and target is not None:
+                resumes = same.identity
+                notice = (
+                    f"an earlier rollback of {deployment.name} to {target.label} ({age_words(same.age)} ago) "
+                    "has an unknown outcome: this run sends it again with the same idempotency key"
+                )
+        try:
+            plan = plan_rollback(
+                deployment,
+                listed,
+                to=to,
+                reason=reason,
+                capabilities=capabilities,
+                profile_environment=profile_environment,
+                resumes=resumes,
+            )
+        except NothingToDo as exc:
+            if exc.settles is not None:
+                self.settle(exc.settles, applied=True, how="asked again, its target was found active")
+            raise
+        return plan, notice
 
     async def execute(
         self,
@@ -206,15 +319,38 @@ class ChangeSession:
         """Send ``plan`` once and say what became of it; an unknown outcome is reconciled for up to
         ``settle_for`` seconds (default: the resend window) before it is returned as unknown.
 
-        Raises ReadOnlyError and AuditUnavailable before anything is sent; never raises for the server.
+        Raises ReadOnlyError, AuditUnavailable and ChangeInFlight (the same change is being sent already,
+        here or by another shipdeck process) before anything is sent; never raises for the server.
         """
         self.check_writable(plan.action)
+        busy = self.pending.get(plan.identity)
+        if busy is not None and busy.state in ("sending", "unknown"):
+            raise ChangeInFlight(f"{plan.title} ({plan.summary}) is being sent already; not sent twice")
+        if self.open_changes is None:
+            return await self._execute(plan, settle_for, on_unknown)
+        with self.open_changes.sending(self.profile_name, plan.identity) as ours:
+            if not ours:
+                raise ChangeInFlight(
+                    f"{plan.title} ({plan.summary}): another shipdeck process is sending this same change "
+                    "now; nothing was sent (its outcome goes to the audit log)"
+                )
+            return await self._execute(plan, settle_for, on_unknown)
+
+    async def _execute(
+        self,
+        plan: ChangePlan,
+        settle_for: float | None,
+        on_unknown: Callable[[PendingChange], None] | None,
+    ) -> ChangeOutcome:
         earlier = self.open_change(plan.identity)
+        attempt = 1
         if earlier is not None:
             key = earlier.idempotency_key
             intent = AuditIntent(earlier.audit_id, earlier.action, earlier.target, key)
+            attempt = earlier.attempts + 1
             self._write(
-                lambda: self.audit.attempt(intent, 2, note="asked again after an unknown outcome"), plan
+                lambda: self.audit.attempt(intent, attempt, note="asked again after an unknown outcome"),
+                plan,
             )
         else:
             key = new_idempotency_key()
@@ -224,7 +360,14 @@ class ChangeSession:
                 ),
                 plan,
             )
-        item = PendingChange(plan, key, intent, outcome_written=earlier is not None)
+        item = PendingChange(
+            plan,
+            key,
+            intent,
+            attempts=attempt,
+            outcome_written=earlier is not None,
+            earlier_run=earlier is not None,
+        )
         self._track(item)
         try:
             outcome = await self._send(item, resumed=earlier is not None)
@@ -269,8 +412,9 @@ class ChangeSession:
         self._untrack(item)
         return True
 
-    def settle(self, identity: str, *, applied: bool, how: str) -> None:
-        """An earlier change of unknown outcome turned out ``applied`` (or not), learned ``how``."""
+    def settle(self, identity: str, *, applied: bool | None, how: str) -> None:
+        """An earlier change of unknown outcome turned out ``applied`` (or not), learned ``how``; None:
+        it is closed with its outcome still unknown (the deployment moved on since)."""
         earlier = self.open_change(identity)
         if earlier is not None:
             intent = AuditIntent(earlier.audit_id, earlier.action, earlier.target, earlier.idempotency_key)
@@ -292,14 +436,14 @@ class ChangeSession:
             except ShipdeckError:
                 continue
             if applied:
-                self._settled(item, True, "reading the server back")
+                self._settled(item, True, READ_BACK)
                 self._untrack(item)
                 settled.append(
                     ChangeOutcome(
                         item.plan,
                         OutcomeStatus.OK,
                         idempotency_key=item.idempotency_key,
-                        reconciled="reading the server back",
+                        reconciled=READ_BACK,
                         resumed=True,
                     )
                 )
@@ -329,8 +473,12 @@ class ChangeSession:
     ) -> ChangeOutcome:
         """An unknown outcome is reconciled for ``window`` seconds; still unknown, the change waits for
         the user; known, it is no longer pending."""
+        if item.replaced:
+            return outcome  # the change went on under a new key, settled (or waiting) by its own run
         if outcome.status is OutcomeStatus.UNKNOWN:
             outcome = await self._reconcile(item, within=window) or outcome
+            if item.replaced:
+                return outcome
         if outcome.status is OutcomeStatus.UNKNOWN:
             item.state = "waiting"
             item.last_error = str(outcome.error or "")
@@ -352,19 +500,46 @@ class ChangeSession:
         plan = item.plan
         LAST_REQUEST_ID.set(None)
         LAST_REPLAYED.set(False)
+        WRITE_ACCEPTED.set(False)
+        CHANGE_REQUEST_ID.set(None)
         try:
             result = await plan.send(self.adapter, item.idempotency_key)
+            shown = plan.confirms(result) if plan.confirms is not None else None
+            if shown is not None:
+                # A 2xx whose body says something else (another deployment, the old version still active):
+                # the server took the request, so it may have acted; only reading it back can tell.
+                raise _maybe_applied(ProtocolError(f"{plan.title}: the server's answer {shown}"))
         except ShipdeckError as exc:
             if resumed and _idempotency_mismatch(exc):
-                # The server holds this key for a different body: it is another change after all.
-                if self.open_changes is not None:
-                    self.open_changes.remove(self.profile_name, plan.identity)
-                self._settled(item, False, "the server holds this key for a different request")
+                # The server holds this key for a different request: one sent with it earlier reached the
+                # server (its outcome stays unknown); this change is another one and goes on a new key.
+                self._settled(
+                    item,
+                    None,
+                    "the server holds this key for a different request: that one reached it, outcome unknown",
+                )
+                item.replaced = True
                 self._untrack(item)
                 return await self.execute(plan)
+            if WRITE_ACCEPTED.get() and not exc.maybe_applied and not _refused_change(exc):
+                # A step of the change was answered 2xx and a later one failed (its answer unreadable, a
+                # read after it cut): part or all of it took effect.
+                _maybe_applied(exc)
             return self._failure(item, exc, resumed=resumed)
-        request_id = LAST_REQUEST_ID.get()
+        request_id = CHANGE_REQUEST_ID.get() or LAST_REQUEST_ID.get()
         replayed = LAST_REPLAYED.get()
+        if replayed and item.earlier_run and plan.check is not None and not await self._in_effect(plan):
+            self._settled(item, True, "the server replayed its answer; the change was undone since")
+            self._untrack(item)
+            return ChangeOutcome(
+                plan,
+                OutcomeStatus.SUPERSEDED,
+                idempotency_key=item.idempotency_key,
+                request_id=request_id,
+                replayed=True,
+                resumed=True,
+                intent=item.intent,
+            )
         if resumed:
             self._settled(item, True, "resent with the same idempotency key", request_id=request_id)
             how = "resending it with the same idempotency key"
@@ -391,11 +566,20 @@ class ChangeSession:
             intent=item.intent,
         )
 
+    async def _in_effect(self, plan: ChangePlan) -> bool:
+        """The plan's check, read now; True when it cannot be read (the replay is then taken at its word)."""
+        assert plan.check is not None
+        try:
+            return await plan.check(self.adapter)
+        except ShipdeckError:
+            return True
+
     def _failure(self, item: PendingChange, exc: ShipdeckError, *, resumed: bool) -> ChangeOutcome:
         plan = item.plan
         item.last_error = str(exc)
         if exc.maybe_applied:
-            self._record_unknown(item, exc.message, request_id=exc.request_id)
+            # The change's own request id where a step of it was answered (not a read's after it).
+            self._record_unknown(item, exc.message, request_id=CHANGE_REQUEST_ID.get() or exc.request_id)
             status = OutcomeStatus.UNKNOWN
         elif isinstance(exc, ApiError):
             if resumed:
@@ -431,12 +615,12 @@ class ChangeSession:
             try:
                 async with asyncio.timeout(left):
                     if plan.check is not None and await plan.check(self.adapter):
-                        self._settled(item, True, "reading the server back")
+                        self._settled(item, True, READ_BACK)
                         return ChangeOutcome(
                             plan,
                             OutcomeStatus.OK,
                             idempotency_key=item.idempotency_key,
-                            reconciled="reading the server back",
+                            reconciled=READ_BACK,
                             resumed=True,
                         )
                     item.attempts += 1
@@ -447,7 +631,7 @@ class ChangeSession:
             except ShipdeckError as exc:  # the check could not read the server: still unknown
                 item.last_error = str(exc)
                 continue
-            if outcome.status is not OutcomeStatus.UNKNOWN:
+            if outcome.status is not OutcomeStatus.UNKNOWN or item.replaced:
                 return outcome
         return None
 
@@ -471,14 +655,16 @@ class ChangeSession:
                         target=plan.target,
                         summary=plan.summary,
                         details=plan.details,
+                        attempts=item.attempts,
                     )
                 )
             except OSError:
                 pass
 
     def _settled(
-        self, item: PendingChange, applied: bool, how: str, *, request_id: str | None = None
+        self, item: PendingChange, applied: bool | None, how: str, *, request_id: str | None = None
     ) -> None:
+        """The change's unknown outcome is closed: applied, not applied, or (None) still not known."""
         try:
             self.audit.reconciled(item.intent, applied=applied, how=how, request_id=request_id)
         except OSError:

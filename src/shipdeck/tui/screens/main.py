@@ -23,7 +23,6 @@ from shipdeck.live.plans import (
     plan_promote,
     plan_publish,
     plan_redeploy,
-    plan_rollback,
     promote_environment,
     same_app_in,
 )
@@ -752,24 +751,15 @@ class MainScreen(Screen[None]):
             return  # the cursor moved while the versions loaded: act only on what the user sees
         versions = detail.versions or []
         session = self.context.session
-        selected = self.detail.selected_version
-        to: Version | None = selected
-        resumes: str | None = None
-        if selected is None and (resumable := session.resumable_rollback(deployment, versions)) is not None:
-            to, earlier = resumable
-            resumes = earlier.identity
         try:
-            plan = plan_rollback(
+            plan, notice = session.plan_rollback(
                 deployment,
                 versions,
-                to=to,
+                to=self.detail.selected_version,
                 capabilities=self.context.reads.capabilities,
                 profile_environment=self.context.profile.environment,
-                resumes=resumes,
             )
         except NothingToDo as exc:
-            if exc.settles is not None:
-                session.settle(exc.settles, applied=True, how="the console found its target active")
             self.notify(
                 literal(exc.message), title="rollback: nothing sent", severity="warning", markup=False
             )
@@ -779,9 +769,8 @@ class MainScreen(Screen[None]):
         if deployment.auto_deploy and self.context.reads.capabilities.supports(Capability.UPDATE):
             hold = plan_hold_auto_deploy(deployment)
             request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
-        if resumes is not None:
-            request.notes.insert(0, "An earlier rollback to this version has an unknown outcome: this one "
-                                    "resends it with the same idempotency key.")  # fmt: skip
+        if notice is not None:
+            request.notes.insert(0, notice[0].upper() + notice[1:] + ".")
 
         def confirmed(reason: str | None) -> None:
             if reason is None:

@@ -52,6 +52,7 @@ OUTCOME_TOAST: dict[OutcomeStatus, tuple[str, Any]] = {
     OutcomeStatus.REFUSED: ("refused", "error"),
     OutcomeStatus.FAILED: ("failed, not applied", "error"),
     OutcomeStatus.UNKNOWN: ("outcome unknown", "error"),
+    OutcomeStatus.SUPERSEDED: ("changed since, nothing sent", "warning"),
 }
 
 
