@@ -245,6 +245,38 @@ async def test_a_waiting_change_is_listed_quitting_asks_and_dropping_it_is_audit
     await adapter.aclose()
 
 
+async def test_enter_on_the_pending_screen_resends_a_waiting_change(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    """The row says "enter resends": enter must reach the screen, not the table's own select. (An env
+    set: its values cannot be read back, so only a resend can settle it.)"""
+    from shipdeck.tui.screens.main import MainScreen
+    from shipdeck.tui.screens.pending import PendingScreen
+
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    app.session.resend_window = 0.0  # give up at once: the change waits for the user
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot, app)
+        applied = await env_set(pilot, app, link, link_sim)
+        await wait_for(pilot, lambda: any(i.state == "waiting" for i in app.session.pending.values()))
+        link.restore()
+        while not isinstance(app.screen, MainScreen):
+            await pilot.press("escape")
+            await pilot.pause()
+        sent = len(link.requests_matching(is_change))
+        await pilot.press("exclamation_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, PendingScreen))
+        table = app.screen.query_one("#pending-table")
+        await wait_for(pilot, lambda: getattr(table, "row_count", 0) == 1)
+        app.session.resend_window = 30.0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.session.pending, what="the resend settled the change")
+        assert len(link.requests_matching(is_change)) > sent, "enter sent nothing"
+        assert applied()
+        await pilot.press("escape", "q")
+    await adapter.aclose()
+
+
 async def test_the_rollback_dialog_offers_to_hold_auto_deploy_and_does_it_first(
     link_sim: SimServer, link: FaultProxy, tmp_path: Path
 ) -> None:

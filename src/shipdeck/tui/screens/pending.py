@@ -68,7 +68,8 @@ class PendingScreen(Screen[None]):
     CSS_PATH = STYLES
     BINDINGS = [
         Binding("escape,q", "close", "Back", id="pending-close"),
-        Binding("enter", "resend", "Resend", id="pending-resend"),
+        # priority: the table under the cursor has an enter of its own (select), which took the key.
+        Binding("enter", "resend", "Resend", id="pending-resend", priority=True),
         Binding("x,delete", "drop", "Drop", id="pending-drop"),
     ]
 
