@@ -378,3 +378,30 @@ def test_a_key_the_server_holds_for_another_request_is_sent_once_and_the_change_
     settled = [r for r in audit("env.set") if r["phase"] == "reconciled"]
     assert [r["outcome"] for r in settled] == ["still unknown, closed"], settled
     assert OpenChanges().all() == []
+
+
+class _SlowHuman:
+    """A terminal whose user answers "y" after a colleague promoted another version meanwhile."""
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        self.meanwhile = meanwhile
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        self.meanwhile()
+        return "y\n"
+
+
+def test_a_cli_rollback_confirmed_after_another_version_went_live_is_not_sent(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, own_sim: SimServer
+) -> None:
+    before = number_of(own_sim, deployment(own_sim, TARGET))
+    monkeypatch.setattr(sys, "stdin", _SlowHuman(lambda: promote(own_sim, before - 2)))
+    result = against(capsys, own_sim.miosa, "rollback", TARGET)
+    assert result.code == 1, result
+    assert f"v{before - 2} is active now, not v{before}" in result.err, result.err
+    assert "nothing was sent" in result.err
+    assert rolled_back_events(own_sim) == 0
+    assert number_of(own_sim, deployment(own_sim, TARGET)) == before - 2

@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import httpx
 from textual.widgets import Input, Static
 
 from shipdeck.api.factory import make_adapter
@@ -89,6 +90,43 @@ async def test_rollback_from_the_list_in_three_keys_moves_the_active_version_bac
         audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
         assert [(r["phase"], r["action"]) for r in audit] == [("intent", "rollback"), ("outcome", "rollback")]
         assert audit[1]["outcome"] == "ok"
+
+
+async def test_a_rollback_confirmed_after_another_version_went_live_is_not_sent(tmp_path: Path) -> None:
+    """The dialog said "current v(n)"; while it was open a colleague made another version live (the stream
+    brings it). Enter must not take that version down unseen: nothing is sent, and the toast says why."""
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        dep = http.deployment(TARGET)
+        versions = http.versions(dep["id"])
+        other = next(v for v in versions if v["state"] == "ready" and v["id"] != dep["active_version_id"])
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await wait_loaded(pilot, app)
+            await put_cursor_above(pilot, app, TARGET)
+            await pilot.press("down", "r")
+            dialog = await wait_for_screen(pilot, app, ConfirmDialog)
+            promoted = await asyncio.to_thread(
+                httpx.post,
+                f"{sim.miosa}/deployments/{dep['id']}/versions/{other['id']}/promote",
+                headers={**http.headers, "Idempotency-Key": "colleague"},
+                json={},
+                timeout=10,
+            )
+            assert promoted.status_code == 200, promoted.text
+            await wait_for(
+                pilot,
+                lambda: app.live.deployments[dep["id"]].active_version_id == other["id"],
+                what="the stream brought the colleague's promote",
+            )
+            assert app.screen is dialog
+            await pilot.press("enter")
+            message = await wait_for_notification(pilot, app, "changed while this waited")
+            assert f"v{other['version_number']} is active now" in message and "nothing was sent" in message
+            await settle_actions(pilot, app)
+        assert [m["path"] for m in http.mutations()] == [
+            f"/api/v1/deployments/{dep['id']}/versions/{other['id']}/promote"
+        ], "the stale rollback was sent"
 
 
 async def test_escape_cancels_a_rollback_and_nothing_is_sent(tmp_path: Path) -> None:

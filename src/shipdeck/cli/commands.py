@@ -36,6 +36,7 @@ from shipdeck.live.plans import (
     NothingToDo,
     active_version,
     in_environment,
+    moved_since,
     newest_first,
     plan_domain_add,
     plan_domain_remove,
@@ -80,20 +81,31 @@ class CommandContext:
     async def deployment(self) -> Deployment:
         return await find_deployment(self.adapter, self.args.deployment)
 
-    def confirm(self, action: str, question: str) -> None:
-        """Ask ``question`` [y/N] on the terminal; --yes skips it; no terminal and no --yes refuses.
+    def confirm(self, action: str, question: str) -> bool:
+        """Ask ``question`` [y/N] on the terminal; --yes skips it; no terminal and no --yes refuses. True
+        when it asked (a human took some time: what was shown may have changed meanwhile).
 
         A read-only profile refuses first: no point asking about what will not be sent.
         """
         self.session.check_writable(action)
         if getattr(self.args, "yes", False):
-            return
+            return False
         if not sys.stdin.isatty():
             raise CliError(f"not confirmed ({question}): stdin is not a terminal; pass --yes to go ahead", 2)
         print(f"{question} [y/N] ", end="", file=self.err, flush=True)
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             raise CliError("cancelled: nothing was sent", 1)
+        return True
+
+    async def still_as_shown(self, plan: ChangePlan, versions: list[Version]) -> None:
+        """After a prompt: the plan's row read again; if another version went live meanwhile, the
+        preview's "current" is stale and nothing is sent (CliError, exit 1)."""
+        if plan.current_of is None:
+            return
+        moved = moved_since(plan, await self.adapter.get_deployment(plan.current_of), versions)
+        if moved is not None:
+            raise CliError(moved, 1)
 
 
 Command = Callable[[CommandContext], Awaitable[int]]
@@ -501,7 +513,8 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     _preview(ctx, plan)
     if hold is not None:
         print(f"  hold     {hold.summary} first", file=ctx.err)
-    ctx.confirm("rollback", f"{plan.title}: {plan.summary}{' and hold it' if hold else ''}?")
+    if ctx.confirm("rollback", f"{plan.title}: {plan.summary}{' and hold it' if hold else ''}?"):
+        await ctx.still_as_shown(plan, versions)
     if hold is not None:
         await execute(ctx, hold)  # first: a build finishing meanwhile must not undo the rollback
     outcome = await execute(ctx, plan)
@@ -520,7 +533,8 @@ async def cmd_promote(ctx: CommandContext) -> int:
     except NothingToDo as exc:
         raise _refusal(exc) from None
     _preview(ctx, plan)
-    ctx.confirm("promote", f"{plan.title} to live ({plan.summary})?")
+    if ctx.confirm("promote", f"{plan.title} to live ({plan.summary})?"):
+        await ctx.still_as_shown(plan, versions)
     outcome = await execute(ctx, plan)
     _report_change(ctx, "promoted", outcome, plan)
     return 0

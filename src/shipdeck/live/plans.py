@@ -109,6 +109,9 @@ class ChangePlan:
     into_production: bool = False
     # Set when this plan resends an earlier change whose outcome was unknown (same target, same key).
     resumes: str | None = None
+    # The row whose active version ``current`` is (a promote from staging replaces production's): if that
+    # row has another active version by the time the plan is confirmed, it must not be sent (moved_since).
+    current_of: str | None = None
     done_text: str = ""
     # What changes between the active version and the target, one plain line each (see version_diff):
     # the console's dialog and the CLI's preview print the same lines.
@@ -306,6 +309,29 @@ def _is_active(deployment: Deployment, version: Version) -> bool:
     return version.number is not None and deployment.active_version_number == version.number
 
 
+def moved_since(plan: ChangePlan, row: Deployment | None, versions: Iterable[Version] = ()) -> str | None:
+    """Why a confirmed change of active version must not be sent as planned: ``row`` (the plan's
+    ``current_of`` as it is now) has another version active than the one the plan was made from, so the
+    dialog or preview showed a "from" that is no longer live (a publish or a colleague's promote landed
+    meanwhile). None when it is still the same, or the plan is not about the active version.
+    ``versions``: the row's versions, to name the active one when the row gives only its id."""
+    current = plan.current
+    if current is None or row is None or row.id != plan.current_of or _is_active(row, current):
+        return None
+    named = active_version(row, versions)
+    if named is not None:
+        now = named.label
+    elif row.active_version_number is not None:
+        now = f"v{row.active_version_number}"
+    else:
+        now = row.active_version_id or "no version"
+    where = in_environment(plan.environment)
+    return (
+        f"{row.name}{where} changed while this waited for confirmation: {now} is active now, not "
+        f"{current.label}; nothing was sent (ask again to plan it from {now})"
+    )
+
+
 def _active_check(deployment_id: str, version: Version) -> Check:
     async def check(adapter: Adapter) -> bool:
         return _is_active(await adapter.get_deployment(deployment_id), version)
@@ -438,6 +464,7 @@ def plan_rollback(
         confirms=_answer_shows_active(deployment.id, chosen, listed),
         into_production=False,  # the incident path: one confirming key unless the profile asks to type
         resumes=resumes,
+        current_of=deployment.id,
         done_text=f"{deployment.name}{where}: rolled back {before} -> {chosen.label}",
     )
 
@@ -537,6 +564,7 @@ def plan_promote(
         check=_active_check(live_row.id, chosen),
         confirms=_answer_shows_active(live_row.id, chosen, listed),
         into_production=_production(deployment, environment, profile_environment),
+        current_of=live_row.id,
         done_text=f"{deployment.name}{where}: {chosen.label} promoted ({before} -> {chosen.label})",
         diff=version_diff(current, chosen),
     )
