@@ -51,6 +51,12 @@ def test_ls_lists_each_app_once_per_environment(
     assert {env: row["active_version_number"] for env, row in storefront.items()} == expected
     human = shipdeck(capsys, "ls")
     assert "Storefront (staging)" in human.out and "Storefront (production)" in human.out
+    # The app's build config carries its env values: the JSON masks them, the names stay.
+    real = httpx.get(mixpeek.mixpeek, headers={"Authorization": f"Bearer {MIXPEEK_TOKEN}"}).json()["results"]
+    values = [v for a in real for v in (a.get("build_config") or {}).get("env_vars", {}).values() if v]
+    assert values, "the demo's apps carry env values in their build config"
+    assert not [v for v in values if v in result.out], "an env value in ls --json"
+    assert '"PUBLIC_API_BASE": "****"' in result.out
 
 
 def test_rollback_of_a_staging_row_moves_only_staging(

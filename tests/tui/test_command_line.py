@@ -12,6 +12,7 @@ from textual.widgets import Input, TextArea
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.model import Capability, Deployment
+from shipdeck.model.masking import MASK, mask_secrets
 from shipdeck.tui.screens.command_line import (
     CommandLine,
     Resolved,
@@ -23,7 +24,7 @@ from shipdeck.tui.screens.command_line import (
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.screens.pending import AuditScreen
-from shipdeck.tui.screens.raw_view import MASK, RawViewScreen, mask_secrets
+from shipdeck.tui.screens.raw_view import RawViewScreen
 from shipdeck.tui.widgets.versions_table import VersionsTable
 from tests.simproc import SimServer
 from tests.tui.console_host import (
@@ -222,6 +223,21 @@ def test_masking_hides_secret_fields_and_env_values_whatever_their_length() -> N
     assert data["nested"]["Authorization"] == MASK
     assert data["note"] == "token **** was used"
     assert data["id"] == "dep_1"
+
+
+def test_an_env_map_in_a_providers_object_is_masked_in_the_raw_view_and_the_clis_json() -> None:
+    """Mixpeek's app carries build_config.env_vars (NAME -> value): every value masked, names kept; the
+    CLI's rule (names=False) masks those too but leaves other fields (a DNS verification token) alone."""
+    body = {
+        "build_config": {
+            "envVars": {"DATABASE_URL": "postgres://u:p@h/db", "N": 3},
+            "verification_token": "t",
+        }
+    }
+    for names in (True, False):
+        shown = mask_secrets(body, names=names)["build_config"]
+        assert shown["envVars"] == {"DATABASE_URL": MASK, "N": 3}
+        assert shown["verification_token"] == (MASK if names else "t")
 
 
 async def test_raw_view_shows_what_the_api_returned_searches_and_copies(

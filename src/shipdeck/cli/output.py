@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from shipdeck.model import HEALTH_SYMBOL, HEALTH_SYMBOL_ASCII, Version, health_of
+from shipdeck.model.masking import mask_secrets
 
 
 class CliError(Exception):
@@ -94,8 +95,10 @@ def to_jsonable(value: Any) -> Any:
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:
-    """Indented JSON; DEL and C1 controls in strings are escaped (\\u009b) like json escapes C0 ones."""
-    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, default=str)
+    """Indented JSON; DEL and C1 controls in strings are escaped (\\u009b) like json escapes C0 ones; env
+    values a provider's object carries (Mixpeek's build config) are masked (shipdeck.model.masking)."""
+    shown = mask_secrets(to_jsonable(value), names=False)
+    text = json.dumps(shown, indent=2, ensure_ascii=False, default=str)
     text = _JSON_RAW_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     print(text, file=stream or sys.stdout)
 

@@ -6,18 +6,15 @@ The bodies are read fresh, one GET each, by :meth:`shipdeck.live.reads.Reads.raw
 adapters nor the models keep raw bodies. What the console's summary says and what the server said can
 then be compared when they disagree.
 
-Masking: the API never returns an env value, only a masked ``preview`` (that rule is the server's); here any
-field whose name says it holds a secret (token, secret, password, api key, credential, authorization,
-private key, an env var's ``value``) is replaced by ``****`` whatever its length, and the profile's own token
-is masked wherever it appears (the transport's ``redact``). JSON is shown with ``ensure_ascii``: control and
-invisible characters appear escaped (``\\u202e``), never as what they would do to the terminal.
+Masking (:mod:`shipdeck.model.masking`, the same rule as the CLI's ``--json``): env values, and any field
+whose name says it holds a secret, are replaced by ``****`` whatever their length, and the profile's own
+token is masked wherever it appears (the transport's ``redact``). JSON is shown with ``ensure_ascii``:
+control and invisible characters appear escaped (``\\u202e``), never as what they would do to the terminal.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,37 +29,9 @@ from textual.widgets.text_area import Selection
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.reads import RawTarget, Reads
 from shipdeck.model import Deployment
+from shipdeck.model.masking import mask_secrets
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import literal
-
-MASK = "****"
-# Field names that hold a secret (matched on the name lowercased, with '-' as '_').
-SECRET_NAME = re.compile(
-    r"(^|_)(token|secret|password|passwd|api_?key|credential|credentials|authorization|private_?key|"
-    r"client_secret|access_key|signing_key|webhook_secret)s?($|_)"
-)
-
-
-def is_secret_name(name: str) -> bool:
-    return bool(SECRET_NAME.search(name.lower().replace("-", "_")))
-
-
-def mask_secrets(value: Any, redact: Callable[[str], str] | None = None) -> Any:
-    """A copy of a decoded JSON body with every secret masked (see the module's docstring)."""
-    if isinstance(value, dict):
-        # An env var ({"key"|"name": ..., "value": ...}): its value is a secret whatever it is called.
-        env_shaped = "value" in value and ("key" in value or "name" in value)
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            name = str(key)
-            secret = is_secret_name(name) or (env_shaped and name == "value")
-            out[name] = MASK if secret and item not in (None, "") else mask_secrets(item, redact)
-        return out
-    if isinstance(value, list):
-        return [mask_secrets(item, redact) for item in value]
-    if isinstance(value, str) and redact is not None:
-        return redact(value)
-    return value
 
 
 def pretty(body: Any) -> str:
