@@ -31,6 +31,7 @@ from tests.tui.console_host import (
     poll_server,
     settle_actions,
     wait_for,
+    wait_for_screen,
     wait_loaded,
 )
 
@@ -219,3 +220,41 @@ async def test_logs_of_a_row_show_its_runtime_log_then_its_latest_build(tmp_path
             assert screen.stream_state == "finished (complete)"
             # The log view paints queued lines on its next flush (a one-shot timer): wait for the last one.
             await wait_for(pilot, lambda: any("Deploy complete!" in line for line in screen.log_view.lines))
+
+
+async def test_a_version_with_a_long_message_leaves_the_rollback_dialogs_target_and_keys_in_sight(
+    tmp_path: Path,
+) -> None:
+    """A squash message of thousands of characters filled the dialog: the target, the reason field and
+    "enter: roll back" were below the screen's edge. Now the message is its first line, cut, and the
+    preview scrolls above the fields and keys, which stay on screen (80x24 and 120x40)."""
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.model import PublishRequest
+
+    with console_sim(tmp_path) as sim:
+        app_id = server_app(sim, "storefront")["app_id"]
+        headline = "feat: checkout rewrite " + "x" * 300
+        message = headline + "\n\n" + "\n".join(f"* change {i}: " + "y" * 80 for i in range(40))
+        adapter = make_adapter(Profile("w", "mixpeek", sim.mixpeek, Secret(MIXPEEK_TOKEN)))
+        try:
+            request = PublishRequest(message=message, environment="staging", promote=True)
+            await adapter.publish(f"{app_id}@staging", request, idempotency_key="long-message")
+        finally:
+            await adapter.aclose()
+        await poll_server(lambda: pointers(sim, "storefront")["staging"] is not None)
+        for size in ((80, 24), (120, 40)):
+            app = console_app(mixpeek_options(sim, tmp_path))
+            async with app.run_test(size=size) as pilot:
+                await select_row(pilot, app, f"{app_id}@staging")
+                detail = app.live.detail
+                assert detail is not None and any(v.message == message for v in detail.versions or [])
+                await pilot.press("r")
+                dialog = await wait_for_screen(pilot, app, ConfirmDialog)
+                await pilot.pause()
+                current = next(line for line in dialog.request.lines if line.startswith("current:"))
+                assert "(+40 lines)" in current and "…" in current and "change 3" not in current
+                height = app.screen.size.height
+                for selector in ("#confirm-reason", ".confirm-keys"):
+                    region = dialog.query_one(selector).region
+                    assert region.height > 0 and region.bottom <= height, (size, selector, region)
+                await pilot.press("escape")

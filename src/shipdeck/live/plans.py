@@ -262,6 +262,22 @@ def file_diff(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
     return lines
 
 
+# A version's message in a preview: its first line, cut here (a squash message can be thousands of chars).
+MESSAGE_SHOWN = 100
+
+
+def message_headline(message: str | None, limit: int = MESSAGE_SHOWN) -> str | None:
+    """A commit message as one preview line: its first non-empty line, cut at ``limit`` with '…', and
+    how many lines it leaves out ('fix login (+12 lines)')."""
+    if not message:
+        return message
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return None
+    first = lines[0] if len(lines[0]) <= limit else lines[0][: limit - 1] + "…"
+    return first + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
+
+
 def version_diff(current: Version | None, to: Version | None) -> list[str]:
     """What making ``to`` live instead of ``current`` changes: version, message, author, and the source
     files where both versions carry them. Plain text (server text included literally): the caller
@@ -270,7 +286,9 @@ def version_diff(current: Version | None, to: Version | None) -> list[str]:
         return []
     lines = [
         _changed("version", current.label if current else None, to.label),
-        _changed("message", current.message if current else None, to.message),
+        _changed(
+            "message", message_headline(current.message) if current else None, message_headline(to.message)
+        ),
         _changed("author", current.author if current else None, to.author),
     ]
     before, after = source_files_of(current), source_files_of(to)

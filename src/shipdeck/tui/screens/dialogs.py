@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
+from shipdeck.live.plans import message_headline
 from shipdeck.model import PUBLISH_INPUT_FIELDS, PublishRequest, Version
 from shipdeck.tui.text import age_text, literal, state_label
 
@@ -29,7 +30,7 @@ def version_line(version: Version | None, now: datetime) -> str:
     if version.author:
         text += f" by {literal(version.author)}"
     if version.message:
-        text += f": {literal(version.message)}"
+        text += f": {literal(message_headline(version.message) or '')}"
     return text
 
 
@@ -94,16 +95,19 @@ class ConfirmDialog(ModalScreen[str | None]):
             if request.environment == "production":
                 badge = f"⚠ PRODUCTION ⚠ · {request.title}"
             yield Static(Content(badge), id="confirm-badge", classes=f"-{request.environment}")
-            for line in request.lines:
-                yield Static(Content(line))
-            if request.diff:
-                yield Static(Content("changes:"), classes="confirm-diff-title")
-                # Content(...) is never markup: a server's message or file name is shown as typed.
-                yield Static(Content("\n".join(f"  {line}" for line in request.diff)), id="confirm-diff")
-            for note in request.notes:
-                yield Static(Content(note), classes="confirm-note")
-            for warning in request.warnings:
-                yield Static(Content(f"⚠ {warning}"), classes="confirm-warning")
+            # The preview scrolls when it is taller than the screen: the fields and keys below it stay in
+            # sight (a long message pushed the reason field and "enter: roll back" off a 40-line screen).
+            with VerticalScroll(id="confirm-preview", can_focus=False):
+                for line in request.lines:
+                    yield Static(Content(line))
+                if request.diff:
+                    yield Static(Content("changes:"), classes="confirm-diff-title")
+                    # Content(...) is never markup: a server's message or file name is shown as typed.
+                    yield Static(Content("\n".join(f"  {line}" for line in request.diff)), id="confirm-diff")
+                for note in request.notes:
+                    yield Static(Content(note), classes="confirm-note")
+                for warning in request.warnings:
+                    yield Static(Content(f"⚠ {warning}"), classes="confirm-warning")
             if request.require_typed is not None:
                 yield Input(placeholder=f"type {request.require_typed} to confirm", id="confirm-typed")
                 yield Static("", id="confirm-error")
