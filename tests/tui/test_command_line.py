@@ -158,6 +158,27 @@ async def test_command_line_typed_in_one_burst_runs_what_was_typed(sim: SimServe
         assert line.value == ""
 
 
+async def test_a_slash_typed_in_the_command_line_is_text_and_escape_closes_a_line_left_open(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """Miteos names hold " / ": '/' in the command line jumped to the filter, which took the rest; and a
+    line whose focus had left stayed on screen with its text after escape, looking like a filter."""
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await wait_loaded(pilot, app)
+        screen = main_screen(app)
+        line = screen.query_one(CommandLine)
+        box = screen.query_one("#filter", Input)
+        await pilot.press("colon", *"ws", "space", "slash", "space", *"ne")
+        await wait_for(pilot, lambda: line.value == "ws / ne", what="the whole text in the line")
+        assert line.has_focus and not box.has_class("-visible") and box.value == ""
+        table.focus()  # the focus leaves the open line (a click on the list)
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not line.has_class("-visible"), what="the line closed")
+        assert line.value == "" and table.has_focus
+
+
 async def test_navigation_keys_move_in_the_versions_table(sim: SimServer, tmp_path: Path) -> None:
     app = console_app(console_options(sim, tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:

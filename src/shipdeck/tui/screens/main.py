@@ -278,10 +278,11 @@ class MainScreen(Screen[None]):
     # -- filter ------------------------------------------------------------------------------------------
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
-        if self.app.focused is box:
-            # A priority binding sees '/' before the filter does; there it is text. Posted behind the keys
-            # already queued for the filter, so the order typed is kept.
-            box.post_message(events.Key("slash", "/"))
+        focused = self.app.focused
+        if isinstance(focused, Input):
+            # A priority binding sees '/' before the filter or the command line does; there it is text
+            # (Miteos names hold " / "). Posted behind the keys already queued, so the order typed is kept.
+            focused.post_message(events.Key("slash", "/"))
             return
         box.add_class("-visible")
         # Focus now, not via Widget.focus() (deferred): the keys behind '/' are forwarded to whatever has
@@ -315,10 +316,12 @@ class MainScreen(Screen[None]):
 
     def action_back(self) -> None:
         line = self.query_one(CommandLine)
-        if line.has_focus:
+        box = self.query_one("#filter", Input)
+        if line.has_focus or (line.has_class("-visible") and not box.has_focus):
+            # Also when the focus left it (a click on the list): an open line with stale text looks like
+            # a filter in force.
             self._close_command_line()
             return
-        box = self.query_one("#filter", Input)
         if box.has_focus or (self.table.has_focus and box.value):
             box.value = ""
             box.remove_class("-visible")
