@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
 from shipdeck.live.tasks import TasksLive, TasksUpdate, pending_approvals_of
+from tests.reliability.proxy import fault_proxy
 from tests.simproc import SimServer
 from tests.tui.screen_host import eventually, frozen_sim, get_json, profile_for
 
@@ -103,3 +105,23 @@ async def test_a_burst_is_coalesced_and_buffers_stay_bounded(live_sim: SimServer
         assert 1 <= len(list_calls) <= len(updates) + 1
     finally:
         await stop(runner)
+
+
+async def test_a_failed_re_read_says_down_and_the_next_good_one_says_live_again(live_sim: SimServer) -> None:
+    """Through a proxy that goes down and comes back: a re-read of a task failing said "down: ..." for as
+    long as the screen stayed open, although the reads worked again and events kept coming."""
+    with fault_proxy(live_sim.port) as link:
+        profile = profile_for(live_sim, "miteos")
+        client = make_adapter(replace(profile, base_url=link.url(profile.base_url)))
+        live = TasksLive(client, lambda update: None, interval=0.05)
+        runner = await started(live)
+        try:
+            task_id = next(iter(live.state.tasks))
+            link.go_down()
+            live.mark_dirty([task_id])
+            await eventually(lambda: live.connection.startswith("down"), what="the failed re-read said so")
+            link.restore()
+            await eventually(lambda: live.connection == "live", what="live again once reads work")
+        finally:
+            await stop(runner)
+            await client.aclose()

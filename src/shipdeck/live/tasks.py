@@ -138,6 +138,10 @@ class TasksLive:
         self.state = TasksState()
         self.recent_events: deque[Event] = deque(maxlen=max_events)
         self.connection = "connecting"
+        # The stream's state (its loop's word) and the last re-read's failure: either can make it "down",
+        # and each clears its own (a re-read that failed said "down" until the screen was reopened).
+        self._stream_state = "connecting"
+        self._read_failure: str | None = None
         self._new_events: deque[Event] = deque(maxlen=max_events)
         self._dropped = 0
         self._dirty: set[str] = set()
@@ -190,6 +194,15 @@ class TasksLive:
             self._dirty.add("*")
 
     def _set_connection(self, state: str) -> None:
+        self._stream_state = state
+        self._show_connection()
+
+    def _set_read_failure(self, failure: str | None) -> None:
+        self._read_failure = failure
+        self._show_connection()
+
+    def _show_connection(self) -> None:
+        state = f"down: {self._read_failure}" if self._read_failure else self._stream_state
         if state != self.connection:
             self.connection = state
             self._changed = True
@@ -236,18 +249,25 @@ class TasksLive:
             await asyncio.sleep(self.interval)
             try:
                 await self.flush()
+                if self._read_failure is not None:
+                    self._set_read_failure(None)
+                    await self.flush()  # say so now, not with the next change
             except ShipdeckError as exc:
-                self._set_connection(f"down: {exc}")
+                self._set_read_failure(str(exc))
 
     async def flush(self) -> None:
         """Re-read dirty tasks and publish one update if anything changed."""
         dirty, self._dirty = self._dirty, set()
-        if "*" in dirty:
-            page = await self.adapter.list_tasks(limit=self.snapshot_limit)
-            dirty.discard("*")
-            dirty.update(task.id for task in page.items if task.id not in self.state.tasks)
-        if dirty:
-            await asyncio.gather(*(self.refresh_task(task_id) for task_id in dirty))
+        try:
+            if "*" in dirty:
+                page = await self.adapter.list_tasks(limit=self.snapshot_limit)
+                dirty.discard("*")
+                dirty.update(task.id for task in page.items if task.id not in self.state.tasks)
+            if dirty:
+                await asyncio.gather(*(self.refresh_task(task_id) for task_id in dirty))
+        except ShipdeckError:
+            self._dirty |= dirty  # read again next time: the server may be back by then
+            raise
         if not (self._changed or self._new_events):
             return
         update = TasksUpdate(
