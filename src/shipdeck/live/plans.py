@@ -817,25 +817,27 @@ def plan_domain_remove(deployment: Deployment, domain: Domain) -> ChangePlan:
 # -- tasks and agents (Miteos) ------------------------------------------------------------------------------
 
 
+# What each Tasks-screen action does, in the imperative: the plan's title, which an unknown outcome quotes
+# ("Approve apr_1 (send_email): outcome unknown"; the past tense is for when it was applied).
+TASK_VERBS = {
+    "agent-pause": "Pause agent",
+    "agent-resume": "Resume agent",
+    "agent-guide": "Guide agent",
+    "agent-cancel": "Cancel agent",
+    "task-cancel": "Cancel task",
+    "approval-approve": "Approve",
+    "approval-deny": "Deny",
+}
 # The Tasks screen's actions (audit action names), each sent by plan_task_action.
-TASK_ACTIONS = frozenset(
-    {
-        "agent-pause",
-        "agent-resume",
-        "agent-guide",
-        "agent-cancel",
-        "task-cancel",
-        "approval-approve",
-        "approval-deny",
-    }
-)
+TASK_ACTIONS = frozenset(TASK_VERBS)
 
 
 def plan_task_action(
     action: str,
     target: str,
     *,
-    title: str,
+    done: str,
+    what: str | None = None,
     reason: str | None = None,
     agent_id: str | None = None,
     instructions: str | None = None,
@@ -843,7 +845,8 @@ def plan_task_action(
 ) -> ChangePlan:
     """A Tasks-screen action: agent-pause, agent-resume, agent-guide (``instructions``) and agent-cancel
     of the agent ``target``; task-cancel of the task ``target``; approval-approve and approval-deny of the
-    approval ``target`` of ``agent_id`` (with ``reason``)."""
+    approval ``target`` of ``agent_id`` (with ``reason``). ``done``: what the toast says once it was
+    applied; ``what``: a few words on what it concerns (the approval's tool)."""
 
     def call(adapter: Adapter, key: str) -> Awaitable[Any]:
         if action == "agent-pause":
@@ -868,11 +871,11 @@ def plan_task_action(
     return ChangePlan(
         action=action,
         target=target,
-        title=title,
-        summary=title,
+        title=f"{TASK_VERBS[action]} {target}",
+        summary=what or action.replace("-", " "),
         send=call,
         identity=f"{action}:{target}:{reason or ''}",
         reason=reason,
         details=dict(details or {}),
-        done_text=title,
+        done_text=done,
     )

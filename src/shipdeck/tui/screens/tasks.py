@@ -232,9 +232,10 @@ class TasksScreen(Screen[None]):
         reason: str | None = None,
         agent_id: str | None = None,
         instructions: str | None = None,
+        what: str | None = None,
     ) -> None:
         plan = plan_task_action(
-            action, target, title=done, reason=reason, agent_id=agent_id, instructions=instructions
+            action, target, done=done, what=what, reason=reason, agent_id=agent_id, instructions=instructions
         )
 
         async def go() -> None:
@@ -337,7 +338,15 @@ class TasksScreen(Screen[None]):
 
         def answer(reason: str | None) -> None:
             done = f"{'Approved' if approved else 'Denied'} {approval.id} ({approval.action or 'action'})"
-            self._act(action, approval.id, pending.task.id, done, reason=reason, agent_id=agent_id)
+            self._act(
+                action,
+                approval.id,
+                pending.task.id,
+                done,
+                reason=reason,
+                agent_id=agent_id,
+                what=f"{approval.action or 'action'} of agent {agent_id}",
+            )
 
         self._confirm_with_reason(
             f"{verb} {literal(approval.action or 'the action')}{risk} for agent {literal(agent_id)}?",
