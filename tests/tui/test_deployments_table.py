@@ -9,7 +9,7 @@ from typing import Any
 from textual.app import App, ComposeResult
 
 from shipdeck.model import Deployment
-from shipdeck.tui.widgets.deployments_table import DeploymentsTable, column_widths, fit
+from shipdeck.tui.widgets.deployments_table import DeploymentsTable, column_widths, fit, name_cell
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -235,3 +235,19 @@ async def test_rows_on_screen_are_repainted_when_a_page_arrives_elsewhere() -> N
         table.remove_rows(["dep_003000"])
         await pilot.pause()
         assert "aaa-first" not in app.export_screenshot()
+
+
+def test_a_cut_name_keeps_what_tells_an_apps_rows_apart() -> None:
+    def named(name: str, environment: str | None = None) -> Deployment:
+        return Deployment(id="d", provider="mixpeek", name=name, environment=environment)
+
+    assert name_cell(named("Docs Portal", "production"), 30) == "Docs Portal (production)".ljust(30)
+    assert name_cell(named("Docs Portal", "production"), 20) == "Docs P… (production)"
+    assert name_cell(named("Docs Portal", "production"), 14) == "Docs P… (prod)"
+    assert name_cell(named("Docs Portal", "staging"), 14) == "Doc… (staging)"
+    assert name_cell(named("ws_docs_portal / netlify"), 18) == "ws_docs… / netlify"
+    assert name_cell(named("ws_edge_api / cloudflare"), 14) == "ws_… / cloudf…"
+    assert name_cell(named("analytics-worker"), 14) == "analytics-wor…"
+    for width in range(0, 30):
+        for dep in (named("Docs Portal", "production"), named("ws_edge_api / cloudflare"), named("x")):
+            assert len(name_cell(dep, width)) == width

@@ -91,6 +91,33 @@ def row_name(dep: Deployment) -> str:
     return f"{dep.name} ({dep.environment})" if dep.environment else dep.name
 
 
+# An environment's short name, where its full one leaves the app's name no room.
+SHORT_ENVIRONMENT = {"production": "prod", "staging": "stg", "development": "dev", "preview": "prev"}
+NAME_ROOM = 4  # cells the app's own name keeps at least, beside what tells its rows apart
+
+
+def name_cell(dep: Deployment, width: int) -> str:
+    """The NAME cell in exactly ``width`` cells (server text made literal). Cut, it keeps what tells rows of
+    one app apart: the environment (Mixpeek: ``Docs Port… (production)``, or ``Docs P… (prod)`` where that
+    leaves no room, not ``Docs Portal (prod…``) or the target after " / " (Miteos: ``ws_docs… / netlify``,
+    not four rows of ``ws_docs_portal / …``)."""
+    name = literal(dep.name)
+    tails: list[str] = []
+    if dep.environment:
+        environment = literal(dep.environment)
+        tails = [f" ({environment})", f" ({SHORT_ENVIRONMENT.get(environment, environment)})"]
+    elif " / " in name:
+        name, _, target = name.rpartition(" / ")
+        tails = [f" / {target}"]
+    if not tails or cell_len(name + tails[0]) <= width:
+        return fit(name + (tails[0] if tails else ""), width)
+    for tail in tails:
+        if width - cell_len(tail) >= NAME_ROOM:
+            return fit(name, width - cell_len(tail)) + tail
+    room = min(NAME_ROOM, width)
+    return fit(name, room) + fit(tails[-1], width - room)
+
+
 def _haystack(dep: Deployment) -> str:
     version = f"v{dep.active_version_number}" if dep.active_version_number is not None else ""
     parts = (dep.name, dep.slug or "", dep.state, dep.url or "", version, dep.environment or "", dep.id)
@@ -633,7 +660,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
         version = f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
         cells = [
             (state_label(dep.state), paint.health[dep.health]),
-            (literal(row_name(dep)), base),
+            (name_cell(dep, widths[1]), base),
             (version, base),
             health_cell(self.health_source, dep.id, widths[3], paint),
             (literal(dep.url or "-"), base),

@@ -22,7 +22,7 @@ from shipdeck.tui.widgets.deployments_table import (
     _Paint,
     fit,
     health_cell,
-    row_name,
+    name_cell,
 )
 
 # (title, minimum width, share of the spare width); at 80 columns the URL gives way first.
@@ -36,6 +36,7 @@ FLEET_COLUMNS: tuple[tuple[str, int, int], ...] = (
     ("URL", 5, 2),
     ("AGE", 4, 0),
 )
+NAME_COLUMN = 3
 ERRORS_COLUMN = 5
 # Failed first, then what is moving, what nobody knows, what is fine, what is off.
 _RANK = {Health.FAILED: "0", Health.PROGRESS: "1", Health.UNKNOWN: "2", Health.OK: "3", Health.STOPPED: "4"}
@@ -201,7 +202,7 @@ class FleetTable(DeploymentsTable):
             (literal(profile), base),
             (self.providers.get(profile, "?"), base),
             (state_label(dep.state), paint.health[dep.health]),
-            (literal(row_name(dep)), base),
+            (name_cell(dep, widths[NAME_COLUMN]), base),
             (version, base),
             health_cell(self.health_source, key, widths[ERRORS_COLUMN], paint),
             (literal(dep.url or "-"), base),
