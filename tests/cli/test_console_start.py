@@ -74,3 +74,18 @@ def test_a_profile_without_its_token_is_left_out_and_said(
     options = _console_options(load_config(), build_parser().parse_args([]))
     assert [p.name for p in options.profiles] == ["prod"]
     assert any("stage left out" in problem for problem in options.config_problems)
+
+
+def test_the_global_timeout_bounds_the_consoles_requests_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`shipdeck --timeout 8` on a console: a hung rollback said "sending" for 60 s, the built-in deadline."""
+    from shipdeck.api.miosa import MiosaAdapter
+    from shipdeck.tui.app import ShipdeckApp
+
+    options = _options(tmp_path, monkeypatch, "", "--timeout", "8", "--profile", "prod")
+    adapter = ShipdeckApp(options).session.adapter
+    assert isinstance(adapter, MiosaAdapter)
+    assert (adapter.transport.deadline, adapter.transport.timeout) == (8, 8)
+    default = _options(tmp_path, monkeypatch, "", "--profile", "prod")
+    assert ShipdeckApp(default).session.adapter.transport.deadline == 60  # type: ignore[attr-defined]

@@ -132,7 +132,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile = build_profile(config, name, read_only=args.read_only, with_tasks=False)
         profile, problems = _attach_tasks(config, name, profile, args.read_only, wanted=command is None)
     if command is None:
-        return open_console(console_options(config, profile, problems, cache=not args.no_cache))
+        return open_console(
+            console_options(config, profile, problems, cache=not args.no_cache, timeout=args.timeout)
+        )
     if command == "serve":  # the profile and its token were checked above: fail here, not in the browser
         from shipdeck.cli.serve import cmd_serve
 
@@ -167,7 +169,7 @@ def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> Consol
         choose_profile_name(config, args.profile)  # says why there is none
         raise ConfigError("no profile could be opened: " + "; ".join(problems))
     first = next((p for p in profiles if p.name == start), profiles[0])
-    options = console_options(config, first, problems, cache=not args.no_cache)
+    options = console_options(config, first, problems, cache=not args.no_cache, timeout=args.timeout)
     return replace(options, profiles=tuple(profiles), start_fleet=fleet and len(profiles) > 1)
 
 
@@ -211,7 +213,12 @@ def _with_tasks(profile: Profile, tasks: Profile) -> Profile:
 
 
 def console_options(
-    config: ShipdeckConfig, profile: Profile, problems: list[str], *, cache: bool = True
+    config: ShipdeckConfig,
+    profile: Profile,
+    problems: list[str],
+    *,
+    cache: bool = True,
+    timeout: float = 60.0,
 ) -> ConsoleOptions:
     from shipdeck.config.cache import cache_file
     from shipdeck.config.paths import cache_dir
@@ -233,6 +240,7 @@ def console_options(
         cache_path=cache_path,
         cache_dir=directory,
         alert=config.alert,
+        request_deadline=timeout,
     )
 
 
@@ -330,7 +338,9 @@ def run_demo(args: argparse.Namespace) -> int:
     with DemoSandbox(db_path, port=args.port) as sandbox:
         if only:
             profile = sandbox.single_profile(only, read_only=args.read_only)
-            return open_console(console_options(config, profile, [], cache=not args.no_cache))
+            return open_console(
+                console_options(config, profile, [], cache=not args.no_cache, timeout=args.timeout)
+            )
         fleet = sandbox.fleet_profiles(read_only=args.read_only)
-        options = console_options(config, fleet[0], [], cache=not args.no_cache)
+        options = console_options(config, fleet[0], [], cache=not args.no_cache, timeout=args.timeout)
         return open_console(replace(options, profiles=tuple(fleet), start_fleet=len(fleet) > 1))

@@ -39,6 +39,8 @@ class ConsoleOptions:
     start_fleet: bool = False
     # [commands.NAME] of the config: the user's own commands (keys on the main screen, palette entries).
     commands: tuple[CustomCommand, ...] = ()
+    # The command line's --timeout: how long one request of the console may take, retries included.
+    request_deadline: float = 60.0
 
     @property
     def all_profiles(self) -> tuple[Profile, ...]:

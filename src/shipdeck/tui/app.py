@@ -117,7 +117,9 @@ class ShipdeckApp(App[int]):
             options,
             given_adapter=adapter,  # the start profile's (tests): not closed by the console
             make_adapter=make_adapter
-            or default_adapter_factory(timing, lambda n, t: self.contexts.notice(n, t)),
+            or default_adapter_factory(
+                timing, lambda n, t: self.contexts.notice(n, t), deadline=options.request_deadline
+            ),
             clock=self.clock,
             timing=timing,
             run_worker=self._run_for_context,

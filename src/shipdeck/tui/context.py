@@ -360,10 +360,15 @@ class ProfileContexts:
             self._open[name].notice(text)
 
 
+# One network step of a request (connect, a read) may take this long, within the request's deadline.
+STEP_TIMEOUT = 15.0
+
+
 def default_adapter_factory(
-    timing: Timing, notice: Callable[[str, str], None]
+    timing: Timing, notice: Callable[[str, str], None], *, deadline: float = 60.0
 ) -> Callable[[Profile], Adapter]:
-    """Adapters as the console makes them: its stream timing, progress lines to ``notice(profile, text)``."""
+    """Adapters as the console makes them: its stream timing, progress lines to ``notice(profile, text)``,
+    each request bounded by ``deadline`` seconds, retries included (the command line's --timeout)."""
 
     def make(profile: Profile) -> Adapter:
         from shipdeck.api.factory import make_adapter
@@ -371,7 +376,14 @@ def default_adapter_factory(
         def told(text: str) -> None:
             notice(profile.name, text)
 
-        return make_adapter(profile, on_notice=told, stream_options=timing.stream, retry=timing.retry)
+        return make_adapter(
+            profile,
+            on_notice=told,
+            stream_options=timing.stream,
+            retry=timing.retry,
+            timeout=min(STEP_TIMEOUT, deadline),
+            deadline=deadline,
+        )
 
     return make
 
