@@ -231,3 +231,17 @@ async def test_a_change_cut_by_the_deadline_while_connecting_was_not_applied() -
         listener.close()
     assert raised.value.maybe_applied is False, raised.value.message
     assert "may have been applied" not in raised.value.message
+
+
+async def test_a_request_to_the_base_url_itself_names_its_path() -> None:
+    """Mixpeek lists its apps at the base URL (path ""): its errors read "GET /", not "GET :"."""
+
+    async def failing(request: SeenRequest, writer: Writer) -> None:
+        writer.write(response(500, b"{}"))
+
+    async with hostile_server(failing) as server:
+        transport = make_transport(server.url + "/v1/apps")
+        with pytest.raises(ServerError) as caught:
+            await transport.get("")
+        await transport.aclose()
+    assert "on GET /" in str(caught.value), caught.value

@@ -223,7 +223,7 @@ class Transport:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         retry_allowed = method in SAFE_METHODS or idempotency_key is not None
-        what = f"{method} {path}"
+        what = f"{method} {path or '/'}"  # Mixpeek lists its apps at the base URL itself (path "")
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
         retrying = AsyncRetrying(
@@ -265,7 +265,7 @@ class Transport:
         """Open a long-lived streaming GET (SSE); an error status is raised as a typed error at once."""
         import httpx
 
-        what = f"GET {path}"
+        what = f"GET {path or '/'}"
         request = self._build("GET", path, params, None, dict(headers or {}))
         # No read timeout on a stream: the caller's heartbeat watchdog judges silence. The per-request one
         # (15 s) equals a usual heartbeat interval and cut a healthy idle stream every 15-30 s.
