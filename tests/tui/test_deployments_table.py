@@ -251,3 +251,9 @@ def test_a_cut_name_keeps_what_tells_an_apps_rows_apart() -> None:
     for width in range(0, 30):
         for dep in (named("Docs Portal", "production"), named("ws_edge_api / cloudflare"), named("x")):
             assert len(name_cell(dep, width)) == width
+
+
+def test_without_request_metrics_the_errors_column_gives_its_room_to_the_names() -> None:
+    with_errors, without = column_widths(80), column_widths(80, errors=False)
+    assert without[3] == len("ERRORS") < with_errors[3]
+    assert without[1] > with_errors[1] and sum(without) == sum(with_errors)

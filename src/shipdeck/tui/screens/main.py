@@ -149,7 +149,9 @@ class MainScreen(Screen[None]):
         # followed_contexts, never with an on_mount of its own: the fleet had one, and it followed its
         # first profile twice (each batch applied twice) and ticked twice a second.
         table = self.query_one(DeploymentsTable)
-        table.health_source = self.health_of_row
+        # No provider shown reads request metrics (Miteos): no figures, and a narrow ERRORS column.
+        measured = any(c.reads.capabilities.supports(Capability.HEALTH) for c in self.followed_contexts())
+        table.health_source = self.health_of_row if measured else None
         table.focus()
         for context in self.followed_contexts():
             self.follow(context)

@@ -124,13 +124,23 @@ def _haystack(dep: Deployment) -> str:
     return " ".join(parts).lower()
 
 
-def column_widths(total: int) -> list[int]:
-    """Column widths for a table ``total`` cells wide (one space between columns)."""
-    gaps = len(COLUMNS) - 1
-    minimum = sum(width for _, width, _ in COLUMNS)
+# The ERRORS column where no row can have a figure (a provider without request metrics: Miteos): its title's
+# width, no share of the spare width (16 cells of "-" hid the names at 80 columns).
+ERRORS_COLUMN = 3
+NO_ERRORS = ("ERRORS", 6, 0)
+
+
+def column_widths(total: int, *, errors: bool = True) -> list[int]:
+    """Column widths for a table ``total`` cells wide (one space between columns); ``errors`` False: the
+    ERRORS column is narrow (nothing will be in it)."""
+    columns = list(COLUMNS)
+    if not errors:
+        columns[ERRORS_COLUMN] = NO_ERRORS
+    gaps = len(columns) - 1
+    minimum = sum(width for _, width, _ in columns)
     spare = max(0, total - minimum - gaps)
-    shares = sum(share for _, _, share in COLUMNS)
-    widths = [width + spare * share // shares for _, width, share in COLUMNS]
+    shares = sum(share for _, _, share in columns)
+    widths = [width + spare * share // shares for _, width, share in columns]
     # Give the rounding remainder to the last column that shares.
     widths[URL_COLUMN] += max(0, total - gaps - sum(widths))
     return widths
@@ -611,7 +621,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
         base = self.rich_style
         return _Paint(
             width=width,
-            widths=column_widths(width),
+            widths=column_widths(width, errors=self.health_source is not None),
             base=base,
             cursor=self.get_component_rich_style("deployments-table--cursor"),
             health={h: base + self.get_component_rich_style(c) for h, c in _HEALTH_CLASS.items()},
@@ -662,7 +672,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
             (state_label(dep.state), paint.health[dep.health]),
             (name_cell(dep, widths[1]), base),
             (version, base),
-            health_cell(self.health_source, dep.id, widths[3], paint),
+            health_cell(self.health_source, dep.id, widths[ERRORS_COLUMN], paint),
             (literal(dep.url or "-"), base),
             (age, base),
         ]
