@@ -111,7 +111,7 @@ async def test_a_change_still_unknown_waits_and_can_be_dropped_then_a_rerun_reus
         # A second session (a re-run, another process) asks for the same change: same key.
         link.restore()
         rerun = session_for(adapter, tmp_path)
-        again = await rerun.execute(plan)
+        again = await rerun.execute(plan, recheck=False)  # the same plan, resent as it was
         assert again.status is OutcomeStatus.OK and again.resumed and again.replayed
         assert again.idempotency_key == outcome.idempotency_key
         assert journal.find("t", plan.identity) is None

@@ -10,9 +10,12 @@ change another shipdeck process is sending at the same moment.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -405,3 +408,128 @@ def test_a_cli_rollback_confirmed_after_another_version_went_live_is_not_sent(
     assert "nothing was sent" in result.err
     assert rolled_back_events(own_sim) == 0
     assert number_of(own_sim, deployment(own_sim, TARGET)) == before - 2
+
+
+def test_a_rollback_retried_after_another_version_went_live_is_not_retried(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer
+) -> None:
+    """The first rollback attempt gets 503 (never forwarded: nothing applied); meanwhile a colleague makes
+    another version live. The transport's retry of the same request would take it down: it is not sent
+    again, and the outcome says why (nothing was applied)."""
+    before = number_of(own_sim, deployment(own_sim, TARGET))
+    refused: list[bool] = []
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        if request.method == "POST" and request.path.endswith("/rollback") and not refused:
+            refused.append(True)
+            await asyncio.to_thread(promote, own_sim, before - 2)
+            writer.write(response(503, b'{"error": {"message": "busy"}}', {"Retry-After": "0"}))
+            return
+        await relay(own_sim, lambda request, real: None)(request, writer)
+
+    with threaded(handler) as server:
+        result = against(capsys, server.url + "/api/v1", "rollback", TARGET, "--yes")
+    assert result.code != 0, result
+    assert "not retried" in result.err or "was not sent again" in result.err, result.err
+    posts = [r for r in own_sim.requests() if r["method"] == "POST" and r["path"].endswith("/rollback")]
+    assert posts == [], "retried over the colleague's version"
+    assert rolled_back_events(own_sim) == 0
+    assert number_of(own_sim, deployment(own_sim, TARGET)) == before - 2
+
+
+async def test_a_waiting_change_resent_after_the_row_moved_is_not_sent(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """The Pending screen's resend (session.resend): the row has another version live since; resending
+    the rollback would take it down. Closed as still unknown, nothing sent."""
+    from shipdeck.live.plans import plan_rollback
+    from shipdeck.live.session import OutcomeStatus
+    from tests.tui.screen_host import make_session
+
+    with fault_proxy(own_sim.port) as link:
+        profile = Profile("t", "miosa", link.url(own_sim.miosa), Secret(ADMIN), environment="sandbox")
+        adapter = make_adapter(profile, timeout=2.0, deadline=2.0)
+        try:
+            session = make_session(adapter, tmp_path / "audit.jsonl", profile)
+            dep = await adapter.resolve_deployment(TARGET)
+            plan = plan_rollback(dep, await adapter.all_versions(dep.id))
+            before = number_of(own_sim, deployment(own_sim, TARGET))
+            link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/rollback"), then_down=True)
+            outcome = await session.execute(plan, settle_for=0.0)
+            assert outcome.status is OutcomeStatus.UNKNOWN
+            assert session.pending[plan.identity].state == "waiting"
+            link.restore()
+            await asyncio.to_thread(promote, own_sim, before - 2)
+            mark = own_sim.last_request_seq()
+            again = await session.resend(plan.identity)
+        finally:
+            await adapter.aclose()
+    assert again is not None and again.status is OutcomeStatus.SUPERSEDED, again
+    assert "changed while this waited" in again.message() and "was not sent again" in again.message()
+    assert not [r for r in own_sim.requests(mark) if r["method"] == "POST"], "resent over the new version"
+    assert rolled_back_events(own_sim) == 1 and number_of(own_sim, deployment(own_sim, TARGET)) == before - 2
+    assert not session.pending
+
+
+def test_a_cli_killed_mid_change_leaves_it_open_and_the_rerun_resends_it_once(own_sim: SimServer) -> None:
+    """SIGTERM (a closed SSH session) while the rollback waits for its answer: before, no outcome and no
+    open change were left, and the re-run rolled back one more step."""
+    before = number_of(own_sim, deployment(own_sim, TARGET))
+
+    async def hold_the_rollback(request: SeenRequest, writer: Writer) -> None:
+        if request.method == "POST" and request.path.endswith("/rollback"):
+            await asyncio.sleep(120)  # never forwarded, never answered: the process waits
+            return
+        await relay(own_sim, lambda request, real: None)(request, writer)
+
+    with threaded(hold_the_rollback) as server:
+        command = ["--provider", "miosa", "--url", server.url + "/api/v1", "rollback", TARGET, "--yes"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shipdeck", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not OpenChanges().all() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=30)
+    assert [c.action for c in OpenChanges().all()] == ["rollback"], "the change in flight left no record"
+    command = ["--provider", "miosa", "--url", own_sim.miosa, "rollback", TARGET, "--yes"]
+    rerun = subprocess.run(
+        [sys.executable, "-m", "shipdeck", *command], capture_output=True, text=True, timeout=120
+    )
+    assert rerun.returncode == 0, rerun
+    assert "unknown outcome" in rerun.stderr, rerun.stderr
+    assert number_of(own_sim, deployment(own_sim, TARGET)) == before - 1
+    assert rolled_back_events(own_sim) == 1, "one intent, rolled back twice"
+    assert OpenChanges().all() == []
+
+
+async def test_an_env_set_applied_later_closes_an_earlier_unknown_one_of_the_same_var(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """set X=one (answer lost), then set X=two (applied): asking for X=one again is a new change, not a
+    replay of the stale one ("already applied, not applied twice" while the server held two)."""
+    from shipdeck.live.session import OutcomeStatus
+    from tests.tui.screen_host import make_session
+
+    with fault_proxy(own_sim.port) as link:
+        profile = Profile("t", "miosa", link.url(own_sim.miosa), Secret(ADMIN), environment="sandbox")
+        adapter = make_adapter(profile, timeout=2.0, deadline=2.0)
+        try:
+            session = make_session(adapter, tmp_path / "audit.jsonl", profile)
+            dep = await adapter.resolve_deployment(TARGET)
+            one = plan_env_set(dep, {"PROBE_X": "one"}, "production")
+            link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/env"), then_down=True)
+            first = await session.execute(one, settle_for=0.0)
+            assert first.status is OutcomeStatus.UNKNOWN
+            link.restore()
+            two = await session.execute(plan_env_set(dep, {"PROBE_X": "two"}, "production"))
+            assert two.status is OutcomeStatus.OK
+            assert session.open_changes is not None and session.open_changes.all() == []
+            again = await session.execute(plan_env_set(dep, {"PROBE_X": "one"}, "production"))
+        finally:
+            await adapter.aclose()
+    assert again.status is OutcomeStatus.OK and not again.replayed, again.message()
+    assert again.idempotency_key != first.idempotency_key

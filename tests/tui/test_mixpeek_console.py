@@ -258,3 +258,32 @@ async def test_a_version_with_a_long_message_leaves_the_rollback_dialogs_target_
                     region = dialog.query_one(selector).region
                     assert region.height > 0 and region.bottom <= height, (size, selector, region)
                 await pilot.press("escape")
+
+
+async def test_a_rollback_confirmed_after_a_polled_row_moved_is_not_sent(tmp_path: Path) -> None:
+    """Mixpeek is polled: the console's row is still the old one when enter comes. The session reads the
+    server before sending, so a version made live meanwhile is not taken down."""
+    import asyncio
+
+    with console_sim(tmp_path) as sim:
+        app_id = server_app(sim, "storefront")["app_id"]
+        before = pointers(sim, "storefront")
+        app = console_app(mixpeek_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await select_row(pilot, app, f"{app_id}@production")
+            await pilot.press("r")
+            await wait_for_screen(pilot, app, ConfirmDialog)
+            other = before["staging"]
+            assert other is not None and other != before["production"]
+            restored = await asyncio.to_thread(
+                httpx.post,
+                f"{sim.mixpeek}/{app_id}/versions/{other}/restore",
+                headers={"Authorization": f"Bearer {MIXPEEK_TOKEN}", "Idempotency-Key": "colleague"},
+                json={"environment": "production"},
+                timeout=10,
+            )
+            assert restored.status_code < 300, restored.text
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: any("changed while this waited" in m for m in notifications(app)))
+            await settle_actions(pilot, app)
+        assert pointers(sim, "storefront")["production"] == other, "the colleague's version was taken down"

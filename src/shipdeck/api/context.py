@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -20,6 +20,13 @@ WRITE_ACCEPTED: ContextVar[bool] = ContextVar("shipdeck_write_accepted", default
 # The request id of that answer: what the audit log quotes for the change (a read made after it, such as
 # Mixpeek's re-read of the app, has its own id in LAST_REQUEST_ID).
 CHANGE_REQUEST_ID: ContextVar[str | None] = ContextVar("shipdeck_change_request_id", default=None)
+
+# Set by ChangeSession while it sends a change: awaited by the transport before it retries that change's
+# request (after a 503, a lost connection), so a retry seconds later does not act on a world that changed
+# meanwhile (another version made live). It raises to stop the retries.
+RESEND_GUARD: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "shipdeck_resend_guard", default=None
+)
 
 # True inside ``background_reads()``: GETs then yield to the user's own actions when the rate-limit
 # budget runs low (they raise BudgetReserved instead of being sent).

@@ -26,6 +26,7 @@ from shipdeck.api.context import (
     CHANGE_REQUEST_ID,
     LAST_REPLAYED,
     LAST_REQUEST_ID,
+    RESEND_GUARD,
     WRITE_ACCEPTED,
 )
 from shipdeck.api.errors import (
@@ -234,11 +235,19 @@ class Transport:
             reraise=True,
         )
         delivery = _Delivery()
+        guard = RESEND_GUARD.get() if method not in SAFE_METHODS else None
+        attempts = 0
+
+        async def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and guard is not None:
+                await guard()  # a change's retry: only while what it was planned from is still live
+            return await self._attempt(method, path, params, json, headers, what, delivery, parse)
+
         try:
             async with asyncio.timeout(self.deadline):
-                return await retrying(
-                    self._attempt, method, path, params, json, headers, what, delivery, parse
-                )
+                return await retrying(attempt)
         except TimeoutError:
             # An attempt cut by the deadline may have been sent already (not one still connecting).
             maybe = method not in SAFE_METHODS and (delivery.maybe or delivery.in_flight)

@@ -36,7 +36,6 @@ from shipdeck.live.plans import (
     NothingToDo,
     active_version,
     in_environment,
-    moved_since,
     newest_first,
     plan_domain_add,
     plan_domain_remove,
@@ -97,15 +96,6 @@ class CommandContext:
         if answer not in ("y", "yes"):
             raise CliError("cancelled: nothing was sent", 1)
         return True
-
-    async def still_as_shown(self, plan: ChangePlan, versions: list[Version]) -> None:
-        """After a prompt: the plan's row read again; if another version went live meanwhile, the
-        preview's "current" is stale and nothing is sent (CliError, exit 1)."""
-        if plan.current_of is None:
-            return
-        moved = moved_since(plan, await self.adapter.get_deployment(plan.current_of), versions)
-        if moved is not None:
-            raise CliError(moved, 1)
 
 
 Command = Callable[[CommandContext], Awaitable[int]]
@@ -432,9 +422,10 @@ class OutcomeUnknown(ShipdeckError):
     exit_code = 6
 
 
-async def execute(ctx: CommandContext, plan: ChangePlan) -> ChangeOutcome:
+async def execute(ctx: CommandContext, plan: ChangePlan, *, recheck: bool = False) -> ChangeOutcome:
     """Run ``plan`` through the session; a refusal, a failure or an unknown outcome is raised as one
-    line with its exit code (an unknown one says it may have been applied and how to check)."""
+    line with its exit code (an unknown one says it may have been applied and how to check).
+    ``recheck``: a human took time over the prompt; the server is read again before sending."""
     earlier = ctx.session.open_change(plan.identity)
     if earlier is not None and plan.action != "rollback":  # a rollback said so as it was planned
         print(
@@ -444,7 +435,7 @@ async def execute(ctx: CommandContext, plan: ChangePlan) -> ChangeOutcome:
             file=ctx.err,
         )
     try:
-        outcome = await ctx.session.execute(plan, settle_for=min(5.0, ctx.args.timeout / 4))
+        outcome = await ctx.session.execute(plan, settle_for=min(5.0, ctx.args.timeout / 4), recheck=recheck)
     except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels the command, then raises KeyboardInterrupt)
         print(
             f"shipdeck: interrupted while sending: {plan.title} ({plan.summary}) may have been applied, its "
@@ -513,11 +504,11 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     _preview(ctx, plan)
     if hold is not None:
         print(f"  hold     {hold.summary} first", file=ctx.err)
-    if ctx.confirm("rollback", f"{plan.title}: {plan.summary}{' and hold it' if hold else ''}?"):
-        await ctx.still_as_shown(plan, versions)
+    asked = ctx.confirm("rollback", f"{plan.title}: {plan.summary}{' and hold it' if hold else ''}?")
     if hold is not None:
-        await execute(ctx, hold)  # first: a build finishing meanwhile must not undo the rollback
-    outcome = await execute(ctx, plan)
+        hold.moved = plan.moved  # the hold goes first only if the rollback still applies
+        await execute(ctx, hold, recheck=asked)  # first: a build finishing meanwhile must not undo it
+    outcome = await execute(ctx, plan, recheck=asked)
     _report_change(ctx, "rolled back", outcome, plan)
     return 0
 
@@ -533,9 +524,8 @@ async def cmd_promote(ctx: CommandContext) -> int:
     except NothingToDo as exc:
         raise _refusal(exc) from None
     _preview(ctx, plan)
-    if ctx.confirm("promote", f"{plan.title} to live ({plan.summary})?"):
-        await ctx.still_as_shown(plan, versions)
-    outcome = await execute(ctx, plan)
+    asked = ctx.confirm("promote", f"{plan.title} to live ({plan.summary})?")
+    outcome = await execute(ctx, plan, recheck=asked)
     _report_change(ctx, "promoted", outcome, plan)
     return 0
 

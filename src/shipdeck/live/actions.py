@@ -21,3 +21,9 @@ class ChangeInFlight(ShipdeckError):
     """The same change is being sent now, by this console or another shipdeck process: not sent twice."""
 
     exit_code = 1
+
+
+class ChangeMoved(ShipdeckError):
+    """What the change was planned from is no longer live (or cannot be read to tell): not sent."""
+
+    exit_code = 1

@@ -21,6 +21,7 @@ from typing import Any
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ShipdeckError
+from shipdeck.config.open_changes import OpenChange
 from shipdeck.model import (
     PROMOTABLE_VERSION_STATES,
     Capabilities,
@@ -54,6 +55,14 @@ Check = Callable[[Adapter], Awaitable[bool]]
 # The answer to a sent change -> None when it agrees with the change (or says nothing about it), else what
 # it shows instead ("shows v9 active, not v8"): the outcome is then unknown until the server is read back.
 Confirms = Callable[[Any], str | None]
+# Reads the server: why the change no longer applies as planned (the row has another version active now),
+# None when it still does; may raise (the server cannot be read). Asked before a change is sent after a
+# wait (a dialog, a prompt) and before every resend.
+Moved = Callable[[Adapter], Awaitable[str | None]]
+# An open change of unknown outcome that this change, once applied, makes moot (a later rollback of the same
+# row, a later set of the same env var): closed then, its outcome still unknown, so that asking for it
+# again is a new change and not a replay of a stale one.
+Closes = Callable[[OpenChange], bool]
 
 
 class NothingToDo(ShipdeckError):
@@ -104,6 +113,8 @@ class ChangePlan:
     details: dict[str, Any] = field(default_factory=dict)
     check: Check | None = None
     confirms: Confirms | None = None
+    moved: Moved | None = None
+    closes: Closes | None = None
     # Into production from a provider with several environments, or a profile-wide production change:
     # the console asks for the deployment's name to be typed (unless the profile says confirm = "key").
     into_production: bool = False
@@ -336,6 +347,8 @@ def moved_since(plan: ChangePlan, row: Deployment | None, versions: Iterable[Ver
     current = plan.current
     if current is None or row is None or row.id != plan.current_of or _is_active(row, current):
         return None
+    if plan.to is not None and _is_active(row, plan.to):
+        return None  # where the change goes (its own earlier attempt, it may be): a resend only replays
     named = active_version(row, versions)
     if named is not None:
         now = named.label
@@ -348,6 +361,27 @@ def moved_since(plan: ChangePlan, row: Deployment | None, versions: Iterable[Ver
         f"{row.name}{where} changed while this waited for confirmation: {now} is active now, not "
         f"{current.label}; nothing was sent (ask again to plan it from {now})"
     )
+
+
+def _row_moved(plan: ChangePlan, listed: list[Version]) -> Moved:
+    async def moved(adapter: Adapter) -> str | None:
+        assert plan.current_of is not None
+        return moved_since(plan, await adapter.get_deployment(plan.current_of), listed)
+
+    return moved
+
+
+def _closes_versions_of(row_id: str) -> Closes:
+    """A change of the row's active version makes earlier unknown ones of that row moot."""
+    prefixes = (f"rollback:{row_id}:", f"promote:{row_id}:")
+    return lambda change: change.identity.startswith(prefixes)
+
+
+def _with_version_guards(plan: ChangePlan, listed: list[Version]) -> ChangePlan:
+    assert plan.current_of is not None
+    plan.moved = _row_moved(plan, listed)
+    plan.closes = _closes_versions_of(plan.current_of)
+    return plan
 
 
 def _active_check(deployment_id: str, version: Version) -> Check:
@@ -436,8 +470,9 @@ def plan_rollback(
     if _is_active(deployment, target):
         if resumes is not None:
             raise NothingToDo(
-                f"{deployment.name}{where}: {target.label} is active, so the earlier rollback whose "
-                "outcome was unknown was applied; nothing more was sent",
+                f"{deployment.name}{where}: {target.label} is active now, as the earlier rollback (outcome "
+                "unknown) intended; whether that one or another change made it so cannot be told. Nothing "
+                "more was sent",
                 settles=resumes,
             )
         raise NothingToDo(f"{deployment.name}{where}: {target.label} is already active; nothing was sent")
@@ -463,7 +498,7 @@ def plan_rollback(
         )
 
     before = current.label if current else "-"
-    return ChangePlan(
+    plan = ChangePlan(
         action="rollback",
         target=_target(deployment),
         title=f"Roll back {deployment.name}{where}",
@@ -485,6 +520,7 @@ def plan_rollback(
         current_of=deployment.id,
         done_text=f"{deployment.name}{where}: rolled back {before} -> {chosen.label}",
     )
+    return _with_version_guards(plan, listed)
 
 
 def plan_hold_auto_deploy(deployment: Deployment) -> ChangePlan:
@@ -566,7 +602,7 @@ def plan_promote(
         return adapter.promote(deployment.id, chosen.id, environment=environment, idempotency_key=key)
 
     before = current.label if current else "-"
-    return ChangePlan(
+    plan = ChangePlan(
         action="promote",
         target=_target(deployment),
         title=f"Promote {chosen.label} of {deployment.name}{where}",
@@ -586,6 +622,7 @@ def plan_promote(
         done_text=f"{deployment.name}{where}: {chosen.label} promoted ({before} -> {chosen.label})",
         diff=version_diff(current, chosen),
     )
+    return _with_version_guards(plan, listed)
 
 
 # -- publish and redeploy ---------------------------------------------------------------------------------
@@ -694,6 +731,18 @@ def plan_redeploy(deployment: Deployment, *, profile_environment: str = "product
 # -- env vars -----------------------------------------------------------------------------------------------
 
 
+def _closes_env_of(deployment: Deployment, environment: str, names: Iterable[str]) -> Closes:
+    """A set or unset of env vars makes earlier unknown ones of any of the same vars moot."""
+    touched = set(names)
+    prefixes = (f"env.set:{deployment.id}:{environment}:", f"env.unset:{deployment.id}:{environment}:")
+
+    def closes(change: OpenChange) -> bool:
+        keys = change.details.get("keys")
+        return change.identity.startswith(prefixes) and isinstance(keys, list) and bool(touched & set(keys))
+
+    return closes
+
+
 def values_digest(deployment: Deployment, values: Mapping[str, str]) -> str:
     """A short keyed digest of env values, never the values: setting other values is another change (it
     must not reuse the key of an earlier one whose outcome is unknown, which a server may replay instead
@@ -720,6 +769,7 @@ def plan_env_set(deployment: Deployment, values: Mapping[str, str], environment:
         deployment=deployment,
         environment=environment,
         details={"environment": environment, "keys": names},
+        closes=_closes_env_of(deployment, environment, names),
         done_text=f"{deployment.name} ({environment}): set {', '.join(names)}",
     )
 
@@ -742,6 +792,7 @@ def plan_env_unset(deployment: Deployment, name: str, environment: str) -> Chang
         environment=environment,
         details={"environment": environment, "keys": [name]},
         check=check,
+        closes=_closes_env_of(deployment, environment, [name]),
         done_text=f"{deployment.name} ({environment}): removed {name}",
     )
 
@@ -877,5 +928,7 @@ def plan_task_action(
         identity=f"{action}:{target}:{reason or ''}",
         reason=reason,
         details=dict(details or {}),
+        # A later action on the same agent, task or approval makes an earlier unknown one moot.
+        closes=lambda change: change.action in TASK_ACTIONS and change.identity.split(":")[1:2] == [target],
         done_text=done,
     )

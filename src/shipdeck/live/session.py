@@ -19,20 +19,27 @@ It takes a :class:`~shipdeck.live.plans.ChangePlan` and:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from shipdeck.api.base import Adapter, new_idempotency_key
-from shipdeck.api.context import CHANGE_REQUEST_ID, LAST_REPLAYED, LAST_REQUEST_ID, WRITE_ACCEPTED
+from shipdeck.api.context import (
+    CHANGE_REQUEST_ID,
+    LAST_REPLAYED,
+    LAST_REQUEST_ID,
+    RESEND_GUARD,
+    WRITE_ACCEPTED,
+)
 from shipdeck.api.errors import ApiError, Conflict, ProtocolError, ShipdeckError
 from shipdeck.api.transport import MAYBE_APPLIED
 from shipdeck.config.audit import AuditIntent, AuditLog, actor
 from shipdeck.config.open_changes import OpenChange, OpenChanges
-from shipdeck.live.actions import AuditUnavailable, ChangeInFlight, ReadOnlyError
+from shipdeck.live.actions import AuditUnavailable, ChangeInFlight, ChangeMoved, ReadOnlyError
 from shipdeck.live.plans import (
     ChangePlan,
     NothingToDo,
@@ -109,6 +116,11 @@ class ChangeOutcome:
             elif self.replayed:
                 text += " (the server had already applied it with this idempotency key: not applied twice)"
             return text
+        if self.status is OutcomeStatus.SUPERSEDED and self.reconciled:
+            return (
+                f"{plan.title} ({plan.summary}) was not sent again: {self.reconciled}. The earlier attempt's "
+                "outcome stays unknown (closed in the audit log); ask again to plan it from what is live now"
+            )
         if self.status is OutcomeStatus.SUPERSEDED:
             return (
                 f"{plan.title} ({plan.summary}): the earlier request with this idempotency key was applied "
@@ -305,7 +317,11 @@ class ChangeSession:
             )
         except NothingToDo as exc:
             if exc.settles is not None:
-                self.settle(exc.settles, applied=True, how="asked again, its target was found active")
+                self.settle(
+                    exc.settles,
+                    applied=None,
+                    how="asked again, its target was found active (by it or another)",
+                )
             raise
         return plan, notice
 
@@ -315,26 +331,50 @@ class ChangeSession:
         *,
         settle_for: float | None = None,
         on_unknown: Callable[[PendingChange], None] | None = None,
+        recheck: bool = True,
     ) -> ChangeOutcome:
         """Send ``plan`` once and say what became of it; an unknown outcome is reconciled for up to
         ``settle_for`` seconds (default: the resend window) before it is returned as unknown.
 
-        Raises ReadOnlyError, AuditUnavailable and ChangeInFlight (the same change is being sent already,
-        here or by another shipdeck process) before anything is sent; never raises for the server.
+        ``recheck``: read the server first (the plan's ``moved``): a change confirmed after a wait is not
+        sent if what it was planned from is no longer live (ChangeMoved). False only for a plan made from
+        a read a moment ago (the CLI with --yes).
+
+        Raises ReadOnlyError, AuditUnavailable, ChangeInFlight (the same change is being sent already,
+        here or by another shipdeck process) and ChangeMoved before anything is sent; never raises for the
+        server.
         """
         self.check_writable(plan.action)
         busy = self.pending.get(plan.identity)
         if busy is not None and busy.state in ("sending", "unknown"):
             raise ChangeInFlight(f"{plan.title} ({plan.summary}) is being sent already; not sent twice")
-        if self.open_changes is None:
+        with self._sending(plan):
+            if recheck and plan.moved is not None:
+                try:
+                    moved = await plan.moved(self.adapter)
+                except ShipdeckError as exc:
+                    raise ChangeMoved(
+                        f"{plan.title}: could not read the server to check that it is still as shown "
+                        f"({exc}); nothing was sent"
+                    ) from None
+                if moved is not None:
+                    raise ChangeMoved(moved)
             return await self._execute(plan, settle_for, on_unknown)
+
+    @contextlib.contextmanager
+    def _sending(self, plan: ChangePlan) -> Iterator[None]:
+        """This change's cross-process lock for as long as it is sent or resent (ChangeInFlight if another
+        shipdeck process holds it)."""
+        if self.open_changes is None:
+            yield
+            return
         with self.open_changes.sending(self.profile_name, plan.identity) as ours:
             if not ours:
                 raise ChangeInFlight(
                     f"{plan.title} ({plan.summary}): another shipdeck process is sending this same change "
                     "now; nothing was sent (its outcome goes to the audit log)"
                 )
-            return await self._execute(plan, settle_for, on_unknown)
+            yield
 
     async def _execute(
         self,
@@ -368,6 +408,10 @@ class ChangeSession:
             outcome_written=earlier is not None,
             earlier_run=earlier is not None,
         )
+        if earlier is None:
+            # Written ahead, removed once the outcome is known: a process killed mid-change (SIGTERM, a
+            # closed SSH session) leaves it, so asking again resends with this key rather than anew.
+            self._keep_open(item)
         self._track(item)
         try:
             outcome = await self._send(item, resumed=earlier is not None)
@@ -386,15 +430,23 @@ class ChangeSession:
         item = self.pending.get(identity)
         if item is None:
             return None
-        item.started = time.monotonic()
-        item.attempts += 1
-        item.state = "sending"
-        self._on_change()
-        self._write(
-            lambda: self.audit.attempt(item.intent, item.attempts, note="resent by the user"), item.plan
-        )
-        outcome = await self._send(item, resumed=True)
-        return await self._settle_or_wait(item, outcome, self.resend_window)
+        with self._sending(item.plan):
+            try:
+                moved = await item.plan.moved(self.adapter) if item.plan.moved is not None else None
+            except ShipdeckError as exc:
+                item.last_error = str(exc)
+                return ChangeOutcome(item.plan, OutcomeStatus.UNKNOWN, error=exc, resumed=True)
+            if moved is not None:
+                return self._moved_on(item, moved)
+            item.started = time.monotonic()
+            item.attempts += 1
+            item.state = "sending"
+            self._on_change()
+            self._write(
+                lambda: self.audit.attempt(item.intent, item.attempts, note="resent by the user"), item.plan
+            )
+            outcome = await self._send(item, resumed=True)
+            return await self._settle_or_wait(item, outcome, self.resend_window)
 
     def drop(self, identity: str) -> bool:
         """Forget a waiting change: it is not resent; its outcome stays unknown (said in the audit log)."""
@@ -485,6 +537,8 @@ class ChangeSession:
             self._on_change()
         else:
             self._remember(outcome)
+            if outcome.applied:
+                self._close_superseded(outcome.plan)
             self._untrack(item)
         return outcome
 
@@ -502,8 +556,12 @@ class ChangeSession:
         LAST_REPLAYED.set(False)
         WRITE_ACCEPTED.set(False)
         CHANGE_REQUEST_ID.set(None)
+        guard = RESEND_GUARD.set(self._retry_guard(plan))
         try:
-            result = await plan.send(self.adapter, item.idempotency_key)
+            try:
+                result = await plan.send(self.adapter, item.idempotency_key)
+            finally:
+                RESEND_GUARD.reset(guard)
             shown = plan.confirms(result) if plan.confirms is not None else None
             if shown is not None:
                 # A 2xx whose body says something else (another deployment, the old version still active):
@@ -528,7 +586,20 @@ class ChangeSession:
             return self._failure(item, exc, resumed=resumed)
         request_id = CHANGE_REQUEST_ID.get() or LAST_REQUEST_ID.get()
         replayed = LAST_REPLAYED.get()
-        if replayed and item.earlier_run and plan.check is not None and not await self._in_effect(plan):
+        in_effect = await self._in_effect(plan) if replayed and item.earlier_run else True
+        if in_effect is None:
+            # Applied then (the replay says so), and whether it still holds cannot be read now.
+            return self._failure(
+                item,
+                _maybe_applied(
+                    ProtocolError(
+                        f"{plan.title}: the server replayed its earlier answer (applied then), but whether "
+                        "it is still in effect could not be read"
+                    )
+                ),
+                resumed=resumed,
+            )
+        if not in_effect:
             self._settled(item, True, "the server replayed its answer; the change was undone since")
             self._untrack(item)
             return ChangeOutcome(
@@ -545,6 +616,7 @@ class ChangeSession:
             how = "resending it with the same idempotency key"
         else:
             item.outcome_written = True
+            self._forget_open(plan)
             extra: dict[str, Any] = {"replayed": True} if replayed else {}
             if "health_before" in plan.details:
                 extra["health_before"] = plan.details["health_before"]
@@ -566,13 +638,35 @@ class ChangeSession:
             intent=item.intent,
         )
 
-    async def _in_effect(self, plan: ChangePlan) -> bool:
-        """The plan's check, read now; True when it cannot be read (the replay is then taken at its word)."""
-        assert plan.check is not None
+    def _retry_guard(self, plan: ChangePlan) -> Callable[[], Awaitable[None]] | None:
+        """What the transport awaits before it retries this change's request: ChangeMoved (the retries
+        stop, the outcome is then reconciled) once the server shows that what the plan was made from is no
+        longer live."""
+        moved = plan.moved
+        if moved is None:
+            return None
+
+        async def guard() -> None:
+            try:
+                why = await moved(self.adapter)
+            except ShipdeckError:
+                # Unreadable (the link is down): the retry goes ahead. It is the same request under the same
+                # key, and stopping it would lose a rollback to a flaky link in the middle of an incident.
+                return
+            if why is not None:
+                raise ChangeMoved(f"not retried: {why}")
+
+        return guard
+
+    async def _in_effect(self, plan: ChangePlan) -> bool | None:
+        """After a replay of an earlier run's request: the plan's check, read now (None: it cannot be read;
+        True: the plan has no check, as for env values, which no API returns)."""
+        if plan.check is None:
+            return True
         try:
             return await plan.check(self.adapter)
         except ShipdeckError:
-            return True
+            return None
 
     def _failure(self, item: PendingChange, exc: ShipdeckError, *, resumed: bool) -> ChangeOutcome:
         plan = item.plan
@@ -587,6 +681,7 @@ class ChangeSession:
                 self._settled(item, False, f"resent and refused ({exc.status})", request_id=exc.request_id)
             else:
                 item.outcome_written = True
+                self._forget_open(plan)
                 self.audit.outcome(item.intent, "refused", request_id=exc.request_id, error=exc.message)
             status = OutcomeStatus.REFUSED
         else:
@@ -594,6 +689,7 @@ class ChangeSession:
                 status = OutcomeStatus.UNKNOWN  # this resend reached nobody; the first one may have
             else:
                 item.outcome_written = True
+                self._forget_open(plan)
                 self.audit.outcome(item.intent, "failed", request_id=exc.request_id, error=exc.message)
                 status = OutcomeStatus.FAILED
         return ChangeOutcome(plan, status, error=exc, idempotency_key=item.idempotency_key, resumed=resumed)
@@ -623,6 +719,9 @@ class ChangeSession:
                             reconciled=READ_BACK,
                             resumed=True,
                         )
+                    if plan.moved is not None and (moved := await plan.moved(self.adapter)) is not None:
+                        # Resending now would take down what went live meanwhile (a colleague's promote).
+                        return self._moved_on(item, moved)
                     item.attempts += 1
                     self.audit.attempt(item.intent, item.attempts, note="resent after an unknown outcome")
                     outcome = await self._send(item, resumed=True)
@@ -635,31 +734,66 @@ class ChangeSession:
                 return outcome
         return None
 
-    def _record_unknown(self, item: PendingChange, error: str, *, request_id: str | None = None) -> None:
+    def _moved_on(self, item: PendingChange, why: str) -> ChangeOutcome:
+        """Not resent: what the change was planned from is no longer live. Closed, outcome still unknown."""
+        self._settled(item, None, f"not resent: {why}")
+        self._untrack(item)
+        return ChangeOutcome(
+            item.plan,
+            OutcomeStatus.SUPERSEDED,
+            idempotency_key=item.idempotency_key,
+            reconciled=why,
+            resumed=True,
+            intent=item.intent,
+        )
+
+    def _close_superseded(self, plan: ChangePlan) -> None:
+        """Applied: earlier changes of unknown outcome that this one makes moot are closed (a later asking
+        for one of them is then a new change, not a replay of what is no longer wanted)."""
+        if self.open_changes is None or plan.closes is None:
+            return
+        for change in self.open_changes.all(self.profile_name):
+            if change.identity != plan.identity and plan.closes(change):
+                self.settle(
+                    change.identity, applied=None, how=f"superseded by a later {plan.action} ({plan.summary})"
+                )
+
+    def _keep_open(self, item: PendingChange) -> None:
         plan = item.plan
+        if self.open_changes is None:
+            return
+        try:
+            self.open_changes.add(
+                OpenChange(
+                    profile=self.profile_name,
+                    identity=plan.identity,
+                    idempotency_key=item.idempotency_key,
+                    audit_id=item.intent.id,
+                    action=plan.action,
+                    target=plan.target,
+                    summary=plan.summary,
+                    details=plan.details,
+                    attempts=item.attempts,
+                )
+            )
+        except OSError:
+            pass
+
+    def _forget_open(self, plan: ChangePlan) -> None:
+        if self.open_changes is not None:
+            try:
+                self.open_changes.remove(self.profile_name, plan.identity)
+            except OSError:
+                pass
+
+    def _record_unknown(self, item: PendingChange, error: str, *, request_id: str | None = None) -> None:
         if not item.outcome_written:
             item.outcome_written = True
             try:
                 self.audit.outcome(item.intent, "unknown", request_id=request_id, error=error)
             except OSError:
                 pass  # the intent line is there; the open-changes entry below still prevents a repeat
-        if self.open_changes is not None:
-            try:
-                self.open_changes.add(
-                    OpenChange(
-                        profile=self.profile_name,
-                        identity=plan.identity,
-                        idempotency_key=item.idempotency_key,
-                        audit_id=item.intent.id,
-                        action=plan.action,
-                        target=plan.target,
-                        summary=plan.summary,
-                        details=plan.details,
-                        attempts=item.attempts,
-                    )
-                )
-            except OSError:
-                pass
+        self._keep_open(item)
 
     def _settled(
         self, item: PendingChange, applied: bool | None, how: str, *, request_id: str | None = None

@@ -21,7 +21,7 @@ from shipdeck.config.audit import AuditLog, server_origin
 from shipdeck.config.open_changes import OpenChanges
 from shipdeck.config.profile import Profile
 from shipdeck.live.health import follow_health, health_before
-from shipdeck.live.plans import ChangePlan, moved_since
+from shipdeck.live.plans import ChangePlan
 from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
@@ -227,15 +227,8 @@ class ProfileContext:
         that one is not applied, stop. ``on_applied``: what the screen shows next (the pipeline tab)."""
         from shipdeck.tui.screens.screen_kit import run_change
 
-        if plan.current_of is not None:
-            # The dialog showed "from" as it was when it opened: a version that went live meanwhile (the
-            # stream brought it) would be taken down unseen.
-            moved = moved_since(plan, self.live.deployments.get(plan.current_of))
-            if moved is not None:
-                screen.notify(
-                    literal(moved), title=f"{plan.action}: not sent", severity="warning", markup=False
-                )
-                return
+        if first is not None and first.moved is None:
+            first.moved = plan.moved  # the hold goes first only if the rollback still applies
 
         async def run() -> None:
             if first is not None:

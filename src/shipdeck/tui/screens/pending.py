@@ -101,7 +101,7 @@ class PendingScreen(Screen[None]):
             fill_table(table, ["CHANGE", "WHAT", "STATE", "AGE", "TRIES", "LAST ERROR"], rows)
         else:
             table.clear(columns=True)
-            table.add_column("nothing pending: every change made here has a known outcome")
+            table.add_column("nothing pending (a dropped change keeps its unknown outcome: the audit log, A)")
 
     @staticmethod
     def _cells(item: PendingChange, now: float) -> list[Text]:
