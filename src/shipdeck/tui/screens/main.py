@@ -727,8 +727,12 @@ class MainScreen(Screen[None]):
         style = self.context.profile.confirm
         typed = style == "type" or (style is None and plan.into_production)
         name = plan.deployment.name if plan.deployment is not None else None
+        title = literal(plan.title)
+        if len(self.followed_contexts()) > 1:
+            # The fleet: two profiles can hold the same names (prod-eu, prod-us); say which one changes.
+            title = f"{literal(self.context.profile.name)} · {title}"
         return ConfirmRequest(
-            title=literal(plan.title),
+            title=title,
             lines=lines,
             notes=[literal(note) for note in plan.notes],
             warnings=[literal(warning) for warning in plan.warnings],
