@@ -125,3 +125,21 @@ async def test_a_health_read_that_moves_no_row_keeps_the_order() -> None:
         rates[hurting] = 0.12
         table.health_changed([hurting])
         assert table.visible_ids[0] == hurting and table.visible_ids[1:] == [k for k in order if k != hurting]
+
+
+async def test_the_fleets_ages_tick_as_the_lists_do() -> None:
+    """The fleet drew its AGE once: 37 s stayed 37 s for a minute, while the list's ages ticked."""
+    clock = [NOW]
+
+    class TickingApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield FleetTable(PROFILES, clock=lambda: clock[0], id="fleet")
+
+    app = TickingApp()
+    async with app.run_test(size=(120, 20)) as pilot:
+        table = app.query_one(FleetTable)
+        table.replace_profile("prod", [deployment(i, "running") for i in range(5)])
+        await pilot.pause()
+        assert table.tick() == 0  # nothing changed yet
+        clock[0] = NOW + timedelta(hours=2)
+        assert table.tick() == 5, "the ages on screen were not repainted"

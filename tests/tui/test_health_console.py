@@ -119,3 +119,39 @@ async def test_after_a_rollback_the_row_says_how_its_error_rate_moves(tmp_path: 
             moving = monitor.movement(checkout.id)
             assert moving is not None and moving.before is not None and moving.before >= 0.05
             assert moving.latest is not None and moving.latest < 0.8 * moving.before
+
+
+async def test_the_health_tab_never_says_none_failing_before_it_read_the_routes() -> None:
+    """Until its routes and failing requests are read, the tab says so: "none: no route is failing" under
+    13% errors read as a reassurance. And the figures say when they were read."""
+    from datetime import UTC, datetime
+
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    from shipdeck.model.service_health import HealthDetail, ServiceHealth
+    from shipdeck.tui.widgets.health_view import NOT_READ_YET, HealthView
+
+    class HealthApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield HealthView()
+
+    health = ServiceHealth(
+        deployment_id="d",
+        provider="miosa",
+        error_rate=0.131,
+        p95_ms=844,
+        window_s=30,
+        as_of=datetime(2026, 12, 3, 10, 13, 42, tzinfo=UTC),
+    )
+    app = HealthApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(HealthView)
+        view.show(HealthDetail(health=health), lists_read=False)
+        await pilot.pause()
+        lists = str(view.query_one("#health-lists", Static).render())
+        assert lists == NOT_READ_YET and "none" not in lists
+        assert "(last 30 s, as of 10:13:42)" in str(view.query_one("#health-summary", Static).render())
+        view.show(HealthDetail(health=health))  # read, and empty: now "none" is what the server said
+        await pilot.pause()
+        assert "none: no route is failing" in str(view.query_one("#health-lists", Static).render())

@@ -114,6 +114,7 @@ class FleetScreen(MainScreen):
             batch.detail_changed or batch.reset or (current is not None and current.id in batch.changed)
         ):
             self.detail.show(current, live.detail)
+            self.show_health()  # the Health tab kept the figures it opened with
         self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(f"{context.name}: {problem}"), severity="warning", markup=False)

@@ -252,12 +252,19 @@ class MainScreen(Screen[None]):
         moving = monitor.movement(current.id) if current is not None else None
         movement = movement_text(moving.before, moving.latest, moving.direction()) if moving else None
         detail = monitor.detail
+        lists_read = True
         if current is not None and (detail is None or detail.health.deployment_id != current.id):
-            # Until the Health tab's detail is read: the figures and the chart from the last read.
+            # Until the Health tab's detail is read: the figures and the chart from the last read, and
+            # the routes and failing requests said to be still on their way.
             latest = monitor.watched_health(current.id)
             detail = HealthDetail(health=latest) if latest is not None else None
+            lists_read = False
         self.detail.show_health(
-            detail, unavailable=monitor.unavailable, movement=movement, span=monitor.detail_span
+            detail,
+            unavailable=monitor.unavailable,
+            movement=movement,
+            span=monitor.detail_span,
+            lists_read=lists_read,
         )
 
     # -- helpers -----------------------------------------------------------------------------------------

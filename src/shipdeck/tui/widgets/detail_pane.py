@@ -185,8 +185,10 @@ class DetailPane(Vertical):
         unavailable: str | None = None,
         movement: str | None = None,
         span: str = "1h",
+        lists_read: bool = True,
     ) -> None:
-        """The Health tab: the monitor's detail of the deployment shown (another one's is not shown)."""
+        """The Health tab: the monitor's detail of the deployment shown (another one's is not shown);
+        ``lists_read`` False: its routes and failing requests are not read yet (the figures alone)."""
         if detail is not None and (
             self.deployment is None or detail.health.deployment_id != self.deployment.id
         ):
@@ -195,6 +197,7 @@ class DetailPane(Vertical):
             detail,
             unavailable=unavailable,
             loading=self.deployment is not None,
+            lists_read=lists_read,
             movement=movement,
             span=span,
         )

@@ -192,9 +192,14 @@ class FleetTable(DeploymentsTable):
         if index >= len(self._visible):
             return super().render_line(y)
         key = self._visible[index]
-        return self._fleet_row(key, self._rows[key], paint, selected=index == self.cursor)
+        dep = self._rows[key]
+        age = age_text(dep.updated_at or dep.created_at, paint.now)
+        # Recorded as the list does, so that the once-a-second tick repaints an AGE whose text changed
+        # (the fleet's ages stood still).
+        self._painted_ages[y] = (key, age)
+        return self._fleet_row(key, dep, paint, age, selected=index == self.cursor)
 
-    def _fleet_row(self, key: str, dep: Deployment, paint: _Paint, *, selected: bool) -> Strip:
+    def _fleet_row(self, key: str, dep: Deployment, paint: _Paint, age: str, *, selected: bool) -> Strip:
         base, widths, width = paint.base, paint.widths, paint.width
         profile = self.profile_of(key)
         version = f"v{dep.active_version_number}" if dep.active_version_number is not None else "-"
@@ -206,7 +211,7 @@ class FleetTable(DeploymentsTable):
             (version, base),
             health_cell(self.health_source, key, widths[ERRORS_COLUMN], paint),
             (literal(dep.url or "-"), base),
-            (age_text(dep.updated_at or dep.created_at, paint.now), base),
+            (age, base),
         ]
         segments: list[Segment] = []
         for position, ((text, style), cell_width) in enumerate(zip(cells, widths, strict=True)):

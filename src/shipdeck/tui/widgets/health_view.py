@@ -49,8 +49,12 @@ def summary_text(health: ServiceHealth | None, movement: str | None = None) -> T
     text.append(f" · p99 {format_ms(health.p99_ms)}")
     if health.rpm is not None:
         text.append(f" · {health.rpm:.0f} rpm")
+    # When the figures were read: a window of "last 30 s" alone made a read minutes old look current.
+    read = f", as of {health.as_of.astimezone(UTC):%H:%M:%S}" if health.as_of else ""
     if health.window_s:
-        text.append(f" (last {health.window_s:.0f} s)", style="dim")
+        text.append(f" (last {health.window_s:.0f} s{read})", style="dim")
+    elif read:
+        text.append(f" ({read[2:]})", style="dim")
     if movement:
         text.append(f"\nsince your change: {movement}", style="bold")
     return text
@@ -112,6 +116,7 @@ class HealthView(VerticalScroll):
         loading: bool = False,
         movement: str | None = None,
         span: str = "1h",
+        lists_read: bool = True,
     ) -> None:
         self.detail = detail
         self.span = span
@@ -152,7 +157,7 @@ class HealthView(VerticalScroll):
         p95_chart.data = [p.p95_ms or 0.0 for p in points]
         p95_chart.display = bool(p95s)
         self.query_one("#health-p95-title", Static).display = bool(p95s)
-        set_text(self.query_one("#health-lists", Static), lists_text(detail))
+        set_text(self.query_one("#health-lists", Static), lists_text(detail) if lists_read else NOT_READ_YET)
 
     def on_resize(self) -> None:
         if self.detail is not None:
@@ -162,6 +167,10 @@ class HealthView(VerticalScroll):
                 self.query_one("#health-marks", Static),
                 marks_line(health.series, health.version_changes, width),
             )
+
+
+# Until the routes and failing requests are read: never "none" (that reads as "nothing is failing").
+NOT_READ_YET = "top failing routes, latest failing requests: reading…"
 
 
 def lists_text(detail: HealthDetail) -> Text:
