@@ -116,6 +116,9 @@ def test_shipdeck_config_env_var_moves_the_file(tmp_path: Path, monkeypatch: pyt
         ("profiles = 3\n", 1, "profiles", "must be a table"),
         ('[keymap]\nquit = "q"\nrollback = "ctrl b"\n', 3, "keymap.rollback", "'ctrl b' is not a key"),
         ('[keymap]\nrollback = ","\n', 2, "keymap.rollback", "is not a key"),
+        # A key no terminal sends left the action with no key at all, and `config check` said ok.
+        ('[keymap]\nfilter = "ctrl+shift+banana"\n', 2, "keymap.filter", "'ctrl+shift+banana' is not a key"),
+        ('[keymap]\nfilter = "f5, hyperspace+x"\n', 2, "keymap.filter", "unknown modifier 'hyperspace'"),
     ],
 )
 def test_bad_values_name_file_line_and_key(

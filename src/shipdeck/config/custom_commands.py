@@ -112,8 +112,12 @@ def key_problem(key: str) -> str | None:
     if (len(base) == 1 and base.isprintable()) or base in _NAMED_KEYS or base in _CHARACTER_ALIASES.values():
         return None
     try:
-        unicodedata.lookup(base.replace("_", " "))
+        character = unicodedata.lookup(base.replace("_", " "))
     except KeyError:
+        return f"{key!r} is not a key; {hint}"
+    if not character.isascii():
+        # "banana" names U+1F34C, which no keyboard sends as a key: Textual bound it, the action was lost.
+        # (A non-ASCII key a layout has, such as "é", is written as the character itself.)
         return f"{key!r} is not a key; {hint}"
     return None
 

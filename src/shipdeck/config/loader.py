@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from shipdeck.config.custom_commands import COMMAND_KEYS, CustomCommand, parse_commands
+from shipdeck.config.custom_commands import COMMAND_KEYS, CustomCommand, key_problem, parse_commands
 from shipdeck.config.errors import ConfigError, TokenError
 from shipdeck.config.paths import config_file
 from shipdeck.config.profile import (
@@ -367,13 +367,15 @@ class _Parser:
                     ("keymap",), binding_id, f'must be a key like "ctrl+b" (got {_describe(keys)})'
                 )
             names = [k.strip() for k in keys.split(",") if k.strip()]
-            spaced = next((k for k in names if re.search(r"\s", k)), None)
-            if spaced is not None or not names:
+            if not names:
                 raise self.fail(
-                    ("keymap",),
-                    binding_id,
-                    f'{spaced or keys!r} is not a key; write keys like "ctrl+b", "f5"',
+                    ("keymap",), binding_id, f'{keys!r} is not a key; write keys like "ctrl+b", "f5"'
                 )
+            # The same rule as a custom command's key: "ctrl+shift+banana" passed, and the action was
+            # left with no key at all (its old one replaced by one no terminal sends).
+            problem = next((p for k in names if (p := key_problem(k)) is not None), None)
+            if problem is not None:
+                raise self.fail(("keymap",), binding_id, problem)
             keymap[binding_id] = ",".join(names)
         self.warnings.extend(keymap_conflicts(keymap, where=lambda b: self.where(("keymap",), b)))
         return keymap
