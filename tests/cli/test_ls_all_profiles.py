@@ -58,6 +58,18 @@ def test_every_profile_is_listed_with_its_provider(
     table = shipdeck(capsys, "ls", "--all-profiles")
     assert table.code == 0
     assert table.out.startswith("PROFILE") and "miteos-staging" in table.out
+    # As plain `ls`: Miosa's rows get their version numbers, and --sort sorts (it was ignored).
+    miosa = [row for row in body["deployments"] if row["provider"] == "miosa"]
+    assert miosa and all(
+        row["active_version_number"] is not None for row in miosa if row["active_version_id"]
+    )
+    by_name = json.loads(shipdeck(capsys, "ls", "--all-profiles", "--json", "--sort", "name").out)[
+        "deployments"
+    ]
+    keys = [row["name"].casefold() for row in by_name]
+    assert keys == sorted(keys)
+    health = shipdeck(capsys, "ls", "--all-profiles", "--sort", "health")
+    assert health.code == 2 and "cannot sort by health" in health.err
 
 
 def test_a_failing_profile_is_named_and_the_others_still_listed(

@@ -155,7 +155,7 @@ async def cmd_ls(ctx: CommandContext) -> int:
     # The table is sorted by name; --json keeps the server's order unless --sort is given.
     if sort is not None or not ctx.json:
         deployments = sort_deployments(deployments, "name" if by_health else sort or "name")
-    deployments = await with_version_numbers(ctx, deployments)
+    deployments = await with_version_numbers(ctx.adapter, deployments)
     healths = await read_many(ctx.adapter, deployments) if by_health else {}
     if by_health:
         deployments = sort_by_health(deployments, healths)
@@ -207,7 +207,7 @@ def sort_deployments(deployments: list[Deployment], by: str) -> list[Deployment]
     return ordered
 
 
-async def with_version_numbers(ctx: CommandContext, deployments: list[Deployment]) -> list[Deployment]:
+async def with_version_numbers(adapter: Adapter, deployments: list[Deployment]) -> list[Deployment]:
     """Fill in the active version's number where the list names it only by id (Miosa's list answers
     ``active_version_number: null``): one read of that version each, a few at a time. A version that
     cannot be read leaves '-'; it never fails the listing."""
@@ -222,7 +222,7 @@ async def with_version_numbers(ctx: CommandContext, deployments: list[Deployment
         assert dep.active_version_id is not None
         async with gate:
             try:
-                version = await ctx.adapter.get_version(dep.id, dep.active_version_id)
+                version = await adapter.get_version(dep.id, dep.active_version_id)
             except ShipdeckError:  # any failure (even a broken answer) only costs this row its number
                 return dep.id, None
         return dep.id, version.number

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipdeck.api.errors import ShipdeckError
+from shipdeck.cli.commands import sort_deployments, with_version_numbers
 from shipdeck.cli.output import age, error_line, print_json, print_table, state_text, to_jsonable
 from shipdeck.config.errors import ConfigError
 from shipdeck.config.loader import ShipdeckConfig, build_profile
@@ -45,6 +46,8 @@ async def _list_one(config: ShipdeckConfig, name: str, args: argparse.Namespace)
             # 100: the smallest page limit among the providers (Miteos refuses more).
             async for page in adapter.iter_deployment_pages(limit=100):
                 listing.deployments.extend(page)
+            # As plain `ls`: Miosa's list names the active version by id only.
+            listing.deployments = await with_version_numbers(adapter, listing.deployments)
     except ShipdeckError as exc:
         listing.error, listing.exit_code = str(exc), int(exc.exit_code)
     except TimeoutError:
@@ -56,16 +59,27 @@ async def list_all_profiles(config: ShipdeckConfig, args: argparse.Namespace) ->
     if not config.profiles:
         error_line("no profiles in the config (see `shipdeck config path`)")
         return 2
+    sort = getattr(args, "sort", None)
+    if sort == "health":
+        error_line(
+            "ls --all-profiles cannot sort by health (it reads no health); use `shipdeck --profile NAME ls "
+            "--sort health`, or the console's fleet (`shipdeck`, then s)"
+        )
+        return 2
     listings = await asyncio.gather(*(_list_one(config, name, args) for name in config.profiles))
     failed = [listing for listing in listings if listing.error is not None]
+    rows = [(listing, d) for listing in listings for d in listing.deployments]
+    if sort is not None or not args.json:
+        # The table is sorted (by name unless told), as plain `ls`; --json keeps each server's order.
+        ranked = {id(d): i for i, d in enumerate(sort_deployments([d for _, d in rows], sort or "name"))}
+        rows.sort(key=lambda row: (ranked[id(row[1])], row[0].profile))
     if args.json:
-        rows: list[dict[str, Any]] = [
+        shown: list[dict[str, Any]] = [
             {"profile": listing.profile, "provider": listing.provider, **to_jsonable(d)}
-            for listing in listings
-            for d in listing.deployments
+            for listing, d in rows
         ]
         failures = [{"profile": f.profile, "provider": f.provider, "error": f.error} for f in failed]
-        print_json({"deployments": rows, "failed": failures}, sys.stdout)
+        print_json({"deployments": shown, "failed": failures}, sys.stdout)
     else:
         table = [
             [
@@ -78,8 +92,7 @@ async def list_all_profiles(config: ShipdeckConfig, args: argparse.Namespace) ->
                 age(d.updated_at or d.created_at),
                 d.id,
             ]
-            for listing in listings
-            for d in listing.deployments
+            for listing, d in rows
         ]
         headers = ["PROFILE", "PROVIDER", "NAME", "STATE", "VERSION", "URL", "UPDATED", "ID"]
         print_table(headers, table, sys.stdout, empty="no deployments")
