@@ -11,23 +11,26 @@ change another shipdeck process is sending at the same moment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
 from shipdeck.config.audit import read_audit
 from shipdeck.config.open_changes import OpenChange, OpenChanges
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.plans import plan_env_set, plan_publish, rollback_identity
+from shipdeck.live.session import ChangeSession
 from shipdeck.model import Deployment, PublishRequest, Version
 from tests.api.hostile import SeenRequest, Writer, response
 from tests.cli.helpers import Result, shipdeck
@@ -62,6 +65,23 @@ def own_sim(tmp_path: Path) -> Iterator[SimServer]:
 def _tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIOSA_API_KEY", ADMIN)
     monkeypatch.setenv("MIXPEEK_API_KEY", MIXPEEK_TOKEN)
+
+
+@contextlib.asynccontextmanager
+async def session_through_a_proxy(
+    own_sim: SimServer, tmp_path: Path
+) -> AsyncIterator[tuple[FaultProxy, Adapter, ChangeSession, Deployment]]:
+    """A change session of a Miosa profile whose link goes through a fault proxy; the target deployment."""
+    from tests.tui.screen_host import make_session
+
+    with fault_proxy(own_sim.port) as link:
+        profile = Profile("t", "miosa", link.url(own_sim.miosa), Secret(ADMIN), environment="sandbox")
+        adapter = make_adapter(profile, timeout=2.0, deadline=2.0)
+        try:
+            session = make_session(adapter, tmp_path / "audit.jsonl", profile)
+            yield link, adapter, session, await adapter.resolve_deployment(TARGET)
+        finally:
+            await adapter.aclose()
 
 
 def relay(sim: SimServer, spoil: Spoil) -> Callable[[SeenRequest, Writer], Awaitable[None]]:
@@ -444,26 +464,18 @@ async def test_a_waiting_change_resent_after_the_row_moved_is_not_sent(
     the rollback would take it down. Closed as still unknown, nothing sent."""
     from shipdeck.live.plans import plan_rollback
     from shipdeck.live.session import OutcomeStatus
-    from tests.tui.screen_host import make_session
 
-    with fault_proxy(own_sim.port) as link:
-        profile = Profile("t", "miosa", link.url(own_sim.miosa), Secret(ADMIN), environment="sandbox")
-        adapter = make_adapter(profile, timeout=2.0, deadline=2.0)
-        try:
-            session = make_session(adapter, tmp_path / "audit.jsonl", profile)
-            dep = await adapter.resolve_deployment(TARGET)
-            plan = plan_rollback(dep, await adapter.all_versions(dep.id))
-            before = number_of(own_sim, deployment(own_sim, TARGET))
-            link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/rollback"), then_down=True)
-            outcome = await session.execute(plan, settle_for=0.0)
-            assert outcome.status is OutcomeStatus.UNKNOWN
-            assert session.pending[plan.identity].state == "waiting"
-            link.restore()
-            await asyncio.to_thread(promote, own_sim, before - 2)
-            mark = own_sim.last_request_seq()
-            again = await session.resend(plan.identity)
-        finally:
-            await adapter.aclose()
+    async with session_through_a_proxy(own_sim, tmp_path) as (link, adapter, session, dep):
+        plan = plan_rollback(dep, await adapter.all_versions(dep.id))
+        before = number_of(own_sim, deployment(own_sim, TARGET))
+        link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/rollback"), then_down=True)
+        outcome = await session.execute(plan, settle_for=0.0)
+        assert outcome.status is OutcomeStatus.UNKNOWN
+        assert session.pending[plan.identity].state == "waiting"
+        link.restore()
+        await asyncio.to_thread(promote, own_sim, before - 2)
+        mark = own_sim.last_request_seq()
+        again = await session.resend(plan.identity)
     assert again is not None and again.status is OutcomeStatus.SUPERSEDED, again
     assert "changed while this waited" in again.message() and "was not sent again" in again.message()
     assert not [r for r in own_sim.requests(mark) if r["method"] == "POST"], "resent over the new version"
@@ -512,24 +524,16 @@ async def test_an_env_set_applied_later_closes_an_earlier_unknown_one_of_the_sam
     """set X=one (answer lost), then set X=two (applied): asking for X=one again is a new change, not a
     replay of the stale one ("already applied, not applied twice" while the server held two)."""
     from shipdeck.live.session import OutcomeStatus
-    from tests.tui.screen_host import make_session
 
-    with fault_proxy(own_sim.port) as link:
-        profile = Profile("t", "miosa", link.url(own_sim.miosa), Secret(ADMIN), environment="sandbox")
-        adapter = make_adapter(profile, timeout=2.0, deadline=2.0)
-        try:
-            session = make_session(adapter, tmp_path / "audit.jsonl", profile)
-            dep = await adapter.resolve_deployment(TARGET)
-            one = plan_env_set(dep, {"PROBE_X": "one"}, "production")
-            link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/env"), then_down=True)
-            first = await session.execute(one, settle_for=0.0)
-            assert first.status is OutcomeStatus.UNKNOWN
-            link.restore()
-            two = await session.execute(plan_env_set(dep, {"PROBE_X": "two"}, "production"))
-            assert two.status is OutcomeStatus.OK
-            assert session.open_changes is not None and session.open_changes.all() == []
-            again = await session.execute(plan_env_set(dep, {"PROBE_X": "one"}, "production"))
-        finally:
-            await adapter.aclose()
+    async with session_through_a_proxy(own_sim, tmp_path) as (link, _adapter, session, dep):
+        one = plan_env_set(dep, {"PROBE_X": "one"}, "production")
+        link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/env"), then_down=True)
+        first = await session.execute(one, settle_for=0.0)
+        assert first.status is OutcomeStatus.UNKNOWN
+        link.restore()
+        two = await session.execute(plan_env_set(dep, {"PROBE_X": "two"}, "production"))
+        assert two.status is OutcomeStatus.OK
+        assert session.open_changes is not None and session.open_changes.all() == []
+        again = await session.execute(plan_env_set(dep, {"PROBE_X": "one"}, "production"))
     assert again.status is OutcomeStatus.OK and not again.replayed, again.message()
     assert again.idempotency_key != first.idempotency_key
