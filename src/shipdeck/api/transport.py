@@ -80,6 +80,14 @@ MAYBE_APPLIED = "the change may have been applied: check its state before trying
 Notice = Callable[[str], None]
 
 
+def mark_maybe_applied(exc: ShipdeckError) -> ShipdeckError:
+    """Mark ``exc`` as the end of a change that may have been applied, and say so in its message (once)."""
+    exc.maybe_applied = True
+    if MAYBE_APPLIED not in exc.message:
+        exc.message = f"{exc.message}; {MAYBE_APPLIED}"
+    return exc
+
+
 class RateBudget:
     """The rate-limit figures the server last sent (``X-RateLimit-Limit`` / ``-Remaining``)."""
 
@@ -262,9 +270,8 @@ class Transport:
         except ShipdeckError as exc:
             if method not in SAFE_METHODS:
                 exc.from_change_request = True
-                exc.maybe_applied = delivery.maybe
-                if delivery.maybe and MAYBE_APPLIED not in exc.message:
-                    exc.message = f"{exc.message}; {MAYBE_APPLIED}"
+                if delivery.maybe:
+                    mark_maybe_applied(exc)
             raise
 
     @asynccontextmanager

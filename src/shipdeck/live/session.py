@@ -36,7 +36,7 @@ from shipdeck.api.context import (
     WRITE_ACCEPTED,
 )
 from shipdeck.api.errors import ApiError, Conflict, ProtocolError, ShipdeckError
-from shipdeck.api.transport import MAYBE_APPLIED
+from shipdeck.api.transport import mark_maybe_applied
 from shipdeck.config.audit import AuditIntent, AuditLog, actor
 from shipdeck.config.open_changes import OpenChange, OpenChanges
 from shipdeck.live.actions import AuditUnavailable, ChangeInFlight, ChangeMoved, ReadOnlyError
@@ -74,9 +74,9 @@ class OutcomeStatus(StrEnum):
     REFUSED = "refused"
     FAILED = "failed"
     UNKNOWN = "unknown"
-    # Asked again after an unknown outcome, the server replayed the first answer (that change was applied
-    # then), but reading it back shows the change is not in effect now: something changed it since.
-    # Nothing new was sent; asked once more, the change is planned from what is live now.
+    # Not sent (again) because the world moved: the server replayed an earlier run's answer but reading it
+    # back shows the change undone since, or what the change was planned from is no longer live (a resend
+    # would take down a version made live meanwhile). Asked once more, it is planned from what is live now.
     SUPERSEDED = "superseded"
 
 
@@ -193,14 +193,6 @@ def _idempotency_mismatch(exc: ShipdeckError) -> bool:
 def _refused_change(exc: ShipdeckError) -> bool:
     """A 4xx answer to a state-changing request: the server said no to it (it took nothing)."""
     return isinstance(exc, ApiError) and exc.from_change_request and exc.status < 500
-
-
-def _maybe_applied(exc: ShipdeckError) -> ShipdeckError:
-    """Mark ``exc`` as the end of a change that may have been applied, and say so in its message."""
-    exc.maybe_applied = True
-    if MAYBE_APPLIED not in exc.message:
-        exc.message = f"{exc.message}; {MAYBE_APPLIED}"
-    return exc
 
 
 class ChangeSession:
@@ -566,7 +558,7 @@ class ChangeSession:
             if shown is not None:
                 # A 2xx whose body says something else (another deployment, the old version still active):
                 # the server took the request, so it may have acted; only reading it back can tell.
-                raise _maybe_applied(ProtocolError(f"{plan.title}: the server's answer {shown}"))
+                raise mark_maybe_applied(ProtocolError(f"{plan.title}: the server's answer {shown}"))
         except ShipdeckError as exc:
             if resumed and _idempotency_mismatch(exc):
                 # The server holds this key for a different request: one sent with it earlier reached the
@@ -582,7 +574,7 @@ class ChangeSession:
             if WRITE_ACCEPTED.get() and not exc.maybe_applied and not _refused_change(exc):
                 # A step of the change was answered 2xx and a later one failed (its answer unreadable, a
                 # read after it cut): part or all of it took effect.
-                _maybe_applied(exc)
+                mark_maybe_applied(exc)
             return self._failure(item, exc, resumed=resumed)
         request_id = CHANGE_REQUEST_ID.get() or LAST_REQUEST_ID.get()
         replayed = LAST_REPLAYED.get()
@@ -591,7 +583,7 @@ class ChangeSession:
             # Applied then (the replay says so), and whether it still holds cannot be read now.
             return self._failure(
                 item,
-                _maybe_applied(
+                mark_maybe_applied(
                     ProtocolError(
                         f"{plan.title}: the server replayed its earlier answer (applied then), but whether "
                         "it is still in effect could not be read"
@@ -803,11 +795,7 @@ class ChangeSession:
             self.audit.reconciled(item.intent, applied=applied, how=how, request_id=request_id)
         except OSError:
             pass
-        if self.open_changes is not None:
-            try:
-                self.open_changes.remove(self.profile_name, item.plan.identity)
-            except OSError:
-                pass
+        self._forget_open(item.plan)
 
     def _write(self, write: Callable[[], Any], plan: ChangePlan, *, done: bool = False) -> Any:
         try:
