@@ -498,7 +498,7 @@ async def cmd_rollback(ctx: CommandContext) -> int:
                 f"--hold: {ctx.adapter.capabilities.why_not(Capability.UPDATE)}; nothing was sent", 2
             )
         try:
-            hold = plan_hold_auto_deploy(dep)
+            hold = plan_hold_auto_deploy(dep, plan)
         except NothingToDo as exc:
             print(f"shipdeck: {exc.message}", file=ctx.err)
     _preview(ctx, plan)
@@ -506,7 +506,6 @@ async def cmd_rollback(ctx: CommandContext) -> int:
         print(f"  hold     {hold.summary} first", file=ctx.err)
     asked = ctx.confirm("rollback", f"{plan.title}: {plan.summary}{' and hold it' if hold else ''}?")
     if hold is not None:
-        hold.moved = plan.moved  # the hold goes first only if the rollback still applies
         await execute(ctx, hold, recheck=asked)  # first: a build finishing meanwhile must not undo it
     outcome = await execute(ctx, plan, recheck=asked)
     _report_change(ctx, "rolled back", outcome, plan)

@@ -523,8 +523,10 @@ def plan_rollback(
     return _with_version_guards(plan, listed)
 
 
-def plan_hold_auto_deploy(deployment: Deployment) -> ChangePlan:
-    """Turn auto-deploy off, so that the next push does not undo a rollback (Miosa: PATCH auto_deploy)."""
+def plan_hold_auto_deploy(deployment: Deployment, rollback: ChangePlan | None = None) -> ChangePlan:
+    """Turn auto-deploy off, so that the next push does not undo a rollback (Miosa: PATCH auto_deploy).
+    ``rollback``: the rollback it goes ahead of; it is sent only while that one still applies (its
+    ``moved``)."""
     if not deployment.auto_deploy:
         raise NothingToDo(f"{deployment.name}: auto-deploy is already off; nothing was sent")
 
@@ -544,6 +546,7 @@ def plan_hold_auto_deploy(deployment: Deployment) -> ChangePlan:
         deployment=deployment,
         details={"auto_deploy": {"from": True, "to": False}},
         check=check,
+        moved=rollback.moved if rollback is not None else None,
         done_text=f"{deployment.name}: auto-deploy turned off (the rollback holds until you turn it on)",
     )
 

@@ -227,9 +227,6 @@ class ProfileContext:
         that one is not applied, stop. ``on_applied``: what the screen shows next (the pipeline tab)."""
         from shipdeck.tui.screens.screen_kit import run_change
 
-        if first is not None and first.moved is None:
-            first.moved = plan.moved  # the hold goes first only if the rollback still applies
-
         async def run() -> None:
             if first is not None:
                 held = await run_change(screen, self.session, first)

@@ -783,7 +783,7 @@ class MainScreen(Screen[None]):
         request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
         hold: ChangePlan | None = None
         if deployment.auto_deploy and self.context.reads.capabilities.supports(Capability.UPDATE):
-            hold = plan_hold_auto_deploy(deployment)
+            hold = plan_hold_auto_deploy(deployment, plan)
             request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
         if notice is not None:
             request.notes.insert(0, notice[0].upper() + notice[1:] + ".")
