@@ -338,6 +338,17 @@ def _is_active(deployment: Deployment, version: Version) -> bool:
     return version.number is not None and deployment.active_version_number == version.number
 
 
+def active_label(row: Deployment, versions: Iterable[Version]) -> str:
+    """The row's active version as a user reads it (``v9``): named from ``versions`` when the row gives
+    only its id (Miosa), else the row's number, else the id."""
+    named = active_version(row, versions)
+    if named is not None:
+        return named.label
+    if row.active_version_number is not None:
+        return f"v{row.active_version_number}"
+    return row.active_version_id or "no version"
+
+
 def moved_since(plan: ChangePlan, row: Deployment | None, versions: Iterable[Version] = ()) -> str | None:
     """Why a confirmed change of active version must not be sent as planned: ``row`` (the plan's
     ``current_of`` as it is now) has another version active than the one the plan was made from, so the
@@ -349,13 +360,7 @@ def moved_since(plan: ChangePlan, row: Deployment | None, versions: Iterable[Ver
         return None
     if plan.to is not None and _is_active(row, plan.to):
         return None  # where the change goes (its own earlier attempt, it may be): a resend only replays
-    named = active_version(row, versions)
-    if named is not None:
-        now = named.label
-    elif row.active_version_number is not None:
-        now = f"v{row.active_version_number}"
-    else:
-        now = row.active_version_id or "no version"
+    now = active_label(row, versions)
     where = in_environment(plan.environment)
     return (
         f"{row.name}{where} changed while this waited for confirmation: {now} is active now, not "
@@ -395,7 +400,7 @@ def _answer_shows_active(deployment_id: str, version: Version, listed: Iterable[
     """A change of active version is confirmed by its answer only when that answer is the same deployment
     with ``version`` active (a server may answer before it switches: then reading it back tells).
     ``listed``: the deployment's versions, to name the one the answer shows."""
-    labels = {v.id: v.label for v in listed}
+    known = list(listed)
 
     def confirms(result: Any) -> str | None:
         if not isinstance(result, Deployment):
@@ -406,12 +411,7 @@ def _answer_shows_active(deployment_id: str, version: Version, listed: Iterable[
             return None
         if _is_active(result, version):
             return None
-        shown = (
-            f"v{result.active_version_number}"
-            if result.active_version_number is not None
-            else labels.get(result.active_version_id or "", result.active_version_id)
-        )
-        return f"shows {shown} active, not {version.label}"
+        return f"shows {active_label(result, known)} active, not {version.label}"
 
     return confirms
 

@@ -15,10 +15,11 @@ from textual.strip import Strip
 
 from shipdeck.model import Deployment, Health
 from shipdeck.model.service_health import health_level
-from shipdeck.tui.text import age_text, literal, state_label
+from shipdeck.tui.text import literal, state_label
 from shipdeck.tui.widgets.deployments_table import (
     DeploymentsTable,
     SortKey,
+    _age,
     _Paint,
     fit,
     health_cell,
@@ -193,7 +194,7 @@ class FleetTable(DeploymentsTable):
             return super().render_line(y)
         key = self._visible[index]
         dep = self._rows[key]
-        age = age_text(dep.updated_at or dep.created_at, paint.now)
+        age = _age(dep, paint.now)
         # Recorded as the list does, so that the once-a-second tick repaints an AGE whose text changed
         # (the fleet's ages stood still).
         self._painted_ages[y] = (key, age)
