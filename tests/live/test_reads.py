@@ -38,11 +38,16 @@ async def test_reads_give_the_screens_what_the_server_has(sim: SimServer) -> Non
 
 
 def test_a_task_plan_is_one_of_the_tasks_screens_actions() -> None:
-    plan = plan_task_action("agent-pause", "agt_1", done="Paused agent agt_1")
+    plan = plan_task_action("agent-pause", "agt_1", task_id="tsk_1", done="Paused agent agt_1")
     assert (plan.action, plan.target, plan.identity) == ("agent-pause", "agt_1", "agent-pause:agt_1:")
     # An unknown outcome quotes the title: what was asked, not "Paused" (it may not have been).
     approve = plan_task_action(
-        "approval-approve", "apr_1", done="Approved apr_1 (send_email)", what="send_email", agent_id="agt_1"
+        "approval-approve",
+        "apr_1",
+        task_id="tsk_1",
+        done="Approved apr_1 (send_email)",
+        what="send_email",
+        agent_id="agt_1",
     )
     assert (approve.title, approve.summary, approve.done(None)) == (
         "Approve apr_1",
@@ -50,6 +55,6 @@ def test_a_task_plan_is_one_of_the_tasks_screens_actions() -> None:
         "Approved apr_1 (send_email)",
     )
     with pytest.raises(ValueError, match="not a task action"):
-        plan_task_action("agent-explode", "agt_1", done="?")
+        plan_task_action("agent-explode", "agt_1", task_id="tsk_1", done="?")
     with pytest.raises(ValueError, match="needs its agent"):
-        plan_task_action("approval-approve", "apr_1", done="Approved apr_1")
+        plan_task_action("approval-approve", "apr_1", task_id="tsk_1", done="Approved apr_1")

@@ -20,16 +20,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shipdeck.api.base import Adapter
-from shipdeck.api.errors import ShipdeckError
+from shipdeck.api.errors import ProtocolError, ShipdeckError
 from shipdeck.config.open_changes import OpenChange
 from shipdeck.model import (
     PROMOTABLE_VERSION_STATES,
+    TERMINAL_TASK_STATES,
+    Agent,
     Capabilities,
     Capability,
     Deployment,
     Domain,
     Health,
     PublishRequest,
+    Task,
     Version,
     health_of,
 )
@@ -50,8 +53,10 @@ PUBLISH_OPTIONS = {
 }
 
 Send = Callable[[Adapter, str], Awaitable[Any]]
-# True: the change is in effect; False: it is not; the check may raise (the server cannot be read).
-Check = Callable[[Adapter], Awaitable[bool]]
+# True: the change is in effect; False: it is not; None: the server shows no trace either way (an answered
+# approval that is no longer listed), so a resend under the same key lets the server's replay tell; the
+# check may raise (the server cannot be read).
+Check = Callable[[Adapter], Awaitable[bool | None]]
 # The answer to a sent change -> None when it agrees with the change (or says nothing about it), else what
 # it shows instead ("shows v9 active, not v8"): the outcome is then unknown until the server is read back.
 Confirms = Callable[[Any], str | None]
@@ -886,10 +891,19 @@ TASK_VERBS = {
 TASK_ACTIONS = frozenset(TASK_VERBS)
 
 
+# An agent that is still working (either contract's vocabulary): a cancel answered with one of these did not
+# stop it (yet); a paused one has not resumed.
+LIVE_AGENT_STATES = frozenset({"idle", "thinking", "acting", "waiting", "awaiting_approval", "paused"})
+STOPPED_AGENT_STATES = frozenset({"killed", "cancelled"})
+# Answers of an approval, as a task may list them once answered (the sim lists only pending ones).
+APPROVAL_ANSWERS = {"approval-approve": {"approved"}, "approval-deny": {"rejected", "denied"}}
+
+
 def plan_task_action(
     action: str,
     target: str,
     *,
+    task_id: str,
     done: str,
     what: str | None = None,
     reason: str | None = None,
@@ -899,8 +913,9 @@ def plan_task_action(
 ) -> ChangePlan:
     """A Tasks-screen action: agent-pause, agent-resume, agent-guide (``instructions``) and agent-cancel
     of the agent ``target``; task-cancel of the task ``target``; approval-approve and approval-deny of the
-    approval ``target`` of ``agent_id`` (with ``reason``). ``done``: what the toast says once it was
-    applied; ``what``: a few words on what it concerns (the approval's tool)."""
+    approval ``target`` of ``agent_id`` (with ``reason``). ``task_id``: the task it belongs to, read back
+    to tell an unknown outcome. ``done``: what the toast says once it was applied; ``what``: a few words
+    on what it concerns (the approval's tool)."""
 
     def call(adapter: Adapter, key: str) -> Awaitable[Any]:
         if action == "agent-pause":
@@ -922,6 +937,12 @@ def plan_task_action(
 
     if action not in TASK_ACTIONS or (action.startswith("approval-") and agent_id is None):
         raise ValueError(f"not a task action: {action} (an approval needs its agent)")
+    in_effect = _task_action_in_effect(action, target, agent_id)
+
+    async def check(adapter: Adapter) -> bool | None:
+        assert in_effect is not None
+        return in_effect(await adapter.get_task(task_id))
+
     return ChangePlan(
         action=action,
         target=target,
@@ -931,7 +952,91 @@ def plan_task_action(
         identity=f"{action}:{target}:{reason or ''}",
         reason=reason,
         details=dict(details or {}),
+        check=check if in_effect is not None else None,
+        confirms=_task_answer_agrees(action, target, agent_id),
         # A later action on the same agent, task or approval makes an earlier unknown one moot.
         closes=lambda change: change.action in TASK_ACTIONS and change.identity.split(":")[1:2] == [target],
         done_text=done,
     )
+
+
+def _agent_in(task: Task, agent_id: str) -> Agent:
+    found = next((agent for agent in task.agents if agent.id == agent_id), None)
+    if found is None:
+        raise ProtocolError(f"task {task.id} no longer lists agent {agent_id}; the outcome cannot be read")
+    return found
+
+
+def _task_action_in_effect(
+    action: str, target: str, agent_id: str | None
+) -> Callable[[Task], bool | None] | None:
+    """Whether ``action`` shows in the task as read back; None where nothing in a task shows it (guidance,
+    which an agent reads and keeps no trace of)."""
+
+    def agent_state(task: Task) -> str:
+        return _agent_in(task, target).status
+
+    if action == "agent-pause":
+
+        def paused(task: Task) -> bool:
+            status = agent_state(task)
+            if status in STOPPED_AGENT_STATES or status in ("complete", "error"):
+                # It ended since: whether it paused first cannot be read, and a resend can only be refused.
+                return False
+            return status == "paused"
+
+        return paused
+    if action == "agent-resume":
+        return lambda task: agent_state(task) in LIVE_AGENT_STATES - {"paused"}
+    if action == "agent-cancel":
+        return lambda task: agent_state(task) in STOPPED_AGENT_STATES
+    if action == "task-cancel":
+        return lambda task: task.status == "cancelled"
+    if action in APPROVAL_ANSWERS and agent_id is not None:
+
+        def answered(task: Task) -> bool | None:
+            approval = next((a for a in task.approvals if a.id == target), None)
+            agent = next((a for a in task.agents if a.id == agent_id), None)
+            if approval is None and agent is not None and agent.pending_approval is not None:
+                approval = agent.pending_approval if agent.pending_approval.id == target else None
+            if approval is None:
+                return None  # no longer listed: answered, by this change or someone else's
+            if approval.status == "pending":
+                return False
+            return approval.status in APPROVAL_ANSWERS[action]
+
+        return answered
+    return None
+
+
+def _task_answer_agrees(action: str, target: str, agent_id: str | None) -> Confirms:
+    """The answer to a Tasks action is the agent (or task) after it: one about another agent, or one that
+    shows the action not taken (a cancelled agent still acting), leaves the outcome to a read-back. A bare
+    acknowledgement (no status) says nothing either way."""
+    subject = agent_id if action in APPROVAL_ANSWERS else target
+
+    def agrees(result: Any) -> str | None:
+        if isinstance(result, Task):
+            if result.id != subject:
+                return f"is about task {result.id}, not {subject}"
+            if action == "task-cancel" and result.status not in TERMINAL_TASK_STATES | {"unknown"}:
+                return f"shows the task still {result.status}"
+            return None
+        if not isinstance(result, Agent):
+            return None
+        if result.id != subject:
+            return f"is about agent {result.id}, not {subject}"
+        status = result.status
+        if action == "agent-pause" and status in STOPPED_AGENT_STATES | {"complete", "error"}:
+            return f"shows the agent {status}"
+        if action == "agent-resume" and status == "paused":
+            return "shows the agent still paused"
+        if action == "agent-cancel" and status in LIVE_AGENT_STATES:
+            return f"shows the agent still {status}"
+        pending = result.pending_approval
+        still_waiting = pending is not None and pending.id == target and pending.status == "pending"
+        if action in APPROVAL_ANSWERS and still_waiting:
+            return f"still shows approval {target} waiting"
+        return None
+
+    return agrees

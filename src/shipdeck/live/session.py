@@ -652,13 +652,15 @@ class ChangeSession:
 
     async def _in_effect(self, plan: ChangePlan) -> bool | None:
         """After a replay of an earlier run's request: the plan's check, read now (None: it cannot be read;
-        True: the plan has no check, as for env values, which no API returns)."""
+        True: the plan has no check, as for env values, which no API returns, or the server shows no trace
+        either way, and the replay is then the server's word)."""
         if plan.check is None:
             return True
         try:
-            return await plan.check(self.adapter)
+            shown = await plan.check(self.adapter)
         except ShipdeckError:
             return None
+        return True if shown is None else shown
 
     def _failure(self, item: PendingChange, exc: ShipdeckError, *, resumed: bool) -> ChangeOutcome:
         plan = item.plan

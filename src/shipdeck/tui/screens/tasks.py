@@ -235,7 +235,14 @@ class TasksScreen(Screen[None]):
         what: str | None = None,
     ) -> None:
         plan = plan_task_action(
-            action, target, done=done, what=what, reason=reason, agent_id=agent_id, instructions=instructions
+            action,
+            target,
+            task_id=task_id,
+            done=done,
+            what=what,
+            reason=reason,
+            agent_id=agent_id,
+            instructions=instructions,
         )
 
         async def go() -> None:
