@@ -218,6 +218,12 @@ def test_ad_hoc_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     profile = ad_hoc_profile("miosa", "http://127.0.0.1:1/api/v1/")
     assert profile.base_url == "http://127.0.0.1:1/api/v1" and profile.environment == "sandbox"
     assert ad_hoc_profile("miosa", "https://api.example.com/api/v1").environment == "production"
+    # The name keys open changes and the audit: two servers on one host are two; the sandbox is one.
+    assert ad_hoc_profile("miosa", "https://api.example.com/api/v1").name == "miosa@api.example.com"
+    assert ad_hoc_profile("miosa", "https://api.example.com:8443/v").name == "miosa@api.example.com:8443"
+    assert profile.name == "miosa@127.0.0.1"
+    with pytest.raises(ConfigError, match="port must be a number"):
+        ad_hoc_profile("miosa", "https://api.example.com:http/v")
     with pytest.raises(ConfigError, match="unknown provider"):
         ad_hoc_profile("heroku", None)
     with pytest.raises(ConfigError, match="--url"):

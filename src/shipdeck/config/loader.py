@@ -537,8 +537,15 @@ def ad_hoc_profile(provider: str, url: str | None, *, read_only: bool = False) -
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--url: must be an http(s) URL (got {base_url!r})")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"--url: the port must be a number from 1 to 65535 (got {base_url!r})") from None
+    # The name keys the audit, the open changes and the cache. Two servers on one host are two servers
+    # (staging on :8443, production on :443); the loopback sandbox is one whatever port it took.
+    server = parts.hostname if port is None or _is_loopback(parts.hostname) else f"{parts.hostname}:{port}"
     return Profile(
-        name=f"{name}@{parts.hostname}",
+        name=f"{name}@{server}",
         provider=name,
         base_url=base_url.rstrip("/"),
         token=token_from_env(DEFAULT_TOKEN_ENV[name], profile=f"--provider {name}"),
