@@ -209,6 +209,56 @@ def test_the_dialog_line_compares_the_serving_version_with_the_target() -> None:
     assert version_figures(health, 3, serving=False) is None
 
 
+def test_the_dialog_line_does_not_give_the_version_before_a_switch_as_the_serving_ones() -> None:
+    """Right after a rollback the last read may still measure the old version, and a window that began
+    before the switch mixes both: the serving version's figures are then its own points, or none yet."""
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    went_live = now - timedelta(seconds=40)
+    before_switch = ServiceHealth(
+        deployment_id="d",
+        provider="miosa",
+        error_rate=0.124,
+        p95_ms=840,
+        as_of=now - timedelta(seconds=50),
+        window_s=300,
+        version_changes=[VersionChange(at=now - timedelta(hours=2), version_number=9)],
+    )
+    old_read = version_figures(before_switch, 8, serving=True)
+    assert old_read is not None and old_read.error_rate is None
+    assert change_health_line(old_read, None, now).startswith(
+        "v8: no figures yet (the last read measured v9, not v8) ->"
+    )
+    mixed = ServiceHealth(
+        deployment_id="d",
+        provider="miosa",
+        error_rate=0.124,  # mostly v9's five minutes
+        p95_ms=840,
+        as_of=now,
+        window_s=300,
+        version_changes=[
+            VersionChange(at=now - timedelta(hours=2), version_number=9),
+            VersionChange(at=went_live, version_number=8),
+        ],
+        series=[HealthPoint(at=now - timedelta(minutes=n), error_rate=0.124, p95_ms=840) for n in (3, 2, 1)],
+    )
+    fresh = version_figures(mixed, 8, serving=True)
+    assert fresh is not None and fresh.error_rate is None
+    assert change_health_line(fresh, None, now).startswith(
+        "v8 (live 40 s): no figures yet (too new to measure)"
+    )
+    # Three minutes on, the series has v8's own points: those, not the window's mix.
+    mixed.series += [
+        HealthPoint(at=went_live + timedelta(seconds=30), error_rate=0.05, p95_ms=300),
+        HealthPoint(at=went_live + timedelta(minutes=2), error_rate=0.004, p95_ms=110),
+        HealthPoint(at=went_live + timedelta(minutes=3), error_rate=0.002, p95_ms=130),
+    ]
+    later = now + timedelta(minutes=3)
+    mixed.as_of = later
+    settled = version_figures(mixed, 8, serving=True)
+    assert settled is not None and settled.error_rate == pytest.approx(0.003)
+    assert change_health_line(settled, None, later).startswith("v8 (live 4 min): 0.3% errors, p95 120 ms ->")
+
+
 def test_words_and_trend_are_readable_without_colour() -> None:
     assert format_rate(0.124) == "12.4%" and format_rate(0.0031) == "0.3%" and format_rate(None) == "-"
     assert trend_text([0.003, 0.12, None], 4) == " ▂█·"

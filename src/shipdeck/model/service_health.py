@@ -7,7 +7,7 @@ ends at ``as_of``. Providers without metrics have no ServiceHealth at all (``Non
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field
@@ -171,6 +171,9 @@ class VersionFigures(Model):
     p95_ms: float | None = None
     live_from: datetime | None = None
     live_until: datetime | None = None  # None: serving now
+    # The serving version's figures are not its own yet: why (the last read measured another version; it
+    # went live inside the measuring window and the series has no point since).
+    not_yet: str | None = None
 
 
 def version_figures(health: ServiceHealth, number: int | None, *, serving: bool) -> VersionFigures | None:
@@ -183,10 +186,7 @@ def version_figures(health: ServiceHealth, number: int | None, *, serving: bool)
             until = changes[index + 1].at if index + 1 < len(changes) else None
             spans.append((change.at, until))
     if serving:
-        live_from = changes[-1].at if changes and changes[-1].version_number == number else None
-        return VersionFigures(
-            number=number, error_rate=health.error_rate, p95_ms=health.p95_ms, live_from=live_from
-        )
+        return _serving_figures(health, number, changes)
     if not spans:
         return None
     points = [
@@ -210,6 +210,42 @@ def version_figures(health: ServiceHealth, number: int | None, *, serving: bool)
     )
 
 
+def _serving_figures(
+    health: ServiceHealth, number: int | None, changes: list[VersionChange]
+) -> VersionFigures:
+    """The serving version's own figures. Right after a switch the last read may still measure the version
+    before (its newest switch is to another one), and a window that began before the switch mixes both:
+    then the series' points since the switch, else no figures yet."""
+    newest = changes[-1] if changes else None
+    if newest is not None and number is not None and newest.version_number not in (None, number):
+        return VersionFigures(
+            number=number, not_yet=f"the last read measured v{newest.version_number}, not v{number}"
+        )
+    live_from = newest.at if newest is not None and newest.version_number == number else None
+    window_start = (
+        health.as_of - timedelta(seconds=health.window_s)
+        if health.as_of is not None and health.window_s is not None
+        else None
+    )
+    if live_from is None or window_start is None or live_from <= window_start:
+        return VersionFigures(
+            number=number, error_rate=health.error_rate, p95_ms=health.p95_ms, live_from=live_from
+        )
+    since = [p for p in health.series if p.at > live_from and p.error_rate is not None]
+    # As for an earlier version: the first minute after the switch mixes both, left out when there is more.
+    since = [p for p in since if (p.at - live_from).total_seconds() > 60] or since
+    if not since:
+        return VersionFigures(number=number, live_from=live_from, not_yet="too new to measure")
+    rates = [p.error_rate for p in since if p.error_rate is not None]
+    p95s = [p.p95_ms for p in since if p.p95_ms is not None]
+    return VersionFigures(
+        number=number,
+        error_rate=sum(rates) / len(rates),
+        p95_ms=sum(p95s) / len(p95s) if p95s else None,
+        live_from=live_from,
+    )
+
+
 def _label(figures: VersionFigures | None, fallback: str) -> str:
     if figures is None or figures.number is None:
         return fallback
@@ -230,6 +266,8 @@ def change_health_line(
         left += f" (live {format_age((now - current.live_from).total_seconds())})"
     if current is not None and current.error_rate is not None:
         left += f": {format_rate(current.error_rate)} errors, p95 {format_ms(current.p95_ms)}"
+    elif current is not None and current.not_yet is not None:
+        left += f": no figures yet ({current.not_yet})"
     else:
         left += ": no figures"
     right = _label(target, target_label)
