@@ -74,6 +74,8 @@ def test_a_profile_without_its_token_is_left_out_and_said(
     options = _console_options(load_config(), build_parser().parse_args([]))
     assert [p.name for p in options.profiles] == ["prod"]
     assert any("stage left out" in problem for problem in options.config_problems)
+    # The fleet's header names it: a profile missing from the overview is not one with no rows.
+    assert options.left_out == (("stage", "no token"),)
 
 
 def test_the_global_timeout_bounds_the_consoles_requests_too(

@@ -117,6 +117,23 @@ async def test_the_fleet_lists_every_profile_with_its_provider(own_sim: SimServe
             assert name in connections
 
 
+async def test_the_fleets_header_names_a_profile_that_could_not_be_opened(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """A profile without its token is left out of the fleet (said once at start): the header still names
+    it, so that its deployments missing from the overview are not taken for none."""
+    options = replace(fleet_options(own_sim, tmp_path), left_out=(("billing-prod", "no token"),))
+    app = fleet_app(options)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        await wait_for(
+            pilot,
+            lambda: "billing-prod ✖ not opened (no token)" in screen_text(app),
+            what="the left-out profile in the header",
+        )
+        assert "billing-prod" not in app.contexts.profiles
+
+
 async def test_a_rollback_from_the_fleet_runs_under_the_rows_profile_once(
     own_sim: SimServer, tmp_path: Path
 ) -> None:

@@ -21,7 +21,7 @@ from shipdeck.api.errors import NetworkError, ShipdeckError
 from shipdeck.cli.output import CliError, error_line, terminal_safe_output, warning_line
 from shipdeck.cli.parser import UsageError, build_parser
 from shipdeck.config.console_options import ConsoleOptions
-from shipdeck.config.errors import ConfigError
+from shipdeck.config.errors import ConfigError, TokenError
 from shipdeck.config.loader import (
     ShipdeckConfig,
     ad_hoc_profile,
@@ -154,6 +154,7 @@ def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> Consol
     start = None if fleet else choose_profile_name(config, args.profile)
     profiles: list[Profile] = []
     problems: list[str] = []
+    left_out: list[tuple[str, str]] = []
     for name in config.profiles:
         try:
             profile = build_profile(config, name, read_only=args.read_only, with_tasks=False)
@@ -161,6 +162,7 @@ def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> Consol
             if name == start:
                 raise
             problems.append(f"profile {name} left out: {exc.message}")
+            left_out.append((name, "no token" if isinstance(exc, TokenError) else "config error"))
             continue
         profile, more = _attach_tasks(config, name, profile, args.read_only, wanted=True)
         profiles.append(profile)
@@ -170,7 +172,9 @@ def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> Consol
         raise ConfigError("no profile could be opened: " + "; ".join(problems))
     first = next((p for p in profiles if p.name == start), profiles[0])
     options = console_options(config, first, problems, cache=not args.no_cache, timeout=args.timeout)
-    return replace(options, profiles=tuple(profiles), start_fleet=fleet and len(profiles) > 1)
+    return replace(
+        options, profiles=tuple(profiles), left_out=tuple(left_out), start_fleet=fleet and len(profiles) > 1
+    )
 
 
 def _check_arguments(args: argparse.Namespace) -> None:

@@ -35,6 +35,9 @@ class ConsoleOptions:
     cache_dir: Path | None = None
     # Every profile the console may switch to (the config's, in its order); empty: only ``profile``.
     profiles: tuple[Profile, ...] = ()
+    # Profiles of the config that could not be opened, with a few words on why ("no token"): the fleet's
+    # header names them, so that a profile missing from the overview is not taken for one with no rows.
+    left_out: tuple[tuple[str, str], ...] = ()
     # Open on the fleet overview (every profile at once) instead of ``profile``'s main screen.
     start_fleet: bool = False
     # [commands.NAME] of the config: the user's own commands (keys on the main screen, palette entries).

@@ -192,7 +192,7 @@ class ShipdeckApp(App[int]):
         from shipdeck.tui.screens.fleet import FleetScreen
 
         if FLEET_MODE not in self._modes:
-            self.add_mode(FLEET_MODE, lambda: FleetScreen(self.contexts))
+            self.add_mode(FLEET_MODE, lambda: FleetScreen(self.contexts, left_out=self.options.left_out))
         await self.switch_mode(FLEET_MODE)
 
     def action_switch_profile(self) -> None:

@@ -38,9 +38,11 @@ class FleetScreen(MainScreen):
     FleetScreen #fleet-header-connections { height: 1; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, contexts: ProfileContexts) -> None:
+    def __init__(self, contexts: ProfileContexts, *, left_out: Sequence[tuple[str, str]] = ()) -> None:
         self.contexts = contexts
         self.members = contexts.all()
+        # Profiles of the config not opened (name, why): named in the header, after the connected ones.
+        self.left_out = tuple(left_out)
         super().__init__(self.members[0], id="fleet")
 
     @property
@@ -155,6 +157,7 @@ class FleetScreen(MainScreen):
             if context.session.pending:
                 part += f" !{len(context.session.pending)}"
             parts.append(part)
+        parts += [f"{name} ✖ not opened ({why})" for name, why in self.left_out]
         return " · ".join(parts)
 
     def refresh_header(self) -> None:
