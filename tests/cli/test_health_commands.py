@@ -59,7 +59,7 @@ def test_health_command_shows_trend_routes_and_failing_requests(
     result = shipdeck(capsys, "health", "checkout-api")
     assert result.code == 0, result.err
     first = result.out.splitlines()[0]
-    assert first.startswith("checkout-api: ") and "⚠ failing" in first and "p95" in first
+    assert first.startswith("checkout-api: ") and "⚠ high" in first and "p95" in first
     assert "errors, last hour" in result.out and "v5 at" in result.out
     assert "/api/checkout" in result.out and "latest failing requests" in result.out
     data = json.loads(shipdeck(capsys, "health", "checkout-api", "--json").out)
@@ -69,7 +69,7 @@ def test_health_command_shows_trend_routes_and_failing_requests(
     healthy = json.loads(shipdeck(capsys, "status", "clinic-intake", "--json").out)["health"]
     assert healthy["error_rate"] < 0.01
     status_text = shipdeck(capsys, "status", "checkout-api").out
-    assert "errors" in status_text and "⚠ failing" in status_text
+    assert "errors" in status_text and "⚠ high" in status_text
 
 
 def test_ls_sorts_unhealthy_first(

@@ -347,3 +347,15 @@ async def test_the_start_allowance_reads_the_rows_on_screen_first_and_all_of_the
         monitor.show(on_screen)
         await eventually(lambda: all(d in monitor.latest for d in on_screen))
         assert set(monitor.latest) == set(on_screen)
+
+
+@pytest.mark.parametrize(("rate", "word"), [(0.124, "⚠ high"), (0.031, "⚠ warn")])
+def test_the_list_the_health_tab_and_the_cli_use_one_word_for_a_level(rate: float, word: str) -> None:
+    """The list said "warn", the Health tab "raised" and `shipdeck health` "degraded" for one 3.1%."""
+    from shipdeck.cli.health import health_cell
+    from shipdeck.tui.widgets.deployments_table import errors_cell
+    from shipdeck.tui.widgets.health_view import summary_text
+
+    health = ServiceHealth(deployment_id="d", provider="miosa", error_rate=rate, p95_ms=100)
+    shown = [errors_cell(rate, [rate], 20), str(summary_text(health)), health_cell(health)]
+    assert all(word in text for text in shown), shown

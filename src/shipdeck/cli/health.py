@@ -17,6 +17,7 @@ from shipdeck.api.errors import NotFound, UnsupportedAction
 from shipdeck.cli.output import print_json, print_table, to_jsonable
 from shipdeck.model import Capability, Deployment
 from shipdeck.model.service_health import (
+    LEVEL_FLAGS,
     HealthDetail,
     ServiceHealth,
     format_ms,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from shipdeck.cli.commands import CommandContext
 
 LS_HEALTH_CONCURRENCY = 8
-LEVEL_WORDS = {"critical": "⚠ failing", "warning": "⚠ degraded", "ok": "ok", "unknown": "-"}
+LEVEL_WORDS = {**LEVEL_FLAGS, "ok": "ok", "unknown": "-"}
 
 
 async def read_health(adapter: Adapter, deployment_id: str) -> ServiceHealth | None:
@@ -53,7 +54,7 @@ async def read_many(adapter: Adapter, deployments: Iterable[Deployment]) -> dict
 
 
 def health_cell(health: ServiceHealth | None) -> str:
-    """``12.4% ⚠ failing`` / ``0.3% ok`` / ``-``: the word says it, not a colour."""
+    """``12.4% ⚠ high`` / ``0.3% ok`` / ``-``: the word says it, not a colour."""
     if health is None or health.error_rate is None:
         return "-"
     return f"{format_rate(health.error_rate)} {LEVEL_WORDS[health.level]}"

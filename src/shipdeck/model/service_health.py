@@ -96,6 +96,11 @@ class ServiceHealth(Model):
         return health_level(self.error_rate)
 
 
+# The words for an error rate over a threshold, one vocabulary for the list's ERRORS column, the Health
+# tab and `shipdeck health`/`status` (they said "high"/"warn", "high"/"raised" and "failing"/"degraded").
+LEVEL_FLAGS = {"critical": "⚠ high", "warning": "⚠ warn"}
+
+
 def health_level(error_rate: float | None) -> str:
     if error_rate is None:
         return "unknown"

@@ -28,13 +28,12 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from shipdeck.model import Deployment, Health
-from shipdeck.model.service_health import format_rate, health_level, trend_text
+from shipdeck.model.service_health import LEVEL_FLAGS, format_rate, health_level, trend_text
 from shipdeck.tui.text import age_text, literal, state_label
 
 # Where a row's service health comes from, by row key: (error rate now, recent error rates); None: not read.
 HealthSource = Callable[[str], tuple[float | None, Sequence[float | None]] | None]
 # Over the threshold a row says so in symbol and word, not in colour alone.
-FLAGS = {"critical": "⚠ high", "warning": "⚠ warn"}
 _LEVEL_HEALTH = {"critical": Health.FAILED, "warning": Health.PROGRESS}
 
 SortKey = tuple[str, str]
@@ -150,7 +149,7 @@ def errors_cell(rate: float | None, trend: Sequence[float | None], width: int) -
     """``12.4% ▂▅██ ⚠ high``: the rate, its trend in blocks, and over the threshold a symbol and word."""
     if rate is None and not any(r is not None for r in trend):
         return "-"
-    flag = FLAGS.get(health_level(rate), "")
+    flag = LEVEL_FLAGS.get(health_level(rate), "")
     blocks = trend_text(list(trend), max(0, width - 13)) if width >= 16 else ""
     parts = [f"{format_rate(rate):>5}", blocks, flag]
     return " ".join(part for part in parts if part)

@@ -20,6 +20,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Sparkline, Static
 
 from shipdeck.model.service_health import (
+    LEVEL_FLAGS,
     HealthDetail,
     HealthPoint,
     ServiceHealth,
@@ -30,7 +31,7 @@ from shipdeck.model.service_health import (
 from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.static_text import set_text
 
-LEVEL_WORDS = {"critical": "⚠ high", "warning": "⚠ raised", "ok": "ok", "unknown": "no requests"}
+LEVEL_WORDS = {**LEVEL_FLAGS, "ok": "ok", "unknown": "no requests"}
 ROUTES_SHOWN = 3
 FAILING_SHOWN = 3
 
