@@ -51,7 +51,7 @@ def test_a_restart_with_the_same_db_continues_the_id_sequences(tmp_path: Path) -
 
 def test_ctrl_c_with_streams_open_stops_cleanly(tmp_path: Path) -> None:
     with running_sim(seed="demo") as server:
-        headers = {"Authorization": f"Bearer {ADMIN}", "Accept": "text/event-stream"}
+        headers = {"Authorization": f"Bearer {ADMIN}", "Accept": "text/event-stream, application/json;q=0.9"}
         with (
             httpx.Client(timeout=10) as client,
             client.stream("GET", server.miosa + "/events/stream", headers=headers) as events,

@@ -16,7 +16,8 @@ from tests.conftest import ADMIN
 from tests.sim.helpers import client, data, idem, new_deployment, publish_and_wait
 from tests.simproc import SimServer, running_sim
 
-SSE = {"Accept": "text/event-stream"}
+# What shipdeck and the official SDK send: SSE first, JSON for the server's guard.
+SSE = {"Accept": "text/event-stream, application/json;q=0.9"}
 
 
 @dataclass
@@ -63,6 +64,24 @@ def read_events(
                 if len(got) == count:
                     break
     return got
+
+
+def test_an_accept_header_without_json_is_refused_before_anything_runs(sim: SimServer) -> None:
+    """As the real server's JSON guard does (the official SDK's note): ``text/event-stream`` alone gets a
+    406, so a client that sends only it would never see an event from the real API."""
+    bare = httpx.get(
+        sim.miosa + "/deployments",
+        headers={"Authorization": f"Bearer {ADMIN}", "Accept": "text/event-stream"},
+        timeout=10,
+    )
+    assert bare.status_code == 406 and bare.json()["error"]["code"] == "NOT_ACCEPTABLE"
+    for accept in ("", "*/*", "application/json", SSE["Accept"]):
+        ok = httpx.get(
+            sim.miosa + "/deployments",
+            headers={"Authorization": f"Bearer {ADMIN}", "Accept": accept},
+            timeout=10,
+        )
+        assert ok.status_code == 200, (accept, ok.text)
 
 
 def burst(sim: SimServer, count: int, type_: str = "sim.burst") -> dict[str, Any]:

@@ -15,7 +15,9 @@ from shipdeck.api.transport import Transport
 if TYPE_CHECKING:
     from httpx_sse import ServerSentEvent  # httpx is imported with the first stream (api/sse.py)
 
-SSE_HEADERS = {"Accept": "text/event-stream"}
+# SSE first, JSON as the fallback the official Miosa SDK names too: ``text/event-stream`` alone is refused
+# with 406 by every route behind the server's JSON guard (Phoenix ``accepts ["json"]``).
+SSE_HEADERS = {"Accept": "text/event-stream, application/json;q=0.9"}
 # A list longer than this is mapped to models in a worker thread (map_rows).
 OFF_LOOP_AFTER = 1000
 

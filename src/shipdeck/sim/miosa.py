@@ -78,8 +78,27 @@ def _bad_body(exc: BadBody) -> Response:
 
 
 def _guard(handler: Handler) -> Handler:
-    """Render refusals (ApiError) and BadBody in the Miosa error shape."""
-    return answering(handler, _bad_body)
+    """Render refusals (ApiError) and BadBody in the Miosa error shape; refuse an Accept header the real
+    server's JSON pipeline cannot serve, before anything else runs (as Phoenix's ``accepts ["json"]``)."""
+    answered = answering(handler, _bad_body)
+
+    async def guarded(request: Request) -> Response:
+        if not _accepts_json(request.headers.get("accept", "")):
+            return miosa_error(
+                406, "NOT_ACCEPTABLE", "no acceptable format: the Accept header must allow application/json"
+            )
+        return await answered(request)
+
+    return guarded
+
+
+def _accepts_json(accept: str) -> bool:
+    """No Accept header, or one naming JSON or a wildcard. The official SDK's note: ``text/event-stream``
+    alone gets a 406 from every route behind the JSON guard, so it sends ``application/json;q=0.9`` too."""
+    if not accept.strip():
+        return True
+    types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    return bool(types & {"application/json", "*/*", "application/*"})
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = 500) -> str | None:
