@@ -221,6 +221,24 @@ def test_invalid_field_types_name_the_field() -> None:
         miosa_deployment({"id": "dep_1", "name": ["not", "a", "string"]})
 
 
+def test_a_flat_miosa_event_keeps_its_fields_and_one_without_an_id_gets_one() -> None:
+    """The official SDK yields the whole decoded payload as the event and names no "data" key: a flat
+    payload's fields were dropped (every event's data came out {}), and one with no id was a protocol
+    error that cut the stream."""
+    flat = '{"type": "deployment.updated", "deployment_id": "dep_1", "state": "failed"}'
+    parsed = parse_miosa_event(ServerSentEvent(event="deployment.updated", data=flat))
+    assert parsed is not None
+    seq, event = parsed
+    assert seq is None and event.data == {"deployment_id": "dep_1", "state": "failed"}
+    again = parse_miosa_event(ServerSentEvent(event="deployment.updated", data=flat))
+    assert again is not None and again[1].id == event.id and event.id.startswith("sha-")
+    nested = '{"id": "evt_2", "type": "env.changed", "data": {"deployment_id": "dep_1"}}'
+    parsed = parse_miosa_event(ServerSentEvent(id="7", data=nested))
+    assert parsed is not None and parsed[1].data == {"deployment_id": "dep_1"} and parsed[1].id == "evt_2"
+    untyped = parse_miosa_event(ServerSentEvent(data='{"deployment_id": "dep_1"}'))
+    assert untyped is not None and untyped[1].type == "message"
+
+
 def test_stream_frames() -> None:
     seq, event = parse_miosa_event(
         ServerSentEvent(event="version.promoted", id="12", data='{"id": "evt_1", "type": "version.promoted"}')

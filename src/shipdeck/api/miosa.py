@@ -8,6 +8,7 @@ Every mapper below accepts the documented variants (``public_url`` / ``auto_subd
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
@@ -315,20 +316,30 @@ def parse_miosa_event(frame: ServerSentEvent) -> tuple[int | None, Event] | None
     seq = optional_int(frame.id) if frame.id else None
     if frame.id and seq is None:
         raise ProtocolError(f"Miosa event stream: event id {frame.id[:40]!r} is not a sequence number")
-    data = payload.get("data", {})
+    nested = payload.get("data")
+    # The sim nests the event's fields under "data"; the official SDK yields the whole decoded payload as
+    # the event and names no such key, so a flat payload's own fields are its data (less the envelope).
+    data = nested if isinstance(nested, dict) else {k: v for k, v in payload.items() if k not in _ENVELOPE}
     event = build_model(
         Event,
         {
             **payload,
-            "id": payload.get("id") or (str(seq) if seq is not None else None),
+            # Without an id from the server: one from the frame's bytes (a repeated frame is the same event).
+            "id": payload.get("id")
+            or (str(seq) if seq is not None else None)
+            or "sha-" + hashlib.blake2b(frame.data.encode(), digest_size=8).hexdigest(),
             "seq": seq,
-            "type": kind,
+            "type": kind or "message",
             "provider": "miosa",
-            "data": data if data is not None else {},
+            "data": data,
         },
         what="Miosa event",
     )
     return seq, event
+
+
+# A Miosa event's envelope (what it is), apart from what it says (its data).
+_ENVELOPE = frozenset({"id", "type", "seq", "created_at", "data"})
 
 
 def parse_miosa_log_frame(frame: ServerSentEvent) -> LogLine | None:
