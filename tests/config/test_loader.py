@@ -222,6 +222,11 @@ def test_ad_hoc_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ad_hoc_profile("miosa", "https://api.example.com/api/v1").name == "miosa@api.example.com"
     assert ad_hoc_profile("miosa", "https://api.example.com:8443/v").name == "miosa@api.example.com:8443"
     assert profile.name == "miosa@127.0.0.1"
+    # A host without the API's version path gets it, as the official Miosa SDK does (the host alone 404s).
+    assert ad_hoc_profile("miosa", "https://api.miosa.ai/").base_url == "https://api.miosa.ai/api/v1"
+    assert ad_hoc_profile("miosa", "https://api.miosa.ai/api/v1").base_url == "https://api.miosa.ai/api/v1"
+    monkeypatch.setenv("MIXPEEK_API_KEY", "sk_adhoc")
+    assert ad_hoc_profile("mixpeek", "https://api.mixpeek.com/v1/apps").base_url.endswith("/v1/apps")
     with pytest.raises(ConfigError, match="port must be a number"):
         ad_hoc_profile("miosa", "https://api.example.com:http/v")
     with pytest.raises(ConfigError, match="unknown provider"):

@@ -30,7 +30,13 @@ from shipdeck.config.profile import (
     Profile,
     Secret,
 )
-from shipdeck.config.providers import DEFAULT_BASE_URL, PROVIDERS, TASK_PROVIDERS, ProviderName
+from shipdeck.config.providers import (
+    DEFAULT_BASE_URL,
+    PROVIDERS,
+    TASK_PROVIDERS,
+    ProviderName,
+    complete_base_url,
+)
 from shipdeck.config.tokens import (
     DEFAULT_TOKEN_COMMAND_TIMEOUT,
     file_is_private,
@@ -321,7 +327,7 @@ class _Parser:
         return ProfileConfig(
             name=name,
             provider=provider,
-            base_url=base_url.rstrip("/"),
+            base_url=complete_base_url(provider, base_url),
             environment=cast(EnvironmentLabel, environment),
             read_only=read_only,
             theme=self.string(table, data, "theme"),
@@ -547,7 +553,7 @@ def ad_hoc_profile(provider: str, url: str | None, *, read_only: bool = False) -
     return Profile(
         name=f"{name}@{server}",
         provider=name,
-        base_url=base_url.rstrip("/"),
+        base_url=complete_base_url(name, base_url),
         token=token_from_env(DEFAULT_TOKEN_ENV[name], profile=f"--provider {name}"),
         environment="sandbox" if _is_loopback(parts.hostname) else "production",
         read_only=read_only,
