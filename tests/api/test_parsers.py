@@ -268,6 +268,11 @@ def test_error_bodies_of_every_dialect() -> None:
     mixpeek = parse_error_body({"success": False, "error": {"message": "nope", "type": "NotFound"}})
     assert (mixpeek.message, mixpeek.code) == ("nope", "NotFound")
     assert parse_error_body({"error": "NOT_FOUND"}).code == "NOT_FOUND"
+    # The official Miosa SDK's retry hint, in milliseconds, nested or at the top; seconds win when given.
+    assert parse_error_body({"error": {"code": "RATE_LIMITED", "retry_after_ms": 1500}}).retry_after == 1.5
+    assert parse_error_body({"error": "RATE_LIMITED", "retry_after_ms": 250}).retry_after == 0.25
+    assert parse_error_body({"retry_after": 2, "retry_after_ms": 9000}).retry_after == 2.0
+    assert parse_error_body({"error": {"retry_after_ms": "soon"}}).retry_after is None
     assert parse_error_body("<html>").message is None
 
 

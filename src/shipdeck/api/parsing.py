@@ -192,6 +192,11 @@ def parse_error_body(body: Any) -> ErrorBody:
     retry_after = optional_float(body.get("retry_after"))
     if retry_after is None and isinstance(error, dict):
         retry_after = optional_float(error.get("retry_after"))
+    if retry_after is None:
+        # The official Miosa SDK's hint: milliseconds, under "error" or at the top.
+        scope = error if isinstance(error, dict) else body
+        milliseconds = optional_float(scope.get("retry_after_ms"))
+        retry_after = milliseconds / 1000 if milliseconds is not None else None
     return ErrorBody(
         message=message,
         code=code,
