@@ -373,11 +373,34 @@ def test_publish(capsys: pytest.CaptureFixture[str], own: SimServer, monkeypatch
     # Miosa's publish has no message: refused by name rather than silently dropped.
     dropped = shipdeck(capsys, "publish", dep["name"], "--sandbox", "sbx_cli", "--message", "cli", "--yes")
     assert dropped.code == 2 and "miosa does not take --message; nothing was sent" in dropped.err
+    # Nor an environment its publish has no field for (it went to production, whatever was asked).
+    elsewhere = shipdeck(
+        capsys, "publish", dep["name"], "--sandbox", "sbx_cli", "--environment", "preview", "--yes"
+    )
+    assert elsewhere.code == 2 and "publishes into production only" in elsewhere.err, elsewhere.err
+    outside = shipdeck(
+        capsys, "publish", dep["name"], "--sandbox", "sbx_cli", "--output-path", "../x", "--yes"
+    )
+    assert outside.code == 2 and "--output-path must stay inside the sandbox" in outside.err
 
+    # What the official SDK sends: the sandbox, its output path and entrypoint.
     staged = as_json(
-        shipdeck(capsys, "publish", dep["name"], "--sandbox", "sbx_cli", "--no-promote", "--json")
+        shipdeck(
+            capsys,
+            "publish",
+            dep["name"],
+            "--sandbox",
+            "sbx_cli",
+            "--output-path",
+            "dist",
+            "--entrypoint",
+            "index.html",
+            "--no-promote",
+            "--json",
+        )
     )
     assert staged["version"]["state"] in ("created", "building") and staged["promoted"] is False
+    assert staged["version"]["metadata"] == {"output_path": "dist", "entrypoint": "index.html"}
 
     live = shipdeck(
         capsys, "publish", dep["id"], "--sandbox", "sbx_cli", "--yes", "--wait", "--interval", "0.2"

@@ -240,23 +240,25 @@ async def test_every_dialog_refuses_bad_input_with_the_reason_and_keeps_it(tmp_p
                 await assert_refused_and_kept(pilot, prompt, "not-" + domains.selected.name, "exactly")
                 await pilot.press("escape")
 
-            # Publish form: a port that is not one, a health check that is not a path.
+            # Publish form: an output path out of the sandbox, an entrypoint with a control character.
             await back_to_main(pilot, app)
             await pilot.press("p")
             await wait_for(pilot, lambda: isinstance(app.screen, PublishForm))
             form = screen_as(app, PublishForm)
-            typed = {"#pf-source": "sbx_kept", "#pf-port": "99999", "#pf-health": "healthz"}
+            typed = {"#pf-source": "sbx_kept", "#pf-output": "../etc", "#pf-entry": "index\x1b.html"}
             for selector, text in typed.items():
                 form.query_one(selector, Input).value = text
             form.action_submit()
-            await wait_for(pilot, lambda: "Port: '99999' is not a port number" in screen_output(app).text)
+            await wait_for(
+                pilot, lambda: "Output path: must stay inside the sandbox" in screen_output(app).text
+            )
             assert app.screen is form
-            form.query_one("#pf-port", Input).value = "8080"
+            form.query_one("#pf-output", Input).value = "dist"
             form.action_submit()
-            await wait_for(pilot, lambda: "must be a path starting with '/'" in screen_output(app).text)
+            await wait_for(pilot, lambda: "Entrypoint: holds a control character" in screen_output(app).text)
             assert app.screen is form
             kept = {selector: form.query_one(selector, Input).value for selector in typed}
-            assert kept == {**typed, "#pf-port": "8080"}
+            assert kept == {**typed, "#pf-output": "dist"}
             await pilot.press("escape")
 
             # Guide an agent: blank instructions are refused, the blanks kept.

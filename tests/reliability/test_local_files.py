@@ -172,7 +172,7 @@ def test_a_full_disk_stops_a_change_before_it_is_sent(
 
 def test_publish_memory_is_replaced_atomically(monkeypatch: pytest.MonkeyPatch) -> None:
     memory = PublishMemory()
-    memory.remember("dep_1", PublishRequest(source_sandbox_id="sbx_old", port=3000))
+    memory.remember("dep_1", PublishRequest(source_sandbox_id="sbx_old", output_path="dist"))
     before = memory.path.read_bytes()
 
     def failing_replace(src: str, dst: str) -> None:
@@ -180,7 +180,7 @@ def test_publish_memory_is_replaced_atomically(monkeypatch: pytest.MonkeyPatch) 
 
     with monkeypatch.context() as patch, pytest.raises(OSError):
         patch.setattr(os, "replace", failing_replace)
-        memory.remember("dep_1", PublishRequest(source_sandbox_id="sbx_new", port=4000))
+        memory.remember("dep_1", PublishRequest(source_sandbox_id="sbx_new", output_path="build"))
     assert memory.path.read_bytes() == before
     assert memory.recall("dep_1").source_sandbox_id == "sbx_old"
     assert [p.name for p in memory.path.parent.iterdir() if p.name.endswith(".tmp")] == []

@@ -250,11 +250,33 @@ def test_publish_rejects_bad_bodies(http: httpx.Client) -> None:
         error_code(http.post(path, json={"source_sandbox_id": "s", "promote": "no"}), 422)
         == "VALIDATION_FAILED"
     )
-    assert error_code(http.post(path, json={"source_sandbox_id": "s", "port": 0}), 422) == "VALIDATION_FAILED"
+    assert (
+        error_code(http.post(path, json={"source_sandbox_id": "s", "output_path": 3}), 422)
+        == "VALIDATION_FAILED"
+    )
     assert (
         error_code(http.post("/deployments/dep_nope/publish", json={"source_sandbox_id": "s"}), 404)
         == "NOT_FOUND"
     )
+
+
+def test_publish_reads_what_the_sdk_sends_and_ignores_the_reserved_fields(http: httpx.Client) -> None:
+    """The official SDK sends the sandbox, output path, entrypoint and promote; the rest of its signature
+    is "reserved; ignored by current static publish route": not refused, not acted on."""
+    deployment = new_deployment(http)
+    body = {
+        "source_sandbox_id": "sbx_1",
+        "output_path": "dist",
+        "entrypoint": "index.html",
+        "kind": "dynamic",
+        "run_command": "npm start",
+        "port": 0,
+    }
+    version = data(http.post(f"/deployments/{deployment['id']}/publish", json=body, headers=idem()))[
+        "version"
+    ]
+    assert version["kind"] == "static" and version["runtime_command"] is None
+    assert version["metadata"] == {"output_path": "dist", "entrypoint": "index.html"}
 
 
 def test_redeploy_answers_202_with_a_queued_build(http: httpx.Client) -> None:

@@ -232,11 +232,11 @@ async def test_publish_form_creates_a_new_version_and_remembers_its_values(tmp_p
             # No mouse: the form opens with the first field focused, and keeps it after a refusal.
             assert app.focused is form.query_one("#pf-source")
             await pilot.press(*"sbx_demo_1")
-            form.query_one("#pf-port").value = "99999"  # type: ignore[attr-defined]
+            form.query_one("#pf-output").value = "../outside"  # type: ignore[attr-defined]
             await pilot.press("ctrl+s")
-            assert "not a port number" in str(form.query_one("#publish-error").render())
-            form.query_one("#pf-port").value = "8080"  # type: ignore[attr-defined]
-            form.query_one("#pf-health").value = "/healthz"  # type: ignore[attr-defined]
+            assert "must stay inside the sandbox" in str(form.query_one("#publish-error").render())
+            form.query_one("#pf-output").value = "dist"  # type: ignore[attr-defined]
+            form.query_one("#pf-entry").value = "index.html"  # type: ignore[attr-defined]
             await pilot.press("ctrl+s")
             # Publishing into production asks for the name to be typed too (ctrl+s alone is not enough).
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
@@ -250,7 +250,7 @@ async def test_publish_form_creates_a_new_version_and_remembers_its_values(tmp_p
         await poll_server(new_version_exists)
         remembered = json.loads((state_dir() / "publish-forms.json").read_text())
         assert remembered[deployment.id]["source_sandbox_id"] == "sbx_demo_1"
-        assert remembered[deployment.id]["port"] == 8080
+        assert remembered[deployment.id]["output_path"] == "dist"
 
         # The next form starts with what was used last time.
         app = console_app(console_options(sim, tmp_path))
@@ -259,6 +259,7 @@ async def test_publish_form_creates_a_new_version_and_remembers_its_values(tmp_p
             await pilot.press("p")
             await wait_for(pilot, lambda: isinstance(app.screen, PublishForm))
             assert app.screen.query_one("#pf-source").value == "sbx_demo_1"  # type: ignore[attr-defined]
+            assert app.screen.query_one("#pf-entry").value == "index.html"  # type: ignore[attr-defined]
             await pilot.press("escape")
 
 

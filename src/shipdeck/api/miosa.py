@@ -87,6 +87,8 @@ MIOSA_CAPABILITIES = Capabilities(
             Capability.HEALTH,
         }
     ),
+    # What the official SDK's publish sends (with promote); the rest of its signature it drops.
+    publish_fields=("source_sandbox_id", "output_path", "entrypoint"),
     notes={Capability.TASKS: "Miosa has no tasks or agents; connect a Miteos profile for the Tasks screen"},
 )
 

@@ -575,12 +575,9 @@ async def cmd_publish(ctx: CommandContext) -> int:
     capabilities = ctx.adapter.capabilities
     request = PublishRequest(
         source_sandbox_id=args.sandbox,
-        kind=args.kind,
+        output_path=args.output_path,
+        entrypoint=args.entrypoint,
         environment=args.environment or dep.environment or "production",
-        build_command=args.build_command,
-        run_command=args.run_command,
-        port=args.port,
-        health_check_path=args.health_check_path,
         promote=not args.no_promote,
         message=args.message,
     )
@@ -593,9 +590,7 @@ async def cmd_publish(ctx: CommandContext) -> int:
     try:
         plan = plan_publish(dep, request, capabilities, versions=versions)
     except NothingToDo as exc:
-        raise CliError(
-            exc.message, 2 if "required" in exc.message or "does not take" in exc.message else 1
-        ) from None
+        raise CliError(exc.message, exc.exit_code) from None  # InvalidChange: 2, a usage error
     if request.promote:
         ctx.confirm("publish", f"{plan.title} and make it live when ready?")
     outcome = await execute(ctx, plan)

@@ -257,11 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="the sandbox to publish (required except on Mixpeek, which deploys a bundle)",
     )
-    publish.add_argument("--kind", default="auto", help="auto (default), static, docker, ...")
-    publish.add_argument("--build-command", metavar="CMD")
-    publish.add_argument("--run-command", metavar="CMD")
-    publish.add_argument("--port", type=int)
-    publish.add_argument("--health-check-path", metavar="PATH")
+    publish.add_argument(
+        "--output-path", metavar="PATH", help="Miosa: where the built site is in the sandbox (like dist)"
+    )
+    publish.add_argument(
+        "--entrypoint", metavar="FILE", help="Miosa: the file served first (like index.html)"
+    )
     publish.add_argument("--message", metavar="TEXT", help="what this version is (Mixpeek requires one)")
     publish.add_argument(
         "--no-promote", action="store_true", help="build the version but do not make it live"

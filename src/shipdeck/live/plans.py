@@ -36,19 +36,18 @@ from shipdeck.model import (
     Version,
     health_of,
 )
+from shipdeck.model.validation import publish_path_problem
 
 NOT_ROLLED_BACK = (
     "Not rolled back: environment variables, databases and stored data, domains. "
     "Only the active version changes."
 )
 
-# PublishRequest field -> the CLI option that sets it (kind and environment are always allowed).
+# PublishRequest field -> the CLI option that sets it (the environment is checked apart).
 PUBLISH_OPTIONS = {
     "source_sandbox_id": "--sandbox",
-    "build_command": "--build-command",
-    "run_command": "--run-command",
-    "port": "--port",
-    "health_check_path": "--health-check-path",
+    "output_path": "--output-path",
+    "entrypoint": "--entrypoint",
     "message": "--message",
 }
 
@@ -662,6 +661,14 @@ def plan_publish(
         raise InvalidChange(
             f"publish: {deployment.provider} does not take {', '.join(sorted(ignored))}; nothing was sent"
         )
+    if request.environment not in capabilities.environments:
+        raise InvalidChange(
+            f"publish: {deployment.provider} publishes into {' or '.join(capabilities.environments)} only, "
+            f"not {request.environment!r}; nothing was sent"
+        )
+    for name in ("output_path", "entrypoint"):
+        if (problem := publish_path_problem(getattr(request, name))) is not None:
+            raise InvalidChange(f"publish: {PUBLISH_OPTIONS[name]} {problem}; nothing was sent")
     environment = (
         request.environment if deployment.environment or len(capabilities.environments) > 1 else None
     )
@@ -685,6 +692,14 @@ def plan_publish(
 
     then = ", live when ready" if request.promote else ", not made live"
     notes = [] if request.promote else ["The new version is built but not made live (promote it later)."]
+    active = active_version(deployment, versions)
+    warnings = []
+    if "output_path" in capabilities.publish_fields and active is not None and active.kind == "dynamic":
+        # Miosa's publish route builds a static site (its SDK: the rest is "reserved; ignored").
+        warnings.append(
+            f"{active.label} is a dynamic app (it runs a server); this publish makes a static version, "
+            "which serves files only"
+        )
     return ChangePlan(
         action="publish",
         target=_target(deployment),
@@ -695,6 +710,7 @@ def plan_publish(
         deployment=deployment,
         environment=environment,
         notes=notes,
+        warnings=warnings,
         details=request.model_dump(exclude_none=True, mode="json"),
         check=check,
         into_production=request.promote and _production(deployment, environment, profile_environment),

@@ -117,13 +117,10 @@ class Model(BaseModel):
 # Every PublishRequest field a person fills in, in form order (`promote` is a flag of the command instead).
 PUBLISH_INPUT_FIELDS = (
     "source_sandbox_id",
-    "kind",
+    "output_path",
+    "entrypoint",
     "environment",
     "message",
-    "build_command",
-    "run_command",
-    "port",
-    "health_check_path",
 )
 
 
@@ -171,8 +168,7 @@ class Capabilities(Model):
     environments: tuple[str, ...] = ("production",)
     env_environments: tuple[str, ...] = ("production", "preview", "development")
     # The PublishRequest fields this provider sends (the publish form shows only these), and which it needs.
-    # Miosa's publish has no message field, so the form does not offer one.
-    publish_fields: tuple[str, ...] = tuple(name for name in PUBLISH_INPUT_FIELDS if name != "message")
+    publish_fields: tuple[str, ...] = ("source_sandbox_id",)
     publish_required: tuple[str, ...] = ("source_sandbox_id",)
     # The hosting targets a deploy (Capability.DEPLOY) can go to (Miteos: vercel, netlify, ...).
     deploy_targets: tuple[str, ...] = ()
@@ -431,15 +427,17 @@ class LogLine(Model):
 
 
 class PublishRequest(Model):
-    """What the publish dialog collects; each adapter sends the fields its provider understands."""
+    """What the publish dialog collects; each adapter sends the fields its provider understands.
+
+    Miosa's publish takes the sandbox, the path of the built output in it and its entrypoint, as its
+    official SDK sends them; the kind, build and run commands, port and health check its signature also
+    names are dropped there ("reserved; ignored by the current static publish route"), so shipdeck does
+    not offer them: a field that is sent and ignored reads as applied."""
 
     source_sandbox_id: str | None = None
-    kind: str = "auto"
+    output_path: str | None = None  # Miosa: where the built site is inside the sandbox ("dist")
+    entrypoint: str | None = None  # Miosa: the file served first ("index.html")
     environment: str = "production"
-    build_command: str | None = None
-    run_command: str | None = None
-    port: int | None = None
-    health_check_path: str | None = None
     promote: bool = True
     # Mixpeek requires a deploy message; others keep it as metadata.
     message: str | None = None

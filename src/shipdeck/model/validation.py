@@ -93,3 +93,21 @@ def domain_problem(name: str) -> str | None:
     if labels[-1].isdigit():
         return "The last label cannot be all digits (an IP address is not a domain)."
     return None
+
+
+MAX_PUBLISH_PATH_LENGTH = 1024
+
+
+def publish_path_problem(value: str | None) -> str | None:
+    """Why a publish's output path or entrypoint (a path inside the sandbox) cannot be sent, or None."""
+    if value is None:
+        return None
+    if not value.strip():
+        return "is empty"
+    if _UNPRINTABLE.search(value):
+        return f"holds a control character ({_shown(value)!r})"
+    if len(value) > MAX_PUBLISH_PATH_LENGTH:
+        return f"is longer than {MAX_PUBLISH_PATH_LENGTH} characters"
+    if ".." in value.replace("\\", "/").split("/"):
+        return f"must stay inside the sandbox (no '..'): {_shown(value)!r}"
+    return None

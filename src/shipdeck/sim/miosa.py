@@ -287,10 +287,25 @@ class MiosaService:
             fields["metadata"] = {"output_path": output_path}
         return fields
 
+    @staticmethod
+    def publish_route_fields(body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /deployments/:id/publish`` reads the sandbox, its output path and entrypoint: the official
+        SDKs send only those (kind, environment, build and run commands, port and health check are
+        "reserved; ignored by current static publish route"), and the version it makes is static."""
+        metadata = {
+            name: value
+            for name in ("output_path", "entrypoint")
+            if (value := _text(body, name, max_length=1024)) is not None
+        }
+        fields: dict[str, Any] = {"kind": "static", "source_sandbox_id": _text(body, "source_sandbox_id")}
+        if metadata:
+            fields["metadata"] = metadata
+        return fields
+
     async def publish(self, request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
         _text(body, "source_sandbox_id", required=True)
-        fields = self.publish_fields(body)
+        fields = self.publish_route_fields(body)
         promote = _flag(body, "promote")
         with self.ctx.idempotent(request, body) as idem:
             if idem.replay:

@@ -19,6 +19,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from shipdeck.live.plans import message_headline
 from shipdeck.model import PUBLISH_INPUT_FIELDS, PublishRequest, Version
+from shipdeck.model.validation import publish_path_problem
 from shipdeck.tui.text import age_text, literal, state_label
 
 
@@ -176,17 +177,13 @@ class ConfirmDialog(ModalScreen[str | None]):
         self.action_confirm()
 
 
-PUBLISH_KINDS = ("auto", "static", "node", "python", "docker")
 # The label of every PublishRequest field the form can show.
 PUBLISH_FIELD_LABELS = {
     "source_sandbox_id": "Source sandbox",
-    "kind": "Kind",
+    "output_path": "Output path",
+    "entrypoint": "Entrypoint",
     "environment": "Environment",
     "message": "Message",
-    "build_command": "Build command",
-    "run_command": "Run command",
-    "port": "Port",
-    "health_check_path": "Health check",
 }
 
 
@@ -226,24 +223,12 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         environment = init.environment if init.environment in self.environments else self.environments[0]
         widgets: dict[str, Input | Select[str]] = {
             "source_sandbox_id": Input(init.source_sandbox_id or "", placeholder="sbx_...", id="pf-source"),
-            "kind": Select(
-                [(k, k) for k in PUBLISH_KINDS],
-                value=init.kind if init.kind in PUBLISH_KINDS else "auto",
-                allow_blank=False,
-                id="pf-kind",
-            ),
+            "output_path": Input(init.output_path or "", placeholder="dist (optional)", id="pf-output"),
+            "entrypoint": Input(init.entrypoint or "", placeholder="index.html (optional)", id="pf-entry"),
             "environment": Select(
                 [(e, e) for e in self.environments], value=environment, allow_blank=False, id="pf-env"
             ),
             "message": Input(init.message or "", placeholder="what changed", id="pf-message"),
-            "build_command": Input(init.build_command or "", placeholder="as detected", id="pf-build"),
-            "run_command": Input(init.run_command or "", placeholder="as detected", id="pf-run"),
-            "port": Input(
-                str(init.port) if init.port else "", placeholder="as detected", id="pf-port", type="integer"
-            ),
-            "health_check_path": Input(
-                init.health_check_path or "", placeholder="/healthz (optional)", id="pf-health"
-            ),
         }
         with Vertical():
             yield Static(id="publish-badge")
@@ -290,23 +275,14 @@ class PublishForm(ModalScreen[PublishRequest | None]):
             return "Source sandbox: required (the id of the sandbox to publish, like sbx_...)"
         if "message" in self.required and not self._value("#pf-message"):
             return "Message: required (what changed, like a commit message)"
-        port_text = self._value("#pf-port")
-        port: int | None = None
-        if port_text:
-            if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-                return f"Port: {port_text!r} is not a port number (1-65535)"
-            port = int(port_text)
-        health = self._value("#pf-health")
-        if health and not health.startswith("/"):
-            return f"Health check: {health!r} must be a path starting with '/'"
+        for label, selector in (("Output path", "#pf-output"), ("Entrypoint", "#pf-entry")):
+            if (problem := publish_path_problem(self._value(selector) or None)) is not None:
+                return f"{label}: {problem}"
         return PublishRequest(
             source_sandbox_id=self._value("#pf-source") or None,
-            kind=self._choice("#pf-kind", "auto"),
+            output_path=self._value("#pf-output") or None,
+            entrypoint=self._value("#pf-entry") or None,
             environment=self._choice("#pf-env", self.environments[0]),
-            build_command=self._value("#pf-build") or None,
-            run_command=self._value("#pf-run") or None,
-            port=port,
-            health_check_path=health or None,
             message=self._value("#pf-message") or None,
         )
 

@@ -945,8 +945,9 @@ class MainScreen(Screen[None]):
             if plan is None:
                 return
             style = self.context.profile.confirm
-            if style == "type" or (style is None and plan.into_production):
-                # Into production: the form's ctrl+s is not enough, the name is typed too.
+            if style == "type" or (style is None and plan.into_production) or plan.warnings:
+                # Into production: the form's ctrl+s is not enough, the name is typed too. A warning (this
+                # publish makes a static version of a dynamic app) is read and confirmed before it is sent.
                 def confirmed(answer: str | None) -> None:
                     if answer is not None:
                         self.start_change(plan, show_pipeline=True)
