@@ -245,3 +245,32 @@ async def test_actions_a_provider_lacks_say_why_and_send_nothing(sim: SimServer,
         described = {binding_id: text for _, text, binding_id in help_screen.rows}
         assert "unavailable" in described[lacking[0][1]]
     assert not (tmp_path / "audit.jsonl").exists()
+
+
+async def test_back_from_a_screen_opened_from_a_hidden_tab_puts_the_keys_on_the_list(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """v (the Versions table), ] (another tab: that table hidden), e (Env), esc: the focus went to the
+    hidden filter, so the next keys were typed into it unseen and r / d acted on another deployment."""
+    from shipdeck.tui.screens.env_editor import EnvEditorScreen
+
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await wait_loaded(pilot, app)
+        await pilot.press("j", "j")
+        on = table.highlighted
+        await pilot.press("v", "right_square_bracket")
+        await pilot.pause()
+        hidden = app.focused
+        assert hidden is not None and hidden.display and hidden.region.area > 0, f"focus left on {hidden!r}"
+        await pilot.press("e")
+        await wait_for_screen(pilot, app, EnvEditorScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is main_screen(app), what="the main screen again")
+        await pilot.pause()
+        focused = app.focused
+        assert not isinstance(focused, Input), f"the focus went to {focused!r}"
+        assert focused is not None and focused.display and focused.region.area > 0, focused
+        await pilot.press(*"jj")
+        assert main_screen(app).query_one("#filter", Input).value == ""
+        assert table.highlighted is not None and table.highlighted != on

@@ -75,6 +75,12 @@ class LiveBatch(Message):
 class MainScreen(Screen[None]):
     """Header, filter, deployments table, detail tabs, key hints."""
 
+    # Where the focus goes when the screen has none (back from a screen opened while the focused table sat
+    # in a tab that was then hidden). Textual's default, the first focusable widget, is the filter even
+    # while it is not displayed: the keys typed next went into it unseen, and r or d acted on the rows
+    # that filter left.
+    AUTO_FOCUS = "#deployments"
+
     # Ordered by what an on-call engineer reaches for first: the compact footer shows as many as fit (at 80
     # columns: rollback, filter, command line, publish, promote, help, quit), the rest are in help (?).
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -235,6 +241,13 @@ class MainScreen(Screen[None]):
         monitor = self.health
         if monitor is not None and event.pane is not None:
             monitor.want_detail(event.pane.id == "tab-health")
+        self.call_after_refresh(self._focus_shown)
+
+    def _focus_shown(self) -> None:
+        """A tab switch hid the focused widget (] with the Versions table focused): the keys go back to the
+        list rather than nowhere (j and k did nothing until a click)."""
+        if self.is_active and (self.focused is None or self.focused.region.area == 0):
+            self.set_focus(self.table)
 
     def movement_line(self, deployment: Deployment | None) -> str | None:
         """'errors 12.4% -> 3.1%, falling' for a few minutes after the user's change of this deployment."""
