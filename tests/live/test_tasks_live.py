@@ -125,3 +125,58 @@ async def test_a_failed_re_read_says_down_and_the_next_good_one_says_live_again(
         finally:
             await stop(runner)
             await client.aclose()
+
+
+async def test_one_task_that_cannot_be_read_does_not_freeze_the_others(live_sim: SimServer) -> None:
+    """A server that fails the reads of one task: the screen froze, still saying "live", while that
+    read was retried ten times a second. Now the others are shown, the bar says "down: ...", the failing
+    read waits longer each time, and once it works the bar says live again."""
+    from shipdeck.config.profile import Profile, Secret
+    from tests.api.hostile import SeenRequest, Writer, hostile_server, response
+    from tests.conftest import MITEOS_TOKEN
+
+    listed = (await get_json(live_sim, "miteos", "/tasks"))["tasks"]
+    bad = listed[0]["id"]
+    failing = [True]
+    bad_reads: list[str] = []
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        if request.method == "GET" and request.path.split("?")[0].endswith(f"/tasks/{bad}"):
+            bad_reads.append(request.path)
+            if failing[0]:
+                writer.write(response(503, b'{"detail": "maintenance"}'))
+                return
+        async with httpx.AsyncClient() as http:
+            real = await http.get(
+                live_sim.root + request.path, headers={"Authorization": f"Bearer {MITEOS_TOKEN}"}
+            )
+        writer.write(response(real.status_code, real.content))
+
+    async with hostile_server(handler) as server:
+        client = make_adapter(Profile("t", "miteos", server.url + "/v1", Secret(MITEOS_TOKEN)), timeout=2.0)
+        updates: list[TasksUpdate] = []
+        live = TasksLive(client, updates.append, interval=0.05)
+        try:
+            await live.snapshot()  # one unreadable task no longer fails the whole snapshot
+            assert bad in live.state.tasks and len(live.state.tasks) == len(listed)
+            assert live.connection.startswith("down: ") and "503" in live.connection
+            assert await live.flush() is not None
+            assert updates and updates[-1].connection.startswith("down: ")
+            reads = len(bad_reads)
+            for _ in range(5):
+                await live.flush()  # within the pause: not read again at once
+            assert len(bad_reads) == reads
+            failing[0] = False
+
+            async def live_again() -> bool:
+                await live.flush()
+                return live.connection == "live" or live.connection == "connecting"
+
+            for _ in range(400):
+                if await live_again():
+                    break
+                await asyncio.sleep(0.05)
+            assert not live.connection.startswith("down"), live.connection
+            assert not updates[-1].connection.startswith("down")
+        finally:
+            await client.aclose()

@@ -136,6 +136,12 @@ async def test_a_pause_answered_with_another_agent_is_read_back_before_it_is_cal
         ("agent-pause", lambda agent, other, task_id: {"agent": {**other, "status": "paused"}}),
         # The task still running.
         ("task-cancel", lambda agent, other, task_id: {"id": task_id, "status": "running", "agents": []}),
+        # Bare acknowledgements: they show nothing, so they prove nothing.
+        ("agent-pause", lambda agent, other, task_id: {}),
+        ("agent-cancel", lambda agent, other, task_id: {}),
+        ("task-cancel", lambda agent, other, task_id: {}),
+        # The same agent, still acting, for a pause.
+        ("agent-pause", lambda agent, other, task_id: {"agent": agent}),
     ],
 )
 async def test_an_action_whose_answer_shows_it_not_taken_is_unknown_when_nothing_changed(
@@ -154,6 +160,35 @@ async def test_an_action_whose_answer_shows_it_not_taken_is_unknown_when_nothing
     assert "the server's answer" in str(outcome.error), outcome.error
     assert agent_status(own_sim, task_id, agent["id"]) == "acting"
     assert task(own_sim, task_id)["status"] == "running"
+
+
+def test_asking_again_with_another_reason_is_the_same_cancel_and_other_guidance_is_another_change() -> None:
+    """A cancel's reason goes only to the audit: asking again with another one went out under a new key,
+    a second cancel of an agent the first one may have stopped. Guidance is its text."""
+    first = plan_task_action("agent-cancel", "agt_1", task_id="t", done="", reason="runaway")
+    again = plan_task_action("agent-cancel", "agt_1", task_id="t", done="")
+    assert first.identity == again.identity
+    one = plan_task_action("agent-guide", "agt_1", task_id="t", done="", instructions="use staging")
+    other = plan_task_action("agent-guide", "agt_1", task_id="t", done="", instructions="stop at once")
+    assert one.identity != other.identity
+    no = plan_task_action("approval-deny", "apr_1", task_id="t", done="", agent_id="agt_1", reason="risky")
+    bare = plan_task_action("approval-deny", "apr_1", task_id="t", done="", agent_id="agt_1")
+    assert no.identity != bare.identity  # the reason is sent with the answer
+
+
+async def test_an_approval_answered_with_a_bare_acknowledgement_is_unknown(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """Approve answered 200 {} and nothing changed: not "Approved"."""
+    task_id, agent_id, approval_id = waiting_approval(own_sim)
+    path = f"/agents/{agent_id}/approve/{approval_id}"
+    async with session_behind(own_sim, tmp_path, path, response(200, b"{}"), forward=False) as session:
+        plan = plan_task_action(
+            "approval-approve", approval_id, task_id=task_id, agent_id=agent_id, done="Approved"
+        )
+        outcome = await session.execute(plan, settle_for=1.0)
+    assert outcome.status is OutcomeStatus.UNKNOWN, outcome
+    assert [a["id"] for a in task(own_sim, task_id)["approvals"]] == [approval_id]
 
 
 async def test_an_approval_answered_but_still_shown_waiting_is_unknown(

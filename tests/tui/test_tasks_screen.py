@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 from textual.pilot import Pilot
@@ -253,3 +254,54 @@ async def test_read_only_refuses_every_action_before_asking(tasks_sim: SimServer
         assert "READ-ONLY profile" in screen_text(app)
         assert agent_in(await server_task(tasks_sim, task_id), agent_id)["status"] == before
     assert not (tmp_path / "audit.jsonl").exists()
+
+
+async def test_a_read_that_fails_after_an_action_or_a_reload_does_not_take_the_console_down(
+    tasks_sim: SimServer, tmp_path: Path
+) -> None:
+    """The pause is applied and the task's re-read after it answers 500, then the list's too (ctrl+r):
+    both crashed the console with a traceback. Now the outcome is said, the read failure is in the bar
+    and the screen stays."""
+    from shipdeck.config.profile import Profile, Secret
+    from tests.api.hostile import SeenRequest, Writer, hostile_server, response
+
+    acting = next(
+        (t["id"], a["id"])
+        for t in (await get_json(tasks_sim, "miteos", "/tasks"))["tasks"]
+        for a in t["agents"]
+        if a["status"] == "acting" and t["status"] not in TERMINAL
+    )
+    task_id, agent_id = acting
+    paused: list[bool] = []
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        if request.method == "GET" and paused:
+            writer.write(response(500, b'{"detail": "maintenance"}'))  # every read after the pause fails
+            return
+        headers = {k: v for k, v in request.headers.items() if k in ("authorization", "idempotency-key")}
+        async with httpx.AsyncClient() as http:
+            real = await http.request(
+                request.method, tasks_sim.root + request.path, headers=headers, content=request.body
+            )
+        if request.method == "POST" and request.path.endswith("/pause"):
+            paused.append(True)
+        writer.write(response(real.status_code, real.content))
+
+    async with hostile_server(handler) as server:
+        profile = Profile(
+            "test", "miteos", server.url + "/v1", Secret(TOKENS["miteos"]), environment="sandbox"
+        )
+        app = ScreenHost(profile, tmp_path / "audit.jsonl", TasksScreen)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await tasks_screen(pilot)
+            screen.select(task_id, agent_id)
+            await pilot.press("z")
+            await eventually(lambda: any("Paused agent" in m for m in app.messages), what="the outcome")
+            await eventually(lambda: "(500)" in screen_text(app), what="the failed re-read in the bar")
+            await pilot.press("ctrl+r")
+            await eventually(
+                lambda: any(n.title == "Could not re-read the tasks" for n in app._notifications),
+                what="the failed reload said",
+            )
+            assert app.screen is screen and app.is_running
+    assert agent_in(await server_task(tasks_sim, task_id), agent_id)["status"] == "paused"

@@ -24,7 +24,6 @@ from shipdeck.api.errors import ProtocolError, ShipdeckError
 from shipdeck.config.open_changes import OpenChange
 from shipdeck.model import (
     PROMOTABLE_VERSION_STATES,
-    TERMINAL_TASK_STATES,
     Agent,
     Capabilities,
     Capability,
@@ -965,7 +964,7 @@ def plan_task_action(
         title=f"{TASK_VERBS[action]} {target}",
         summary=what or action.replace("-", " "),
         send=call,
-        identity=f"{action}:{target}:{reason or ''}",
+        identity=_task_identity(action, target, reason, instructions),
         reason=reason,
         details=dict(details or {}),
         check=check if in_effect is not None else None,
@@ -974,6 +973,18 @@ def plan_task_action(
         closes=lambda change: change.action in TASK_ACTIONS and change.identity.split(":")[1:2] == [target],
         done_text=done,
     )
+
+
+def _task_identity(action: str, target: str, reason: str | None, instructions: str | None) -> str:
+    """What makes a Tasks action "the same change": what is sent. An approval's answer carries its reason;
+    guidance its text (a digest of it); a pause, resume or cancel nothing but its target, so asking for
+    one again with another reason (which goes only to the audit) resends the first under its key."""
+    if action in APPROVAL_ANSWERS:
+        return f"{action}:{target}:{reason or ''}"
+    if action == "agent-guide":
+        digest = hashlib.blake2b((instructions or "").encode(), digest_size=8).hexdigest()
+        return f"{action}:{target}:{digest}"
+    return f"{action}:{target}:"
 
 
 def _agent_in(task: Task, agent_id: str) -> Agent:
@@ -1026,33 +1037,38 @@ def _task_action_in_effect(
 
 
 def _task_answer_agrees(action: str, target: str, agent_id: str | None) -> Confirms:
-    """The answer to a Tasks action is the agent (or task) after it: one about another agent, or one that
-    shows the action not taken (a cancelled agent still acting), leaves the outcome to a read-back. A bare
-    acknowledgement (no status) says nothing either way."""
+    """The answer to a Tasks action is the agent (or task) after it. Only one that shows the action taken
+    (the agent paused, the task cancelled, the agent no longer waiting on that approval) is taken as
+    done; anything else (another agent, a bare acknowledgement, the agent still acting) leaves the
+    outcome to reading the task back. Guidance leaves no trace to show, so its answer is taken."""
     subject = agent_id if action in APPROVAL_ANSWERS else target
 
     def agrees(result: Any) -> str | None:
-        if isinstance(result, Task):
+        if action == "agent-guide":
+            return None
+        if action == "task-cancel":
+            if not isinstance(result, Task):
+                return "is not a task"
             if result.id != subject:
                 return f"is about task {result.id}, not {subject}"
-            if action == "task-cancel" and result.status not in TERMINAL_TASK_STATES | {"unknown"}:
-                return f"shows the task still {result.status}"
-            return None
+            return None if result.status == "cancelled" else f"shows the task {result.status}, not cancelled"
         if not isinstance(result, Agent):
-            return None
+            return "is not an agent"
         if result.id != subject:
             return f"is about agent {result.id}, not {subject}"
         status = result.status
-        if action == "agent-pause" and status in STOPPED_AGENT_STATES | {"complete", "error"}:
-            return f"shows the agent {status}"
-        if action == "agent-resume" and status == "paused":
-            return "shows the agent still paused"
-        if action == "agent-cancel" and status in LIVE_AGENT_STATES:
-            return f"shows the agent still {status}"
+        if action == "agent-pause":
+            return None if status == "paused" else f"shows the agent {status}, not paused"
+        if action == "agent-resume":
+            return None if status in LIVE_AGENT_STATES - {"paused"} else f"shows the agent {status}"
+        if action == "agent-cancel":
+            return None if status in STOPPED_AGENT_STATES else f"shows the agent {status}, not stopped"
         pending = result.pending_approval
-        still_waiting = pending is not None and pending.id == target and pending.status == "pending"
-        if action in APPROVAL_ANSWERS and still_waiting:
+        if pending is not None and pending.id == target and pending.status == "pending":
             return f"still shows approval {target} waiting"
-        return None
+        moved_on = pending is not None and pending.id != target
+        if moved_on or status not in {"unknown", "waiting", "awaiting_approval"}:
+            return None
+        return f"shows the agent {status} (not past approval {target})"
 
     return agrees

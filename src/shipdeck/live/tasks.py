@@ -26,6 +26,8 @@ SNAPSHOT_LIMIT = 50
 # Concurrent get_task calls while re-reading: enough to be quick, few enough to respect rate limits.
 READ_CONCURRENCY = 6
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+# The longest pause before tasks that could not be read are read again.
+READ_RETRY_MAX = 10.0
 
 
 @dataclass(frozen=True)
@@ -147,17 +149,31 @@ class TasksLive:
         self._dirty: set[str] = set()
         self._changed = False
         self._read_gate = asyncio.Semaphore(READ_CONCURRENCY)
+        # After reads failed: how many times in a row, and when to try again (events are shown meanwhile).
+        self._failed_reads = 0
+        self._next_read_at = 0.0
 
     # -- reading ----------------------------------------------------------------------------------------
     async def snapshot(self) -> None:
         """Read every task (first ``snapshot_limit``) and the details of each, replacing the state."""
         page = await self.adapter.list_tasks(limit=self.snapshot_limit)
-        details = await asyncio.gather(*(self._read_task(task.id) for task in page.items))
+        details = await asyncio.gather(
+            *(self._read_task(task.id) for task in page.items), return_exceptions=True
+        )
         fresh = TasksState()
+        failure: str | None = None
         for listed, detailed in zip(page.items, details, strict=True):
+            if isinstance(detailed, ShipdeckError):
+                # Shown as listed, read again with the next updates (one unreadable task emptied the screen).
+                failure = failure or str(detailed)
+                self._dirty.add(listed.id)
+                detailed = None
+            elif isinstance(detailed, BaseException):
+                raise detailed
             fresh.put(detailed or listed)
         self.state = fresh
         self._changed = True
+        self._set_read_failure(failure)
 
     async def _read_task(self, task_id: str) -> Task | None:
         async with self._read_gate:
@@ -247,27 +263,48 @@ class TasksLive:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            try:
-                await self.flush()
-                if self._read_failure is not None:
-                    self._set_read_failure(None)
-                    await self.flush()  # say so now, not with the next change
-            except ShipdeckError as exc:
-                self._set_read_failure(str(exc))
+            await self.flush()
 
-    async def flush(self) -> None:
-        """Re-read dirty tasks and publish one update if anything changed."""
-        dirty, self._dirty = self._dirty, set()
-        try:
+    async def flush(self) -> str | None:
+        """Re-read dirty tasks and publish one update if anything changed (the tasks, new events, the
+        connection). A task that cannot be read is read again later, after a growing pause, and the rest
+        is shown meanwhile with the connection "down: <why>" (one failing task froze the whole screen,
+        still saying "live", and was re-read ten times a second). Returns the failure, None when all read."""
+        loop = asyncio.get_running_loop()
+        failure: str | None = None
+        if self._dirty and loop.time() >= self._next_read_at:
+            dirty, self._dirty = self._dirty, set()
             if "*" in dirty:
-                page = await self.adapter.list_tasks(limit=self.snapshot_limit)
                 dirty.discard("*")
-                dirty.update(task.id for task in page.items if task.id not in self.state.tasks)
-            if dirty:
-                await asyncio.gather(*(self.refresh_task(task_id) for task_id in dirty))
-        except ShipdeckError:
-            self._dirty |= dirty  # read again next time: the server may be back by then
-            raise
+                try:
+                    page = await self.adapter.list_tasks(limit=self.snapshot_limit)
+                    dirty.update(task.id for task in page.items if task.id not in self.state.tasks)
+                except ShipdeckError as exc:
+                    failure = str(exc)
+                    self._dirty.add("*")
+            ordered = sorted(dirty)
+            results = await asyncio.gather(
+                *(self.refresh_task(task_id) for task_id in ordered), return_exceptions=True
+            )
+            for task_id, result in zip(ordered, results, strict=True):
+                if isinstance(result, ShipdeckError):
+                    failure = failure or str(result)
+                    self._dirty.add(task_id)  # read again later: the server may be back by then
+                elif isinstance(result, BaseException):
+                    raise result
+            if failure is None:
+                self._failed_reads = 0
+            else:
+                self._failed_reads += 1
+                pause = self.interval * 2 ** min(self._failed_reads, 10)
+                self._next_read_at = loop.time() + min(pause, READ_RETRY_MAX)
+            self._set_read_failure(failure)
+        elif self._read_failure is not None:
+            failure = self._read_failure  # still waiting to read again
+        self._publish()
+        return failure
+
+    def _publish(self) -> None:
         if not (self._changed or self._new_events):
             return
         update = TasksUpdate(

@@ -61,7 +61,7 @@ def notify_outcome(screen: Screen[Any], outcome: ChangeOutcome) -> None:
     title, severity = OUTCOME_TOAST[outcome.status]
     text = outcome.message()
     if outcome.status is OutcomeStatus.UNKNOWN:
-        text += ". It is listed as pending (the header counts it; palette: Pending changes)."
+        text += ". It is listed as pending: ! shows the pending changes, on any screen."
     screen.notify(literal(text), title=f"{outcome.plan.action}: {title}", severity=severity, markup=False,
                   timeout=8 if outcome.applied else 15)  # fmt: skip
 

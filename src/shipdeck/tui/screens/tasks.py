@@ -20,6 +20,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.plans import plan_task_action
 from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
@@ -31,6 +32,7 @@ from shipdeck.tui.screens.screen_kit import (
     badge_environment,
     cell,
     cursor_key,
+    describe_error,
     fill_table,
     read_only_note,
     refused_because_read_only,
@@ -248,7 +250,9 @@ class TasksScreen(Screen[None]):
         async def go() -> None:
             outcome = await run_change(self, self.runner, plan)
             if outcome is not None and outcome.applied:
-                await self.live.refresh_task(task_id)
+                # Read back with the next update; a read that fails says so in the bar (it crashed the
+                # console when it was read here directly).
+                self.live.mark_dirty([task_id])
                 await self.live.flush()
 
         self.run_worker(go(), group="tasks-actions")
@@ -363,7 +367,11 @@ class TasksScreen(Screen[None]):
 
     def action_reload(self) -> None:
         async def reload() -> None:
-            await self.live.snapshot()
+            try:
+                await self.live.snapshot()
+            except ShipdeckError as exc:
+                self.notify(describe_error(exc), title="Could not re-read the tasks", severity="error")
+                self.live.mark_dirty(["*"])  # read again with the next updates
             await self.live.flush()
 
         self.run_worker(reload(), group="tasks-actions")
