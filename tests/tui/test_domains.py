@@ -10,6 +10,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from shipdeck.config.audit import read_audit
 from shipdeck.model import Deployment
 from shipdeck.model.validation import domain_problem
 from shipdeck.tui.screens.domains import DomainsScreen
@@ -128,6 +129,17 @@ async def test_failing_verification_says_what_is_wrong(domains_sim: SimServer, t
         await eventually(lambda: "Verification failed" in screen_text(app), what="failure shown")
         assert any("did not verify" in m for m in app.messages)
         assert "Check that these records exist" in screen_text(app)
+        # One toast, and not "done": the request went through, the domain did not verify (it said
+        # "domain.verify: done" over a second toast, and the audit said ok and nothing else).
+        verifies = [n for n in app._notifications if n.title.startswith("domain.verify")]
+        assert [(n.title, n.severity) for n in verifies] == [
+            ("domain.verify: sent, not in effect", "warning")
+        ]
+    outcomes = [
+        r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r.get("phase") == "outcome"
+    ]
+    verified = [r for r in outcomes if r["action"] == "domain.verify"]
+    assert "did not verify" in verified[-1]["details"]["not_in_effect"], verified
 
 
 async def test_invalid_name_is_refused_and_read_only_sends_nothing(

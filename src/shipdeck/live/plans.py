@@ -130,9 +130,18 @@ class ChangePlan:
     # What changes between the active version and the target, one plain line each (see version_diff):
     # the console's dialog and the CLI's preview print the same lines.
     diff: list[str] = field(default_factory=list)
+    # What the server's answer says of a change applied as a request but not in effect as wanted (a
+    # verification whose DNS records were not found): None when it is. The outcome says it, not "done".
+    shortfall: Callable[[Any], str | None] | None = None
+    # The done line from the answer (a domain's state after its verification), else done_text.
+    done_of: Callable[[Any], str | None] | None = None
 
     def done(self, result: Any) -> str:
-        return self.done_text or f"{self.title}: done"
+        short = self.shortfall(result) if self.shortfall is not None else None
+        if short is not None:
+            return f"{self.title}: sent, {short}"
+        said = self.done_of(result) if self.done_of is not None else None
+        return said or self.done_text or f"{self.title}: done"
 
 
 # -- versions ---------------------------------------------------------------------------------------------
@@ -861,8 +870,19 @@ def plan_domain_verify(deployment: Deployment, domain: Domain) -> ChangePlan:
         identity=f"domain.verify:{deployment.id}:{domain.id}",
         deployment=deployment,
         details={"domain": domain.name},
+        shortfall=_not_verified,
+        done_of=lambda result: (
+            f"{deployment.name}: {result.name} {result.status}" if isinstance(result, Domain) else None
+        ),
         done_text=f"{deployment.name}: verification of {domain.name} sent",
     )
+
+
+def _not_verified(result: Any) -> str | None:
+    """A verification the server answered as failed (its records not found): sent, not verified."""
+    if isinstance(result, Domain) and (result.health is Health.FAILED or result.error):
+        return f"but {result.name} did not verify: {result.error or result.status}"
+    return None
 
 
 def plan_domain_remove(deployment: Deployment, domain: Domain) -> ChangePlan:

@@ -610,6 +610,8 @@ class ChangeSession:
             item.outcome_written = True
             self._forget_open(plan)
             extra: dict[str, Any] = {"replayed": True} if replayed else {}
+            if plan.shortfall is not None and (short := plan.shortfall(result)) is not None:
+                extra["not_in_effect"] = short  # applied as a request; the audit says what it found
             if "health_before" in plan.details:
                 extra["health_before"] = plan.details["health_before"]
             self._write(

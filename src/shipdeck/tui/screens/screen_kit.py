@@ -59,6 +59,9 @@ OUTCOME_TOAST: dict[OutcomeStatus, tuple[str, Any]] = {
 def notify_outcome(screen: Screen[Any], outcome: ChangeOutcome) -> None:
     """Every change ends with one toast that says what became of it."""
     title, severity = OUTCOME_TOAST[outcome.status]
+    plan = outcome.plan
+    if outcome.applied and plan.shortfall is not None and plan.shortfall(outcome.result) is not None:
+        title, severity = "sent, not in effect", "warning"  # a verification that found no records
     text = outcome.message()
     if outcome.status is OutcomeStatus.UNKNOWN:
         text += ". It is listed as pending: ! shows the pending changes, on any screen."
