@@ -9,6 +9,7 @@ from textual.widgets import Sparkline, Static
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.widgets.deployments_table import column_widths, errors_cell
 from shipdeck.tui.widgets.health_view import marks_line
+from shipdeck.tui.widgets.versions_table import VersionsTable
 from tests.tui.console_host import (
     console_app,
     console_options,
@@ -119,6 +120,19 @@ async def test_after_a_rollback_the_row_says_how_its_error_rate_moves(tmp_path: 
             moving = monitor.movement(checkout.id)
             assert moving is not None and moving.before is not None and moving.before >= 0.05
             assert moving.latest is not None and moving.latest < 0.8 * moving.before
+
+            # Promote offered right after on the version just rolled back from (the Versions cursor starts
+            # on the newest): the dialog says that v5 failed its users when it was last live.
+            await pilot.press("v")
+            versions = screen.detail.query_one(VersionsTable)
+            await wait_for(pilot, lambda: versions.row_count > 1, what="the versions")
+            selected = screen.detail.selected_version
+            assert selected is not None and selected.number == 5, selected
+            await pilot.press("P")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the promote dialog")
+            dialog = "\n".join(str(w.render()) for w in app.screen.query(".confirm-warning").results(Static))
+            assert "v5 failed its users when it was last live" in dialog, dialog
+            await pilot.press("escape")
 
 
 async def test_the_health_tab_never_says_none_failing_before_it_read_the_routes() -> None:

@@ -28,7 +28,16 @@ from shipdeck.live.plans import (
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
 from shipdeck.model import Capability, Deployment, PublishRequest, Version
-from shipdeck.model.service_health import HealthDetail, change_health_line, movement_text, version_figures
+from shipdeck.model.service_health import (
+    LEVEL_FLAGS,
+    HealthDetail,
+    change_health_line,
+    format_age,
+    format_rate,
+    health_level,
+    movement_text,
+    version_figures,
+)
 from shipdeck.tui.screens.command_line import CommandLine, Resolved, completions, resolve
 from shipdeck.tui.screens.command_output import (
     bind_custom_commands,
@@ -235,6 +244,26 @@ class MainScreen(Screen[None]):
         serving = version_figures(health, current.number if current else None, serving=True)
         earlier = version_figures(health, target.number, serving=False)
         return [f"health:  {change_health_line(serving, earlier, now, target_label=target.label)}"]
+
+    def target_health_warning(self, plan: ChangePlan) -> str | None:
+        """The target of a rollback or promote failed its users when it was last live (the version just
+        rolled back from, offered again by the rule or by the Versions cursor): said before it is chosen."""
+        monitor, target = self.health, plan.to
+        if monitor is None or plan.deployment is None or target is None or target.number is None:
+            return None
+        health = monitor.watched_health(plan.deployment.id)
+        if health is None:
+            return None
+        earlier = version_figures(health, target.number, serving=False)
+        if earlier is None or earlier.live_until is None or earlier.error_rate is None:
+            return None
+        if health_level(earlier.error_rate) not in LEVEL_FLAGS:
+            return None
+        ago = format_age((self.clock() - earlier.live_until).total_seconds())
+        return (
+            f"{target.label} failed its users when it was last live ({ago} ago): "
+            f"{format_rate(earlier.error_rate)} errors"
+        )
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -744,6 +773,9 @@ class MainScreen(Screen[None]):
             lines += self.change_health_lines(plan.deployment, plan.current, plan.to)
         else:
             lines = [literal(plan.summary)]
+        warnings = list(plan.warnings)
+        if (unhealthy := self.target_health_warning(plan)) is not None:
+            warnings.insert(0, unhealthy)
         style = self.context.profile.confirm
         typed = style == "type" or (style is None and plan.into_production)
         name = plan.deployment.name if plan.deployment is not None else None
@@ -755,7 +787,7 @@ class MainScreen(Screen[None]):
             title=title,
             lines=lines,
             notes=[literal(note) for note in plan.notes],
-            warnings=[literal(warning) for warning in plan.warnings],
+            warnings=[literal(warning) for warning in warnings],
             confirm_label=confirm_label,
             environment=self._badge_environment(plan.environment),
             ask_reason=ask_reason,
