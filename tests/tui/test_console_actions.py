@@ -180,6 +180,11 @@ async def test_a_y_typed_right_behind_r_never_confirms_a_rollback(tmp_path: Path
             await pilot.press("tab", "y")
             assert app.screen is dialog, "a y on the hold box confirmed the rollback"
             assert not dialog.query_one("#confirm-reason", Input).has_focus
+            # Ticked or not reads in characters, not in colour alone (both were ▐X▌).
+            box = dialog.query_one("#confirm-hold")
+            assert "▐ ▌" in str(box.render()) and "X" not in str(box.render())
+            await pilot.press("space")
+            await wait_for(pilot, lambda: "▐X▌" in str(box.render()), what="the ticked box")
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is main_screen(app))
         assert http.mutations() == []

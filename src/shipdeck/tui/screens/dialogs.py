@@ -65,6 +65,13 @@ class HoldBox(Checkbox, inherit_bindings=False):
 
     BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
 
+    @property
+    def _button(self) -> Content:
+        # ▐X▌ ticked, ▐ ▌ not: Textual draws X for both and tells them apart by colour alone, which
+        # NO_COLOR, a 16-colour terminal over SSH or a tired eye does not show.
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super()._button
+
 
 class ConfirmDialog(ModalScreen[str | None]):
     """Confirm a previewed change. Answers the reason typed ('' if none) or None (cancelled).
