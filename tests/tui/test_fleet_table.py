@@ -143,3 +143,16 @@ async def test_the_fleets_ages_tick_as_the_lists_do() -> None:
         assert table.tick() == 0  # nothing changed yet
         clock[0] = NOW + timedelta(hours=2)
         assert table.tick() == 5, "the ages on screen were not repainted"
+
+
+def test_the_profile_column_fits_the_longest_profile_name_where_there_is_room() -> None:
+    """At 120 columns the PROFILE column's share cut the demo's own "miosa-production" to 15 cells."""
+    from shipdeck.tui.widgets.fleet_table import fleet_widths
+
+    for total in (80, 120, 200):
+        widths = fleet_widths(total, len("miosa-production"))
+        assert sum(widths) + len(widths) - 1 == total
+    assert fleet_widths(120, 16)[0] == 16 and fleet_widths(200, 16)[0] == 16
+    assert fleet_widths(120, 7)[0] == 10  # never under its minimum, and the rest goes to NAME
+    assert fleet_widths(120, 60)[0] == 24  # a very long name is cut, not the list
+    assert fleet_widths(80, 16)[3] >= 14  # at 80 columns NAME keeps its minimum

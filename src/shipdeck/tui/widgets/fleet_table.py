@@ -58,13 +58,29 @@ def _fleet_sort_key(profile: str, dep: Deployment) -> SortKey:
     return (f"{_RANK.get(dep.health, '2')}{dep.name.lower()}", profile)
 
 
-def fleet_widths(total: int) -> list[int]:
+PROFILE_COLUMN, URL_COLUMN = 0, 6
+PROFILE_WIDTH_MAX = 24
+
+
+def fleet_widths(total: int, longest_profile: int = 0) -> list[int]:
+    """The columns' widths at ``total`` cells. PROFILE is as wide as the longest profile name (up to
+    PROFILE_WIDTH_MAX) where the URL and then NAME have room to give: its share alone cut the demo's own
+    "miosa-production" to "miosa-producti…" at 120 columns."""
     gaps = len(FLEET_COLUMNS) - 1
     minimum = sum(width for _, width, _ in FLEET_COLUMNS)
     spare = max(0, total - minimum - gaps)
     shares = sum(share for _, _, share in FLEET_COLUMNS)
     widths = [width + spare * share // shares for _, width, share in FLEET_COLUMNS]
-    widths[3] += max(0, total - gaps - sum(widths))  # the rounding remainder to NAME
+    widths[NAME_COLUMN] += max(0, total - gaps - sum(widths))  # the rounding remainder to NAME
+    wanted = min(max(longest_profile, FLEET_COLUMNS[PROFILE_COLUMN][1]), PROFILE_WIDTH_MAX)
+    if widths[PROFILE_COLUMN] > wanted:
+        widths[NAME_COLUMN] += widths[PROFILE_COLUMN] - wanted
+        widths[PROFILE_COLUMN] = wanted
+    for giver in (URL_COLUMN, NAME_COLUMN):
+        need = wanted - widths[PROFILE_COLUMN]
+        give = max(0, min(need, widths[giver] - FLEET_COLUMNS[giver][1]))
+        widths[giver] -= give
+        widths[PROFILE_COLUMN] += give
     return widths
 
 
@@ -175,7 +191,7 @@ class FleetTable(DeploymentsTable):
         paint = super()._new_paint()
         return _Paint(
             width=paint.width,
-            widths=fleet_widths(paint.width),
+            widths=fleet_widths(paint.width, max((len(name) for name in self.providers), default=0)),
             base=paint.base,
             cursor=paint.cursor,
             health=paint.health,
