@@ -359,3 +359,50 @@ def test_the_list_the_health_tab_and_the_cli_use_one_word_for_a_level(rate: floa
     health = ServiceHealth(deployment_id="d", provider="miosa", error_rate=rate, p95_ms=100)
     shown = [errors_cell(rate, [rate], 20), str(summary_text(health)), health_cell(health)]
     assert all(word in text for text in shown), shown
+
+
+def test_after_a_rollback_the_movement_waits_for_the_new_versions_own_figures() -> None:
+    """Right after a good rollback v5 -> v4 the window still held v5's requests: "11.1% -> 11.7%, steady"
+    read as if it had not helped. Now it says "measuring" until the figures are v4's own."""
+
+    class State:
+        adapter = None
+        deployments: dict[str, None] = {"d": None}
+        watched: str | None = None
+        polling = False
+        timing = Timing()
+
+        @staticmethod
+        def touch(dep_id: str, detail: bool = False) -> None:
+            return None
+
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    switched = now - timedelta(seconds=20)
+    changes = [
+        VersionChange(at=now - timedelta(hours=1), version_number=5),
+        VersionChange(at=switched, version_number=4),
+    ]
+    monitor = live_health.HealthMonitor(State(), now=lambda: 0.0)  # type: ignore[arg-type]
+    monitor.latest["d"] = ServiceHealth(deployment_id="d", provider="miosa", error_rate=0.111)
+    monitor.expect_change("d", target_number=4)
+    mixed = ServiceHealth(
+        deployment_id="d",
+        provider="miosa",
+        error_rate=0.117,
+        as_of=now,
+        window_s=300,
+        version_changes=changes,
+        series=[HealthPoint(at=now - timedelta(minutes=2), error_rate=0.12)],
+    )
+    monitor._record("d", mixed)
+    moving = monitor.movement("d")
+    assert moving is not None and moving.direction() == "measuring"
+    later = now + timedelta(minutes=3)
+    own = mixed.model_copy(
+        update={
+            "as_of": later,
+            "series": [HealthPoint(at=switched + timedelta(minutes=m), error_rate=0.004) for m in (2, 3)],
+        }
+    )
+    monitor._record("d", own)
+    assert moving.direction() == "falling" and moving.latest == pytest.approx(0.004)

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 from shipdeck.api.context import background_reads
 from shipdeck.api.errors import BudgetReserved, NotFound, ShipdeckError, UnsupportedAction
 from shipdeck.model import Capability
-from shipdeck.model.service_health import HealthDetail, ServiceHealth
+from shipdeck.model.service_health import HealthDetail, ServiceHealth, version_figures
 
 if TYPE_CHECKING:
     from shipdeck.live.plans import ChangePlan
@@ -69,6 +69,9 @@ class Movement:
     latest: float | None = None
     on_settled: Settled | None = None
     read_at: float = 0.0
+    # The version the change put live: its own figures, not a window that still holds the one before
+    # ("errors 11.1% -> 11.7%, steady" right after a good rollback). None (a publish): the window's rate.
+    target_number: int | None = None
 
     def direction(self) -> str:
         if self.before is None or self.latest is None:
@@ -169,12 +172,18 @@ class HealthMonitor:
         self._watched_read_at = self._detail_read_at = None
         self._wake.set()
 
-    def expect_change(self, deployment_id: str, on_settled: Settled | None = None) -> ServiceHealth | None:
-        """The user just rolled back, promoted or published: follow how the error rate moves, and after
-        ``health_settle`` seconds hand the figures to ``on_settled``. Returns the figures before."""
+    def expect_change(
+        self, deployment_id: str, on_settled: Settled | None = None, *, target_number: int | None = None
+    ) -> ServiceHealth | None:
+        """The user just rolled back, promoted or published: follow how the error rate moves (of version
+        ``target_number`` when known), and after ``health_settle`` seconds hand the figures to
+        ``on_settled``. Returns the figures before."""
         current = self.latest.get(deployment_id)
         self.movements[deployment_id] = Movement(
-            before=current.error_rate if current else None, started=self.now(), on_settled=on_settled
+            before=current.error_rate if current else None,
+            started=self.now(),
+            on_settled=on_settled,
+            target_number=target_number,
         )
         self._wake.set()
         return current
@@ -440,7 +449,12 @@ class HealthMonitor:
             trend.append(health.error_rate)
         moving = self.movements.get(dep_id)
         if moving is not None and health is not None:
-            moving.latest = health.error_rate
+            if moving.target_number is None:
+                moving.latest = health.error_rate
+            else:
+                # None until the figures are the new version's own: the direction says "measuring".
+                own = version_figures(health, moving.target_number, serving=True)
+                moving.latest = own.error_rate if own is not None else None
         if previous != health:
             self.state.touch(dep_id)
 
@@ -470,4 +484,5 @@ def follow_health(live: LiveState, session: ChangeSession, outcome: ChangeOutcom
     def settled(health: ServiceHealth | None) -> None:
         session.record_health_after(outcome, health.as_json() if health else None, after_s=after_s)
 
-    monitor.expect_change(deployment.id, settled)
+    target = outcome.plan.to
+    monitor.expect_change(deployment.id, settled, target_number=target.number if target else None)
