@@ -291,10 +291,39 @@ async def test_after_the_settle_time_the_figures_are_handed_over_once(fresh_sim:
         await eventually(lambda: any(d.name == "checkout-api" for d in live.deployments.values()))
         checkout = next(d.id for d in live.deployments.values() if d.name == "checkout-api")
         await eventually(lambda: monitor.error_rate(checkout) is not None)
-        monitor.expect_change(checkout, lambda health: settled.append(health.error_rate if health else None))
+        after: list[float] = []
+
+        def on_settled(health: ServiceHealth | None, after_s: float) -> None:
+            settled.append(health.error_rate if health else None)
+            after.append(after_s)
+
+        monitor.expect_change(checkout, on_settled)
         await eventually(lambda: settled)
         assert monitor.movement(checkout) is None
         assert len(settled) == 1 and (settled[0] or 0) >= 0.05
+        assert after[0] >= FAST_HEALTH.health_settle
+
+
+def test_a_second_change_within_the_window_settles_the_first_with_the_figures_it_had() -> None:
+    """Rollback, then a promote two minutes later: the rollback's "health after" was never recorded
+    (the audit kept only the promote's). Now it is handed over at the second change, with its time."""
+
+    class State:
+        adapter = None
+        deployments: dict[str, None] = {"d": None}
+        watched: str | None = None
+        polling = False
+        timing = Timing()
+
+    clock = [0.0]
+    monitor = live_health.HealthMonitor(State(), now=lambda: clock[0])  # type: ignore[arg-type]
+    monitor.latest["d"] = ServiceHealth(deployment_id="d", provider="miosa", error_rate=0.12)
+    handed: list[tuple[str, float | None, float]] = []
+    monitor.expect_change("d", lambda h, s: handed.append(("rollback", h.error_rate if h else None, s)))
+    clock[0] = 120.0
+    monitor.latest["d"] = ServiceHealth(deployment_id="d", provider="miosa", error_rate=0.004)
+    monitor.expect_change("d", lambda h, s: handed.append(("promote", h.error_rate if h else None, s)))
+    assert handed == [("rollback", 0.004, 120.0)]
 
 
 async def test_a_row_on_screen_never_read_does_not_wait_a_batch_interval(fresh_sim: SimServer) -> None:

@@ -57,7 +57,8 @@ POLLING_SHARE = 1 / 3  # of the bucket's rate while the push stream is down
 CONCURRENCY = 4
 TREND_POINTS = 12  # error rates kept per deployment for the list's trend
 
-Settled = Callable[[ServiceHealth | None], None]
+# The figures some seconds after a change (health_settle, or less when another change of the row came first).
+Settled = Callable[[ServiceHealth | None, float], None]
 
 
 @dataclass
@@ -179,6 +180,11 @@ class HealthMonitor:
         ``target_number`` when known), and after ``health_settle`` seconds hand the figures to
         ``on_settled``. Returns the figures before."""
         current = self.latest.get(deployment_id)
+        earlier = self.movements.get(deployment_id)
+        if earlier is not None and earlier.on_settled is not None:
+            # The change before this one is settled now, with the figures it had until this one: the
+            # audit lost its "health after" row when a second change of the row came within the window.
+            earlier.on_settled(current, self.now() - earlier.started)
         self.movements[deployment_id] = Movement(
             before=current.error_rate if current else None,
             started=self.now(),
@@ -371,7 +377,7 @@ class HealthMonitor:
             if now - moving.started >= timing.health_settle:
                 del self.movements[dep_id]
                 if moving.on_settled is not None:
-                    moving.on_settled(self.latest.get(dep_id))
+                    moving.on_settled(self.latest.get(dep_id), now - moving.started)
                 self.state.touch(dep_id, detail=True)
             elif now - moving.read_at >= timing.health_settle_interval:
                 moving.read_at = now
@@ -479,9 +485,8 @@ def follow_health(live: LiveState, session: ChangeSession, outcome: ChangeOutcom
     monitor, deployment = live.health, outcome.plan.deployment
     if monitor is None or deployment is None:
         return
-    after_s = live.timing.health_settle
 
-    def settled(health: ServiceHealth | None) -> None:
+    def settled(health: ServiceHealth | None, after_s: float) -> None:
         session.record_health_after(outcome, health.as_json() if health else None, after_s=after_s)
 
     target = outcome.plan.to
