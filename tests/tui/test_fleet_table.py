@@ -47,8 +47,10 @@ def from_scratch(table: FleetTable, rates: dict[str, float], *, by_rate: bool = 
     def urgency(key: str) -> tuple[int, float]:
         dep = rows[key]
         assert dep is not None
-        if by_rate:  # `s`: by error rate alone, highest first; rows without a figure after them
-            return (0, -rates[key]) if key in rates else (1, 0.0)
+        if by_rate:  # `s`: failed first, then by error rate, highest first; rows without a figure after
+            if dep.health is Health.FAILED:
+                return (0, 0.0)
+            return (1, -rates[key]) if key in rates else (2, 0.0)
         if dep.health is Health.FAILED:
             return (0, 0.0)
         rate = rates.get(key)

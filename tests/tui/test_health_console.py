@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.widgets import Sparkline, Static
 
+from shipdeck.model import Health
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.widgets.deployments_table import column_widths, errors_cell
 from shipdeck.tui.widgets.health_view import marks_line
@@ -40,9 +41,14 @@ async def test_errors_first_key_and_health_tab(tmp_path: Path) -> None:
             assert table.highlighted is not None and table.highlighted.name != "checkout-api"
             await pilot.press("s")
             await wait_for(pilot, lambda: table.highlighted is not None)
-            first = table._rows[table.visible_ids[0]]
+            # The failed rows first (billing-api's build failed: no error rate, it sank to the bottom),
+            # then the highest error rate: checkout-api.
+            rows = [table._rows[i] for i in table.visible_ids]
+            failed = [d.name for d in rows if d.health is Health.FAILED]
+            assert [d.name for d in rows[: len(failed)]] == failed and "billing-api" in failed
+            first = rows[len(failed)]
             assert first.name == "checkout-api"
-            rates = [monitor.error_rate(i) for i in table.visible_ids]
+            rates = [monitor.error_rate(d.id) for d in rows[len(failed) :]]
             known = [r for r in rates if r is not None]
             assert known == sorted(known, reverse=True)
             await pilot.press("s")

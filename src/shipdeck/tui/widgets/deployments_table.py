@@ -406,13 +406,17 @@ class DeploymentsTable(ScrollView, can_focus=True):
             self._reindex()
 
     def _rank_of(self, key: str) -> tuple[float, ...] | None:
-        """Why a row goes ahead of the state order (lowest first), or None. With `s`: a known error rate,
-        highest first; rows without a figure keep the state order after them."""
+        """Why a row goes ahead of the state order (lowest first), or None. With `s`: failed rows first
+        (as the fleet lists them; a failed build has no error rate, so it sank to the bottom), then a
+        known error rate, highest first; rows without a figure keep the state order after them."""
         source = self.health_source
         if not self.unhealthy_first or source is None:
             return None
+        dep = self._rows.get(key)
+        if dep is not None and dep.health is Health.FAILED:
+            return (0, 0.0)
         read = source(key)
-        return None if read is None or read[0] is None else (-read[0],)
+        return None if read is None or read[0] is None else (1, -read[0])
 
     def _state_key(self, key: str) -> tuple[SortKey, str]:
         """A row's place in the state order (the key ``_order`` holds)."""
