@@ -227,7 +227,7 @@ class EnvEditorScreen(Screen[None]):
         if self.staged:
             text = f"{len(self.staged)} staged change(s), not sent yet: s to review and apply, u to unstage."
         else:
-            text = "No staged changes. a add · enter edit (M multi-line) · d delete."
+            text = "No staged changes. a add · c or enter edit (M multi-line) · d or del delete."
         self.query_one("#env-status", Static).update(Content(literal(f"{text} {extra}".strip())))
 
     @property
@@ -346,7 +346,7 @@ class EnvEditorScreen(Screen[None]):
         if refused_because_read_only(self, self.runner, "env-set"):
             return
         if not self.staged:
-            self.notify("Nothing staged: a adds, enter changes, d deletes.", severity="warning")
+            self.notify("Nothing staged: a adds, c or enter changes, d or del deletes.", severity="warning")
             return
 
         def decided(apply: bool | None) -> None:
