@@ -76,9 +76,19 @@ async def test_errors_first_key_and_health_tab(tmp_path: Path) -> None:
             lists = str(screen.query_one("#health-lists", Static).render())
             assert "/api/checkout" in lists and "latest failing requests" in lists
             await pilot.press("h")
+
+            def title() -> str:
+                return str(screen.query_one("#health-errors-title", Static).render())
+
+            # Until the 24 hours are read the chart says it still draws the hour (it said "last 24 h" over
+            # the hour's series for a minute).
+            assert title().startswith("error rate, last hour; 24 h: reading…"), title()
             await wait_for(pilot, lambda: monitor.detail is not None and monitor.detail_span == "24h")
             await wait_for(
                 pilot, lambda: monitor.detail is not None and len(monitor.detail.health.series) == 96
+            )
+            await wait_for(
+                pilot, lambda: title().startswith("error rate, last 24 h ("), what="the 24 h title"
             )
 
 

@@ -194,6 +194,12 @@ class HealthMonitor:
         self._wake.set()
         return current
 
+    def span_shown(self, deployment_id: str) -> str:
+        """The span of the series held for a deployment: the detail's when it is this one's, else the
+        hour of its last read (``h`` asks for 24 h at once; the figures come with the next read)."""
+        held = self._detail_for
+        return held[1] if held is not None and held[0] == deployment_id and self.detail is not None else "1h"
+
     def movement(self, deployment_id: str) -> Movement | None:
         return self.movements.get(deployment_id)
 

@@ -305,7 +305,8 @@ class MainScreen(Screen[None]):
             detail,
             unavailable=monitor.unavailable,
             movement=movement,
-            span=monitor.detail_span,
+            span=monitor.span_shown(current.id) if current is not None else "1h",
+            wanted_span=monitor.detail_span,
             lists_read=lists_read,
         )
 

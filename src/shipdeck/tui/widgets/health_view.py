@@ -34,6 +34,7 @@ from shipdeck.tui.widgets.static_text import set_text
 LEVEL_WORDS = {**LEVEL_FLAGS, "ok": "ok", "unknown": "no requests"}
 ROUTES_SHOWN = 3
 FAILING_SHOWN = 3
+SPAN_WORDS = {"1h": "last hour", "24h": "last 24 h"}
 
 
 def summary_text(health: ServiceHealth | None, movement: str | None = None) -> Text:
@@ -117,6 +118,7 @@ class HealthView(VerticalScroll):
         loading: bool = False,
         movement: str | None = None,
         span: str = "1h",
+        wanted_span: str | None = None,
         lists_read: bool = True,
     ) -> None:
         self.detail = detail
@@ -143,7 +145,10 @@ class HealthView(VerticalScroll):
         points = health.series
         rates = [p.error_rate for p in points if p.error_rate is not None]
         p95s = [p.p95_ms for p in points if p.p95_ms is not None]
-        label = "last 24 h" if span == "24h" else "last hour"
+        label = SPAN_WORDS.get(span, "last hour")
+        if wanted_span is not None and wanted_span != span:
+            # h relabelled the chart at once while it still drew the other span's series.
+            label += f"; {SPAN_WORDS.get(wanted_span, wanted_span).removeprefix('last ')}: reading…"
         set_text(
             self.query_one("#health-errors-title", Static),
             f"error rate, {label} ({_range(rates, format_rate)}; h: 1 h / 24 h)",
