@@ -63,8 +63,9 @@ async def add_domain(pilot: Pilot[Any], name: str) -> None:
 
 
 async def test_add_shows_records_copies_them_then_verify_and_remove(
-    domains_sim: SimServer, tmp_path: Path
+    domains_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("shipdeck.tui.screens.domains.DOMAIN_REREAD_SECONDS", 0.3)
     dep = await a_deployment(domains_sim)
     name = "shop.example.com"
     app = host(domains_sim, tmp_path, dep)
@@ -93,6 +94,12 @@ async def test_add_shows_records_copies_them_then_verify_and_remove(
             return status in ("verified", "active")
 
         await eventually(verified, what="domain verified on the server")
+        # Verified, then active once its certificate is issued: the open screen follows it (it said
+        # "verified" until ctrl+r), and says "Active" only then.
+        await eventually(
+            lambda: any(line.startswith("Active: traffic") for line in screen.detail_lines()),
+            what="the screen following the domain to active",
+        )
 
         # Remove: a wrong name is refused (the text stays), the right one removes it.
         await pilot.press("D")

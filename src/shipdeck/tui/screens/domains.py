@@ -42,6 +42,11 @@ def zone_lines(domain: Domain) -> list[str]:
 STYLES = Path(__file__).with_suffix(".tcss")
 
 
+# Re-read the list this often while a domain is on its way to active (a few requests a minute at most).
+DOMAIN_REREAD_SECONDS = 10.0
+SETTLING_DOMAIN_STATES = frozenset({"verified", "verifying", "provisioning_tls"})
+
+
 class DomainsScreen(Screen[None]):
     CSS_PATH = STYLES
     BINDINGS = [
@@ -82,6 +87,13 @@ class DomainsScreen(Screen[None]):
         self.table.show_message("loading…")
         self.table.focus()
         self.action_reload()
+        # A domain on its way (verified, waiting for its certificate; a provider still looking its records
+        # up) is re-read while the screen is open: it said "verified" long after the server said active.
+        self.set_interval(DOMAIN_REREAD_SECONDS, self._reread_settling)
+
+    def _reread_settling(self) -> None:
+        if any(d.status in SETTLING_DOMAIN_STATES for d in self.domains):
+            self.run_worker(self._load(), group="domains-load", exclusive=True)
 
     # -- data -------------------------------------------------------------------------------------------
     def action_reload(self) -> None:
@@ -96,6 +108,9 @@ class DomainsScreen(Screen[None]):
                 self.table.show_message("could not read the domains (ctrl+r reads them again)")
             return
         self.domains, self.domains_total = listed[:MAX_LIST_KEPT], len(listed)
+        # A verification answer stands until the list says something else of the domain (it is newer).
+        now = {d.id: d.status for d in self.domains}
+        self.last_verify = {i: d for i, d in self.last_verify.items() if now.get(i) == d.status}
         cap = self.query_one("#domains-cap", Static)
         cap.update(cap_line(len(self.domains), self.domains_total, "domains"))
         cap.set_class(self.domains_total <= len(self.domains), "-hidden")
@@ -126,8 +141,11 @@ class DomainsScreen(Screen[None]):
             reason = (verified.error or "the DNS records were not found").rstrip(".")
             lines.append(f"Verification failed: {reason}.")
             lines.append("Check that these records exist at your DNS provider, then press v again:")
-        elif verified.status in ("verified", "active"):
-            lines.append("Verified: traffic for this name reaches the deployment.")
+        elif verified.status == "active":
+            lines.append("Active: traffic for this name reaches the deployment.")
+        elif verified.status == "verified":
+            # Miosa: the DNS records were found; the name serves once its certificate is issued (active).
+            lines.append("Verified: the records were found; it is active once its certificate is issued.")
         elif verified.status in ("verifying", "provisioning_tls"):
             # Mixpeek: its worker looks the TXT record up, then provisions the certificate.
             step = (
