@@ -72,7 +72,7 @@ async def test_add_shows_the_txt_record_then_verify_goes_active(
 
         await eventually(active, what="domain active on the server")
         await pilot.press("v")
-        await eventually(lambda: "Verified: traffic" in screen_text(app), what="active shown")
+        await eventually(lambda: "Active: traffic" in screen_text(app), what="active shown")
 
 
 def stage_domain(name: str) -> Callable[[Pilot[Any]], Any]:
