@@ -164,3 +164,24 @@ def test_profiles_are_decided_by_the_rng_seed_and_traffic_drains_to_the_new_vers
     assert traffic.window(10_000.0, 30)["error_rate"] >= 0.05
     assert traffic.window(10_060.0, 30)["error_rate"] < 0.01
     assert traffic.window(10_060.0, 30) == traffic.window(10_060.0, 30)
+
+
+def test_a_rolled_back_versions_errors_stay_on_its_failing_route() -> None:
+    """v5 failed /api/checkout for 40 minutes and was rolled back 20 minutes ago: the hour's top failing
+    routes put its errors on every route alike (the version mix at the window's end has no bad version)."""
+    routes = (("GET", "/"), ("POST", "/api/checkout"), ("GET", "/api/products"))
+    bad = metrics.bad_profile(7, "v5", routes)
+    bad = metrics.Profile(bad.error_rate, bad.p50_ms, bad.p95_ms, bad.p99_ms, ("/api/checkout",))
+    end = 100_000.0
+    traffic = metrics.Traffic(
+        key="miosa:dep_checkout",
+        rng_seed=7,
+        rpm=1000,
+        routes=routes,
+        switches=[(end - 7200, "v4"), (end - 3600, "v5"), (end - 1200, "v4")],
+        profiles={"v4": metrics.healthy_profile(7, "v4"), "v5": bad},
+    )
+    stats = {row["route"]: row for row in traffic.route_stats(end, 3600)}
+    checkout = stats["/api/checkout"]["error_rate"]
+    others = [stats[path]["error_rate"] for path in ("/", "/api/products")]
+    assert checkout is not None and all(rate is not None and checkout > 3 * rate for rate in others), stats

@@ -158,6 +158,9 @@ def default_routes(rng_seed: int, key: str) -> tuple[tuple[str, str], ...]:
 
 # ------------------------------------------------------------------------------------------- traffic
 
+# Moments of a window at which the version mix is sampled to place its errors on routes.
+ROUTE_MIX_SAMPLES = 12
+
 
 @dataclass
 class Traffic:
@@ -262,14 +265,20 @@ class Traffic:
     def route_stats(self, end: float, seconds: float) -> list[dict[str, Any]]:
         totals = self.window(end, seconds)
         requests, errors = totals["requests"], totals["errors"]
-        shares = self.mix(end)
+        # The share of the window's errors that bad versions made, over the whole window: the mix at its
+        # end alone forgot a bad version rolled back minutes ago, and its errors spread over every route.
         failing: set[str] = set()
-        bad_share = 0.0
-        for version, share in shares.items():
-            profile = self.profile(version)
-            if profile.failing_routes:
-                failing.update(profile.failing_routes)
-                bad_share += share
+        bad_errors = all_errors = 0.0
+        for step in range(ROUTE_MIX_SAMPLES):
+            moment = end - seconds * (step + 0.5) / ROUTE_MIX_SAMPLES
+            for version, share in self.mix(moment).items():
+                profile = self.profile(version)
+                made = share * profile.error_rate
+                all_errors += made
+                if profile.failing_routes:
+                    failing.update(profile.failing_routes)
+                    bad_errors += made
+        bad_share = bad_errors / all_errors if all_errors else 0.0
         weights = self.route_weights()
         failing_weight = sum(w for (_, path), w in zip(self.routes, weights, strict=True) if path in failing)
         out: list[dict[str, Any]] = []
