@@ -304,19 +304,26 @@ async def test_after_the_settle_time_the_figures_are_handed_over_once(fresh_sim:
         assert after[0] >= FAST_HEALTH.health_settle
 
 
+class OneRow:
+    """The live state a monitor of one deployment "d" needs, without a server (its reads are fed in)."""
+
+    adapter = None
+    deployments: dict[str, None] = {"d": None}
+    watched: str | None = None
+    polling = False
+    timing = Timing()
+
+    @staticmethod
+    def touch(dep_id: str, detail: bool = False) -> None:
+        return None
+
+
 def test_a_second_change_within_the_window_settles_the_first_with_the_figures_it_had() -> None:
     """Rollback, then a promote two minutes later: the rollback's "health after" was never recorded
     (the audit kept only the promote's). Now it is handed over at the second change, with its time."""
 
-    class State:
-        adapter = None
-        deployments: dict[str, None] = {"d": None}
-        watched: str | None = None
-        polling = False
-        timing = Timing()
-
     clock = [0.0]
-    monitor = live_health.HealthMonitor(State(), now=lambda: clock[0])  # type: ignore[arg-type]
+    monitor = live_health.HealthMonitor(OneRow(), now=lambda: clock[0])  # type: ignore[arg-type]
     monitor.latest["d"] = ServiceHealth(deployment_id="d", provider="miosa", error_rate=0.12)
     handed: list[tuple[str, float | None, float]] = []
     monitor.expect_change("d", lambda h, s: handed.append(("rollback", h.error_rate if h else None, s)))
@@ -394,24 +401,13 @@ def test_after_a_rollback_the_movement_waits_for_the_new_versions_own_figures() 
     """Right after a good rollback v5 -> v4 the window still held v5's requests: "11.1% -> 11.7%, steady"
     read as if it had not helped. Now it says "measuring" until the figures are v4's own."""
 
-    class State:
-        adapter = None
-        deployments: dict[str, None] = {"d": None}
-        watched: str | None = None
-        polling = False
-        timing = Timing()
-
-        @staticmethod
-        def touch(dep_id: str, detail: bool = False) -> None:
-            return None
-
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     switched = now - timedelta(seconds=20)
     changes = [
         VersionChange(at=now - timedelta(hours=1), version_number=5),
         VersionChange(at=switched, version_number=4),
     ]
-    monitor = live_health.HealthMonitor(State(), now=lambda: 0.0)  # type: ignore[arg-type]
+    monitor = live_health.HealthMonitor(OneRow(), now=lambda: 0.0)  # type: ignore[arg-type]
     monitor.latest["d"] = ServiceHealth(deployment_id="d", provider="miosa", error_rate=0.111)
     monitor.expect_change("d", target_number=4)
     mixed = ServiceHealth(

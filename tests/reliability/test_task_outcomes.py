@@ -20,8 +20,8 @@ import pytest
 from shipdeck.api.factory import make_adapter
 from shipdeck.config.audit import read_audit
 from shipdeck.config.profile import Profile, Secret
-from shipdeck.live.plans import plan_task_action
-from shipdeck.live.session import ChangeSession, OutcomeStatus
+from shipdeck.live.plans import ChangePlan, plan_task_action
+from shipdeck.live.session import ChangeOutcome, ChangeSession, OutcomeStatus
 from tests.api.hostile import SeenRequest, Writer, hostile_server, response
 from tests.conftest import MITEOS_TOKEN
 from tests.simproc import SimServer, running_sim
@@ -104,6 +104,22 @@ def phases(audit: Path, action: str) -> list[tuple[str, Any]]:
     return [(r["phase"], r.get("outcome")) for r in rows]
 
 
+def approval_plan(task_id: str, agent_id: str, approval_id: str) -> ChangePlan:
+    return plan_task_action(
+        "approval-approve", approval_id, task_id=task_id, agent_id=agent_id, done="Approved"
+    )
+
+
+async def approve_behind(
+    sim: SimServer, tmp_path: Path, answer: bytes, *, forward: bool, settle_for: float
+) -> ChangeOutcome:
+    """Approve the seed's pending approval through a server that answers it with ``answer``."""
+    task_id, agent_id, approval_id = waiting_approval(sim)
+    path = f"/agents/{agent_id}/approve/{approval_id}"
+    async with session_behind(sim, tmp_path, path, answer, forward=forward) as session:
+        return await session.execute(approval_plan(task_id, agent_id, approval_id), settle_for=settle_for)
+
+
 async def test_a_pause_answered_with_another_agent_is_read_back_before_it_is_called_done(
     own_sim: SimServer, tmp_path: Path
 ) -> None:
@@ -180,13 +196,8 @@ async def test_an_approval_answered_with_a_bare_acknowledgement_is_unknown(
     own_sim: SimServer, tmp_path: Path
 ) -> None:
     """Approve answered 200 {} and nothing changed: not "Approved"."""
-    task_id, agent_id, approval_id = waiting_approval(own_sim)
-    path = f"/agents/{agent_id}/approve/{approval_id}"
-    async with session_behind(own_sim, tmp_path, path, response(200, b"{}"), forward=False) as session:
-        plan = plan_task_action(
-            "approval-approve", approval_id, task_id=task_id, agent_id=agent_id, done="Approved"
-        )
-        outcome = await session.execute(plan, settle_for=1.0)
+    task_id, _agent_id, approval_id = waiting_approval(own_sim)
+    outcome = await approve_behind(own_sim, tmp_path, response(200, b"{}"), forward=False, settle_for=1.0)
     assert outcome.status is OutcomeStatus.UNKNOWN, outcome
     assert [a["id"] for a in task(own_sim, task_id)["approvals"]] == [approval_id]
 
@@ -200,12 +211,7 @@ async def test_an_approval_answered_but_still_shown_waiting_is_unknown(
     agent = next(a for a in task(own_sim, task_id)["agents"] if a["id"] == agent_id)
     assert agent["pending_approval"]["id"] == approval_id
     answer = response(200, json.dumps({"agent": agent}).encode())
-    path = f"/agents/{agent_id}/approve/{approval_id}"
-    async with session_behind(own_sim, tmp_path, path, answer, forward=False) as session:
-        plan = plan_task_action(
-            "approval-approve", approval_id, task_id=task_id, agent_id=agent_id, done="Approved"
-        )
-        outcome = await session.execute(plan, settle_for=1.0)
+    outcome = await approve_behind(own_sim, tmp_path, answer, forward=False, settle_for=1.0)
     assert outcome.status is OutcomeStatus.UNKNOWN, outcome
     assert f"still shows approval {approval_id} waiting" in str(outcome.error)
     assert [a["id"] for a in task(own_sim, task_id)["approvals"]] == [approval_id]
@@ -220,14 +226,10 @@ async def test_an_approval_whose_answer_is_spoiled_is_settled_by_the_servers_rep
     task_id, agent_id, approval_id = waiting_approval(own_sim)
     agent = next(a for a in task(own_sim, task_id)["agents"] if a["id"] == agent_id)
     answer = response(200, json.dumps({"agent": agent}).encode())
-    path = f"/agents/{agent_id}/approve/{approval_id}"
-    async with session_behind(own_sim, tmp_path, path, answer, forward=True) as session:
-        plan = plan_task_action(
-            "approval-approve", approval_id, task_id=task_id, agent_id=agent_id, done="Approved"
-        )
-        first = await session.execute(plan, settle_for=0.0)
-        assert first.status is OutcomeStatus.UNKNOWN, first
+    first = await approve_behind(own_sim, tmp_path, answer, forward=True, settle_for=0.0)
+    assert first.status is OutcomeStatus.UNKNOWN, first
     assert task(own_sim, task_id)["approvals"] == []
+    plan = approval_plan(task_id, agent_id, approval_id)
     keys = {r.get("idempotency_key") for r in posts(own_sim, f"/approve/{approval_id}")}
     assert len(keys) == 1
     # A second run resends it: the sim replays the answer it stored (the relay passes this one through).
