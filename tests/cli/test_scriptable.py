@@ -298,9 +298,11 @@ def test_promote(capsys: pytest.CaptureFixture[str], own: SimServer) -> None:
     dep, versions = rollbackable(capsys)
     not_active_ready = [v for v in versions if v["state"] == "ready" and v["id"] != dep["active_version_id"]]
     target = not_active_ready[0]
-    result = shipdeck(capsys, "promote", dep["name"], target["id"], "--yes")
+    result = shipdeck(capsys, "promote", dep["name"], target["id"], "--reason", "hotfix back", "--yes")
     assert result.code == 0, result.err
     assert f"promoted {dep['name']}" in result.out and f"-> v{target['number']}" in result.out
+    intent = next(r for r in audit_records() if r["phase"] == "intent" and r["action"] == "promote")
+    assert intent["reason"] == "hotfix back"  # as a rollback's: why, in the audit log
     status = as_json(shipdeck(capsys, "status", dep["id"], "--json"))
     assert status["deployment"]["active_version_id"] == target["id"]
     not_ready = [v for v in versions if v["state"] != "ready"]

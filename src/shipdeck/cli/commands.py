@@ -522,6 +522,7 @@ async def cmd_promote(ctx: CommandContext) -> int:
         plan = plan_promote(dep, versions, ctx.args.version, replaced=replaced, environment=environment)
     except NothingToDo as exc:
         raise _refusal(exc) from None
+    plan.reason = ctx.args.reason
     _preview(ctx, plan)
     asked = ctx.confirm("promote", f"{plan.title} to live ({plan.summary})?")
     outcome = await execute(ctx, plan, recheck=asked)

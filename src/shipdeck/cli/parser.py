@@ -247,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "version", type=_reference, metavar="VERSION", help="version id or number (v12 or 12)"
     )
+    promote.add_argument("--reason", metavar="TEXT", help="why (kept in the audit log)")
 
     publish = add(
         "publish", "publish a sandbox as a new version of a deployment", json_flag, yes_flag, env_flag

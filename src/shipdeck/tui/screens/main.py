@@ -862,9 +862,11 @@ class MainScreen(Screen[None]):
 
         def confirmed(answer: str | None) -> None:
             if answer is not None:
+                plan.reason = answer or None  # the reason typed, for the audit log (as a rollback's)
                 self.start_change(plan)
 
-        self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="promote")), confirmed)
+        request = self._confirm_request(plan, confirm_label="promote", ask_reason=True)
+        self.app.push_screen(ConfirmDialog(request), confirmed)
 
     def action_stop(self) -> None:
         """Take the deployment off the air, after its name is typed (it stops answering)."""
