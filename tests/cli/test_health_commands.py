@@ -62,6 +62,7 @@ def test_health_command_shows_trend_routes_and_failing_requests(
     assert first.startswith("checkout-api: ") and "⚠ high" in first and "p95" in first
     assert "errors, last hour" in result.out and "v5 at" in result.out
     assert "/api/checkout" in result.out and "latest failing requests" in result.out
+    assert "routes (last hour)" in result.out
     data = json.loads(shipdeck(capsys, "health", "checkout-api", "--json").out)
     assert data["health"]["error_rate"] >= 0.05 and data["level"] == "critical"
     assert data["routes"][0]["route"] in ("/api/checkout", "/api/payments/confirm")

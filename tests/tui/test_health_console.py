@@ -75,6 +75,7 @@ async def test_errors_first_key_and_health_tab(tmp_path: Path) -> None:
             assert "^" in marks and "v5 went live" in marks
             lists = str(screen.query_one("#health-lists", Static).render())
             assert "/api/checkout" in lists and "latest failing requests" in lists
+            assert "top failing routes (last hour)" in lists  # what the routes' figures cover
             await pilot.press("h")
 
             def title() -> str:

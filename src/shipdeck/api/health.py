@@ -37,6 +37,9 @@ MIXPEEK_WINDOW_S = 30.0
 MIXPEEK_LOG_LIMIT = 1000
 FAILING_SHOWN = 10
 ROUTES_SHOWN = 8
+# Miosa's routes are read over the last hour (the chart's span), said beside them.
+ROUTES_WINDOW_S = 3600
+ROUTES_OVER_MIOSA = "last hour"
 # The request log tail: how many of the newest requests one poll reads (Miosa's cap is 200), and how often.
 REQUEST_LOG_LIMIT = 200
 REQUEST_LOG_POLL_SECONDS = 3.0
@@ -236,14 +239,15 @@ async def miosa_get_health(transport: _Getter, deployment_id: str, *, span: str 
 async def miosa_get_detail(transport: _Getter, deployment_id: str, *, span: str = "1h") -> HealthDetail:
     health = await miosa_get_health(transport, deployment_id, span=span)
     routes_body = await transport.get(
-        f"/deployments/{_seg(deployment_id)}/routes", params={"window": 3600, "limit": ROUTES_SHOWN}
+        f"/deployments/{_seg(deployment_id)}/routes",
+        params={"window": ROUTES_WINDOW_S, "limit": ROUTES_SHOWN},
     )
     logs_body = await transport.get(
         f"/deployments/{_seg(deployment_id)}/request-logs", params={"status": "5xx", "limit": FAILING_SHOWN}
     )
     routes = [miosa_route(r) for r in _items(_data(routes_body, "Miosa routes"), "routes", "items")]
     failing = [request_record(r) for r in _items(_data(logs_body, "Miosa request logs"), "items", "logs")]
-    return HealthDetail(health=health, routes=routes, failing=failing)
+    return HealthDetail(health=health, routes=routes, failing=failing, routes_over=ROUTES_OVER_MIOSA)
 
 
 # -- Mixpeek --------------------------------------------------------------------------------------------
@@ -368,7 +372,8 @@ async def mixpeek_get_detail(
             RequestRecord(at=_time(raw.get("timestamp")), path=raw.get("url"), error=raw.get("error_message"))
             for raw in _items(body, "recent_errors")[:FAILING_SHOWN]
         ]
-    return HealthDetail(health=health, routes=mixpeek_routes(entries), failing=failing)
+    over = f"last {len(entries)} requests" if entries else None
+    return HealthDetail(health=health, routes=mixpeek_routes(entries), failing=failing, routes_over=over)
 
 
 __all__ = [

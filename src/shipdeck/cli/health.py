@@ -129,7 +129,7 @@ def print_detail(dep: Deployment, detail: HealthDetail | None, out: Any) -> None
             )
             print(f"{'':18} {''.join(marks)}  {labels} went live", file=out)
     if detail.routes:
-        print("", file=out)
+        print(f"\nroutes{f' ({detail.routes_over})' if detail.routes_over else ''}", file=out)
         rows = [
             [
                 f"{r.method or ''} {r.route}".strip(),

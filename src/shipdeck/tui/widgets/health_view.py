@@ -182,7 +182,8 @@ NOT_READ_YET = "top failing routes, latest failing requests: reading…"
 def lists_text(detail: HealthDetail) -> Text:
     text = Text()
     failing_routes = [r for r in detail.routes if r.errors][:ROUTES_SHOWN]
-    text.append("top failing routes\n", style="bold")
+    over = f" ({literal(detail.routes_over)})" if detail.routes_over else ""
+    text.append(f"top failing routes{over}\n", style="bold")
     for route in failing_routes:
         name = literal(f"{route.method or ''} {route.route}".strip())
         text.append(
