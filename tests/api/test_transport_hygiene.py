@@ -245,3 +245,30 @@ async def test_a_request_to_the_base_url_itself_names_its_path() -> None:
             await transport.get("")
         await transport.aclose()
     assert "on GET /" in str(caught.value), caught.value
+
+
+async def test_an_env_list_of_every_environment_shows_only_the_one_asked_for() -> None:
+    """The official SDK lists env with no environment: a server that ignores ?environment= and answers
+    every environment's variables had production's shown as preview's (each row stamped with the one asked
+    for). Rows that state another environment are left out; rows that state none are the one asked for."""
+    from shipdeck.api.miosa import MiosaAdapter
+
+    rows = [
+        {"key": "DATABASE_URL", "value": "****", "environment": "production"},
+        {"key": "DATABASE_URL", "value": "****", "environment": "preview"},
+        {"key": "FEATURE_X", "value": "****"},
+    ]
+
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        writer.write(ok({"data": rows}))
+
+    async with hostile_server(handler) as server:
+        adapter = MiosaAdapter(make_transport(server.url + "/api/v1"))
+        try:
+            preview = await adapter.list_env("dep_1", environment="preview")
+        finally:
+            await adapter.aclose()
+    assert [(v.name, v.environment) for v in preview] == [
+        ("DATABASE_URL", "preview"),
+        ("FEATURE_X", "preview"),
+    ]

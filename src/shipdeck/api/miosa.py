@@ -682,7 +682,10 @@ class MiosaAdapter(HttpAdapter):
             f"/deployments/{_seg(deployment_id)}/env", params={"environment": environment}
         )
         raws = unwrap_list(body, what="Miosa env", keys=("env",))
-        return await map_rows(raws, lambda raw: miosa_env_var(raw, environment))
+        rows = await map_rows(raws, lambda raw: miosa_env_var(raw, environment))
+        # The official SDK lists env with no environment at all: a server that ignores ?environment= and
+        # lists every environment's variables must not have production's shown as preview's.
+        return [row for row in rows if row.environment == environment]
 
     async def set_env(
         self,
