@@ -202,6 +202,8 @@ async def test_header_names_deployment_environment_and_version(logs_sim: SimServ
         text = screen_text(app).splitlines()[0]
         assert "SANDBOX" in text and "checkout-api" in text
         assert screen.version_label in text and screen.version_label != "no active version"
+        # The version live, said so: the build log shown may be of the version being built.
+        assert screen.version_label.endswith(" live")
         # Help lists every key that works here, the footer's and those it leaves out for room (n, N).
         described = {row[1] for row in help_rows(app.screen, lambda _action: None)}
         assert {

@@ -198,10 +198,11 @@ class LogsScreen(Screen[None]):
 
     @property
     def version_label(self) -> str:
+        """The version live, said as such: a build's log (b) may be another version's, the one building."""
         dep = self.deployment
         if dep.active_version_number is not None:
-            return f"v{dep.active_version_number}"
-        return dep.active_version_id or "no active version"
+            return f"v{dep.active_version_number} live"
+        return f"{dep.active_version_id} live" if dep.active_version_id else "no active version"
 
     @property
     def title_text(self) -> str:
