@@ -537,3 +537,38 @@ async def test_an_env_set_applied_later_closes_an_earlier_unknown_one_of_the_sam
         again = await session.execute(plan_env_set(dep, {"PROBE_X": "one"}, "production"))
     assert again.status is OutcomeStatus.OK and not again.replayed, again.message()
     assert again.idempotency_key != first.idempotency_key
+
+
+async def test_a_publish_asked_again_after_a_lost_answer_is_applied_once_not_changed_since(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """The publish reached the server and its answer was lost. Asked again, it is planned after the new
+    version exists, so the read-back found no version newer than the ones known and called the replay
+    "changed since"; asking again after that published a second version. Now the replay is the server's
+    word that the version was made: applied once."""
+    from shipdeck.live.session import OutcomeStatus
+
+    async with session_through_a_proxy(own_sim, tmp_path) as (link, adapter, session, dep):
+        request = PublishRequest(source_sandbox_id="sbx_asked_twice", promote=False)
+        known = (await adapter.list_versions(dep.id, limit=50)).items
+        link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/publish"), then_down=True)
+        first = await session.execute(
+            plan_publish(dep, request, adapter.capabilities, versions=known), settle_for=0.0
+        )
+        assert first.status is OutcomeStatus.UNKNOWN
+        link.restore()
+        listed = (await adapter.list_versions(dep.id, limit=50)).items
+        again = await session.execute(plan_publish(dep, request, adapter.capabilities, versions=listed))
+        assert again.status is OutcomeStatus.OK, again.message()
+    made = [v for v in versions(own_sim, dep.id) if v.get("source_sandbox_id") == "sbx_asked_twice"]
+    assert len(made) == 1, made
+
+
+def test_a_key_still_in_use_is_not_taken_for_a_mismatch() -> None:
+    """A 409 IDEMPOTENCY_KEY_IN_USE (the first request still being processed) sent the change again under
+    a new key: two versions. Only a payload mismatch means the key belongs to another request."""
+    from shipdeck.api.errors import Conflict
+    from shipdeck.live.session import _idempotency_mismatch
+
+    assert _idempotency_mismatch(Conflict("x", status=409, code="IDEMPOTENCY_PAYLOAD_MISMATCH"))
+    assert not _idempotency_mismatch(Conflict("x", status=409, code="IDEMPOTENCY_KEY_IN_USE"))

@@ -135,6 +135,11 @@ class ChangePlan:
     shortfall: Callable[[Any], str | None] | None = None
     # The done line from the answer (a domain's state after its verification), else done_text.
     done_of: Callable[[Any], str | None] | None = None
+    # Whether a later change can undo this one, so that a replay of it (applied then) is read back before
+    # it is called in effect. A publish made a version, which stays made: its check looks for a version
+    # newer than those known when it was planned, and a re-run plans after it, so it found none and said
+    # "changed since", and asking again published twice.
+    undone_by_later: bool = True
 
     def done(self, result: Any) -> str:
         short = self.shortfall(result) if self.shortfall is not None else None
@@ -721,6 +726,7 @@ def plan_publish(
         warnings=warnings,
         details=request.model_dump(exclude_none=True, mode="json"),
         check=check,
+        undone_by_later=False,
         into_production=request.promote and _production(deployment, environment, profile_environment),
         done_text=f"{deployment.name}{where}: publishing a new version{then}",
     )

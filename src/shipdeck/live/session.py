@@ -187,7 +187,13 @@ class PendingChange:
 
 
 def _idempotency_mismatch(exc: ShipdeckError) -> bool:
-    return isinstance(exc, Conflict) and (exc.code or "").upper().startswith("IDEMPOTENCY")
+    """The server holds this key for another request's body (Miosa: 409 IDEMPOTENCY_PAYLOAD_MISMATCH).
+    Only that: a key "in use" (the first request still being processed) is the same change, and sending
+    it again under a new key would make it twice."""
+    if not isinstance(exc, Conflict):
+        return False
+    code = (exc.code or "").upper()
+    return code.startswith("IDEMPOTENCY") and "MISMATCH" in code
 
 
 def _refused_change(exc: ShipdeckError) -> bool:
@@ -656,7 +662,7 @@ class ChangeSession:
         """After a replay of an earlier run's request: the plan's check, read now (None: it cannot be read;
         True: the plan has no check, as for env values, which no API returns, or the server shows no trace
         either way, and the replay is then the server's word)."""
-        if plan.check is None:
+        if plan.check is None or not plan.undone_by_later:
             return True
         try:
             shown = await plan.check(self.adapter)
