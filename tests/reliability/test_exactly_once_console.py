@@ -86,7 +86,7 @@ async def promote(
     await pilot.press("v", *["down"] * newest_first.index(target), "P")
     await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
     link.lose_answer_to(is_change, then_down=True)
-    await pilot.press("y")
+    await pilot.press("enter")  # the reason field has the focus: a y would be its text
     return lambda: deployment(sim, "smile-dental-landing")["active_version_id"] == target["id"]
 
 
