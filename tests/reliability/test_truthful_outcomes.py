@@ -572,3 +572,29 @@ def test_a_key_still_in_use_is_not_taken_for_a_mismatch() -> None:
 
     assert _idempotency_mismatch(Conflict("x", status=409, code="IDEMPOTENCY_PAYLOAD_MISMATCH"))
     assert not _idempotency_mismatch(Conflict("x", status=409, code="IDEMPOTENCY_KEY_IN_USE"))
+
+
+async def test_a_promote_asked_again_and_found_active_closes_the_earlier_unknown_one(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """A promote whose answer was lost, asked again: "already active; nothing was sent", and the earlier
+    one stayed open, so a deliberate promote of the same version later replayed its stale key and said
+    "changed since". Now the finding settles it: closed, nothing left to replay."""
+    from shipdeck.live.plans import NothingToDo, plan_promote
+    from shipdeck.live.session import OutcomeStatus
+
+    async with session_through_a_proxy(own_sim, tmp_path) as (link, adapter, session, dep):
+        listed = await adapter.all_versions(dep.id)
+        target = next(v for v in listed if v.state == "ready" and v.id != dep.active_version_id)
+        link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/promote"), then_down=True)
+        first = await session.execute(plan_promote(dep, listed, target), settle_for=0.0)
+        assert first.status is OutcomeStatus.UNKNOWN
+        link.restore()
+        assert OpenChanges(tmp_path / "open-changes.json").all() != []
+        now = await adapter.get_deployment(dep.id)
+        with pytest.raises(NothingToDo, match="already active") as found:
+            plan_promote(now, await adapter.all_versions(dep.id), target.id)
+        session.found_nothing_to_do(found.value)
+    assert OpenChanges(tmp_path / "open-changes.json").all() == []
+    records = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)]
+    assert [r["phase"] for r in records if r["action"] == "promote"][-1] == "reconciled"

@@ -521,6 +521,7 @@ async def cmd_promote(ctx: CommandContext) -> int:
     try:
         plan = plan_promote(dep, versions, ctx.args.version, replaced=replaced, environment=environment)
     except NothingToDo as exc:
+        ctx.session.found_nothing_to_do(exc)
         raise _refusal(exc) from None
     plan.reason = ctx.args.reason
     _preview(ctx, plan)

@@ -609,7 +609,12 @@ def plan_promote(
         target = _pick(deployment, listed, version)
     where = in_environment(environment)
     if _is_active(live_row, target):
-        raise NothingToDo(f"{deployment.name}: {target.label} is already active{where}; nothing was sent")
+        # An earlier promote of it whose outcome was unknown is settled by this finding (it stayed open,
+        # and a later deliberate promote of the same version replayed its stale key).
+        raise NothingToDo(
+            f"{deployment.name}: {target.label} is already active{where}; nothing was sent",
+            settles=f"promote:{live_row.id}:{environment or ''}:{target.id}",
+        )
     if target.state not in PROMOTABLE_VERSION_STATES:
         raise NothingToDo(
             f"{target.label} of {deployment.name} is {target.state}: only ready versions can be promoted; "

@@ -314,14 +314,19 @@ class ChangeSession:
                 resumes=resumes,
             )
         except NothingToDo as exc:
-            if exc.settles is not None:
-                self.settle(
-                    exc.settles,
-                    applied=None,
-                    how="asked again, its target was found active (by it or another)",
-                )
+            self.found_nothing_to_do(exc)
             raise
         return plan, notice
+
+    def found_nothing_to_do(self, exc: NothingToDo) -> None:
+        """A planner found nothing to send; an earlier change of unknown outcome that this settles (its
+        target already in effect, by it or by another) is closed rather than left to be replayed later."""
+        if exc.settles is not None:
+            self.settle(
+                exc.settles,
+                applied=None,
+                how="asked again, its target was found in effect (by it or another)",
+            )
 
     async def execute(
         self,

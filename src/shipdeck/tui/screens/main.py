@@ -801,6 +801,7 @@ class MainScreen(Screen[None]):
         try:
             return make()
         except NothingToDo as exc:
+            self.context.session.found_nothing_to_do(exc)
             self.notify(literal(exc.message), title="nothing sent", severity="warning", markup=False)
             return None
 
