@@ -52,3 +52,30 @@ def test_what_miosa_publish_would_not_send_as_asked_is_refused(request_: Publish
     deployment, versions = checkout("static")
     with pytest.raises(InvalidChange, match=said):
         plan_publish(deployment, request_, MIOSA_CAPABILITIES, versions=versions)
+
+
+def test_answers_that_do_not_show_the_change_are_no_proof() -> None:
+    """A 200 with {"data": {}} to a publish, [] to an env set, another domain to an add: they were printed
+    as done. Each is now left to a read-back (or the server's replay of the same key)."""
+    from shipdeck.live.plans import plan_domain_add, plan_env_set
+    from shipdeck.model import Domain, EnvVar, PublishResult
+
+    deployment, versions = checkout("static")
+    publish = plan_publish(
+        deployment, PublishRequest(source_sandbox_id="sbx_1"), MIOSA_CAPABILITIES, versions=versions
+    )
+    assert publish.confirms is not None
+    assert publish.confirms(PublishResult()) == "shows no new version"
+    other = Version(id="ver_x", deployment_id="dep_other", number=10)
+    assert publish.confirms(PublishResult(version=other)) == "is about a version of dep_other, not dep_1"
+    assert (
+        publish.confirms(PublishResult(version=Version(id="ver_6", deployment_id="dep_1", number=6))) is None
+    )
+    env = plan_env_set(deployment, {"LIE1": "x", "OTHER": "y"}, "production")
+    assert env.confirms is not None
+    assert env.confirms([]) == "does not list LIE1, OTHER"
+    assert env.confirms([EnvVar(name="OTHER"), EnvVar(name="LIE1")]) is None
+    add = plan_domain_add(deployment, "b2.example.com")
+    assert add.confirms is not None
+    book = Domain(id="dom_1", deployment_id="dep_1", name="book.acme.test", status="active")
+    assert add.confirms(book) == "is about book.acme.test, not b2.example.com"

@@ -29,8 +29,10 @@ from shipdeck.model import (
     Capability,
     Deployment,
     Domain,
+    EnvVar,
     Health,
     PublishRequest,
+    PublishResult,
     Task,
     Version,
     health_of,
@@ -731,10 +733,28 @@ def plan_publish(
         warnings=warnings,
         details=request.model_dump(exclude_none=True, mode="json"),
         check=check,
+        confirms=_answer_shows_new_version(deployment),
         undone_by_later=False,
         into_production=request.promote and _production(deployment, environment, profile_environment),
         done_text=f"{deployment.name}{where}: publishing a new version{then}",
     )
+
+
+def _answer_shows_new_version(deployment: Deployment) -> Confirms:
+    """A publish's answer shows its new version (or the run that builds it) of this deployment; a bare
+    ``{"data": {}}`` or another deployment's version is no proof (it was printed as published)."""
+
+    def confirms(result: Any) -> str | None:
+        if not isinstance(result, PublishResult):
+            return None
+        if result.version is None and result.run is None:
+            return "shows no new version"
+        owner = result.version.deployment_id if result.version is not None else None
+        if owner is not None and owner != deployment.id:
+            return f"is about a version of {owner}, not {deployment.id}"
+        return None
+
+    return confirms
 
 
 def _published_from(version: Version, request: PublishRequest) -> bool:
@@ -812,9 +832,23 @@ def plan_env_set(deployment: Deployment, values: Mapping[str, str], environment:
         deployment=deployment,
         environment=environment,
         details={"environment": environment, "keys": names},
+        # The values are never read back (no API returns them): an answer that lists the names is the proof,
+        # else the same request goes again under its key and the server's replay says.
+        confirms=_answer_lists_names(names),
         closes=_closes_env_of(deployment, environment, names),
         done_text=f"{deployment.name} ({environment}): set {', '.join(names)}",
     )
+
+
+def _answer_lists_names(names: list[str]) -> Confirms:
+    def confirms(result: Any) -> str | None:
+        if not isinstance(result, list):
+            return None
+        listed = {var.name for var in result if isinstance(var, EnvVar)}
+        missing = [name for name in names if name not in listed]
+        return f"does not list {', '.join(missing)}" if missing else None
+
+    return confirms
 
 
 def plan_env_unset(deployment: Deployment, name: str, environment: str) -> ChangePlan:
@@ -850,6 +884,19 @@ def _domain_present(deployment_id: str, name: str) -> Check:
     return check
 
 
+def _answer_is_domain(*, name: str, domain_id: str | None = None) -> Confirms:
+    """An answer about another domain (printed as this one's state) is no proof of this one's change."""
+
+    def confirms(result: Any) -> str | None:
+        if not isinstance(result, Domain):
+            return None
+        if result.name.lower() == name.lower() or (domain_id is not None and result.id == domain_id):
+            return None
+        return f"is about {result.name}, not {name}"
+
+    return confirms
+
+
 def plan_domain_add(deployment: Deployment, name: str) -> ChangePlan:
     def send(adapter: Adapter, key: str) -> Awaitable[Domain]:
         return adapter.add_domain(deployment.id, name, idempotency_key=key)
@@ -864,6 +911,7 @@ def plan_domain_add(deployment: Deployment, name: str) -> ChangePlan:
         deployment=deployment,
         details={"domain": name},
         check=_domain_present(deployment.id, name),
+        confirms=_answer_is_domain(name=name),
         done_text=f"{deployment.name}: added {name}",
     )
 
@@ -881,6 +929,7 @@ def plan_domain_verify(deployment: Deployment, domain: Domain) -> ChangePlan:
         identity=f"domain.verify:{deployment.id}:{domain.id}",
         deployment=deployment,
         details={"domain": domain.name},
+        confirms=_answer_is_domain(name=domain.name, domain_id=domain.id),
         shortfall=_not_verified,
         done_of=lambda result: (
             f"{deployment.name}: {result.name} {result.status}" if isinstance(result, Domain) else None
