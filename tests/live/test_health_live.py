@@ -246,6 +246,12 @@ def test_the_dialog_line_does_not_give_the_version_before_a_switch_as_the_servin
     assert change_health_line(fresh, None, now).startswith(
         "v8 (live 40 s): no figures yet (too new to measure)"
     )
+    # 90 s on, one point: it covers the minute right after the switch, both versions mixed. Not v8's own.
+    mixed.series.append(HealthPoint(at=went_live + timedelta(seconds=30), error_rate=0.123, p95_ms=800))
+    mixed.as_of = went_live + timedelta(seconds=90)
+    lone = version_figures(mixed, 8, serving=True)
+    assert lone is not None and lone.error_rate is None and lone.not_yet == "too new to measure"
+    mixed.series.pop()
     # Three minutes on, the series has v8's own points: those, not the window's mix.
     mixed.series += [
         HealthPoint(at=went_live + timedelta(seconds=30), error_rate=0.05, p95_ms=300),
@@ -431,3 +437,27 @@ def test_after_a_rollback_the_movement_waits_for_the_new_versions_own_figures() 
     )
     monitor._record("d", own)
     assert moving.direction() == "falling" and moving.latest == pytest.approx(0.004)
+
+
+async def test_the_reads_after_a_change_keep_the_health_tabs_headline_current() -> None:
+    """After a rollback the row said 0.3% while the Health tab's headline kept 13.1% for 100 s: the reads
+    that follow a change updated the row's figures only."""
+    from shipdeck.model.service_health import HealthDetail
+
+    class Adapter:
+        async def get_health(self, deployment_id: str) -> ServiceHealth:
+            return ServiceHealth(deployment_id=deployment_id, provider="miosa", error_rate=0.003)
+
+    class Watched(OneRow):
+        adapter = Adapter()  # type: ignore[assignment]
+        watched = "d"
+
+    clock = [0.0]
+    monitor = live_health.HealthMonitor(Watched(), now=lambda: clock[0])  # type: ignore[arg-type]
+    before = ServiceHealth(deployment_id="d", provider="miosa", error_rate=0.131)
+    monitor.latest["d"] = before
+    monitor.detail = HealthDetail(health=before)
+    monitor.expect_change("d")
+    clock[0] = Timing().health_settle_interval + 1.0
+    await monitor._follow_changes()
+    assert monitor.detail is not None and monitor.detail.health.error_rate == 0.003

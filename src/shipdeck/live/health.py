@@ -389,7 +389,11 @@ class HealthMonitor:
                 moving.read_at = now
                 if dep_id == self.state.watched:
                     self._watched_read_at = now
-                await self._read_one(dep_id)
+                    # The Health tab's headline too: it kept the figures from before the change for the
+                    # 100 s until its next full read while the row already said 0.3%.
+                    await self._read_watched(dep_id)
+                else:
+                    await self._read_one(dep_id)
 
     async def _read_one(self, dep_id: str) -> float | None:
         """One deployment's figures; the seconds the adapter asks to wait when it keeps the budget."""
