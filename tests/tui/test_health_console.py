@@ -145,6 +145,13 @@ async def test_after_a_rollback_the_row_says_how_its_error_rate_moves(tmp_path: 
             await wait_for(pilot, lambda: versions.row_count > 1, what="the versions")
             selected = screen.detail.selected_version
             assert selected is not None and selected.number == 5, selected
+            # The same on the Health tab's 24 h view (its quarter-hour points hid v5's failing minutes).
+            await pilot.press("h")
+            await wait_for(
+                pilot,
+                lambda: monitor.detail is not None and len(monitor.detail.health.series) == 96,
+                what="the 24 h detail",
+            )
             await pilot.press("P")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the promote dialog")
             dialog = "\n".join(str(w.render()) for w in app.screen.query(".confirm-warning").results(Static))

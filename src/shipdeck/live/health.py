@@ -117,6 +117,8 @@ class HealthMonitor:
     state: LiveState
     now: Callable[[], float] = time.monotonic
     latest: dict[str, ServiceHealth | None] = field(default_factory=dict)
+    # The last figures with the hour's series per deployment (a 24 h detail read does not replace them).
+    hour: dict[str, ServiceHealth] = field(default_factory=dict)
     trends: dict[str, deque[float | None]] = field(default_factory=dict)
     detail: HealthDetail | None = None
     detail_span: str = "1h"
@@ -206,6 +208,14 @@ class HealthMonitor:
     def error_rate(self, deployment_id: str) -> float | None:
         health = self.latest.get(deployment_id)
         return None if health is None else health.error_rate
+
+    def hour_health(self, deployment_id: str) -> ServiceHealth | None:
+        """The figures with the last hour's series (the dialogs' per-version figures): the Health tab's
+        24 h detail averages a version's minutes into quarter hours, which hid a version that failed for
+        ten minutes ("1.0%", and no warning) and misplaced when it was live."""
+        if self.span_shown(deployment_id) == "1h":
+            return self.watched_health(deployment_id)
+        return self.hour.get(deployment_id) or self.watched_health(deployment_id)
 
     def watched_health(self, deployment_id: str) -> ServiceHealth | None:
         """The freshest figures of a deployment with its series (the Health tab's detail or the last read)."""
@@ -448,13 +458,15 @@ class HealthMonitor:
             return
         self.detail = detail
         self._detail_for = (dep_id, self.detail_span)
-        self._record(dep_id, detail.health if detail else None)
+        self._record(dep_id, detail.health if detail else None, hour=self.detail_span == "1h")
         self.state.touch(dep_id, detail=True)
 
-    def _record(self, dep_id: str, health: ServiceHealth | None) -> None:
+    def _record(self, dep_id: str, health: ServiceHealth | None, *, hour: bool = True) -> None:
         self._read_at[dep_id] = self.now()
         previous = self.latest.get(dep_id)
         self.latest[dep_id] = health
+        if hour and health is not None:
+            self.hour[dep_id] = health
         trend = self.trends.setdefault(dep_id, deque(maxlen=TREND_POINTS))
         if health is not None and health.series:
             # The provider sent its own trend (Miosa: a point a minute): the last minutes, then now.

@@ -237,10 +237,14 @@ def _serving_figures(
         if health.as_of is not None and health.window_s is not None
         else None
     )
-    if live_from is not None and health.as_of is not None:
-        if (health.as_of - live_from).total_seconds() < SWITCH_SETTLE_S:
-            # Traffic is still moving over (the old version served a third of it 30 s in): no verdict yet.
-            return VersionFigures(number=number, live_from=live_from, not_yet="too new to measure")
+    just_switched = (
+        live_from is not None
+        and health.as_of is not None
+        and (health.as_of - live_from).total_seconds() < SWITCH_SETTLE_S
+    )
+    if just_switched:
+        # Traffic is still moving over (the old version served a third of it 30 s in): no verdict yet.
+        return VersionFigures(number=number, live_from=live_from, not_yet="too new to measure")
     if live_from is None or window_start is None or live_from <= window_start:
         return VersionFigures(
             number=number, error_rate=health.error_rate, p95_ms=health.p95_ms, live_from=live_from

@@ -237,7 +237,7 @@ class MainScreen(Screen[None]):
         monitor = self.health
         if monitor is None or deployment is None or target is None:
             return []
-        health = monitor.watched_health(deployment.id)
+        health = monitor.hour_health(deployment.id)
         if health is None:
             return []
         now = health.as_of or self.clock()
@@ -251,7 +251,7 @@ class MainScreen(Screen[None]):
         monitor, target = self.health, plan.to
         if monitor is None or plan.deployment is None or target is None or target.number is None:
             return None
-        health = monitor.watched_health(plan.deployment.id)
+        health = monitor.hour_health(plan.deployment.id)
         if health is None:
             return None
         earlier = version_figures(health, target.number, serving=False)
