@@ -180,3 +180,21 @@ async def test_one_task_that_cannot_be_read_does_not_freeze_the_others(live_sim:
             assert not updates[-1].connection.startswith("down")
         finally:
             await client.aclose()
+
+
+async def test_a_stream_that_lost_its_server_is_not_called_live(live_sim: SimServer) -> None:
+    """The socket reconnects by itself: with the server gone the bar said "live" for minutes, the tasks
+    shown being what the server last said. Now it says reconnecting until the stream is back."""
+    with fault_proxy(live_sim.port) as link:
+        profile = profile_for(live_sim, "miteos")
+        client = make_adapter(replace(profile, base_url=link.url(profile.base_url)))
+        live = TasksLive(client, lambda update: None, interval=0.05)
+        runner = await started(live)
+        try:
+            link.go_down()
+            await eventually(lambda: live.connection.startswith("reconnecting"), what="the lost stream said")
+            link.restore()
+            await eventually(lambda: live.connection == "live", what="live again once it delivers")
+        finally:
+            await stop(runner)
+            await client.aclose()

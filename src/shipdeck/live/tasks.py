@@ -219,6 +219,11 @@ class TasksLive:
 
     def _show_connection(self) -> None:
         state = f"down: {self._read_failure}" if self._read_failure else self._stream_state
+        stream = self.adapter.stream_health
+        if state == "live" and stream is not None and stream.down_since is not None:
+            # The socket reconnects by itself without a word: the bar said "live" for minutes with the
+            # server gone, and the tasks shown were what it last said.
+            state = f"reconnecting: {stream.reason}" if stream.reason else "reconnecting"
         if state != self.connection:
             self.connection = state
             self._changed = True
@@ -301,6 +306,7 @@ class TasksLive:
             self._set_read_failure(failure)
         elif self._read_failure is not None:
             failure = self._read_failure  # still waiting to read again
+        self._show_connection()  # the stream's own health may have changed meanwhile
         self._publish()
         return failure
 
