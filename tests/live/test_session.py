@@ -165,3 +165,31 @@ async def test_quitting_mid_flight_records_unknown_and_keeps_the_key(tmp_path: P
     assert phases == [("intent", None), ("outcome", "unknown")]
     assert session.open_changes is not None and session.open_changes.find("t", plan.identity) is not None
     assert session.pending == {}
+
+
+def test_health_after_says_when_another_version_was_live_by_then(tmp_path: Path) -> None:
+    """Rolled back v5 -> v4, and a colleague promoted v5 again before the 5 minutes: the audit's "health 5
+    min after: 12.0% errors" read as if the rollback had failed. It now says v5 was live by then."""
+    from shipdeck.config.audit import result_of
+    from shipdeck.live.session import ChangeOutcome
+    from shipdeck.model import Version
+
+    audit = AuditLog(tmp_path / "audit.jsonl", profile="p", provider="miosa")
+    session = ChangeSession(None, audit, read_only=False, profile_name="p")  # type: ignore[arg-type]
+    intent = audit.intent("rollback", "checkout-api [dep_1]", idempotency_key="k")
+    deployment = Deployment(id="dep_1", provider="miosa", name="checkout-api", active_version_id="ver_4")
+    v4 = Version(id="ver_4", deployment_id="dep_1", number=4)
+    plan = plan_rollback(
+        deployment.model_copy(update={"active_version_id": "ver_5"}),
+        [
+            Version(id="ver_5", deployment_id="dep_1", number=5, state="ready"),
+            v4.model_copy(update={"state": "ready"}),
+        ],
+    )
+    outcome = ChangeOutcome(plan, OutcomeStatus.OK, intent=intent)
+    again = deployment.model_copy(update={"active_version_id": "ver_5", "active_version_number": 5})
+    session.record_health_after(outcome, {"error_rate": 0.12}, after_s=300, active=again)
+    session.record_health_after(outcome, {"error_rate": 0.003}, after_s=300, active=deployment)
+    rows = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r["phase"] == "health"]
+    assert result_of(rows[0]) == "health 5 min after: 12.0% errors (v5 live by then: changed since)"
+    assert result_of(rows[1]) == "health 5 min after: 0.3% errors"

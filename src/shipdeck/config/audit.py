@@ -123,9 +123,26 @@ class AuditLog:
             intent, "outcome", outcome=outcome, request_id=request_id, error=error, details=details or {}
         )
 
-    def health_after(self, intent: AuditIntent, health: dict[str, Any] | None, *, after_s: float) -> None:
-        """The deployment's service health ``after_s`` seconds after the change (the console was open)."""
-        self._record(intent, "health", after_s=round(after_s), health_after=health)
+    def health_after(
+        self,
+        intent: AuditIntent,
+        health: dict[str, Any] | None,
+        *,
+        after_s: float,
+        active: str | None = None,
+        undone: bool = False,
+    ) -> None:
+        """The deployment's service health ``after_s`` seconds after the change (the console was open);
+        ``active``: the version live then, ``undone``: not the one the change put live (another change
+        since: the figures are that version's, not this change's)."""
+        self._record(
+            intent,
+            "health",
+            after_s=round(after_s),
+            health_after=health,
+            active_version=active,
+            undone=undone,
+        )
 
 
 @dataclass(frozen=True)
@@ -211,5 +228,8 @@ def result_of(record: dict[str, Any]) -> str:
         after = record.get("health_after")
         rate = after.get("error_rate") if isinstance(after, dict) else None
         figure = f"{rate * 100:.1f}% errors" if isinstance(rate, int | float) else "no figures"
-        return f"health {round(float(record.get('after_s') or 0) / 60)} min after: {figure}"
+        text = f"health {round(float(record.get('after_s') or 0) / 60)} min after: {figure}"
+        if record.get("undone"):
+            text += f" ({record.get('active_version') or 'another version'} live by then: changed since)"
+        return text
     return f"reason: {record['reason']}" if record.get("reason") else ""

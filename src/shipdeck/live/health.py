@@ -509,7 +509,10 @@ def follow_health(live: LiveState, session: ChangeSession, outcome: ChangeOutcom
         return
 
     def settled(health: ServiceHealth | None, after_s: float) -> None:
-        session.record_health_after(outcome, health.as_json() if health else None, after_s=after_s)
+        now = live.deployments.get(deployment.id)
+        session.record_health_after(
+            outcome, health.as_json() if health else None, after_s=after_s, active=now
+        )
 
     target = outcome.plan.to
     monitor.expect_change(deployment.id, settled, target_number=target.number if target else None)

@@ -505,13 +505,30 @@ class ChangeSession:
         return settled
 
     def record_health_after(
-        self, outcome: ChangeOutcome, health: dict[str, Any] | None, *, after_s: float
+        self,
+        outcome: ChangeOutcome,
+        health: dict[str, Any] | None,
+        *,
+        after_s: float,
+        active: Deployment | None = None,
     ) -> None:
-        """Add the deployment's health some minutes after an applied change to its audit record."""
+        """Add the deployment's health some minutes after an applied change to its audit record; ``active``:
+        the deployment as live then, to say when another version than the change's was live by then."""
         if outcome.intent is None:
             return
+        target = outcome.plan.to
+        undone = (
+            active is not None and target is not None and active.active_version_id not in (None, target.id)
+        )
+        label = None
+        if active is not None:
+            label = (
+                f"v{active.active_version_number}"
+                if active.active_version_number
+                else active.active_version_id
+            )
         try:
-            self.audit.health_after(outcome.intent, health, after_s=after_s)
+            self.audit.health_after(outcome.intent, health, after_s=after_s, active=label, undone=undone)
         except OSError:
             pass  # a note after the fact: the change and its outcome are recorded already
 
