@@ -337,6 +337,9 @@ def test_env_get_set_unset(capsys: pytest.CaptureFixture[str], own: SimServer) -
     removed = shipdeck(capsys, "env", dep, "unset", "SHIPDECK_CLI_TEST", "--yes")
     assert removed.code == 0 and "removed SHIPDECK_CLI_TEST" in removed.out
     assert "SHIPDECK_CLI_TEST" not in shipdeck(capsys, "env", dep).out
+    # Several names, the second not there: the first is gone, and the error no longer hides it.
+    partly = shipdeck(capsys, "env", dep, "unset", "OTHER", "NOPE_NOT_SET", "--yes")
+    assert partly.code != 0 and f"removed OTHER from {dep}" in partly.err, partly
     for output in (set_result, listing, removed):
         assert secret_value not in output.out + output.err
     assert secret_value not in audit_log_file().read_text()

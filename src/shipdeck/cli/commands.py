@@ -30,6 +30,7 @@ from shipdeck.cli.output import (
     state_text,
     to_jsonable,
     version_summary,
+    warning_line,
 )
 from shipdeck.live.plans import (
     ChangePlan,
@@ -680,8 +681,16 @@ async def cmd_env(ctx: CommandContext) -> int:
         if problem := env_key_problem(name):
             raise CliError(f"env unset: {problem}", 2)
     ctx.confirm("env.unset", f"Remove {', '.join(args.keys)} from {dep.name} ({environment})?")
+    removed: list[str] = []
     for name in args.keys:
-        await execute(ctx, plan_env_unset(dep, name, environment))
+        try:
+            await execute(ctx, plan_env_unset(dep, name, environment))
+        except (CliError, ShipdeckError):
+            if removed:
+                # One request per name: those before the failure are gone, and the error alone hid it.
+                warning_line(f"removed {', '.join(removed)} from {dep.name} ({environment}) before this")
+            raise
+        removed.append(name)
     if ctx.json:
         print_json({"removed": args.keys, "environment": environment}, ctx.out)
     else:
