@@ -598,3 +598,22 @@ async def test_a_promote_asked_again_and_found_active_closes_the_earlier_unknown
     assert OpenChanges(tmp_path / "open-changes.json").all() == []
     records = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)]
     assert [r["phase"] for r in records if r["action"] == "promote"][-1] == "reconciled"
+
+
+def test_a_domain_remove_asked_again_and_found_gone_closes_the_earlier_unknown_one(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer
+) -> None:
+    """The remove reached the server and its answer was lost; asked again, "has no domain" (exit 4), and
+    the earlier remove stayed open for ever. Now finding it gone closes it."""
+    with fault_proxy(own_sim.port) as link:
+        url = link.url(own_sim.miosa)
+        assert against(capsys, url, "domains", TARGET, "add", "gone-twice.example.com").code == 0
+        link.lose_answer_to(lambda h: h.method == "DELETE" and "/domains/" in h.path, then_down=True)
+        first = against(capsys, url, "domains", TARGET, "rm", "gone-twice.example.com", "--yes")
+        assert first.code == 6, first
+        link.restore()
+        assert [c.action for c in OpenChanges().all()] == ["domain.remove"]
+        again = against(capsys, url, "domains", TARGET, "rm", "gone-twice.example.com", "--yes")
+    assert again.code == 4 and "no domain" in again.err, again
+    assert OpenChanges().all() == []
+    assert audit("domain.remove")[-1]["phase"] == "reconciled"

@@ -741,7 +741,13 @@ async def cmd_domains(ctx: CommandContext) -> int:
         domain = outcome.result if isinstance(outcome.result, Domain) else await _find_domain(ctx, dep, name)
         _print_domain_detail(ctx, domain)
         return 0
-    existing = await _find_domain(ctx, dep, args.domain)
+    try:
+        existing = await _find_domain(ctx, dep, args.domain)
+    except NotFound:
+        if action == "rm":
+            # A remove whose outcome was unknown, asked again: the domain is gone, so it is closed.
+            ctx.session.found_gone("domain.remove", f"domain.remove:{dep.id}:", args.domain)
+        raise
     if action == "verify":
         outcome = await execute(ctx, plan_domain_verify(dep, existing))
         verified = outcome.result

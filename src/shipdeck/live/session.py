@@ -318,6 +318,19 @@ class ChangeSession:
             raise
         return plan, notice
 
+    def found_gone(self, action: str, prefix: str, name: str) -> None:
+        """Asked again, the thing an earlier change of unknown outcome was to remove is gone (a domain
+        removed, by it or by another): that change is closed rather than left open for ever."""
+        if self.open_changes is None:
+            return
+        for change in self.open_changes.all(self.profile_name):
+            if (
+                change.action == action
+                and change.identity.startswith(prefix)
+                and change.details.get("domain") == name
+            ):
+                self.settle(change.identity, applied=None, how="asked again, found gone (by it or another)")
+
     def found_nothing_to_do(self, exc: NothingToDo) -> None:
         """A planner found nothing to send; an earlier change of unknown outcome that this settles (its
         target already in effect, by it or by another) is closed rather than left to be replayed later."""
