@@ -128,7 +128,7 @@ async def test_the_fleets_header_names_a_profile_that_could_not_be_opened(
         await fleet_loaded(pilot, app)
         await wait_for(
             pilot,
-            lambda: "billing-prod ✖ not opened (no token)" in screen_text(app),
+            lambda: "billing-prod ✖ no token" in screen_text(app),
             what="the left-out profile in the header",
         )
         assert "billing-prod" not in app.contexts.profiles

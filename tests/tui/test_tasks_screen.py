@@ -12,6 +12,7 @@ import httpx
 import pytest
 import websockets
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from shipdeck.tui.screens.tasks import TasksScreen
@@ -225,6 +226,9 @@ async def test_cancel_task(tasks_sim: SimServer, tmp_path: Path) -> None:
         screen.select(task.id)
         await pilot.press("X")
         assert isinstance(app.screen, TextPrompt)
+        # The prompt says which task by what it does, not by its id alone.
+        shown = "\n".join(str(w.render()) for w in app.screen.query(".prompt-help").results(Static))
+        assert " ".join(task.prompt.split())[:40] in shown, shown
         await pilot.press("escape")  # changed my mind: nothing sent
         await pilot.pause()
         assert (await server_task(tasks_sim, task.id))["status"] not in TERMINAL

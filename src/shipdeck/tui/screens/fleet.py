@@ -157,7 +157,7 @@ class FleetScreen(MainScreen):
             if context.session.pending:
                 part += f" !{len(context.session.pending)}"
             parts.append(part)
-        parts += [f"{name} ✖ not opened ({why})" for name, why in self.left_out]
+        parts += [f"{name} ✖ {why}" for name, why in self.left_out]  # not opened: "no token"
         return " · ".join(parts)
 
     def refresh_header(self) -> None:

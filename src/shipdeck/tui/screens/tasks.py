@@ -47,6 +47,11 @@ from shipdeck.tui.widgets.nav_table import NavTable
 STYLES = Path(__file__).with_suffix(".tcss")
 
 
+def shorten_prompt(prompt: str, limit: int = 70) -> str:
+    text = " ".join(prompt.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class TasksScreen(Screen[None]):
     """Tasks (top), the selected task's agents (middle), live events (bottom)."""
 
@@ -331,7 +336,8 @@ class TasksScreen(Screen[None]):
 
         self._confirm_with_reason(
             f"Cancel task {literal(task.id)} and all its agents?",
-            "Enter to cancel the task, esc to keep it.",
+            # The id alone did not say which task it is: its prompt, cut to a line.
+            f"{literal(shorten_prompt(task.prompt))}\nEnter to cancel the task, esc to keep it.",
             cancel,
         )
 
