@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ import pytest
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
 from shipdeck.live.tasks import TasksLive, TasksUpdate, pending_approvals_of
-from tests.reliability.proxy import fault_proxy
+from tests.reliability.proxy import FaultProxy, fault_proxy
 from tests.simproc import SimServer
 from tests.tui.screen_host import eventually, frozen_sim, get_json, profile_for
 
@@ -107,24 +108,31 @@ async def test_a_burst_is_coalesced_and_buffers_stay_bounded(live_sim: SimServer
         await stop(runner)
 
 
-async def test_a_failed_re_read_says_down_and_the_next_good_one_says_live_again(live_sim: SimServer) -> None:
-    """Through a proxy that goes down and comes back: a re-read of a task failing said "down: ..." for as
-    long as the screen stayed open, although the reads worked again and events kept coming."""
-    with fault_proxy(live_sim.port) as link:
-        profile = profile_for(live_sim, "miteos")
+@contextlib.asynccontextmanager
+async def live_through_a_proxy(sim: SimServer) -> AsyncIterator[tuple[FaultProxy, TasksLive]]:
+    """TasksLive of a Miteos profile whose link goes through a fault proxy, started (snapshot + stream)."""
+    with fault_proxy(sim.port) as link:
+        profile = profile_for(sim, "miteos")
         client = make_adapter(replace(profile, base_url=link.url(profile.base_url)))
         live = TasksLive(client, lambda update: None, interval=0.05)
         runner = await started(live)
         try:
-            task_id = next(iter(live.state.tasks))
-            link.go_down()
-            live.mark_dirty([task_id])
-            await eventually(lambda: live.connection.startswith("down"), what="the failed re-read said so")
-            link.restore()
-            await eventually(lambda: live.connection == "live", what="live again once reads work")
+            yield link, live
         finally:
             await stop(runner)
             await client.aclose()
+
+
+async def test_a_failed_re_read_says_down_and_the_next_good_one_says_live_again(live_sim: SimServer) -> None:
+    """Through a proxy that goes down and comes back: a re-read of a task failing said "down: ..." for as
+    long as the screen stayed open, although the reads worked again and events kept coming."""
+    async with live_through_a_proxy(live_sim) as (link, live):
+        task_id = next(iter(live.state.tasks))
+        link.go_down()
+        live.mark_dirty([task_id])
+        await eventually(lambda: live.connection.startswith("down"), what="the failed re-read said so")
+        link.restore()
+        await eventually(lambda: live.connection == "live", what="live again once reads work")
 
 
 async def test_one_task_that_cannot_be_read_does_not_freeze_the_others(live_sim: SimServer) -> None:
@@ -185,16 +193,8 @@ async def test_one_task_that_cannot_be_read_does_not_freeze_the_others(live_sim:
 async def test_a_stream_that_lost_its_server_is_not_called_live(live_sim: SimServer) -> None:
     """The socket reconnects by itself: with the server gone the bar said "live" for minutes, the tasks
     shown being what the server last said. Now it says reconnecting until the stream is back."""
-    with fault_proxy(live_sim.port) as link:
-        profile = profile_for(live_sim, "miteos")
-        client = make_adapter(replace(profile, base_url=link.url(profile.base_url)))
-        live = TasksLive(client, lambda update: None, interval=0.05)
-        runner = await started(live)
-        try:
-            link.go_down()
-            await eventually(lambda: live.connection.startswith("reconnecting"), what="the lost stream said")
-            link.restore()
-            await eventually(lambda: live.connection == "live", what="live again once it delivers")
-        finally:
-            await stop(runner)
-            await client.aclose()
+    async with live_through_a_proxy(live_sim) as (link, live):
+        link.go_down()
+        await eventually(lambda: live.connection.startswith("reconnecting"), what="the lost stream said")
+        link.restore()
+        await eventually(lambda: live.connection == "live", what="live again once it delivers")
