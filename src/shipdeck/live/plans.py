@@ -990,6 +990,13 @@ TASK_ACTIONS = frozenset(TASK_VERBS)
 # stop it (yet); a paused one has not resumed.
 LIVE_AGENT_STATES = frozenset({"idle", "thinking", "acting", "waiting", "awaiting_approval", "paused"})
 STOPPED_AGENT_STATES = frozenset({"killed", "cancelled"})
+# The agent's status once each agent action took effect: what its answer must show, and what a read-back
+# of its task must find (one rule for both); and the word an answer that shows another is said with.
+AGENT_STATUS_AFTER: dict[str, tuple[frozenset[str], str]] = {
+    "agent-pause": (frozenset({"paused"}), ", not paused"),
+    "agent-resume": (LIVE_AGENT_STATES - {"paused"}, ""),
+    "agent-cancel": (STOPPED_AGENT_STATES, ", not stopped"),
+}
 # Answers of an approval, as a task may list them once answered (the sim lists only pending ones).
 APPROVAL_ANSWERS = {"approval-approve": {"approved"}, "approval-deny": {"rejected", "denied"}}
 
@@ -1080,23 +1087,10 @@ def _task_action_in_effect(
     """Whether ``action`` shows in the task as read back; None where nothing in a task shows it (guidance,
     which an agent reads and keeps no trace of)."""
 
-    def agent_state(task: Task) -> str:
-        return _agent_in(task, target).status
-
-    if action == "agent-pause":
-
-        def paused(task: Task) -> bool:
-            status = agent_state(task)
-            if status in STOPPED_AGENT_STATES or status in ("complete", "error"):
-                # It ended since: whether it paused first cannot be read, and a resend can only be refused.
-                return False
-            return status == "paused"
-
-        return paused
-    if action == "agent-resume":
-        return lambda task: agent_state(task) in LIVE_AGENT_STATES - {"paused"}
-    if action == "agent-cancel":
-        return lambda task: agent_state(task) in STOPPED_AGENT_STATES
+    if action in AGENT_STATUS_AFTER:
+        # Not (yet) in that status is False, an agent that ended since included: the resend under the
+        # same key then replays what the server did, or is refused.
+        return lambda task: _agent_in(task, target).status in AGENT_STATUS_AFTER[action][0]
     if action == "task-cancel":
         return lambda task: task.status == "cancelled"
     if action in APPROVAL_ANSWERS and agent_id is not None:
@@ -1137,12 +1131,9 @@ def _task_answer_agrees(action: str, target: str, agent_id: str | None) -> Confi
         if result.id != subject:
             return f"is about agent {result.id}, not {subject}"
         status = result.status
-        if action == "agent-pause":
-            return None if status == "paused" else f"shows the agent {status}, not paused"
-        if action == "agent-resume":
-            return None if status in LIVE_AGENT_STATES - {"paused"} else f"shows the agent {status}"
-        if action == "agent-cancel":
-            return None if status in STOPPED_AGENT_STATES else f"shows the agent {status}, not stopped"
+        if action in AGENT_STATUS_AFTER:
+            wanted, otherwise = AGENT_STATUS_AFTER[action]
+            return None if status in wanted else f"shows the agent {status}{otherwise}"
         pending = result.pending_approval
         if pending is not None and pending.id == target and pending.status == "pending":
             return f"still shows approval {target} waiting"
