@@ -302,6 +302,18 @@ def change_health_line(
     return f"{left} -> {right}"
 
 
+def failed_when_last_live(target: VersionFigures | None, now: datetime) -> str | None:
+    """The dialogs' warning for a target version over the error-rate threshold while it was last live
+    (``v5 failed its users when it was last live (4 min ago): 12.6% errors``); None otherwise."""
+    if target is None or target.number is None or target.live_until is None or target.error_rate is None:
+        return None
+    if health_level(target.error_rate) not in LEVEL_FLAGS:
+        return None
+    ago = format_age((now - target.live_until).total_seconds())
+    rate = format_rate(target.error_rate)
+    return f"v{target.number} failed its users when it was last live ({ago} ago): {rate} errors"
+
+
 def movement_text(before: float | None, latest: float | None, direction: str) -> str:
     """After an action: ``12.4% -> 3.1%, falling``."""
     if before is None and latest is None:

@@ -27,14 +27,11 @@ from shipdeck.live.plans import (
     same_app_in,
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
-from shipdeck.model import Capability, Deployment, PublishRequest, Version
+from shipdeck.model import Capability, Deployment, PublishRequest
 from shipdeck.model.service_health import (
-    LEVEL_FLAGS,
     HealthDetail,
     change_health_line,
-    format_age,
-    format_rate,
-    health_level,
+    failed_when_last_live,
     movement_text,
     version_figures,
 )
@@ -229,41 +226,21 @@ class MainScreen(Screen[None]):
         self.detail.show_tab("tab-health")
         self.show_health()
 
-    def change_health_lines(
-        self, deployment: Deployment | None, current: Version | None, target: Version | None
-    ) -> list[str]:
-        """The rollback / promote dialog's health line: the serving version's figures -> the target's
-        while it served within the chart's span ([] when health was not read for this deployment)."""
-        monitor = self.health
+    def change_health(self, plan: ChangePlan) -> tuple[list[str], str | None]:
+        """The rollback / promote dialog's health line (the serving version's figures -> the target's while
+        it served within the hour; [] when health was not read for this deployment), and a warning when
+        the target failed its users when it was last live (the version just rolled back from, offered
+        again by the rule or by the Versions cursor). One read of the figures for both."""
+        monitor, deployment, current, target = self.health, plan.deployment, plan.current, plan.to
         if monitor is None or deployment is None or target is None:
-            return []
+            return [], None
         health = monitor.hour_health(deployment.id)
         if health is None:
-            return []
-        now = health.as_of or self.clock()
+            return [], None
         serving = version_figures(health, current.number if current else None, serving=True)
         earlier = version_figures(health, target.number, serving=False)
-        return [f"health:  {change_health_line(serving, earlier, now, target_label=target.label)}"]
-
-    def target_health_warning(self, plan: ChangePlan) -> str | None:
-        """The target of a rollback or promote failed its users when it was last live (the version just
-        rolled back from, offered again by the rule or by the Versions cursor): said before it is chosen."""
-        monitor, target = self.health, plan.to
-        if monitor is None or plan.deployment is None or target is None or target.number is None:
-            return None
-        health = monitor.hour_health(plan.deployment.id)
-        if health is None:
-            return None
-        earlier = version_figures(health, target.number, serving=False)
-        if earlier is None or earlier.live_until is None or earlier.error_rate is None:
-            return None
-        if health_level(earlier.error_rate) not in LEVEL_FLAGS:
-            return None
-        ago = format_age((self.clock() - earlier.live_until).total_seconds())
-        return (
-            f"{target.label} failed its users when it was last live ({ago} ago): "
-            f"{format_rate(earlier.error_rate)} errors"
-        )
+        line = change_health_line(serving, earlier, health.as_of or self.clock(), target_label=target.label)
+        return [f"health:  {line}"], failed_when_last_live(earlier, self.clock())
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -771,11 +748,13 @@ class MainScreen(Screen[None]):
         lines: list[str] = []
         if plan.current is not None or plan.to is not None:
             lines = [f"current: {version_line(plan.current, now)}", f"target:  {version_line(plan.to, now)}"]
-            lines += self.change_health_lines(plan.deployment, plan.current, plan.to)
+            health_lines, unhealthy = self.change_health(plan)
+            lines += health_lines
         else:
             lines = [literal(plan.summary)]
+            unhealthy = None
         warnings = list(plan.warnings)
-        if (unhealthy := self.target_health_warning(plan)) is not None:
+        if unhealthy is not None:
             warnings.insert(0, unhealthy)
         style = self.context.profile.confirm
         typed = style == "type" or (style is None and plan.into_production)
