@@ -43,6 +43,7 @@ from shipdeck.live.actions import AuditUnavailable, ChangeInFlight, ChangeMoved,
 from shipdeck.live.plans import (
     ChangePlan,
     NothingToDo,
+    active_label,
     active_version,
     find_version,
     plan_rollback,
@@ -533,13 +534,8 @@ class ChangeSession:
         undone = (
             active is not None and target is not None and active.active_version_id not in (None, target.id)
         )
-        label = None
-        if active is not None:
-            label = (
-                f"v{active.active_version_number}"
-                if active.active_version_number
-                else active.active_version_id
-            )
+        live = active is not None and (active.active_version_id or active.active_version_number is not None)
+        label = active_label(active, ()) if active is not None and live else None
         try:
             self.audit.health_after(outcome.intent, health, after_s=after_s, active=label, undone=undone)
         except OSError:
