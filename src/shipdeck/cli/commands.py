@@ -593,7 +593,7 @@ async def cmd_publish(ctx: CommandContext) -> int:
     try:
         plan = plan_publish(dep, request, capabilities, versions=versions)
     except NothingToDo as exc:
-        raise CliError(exc.message, exc.exit_code) from None  # InvalidChange: 2, a usage error
+        raise _refusal(exc) from None  # InvalidChange: 2, a usage error
     if request.promote:
         ctx.confirm("publish", f"{plan.title} and make it live when ready?")
     outcome = await execute(ctx, plan)
