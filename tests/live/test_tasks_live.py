@@ -180,10 +180,7 @@ async def test_one_task_that_cannot_be_read_does_not_freeze_the_others(live_sim:
                 await live.flush()
                 return live.connection == "live" or live.connection == "connecting"
 
-            for _ in range(400):
-                if await live_again():
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(live_again, what="the read working again, once its pause is over")
             assert not live.connection.startswith("down"), live.connection
             assert not updates[-1].connection.startswith("down")
         finally:
