@@ -157,3 +157,37 @@ async def test_a_silent_websocket_is_found_dead_by_its_unanswered_pings() -> Non
     assert len(upgrades) >= 2 and upgrades[0].path == "/v1/ws"
     assert upgrades[0].headers["authorization"] == "Bearer mt_test_x"
     # (Given up by itself: asyncio.timeout(10) would have raised TimeoutError instead.)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "named"),
+    [
+        ("text/html; charset=utf-8", b"<html><body>Sign in to the proxy</body></html>", "text/html"),
+        ("application/json", b'{"data": {"logs": "a line"}}', "application/json"),
+    ],
+)
+async def test_an_answer_that_is_not_an_event_stream_keeps_the_stream_down_and_says_what_came(
+    content_type: str, body: bytes, named: str
+) -> None:
+    """A proxy's sign-in page (or JSON) answered with 200 on the event stream: no event is read out of it,
+    the stream's health says down with what the server sent, and the client keeps trying."""
+
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        writer.write(response(200, body, {"Content-Type": content_type}))
+
+    async with hostile_server(handler) as server:
+        client = adapter(server.url, max_outage=30.0, backoff_initial=0.01, backoff_max=0.02)
+        assert client.stream_health is not None
+        client.stream_health.down_since = None
+        events = client.events().__aiter__()
+        reading = asyncio.ensure_future(events.__anext__())
+        async with asyncio.timeout(10):
+            while len(server.seen) < 3:
+                await asyncio.sleep(0.01)  # a poll's period: the client reconnects on its own
+        assert not reading.done(), "an event was read out of a page that is not an event stream"
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        await client.aclose()
+    assert client.stream_health.down_since is not None
+    assert f"answered {named}, not an event stream" in client.stream_health.reason

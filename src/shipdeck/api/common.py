@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from shipdeck.api.base import Adapter, StreamHealth
+from shipdeck.api.errors import ProtocolError
 from shipdeck.api.streams import StreamOptions
 from shipdeck.api.transport import Transport
 
@@ -61,6 +62,11 @@ class HttpAdapter(Adapter):
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
         async with self.transport.open_stream(path, headers=headers) as response:
+            answered = event_stream_problem(response.headers.get("content-type"))
+            if answered is not None:
+                # A proxy's login page or a JSON answer read as a stream gave no event and no error: the
+                # header said "live" over a dead feed. Refused, the stream is down and says why.
+                raise ProtocolError(f"{what}: the server answered {answered}, not an event stream")
             if connected and self.stream_health is not None:
                 self.stream_health.down_since = None
             yield iter_sse(response, idle_timeout=self.stream_options.heartbeat_timeout, what=what)
@@ -72,6 +78,18 @@ class HttpAdapter(Adapter):
     @property
     def rate_limit_limit(self) -> int | None:
         return self.transport.budget.limit
+
+
+def event_stream_problem(content_type: str | None) -> str | None:
+    """What a stream's answer is instead of ``text/event-stream`` (its media type, printable and short), or
+    None when it is one, or says nothing (some servers send no Content-Type on a stream)."""
+    if content_type is None:
+        return None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in ("", "text/event-stream"):
+        return None
+    shown = "".join(c for c in media_type if c.isprintable())[:60]
+    return shown or "an unreadable Content-Type"
 
 
 def path_segment(value: object) -> str:
