@@ -22,6 +22,7 @@ from shipdeck.live.state import ChangeBatch
 from shipdeck.model import Event
 from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.context import ProfileContext
+from shipdeck.tui.screens.deploy_form import DeployForm
 from shipdeck.tui.screens.fleet import FleetScreen
 from shipdeck.tui.screens.main import MainScreen
 from shipdeck.tui.widgets.fleet_table import FleetTable, row_key
@@ -167,6 +168,38 @@ async def test_a_rollback_from_the_fleet_runs_under_the_rows_profile_once(
         assert executed == ["rollback"]
         sent = SimHttp(own_sim).mutations()[mark:]
         assert len(sent) == 1 and "rollback" in sent[0]["path"] and target.id in sent[0]["path"]
+
+
+async def test_a_miteos_deploy_from_the_fleet_selects_the_new_deployment_under_its_profile(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """The deploy form's new deployment was put in the fleet's table under its bare id: the next look-up
+    of the highlighted row's profile raised KeyError and the console died, the deploy sent."""
+    app = fleet_app(fleet_options(own_sim, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        miteos = app.contexts.get("miteos-staging")
+        before = set(miteos.live.deployments)
+        row = next(d for d in miteos.live.deployments.values() if d.state == "live")
+        fleet = fleet_of(app)
+        fleet.go_to(row_key("miteos-staging", row.id))
+        await wait_for(pilot, lambda: fleet.context is miteos and miteos.live.watched == row.id)
+        await pilot.press("p")
+        form = await wait_for_screen(pilot, app, DeployForm)
+        await wait_for(pilot, lambda: form.query_one("#df-workspace", Input).value != "")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DeployForm))
+
+        def on_the_new_one() -> bool:
+            key = fleet.fleet.highlighted_key
+            return key is not None and key not in {row_key("miteos-staging", d) for d in before}
+
+        await wait_for(pilot, on_the_new_one, what="the new deployment under the cursor")
+        assert fleet.context is miteos
+        created = fleet.fleet.highlighted_key
+        assert created is not None and created.startswith(row_key("miteos-staging", ""))
+        await settle_actions(pilot, app)
+        assert app.screen is fleet
 
 
 async def test_switching_profile_from_the_palette_and_back_is_warm(

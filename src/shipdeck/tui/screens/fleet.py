@@ -64,6 +64,11 @@ class FleetScreen(MainScreen):
                 return row_key(name, deployment_id)
         return row_key(self.context.name, deployment_id)
 
+    def show_created(self, context: ProfileContext, deployment: Deployment) -> None:
+        context.live.apply_deployment(deployment)
+        self.fleet.upsert_in(context.name, [deployment])
+        self.fleet.move_to(row_key(context.name, deployment.id))
+
     def compose(self) -> ComposeResult:
         providers = {c.name: c.profile.provider for c in self.members}
         yield Static(f"shipdeck · fleet · {len(self.members)} profiles", id="fleet-header", markup=False)

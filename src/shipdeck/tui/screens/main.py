@@ -398,6 +398,12 @@ class MainScreen(Screen[None]):
         """The table's key of the row of ``deployment_id`` (the fleet's keys also name the profile)."""
         return deployment_id
 
+    def show_created(self, context: ProfileContext, deployment: Deployment) -> None:
+        """A deployment an action of ``context``'s profile just made: listed at once, under the cursor."""
+        context.live.apply_deployment(deployment)
+        self.table.upsert([deployment])
+        self.table.move_to(deployment.id)
+
     def command_completions(self, value: str) -> list[str]:
         return completions(
             value,
@@ -882,7 +888,8 @@ class MainScreen(Screen[None]):
         from shipdeck.tui.screens.deploy_form import DeployForm, DeployInput
 
         deployment = self._ready_for("deploy")
-        reads = self.context.reads
+        context = self.context  # the row's profile (the fleet's cursor may be elsewhere when it is done)
+        reads = context.reads
         if deployment is None or not reads.capabilities.supports(Capability.DEPLOY):
             return
         sandbox = reads.sandbox_mode
@@ -914,8 +921,7 @@ class MainScreen(Screen[None]):
                 return
 
             def select(created: Deployment) -> None:
-                self.table.upsert([created])
-                self.table.move_to(created.id)
+                self.show_created(context, created)
 
             plan = plan_deploy(
                 chosen.workspace_id, chosen.target, chosen.config_id, sandbox=sandbox, on_done=select
