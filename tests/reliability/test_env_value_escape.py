@@ -16,9 +16,8 @@ async def test_esc_cancels_the_multiline_value_prompt(tmp_path: Path, sim: SimSe
     listing = await get_json(sim, "miosa", "/deployments")
     raw = listing["data"][0]
     dep = Deployment(id=raw["id"], provider="miosa", name=raw["name"])
-    app = ScreenHost(
-        profile_for(sim, "miosa"), tmp_path / "audit.jsonl", lambda a, r: EnvEditorScreen(a, r, dep)
-    )
+    profile = profile_for(sim, "miosa")
+    app = ScreenHost(profile, tmp_path / "audit.jsonl", lambda a, r: EnvEditorScreen(a, r, dep, profile))
     async with app.run_test(size=(120, 40)) as pilot:
 
         async def screen_is(kind: type) -> object | None:

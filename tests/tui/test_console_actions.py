@@ -279,7 +279,9 @@ async def test_redeploy_starts_a_build(tmp_path: Path) -> None:
             builds_before = {b["id"] for b in http.get(f"/deployments/{deployment.id}/builds")}
             await pilot.press("R")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("enter")
+            # A new version made live in a production profile: the name is typed, as for a promote.
+            assert app.screen.request.require_typed == deployment.name  # type: ignore[attr-defined]
+            await confirm(pilot, app)
             await settle_actions(pilot, app)
         builds_after = {b["id"] for b in http.get(f"/deployments/{deployment.id}/builds")}
         assert builds_after - builds_before

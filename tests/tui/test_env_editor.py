@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from shipdeck.config.profile import EnvironmentLabel
 from shipdeck.model import Deployment, EnvVar
 from shipdeck.model.validation import env_key_problem, env_value_problem
+from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.env_editor import (
     HIDDEN,
     EnvDiffScreen,
@@ -49,9 +52,16 @@ async def server_env(sim: SimServer, dep: Deployment, environment: str = "produc
     return {item["name"]: item.get("preview", "") for item in answer["data"]}
 
 
-def host(sim: SimServer, tmp_path: Path, dep: Deployment, *, read_only: bool = False) -> ScreenHost:
-    profile = profile_for(sim, "miosa", read_only=read_only)
-    return ScreenHost(profile, tmp_path / "audit.jsonl", lambda a, r: EnvEditorScreen(a, r, dep))
+def host(
+    sim: SimServer,
+    tmp_path: Path,
+    dep: Deployment,
+    *,
+    read_only: bool = False,
+    environment: EnvironmentLabel = "sandbox",
+) -> ScreenHost:
+    profile = replace(profile_for(sim, "miosa", read_only=read_only), environment=environment)
+    return ScreenHost(profile, tmp_path / "audit.jsonl", lambda a, r: EnvEditorScreen(a, r, dep, profile))
 
 
 async def editor(pilot: Pilot[Any]) -> EnvEditorScreen:
@@ -228,6 +238,8 @@ async def test_redeploy_after_apply_starts_a_build(env_sim: SimServer, tmp_path:
         await pilot.press("s", "y")
         await eventually(lambda: not screen.staged, what="applied")
         await pilot.press("R")
+        await eventually(lambda: isinstance(app.screen, ConfirmDialog), what="the redeploy dialog")
+        await pilot.press("y")
 
         async def new_build() -> bool:
             answer = await get_json(env_sim, "miosa", f"/deployments/{dep.id}/builds")
@@ -236,6 +248,36 @@ async def test_redeploy_after_apply_starts_a_build(env_sim: SimServer, tmp_path:
         await eventually(new_build, what="a new build on the server")
         await eventually(lambda: any(m.startswith("Redeploy started") for m in app.messages), what="told")
     assert '"redeploy"' in (tmp_path / "audit.jsonl").read_text()
+
+
+async def test_redeploy_from_the_editor_asks_first_and_into_production_the_name_is_typed(
+    env_sim: SimServer, tmp_path: Path
+) -> None:
+    """R in the editor sent the redeploy at once: one key put a new version live in production. It asks
+    as the main screen's R does; on a production profile, the deployment's name is typed."""
+    dep = await first_deployment_with_env(env_sim)
+
+    async def builds() -> set[str]:
+        answer = await get_json(env_sim, "miosa", f"/deployments/{dep.id}/builds")
+        return {b["id"] for b in answer["data"]}
+
+    before = await builds()
+    app = host(env_sim, tmp_path, dep, environment="production")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await editor(pilot)
+        await pilot.press("R")
+        dialog = await eventually(
+            lambda: app.screen if isinstance(app.screen, ConfirmDialog) else None, what="the redeploy dialog"
+        )
+        assert dialog.request.require_typed == dep.name
+        assert "redeploy" in dialog.request.confirm_label
+        await pilot.press("y", "enter")
+        assert isinstance(app.screen, ConfirmDialog), "a wrong name confirmed"
+        await pilot.press("escape")
+        await eventually(lambda: isinstance(app.screen, EnvEditorScreen), what="back in the editor")
+    assert await builds() == before
+    audit = tmp_path / "audit.jsonl"
+    assert not audit.exists() or '"redeploy"' not in audit.read_text()
 
 
 def test_masks_do_not_tell_the_length_of_a_value() -> None:

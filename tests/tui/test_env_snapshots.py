@@ -45,7 +45,6 @@ def test_env_diff_before_apply(
     import asyncio
 
     dep: Deployment = asyncio.run(first_deployment_with_env(still_sim))
-    app = ScreenHost(
-        profile_for(still_sim, "miosa"), tmp_path / "audit.jsonl", lambda a, r: EnvEditorScreen(a, r, dep)
-    )
+    profile = profile_for(still_sim, "miosa")
+    app = ScreenHost(profile, tmp_path / "audit.jsonl", lambda a, r: EnvEditorScreen(a, r, dep, profile))
     assert snap_compare(app, terminal_size=size, run_before=staged_diff)

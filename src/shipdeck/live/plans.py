@@ -782,6 +782,9 @@ def plan_redeploy(deployment: Deployment, *, profile_environment: str = "product
         send=send,
         identity=f"redeploy:{deployment.id}:{deployment.active_version_id or version}",
         deployment=deployment,
+        environment=deployment.environment,
+        # A new version made live, as a promote: into production, the name is typed.
+        into_production=_production(deployment, deployment.environment, profile_environment),
         notes=[
             f"Builds a NEW version from the source of {version} with the current env vars, and makes it "
             "live when its build succeeds; the version number goes up by one."

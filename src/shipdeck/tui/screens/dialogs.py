@@ -17,7 +17,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from shipdeck.live.plans import message_headline
+from shipdeck.config.profile import Profile
+from shipdeck.live.plans import ChangePlan, message_headline
 from shipdeck.model import PUBLISH_INPUT_FIELDS, PublishRequest, Version
 from shipdeck.model.validation import publish_path_problem
 from shipdeck.tui.text import age_text, literal, state_label
@@ -58,6 +59,48 @@ class ConfirmRequest:
     hold: bool = False
     # What changes (version, message, author, files): plain lines, shown literally under "changes".
     diff: list[str] = field(default_factory=list)
+
+
+def badge_environment(environment: str | None, profile: Profile) -> str:
+    """A dialog's badge: the row's own environment (Mixpeek), unless the whole profile is a sandbox."""
+    if environment in ("production", "staging") and profile.environment != "sandbox":
+        return environment
+    return profile.environment
+
+
+def change_request(
+    plan: ChangePlan,
+    profile: Profile,
+    *,
+    confirm_label: str,
+    lines: list[str] | None = None,
+    first_warning: str | None = None,
+    ask_reason: bool = False,
+    name_profile: bool = False,
+) -> ConfirmRequest:
+    """The dialog for ``plan`` (the one rule of every screen that asks before a change): its preview
+    (``lines``, else its summary), warnings, and the confirmation the profile asks for: the name typed
+    for a change into production, unless the profile says otherwise. ``name_profile``: the title says
+    which profile changes (the fleet, where two profiles can hold the same names)."""
+    warnings = list(plan.warnings)
+    if first_warning is not None:
+        warnings.insert(0, first_warning)
+    typed = profile.confirm == "type" or (profile.confirm is None and plan.into_production)
+    name = plan.deployment.name if plan.deployment is not None else None
+    title = literal(plan.title)
+    if name_profile:
+        title = f"{literal(profile.name)} · {title}"
+    return ConfirmRequest(
+        title=title,
+        lines=lines if lines is not None else [literal(plan.summary)],
+        notes=[literal(note) for note in plan.notes],
+        warnings=[literal(warning) for warning in warnings],
+        confirm_label=confirm_label,
+        environment=badge_environment(plan.environment, profile),
+        ask_reason=ask_reason,
+        require_typed=name if typed else None,
+        diff=[literal(line) for line in plan.diff],
+    )
 
 
 class HoldBox(Checkbox, inherit_bindings=False):

@@ -21,11 +21,13 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static, TextArea
 
 from shipdeck.api.errors import ShipdeckError
+from shipdeck.config.profile import Profile
 from shipdeck.live.plans import plan_env_set, plan_env_unset, plan_redeploy
 from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
 from shipdeck.model import Deployment, EnvVar
 from shipdeck.model.validation import env_key_problem, env_value_problem
+from shipdeck.tui.screens.dialogs import ConfirmDialog, change_request
 from shipdeck.tui.screens.screen_kit import (
     TableRow,
     TextPrompt,
@@ -174,11 +176,12 @@ class EnvEditorScreen(Screen[None]):
         Binding("ctrl+r", "reload", "Reload", id="env-reload"),
     ]
 
-    def __init__(self, reads: Reads, runner: ChangeSession, deployment: Deployment) -> None:
+    def __init__(self, reads: Reads, runner: ChangeSession, deployment: Deployment, profile: Profile) -> None:
         super().__init__()
         self.reads = reads
         self.runner = runner
         self.deployment = deployment
+        self.profile = profile  # how its changes are confirmed (R: the main screen's redeploy dialog)
         environments = reads.capabilities.env_environments or ("production",)
         self.environments: tuple[str, ...] = tuple(environments)
         self.environment = self.environments[0]
@@ -389,7 +392,7 @@ class EnvEditorScreen(Screen[None]):
     def action_redeploy(self) -> None:
         if refused_because_read_only(self, self.runner, "redeploy"):
             return
-        plan = plan_redeploy(self.deployment)
+        plan = plan_redeploy(self.deployment, profile_environment=self.profile.environment)
 
         async def go() -> None:
             outcome = await run_change(self, self.runner, plan)
@@ -397,7 +400,13 @@ class EnvEditorScreen(Screen[None]):
             if run is not None and getattr(run, "id", None):
                 self.notify(literal(f"Redeploy started: {run.id} ({run.status})"), markup=False)
 
-        self.run_worker(go(), group="env-redeploy", exclusive=True)
+        def confirmed(answer: str | None) -> None:
+            if answer is not None:
+                self.run_worker(go(), group="env-redeploy", exclusive=True)
+
+        # A new version made live: asked as the main screen's R asks (one key sent it to production).
+        request = change_request(plan, self.profile, confirm_label="redeploy")
+        self.app.push_screen(ConfirmDialog(request), confirmed)
 
     def action_close(self) -> None:
         if self.staged and not self._closing_confirmed:

@@ -41,7 +41,14 @@ from shipdeck.tui.screens.command_output import (
     custom_palette_commands,
     run_custom_command,
 )
-from shipdeck.tui.screens.dialogs import ConfirmDialog, ConfirmRequest, PublishForm, version_line
+from shipdeck.tui.screens.dialogs import (
+    ConfirmDialog,
+    ConfirmRequest,
+    PublishForm,
+    badge_environment,
+    change_request,
+    version_line,
+)
 from shipdeck.tui.screens.screen_kit import describe_error
 from shipdeck.tui.text import age_text, literal
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
@@ -736,11 +743,7 @@ class MainScreen(Screen[None]):
         return detail
 
     def _badge_environment(self, environment: str | None) -> str:
-        """The dialog's badge: the row's own environment (Mixpeek), unless the whole profile is a sandbox."""
-        profile_environment = self.context.profile.environment
-        if environment in ("production", "staging") and profile_environment != "sandbox":
-            return environment
-        return profile_environment
+        return badge_environment(environment, self.context.profile)
 
     def _environment_row(self, deployment: Deployment, environment: str | None) -> Deployment:
         """The same app's row in ``environment`` (one row per environment), else ``deployment`` itself."""
@@ -749,36 +752,22 @@ class MainScreen(Screen[None]):
     def _confirm_request(
         self, plan: ChangePlan, *, confirm_label: str, ask_reason: bool = False
     ) -> ConfirmRequest:
-        """The dialog for ``plan``: its preview, warnings and the confirmation the profile asks for."""
-        now = self.clock()
-        lines: list[str] = []
+        """The dialog for ``plan``: a rollback's or promote's versions and their health, else its summary."""
+        lines: list[str] | None = None
+        unhealthy = None
         if plan.current is not None or plan.to is not None:
+            now = self.clock()
             lines = [f"current: {version_line(plan.current, now)}", f"target:  {version_line(plan.to, now)}"]
             health_lines, unhealthy = self.change_health(plan)
             lines += health_lines
-        else:
-            lines = [literal(plan.summary)]
-            unhealthy = None
-        warnings = list(plan.warnings)
-        if unhealthy is not None:
-            warnings.insert(0, unhealthy)
-        style = self.context.profile.confirm
-        typed = style == "type" or (style is None and plan.into_production)
-        name = plan.deployment.name if plan.deployment is not None else None
-        title = literal(plan.title)
-        if len(self.followed_contexts()) > 1:
-            # The fleet: two profiles can hold the same names (prod-eu, prod-us); say which one changes.
-            title = f"{literal(self.context.profile.name)} · {title}"
-        return ConfirmRequest(
-            title=title,
-            lines=lines,
-            notes=[literal(note) for note in plan.notes],
-            warnings=[literal(warning) for warning in warnings],
+        return change_request(
+            plan,
+            self.context.profile,
             confirm_label=confirm_label,
-            environment=self._badge_environment(plan.environment),
+            lines=lines,
+            first_warning=unhealthy,
             ask_reason=ask_reason,
-            require_typed=name if typed else None,
-            diff=[literal(line) for line in plan.diff],
+            name_profile=len(self.followed_contexts()) > 1,
         )
 
     def _planned(self, make: Callable[[], ChangePlan]) -> ChangePlan | None:
@@ -1003,9 +992,7 @@ class MainScreen(Screen[None]):
             if answer is not None:
                 self.start_change(plan, show_pipeline=True)
 
-        request = self._confirm_request(plan, confirm_label="redeploy")
-        request.environment = self.context.profile.environment
-        self.app.push_screen(ConfirmDialog(request), confirmed)
+        self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label="redeploy")), confirmed)
 
     def _push_for_deployment(self, action: str, make: Callable[[Deployment], Screen[Any]]) -> None:
         deployment = self._ready_for(action)
@@ -1022,7 +1009,9 @@ class MainScreen(Screen[None]):
         from shipdeck.tui.screens.env_editor import EnvEditorScreen
 
         context = self.context
-        self._push_for_deployment("env", lambda d: EnvEditorScreen(context.reads, context.session, d))
+        self._push_for_deployment(
+            "env", lambda d: EnvEditorScreen(context.reads, context.session, d, context.profile)
+        )
 
     def action_logs(self) -> None:
         from shipdeck.tui.screens.logs import LogsScreen
