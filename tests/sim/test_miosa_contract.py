@@ -285,6 +285,34 @@ def test_redeploy_answers_202_with_a_queued_build(http: httpx.Client) -> None:
     assert build["state"] == "queued" and build["deployment_id"] == deployment["id"]
 
 
+def test_a_redeploy_makes_its_version_as_the_active_one_was_made(http: httpx.Client) -> None:
+    """ "Re-runs the last build": a dynamic app's redeploy came out a static version with no run command."""
+    listing = data(http.get("/deployments", params={"limit": 200}))
+    dynamic = None
+    for deployment in listing:
+        if deployment["active_version_id"]:
+            active = data(
+                http.get(f"/deployments/{deployment['id']}/versions/{deployment['active_version_id']}")
+            )
+            if active["kind"] == "dynamic":
+                dynamic = deployment, active
+                break
+    assert dynamic is not None, "the demo seed has no dynamic app"
+    deployment, active = dynamic
+    data(http.post(f"/deployments/{deployment['id']}/redeploy", json={}, headers=idem()), 202)
+    newest = data(http.get(f"/deployments/{deployment['id']}/versions"))[0]
+    assert newest["id"] != active["id"]
+    made = (
+        "kind",
+        "runtime_command",
+        "runtime_port",
+        "runtime_image",
+        "health_check_path",
+        "source_sandbox_id",
+    )
+    assert {k: newest[k] for k in made} == {k: active[k] for k in made}
+
+
 def test_sandbox_deploy_bridge_creates_and_publishes(http: httpx.Client) -> None:
     answer = data(http.post("/sandboxes/sbx_bridge/deploy", json={"name": "bridge-app"}, headers=idem()))
     assert answer["state"] == "building" and answer["deployment_product"] == "miosa_deploy"

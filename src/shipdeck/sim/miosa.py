@@ -44,6 +44,15 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_LOG_LINES = 5000
 EVENT_BATCH = 500
+# What a redeploy's new version takes from the active one: how it is built and run.
+REDEPLOY_KEEPS = (
+    "source_sandbox_id",
+    "kind",
+    "runtime_image",
+    "runtime_command",
+    "runtime_port",
+    "health_check_path",
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -364,11 +373,20 @@ class MiosaService:
             if idem.replay:
                 return idem.replay
             deployment = self.deployment_of(request)
-            source = None
+            # "Re-runs the last build" (the SDK): the new version is made as the active one was, a
+            # dynamic app stays dynamic (it came out static, with no run command).
+            made_as: dict[str, Any] = {"source_sandbox_id": None}
             if deployment["active_version_id"]:
-                source = self.store.get("version", deployment["active_version_id"])["source_sandbox_id"]
+                active = self.store.get("version", deployment["active_version_id"])
+                made_as = {key: active[key] for key in REDEPLOY_KEEPS if key in active}
+                kept = {
+                    k: v
+                    for k, v in (active.get("metadata") or {}).items()
+                    if k in ("output_path", "entrypoint")
+                }
+                made_as["metadata"] = kept
             version, build = self.store.start_publish(
-                deployment, {"source_sandbox_id": source}, promote=True, triggered_by="manual"
+                deployment, made_as, promote=True, triggered_by="manual"
             )
             response = idem.respond(202, {"data": build})
         self.ctx.spawn(_pipeline(self.store, version["id"]))
