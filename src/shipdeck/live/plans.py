@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -178,15 +178,13 @@ def active_version(deployment: Deployment, versions: Iterable[Version]) -> Versi
     return None
 
 
-def rollback_target(versions: Iterable[Version], current: Version | None) -> Version | None:
-    """THE rollback rule: the newest ready version older than the active one (by number, else by order).
-
-    With no active version known, the newest ready version. This is also the servers' own default for a
-    bare rollback (Miosa, Mixpeek restore), but shipdeck always sends the target it showed.
-    """
+def rollback_candidates(versions: Iterable[Version], current: Version | None) -> list[Version]:
+    """The ready versions older than the active one (by number, else by order), newest first; with no
+    active version known, every ready version."""
     ordered = newest_first(versions)
     if current is None:
-        return next((v for v in ordered if v.state in PROMOTABLE_VERSION_STATES), None)
+        return [v for v in ordered if v.state in PROMOTABLE_VERSION_STATES]
+    candidates = []
     below = False
     for version in ordered:
         if version.id == current.id:
@@ -198,8 +196,22 @@ def rollback_target(versions: Iterable[Version], current: Version | None) -> Ver
             else below
         )
         if older and version.state in PROMOTABLE_VERSION_STATES:
-            return version
-    return None
+            candidates.append(version)
+    return candidates
+
+
+def rollback_target(
+    versions: Iterable[Version], current: Version | None, avoid: Collection[str] = ()
+) -> Version | None:
+    """THE rollback rule: the newest ready version older than the active one, passing over those in
+    ``avoid`` (ids of versions known to have failed their users when last live) while an older one is
+    not; with every candidate avoided, the newest of them (the dialog's warning says so).
+
+    This is also the servers' own default for a bare rollback (Miosa, Mixpeek restore), ``avoid`` apart;
+    shipdeck always sends the target it showed.
+    """
+    candidates = rollback_candidates(versions, current)
+    return next((v for v in candidates if v.id not in avoid), candidates[0] if candidates else None)
 
 
 def find_version(versions: Iterable[Version], ref: str) -> Version | None:
@@ -463,8 +475,12 @@ def plan_rollback(
     capabilities: Capabilities | None = None,
     profile_environment: str = "production",
     resumes: str | None = None,
+    avoid: Mapping[str, str] | None = None,
 ) -> ChangePlan:
     """Roll ``deployment`` (the row of the environment to change) back to ``to`` or to the rule's target.
+
+    ``avoid``: versions the rule passes over (id -> why: it failed its users when last live); the plan's
+    notes say which were passed over.
 
     ``resumes``: the identity of an earlier rollback of this row whose outcome is unknown and whose target
     ``to`` is; if that target is already active, the earlier one was applied (NothingToDo settles it).
@@ -478,12 +494,15 @@ def plan_rollback(
             f"{deployment.name}{where}: nothing is active (or the active version is not listed), so there "
             "is nothing to roll back from; name a version to go to; nothing was sent"
         )
+    passed_over: list[str] = []
     if to is None:
-        found = rollback_target(listed, current)
+        found = rollback_target(listed, current, avoid or {})
         if found is None:
             below = f"before {current.label}" if current else "to roll back to"
             raise NothingToDo(f"{deployment.name}{where}: no ready version {below}; nothing was sent")
         target = found
+        candidates = rollback_candidates(listed, current)
+        passed_over = [f"Passed over: {(avoid or {})[v.id]}." for v in candidates[: candidates.index(found)]]
     else:
         target = _pick(deployment, listed, to)
     if _is_active(deployment, target):
@@ -529,7 +548,7 @@ def plan_rollback(
         current=current,
         to=chosen,
         reason=reason,
-        notes=[NOT_ROLLED_BACK],
+        notes=[*passed_over, NOT_ROLLED_BACK],
         warnings=in_flight_warnings(deployment, listed, current),
         details=version_details(current, chosen, environment),
         check=_active_check(deployment.id, chosen),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -256,9 +256,11 @@ class ChangeSession:
         reason: str | None = None,
         capabilities: Capabilities | None = None,
         profile_environment: str = "production",
+        avoid: Mapping[str, str] | None = None,
     ) -> tuple[ChangePlan, str | None]:
         """A rollback of this row as asked now, and what to tell the user first about an earlier rollback
         of it whose outcome is unknown (None: there is none). The console and the CLI both plan here.
+        ``avoid``: versions the rule passes over (plans.rollback_target).
 
         Asked plainly, a rollback goes where the earlier one was going (same key: not one more step back)
         while the row is still where that one left it, or already where it went (then it was applied:
@@ -313,6 +315,7 @@ class ChangeSession:
                 capabilities=capabilities,
                 profile_environment=profile_environment,
                 resumes=resumes,
+                avoid=avoid,
             )
         except NothingToDo as exc:
             self.found_nothing_to_do(exc)

@@ -7,12 +7,13 @@ ends at ``as_of``. Providers without metrics have no ServiceHealth at all (``Non
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field
 
-from shipdeck.model import Model, ProviderName
+from shipdeck.model import Model, ProviderName, Version
 
 # Over this error rate a deployment is flagged (symbol and word, never colour alone).
 ERROR_RATE_WARNING = 0.02
@@ -312,6 +313,19 @@ def failed_when_last_live(target: VersionFigures | None, now: datetime) -> str |
     ago = format_age((now - target.live_until).total_seconds())
     rate = format_rate(target.error_rate)
     return f"v{target.number} failed its users when it was last live ({ago} ago): {rate} errors"
+
+
+def failed_versions(health: ServiceHealth, versions: Iterable[Version], now: datetime) -> dict[str, str]:
+    """The versions (id -> the dialogs' warning) that failed their users when they were last live, for
+    the rollback rule to pass over (plans.rollback_target)."""
+    failed: dict[str, str] = {}
+    for version in versions:
+        if version.number is None:
+            continue
+        warning = failed_when_last_live(version_figures(health, version.number, serving=False), now)
+        if warning is not None:
+            failed[version.id] = warning
+    return failed
 
 
 def movement_text(before: float | None, latest: float | None, direction: str) -> str:

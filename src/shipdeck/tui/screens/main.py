@@ -31,6 +31,7 @@ from shipdeck.model import Capability, Deployment, PublishRequest
 from shipdeck.model.service_health import (
     HealthDetail,
     change_health_line,
+    failed_versions,
     failed_when_last_live,
     movement_text,
     version_figures,
@@ -788,6 +789,7 @@ class MainScreen(Screen[None]):
             return  # the cursor moved while the versions loaded: act only on what the user sees
         versions = detail.versions or []
         session = self.context.session
+        hour = self.health.hour_health(deployment.id) if self.health is not None else None
         try:
             plan, notice = session.plan_rollback(
                 deployment,
@@ -795,6 +797,8 @@ class MainScreen(Screen[None]):
                 to=self.detail.selected_version,
                 capabilities=self.context.reads.capabilities,
                 profile_environment=self.context.profile.environment,
+                # r then enter, in an incident, never goes back to a version seen failing its users.
+                avoid=failed_versions(hour, versions, self.clock()) if hour is not None else None,
             )
         except NothingToDo as exc:
             self.notify(

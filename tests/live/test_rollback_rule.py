@@ -1,0 +1,69 @@
+"""The rollback rule passes over a version seen failing its users when it was last live: after v5 was
+rolled back for errors and a redeploy made v6, ``r`` then ``enter`` offered v5 again, the version the
+dialog itself said had failed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from shipdeck.live.plans import plan_rollback, rollback_target
+from shipdeck.model import Deployment, Version
+from shipdeck.model.service_health import HealthPoint, ServiceHealth, VersionChange, failed_versions
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def checkout() -> tuple[Deployment, list[Version]]:
+    deployment = Deployment(id="dep_1", provider="miosa", name="checkout-api", active_version_id="ver_6")
+    versions = [Version(id=f"ver_{n}", deployment_id="dep_1", number=n, state="ready") for n in (6, 5, 4, 3)]
+    return deployment, versions
+
+
+def hour_with_v5_failing() -> ServiceHealth:
+    """v4 live, then v5 for 20 minutes at 12% errors, then v4 again (rolled back), then v6 (redeployed)."""
+    start = NOW - timedelta(minutes=60)
+    changes = [
+        VersionChange(at=start, version_number=4),
+        VersionChange(at=start + timedelta(minutes=20), version_number=5),
+        VersionChange(at=start + timedelta(minutes=40), version_number=4),
+        VersionChange(at=start + timedelta(minutes=55), version_number=6),
+    ]
+
+    def rate(minute: int) -> float:
+        return 0.12 if 20 < minute <= 40 else 0.003
+
+    series = [HealthPoint(at=start + timedelta(minutes=m), error_rate=rate(m)) for m in range(1, 61)]
+    return ServiceHealth(
+        deployment_id="dep_1", provider="miosa", series=series, version_changes=changes, as_of=NOW
+    )
+
+
+def test_the_versions_that_failed_when_last_live_are_named_with_the_dialogs_warning() -> None:
+    _, versions = checkout()
+    failed = failed_versions(hour_with_v5_failing(), versions, NOW)
+    assert list(failed) == ["ver_5"]
+    assert failed["ver_5"].startswith("v5 failed its users when it was last live")
+
+
+def test_the_rule_passes_over_a_failed_version_and_the_plan_says_so() -> None:
+    deployment, versions = checkout()
+    current = versions[0]
+    avoid = failed_versions(hour_with_v5_failing(), versions, NOW)
+    assert rollback_target(versions, current) == versions[1]  # v5: the version before, as before
+    assert rollback_target(versions, current, avoid) == versions[2]  # v4
+    plan = plan_rollback(deployment, versions, avoid=avoid)
+    assert plan.to is not None and plan.to.number == 4
+    assert plan.notes[0].startswith("Passed over: v5 failed its users when it was last live")
+    # Named by the user, the version is theirs to choose: no passing over.
+    named = plan_rollback(deployment, versions, to="v5", avoid=avoid)
+    assert named.to is not None and named.to.number == 5
+    assert not any("Passed over" in note for note in named.notes)
+
+
+def test_with_every_older_version_failed_the_rule_offers_the_version_before() -> None:
+    deployment, versions = checkout()
+    avoid = {"ver_5": "v5 failed", "ver_4": "v4 failed", "ver_3": "v3 failed"}
+    assert rollback_target(versions, versions[0], avoid) == versions[1]
+    plan = plan_rollback(deployment, versions, avoid=avoid)
+    assert plan.to is not None and plan.to.number == 5
+    assert not any("Passed over" in note for note in plan.notes)
