@@ -170,9 +170,12 @@ async def test_quitting_mid_flight_records_unknown_and_keeps_the_key(tmp_path: P
 def test_health_after_says_when_another_version_was_live_by_then(tmp_path: Path) -> None:
     """Rolled back v5 -> v4, and a colleague promoted v5 again before the 5 minutes: the audit's "health 5
     min after: 12.0% errors" read as if the rollback had failed. It now says v5 was live by then."""
+    from datetime import UTC, datetime, timedelta
+
     from shipdeck.config.audit import result_of
     from shipdeck.live.session import ChangeOutcome
     from shipdeck.model import Version
+    from shipdeck.model.service_health import ServiceHealth, VersionChange
 
     audit = AuditLog(tmp_path / "audit.jsonl", profile="p", provider="miosa")
     session = ChangeSession(None, audit, read_only=False, profile_name="p")  # type: ignore[arg-type]
@@ -188,8 +191,22 @@ def test_health_after_says_when_another_version_was_live_by_then(tmp_path: Path)
     )
     outcome = ChangeOutcome(plan, OutcomeStatus.OK, intent=intent)
     again = deployment.model_copy(update={"active_version_id": "ver_5", "active_version_number": 5})
-    session.record_health_after(outcome, {"error_rate": 0.12}, after_s=300, active=again)
-    session.record_health_after(outcome, {"error_rate": 0.003}, after_s=300, active=deployment)
+
+    def figures(rate: float, *switches: int) -> ServiceHealth:
+        at = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+        changes = [
+            VersionChange(at=at + timedelta(minutes=n), version_number=v) for n, v in enumerate(switches)
+        ]
+        return ServiceHealth(
+            deployment_id="dep_1", provider="miosa", error_rate=rate, version_changes=changes
+        )
+
+    session.record_health_after(outcome, figures(0.12), after_s=300, active=again)
+    session.record_health_after(outcome, figures(0.003, 5, 4), after_s=300, active=deployment)
+    # A redeploy since made v6 and put it live before its row was re-read: the row still says v4, the
+    # figures (their newest switch) say v6; 14.7% is v6's, not the rollback's.
+    session.record_health_after(outcome, figures(0.147, 5, 4, 6), after_s=120, active=deployment)
     rows = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r["phase"] == "health"]
     assert result_of(rows[0]) == "health 5 min after: 12.0% errors (v5 live by then: changed since)"
     assert result_of(rows[1]) == "health 5 min after: 0.3% errors"
+    assert result_of(rows[2]) == "health 2 min after: 14.7% errors (v6 live by then: changed since)"

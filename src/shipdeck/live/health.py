@@ -510,9 +510,7 @@ def follow_health(live: LiveState, session: ChangeSession, outcome: ChangeOutcom
 
     def settled(health: ServiceHealth | None, after_s: float) -> None:
         now = live.deployments.get(deployment.id)
-        session.record_health_after(
-            outcome, health.as_json() if health else None, after_s=after_s, active=now
-        )
+        session.record_health_after(outcome, health, after_s=after_s, active=now)
 
     target = outcome.plan.to
     monitor.expect_change(deployment.id, settled, target_number=target.number if target else None)

@@ -50,6 +50,7 @@ from shipdeck.live.plans import (
     rollback_identity,
 )
 from shipdeck.model import Capabilities, Deployment, Version
+from shipdeck.model.service_health import ServiceHealth, measured_version
 
 # A change is resent by itself (same key) only this long after it was first sent; later, only on request.
 RESEND_WINDOW = 30.0
@@ -524,23 +525,38 @@ class ChangeSession:
     def record_health_after(
         self,
         outcome: ChangeOutcome,
-        health: dict[str, Any] | None,
+        health: ServiceHealth | None,
         *,
         after_s: float,
         active: Deployment | None = None,
     ) -> None:
         """Add the deployment's health some minutes after an applied change to its audit record; ``active``:
-        the deployment as live then, to say when another version than the change's was live by then."""
+        the deployment as live then. Either that row or the figures themselves (the version they measure)
+        saying another version than the change's was live by then marks the figures as not the change's:
+        a redeploy made since went live before its row was re-read, and its errors read as the rollback's."""
         if outcome.intent is None:
             return
         target = outcome.plan.to
+        live = active is not None and (active.active_version_id or active.active_version_number is not None)
+        label = active_label(active, ()) if active is not None and live else None
         undone = (
             active is not None and target is not None and active.active_version_id not in (None, target.id)
         )
-        live = active is not None and (active.active_version_id or active.active_version_number is not None)
-        label = active_label(active, ()) if active is not None and live else None
+        measured_id, measured_number = measured_version(health) if health is not None else (None, None)
+        if target is not None and not undone:
+            other_id = measured_id not in (None, target.id)
+            other_number = measured_number is not None and target.number not in (None, measured_number)
+            if other_id or other_number:
+                undone = True
+                label = f"v{measured_number}" if measured_number is not None else measured_id
         try:
-            self.audit.health_after(outcome.intent, health, after_s=after_s, active=label, undone=undone)
+            self.audit.health_after(
+                outcome.intent,
+                health.as_json() if health is not None else None,
+                after_s=after_s,
+                active=label,
+                undone=undone,
+            )
         except OSError:
             pass  # a note after the fact: the change and its outcome are recorded already
 

@@ -315,6 +315,13 @@ def failed_when_last_live(target: VersionFigures | None, now: datetime) -> str |
     return f"v{target.number} failed its users when it was last live ({ago} ago): {rate} errors"
 
 
+def measured_version(health: ServiceHealth) -> tuple[str | None, int | None]:
+    """The version ``health``'s figures measure (id, number; None where they do not say): the version
+    taking the traffic, and the one the newest switch in the series put live."""
+    newest = max(health.version_changes, key=lambda c: c.at, default=None)
+    return health.version_id, newest.version_number if newest is not None else None
+
+
 def failed_versions(health: ServiceHealth, versions: Iterable[Version], now: datetime) -> dict[str, str]:
     """The versions (id -> the dialogs' warning) that failed their users when they were last live, for
     the rollback rule to pass over (plans.rollback_target)."""
