@@ -246,6 +246,11 @@ def test_the_dialog_line_does_not_give_the_version_before_a_switch_as_the_servin
     assert change_health_line(fresh, None, now).startswith(
         "v8 (live 40 s): no figures yet (too new to measure)"
     )
+    # The list beside the dialog reads the deployment's 13.2%: the dialog says it too, as a mix.
+    assert change_health_line(fresh, None, now, overall=0.132).startswith(
+        "v8 (live 40 s): no figures yet (too new to measure); "
+        "the deployment's errors 13.2%, versions mixed ->"
+    )
     # 90 s on, one point: it covers the minute right after the switch, both versions mixed. Not v8's own.
     mixed.series.append(HealthPoint(at=went_live + timedelta(seconds=30), error_rate=0.123, p95_ms=800))
     mixed.as_of = went_live + timedelta(seconds=90)

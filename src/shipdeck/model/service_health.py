@@ -281,9 +281,12 @@ def change_health_line(
     now: datetime,
     *,
     target_label: str = "target",
+    overall: float | None = None,
 ) -> str:
     """The dialogs' health line: ``v5 (live 14 min): 12.4% errors, p95 840 ms -> v4 (last live 14 min ago):
-    0.3%, 120 ms``. Either side may be unknown (``no figures``)."""
+    0.3%, 120 ms``. Either side may be unknown (``no figures``). ``overall``: the deployment's error rate
+    over the last window, as the list shows it, said when the serving version has no figures of its own
+    yet (the list read 13.2% beside a dialog saying "no figures")."""
     left = _label(current, "current")
     if current is not None and current.live_from is not None:
         left += f" (live {format_age((now - current.live_from).total_seconds())})"
@@ -291,6 +294,8 @@ def change_health_line(
         left += f": {format_rate(current.error_rate)} errors, p95 {format_ms(current.p95_ms)}"
     elif current is not None and current.not_yet is not None:
         left += f": no figures yet ({current.not_yet})"
+        if overall is not None:
+            left += f"; the deployment's errors {format_rate(overall)}, versions mixed"
     else:
         left += ": no figures"
     right = _label(target, target_label)

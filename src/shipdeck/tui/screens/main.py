@@ -247,7 +247,14 @@ class MainScreen(Screen[None]):
             return [], None
         serving = version_figures(health, current.number if current else None, serving=True)
         earlier = version_figures(health, target.number, serving=False)
-        line = change_health_line(serving, earlier, health.as_of or self.clock(), target_label=target.label)
+        latest = monitor.latest.get(deployment.id)
+        line = change_health_line(
+            serving,
+            earlier,
+            health.as_of or self.clock(),
+            target_label=target.label,
+            overall=latest.error_rate if latest is not None else None,
+        )
         return [f"health:  {line}"], failed_when_last_live(earlier, self.clock())
 
     @on(TabbedContent.TabActivated)
