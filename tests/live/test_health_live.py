@@ -466,3 +466,45 @@ async def test_the_reads_after_a_change_keep_the_health_tabs_headline_current() 
     clock[0] = Timing().health_settle_interval + 1.0
     await monitor._follow_changes()
     assert monitor.detail is not None and monitor.detail.health.error_rate == 0.003
+
+
+async def test_the_health_tabs_first_read_comes_before_rows_the_screen_shows_unread(
+    fresh_sim: SimServer,
+) -> None:
+    """The Health tab opened on a row with a screenful of rows never read: those took each token as it
+    came (one at a time), and the tab's three requests waited until every one was read, "reading…" for
+    minutes at 3 a minute. The tab's first read now comes first, and says it waits meanwhile."""
+    timing = Timing(
+        health_per_minute=60,  # a token a second
+        health_burst=3,
+        health_start=2,
+        health_batch_interval=3600.0,
+        health_watched_interval=3600.0,
+        health_detail_interval=3600.0,
+        health_settle_interval=0.2,
+        health_screen_wait=0.2,
+    )
+    async with running_live(fresh_sim, read_health=True, timing=timing) as (live, _batches):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: not live.pages_loading and len(live.deployments) >= 8)
+        by_name = {d.name: d.id for d in live.deployments.values()}
+        checkout = by_name["checkout-api"]
+        first = [d for d in sorted(live.deployments) if d != checkout][:2]
+        monitor.show(first)
+        await eventually(lambda: all(d in monitor.latest for d in first))
+        rest = [d for d in sorted(live.deployments) if d not in monitor.latest and d != checkout]
+        assert len(rest) >= 4, rest
+        waited: list[bool] = []
+        monitor.show([*rest, checkout])
+        live.watch(checkout)
+        monitor.want_detail(True)
+
+        def detail_read() -> bool:
+            waited.append(monitor.detail_waiting)
+            return monitor.detail is not None and monitor.detail.health.deployment_id == checkout
+
+        await eventually(detail_read, timeout=60)
+        still_unread = [d for d in rest if d not in monitor.latest]
+        assert still_unread, "the rows on screen were all read before the Health tab's first read"
+        assert any(waited) and not monitor.detail_waiting

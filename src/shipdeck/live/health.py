@@ -134,6 +134,8 @@ class HealthMonitor:
     _watched_read_at: float | None = None
     _detail_read_at: float | None = None
     _detail_wanted: bool = False
+    # The Health tab's first read of its row is held back by the health budget (said on the tab).
+    detail_waiting: bool = False
     _detail_for: tuple[str, str] | None = None
     _bucket: Bucket | None = None
     _listed_at: float | None = None  # when the first rows were known (the wait for the screen starts)
@@ -314,6 +316,7 @@ class HealthMonitor:
         if self._waiting_for_screen():
             await self._pause()
             return next_batch_at
+        waiting = False
         if watched is not None and watched in self.state.deployments:
             stale = self._detail_for != (watched, self.detail_span)
             detail_due = stale or self._due(self._detail_read_at, timing.health_detail_interval)
@@ -321,9 +324,22 @@ class HealthMonitor:
                 if self._tokens().take(DETAIL_REQUESTS):
                     self._detail_read_at = self._watched_read_at = self.now()
                     await self._read_detail(watched)
+                else:
+                    # The Health tab just opened on this row and shows "reading…": its three requests
+                    # come first. The rows on screen took each token as it came (3 a minute), and the
+                    # routes stayed unread for minutes while the tab was open. (A re-read of a detail
+                    # already shown waits its turn with the rest.)
+                    waiting = stale
             elif self._due(self._watched_read_at, timing.health_watched_interval) and self._tokens().take(1):
                 self._watched_read_at = self.now()
                 await self._read_watched(watched)
+        if waiting != self.detail_waiting:
+            self.detail_waiting = waiting
+            if watched is not None:
+                self.state.touch(watched, detail=True)  # the tab says why it still reads
+        if waiting:
+            await self._pause(self._next_due_in(next_batch_at))
+            return next_batch_at
         if self.now() >= next_batch_at and self.state.deployments:
             ids = [d for d in self.next_batch() if d != watched or self._watched_read_at is None]
             self._tokens().take(len(ids))

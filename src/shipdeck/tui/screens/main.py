@@ -300,6 +300,7 @@ class MainScreen(Screen[None]):
             span=monitor.span_shown(current.id) if current is not None else "1h",
             wanted_span=monitor.detail_span,
             lists_read=lists_read,
+            lists_waiting=not lists_read and monitor.detail_waiting,
         )
 
     # -- helpers -----------------------------------------------------------------------------------------

@@ -187,9 +187,11 @@ class DetailPane(Vertical):
         span: str = "1h",
         wanted_span: str | None = None,
         lists_read: bool = True,
+        lists_waiting: bool = False,
     ) -> None:
         """The Health tab: the monitor's detail of the deployment shown (another one's is not shown);
-        ``lists_read`` False: its routes and failing requests are not read yet (the figures alone);
+        ``lists_read`` False: its routes and failing requests are not read yet (the figures alone),
+        ``lists_waiting``: and their read waits for the health budget;
         ``span`` the span of the series held, ``wanted_span`` the one asked for (h), still being read."""
         if detail is not None and (
             self.deployment is None or detail.health.deployment_id != self.deployment.id
@@ -200,6 +202,7 @@ class DetailPane(Vertical):
             unavailable=unavailable,
             loading=self.deployment is not None,
             lists_read=lists_read,
+            lists_waiting=lists_waiting,
             movement=movement,
             span=span,
             wanted_span=wanted_span,

@@ -120,6 +120,7 @@ class HealthView(VerticalScroll):
         span: str = "1h",
         wanted_span: str | None = None,
         lists_read: bool = True,
+        lists_waiting: bool = False,
     ) -> None:
         self.detail = detail
         self.span = span
@@ -163,7 +164,8 @@ class HealthView(VerticalScroll):
         p95_chart.data = [p.p95_ms or 0.0 for p in points]
         p95_chart.display = bool(p95s)
         self.query_one("#health-p95-title", Static).display = bool(p95s)
-        set_text(self.query_one("#health-lists", Static), lists_text(detail) if lists_read else NOT_READ_YET)
+        not_read = WAITING_FOR_BUDGET if lists_waiting else NOT_READ_YET
+        set_text(self.query_one("#health-lists", Static), lists_text(detail) if lists_read else not_read)
 
     def on_resize(self) -> None:
         if self.detail is not None:
@@ -177,6 +179,10 @@ class HealthView(VerticalScroll):
 
 # Until the routes and failing requests are read: never "none" (that reads as "nothing is failing").
 NOT_READ_YET = "top failing routes, latest failing requests: reading…"
+WAITING_FOR_BUDGET = (
+    "top failing routes, latest failing requests: waiting for the health reads' budget "
+    "(3 requests; a few a minute are kept for health)"
+)
 
 
 def lists_text(detail: HealthDetail) -> Text:
