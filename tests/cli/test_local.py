@@ -114,6 +114,25 @@ def test_themes_lists_shipped_and_user_themes(capsys: pytest.CaptureFixture[str]
     assert mine["dark"] is False and mine["source"].endswith("mine.toml")
 
 
+def test_a_theme_textual_would_refuse_is_reported_by_themes_and_config_check(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A non-colour variable Textual's CSS parser refuses: listed as fine, then the console exited 1.
+    user_themes_dir().mkdir(parents=True)
+    bad = 'name = "bad-bar"\nprimary = "#123456"\n[variables]\nscrollbar = "notacolor"\n'
+    (user_themes_dir() / "bad-bar.toml").write_text(bad)
+    result = shipdeck(capsys, "themes")
+    assert result.code == 0 and "bad-bar" not in result.out
+    assert "bad-bar.toml skipped: theme bad-bar: variables.scrollbar 'notacolor'" in result.err
+    config = tmp_path / "config.toml"
+    config.write_text('theme = "bad-bar"\n[profiles.p]\nprovider = "miosa"\ntoken_env = "P_TOKEN"\n')
+    monkeypatch.setenv("SHIPDECK_CONFIG", str(config))
+    monkeypatch.setenv("P_TOKEN", "msk_x")
+    checked = shipdeck(capsys, "config", "check")
+    assert "bad-bar.toml skipped: theme bad-bar: variables.scrollbar 'notacolor'" in checked.err
+    assert "theme 'bad-bar' not found" in checked.err
+
+
 def test_audit_prints_records_and_skips_corrupt_lines(capsys: pytest.CaptureFixture[str]) -> None:
     log = AuditLog(profile="prod", provider="miosa")
     details = {"from": "v6", "to": "v5", "environment": "staging"}

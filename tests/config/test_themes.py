@@ -95,6 +95,18 @@ def test_user_themes_dir_is_searched_and_overrides_by_name() -> None:
         ),
         ('name = "x"\nprimary = "red"\nvariables = 3\n', "variables: must be a table"),
         ('name = "x"\nprimary = "red\n', "not valid TOML"),
+        # A value that would end its declaration and write CSS of its own; a newline; an empty value.
+        (
+            'name = "x"\nprimary = "red"\n[variables]\n'
+            '"block-cursor-text-style" = "red; } Screen { display: none; } X {"\n',
+            "variables.block-cursor-text-style: 'red; } Screen",
+        ),
+        (
+            'name = "x"\nprimary = "red"\n[variables]\nlink-style = "bold\\nunderline"\n',
+            "variables.link-style",
+        ),
+        ('name = "x"\nprimary = "red"\n[variables]\nlink-style = " "\n', "link-style: must not be empty"),
+        ('name = "x"\nprimary = "red"\n[variables]\n"a b" = "bold"\n', "'a b' is not a variable name"),
     ],
 )
 def test_broken_theme_files_are_reported_and_skipped(tmp_path: Path, text: str, words: str) -> None:
@@ -129,3 +141,18 @@ def test_shipped_themes_are_found_in_a_wheel_and_in_a_checkout(tmp_path: Path) -
     (tmp_path / "repo" / "themes").mkdir()
     assert shipped_themes_dir(checkout_package) == tmp_path / "repo" / "themes"
     assert shipped_themes_dir(tmp_path / "nowhere" / "a" / "shipdeck") is None
+
+
+def test_colours_are_kept_stripped_so_the_console_takes_what_was_checked(tmp_path: Path) -> None:
+    # `shipdeck themes` accepted " #3d8bfd " and the console then skipped it as "not a colour".
+    text = 'name = "spaced"\nprimary = " #3d8bfd "\n[variables]\n'
+    text += 'link-style = " bold "\nscrollbar-color = " red "\n'
+    (tmp_path / "spaced.toml").write_text(text)
+    theme = load_themes([tmp_path]).get("spaced")
+    assert theme is not None
+    assert (theme.primary, theme.variables["link-style"], theme.variables["scrollbar-color"]) == (
+        "#3d8bfd",
+        "bold",
+        "red",
+    )
+    Color.parse(theme.primary)

@@ -19,6 +19,7 @@ from tests.tui.console_host import (
     console_sim,
     settle_actions,
     wait_for,
+    wait_for_notification,
     wait_for_screen,
     wait_loaded,
 )
@@ -84,3 +85,29 @@ async def test_a_finished_rollback_rings_and_notifies(tmp_path: Path) -> None:
             await confirm(pilot, app)
             await settle_actions(pilot, app)
             assert app.alerts_sent == []
+
+
+async def test_a_theme_textual_refuses_is_skipped_at_start_and_a_switch_to_one_does_not_kill_the_console(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    from textual.theme import Theme
+
+    from shipdeck.config.themes import parse_theme
+
+    # A theme file Textual's CSS parser refuses (a non-colour variable that is no colour): skipped and
+    # said at start, not "CSS parsing failed" and exit 1.
+    bad = parse_theme({"name": "bad-bar", "primary": "#123456", "variables": {"scrollbar": "notacolor"}})
+    options = replace(console_options(sim, tmp_path), theme="bad-bar")
+    options = replace(options, theme_specs=[*options.theme_specs, bad])
+    app = console_app(options)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot, app)
+        assert "bad-bar" not in app.available_themes and app.theme == "shipdeck-dark"
+        await wait_for_notification(pilot, app, "variables.scrollbar 'notacolor'")
+        # The net under that check: a theme that got past it, picked as the palette does, is dropped and
+        # the theme before it comes back; the console goes on.
+        app.register_theme(Theme("slipped", primary="#123456", variables={"scrollbar": "notacolor"}))
+        app.theme = "slipped"
+        await wait_for(pilot, lambda: app.theme == "shipdeck-dark" and "slipped" not in app.available_themes)
+        await wait_for_notification(pilot, app, "theme 'slipped': Textual cannot use its CSS variables")
+        assert app.is_running

@@ -32,7 +32,6 @@ from shipdeck.config.loader import (
 )
 from shipdeck.config.paths import config_file, state_dir
 from shipdeck.config.profile import Profile
-from shipdeck.config.themes import load_themes
 
 # What only some commands use is imported by them (the sandbox's demo, completion, domain checks): the
 # console's start imports none of it (tests/cli/test_start_imports.py).
@@ -226,8 +225,9 @@ def console_options(
 ) -> ConsoleOptions:
     from shipdeck.config.cache import cache_file
     from shipdeck.config.paths import cache_dir
+    from shipdeck.tui.themes import load_usable_themes
 
-    catalog = load_themes()
+    catalog = load_usable_themes()
     cache_path = directory = None
     if cache and config.cache:
         directory = cache_dir()

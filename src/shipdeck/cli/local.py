@@ -15,7 +15,7 @@ from shipdeck.config.errors import ConfigError
 from shipdeck.config.loader import ProfileConfig, ShipdeckConfig, load_config, resolve_token
 from shipdeck.config.paths import audit_log_file, config_file
 from shipdeck.config.profile import Secret
-from shipdeck.config.themes import DEFAULT_DARK_THEME, ThemeCatalog, load_themes
+from shipdeck.config.themes import DEFAULT_DARK_THEME, ThemeCatalog
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -94,7 +94,9 @@ def _config_check(config: ShipdeckConfig, *, online: bool = False, timeout: floa
     for warning in config.warnings:
         warning_line(warning)
     exit_code = max(exit_code, _check_keys(config))
-    catalog = load_themes()
+    from shipdeck.tui.themes import load_usable_themes
+
+    catalog = load_usable_themes()
     for problem in catalog.problems:
         warning_line(problem)
     working: list[tuple[ProfileConfig, Secret]] = []
@@ -165,7 +167,10 @@ async def _check_online(profiles: list[tuple[ProfileConfig, Secret]], timeout: f
 
 
 def cmd_themes(args: argparse.Namespace, catalog: ThemeCatalog | None = None) -> int:
-    catalog = catalog or load_themes()
+    if catalog is None:
+        from shipdeck.tui.themes import load_usable_themes
+
+        catalog = load_usable_themes()
     for problem in catalog.problems:
         warning_line(problem)
     if args.json:

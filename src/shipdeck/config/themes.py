@@ -2,7 +2,10 @@
 
 The console turns each :class:`ThemeSpec` into a Textual theme. Colours are checked here with a small
 parser of the forms Textual accepts (hex, rgb/rgba, hsl/hsla, CSS names, ``ansi_*`` names), so a broken
-file is reported and skipped before the console starts.
+file is reported and skipped before the console starts. Every other variable value is checked here only so
+far as it cannot break out of its CSS declaration (no ``;``, ``{``, ``}``, no control characters); whether
+Textual's CSS parser takes it is checked where themes become Textual themes (``shipdeck.tui.themes``), the
+one place that may import Textual. Values are kept stripped: what is checked is what the console gets.
 
 A theme file::
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -90,8 +94,11 @@ _COLOR_FUNCTION = re.compile(
     rf"|hsl\({_NUMBER},{_PERCENT},{_PERCENT}\)|hsla\({_NUMBER},{_PERCENT},{_PERCENT},{_NUMBER}\))$"
 )
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
-# Variables whose value is a colour (others, like `input-cursor-text-style`, are free text).
+# Variables whose value is a colour (others, like `input-cursor-text-style`, are checked by Textual's parser).
 _COLOR_VARIABLE = re.compile(r"(?:^|-)(?:background|foreground|color)$")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+# What would end the declaration a variable is substituted into (or the rule around it), or the line.
+_BREAKS_OUT = re.compile(r"[;{}\x00-\x1f\x7f]")
 
 
 def is_color(text: str) -> bool:
@@ -121,19 +128,20 @@ def parse_theme(data: dict[str, Any], *, source: str = "") -> ThemeSpec:
     colors: dict[str, str | None] = {}
     for key in COLOR_FIELDS:
         value = data.get(key)
-        if value is not None:
-            _check_color(key, value)
-        colors[key] = value
+        colors[key] = None if value is None else _checked_color(key, value)
     raw_variables = data.get("variables", {})
     if not isinstance(raw_variables, dict):
         raise ThemeFileError("variables: must be a table")
     variables: dict[str, str] = {}
     for key, value in raw_variables.items():
+        if not _VARIABLE_NAME.fullmatch(key):
+            raise ThemeFileError(f"variables: {key!r} is not a variable name (letters, digits, '-', '_')")
         if not isinstance(value, str):
             raise ThemeFileError(f"variables.{key}: must be a string")
         if _COLOR_VARIABLE.search(key):
-            _check_color(f"variables.{key}", value)
-        variables[key] = value
+            variables[key] = _checked_color(f"variables.{key}", value)
+        else:
+            variables[key] = _checked_value(f"variables.{key}", value)
     spec = ThemeSpec(
         name=name,
         dark=data.get("dark", True),
@@ -145,12 +153,26 @@ def parse_theme(data: dict[str, Any], *, source: str = "") -> ThemeSpec:
     return _with_badge_defaults(spec)
 
 
-def _check_color(key: str, value: object) -> None:
+def _checked_color(key: str, value: object) -> str:
+    """The colour, stripped (the console gets the stripped value, so it accepts what was checked)."""
     if not isinstance(value, str) or not is_color(value.strip()):
         raise ThemeFileError(
             f"{key}: {value!r} is not a colour "
             "(use #rrggbb, rgb(r,g,b), hsl(h,s%,l%), a CSS colour name, or an ANSI name like ansi_red)"
         )
+    return value.strip()
+
+
+def _checked_value(key: str, value: str) -> str:
+    """A variable that is not a colour: one CSS value, stripped, that cannot end its declaration."""
+    text = value.strip()
+    if not text:
+        raise ThemeFileError(f"{key}: must not be empty")
+    if _BREAKS_OUT.search(text):
+        raise ThemeFileError(
+            f"{key}: {value!r} is not a CSS value (';', '{{', '}}' and control characters are not allowed)"
+        )
+    return text
 
 
 def _with_badge_defaults(spec: ThemeSpec) -> ThemeSpec:
@@ -209,10 +231,13 @@ class ThemeCatalog:
         return next((t for t in self.themes if t.name == name), None)
 
 
-def load_themes(directories: list[Path] | None = None) -> ThemeCatalog:
+def load_themes(
+    directories: list[Path] | None = None, *, check: Callable[[ThemeSpec], str | None] | None = None
+) -> ThemeCatalog:
     """Shipped themes, then the user's (a user theme replaces a shipped one of the same name).
 
-    A file that cannot be used is reported in ``problems`` (one line naming the file) and skipped.
+    A file that cannot be used is reported in ``problems`` (one line naming the file) and skipped; so is
+    one ``check`` has a problem with (the console's check with Textual's own CSS parser).
     """
     if directories is None:
         shipped = shipped_themes_dir()
@@ -227,6 +252,10 @@ def load_themes(directories: list[Path] | None = None) -> ThemeCatalog:
                 spec = load_theme_file(path)
             except ThemeFileError as exc:
                 catalog.problems.append(f"theme file {path} skipped: {exc}")
+                continue
+            problem = check(spec) if check is not None else None
+            if problem is not None:
+                catalog.problems.append(f"theme file {path} skipped: {problem}")
                 continue
             by_name[spec.name] = spec
     catalog.themes = list(by_name.values())

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.errors import StylesheetError
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
@@ -161,6 +162,30 @@ class ShipdeckApp(App[int]):
             self.options.theme, self.available_themes, self._terminal_env, DEFAULT_DARK_THEME
         )
         self._startup_problems += [problem] if problem else []
+        # The last theme whose CSS Textual took: a switch to one it refuses goes back to this one.
+        self._css_theme = self.theme
+
+    def refresh_css(self, animate: bool = True) -> None:
+        """Textual's, except that a theme its CSS parser refuses (picked from the palette: ctrl+p, theme)
+        does not kill the console: it is said, dropped from the list, and the theme before it comes back.
+        Theme files are checked with that parser when they are loaded; this is the net under that check."""
+        try:
+            super().refresh_css(animate)
+        except StylesheetError:
+            refused = self.theme
+            if refused == self._css_theme or self._css_theme not in self.available_themes:
+                raise
+            self.unregister_theme(refused)
+            self.notify(
+                literal(
+                    f"theme {refused!r}: Textual cannot use its CSS variables; back to {self._css_theme}"
+                ),
+                severity="error",
+                markup=False,
+            )
+            self.theme = self._css_theme
+            return
+        self._css_theme = self.theme
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(THEME_VARIABLE_DEFAULTS)

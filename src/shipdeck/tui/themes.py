@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 
 from textual.color import Color, ColorParseError
+from textual.css.stylesheet import Stylesheet
+from textual.css.tokenize import tokenize_values
 from textual.theme import BUILTIN_THEMES, Theme
 
-from shipdeck.config.themes import COLOR_FIELDS, ThemeSpec
+from shipdeck.config.themes import COLOR_FIELDS, ThemeCatalog, ThemeSpec, load_themes
 
 FALLBACK_THEME = "textual-dark"
 
@@ -25,7 +28,7 @@ THEME_VARIABLE_DEFAULTS: dict[str, str] = {
 
 
 def to_textual_theme(spec: ThemeSpec) -> Theme:
-    """A Textual Theme; ValueError names the colour Textual refused."""
+    """A Textual Theme; ValueError names the colour or variable Textual's CSS parser refused."""
     colors = {key: getattr(spec, key) for key in COLOR_FIELDS if key != "primary"}
     for key, value in [("primary", spec.primary), *colors.items()]:
         if value is not None:
@@ -35,7 +38,7 @@ def to_textual_theme(spec: ThemeSpec) -> Theme:
                 raise ValueError(f"theme {spec.name}: {key} {value!r} is not a colour") from None
     # An ANSI theme needs the variables Textual's own ANSI themes define (ansi-background, cursors, ...).
     ansi_base = BUILTIN_THEMES["ansi-dark" if spec.dark else "ansi-light"].variables if spec.ansi else {}
-    return Theme(
+    theme = Theme(
         name=spec.name,
         primary=spec.primary,
         dark=spec.dark,
@@ -43,6 +46,66 @@ def to_textual_theme(spec: ThemeSpec) -> Theme:
         ansi=spec.ansi,
         **colors,
     )
+    _check_variables(theme, spec)
+    return theme
+
+
+# A CSS property each kind of variable value is used in: the first of these its Textual default parses in.
+_PROPERTIES = ("color", "text-style", "background")
+
+
+def _check_variables(theme: Theme, spec: ThemeSpec) -> None:
+    """Each of the theme file's variables through Textual's own CSS parser, as the app will substitute it:
+    a value Textual refuses (``scrollbar = "notacolor"``) made the console exit, or die when the theme was
+    picked from the palette. This needs Textual's parser, so it lives here and not in config/themes.py
+    (which only refuses what could break out of a declaration). A variable Textual does not use is only
+    tokenized: every variable is, whenever any CSS is parsed."""
+    variables = {**THEME_VARIABLE_DEFAULTS, **theme.to_color_system().generate(), **theme.variables}
+    for name in spec.variables:
+        value = variables[name]
+        problem = f"theme {spec.name}: variables.{name} {value!r} is not a value Textual's CSS accepts"
+        try:
+            tokenize_values({name: value})
+        except Exception:  # noqa: BLE001 (the tokenizer raises several kinds; any of them means "refused")
+            raise ValueError(problem) from None
+        prop = _property_of(name)
+        if prop is not None and not _parses(f"{prop}: ${name};", variables):
+            raise ValueError(f"{problem} (as {prop})")
+
+
+def _parses(declaration: str, variables: dict[str, str]) -> bool:
+    stylesheet = Stylesheet(variables=variables)
+    stylesheet.add_source(f"Screen {{ {declaration} }}")
+    try:
+        stylesheet.parse()
+    except Exception:  # noqa: BLE001 (StylesheetParseError, or a TokenError from the substitution)
+        return False
+    return True
+
+
+@cache
+def _property_of(name: str) -> str | None:
+    """The property a variable's value must suit: the first in _PROPERTIES its Textual (or shipdeck)
+    default parses in. None for a variable Textual does not define."""
+    defaults = {**THEME_VARIABLE_DEFAULTS, **BUILTIN_THEMES["textual-dark"].to_color_system().generate()}
+    if name not in defaults:
+        return None
+    return next((p for p in _PROPERTIES if _parses(f"{p}: ${name};", defaults)), None)
+
+
+def textual_problem(spec: ThemeSpec) -> str | None:
+    """Why Textual would refuse ``spec`` (None: it would not)."""
+    try:
+        to_textual_theme(spec)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def load_usable_themes() -> ThemeCatalog:
+    """The theme files, each also checked by Textual's parser: the one list `shipdeck themes`,
+    `config check` and the console use, so a theme listed as fine is one the console can show."""
+    return load_themes(check=textual_problem)
 
 
 def convert_themes(specs: Iterable[ThemeSpec]) -> tuple[list[Theme], list[str]]:
