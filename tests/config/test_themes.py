@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,16 @@ def test_colours_are_kept_stripped_so_the_console_takes_what_was_checked(tmp_pat
         "red",
     )
     Color.parse(theme.primary)
+
+
+def test_a_theme_file_that_is_not_a_regular_file_is_skipped_without_reading_it(tmp_path: Path) -> None:
+    (tmp_path / "a-good.toml").write_text(GOOD)
+    os.mkfifo(tmp_path / "pipe.toml")  # reading it would block forever
+    (tmp_path / "zero.toml").symlink_to("/dev/zero")  # reading it would never end
+    (tmp_path / "huge.toml").write_text("# " + "x" * (1024 * 1024) + "\n")
+    catalog = load_themes([tmp_path])
+    assert catalog.names() == ["night-shift"]
+    problems = "\n".join(catalog.problems)
+    assert f"{tmp_path / 'pipe.toml'} skipped: not a regular file (this is a named pipe)" in problems
+    assert f"{tmp_path / 'zero.toml'} skipped: not a regular file (this is a device)" in problems
+    assert f"{tmp_path / 'huge.toml'} skipped: larger than 1 MB" in problems

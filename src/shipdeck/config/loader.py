@@ -10,7 +10,6 @@ import difflib
 import ipaddress
 import os
 import re
-import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 
 from shipdeck.config.custom_commands import COMMAND_KEYS, CustomCommand, key_problem, parse_commands
 from shipdeck.config.errors import ConfigError, TokenError
+from shipdeck.config.files import FileRefused, read_bounded
 from shipdeck.config.paths import config_file
 from shipdeck.config.profile import (
     CONFIRM_STYLES,
@@ -153,41 +153,25 @@ def load_config(path: Path | None = None) -> ShipdeckConfig:
 
 def _read_config_bytes(path: Path, *, named: bool) -> bytes | None:
     """The file's bytes (None: there is no file). Refused: anything but a regular file (a FIFO would block
-    the read forever), and more than MAX_CONFIG_BYTES."""
+    the read forever), and more than MAX_CONFIG_BYTES (config/files.py, the rule theme files share)."""
     try:
-        info = path.stat()
+        return read_bounded(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         if named:
             raise ConfigError(f"SHIPDECK_CONFIG names {path}, which does not exist") from None
         return None
+    except FileRefused as exc:
+        if exc.too_large:
+            raise ConfigError(_too_large(path)) from None
+        raise ConfigError(
+            f"{path}: not a regular file (a config file must be one; this is {exc.kind})"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"{path}: not a regular file (a config file must be one; this is {_kind(info)})")
-    if info.st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(_too_large(path))
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(_too_large(path))
-    return raw
 
 
 def _too_large(path: Path) -> str:
     return f"{path}: larger than {MAX_CONFIG_BYTES // 1024 // 1024} MB; a config file may be at most that"
-
-
-def _kind(info: os.stat_result) -> str:
-    if stat.S_ISDIR(info.st_mode):
-        return "a directory"
-    if stat.S_ISFIFO(info.st_mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(info.st_mode):
-        return "a socket"
-    return "a device"
 
 
 def _nesting(data: Any) -> int:

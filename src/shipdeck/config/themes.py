@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from shipdeck.config.files import FileRefused, read_bounded
 from shipdeck.config.paths import user_themes_dir
 
 DEFAULT_DARK_THEME = "shipdeck-dark"
@@ -198,9 +199,19 @@ def _as_dict(spec: ThemeSpec) -> dict[str, Any]:
     return {f.name: getattr(spec, f.name) for f in fields(ThemeSpec)}
 
 
+# A theme file is a few hundred bytes; the config file's bound is plenty.
+MAX_THEME_BYTES = 1024 * 1024
+
+
 def load_theme_file(path: Path) -> ThemeSpec:
+    """One theme file, read as the config file is (config/files.py): a named pipe, a link to /dev/zero or
+    a huge file hung `shipdeck themes` and the console."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_THEME_BYTES).decode("utf-8")
+    except FileRefused as exc:
+        if exc.too_large:
+            raise ThemeFileError(f"larger than {MAX_THEME_BYTES // 1024 // 1024} MB") from None
+        raise ThemeFileError(f"not a regular file (this is {exc.kind})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ThemeFileError(f"cannot read it ({exc.__class__.__name__})") from None
     try:
