@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -233,6 +234,33 @@ def test_ad_hoc_profile(monkeypatch: pytest.MonkeyPatch) -> None:
         ad_hoc_profile("heroku", None)
     with pytest.raises(ConfigError, match="--url"):
         ad_hoc_profile("miosa", "api.example.com")
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        # Passed the loader, then every command said "unexpected ExceptionGroup ... OverflowError".
+        ("http://127.0.0.1:99999/api/v1", "the port must be a number from 1 to 65535"),
+        ("http://127.0.0.1:0/api/v1", "the port must be a number from 1 to 65535"),
+        ("http://[::1/api/v1", "is not a valid URL: Invalid IPv6 URL"),
+        ("http://127.0.0.1:9/api\r\n/v1", "must not contain spaces or control characters"),
+        ("http://127.0.0.1:9/api/v1 x", "must not contain spaces or control characters"),
+        ("http://127.0.0.1:9/api/v1#frag", "must not have a query (?...) or a fragment (#...)"),
+        ("http://127.0.0.1:9/api/v1?x=1", "must not have a query (?...) or a fragment (#...)"),
+    ],
+)
+def test_a_base_url_that_cannot_be_called_is_refused_by_the_profile_and_by_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, words: str
+) -> None:
+    toml_url = json.dumps(url)  # a TOML basic string: \r and \n written as escapes
+    text = f'[profiles.a]\nprovider = "miosa"\nbase_url = {toml_url}\n'
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert "line 3: profiles.a.base_url: " + words in info.value.message
+    monkeypatch.setenv("MIOSA_API_KEY", "msk_adhoc")
+    with pytest.raises(ConfigError) as info:
+        ad_hoc_profile("miosa", url)
+    assert info.value.message.startswith("--url: " + words)
 
 
 class TestLiteralToken:

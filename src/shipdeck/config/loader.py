@@ -274,9 +274,9 @@ class _Parser:
             raise self.fail(table, "provider", f"{problem}; one of {', '.join(PROVIDERS)}")
         provider = cast(ProviderName, provider)
         base_url = self.string(table, data, "base_url") or DEFAULT_BASE_URL[provider]
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise self.fail(table, "base_url", f"must be an http(s) URL (got {base_url!r})")
+        url_problem = base_url_problem(base_url)
+        if url_problem is not None:
+            raise self.fail(table, "base_url", url_problem)
         plain = plain_http_warning(base_url, self.where(table, "base_url"))
         if plain:
             self.warnings.append(plain)
@@ -448,6 +448,31 @@ def _is_loopback(host: str) -> bool:
 is_loopback = _is_loopback
 
 
+_UNSAFE_IN_URL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def base_url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as a base URL (None: nothing), one rule for a profile's ``base_url`` and
+    ``--url``: an http(s) URL with a host, a port from 1 to 65535 if any, no spaces or control characters,
+    no query or fragment (``#frag`` gave a 404 for ``/api/v1.``)."""
+    if _UNSAFE_IN_URL.search(url):
+        return f"must not contain spaces or control characters (got {url!r})"
+    if "?" in url or "#" in url:
+        return f"must not have a query (?...) or a fragment (#...): give the API's base URL (got {url!r})"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            return f"the port must be a number from 1 to 65535 (got {url!r})"
+        return f"is not a valid URL: {exc} (got {url!r})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http(s) URL (got {url!r})"
+    if port == 0:
+        return f"the port must be a number from 1 to 65535 (got {url!r})"
+    return None
+
+
 def plain_http_warning(url: str, where: str) -> str | None:
     """The warning for a plain-http URL to anything but loopback (None when there is nothing to say)."""
     parts = urlsplit(url)
@@ -523,14 +548,13 @@ def ad_hoc_profile(provider: str, url: str | None, *, read_only: bool = False) -
     if provider not in PROVIDERS:
         raise ConfigError(f"--provider: unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
     name: ProviderName = provider
-    base_url = url or DEFAULT_BASE_URL[name]
+    base_url = (url or DEFAULT_BASE_URL[name]).strip()
+    problem = base_url_problem(base_url)
+    if problem is not None:
+        raise ConfigError(f"--url: {problem}")
     parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--url: must be an http(s) URL (got {base_url!r})")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"--url: the port must be a number from 1 to 65535 (got {base_url!r})") from None
+    port = parts.port
+    assert parts.hostname is not None  # checked by base_url_problem
     # The name keys the audit, the open changes and the cache. Two servers on one host are two servers
     # (staging on :8443, production on :443); the loopback sandbox is one whatever port it took.
     server = parts.hostname if port is None or _is_loopback(parts.hostname) else f"{parts.hostname}:{port}"
