@@ -252,3 +252,18 @@ def test_config_and_cli_do_not_import_textual() -> None:
         "shipdeck.cli.app; sys.exit('textual' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_a_base_url_with_a_password_is_refused_and_never_printed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # config show (and --json) printed the password; with it httpx sent Basic auth instead of the token.
+    text = '[profiles.p]\nprovider = "miosa"\ntoken_env = "P_TOKEN"\n'
+    text += 'base_url = "http://user:s3cretpw@127.0.0.1:9/api/v1"\n'
+    monkeypatch.setenv("SHIPDECK_CONFIG", str(write_config(tmp_path / "config.toml", text)))
+    monkeypatch.setenv("P_TOKEN", "msk_x")
+    for argv in (["config", "show"], ["config", "show", "--json"], ["config", "check", "--online"], ["ls"]):
+        result = shipdeck(capsys, *argv)
+        assert result.code == 2, argv
+        assert "profiles.p.base_url: must not contain a user name or password" in result.err
+        assert "s3cretpw" not in result.out + result.err

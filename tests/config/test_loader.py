@@ -263,6 +263,22 @@ def test_a_base_url_that_cannot_be_called_is_refused_by_the_profile_and_by_url(
     assert info.value.message.startswith("--url: " + words)
 
 
+def test_a_base_url_with_a_user_and_password_is_refused_without_repeating_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpx sent them as Basic auth instead of the token, and `config show` printed the password.
+    url = "http://user:s3cretpw@127.0.0.1:9/api/v1"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f'[profiles.a]\nprovider = "miosa"\nbase_url = "{url}"\n'))
+    assert "profiles.a.base_url: must not contain a user name or password" in info.value.message
+    assert "s3cretpw" not in info.value.message
+    monkeypatch.setenv("MIOSA_API_KEY", "msk_adhoc")
+    with pytest.raises(ConfigError) as info:
+        ad_hoc_profile("miosa", url)
+    assert "--url: must not contain a user name or password" in info.value.message
+    assert "s3cretpw" not in info.value.message
+
+
 class TestLiteralToken:
     TEXT = '[profiles.a]\nprovider = "miosa"\ntoken = "msk_literal_secret"\n'
 

@@ -454,7 +454,15 @@ _UNSAFE_IN_URL = re.compile(r"[\s\x00-\x1f\x7f]")
 def base_url_problem(url: str) -> str | None:
     """What makes ``url`` unusable as a base URL (None: nothing), one rule for a profile's ``base_url`` and
     ``--url``: an http(s) URL with a host, a port from 1 to 65535 if any, no spaces or control characters,
-    no query or fragment (``#frag`` gave a 404 for ``/api/v1.``)."""
+    no query or fragment (``#frag`` gave a 404 for ``/api/v1.``), and no user name or password: httpx sent
+    those as Basic auth instead of the token, and `config show` printed them. The message never repeats a
+    URL that holds a password."""
+    authority = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in authority:
+        return (
+            "must not contain a user name or password (user:password@host): shipdeck signs in with the "
+            "profile's API token alone"
+        )
     if _UNSAFE_IN_URL.search(url):
         return f"must not contain spaces or control characters (got {url!r})"
     if "?" in url or "#" in url:
