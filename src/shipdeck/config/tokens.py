@@ -6,18 +6,20 @@ A token is wrapped in :class:`~shipdeck.config.profile.Secret` at once and never
 from __future__ import annotations
 
 import os
+import selectors
 import shlex
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 from shipdeck.config.errors import TokenError
 from shipdeck.config.profile import Secret
 
 DEFAULT_TOKEN_COMMAND_TIMEOUT = 10.0
-# A password manager's error, shown to help the user; long output is cut (it is not ours to print).
-_STDERR_EXCERPT = 200
+# A token is one short line (`pass` may add a few lines of metadata); past this, it is not a token command.
+MAX_TOKEN_OUTPUT = 16 * 1024
 
 
 def token_from_env(variable: str, *, profile: str) -> Secret:
@@ -33,7 +35,12 @@ def token_from_env(variable: str, *, profile: str) -> Secret:
 def token_from_command(
     command: str, *, profile: str, timeout: float = DEFAULT_TOKEN_COMMAND_TIMEOUT
 ) -> Secret:
-    """Run ``command`` (split like a shell would, but without a shell) and use its stdout as the token."""
+    """Run ``command`` (split like a shell would, but without a shell) and use its stdout as the token.
+
+    At most MAX_TOKEN_OUTPUT bytes are read (``yes`` grew to gigabytes before its timeout). The token is
+    taken once the process has exited, not at end of file: a helper it left in the background may keep
+    stdout open. Its stderr is not read: a helper may write the secret there, so a failure says only the
+    exit code and how to see the error."""
     try:
         argv = shlex.split(command)
     except ValueError as exc:
@@ -46,26 +53,33 @@ def token_from_command(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
     except OSError as exc:
         raise TokenError(
             f"profile {profile}: token_command {argv[0]!r} could not start: {exc.strerror}"
         ) from None
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise TokenError(
-            f"profile {profile}: token_command {argv[0]!r} did not finish within {timeout:g}s "
-            "(is it waiting for a passphrase? unlock the password manager first)"
-        ) from None
+    assert proc.stdout is not None
+    with proc.stdout:
+        try:
+            out = _read_until_exit(proc, proc.stdout.fileno(), timeout)
+        except _TooMuchOutput:
+            _kill_group(proc)
+            raise TokenError(
+                f"profile {profile}: token_command {argv[0]!r} printed more than {MAX_TOKEN_OUTPUT} bytes; "
+                "stopped (a token is one short line: is it the right command?)"
+            ) from None
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise TokenError(
+                f"profile {profile}: token_command {argv[0]!r} did not finish within {timeout:g}s "
+                "(is it waiting for a passphrase? unlock the password manager first)"
+            ) from None
     if proc.returncode != 0:
-        detail = err.decode(errors="replace").strip().splitlines()
-        excerpt = f": {detail[-1][:_STDERR_EXCERPT]}" if detail else ""
         raise TokenError(
-            f"profile {profile}: token_command {argv[0]!r} failed with exit code {proc.returncode}{excerpt}"
+            f"profile {profile}: token_command {argv[0]!r} failed with exit code {proc.returncode} "
+            "(its error output is not shown, it may hold a secret: run the command in a terminal to see it)"
         )
     token = out.decode(errors="replace").strip()
     if not token:
@@ -76,13 +90,59 @@ def token_from_command(
     return Secret(token)
 
 
+class _TooMuchOutput(Exception):
+    pass
+
+
+# How often the process is looked at while its stdout is quiet (it may exit with a helper holding stdout).
+_EXIT_POLL = 0.05
+
+
+def _read_until_exit(proc: subprocess.Popen[bytes], fd: int, timeout: float) -> bytes:
+    """``proc``'s stdout until it exits (then what it wrote before exiting), at most MAX_TOKEN_OUTPUT bytes.
+    Raises _TooMuchOutput past that, TimeoutExpired after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    os.set_blocking(fd, False)
+    out = bytearray()
+    eof = False
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            exited = proc.poll() is not None
+            if not eof:
+                eof = _drain(fd, out)
+            if exited:
+                return bytes(out)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+            if eof:
+                proc.wait(remaining)  # raises TimeoutExpired itself
+                continue
+            selector.select(min(remaining, _EXIT_POLL))
+
+
+def _drain(fd: int, out: bytearray) -> bool:
+    """Read what is in the pipe now into ``out``; True at end of file."""
+    while True:
+        try:
+            chunk = os.read(fd, MAX_TOKEN_OUTPUT + 1 - len(out))
+        except BlockingIOError:
+            return False
+        if not chunk:
+            return True
+        out += chunk
+        if len(out) > MAX_TOKEN_OUTPUT:
+            raise _TooMuchOutput
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
     try:
-        proc.communicate(timeout=5)
+        proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
 
