@@ -172,6 +172,10 @@ def test_audit_with_no_log(capsys: pytest.CaptureFixture[str]) -> None:
         (["audit", "--tail", "0"], "must be more than 0"),
         (["--timeout", "soon", "ls"], "not a number"),
         (["config"], "the following arguments are required: ACTION"),
+        # A port out of range reached bind(): "unexpected OverflowError".
+        (["serve", "--port", "99999"], "--port: must be a port from 1 to 65535, or 0 for a free one"),
+        (["serve", "--port", "-1"], "--port: must be a port from 1 to 65535, or 0 for a free one: '-1'"),
+        (["demo", "--port", "65536"], "--port: must be a port from 1 to 65535"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(

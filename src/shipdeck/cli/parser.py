@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", "open the console on a local sandbox control plane with demo data")
     demo.add_argument(
-        "--port", type=int, default=0, help="loopback port for the sandbox (default: a free one)"
+        "--port", type=_port, default=0, help="loopback port for the sandbox (default: a free one)"
     )
     demo.add_argument(
         "--provider",
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = add("serve", "the console in a browser (textual-serve), on loopback, behind a token")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=0, help="port (default: a free one, printed at start)")
+    serve.add_argument("--port", type=_port, default=0, help="port (default: a free one, printed at start)")
     serve.add_argument(
         "--allow-remote",
         action="store_true",
@@ -372,6 +372,18 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port, or 0 for a free one: 99999 or -1 reached bind() and came back as "unexpected
+    OverflowError"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, or 0 for a free one: {text!r}")
     return value
 
 
