@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from shipdeck.config.paths import audit_log_file
+from shipdeck.model.masking import HIDDEN
 from tests.cli.helpers import Result, shipdeck, write_config
 from tests.conftest import ADMIN, MITEOS_TOKEN, MIXPEEK_TOKEN, READONLY
 from tests.simproc import SimServer
@@ -343,6 +344,20 @@ def test_env_get_set_unset(capsys: pytest.CaptureFixture[str], own: SimServer) -
     for output in (set_result, listing, removed):
         assert secret_value not in output.out + output.err
     assert secret_value not in audit_log_file().read_text()
+
+
+def test_env_shows_a_fixed_mask_whatever_the_value_length(
+    capsys: pytest.CaptureFixture[str], own: SimServer
+) -> None:
+    # The server's preview of a short value is one star per character: '*' told a 1-character value.
+    dep = deployments(capsys)[0]["name"]
+    assert shipdeck(capsys, "env", dep, "set", "SHORT_ONE=x", "SHORT_TWO=ab").code == 0
+    listed = as_json(shipdeck(capsys, "env", dep, "--json"))
+    previews = {e["name"]: e["preview"] for e in listed}
+    assert previews["SHORT_ONE"] == previews["SHORT_TWO"] == HIDDEN
+    table = shipdeck(capsys, "env", dep).out
+    rows = [line.split() for line in table.splitlines() if line.startswith("SHORT_")]
+    assert [row[:2] for row in rows] == [["SHORT_ONE", HIDDEN], ["SHORT_TWO", HIDDEN]]
     bad = shipdeck(capsys, "env", dep, "set", "not a pair")
     assert bad.code == 2
     assert_sent_with_audited_keys(own)

@@ -15,15 +15,14 @@ from textual.widgets import Input, TextArea
 
 from shipdeck.config.profile import EnvironmentLabel
 from shipdeck.model import Deployment, EnvVar
+from shipdeck.model.masking import HIDDEN, shown_preview
 from shipdeck.model.validation import env_key_problem, env_value_problem
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.screens.env_editor import (
-    HIDDEN,
     EnvDiffScreen,
     EnvEditorScreen,
     StagedChange,
     diff_lines,
-    shown_preview,
 )
 from shipdeck.tui.screens.screen_kit import TextPrompt
 from tests.simproc import SimServer

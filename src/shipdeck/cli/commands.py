@@ -62,6 +62,7 @@ from shipdeck.model import (
     Version,
     health_of,
 )
+from shipdeck.model.masking import HIDDEN, shown_preview
 from shipdeck.model.service_health import ServiceHealth
 from shipdeck.model.validation import ascii_domain, domain_problem, env_key_problem, env_value_problem
 
@@ -715,10 +716,13 @@ def _parse_assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_env(ctx: CommandContext, env: list[EnvVar]) -> None:
+    # The console's rule (model/masking.py): a preview of stars only is shown as a fixed-width mask, so
+    # '*' no longer says the value is one character long; in --json too.
+    env = [e.model_copy(update={"preview": shown_preview(e.preview) or HIDDEN}) for e in env]
     if ctx.json:
         print_json(env, ctx.out)
         return
-    rows = [[e.name, e.preview or "****", e.environment, age(e.updated_at or e.created_at)] for e in env]
+    rows = [[e.name, e.preview, e.environment, age(e.updated_at or e.created_at)] for e in env]
     print_table(["NAME", "VALUE", "ENVIRONMENT", "UPDATED"], rows, ctx.out, empty="no env vars")
 
 

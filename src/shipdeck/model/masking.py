@@ -19,6 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 MASK = "****"
+# What an env var's fully masked preview ('*****', one star per character) is shown as, by the console and
+# the CLI (table and --json): always the same width, so the mask does not tell how long the value is.
+HIDDEN = "********"
 # Field names that hold a secret (matched on the name lowercased, with '-' as '_').
 SECRET_NAME = re.compile(
     r"(^|_)(token|secret|password|passwd|api_?key|credential|credentials|authorization|private_?key|"
@@ -58,3 +61,12 @@ def mask_secrets(value: Any, redact: Callable[[str], str] | None = None, *, name
     if isinstance(value, str) and redact is not None:
         return redact(value)
     return value
+
+
+def shown_preview(preview: str) -> str:
+    """The API's masked preview of an env value as shown: a preview of stars only becomes HIDDEN (its
+    length was the value's: a 1-character value showed as '*'); a partial preview ('sk_...9f2') is kept,
+    it does not tell the length."""
+    if preview and set(preview) <= {"*", "•"}:
+        return HIDDEN
+    return preview

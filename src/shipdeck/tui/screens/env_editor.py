@@ -26,6 +26,7 @@ from shipdeck.live.plans import plan_env_set, plan_env_unset, plan_redeploy
 from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
 from shipdeck.model import Deployment, EnvVar
+from shipdeck.model.masking import shown_preview
 from shipdeck.model.validation import env_key_problem, env_value_problem
 from shipdeck.tui.screens.dialogs import ConfirmDialog, change_request
 from shipdeck.tui.screens.screen_kit import (
@@ -64,19 +65,6 @@ class StagedChange:
 
     def __repr__(self) -> str:  # never show a value, even in a traceback or a debugger
         return f"StagedChange({self.key!r}, {'delete' if self.is_delete else 'set'})"
-
-
-# What a fully masked preview ('*****', one star per character) is shown as: always the same width, so the
-# mask does not tell how long the value is.
-HIDDEN = "********"
-
-
-def shown_preview(preview: str) -> str:
-    """The API's masked preview as shown: a preview of stars only becomes HIDDEN (its length was the
-    value's); a partial preview ('sk_...9f2') is kept, it does not tell the length."""
-    if preview and set(preview) <= {"*", "•"}:
-        return HIDDEN
-    return preview
 
 
 def describe_new_value(value: str) -> str:
