@@ -10,10 +10,12 @@ line is skipped and reported by :func:`read_audit`, never fatal. Tokens never re
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import os
 import socket
+import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,9 +47,10 @@ class AuditLog:
     def _append(self, record: dict[str, Any]) -> None:
         ensure_private_dir(self.path.parent)
         line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = _open_own_file(self.path)
         try:
-            if os.name == "posix" and os.fstat(fd).st_mode & 0o077:
+            info = os.fstat(fd)
+            if os.name == "posix" and info.st_mode & 0o077 and info.st_uid == os.getuid():
                 os.fchmod(fd, 0o600)  # created by an older version or by hand: tighten it
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -143,6 +146,24 @@ class AuditLog:
             active_version=active,
             undone=undone,
         )
+
+
+def _open_own_file(path: Path) -> int:
+    """The audit log opened for appending: never through a symbolic link (the records, and the chmod to
+    0600, went to whatever file the link named), and only a regular file. OSError says why, in words."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise OSError(
+                errno.ELOOP, "it is a symbolic link; give audit_log the file itself, not a link to it"
+            ) from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "it is not a regular file")
+    return fd
 
 
 @dataclass(frozen=True)
