@@ -172,6 +172,21 @@ def test_keymap_conflicts_are_reported(tmp_path: Path) -> None:
     assert keymap_conflicts({"a": "x", "b": "y"}) == []
 
 
+def test_an_empty_binding_id_and_a_key_written_twice_are_said_once_and_sensibly(tmp_path: Path) -> None:
+    # Warned "bound to both  and rollback and rollback".
+    config = load_config(write(tmp_path, '[keymap]\n"" = "ctrl+b"\nrollback = "ctrl+b, ctrl+b"\n'))
+    assert config.keymap == {"rollback": "ctrl+b"}
+    assert config.warnings == [f"{tmp_path / 'config.toml'}, line 2: keymap: an empty binding id; ignored"]
+
+
+@pytest.mark.parametrize(("key", "twin"), [("ctrl+i", "tab"), ("ctrl+m", "enter"), ("ctrl+[", "escape")])
+def test_a_key_terminals_send_as_another_is_warned(tmp_path: Path, key: str, twin: str) -> None:
+    # help = "ctrl+i" passed config check, but a terminal sends ctrl+i as tab.
+    config = load_config(write(tmp_path, f'[keymap]\nhelp = "{key}"\n'))
+    assert len(config.warnings) == 1
+    assert f"line 2: keymap.help: '{key}' reaches the console as {twin}" in config.warnings[0]
+
+
 def test_profile_choice_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(write(tmp_path, EXAMPLE))
     assert choose_profile_name(config, None) == "prod-eu"

@@ -122,6 +122,15 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+# Keys a terminal sends as the same code as another key: a binding on one is run by the other.
+_TERMINAL_TWINS = {"ctrl+i": "tab", "ctrl+m": "enter", "ctrl+left_square_bracket": "escape"}
+
+
+def terminal_twin(key: str) -> str | None:
+    """The key a terminal cannot tell ``key`` from (ctrl+i is tab, ctrl+m enter, ctrl+[ escape), or None."""
+    return _TERMINAL_TWINS.get(textual_key(key).lower())
+
+
 def textual_key(key: str) -> str:
     """``key`` as Textual names it: a punctuation character becomes its name ("!" -> "exclamation_mark",
     "/" -> "slash"), so that two spellings of one key compare equal."""

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from shipdeck.config.custom_commands import COMMAND_KEYS, CustomCommand, key_problem, parse_commands
+from shipdeck.config.custom_commands import (
+    COMMAND_KEYS,
+    CustomCommand,
+    key_problem,
+    parse_commands,
+    terminal_twin,
+)
 from shipdeck.config.errors import ConfigError, TokenError
 from shipdeck.config.files import FileRefused, read_bounded
 from shipdeck.config.paths import config_file
@@ -352,11 +358,16 @@ class _Parser:
             raise self.fail((), "keymap", 'must be a table: [keymap] then binding_id = "key"')
         keymap: dict[str, str] = {}
         for binding_id, keys in data.items():
+            if not binding_id.strip():
+                self.warnings.append(f"{self.where(('keymap',), binding_id)}: an empty binding id; ignored")
+                continue
             if not isinstance(keys, str) or not keys.strip():
                 raise self.fail(
                     ("keymap",), binding_id, f'must be a key like "ctrl+b" (got {_describe(keys)})'
                 )
-            names = [k.strip() for k in keys.split(",") if k.strip()]
+            # A key written twice ("ctrl+b, ctrl+b") is one key: it was said to be "bound to both rollback
+            # and rollback".
+            names = list(dict.fromkeys(k.strip() for k in keys.split(",") if k.strip()))
             if not names:
                 raise self.fail(
                     ("keymap",), binding_id, f'{keys!r} is not a key; write keys like "ctrl+b", "f5"'
@@ -366,6 +377,13 @@ class _Parser:
             problem = next((p for k in names if (p := key_problem(k)) is not None), None)
             if problem is not None:
                 raise self.fail(("keymap",), binding_id, problem)
+            for name in names:
+                twin = terminal_twin(name)
+                if twin is not None:
+                    self.warnings.append(
+                        f"{self.where(('keymap',), binding_id)}: {name!r} reaches the console as {twin} "
+                        f"(terminals send one code for both), so it is pressed with {twin}; pick another key"
+                    )
             keymap[binding_id] = ",".join(names)
         self.warnings.extend(keymap_conflicts(keymap, where=lambda b: self.where(("keymap",), b)))
         return keymap
@@ -378,7 +396,8 @@ def keymap_conflicts(keymap: dict[str, str], *, where: Callable[[str], str] | No
         for key in keys.split(","):
             owners.setdefault(key.strip(), []).append(binding_id)
     problems = []
-    for key, ids in owners.items():
+    for key, all_ids in owners.items():
+        ids = list(dict.fromkeys(all_ids))
         if len(ids) > 1:
             place = where(ids[1]) if where else f"keymap.{ids[1]}"
             problems.append(f"{place}: key {key!r} is bound to both {' and '.join(ids)}; only one will work")
