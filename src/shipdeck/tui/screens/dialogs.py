@@ -160,7 +160,9 @@ class ConfirmDialog(ModalScreen[str | None]):
                 for warning in request.warnings:
                     yield Static(Content(f"⚠ {warning}"), classes="confirm-warning")
             if request.require_typed is not None:
-                yield Input(placeholder=f"type {request.require_typed} to confirm", id="confirm-typed")
+                yield Input(
+                    placeholder=f"type {literal(request.require_typed)} to confirm", id="confirm-typed"
+                )
                 yield Static("", id="confirm-error")
                 keys = f"type the name, enter: {request.confirm_label}    esc: cancel"
             elif request.ask_reason:
@@ -187,10 +189,18 @@ class ConfirmDialog(ModalScreen[str | None]):
             return ""
         return self.query_one("#confirm-reason", Input).value.strip()
 
+    def _typed_matches(self, typed: str) -> bool:
+        """The name as it is, or as the dialog shows it (a server's name with control characters shows
+        them as '?': that form is what can be typed)."""
+        wanted = self.request.require_typed
+        return wanted is not None and typed.strip() in (wanted, literal(wanted))
+
     def action_confirm(self) -> None:
         wanted = self.request.require_typed
-        if wanted is not None and self.query_one("#confirm-typed", Input).value.strip() != wanted:
-            self.query_one("#confirm-error", Static).update(Content(f"Type {wanted} exactly to confirm."))
+        if wanted is not None and not self._typed_matches(self.query_one("#confirm-typed", Input).value):
+            self.query_one("#confirm-error", Static).update(
+                Content(f"Type {literal(wanted)} exactly to confirm.")
+            )
             self.set_focus(self.query_one("#confirm-typed", Input))
             return
         if self.request.offer_hold:
@@ -220,7 +230,7 @@ class ConfirmDialog(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _field_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        typed = event.input.value.strip() == self.request.require_typed
+        typed = self._typed_matches(event.input.value)
         if event.input.id == "confirm-typed" and self.request.ask_reason and typed:
             self.query_one("#confirm-reason", Input).focus()
             return
