@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipdeck.api.errors import ProtocolError, ShipdeckError, StreamResyncRequired
+from shipdeck.api.health import miosa_health, request_record
 from shipdeck.api.miosa import (
     miosa_build,
     miosa_deployment,
@@ -26,6 +27,7 @@ from shipdeck.api.miosa import (
     miosa_version,
     parse_miosa_event,
     parse_miosa_log_frame,
+    parse_runtime_line,
 )
 from shipdeck.api.miteos import (
     WsControl,
@@ -219,6 +221,30 @@ def test_known_shapes_map_to_the_model() -> None:
 def test_invalid_field_types_name_the_field() -> None:
     with pytest.raises(ProtocolError, match="'name'"):
         miosa_deployment({"id": "dep_1", "name": ["not", "a", "string"]})
+
+
+# At the edges of datetime's range: told in UTC (or in local time), each overflowed.
+YEAR_LIMITS = ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59Z")
+
+
+@pytest.mark.parametrize("stamp", YEAR_LIMITS)
+def test_a_timestamp_at_the_year_limits_is_an_invalid_field_or_no_time(stamp: str) -> None:
+    """An OverflowError from the UTC conversion was 'unexpected OverflowError (please report this)' in
+    `shipdeck ls`, stopped the console's live loop (one event) and broke `shipdeck logs` (one line)."""
+    with pytest.raises(ProtocolError, match="field 'updated_at' is invalid"):
+        miosa_deployment({"id": "dep_1", "name": "Shop", "updated_at": stamp})
+    assert miosa_deployment_rows([{"id": "dep_1", "name": "Shop", "updated_at": stamp}]) is None
+    frame = json.dumps({"id": "evt_1", "type": "deployment.updated", "created_at": stamp})
+    with pytest.raises(ProtocolError, match="field 'created_at' is invalid"):
+        parse_miosa_event(ServerSentEvent(id="3", data=frame))
+    # A runtime log line is kept whole, without a time; a health reading keeps its figures, without one.
+    line = parse_runtime_line(f"{stamp} inst_1 GET / 200")
+    assert line.ts is None and line.line == f"{stamp} inst_1 GET / 200"
+    health = miosa_health(
+        {"error_rate": 0.5, "as_of": stamp, "series": [{"t": stamp, "error_rate": 0.1}]}, "dep_1"
+    )
+    assert health.error_rate == 0.5 and health.as_of is None and health.series == []
+    assert request_record({"timestamp": stamp, "status": 500}).at is None
 
 
 def test_a_flat_miosa_event_keeps_its_fields_and_one_without_an_id_gets_one() -> None:

@@ -77,6 +77,12 @@ BROKEN_ANSWERS = [
     Case("body that never ends", never_ending, "larger than 16 mib"),
     Case("one byte a second", one_byte_a_second, "no complete answer"),
     Case("invalid UTF-8", answer(b'{"data": [{"id": "dep_1", "name": "\xff\xfe"}]}'), "not valid utf-8"),
+    # Out of range once told in UTC: an OverflowError was "unexpected OverflowError (please report this)".
+    Case(
+        "time at the year limit",
+        deployments({"id": "dep_1", "name": "shop", "updated_at": "9999-12-31T23:59:59-05:00"}),
+        "field 'updated_at' is invalid",
+    ),
     Case("HTML error page", answer(b"<html>bad gateway</html>", 200, {"Content-Type": "text/html"}), "json"),
 ]
 

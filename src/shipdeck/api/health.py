@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from shipdeck.api.parsing import JsonObject, build_model, expect_object, optional_float, optional_int
-from shipdeck.model import LogLine
+from shipdeck.model import LogLine, parse_timestamp
 from shipdeck.model.service_health import (
     HealthDetail,
     HealthPoint,
@@ -54,12 +54,7 @@ def _seg(value: str) -> str:
 
 
 def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return parse_timestamp(value) if isinstance(value, str) else None
 
 
 def _data(body: Any, what: str) -> JsonObject:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,6 +49,7 @@ from shipdeck.model import (
     Release,
     RuntimeInstance,
     Version,
+    parse_timestamp,
 )
 from shipdeck.model.service_health import HealthDetail, ServiceHealth
 
@@ -99,9 +99,8 @@ RUNTIME_LOG_POLL_SECONDS = 3.0
 def parse_runtime_line(text: str) -> LogLine:
     """``<ISO time> <instance> <message>`` (what the runtime log holds); a line without a time stays whole."""
     stamp, _, rest = text.partition(" ")
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
+    moment = parse_timestamp(stamp)
+    if moment is None:  # no time, or one out of range: the line is kept as it came
         return LogLine(line=text)
     error = (
         any(f" {code} " in f" {rest} " for code in ("500", "502", "503", "504")) or "error" in rest.lower()

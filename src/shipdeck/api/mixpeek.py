@@ -35,7 +35,7 @@ import io
 import json
 import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from datetime import datetime
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipdeck.api.base import keep_newest, new_idempotency_key, next_offset, offset_of
@@ -74,6 +74,7 @@ from shipdeck.model import (
     PublishRequest,
     PublishResult,
     Version,
+    parse_timestamp,
 )
 from shipdeck.model.service_health import HealthDetail, ServiceHealth
 
@@ -249,9 +250,10 @@ def version_run(version: Version, deployment_id: str) -> PipelineRun:
     duration = optional_int(getattr(version, "build_duration_ms", None))
     started = None
     if version.created_at is not None and duration is not None:
-        started = datetime.fromtimestamp(
-            version.created_at.timestamp() - duration / 1000, version.created_at.tzinfo
-        )
+        try:  # a duration of ages, or one that reaches before the year 1, leaves the start unknown
+            started = parse_timestamp(version.created_at - timedelta(milliseconds=duration))
+        except OverflowError:
+            started = None
     return build_model(
         PipelineRun,
         {

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import UnsupportedAction
@@ -21,7 +20,7 @@ from shipdeck.api.providers import SPECS
 from shipdeck.cli.commands import CommandContext, execute
 from shipdeck.cli.output import CliError, print_json, shorten, state_text
 from shipdeck.live.operations import plan_deploy
-from shipdeck.model import Capability, Deployment
+from shipdeck.model import Capability, Deployment, parse_timestamp
 
 SANDBOX_NOTE = "sandbox mode (mt_test_ key): nothing reaches {target}; the URL is a preview stub"
 
@@ -64,12 +63,9 @@ def _adapter(ctx: CommandContext) -> Adapter:
 
 
 def _total_seconds(dep: Deployment) -> float | None:
-    completed = getattr(dep, "completed_at", None)
-    if dep.created_at is None or not isinstance(completed, str | datetime):
+    end = parse_timestamp(getattr(dep, "completed_at", None))  # an extra field: text, as the server sent it
+    if dep.created_at is None or end is None:
         return None
-    end = (
-        datetime.fromisoformat(completed.replace("Z", "+00:00")) if isinstance(completed, str) else completed
-    )
     return round((end - dep.created_at).total_seconds(), 1)
 
 

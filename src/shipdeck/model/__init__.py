@@ -8,7 +8,7 @@ provider's dialect onto these models; nothing here knows about HTTP or Textual.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -94,12 +94,40 @@ TERMINAL_TASK_STATES = frozenset({"complete", "completed", "failed", "cancelled"
 PROMOTABLE_VERSION_STATES = frozenset({"ready"})
 
 
+# A day inside datetime's range: any timestamp between can be told in any timezone (offsets are under a
+# day) and moved by a log window, where one at the very edge ("9999-12-31T23:59:59-05:00") overflowed.
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
 def as_utc(when: datetime) -> datetime:
     """Every server timestamp, in UTC: one without a timezone is taken to be UTC (the contracts say so), so
-    that no comparison downstream ever mixes naive and aware datetimes."""
-    if when.tzinfo is None or when.utcoffset() is None:
-        return when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
+    that no comparison downstream ever mixes naive and aware datetimes. One within a day of the years 1 or
+    9999 is a ValueError (a model's field is then invalid, named in a ProtocolError), never an OverflowError
+    here or wherever it is told in local time later."""
+    try:
+        utc = when.replace(tzinfo=UTC) if when.utcoffset() is None else when.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not _EARLIEST <= utc <= _LATEST:
+        raise ValueError("the time is out of range (years 1 to 9999)")
+    return utc
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A server's ISO 8601 text (or a datetime) as :func:`as_utc` makes it, or None when it is not one or is
+    out of range: for the readers that keep what they read without the time (a log line, a health point)."""
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    try:
+        return as_utc(value)
+    except ValueError:
+        return None
 
 
 # A timestamp read from a server: always timezone-aware, in UTC (normalised here, where it is parsed).
@@ -296,8 +324,8 @@ class RuntimeInstance(Model):
     desired_state: str | None = None
     error_message: str | None = None
     restart_count: int | None = None
-    started_at: datetime | None = None
-    stopped_at: datetime | None = None
+    started_at: Timestamp | None = None
+    stopped_at: Timestamp | None = None
 
     @property
     def health(self) -> Health:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from shipdeck.model import Model, ProviderName, Version
+from shipdeck.model import Model, ProviderName, Timestamp, Version
 
 # Over this error rate a deployment is flagged (symbol and word, never colour alone).
 ERROR_RATE_WARNING = 0.02
@@ -23,7 +23,7 @@ ERROR_RATE_CRITICAL = 0.05
 class HealthPoint(Model):
     """One point of a trend: the error rate and p95 of the requests in the bucket that ends at ``at``."""
 
-    at: datetime
+    at: Timestamp
     error_rate: float | None = None
     p95_ms: float | None = None
     requests: int | None = None
@@ -32,7 +32,7 @@ class HealthPoint(Model):
 class VersionChange(Model):
     """A version began taking traffic at ``at`` (a promote, rollback or restore)."""
 
-    at: datetime
+    at: Timestamp
     version_id: str | None = None
     version_number: int | None = None
 
@@ -50,7 +50,7 @@ class RouteHealth(Model):
 class RequestRecord(Model):
     """One served request from the provider's request log."""
 
-    at: datetime | None = None
+    at: Timestamp | None = None
     method: str | None = None
     path: str | None = None
     status: int | None = None
@@ -74,7 +74,7 @@ class ServiceHealth(Model):
     requests: int | None = None
     errors: int | None = None
     window_s: float | None = None
-    as_of: datetime | None = None
+    as_of: Timestamp | None = None
     version_id: str | None = None  # the version taking (most of) the traffic
     series: list[HealthPoint] = Field(default_factory=list)  # oldest first, when the provider sent one
     version_changes: list[VersionChange] = Field(default_factory=list)
