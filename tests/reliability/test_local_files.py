@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.model import PublishRequest
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from tests.cli.helpers import shipdeck, write_config
+from tests.cli.test_scriptable import use_sim
 from tests.conftest import ADMIN
 from tests.simproc import SimServer, running_sim
 from tests.tui.console_host import (
@@ -193,6 +195,37 @@ def test_a_corrupt_state_file_costs_only_the_remembered_values() -> None:
     assert memory.recall("dep_1") == PublishRequest()
     memory.remember("dep_1", PublishRequest(source_sandbox_id="sbx_1"))
     assert memory.recall("dep_1").source_sandbox_id == "sbx_1"
+
+
+def test_bad_open_change_entries_are_skipped_and_the_good_ones_kept(
+    fresh_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-edited entry of the open-changes file ("created": "zz", "identity": 5) made every rollback and
+    promote end in 'unexpected TypeError' / 'unexpected AttributeError' until the file was deleted."""
+    use_sim(fresh_sim, tmp_path, monkeypatch)
+    entry = {
+        "profile": "sim",
+        "identity": "x",
+        "idempotency_key": "k",
+        "audit_id": "a",
+        "action": "rollback",
+        "target": "t",
+        "summary": "s",
+    }
+    good = {**entry, "profile": "elsewhere", "identity": "kept", "created": time.time()}
+    bad = [{**entry, "created": "zz"}, {**entry, "identity": 5}, {**entry, "created": float("nan")}, "x"]
+    path = state_dir() / "open-changes.json"
+    path.write_text(json.dumps([*bad, good]))
+    result = shipdeck(capsys, "rollback", "checkout-api", "--yes")
+    assert result.code == 0, result.err
+    assert "unexpected" not in result.err and "Traceback" not in result.err
+    warnings = [line for line in result.err.splitlines() if "open-changes.json" in line]
+    assert len(warnings) == 1, result.err  # once, however often the file is read
+    assert warnings[0].startswith("shipdeck: warning: open-changes.json: 4 of its 5 entries"), warnings
+    # The change's own record rewrote the file without them: the next run has nothing to say.
+    again = shipdeck(capsys, "rollback", "checkout-api", "--yes")
+    assert again.code == 0 and "open-changes.json" not in again.err, again.err
+    assert [c["identity"] for c in json.loads(path.read_text())] == ["kept"]
 
 
 def test_state_dir_is_private_and_files_are_owner_only() -> None:

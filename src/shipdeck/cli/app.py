@@ -275,7 +275,11 @@ async def run_scriptable(args: argparse.Namespace, profile: Profile, config: Shi
     )
     async with adapter:
         session = ChangeSession(
-            adapter, audit, read_only=profile.read_only, profile_name=profile.name, open_changes=OpenChanges()
+            adapter,
+            audit,
+            read_only=profile.read_only,
+            profile_name=profile.name,
+            open_changes=OpenChanges(warn=warning_line),
         )
         context = CommandContext(adapter=adapter, session=session, args=args, out=sys.stdout, err=sys.stderr)
         command = remote_commands()[args.command]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,40 @@ class OpenChange:
     def age(self) -> float:
         return max(0.0, time.time() - self.created)
 
+    @classmethod
+    def from_json(cls, item: Any) -> OpenChange | None:
+        """An entry of the file, or None when it is not one as written (a field missing or of another
+        type: a hand edit, another version's file). Read unchecked, ``"created": "zz"`` and
+        ``"identity": 5`` made every later rollback and promote fail on a TypeError or an AttributeError.
+        Keys this version does not know are left out."""
+        if not isinstance(item, dict) or not all(isinstance(item.get(name), str) for name in _TEXT_FIELDS):
+            return None
+        details = item.get("details", {})
+        created = item.get("created", 0.0)
+        attempts = item.get("attempts", 1)
+        if not isinstance(details, dict) or not _number(created) or not _number(attempts):
+            return None
+        if not math.isfinite(created) or not isinstance(attempts, int):
+            return None
+        texts = {name: item[name] for name in _TEXT_FIELDS}
+        return cls(**texts, details=details, created=float(created), attempts=attempts)
+
+
+_TEXT_FIELDS = ("profile", "identity", "idempotency_key", "audit_id", "action", "target", "summary")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
 
 class OpenChanges:
     """The file of open changes; every method reads it anew (several shipdeck processes share it)."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, warn: Callable[[str], None] | None = None) -> None:
+        """``warn``: told once (per instance) that entries of the file were unreadable and skipped."""
         self.path = path or open_changes_file()
+        self._warn = warn
+        self._warned = False
 
     def all(self, profile: str | None = None) -> list[OpenChange]:
         return [c for c in self._read() if profile is None or c.profile == profile]
@@ -119,20 +148,35 @@ class OpenChanges:
     def _read(self) -> list[OpenChange]:
         try:
             raw = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            return []  # none yet, or unreadable: an unreadable file only loses the replay, never a change
+        except FileNotFoundError:
+            return []  # none yet
+        except OSError as exc:
+            # Unreadable: it only loses the replay of the changes it held, never a change.
+            self._skipped(f"it cannot be read ({exc.strerror or exc.__class__.__name__})")
+            return []
+        except (ValueError, RecursionError):
+            self._skipped("it is not valid JSON")
+            return []
         if not isinstance(raw, list):
+            self._skipped("it is not a list of changes")
             return []
         now = time.time()
         out: list[OpenChange] = []
+        bad = 0
         for item in raw:
-            try:
-                change = OpenChange(**item)
-            except TypeError:
-                continue
-            if now - change.created < KEEP_FOR:
+            change = OpenChange.from_json(item)
+            if change is None:
+                bad += 1
+            elif now - change.created < KEEP_FOR:
                 out.append(change)
+        if bad:
+            self._skipped(f"{bad} of its {len(raw)} entries are unreadable and skipped, the others kept")
         return out
+
+    def _skipped(self, why: str) -> None:
+        if self._warn is not None and not self._warned:
+            self._warned = True
+            self._warn(f"{self.path.name}: {why} (a change it held, asked again, is sent under a new key)")
 
     def _write(self, entries: list[OpenChange]) -> None:
         ensure_private_dir(self.path.parent)

@@ -209,10 +209,13 @@ class ProfileContext:
             audit,
             read_only=profile.read_only,
             profile_name=profile.name,
-            open_changes=OpenChanges(),
+            open_changes=OpenChanges(warn=self._state_file_warning),
             on_change=self.status_changed,
             clock=self.clock,
         )
+
+    def _state_file_warning(self, text: str) -> None:
+        self._notify(literal(text), title="State file", severity="warning", markup=False, timeout=15)
 
     def start_change(
         self,
