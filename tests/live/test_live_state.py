@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -214,23 +215,28 @@ async def test_pipeline_stages_get_the_times_we_observe_when_the_provider_gives_
             await eventually(a_later_stage_timed_to_its_end, timeout=40)
 
 
+EDGE = "9999-12-31T23:59:59-05:00"
+
+
 async def test_the_cached_list_keeps_every_readable_row_and_leaves_out_an_unreadable_one(
     tmp_path: Path,
 ) -> None:
     from datetime import UTC, datetime
 
-    from shipdeck.config.cache import write_cache
+    from shipdeck.config.cache import read_cache, write_cache
 
     good: list[dict[str, object]] = [
         {"id": f"dep_{n}", "provider": "miosa", "name": f"app-{n}", "created_at": "2026-01-02T03:04:05+02:00"}
         for n in range(3)
     ]
     bad: dict[str, object] = {"id": "dep_bad", "provider": "miosa", "name": 7}
+    # Out of range once in UTC: an OverflowError out of load_cache, not a row left out.
+    edge: dict[str, object] = {"id": "dep_edge", "provider": "miosa", "name": "e", "created_at": EDGE}
     path = tmp_path / "cache.json"
     adapter = make_adapter(
         Profile("test", "miosa", "http://127.0.0.1:9", Secret(ADMIN), environment="sandbox")
     )
-    for rows, kept in ((good, good), ([good[0], bad, *good[1:]], good)):
+    for rows, kept in ((good, good), ([good[0], bad, edge, *good[1:]], good)):
         write_cache(path, rows, datetime.now(UTC))
         live = LiveState(adapter, cache_path=path)
         assert live.load_cache()
@@ -239,6 +245,9 @@ async def test_the_cached_list_keeps_every_readable_row_and_leaves_out_an_unread
         assert first.created_at is not None and first.created_at.tzinfo is UTC and first.created_at.hour == 1
     write_cache(path, [bad], datetime.now(UTC))
     assert not LiveState(adapter, cache_path=path).load_cache()
+    # A saved_at that cannot be told in UTC is no cache, as a row that cannot is no row.
+    path.write_text(json.dumps({"format": 1, "saved_at": EDGE, "rows": good}))
+    assert read_cache(path) is None
     await adapter.aclose()
 
 

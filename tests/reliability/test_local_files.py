@@ -228,6 +228,16 @@ def test_bad_open_change_entries_are_skipped_and_the_good_ones_kept(
     assert [c["identity"] for c in json.loads(path.read_text())] == ["kept"]
 
 
+def test_a_hand_edited_audit_record_is_listed_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    log = AuditLog(profile="prod", provider="miosa")
+    log.intent("rollback", "web [dep_1]", idempotency_key="k1")
+    with audit_log_file().open("a") as fh:
+        fh.write(json.dumps({"phase": "health", "after_s": "zz", "health_after": {"error_rate": "x"}}) + "\n")
+    result = shipdeck(capsys, "audit")
+    assert result.code == 0, result.err
+    assert "health ? min after: no figures" in result.out
+
+
 def test_state_dir_is_private_and_files_are_owner_only() -> None:
     old_umask = os.umask(0o022)
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import getpass
 import json
+import math
 import os
 import socket
 import stat
@@ -246,11 +247,20 @@ def result_of(record: dict[str, Any]) -> str:
     if phase == "attempt":
         return f"attempt {record.get('attempt')}: {record.get('note')}"
     if phase == "health":
+        # A line edited by hand holds anything: ``"after_s": "zz"`` was a ValueError out of `shipdeck audit`.
         after = record.get("health_after")
-        rate = after.get("error_rate") if isinstance(after, dict) else None
-        figure = f"{rate * 100:.1f}% errors" if isinstance(rate, int | float) else "no figures"
-        text = f"health {round(float(record.get('after_s') or 0) / 60)} min after: {figure}"
+        rate = _finite(after.get("error_rate")) if isinstance(after, dict) else None
+        figure = f"{rate * 100:.1f}% errors" if rate is not None else "no figures"
+        after_s = _finite(record.get("after_s"))
+        text = f"health {'?' if after_s is None else round(after_s / 60)} min after: {figure}"
         if record.get("undone"):
             text += f" ({record.get('active_version') or 'another version'} live by then: changed since)"
         return text
     return f"reason: {record['reason']}" if record.get("reason") else ""
+
+
+def _finite(value: Any) -> float | None:
+    """A record's number, or None when it is none (text, a boolean, NaN, infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,9 +82,10 @@ def read_cache(path: Path) -> CachedList | None:
         return None
     try:
         saved_at = datetime.fromisoformat(str(data.get("saved_at")))
-    except ValueError:
-        return None
-    if saved_at.tzinfo is None:
+        if saved_at.utcoffset() is None:
+            return None
+        saved_at = saved_at.astimezone(UTC)  # one at the year limits overflows: no cache, as no row
+    except (ValueError, OverflowError):
         return None
     rows = [row for row in data["rows"][:MAX_ROWS] if isinstance(row, dict)]
     return CachedList(saved_at, rows)

@@ -29,7 +29,7 @@ class PublishMemory:
     def _read_all(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return {}
         return data if isinstance(data, dict) else {}
 
