@@ -275,6 +275,21 @@ def test_rollback_to_a_version_with_yes_and_json(capsys: pytest.CaptureFixture[s
     assert again.code == 1 and "already active" in again.err
 
 
+def test_a_version_number_is_ascii_digits_only(capsys: pytest.CaptureFixture[str], own: SimServer) -> None:
+    """`--to v٣` (Arabic-Indic three) rolled back to v3: str.isdigit and int() take any Unicode digit."""
+    dep, versions = rollbackable(capsys)
+    target = min((v for v in versions if v["state"] == "ready"), key=lambda v: v["number"])
+    lookalike = "".join(chr(0x0660 + int(d)) for d in str(target["number"]))
+    for ref in (f"v{lookalike}", lookalike, "v\uff13"):  # and a fullwidth three
+        result = shipdeck(capsys, "rollback", dep["id"], "--to", ref, "--yes")
+        assert result.code == 4 and "has no version" in result.err, result  # not found
+    assert audit_records() == []
+    assert (
+        as_json(shipdeck(capsys, "status", dep["id"], "--json"))["deployment"]["active_version_id"]
+        == (dep["active_version_id"])
+    )
+
+
 def test_read_only_refuses_before_asking(
     capsys: pytest.CaptureFixture[str], shared: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

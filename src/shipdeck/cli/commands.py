@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -122,9 +121,6 @@ async def find_deployment(adapter: Adapter, ref: str) -> Deployment:
         )
     # The provider's own forms (Mixpeek: NAME@staging), and its not-found message.
     return await adapter.resolve_deployment(ref)
-
-
-_VERSION_NUMBER = re.compile(r"[vV]?(\d+)")
 
 
 def target_of(dep: Deployment) -> str:

@@ -215,13 +215,14 @@ def rollback_target(
 
 
 def find_version(versions: Iterable[Version], ref: str) -> Version | None:
-    """VERSION as an id, else as a number (``v12`` or ``12``)."""
+    """VERSION as an id, else as a number (``v12`` or ``12``, ASCII digits: isdigit and int() also take
+    ``٣`` and ``３``, not taken for v3 here)."""
     listed = list(versions)
     by_id = next((v for v in listed if v.id == ref), None)
     if by_id is not None:
         return by_id
     text = ref.strip().lower().removeprefix("v")
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return next((v for v in listed if v.number == int(text)), None)
     return None
 
