@@ -104,3 +104,29 @@ def test_providers_without_metrics_say_so_and_health_is_null(
         json.loads(shipdeck(capsys, "--profile", "mixpeek", "status", row["id"], "--json").out)["health"]
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("epoch", "says"), [("1970-01-01T00:00:00Z", "ago, stale"), ("2200-01-01T00:00:00Z", "age unknown")]
+)
+def test_a_reading_far_from_this_clock_is_not_the_last_30_s(
+    epoch: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An observability as_of of 1970 was shown as "(last 30 s)": figures of a window that ended decades
+    ago (or one ahead of this clock) read as current."""
+    with running_sim(["--epoch", epoch], db_path=tmp_path / "sim.db", speed=1.0) as server:
+        use_sim(server, tmp_path, monkeypatch)
+        result = shipdeck(capsys, "health", "checkout-api")
+    assert result.code == 0, result.err
+    first = result.out.splitlines()[0]
+    assert says in first and "last 30 s" not in first, first
+
+
+def test_a_current_reading_is_the_last_30_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # At speed 1 the sandbox's clock is this one (a faster sandbox's runs ahead of it).
+    with running_sim(db_path=tmp_path / "sim.db", speed=1.0) as server:
+        use_sim(server, tmp_path, monkeypatch)
+        first = shipdeck(capsys, "health", "checkout-api").out.splitlines()[0]
+    assert "(last 30 s)" in first, first

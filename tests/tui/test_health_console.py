@@ -162,7 +162,7 @@ async def test_after_a_rollback_the_row_says_how_its_error_rate_moves(tmp_path: 
 async def test_the_health_tab_never_says_none_failing_before_it_read_the_routes() -> None:
     """Until its routes and failing requests are read, the tab says so: "none: no route is failing" under
     13% errors read as a reassurance. And the figures say when they were read."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from textual.app import App, ComposeResult
     from textual.widgets import Static
@@ -170,17 +170,14 @@ async def test_the_health_tab_never_says_none_failing_before_it_read_the_routes(
     from shipdeck.model.service_health import HealthDetail, ServiceHealth
     from shipdeck.tui.widgets.health_view import NOT_READ_YET, HealthView
 
+    as_of = datetime(2026, 12, 3, 10, 13, 42, tzinfo=UTC)
+
     class HealthApp(App[None]):
         def compose(self) -> ComposeResult:
-            yield HealthView()
+            yield HealthView(clock=lambda: as_of + timedelta(seconds=5))
 
     health = ServiceHealth(
-        deployment_id="d",
-        provider="miosa",
-        error_rate=0.131,
-        p95_ms=844,
-        window_s=30,
-        as_of=datetime(2026, 12, 3, 10, 13, 42, tzinfo=UTC),
+        deployment_id="d", provider="miosa", error_rate=0.131, p95_ms=844, window_s=30, as_of=as_of
     )
     app = HealthApp()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -190,6 +187,10 @@ async def test_the_health_tab_never_says_none_failing_before_it_read_the_routes(
         lists = str(view.query_one("#health-lists", Static).render())
         assert lists == NOT_READ_YET and "none" not in lists
         assert "(last 30 s, as of 10:13:42)" in str(view.query_one("#health-summary", Static).render())
+        view.clock = lambda: as_of + timedelta(days=3)  # the same reading, three days on: not "last 30 s"
+        view.show(HealthDetail(health=health), lists_read=False)
+        await pilot.pause()
+        assert "(30 s ending 3 d ago, stale)" in str(view.query_one("#health-summary", Static).render())
         view.show(HealthDetail(health=health))  # read, and empty: now "none" is what the server said
         await pilot.pause()
         assert "none: no route is failing" in str(view.query_one("#health-lists", Static).render())

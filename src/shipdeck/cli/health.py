@@ -24,6 +24,7 @@ from shipdeck.model.service_health import (
     format_rate,
     health_level,
     trend_text,
+    window_words,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def _summary(health: ServiceHealth | None) -> str:
         return "no health figures"
     if health.error_rate is None:
         return "no requests in the window"
-    window = f"last {health.window_s:.0f} s" if health.window_s else "current"
+    window = window_words(health, datetime.now(UTC))
     rpm = f", {health.rpm:.0f} rpm" if health.rpm is not None else ""
     level = LEVEL_WORDS[health.level]
     return (

@@ -174,6 +174,33 @@ def format_age(seconds: float) -> str:
     return f"{seconds / 86400:.0f} d"
 
 
+# How far a reading's as_of may be from this clock (either way) and still be "the last 30 s": clocks drift
+# and a read takes its time; past it the figures are an old window's (or a clock's that cannot be trusted).
+READING_SKEW_S = 60.0
+
+
+def reading_is_current(health: ServiceHealth, now: datetime) -> bool:
+    """Whether the figures are of the window that ends about now (or say nothing about when: no as_of)."""
+    if health.as_of is None:
+        return True
+    age = (now - health.as_of).total_seconds()
+    return -READING_SKEW_S <= age <= (health.window_s or 0.0) + READING_SKEW_S
+
+
+def window_words(health: ServiceHealth, now: datetime) -> str:
+    """The window the figures cover, as true as ``as_of`` lets it be: ``last 30 s`` for a current reading
+    (``current`` without a window); ``30 s ending 20454 d ago, stale`` for one whose window ended long ago
+    (an as_of of 1970 was shown as the last 30 s); ``30 s, as of 2 h ahead of this clock: age unknown`` for
+    one from the future."""
+    window = f"{health.window_s:.0f} s" if health.window_s else None
+    if health.as_of is None or reading_is_current(health, now):
+        return f"last {window}" if window else "current"
+    age = (now - health.as_of).total_seconds()
+    if age < 0:
+        return f"{window or 'read'}, as of {format_age(-age)} ahead of this clock: age unknown"
+    return f"{window + ' ' if window else ''}ending {format_age(age)} ago, stale"
+
+
 class VersionFigures(Model):
     """A version's error rate and p95 while it served, and when (for the rollback / promote dialogs)."""
 

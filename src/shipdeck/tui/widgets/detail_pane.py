@@ -130,7 +130,7 @@ class DetailPane(Vertical):
                 yield Static("", id="events-empty", classes="detail-text")
                 yield EventLog(id="events-log", max_lines=1000)
             with TabPane("Health", id="tab-health"):
-                yield HealthView(id="health-view")
+                yield HealthView(id="health-view", clock=self.clock)
 
     @property
     def active_tab(self) -> str:

@@ -12,7 +12,7 @@ It renders what :class:`shipdeck.live.health.HealthMonitor` has read; it never c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,6 +27,8 @@ from shipdeck.model.service_health import (
     VersionChange,
     format_ms,
     format_rate,
+    reading_is_current,
+    window_words,
 )
 from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.static_text import set_text
@@ -37,8 +39,11 @@ FAILING_SHOWN = 3
 SPAN_WORDS = {"1h": "last hour", "24h": "last 24 h"}
 
 
-def summary_text(health: ServiceHealth | None, movement: str | None = None) -> Text:
-    """``12.4% errors ⚠ high · p50 96 ms · p95 840 ms · p99 1.9 s · 1180 rpm (last 30 s)``."""
+def summary_text(
+    health: ServiceHealth | None, movement: str | None = None, *, now: datetime | None = None
+) -> Text:
+    """``12.4% errors ⚠ high · p50 96 ms · p95 840 ms · p99 1.9 s · 1180 rpm (last 30 s, as of 12:00:01)``;
+    the window in :func:`window_words` (``30 s ending 3 d ago, stale`` for an old reading)."""
     if health is None:
         return Text("no health figures for this deployment")
     if health.error_rate is None:
@@ -51,12 +56,17 @@ def summary_text(health: ServiceHealth | None, movement: str | None = None) -> T
     text.append(f" · p99 {format_ms(health.p99_ms)}")
     if health.rpm is not None:
         text.append(f" · {health.rpm:.0f} rpm")
-    # When the figures were read: a window of "last 30 s" alone made a read minutes old look current.
-    read = f", as of {health.as_of.astimezone(UTC):%H:%M:%S}" if health.as_of else ""
-    if health.window_s:
-        text.append(f" (last {health.window_s:.0f} s{read})", style="dim")
-    elif read:
-        text.append(f" ({read[2:]})", style="dim")
+    at = now or datetime.now(UTC)
+    if not reading_is_current(health, at):
+        text.append(f" ({window_words(health, at)})", style="dim")
+    elif health.as_of is not None:
+        # When the figures were read: a window of "last 30 s" alone made a read minutes old look current.
+        read = f"as of {health.as_of.astimezone(UTC):%H:%M:%S}"
+        text.append(
+            f" ({window_words(health, at)}, {read})" if health.window_s else f" ({read})", style="dim"
+        )
+    elif health.window_s:
+        text.append(f" ({window_words(health, at)})", style="dim")
     if movement:
         text.append(f"\nsince your change: {movement}", style="bold")
     return text
@@ -96,8 +106,14 @@ class HealthView(VerticalScroll):
     HealthView .health-title { color: $text-muted; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's own parameter name
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's own parameter name
+    ) -> None:
         super().__init__(id=id)
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.detail: HealthDetail | None = None
         self.span = "1h"
 
@@ -142,7 +158,7 @@ class HealthView(VerticalScroll):
         for selector in charts:
             self.query_one(selector).display = True
         health = detail.health
-        set_text(summary, summary_text(health, movement))
+        set_text(summary, summary_text(health, movement, now=self.clock()))
         points = health.series
         rates = [p.error_rate for p in points if p.error_rate is not None]
         p95s = [p.p95_ms for p in points if p.p95_ms is not None]
