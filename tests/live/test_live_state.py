@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
@@ -109,6 +110,31 @@ async def test_an_event_updates_the_deployment_it_names(fresh_sim: SimServer) ->
         await eventually(lambda: live.deployments[target.id].active_version_id == new_active)
         assert any(target.id in b.changed for b in batches)
         assert any(e.type.startswith("deployment.") for e in live.events)
+
+
+async def test_a_rollback_made_elsewhere_shows_its_version_number_on_a_row_not_watched(
+    fresh_sim: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rolled back from another shell, a row not under the cursor said '-' for its version for over 50 s:
+    the re-read names the new active version by id only, and with health read (the console) nothing looked
+    its number up until a health read or the cursor taught it."""
+    from shipdeck.cli.app import run
+
+    async with running_live(fresh_sim, read_health=True) as (live, batches):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        target = next(d for d in live.deployments.values() if d.name == "checkout-api")
+        monkeypatch.setenv("MIOSA_API_KEY", ADMIN)
+        argv = ["--provider", "miosa", "--url", fresh_sim.miosa, "rollback", target.id, "--yes"]
+        assert await asyncio.to_thread(run, argv) == 0  # the other client: the CLI, as from another shell
+        server = (await asyncio.to_thread(server_deployments, fresh_sim))[target.id]
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+            answer = await client.get(f"{fresh_sim.miosa}/deployments/{target.id}/versions")
+        versions = answer.json()["data"]
+        number = next(v["version_number"] for v in versions if v["id"] == server["active_version_id"])
+        await eventually(lambda: live.deployments[target.id].active_version_id == server["active_version_id"])
+        # Never a '-' first: the row is stored with its number, or not yet with the new version.
+        assert live.deployments[target.id].active_version_number == number
+        assert live.watched is None  # not the row under the cursor, whose versions are read anyway
 
 
 async def test_a_burst_of_events_is_coalesced_into_few_batches_and_the_event_ring_is_bounded(

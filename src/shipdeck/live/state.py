@@ -762,7 +762,33 @@ class LiveState:
                 self._pending.problems.append(f"could not re-read {dep_id}: {exc}")
                 self._dirty.add(dep_id)
                 return
+            await self._number_active_version(dep)
         self._store(dep, if_changed=True)
+
+    async def _number_active_version(self, dep: Deployment) -> None:
+        """Learn the number of a re-read deployment's new active version when nothing taught it yet (one
+        read, once per row and version): a change made elsewhere (a rollback from another shell) names the
+        new active version by id only, and a row not under the cursor said '-' for it until the next health
+        read, a minute later or more. Read before the row is stored, so that it never shows '-' first."""
+        version_id = dep.active_version_id
+        if dep.active_version_number is not None or not version_id or version_id in self._version_numbers:
+            return
+        kept = self.deployments.get(dep.id)
+        if kept is not None and kept.active_version_id == version_id:
+            return  # not a new version: what teaches the others' numbers teaches this one's
+        key = (dep.id, version_id)
+        if key in self._numbers_looked_up:
+            return
+        self._numbers_looked_up.add(key)
+        try:
+            version = await self.adapter.get_version(dep.id, version_id)
+        except BudgetReserved:
+            self._numbers_looked_up.discard(key)  # the next re-read tries again
+            return
+        except ShipdeckError:
+            return  # the row shows '-' as before; the health reads may still teach it
+        if version.number is not None:
+            self._version_numbers[version_id] = version.number
 
     async def _load_detail(self, dep_id: str, wanted: set[str] | None = None) -> None:
         """Read the detail's ``wanted`` parts (default: all); the others are kept from the last read."""
