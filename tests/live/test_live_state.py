@@ -14,10 +14,13 @@ import pytest
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
+from shipdeck.api.streams import StreamOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.state import ChangeBatch, ConnectionState, LiveState, deployment_id_of
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
 from shipdeck.model import Deployment, PipelineRun
+from tests.api.hostile import SeenRequest, Writer, hostile_server, response
+from tests.api.test_stream_recovery import SSE_HEAD
 from tests.simproc import SimServer, running_sim
 
 ADMIN = "msk_u_demo_admin"
@@ -135,6 +138,48 @@ async def test_a_rollback_made_elsewhere_shows_its_version_number_on_a_row_not_w
         # Never a '-' first: the row is stored with its number, or not yet with the new version.
         assert live.deployments[target.id].active_version_number == number
         assert live.watched is None  # not the row under the cursor, whose versions are read anyway
+
+
+async def test_an_event_stream_that_keeps_failing_on_its_content_is_polled_not_live(
+    fresh_sim: SimServer,
+) -> None:
+    """`data: {not json` on every connection: the stream counted as up each time it connected, so the
+    header said '● live' while it reconnected again and again, and polling never took over (a rollback made
+    elsewhere took ~45 s to show). Now only an event that reads counts it up again after such a failure."""
+    streams: list[str] = []
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        if request.path.split("?")[0].endswith("/events/stream"):
+            streams.append(request.path)
+            writer.write(SSE_HEAD + b"data: {not json\n\n")
+            await writer.drain()
+            writer.close()
+            return
+        async with httpx.AsyncClient() as client:  # everything else: the real sandbox's answer
+            real = await client.request(
+                request.method,
+                fresh_sim.root + request.path,
+                headers={"Authorization": request.headers["authorization"]},
+                content=request.body,
+            )
+        writer.write(response(real.status_code, real.content))
+
+    async with hostile_server(handler) as server:
+        fast = StreamOptions(backoff_initial=0.01, backoff_max=0.05)  # it reconnects at once, each time
+        profile = Profile("test", "miosa", server.url + "/api/v1", Secret(ADMIN), environment="sandbox")
+        adapter = make_adapter(profile, stream_options=fast)
+        timing = Timing(stale_after=1.0, poll_interval_min=0.2, poll_interval_max=0.5)
+        async with running_live(fresh_sim, adapter=adapter, timing=timing) as (live, _batches):
+            await eventually(lambda: not live.pages_loading and len(streams) >= 3)
+            await eventually(lambda: live.polling)
+            assert "not valid JSON" in live.connection_note, live.connection_note
+            target = next(d for d in live.deployments.values() if d.name == "smile-dental-landing")
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+                answer = await client.post(f"{fresh_sim.miosa}/deployments/{target.id}/rollback", json={})
+                assert answer.status_code == 200, answer.text
+            new_active = answer.json()["data"]["active_version_id"]
+            await eventually(lambda: live.deployments[target.id].active_version_id == new_active)
+            assert live.polling  # still: it reconnected meanwhile, and failed again each time
 
 
 async def test_a_burst_of_events_is_coalesced_into_few_batches_and_the_event_ring_is_bounded(

@@ -167,6 +167,27 @@ class StreamHealth:
     # time.monotonic() of the first failed connection since the stream last delivered; None: delivering.
     down_since: float | None = None
     reason: str = ""
+    # Its last failure was what it sent (a frame that is not an event): until an event reads, a connection
+    # proves nothing. A bad frame each connection reconnected every few seconds and said '● live' all along.
+    content_failed: bool = False
+
+    def connected(self) -> None:
+        """The connection opened: up (a quiet account may send no event for minutes), unless it last failed
+        on its content; then only :meth:`delivered` counts it up again."""
+        if not self.content_failed:
+            self.down_since = None
+
+    def delivered(self) -> None:
+        """An event came and read: up."""
+        self.down_since = None
+        self.content_failed = False
+
+    def failed(self, reason: str, *, content: bool, now: float) -> None:
+        """A connection failed (``content``: on what it sent); down from the first failure on."""
+        self.reason = reason
+        self.content_failed = content
+        if self.down_since is None:
+            self.down_since = now
 
 
 class Adapter(ABC):

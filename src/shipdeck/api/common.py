@@ -55,7 +55,8 @@ class HttpAdapter(Adapter):
         ``last_event_id`` with ``Last-Event-ID`` when given (a provider that replays from the start gives
         None), ended by a NetworkError when no byte comes within the heartbeat timeout. ``connected``:
         this is the event stream, whose health says "up" as soon as it connects (a quiet account may send
-        no event for minutes; until the first, the header said '● polled' long after the server was back)."""
+        no event for minutes; until the first, the header said '● polled' long after the server was back),
+        unless it last failed on what it sent (:meth:`StreamHealth.connected`)."""
         from shipdeck.api.sse import iter_sse
 
         headers = dict(SSE_HEADERS)
@@ -68,7 +69,7 @@ class HttpAdapter(Adapter):
                 # header said "live" over a dead feed. Refused, the stream is down and says why.
                 raise ProtocolError(f"{what}: the server answered {answered}, not an event stream")
             if connected and self.stream_health is not None:
-                self.stream_health.down_since = None
+                self.stream_health.connected()
             yield iter_sse(response, idle_timeout=self.stream_options.heartbeat_timeout, what=what)
 
     @property

@@ -429,7 +429,7 @@ class MiteosAdapter(HttpAdapter):
             ) as socket:
                 await self._subscribe(socket, last)
                 if self.stream_health is not None:
-                    self.stream_health.down_since = None  # connected (see MiosaAdapter.events)
+                    self.stream_health.connected()  # (see HttpAdapter.open_sse)
                 async for message in socket:
                     frame = parse_miteos_frame(message)
                     if isinstance(frame, Event):

@@ -57,7 +57,8 @@ async def resilient_stream(
     is_final: Callable[[T], bool] | None = None,
     health: StreamHealth | None = None,
 ) -> AsyncIterator[T]:
-    """``health``, when given, is kept up to date: down since the first failure, up at the next item."""
+    """``health``, when given, is kept up to date: down since the first failure, up at the next item (or at
+    the next connection, when the failure was not of what the stream sent: :class:`StreamHealth`)."""
     last_seq = after
     failures = 0
     down_since: float | None = None
@@ -68,7 +69,7 @@ async def resilient_stream(
                     failures = 0
                     down_since = None
                     if health is not None:
-                        health.down_since = None
+                        health.delivered()
                     if seq is not None:
                         if last_seq is not None and seq <= last_seq:
                             continue  # replayed after a resume: already delivered
@@ -76,18 +77,16 @@ async def resilient_stream(
                     yield item
                     if is_final is not None and is_final(item):
                         return
-            reason = "closed by the server"
+            reason, content = "closed by the server", False
         except StreamResyncRequired:
             raise
         except ShipdeckError as exc:
             if not (worth_reconnecting(exc) or isinstance(exc, ProtocolError)):
                 raise
-            reason = exc.message
+            reason, content = exc.message, isinstance(exc, ProtocolError)
         now = time.monotonic()
         if health is not None:
-            health.reason = reason
-            if health.down_since is None:
-                health.down_since = now
+            health.failed(reason, content=content, now=now)
         if down_since is None:
             down_since = now
         elif now - down_since > options.max_outage:
