@@ -256,3 +256,28 @@ def test_rollback_hold_turns_auto_deploy_off_first_and_the_preview_says_what_wou
         r["action"] for r in audit_records("update") + audit_records("rollback") if r["phase"] == "intent"
     ]
     assert sorted(actions) == ["rollback", "update"]
+
+
+def test_auto_deploy_held_by_a_rollback_is_turned_back_on_once(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer
+) -> None:
+    """The hold had no way back but the provider's dashboard. `auto-deploy DEP on` turns it on, once: the
+    same command again sends nothing and says so; `auto-deploy DEP` says which it is."""
+    url = ("--provider", "miosa", "--url", own_sim.miosa)
+    held = shipdeck(capsys, *url, "rollback", TARGET, "--hold", "--yes")
+    assert held.code == 0, held.err
+    said = shipdeck(capsys, *url, "auto-deploy", TARGET)
+    assert (said.code, said.out.strip()) == (0, f"{TARGET}: auto-deploy off")
+    refused = shipdeck(capsys, *url, "auto-deploy", TARGET, "on")
+    assert refused.code == 2 and "--yes" in refused.err  # no terminal: asked, not sent
+    assert deployment(own_sim, TARGET)["auto_deploy"] is False
+    on = shipdeck(capsys, *url, "auto-deploy", TARGET, "on", "--yes")
+    assert on.code == 0, on.err
+    assert "auto-deploy turned on" in on.out and "a push" in on.err  # the note: the next push goes live
+    assert deployment(own_sim, TARGET)["auto_deploy"] is True
+    again = shipdeck(capsys, *url, "auto-deploy", TARGET, "on", "--yes")
+    assert again.code == 0 and "already on; nothing was sent" in again.err
+    updates = [r for r in audit_records("update") if r["phase"] == "intent"]
+    assert len(updates) == 2, updates  # the hold, and the one turn back on
+    as_json = shipdeck(capsys, *url, "auto-deploy", TARGET, "--json")
+    assert json.loads(as_json.out) == {"deployment": deployment(own_sim, TARGET)["id"], "auto_deploy": True}

@@ -420,3 +420,35 @@ async def test_a_rollback_sent_while_the_server_is_down_says_not_applied_and_is_
                 await settle_actions(pilot, app)
                 assert SimHttp(second).deployment(TARGET)["active_version_id"] == before["active_version_id"]
         await adapter.aclose()
+
+
+async def test_h_holds_auto_deploy_and_turns_it_back_on(tmp_path: Path) -> None:
+    """A rollback's hold (auto-deploy off) had no way back in the console: H turns auto-deploy off or on
+    for the row, after its dialog, once each."""
+    with console_sim(tmp_path) as sim:
+        http = SimHttp(sim)
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = await wait_loaded(pilot, app)
+            row = next(d for d in table.visible_rows if d.name == "status-page")
+            assert row.auto_deploy, "the demo's status-page deploys on push"
+            table.move_to(row.id)
+            await wait_for(pilot, lambda: (c := main_screen(app).current()) is not None and c.id == row.id)
+            for wanted, title in ((False, "Hold status-page"), (True, "Resume auto-deploy of status-page")):
+                await pilot.press("H")
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the dialog")
+                assert app.screen.request.title == title  # type: ignore[attr-defined]
+                await confirm(pilot, app)
+                await settle_actions(pilot, app)
+
+                def on_the_server(w: bool = wanted) -> bool:
+                    return http.deployment("status-page")["auto_deploy"] is w
+
+                def on_the_row(w: bool = wanted) -> bool:
+                    current = main_screen(app).current()
+                    return current is not None and current.auto_deploy is w
+
+                await wait_for(pilot, on_the_server, what="the server's auto-deploy")
+                await wait_for(pilot, on_the_row, what="the row's auto-deploy as the server has it")
+        updates = [r for r in http.mutations() if r["method"] == "PATCH"]
+        assert len(updates) == 2, updates

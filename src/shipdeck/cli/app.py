@@ -316,9 +316,16 @@ def remote_commands() -> dict[str, Command]:
     """The commands that talk to a control plane (the scriptable ones, and deploy)."""
     from shipdeck.cli.commands import COMMANDS
     from shipdeck.cli.deploy import cmd_deploy
-    from shipdeck.cli.operate import cmd_logs, cmd_releases, cmd_stop
+    from shipdeck.cli.operate import cmd_auto_deploy, cmd_logs, cmd_releases, cmd_stop
 
-    return {**COMMANDS, "deploy": cmd_deploy, "stop": cmd_stop, "releases": cmd_releases, "logs": cmd_logs}
+    return {
+        **COMMANDS,
+        "deploy": cmd_deploy,
+        "stop": cmd_stop,
+        "auto-deploy": cmd_auto_deploy,
+        "releases": cmd_releases,
+        "logs": cmd_logs,
+    }
 
 
 class _NoticePrinter:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from shipdeck.api.errors import NotFound, UnsupportedAction
 from shipdeck.cli.commands import CommandContext, execute
-from shipdeck.cli.output import age, print_json, print_table, state_text
+from shipdeck.cli.output import CliError, age, print_json, print_table, state_text
 from shipdeck.live.operations import plan_release_promote, plan_stop
+from shipdeck.live.plans import NothingToDo, plan_auto_deploy
 from shipdeck.model import Capability, Deployment, LogLine
 
 
@@ -38,6 +39,41 @@ async def cmd_stop(ctx: CommandContext) -> int:
         print_json(stopped, ctx.out)
     else:
         print(f"stopped {stopped.name}: {state_text(stopped.state)}", file=ctx.out)
+    return 0
+
+
+async def cmd_auto_deploy(ctx: CommandContext) -> int:
+    """``auto-deploy DEP``: whether pushes deploy it; ``on`` / ``off``: turn that on or off (off is the
+    rollback's ``--hold``; on is the way back)."""
+    wanted = ctx.args.state
+    if wanted is not None:
+        ctx.session.check_writable("auto-deploy")
+    _needs(ctx, Capability.UPDATE)
+    dep = await ctx.deployment()
+    if dep.auto_deploy is None:
+        raise CliError(f"{dep.name}: the server does not say whether auto-deploy is on; nothing was sent", 5)
+    if wanted is None:
+        if ctx.json:
+            print_json({"deployment": dep.id, "auto_deploy": dep.auto_deploy}, ctx.out)
+        else:
+            print(f"{dep.name}: auto-deploy {'on' if dep.auto_deploy else 'off'}", file=ctx.out)
+        return 0
+    try:
+        plan = plan_auto_deploy(dep, on=wanted == "on")
+    except NothingToDo as exc:
+        ctx.session.found_nothing_to_do(exc)
+        print(f"shipdeck: {exc.message}", file=ctx.err)  # what was asked holds already: not a failure
+        return 0
+    for note in plan.notes:
+        print(f"  {note}", file=ctx.err)
+    asked = ctx.confirm("auto-deploy", f"{plan.title} ({plan.summary})?")
+    outcome = await execute(ctx, plan, recheck=asked)
+    if ctx.json:
+        print_json(
+            {"deployment": dep.id, "auto_deploy": wanted == "on", "outcome": outcome.status.value}, ctx.out
+        )
+    else:
+        print(plan.done_text or f"{dep.name}: auto-deploy {wanted}", file=ctx.out)
     return 0
 
 

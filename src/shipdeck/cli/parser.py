@@ -304,6 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
     stop = add("stop", "take a deployment off the air (Miosa): it stops answering", json_flag, yes_flag)
     stop.add_argument("deployment", metavar="DEP")
 
+    auto_deploy = add(
+        "auto-deploy",
+        "say whether pushes deploy a deployment, or turn that on or off (off holds what is live)",
+        json_flag,
+        yes_flag,
+    )
+    auto_deploy.add_argument("deployment", metavar="DEP")
+    auto_deploy.add_argument(
+        "state", nargs="?", choices=("on", "off"), metavar="on|off", help="default: say which it is"
+    )
+
     releases = add("releases", "list a deployment's releases, or promote one (Miosa)", json_flag, yes_flag)
     releases.add_argument("deployment", metavar="DEP")
     releases.add_argument(

@@ -566,27 +566,56 @@ def plan_hold_auto_deploy(deployment: Deployment, rollback: ChangePlan | None = 
     """Turn auto-deploy off, so that the next push does not undo a rollback (Miosa: PATCH auto_deploy).
     ``rollback``: the rollback it goes ahead of; it is sent only while that one still applies (its
     ``moved``)."""
-    if not deployment.auto_deploy:
-        raise NothingToDo(f"{deployment.name}: auto-deploy is already off; nothing was sent")
+    return plan_auto_deploy(deployment, on=False, rollback=rollback)
+
+
+def plan_auto_deploy(deployment: Deployment, *, on: bool, rollback: ChangePlan | None = None) -> ChangePlan:
+    """Turn auto-deploy on or off (Miosa: PATCH auto_deploy). Off holds what is live against the next
+    push (a rollback's hold); on lets pushes deploy again, and says that the next one replaces what is
+    live."""
+    if bool(deployment.auto_deploy) == on:
+        state = "on" if on else "off"
+        raise NothingToDo(f"{deployment.name}: auto-deploy is already {state}; nothing was sent")
+
+    before, after = ("off", "on") if on else ("on", "off")
 
     def send(adapter: Adapter, key: str) -> Awaitable[Deployment]:
-        return adapter.update_deployment(deployment.id, {"auto_deploy": False}, idempotency_key=key)
+        return adapter.update_deployment(deployment.id, {"auto_deploy": on}, idempotency_key=key)
 
     async def check(adapter: Adapter) -> bool:
-        return (await adapter.get_deployment(deployment.id)).auto_deploy is False
+        return (await adapter.get_deployment(deployment.id)).auto_deploy is on
 
+    def confirms(result: Any) -> str | None:
+        if not isinstance(result, Deployment) or result.auto_deploy is None:
+            return None
+        if result.id != deployment.id:
+            return f"is another deployment ({result.id}), not {deployment.id}"
+        return None if result.auto_deploy is on else f"shows auto-deploy {before}, not {after}"
+
+    branch = f" to {deployment.branch}" if deployment.branch else ""
     return ChangePlan(
         action="update",
         target=_target(deployment),
-        title=f"Hold {deployment.name}",
-        summary="auto-deploy on -> off",
+        title=f"Resume auto-deploy of {deployment.name}" if on else f"Hold {deployment.name}",
+        summary=f"auto-deploy {before} -> {after}",
         send=send,
-        identity=f"hold:{deployment.id}",
+        # The hold's identity as it always was (open changes of earlier runs are found by it).
+        identity=f"auto-deploy-on:{deployment.id}" if on else f"hold:{deployment.id}",
         deployment=deployment,
-        details={"auto_deploy": {"from": True, "to": False}},
+        details={"auto_deploy": {"from": not on, "to": on}},
         check=check,
+        confirms=confirms,
+        notes=(
+            [f"From now on a push{branch} builds a new version and puts it live, replacing what is live now."]
+            if on
+            else ["Pushes stop deploying until auto-deploy is turned on again (H, or shipdeck auto-deploy)."]
+        ),
         moved=rollback.moved if rollback is not None else None,
-        done_text=f"{deployment.name}: auto-deploy turned off (the rollback holds until you turn it on)",
+        done_text=(
+            f"{deployment.name}: auto-deploy turned on (the next push deploys)"
+            if on
+            else f"{deployment.name}: auto-deploy turned off (what is live holds until you turn it on: H)"
+        ),
     )
 
 

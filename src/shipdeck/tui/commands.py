@@ -42,6 +42,11 @@ ACTION_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Promote the selected version", "promote", "only ready versions"),
     ("Publish to the selected deployment", "publish", "a form; values remembered per deployment"),
     ("Redeploy the selected deployment", "redeploy", "build a new version from the active one's source"),
+    (
+        "Auto-deploy on/off for the selected deployment",
+        "auto_deploy",
+        "hold what is live, or let pushes deploy (H)",
+    ),
     ("Domains of the selected deployment", "domains", "add, verify, remove"),
     ("Env vars of the selected deployment", "env", "staged changes, diff before apply"),
     ("Logs of the selected deployment", "logs", "build and runtime logs, live"),

@@ -19,6 +19,7 @@ from shipdeck.live.health import HealthMonitor
 from shipdeck.live.plans import (
     ChangePlan,
     NothingToDo,
+    plan_auto_deploy,
     plan_hold_auto_deploy,
     plan_promote,
     plan_publish,
@@ -73,8 +74,9 @@ ACTION_CAPABILITY: dict[str, Capability] = {
     "logs": Capability.DEPLOYMENT_LOGS,
     "deploy": Capability.DEPLOY,
     "stop": Capability.STOP,
+    "auto_deploy": Capability.UPDATE,
 }
-MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop"})
+MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop", "auto_deploy"})
 
 
 class LiveBatch(Message):
@@ -112,6 +114,7 @@ class MainScreen(Screen[None]):
         Binding("R", "redeploy", "Redeploy", id="redeploy"),
         Binding("J", "raw", "Raw JSON", id="raw"),
         Binding("S", "stop", "Stop (off the air)", show=False, id="stop"),
+        Binding("H", "auto_deploy", "Auto-deploy on/off", show=False, id="auto-deploy"),
         Binding("l", "logs", "Logs", show=False, id="logs"),
         Binding("y", "copy", "Copy URL", show=False, id="copy"),
         Binding("v", "versions", "Versions", show=False, id="versions"),
@@ -882,6 +885,33 @@ class MainScreen(Screen[None]):
             validate=must_match,
         )
         self.app.push_screen(prompt, confirmed)
+
+    def action_auto_deploy(self) -> None:
+        """Turn the row's auto-deploy off (hold what is live against the next push) or back on: a
+        rollback's hold had no way back but the provider's dashboard."""
+        deployment = self._ready_for("auto_deploy")
+        if deployment is None:
+            return
+        if deployment.auto_deploy is None:
+            self.notify(
+                literal(
+                    f"{deployment.name}: the server does not say whether auto-deploy is on; nothing sent"
+                ),
+                title="auto-deploy",
+                severity="warning",
+                markup=False,
+            )
+            return
+        plan = self._planned(lambda: plan_auto_deploy(deployment, on=not deployment.auto_deploy))
+        if plan is None:
+            return
+
+        def confirmed(answer: str | None) -> None:
+            if answer is not None:
+                self.start_change(plan)
+
+        label = "turn on" if plan.details["auto_deploy"]["to"] else "turn off"
+        self.app.push_screen(ConfirmDialog(self._confirm_request(plan, confirm_label=label)), confirmed)
 
     def action_deploy(self) -> None:
         """The deploy form, prefilled from the row (Miteos: a new deployment of its workspace)."""
