@@ -174,9 +174,11 @@ def format_age(seconds: float) -> str:
     return f"{seconds / 86400:.0f} d"
 
 
-# How far a reading's as_of may be from this clock (either way) and still be "the last 30 s": clocks drift
-# and a read takes its time; past it the figures are an old window's (or a clock's that cannot be trusted).
-READING_SKEW_S = 60.0
+# How far a reading's as_of may be from this clock (either way) and still be "the last 30 s": a client's
+# clock may be minutes off the server's (a laptop, a VM without NTP), and a read or two may fail; past it
+# the figures are an old window's (an as_of of 1970) or a clock's that cannot be trusted. At 60 s every
+# current reading read as "stale" on a client five minutes fast.
+READING_SKEW_S = 600.0
 
 
 def reading_is_current(health: ServiceHealth, now: datetime) -> bool:
