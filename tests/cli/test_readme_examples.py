@@ -147,6 +147,8 @@ def test_status_names_the_runs_version_and_the_failed_builds_error(
     assert result.code == 0
     fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in result.out.splitlines())
     assert re.match(r"v\d+ \(ver_\w+\) ✖ failed", fields["latest run"]), fields
+    # The stage the build never reached is said so: "ready pending" read as about to run.
+    assert fields["stages"].endswith("> ready not reached"), fields["stages"]
     # The independent check: the sandbox's own build list says the same.
     dep_id = fields["id"]
     builds = httpx.get(

@@ -194,3 +194,22 @@ async def test_the_health_tab_never_says_none_failing_before_it_read_the_routes(
         view.show(HealthDetail(health=health))  # read, and empty: now "none" is what the server said
         await pilot.pause()
         assert "none: no route is failing" in str(view.query_one("#health-lists", Static).render())
+
+
+def test_a_stage_an_ended_run_never_reached_is_not_called_pending() -> None:
+    """A failed build's later stages read "◐ pending", the mark of a stage in progress."""
+    from datetime import UTC, datetime
+
+    from shipdeck.model import PipelineRun, PipelineStage
+    from shipdeck.tui.widgets.detail_pane import pipeline_text
+
+    started = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    stages = [
+        PipelineStage(name="building", state="failed", started_at=started, finished_at=started),
+        PipelineStage(name="ready", state="pending"),
+    ]
+    failed = PipelineRun(id="bld_1", deployment_id="dep_1", status="failed", stages=stages)
+    text = pipeline_text([failed], started).plain
+    assert "not reached" in text and "pending" not in text, text
+    running = failed.model_copy(update={"status": "building"})
+    assert "◐ pending" in pipeline_text([running], started).plain

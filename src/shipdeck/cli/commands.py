@@ -400,7 +400,7 @@ def _print_status(snapshot: StatusSnapshot, out: TextIO) -> None:
         rows.insert(2, ("environment", dep.environment))
     run = snapshot.latest_run
     if run is not None:
-        stages = " > ".join(f"{s.name} {s.state}" for s in run.stages)
+        stages = " > ".join(f"{s.name} {run.stage_state(s)}" for s in run.stages)
         rows.append(("latest run", f"{snapshot.run_label} {state_text(run.status)}, {age(run.created_at)}"))
         if stages:
             rows.append(("stages", stages))

@@ -63,6 +63,7 @@ _HEALTH_BY_STATE: dict[str, Health] = {
     "cancelled": Health.STOPPED,
     "removed": Health.STOPPED,
     "killed": Health.STOPPED,
+    "not reached": Health.STOPPED,  # a stage of an ended run that never started (PipelineRun.stage_state)
 }
 
 HEALTH_SYMBOL: dict[Health, str] = {
@@ -312,6 +313,17 @@ class PipelineRun(Model):
     @property
     def health(self) -> Health:
         return health_of(self.status)
+
+    def stage_state(self, stage: PipelineStage) -> str:
+        """A stage's state as shown: a stage still waiting in a run that has ended (failed, cancelled,
+        live) was never reached, and said "pending" it read as about to run."""
+        waiting = stage.started_at is None and health_of(stage.state) is Health.PROGRESS
+        ended = self.health in (Health.OK, Health.FAILED, Health.STOPPED)
+        return NOT_REACHED if waiting and ended else stage.state
+
+
+# A stage of an ended run that never started (PipelineRun.stage_state); shown with the stopped symbol.
+NOT_REACHED = "not reached"
 
 
 class RuntimeInstance(Model):

@@ -78,7 +78,7 @@ def pipeline_text(runs: list[PipelineRun], now: datetime, *, limit: int = 5) -> 
         out.append(title + "\n", style="bold")
         for stage in run.stages:
             elapsed = _elapsed(stage.started_at, stage.finished_at, now)
-            out.append(f"    {literal(stage.name):<14} {state_label(stage.state):<14} {elapsed}\n")
+            out.append(f"    {literal(stage.name):<14} {state_label(run.stage_state(stage)):<14} {elapsed}\n")
         if run.error:
             out.append(f"    error: {literal(run.error)}\n", style="bold")
     if not runs:
