@@ -67,6 +67,18 @@ async def test_filter_is_a_case_insensitive_substring_and_says_when_nothing_matc
         table.set_filter("nothing-like-this")
         await pilot.pause()
         assert "no deployment matches 'nothing-like-this'" in screen_text(app)
+        # Typed from what the NAME column writes ("Storefront (production)", or "(prod)" cut short).
+        both = [
+            deployment(n, name="Storefront").model_copy(update={"environment": env})
+            for n, env in ((3, "production"), (4, "staging"))
+        ]
+        table.replace_all(both)
+        for typed in ("storefront (prod", "Storefront (production)", "front (stg)"):
+            table.set_filter(typed)
+            await pilot.pause()
+            assert [d.environment for d in table.visible_rows] == (
+                ["staging"] if "stg" in typed else ["production"]
+            ), typed
 
 
 async def test_server_text_is_literal_and_control_characters_never_reach_the_terminal() -> None:

@@ -119,7 +119,12 @@ def name_cell(dep: Deployment, width: int) -> str:
 
 def _haystack(dep: Deployment) -> str:
     version = f"v{dep.active_version_number}" if dep.active_version_number is not None else ""
-    parts = (dep.name, dep.slug or "", dep.state, dep.url or "", version, dep.environment or "", dep.id)
+    # The name as the NAME column writes it ("Storefront (production)", its short form too): a filter
+    # typed from what is on screen, "storefront (prod", found nothing.
+    environment = dep.environment or ""
+    short = SHORT_ENVIRONMENT.get(environment, environment)
+    named = f"{row_name(dep)} {dep.name} ({short})" if environment else dep.name
+    parts = (named, dep.slug or "", dep.state, dep.url or "", version, dep.environment or "", dep.id)
     return " ".join(parts).lower()
 
 
