@@ -452,3 +452,38 @@ async def test_h_holds_auto_deploy_and_turns_it_back_on(tmp_path: Path) -> None:
                 await wait_for(pilot, on_the_row, what="the row's auto-deploy as the server has it")
         updates = [r for r in http.mutations() if r["method"] == "PATCH"]
         assert len(updates) == 2, updates
+
+
+async def test_after_a_rollback_the_logs_say_whose_build_the_deployment_log_is(tmp_path: Path) -> None:
+    """After checkout-api's rollback v5 -> v4 the header said "v4 live" over the latest build's log, v5's
+    ("Build complete: version 5 is ready"), as if it were the live version's."""
+    from shipdeck.tui.screens.logs import LogsScreen
+
+    with console_sim(tmp_path) as sim:
+        app = console_app(console_options(sim, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await wait_loaded(pilot, app)
+            row = next(d for d in table.visible_rows if d.name == "checkout-api")
+            table.move_to(row.id)
+            await wait_for(pilot, lambda: (c := main_screen(app).current()) is not None and c.id == row.id)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the rollback dialog")
+            await confirm(pilot, app)
+            await settle_actions(pilot, app)
+
+            def rolled_back() -> bool:
+                current = main_screen(app).current()
+                detail = app.live.detail
+                return (
+                    current is not None
+                    and current.active_version_number == 4
+                    and detail is not None
+                    and detail.deployment_id == row.id
+                    and bool(detail.versions)
+                )
+
+            await wait_for(pilot, rolled_back, what="v4 live, and the versions read")
+            await pilot.press("l")
+            logs = await wait_for_screen(pilot, app, LogsScreen)
+            assert logs.title_text.endswith("v4 live")
+            assert logs.source_label == "deployment (its latest build, v5's)", logs.source_label

@@ -27,7 +27,7 @@ from textual.widgets import Footer, Static
 
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.live.reads import LogSource, Reads
-from shipdeck.model import Capability, Deployment, LogLine
+from shipdeck.model import Capability, Deployment, LogLine, Version
 from shipdeck.tui.clipboard import copy_to_clipboard
 from shipdeck.tui.screens.screen_kit import TextPrompt, badge_environment, describe_error
 from shipdeck.tui.text import literal
@@ -155,9 +155,12 @@ class LogsScreen(Screen[None]):
         build_id: str | None = None,
         *,
         environment: str | None = None,
+        versions: Iterable[Version] = (),
     ) -> None:
         super().__init__()
         self.reads = reads
+        # The deployment's versions as known (the detail's): to say whose build a build log is.
+        self._builds_of = {v.build_id: v for v in versions if v.build_id}
         self.deployment = deployment
         self.build_id = build_id or deployment.current_build_id
         self.showing_build = build_id is not None
@@ -228,12 +231,24 @@ class LogsScreen(Screen[None]):
         return "build" if self.showing_build else "deployment"
 
     @property
+    def build_version(self) -> str | None:
+        """'v5' when the build whose log is shown made a version this screen knows; after a rollback the
+        latest build is often not the live version's (its log read as if it were)."""
+        version = self._builds_of.get(self.build_id) if self.build_id else None
+        return version.label if version is not None else None
+
+    @property
     def source_label(self) -> str:
         if self.showing_requests:
             return "requests"
         if self.runtime_instance is not None:
             return f"runtime {self.runtime_instance}"
-        return f"build {self.build_id}" if self.showing_build else "deployment"
+        built = self.build_version
+        if self.showing_build:
+            return f"build {self.build_id}" + (f" ({built})" if built else "")
+        if built is not None and self.deployment.current_build_id == self.build_id:
+            return f"deployment (its latest build, {built}'s)"
+        return "deployment"
 
     def sources(self) -> list[LogSource]:
         """The sources this deployment's provider has, in the order t cycles through them."""

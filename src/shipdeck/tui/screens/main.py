@@ -28,7 +28,7 @@ from shipdeck.live.plans import (
     same_app_in,
 )
 from shipdeck.live.state import ChangeBatch, DeploymentDetail
-from shipdeck.model import Capability, Deployment, PublishRequest
+from shipdeck.model import Capability, Deployment, PublishRequest, Version
 from shipdeck.model.service_health import (
     HealthDetail,
     change_health_line,
@@ -1060,8 +1060,20 @@ class MainScreen(Screen[None]):
 
         self._push_for_deployment(
             "logs",
-            lambda d: LogsScreen(self.context.reads, d, environment=self._badge_environment(d.environment)),
+            lambda d: LogsScreen(
+                self.context.reads,
+                d,
+                environment=self._badge_environment(d.environment),
+                versions=self._known_versions(d),
+            ),
         )
+
+    def _known_versions(self, deployment: Deployment) -> list[Version]:
+        """The versions of ``deployment`` the live state holds (its detail, when it is the one shown)."""
+        detail = self.context.live.detail
+        if detail is None or detail.deployment_id != deployment.id:
+            return []
+        return list(detail.versions or [])
 
     def action_raw(self) -> None:
         """The selected object as the API returned it: the version under the cursor, the builds or domains
