@@ -138,10 +138,11 @@ async def test_add_change_delete_apply_reaches_server_and_never_logs_values(
         assert after["SHIPDECK_NEW"] and after["SHIPDECK_NEW"] != VALUE
         assert after[to_change] != before[to_change]
         await eventually(lambda: not screen.staged, what="staged changes cleared")
-        # (Told after the list is read again, a moment after the staged changes are cleared.)
-        await eventually(
-            lambda: any("press R to redeploy" in message for message in app.messages), what="the notice"
-        )
+        # (Told after the list is read again, a moment after the staged changes are cleared.) One toast per
+        # change (set, unset), none more: what to do next is in the status line.
+        await eventually(lambda: "R redeploys now" in screen_text(app), what="the status line")
+        assert len(app.messages) == 2, app.messages  # the set's and the unset's outcome
+        assert "SHIPDECK_NEW" in app.messages[0] and to_delete in app.messages[1], app.messages
     audit = (tmp_path / "audit.jsonl").read_text()
     records = [json.loads(line) for line in audit.splitlines()]
     assert {r["action"] for r in records} >= {"env.set", "env.unset"}

@@ -367,13 +367,11 @@ class EnvEditorScreen(Screen[None]):
             self.staged.pop(key, None)
         await self._load()
         if applied:
-            self.notify(
+            # Each change has its toast (what became of it); what to do next stays in the status line.
+            self._render_status(
                 f"Applied {len(applied)} change(s) to {environment}. They take effect on the next deploy: "
-                "press R to redeploy now.",
-                title="Env updated",
-                markup=False,
+                "R redeploys now."
             )
-            self._render_status("Applied; R redeploys now.")
         elif self.staged:
             self._render_status("Not applied (see the notification); still staged.")
 
