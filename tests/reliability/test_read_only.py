@@ -364,6 +364,7 @@ def change_commands(
         ["domains", dep, "verify", domain_id, "--yes"],
         ["domains", dep, "rm", domain_id, "--yes"],
         ["stop", dep, "--yes"],
+        ["auto-deploy", dep, "off", "--yes"],  # on in the demo seed ("on" would find nothing to send)
         ["releases", dep, "promote", release, "--yes"],
         ["deploy", "--workspace", "ws_ro_check", "--target", "netlify", "--config", "cfg_ro", "--yes"],
     ]
