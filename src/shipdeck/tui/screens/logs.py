@@ -246,8 +246,9 @@ class LogsScreen(Screen[None]):
         built = self.build_version
         if self.showing_build:
             return f"build {self.build_id}" + (f" ({built})" if built else "")
-        if built is not None and self.deployment.current_build_id == self.build_id:
-            return f"deployment (its latest build, {built}'s)"
+        version = self._builds_of.get(self.build_id) if self.build_id else None
+        if version is not None and version.id != self.deployment.active_version_id:
+            return f"deployment (its latest build, {built}'s)"  # not the live version's: said so
         return "deployment"
 
     def sources(self) -> list[LogSource]:
