@@ -19,8 +19,9 @@ from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.state import ChangeBatch, ConnectionState, LiveState, deployment_id_of
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
 from shipdeck.model import Deployment, PipelineRun
-from tests.api.hostile import SeenRequest, Writer, hostile_server, response
+from tests.api.hostile import SeenRequest, Writer, hostile_server
 from tests.api.test_stream_recovery import SSE_HEAD
+from tests.reliability.hostile_kit import relay_except
 from tests.simproc import SimServer, running_sim
 
 ADMIN = "msk_u_demo_admin"
@@ -148,23 +149,17 @@ async def test_an_event_stream_that_keeps_failing_on_its_content_is_polled_not_l
     elsewhere took ~45 s to show). Now only an event that reads counts it up again after such a failure."""
     streams: list[str] = []
 
-    async def handler(request: SeenRequest, writer: Writer) -> None:
-        if request.path.split("?")[0].endswith("/events/stream"):
-            streams.append(request.path)
-            writer.write(SSE_HEAD + b"data: {not json\n\n")
-            await writer.drain()
-            writer.close()
-            return
-        async with httpx.AsyncClient() as client:  # everything else: the real sandbox's answer
-            real = await client.request(
-                request.method,
-                fresh_sim.root + request.path,
-                headers={"Authorization": request.headers["authorization"]},
-                content=request.body,
-            )
-        writer.write(response(real.status_code, real.content))
+    def is_stream(request: SeenRequest) -> bool:
+        return request.path.split("?")[0].endswith("/events/stream")
 
-    async with hostile_server(handler) as server:
+    async def not_json(request: SeenRequest, writer: Writer) -> None:
+        streams.append(request.path)
+        writer.write(SSE_HEAD + b"data: {not json\n\n")
+        await writer.drain()
+        writer.close()
+
+    # Everything else: the real sandbox's answer.
+    async with hostile_server(relay_except(fresh_sim, is_stream, not_json)) as server:
         fast = StreamOptions(backoff_initial=0.01, backoff_max=0.05)  # it reconnects at once, each time
         profile = Profile("test", "miosa", server.url + "/api/v1", Secret(ADMIN), environment="sandbox")
         adapter = make_adapter(profile, stream_options=fast)
