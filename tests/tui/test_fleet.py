@@ -118,6 +118,22 @@ async def test_the_fleet_lists_every_profile_with_its_provider(own_sim: SimServe
             assert name in connections
 
 
+async def test_the_fleets_header_says_which_profiles_are_production(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """The PRODUCTION badge showed only inside a profile's dialogs: the overview did not say which of its
+    profiles changes production."""
+    options = fleet_options(own_sim, tmp_path)
+    first, *rest = options.profiles
+    production = replace(first, environment="production")
+    app = fleet_app(replace(options, profile=production, profiles=(production, *rest)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, app)
+        line = fleet_of(app).connections_line()
+        assert "miosa-production (production) ●" in line, line
+        assert "miteos-staging (production)" not in line and "mixpeek (production)" not in line
+
+
 async def test_the_fleets_header_names_a_profile_that_could_not_be_opened(
     own_sim: SimServer, tmp_path: Path
 ) -> None:

@@ -156,7 +156,9 @@ class FleetScreen(MainScreen):
                 if context.live_failure is not None
                 else _CONNECTION_MARK.get(context.live.connection, "?")
             )
-            part = f"{context.name} {mark} {word}"
+            # A production profile says so in the overview too (the badge was only in its dialogs).
+            where = " (production)" if context.profile.environment == "production" else ""
+            part = f"{context.name}{where} {mark} {word}"
             if context.live.connection is ConnectionState.OFFLINE and context.live.connection_note:
                 part += f" ({context.live.connection_note[:40]})"
             if context.session.pending:
