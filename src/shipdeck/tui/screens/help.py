@@ -68,12 +68,13 @@ class HelpScreen(ModalScreen[None]):
                 table.append(f"  [{binding_id}]", style="dim")
             table.append("\n")
         with Vertical():
+            # How to close it, first: a list longer than the screen pushed a hint below it off screen.
             yield Static(
-                Content("Keys (remap any of them by id in the config's [keymap] table)"), id="help-title"
+                Content("Keys (esc or ?: close) · remap any by id in the config's [keymap] table"),
+                id="help-title",
             )
             with VerticalScroll():
                 yield Static(table, id="help-table")
-            yield Static(Content("esc or ?: close"), classes="help-keys")
 
     def action_close(self) -> None:
         self.dismiss(None)
