@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -281,3 +282,27 @@ def test_auto_deploy_held_by_a_rollback_is_turned_back_on_once(
     assert len(updates) == 2, updates  # the hold, and the one turn back on
     as_json = shipdeck(capsys, *url, "auto-deploy", TARGET, "--json")
     assert json.loads(as_json.out) == {"deployment": deployment(own_sim, TARGET)["id"], "auto_deploy": True}
+
+
+def test_the_clis_rollback_passes_over_the_version_rolled_back_from_for_its_errors(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer
+) -> None:
+    """checkout-api's v5 fails ~12% of requests: rolled back to v4, then redeployed (v6). A plain
+    `rollback` went to v5, the version just rolled back from. It reads the hour's health first, as the
+    console does, passes over v5 to v4, and says so in its preview."""
+    url = ("--provider", "miosa", "--url", own_sim.miosa)
+    first = shipdeck(capsys, *url, "rollback", "checkout-api", "--yes")
+    assert first.code == 0 and "v5 -> v4" in first.out, (first.out, first.err)
+    dep = deployment(own_sim, "checkout-api")
+    headers = {"Authorization": f"Bearer {ADMIN}", "Idempotency-Key": "redeploy-after-rollback"}
+    answer = httpx.post(f"{own_sim.miosa}/deployments/{dep['id']}/redeploy", json={}, headers=headers)
+    assert answer.status_code == 202, answer.text
+    deadline = time.monotonic() + 60
+    while number_of(own_sim, deployment(own_sim, "checkout-api")) != 6:
+        assert time.monotonic() < deadline, "the redeploy's v6 never went live"
+        time.sleep(0.1)  # a poll's period
+    second = shipdeck(capsys, *url, "rollback", "checkout-api", "--yes")
+    assert second.code == 0, second.err
+    assert "passed   v5 failed its users when it was last live" in second.err, second.err
+    assert "v6 -> v4" in second.out, second.out
+    assert number_of(own_sim, deployment(own_sim, "checkout-api")) == 4

@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from shipdeck.api.base import Adapter
@@ -62,7 +62,7 @@ from shipdeck.model import (
     health_of,
 )
 from shipdeck.model.masking import HIDDEN, shown_preview
-from shipdeck.model.service_health import ServiceHealth
+from shipdeck.model.service_health import ServiceHealth, failed_versions
 from shipdeck.model.validation import ascii_domain, domain_problem, env_key_problem, env_value_problem
 
 
@@ -478,9 +478,15 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     # The row of the environment being rolled back: its active version is the "current" one.
     dep = await environment_row(ctx, found, ctx.args.environment)
     versions = await versions_newest_first(ctx, dep)
+    avoid = await _failed_versions(ctx, dep, versions) if ctx.args.to is None else None
     try:
         plan, notice = ctx.session.plan_rollback(
-            dep, versions, to=ctx.args.to, reason=ctx.args.reason, capabilities=ctx.adapter.capabilities
+            dep,
+            versions,
+            to=ctx.args.to,
+            reason=ctx.args.reason,
+            capabilities=ctx.adapter.capabilities,
+            avoid=avoid,
         )
     except NothingToDo as exc:
         if exc.settles is not None:
@@ -510,6 +516,17 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     return 0
 
 
+async def _failed_versions(ctx: CommandContext, dep: Deployment, versions: list[Version]) -> dict[str, str]:
+    """The versions the rollback rule passes over, as the console's: those the last hour's health shows
+    failing their users when last live. One read; unreadable, the rule goes without it (and says so)."""
+    try:
+        health = await read_health(ctx.adapter, dep.id)
+    except ShipdeckError as exc:
+        print(f"shipdeck: health not read ({exc.message}); the target ignores it", file=ctx.err)
+        return {}
+    return failed_versions(health, versions, datetime.now(UTC)) if health is not None else {}
+
+
 async def cmd_promote(ctx: CommandContext) -> int:
     ctx.session.check_writable("promote")  # a read-only profile refuses before anything is read
     dep = await ctx.deployment()
@@ -533,6 +550,8 @@ def _preview(ctx: CommandContext, plan: ChangePlan) -> None:
     print(f"{plan.title}:", file=ctx.err)
     print(f"  current  {version_summary(plan.current)}", file=ctx.err)
     print(f"  target   {version_summary(plan.to)}", file=ctx.err)
+    for passed in plan.passed_over:
+        print(f"  passed   {passed}", file=ctx.err)
     if plan.reason:
         print(f"  reason   {plan.reason}", file=ctx.err)
     if plan.diff:

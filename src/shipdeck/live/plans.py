@@ -113,6 +113,9 @@ class ChangePlan:
     to: Version | None = None
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Versions the rollback rule passed over, and why (they failed their users when last live): in the
+    # notes of the dialog, and the CLI's preview.
+    passed_over: list[str] = field(default_factory=list)
     # Things that would supersede or undo the change (a build in flight, auto-deploy on).
     warnings: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
@@ -503,7 +506,7 @@ def plan_rollback(
             raise NothingToDo(f"{deployment.name}{where}: no ready version {below}; nothing was sent")
         target = found
         candidates = rollback_candidates(listed, current)
-        passed_over = [f"Passed over: {(avoid or {})[v.id]}." for v in candidates[: candidates.index(found)]]
+        passed_over = [(avoid or {})[v.id] for v in candidates[: candidates.index(found)]]
     else:
         target = _pick(deployment, listed, to)
     if _is_active(deployment, target):
@@ -549,7 +552,8 @@ def plan_rollback(
         current=current,
         to=chosen,
         reason=reason,
-        notes=[*passed_over, NOT_ROLLED_BACK],
+        notes=[*(f"Passed over: {why}." for why in passed_over), NOT_ROLLED_BACK],
+        passed_over=passed_over,
         warnings=in_flight_warnings(deployment, listed, current),
         details=version_details(current, chosen, environment),
         check=_active_check(deployment.id, chosen),
