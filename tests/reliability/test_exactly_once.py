@@ -9,6 +9,7 @@ change applied once and none reported as failed. The audit log records each chan
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -23,8 +24,10 @@ from shipdeck.api import transport
 from shipdeck.config.audit import read_audit
 from shipdeck.config.open_changes import OpenChanges
 from shipdeck.live import session
+from tests.api.hostile import SeenRequest, Writer
 from tests.cli.helpers import Result, shipdeck
 from tests.conftest import ADMIN
+from tests.reliability.hostile_kit import relay_except, threaded
 from tests.reliability.proxy import FaultProxy, RequestHead, fault_proxy
 from tests.simproc import SimServer, running_sim
 
@@ -305,4 +308,32 @@ def test_the_clis_rollback_passes_over_the_version_rolled_back_from_for_its_erro
     assert second.code == 0, second.err
     assert "passed   v5 failed its users when it was last live" in second.err, second.err
     assert "v6 -> v4" in second.out, second.out
+    assert number_of(own_sim, deployment(own_sim, "checkout-api")) == 4
+
+
+def test_a_health_endpoint_that_never_answers_does_not_hold_the_rollback_back(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer
+) -> None:
+    """The rule's health read is bounded: an observability endpoint that hangs costs a few seconds and a
+    line saying so, not the incident's rollback."""
+
+    def is_health(request: SeenRequest) -> bool:
+        return "/observability" in request.path
+
+    async def hang(request: SeenRequest, writer: Writer) -> None:
+        await asyncio.sleep(120)
+
+    with threaded(relay_except(own_sim, is_health, hang)) as server:
+        result = shipdeck(
+            capsys,
+            "--provider",
+            "miosa",
+            "--url",
+            server.url + "/api/v1",
+            "rollback",
+            "checkout-api",
+            "--yes",
+        )
+    assert result.code == 0, result.err
+    assert "health not read within" in result.err and "the target ignores it" in result.err, result.err
     assert number_of(own_sim, deployment(own_sim, "checkout-api")) == 4

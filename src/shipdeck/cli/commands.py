@@ -516,11 +516,22 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     return 0
 
 
+ROLLBACK_HEALTH_WAIT_S = 5.0  # how long a plain rollback waits for the health its rule reads
+
+
 async def _failed_versions(ctx: CommandContext, dep: Deployment, versions: list[Version]) -> dict[str, str]:
     """The versions the rollback rule passes over, as the console's: those the last hour's health shows
     failing their users when last live. One read; unreadable, the rule goes without it (and says so)."""
     try:
-        health = await read_health(ctx.adapter, dep.id)
+        # Bounded: a slow metrics endpoint must not hold an incident's rollback back.
+        async with asyncio.timeout(ROLLBACK_HEALTH_WAIT_S):
+            health = await read_health(ctx.adapter, dep.id)
+    except TimeoutError:
+        print(
+            f"shipdeck: health not read within {ROLLBACK_HEALTH_WAIT_S:g} s; the target ignores it",
+            file=ctx.err,
+        )
+        return {}
     except ShipdeckError as exc:
         print(f"shipdeck: health not read ({exc.message}); the target ignores it", file=ctx.err)
         return {}
