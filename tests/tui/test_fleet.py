@@ -260,6 +260,27 @@ async def test_switching_profile_from_the_palette_and_back_is_warm(
         await wait_for_screen(pilot, app, FleetScreen)
 
 
+async def test_switching_from_one_profiles_screen_to_anothers_with_c(
+    own_sim: SimServer, tmp_path: Path
+) -> None:
+    """Opened on one profile (no fleet), c then a second profile failed with DuplicateIds: both main
+    screens had the id 'main'. The user stayed on the first profile, the one they meant to leave."""
+    options = replace(fleet_options(own_sim, tmp_path), start_fleet=False)
+    app = fleet_app(options)
+    async with app.run_test(size=(120, 40)) as pilot:
+        first = await wait_for_screen(pilot, app, MainScreen)
+        assert first.context.name == "miosa-production"
+        for name in ("mixpeek", "miosa-production", "miteos-staging"):
+            app.action_switch_to(name)
+            await wait_for(
+                pilot,
+                lambda n=name: isinstance(app.screen, MainScreen) and app.screen.context.name == n,  # type: ignore[misc]
+                what=f"the screen of {name}",
+            )
+        failed = [w for w in app.workers if w.group == "switch" and w.error is not None]
+        assert not failed, [w.error for w in failed]
+
+
 def _dead_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -132,7 +132,9 @@ class MainScreen(Screen[None]):
         Binding("h", "health_span", "Health 1h/24h", show=False, id="health-span"),
     ]
 
-    def __init__(self, context: ProfileContext, *, id: str = "main") -> None:  # noqa: A002 - Textual's
+    # No id by default: each profile's screen is its own mode, all attached at once (one id for all made
+    # the second profile's screen fail with DuplicateIds, and c left the user on the first).
+    def __init__(self, context: ProfileContext, *, id: str | None = None) -> None:  # noqa: A002 - Textual's
         super().__init__(id=id)
         self._profile_context = context
         self.clock = context.clock
