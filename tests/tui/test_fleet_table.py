@@ -158,3 +158,20 @@ def test_the_profile_column_fits_the_longest_profile_name_where_there_is_room() 
     assert fleet_widths(120, 7)[0] == 10  # never under its minimum, and the rest goes to NAME
     assert fleet_widths(120, 60)[0] == 24  # a very long name is cut, not the list
     assert fleet_widths(80, 16)[3] >= 14  # at 80 columns NAME keeps its minimum
+
+
+async def test_the_fleets_filter_finds_a_name_as_its_column_writes_it() -> None:
+    """'storefront (prod', typed from the fleet's NAME column, matched nothing: the fleet kept its own copy
+    of the filter text, without the name as shown."""
+    app = FleetApp()
+    async with app.run_test(size=(120, 12)) as pilot:
+        table = app.query_one(FleetTable)
+        rows = [
+            deployment(n, "running").model_copy(update={"name": "Storefront", "environment": env})
+            for n, env in ((1, "production"), (2, "staging"))
+        ]
+        table.replace_profile("apps", rows)
+        for typed, environment in (("storefront (prod", "production"), ("storefront (stg)", "staging")):
+            table.set_filter(typed)
+            await pilot.pause()
+            assert [d.environment for d in table.visible_rows] == [environment], typed

@@ -117,7 +117,8 @@ def name_cell(dep: Deployment, width: int) -> str:
     return fit(name, room) + fit(tails[-1], width - room)
 
 
-def _haystack(dep: Deployment) -> str:
+def row_haystack(dep: Deployment) -> str:
+    """What the filter looks through for a row (the fleet's adds its profile and provider)."""
     version = f"v{dep.active_version_number}" if dep.active_version_number is not None else ""
     # The name as the NAME column writes it ("Storefront (production)", its short form too): a filter
     # typed from what is on screen, "storefront (prod", found nothing.
@@ -322,7 +323,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
                 self.remove_rows(gone, reindex=False)
             return self.upsert(dep for dep_id, dep in rows.items() if self._rows.get(dep_id) is not dep)
         self._rows = rows
-        self._haystacks = {dep_id: _haystack(dep) for dep_id, dep in self._rows.items()}
+        self._haystacks = {dep_id: row_haystack(dep) for dep_id, dep in self._rows.items()}
         self._order = sorted((_sort_key(dep), dep.id) for dep in self._rows.values())
         self._ranks.clear()
         self._rank_again(self._rows)
@@ -343,7 +344,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
                 continue  # read again, nothing changed: nothing to repaint
             updated.add(dep.id)
             self._rows[dep.id] = dep
-            refilter |= self._set_haystack(dep.id, _haystack(dep))
+            refilter |= self._set_haystack(dep.id, row_haystack(dep))
             if old is None or _sort_key(old) != _sort_key(dep):
                 if old is not None:
                     self._remove_key((_sort_key(old), old.id))

@@ -24,6 +24,7 @@ from shipdeck.tui.widgets.deployments_table import (
     fit,
     health_cell,
     name_cell,
+    row_haystack,
 )
 
 # (title, minimum width, share of the spare width); at 80 columns the URL gives way first.
@@ -246,15 +247,5 @@ class FleetTable(DeploymentsTable):
 
 
 def _haystack(profile: str, provider: str, dep: Deployment) -> str:
-    version = f"v{dep.active_version_number}" if dep.active_version_number is not None else ""
-    parts = (
-        profile,
-        provider,
-        dep.name,
-        dep.slug or "",
-        dep.state,
-        dep.url or "",
-        version,
-        dep.environment or "",
-    )
-    return " ".join(parts).lower()
+    # The row's own (its name as the NAME column writes it included: "storefront (prod" matched nothing).
+    return f"{profile} {provider} ".lower() + row_haystack(dep)
