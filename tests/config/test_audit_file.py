@@ -35,3 +35,16 @@ def test_a_regular_audit_log_is_still_appended_to_and_tightened(tmp_path: Path) 
     assert '"phase": "intent"' in path.read_text()
     if os.name == "posix":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_audit_says_what_a_hold_and_a_redeploy_changed() -> None:
+    """A hold and its way back were both 'update  -', and a redeploy 'v4 -> -'."""
+    from shipdeck.config.audit import change_of
+
+    def hold(before: bool, after: bool) -> dict[str, object]:
+        return {"action": "update", "details": {"auto_deploy": {"from": before, "to": after}}}
+
+    assert change_of(hold(True, False)) == "auto-deploy on -> off"
+    assert change_of(hold(False, True)) == "auto-deploy off -> on"
+    assert change_of({"action": "redeploy", "details": {"from": "v4"}}) == "rebuild of v4"
+    assert change_of({"action": "rollback", "details": {"from": "v5", "to": "v4"}}) == "v5 -> v4"

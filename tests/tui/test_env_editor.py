@@ -246,7 +246,9 @@ async def test_redeploy_after_apply_starts_a_build(env_sim: SimServer, tmp_path:
             return bool({b["id"] for b in answer["data"]} - builds_before)
 
         await eventually(new_build, what="a new build on the server")
-        await eventually(lambda: any(m.startswith("Redeploy started") for m in app.messages), what="told")
+        # One toast for the change (its outcome), and the status line says it started: two toasts before.
+        await eventually(lambda: "Redeploy started" in screen_text(app), what="the status line")
+        assert not any(m.startswith("Redeploy started") for m in app.messages), app.messages
     assert '"redeploy"' in (tmp_path / "audit.jsonl").read_text()
 
 

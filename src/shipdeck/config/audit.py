@@ -218,13 +218,24 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _on_off(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "?"
+
+
 def change_of(record: dict[str, Any]) -> str:
     """What a record's change was, for people: ``v6 -> v5 (staging)``, ``LOG_LEVEL``, ``www.example.com``."""
     details = record.get("details")
     if not isinstance(details, dict):
         return ""
     parts: list[str] = []
-    if details.get("to") is not None or details.get("from") is not None:
+    auto_deploy = details.get("auto_deploy")
+    if isinstance(auto_deploy, dict):  # a hold, or its way back: both were "update -"
+        parts.append(f"auto-deploy {_on_off(auto_deploy.get('from'))} -> {_on_off(auto_deploy.get('to'))}")
+    if record.get("action") == "redeploy" and details.get("from") is not None and details.get("to") is None:
+        parts.append(f"rebuild of {details['from']}")  # not "v4 -> -": it makes a new version
+    elif details.get("to") is not None or details.get("from") is not None:
         parts.append(f"{details.get('from') or '-'} -> {details.get('to') or '-'}")
     keys = details.get("keys")
     if isinstance(keys, list) and keys:

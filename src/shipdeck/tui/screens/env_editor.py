@@ -381,10 +381,11 @@ class EnvEditorScreen(Screen[None]):
         plan = plan_redeploy(self.deployment, profile_environment=self.profile.environment)
 
         async def go() -> None:
-            outcome = await run_change(self, self.runner, plan)
+            outcome = await run_change(self, self.runner, plan)  # its one toast says what became of it
             run = outcome.result if outcome is not None else None
-            if run is not None and getattr(run, "id", None):
-                self.notify(literal(f"Redeploy started: {run.id} ({run.status})"), markup=False)
+            if outcome is not None and outcome.applied:
+                started = f": {run.id} ({run.status})" if run is not None and getattr(run, "id", None) else ""
+                self._render_status(f"Redeploy started{started}; the new version goes live when it builds.")
 
         def confirmed(answer: str | None) -> None:
             if answer is not None:

@@ -675,7 +675,7 @@ class MainScreen(Screen[None]):
             return f"profile {self.context.profile.name} has no tasks (Miteos)"
         if action in MUTATIONS and self.context.session.read_only:
             try:
-                self.context.session.check_writable(action)
+                self.context.session.check_writable(action.replace("_", "-"))  # auto-deploy, as said
             except ReadOnlyError as exc:
                 return exc.message
         return None
