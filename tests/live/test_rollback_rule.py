@@ -67,3 +67,27 @@ def test_with_every_older_version_failed_the_rule_offers_the_version_before() ->
     plan = plan_rollback(deployment, versions, avoid=avoid)
     assert plan.to is not None and plan.to.number == 5
     assert not any("Passed over" in note for note in plan.notes)
+
+
+def test_the_rule_passes_over_a_version_that_never_went_live() -> None:
+    """v11 live after a bad v10; v9 and v8 were built with --no-promote and never served: r then enter
+    offered v9, a version no user had run, as if going back."""
+    at = NOW - timedelta(hours=1)
+    versions = [
+        Version(id="ver_11", deployment_id="dep_1", number=11, state="ready", promoted_at=at),
+        Version(id="ver_10", deployment_id="dep_1", number=10, state="ready", promoted_at=at),
+        Version(id="ver_9", deployment_id="dep_1", number=9, state="ready"),
+        Version(id="ver_8", deployment_id="dep_1", number=8, state="ready"),
+        Version(id="ver_7", deployment_id="dep_1", number=7, state="ready", promoted_at=at),
+    ]
+    deployment = Deployment(id="dep_1", provider="miosa", name="checkout-api", active_version_id="ver_11")
+    plan = plan_rollback(deployment, versions, avoid={"ver_10": "v10 failed its users when it was last live"})
+    assert plan.to is not None and plan.to.number == 7
+    assert plan.passed_over == [
+        "v10 failed its users when it was last live",
+        "v9 never went live",
+        "v8 never went live",
+    ]
+    # A provider that never says when versions went live: the plain rule.
+    unknown = [v.model_copy(update={"promoted_at": None}) for v in versions]
+    assert plan_rollback(deployment, unknown).to == unknown[1]

@@ -500,13 +500,18 @@ def plan_rollback(
         )
     passed_over: list[str] = []
     if to is None:
-        found = rollback_target(listed, current, avoid or {})
+        # Back means to a version that served: one built and never promoted (publish --no-promote) is
+        # passed over too, where the provider says when versions went live (promoted_at).
+        known_live = any(v.promoted_at is not None for v in listed)
+        skip = {v.id: f"{v.label} never went live" for v in listed if known_live and v.promoted_at is None}
+        skip.update(avoid or {})
+        found = rollback_target(listed, current, skip)
         if found is None:
             below = f"before {current.label}" if current else "to roll back to"
             raise NothingToDo(f"{deployment.name}{where}: no ready version {below}; nothing was sent")
         target = found
         candidates = rollback_candidates(listed, current)
-        passed_over = [(avoid or {})[v.id] for v in candidates[: candidates.index(found)]]
+        passed_over = [skip[v.id] for v in candidates[: candidates.index(found)]]
     else:
         target = _pick(deployment, listed, to)
     if _is_active(deployment, target):
