@@ -157,6 +157,14 @@ async def test_after_a_rollback_the_row_says_how_its_error_rate_moves(tmp_path: 
             dialog = "\n".join(str(w.render()) for w in app.screen.query(".confirm-warning").results(Static))
             assert "v5 failed its users when it was last live" in dialog, dialog
             await pilot.press("escape")
+            # Figures read a while ago say so: "live 38 s" read as current a minute after that read.
+            monitor.read_age = lambda _dep_id: 75.0  # type: ignore[method-assign,assignment]
+            await wait_for(pilot, lambda: app.screen is screen, what="back on the list")
+            await pilot.press("P")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the promote dialog")
+            lines = app.screen.request.lines  # type: ignore[attr-defined]
+            assert any(line.endswith("(figures read 75 s ago)") for line in lines), lines
+            await pilot.press("escape")
 
 
 async def test_the_health_tab_never_says_none_failing_before_it_read_the_routes() -> None:

@@ -211,6 +211,11 @@ class HealthMonitor:
         health = self.latest.get(deployment_id)
         return None if health is None else health.error_rate
 
+    def read_age(self, deployment_id: str) -> float | None:
+        """Seconds since this deployment's figures were last read (None: never)."""
+        at = self._read_at.get(deployment_id)
+        return None if at is None else max(0.0, self.now() - at)
+
     def hour_health(self, deployment_id: str) -> ServiceHealth | None:
         """The figures with the last hour's series (the dialogs' per-version figures): the Health tab's
         24 h detail averages a version's minutes into quarter hours, which hid a version that failed for

@@ -34,6 +34,7 @@ from shipdeck.model.service_health import (
     change_health_line,
     failed_versions,
     failed_when_last_live,
+    format_age,
     movement_text,
     version_figures,
 )
@@ -76,6 +77,8 @@ ACTION_CAPABILITY: dict[str, Capability] = {
     "stop": Capability.STOP,
     "auto_deploy": Capability.UPDATE,
 }
+# A dialog's health figures older than this say when they were read.
+STALE_FIGURES_S = 15.0
 MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop", "auto_deploy"})
 
 
@@ -260,6 +263,10 @@ class MainScreen(Screen[None]):
             target_label=target.label,
             overall=latest.error_rate if latest is not None else None,
         )
+        age = monitor.read_age(deployment.id)
+        if age is not None and age >= STALE_FIGURES_S:
+            # "live 38 s" is as of the read: a dialog opened a minute later said the same, as if current.
+            line += f" (figures read {format_age(age)} ago)"
         return [f"health:  {line}"], failed_when_last_live(earlier, self.clock())
 
     @on(TabbedContent.TabActivated)
