@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rollback = add(
         "rollback",
-        "roll a deployment back (default: to the ready version before the active one)",
+        "roll a deployment back (default: to the ready version before the active one, passing over one that "
+        "failed its users when last live or never went live)",
         json_flag,
         yes_flag,
         env_flag,
