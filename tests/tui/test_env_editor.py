@@ -267,6 +267,8 @@ async def test_redeploy_from_the_editor_asks_first_and_into_production_the_name_
     app = host(env_sim, tmp_path, dep, environment="production")
     async with app.run_test(size=(80, 24)) as pilot:
         await editor(pilot)
+        # Which environment a change here reaches, badged as on the main screen and in Logs.
+        assert screen_text(app).splitlines()[0].lstrip().startswith("PRODUCTION"), screen_text(app)
         await pilot.press("R")
         dialog = await eventually(
             lambda: app.screen if isinstance(app.screen, ConfirmDialog) else None, what="the redeploy dialog"

@@ -15,7 +15,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static, TextArea
@@ -28,7 +28,7 @@ from shipdeck.live.session import ChangeSession
 from shipdeck.model import Deployment, EnvVar
 from shipdeck.model.masking import shown_preview
 from shipdeck.model.validation import env_key_problem, env_value_problem
-from shipdeck.tui.screens.dialogs import ConfirmDialog, change_request
+from shipdeck.tui.screens.dialogs import ConfirmDialog, badge_environment, change_request
 from shipdeck.tui.screens.screen_kit import (
     TableRow,
     TextPrompt,
@@ -178,7 +178,12 @@ class EnvEditorScreen(Screen[None]):
         self._closing_confirmed = False
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="env-title")
+        # Which environment a change here reaches, as the main screen and Logs badge it (a production
+        # profile's env was applied with a plain y under no badge).
+        badge = badge_environment(self.deployment.environment, self.profile)
+        with Horizontal(id="env-bar"):
+            yield Static(Content(literal(badge.upper())), id="env-badge", classes=f"-{badge}")
+            yield Static("", id="env-title")
         yield Static(Content(NO_REVEAL_NOTE), id="env-note")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="env-readonly", classes="" if note else "-hidden")
