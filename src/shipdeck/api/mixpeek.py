@@ -556,7 +556,7 @@ class MixpeekAdapter(HttpAdapter):
         """Restore ``to_version_id`` into this row's environment.
 
         The target is always named: which version a rollback goes back to is decided once, by
-        :func:`shipdeck.live.plans.rollback_target`, and previewed before it is sent.
+        :func:`shipdeck.live.plans.rollback_choice`, and previewed before it is sent.
         """
         app_id, row_environment = split_deployment_id(deployment_id)
         target_environment = self._environment(environment or row_environment)

@@ -6,7 +6,7 @@ audit details and how to tell afterwards whether it took effect), render it, ask
 :class:`shipdeck.live.session.ChangeSession`. When there is nothing to do, the planner raises
 :class:`NothingToDo` with the reason and nothing is sent.
 
-The rule "which version does a plain rollback go back to" is :func:`rollback_target`, and only there.
+The rule "which version does a plain rollback go back to" is :func:`rollback_choice`, and only there.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -203,18 +203,34 @@ def rollback_candidates(versions: Iterable[Version], current: Version | None) ->
     return candidates
 
 
-def rollback_target(
-    versions: Iterable[Version], current: Version | None, avoid: Collection[str] = ()
-) -> Version | None:
-    """THE rollback rule: the newest ready version older than the active one, passing over those in
-    ``avoid`` (ids of versions known to have failed their users when last live) while an older one is
-    not; with every candidate avoided, the newest of them (the dialog's warning says so).
+def rollback_choice(
+    versions: Iterable[Version], current: Version | None, avoid: Mapping[str, str] | None = None
+) -> tuple[Version | None, list[str]]:
+    """THE rollback rule, and why it passed over what it did: the newest ready version older than the
+    active one, passing over those in ``avoid`` (id -> why: they failed their users when last live) and,
+    where the provider says when versions went live (``promoted_at``), those that never did (built with
+    ``--no-promote``: going back means to a version that served). With every candidate passed over, the
+    newest of them (the dialog's warning says so), and nothing said passed over.
 
-    This is also the servers' own default for a bare rollback (Miosa, Mixpeek restore), ``avoid`` apart;
-    shipdeck always sends the target it showed.
+    This is also the servers' own default for a bare rollback (Miosa, Mixpeek restore), the passing over
+    apart; shipdeck always sends the target it showed.
     """
-    candidates = rollback_candidates(versions, current)
-    return next((v for v in candidates if v.id not in avoid), candidates[0] if candidates else None)
+    listed = list(versions)
+    known_live = any(v.promoted_at is not None for v in listed)
+    skip = {v.id: f"{v.label} never went live" for v in listed if known_live and v.promoted_at is None}
+    skip.update(avoid or {})
+    candidates = rollback_candidates(listed, current)
+    found = next((v for v in candidates if v.id not in skip), candidates[0] if candidates else None)
+    if found is None:
+        return None, []
+    return found, [skip[v.id] for v in candidates[: candidates.index(found)]]
+
+
+def rollback_target(
+    versions: Iterable[Version], current: Version | None, avoid: Mapping[str, str] | None = None
+) -> Version | None:
+    """The version :func:`rollback_choice` goes back to."""
+    return rollback_choice(versions, current, avoid)[0]
 
 
 def find_version(versions: Iterable[Version], ref: str) -> Version | None:
@@ -500,18 +516,11 @@ def plan_rollback(
         )
     passed_over: list[str] = []
     if to is None:
-        # Back means to a version that served: one built and never promoted (publish --no-promote) is
-        # passed over too, where the provider says when versions went live (promoted_at).
-        known_live = any(v.promoted_at is not None for v in listed)
-        skip = {v.id: f"{v.label} never went live" for v in listed if known_live and v.promoted_at is None}
-        skip.update(avoid or {})
-        found = rollback_target(listed, current, skip)
+        found, passed_over = rollback_choice(listed, current, avoid)
         if found is None:
             below = f"before {current.label}" if current else "to roll back to"
             raise NothingToDo(f"{deployment.name}{where}: no ready version {below}; nothing was sent")
         target = found
-        candidates = rollback_candidates(listed, current)
-        passed_over = [skip[v.id] for v in candidates[: candidates.index(found)]]
     else:
         target = _pick(deployment, listed, to)
     if _is_active(deployment, target):

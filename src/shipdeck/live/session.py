@@ -261,7 +261,7 @@ class ChangeSession:
     ) -> tuple[ChangePlan, str | None]:
         """A rollback of this row as asked now, and what to tell the user first about an earlier rollback
         of it whose outcome is unknown (None: there is none). The console and the CLI both plan here.
-        ``avoid``: versions the rule passes over (plans.rollback_target).
+        ``avoid``: versions the rule passes over (plans.rollback_choice).
 
         Asked plainly, a rollback goes where the earlier one was going (same key: not one more step back)
         while the row is still where that one left it, or already where it went (then it was applied:

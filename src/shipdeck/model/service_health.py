@@ -358,7 +358,7 @@ def measured_version(health: ServiceHealth) -> tuple[str | None, int | None]:
 
 def failed_versions(health: ServiceHealth, versions: Iterable[Version], now: datetime) -> dict[str, str]:
     """The versions (id -> the dialogs' warning) that failed their users when they were last live, for
-    the rollback rule to pass over (plans.rollback_target)."""
+    the rollback rule to pass over (plans.rollback_choice)."""
     failed: dict[str, str] = {}
     for version in versions:
         if version.number is None:
