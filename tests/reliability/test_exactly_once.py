@@ -324,16 +324,8 @@ def test_a_health_endpoint_that_never_answers_does_not_hold_the_rollback_back(
         await asyncio.sleep(120)
 
     with threaded(relay_except(own_sim, is_health, hang)) as server:
-        result = shipdeck(
-            capsys,
-            "--provider",
-            "miosa",
-            "--url",
-            server.url + "/api/v1",
-            "rollback",
-            "checkout-api",
-            "--yes",
-        )
+        url = ("--provider", "miosa", "--url", server.url + "/api/v1")
+        result = shipdeck(capsys, *url, "rollback", "checkout-api", "--yes")
     assert result.code == 0, result.err
     assert "health not read within" in result.err and "the target ignores it" in result.err, result.err
     assert number_of(own_sim, deployment(own_sim, "checkout-api")) == 4
