@@ -15,6 +15,7 @@ from textual.widgets import Static
 from shipdeck.live.timing import Timing
 from shipdeck.model import Deployment
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable
+from shipdeck.tui.themes import THEME_VARIABLE_DEFAULTS
 from shipdeck.tui.widgets.status_header import StatusHeader
 from tests.simproc import SimServer
 from tests.tui.console_host import APP_NOW, console_options, main_screen, wait_for, wait_loaded
@@ -272,3 +273,44 @@ async def test_the_versions_shown_again_still_move_their_marker_and_their_ages()
         table.show_versions(versions, active="ver_1", keep_cursor=True)
         await pilot.pause()
         assert painted and "2h" in line_of(1)
+
+
+async def test_a_header_part_of_the_same_width_is_repainted_without_a_layout_of_the_screen() -> None:
+    """A loading 50,000-row account changed the header's count on every page ("loading 1,200…", "loading
+    1,400…"), and each change laid out the whole screen. Same width: repaint only; new width: layout."""
+
+    class HeaderApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield StatusHeader(profile="p", provider="miosa", environment="sandbox", read_only=False)
+
+        def get_theme_variable_defaults(self) -> dict[str, str]:
+            return dict(THEME_VARIABLE_DEFAULTS)  # the badges' colours, as the console's App defines them
+
+    app = HeaderApp()
+    async with app.run_test(size=(120, 3)) as pilot:
+        header = app.query_one(StatusHeader)
+        count = header.query_one("#header-count", Static)
+        layouts: list[tuple[str, bool]] = []
+        update = count.update
+
+        def counted(content: Any = "", *, layout: bool = True) -> None:
+            layouts.append((str(content), layout))
+            update(content, layout=layout)
+
+        count.update = counted  # type: ignore[method-assign]
+        for total in (1_200, 1_400, 9_800, 10_000, 10_200):
+            header.show_count(total, total, loading=True)
+            await pilot.pause()
+        header.show_count(10_200, 10_200, loading=False)
+        await pilot.pause()
+        assert layouts == [
+            ("loading 1,200…", True),  # the first paint of the part
+            ("loading 1,400…", False),
+            ("loading 9,800…", False),
+            ("loading 10,000…", True),  # one cell wider
+            ("loading 10,200…", False),
+            ("10,200 deployments", True),
+        ]
+        # What is on screen is the new text at its full width, not the old one's.
+        assert count.content_region.width == len("10,200 deployments")
+        assert str(count.render()) == "10,200 deployments"

@@ -6,6 +6,7 @@ carries the meaning, colour only reinforces it. READ-ONLY is a badge of its own.
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
@@ -93,6 +94,7 @@ class StatusHeader(Horizontal):
         self._profile = profile
         self._provider = provider
         self._environment = environment
+        self._widths: dict[str, int] = {}  # each part's painted width (see _paint)
 
     def compose(self) -> ComposeResult:
         yield Static("shipdeck", id="header-title")
@@ -148,7 +150,12 @@ class StatusHeader(Horizontal):
     # -- watchers: each repaints its own part ------------------------------------------------------------
     def _paint(self, part: str, text: str, mark: str | None = None, marked: bool = False) -> None:
         widget = self.query_one(f"#header-{part}", Static)
-        widget.update(Content(text))
+        # A part whose width is unchanged ("loading 1,200…" -> "loading 1,400…") is repainted without a
+        # layout of the whole screen: the count of a loading 50,000-row account laid out the screen on
+        # every page, 23 of the 26 layouts of its load and most of the time the screen spent on them.
+        width = cell_len(text)
+        widget.update(Content(text), layout=self._widths.get(part) != width)
+        self._widths[part] = width
         if mark is not None:
             widget.set_class(marked, mark)
 
