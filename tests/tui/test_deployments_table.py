@@ -9,6 +9,7 @@ from typing import Any
 from textual.app import App, ComposeResult
 
 from shipdeck.model import Deployment
+from shipdeck.model.service_health import RowFigures
 from shipdeck.tui.widgets.deployments_table import DeploymentsTable, column_widths, fit, name_cell
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -163,9 +164,9 @@ async def test_a_snapshot_of_mostly_the_same_rows_reads_only_the_rows_that_chang
     table are not indexed and ranked again (each row's health is asked once, when it arrives)."""
     asked: list[str] = []
 
-    def health(key: str) -> tuple[float | None, list[float | None]] | None:
+    def health(key: str) -> RowFigures | None:
         asked.append(key)
-        return (0.5, []) if key == "dep_000007" else None
+        return RowFigures(0.5, []) if key == "dep_000007" else None
 
     rows = [deployment(i) for i in range(1000)]
     app = TableApp()
@@ -197,7 +198,7 @@ async def test_a_row_re_ranked_by_an_update_moves_at_once() -> None:
     app = TableApp()
     async with app.run_test(size=(80, 12)) as pilot:
         table = app.query_one(DeploymentsTable)
-        table.health_source = lambda key: (rates[key], []) if key in rates else None
+        table.health_source = lambda key: RowFigures(rates[key], []) if key in rates else None
         table.replace_all([deployment(i) for i in range(50)])
         table.set_unhealthy_first(True)
         await pilot.pause()

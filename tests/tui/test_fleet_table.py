@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from textual.app import App, ComposeResult
 
 from shipdeck.model import Deployment, Health
-from shipdeck.model.service_health import health_level
+from shipdeck.model.service_health import RowFigures, health_level
 from shipdeck.tui.widgets.fleet_table import FleetTable, row_key, split_key
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -67,7 +67,7 @@ async def test_the_order_kept_row_by_row_is_the_order_defined_from_scratch() -> 
     app = FleetApp()
     async with app.run_test(size=(120, 30)) as pilot:
         table = app.query_one(FleetTable)
-        table.health_source = lambda key: (rates[key], ()) if key in rates else None
+        table.health_source = lambda key: RowFigures(rates[key], ()) if key in rates else None
         states = ["running", "failed", "building", "stopped", "ready"]
         colours: dict[int, str] = {}
 
@@ -115,7 +115,7 @@ async def test_a_health_read_that_moves_no_row_keeps_the_order() -> None:
     app = FleetApp()
     async with app.run_test(size=(120, 30)) as pilot:
         table = app.query_one(FleetTable)
-        table.health_source = lambda key: (rates[key], ()) if key in rates else None
+        table.health_source = lambda key: RowFigures(rates[key], ()) if key in rates else None
         table.replace_profile("prod", [deployment(i, "running") for i in range(200)])
         await pilot.pause()
         order = table.visible_ids

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from textual.widgets import Sparkline, Static
 
 from shipdeck.model import Health
+from shipdeck.model.service_health import format_rate
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.widgets.deployments_table import column_widths, errors_cell
 from shipdeck.tui.widgets.health_view import marks_line
 from shipdeck.tui.widgets.versions_table import VersionsTable
+from tests.api.hostile import SeenRequest, Writer, hostile_server, response
+from tests.reliability.hostile_kit import relay_except
 from tests.tui.console_host import (
     console_app,
     console_options,
@@ -221,3 +225,51 @@ def test_a_stage_an_ended_run_never_reached_is_not_called_pending() -> None:
     assert "not reached" in text and "pending" not in text, text
     running = failed.model_copy(update={"status": "building"})
     assert "◐ pending" in pipeline_text([running], started).plain
+
+
+async def test_figures_whose_read_failed_are_shown_as_stale_not_as_current(tmp_path: Path) -> None:
+    """The observability endpoint failing while the list works: a failed read kept the last figures on
+    screen as if current, and nothing said so. The row says ``stale`` (muted, no level), the Health tab
+    why; the next good read makes them current again."""
+    failing = False
+
+    def is_health(request: SeenRequest) -> bool:
+        return failing and "/observability" in request.path
+
+    async def unavailable(request: SeenRequest, writer: Writer) -> None:
+        writer.write(response(500, b'{"error": {"message": "metrics store down"}}'))
+
+    with console_sim(tmp_path, speed=5.0) as sim:
+        async with hostile_server(relay_except(sim, is_health, unavailable)) as relay:
+            options = console_options(sim, tmp_path)
+            options = replace(options, profile=replace(options.profile, base_url=relay.url + "/api/v1"))
+            app = console_app(options)
+            async with app.run_test(size=(120, 40)) as pilot:
+                table = await wait_loaded(pilot, app)
+                monitor = app.live.health
+                assert monitor is not None
+                row = table.highlighted
+                assert row is not None
+                screen = main_screen(app)
+                summary = screen.detail.query_one("#health-summary", Static)
+                await wait_for(pilot, lambda: monitor.row_figures(row.id) is not None, what="figures")
+                before = monitor.row_figures(row.id)
+                assert before is not None and not before.stale
+                line = table.visible_ids.index(row.id) - int(table.scroll_y) + 1  # under the header line
+
+                def cell() -> str:
+                    return table.render_line(line).text
+
+                assert "stale" not in cell()
+                failing = True
+                monitor.refresh_watched()
+                await wait_for(pilot, lambda: "stale" in cell(), what="the row said to be stale")
+                assert f"{format_rate(before.rate):>5} stale" in cell()
+                screen.detail.show_tab("tab-health")
+                await wait_for(pilot, lambda: "health read failed" in str(summary.render()))
+                assert "metrics store down" in str(summary.render())
+                assert "these figures are from before" in str(summary.render())
+                failing = False
+                monitor.refresh_watched()
+                await wait_for(pilot, lambda: "stale" not in cell(), what="the figures current again")
+                await wait_for(pilot, lambda: "health read failed" not in str(summary.render()))

@@ -14,8 +14,8 @@ from textual.widgets import Static
 
 from shipdeck.live.timing import Timing
 from shipdeck.model import Deployment
-from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from shipdeck.tui.themes import THEME_VARIABLE_DEFAULTS
+from shipdeck.tui.widgets.deployments_table import DeploymentsTable
 from shipdeck.tui.widgets.status_header import StatusHeader
 from tests.simproc import SimServer
 from tests.tui.console_host import APP_NOW, console_options, main_screen, wait_for, wait_loaded

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 from shipdeck.api.context import background_reads
 from shipdeck.api.errors import BudgetReserved, NotFound, ShipdeckError, UnsupportedAction
 from shipdeck.model import Capability
-from shipdeck.model.service_health import HealthDetail, ServiceHealth, version_figures
+from shipdeck.model.service_health import HealthDetail, RowFigures, ServiceHealth, version_figures
 
 if TYPE_CHECKING:
     from shipdeck.live.plans import ChangePlan
@@ -126,6 +126,9 @@ class HealthMonitor:
     reads: int = 0  # requests sent, for the bench and the budget tests
     pause: float = 0.0  # the seconds of the monitor's last pause, unless woken (for the tests)
     movements: dict[str, Movement] = field(default_factory=dict)
+    # The deployments whose last read failed (the server's error, not the budget): when, and why. Their
+    # figures are the ones before; a failed read used to keep them on screen as if current, silently.
+    failures: dict[str, tuple[float, str]] = field(default_factory=dict)
     _shown: list[str] = field(default_factory=list)
     _rotation: int = 0
     _sorted_ids: list[str] = field(default_factory=list)
@@ -210,6 +213,23 @@ class HealthMonitor:
     def error_rate(self, deployment_id: str) -> float | None:
         health = self.latest.get(deployment_id)
         return None if health is None else health.error_rate
+
+    def row_figures(self, deployment_id: str) -> RowFigures | None:
+        """A list row's ERRORS cell (the main list's and the fleet's); None until the row was read. Stale
+        while the server answers but this row's last read failed (when it does not answer, the header says
+        so for every row, and which rows' reads happened to fail then says nothing more)."""
+        if deployment_id not in self.latest:
+            return None
+        return RowFigures(
+            self.error_rate(deployment_id),
+            self.trends.get(deployment_id, ()),
+            stale=deployment_id in self.failures and self.state.answering,
+        )
+
+    def read_failure(self, deployment_id: str) -> tuple[float, str] | None:
+        """(seconds ago, why) of this deployment's last read when it failed; None when it did not."""
+        failed = self.failures.get(deployment_id)
+        return None if failed is None else (max(0.0, self.now() - failed[0]), failed[1])
 
     def read_age(self, deployment_id: str) -> float | None:
         """Seconds since this deployment's figures were last read (None: never)."""
@@ -436,10 +456,17 @@ class HealthMonitor:
             return exc.retry_in
         except (NotFound, UnsupportedAction):
             health = None
-        except ShipdeckError:
-            return None  # a failed read keeps the last figures; the next turn tries again
+        except ShipdeckError as exc:
+            self._failed(dep_id, exc)  # the last figures stay, said to be stale; the next turn tries again
+            return None
         self._record(dep_id, health)
         return None
+
+    def _failed(self, dep_id: str, exc: ShipdeckError) -> None:
+        known = dep_id in self.failures
+        self.failures[dep_id] = (self.now(), exc.message[:200])
+        if not known:
+            self.state.touch(dep_id, detail=True)  # its row and the Health tab say so
 
     async def _read_watched(self, dep_id: str) -> None:
         await self._read_one(dep_id)
@@ -473,7 +500,11 @@ class HealthMonitor:
                 detail = await self.state.adapter.get_health_detail(dep_id, span=self.detail_span)
         except (NotFound, UnsupportedAction):
             detail = None
-        except ShipdeckError:  # BudgetReserved included: the next turn tries again
+        except BudgetReserved:
+            return  # the next turn tries again
+        except ShipdeckError as exc:
+            if self.state.watched == dep_id:
+                self._failed(dep_id, exc)
             return
         if self.state.watched != dep_id:
             return
@@ -484,6 +515,8 @@ class HealthMonitor:
 
     def _record(self, dep_id: str, health: ServiceHealth | None, *, hour: bool = True) -> None:
         self._read_at[dep_id] = self.now()
+        if self.failures.pop(dep_id, None) is not None:
+            self.state.touch(dep_id, detail=True)  # current again
         previous = self.latest.get(dep_id)
         self.latest[dep_id] = health
         if hour and health is not None:

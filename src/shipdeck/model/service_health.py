@@ -7,9 +7,9 @@ ends at ``as_of``. Providers without metrics have no ServiceHealth at all (``Non
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 
@@ -112,6 +112,15 @@ def health_level(error_rate: float | None) -> str:
     if error_rate >= ERROR_RATE_WARNING:
         return "warning"
     return "ok"
+
+
+class RowFigures(NamedTuple):
+    """A list row's ERRORS cell: the error rate now, the recent rates, and whether the last read of them
+    failed (the figures are then the ones from before, which the cell must not show as current)."""
+
+    rate: float | None
+    trend: Sequence[float | None]
+    stale: bool = False
 
 
 class HealthDetail(Model):

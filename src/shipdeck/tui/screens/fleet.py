@@ -11,6 +11,7 @@ from textual.widgets import Footer, Input, Static
 
 from shipdeck.live.state import ChangeBatch, ConnectionState
 from shipdeck.model import Deployment
+from shipdeck.model.service_health import RowFigures
 from shipdeck.tui.commands import PaletteCommand
 from shipdeck.tui.context import ProfileContext, ProfileContexts
 from shipdeck.tui.screens.command_line import CommandLine
@@ -126,14 +127,12 @@ class FleetScreen(MainScreen):
         for problem in batch.problems:
             self.notify(literal(f"{context.name}: {problem}"), severity="warning", markup=False)
 
-    def health_of_row(self, key: str) -> tuple[float | None, Sequence[float | None]] | None:
+    def health_of_row(self, key: str) -> RowFigures | None:
         """The ERRORS cell of a fleet row: its own profile's health monitor, by deployment id."""
         name, deployment_id = split_key(key)
         context = self.contexts.get(name) if name in self.contexts.profiles else None
         monitor = context.live.health if context is not None else None
-        if monitor is None or deployment_id not in monitor.latest:
-            return None
-        return monitor.error_rate(deployment_id), monitor.trends.get(deployment_id, ())
+        return monitor.row_figures(deployment_id) if monitor is not None else None
 
     def read_health_on_screen(self) -> None:
         """Each profile's health monitor reads its own rows on screen first (by deployment id)."""

@@ -31,6 +31,7 @@ from shipdeck.live.state import ChangeBatch, DeploymentDetail
 from shipdeck.model import Capability, Deployment, PublishRequest, Version
 from shipdeck.model.service_health import (
     HealthDetail,
+    RowFigures,
     change_health_line,
     failed_versions,
     failed_when_last_live,
@@ -80,6 +81,15 @@ ACTION_CAPABILITY: dict[str, Capability] = {
 # A dialog's health figures older than this say when they were read.
 STALE_FIGURES_S = 15.0
 MUTATIONS = frozenset({"rollback", "promote", "publish", "redeploy", "deploy", "stop", "auto_deploy"})
+
+
+def health_read_failure(monitor: HealthMonitor, deployment_id: str) -> str | None:
+    """``the last health read failed 40s ago (…)`` while a deployment's figures could not be read again."""
+    failed = monitor.read_failure(deployment_id)
+    if failed is None:
+        return None
+    ago, why = failed
+    return f"the last health read failed {format_age(ago)} ago ({why})"
 
 
 class LiveBatch(Message):
@@ -221,12 +231,10 @@ class MainScreen(Screen[None]):
         """The health monitor of the profile this screen acts under (None: it reads no health)."""
         return self.context.live.health
 
-    def health_of_row(self, row_key: str) -> tuple[float | None, Sequence[float | None]] | None:
-        """The ERRORS cell's figures of a row: (error rate, recent rates); None until it was read."""
+    def health_of_row(self, row_key: str) -> RowFigures | None:
+        """The ERRORS cell's figures of a row; None until it was read."""
         monitor = self.health
-        if monitor is None or row_key not in monitor.latest:
-            return None
-        return monitor.error_rate(row_key), monitor.trends.get(row_key, ())
+        return monitor.row_figures(row_key) if monitor is not None else None
 
     def action_sort_health(self) -> None:
         table = self.table
@@ -313,6 +321,7 @@ class MainScreen(Screen[None]):
             wanted_span=monitor.detail_span,
             lists_read=lists_read,
             lists_waiting=not lists_read and monitor.detail_waiting,
+            failure=health_read_failure(monitor, current.id) if current is not None else None,
         )
 
     # -- helpers -----------------------------------------------------------------------------------------

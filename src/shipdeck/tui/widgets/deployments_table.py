@@ -28,11 +28,11 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from shipdeck.model import Deployment, Health
-from shipdeck.model.service_health import LEVEL_FLAGS, format_rate, health_level, trend_text
+from shipdeck.model.service_health import LEVEL_FLAGS, RowFigures, format_rate, health_level, trend_text
 from shipdeck.tui.text import age_text, literal, state_label
 
-# Where a row's service health comes from, by row key: (error rate now, recent error rates); None: not read.
-HealthSource = Callable[[str], tuple[float | None, Sequence[float | None]] | None]
+# Where a row's service health comes from, by row key (None: not read).
+HealthSource = Callable[[str], RowFigures | None]
 # Over the threshold a row says so in symbol and word, not in colour alone.
 _LEVEL_HEALTH = {"critical": Health.FAILED, "warning": Health.PROGRESS}
 
@@ -162,9 +162,12 @@ def errors_cell(rate: float | None, trend: Sequence[float | None], width: int) -
 
 
 def health_cell(source: HealthSource | None, key: str, width: int, paint: _Paint) -> tuple[str, Style]:
-    """The ERRORS cell of the row ``key`` and its style (the state colours: failing red, degraded amber)."""
+    """The ERRORS cell of the row ``key`` and its style (the state colours: failing red, degraded amber;
+    muted, ``12.4% stale``, when the last read failed: the figure is from before, its level unknown now)."""
     read = source(key) if source is not None else None
-    rate, trend = read if read is not None else (None, ())
+    if read is not None and read.stale:
+        return f"{format_rate(read.rate):>5} stale", paint.health[Health.STOPPED]
+    rate, trend = (read.rate, read.trend) if read is not None else (None, ())
     level = _LEVEL_HEALTH.get(health_level(rate))
     return errors_cell(rate, trend, width), paint.health[level] if level else paint.base
 

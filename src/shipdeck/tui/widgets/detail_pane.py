@@ -188,10 +188,12 @@ class DetailPane(Vertical):
         wanted_span: str | None = None,
         lists_read: bool = True,
         lists_waiting: bool = False,
+        failure: str | None = None,
     ) -> None:
         """The Health tab: the monitor's detail of the deployment shown (another one's is not shown);
         ``lists_read`` False: its routes and failing requests are not read yet (the figures alone),
-        ``lists_waiting``: and their read waits for the health budget;
+        ``lists_waiting``: and their read waits for the health budget; ``failure``: why the last read of
+        the figures failed (those shown are from before);
         ``span`` the span of the series held, ``wanted_span`` the one asked for (h), still being read."""
         if detail is not None and (
             self.deployment is None or detail.health.deployment_id != self.deployment.id
@@ -206,6 +208,7 @@ class DetailPane(Vertical):
             movement=movement,
             span=span,
             wanted_span=wanted_span,
+            failure=failure,
         )
 
     def refresh_times(self) -> None:

@@ -137,6 +137,7 @@ class HealthView(VerticalScroll):
         wanted_span: str | None = None,
         lists_read: bool = True,
         lists_waiting: bool = False,
+        failure: str | None = None,
     ) -> None:
         self.detail = detail
         self.span = span
@@ -149,7 +150,8 @@ class HealthView(VerticalScroll):
             "#health-p95",
         )
         if detail is None:
-            message = unavailable or ("loading…" if loading else "no health figures for this deployment")
+            empty = "loading…" if loading else "no health figures for this deployment"
+            message = unavailable or failure or empty
             set_text(summary, Text(literal(message)))
             for selector in charts:
                 self.query_one(selector).display = False
@@ -158,7 +160,11 @@ class HealthView(VerticalScroll):
         for selector in charts:
             self.query_one(selector).display = True
         health = detail.health
-        set_text(summary, summary_text(health, movement, now=self.clock()))
+        shown = summary_text(health, movement, now=self.clock())
+        if failure:
+            # The figures stay (they are the last known), said to be from before the failed read.
+            shown.append(f"\n{literal(failure)}: these figures are from before", style="bold")
+        set_text(summary, shown)
         points = health.series
         rates = [p.error_rate for p in points if p.error_rate is not None]
         p95s = [p.p95_ms for p in points if p.p95_ms is not None]
