@@ -361,12 +361,13 @@ def test_the_same_change_sent_by_another_process_at_the_same_time_is_not_sent_ag
     assert rolled_back_events(own_sim) == 0
 
 
-def test_a_key_the_server_holds_for_another_request_is_sent_once_and_the_change_goes_on_a_new_key(
+def test_a_key_the_server_holds_for_another_request_is_sent_once_and_not_again_under_a_new_key(
     capsys: pytest.CaptureFixture[str], own_sim: SimServer
 ) -> None:
-    """An open change whose key the server holds for a different body (the earlier request reached it):
-    that earlier one is closed as still unknown (never "not applied"), the old key is sent once only, and
-    the change goes on under a new key, applied once."""
+    """An open change whose key the server holds for a different body: the earlier request reached the
+    server and may have been applied. The old key is sent once, and the change is not sent again under a
+    new key (that made a publish twice: two versions); it is closed as still unknown, and the user is
+    told to check first. Asked once more, it is a new change, applied once."""
     dep = deployment(own_sim, TARGET)
     held_key = "held-for-another-body"
     earlier = httpx.post(
@@ -393,14 +394,21 @@ def test_a_key_the_server_holds_for_another_request_is_sent_once_and_the_change_
 
     result = against(capsys, own_sim.miosa, "env", TARGET, "set", "PROBE_A=two", "--yes")
 
-    assert result.code == 0, result
+    assert result.code == 1, result
+    assert "was not sent again" in result.err and "an earlier attempt reached the server" in result.err
+    assert "check what it did before asking again" in result.err, result.err
     writes = [r for r in own_sim.requests(mark) if r["method"] == "POST" and r["path"].endswith("/env")]
-    keys = [r.get("idempotency_key") for r in writes]
-    assert keys.count(held_key) == 1, writes
-    assert len(writes) == 2 and writes[1]["status"] == 200, writes
+    assert [r.get("idempotency_key") for r in writes] == [held_key], writes
     settled = [r for r in audit("env.set") if r["phase"] == "reconciled"]
     assert [r["outcome"] for r in settled] == ["still unknown, closed"], settled
     assert OpenChanges().all() == []
+
+    # Checked, and asked again: a new change under a new key, applied once.
+    again = against(capsys, own_sim.miosa, "env", TARGET, "set", "PROBE_A=two", "--yes")
+    assert again.code == 0, again
+    writes = [r for r in own_sim.requests(mark) if r["method"] == "POST" and r["path"].endswith("/env")]
+    assert len(writes) == 2 and writes[1].get("idempotency_key") != held_key, writes
+    assert writes[1]["status"] == 200, writes
 
 
 class _SlowHuman:

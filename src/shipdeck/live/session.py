@@ -58,6 +58,11 @@ RECONCILE_DELAY_MIN = 0.5
 RECONCILE_DELAY_MAX = 5.0
 # How an unknown outcome is learned from the server's state (the audit's "how", the message's words).
 READ_BACK = "reading the server back"
+# Why a change of unknown outcome is not resent when the server holds its key for another request.
+KEY_HELD_FOR_ANOTHER = (
+    "the server holds its idempotency key for a different request, so an earlier attempt reached the server "
+    "and may have been applied; check what it did before asking again"
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -177,8 +182,6 @@ class PendingChange:
     outcome_written: bool = False
     # Sent first by an earlier run (found among the open changes), not by this one.
     earlier_run: bool = False
-    # The server holds this key for another request: the change went on under a new key (a new item).
-    replaced: bool = False
 
     @property
     def identity(self) -> str:
@@ -573,12 +576,8 @@ class ChangeSession:
     ) -> ChangeOutcome:
         """An unknown outcome is reconciled for ``window`` seconds; still unknown, the change waits for
         the user; known, it is no longer pending."""
-        if item.replaced:
-            return outcome  # the change went on under a new key, settled (or waiting) by its own run
         if outcome.status is OutcomeStatus.UNKNOWN:
             outcome = await self._reconcile(item, within=window) or outcome
-            if item.replaced:
-                return outcome
         if outcome.status is OutcomeStatus.UNKNOWN:
             item.state = "waiting"
             item.last_error = str(outcome.error or "")
@@ -618,15 +617,10 @@ class ChangeSession:
         except ShipdeckError as exc:
             if resumed and _idempotency_mismatch(exc):
                 # The server holds this key for a different request: one sent with it earlier reached the
-                # server (its outcome stays unknown); this change is another one and goes on a new key.
-                self._settled(
-                    item,
-                    None,
-                    "the server holds this key for a different request: that one reached it, outcome unknown",
-                )
-                item.replaced = True
-                self._untrack(item)
-                return await self.execute(plan)
+                # server and may have been applied. Sent again under a new key, the change could be made
+                # twice (a second publish, one more step back): closed, outcome unknown, and asked again
+                # it is a new change, planned from what is live then.
+                return self._moved_on(item, KEY_HELD_FOR_ANOTHER)
             if WRITE_ACCEPTED.get() and not exc.maybe_applied and not _refused_change(exc):
                 # A step of the change was answered 2xx and a later one failed (its answer unreadable, a
                 # read after it cut): part or all of it took effect.
@@ -782,7 +776,7 @@ class ChangeSession:
             except ShipdeckError as exc:  # the check could not read the server: still unknown
                 item.last_error = str(exc)
                 continue
-            if outcome.status is not OutcomeStatus.UNKNOWN or item.replaced:
+            if outcome.status is not OutcomeStatus.UNKNOWN:
                 return outcome
         return None
 
