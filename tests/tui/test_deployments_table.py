@@ -270,3 +270,28 @@ def test_without_request_metrics_the_errors_column_gives_its_room_to_the_names()
     with_errors, without = column_widths(80), column_widths(80, errors=False)
     assert without[3] == len("ERRORS") < with_errors[3]
     assert without[1] > with_errors[1] and sum(without) == sum(with_errors)
+
+
+async def test_a_filter_that_hides_the_highlighted_row_highlights_the_first_match() -> None:
+    """`/status-page` with the cursor seven rows down highlighted the third of three matches (the cursor
+    kept its place on screen), and `r` then rolled back whichever that was. The first match now; a row
+    that still matches keeps the cursor."""
+    names = ["api", "billing", "cart", "docs", "edge", "status-page", "status-page-eu", "status-page-us"]
+    names.append("web")
+    app = TableApp()
+    async with app.run_test(size=(80, 14)) as pilot:
+        table = app.query_one(DeploymentsTable)
+        table.replace_all([deployment(i, name=name) for i, name in enumerate(names)])
+        await pilot.pause()
+        table.move_to("dep_000008")  # web: not a match
+        table.set_filter("status-page")
+        await pilot.pause()
+        assert [d.name for d in table.visible_rows] == ["status-page", "status-page-eu", "status-page-us"]
+        assert table.highlighted is not None and table.highlighted.name == "status-page"
+        table.move_to("dep_000007")  # status-page-us
+        table.set_filter("status-page-")  # still a match: the cursor stays on it
+        await pilot.pause()
+        assert table.highlighted is not None and table.highlighted.name == "status-page-us"
+        table.set_filter("")
+        await pilot.pause()
+        assert table.highlighted is not None and table.highlighted.name == "status-page-us"

@@ -407,12 +407,15 @@ class DeploymentsTable(ScrollView, can_focus=True):
             del self._order[index]
 
     def set_filter(self, text: str) -> None:
+        """Show only the rows matching ``text``. The cursor stays on its row while it matches, else goes to
+        the first match: it kept its place on screen, so ``/status-page`` with the cursor seven rows down
+        highlighted the third of three matches, and ``r`` rolled back whichever one that was."""
         previous, self._filter = self._filter, text.strip().lower()
         if previous and previous in self._filter and self._filter != previous:
             # Typing on: the matches are among the rows shown now (a 50,000-row scan only on the first key).
-            self._reindex(among=self._visible)
+            self._reindex(among=self._visible, lost_to_first=True)
         else:
-            self._reindex()
+            self._reindex(lost_to_first=True)
 
     def _rank_of(self, key: str) -> tuple[float, ...] | None:
         """Why a row goes ahead of the state order (lowest first), or None. With `s`: failed rows first
@@ -482,7 +485,7 @@ class DeploymentsTable(ScrollView, can_focus=True):
         top = int(self.scroll_y)
         return self._visible[top : top + max(1, self.scrollable_content_region.height)]
 
-    def _reindex(self, among: list[str] | None = None) -> None:
+    def _reindex(self, among: list[str] | None = None, *, lost_to_first: bool = False) -> None:
         # The cursor stays on the deployment it is on while rows arrive, move or go (pages of a big account
         # sorting in above it): the detail pane does not reload under a user who pressed nothing.
         keep = self._highlighted_id
@@ -494,6 +497,8 @@ class DeploymentsTable(ScrollView, can_focus=True):
         self._visible = ids
         self._set_content_rows(len(ids))
         at = self._position_of(keep, ids) if keep is not None and keep in self._rows else None
+        if at is None and lost_to_first:
+            at = 0  # the highlighted row is filtered out: the first match, not whichever is at its place
         cursor = at if at is not None else min(self.cursor, max(0, len(ids) - 1))
         if cursor != self.cursor or not ids or ids[cursor] != keep:
             self.cursor = cursor  # (repaints)
