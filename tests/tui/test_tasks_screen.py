@@ -229,6 +229,10 @@ async def test_cancel_task(tasks_sim: SimServer, tmp_path: Path) -> None:
         # The prompt says which task by what it does, not by its id alone.
         shown = "\n".join(str(w.render()) for w in app.screen.query(".prompt-help").results(Static))
         assert " ".join(task.prompt.split())[:40] in shown, shown
+        # What esc does is said once, in the action's words: "esc to keep it" above "esc to cancel" was
+        # two answers to "what does esc do in a Cancel dialog".
+        assert shown.count("esc") == 1 and "esc to keep it running" in shown, shown
+        assert "esc to cancel" not in shown, shown
         await pilot.press("escape")  # changed my mind: nothing sent
         await pilot.pause()
         assert (await server_task(tasks_sim, task.id))["status"] not in TERMINAL

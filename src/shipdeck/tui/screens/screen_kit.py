@@ -184,8 +184,12 @@ class TextPrompt(ModalScreen[str | None]):
         multiline: bool = False,
         secret: bool = False,
         allow_empty: bool = False,
+        keys: str | None = None,
     ) -> None:
+        """``keys``: what enter and esc do, in the caller's words (a "Cancel task?" prompt whose last line
+        said "esc to cancel" under "esc to keep it" contradicted itself); by default submit / cancel."""
         super().__init__()
+        self._keys = keys
         self._title = title
         self._help = help_text
         self._initial = initial
@@ -209,12 +213,12 @@ class TextPrompt(ModalScreen[str | None]):
                     show_line_numbers=False,
                     tab_behavior="indent",
                 )
-                keys = "ctrl+s to submit, esc to cancel"
+                keys = self._keys or "ctrl+s to submit, esc to cancel"
             else:
                 yield Input(
                     self._initial, placeholder=self._placeholder, password=self._secret, id="prompt-value"
                 )
-                keys = "enter to submit, esc to cancel"
+                keys = self._keys or "enter to submit, esc to cancel"
             yield Static("", id="prompt-error", classes="prompt-error")
             yield Static(Content(keys), classes="prompt-help")
 

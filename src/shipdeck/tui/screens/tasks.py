@@ -299,14 +299,19 @@ class TasksScreen(Screen[None]):
         )
         self.app.push_screen(prompt, send)
 
-    def _confirm_with_reason(self, title: str, help_text: str, then: Callable[[str | None], None]) -> None:
-        """Ask for an optional reason; enter confirms (an empty reason is fine), esc cancels."""
+    def _confirm_with_reason(
+        self, title: str, help_text: str, keys: str, then: Callable[[str | None], None]
+    ) -> None:
+        """Ask for an optional reason; enter confirms (an empty reason is fine), esc leaves things be.
+        ``keys`` says both in the action's words, once."""
 
         def answered(reason: str | None) -> None:
             if reason is not None:
                 then(reason.strip() or None)
 
-        prompt = TextPrompt(title, help_text=help_text, placeholder="reason (optional)", allow_empty=True)
+        prompt = TextPrompt(
+            title, help_text=help_text, placeholder="reason (optional)", allow_empty=True, keys=keys
+        )
         self.app.push_screen(prompt, answered)
 
     def action_cancel_agent(self) -> None:
@@ -319,7 +324,8 @@ class TasksScreen(Screen[None]):
 
         self._confirm_with_reason(
             f"Cancel agent {literal(agent.id)}?",
-            "It stops for good. Enter to cancel it, esc to keep it.",
+            "It stops for good.",
+            "enter to cancel the agent, esc to keep it running",
             cancel,
         )
 
@@ -337,7 +343,8 @@ class TasksScreen(Screen[None]):
         self._confirm_with_reason(
             f"Cancel task {literal(task.id)} and all its agents?",
             # The id alone did not say which task it is: its prompt, cut to a line.
-            f"{literal(shorten_prompt(task.prompt))}\nEnter to cancel the task, esc to keep it.",
+            literal(shorten_prompt(task.prompt)),
+            "enter to cancel the task, esc to keep it running",
             cancel,
         )
 
@@ -367,7 +374,8 @@ class TasksScreen(Screen[None]):
 
         self._confirm_with_reason(
             f"{verb} {literal(approval.action or 'the action')}{risk} for agent {literal(agent_id)}?",
-            literal(approval.summary or "") + f"\nEnter to {verb.lower()}, esc to go back.",
+            literal(approval.summary or ""),
+            f"enter to {verb.lower()}, esc to go back without answering",
             answer,
         )
 
