@@ -185,6 +185,10 @@ def test_domains_add_verify_list_and_remove_with_the_txt_record(
         assert time.monotonic() < deadline, listed
         time.sleep(0.1)
     assert listed[0]["name"] == "shop.example.com" and listed[0]["verified_at"]
+    # The records to create are what --json is asked for: never masked like an env value ("****").
+    records = {record["type"]: record["value"] for record in listed[0]["records"]}
+    assert records["TXT"].startswith("mixpeek-site-verification="), records
+    assert records["CNAME"] and "*" not in records["CNAME"], records
     removed = shipdeck(capsys, "domains", "storefront", "rm", "shop.example.com", "--yes")
     assert removed.code == 0, removed.err
     assert json.loads(shipdeck(capsys, "domains", "storefront", "--json").out) == []

@@ -36,6 +36,15 @@ def _normal(name: str) -> str:
     return _CAMEL.sub("_", name).lower().replace("-", "_")
 
 
+# The record types a custom domain's DNS instructions use (a record is {"type", "name", "value"}).
+DNS_RECORD_TYPES = frozenset({"A", "AAAA", "ALIAS", "ANAME", "CAA", "CNAME", "MX", "NS", "SRV", "TXT"})
+
+
+def _dns_record(value: dict[Any, Any]) -> bool:
+    kind = value.get("type")
+    return isinstance(kind, str) and kind.upper() in DNS_RECORD_TYPES
+
+
 def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(_normal(name)))
 
@@ -44,8 +53,10 @@ def mask_secrets(value: Any, redact: Callable[[str], str] | None = None, *, name
     """A copy of a decoded JSON body with every secret masked (see the module's docstring); ``redact``
     also masks a known secret (the profile's token) wherever it appears in a string."""
     if isinstance(value, dict):
-        # An env var ({"key"|"name": ..., "value": ...}): its value is a secret whatever it is called.
-        env_shaped = "value" in value and ("key" in value or "name" in value)
+        # An env var ({"key"|"name": ..., "value": ...}): its value is a secret whatever it is called. Not
+        # a DNS record ({"type": "TXT", "name": ..., "value": ...}): the record a domain needs is what
+        # `domains --json` is asked for, and it went out as "****".
+        env_shaped = "value" in value and ("key" in value or "name" in value) and not _dns_record(value)
         out: dict[str, Any] = {}
         for key, item in value.items():
             name = str(key)
