@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from textual.pilot import Pilot
-from textual.widgets import Select, Static
+from textual.widgets import Input, Select, Static
 
 from shipdeck.config.console_options import ConsoleOptions
 from shipdeck.config.profile import Profile, Secret
@@ -182,7 +182,13 @@ async def test_publish_requires_a_message_then_deploys_to_the_rows_environment(t
             form.query_one("#pf-env", Select).value = "staging"
             await pilot.press("ctrl+s")
             assert "Message: required" in str(form.query_one("#publish-error").render())
-            form.query_one("#pf-message").value = "docs: from the console"  # type: ignore[attr-defined]
+            # What is typed goes into the message: the form opens on it, not on the environment's list.
+            message = form.query_one("#pf-message", Input)
+            assert form.focused is message
+            await pilot.press(*[{" ": "space"}.get(key, key) for key in "docs: from the console"])
+            assert message.value == "docs: from the console"
+            environment = form.query_one("#pf-env", Select)
+            assert environment.value == "staging" and not environment.expanded
             await pilot.press("ctrl+s")
             await settle_actions(pilot, app)
 

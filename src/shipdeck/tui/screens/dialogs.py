@@ -255,8 +255,10 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         Binding("ctrl+s", "submit", "Publish", id="publish-submit"),
         Binding("escape", "cancel", "Cancel", id="publish-cancel"),
     ]
-    # Typing starts in the first field (the default, '*', would focus the scroll container).
-    AUTO_FOCUS = "Input, Select"
+    # Typing starts in the first field typed into (the default, '*', would focus the scroll container):
+    # Mixpeek's form starts with the environment's Select, which swallowed what was typed (a space opened
+    # its list), and ctrl+s then said "Message: required".
+    AUTO_FOCUS = "Input"
 
     def __init__(
         self,
