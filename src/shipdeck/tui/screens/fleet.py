@@ -108,6 +108,8 @@ class FleetScreen(MainScreen):
             if batch.changed and live.health is not None:
                 keys = (row_key(context.name, i) for i in batch.changed)
                 table.health_changed(key for key in keys if key not in updated)
+            if batch.connection_changed and live.health is not None:
+                table.refresh()  # a row's figures are said to be stale only while the server answers
         if table.total_count == 0:
             loading = any(
                 c.live.pages_loading and c.live.connection is not ConnectionState.OFFLINE

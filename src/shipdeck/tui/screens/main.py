@@ -581,6 +581,8 @@ class MainScreen(Screen[None]):
             self.show_health()
         if batch.changed and live.health is not None:
             table.health_changed(batch.changed - updated)
+        if batch.connection_changed and live.health is not None:
+            table.refresh()  # a row's figures are said to be stale only while the server answers
         self.refresh_header()
         for problem in batch.problems:
             self.notify(literal(problem), severity="warning", markup=False)
