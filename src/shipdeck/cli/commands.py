@@ -62,7 +62,7 @@ from shipdeck.model import (
     health_of,
 )
 from shipdeck.model.masking import HIDDEN, shown_preview
-from shipdeck.model.service_health import ServiceHealth, failed_versions
+from shipdeck.model.service_health import ServiceHealth, change_health_words, failed_versions
 from shipdeck.model.validation import ascii_domain, domain_problem, env_key_problem, env_value_problem
 
 
@@ -478,7 +478,10 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     # The row of the environment being rolled back: its active version is the "current" one.
     dep = await environment_row(ctx, found, ctx.args.environment)
     versions = await versions_newest_first(ctx, dep)
-    avoid = await _failed_versions(ctx, dep, versions) if ctx.args.to is None else None
+    # The rule passes over the versions the hour's health shows failing their users when last live
+    # (--to names one outright: its health is read once it is found, for the preview's warning).
+    health = await _change_health(ctx, dep, RULE_WITHOUT_HEALTH) if ctx.args.to is None else None
+    avoid = failed_versions(health, versions, datetime.now(UTC)) if health is not None else None
     try:
         plan, notice = ctx.session.plan_rollback(
             dep,
@@ -495,6 +498,8 @@ async def cmd_rollback(ctx: CommandContext) -> int:
         raise _refusal(exc) from None
     if notice is not None:
         print(f"shipdeck: {notice}", file=ctx.err)
+    if ctx.args.to is not None:
+        health = await _change_health(ctx, dep, PREVIEW_WITHOUT_HEALTH)
     hold = None
     if ctx.args.hold:
         if not ctx.adapter.capabilities.supports(Capability.UPDATE):
@@ -505,7 +510,7 @@ async def cmd_rollback(ctx: CommandContext) -> int:
             hold = plan_hold_auto_deploy(dep, plan)
         except NothingToDo as exc:
             print(f"shipdeck: {exc.message}", file=ctx.err)
-    _preview(ctx, plan)
+    _preview(ctx, plan, health)
     if hold is not None:
         print(f"  hold     {hold.summary} first", file=ctx.err)
     asked = ctx.confirm("rollback", f"{plan.title}: {plan.summary}{' and hold it' if hold else ''}?")
@@ -516,26 +521,28 @@ async def cmd_rollback(ctx: CommandContext) -> int:
     return 0
 
 
-ROLLBACK_HEALTH_WAIT_S = 5.0  # how long a plain rollback waits for the health its rule reads
+# How long a rollback or promote waits for the health its preview (and a plain rollback's rule) reads.
+CHANGE_HEALTH_WAIT_S = 5.0
 
 
-async def _failed_versions(ctx: CommandContext, dep: Deployment, versions: list[Version]) -> dict[str, str]:
-    """The versions the rollback rule passes over, as the console's: those the last hour's health shows
-    failing their users when last live. One read; unreadable, the rule goes without it (and says so)."""
+async def _change_health(ctx: CommandContext, dep: Deployment, without: str) -> ServiceHealth | None:
+    """The hour's health of ``dep``, read once for a rollback's or promote's preview (the target's health
+    line and the console's warning of a version that failed its users when last live) and for the plain
+    rollback's rule. Bounded: a slow metrics endpoint must not hold an incident's change back. Unreadable,
+    the change goes on without it and says so (``without``: what does without it)."""
     try:
-        # Bounded: a slow metrics endpoint must not hold an incident's rollback back.
-        async with asyncio.timeout(ROLLBACK_HEALTH_WAIT_S):
-            health = await read_health(ctx.adapter, dep.id)
+        async with asyncio.timeout(CHANGE_HEALTH_WAIT_S):
+            return await read_health(ctx.adapter, dep.id)
     except TimeoutError:
-        print(
-            f"shipdeck: health not read within {ROLLBACK_HEALTH_WAIT_S:g} s; the target ignores it",
-            file=ctx.err,
-        )
-        return {}
+        print(f"shipdeck: health not read within {CHANGE_HEALTH_WAIT_S:g} s; {without}", file=ctx.err)
     except ShipdeckError as exc:
-        print(f"shipdeck: health not read ({exc.message}); the target ignores it", file=ctx.err)
-        return {}
-    return failed_versions(health, versions, datetime.now(UTC)) if health is not None else {}
+        print(f"shipdeck: health not read ({exc.message}); {without}", file=ctx.err)
+    return None
+
+
+# What goes without health when it cannot be read: the plain rollback's rule, and the preview's warning.
+RULE_WITHOUT_HEALTH = "the target ignores it"
+PREVIEW_WITHOUT_HEALTH = "the preview cannot say whether the target failed its users when last live"
 
 
 async def cmd_promote(ctx: CommandContext) -> int:
@@ -550,17 +557,29 @@ async def cmd_promote(ctx: CommandContext) -> int:
         ctx.session.found_nothing_to_do(exc)
         raise _refusal(exc) from None
     plan.reason = ctx.args.reason
-    _preview(ctx, plan)
+    health = await _change_health(ctx, plan.deployment or replaced, PREVIEW_WITHOUT_HEALTH)
+    _preview(ctx, plan, health)
     asked = ctx.confirm("promote", f"{plan.title} to live ({plan.summary})?")
     outcome = await execute(ctx, plan, recheck=asked)
     _report_change(ctx, "promoted", outcome, plan)
     return 0
 
 
-def _preview(ctx: CommandContext, plan: ChangePlan) -> None:
+def _preview(ctx: CommandContext, plan: ChangePlan, health: ServiceHealth | None = None) -> None:
+    """The plan on stderr, before the question (or, with --yes, before sending): ``--json`` output on
+    stdout stays the answer alone. ``health``: the hour's, for the console's health line and its warning
+    of a target that failed its users when it was last live (service_health.change_health_words)."""
     print(f"{plan.title}:", file=ctx.err)
     print(f"  current  {version_summary(plan.current)}", file=ctx.err)
     print(f"  target   {version_summary(plan.to)}", file=ctx.err)
+    warnings = list(plan.warnings)
+    if health is not None and plan.to is not None:
+        line, failed = change_health_words(
+            health, plan.current, plan.to, datetime.now(UTC), overall=health.error_rate
+        )
+        print(f"  health   {line}", file=ctx.err)
+        if failed is not None:
+            warnings.insert(0, failed)  # first, as in the console's dialog
     for passed in plan.passed_over:
         print(f"  passed   {passed}", file=ctx.err)
     if plan.reason:
@@ -569,8 +588,8 @@ def _preview(ctx: CommandContext, plan: ChangePlan) -> None:
         print("  changes:", file=ctx.err)
         for line in plan.diff:
             print(f"    {line}", file=ctx.err)
-    for warning in plan.warnings:
-        print(f"  warning  {warning}", file=ctx.err)
+    for warning in warnings:
+        print(f"  warning  ⚠ {warning}", file=ctx.err)
     dep = plan.deployment
     holding = getattr(ctx.args, "hold", False)
     if plan.action == "rollback" and dep is not None and dep.auto_deploy and not holding:

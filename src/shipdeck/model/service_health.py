@@ -358,6 +358,27 @@ def failed_when_last_live(target: VersionFigures | None, now: datetime) -> str |
     return f"v{target.number} failed its users when it was last live ({ago} ago): {rate} errors"
 
 
+def change_health_words(
+    health: ServiceHealth,
+    current: Version | None,
+    target: Version,
+    now: datetime,
+    *,
+    overall: float | None = None,
+) -> tuple[str, str | None]:
+    """What a rollback or promote to ``target`` says of health, in the console's dialog and the CLI's
+    preview alike: the line of the serving version's figures -> the target's while it served within the
+    series (change_health_line, as of the read), and the warning when the target failed its users when it
+    was last live (failed_when_last_live; the version just rolled back from, named again). One read of
+    the figures for both."""
+    serving = version_figures(health, current.number if current is not None else None, serving=True)
+    earlier = version_figures(health, target.number, serving=False)
+    line = change_health_line(
+        serving, earlier, health.as_of or now, target_label=target.label, overall=overall
+    )
+    return line, failed_when_last_live(earlier, now)
+
+
 def measured_version(health: ServiceHealth) -> tuple[str | None, int | None]:
     """The version ``health``'s figures measure (id, number; None where they do not say): the version
     taking the traffic, and the one the newest switch in the series put live."""

@@ -32,12 +32,10 @@ from shipdeck.model import Capability, Deployment, PublishRequest, Version
 from shipdeck.model.service_health import (
     HealthDetail,
     RowFigures,
-    change_health_line,
+    change_health_words,
     failed_versions,
-    failed_when_last_live,
     format_age,
     movement_text,
-    version_figures,
 )
 from shipdeck.tui.screens.command_line import CommandLine, Resolved, completions, resolve
 from shipdeck.tui.screens.command_output import (
@@ -261,21 +259,15 @@ class MainScreen(Screen[None]):
         health = monitor.hour_health(deployment.id)
         if health is None:
             return [], None
-        serving = version_figures(health, current.number if current else None, serving=True)
-        earlier = version_figures(health, target.number, serving=False)
         latest = monitor.latest.get(deployment.id)
-        line = change_health_line(
-            serving,
-            earlier,
-            health.as_of or self.clock(),
-            target_label=target.label,
-            overall=latest.error_rate if latest is not None else None,
+        line, warning = change_health_words(
+            health, current, target, self.clock(), overall=latest.error_rate if latest is not None else None
         )
         age = monitor.read_age(deployment.id)
         if age is not None and age >= STALE_FIGURES_S:
             # "live 38 s" is as of the read: a dialog opened a minute later said the same, as if current.
             line += f" (figures read {format_age(age)} ago)"
-        return [f"health:  {line}"], failed_when_last_live(earlier, self.clock())
+        return [f"health:  {line}"], warning
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
