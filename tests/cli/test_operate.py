@@ -67,6 +67,23 @@ def test_stop_takes_it_off_the_air_and_a_release_promote_puts_it_back(
     assert missing.code == 4 and "no release 'rel_nope'" in missing.err
 
 
+def test_auto_deploy_off_names_the_clis_way_back_not_the_consoles_key(
+    capsys: pytest.CaptureFixture[str], miosa: SimServer
+) -> None:
+    """`auto-deploy DEP off` said "until you turn it on: H", a console key, to a shell."""
+    held = shipdeck(capsys, "auto-deploy", "status-page", "off", "--yes")
+    assert held.code == 0, held.err
+    way_back = "shipdeck auto-deploy status-page on"
+    assert (
+        held.out.strip()
+        == f"status-page: auto-deploy turned off (what is live holds until you turn it on: {way_back})"
+    )
+    assert f"turned on again ({way_back})." in held.err, held.err
+    assert server_deployment(miosa, "status-page")["auto_deploy"] is False
+    back = shipdeck(capsys, *way_back.split()[1:], "--yes")
+    assert back.code == 0 and "auto-deploy turned on" in back.out, back.err
+
+
 def test_a_provider_without_stop_says_so(capsys: pytest.CaptureFixture[str], miosa: SimServer) -> None:
     result = shipdeck(capsys, "--profile", "mt", "stop", "anything", "--yes")
     assert result.code == 2 and "stop" in result.err and "Traceback" not in result.err

@@ -438,6 +438,10 @@ async def test_h_holds_auto_deploy_and_turns_it_back_on(tmp_path: Path) -> None:
                 await pilot.press("H")
                 await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the dialog")
                 assert app.screen.request.title == title  # type: ignore[attr-defined]
+                if not wanted:  # the way back, in the console's own terms (the CLI names its command)
+                    assert "Pushes stop deploying until auto-deploy is turned on again (H)." in (
+                        app.screen.request.notes  # type: ignore[attr-defined]
+                    )
                 await confirm(pilot, app)
                 await settle_actions(pilot, app)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -121,6 +122,12 @@ async def find_deployment(adapter: Adapter, ref: str) -> Deployment:
         )
     # The provider's own forms (Mixpeek: NAME@staging), and its not-found message.
     return await adapter.resolve_deployment(ref)
+
+
+def turn_on_command(dep: Deployment) -> str:
+    """How the CLI turns ``dep``'s auto-deploy back on: what a hold's note and done line name
+    (plans.plan_auto_deploy's ``turn_on``; the console names its key)."""
+    return f"shipdeck auto-deploy {shlex.quote(display_name(dep))} on"
 
 
 def target_of(dep: Deployment) -> str:
@@ -507,7 +514,7 @@ async def cmd_rollback(ctx: CommandContext) -> int:
                 f"--hold: {ctx.adapter.capabilities.why_not(Capability.UPDATE)}; nothing was sent", 2
             )
         try:
-            hold = plan_hold_auto_deploy(dep, plan)
+            hold = plan_hold_auto_deploy(dep, plan, turn_on=turn_on_command(dep))
         except NothingToDo as exc:
             print(f"shipdeck: {exc.message}", file=ctx.err)
     _preview(ctx, plan, health)

@@ -8,7 +8,7 @@ without them says so (exit 2) and sends nothing. Every change goes through the C
 from __future__ import annotations
 
 from shipdeck.api.errors import NotFound, UnsupportedAction
-from shipdeck.cli.commands import CommandContext, execute
+from shipdeck.cli.commands import CommandContext, execute, turn_on_command
 from shipdeck.cli.output import CliError, age, print_json, print_table, state_text
 from shipdeck.live.operations import plan_release_promote, plan_stop
 from shipdeck.live.plans import NothingToDo, plan_auto_deploy
@@ -59,7 +59,7 @@ async def cmd_auto_deploy(ctx: CommandContext) -> int:
             print(f"{dep.name}: auto-deploy {'on' if dep.auto_deploy else 'off'}", file=ctx.out)
         return 0
     try:
-        plan = plan_auto_deploy(dep, on=wanted == "on")
+        plan = plan_auto_deploy(dep, on=wanted == "on", turn_on=turn_on_command(dep))
     except NothingToDo as exc:
         ctx.session.found_nothing_to_do(exc)
         print(f"shipdeck: {exc.message}", file=ctx.err)  # what was asked holds already: not a failure

@@ -580,17 +580,22 @@ def plan_rollback(
     return _with_version_guards(plan, listed)
 
 
-def plan_hold_auto_deploy(deployment: Deployment, rollback: ChangePlan | None = None) -> ChangePlan:
+def plan_hold_auto_deploy(
+    deployment: Deployment, rollback: ChangePlan | None = None, *, turn_on: str
+) -> ChangePlan:
     """Turn auto-deploy off, so that the next push does not undo a rollback (Miosa: PATCH auto_deploy).
     ``rollback``: the rollback it goes ahead of; it is sent only while that one still applies (its
-    ``moved``)."""
-    return plan_auto_deploy(deployment, on=False, rollback=rollback)
+    ``moved``). ``turn_on``: as plan_auto_deploy's."""
+    return plan_auto_deploy(deployment, on=False, rollback=rollback, turn_on=turn_on)
 
 
-def plan_auto_deploy(deployment: Deployment, *, on: bool, rollback: ChangePlan | None = None) -> ChangePlan:
+def plan_auto_deploy(
+    deployment: Deployment, *, on: bool, turn_on: str, rollback: ChangePlan | None = None
+) -> ChangePlan:
     """Turn auto-deploy on or off (Miosa: PATCH auto_deploy). Off holds what is live against the next
     push (a rollback's hold); on lets pushes deploy again, and says that the next one replaces what is
-    live."""
+    live. ``turn_on``: how the surface showing the plan turns auto-deploy back on, in its own terms (the
+    console's key, the CLI's command): off's note and done line name it, one sentence for both."""
     if bool(deployment.auto_deploy) == on:
         state = "on" if on else "off"
         raise NothingToDo(f"{deployment.name}: auto-deploy is already {state}; nothing was sent")
@@ -626,13 +631,14 @@ def plan_auto_deploy(deployment: Deployment, *, on: bool, rollback: ChangePlan |
         notes=(
             [f"From now on a push{branch} builds a new version and puts it live, replacing what is live now."]
             if on
-            else ["Pushes stop deploying until auto-deploy is turned on again (H, or shipdeck auto-deploy)."]
+            else [f"Pushes stop deploying until auto-deploy is turned on again ({turn_on})."]
         ),
         moved=rollback.moved if rollback is not None else None,
         done_text=(
             f"{deployment.name}: auto-deploy turned on (the next push deploys)"
             if on
-            else f"{deployment.name}: auto-deploy turned off (what is live holds until you turn it on: H)"
+            else f"{deployment.name}: auto-deploy turned off (what is live holds until you turn it on: "
+            f"{turn_on})"
         ),
     )
 

@@ -766,6 +766,14 @@ class MainScreen(Screen[None]):
             return None
         return detail
 
+    def _auto_deploy_key(self) -> str:
+        """The key that turns auto-deploy back on, as this console binds it (a keymap may move H): what a
+        hold's note and done line name (plans.plan_auto_deploy's ``turn_on``; the CLI names its command)."""
+        binding = next(
+            (b.binding for b in self.active_bindings.values() if b.binding.id == "auto-deploy"), None
+        )
+        return self.app.get_key_display(binding) if binding is not None else "H"
+
     def _badge_environment(self, environment: str | None) -> str:
         return badge_environment(environment, self.context.profile)
 
@@ -831,7 +839,7 @@ class MainScreen(Screen[None]):
         request = self._confirm_request(plan, confirm_label="roll back", ask_reason=True)
         hold: ChangePlan | None = None
         if deployment.auto_deploy and self.context.reads.capabilities.supports(Capability.UPDATE):
-            hold = plan_hold_auto_deploy(deployment, plan)
+            hold = plan_hold_auto_deploy(deployment, plan, turn_on=self._auto_deploy_key())
             request.offer_hold = "also turn auto-deploy off first, so the next push does not undo it"
         if notice is not None:
             request.notes.insert(0, notice[0].upper() + notice[1:] + ".")
@@ -914,7 +922,10 @@ class MainScreen(Screen[None]):
                 markup=False,
             )
             return
-        plan = self._planned(lambda: plan_auto_deploy(deployment, on=not deployment.auto_deploy))
+        turn_on = self._auto_deploy_key()
+        plan = self._planned(
+            lambda: plan_auto_deploy(deployment, on=not deployment.auto_deploy, turn_on=turn_on)
+        )
         if plan is None:
             return
 
