@@ -161,3 +161,19 @@ def test_status_names_the_runs_version_and_the_failed_builds_error(
 def test_sim_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
     result = shipdeck(capsys, "--help")
     assert re.search(r"^\s+sim\s+run the sandbox control plane", result.out, re.MULTILINE)
+
+
+def test_the_readme_and_the_help_put_a_change_that_cannot_ask_under_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A change with no terminal and no --yes exits 2 (tests/cli/test_scriptable.py); the README's table
+    grouped it with "declined" under 1. Declined is a human's answer at the question; a run that cannot ask
+    is its command line's fault."""
+    table = " ".join(README.read_text().split("Exit codes:", 1)[1].split("\n\n", 1)[0].split())
+    one, two = table.split("`1`", 1)[1].split("`2`", 1)
+    two = two.split("`3`", 1)[0]
+    assert "declined at the question" in one and "terminal" not in one, one
+    assert "without a terminal to ask on and without `--yes`" in two, two
+    helped = " ".join(shipdeck(capsys, "--help").out.split())
+    assert "1 refused by the API (or declined at the question)" in helped
+    assert "a change with no terminal to ask on needs --yes" in helped

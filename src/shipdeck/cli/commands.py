@@ -92,6 +92,7 @@ class CommandContext:
         if getattr(self.args, "yes", False):
             return False
         if not sys.stdin.isatty():
+            # Usage (2), not declined (1): no one was asked; the command line lacks the --yes it needs.
             raise CliError(f"not confirmed ({question}): stdin is not a terminal; pass --yes to go ahead", 2)
         print(f"{question} [y/N] ", end="", file=self.err, flush=True)
         answer = sys.stdin.readline().strip().lower()

@@ -10,9 +10,9 @@ from shipdeck import __version__
 from shipdeck.api.providers import SPECS, deploy_targets
 
 EXIT_CODES = """\
-exit codes: 0 ok, 1 refused by the API (or declined), 2 usage (checked before anything is sent),
-3 authentication, 4 not found, 5 network or a broken answer, 6 a change's outcome unknown (its answer
-was lost: check before re-running), 130 interrupted
+exit codes: 0 ok, 1 refused by the API (or declined at the question), 2 usage (checked before anything
+is sent; a change with no terminal to ask on needs --yes), 3 authentication, 4 not found, 5 network or a
+broken answer, 6 a change's outcome unknown (its answer was lost: check before re-running), 130 interrupted
 """
 
 EPILOG = f"""\
