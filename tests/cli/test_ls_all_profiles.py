@@ -84,6 +84,35 @@ def test_a_failing_profile_is_named_and_the_others_still_listed(
     assert "profile mixpeek (mixpeek) failed" in result.err
 
 
+def test_when_every_profile_fails_stdout_claims_no_empty_fleet(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every profile unreachable: the table said "no deployments", as if the fleet were read and empty."""
+    config = "".join(
+        f'[profiles.{name}]\nprovider = "{name}"\nbase_url = "{_dead_url()}"\ntoken_env = "SIM_TOKEN"\n\n'
+        for name in ("miosa", "miteos", "mixpeek")
+    )
+    monkeypatch.setenv("SHIPDECK_CONFIG", str(write_config(tmp_path / "config.toml", config)))
+    monkeypatch.setenv("SIM_TOKEN", ADMIN)
+    table = shipdeck(capsys, "--timeout", "3", "ls", "--all-profiles")
+    assert table.code == 5, table.err
+    assert table.out == "", table.out
+    assert all(f"profile {name} ({name}) failed" in table.err for name in ("miosa", "miteos", "mixpeek"))
+    as_json = shipdeck(capsys, "--timeout", "3", "ls", "--all-profiles", "--json")
+    assert as_json.code == 5
+    body = json.loads(as_json.out)
+    assert body["deployments"] == [] and len(body["failed"]) == 3
+
+
+def test_an_empty_table_speaks_only_of_the_profiles_read() -> None:
+    from shipdeck.cli.fleet import ProfileListing, _none_listed
+
+    read, down = ProfileListing("a", "miosa"), ProfileListing("b", "miteos", error="could not connect")
+    assert _none_listed([read]) == "no deployments"
+    assert _none_listed([read, down]) == "no deployments in a"
+    assert _none_listed([down]) == ""
+
+
 def test_all_profiles_with_a_profile_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sim: SimServer
 ) -> None:

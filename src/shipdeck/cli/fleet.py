@@ -55,6 +55,15 @@ async def _list_one(config: ShipdeckConfig, name: str, args: argparse.Namespace)
     return listing
 
 
+def _none_listed(listings: list[ProfileListing]) -> str:
+    """What the table says when it has no rows: only of the profiles that were read (stderr names the
+    others). Nothing when none was: "no deployments" claimed an empty fleet that was never read."""
+    if not any(listing.error is not None for listing in listings):
+        return "no deployments"
+    read = [listing.profile for listing in listings if listing.error is None]
+    return f"no deployments in {', '.join(read)}" if read else ""
+
+
 async def list_all_profiles(config: ShipdeckConfig, args: argparse.Namespace) -> int:
     if not config.profiles:
         error_line("no profiles in the config (see `shipdeck config path`)")
@@ -95,7 +104,7 @@ async def list_all_profiles(config: ShipdeckConfig, args: argparse.Namespace) ->
             for listing, d in rows
         ]
         headers = ["PROFILE", "PROVIDER", "NAME", "STATE", "VERSION", "URL", "UPDATED", "ID"]
-        print_table(headers, table, sys.stdout, empty="no deployments")
+        print_table(headers, table, sys.stdout, empty=_none_listed(listings))
     for listing in failed:
         error_line(f"profile {listing.profile} ({listing.provider}) failed: {listing.error}")
     if failed:
