@@ -15,7 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipdeck.api.errors import ProtocolError, ShipdeckError, StreamResyncRequired
-from shipdeck.api.health import miosa_health, request_record
+from shipdeck.api.health import (
+    miosa_health,
+    miosa_route,
+    mixpeek_get_detail,
+    mixpeek_health_from_raw,
+    request_record,
+)
 from shipdeck.api.miosa import (
     miosa_build,
     miosa_deployment,
@@ -38,7 +44,7 @@ from shipdeck.api.miteos import (
     miteos_task,
     parse_miteos_frame,
 )
-from shipdeck.api.parsing import decode_json, parse_error_body, unwrap_list, unwrap_object
+from shipdeck.api.parsing import decode_json, optional_float, parse_error_body, unwrap_list, unwrap_object
 from shipdeck.api.pipeline import stages_for
 from shipdeck.api.sse import SseParser, iter_sse
 from shipdeck.model import Event, LogLine
@@ -245,6 +251,65 @@ def test_a_timestamp_at_the_year_limits_is_an_invalid_field_or_no_time(stamp: st
     )
     assert health.error_rate == 0.5 and health.as_of is None and health.series == []
     assert request_record({"timestamp": stamp, "status": 500}).at is None
+
+
+# Figures no one can show: NaN and the infinities as JSON reads them (literals, strings, a float past its
+# range), and negative or absurd ones.
+UNREADABLE_FIGURES = """{"error_rate": NaN, "latency_ms": {"p50": NaN, "p95": "1e999", "p99": -Infinity},
+    "rpm": 1e999, "window_s": -30, "requests": -5, "errors": 1000000000000000000000000000000,
+    "as_of": "2026-01-01T00:00:00Z", "series": [
+        {"t": "2026-01-01T00:00:00Z", "error_rate": "nan", "p95_ms": "nan", "requests": -1},
+        {"t": "2026-01-01T00:01:00Z", "error_rate": 0.01, "p95_ms": Infinity, "requests": 12},
+        {"t": "2026-01-01T00:02:00Z", "error_rate": "inf", "p95_ms": "-5", "requests": "7"},
+        {"t": "2026-01-01T00:03:00Z", "error_rate": 0.02, "p95_ms": "1e999", "requests": 3}]}"""
+
+
+def test_figures_that_are_no_numbers_are_missing_never_a_number() -> None:
+    """One series point's p95 of "nan" (or "1e999", or a literal NaN) reached Textual's Sparkline, which
+    raised ValueError and ended the console; `status --json` printed NaN and Infinity, `health` printed
+    'p50 nan ms' and a 309-digit rpm. Every figure is finite and in its range, or None."""
+    health = miosa_health(decode_json(UNREADABLE_FIGURES.encode(), what="observability"), "dep_1")
+    figures = (health.error_rate, health.p50_ms, health.p95_ms, health.p99_ms, health.rpm, health.window_s)
+    assert figures == (None,) * 6
+    assert (health.requests, health.errors) == (None, None)
+    assert [(p.error_rate, p.p95_ms, p.requests) for p in health.series] == [
+        (None, None, None),
+        (0.01, None, 12),
+        (None, None, 7),
+        (0.02, None, 3),
+    ]
+    # The figures a server can mean still read, strings of numbers too; an error rate is clamped to 0..1.
+    sane = miosa_health({"error_rate": "1.5", "p95_ms": "840.5", "rpm": 0, "window_s": "30"}, "dep_1")
+    assert (sane.error_rate, sane.p95_ms, sane.rpm, sane.window_s) == (1.0, 840.5, 0.0, 30.0)
+    route = miosa_route({"route": "/a", "requests": -1, "errors": 10**30, "p50_ms": "nan", "p95_ms": -2.0})
+    assert (route.requests, route.errors, route.p50_ms, route.p95_ms) == (0, 0, None, None)
+    assert request_record({"status": 200, "duration_ms": "inf"}).duration_ms is None
+    for text in ("nan", "-inf", "Infinity", "1e999", " NaN "):
+        assert optional_float(text) is None, text
+    assert optional_float(10**400) is None  # past float's range: OverflowError before
+
+
+async def test_mixpeek_figures_ignore_durations_and_counts_that_are_no_numbers() -> None:
+    """Mixpeek's figures are computed from its request log and analytics: a duration of NaN or -5 is not
+    one, and an absurd page-view count (an int past float's range) raised OverflowError."""
+    stamp = "2026-01-01T00:00:{:02d}Z"
+    log = [
+        {"timestamp": stamp.format(second), "status": 200, "duration_ms": duration, "path": "/a"}
+        for second, duration in enumerate([10, "nan", -5, "1e999", 30])
+    ]
+    health = mixpeek_health_from_raw(log, "dep_1")
+    assert (health.p50_ms, health.p99_ms, health.requests) == (10.0, 30.0, 5)
+
+    class Answers:
+        async def get(self, path: str, *, params: Any = None) -> Any:
+            if path.endswith("/logs"):
+                return {"results": log}
+            buckets = [{"timestamp": stamp.format(s), "count": c} for s, c in ((0, -3), (1, 10**30))]
+            return {"total_pageviews": 10**400, "errors_over_time": buckets}
+
+    detail = await mixpeek_get_detail(Answers(), "app_1", "dep_1")
+    assert [(p.error_rate, p.requests) for p in detail.health.series] == [(None, 0), (None, 0)]
+    assert [(r.p50_ms, r.p95_ms) for r in detail.routes] == [(10.0, 30.0)]
 
 
 def test_a_flat_miosa_event_keeps_its_fields_and_one_without_an_id_gets_one() -> None:

@@ -109,16 +109,67 @@ def relay_except(sim: SimServer, is_bad: Callable[[SeenRequest], bool], bad: Han
         if request.path.split("?")[0].endswith("/stream"):
             writer.write(response(503, b'{"error": {"message": "no streams here"}}', {"Retry-After": "1"}))
             return
-        async with httpx.AsyncClient() as client:
-            real = await client.request(
-                request.method,
-                sim.root + request.path,
-                headers={"Authorization": request.headers["authorization"]},
-                content=request.body,
-            )
+        real = await _forward(sim, request)
         writer.write(response(real.status_code, real.content))
 
     return handler
+
+
+async def _forward(sim: SimServer, request: SeenRequest) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.request(
+            request.method,
+            sim.root + request.path,
+            headers={"Authorization": request.headers["authorization"]},
+            content=request.body,
+        )
+
+
+def rewritten(sim: SimServer, edit: Callable[[Any], str]) -> Handler:
+    """The simulator's answer with its JSON body rewritten: ``edit`` takes the decoded body and returns the
+    new body's text (text, so that it can hold what no JSON encoder writes: NaN, Infinity, 1e999)."""
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        real = await _forward(sim, request)
+        writer.write(response(real.status_code, edit(real.json()).encode()))
+
+    return handler
+
+
+def is_health_figures(request: SeenRequest) -> bool:
+    path = request.path.split("?")[0]
+    return path.endswith(("/observability", "/routes"))
+
+
+def unreadable_figures(body: Any) -> str:
+    """A Miosa observability or routes answer whose figures are no numbers anyone can show: NaN and the
+    infinities (JSON literals and strings), a float past float's range, negative and absurd counts (the
+    figures of the whole window; a route's counts are kept, so that it is still listed as failing). Every
+    third series point's p95 is Infinity and the last one's "nan" (one was enough to end the console); the
+    others keep theirs."""
+    data = body["data"]
+    for route in data.get("routes", []):
+        route.update(p50_ms="NAN_", p95_ms="1e999")
+    if "series" in data:
+        data.update(
+            latency_ms={"p50": "NAN_", "p95": "inf", "p99": "-INF_"},
+            rpm="1E999_",
+            window_s=-30,
+            requests=-5,
+            errors=10**30,
+        )
+        for point in data["series"][::3]:
+            point["p95_ms"] = "INF_"
+        data["series"][-1]["p95_ms"] = "nan"
+    text = json.dumps(body)
+    for marker, literal in (
+        ("NAN_", "NaN"),
+        ("-INF_", "-Infinity"),
+        ("INF_", "Infinity"),
+        ("1E999_", "1e999"),
+    ):
+        text = text.replace(f'"{marker}"', literal)
+    return text
 
 
 @contextmanager

@@ -3,7 +3,10 @@ clear line on stderr, never a traceback, never the token, and within the --timeo
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -15,12 +18,15 @@ from tests.reliability.hostile_kit import (
     UNKNOWN_STATE,
     Case,
     deployments,
+    is_health_figures,
     is_rollback,
     one_byte_a_second,
     redirect_to,
     relay_except,
+    rewritten,
     self_signed_listener,
     threaded,
+    unreadable_figures,
 )
 from tests.simproc import SimServer
 
@@ -108,3 +114,38 @@ def test_rollback_whose_answer_is_broken(
         result = against(capsys, server.url + "/api/v1", "rollback", TARGET, "--yes")
     assert_one_clear_line(result, says, token=ADMIN)
     assert [r.method for r in server.seen if is_rollback(r)] != [], "the rollback was never sent"
+
+
+# How Python writes a float that is no number: nan, inf, -inf (in a figure: 'p95 inf s').
+NO_NUMBER = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
+
+
+def strict_json(text: str) -> Any:
+    """``text`` as a strict parser reads it: NaN, Infinity and -Infinity are no JSON."""
+
+    def refuse(constant: str) -> NoReturn:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_health_figures_that_are_no_numbers_are_never_printed_as_numbers(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, sim: SimServer
+) -> None:
+    """`status --json` printed "p50_ms": NaN and "p95_ms": Infinity (no JSON to a strict parser) and
+    `health` printed 'p50 nan ms, p95 inf s, p99 -inf ms' and a 309-digit rpm over 'last -30 s'."""
+    monkeypatch.setenv("MIOSA_API_KEY", ADMIN)
+    with threaded(relay_except(sim, is_health_figures, rewritten(sim, unreadable_figures))) as server:
+        status = against(capsys, server.url + "/api/v1", "status", "checkout-api", "--json")
+        detail = against(capsys, server.url + "/api/v1", "health", "checkout-api", "--json")
+        text = against(capsys, server.url + "/api/v1", "health", "checkout-api")
+    assert status.code == detail.code == text.code == 0, (status.err, detail.err, text.err)
+    health = strict_json(status.out)["health"]
+    assert [health[name] for name in ("p50_ms", "p95_ms", "p99_ms", "rpm", "window_s")] == [None] * 5
+    assert health["error_rate"] is not None  # the figure that is one is kept
+    trend = strict_json(detail.out)["trend"]
+    assert trend[-1]["p95_ms"] is None and any(point["p95_ms"] for point in trend)
+    first = text.out.splitlines()[0]
+    assert "p50 -, p95 -, p99 -" in first and "rpm" not in first and "-30" not in first, first
+    assert not NO_NUMBER.search(text.out), text.out
+

@@ -3,10 +3,13 @@ the data is not live, and the app keeps answering keys."""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Sparkline, Static
 
 from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.dialogs import ConfirmDialog
@@ -19,11 +22,14 @@ from tests.reliability.hostile_kit import (
     UNKNOWN_STATE,
     Case,
     deployments,
+    is_health_figures,
     is_rollback,
     redirect_to,
     relay_except,
+    rewritten,
     self_signed_listener,
     threaded,
+    unreadable_figures,
 )
 from tests.simproc import SimServer
 from tests.tui.console_host import composed, main_screen, notifications, settle_actions, wait_for
@@ -130,3 +136,40 @@ async def test_a_rollback_whose_answer_is_broken_says_so(
             assert ADMIN not in told[0][1]
         await adapter.aclose()
     assert [r for r in server.seen if is_rollback(r)], "the rollback was never sent"
+
+
+async def test_health_figures_that_are_no_numbers_are_shown_as_missing(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    """One series point's p95 of "nan" (or Infinity, or "1e999") ended the console when the Health tab
+    opened: Textual's Sparkline raised 'cannot convert float NaN to integer'. The tab opens, says '-' for
+    the figures no one can read and charts the points that are numbers."""
+    with threaded(relay_except(sim, is_health_figures, rewritten(sim, unreadable_figures))) as server:
+        app, adapter = console_through(server.url + "/api/v1", "miosa", tmp_path, token=ADMIN, deadline=5.0)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await loaded(pilot, app)
+            target = app.live.find("checkout-api")
+            screen = main_screen(app)
+            assert target is not None and screen.table.move_to(target.id)
+            screen.detail.show_tab("tab-health")
+            monitor = app.live.health
+            assert monitor is not None
+
+            def read() -> bool:
+                detail = monitor.detail
+                return detail is not None and detail.health.deployment_id == target.id and bool(detail.routes)
+
+            await wait_for(pilot, read, what="the Health tab's figures and routes")
+
+            def shown(selector: str) -> str:
+                return str(screen.query_one(selector, Static).render())
+
+            await wait_for(pilot, lambda: "p50 - · p95 - · p99 -" in shown("#health-summary"), what="summary")
+            await wait_for(pilot, lambda: ", p95 -" in shown("#health-lists"), what="the failing routes")
+            words = " ".join(shown(s) for s in ("#health-summary", "#health-p95-title", "#health-lists"))
+            assert not re.search(r"\b(nan|inf)\b", words, re.IGNORECASE), words
+            assert "rpm" not in shown("#health-summary")  # absurd: not shown rather than 309 digits
+            p95 = list(screen.query_one("#health-p95", Sparkline).data or [])
+            assert p95 and all(math.isfinite(value) for value in p95) and max(p95) > 0
+            assert app.is_running
+        await adapter.aclose()

@@ -22,7 +22,15 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from shipdeck.api.parsing import JsonObject, build_model, expect_object, optional_float, optional_int
+from shipdeck.api.parsing import (
+    JsonObject,
+    build_model,
+    expect_object,
+    optional_count,
+    optional_figure,
+    optional_float,
+    optional_int,
+)
 from shipdeck.model import LogLine, parse_timestamp
 from shipdeck.model.service_health import (
     HealthDetail,
@@ -43,6 +51,11 @@ ROUTES_OVER_MIOSA = "last hour"
 # The request log tail: how many of the newest requests one poll reads (Miosa's cap is 200), and how often.
 REQUEST_LOG_LIMIT = 200
 REQUEST_LOG_POLL_SECONDS = 3.0
+# The most a figure a server sends can sanely be; past it (or negative, or NaN) the figure is missing.
+LATENCY_MS_MOST = 86_400_000.0  # a day
+RPM_MOST = 1e9
+WINDOW_S_MOST = 31 * 86_400.0  # a month
+COUNT_MOST = 10**12
 
 
 class _Getter(Protocol):
@@ -74,17 +87,23 @@ def _items(obj: Any, *keys: str) -> list[JsonObject]:
 
 
 def _rate(value: Any) -> float | None:
-    rate = optional_float(value)
-    if rate is None or rate != rate:  # NaN
-        return None
-    return min(1.0, max(0.0, rate))
+    rate = optional_float(value)  # finite or None
+    return None if rate is None else min(1.0, max(0.0, rate))
+
+
+def _ms(value: Any) -> float | None:
+    return optional_figure(value, most=LATENCY_MS_MOST)
+
+
+def _count(value: Any) -> int | None:
+    return optional_count(value, most=COUNT_MOST)
 
 
 def _latency(obj: JsonObject, name: str) -> float | None:
     nested = obj.get("latency_ms")
     if isinstance(nested, dict) and name in nested:
-        return optional_float(nested.get(name))
-    return optional_float(obj.get(f"{name}_ms"))
+        return _ms(nested.get(name))
+    return _ms(obj.get(f"{name}_ms"))
 
 
 # -- Miosa ----------------------------------------------------------------------------------------------
@@ -94,7 +113,7 @@ def miosa_health(raw: JsonObject, deployment_id: str) -> ServiceHealth:
             at=at,
             error_rate=_rate(point.get("error_rate")),
             p95_ms=_latency(point, "p95"),
-            requests=optional_int(point.get("requests")),
+            requests=_count(point.get("requests")),
         )
         for point in _items(raw, "series")
         if (at := _time(point.get("t") or point.get("at") or point.get("timestamp"))) is not None
@@ -117,10 +136,10 @@ def miosa_health(raw: JsonObject, deployment_id: str) -> ServiceHealth:
             "p50_ms": _latency(raw, "p50"),
             "p95_ms": _latency(raw, "p95"),
             "p99_ms": _latency(raw, "p99"),
-            "rpm": optional_float(raw.get("rpm")),
-            "requests": optional_int(raw.get("requests")),
-            "errors": optional_int(raw.get("errors")),
-            "window_s": optional_float(raw.get("window_s")),
+            "rpm": optional_figure(raw.get("rpm"), most=RPM_MOST),
+            "requests": _count(raw.get("requests")),
+            "errors": _count(raw.get("errors")),
+            "window_s": optional_figure(raw.get("window_s"), most=WINDOW_S_MOST),
             "as_of": _time(raw.get("as_of")),
             "version_id": raw.get("active_version_id"),
             "series": series,
@@ -136,11 +155,11 @@ def miosa_route(raw: JsonObject) -> RouteHealth:
         {
             "method": raw.get("method"),
             "route": str(raw.get("route") or raw.get("path") or "?"),
-            "requests": optional_int(raw.get("requests")) or 0,
-            "errors": optional_int(raw.get("errors")) or 0,
+            "requests": _count(raw.get("requests")) or 0,
+            "errors": _count(raw.get("errors")) or 0,
             "error_rate": _rate(raw.get("error_rate")),
-            "p50_ms": optional_float(raw.get("p50_ms")),
-            "p95_ms": optional_float(raw.get("p95_ms")),
+            "p50_ms": _ms(raw.get("p50_ms")),
+            "p95_ms": _ms(raw.get("p95_ms")),
         },
         what="Miosa route",
     )
@@ -154,7 +173,7 @@ def request_record(raw: JsonObject) -> RequestRecord:
             "method": raw.get("method"),
             "path": raw.get("path") or raw.get("route") or raw.get("url"),
             "status": optional_int(raw.get("status")),
-            "duration_ms": optional_float(raw.get("duration_ms") or raw.get("latency_ms")),
+            "duration_ms": _ms(raw.get("duration_ms") or raw.get("latency_ms")),
             "version_number": optional_int(raw.get("version_number") or raw.get("version")),
             "error": raw.get("error") or raw.get("error_message"),
         },
@@ -349,13 +368,13 @@ async def mixpeek_get_detail(
         await transport.get(f"/{_seg(app_id)}/analytics", params={"hours": hours}), what="Mixpeek analytics"
     )
     buckets = _items(body, "errors_over_time")
-    pageviews = optional_int(body.get("total_pageviews")) or 0
+    pageviews = _count(body.get("total_pageviews")) or 0
     per_bucket = pageviews / len(buckets) if buckets else 0.0
     # Mixpeek counts errors per bucket; the rate assumes the window's traffic spread evenly over its buckets.
     health.series = [
         HealthPoint(
             at=at,
-            error_rate=_rate((optional_int(b.get("count")) or 0) / per_bucket) if per_bucket else None,
+            error_rate=_rate((_count(b.get("count")) or 0) / per_bucket) if per_bucket else None,
             requests=int(per_bucket),
         )
         for b in buckets

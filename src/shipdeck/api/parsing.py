@@ -8,6 +8,7 @@ treat unknown enum values as plain strings. What they cannot read (not JSON, wro
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -136,16 +137,34 @@ def optional_int(value: Any) -> int | None:
 
 
 def optional_float(value: Any) -> float | None:
+    """A finite float from a number or a numeric string; None when it is not one. NaN and the infinities
+    (JSON's literal NaN and Infinity, "nan", "inf", an out-of-range "1e999" or 1e999) are no number a
+    server can mean, and one reached the console's chart (which cannot draw it) and ``--json`` (NaN)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
+    try:
+        if isinstance(value, int | float):
+            number = float(value)
+        elif isinstance(value, str):
+            number = float(value.strip())
+        else:
             return None
-    return None
+    except (ValueError, OverflowError):  # not a number; an int past float's range
+        return None
+    return number if math.isfinite(number) else None
+
+
+def optional_figure(value: Any, *, most: float) -> float | None:
+    """A measured figure a server sends (a latency, requests per minute, a window's length): a finite
+    number in ``0..most``, else None, shown as missing: a negative or absurd figure is no measurement."""
+    number = optional_float(value)
+    return number if number is not None and 0.0 <= number <= most else None
+
+
+def optional_count(value: Any, *, most: int) -> int | None:
+    """A count a server sends (requests, errors): an int in ``0..most``, else None."""
+    count = optional_int(value)
+    return count if count is not None and 0 <= count <= most else None
 
 
 @dataclass(frozen=True)
