@@ -11,7 +11,7 @@ from shipdeck.model import Health
 from shipdeck.model.service_health import format_rate
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.widgets.deployments_table import column_widths, errors_cell
-from shipdeck.tui.widgets.health_view import marks_line
+from shipdeck.tui.widgets.health_view import chart_data, marks_line
 from shipdeck.tui.widgets.versions_table import VersionsTable
 from tests.api.hostile import SeenRequest, Writer, hostile_server, response
 from tests.reliability.hostile_kit import relay_except
@@ -95,6 +95,12 @@ async def test_errors_first_key_and_health_tab(tmp_path: Path) -> None:
             await wait_for(
                 pilot, lambda: title().startswith("error rate, last 24 h ("), what="the 24 h title"
             )
+
+
+def test_a_chart_never_gets_a_figure_it_cannot_draw() -> None:
+    """Textual's Sparkline raises ValueError on NaN (and draws nothing sane of an infinity): the api's
+    parsing lets none through, and the chart's data holds 0 in their place whatever reaches it."""
+    assert chart_data([None, float("nan"), float("inf"), -float("inf"), 2.5]) == [0.0, 0.0, 0.0, 0.0, 2.5]
 
 
 def test_version_marks_land_under_their_time() -> None:

@@ -11,6 +11,7 @@ It renders what :class:`shipdeck.live.health.HealthMonitor` has read; it never c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -94,6 +95,16 @@ def marks_line(points: Sequence[HealthPoint], changes: Sequence[VersionChange], 
     return line + tail if len(line) + len(tail) <= width else line + "\n" + tail.strip()
 
 
+def chart_data(values: Sequence[float | None]) -> list[float]:
+    """A Sparkline's data: a missing figure is 0, and so is a non-finite one, which the api's parsing never
+    lets through but which the Sparkline cannot draw at all (it raised ValueError and ended the console)."""
+    return [value if value is not None and math.isfinite(value) else 0.0 for value in values]
+
+
+def _finite(values: Sequence[float | None]) -> list[float]:
+    return [value for value in values if value is not None and math.isfinite(value)]
+
+
 def _range(values: Sequence[float], render: Callable[[float], str]) -> str:
     return f"{render(min(values))} … {render(max(values))}" if values else "no figures"
 
@@ -166,8 +177,8 @@ class HealthView(VerticalScroll):
             shown.append(f"\n{literal(failure)}: these figures are from before", style="bold")
         set_text(summary, shown)
         points = health.series
-        rates = [p.error_rate for p in points if p.error_rate is not None]
-        p95s = [p.p95_ms for p in points if p.p95_ms is not None]
+        rates = _finite([p.error_rate for p in points])
+        p95s = _finite([p.p95_ms for p in points])
         label = SPAN_WORDS.get(span, "last hour")
         if wanted_span is not None and wanted_span != span:
             # h relabelled the chart at once while it still drew the other span's series.
@@ -176,14 +187,14 @@ class HealthView(VerticalScroll):
             self.query_one("#health-errors-title", Static),
             f"error rate, {label} ({_range(rates, format_rate)}; h: 1 h / 24 h)",
         )
-        self.query_one("#health-errors", Sparkline).data = [p.error_rate or 0.0 for p in points]
+        self.query_one("#health-errors", Sparkline).data = chart_data([p.error_rate for p in points])
         width = max(1, self.scrollable_content_region.width or 80)
         set_text(self.query_one("#health-marks", Static), marks_line(points, health.version_changes, width))
         set_text(
             self.query_one("#health-p95-title", Static), f"p95 latency, {label} ({_range(p95s, format_ms)})"
         )
         p95_chart = self.query_one("#health-p95", Sparkline)
-        p95_chart.data = [p.p95_ms or 0.0 for p in points]
+        p95_chart.data = chart_data([p.p95_ms for p in points])
         p95_chart.display = bool(p95s)
         self.query_one("#health-p95-title", Static).display = bool(p95s)
         not_read = WAITING_FOR_BUDGET if lists_waiting else NOT_READ_YET
