@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from shipdeck.cli.output import print_json
 from tests.api.hostile import Handler
 from tests.cli.helpers import Result, shipdeck
 from tests.conftest import ADMIN
@@ -149,3 +150,9 @@ def test_health_figures_that_are_no_numbers_are_never_printed_as_numbers(
     assert "p50 -, p95 -, p99 -" in first and "rpm" not in first and "-30" not in first, first
     assert not NO_NUMBER.search(text.out), text.out
 
+
+def test_json_output_writes_null_for_a_float_that_is_no_number(capsys: pytest.CaptureFixture[str]) -> None:
+    """A model keeps a provider's extra fields as they came, and Python reads a literal NaN: `--json`
+    writes null for it, never NaN or Infinity."""
+    print_json({"cpu": float("nan"), "rows": [{"load": float("-inf")}], "ok": 1.5})
+    assert strict_json(capsys.readouterr().out) == {"cpu": None, "rows": [{"load": None}], "ok": 1.5}

@@ -375,7 +375,9 @@ async def cmd_status(ctx: CommandContext) -> int:
         if line != last:
             if ctx.json:
                 print(
-                    json.dumps(to_jsonable(snapshot.as_json()), ensure_ascii=False), file=ctx.out, flush=True
+                    json.dumps(to_jsonable(snapshot.as_json()), ensure_ascii=False, allow_nan=False),
+                    file=ctx.out,
+                    flush=True,
                 )
             else:
                 print(f"{datetime.now().strftime('%H:%M:%S')}  {line}", file=ctx.out, flush=True)

@@ -176,7 +176,9 @@ async def cmd_health(ctx: CommandContext) -> int:
         rates.append(health.error_rate if health else None)
         if ctx.json:
             line = {"deployment": dep.id, "health": health.as_json() if health else None}
-            print(json.dumps(to_jsonable(line), ensure_ascii=False), file=ctx.out, flush=True)
+            print(
+                json.dumps(to_jsonable(line), ensure_ascii=False, allow_nan=False), file=ctx.out, flush=True
+            )
         else:
             stamp = datetime.now().strftime("%H:%M:%S")
             print(

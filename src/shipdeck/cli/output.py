@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -85,8 +86,13 @@ def warning_line(message: str, stream: TextIO | None = None) -> None:
 
 
 def to_jsonable(value: Any) -> Any:
+    """JSON values of models, lists and dicts; a non-finite float (NaN, Infinity, which strict parsers
+    refuse) is null: the api's parsing lets none through as a figure, but a model keeps a provider's extra
+    fields as they came, and Python's JSON reader reads a literal NaN."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+        return to_jsonable(value.model_dump(mode="json"))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -98,7 +104,7 @@ def print_json(value: Any, stream: TextIO | None = None) -> None:
     """Indented JSON; DEL and C1 controls in strings are escaped (\\u009b) like json escapes C0 ones; env
     values a provider's object carries (Mixpeek's build config) are masked (shipdeck.model.masking)."""
     shown = mask_secrets(to_jsonable(value), names=False)
-    text = json.dumps(shown, indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(shown, indent=2, ensure_ascii=False, default=str, allow_nan=False)
     text = _JSON_RAW_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     print(text, file=stream or sys.stdout)
 
