@@ -305,6 +305,11 @@ async def test_a_profile_whose_server_is_down_does_not_hold_back_the_others(
         line = fleet.connections_line()
         assert "miosa-production ● live" in line and "miteos-staging ● live" in line
         assert "mixpeek" not in rows_by_profile(app)
+        # At 80 columns the profile that is down is never the one cut off: shorter words first, then the
+        # profiles that are not live ahead of the others (its state was cut to "mixpeek").
+        narrow = fleet.connections_line(79)
+        assert len(narrow) <= 79 and narrow.startswith("mixpeek"), narrow
+        assert "○ offline" in narrow and "miosa-production ● ·" in narrow and " live" not in narrow
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.widgets import Footer, Input, Static
 
@@ -147,9 +148,13 @@ class FleetScreen(MainScreen):
             if context.live.health is not None:
                 context.live.health.show(on_screen.get(context.name, []))
 
-    def connections_line(self) -> str:
-        """``miosa-production ● live · mixpeek ○ offline (connection refused)`` for the header."""
-        parts = []
+    def connections_line(self, width: int | None = None) -> str:
+        """``miosa-production (production) ● live · mixpeek ○ offline (connection refused)`` for the header;
+        within ``width`` cells when it can be: first "(prod)", then the word "live" left to its mark and
+        the profiles that are not live first, then why one is offline left out (its own screen says it), so
+        that at 80 columns a profile that is down is never the one cut off (the last profile's state was,
+        and with the sandbox down it read "mixpeek")."""
+        parts: list[tuple[bool, str, str, str, str]] = []  # (live, name, environment, state, why)
         for context in self.members:
             word = context.connection_word()
             mark = (
@@ -157,16 +162,40 @@ class FleetScreen(MainScreen):
                 if context.live_failure is not None
                 else _CONNECTION_MARK.get(context.live.connection, "?")
             )
-            # A production profile says so in the overview too (the badge was only in its dialogs).
-            where = " (production)" if context.profile.environment == "production" else ""
-            part = f"{context.name}{where} {mark} {word}"
+            state = f"{mark} {word}"
+            why = ""
             if context.live.connection is ConnectionState.OFFLINE and context.live.connection_note:
-                part += f" ({context.live.connection_note[:40]})"
+                why = f" ({context.live.connection_note[:40]})"
             if context.session.pending:
-                part += f" !{len(context.session.pending)}"
-            parts.append(part)
-        parts += [f"{name} ✖ {why}" for name, why in self.left_out]  # not opened: "no token"
-        return " · ".join(parts)
+                state += f" !{len(context.session.pending)}"
+            live = context.current and not context.live.polling
+            # A production profile says so in the overview too (the badge was only in its dialogs).
+            production = context.profile.environment == "production"
+            parts.append((live, context.name, "production" if production else "", state, why))
+        left_out = [f"{name} ✖ {why}" for name, why in self.left_out]  # not opened: "no token"
+
+        def line(short_environment: bool, short_live: bool, problems_first: bool, with_why: bool) -> str:
+            shown = sorted(parts, key=lambda part: part[0]) if problems_first else parts
+            words = []
+            for live, name, environment, state, why in shown:
+                where = f" ({'prod' if short_environment else environment})" if environment else ""
+                if live and short_live:
+                    state = state.replace(f" {ConnectionState.LIVE.value}", "", 1)
+                words.append(f"{name}{where} {state}{why if with_why else ''}")
+            return " · ".join(words + left_out)
+
+        forms = [
+            (False, False, False, True),
+            (True, False, False, True),
+            (True, True, False, True),
+            (True, True, True, True),
+            (True, True, True, False),
+        ]
+        for form in forms:
+            text = line(*form)
+            if width is None or cell_len(text) <= width:
+                return text
+        return text
 
     def refresh_header(self) -> None:
         if not self.is_mounted:
@@ -174,7 +203,8 @@ class FleetScreen(MainScreen):
         table = self.fleet
         shown = f"{table.row_count}/{table.total_count}" if table.filter_text else str(table.total_count)
         self._show("#fleet-header", f"shipdeck · fleet · {len(self.members)} profiles · {shown} deployments")
-        self._show("#fleet-header-connections", literal(self.connections_line()))
+        width = self.query_one("#fleet-header-connections", Static).content_region.width
+        self._show("#fleet-header-connections", literal(self.connections_line(width or None)))
 
     def _show(self, selector: str, text: str) -> None:
         """A header line, only when its text changed: the once-a-second tick made an idle fleet write
