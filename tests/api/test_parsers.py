@@ -186,6 +186,22 @@ def test_sse_parser_caps_line_length() -> None:
         parser.feed(b"data: " + b"x" * 100)
 
 
+def test_sse_parser_caps_one_events_size() -> None:
+    """Short ``data`` lines without the blank line that ends an event: each under the line cap, and the
+    decoder joined them without end (a build log's tail grew by 3.7 GB in 30 s). Events of their own, as
+    many as they come, are never refused: the cap is one event's."""
+    parser = SseParser()
+    whole_events = (b"data: " + b"A" * 1000 + b"\n") * 2 + b"\n"
+    for _ in range(20 * 1024 // 2):  # 20 MiB of events of 2 KB each: none refused
+        parser.feed(whole_events)
+    chunk = (b"data: " + b"A" * 1000 + b"\n") * 64
+    fed = 0
+    with pytest.raises(ProtocolError, match="event larger than"):
+        while fed <= 16 * 1024 * 1024:  # refused within 16 MiB of one event's lines
+            parser.feed(chunk)
+            fed += len(chunk)
+
+
 def test_known_shapes_map_to_the_model() -> None:
     dep = miosa_deployment(
         {

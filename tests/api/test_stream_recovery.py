@@ -120,6 +120,35 @@ async def test_long_outage_ends_in_resync_and_auth_failure_is_raised_at_once() -
     assert len(server.seen) == 1
 
 
+async def test_an_event_past_the_size_cap_is_refused_and_the_stream_reconnects() -> None:
+    """One event of 6 MB of short ``data`` lines (each under the line cap): it is not delivered, the
+    stream says why and reconnects, and the next connection's event is the first one the consumer gets."""
+    pad = b'data: "' + b"A" * 1000 + b'",\n'
+    huge = b'id: 1\nevent: deployment.updated\ndata: {"type": "deployment.updated", "data": {"pad": [\n'
+    huge += pad * 6000 + b"data: 0]}}\n\n"
+    connections = 0
+
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        nonlocal connections
+        connections += 1
+        writer.write(SSE_HEAD + (huge if connections == 1 else frame(2)))
+        await writer.drain()
+        writer.close()
+
+    async with hostile_server(handler) as server:
+        client = adapter(server.url, max_outage=30.0, backoff_initial=0.01, backoff_max=0.02)
+        assert client.stream_health is not None
+        seen: list[int | None] = []
+        async with asyncio.timeout(20):
+            async for event in client.events():
+                seen.append(event.seq)
+                break
+        await client.aclose()
+    assert seen == [2]
+    assert connections == 2
+    assert "event larger than" in client.stream_health.reason
+
+
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 

@@ -1,8 +1,9 @@
 """Server-sent events: a bounded line splitter in front of httpx-sse's field decoder.
 
 httpx-sse decodes the fields (``event``, ``data``, ``id``, comments) exactly as the spec says; this module
-adds what a hostile or broken server needs: a cap on line length, strict UTF-8, CR / LF / CRLF endings
-split on bytes, and a liveness deadline (any bytes, including ``:heartbeat`` comments, count as alive).
+adds what a hostile or broken server needs: a cap on line length and on one event's size, strict UTF-8,
+CR / LF / CRLF endings split on bytes, and a liveness deadline (any bytes, including ``:heartbeat``
+comments, count as alive).
 """
 
 from __future__ import annotations
@@ -17,32 +18,47 @@ from httpx_sse._decoders import SSEDecoder
 from shipdeck.api.errors import NetworkError, ProtocolError
 
 MAX_LINE_BYTES = 1024 * 1024
+# One event's lines together (the decoder joins ``data`` lines without end until a blank line): as large as a
+# Miteos WebSocket message may be. Short ``data`` lines without the blank line took a tail to 4 GB in 30 s.
+MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 class SseParser:
-    """Bytes in, complete events out. Raises ProtocolError on an over-long line or invalid UTF-8."""
+    """Bytes in, complete events out. Raises ProtocolError on an over-long line, an over-large event (its
+    lines but comments, up to the blank line that ends it) or invalid UTF-8."""
 
-    def __init__(self, *, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+    def __init__(
+        self, *, max_line_bytes: int = MAX_LINE_BYTES, max_event_bytes: int = MAX_EVENT_BYTES
+    ) -> None:
         self.max_line_bytes = max_line_bytes
+        self.max_event_bytes = max_event_bytes
         self._buffer = bytearray()
         self._pending_cr = False
         self._decoder = SSEDecoder()
+        self._event_bytes = 0  # the lines of the event being read so far (what the decoder holds)
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        events: list[ServerSentEvent] = []
-        for line in self._split(chunk):
-            event = self._decoder.decode(self._text(line))
-            if event is not None:
-                events.append(event)
-        return events
+        return self._decode(self._split(chunk))
 
     def flush(self) -> list[ServerSentEvent]:
         """At end of stream: the last frame counts even without its blank line."""
-        events: list[ServerSentEvent] = []
         lines = [bytes(self._buffer)] if self._buffer else []
         self._buffer.clear()
-        for line in [*lines, b""]:
-            event = self._decoder.decode(self._text(line))
+        return self._decode([*lines, b""])
+
+    def _decode(self, lines: list[bytes]) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        decode = self._decoder.decode
+        for line in lines:
+            if not line:
+                self._event_bytes = 0
+            elif not line.startswith(b":"):
+                self._event_bytes += len(line) + 1
+                if self._event_bytes > self.max_event_bytes:
+                    raise ProtocolError(
+                        f"event stream event larger than {self.max_event_bytes} bytes (no blank line ends it)"
+                    )
+            event = decode(self._text(line))
             if event is not None:
                 events.append(event)
         return events
