@@ -8,6 +8,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -43,7 +44,7 @@ async def test_dead_connection_is_detected_and_the_resume_drops_duplicates() -> 
             await writer.drain()
             await asyncio.sleep(5)  # then silence: no heartbeat, the client must give up on us
         else:
-            writer.write(frame(1) + frame(2) + frame(3) + frame(4))  # a replay that overlaps
+            writer.write(frame(2) + frame(3) + frame(4))  # a resume that repeats the last one
             await writer.drain()
             await asyncio.sleep(5)
         writer.close()
@@ -118,6 +119,84 @@ async def test_long_outage_ends_in_resync_and_auth_failure_is_raised_at_once() -
                 pass
         await client.aclose()
     assert len(server.seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "delivered", "says"),
+    [
+        # A far-ahead id first on the connection (not the server's), then the real stream.
+        ([999_999_999_999, 5, 6], [7], [999_999_999_999], "went backwards (5 after 999999999999)"),
+        # The server restarted and numbers from 1 again; the new connection starts below where we were.
+        ([100, 101], [1, 2, 3], [100, 101], "restarted below where it stopped (1 after 101)"),
+    ],
+)
+async def test_a_sequence_that_goes_backwards_ends_in_resync_not_in_dropping_every_later_event(
+    first: list[int], then: list[int], delivered: list[int], says: str
+) -> None:
+    """Every event below the highest sequence seen was dropped as a duplicate: one poisoned id (or a
+    server that restarted its numbering) and the stream delivered nothing more, forever, saying '● live'."""
+    connections: list[str | None] = []
+
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        connections.append(req.headers.get("last-event-id"))
+        writer.write(SSE_HEAD + b"".join(frame(seq) for seq in (first if len(connections) == 1 else then)))
+        await writer.drain()
+        writer.close()
+
+    async with hostile_server(handler) as server:
+        client = adapter(server.url, max_outage=30.0, backoff_initial=0.01, backoff_max=0.02)
+        seen: list[int | None] = []
+        with pytest.raises(StreamResyncRequired, match=re.escape(says)):
+            async with asyncio.timeout(10):
+                async for event in client.events():
+                    seen.append(event.seq)
+        await client.aclose()
+    assert seen == delivered
+
+
+async def test_a_websocket_whose_sequence_goes_backwards_ends_in_resync() -> None:
+    """The Miteos socket shares the rule: a resume that restarts below the last sequence (a server whose
+    event log was reset) is a resync, not a silent drop of everything it sends from then on."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    resumes: list[object] = []
+
+    async def handler(socket: ServerConnection) -> None:
+        subscribe = json.loads(await socket.recv())
+        assert subscribe["type"] == "subscribe"
+        resumed = len(resumes) > 0
+        if resumed:
+            resumes.append(json.loads(await socket.recv()).get("after_seq"))
+        else:
+            resumes.append(None)
+        for seq in [1, 2] if resumed else [40, 41]:
+            await socket.send(
+                json.dumps({"id": f"evt_{seq}", "seq": seq, "type": "task.updated", "data": {}})
+            )
+        await socket.close()
+
+    async with serve(handler, "127.0.0.1", 0) as ws_server:
+        port = ws_server.sockets[0].getsockname()[1]
+        transport = Transport(
+            f"http://127.0.0.1:{port}/v1",
+            Secret("mt_test_x"),
+            provider="miteos",
+            profile_name="t",
+            timeout=2.0,
+        )
+        client = MiteosAdapter(
+            transport, stream_options=StreamOptions(max_outage=30.0, backoff_initial=0.01, backoff_max=0.02)
+        )
+        seen: list[int | None] = []
+        with pytest.raises(
+            StreamResyncRequired, match=re.escape("restarted below where it stopped (1 after 41)")
+        ):
+            async with asyncio.timeout(10):
+                async for event in client.events():
+                    seen.append(event.seq)
+        await client.aclose()
+    assert seen == [40, 41]
+    assert resumes == [None, 41]
 
 
 async def test_an_event_past_the_size_cap_is_refused_and_the_stream_reconnects() -> None:

@@ -177,6 +177,53 @@ async def test_an_event_stream_that_keeps_failing_on_its_content_is_polled_not_l
             assert live.polling  # still: it reconnected meanwhile, and failed again each time
 
 
+POISON_SEQ = 999_999_999_999
+
+
+async def test_a_far_ahead_event_id_makes_the_state_re_read_and_not_drop_every_later_event(
+    fresh_sim: SimServer,
+) -> None:
+    """A proxy put one event with a far-ahead id (for no deployment) first on the stream, then passed the
+    real one: every real event was below it and dropped as a duplicate, and a rollback made elsewhere never
+    showed (80 s and more, saying '● live'). Now the sequence going backwards re-reads the list."""
+    streams: list[str | None] = []
+    poison = json.dumps({"type": "deployment.updated", "data": {"deployment_id": "dep_nonexistent"}})
+
+    def is_stream(request: SeenRequest) -> bool:
+        return request.path.split("?")[0].endswith("/events/stream")
+
+    async def poisoned(request: SeenRequest, writer: Writer) -> None:
+        streams.append(request.headers.get("last-event-id"))
+        writer.write(SSE_HEAD + f"id: {POISON_SEQ}\nevent: deployment.updated\ndata: {poison}\n\n".encode())
+        await writer.drain()
+        headers = {
+            k: v for k, v in request.headers.items() if k in ("authorization", "accept", "last-event-id")
+        }
+        async with (
+            httpx.AsyncClient(timeout=None) as client,
+            client.stream("GET", fresh_sim.root + request.path, headers=headers) as real,
+        ):
+            async for chunk in real.aiter_raw():
+                writer.write(chunk)
+                await writer.drain()
+
+    async with hostile_server(relay_except(fresh_sim, is_stream, poisoned)) as server:
+        profile = Profile("test", "miosa", server.url + "/api/v1", Secret(ADMIN), environment="sandbox")
+        adapter = make_adapter(profile, stream_options=StreamOptions(backoff_initial=0.01, backoff_max=0.05))
+        async with running_live(fresh_sim, adapter=adapter) as (live, _batches):
+            await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+            await eventually(lambda: any(e.seq == POISON_SEQ for e in live.events))
+            target = next(d for d in live.deployments.values() if d.name == "smile-dental-landing")
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+                answer = await client.post(f"{fresh_sim.miosa}/deployments/{target.id}/rollback", json={})
+                assert answer.status_code == 200, answer.text
+            new_active = answer.json()["data"]["active_version_id"]
+            await eventually(lambda: live.deployments[target.id].active_version_id == new_active, timeout=20)
+            # Re-read, then connected again with nothing to resume after.
+            await eventually(lambda: len(streams) >= 2)
+            assert streams[1] is None
+
+
 async def test_a_burst_of_events_is_coalesced_into_few_batches_and_the_event_ring_is_bounded(
     fresh_sim: SimServer,
 ) -> None:

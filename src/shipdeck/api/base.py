@@ -487,8 +487,9 @@ class Adapter(ABC):
     def events(self, *, after: str | int | None = None) -> AsyncIterator[Event]:
         """Every event from the provider's push stream, in order, no duplicates, reconnecting by itself.
 
-        Raises StreamResyncRequired (from the iterator) when the server cannot replay from ``after``;
-        the caller re-reads state over REST and starts a new iterator with ``after=None``.
+        Raises StreamResyncRequired (from the iterator) when the server cannot replay from ``after``, or
+        when its sequence goes backwards (:func:`~shipdeck.api.streams.resilient_stream`); the caller
+        re-reads state over REST and starts a new iterator with ``after=None``.
         """
         raise self._unsupported(Capability.EVENT_STREAM)
 

@@ -824,4 +824,5 @@ class MixpeekAdapter(HttpAdapter):
             describe="Mixpeek build log",
             notice=self.transport.on_notice,
             is_final=lambda line: line.done_state is not None,
+            replays_from_start=True,
         )

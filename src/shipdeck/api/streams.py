@@ -5,11 +5,14 @@ sequence ``after``. :func:`resilient_stream` turns that into one endless iterato
 
 * reconnects with exponential backoff and jitter after a transient failure (network, 5xx, 429, a dead
   connection found by the heartbeat watchdog, a clean close by the server);
-* resumes from the last sequence it delivered and drops anything at or below it (duplicates after a
-  resume);
-* raises :class:`StreamResyncRequired` when the server says it cannot replay, or when the stream has been
-  down longer than ``max_outage`` (the server's buffer may no longer reach back); the caller re-reads state
-  over REST and starts a new iterator;
+* resumes from the last sequence it delivered and drops an item at that sequence (a resume that repeats
+  the last one);
+* raises :class:`StreamResyncRequired` when the server says it cannot replay, when the stream has been
+  down longer than ``max_outage`` (the server's buffer may no longer reach back), or when the sequence goes
+  backwards: on one connection, or on a new one that starts below where the last stopped (a server whose
+  numbering restarted, or a far-ahead id that was not the server's). Dropping what is below as duplicates
+  dropped every later event: the console stayed on a stale version for minutes, saying '● live'. The
+  caller re-reads state over REST and starts a new iterator, with no sequence to resume after;
 * raises other typed errors (401, 403, 404, ...) at once: another attempt cannot help.
 
 Items for which ``is_final`` is true end the iterator (a log stream's ``done`` frame).
@@ -56,21 +59,29 @@ async def resilient_stream(
     notice: Callable[[str], None] | None = None,
     is_final: Callable[[T], bool] | None = None,
     health: StreamHealth | None = None,
+    replays_from_start: bool = False,
 ) -> AsyncIterator[T]:
     """``health``, when given, is kept up to date: down since the first failure, up at the next item (or at
-    the next connection, when the failure was not of what the stream sent: :class:`StreamHealth`)."""
+    the next connection, when the failure was not of what the stream sent: :class:`StreamHealth`).
+    ``replays_from_start``: every connection starts again from the first item (its sequence is the item's
+    index), so what a new connection sends at or below the last sequence is the replay, dropped."""
     last_seq = after
     failures = 0
     down_since: float | None = None
     while True:
         try:
             async with aclosing(connect(last_seq)) as connection:
+                connection_seq: int | None = None  # the last sequence this connection sent
                 async for seq, item in connection:
                     failures = 0
                     down_since = None
                     if health is not None:
                         health.delivered()
                     if seq is not None:
+                        went_back = backwards(seq, connection_seq, last_seq, replays_from_start)
+                        if went_back is not None:
+                            raise StreamResyncRequired(f"{describe}: {went_back}; state must be re-read")
+                        connection_seq = seq
                         if last_seq is not None and seq <= last_seq:
                             continue  # replayed after a resume: already delivered
                         last_seq = seq
@@ -99,3 +110,16 @@ async def resilient_stream(
         if notice is not None and failures > 1:
             notice(f"{describe}: {reason}; reconnecting in {delay:.1f} s")
         await asyncio.sleep(delay)
+
+
+def backwards(
+    seq: int, connection_seq: int | None, last_seq: int | None, replays_from_start: bool
+) -> str | None:
+    """Why ``seq`` says that the stream's numbering is not the one resumed after (None: it is): lower than
+    what the same connection sent before it, or, first on a new connection, lower than the last sequence
+    delivered (a repeat of that one is a resume that includes it, a duplicate)."""
+    if connection_seq is not None:
+        return f"sequence went backwards ({seq} after {connection_seq})" if seq < connection_seq else None
+    if last_seq is not None and seq < last_seq and not replays_from_start:
+        return f"sequence restarted below where it stopped ({seq} after {last_seq})"
+    return None
