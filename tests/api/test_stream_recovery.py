@@ -228,6 +228,33 @@ async def test_an_event_past_the_size_cap_is_refused_and_the_stream_reconnects()
     assert "event larger than" in client.stream_health.reason
 
 
+async def test_a_server_that_replays_an_old_event_and_closes_gets_backoff_and_then_a_resync() -> None:
+    """Each connection sent the event already delivered and closed: the replay counted as progress, so the
+    stream reconnected at the first backoff step for ever (156 a minute against a Free tier's 60), and
+    the 'down too long, re-read everything' path never came. Only a new event counts as progress now."""
+    delays: list[float] = []
+
+    async def handler(req: SeenRequest, writer: Writer) -> None:
+        writer.write(SSE_HEAD + frame(1))
+        await writer.drain()
+        writer.close()
+
+    async with hostile_server(handler) as server:
+        transport = Transport(server.url, Secret("msk_x"), provider="miosa", profile_name="t", timeout=2.0)
+        transport.on_notice = lambda text: delays.append(float(text.rsplit(" in ", 1)[1].split()[0]))
+        options = StreamOptions(max_outage=0.6, backoff_initial=0.02, backoff_max=0.16)
+        client = MiosaAdapter(transport, stream_options=options)
+        with pytest.raises(StreamResyncRequired, match="down for more than"):
+            async with asyncio.timeout(10):
+                async for _ in client.events(after=1):
+                    pass
+        await client.aclose()
+    assert all(req.headers["last-event-id"] == "1" for req in server.seen)
+    # The delays grew to the ceiling, each at least half of its step (the jitter), not the first step again.
+    assert len(delays) >= 3
+    assert delays[-1] >= 0.08 and delays[-1] > delays[0], delays
+
+
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 

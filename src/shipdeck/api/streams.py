@@ -61,22 +61,19 @@ async def resilient_stream(
     health: StreamHealth | None = None,
     replays_from_start: bool = False,
 ) -> AsyncIterator[T]:
-    """``health``, when given, is kept up to date: down since the first failure, up at the next item (or at
-    the next connection, when the failure was not of what the stream sent: :class:`StreamHealth`).
+    """``health``, when given, is kept up to date: down since the first failure, up at the next new item (or
+    at the next connection, when the failure was not of what the stream sent: :class:`StreamHealth`).
     ``replays_from_start``: every connection starts again from the first item (its sequence is the item's
     index), so what a new connection sends at or below the last sequence is the replay, dropped."""
     last_seq = after
     failures = 0
     down_since: float | None = None
     while True:
+        opened = time.monotonic()
         try:
             async with aclosing(connect(last_seq)) as connection:
                 connection_seq: int | None = None  # the last sequence this connection sent
                 async for seq, item in connection:
-                    failures = 0
-                    down_since = None
-                    if health is not None:
-                        health.delivered()
                     if seq is not None:
                         went_back = backwards(seq, connection_seq, last_seq, replays_from_start)
                         if went_back is not None:
@@ -85,10 +82,21 @@ async def resilient_stream(
                         if last_seq is not None and seq <= last_seq:
                             continue  # replayed after a resume: already delivered
                         last_seq = seq
+                    # Progress is a new item, never a replayed one: a server that sent the same old event
+                    # on each connection and closed it had the stream reconnect every 0.4 s, for ever.
+                    failures = 0
+                    down_since = None
+                    if health is not None:
+                        health.delivered()
                     yield item
                     if is_final is not None and is_final(item):
                         return
             reason, content = "closed by the server", False
+            if time.monotonic() - opened >= options.heartbeat_timeout:
+                # Open that long, it was alive (a silent one fails on the heartbeat instead): a quiet
+                # account's connection that the server recycles is not an outage growing with each close.
+                failures = 0
+                down_since = None
         except StreamResyncRequired:
             raise
         except ShipdeckError as exc:
