@@ -14,6 +14,7 @@ import pytest
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.factory import make_adapter
+from shipdeck.api.miosa import MiosaAdapter
 from shipdeck.api.streams import StreamOptions
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.state import ChangeBatch, ConnectionState, LiveState, deployment_id_of
@@ -406,6 +407,50 @@ async def test_events_about_one_deployment_re_read_it_at_most_once_per_gap_and_t
         while await asyncio.to_thread(re_reads) - before < 2:
             assert time.monotonic() < deadline, "the deployment was not re-read after the gap"
             await asyncio.sleep(0.1)  # a poll's period, not a wait before asserting
+
+
+async def test_events_naming_deployments_the_list_lacks_cost_a_bounded_number_of_reads(
+    fresh_sim: SimServer,
+) -> None:
+    """A stream naming a new made-up deployment in each event re-read each one (100 a second drained the
+    rate budget to its reserve in 25 s): past a small allowance, the list is read again once for all of
+    them, so a deployment created elsewhere still appears."""
+    unknown, gap = 30, 1.0
+    timing = Timing(unknown_reads_burst=3.0, unknown_reads_per_minute=0.0, unknown_list_gap=gap)
+    async with running_live(fresh_sim, timing=timing) as (live, _):
+        await eventually(lambda: not live.pages_loading and live.connection is ConnectionState.LIVE)
+        started = time.monotonic()
+        async with httpx.AsyncClient() as client:
+            for n in range(unknown):
+                body = {
+                    "provider": "miosa",
+                    "count": 1,
+                    "type": "test.touch",
+                    "data": {"deployment_id": f"dep_made_up_{n}"},
+                }
+                answer = await client.post(fresh_sim.root + "/_sim/burst", json=body)
+                assert answer.status_code == 200, answer.text
+        await eventually(lambda: sum(e.type == "test.touch" for e in live.events) >= unknown)
+        # A deployment created elsewhere, its event after the allowance was spent: it still appears.
+        other = make_adapter(miosa_profile(fresh_sim))
+        assert isinstance(other, MiosaAdapter)
+        created = await other.publish_from_sandbox("sbx_elsewhere", name="created-elsewhere")
+        await other.aclose()
+        assert created.deployment is not None
+        new_id = created.deployment.id
+        await eventually(lambda: new_id in live.deployments)
+        elapsed = time.monotonic() - started
+
+        def reads() -> tuple[int, int]:
+            rows = httpx.get(fresh_sim.root + "/_sim/requests").json()["requests"]
+            gets = [r["path"] for r in rows if r["method"] == "GET"]
+            made_up = sum(p.startswith("/api/v1/deployments/dep_made_up_") for p in gets)
+            return made_up, sum(p == "/api/v1/deployments" for p in gets)
+
+        made_up, lists = await asyncio.to_thread(reads)
+    assert made_up <= 3, made_up  # the allowance, never one per id
+    # The start's read, then at most one per gap (and one more begun as the deployment appeared).
+    assert lists <= 1 + elapsed / gap + 2, (lists, elapsed)
 
 
 async def test_a_re_read_that_finds_nothing_changed_publishes_no_change(fresh_sim: SimServer) -> None:

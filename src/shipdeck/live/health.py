@@ -86,8 +86,9 @@ class Movement:
 
 @dataclass
 class Bucket:
-    """Requests health may send now: refilled at ``per_minute``, holding at most ``burst``; ``start`` is a
-    one-time allowance on top (the first screenful), spent first and never refilled."""
+    """Requests a background reader may send now (health; the live state's reads of deployments the list
+    lacks): refilled at ``per_minute``, holding at most ``burst``; ``start`` is a one-time allowance on top
+    (health's first screenful), spent first and never refilled."""
 
     per_minute: float
     burst: float

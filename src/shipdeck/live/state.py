@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
@@ -41,7 +42,7 @@ from shipdeck.api.errors import (
     UnsupportedAction,
 )
 from shipdeck.config.cache import read_cache, write_cache
-from shipdeck.live.health import HealthMonitor
+from shipdeck.live.health import Bucket, HealthMonitor
 from shipdeck.live.timing import DEFAULT_TIMING, Timing
 from shipdeck.model import Capability, Deployment, Domain, EnvVar, Event, Health, PipelineRun, Version
 
@@ -250,6 +251,17 @@ class LiveState:
         # is read at once: a rollback's outcome on screen waited up to the gap otherwise).
         self._reread_urgent: set[str] = set()
         self._reread_wake: asyncio.TimerHandle | None = None
+        # Events naming deployments the list lacks: read alone from this allowance, else (list_wanted) the
+        # list once for all of them, at most once per unknown_list_gap after the last list read began.
+        self._unknown_reads = Bucket(
+            per_minute=timing.unknown_reads_per_minute,
+            burst=timing.unknown_reads_burst,
+            tokens=timing.unknown_reads_burst,
+            at=time.monotonic(),
+        )
+        self._list_wanted = False
+        self._list_read_at = -math.inf  # time.monotonic() when the last list read began
+        self._list_wake: asyncio.TimerHandle | None = None
         # The parts of the watched deployment's detail to re-read (empty: it is current).
         self._detail_dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -486,8 +498,9 @@ class LiveState:
             await asyncio.gather(*tasks)
         finally:
             self._stopped = True
-            if self._reread_wake is not None:
-                self._reread_wake.cancel()
+            for wake in (self._reread_wake, self._list_wake):
+                if wake is not None:
+                    wake.cancel()
             self.save_cache()
             for task in [*tasks, *self._tasks]:
                 task.cancel()
@@ -527,7 +540,7 @@ class LiveState:
         deployment changed or the detail is older than DETAIL_MAX_AGE, not on every poll.
         """
         watched_before = self.deployments.get(self._watched) if self._watched else None
-        started = time.monotonic()
+        started = self._list_read_at = time.monotonic()
         self.pages_loading = True
         self._pages_this_read = 0
         try:
@@ -690,10 +703,20 @@ class LiveState:
         dep_id = deployment_id_of(event)
         if dep_id is not None and not event.type.startswith("build.log"):
             # A build's log line changes nothing of the deployment: a publish sends hundreds of them.
-            self._dirty.add(dep_id)
+            if dep_id in self.deployments or dep_id in self._dirty or self._may_read_unknown():
+                self._dirty.add(dep_id)
+            else:
+                self._list_wanted = True
             if dep_id == self._watched:
                 self._detail_dirty |= detail_parts_of(event.type)
         self._wake.set()
+
+    def _may_read_unknown(self) -> bool:
+        """Whether a deployment the list lacks may be read alone now (a token of the unknown-reads allowance
+        taken): each new id of a stream naming made-up ones was a request, and 100 a second drained the
+        rate budget to its reserve in 25 s."""
+        self._unknown_reads.refill(time.monotonic())
+        return self._unknown_reads.take(1)
 
     async def _refetcher(self) -> None:
         """Re-read what events said changed; at most one round per coalescing interval."""
@@ -713,7 +736,37 @@ class LiveState:
                 else:
                     parts, self._detail_dirty = self._detail_dirty, set()
                     await self._load_detail(self._watched, parts)
+            if self._list_wanted:
+                self._reread_list_when_due()
             await asyncio.sleep(self.timing.coalesce_interval)
+
+    def _reread_list_when_due(self) -> None:
+        """Read the list again for the deployments events named past the unknown-reads allowance, once for
+        all of them and at most once per ``unknown_list_gap`` (a list read in progress is waited for: its
+        end wakes the refetcher); with one wake-up for when it is due."""
+        if self.pages_loading:
+            return
+        wait = self.timing.unknown_list_gap - (time.monotonic() - self._list_read_at)
+        if wait > 0:
+            if self._list_wake is None:
+                self._list_wake = asyncio.get_running_loop().call_later(wait, self._list_due)
+            return
+        self._list_wanted = False
+        self._background(self._reread_list(), "live-list-reread")
+
+    def _list_due(self) -> None:
+        self._list_wake = None
+        self._wake.set()
+
+    async def _reread_list(self) -> None:
+        try:
+            with background_reads():
+                await self.load_all(refresh_detail=False)
+        except BudgetReserved:
+            self._list_wanted = True  # again once the gap has passed
+            self._wake.set()
+        except ShipdeckError as exc:
+            self._pending.problems.append(f"could not re-read the list: {exc}")
 
     def _due_rereads(self) -> set[str]:
         """The dirty deployments whose last re-read is at least ``reread_min_gap`` old (taken out of the dirty

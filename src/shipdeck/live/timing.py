@@ -40,6 +40,13 @@ class Timing:
     # shown one in every batch, ten a second): what they named is read once the gap has passed, so the row
     # is true within about this long. The user's own change (mark_dirty) is re-read at once.
     reread_min_gap: float = 1.0
+    # An event naming a deployment the list does not have (one created elsewhere, or a stream naming made-up
+    # ids: 100 a second drained the rate budget, a read each) reads it alone while this allowance lasts (a
+    # token bucket: this many a minute, holding at most the burst); past it, the list is read again, once
+    # for all of them, at most once per unknown_list_gap.
+    unknown_reads_per_minute: float = 6.0
+    unknown_reads_burst: float = 3.0
+    unknown_list_gap: float = 60.0
     # While polling, the watched deployment's detail is re-read when it changed, else at least this often.
     detail_max_age: float = 60.0
     # The live state's own reconnect of an ended event stream: from this, doubling up to the max.
