@@ -137,6 +137,49 @@ def test_ls_stops_past_the_page_cap(capsys: pytest.CaptureFixture[str]) -> None:
     assert deployment_lists(server) == MAX_PAGES
 
 
+def same_rows_new_cursor() -> Handler:
+    """Every page of deployments holds the same ten rows, under a cursor no page had before."""
+    served = [0]
+    rows = [{**NAIVE_DEPLOYMENT, "id": f"dep_{n}", "name": f"same-{n}"} for n in range(10)]
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        served[0] += 1
+        writer.write(response(200, json.dumps({"data": rows, "next_cursor": f"c{served[0]}"}).encode()))
+
+    return routed({r"/deployments$": handler})
+
+
+def test_ls_stops_on_a_page_of_rows_it_already_gave(capsys: pytest.CaptureFixture[str]) -> None:
+    """New cursors, the same rows: ls sent 1000 requests before it stopped at the page cap."""
+    with threaded(same_rows_new_cursor()) as server:
+        result = shipdeck(capsys, "--provider", "miosa", "--url", server.url + "/api/v1", "ls")
+    assert result.code == 5, result
+    assert result.err.strip() == (
+        "shipdeck: error: Miosa deployments: page 2 holds only rows earlier pages gave (under a new cursor), "
+        "so the list would never end; stopped paging"
+    )
+    assert deployment_lists(server) == 2
+
+
+async def test_the_live_list_stops_on_a_page_of_rows_it_already_gave() -> None:
+    """The console's list pages through the same loop (follow_pages) and stops at the same page."""
+    from shipdeck.api.errors import ProtocolError
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.config.profile import Profile, Secret
+    from shipdeck.live.state import LiveState
+
+    with threaded(same_rows_new_cursor()) as server:
+        adapter = make_adapter(
+            Profile("hostile", "miosa", server.url + "/api/v1", Secret(TOKEN)), timeout=5.0
+        )
+        live = LiveState(adapter)
+        with pytest.raises(ProtocolError, match="page 2 holds only rows earlier pages gave"):
+            await live.load_all()
+        await adapter.aclose()
+    assert sorted(live.deployments) == [f"dep_{n}" for n in range(10)]
+    assert deployment_lists(server) == 2
+
+
 def test_the_timeout_bounds_the_whole_command_paging_included(capsys: pytest.CaptureFixture[str]) -> None:
     """Each page comes well within the per-request timeout, but the pages never end."""
     with threaded(pages_forever(pause=0.2)) as server:

@@ -69,17 +69,31 @@ def new_idempotency_key() -> str:
     return uuid.uuid4().hex
 
 
+def _row_id(item: object) -> str | None:
+    """A listed row's id (a model's ``id``, a raw object's ``"id"``), None where it has none to tell by."""
+    value = item.get("id") if isinstance(item, Mapping) else getattr(item, "id", None)
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
 class PageCursors:
-    """The cursors one paging loop has followed: a repeated cursor or too many pages end it with a
-    ProtocolError, instead of requests sent forever."""
+    """The cursors one paging loop has followed: a repeated cursor, a page of only rows already given, or
+    too many pages end it with a ProtocolError, instead of requests sent forever."""
 
     def __init__(self, provider: str, what: str) -> None:
         self.provider = provider
         self.what = what
         self.seen: set[str] = set()
+        self.ids: set[str | None] = set()
 
-    def follow(self, next_cursor: str | None) -> str | None:
-        """The cursor of the next page (None: that was the last one)."""
+    def follow(self, next_cursor: str | None, items: Sequence[object] = ()) -> str | None:
+        """The cursor of the next page (None: that was the last one); ``items``: the rows of the page it
+        came with. A page of rows that all have ids, every one given by an earlier page, ends the list: a
+        server that hands the same rows back under a new cursor each time would be paged MAX_PAGES times."""
+        ids = [_row_id(item) for item in items]
+        known = bool(ids) and None not in ids
+        repeats = known and bool(self.ids) and self.ids.issuperset(ids)
+        if known:
+            self.ids.update(ids)
         if not next_cursor:
             return None
         pages = len(self.seen) + 1
@@ -87,6 +101,11 @@ class PageCursors:
             raise ProtocolError(
                 f"{self.provider.capitalize()} {self.what}: the server gave the same page cursor twice "
                 f"(after {pages} pages), so the list would never end; stopped paging"
+            )
+        if repeats:
+            raise ProtocolError(
+                f"{self.provider.capitalize()} {self.what}: page {pages} holds only rows earlier pages gave "
+                "(under a new cursor), so the list would never end; stopped paging"
             )
         if pages >= MAX_PAGES:
             raise ProtocolError(
@@ -101,8 +120,9 @@ async def follow_pages(
     fetch: Callable[[str | None], Awaitable[Page[T]]], *, provider: str, what: str, prefetch: bool = False
 ) -> AsyncGenerator[Page[T], None]:
     """Every page of a list, first to last: ``fetch(cursor)`` reads one (None: the first). The one paging
-    loop of the client: it ends on the last page, and with a ProtocolError on a repeated cursor or past
-    MAX_PAGES (see :class:`PageCursors`). Offset lists page the same way, their cursor being the offset.
+    loop of the client: it ends on the last page, and with a ProtocolError on a repeated cursor, on a page
+    of only rows already given, or past MAX_PAGES (see :class:`PageCursors`). Offset lists page the same
+    way, their cursor being the offset.
 
     ``prefetch``: the next page is asked for before this one is handed over, so the server reads it while
     the reader keeps this one (a 50,000-row list is 250 pages, each waited for in turn otherwise). Still
@@ -114,7 +134,7 @@ async def follow_pages(
         page = await fetch(None)
         while True:
             try:
-                cursor = cursors.follow(page.next_cursor)
+                cursor = cursors.follow(page.next_cursor, page.items)
             except ProtocolError:
                 yield page  # the pages before the bad cursor are the reader's, as they always were
                 raise
