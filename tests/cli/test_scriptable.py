@@ -453,3 +453,37 @@ def test_publish(capsys: pytest.CaptureFixture[str], own: SimServer, monkeypatch
         status = shipdeck(capsys, "status", dep["id"], "--watch", "--until-settled", "--interval", "0.2")
         assert status.code == 0
         assert f"active {version_label}" in status.out.strip().splitlines()[-1]
+
+
+def test_rollback_to_a_number_two_versions_have_is_refused_naming_both(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server numbering two versions 4: `versions` shows both, and `rollback --to v4` said 'v4 is
+    already active; nothing was sent' (it took the active one) instead of asking which is meant."""
+    from tests.reliability.hostile_kit import answer, listing, routed, threaded
+
+    monkeypatch.setenv("MIOSA_API_KEY", "msk_u_hostile_test_secret")
+    dep = {"id": "dep_dup", "name": "dup-numbers", "status": "running", "active_version_id": "ver_a"}
+    versions = [
+        {"id": f"ver_{tag}", "deployment_id": "dep_dup", "version_number": n, "status": "ready"}
+        for tag, n in (("a", 4), ("b", 4), ("c", 3))
+    ]
+    server_routes = routed(
+        {
+            r"/versions$": listing(*versions),
+            r"/deployments$": listing(dep),
+            r"/deployments/dep_dup$": answer(json.dumps({"data": dep}).encode()),
+        }
+    )
+    with threaded(server_routes) as server:
+        url = server.url + "/api/v1"
+        result = shipdeck(
+            capsys, "--provider", "miosa", "--url", url, "rollback", "dep_dup", "--to", "v4", "--yes"
+        )
+        sent = [r for r in server.seen if r.method != "GET"]
+    assert result.code == 2, result
+    assert result.err.strip() == (
+        "shipdeck: error: dup-numbers has 2 versions numbered v4 (ver_a, ver_b): name one by its id; "
+        "nothing was sent"
+    ), result.err
+    assert sent == []

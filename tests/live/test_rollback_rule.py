@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shipdeck.live.plans import plan_rollback, rollback_target
+import pytest
+
+from shipdeck.live.plans import AmbiguousVersion, plan_rollback, rollback_target
 from shipdeck.model import Deployment, Version
 from shipdeck.model.service_health import HealthPoint, ServiceHealth, VersionChange, failed_versions
 
@@ -91,3 +93,22 @@ def test_the_rule_passes_over_a_version_that_never_went_live() -> None:
     # A provider that never says when versions went live: the plain rule.
     unknown = [v.model_copy(update={"promoted_at": None}) for v in versions]
     assert plan_rollback(deployment, unknown).to == unknown[1]
+
+
+def test_a_number_two_versions_have_is_refused_as_ambiguous_naming_both() -> None:
+    """Two versions both numbered 4: --to v4 took the first, the active one, and said 'v4 is already
+    active; nothing was sent' rather than that v4 names two versions."""
+    deployment = Deployment(id="dep_1", provider="miosa", name="checkout-api", active_version_id="ver_a")
+    versions = [
+        Version(id=f"ver_{tag}", deployment_id="dep_1", number=n, state="ready")
+        for tag, n in (("a", 4), ("b", 4), ("c", 3))
+    ]
+    for ref in ("v4", "4"):
+        with pytest.raises(AmbiguousVersion) as caught:
+            plan_rollback(deployment, versions, to=ref)
+        assert str(caught.value) == (
+            "checkout-api has 2 versions numbered v4 (ver_a, ver_b): name one by its id; nothing was sent"
+        )
+    # By id, each is still one version; a number one version has is still that one.
+    assert plan_rollback(deployment, versions, to="ver_b").details["to_id"] == "ver_b"
+    assert plan_rollback(deployment, versions, to="v3").details["to_id"] == "ver_c"

@@ -96,6 +96,13 @@ class NoSuchVersion(NothingToDo):
     exit_code = 4
 
 
+class AmbiguousVersion(NothingToDo):
+    """The number asked for names more than one of the deployment's versions (a server that numbered two
+    alike): which one is meant cannot be told, so the user names one by its id."""
+
+    exit_code = 2
+
+
 @dataclass
 class ChangePlan:
     """A change decided and ready to send. Nothing in it has been sent."""
@@ -233,23 +240,32 @@ def rollback_target(
     return rollback_choice(versions, current, avoid)[0]
 
 
-def find_version(versions: Iterable[Version], ref: str) -> Version | None:
+def find_version(versions: Iterable[Version], ref: str, *, of: str = "the deployment") -> Version | None:
     """VERSION as an id, else as a number (``v12`` or ``12``, ASCII digits: isdigit and int() also take
-    ``٣`` and ``３``, not taken for v3 here)."""
+    ``٣`` and ``３``, not taken for v3 here). A number that more than one version has raises
+    AmbiguousVersion, naming their ids (``of``: the deployment's name, for the message): the first of two
+    v4s was taken, and a rollback to the other said 'v4 is already active'."""
     listed = list(versions)
     by_id = next((v for v in listed if v.id == ref), None)
     if by_id is not None:
         return by_id
     text = ref.strip().lower().removeprefix("v")
-    if text.isascii() and text.isdigit():
-        return next((v for v in listed if v.number == int(text)), None)
-    return None
+    if not (text.isascii() and text.isdigit()):
+        return None
+    numbered = [v for v in listed if v.number == int(text)]
+    if len(numbered) > 1:
+        ids = ", ".join(v.id for v in numbered)
+        raise AmbiguousVersion(
+            f"{of} has {len(numbered)} versions numbered v{int(text)} ({ids}): name one by its id; "
+            "nothing was sent"
+        )
+    return numbered[0] if numbered else None
 
 
 def _pick(deployment: Deployment, versions: list[Version], ref: str | Version) -> Version:
     if isinstance(ref, Version):
         return ref
-    found = find_version(versions, ref)
+    found = find_version(versions, ref, of=deployment.name)
     if found is None:
         raise NoSuchVersion(f"{deployment.name} has no version {ref!r}; nothing was sent")
     return found

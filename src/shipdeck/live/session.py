@@ -302,7 +302,7 @@ class ChangeSession:
                         f"{live}"
                     )
         else:
-            target = to if isinstance(to, Version) else find_version(listed, to)
+            target = to if isinstance(to, Version) else find_version(listed, to, of=deployment.name)
             same = self.open_change(rollback_identity(deployment, environment, target)) if target else None
             if same is not None and target is not None:
                 resumes = same.identity
