@@ -608,6 +608,30 @@ async def test_a_promote_asked_again_and_found_active_closes_the_earlier_unknown
     assert [r["phase"] for r in records if r["action"] == "promote"][-1] == "reconciled"
 
 
+def test_an_env_set_of_unknown_outcome_says_to_check_with_the_env_command(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer
+) -> None:
+    """The set reached the server and its answer was lost: the hint was `shipdeck status status-page`, which
+    shows no env; it names the command that does."""
+    with fault_proxy(own_sim.port) as link:
+        link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/env"), then_down=True)
+        result = against(capsys, link.url(own_sim.miosa), "env", TARGET, "set", "PROBE_HINT=one", "--yes")
+    assert result.code == 6, result
+    assert result.err.rstrip().endswith(f"; check with `shipdeck env {TARGET}`"), result.err
+
+
+def test_the_check_hint_is_the_command_that_shows_the_change() -> None:
+    from shipdeck.cli.commands import check_command
+    from shipdeck.live.plans import plan_auto_deploy, plan_env_unset
+
+    dep = Deployment(id="dep_1", provider="miosa", name="shop api", auto_deploy=True)
+    assert check_command(plan_env_set(dep, {"A": "1"}, "production")) == "shipdeck env 'shop api'"
+    assert (
+        check_command(plan_env_unset(dep, "A", "preview")) == "shipdeck env 'shop api' --environment preview"
+    )
+    assert check_command(plan_auto_deploy(dep, on=False)) == "shipdeck auto-deploy 'shop api'"
+
+
 def test_a_domain_remove_asked_again_and_found_gone_closes_the_earlier_unknown_one(
     capsys: pytest.CaptureFixture[str], own_sim: SimServer
 ) -> None:
@@ -619,6 +643,7 @@ def test_a_domain_remove_asked_again_and_found_gone_closes_the_earlier_unknown_o
         link.lose_answer_to(lambda h: h.method == "DELETE" and "/domains/" in h.path, then_down=True)
         first = against(capsys, url, "domains", TARGET, "rm", "gone-twice.example.com", "--yes")
         assert first.code == 6, first
+        assert f"; check with `shipdeck domains {TARGET}`" in first.err, first.err
         link.restore()
         assert [c.action for c in OpenChanges().all()] == ["domain.remove"]
         again = against(capsys, url, "domains", TARGET, "rm", "gone-twice.example.com", "--yes")

@@ -458,13 +458,36 @@ async def execute(ctx: CommandContext, plan: ChangePlan, *, recheck: bool = Fals
             print(f"shipdeck: {outcome.message()}", file=ctx.err)
         return outcome
     if outcome.status is OutcomeStatus.UNKNOWN:
-        dep = plan.deployment
-        check = f"; check with `shipdeck status {dep.name}`" if dep is not None else ""
-        raise OutcomeUnknown(outcome.message() + check)
+        check = check_command(plan)
+        raise OutcomeUnknown(outcome.message() + (f"; check with `{check}`" if check else ""))
     assert outcome.error is not None
     if outcome.status is OutcomeStatus.FAILED:
         outcome.error.message = f"{outcome.error.message} (not applied: nothing reached the server)"
     raise outcome.error
+
+
+# The command that shows what a change did, by its action (status for the rest): status shows neither env
+# nor domains, and an env set of unknown outcome sent the user to it.
+CHECKED_BY = {
+    "env.set": "env",
+    "env.unset": "env",
+    "domain.add": "domains",
+    "domain.verify": "domains",
+    "domain.remove": "domains",
+    "update": "auto-deploy",
+}
+
+
+def check_command(plan: ChangePlan) -> str | None:
+    """The command that shows whether ``plan``'s change was applied (None: it has no deployment)."""
+    dep = plan.deployment
+    if dep is None:
+        return None
+    command = CHECKED_BY.get(plan.action, "status")
+    words = ["shipdeck", command, dep.name]
+    if command == "env" and plan.environment and plan.environment != "production":
+        words += ["--environment", plan.environment]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _refusal(exc: NothingToDo) -> CliError:
