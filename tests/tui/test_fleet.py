@@ -525,3 +525,59 @@ async def test_the_fleet_follows_each_profile_once_and_ticks_once(own_sim: SimSe
         assert sorted(applied) == sorted(sent)
         ticks = [timer for timer in fleet._timers if timer.name == "header-tick"]
         assert len(ticks) == 1
+
+
+async def test_a_mixpeek_publish_from_the_fleet_shows_the_new_version_running_in_its_row(
+    tmp_path: Path,
+) -> None:
+    """The fleet's row said '◐ building' with the old version for a minute (the list's next poll) while the
+    same screen's Pipeline tab said complete and Versions the new one live, and no toast said it went live."""
+    from shipdeck.tui.screens.dialogs import PublishForm
+    from tests.tui.console_host import wait_for_notification
+
+    with console_sim(tmp_path, speed=1.0) as sim:
+        timing = replace(TEST_TIMING, poll_interval_min=3600.0, poll_interval_max=3600.0)
+        options = fleet_options(sim, tmp_path)
+        profiles = tuple(
+            replace(p, environment="production") if p.provider == "mixpeek" else p for p in options.profiles
+        )
+        app = ShipdeckApp(replace(options, profiles=profiles), clock=lambda: APP_NOW, timing=timing)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await fleet_loaded(pilot, app)
+            mixpeek = app.contexts.get("mixpeek")
+            row = next(
+                d
+                for d in mixpeek.live.deployments.values()
+                if d.id.endswith("@production") and d.name == "Storefront"
+            )
+            before = row.active_version_number
+            fleet = fleet_of(app)
+            key = row_key("mixpeek", row.id)
+            fleet.go_to(key)
+            await wait_for(pilot, lambda: fleet.context is mixpeek and mixpeek.live.watched == row.id)
+            await pilot.press("p")
+            form = await wait_for_screen(pilot, app, PublishForm)
+            form.query_one("#pf-message", Input).value = "hotfix cart"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmDialog")
+            await confirm(pilot, app)
+            await settle_actions(pilot, app)
+
+            def pipeline_complete() -> bool:
+                detail = mixpeek.live.detail
+                runs = detail.runs if detail is not None and detail.deployment_id == row.id else None
+                return any(run.message == "hotfix cart" and run.status == "complete" for run in runs or [])
+
+            await wait_for(pilot, pipeline_complete, what="the Pipeline tab's run complete")
+            table = fleet.query_one(FleetTable)
+
+            def row_running_the_new_version() -> bool:
+                shown = table.row(key)
+                return (
+                    shown is not None
+                    and shown.state == "running"
+                    and shown.active_version_number not in (None, before)
+                )
+
+            await wait_for(pilot, row_running_the_new_version, what="the row running the new version")
+            await wait_for_notification(pilot, app, "Storefront (production): hotfix cart is complete")

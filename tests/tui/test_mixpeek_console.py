@@ -7,6 +7,7 @@ simulator over HTTP (which version each environment points at), never from the c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from shipdeck.tui.screens.logs import LogsScreen
 from tests.conftest import MIXPEEK_TOKEN
 from tests.simproc import SimServer
 from tests.tui.console_host import (
+    TEST_TIMING,
     confirm,
     console_app,
     console_sim,
@@ -31,6 +33,7 @@ from tests.tui.console_host import (
     poll_server,
     settle_actions,
     wait_for,
+    wait_for_notification,
     wait_for_screen,
     wait_loaded,
 )
@@ -293,3 +296,42 @@ async def test_a_rollback_confirmed_after_a_polled_row_moved_is_not_sent(tmp_pat
             await wait_for(pilot, lambda: any("changed while this waited" in m for m in notifications(app)))
             await settle_actions(pilot, app)
         assert pointers(sim, "storefront")["production"] == other, "the colleague's version was taken down"
+
+
+# The list's own poll kept out of reach: what a test sees of the row comes from the re-reads alone.
+NO_POLL = replace(TEST_TIMING, poll_interval_min=3600.0, poll_interval_max=3600.0)
+
+
+def shown_row(app: ShipdeckApp, name: str) -> str:
+    table = main_screen(app).table
+    lines = ["".join(s.text for s in table.render_line(y)) for y in range(table.size.height)]
+    return next((line for line in lines if name in line), "")
+
+
+async def test_a_publish_shows_its_version_running_in_the_row_once_the_deploy_is_live(tmp_path: Path) -> None:
+    """A Mixpeek row said '◐ building' with the old version after its deploy had gone live, until the list's
+    next poll (a minute), and no toast said so: a polled row in progress is re-read until it is not."""
+    with console_sim(tmp_path, speed=1.0) as sim:
+        app_id = server_app(sim, "storefront")["app_id"]
+        before = pointers(sim, "storefront")["production"]
+        app = console_app(mixpeek_options(sim, tmp_path), timing=NO_POLL)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await select_row(pilot, app, f"{app_id}@production")
+            await pilot.press("p")
+            form = await wait_for_screen(pilot, app, PublishForm)
+            form.query_one("#pf-message", Input).value = "hotfix cart"
+            await pilot.press("ctrl+s")
+            await wait_for_screen(pilot, app, ConfirmDialog)
+            await confirm(pilot, app)
+            await settle_actions(pilot, app)
+            # The user moves on: the row is no longer the watched one, whose Pipeline tab is re-read.
+            assert main_screen(app).table.move_to(f"{app_id}@staging")
+            await poll_server(lambda: pointers(sim, "storefront")["production"] != before)
+            live = pointers(sim, "storefront")["production"]
+
+            def row_running() -> bool:
+                row = shown_row(app, "Storefront (production)")
+                return "running" in row and f"v{live}" in row
+
+            await wait_for(pilot, row_running, what=f"the row running v{live}")
+            await wait_for_notification(pilot, app, "Storefront (production): hotfix cart is complete")

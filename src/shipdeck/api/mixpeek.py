@@ -425,7 +425,10 @@ class MixpeekAdapter(HttpAdapter):
         return await self._with_progress(mixpeek_deployment(await self._app(app_id), environment))
 
     async def _with_progress(self, row: Deployment) -> Deployment:
-        """A row with a deploy started here still in progress says so (the App does not)."""
+        """A row with a deploy started here still in progress says so (the App does not). One found to have
+        ended since the App was read makes the App read again: that read may predate the deploy's version
+        going live, and the row would say the old one until the next poll."""
+        ended = False
         for deploy_id in reversed(self._started.get(row.id, [])):
             if self._status.get(deploy_id) not in IN_PROGRESS:
                 continue
@@ -435,6 +438,10 @@ class MixpeekAdapter(HttpAdapter):
                 continue
             if run.status in IN_PROGRESS:
                 return row.model_copy(update={"state": "building", "current_build_id": deploy_id})
+            ended = True
+        if ended:
+            app_id, environment = split_deployment_id(row.id)
+            return mixpeek_deployment(await self._app(app_id), environment)
         return row
 
     async def resolve_deployment(self, ref: str) -> Deployment:

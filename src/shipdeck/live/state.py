@@ -284,6 +284,8 @@ class LiveState:
         self._numbers_looked_up: set[tuple[str, str]] = set()
         # (run id, stage name) -> when we saw it start / end, for providers that report only a status.
         self._stage_seen: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
+        # While polled: the rows stored in progress whose next re-read is already scheduled.
+        self._progress_rereads: set[str] = set()
         self.cache_path = cache_path
         # When the list shown was saved, while it comes from the cache (None: it comes from the server).
         self.cached_at: datetime | None = None
@@ -904,6 +906,10 @@ class LiveState:
         if detail.runs is not None:
             detail.runs = self._timed_stages(detail.runs, detail.loaded_at)
         self._learn_version_number(dep_id, detail.versions or [])
+        if previous is not None and previous.pipeline_running and not detail.pipeline_running:
+            # The run ended: its row (which may still say building, or serve the old version) is read
+            # with it, so that the row and the Pipeline tab say the same, not a poll apart.
+            self.mark_dirty(dep_id, detail=False)
         self.detail = detail
         self._detail_read_at = time.monotonic()
         self._detail_loaded.set()
@@ -1000,11 +1006,30 @@ class LiveState:
         if dep.active_version_number is None and number is not None:
             dep = dep.model_copy(update={"active_version_number": number})
         kept = _without_extras(dep)
+        if kept.health is Health.PROGRESS and self.polling:
+            self._reread_in_progress(dep.id)
         if if_changed and self.deployments.get(dep.id) == kept:
             return
         self.deployments[dep.id] = kept
         self._stores += 1
         self._pending.changed.add(dep.id)
+
+    def _reread_in_progress(self, dep_id: str) -> None:
+        """While polled, a row in progress (building, deploying) is re-read every pipeline_poll_interval
+        until it is not, watched or not: nothing else tells it ended, and the list's poll may be a minute
+        away (a Mixpeek row said 'building' with the old version for that long after its deploy was live)."""
+        if dep_id in self._progress_rereads:
+            return
+        self._progress_rereads.add(dep_id)
+
+        def due() -> None:
+            self._progress_rereads.discard(dep_id)
+            kept = self.deployments.get(dep_id)
+            if not self._stopped and kept is not None and kept.health is Health.PROGRESS:
+                self._dirty.add(dep_id)
+                self._wake.set()
+
+        asyncio.get_running_loop().call_later(self.timing.pipeline_poll_interval, due)
 
     def _repoll_pipeline(self, dep_id: str) -> None:
         if not self._stopped and self._watched == dep_id:

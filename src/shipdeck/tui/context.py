@@ -24,10 +24,11 @@ from shipdeck.live.health import follow_health, health_before
 from shipdeck.live.plans import ChangePlan
 from shipdeck.live.publish_memory import PublishMemory
 from shipdeck.live.reads import Reads
+from shipdeck.live.references import display_name
 from shipdeck.live.session import ChangeSession
 from shipdeck.live.state import Clock, ConnectionState, LiveState
 from shipdeck.live.timing import Timing
-from shipdeck.model import Capability, Deployment, Health, Version, health_of
+from shipdeck.model import Capability, Deployment, Health, PipelineRun, Version, health_of
 from shipdeck.tui.text import literal
 
 if TYPE_CHECKING:
@@ -250,9 +251,14 @@ class ProfileContext:
             if on_applied is not None:
                 on_applied()
             version = getattr(outcome.result, "version", None)
+            started = getattr(outcome.result, "run", None)
             if plan.deployment is not None and isinstance(version, Version):
                 self._run_worker(
                     self._follow_version(plan.deployment, version), "follow-publish", "follow-publish"
+                )
+            elif plan.deployment is not None and isinstance(started, PipelineRun):
+                self._run_worker(
+                    self._follow_run(plan.deployment, started), "follow-publish", "follow-publish"
                 )
 
         self._run_worker(run(), "actions", f"change:{self.name}")
@@ -276,9 +282,38 @@ class ProfileContext:
                     state = (await self.adapter.get_version(deployment.id, version.id)).state
                 except ShipdeckError:
                     continue
-        where = f"{literal(deployment.name)}: {literal(version.label)}"
+        self._tell_published(deployment, version.label, state)
+
+    async def _follow_run(self, deployment: Deployment, run: PipelineRun) -> None:
+        """A publish that names only its run (a Mixpeek deploy: the version exists once it completes) ends
+        in the same toast, followed by its run: read from the live state while the deployment is watched,
+        else from the API every few seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_PUBLISH_FOR
+        seconds = 0
+        label = run.message or "the deploy"
+        while run.health is Health.PROGRESS and loop.time() < deadline:
+            await asyncio.sleep(1.0)
+            seconds += 1
+            detail = self.live.detail
+            if detail is not None and detail.deployment_id == deployment.id and detail.runs is not None:
+                run = next((r for r in detail.runs if r.id == run.id), run)
+                made = next((v for v in detail.versions or [] if v.id == run.version_id), None)
+                label = made.label if made is not None else label
+            elif seconds % 5 == 0:
+                try:
+                    runs = await self.adapter.list_pipeline_runs(deployment.id)
+                except ShipdeckError:
+                    continue
+                run = next((r for r in runs if r.id == run.id), run)
+        self._tell_published(deployment, label, run.status)
+
+    def _tell_published(self, deployment: Deployment, label: str, state: str) -> None:
+        """The toast of a followed publish, naming the row as the list does ('Storefront (production)')."""
+        name = display_name(deployment)
+        where = f"{literal(name)}: {literal(label)}"
         if health_of(state) is not Health.PROGRESS:
-            self._alert(f"build {state}", f"{deployment.name}: {version.label}")
+            self._alert(f"build {state}", f"{name}: {label}")
         if health_of(state) is Health.OK:
             self._notify(f"{where} is {literal(state)}", title="publish: live", markup=False, timeout=10)
         elif health_of(state) is Health.FAILED:
