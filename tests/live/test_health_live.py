@@ -444,6 +444,35 @@ def test_after_a_rollback_the_movement_waits_for_the_new_versions_own_figures() 
     assert moving.direction() == "falling" and moving.latest == pytest.approx(0.004)
 
 
+def test_without_version_changes_the_movement_waits_for_a_window_that_began_after_the_change() -> None:
+    """A Mixpeek rollback said "errors 0.7% -> 0.5%, falling" a second after it, though v3 had no figures:
+    its request log does not say when versions switched, and the 30 s window read then was mostly the
+    version before. Now only a read a whole window after the change, of requests the figures before it did
+    not count, says how it moved; until then "measuring"."""
+    before_at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    clock = [0.0]
+    monitor = live_health.HealthMonitor(OneRow(), now=lambda: clock[0])  # type: ignore[arg-type]
+
+    def figures(rate: float, as_of: datetime) -> ServiceHealth:
+        return ServiceHealth(
+            deployment_id="d", provider="mixpeek", error_rate=rate, as_of=as_of, window_s=30, version_id="v7"
+        )
+
+    monitor.latest["d"] = figures(0.007, before_at)
+    monitor.expect_change("d", target_number=3)
+    moving = monitor.movement("d")
+    assert moving is not None
+    clock[0] = 1.0
+    monitor._record("d", figures(0.005, before_at + timedelta(seconds=1)))
+    assert moving.direction() == "measuring" and moving.latest is None
+    clock[0] = 31.0  # a window later, but the newest request is old: the window holds the one before
+    monitor._record("d", figures(0.005, before_at + timedelta(seconds=20)))
+    assert moving.direction() == "measuring"
+    clock[0] = 40.0
+    monitor._record("d", figures(0.002, before_at + timedelta(seconds=40)))
+    assert moving.direction() == "falling" and moving.latest == pytest.approx(0.002)
+
+
 async def test_the_reads_after_a_change_keep_the_health_tabs_headline_current() -> None:
     """After a rollback the row said 0.3% while the Health tab's headline kept 13.1% for 100 s: the reads
     that follow a change updated the row's figures only."""

@@ -36,6 +36,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shipdeck.api.context import background_reads
@@ -73,6 +74,26 @@ class Movement:
     # The version the change put live: its own figures, not a window that still holds the one before
     # ("errors 11.1% -> 11.7%, steady" right after a good rollback). None (a publish): the window's rate.
     target_number: int | None = None
+    # The newest request the figures before the change counted (the server's clock), if any.
+    before_as_of: datetime | None = None
+
+    def own_rate(self, health: ServiceHealth, read_at: float) -> float | None:
+        """The error rate of ``health`` (read at ``read_at``, the monitor's clock) that says how the change
+        moved it; None until there is one (the direction says "measuring")."""
+        if self.target_number is None:
+            return health.error_rate
+        if health.version_changes:
+            own = version_figures(health, self.target_number, serving=True)
+            return own.error_rate if own is not None else None
+        # The provider does not say when versions switched (Mixpeek's request log): only a window that
+        # began after the change measures the version it put live, so the read must come a whole window
+        # after the change, and count none of the requests the figures before it counted.
+        window = health.window_s
+        if window is None or health.as_of is None or read_at - self.started < window:
+            return None
+        if self.before_as_of is not None and health.as_of - timedelta(seconds=window) <= self.before_as_of:
+            return None
+        return health.error_rate
 
     def direction(self) -> str:
         if self.before is None or self.latest is None:
@@ -198,6 +219,7 @@ class HealthMonitor:
             started=self.now(),
             on_settled=on_settled,
             target_number=target_number,
+            before_as_of=current.as_of if current else None,
         )
         self._wake.set()
         return current
@@ -532,12 +554,8 @@ class HealthMonitor:
             trend.append(health.error_rate)
         moving = self.movements.get(dep_id)
         if moving is not None and health is not None:
-            if moving.target_number is None:
-                moving.latest = health.error_rate
-            else:
-                # None until the figures are the new version's own: the direction says "measuring".
-                own = version_figures(health, moving.target_number, serving=True)
-                moving.latest = own.error_rate if own is not None else None
+            # None until the figures are the new version's own: the direction says "measuring".
+            moving.latest = moving.own_rate(health, self._read_at[dep_id])
         if previous != health:
             self.state.touch(dep_id)
 
