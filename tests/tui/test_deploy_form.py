@@ -90,6 +90,10 @@ async def test_p_on_a_miteos_row_deploys_it_again_and_follows_the_new_deployment
         assert form.query_one("#df-workspace", Input).value == "ws_docs_portal"
         assert form.query_one("#df-config", Input).value == row["config_id"]
         assert form.sandbox and "Sandbox mode" in str(form.query_one("#deploy-mode").render())
+        # The profile's environment, with the test key's sandbox mode beside it (the badge said SANDBOX
+        # alone, where the Tasks header named the profile's environment).
+        badge = str(form.query_one("#deploy-badge").render())
+        assert badge.startswith("PRODUCTION · sandbox mode · deploy to "), badge
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, DeployForm))
 

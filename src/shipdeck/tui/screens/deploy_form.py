@@ -54,8 +54,9 @@ class DeployForm(ModalScreen[DeployInput | None]):
         super().__init__()
         self.initial = initial
         self.targets = targets
-        # The profile's environment (production, staging or sandbox) for the badge.
-        self.environment = "sandbox" if sandbox else environment
+        # The profile's environment (production, staging or sandbox) for the badge, with sandbox mode
+        # beside it: the badge said SANDBOX on a staging profile, as the Tasks header said STAGING.
+        self.environment = environment
         self.sandbox = sandbox
 
     def compose(self) -> ComposeResult:
@@ -91,7 +92,8 @@ class DeployForm(ModalScreen[DeployInput | None]):
     def _show_badge(self) -> None:
         badge = self.query_one("#deploy-badge", Static)
         target = self._target()
-        badge.update(Content(literal(f"{self.environment.upper()} · deploy to {target}")))
+        mode = " · sandbox mode" if self.sandbox and self.environment != "sandbox" else ""
+        badge.update(Content(literal(f"{self.environment.upper()}{mode} · deploy to {target}")))
         badge.set_class(self.environment == "production", "-production")
 
     @staticmethod
