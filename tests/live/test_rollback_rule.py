@@ -10,7 +10,13 @@ import pytest
 
 from shipdeck.live.plans import AmbiguousVersion, plan_rollback, rollback_target
 from shipdeck.model import Deployment, Version
-from shipdeck.model.service_health import HealthPoint, ServiceHealth, VersionChange, failed_versions
+from shipdeck.model.service_health import (
+    HealthPoint,
+    ServiceHealth,
+    VersionChange,
+    change_health_words,
+    failed_versions,
+)
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -112,3 +118,17 @@ def test_a_number_two_versions_have_is_refused_as_ambiguous_naming_both() -> Non
     # By id, each is still one version; a number one version has is still that one.
     assert plan_rollback(deployment, versions, to="ver_b").details["to_id"] == "ver_b"
     assert plan_rollback(deployment, versions, to="v3").details["to_id"] == "ver_c"
+
+
+def test_the_health_line_and_the_warning_count_the_same_ages_from_one_clock() -> None:
+    """One promote dialog said "v5 (last live 5 min ago)" and "v5 failed … (9 min ago)" of the same switch:
+    the line counted from the read, the warning from this machine's clock. Both now count from the
+    server's time of the read moved on by the time since it, whatever this machine's clock says."""
+    _, versions = checkout()
+    v6, v5 = versions[0], versions[1]
+    skewed = NOW + timedelta(hours=3)  # this machine's clock, three hours ahead of the server's
+    line, warning = change_health_words(hour_with_v5_failing(), v6, v5, skewed, read_age=240)
+    # v5 stopped serving 20 minutes before the read, which was 4 minutes ago.
+    assert "v5 (last live 24 min ago)" in line, line
+    assert warning is not None and "(24 min ago)" in warning, warning
+    assert "v6 (live 9 min)" in line, line

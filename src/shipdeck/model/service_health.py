@@ -365,18 +365,20 @@ def change_health_words(
     now: datetime,
     *,
     overall: float | None = None,
+    read_age: float = 0.0,
 ) -> tuple[str, str | None]:
     """What a rollback or promote to ``target`` says of health, in the console's dialog and the CLI's
     preview alike: the line of the serving version's figures -> the target's while it served within the
-    series (change_health_line, as of the read), and the warning when the target failed its users when it
-    was last live (failed_when_last_live; the version just rolled back from, named again). One read of
-    the figures for both."""
+    series (change_health_line), and the warning when the target failed its users when it was last live
+    (failed_when_last_live; the version just rolled back from, named again). One read of the figures for
+    both, and one clock: the server's time of the read moved on by ``read_age`` seconds (the time since it),
+    ``now`` where the figures say none. The line counted from the read and the warning from this
+    machine's clock: one dialog said "last live 5 min ago" and "(9 min ago)" of the same switch."""
+    at = health.as_of + timedelta(seconds=read_age) if health.as_of is not None else now
     serving = version_figures(health, current.number if current is not None else None, serving=True)
     earlier = version_figures(health, target.number, serving=False)
-    line = change_health_line(
-        serving, earlier, health.as_of or now, target_label=target.label, overall=overall
-    )
-    return line, failed_when_last_live(earlier, now)
+    line = change_health_line(serving, earlier, at, target_label=target.label, overall=overall)
+    return line, failed_when_last_live(earlier, at)
 
 
 def measured_version(health: ServiceHealth) -> tuple[str | None, int | None]:

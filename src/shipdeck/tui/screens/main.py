@@ -260,12 +260,18 @@ class MainScreen(Screen[None]):
         if health is None:
             return [], None
         latest = monitor.latest.get(deployment.id)
-        line, warning = change_health_words(
-            health, current, target, self.clock(), overall=latest.error_rate if latest is not None else None
-        )
         age = monitor.read_age(deployment.id)
+        line, warning = change_health_words(
+            health,
+            current,
+            target,
+            self.clock(),
+            overall=latest.error_rate if latest is not None else None,
+            read_age=age or 0.0,
+        )
         if age is not None and age >= STALE_FIGURES_S:
-            # "live 38 s" is as of the read: a dialog opened a minute later said the same, as if current.
+            # The ages count to now; the rates are the read's: a dialog opened a minute later gave them
+            # as if current.
             line += f" (figures read {format_age(age)} ago)"
         return [f"health:  {line}"], warning
 
