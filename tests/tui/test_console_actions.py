@@ -85,8 +85,13 @@ async def test_rollback_from_the_list_in_three_keys_moves_the_active_version_bac
             )
             # ... and its Events tab lists what the stream said about it.
             events_log = main_screen(app).detail.query_one("#events-log", EventLog)
-            await wait_for(pilot, lambda: events_log.line_count > 0)
-            assert any("deployment." in line for line in events_log.lines)
+            await wait_for(pilot, lambda: any("deployment.rolled_back" in line for line in events_log.lines))
+            # By version number, without the deployment's own id on every line: at 120 columns the line
+            # was cut inside its version ids.
+            line = next(line for line in events_log.lines if "deployment.rolled_back" in line)
+            was = next(v for v in http.versions(before["id"]) if v["id"] == before["active_version_id"])
+            wanted = f"version=v{expected['version_number']} from_version=v{was['version_number']}"
+            assert wanted in line and "deployment_id=" not in line, line
         audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
         assert [(r["phase"], r["action"]) for r in audit] == [("intent", "rollback"), ("outcome", "rollback")]
         assert audit[1]["outcome"] == "ok"

@@ -152,6 +152,7 @@ class DetailPane(Vertical):
             detail = None
         self.detail = detail
         self._show_versions(keep_cursor=same_deployment)
+        self._label_events()
         self.refresh_times()
         self._show_list(
             self.query_one(DomainsList),
@@ -238,6 +239,16 @@ class DetailPane(Vertical):
                 "new ones appear here as they happen."
             )
             set_text(hint, text)  # every batch of events, about any deployment, comes through here
+
+    def _label_events(self) -> None:
+        """The Events tab names the versions by number and leaves out the deployment's own id (every
+        line's, the same): at 120 columns a rollback's line was cut in its version ids."""
+        labels: dict[str, str] = {}
+        if self.deployment is not None:
+            labels[self.deployment.id] = ""
+            versions = self.detail.versions if self.detail is not None else None
+            labels.update((version.id, version.label) for version in versions or ())
+        self.query_one("#events-log", EventLog).labels = labels
 
     def reset_events(self, recent: Iterable[Event]) -> None:
         """A different deployment is shown: its recent events from the live state's ring buffer."""

@@ -9,7 +9,7 @@ control characters and escape sequences are replaced before they reach the termi
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Self
 
@@ -33,8 +33,11 @@ def _short_time(at: datetime | None) -> str:
 _LEADING_FIELDS = ("status", "state", "tool", "thought", "summary", "reason", "error", "message")
 
 
-def format_event(event: Event) -> str:
-    """One line per event: time, type, the readable fields, then the ids; nested and null values left out."""
+def format_event(event: Event, labels: Mapping[str, str] | None = None) -> str:
+    """One line per event: time, type, the readable fields, then the ids; nested and null values left out.
+    ``labels``: what an id is called where it is known (a version id -> ``v5``: ``from_version=v5``, not
+    ``from_version_id=ver_…`` cut off at 120 columns); an id labelled "" is left out (the deployment
+    whose events these all are)."""
     data = event.data
     scalars = {
         key: value for key, value in data.items() if value is not None and not isinstance(value, (dict, list))
@@ -42,8 +45,16 @@ def format_event(event: Event) -> str:
     leading = [key for key in _LEADING_FIELDS if key in scalars]
     ids = [key for key in scalars if key.endswith("_id") and key not in leading]
     rest = [key for key in scalars if key not in leading and key not in ids]
-    fields = " ".join(f"{key}={scalars[key]}" for key in leading + rest + ids)
-    return literal(f"{_short_time(event.created_at)} {event.type:<20} {fields}".rstrip())
+    named: list[str] = []
+    unnamed: list[str] = []
+    for key in ids:
+        label = labels.get(scalars[key]) if labels and isinstance(scalars[key], str) else None
+        if label is None:
+            unnamed.append(f"{key}={scalars[key]}")
+        elif label:
+            named.append(f"{key.removesuffix('_id')}={label}")
+    parts = [f"{key}={scalars[key]}" for key in leading + rest] + named + unnamed
+    return literal(f"{_short_time(event.created_at)} {event.type:<20} {' '.join(parts)}".rstrip())
 
 
 class EventLog(Log):
@@ -75,6 +86,8 @@ class EventLog(Log):
         self._flush_timer: Timer | None = None
         self.highlighted_line: int | None = None
         self.dropped_lines = 0
+        # What the ids in the events are called (see format_event), set by whoever knows them.
+        self.labels: dict[str, str] = {}
 
     def on_mount(self) -> None:
         self._schedule_flush()
@@ -112,7 +125,8 @@ class EventLog(Log):
         """Write what is queued in one batch (called by the timer; tests may call it directly)."""
         if not self._pending:
             return
-        batch = [line if isinstance(line, str) else format_event(line) for line in self._pending]
+        labels = self.labels
+        batch = [line if isinstance(line, str) else format_event(line, labels) for line in self._pending]
         self._pending.clear()
         before = len(self.lines)
         self.write_lines(batch)
