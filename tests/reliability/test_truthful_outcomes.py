@@ -629,7 +629,10 @@ def test_the_check_hint_is_the_command_that_shows_the_change() -> None:
     assert (
         check_command(plan_env_unset(dep, "A", "preview")) == "shipdeck env 'shop api' --environment preview"
     )
-    assert check_command(plan_auto_deploy(dep, on=False)) == "shipdeck auto-deploy 'shop api'"
+    assert (
+        check_command(plan_auto_deploy(dep, on=False, turn_on="shipdeck auto-deploy x on"))
+        == "shipdeck auto-deploy 'shop api'"
+    )
 
 
 def test_a_domain_remove_asked_again_and_found_gone_closes_the_earlier_unknown_one(
