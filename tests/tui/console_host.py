@@ -243,6 +243,11 @@ def notifications(app: App[Any]) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
 
+def titled_notifications(app: App[Any]) -> list[tuple[str, str]]:
+    """(title, message) of the notifications on screen now (see :func:`notifications`)."""
+    return [(str(n.title or ""), str(n.message)) for n in app._notifications]
+
+
 async def confirm(pilot: Pilot[Any], app: ShipdeckApp) -> None:
     """Confirm the open ConfirmDialog the way it asks: type the name when it must be typed, enter when it
     has a reason field (a 'y' there is text), else 'y'."""

@@ -28,6 +28,7 @@ from tests.tui.console_host import (
     main_screen,
     notifications,
     steady_cursors,
+    titled_notifications,
     wait_for,
     wait_for_screen,
     wait_loaded,
@@ -122,6 +123,18 @@ async def test_p_on_a_miteos_row_deploys_it_again_and_follows_the_new_deployment
             return bool(runs) and runs[0].status in ("live", "failed")  # type: ignore[index]
 
         await wait_for(pilot, finished, timeout=30)
+        # And it says how the deploy ended, whichever way (the toast said "deploy: done" when the request
+        # was taken, and nothing of a build that failed after).
+        ended = server_deployments(deploy_sim)
+        status = next(d["status"] for d in ended if d["id"] == created["id"])
+        await wait_for(
+            pilot,
+            lambda: any(
+                title == f"deploy: {'live' if status == 'live' else 'failed'}" and status in message
+                for title, message in titled_notifications(app)
+            ),
+            what=f"the deploy's end ({status}) told",
+        )
     audit = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in audit if r["action"] == "deploy"] == ["intent", "outcome"]
 

@@ -260,6 +260,8 @@ class ProfileContext:
                 self._run_worker(
                     self._follow_run(plan.deployment, started), "follow-publish", "follow-publish"
                 )
+            elif plan.action == "deploy" and isinstance(outcome.result, Deployment):
+                self._run_worker(self._follow_deployment(outcome.result), "follow-publish", "follow-publish")
 
         self._run_worker(run(), "actions", f"change:{self.name}")
 
@@ -308,18 +310,41 @@ class ProfileContext:
                 run = next((r for r in runs if r.id == run.id), run)
         self._tell_published(deployment, label, run.status)
 
-    def _tell_published(self, deployment: Deployment, label: str, state: str) -> None:
-        """The toast of a followed publish, naming the row as the list does ('Storefront (production)')."""
+    async def _follow_deployment(self, deployment: Deployment) -> None:
+        """A Miteos deploy (a new deployment, its own pipeline) ends in the same toast: its toast said
+        "deploy: done" when the request was taken, and a build that failed 12 s later said nothing. Read
+        from the live state (kept current by the stream), else from the API every few seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_PUBLISH_FOR
+        seconds = 0
+        while deployment.health is Health.PROGRESS and loop.time() < deadline:
+            await asyncio.sleep(1.0)
+            seconds += 1
+            listed = self.live.deployments.get(deployment.id)
+            if listed is not None:
+                deployment = listed
+            elif seconds % 5 == 0:
+                try:
+                    deployment = await self.adapter.get_deployment(deployment.id)
+                except ShipdeckError:
+                    continue
+        self._tell_published(deployment, "the deploy", deployment.state, what="deploy")
+
+    def _tell_published(
+        self, deployment: Deployment, label: str, state: str, *, what: str = "publish"
+    ) -> None:
+        """The toast of a followed publish (or deploy), naming the row as the list does ('Storefront
+        (production)')."""
         name = display_name(deployment)
         where = f"{literal(name)}: {literal(label)}"
         if health_of(state) is not Health.PROGRESS:
             self._alert(f"build {state}", f"{name}: {label}")
         if health_of(state) is Health.OK:
-            self._notify(f"{where} is {literal(state)}", title="publish: live", markup=False, timeout=10)
+            self._notify(f"{where} is {literal(state)}", title=f"{what}: live", markup=False, timeout=10)
         elif health_of(state) is Health.FAILED:
             self._notify(
                 f"{where} {literal(state)} (its build log is in the Pipeline tab; l opens the logs)",
-                title="publish: failed",
+                title=f"{what}: failed",
                 severity="error",
                 markup=False,
                 timeout=15,
