@@ -4,16 +4,14 @@ last live (checkout-api's v5 fails ~12% of requests in the demo seed)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 
 import pytest
 
-from tests.api.hostile import SeenRequest, Writer
 from tests.cli.helpers import shipdeck
 from tests.conftest import ADMIN
-from tests.reliability.hostile_kit import relay_except, threaded
+from tests.reliability.hostile_kit import health_hangs, threaded
 from tests.simproc import SimServer
 
 FAILED_V5 = "  warning  ⚠ v5 failed its users when it was last live ("
@@ -73,13 +71,7 @@ def test_a_health_endpoint_that_never_answers_does_not_hold_a_promote_back(
     costs the wait and a line saying what the preview could not say, not the change."""
     monkeypatch.setattr("shipdeck.cli.commands.CHANGE_HEALTH_WAIT_S", 0.5, raising=False)
 
-    def is_health(request: SeenRequest) -> bool:
-        return "/observability" in request.path
-
-    async def hang(request: SeenRequest, writer: Writer) -> None:
-        await asyncio.sleep(120)
-
-    with threaded(relay_except(fresh_sim, is_health, hang)) as server:
+    with threaded(health_hangs(fresh_sim)) as server:
         url = ("--provider", "miosa", "--url", server.url + "/api/v1")
         promoted = shipdeck(capsys, *url, "promote", "checkout-api", "v4", "--yes")
         rolled = shipdeck(capsys, *url, "rollback", "checkout-api", "--to", "v5", "--yes", "--json")

@@ -115,6 +115,18 @@ def relay_except(sim: SimServer, is_bad: Callable[[SeenRequest], bool], bad: Han
     return handler
 
 
+def health_hangs(sim: SimServer) -> Handler:
+    """The real simulator, except that its observability endpoint never answers (for two minutes)."""
+
+    def is_health(request: SeenRequest) -> bool:
+        return "/observability" in request.path
+
+    async def hang(request: SeenRequest, writer: Writer) -> None:
+        await asyncio.sleep(120)
+
+    return relay_except(sim, is_health, hang)
+
+
 async def _forward(sim: SimServer, request: SeenRequest) -> httpx.Response:
     async with httpx.AsyncClient() as client:
         return await client.request(

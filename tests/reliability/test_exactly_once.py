@@ -9,7 +9,6 @@ change applied once and none reported as failed. The audit log records each chan
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
@@ -24,10 +23,9 @@ from shipdeck.api import transport
 from shipdeck.config.audit import read_audit
 from shipdeck.config.open_changes import OpenChanges
 from shipdeck.live import session
-from tests.api.hostile import SeenRequest, Writer
 from tests.cli.helpers import Result, shipdeck
 from tests.conftest import ADMIN
-from tests.reliability.hostile_kit import relay_except, threaded
+from tests.reliability.hostile_kit import health_hangs, threaded
 from tests.reliability.proxy import FaultProxy, RequestHead, fault_proxy
 from tests.simproc import SimServer, running_sim
 
@@ -317,13 +315,7 @@ def test_a_health_endpoint_that_never_answers_does_not_hold_the_rollback_back(
     """The rule's health read is bounded: an observability endpoint that hangs costs a few seconds and a
     line saying so, not the incident's rollback."""
 
-    def is_health(request: SeenRequest) -> bool:
-        return "/observability" in request.path
-
-    async def hang(request: SeenRequest, writer: Writer) -> None:
-        await asyncio.sleep(120)
-
-    with threaded(relay_except(own_sim, is_health, hang)) as server:
+    with threaded(health_hangs(own_sim)) as server:
         url = ("--provider", "miosa", "--url", server.url + "/api/v1")
         result = shipdeck(capsys, *url, "rollback", "checkout-api", "--yes")
     assert result.code == 0, result.err
