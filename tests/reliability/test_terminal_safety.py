@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,6 +141,21 @@ def test_names_print_literally_in_plain_and_json_output(
     # JSON keeps the exact text, escaped: a program reading it loses nothing.
     names = [row["name"] for row in json.loads(as_json.out)]
     assert HOSTILE in names
+
+    # The watch's JSON lines too (they wrote a server's C1 controls raw): its first line, then ^C.
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "shipdeck", "status", hostile_deployment["id"], "--watch", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert watch.stdout is not None
+        first = watch.stdout.readline().decode()  # the watch prints its first line at once
+    finally:
+        watch.send_signal(signal.SIGINT)
+        watch.communicate(timeout=60)
+    assert_terminal_safe(first, "status --watch --json")
+    assert json.loads(first)["deployment"]["name"] == HOSTILE
 
 
 def test_env_previews_print_literally(

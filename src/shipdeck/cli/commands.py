@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shlex
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from shipdeck.cli.health import cmd_health, health_cell, read_health, read_many,
 from shipdeck.cli.output import (
     CliError,
     age,
+    json_text,
     print_json,
     print_table,
     shorten,
@@ -374,11 +374,7 @@ async def cmd_status(ctx: CommandContext) -> int:
         line = snapshot.one_line()
         if line != last:
             if ctx.json:
-                print(
-                    json.dumps(to_jsonable(snapshot.as_json()), ensure_ascii=False, allow_nan=False),
-                    file=ctx.out,
-                    flush=True,
-                )
+                print(json_text(snapshot.as_json(), indent=None), file=ctx.out, flush=True)
             else:
                 print(f"{datetime.now().strftime('%H:%M:%S')}  {line}", file=ctx.out, flush=True)
             last = line

@@ -7,14 +7,13 @@ health in ``--json`` and ``-`` in text, and the command still succeeds.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import NotFound, UnsupportedAction
-from shipdeck.cli.output import print_json, print_table, to_jsonable
+from shipdeck.cli.output import json_text, print_json, print_table
 from shipdeck.model import Capability, Deployment
 from shipdeck.model.service_health import (
     LEVEL_FLAGS,
@@ -176,9 +175,7 @@ async def cmd_health(ctx: CommandContext) -> int:
         rates.append(health.error_rate if health else None)
         if ctx.json:
             line = {"deployment": dep.id, "health": health.as_json() if health else None}
-            print(
-                json.dumps(to_jsonable(line), ensure_ascii=False, allow_nan=False), file=ctx.out, flush=True
-            )
+            print(json_text(line, indent=None), file=ctx.out, flush=True)
         else:
             stamp = datetime.now().strftime("%H:%M:%S")
             print(

@@ -100,13 +100,19 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def print_json(value: Any, stream: TextIO | None = None) -> None:
-    """Indented JSON; DEL and C1 controls in strings are escaped (\\u009b) like json escapes C0 ones; env
-    values a provider's object carries (Mixpeek's build config) are masked (shipdeck.model.masking)."""
+def json_text(value: Any, *, indent: int | None = 2) -> str:
+    """``value`` as JSON for a terminal: DEL and C1 controls in strings escaped (\\u009b) like json escapes
+    C0 ones; env values a provider's object carries (Mixpeek's build config) masked
+    (shipdeck.model.masking); never NaN or Infinity. ``indent`` None: one line (a ``--watch --json`` line,
+    which wrote a server's raw C1 CSI to the terminal)."""
     shown = mask_secrets(to_jsonable(value), names=False)
-    text = json.dumps(shown, indent=2, ensure_ascii=False, default=str, allow_nan=False)
-    text = _JSON_RAW_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
-    print(text, file=stream or sys.stdout)
+    text = json.dumps(shown, indent=indent, ensure_ascii=False, default=str, allow_nan=False)
+    return _JSON_RAW_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def print_json(value: Any, stream: TextIO | None = None) -> None:
+    """Indented JSON (:func:`json_text`)."""
+    print(json_text(value), file=stream or sys.stdout)
 
 
 def print_table(
