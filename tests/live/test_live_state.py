@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -517,3 +518,35 @@ async def test_the_users_own_change_starts_no_gap_for_the_events_that_answer_it(
         while await asyncio.to_thread(re_reads) - before < 2:
             assert time.monotonic() < deadline, "the event after the user's change waited for the gap"
             await asyncio.sleep(0.1)
+
+
+async def test_a_polled_account_rereads_only_a_few_rows_in_progress_at_once() -> None:
+    """While polled (Mixpeek: no push stream), a row in progress is re-read on its own until it ends, so
+    that it never says 'building' for a minute after its deploy went live; a few at a time, or an account
+    of many building rows spent its rate budget there."""
+    from shipdeck.live.state import PROGRESS_REREADS_MAX
+
+    with running_sim(speed=50.0) as sim:
+        profile = Profile("mixpeek", "mixpeek", sim.mixpeek, Secret("sk_demo"), environment="sandbox")
+        fast = replace(DEFAULT_TIMING, pipeline_poll_interval=0.2)
+        async with running_live(sim, adapter=make_adapter(profile), timing=fast) as (live, _):
+            await eventually(lambda: live.polling and live.deployments)
+            mark = sim.last_request_seq()
+            building = [
+                Deployment(
+                    id=f"app_fake{n:02d}@production", provider="mixpeek", name=f"fake-{n}", state="building"
+                )
+                for n in range(3 * PROGRESS_REREADS_MAX)
+            ]
+            for dep in building:
+                live._store(dep)
+
+            def fakes_read() -> set[str]:
+                paths = [r["path"] for r in sim.requests(mark) if r["method"] == "GET"]
+                return {path.split("/apps/")[1].split("/")[0] for path in paths if "/apps/app_fake" in path}
+
+            await eventually(lambda: len(fakes_read()) >= PROGRESS_REREADS_MAX)
+            # The rest were never queued: another round reads none of them.
+            seen = sim.last_request_seq()
+            await eventually(lambda: sim.last_request_seq() > seen + 5)
+            assert len(fakes_read()) == PROGRESS_REREADS_MAX, fakes_read()

@@ -61,6 +61,8 @@ MAX_LIST_KEPT = 500
 # most this many at a time (a start of a 50,000-row account read 200 rows' versions in the background).
 VERSION_NUMBER_LOOKUPS = 40
 REFETCH_CONCURRENCY = 8
+# Rows in progress re-read on their own while polled (LiveState._reread_in_progress): at most this many.
+PROGRESS_REREADS_MAX = 8
 # An account this large has its rows frozen out of the cyclic garbage collector as they load (load_all).
 GC_FREEZE_AFTER = 2_000
 
@@ -1006,7 +1008,7 @@ class LiveState:
         if dep.active_version_number is None and number is not None:
             dep = dep.model_copy(update={"active_version_number": number})
         kept = _without_extras(dep)
-        if kept.health is Health.PROGRESS and self.polling:
+        if self.polling and kept.health is Health.PROGRESS:
             self._reread_in_progress(dep.id)
         if if_changed and self.deployments.get(dep.id) == kept:
             return
@@ -1018,8 +1020,8 @@ class LiveState:
         """While polled, a row in progress (building, deploying) is re-read every pipeline_poll_interval
         until it is not, watched or not: nothing else tells it ended, and the list's poll may be a minute
         away (a Mixpeek row said 'building' with the old version for that long after its deploy was live)."""
-        if dep_id in self._progress_rereads:
-            return
+        if dep_id in self._progress_rereads or len(self._progress_rereads) >= PROGRESS_REREADS_MAX:
+            return  # a few at a time: a polled account of many building rows must not spend its budget here
         self._progress_rereads.add(dep_id)
 
         def due() -> None:
