@@ -335,3 +335,37 @@ async def test_a_publish_shows_its_version_running_in_the_row_once_the_deploy_is
 
             await wait_for(pilot, row_running, what=f"the row running v{live}")
             await wait_for_notification(pilot, app, "Storefront (production): hotfix cart is complete")
+
+
+async def test_after_a_publish_the_watched_rows_versions_hold_the_version_it_runs(tmp_path: Path) -> None:
+    """The row went to the new version, and its Versions tab still listed the old ones (no ▶), so the
+    rollback dialog said "current: (none)": a polled provider sends no event when a version goes live, and
+    the versions are read again when the watched row's active version changes."""
+    with console_sim(tmp_path, speed=1.0) as sim:
+        app_id = server_app(sim, "storefront")["app_id"]
+        before = pointers(sim, "storefront")["production"]
+        app = console_app(mixpeek_options(sim, tmp_path), timing=NO_POLL)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await select_row(pilot, app, f"{app_id}@production")
+            await pilot.press("p")
+            form = await wait_for_screen(pilot, app, PublishForm)
+            form.query_one("#pf-message", Input).value = "hotfix cart"
+            await pilot.press("ctrl+s")
+            await wait_for_screen(pilot, app, ConfirmDialog)
+            await confirm(pilot, app)
+            await settle_actions(pilot, app)
+            await poll_server(lambda: pointers(sim, "storefront")["production"] != before)
+            live = pointers(sim, "storefront")["production"]
+            await wait_for(pilot, lambda: f"v{live}" in shown_row(app, "Storefront (production)"))
+
+            def versions_hold_it() -> bool:
+                detail = app.live.detail
+                versions = detail.versions if detail is not None else None
+                return any(v.number == live for v in versions or ())
+
+            await wait_for(pilot, versions_hold_it, what=f"v{live} among the watched row's versions")
+            await pilot.press("r")
+            dialog = await wait_for_screen(pilot, app, ConfirmDialog)
+            shown = " ".join(dialog.request.lines)
+            assert f"current: v{live}" in shown.replace("  ", " ") or f"v{live} ->" in shown, shown
+            await pilot.press("escape")

@@ -1010,8 +1010,15 @@ class LiveState:
         kept = _without_extras(dep)
         if self.polling and kept.health is Health.PROGRESS:
             self._reread_in_progress(dep.id)
-        if if_changed and self.deployments.get(dep.id) == kept:
+        old = self.deployments.get(dep.id)
+        if if_changed and old == kept:
             return
+        if old is not None and dep.id == self._watched and old.active_version_id != kept.active_version_id:
+            # Another version went live under the watched row: its versions are read again. A polled
+            # provider (Mixpeek) sends no event for it, and after a publish the Versions tab lacked the new
+            # version while the row ran it, and the rollback dialog said "current: (none)".
+            self._detail_dirty |= {"versions", "runs"}
+            self._wake.set()
         self.deployments[dep.id] = kept
         self._stores += 1
         self._pending.changed.add(dep.id)
