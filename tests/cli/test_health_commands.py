@@ -130,3 +130,18 @@ def test_a_current_reading_is_the_last_30_s(
         use_sim(server, tmp_path, monkeypatch)
         first = shipdeck(capsys, "health", "checkout-api").out.splitlines()[0]
     assert "(last 30 s)" in first, first
+
+
+def test_figures_without_an_error_rate_but_with_traffic_do_not_read_as_no_traffic() -> None:
+    """A NaN error rate (missing once parsed) beside 1,168 rpm read "no requests in the window": a
+    deployment failing 12% of its requests looked idle, in the console's Health tab and the CLI alike."""
+    from shipdeck.cli.health import _summary
+    from shipdeck.model.service_health import ServiceHealth
+    from shipdeck.tui.widgets.health_view import summary_text
+
+    busy = ServiceHealth(deployment_id="d", provider="miosa", error_rate=None, rpm=1167.8, p95_ms=840.0)
+    idle = ServiceHealth(deployment_id="d", provider="miosa", error_rate=None, rpm=0.0)
+    for said in (_summary(busy), summary_text(busy).plain):
+        assert "error rate unknown" in said and "1168 rpm" in said and "no requests" not in said, said
+    for said in (_summary(idle), summary_text(idle).plain):
+        assert "no requests in the last window" in said, said

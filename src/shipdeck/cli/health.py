@@ -22,6 +22,7 @@ from shipdeck.model.service_health import (
     format_ms,
     format_rate,
     health_level,
+    no_rate_words,
     trend_text,
     window_words,
 )
@@ -77,7 +78,7 @@ def _summary(health: ServiceHealth | None) -> str:
     if health is None:
         return "no health figures"
     if health.error_rate is None:
-        return "no requests in the window"
+        return no_rate_words(health)
     window = window_words(health, datetime.now(UTC))
     rpm = f", {health.rpm:.0f} rpm" if health.rpm is not None else ""
     level = LEVEL_WORDS[health.level]

@@ -123,6 +123,20 @@ class RowFigures(NamedTuple):
     stale: bool = False
 
 
+def no_rate_words(health: ServiceHealth) -> str:
+    """What figures without an error rate say: no traffic, or (requests counted) a rate the server did not
+    give as a number. A NaN rate beside 1,168 rpm read "no requests in the last window" of a deployment
+    failing 12% of them."""
+    traffic = (health.rpm or 0) > 0 or (health.requests or 0) > 0
+    if not traffic:
+        return "no requests in the last window (stopped, or no traffic)"
+    counted = f"{health.rpm:.0f} rpm" if health.rpm else f"{health.requests} requests"
+    return (
+        f"error rate unknown: the server gave none it could read ({counted} in the window, "
+        f"p95 {format_ms(health.p95_ms)})"
+    )
+
+
 class HealthDetail(Model):
     """What the Health tab and ``shipdeck health`` show: the figures, the routes, the latest failures."""
 

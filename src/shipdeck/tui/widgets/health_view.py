@@ -28,6 +28,7 @@ from shipdeck.model.service_health import (
     VersionChange,
     format_ms,
     format_rate,
+    no_rate_words,
     reading_is_current,
     window_words,
 )
@@ -48,7 +49,7 @@ def summary_text(
     if health is None:
         return Text("no health figures for this deployment")
     if health.error_rate is None:
-        return Text("no requests in the last window (stopped, or no traffic)")
+        return Text(literal(no_rate_words(health)))
     text = Text()
     level = health.level
     style = "bold" if level in ("critical", "warning") else ""
