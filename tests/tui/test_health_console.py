@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Sparkline, Static
 
 from shipdeck.model import Health
-from shipdeck.model.service_health import format_rate
+from shipdeck.model.service_health import format_rate, health_level
 from shipdeck.tui.screens.dialogs import ConfirmDialog
 from shipdeck.tui.widgets.deployments_table import column_widths, errors_cell
 from shipdeck.tui.widgets.health_view import chart_data, marks_line
@@ -235,8 +235,8 @@ def test_a_stage_an_ended_run_never_reached_is_not_called_pending() -> None:
 
 async def test_figures_whose_read_failed_are_shown_as_stale_not_as_current(tmp_path: Path) -> None:
     """The observability endpoint failing while the list works: a failed read kept the last figures on
-    screen as if current, and nothing said so. The row says ``stale`` (muted, no level), the Health tab
-    why; the next good read makes them current again."""
+    screen as if current, and nothing said so. The row says ``stale`` (with its mark when over the
+    threshold), the Health tab why; the next good read makes them current again."""
     failing = False
 
     def is_health(request: SeenRequest) -> bool:
@@ -254,13 +254,16 @@ async def test_figures_whose_read_failed_are_shown_as_stale_not_as_current(tmp_p
                 table = await wait_loaded(pilot, app)
                 monitor = app.live.health
                 assert monitor is not None
-                row = table.highlighted
-                assert row is not None
+                # checkout-api: over the threshold (its v5 fails 12% of requests in the demo data).
+                row = next(d for d in app.live.deployments.values() if d.name == "checkout-api")
+                assert table.move_to(row.id)
+                await wait_for(pilot, lambda: app.live.watched == row.id, what="checkout-api watched")
                 screen = main_screen(app)
                 summary = screen.detail.query_one("#health-summary", Static)
                 await wait_for(pilot, lambda: monitor.row_figures(row.id) is not None, what="figures")
                 before = monitor.row_figures(row.id)
                 assert before is not None and not before.stale
+                assert health_level(before.rate) == "critical", before
                 line = table.visible_ids.index(row.id) - int(table.scroll_y) + 1  # under the header line
 
                 def cell() -> str:
@@ -270,7 +273,8 @@ async def test_figures_whose_read_failed_are_shown_as_stale_not_as_current(tmp_p
                 failing = True
                 monitor.refresh_watched()
                 await wait_for(pilot, lambda: "stale" in cell(), what="the row said to be stale")
-                assert f"{format_rate(before.rate):>5} stale" in cell()
+                # A stale figure over the threshold keeps its mark (it read as a muted, healthy row).
+                assert f"{format_rate(before.rate):>5} stale ⚠" in cell()
                 screen.detail.show_tab("tab-health")
                 await wait_for(pilot, lambda: "health read failed" in str(summary.render()))
                 assert "metrics store down" in str(summary.render())

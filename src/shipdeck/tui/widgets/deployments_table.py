@@ -163,12 +163,17 @@ def errors_cell(rate: float | None, trend: Sequence[float | None], width: int) -
 
 def health_cell(source: HealthSource | None, key: str, width: int, paint: _Paint) -> tuple[str, Style]:
     """The ERRORS cell of the row ``key`` and its style (the state colours: failing red, degraded amber;
-    muted, ``12.4% stale``, when the last read failed: the figure is from before, its level unknown now)."""
+    ``0.3% stale`` muted when the last read failed, the figure being from before; ``13.2% stale ⚠`` in its
+    level's colour when that figure was over the threshold)."""
     read = source(key) if source is not None else None
-    if read is not None and read.stale:
-        return f"{format_rate(read.rate):>5} stale", paint.health[Health.STOPPED]
     rate, trend = (read.rate, read.trend) if read is not None else (None, ())
     level = _LEVEL_HEALTH.get(health_level(rate))
+    if read is not None and read.stale:
+        # Over the threshold when last read, it keeps its mark and colour: a stale 13% read as a muted,
+        # healthy row once the mark went with the trend.
+        if level is not None:
+            return f"{format_rate(rate):>5} stale ⚠", paint.health[level]
+        return f"{format_rate(rate):>5} stale", paint.health[Health.STOPPED]
     return errors_cell(rate, trend, width), paint.health[level] if level else paint.base
 
 
