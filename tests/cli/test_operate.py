@@ -84,6 +84,16 @@ def test_auto_deploy_off_names_the_clis_way_back_not_the_consoles_key(
     assert back.code == 0 and "auto-deploy turned on" in back.out, back.err
 
 
+def test_a_hold_asked_of_a_named_profile_names_that_profile_in_its_way_back(
+    capsys: pytest.CaptureFixture[str], miosa: SimServer
+) -> None:
+    """Printed without --profile, the way back failed with "several profiles and no default", or acted on
+    the default profile's deployment of the same name."""
+    held = shipdeck(capsys, "--profile", "ms", "auto-deploy", "status-page", "off", "--yes")
+    assert held.code == 0, held.err
+    assert "until you turn it on: shipdeck --profile ms auto-deploy status-page on)" in held.out, held.out
+
+
 def test_a_provider_without_stop_says_so(capsys: pytest.CaptureFixture[str], miosa: SimServer) -> None:
     result = shipdeck(capsys, "--profile", "mt", "stop", "anything", "--yes")
     assert result.code == 2 and "stop" in result.err and "Traceback" not in result.err

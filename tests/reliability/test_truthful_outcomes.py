@@ -10,6 +10,7 @@ change another shipdeck process is sending at the same moment.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -632,6 +633,11 @@ def test_the_check_hint_is_the_command_that_shows_the_change() -> None:
     assert (
         check_command(plan_auto_deploy(dep, on=False, turn_on="shipdeck auto-deploy x on"))
         == "shipdeck auto-deploy 'shop api'"
+    )
+    # With the options that chose this run's profile (the default one may be another account's).
+    named = argparse.Namespace(profile="eu prod", url=None, provider=None)
+    assert check_command(plan_env_set(dep, {"A": "1"}, "production"), named) == (
+        "shipdeck --profile 'eu prod' env 'shop api'"
     )
 
 

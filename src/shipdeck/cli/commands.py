@@ -125,10 +125,22 @@ async def find_deployment(adapter: Adapter, ref: str) -> Deployment:
     return await adapter.resolve_deployment(ref)
 
 
-def turn_on_command(dep: Deployment) -> str:
+def again_command(args: argparse.Namespace | None, *words: str) -> str:
+    """``shipdeck …`` as the user would type it next, with the options that chose this run's profile or
+    endpoint: a hint printed without ``--profile`` failed with "several profiles and no default", or acted
+    on the default profile's deployment of the same name."""
+    chosen: list[str] = []
+    if args is not None and getattr(args, "profile", None):
+        chosen = ["--profile", args.profile]
+    elif args is not None and getattr(args, "url", None) and getattr(args, "provider", None):
+        chosen = ["--provider", args.provider, "--url", args.url]
+    return " ".join(shlex.quote(word) for word in ["shipdeck", *chosen, *words])
+
+
+def turn_on_command(dep: Deployment, args: argparse.Namespace | None = None) -> str:
     """How the CLI turns ``dep``'s auto-deploy back on: what a hold's note and done line name
     (plans.plan_auto_deploy's ``turn_on``; the console names its key)."""
-    return f"shipdeck auto-deploy {shlex.quote(display_name(dep))} on"
+    return again_command(args, "auto-deploy", display_name(dep), "on")
 
 
 def target_of(dep: Deployment) -> str:
@@ -454,7 +466,7 @@ async def execute(ctx: CommandContext, plan: ChangePlan, *, recheck: bool = Fals
             print(f"shipdeck: {outcome.message()}", file=ctx.err)
         return outcome
     if outcome.status is OutcomeStatus.UNKNOWN:
-        check = check_command(plan)
+        check = check_command(plan, ctx.args)
         raise OutcomeUnknown(outcome.message() + (f"; check with `{check}`" if check else ""))
     assert outcome.error is not None
     if outcome.status is OutcomeStatus.FAILED:
@@ -474,16 +486,16 @@ CHECKED_BY = {
 }
 
 
-def check_command(plan: ChangePlan) -> str | None:
+def check_command(plan: ChangePlan, args: argparse.Namespace | None = None) -> str | None:
     """The command that shows whether ``plan``'s change was applied (None: it has no deployment)."""
     dep = plan.deployment
     if dep is None:
         return None
     command = CHECKED_BY.get(plan.action, "status")
-    words = ["shipdeck", command, dep.name]
+    words = [command, dep.name]
     if command == "env" and plan.environment and plan.environment != "production":
         words += ["--environment", plan.environment]
-    return " ".join(shlex.quote(word) for word in words)
+    return again_command(args, *words)
 
 
 def _refusal(exc: NothingToDo) -> CliError:
@@ -536,7 +548,7 @@ async def cmd_rollback(ctx: CommandContext) -> int:
                 f"--hold: {ctx.adapter.capabilities.why_not(Capability.UPDATE)}; nothing was sent", 2
             )
         try:
-            hold = plan_hold_auto_deploy(dep, plan, turn_on=turn_on_command(dep))
+            hold = plan_hold_auto_deploy(dep, plan, turn_on=turn_on_command(dep, ctx.args))
         except NothingToDo as exc:
             print(f"shipdeck: {exc.message}", file=ctx.err)
     _preview(ctx, plan, health)

@@ -59,7 +59,7 @@ async def cmd_auto_deploy(ctx: CommandContext) -> int:
             print(f"{dep.name}: auto-deploy {'on' if dep.auto_deploy else 'off'}", file=ctx.out)
         return 0
     try:
-        plan = plan_auto_deploy(dep, on=wanted == "on", turn_on=turn_on_command(dep))
+        plan = plan_auto_deploy(dep, on=wanted == "on", turn_on=turn_on_command(dep, ctx.args))
     except NothingToDo as exc:
         ctx.session.found_nothing_to_do(exc)
         print(f"shipdeck: {exc.message}", file=ctx.err)  # what was asked holds already: not a failure
