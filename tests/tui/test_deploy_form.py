@@ -116,6 +116,10 @@ async def test_p_on_a_miteos_row_deploys_it_again_and_follows_the_new_deployment
 
         await wait_for(pilot, selected)
         await wait_for(pilot, lambda: any(created["id"] in m and "sandbox" in m for m in notifications(app)))
+        # Taken, the deploy has started (its first toast said "deploy: done" and read as the end).
+        assert ("deploy: started", next(m for m in notifications(app) if created["id"] in m)) in (
+            titled_notifications(app)
+        )
 
         def finished() -> bool:
             detail = app.live.detail

@@ -56,10 +56,17 @@ OUTCOME_TOAST: dict[OutcomeStatus, tuple[str, Any]] = {
 }
 
 
+# Changes whose request starts a build: taken, they have started, and their end comes in a toast of its own
+# (a Miteos deploy's "deploy: done" read as the end, twenty seconds before it was live or failed).
+STARTS_A_BUILD = frozenset({"publish", "deploy", "redeploy"})
+
+
 def notify_outcome(screen: Screen[Any], outcome: ChangeOutcome) -> None:
     """Every change ends with one toast that says what became of it."""
     title, severity = OUTCOME_TOAST[outcome.status]
     plan = outcome.plan
+    if outcome.applied and plan.action in STARTS_A_BUILD:
+        title = "started"
     if outcome.applied and plan.shortfall is not None and plan.shortfall(outcome.result) is not None:
         title, severity = "sent, not in effect", "warning"  # a verification that found no records
     text = outcome.message()
