@@ -310,6 +310,10 @@ async def test_a_profile_whose_server_is_down_does_not_hold_back_the_others(
         narrow = fleet.connections_line(79)
         assert len(narrow) <= 79 and narrow.startswith("mixpeek"), narrow
         assert "○ offline" in narrow and "miosa-production ● ·" in narrow and " live" not in narrow
+        # Narrower still, the live profiles give way to a count of them, never cut off in silence.
+        narrower = fleet.connections_line(30)
+        assert narrower.startswith("mixpeek ○ offline") and narrower.endswith(" live"), narrower
+        assert "+1 live" in narrower or "+2 live" in narrower, narrower
 
 
 @pytest.fixture(scope="module")

@@ -195,6 +195,14 @@ class FleetScreen(MainScreen):
             text = line(*form)
             if width is None or cell_len(text) <= width:
                 return text
+        # Still too long: the live profiles at the end give way to a count of them (one was cut off in
+        # silence, "… miosa-prod (prod) ● ·", under a header saying 4 profiles).
+        room = width or 0
+        live_at_end = sum(1 for part in parts if part[0])
+        while live_at_end and cell_len(text) > room:
+            parts = sorted(parts, key=lambda part: part[0])[:-1]  # line() reads parts: the shorter list
+            live_at_end -= 1
+            text = line(True, True, True, False) + f" · +{len(self.members) - len(parts)} live"
         return text
 
     def refresh_header(self) -> None:
