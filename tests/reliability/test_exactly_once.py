@@ -107,7 +107,7 @@ def test_a_lost_answer_is_unknown_and_the_rerun_does_not_roll_back_twice(
 
     assert first.code == 6, first.err
     assert "may have been applied" in first.err and "outcome unknown" in first.err, first.err
-    assert "shipdeck status" in first.err
+    assert f"check with `shipdeck --provider miosa --url {url} status {TARGET}`" in first.err, first.err
     assert rolled_back_events(own_sim) == 1  # it was applied: the answer alone was lost
     link.restore()
 

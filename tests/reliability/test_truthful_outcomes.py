@@ -618,7 +618,9 @@ def test_an_env_set_of_unknown_outcome_says_to_check_with_the_env_command(
         link.lose_answer_to(lambda h: h.method == "POST" and h.path.endswith("/env"), then_down=True)
         result = against(capsys, link.url(own_sim.miosa), "env", TARGET, "set", "PROBE_HINT=one", "--yes")
     assert result.code == 6, result
-    assert result.err.rstrip().endswith(f"; check with `shipdeck env {TARGET}`"), result.err
+    # With the endpoint the run was given: pasted as printed, it reads the same account.
+    hint = f"; check with `shipdeck --provider miosa --url {link.url(own_sim.miosa)} env {TARGET}`"
+    assert result.err.rstrip().endswith(hint), result.err
 
 
 def test_the_check_hint_is_the_command_that_shows_the_change() -> None:
@@ -652,7 +654,8 @@ def test_a_domain_remove_asked_again_and_found_gone_closes_the_earlier_unknown_o
         link.lose_answer_to(lambda h: h.method == "DELETE" and "/domains/" in h.path, then_down=True)
         first = against(capsys, url, "domains", TARGET, "rm", "gone-twice.example.com", "--yes")
         assert first.code == 6, first
-        assert f"; check with `shipdeck domains {TARGET}`" in first.err, first.err
+        hint = f"; check with `shipdeck --provider miosa --url {url} domains {TARGET}`"
+        assert hint in first.err, first.err
         link.restore()
         assert [c.action for c in OpenChanges().all()] == ["domain.remove"]
         again = against(capsys, url, "domains", TARGET, "rm", "gone-twice.example.com", "--yes")
