@@ -308,6 +308,18 @@ def shown_row(app: ShipdeckApp, name: str) -> str:
     return next((line for line in lines if name in line), "")
 
 
+async def publish_hotfix(pilot: Pilot[Any], app: ShipdeckApp, row_id: str) -> None:
+    """p on the row, "hotfix cart" as the message, confirmed, and the change's worker done."""
+    await select_row(pilot, app, row_id)
+    await pilot.press("p")
+    form = await wait_for_screen(pilot, app, PublishForm)
+    form.query_one("#pf-message", Input).value = "hotfix cart"
+    await pilot.press("ctrl+s")
+    await wait_for_screen(pilot, app, ConfirmDialog)
+    await confirm(pilot, app)
+    await settle_actions(pilot, app)
+
+
 async def test_a_publish_shows_its_version_running_in_the_row_once_the_deploy_is_live(tmp_path: Path) -> None:
     """A Mixpeek row said '◐ building' with the old version after its deploy had gone live, until the list's
     next poll (a minute), and no toast said so: a polled row in progress is re-read until it is not."""
@@ -316,14 +328,7 @@ async def test_a_publish_shows_its_version_running_in_the_row_once_the_deploy_is
         before = pointers(sim, "storefront")["production"]
         app = console_app(mixpeek_options(sim, tmp_path), timing=NO_POLL)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
-            await select_row(pilot, app, f"{app_id}@production")
-            await pilot.press("p")
-            form = await wait_for_screen(pilot, app, PublishForm)
-            form.query_one("#pf-message", Input).value = "hotfix cart"
-            await pilot.press("ctrl+s")
-            await wait_for_screen(pilot, app, ConfirmDialog)
-            await confirm(pilot, app)
-            await settle_actions(pilot, app)
+            await publish_hotfix(pilot, app, f"{app_id}@production")
             # The user moves on: the row is no longer the watched one, whose Pipeline tab is re-read.
             assert main_screen(app).table.move_to(f"{app_id}@staging")
             await poll_server(lambda: pointers(sim, "storefront")["production"] != before)
@@ -346,14 +351,7 @@ async def test_after_a_publish_the_watched_rows_versions_hold_the_version_it_run
         before = pointers(sim, "storefront")["production"]
         app = console_app(mixpeek_options(sim, tmp_path), timing=NO_POLL)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
-            await select_row(pilot, app, f"{app_id}@production")
-            await pilot.press("p")
-            form = await wait_for_screen(pilot, app, PublishForm)
-            form.query_one("#pf-message", Input).value = "hotfix cart"
-            await pilot.press("ctrl+s")
-            await wait_for_screen(pilot, app, ConfirmDialog)
-            await confirm(pilot, app)
-            await settle_actions(pilot, app)
+            await publish_hotfix(pilot, app, f"{app_id}@production")
             await poll_server(lambda: pointers(sim, "storefront")["production"] != before)
             live = pointers(sim, "storefront")["production"]
             await wait_for(pilot, lambda: f"v{live}" in shown_row(app, "Storefront (production)"))
