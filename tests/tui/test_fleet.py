@@ -35,6 +35,7 @@ from tests.tui.console_host import (
     confirm,
     console_options,
     console_sim,
+    notifications,
     screen_as,
     settle_actions,
     wait_for,
@@ -537,7 +538,6 @@ async def test_a_mixpeek_publish_from_the_fleet_shows_the_new_version_running_in
     """The fleet's row said '◐ building' with the old version for a minute (the list's next poll) while the
     same screen's Pipeline tab said complete and Versions the new one live, and no toast said it went live."""
     from shipdeck.tui.screens.dialogs import PublishForm
-    from tests.tui.console_host import wait_for_notification
 
     with console_sim(tmp_path, speed=1.0) as sim:
         timing = replace(TEST_TIMING, poll_interval_min=3600.0, poll_interval_max=3600.0)
@@ -584,4 +584,11 @@ async def test_a_mixpeek_publish_from_the_fleet_shows_the_new_version_running_in
                 )
 
             await wait_for(pilot, row_running_the_new_version, what="the row running the new version")
-            await wait_for_notification(pilot, app, "Storefront (production): hotfix cart is complete")
+            await wait_for(
+                pilot,
+                lambda: any(
+                    m.startswith("Storefront (production): hotfix cart") and m.endswith("is complete")
+                    for m in notifications(app)
+                ),
+                what="the publish's end told",
+            )

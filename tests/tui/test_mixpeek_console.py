@@ -33,7 +33,6 @@ from tests.tui.console_host import (
     poll_server,
     settle_actions,
     wait_for,
-    wait_for_notification,
     wait_for_screen,
     wait_loaded,
 )
@@ -339,7 +338,14 @@ async def test_a_publish_shows_its_version_running_in_the_row_once_the_deploy_is
                 return "running" in row and f"v{live}" in row
 
             await wait_for(pilot, row_running, what=f"the row running v{live}")
-            await wait_for_notification(pilot, app, "Storefront (production): hotfix cart is complete")
+            await wait_for(
+                pilot,
+                lambda: any(
+                    m.startswith("Storefront (production): hotfix cart") and m.endswith("is complete")
+                    for m in notifications(app)
+                ),
+                what="the publish's end told",
+            )
 
 
 async def test_after_a_publish_the_watched_rows_versions_hold_the_version_it_runs(tmp_path: Path) -> None:

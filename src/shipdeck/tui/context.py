@@ -293,7 +293,8 @@ class ProfileContext:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FOLLOW_PUBLISH_FOR
         seconds = 0
-        label = run.message or "the deploy"
+        message = run.message or "the deploy"
+        label = message
         while run.health is Health.PROGRESS and loop.time() < deadline:
             await asyncio.sleep(1.0)
             seconds += 1
@@ -301,7 +302,9 @@ class ProfileContext:
             if detail is not None and detail.deployment_id == deployment.id and detail.runs is not None:
                 run = next((r for r in detail.runs if r.id == run.id), run)
                 made = next((v for v in detail.versions or [] if v.id == run.version_id), None)
-                label = made.label if made is not None else label
+                # Its message first, the version it made beside it once read: which of the two the toast
+                # said depended on whether the versions were read before the run ended.
+                label = f"{message} ({made.label})" if made is not None else message
             elif seconds % 5 == 0:
                 try:
                     runs = await self.adapter.list_pipeline_runs(deployment.id)
