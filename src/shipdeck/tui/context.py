@@ -11,6 +11,7 @@ state running) for ``warm_for`` seconds after the last screen showing it went aw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
@@ -265,72 +266,91 @@ class ProfileContext:
 
         self._run_worker(run(), "actions", f"change:{self.name}")
 
+    @staticmethod
+    async def _follow(
+        in_progress: Callable[[], bool],
+        from_live: Callable[[], bool],
+        from_api: Callable[[], Coroutine[Any, Any, None]],
+    ) -> None:
+        """Until ``in_progress()`` is false (or FOLLOW_PUBLISH_FOR has passed): every second from the live
+        state (``from_live``: False when it does not hold the followed thing), else from the API every few
+        seconds (a read that fails waits for the next). The one loop of the publish and deploy followers."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_PUBLISH_FOR
+        seconds = 0
+        while in_progress() and loop.time() < deadline:
+            await asyncio.sleep(1.0)
+            seconds += 1
+            if not from_live() and seconds % 5 == 0:
+                with contextlib.suppress(ShipdeckError):
+                    await from_api()
+
     async def _follow_version(self, deployment: Deployment, version: Version) -> None:
         """A published version ends in a toast too: live, or failed. Read from the live state (kept
         current by the stream) while the deployment is watched, else from the API every few seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FOLLOW_PUBLISH_FOR
         state = version.state
-        seconds = 0
-        while health_of(state) is Health.PROGRESS and loop.time() < deadline:
-            await asyncio.sleep(1.0)
-            seconds += 1
+
+        def from_live() -> bool:
+            nonlocal state
             detail = self.live.detail
-            if detail is not None and detail.deployment_id == deployment.id and detail.versions is not None:
-                found = next((v for v in detail.versions if v.id == version.id), None)
-                state = found.state if found is not None else state
-            elif seconds % 5 == 0:
-                try:
-                    state = (await self.adapter.get_version(deployment.id, version.id)).state
-                except ShipdeckError:
-                    continue
+            if detail is None or detail.deployment_id != deployment.id or detail.versions is None:
+                return False
+            found = next((v for v in detail.versions if v.id == version.id), None)
+            state = found.state if found is not None else state
+            return True
+
+        async def from_api() -> None:
+            nonlocal state
+            state = (await self.adapter.get_version(deployment.id, version.id)).state
+
+        await self._follow(lambda: health_of(state) is Health.PROGRESS, from_live, from_api)
         self._tell_published(deployment, version.label, state)
 
     async def _follow_run(self, deployment: Deployment, run: PipelineRun) -> None:
         """A publish that names only its run (a Mixpeek deploy: the version exists once it completes) ends
         in the same toast, followed by its run: read from the live state while the deployment is watched,
         else from the API every few seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FOLLOW_PUBLISH_FOR
-        seconds = 0
         message = run.message or "the deploy"
         label = message
-        while run.health is Health.PROGRESS and loop.time() < deadline:
-            await asyncio.sleep(1.0)
-            seconds += 1
+
+        def from_live() -> bool:
+            nonlocal run, label
             detail = self.live.detail
-            if detail is not None and detail.deployment_id == deployment.id and detail.runs is not None:
-                run = next((r for r in detail.runs if r.id == run.id), run)
-                made = next((v for v in detail.versions or [] if v.id == run.version_id), None)
-                # Its message first, the version it made beside it once read: which of the two the toast
-                # said depended on whether the versions were read before the run ended.
-                label = f"{message} ({made.label})" if made is not None else message
-            elif seconds % 5 == 0:
-                try:
-                    runs = await self.adapter.list_pipeline_runs(deployment.id)
-                except ShipdeckError:
-                    continue
-                run = next((r for r in runs if r.id == run.id), run)
+            if detail is None or detail.deployment_id != deployment.id or detail.runs is None:
+                return False
+            run = next((r for r in detail.runs if r.id == run.id), run)
+            made = next((v for v in detail.versions or [] if v.id == run.version_id), None)
+            # Its message first, the version it made beside it once read: which of the two the toast
+            # said depended on whether the versions were read before the run ended.
+            label = f"{message} ({made.label})" if made is not None else message
+            return True
+
+        async def from_api() -> None:
+            nonlocal run
+            runs = await self.adapter.list_pipeline_runs(deployment.id)
+            run = next((r for r in runs if r.id == run.id), run)
+
+        await self._follow(lambda: run.health is Health.PROGRESS, from_live, from_api)
         self._tell_published(deployment, label, run.status)
 
     async def _follow_deployment(self, deployment: Deployment) -> None:
         """A Miteos deploy (a new deployment, its own pipeline) ends in the same toast: its toast said
         "deploy: done" when the request was taken, and a build that failed 12 s later said nothing. Read
         from the live state (kept current by the stream), else from the API every few seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FOLLOW_PUBLISH_FOR
-        seconds = 0
-        while deployment.health is Health.PROGRESS and loop.time() < deadline:
-            await asyncio.sleep(1.0)
-            seconds += 1
+
+        def from_live() -> bool:
+            nonlocal deployment
             listed = self.live.deployments.get(deployment.id)
-            if listed is not None:
-                deployment = listed
-            elif seconds % 5 == 0:
-                try:
-                    deployment = await self.adapter.get_deployment(deployment.id)
-                except ShipdeckError:
-                    continue
+            if listed is None:
+                return False
+            deployment = listed
+            return True
+
+        async def from_api() -> None:
+            nonlocal deployment
+            deployment = await self.adapter.get_deployment(deployment.id)
+
+        await self._follow(lambda: deployment.health is Health.PROGRESS, from_live, from_api)
         self._tell_published(deployment, "the deploy", deployment.state, what="deploy")
 
     def _tell_published(
