@@ -32,6 +32,10 @@ _CONNECTION_MARK = {
 }
 
 
+# A profile in the fleet's connection line: (live, name, environment, state, why it is offline).
+_Part = tuple[bool, str, str, str, str]
+
+
 class FleetScreen(MainScreen):
     """Every profile's rows; the header line says how each profile's connection is."""
 
@@ -154,7 +158,7 @@ class FleetScreen(MainScreen):
         the profiles that are not live first, then why one is offline left out (its own screen says it), so
         that at 80 columns a profile that is down is never the one cut off (the last profile's state was,
         and with the sandbox down it read "mixpeek")."""
-        parts: list[tuple[bool, str, str, str, str]] = []  # (live, name, environment, state, why)
+        parts: list[_Part] = []
         for context in self.members:
             word = context.connection_word()
             mark = (
@@ -174,8 +178,9 @@ class FleetScreen(MainScreen):
             parts.append((live, context.name, "production" if production else "", state, why))
         left_out = [f"{name} ✖ {why}" for name, why in self.left_out]  # not opened: "no token"
 
-        def line(short_environment: bool, short_live: bool, problems_first: bool, with_why: bool) -> str:
-            shown = sorted(parts, key=lambda part: part[0]) if problems_first else parts
+        problems_first = sorted(parts, key=lambda part: part[0])  # the profiles not live first
+
+        def line(shown: list[_Part], short_environment: bool, short_live: bool, with_why: bool) -> str:
             words = []
             for live, name, environment, state, why in shown:
                 where = f" ({'prod' if short_environment else environment})" if environment else ""
@@ -185,11 +190,11 @@ class FleetScreen(MainScreen):
             return " · ".join(words + left_out)
 
         forms = [
-            (False, False, False, True),
-            (True, False, False, True),
-            (True, True, False, True),
-            (True, True, True, True),
-            (True, True, True, False),
+            (parts, False, False, True),
+            (parts, True, False, True),
+            (parts, True, True, True),
+            (problems_first, True, True, True),
+            (problems_first, True, True, False),
         ]
         for form in forms:
             text = line(*form)
@@ -197,12 +202,10 @@ class FleetScreen(MainScreen):
                 return text
         # Still too long: the live profiles at the end give way to a count of them (one was cut off in
         # silence, "… miosa-prod (prod) ● ·", under a header saying 4 profiles).
-        room = width or 0
-        live_at_end = sum(1 for part in parts if part[0])
-        while live_at_end and cell_len(text) > room:
-            parts = sorted(parts, key=lambda part: part[0])[:-1]  # line() reads parts: the shorter list
-            live_at_end -= 1
-            text = line(True, True, True, False) + f" · +{len(self.members) - len(parts)} live"
+        for hidden in range(1, sum(1 for part in parts if part[0]) + 1):
+            text = line(problems_first[:-hidden], True, True, False) + f" · +{hidden} live"
+            if cell_len(text) <= (width or 0):
+                break
         return text
 
     def refresh_header(self) -> None:
