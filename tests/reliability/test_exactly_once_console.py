@@ -306,3 +306,90 @@ async def test_the_rollback_dialog_offers_to_hold_auto_deploy_and_does_it_first(
         if isinstance(r, dict) and r["phase"] == "intent"
     ]
     assert intents == ["update", "rollback"]
+
+
+async def staged_env_var(pilot: Pilot[Any], app: ShipdeckApp, sim: SimServer, name: str) -> str:
+    """The env editor of smile-dental-landing open, ``name`` staged and its review shown; the id."""
+    dep = deployment(sim, "smile-dental-landing")
+    assert main_screen(app).table.move_to(dep["id"])
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
+    await pilot.press("a")
+    await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
+    await type_text(pilot, name)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt) and not app.screen.value)
+    await type_text(pilot, "1")
+    await pilot.press("ctrl+s", "s")
+    await wait_for(pilot, lambda: isinstance(app.screen, EnvDiffScreen))
+    return str(dep["id"])
+
+
+async def test_closing_the_env_editor_while_its_change_is_sent_neither_stops_nor_hides_it(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    """Esc while an env set was in flight cancelled it: the server applied it, the audit log said
+    "unknown", nothing was pending and no toast said anything; the editor's own warning said the change
+    was "not applied"."""
+    from shipdeck.tui.screens.main import MainScreen
+
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        told = every_notification(app)
+        await loaded(pilot, app)
+        dep_id = await staged_env_var(pilot, app, link_sim, "CLOSED_MID_SEND")
+        link.stall()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any(i.state == "sending" for i in app.session.pending.values()))
+        await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
+        await pilot.press("escape")  # once: nothing unsent to discard
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert any("still being sent" in m for m in told), told
+        assert not any("not applied" in m for m in told), told
+        link.restore()
+        await wait_for(pilot, lambda: any("set CLOSED_MID_SEND" in m for m in told[1:]), timeout=40)
+        await wait_for(pilot, lambda: not app.session.pending)
+        await settle_actions(pilot, app)
+    await adapter.aclose()
+    names = [e.get("key") or e.get("name") for e in get(link_sim, f"/deployments/{dep_id}/env")]
+    assert "CLOSED_MID_SEND" in names
+    records = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)]
+    outcomes = [r["outcome"] for r in records if r["phase"] in ("outcome", "reconciled")]
+    assert outcomes and outcomes[-1] in ("ok", "applied"), records
+
+
+async def test_closing_the_domains_screen_while_a_domain_is_added_still_says_what_became_of_it(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    from shipdeck.tui.screens.main import MainScreen
+
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        told = every_notification(app)
+        await loaded(pilot, app)
+        dep = deployment(link_sim, "smile-dental-landing")
+        assert main_screen(app).table.move_to(dep["id"])
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
+        await type_text(pilot, "closed-mid-add.example.com")
+        link.stall()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(i.state == "sending" for i in app.session.pending.values()))
+        await wait_for(pilot, lambda: isinstance(app.screen, DomainsScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        link.restore()
+        await wait_for(pilot, lambda: any("closed-mid-add.example.com" in m for m in told), timeout=40)
+        await wait_for(pilot, lambda: not app.session.pending)
+        await settle_actions(pilot, app)
+    await adapter.aclose()
+    added = [
+        d
+        for d in get(link_sim, f"/deployments/{dep['id']}/domains")
+        if d["domain"] == "closed-mid-add.example.com"
+    ]
+    assert len(added) == 1
+    records = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)]
+    assert [r["outcome"] for r in records if r["phase"] in ("outcome", "reconciled")][-1] in ("ok", "applied")

@@ -27,6 +27,9 @@ from shipdeck.tui.screens.screen_kit import (
     read_only_note,
     refused_because_read_only,
     run_change,
+    run_change_work,
+    run_read,
+    screen_closed,
 )
 from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.detail_pane import DomainsList, cap_line
@@ -93,11 +96,11 @@ class DomainsScreen(Screen[None]):
 
     def _reread_settling(self) -> None:
         if any(d.status in SETTLING_DOMAIN_STATES for d in self.domains):
-            self.run_worker(self._load(), group="domains-load", exclusive=True)
+            run_read(self, self._load(), group="domains-load")
 
     # -- data -------------------------------------------------------------------------------------------
     def action_reload(self) -> None:
-        self.run_worker(self._load(), group="domains-load", exclusive=True)
+        run_read(self, self._load(), group="domains-load")
 
     async def _load(self, select: str | None = None) -> None:
         try:
@@ -115,6 +118,10 @@ class DomainsScreen(Screen[None]):
         cap.update(cap_line(len(self.domains), self.domains_total, "domains"))
         cap.set_class(self.domains_total <= len(self.domains), "-hidden")
         self._render_table(select)
+
+    async def _load_after_change(self, select: str | None = None) -> None:
+        if not screen_closed(self):  # closed while the change was sent: its toast said what became of it
+            await self._load(select)
 
     def _render_table(self, select: str | None = None) -> None:
         """Every row anew (drawn virtually); the cursor on ``select``, else on the row it was on."""
@@ -172,7 +179,7 @@ class DomainsScreen(Screen[None]):
 
         def got(name: str | None) -> None:
             if name is not None:
-                self.run_worker(self._add(ascii_domain(name)), group="domains-act")
+                run_change_work(self, self._add(ascii_domain(name)), group="domains-act")
 
         prompt = TextPrompt(
             f"Add a custom domain to {literal(self.deployment.name)}",
@@ -191,14 +198,14 @@ class DomainsScreen(Screen[None]):
             self.notify(
                 literal(f"Added {domain.name} ({domain.status}): create the DNS records shown."), markup=False
             )
-        await self._load(select=domain.id if domain is not None else None)
+        await self._load_after_change(select=domain.id if domain is not None else None)
 
     def action_verify(self) -> None:
         if refused_because_read_only(self, self.runner, "domain-verify"):
             return
         domain = self.selected
         if domain is not None:
-            self.run_worker(self._verify(domain), group="domains-act")
+            run_change_work(self, self._verify(domain), group="domains-act")
 
     async def _verify(self, domain: Domain) -> None:
         outcome = await run_change(self, self.runner, plan_domain_verify(self.deployment, domain))
@@ -207,7 +214,7 @@ class DomainsScreen(Screen[None]):
             return
         # The outcome's one toast says whether it verified (two stacked toasts covered the records to copy).
         self.last_verify[domain.id] = result
-        await self._load(select=domain.id)
+        await self._load_after_change(select=domain.id)
 
     def action_remove(self) -> None:
         if refused_because_read_only(self, self.runner, "domain-remove"):
@@ -226,7 +233,7 @@ class DomainsScreen(Screen[None]):
 
         def confirmed(typed: str | None) -> None:
             if typed is not None:
-                self.run_worker(self._remove(domain), group="domains-act")
+                run_change_work(self, self._remove(domain), group="domains-act")
 
         prompt = TextPrompt(
             f"Remove {literal(domain.name)}?",
@@ -239,7 +246,7 @@ class DomainsScreen(Screen[None]):
         outcome = await run_change(self, self.runner, plan_domain_remove(self.deployment, domain))
         if outcome is not None and outcome.applied:
             self.last_verify.pop(domain.id, None)
-            await self._load()
+            await self._load_after_change()
 
     def action_copy_records(self) -> None:
         domain = self.selected

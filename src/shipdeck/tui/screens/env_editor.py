@@ -39,6 +39,9 @@ from shipdeck.tui.screens.screen_kit import (
     read_only_note,
     refused_because_read_only,
     run_change,
+    run_change_work,
+    run_read,
+    screen_closed,
 )
 from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.nav_table import NavTable
@@ -176,6 +179,7 @@ class EnvEditorScreen(Screen[None]):
         self.current: dict[str, EnvVar] = {}
         self.staged: dict[str, StagedChange] = {}
         self._closing_confirmed = False
+        self.sending: dict[str, StagedChange] = {}  # the staged changes an apply is sending now
 
     def compose(self) -> ComposeResult:
         # Which environment a change here reaches, as the main screen and Logs badge it (a production
@@ -237,7 +241,7 @@ class EnvEditorScreen(Screen[None]):
 
     # -- loading ----------------------------------------------------------------------------------------
     def action_reload(self) -> None:
-        self.run_worker(self._load(), group="env-load", exclusive=True)
+        run_read(self, self._load(), group="env-load")
 
     async def _load(self) -> None:
         try:
@@ -347,7 +351,7 @@ class EnvEditorScreen(Screen[None]):
 
         def decided(apply: bool | None) -> None:
             if apply:
-                self.run_worker(self.apply(), group="env-apply", exclusive=True)
+                run_change_work(self, self.apply(), group="env-apply")
 
         diff = EnvDiffScreen(self.deployment.name, self.environment, diff_lines(self.current, self.staged))
         self.app.push_screen(diff, decided)
@@ -356,20 +360,20 @@ class EnvEditorScreen(Screen[None]):
         """Send the staged changes: one call for every set, one per delete. A change stays staged until
         it is known applied: a refused, failed or unknown one is kept (applying again reuses its
         idempotency key, so the server cannot apply it twice)."""
-        deployment, environment = self.deployment, self.environment
-        to_set = {key: c.value for key, c in self.staged.items() if c.value is not None}
-        to_delete = [key for key, c in self.staged.items() if c.value is None]
-        applied: list[str] = []
-        if to_set:
-            outcome = await run_change(self, self.runner, plan_env_set(deployment, to_set, environment))
-            if outcome is not None and outcome.applied:
-                applied += list(to_set)
-        for key in to_delete:
-            outcome = await run_change(self, self.runner, plan_env_unset(deployment, key, environment))
-            if outcome is not None and outcome.applied:
-                applied.append(key)
+        environment = self.environment
+        sent = dict(self.staged)
+        to_set = {key: c.value for key, c in sent.items() if c.value is not None}
+        to_delete = [key for key, c in sent.items() if c.value is None]
+        self.sending = sent
+        try:
+            applied = await self._send_staged(to_set, to_delete)
+        finally:
+            self.sending = {}
         for key in applied:
-            self.staged.pop(key, None)
+            if self.staged.get(key) is sent[key]:  # not staged anew while it was sent
+                del self.staged[key]
+        if screen_closed(self):
+            return  # closed while they were sent: each change's toast said what became of it
         await self._load()
         if applied:
             # Each change has its toast (what became of it); what to do next stays in the status line.
@@ -379,6 +383,20 @@ class EnvEditorScreen(Screen[None]):
             )
         elif self.staged:
             self._render_status("Not applied (see the notification); still staged.")
+
+    async def _send_staged(self, to_set: dict[str, str], to_delete: list[str]) -> list[str]:
+        """The keys applied: one call for every set, one per delete."""
+        deployment, environment = self.deployment, self.environment
+        applied: list[str] = []
+        if to_set:
+            outcome = await run_change(self, self.runner, plan_env_set(deployment, to_set, environment))
+            if outcome is not None and outcome.applied:
+                applied += list(to_set)
+        for key in to_delete:
+            outcome = await run_change(self, self.runner, plan_env_unset(deployment, key, environment))
+            if outcome is not None and outcome.applied:
+                applied.append(key)
+        return applied
 
     def action_redeploy(self) -> None:
         if refused_because_read_only(self, self.runner, "redeploy"):
@@ -394,20 +412,28 @@ class EnvEditorScreen(Screen[None]):
 
         def confirmed(answer: str | None) -> None:
             if answer is not None:
-                self.run_worker(go(), group="env-redeploy", exclusive=True)
+                run_change_work(self, go(), group="env-redeploy")
 
         # A new version made live: asked as the main screen's R asks (one key sent it to production).
         request = change_request(plan, self.profile, confirm_label="redeploy")
         self.app.push_screen(ConfirmDialog(request), confirmed)
 
     def action_close(self) -> None:
-        if self.staged and not self._closing_confirmed:
+        # Changes being sent go on when the screen closes (their toasts say what became of each); only
+        # those not sent yet are discarded, and that is asked twice.
+        unsent = [key for key, change in self.staged.items() if self.sending.get(key) is not change]
+        if unsent and not self._closing_confirmed:
             self._closing_confirmed = True
             self.notify(
-                f"{len(self.staged)} staged change(s) not applied: press esc again to discard them.",
+                f"{len(unsent)} staged change(s) not applied: press esc again to discard them.",
                 severity="warning",
             )
             return
+        if self.sending:
+            self.notify(
+                f"{len(self.sending)} change(s) still being sent: a notification says what became of each.",
+                markup=False,
+            )
         self.staged.clear()
         self.app.pop_screen()
 

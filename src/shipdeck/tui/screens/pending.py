@@ -23,7 +23,14 @@ from textual.widgets import DataTable, Footer, Static
 from shipdeck.config.audit import AuditReadProblem, change_of, read_audit, result_of
 from shipdeck.live.session import ChangeSession, PendingChange
 from shipdeck.tui.screens.dialogs import ConfirmRequest
-from shipdeck.tui.screens.screen_kit import cell, cursor_key, fill_table, notify_outcome
+from shipdeck.tui.screens.screen_kit import (
+    cell,
+    cursor_key,
+    fill_table,
+    notify_outcome,
+    run_change_work,
+    screen_closed,
+)
 from shipdeck.tui.text import literal
 from shipdeck.tui.widgets.nav_table import NavTable
 
@@ -130,9 +137,10 @@ class PendingScreen(Screen[None]):
             outcome = await self.session.resend(item.identity)
             if outcome is not None:
                 notify_outcome(self, outcome)
-            self.render_rows()
+            if not screen_closed(self):
+                self.render_rows()
 
-        self.run_worker(resend(), group="pending-resend")
+        run_change_work(self, resend(), group="pending-resend")
 
     def action_drop(self) -> None:
         item = self._selected()

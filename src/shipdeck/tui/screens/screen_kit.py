@@ -3,7 +3,7 @@ through the session with a toast of its outcome, and error text for humans."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,8 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static, TextArea
+from textual.worker import Worker
 
 from shipdeck.api.errors import ApiError, ShipdeckError
 from shipdeck.live.actions import ReadOnlyError
@@ -44,6 +46,38 @@ def describe_error(exc: ShipdeckError) -> str:
     if exc.request_id:
         text = f"{text} [request {exc.request_id}]"
     return literal(text)
+
+
+def screen_closed(screen: Screen[Any]) -> bool:
+    """``screen`` was closed (popped, its widgets gone or going): a worker that awaited past the close has
+    nowhere to draw."""
+    return not screen.is_attached or screen not in screen.app.screen_stack
+
+
+async def _drawing_on(screen: Screen[Any], work: Coroutine[Any, Any, None]) -> None:
+    # A read or a change that ends by drawing on its screen: when the screen closed while it awaited, its
+    # widgets were being pruned and the drawing raised NoMatches (the worker's error ended the console).
+    try:
+        await work
+    except NoMatches:
+        if not screen_closed(screen):
+            raise
+
+
+def run_read(
+    screen: Screen[Any], work: Coroutine[Any, Any, None], *, group: str, exclusive: bool = True
+) -> Worker[None]:
+    """A read for ``screen``: a worker of the screen, cancelled when it closes; what it draws after the
+    close is dropped."""
+    return screen.run_worker(_drawing_on(screen, work), group=group, exclusive=exclusive)
+
+
+def run_change_work(screen: Screen[Any], work: Coroutine[Any, Any, None], *, group: str) -> Worker[None]:
+    """Work that sends a change from ``screen``: a worker of the app, as the main screen's changes are, so
+    closing the screen never cancels a change in flight (cancelled, it was recorded unknown and no toast
+    said what became of it, while the server had applied it). Never exclusive: a second change in the
+    same group must not cancel the first. What it draws on the screen once closed is dropped."""
+    return screen.app.run_worker(_drawing_on(screen, work), group=group)
 
 
 # The toast title and severity of each outcome.

@@ -37,6 +37,9 @@ from shipdeck.tui.screens.screen_kit import (
     read_only_note,
     refused_because_read_only,
     run_change,
+    run_change_work,
+    run_read,
+    screen_closed,
     state_cell,
 )
 from shipdeck.tui.text import literal
@@ -254,13 +257,13 @@ class TasksScreen(Screen[None]):
 
         async def go() -> None:
             outcome = await run_change(self, self.runner, plan)
-            if outcome is not None and outcome.applied:
+            if outcome is not None and outcome.applied and not screen_closed(self):
                 # Read back with the next update; a read that fails says so in the bar (it crashed the
                 # console when it was read here directly).
                 self.live.mark_dirty([task_id])
                 await self.live.flush()
 
-        self.run_worker(go(), group="tasks-actions")
+        run_change_work(self, go(), group="tasks-actions")
 
     def _agent_for(self, action: str) -> tuple[Task, Agent] | None:
         if refused_because_read_only(self, self.runner, action):
@@ -388,7 +391,7 @@ class TasksScreen(Screen[None]):
                 self.live.mark_dirty(["*"])  # read again with the next updates
             await self.live.flush()
 
-        self.run_worker(reload(), group="tasks-actions")
+        run_read(self, reload(), group="tasks-reload", exclusive=False)
 
     def action_close(self) -> None:
         self.app.pop_screen()
