@@ -73,6 +73,31 @@ def test_rollback_of_a_staging_row_moves_only_staging(
     }
 
 
+def test_a_staging_rollback_to_a_production_deploy_says_staging_may_never_have_served_it(
+    capsys: pytest.CaptureFixture[str], mixpeek: SimServer
+) -> None:
+    """Versions are numbered per app, so staging's previous number can be a deploy to production. The
+    rule stays the vendor's (by number); the preview says what it cannot know."""
+    waited = ("--yes", "--wait", "--interval", "0.1")
+    into_production = shipdeck(capsys, "publish", "storefront", "--message", "fix: prod only", *waited)
+    assert into_production.code == 0, into_production.err
+    made_in_production = pointers(mixpeek, "storefront")["production"]
+    into_staging = shipdeck(capsys, "publish", "storefront@staging", "--message", "feat: staged", *waited)
+    assert into_staging.code == 0, into_staging.err
+    assert made_in_production is not None
+    assert pointers(mixpeek, "storefront")["staging"] == made_in_production + 1
+    back = shipdeck(capsys, "rollback", "storefront@staging", "--yes")
+    assert back.code == 0, back.err
+    assert f"target   v{made_in_production} " in back.err
+    warning = f"⚠ v{made_in_production} was deployed to production, not to staging"
+    assert warning in back.err, back.err
+    assert pointers(mixpeek, "storefront")["staging"] == made_in_production
+    # Production's own rollback: every version may have served production (staging's by promotion).
+    production = shipdeck(capsys, "rollback", "storefront", "--yes")
+    assert production.code == 0, production.err
+    assert "was deployed to" not in production.err, production.err
+
+
 def test_rollback_by_name_with_environment_staging_previews_moves_and_audits_staging(
     capsys: pytest.CaptureFixture[str], mixpeek: SimServer
 ) -> None:

@@ -9,7 +9,8 @@ Mixpeek maps onto the provider-neutral model (house decision):
   ``meta.title``; its active version is the one ``environments.<env>`` serves and its ``current_build_id``
   that environment's deploy (``environments.<env>.deploy_id``);
 * a version is ``<app_id>:v<n>`` (versions belong to the app; both rows list the same ones), always ``ready``
-  (Mixpeek records a version only when a deploy completes);
+  (Mixpeek records a version only when a deploy completes); on the staging row one deployed to production
+  is ``made_here=False`` (a rollback to it says staging may never have served it);
 * the Pipeline is what the vendor offers: the deploys this adapter started and the environment's latest
   deploy, each read by id (``queued -> building -> complete | failed``), then the versions deployed into the
   environment (``deployed_at``, ``build_duration_ms``). There is no list of deploys. A build log is an SSE
@@ -238,11 +239,24 @@ def mixpeek_version(raw: Any, app_id: str, deployment_id: str) -> Version:
             "author": first_present(obj, "deployed_by", "git_author"),
             "message": obj.get("message"),
             "environment": obj.get("environment"),
+            "made_here": _made_in(obj.get("environment"), deployment_id),
             "created_at": obj.get("deployed_at"),
             "build_duration_ms": optional_int(obj.get("build_duration_ms")),
         },
         what="Mixpeek version",
     )
+
+
+def _made_in(environment: Any, deployment_id: str) -> bool | None:
+    """Whether a version deployed to ``environment`` was made for the row ``deployment_id``: staging serves
+    only what was deployed (or restored) into it, so a production deploy on the staging row is not; on the
+    production row a staging version may have been promoted there, so it is not known (None)."""
+    row_environment = deployment_id.rpartition("@")[2]
+    if environment not in ENVIRONMENTS:
+        return None
+    if environment == row_environment:
+        return True
+    return False if row_environment == "staging" else None
 
 
 def version_run(version: Version, deployment_id: str) -> PipelineRun:

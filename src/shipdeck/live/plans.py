@@ -502,6 +502,19 @@ def rollback_identity(deployment: Deployment, environment: str | None, to: Versi
     return base + (to.id if to is not None else "")
 
 
+def _made_elsewhere(target: Version, environment: str | None) -> list[str]:
+    """The warning of a target deployed to another environment (``made_here`` False): the rule goes by number,
+    as the vendor's own rollback does, so staging's previous number can be a production deploy that staging
+    served only if it was restored there; the provider lists no history that would tell."""
+    if target.made_here is not False:
+        return []
+    where = environment or "this environment"
+    return [
+        f"{target.label} was deployed to {target.environment or 'another environment'}, not to {where}: "
+        f"{where} served it before only if it was restored there."
+    ]
+
+
 def plan_rollback(
     deployment: Deployment,
     versions: Iterable[Version],
@@ -582,9 +595,13 @@ def plan_rollback(
         current=current,
         to=chosen,
         reason=reason,
-        notes=[*(f"Passed over: {why}." for why in passed_over), NOT_ROLLED_BACK],
+        notes=[
+            *(f"Passed over: {why}." for why in passed_over),
+            *_made_elsewhere(chosen, environment),
+            NOT_ROLLED_BACK,
+        ],
         passed_over=passed_over,
-        warnings=in_flight_warnings(deployment, listed, current),
+        warnings=[*in_flight_warnings(deployment, listed, current), *_made_elsewhere(chosen, environment)],
         details=version_details(current, chosen, environment),
         check=_active_check(deployment.id, chosen),
         confirms=_answer_shows_active(deployment.id, chosen, listed),

@@ -251,6 +251,9 @@ class Version(Model):
     artifact_sha256: str | None = None
     promoted_at: Timestamp | None = None
     created_at: Timestamp | None = None
+    # Whether the version was made for the row's environment: False where the provider says it was deployed
+    # to another one (a Mixpeek production deploy, listed on the app's staging row too), None if unknown.
+    made_here: bool | None = None
 
     @property
     def health(self) -> Health:
