@@ -246,6 +246,10 @@ class LiveState:
         # (an idle console wakes for nothing, rather than ten times a second).
         self._batch_touched = asyncio.Event()
         self._dirty: set[str] = set()
+        # The stream cross-check (_check_stream): ids events named while it read the list, and how many
+        # changes it found that no event had named (polling goes on beside the stream from the first).
+        self._named_while_checking: set[str] | None = None
+        self.stream_missed = 0
         # Deployment id -> time.monotonic() of its last re-read, for reread_min_gap (entries older than the
         # gap are dropped), and the one wake-up pending for those that must wait.
         self._reread_at: dict[str, float] = {}
@@ -654,19 +658,59 @@ class LiveState:
     async def _poll_while_stream_down(self, health: StreamHealth) -> None:
         """The push stream reconnects on its own and says nothing meanwhile; when it has failed for
         ``stale_after`` seconds (a gateway refusing it while the REST API answers), poll as
-        :meth:`_poll_forever` does until it delivers again."""
+        :meth:`_poll_forever` does until it delivers again. While it is up, read the list now and then to
+        check that it carries the changes (:meth:`_check_stream`); once it missed one, poll beside it."""
         interval = self.timing.poll_interval_min
+        checked_at = time.monotonic()
         while True:
             await self._sleep_unless_stream_back(interval, health)
+            if self.stream_missed:
+                interval = await self._poll_once(
+                    interval, f"polling (the event stream missed {self._missed_words()})"
+                )
+                self._poll_interval = interval
+                continue
             down_since = health.down_since
             if down_since is None or time.monotonic() - down_since < self.timing.stale_after:
                 interval = self.timing.poll_interval_min
                 self._poll_interval = None
                 if self.polling:
                     self._set_connection(ConnectionState.LIVE, "")
+                if down_since is None and time.monotonic() - checked_at >= self._stream_check_every():
+                    checked_at = time.monotonic()
+                    await self._check_stream()
                 continue
             interval = await self._poll_once(interval, f"polling (event stream: {health.reason})")
             self._poll_interval = interval
+
+    def _missed_words(self) -> str:
+        return f"{self.stream_missed} change" + ("" if self.stream_missed == 1 else "s")
+
+    def _stream_check_every(self) -> float:
+        timing = self.timing
+        return max(timing.stream_check_interval, timing.stream_check_per_page * self._pages_this_read)
+
+    async def _check_stream(self) -> None:
+        """Read the list while the stream is up: a row it changes that no event named (before the read, or
+        during it) is a change the stream did not carry. Counted in ``stream_missed``; polling takes over."""
+        before = dict(self.deployments)
+        told = set(self._dirty)  # named by events, not read again yet
+        self._named_while_checking = set()
+        try:
+            with background_reads():
+                await self.load_all(refresh_detail=False)
+        except ShipdeckError:
+            return  # the stream is up; a failed check says nothing of it (the next one reads again)
+        finally:
+            told |= self._named_while_checking or set()
+            self._named_while_checking = None
+        after = self.deployments
+        missed = {i for i in before.keys() | after.keys() if before.get(i) != after.get(i)} - told
+        if missed:
+            self.stream_missed += len(missed)
+            self._set_connection(
+                ConnectionState.LIVE, f"polling (the event stream missed {self._missed_words()})"
+            )
 
     async def _sleep_unless_stream_back(self, interval: float, health: StreamHealth) -> None:
         """Wait ``interval`` seconds between polls, but while polling look every second whether the stream
@@ -674,7 +718,7 @@ class LiveState:
         loop = asyncio.get_running_loop()
         until = loop.time() + interval
         while (left := until - loop.time()) > 0:
-            if self.polling and health.down_since is None:
+            if self.polling and health.down_since is None and not self.stream_missed:
                 return
             await asyncio.sleep(min(left, 1.0) if self.polling else left)
 
@@ -705,6 +749,8 @@ class LiveState:
         self.events.append(event)
         self._pending.events.append(event)
         dep_id = deployment_id_of(event)
+        if dep_id is not None and self._named_while_checking is not None:
+            self._named_while_checking.add(dep_id)
         if dep_id is not None and not event.type.startswith("build.log"):
             # A build's log line changes nothing of the deployment: a publish sends hundreds of them.
             if dep_id in self.deployments or dep_id in self._dirty or self._may_read_unknown():

@@ -52,6 +52,11 @@ class Timing:
     # The live state's own reconnect of an ended event stream: from this, doubling up to the max.
     reconnect_initial: float = 0.5
     reconnect_max: float = 10.0
+    # While the push stream is up, the list is read again this often anyway (at least this many seconds a
+    # page of it): a stream that does not carry every change (a vendor's stream of other events) left the
+    # list as it was under '● live'. A read that finds changes no event named turns polling on beside it.
+    stream_check_interval: float = 180.0
+    stream_check_per_page: float = 2.0
     # The first snapshot, when it fails: retried after this, doubling up to poll_interval_max.
     snapshot_retry_initial: float = 1.0
     # Service health (live/health.py). Idle, health reads spend at most this many requests a minute, as a
