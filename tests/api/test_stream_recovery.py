@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -326,3 +327,53 @@ async def test_an_answer_that_is_not_an_event_stream_keeps_the_stream_down_and_s
         await client.aclose()
     assert client.stream_health.down_since is not None
     assert f"answered {named}, not an event stream" in client.stream_health.reason
+
+
+async def test_a_websocket_closed_4001_is_a_rejected_token_and_4029_says_the_connection_limit() -> None:
+    """The contract's close codes: a key refused after the upgrade (4001) reconnected for ever and said only
+    'connection lost'; over the connection limit (4029) said nothing of the limit."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from shipdeck.api.base import StreamHealth
+    from shipdeck.api.miteos import WS_CLOSE_KEY_REFUSED, WS_CLOSE_TOO_MANY
+
+    codes = [WS_CLOSE_TOO_MANY, WS_CLOSE_KEY_REFUSED]
+    connections: list[int] = []
+
+    async def handler(socket: ServerConnection) -> None:
+        await socket.recv()  # subscribe
+        code = codes[min(len(connections), len(codes) - 1)]
+        connections.append(code)
+        await socket.close(code=code, reason="key revoked" if code == WS_CLOSE_KEY_REFUSED else "limit")
+
+    async with serve(handler, "127.0.0.1", 0) as ws_server:
+        port = ws_server.sockets[0].getsockname()[1]
+        transport = Transport(
+            f"http://127.0.0.1:{port}/v1",
+            Secret("mt_test_x"),
+            provider="miteos",
+            profile_name="t",
+            timeout=2.0,
+        )
+        client = MiteosAdapter(
+            transport, stream_options=StreamOptions(max_outage=30.0, backoff_initial=0.01, backoff_max=0.02)
+        )
+        client.stream_health = health = StreamHealth()
+        reasons: list[str] = []
+        health_failed = health.failed
+
+        def failed(reason: str, **kwargs: Any) -> None:
+            reasons.append(reason)
+            health_failed(reason, **kwargs)
+
+        health.failed = failed  # type: ignore[method-assign]
+        with pytest.raises(AuthError, match=r"token rejected \(close 4001: key revoked\)"):
+            async with asyncio.timeout(10):
+                async for _event in client.events():
+                    pass
+        await client.aclose()
+    # 4029 was retried, and said why; 4001 was not.
+    assert connections == [WS_CLOSE_TOO_MANY, WS_CLOSE_KEY_REFUSED]
+    assert len(reasons) == 1 and "over the server's connection limit (close 4029: limit)" in reasons[0], (
+        reasons
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as websockets_connect
-from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from shipdeck import __version__
 from shipdeck.api.base import follow_pages, next_offset, offset_of
@@ -24,6 +24,7 @@ from shipdeck.api.errors import (
     AuthError,
     NetworkError,
     ProtocolError,
+    ShipdeckError,
     StreamResyncRequired,
     ValidationFailed,
 )
@@ -58,6 +59,9 @@ DEPLOYMENT_TERMINAL = frozenset({"live", "failed"})
 # A Miteos test key deploys in sandbox mode: nothing reaches the hosting target, the URL is a preview stub.
 SANDBOX_TOKEN_PREFIX = "mt_test_"
 MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024
+# The close codes the server gives a connection it will not keep (the contract's A.6).
+WS_CLOSE_KEY_REFUSED = 4001
+WS_CLOSE_TOO_MANY = 4029
 # The largest page Miteos serves; callers asking for more get pages of this size.
 MAX_PAGE = 100
 # Frames about the connection itself, never account events.
@@ -459,8 +463,32 @@ class MiteosAdapter(HttpAdapter):
                 f"{what}: {self.ws_url()!r} is not a usable address; check the profile's base_url",
                 retryable=False,
             ) from None
+        except ConnectionClosed as exc:
+            raise self._closed_by_server(exc) from None
         except (TimeoutError, WebSocketException, OSError) as exc:
             raise NetworkError(f"{what}: connection lost ({exc.__class__.__name__})") from None
+
+    def _closed_by_server(self, exc: ConnectionClosed) -> ShipdeckError:
+        """The close code's meaning (the contract's A.6): 4001, the key refused after the upgrade, is an
+        AuthError (reconnecting with it for ever only said 'reconnecting'); 4029, over the connection
+        limit, says so and is retried with backoff; any other close is a lost connection."""
+        what = "Miteos event stream"
+        close = exc.rcvd
+        code = close.code if close is not None else None
+        reason = f": {close.reason[:100]}" if close is not None and close.reason else ""
+        if code == WS_CLOSE_KEY_REFUSED:
+            return AuthError(
+                f"token rejected (close {code}{reason}) for profile {self.transport.profile_name} "
+                "(event stream)",
+                status=401,
+                provider="miteos",
+            )
+        if code == WS_CLOSE_TOO_MANY:
+            return NetworkError(
+                f"{what}: over the server's connection limit (close {code}{reason}); other clients of this "
+                "key hold its connections. Retrying"
+            )
+        return NetworkError(f"{what}: connection lost ({exc.__class__.__name__})")
 
     @staticmethod
     async def _subscribe(socket: ClientConnection, last: int | None) -> None:
