@@ -321,3 +321,48 @@ def test_a_health_endpoint_that_never_answers_does_not_hold_the_rollback_back(
     assert result.code == 0, result.err
     assert "health not read within" in result.err and "the target ignores it" in result.err, result.err
     assert number_of(own_sim, deployment(own_sim, "checkout-api")) == 4
+
+
+async def test_a_resend_answered_by_a_replay_reads_back_that_it_still_holds(
+    own_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    """The console's resend of a waiting rollback was answered by the server's replay (applied then) and
+    reported "done", while a colleague had put the old version back meanwhile: the server ran the old one."""
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.config.audit import AuditLog
+    from shipdeck.config.profile import Profile, Secret
+    from shipdeck.live.plans import plan_rollback
+    from shipdeck.live.session import ChangeSession, OutcomeStatus
+
+    url = link.url(own_sim.miosa)
+    profile = Profile("link", "miosa", url, Secret(ADMIN), environment="sandbox")
+    audit = AuditLog(tmp_path / "audit.jsonl", profile="link", provider="miosa")
+    dep = deployment(own_sim, TARGET)
+    was_active = dep["active_version_id"]
+    adapter = make_adapter(profile, timeout=2.0, deadline=4.0)
+    async with adapter:
+        session = ChangeSession(adapter, audit, read_only=False, profile_name="link")
+        session.resend_window = 0.0  # the change waits for the user
+        live_dep = await adapter.get_deployment(dep["id"])
+        listed = (await adapter.list_versions(dep["id"], limit=200)).items
+        plan = plan_rollback(live_dep, listed)
+        link.lose_answer_to(is_rollback, then_down=True)
+        first = await session.execute(plan)
+        assert first.status is OutcomeStatus.UNKNOWN
+        assert rolled_back_events(own_sim) == 1, "applied: the answer alone was lost"
+        link.restore()
+        # A colleague puts the version it rolled back from live again.
+        async with httpx.AsyncClient(headers=HEADERS, timeout=10) as colleague:
+            back = await colleague.post(
+                f"{own_sim.miosa}/deployments/{dep['id']}/versions/{was_active}/promote", json={}
+            )
+        assert back.status_code == 200, back.text
+        resent = await session.resend(plan.identity)
+    assert resent is not None
+    assert resent.status is OutcomeStatus.SUPERSEDED, resent.message()
+    assert deployment(own_sim, TARGET)["active_version_id"] == was_active
+    assert rolled_back_events(own_sim) == 1, "the resend was a replay, not a second rollback"
+    reconciled = [
+        r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r["phase"] == "reconciled"
+    ]
+    assert len(reconciled) == 1 and "undone since" in str(reconciled[0].get("how")), reconciled

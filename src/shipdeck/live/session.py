@@ -628,7 +628,9 @@ class ChangeSession:
             return self._failure(item, exc, resumed=resumed)
         request_id = CHANGE_REQUEST_ID.get() or LAST_REQUEST_ID.get()
         replayed = LAST_REPLAYED.get()
-        in_effect = await self._in_effect(plan) if replayed and item.earlier_run else True
+        # A replay says the change was applied once, not that it still holds: a resend's (the console's,
+        # after a wait) was reported done while a colleague had put the old version back meanwhile.
+        in_effect = await self._in_effect(plan) if replayed else True
         if in_effect is None:
             # Applied then (the replay says so), and whether it still holds cannot be read now.
             return self._failure(
@@ -703,9 +705,9 @@ class ChangeSession:
         return guard
 
     async def _in_effect(self, plan: ChangePlan) -> bool | None:
-        """After a replay of an earlier run's request: the plan's check, read now (None: it cannot be read;
-        True: the plan has no check, as for env values, which no API returns, or the server shows no trace
-        either way, and the replay is then the server's word)."""
+        """After a replay of an earlier request (another run's, or this one's resent): the plan's check,
+        read now (None: it cannot be read; True: the plan has no check, as for env values, which no API
+        returns, or the server shows no trace either way, and the replay is then the server's word)."""
         if plan.check is None or not plan.undone_by_later:
             return True
         try:
