@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shlex
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -689,7 +690,11 @@ async def cmd_publish(ctx: CommandContext) -> int:
         print(f"published to {dep.name}: {plan.summary}", file=ctx.out)
         return 0
     if args.wait and result.version is None and result.run is not None:
-        return await _wait_for_run(ctx, dep, result.run)
+        _waiting_on(ctx, f"published to {dep.name}: run {result.run.id} ({result.run.status})")
+        with _said_if_interrupted(
+            ctx, f"the publish to {dep.name} was sent and started (run {result.run.id})"
+        ):
+            return await _wait_for_run(ctx, dep, result.run)
     if not args.wait or result.version is None:
         if ctx.json:
             print_json(result, ctx.out)
@@ -700,14 +705,32 @@ async def cmd_publish(ctx: CommandContext) -> int:
             print(f"published {label}{state} to {dep.name}{then}", file=ctx.out)
         return 0
     version = result.version
-    while health_of(version.state) == Health.PROGRESS:
-        await asyncio.sleep(args.interval)
-        version = await ctx.adapter.get_version(dep.id, version.id)
+    _waiting_on(ctx, f"published {version.label} ({version.state}) to {dep.name}")
+    with _said_if_interrupted(ctx, f"{version.label} was published to {dep.name}"):
+        while health_of(version.state) == Health.PROGRESS:
+            await asyncio.sleep(args.interval)
+            version = await ctx.adapter.get_version(dep.id, version.id)
     if ctx.json:
         print_json({**to_jsonable(result), "version": version}, ctx.out)
     else:
         print(f"published {version.label} to {dep.name}: {version.state}", file=ctx.out)
     return 0 if version.health == Health.OK else 1
+
+
+def _waiting_on(ctx: CommandContext, done: str) -> None:
+    """Before --wait follows a change that was applied: what was done, at once (on stderr: stdout stays the
+    end's answer). Interrupted while waiting, the user had only 'interrupted', and ran the publish again."""
+    print(f"shipdeck: {done}; waiting until it ends (Ctrl-C stops the waiting, not the change)", file=ctx.err,
+          flush=True)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _said_if_interrupted(ctx: CommandContext, done: str) -> Iterator[None]:
+    try:
+        yield
+    except asyncio.CancelledError:  # Ctrl-C while waiting: the change itself was applied
+        print(f"shipdeck: stopped waiting: {done}; it goes on without us (not sent again)", file=ctx.err)
+        raise
 
 
 async def _wait_for_run(ctx: CommandContext, dep: Deployment, run: PipelineRun) -> int:
