@@ -8,7 +8,9 @@ or the console is doing, and the same proxy serves async console tests and block
 * cuts every open connection with a FIN (``cut``) or an RST (``reset``, SO_LINGER 0), mid-response;
 * loses the answer to one chosen request (``lose_answer_to``): the request reaches the server, the connection
   dies when the answer starts to come back (the "committed, but the client never heard" case);
-* refuses the requests of one endpoint (``refuse``), as a broken gateway in front of a push stream would.
+* refuses the requests of one endpoint (``refuse``), as a broken gateway in front of a push stream would;
+* holds the answer to one chosen request (``hold_answer_to``) until ``release``: the change is applied and
+  its sender is still waiting, as over a slow link.
 
 It reads the head of every HTTP request it forwards (method, path, headers), so a test can check what went
 over the wire (the Idempotency-Key of each retry) without trusting the client.
@@ -60,6 +62,7 @@ class _Link:
     unread: bytearray = field(default_factory=bytearray)
     body_left: int = 0
     lose_answer: bool = False
+    hold_answer: bool = False
     last_request: RequestHead | None = None
 
 
@@ -85,6 +88,8 @@ class FaultProxy:
         self._mode = LinkMode.PASS
         self._links: set[_Link] = set()
         self._lose: list[tuple[RequestPredicate, bool]] = []
+        self._hold: list[RequestPredicate] = []
+        self._released: asyncio.Event | None = None
         self._refused: RequestPredicate | None = None
         self._loop = asyncio.new_event_loop()
         self._flowing: asyncio.Event | None = None
@@ -121,6 +126,13 @@ class FaultProxy:
         """The next request matching ``predicate`` reaches the server but its answer is cut off (once);
         ``then_down``: and the link goes down at that moment."""
         self._call(self._add_loss(predicate, then_down))
+
+    def hold_answer_to(self, predicate: RequestPredicate) -> None:
+        """The next request matching ``predicate`` reaches the server; its answer waits for release()."""
+        self._call(self._add_hold(predicate))
+
+    def release(self) -> None:
+        self._call(self._release())
 
     def refuse(self, predicate: RequestPredicate | None) -> None:
         """Reset every connection whose request matches ``predicate`` (None: refuse nothing again), as a
@@ -185,6 +197,14 @@ class FaultProxy:
     async def _add_loss(self, predicate: RequestPredicate, then_down: bool) -> None:
         self._lose.append((predicate, then_down))
 
+    async def _add_hold(self, predicate: RequestPredicate) -> None:
+        self._hold.append(predicate)
+        self._released = asyncio.Event()
+
+    async def _release(self) -> None:
+        if self._released is not None:
+            self._released.set()
+
     def _drop(self, link: _Link, *, reset: bool) -> None:
         self._links.discard(link)
         _abort(link.client, reset=reset)
@@ -232,6 +252,8 @@ class FaultProxy:
                 elif link.lose_answer:
                     self._drop(link, reset=False)
                     return
+                elif link.hold_answer and self._released is not None:
+                    await self._released.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -264,6 +286,11 @@ class FaultProxy:
             if head.headers.get("upgrade", "").lower() == "websocket":
                 link.sniffing = False
                 return
+            for index, held in enumerate(self._hold):
+                if held(head):
+                    del self._hold[index]
+                    link.hold_answer = True
+                    break
             for index, (predicate, then_down) in enumerate(self._lose):
                 if predicate(head):
                     del self._lose[index]

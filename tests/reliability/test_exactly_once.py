@@ -366,3 +366,82 @@ async def test_a_resend_answered_by_a_replay_reads_back_that_it_still_holds(
         r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r["phase"] == "reconciled"
     ]
     assert len(reconciled) == 1 and "undone since" in str(reconciled[0].get("how")), reconciled
+
+
+def test_a_second_run_does_not_close_a_rollback_the_first_is_still_sending(
+    capsys: pytest.CaptureFixture[str], own_sim: SimServer, link: FaultProxy
+) -> None:
+    """Run A's rollback was applied and its answer slow; run B found A's open entry, took its target for
+    settled, closed it ('still unknown') and said 'Nothing more was sent'; then A wrote 'ok'. An entry is
+    written before the change is sent: only one whose sender is gone may be closed by another run."""
+    import os
+    import subprocess
+    import sys
+
+    url = link.url(own_sim.miosa)
+    link.hold_answer_to(is_rollback)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "shipdeck", "--provider", "miosa", "--url", url, "--timeout", "30"]
+        + ["rollback", TARGET, "--yes", "--reason", "A"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while rolled_back_events(own_sim) < 1 or not OpenChanges().all():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "run A's rollback never reached the server"
+            time.sleep(0.05)
+        second = rollback(capsys, url, "--yes", "--reason", "B")
+    finally:
+        link.release()
+        out, err = first.communicate(timeout=60)
+    assert second.code == 1, second
+    assert "is being sent now" in second.err and "nothing was sent" in second.err, second.err
+    assert first.returncode == 0, err
+    assert "rolled back" in out
+    records = audit_records("rollback")
+    assert [r["phase"] for r in records] == ["intent", "outcome"], records
+    assert records[1]["outcome"] == "ok"
+    assert rolled_back_events(own_sim) == 1
+    assert OpenChanges().all() == []
+
+
+async def test_a_waiting_change_closed_by_another_run_is_not_settled_twice(
+    own_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    """The console's periodic read-back wrote 'applied' for a change a CLI run had already closed ('still
+    unknown, closed'): two contradicting reconciled lines for one change. The shared open-changes file
+    says it was closed; the console then only stops tracking it."""
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.config.audit import AuditLog
+    from shipdeck.config.profile import Profile, Secret
+    from shipdeck.live.plans import plan_rollback
+    from shipdeck.live.session import ChangeSession, OutcomeStatus
+
+    url = link.url(own_sim.miosa)
+    profile = Profile("link", "miosa", url, Secret(ADMIN), environment="sandbox")
+    audit = AuditLog(tmp_path / "audit.jsonl", profile="link", provider="miosa")
+    journal = OpenChanges(tmp_path / "open.json")
+    dep = deployment(own_sim, TARGET)
+    adapter = make_adapter(profile, timeout=2.0, deadline=4.0)
+    async with adapter:
+        session = ChangeSession(adapter, audit, read_only=False, profile_name="link", open_changes=journal)
+        session.resend_window = 0.0
+        live_dep = await adapter.get_deployment(dep["id"])
+        plan = plan_rollback(live_dep, (await adapter.list_versions(dep["id"], limit=200)).items)
+        link.lose_answer_to(is_rollback, then_down=True)
+        assert (await session.execute(plan)).status is OutcomeStatus.UNKNOWN
+        link.restore()
+        assert session.pending, "it waits"
+        # Another shipdeck process closes it, as a CLI run asked the same does.
+        other = ChangeSession(adapter, audit, read_only=False, profile_name="link", open_changes=journal)
+        other.settle(plan.identity, applied=None, how="closed by the other run")
+        settled = await session.check_waiting()
+    assert settled == [] and not session.pending
+    reconciled = [
+        r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r["phase"] == "reconciled"
+    ]
+    assert len(reconciled) == 1 and reconciled[0]["how"] == "closed by the other run", reconciled

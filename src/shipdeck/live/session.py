@@ -63,6 +63,8 @@ KEY_HELD_FOR_ANOTHER = (
     "the server holds its idempotency key for a different request, so an earlier attempt reached the server "
     "and may have been applied; check what it did before asking again"
 )
+# Why a waiting change is not resent when another shipdeck process has closed it meanwhile.
+CLOSED_ELSEWHERE = "another shipdeck process settled it meanwhile (the audit log says how)"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -182,6 +184,8 @@ class PendingChange:
     outcome_written: bool = False
     # Sent first by an earlier run (found among the open changes), not by this one.
     earlier_run: bool = False
+    # Its open-changes entry was written: gone later, another shipdeck process closed the change.
+    kept_open: bool = False
 
     @property
     def identity(self) -> str:
@@ -293,9 +297,10 @@ class ChangeSession:
                     )
                 else:
                     live = current.label if current is not None else (at or "nothing active")
-                    self.settle(
+                    if not self.settle(
                         earlier.identity, applied=None, how=f"the deployment is on {live} since; not resent"
-                    )
+                    ):
+                        raise self._in_flight(what)
                     notice = (
                         f"{what} had an unknown outcome, but {deployment.name} is on {live} now: that "
                         "change is closed (its outcome stays unknown) and this rollback is planned from "
@@ -341,13 +346,21 @@ class ChangeSession:
 
     def found_nothing_to_do(self, exc: NothingToDo) -> None:
         """A planner found nothing to send; an earlier change of unknown outcome that this settles (its
-        target already in effect, by it or by another) is closed rather than left to be replayed later."""
-        if exc.settles is not None:
-            self.settle(
-                exc.settles,
-                applied=None,
-                how="asked again, its target was found in effect (by it or another)",
-            )
+        target already in effect, by it or by another) is closed rather than left to be replayed later.
+        Raises ChangeInFlight when that change is being sent now (its outcome is not unknown yet)."""
+        if exc.settles is not None and not self.settle(
+            exc.settles,
+            applied=None,
+            how="asked again, its target was found in effect (by it or another)",
+        ):
+            raise self._in_flight("the earlier change") from None
+
+    @staticmethod
+    def _in_flight(what: str) -> ChangeInFlight:
+        return ChangeInFlight(
+            f"{what} is being sent now (here or by another shipdeck process); nothing was sent, and its "
+            "outcome goes to the audit log"
+        )
 
     async def execute(
         self,
@@ -455,6 +468,16 @@ class ChangeSession:
         if item is None:
             return None
         with self._sending(item.plan):
+            if self._closed_elsewhere(item):
+                self._untrack(item)
+                return ChangeOutcome(
+                    item.plan,
+                    OutcomeStatus.SUPERSEDED,
+                    idempotency_key=item.idempotency_key,
+                    reconciled=CLOSED_ELSEWHERE,
+                    resumed=True,
+                    intent=item.intent,
+                )
             try:
                 moved = await item.plan.moved(self.adapter) if item.plan.moved is not None else None
             except ShipdeckError as exc:
@@ -488,18 +511,38 @@ class ChangeSession:
         self._untrack(item)
         return True
 
-    def settle(self, identity: str, *, applied: bool | None, how: str) -> None:
+    def settle(self, identity: str, *, applied: bool | None, how: str) -> bool:
         """An earlier change of unknown outcome turned out ``applied`` (or not), learned ``how``; None:
-        it is closed with its outcome still unknown (the deployment moved on since)."""
-        earlier = self.open_change(identity)
-        if earlier is not None:
-            intent = AuditIntent(earlier.audit_id, earlier.action, earlier.target, earlier.idempotency_key)
-            self.audit.reconciled(intent, applied=applied, how=how)
-            if self.open_changes is not None:
-                self.open_changes.remove(self.profile_name, identity)
+        it is closed with its outcome still unknown (the deployment moved on since). False: not closed, as
+        it is being sent now, here or by another shipdeck process (its entry is written before it is sent:
+        a second process closed a change the first was still sending, and the audit log read intent,
+        'still unknown, closed', then 'ok')."""
         item = self.pending.get(identity)
-        if item is not None and item.state != "sending":
+        if item is not None and item.state == "sending":
+            return False
+        if self.open_changes is not None:
+            with self.open_changes.sending(self.profile_name, identity) as ours:
+                if not ours:
+                    return False
+                earlier = self.open_change(identity)
+                if earlier is not None:
+                    intent = AuditIntent(
+                        earlier.audit_id, earlier.action, earlier.target, earlier.idempotency_key
+                    )
+                    self.audit.reconciled(intent, applied=applied, how=how)
+                    self.open_changes.remove(self.profile_name, identity)
+        if item is not None:
             self._untrack(item)
+        return True
+
+    def _closed_elsewhere(self, item: PendingChange) -> bool:
+        """Another shipdeck process closed this waiting change (its entry is gone): it wrote the change's
+        reconciled line, and a second one here would contradict or repeat it."""
+        return (
+            self.open_changes is not None
+            and item.kept_open
+            and self.open_changes.find(self.profile_name, item.identity) is None
+        )
 
     async def check_waiting(self) -> list[ChangeOutcome]:
         """Read back every waiting change that has a check (never resends); the settled ones are returned."""
@@ -507,9 +550,15 @@ class ChangeSession:
         for item in [i for i in self.pending.values() if i.state == "waiting" and i.plan.check is not None]:
             check = item.plan.check
             assert check is not None
+            if self._closed_elsewhere(item):
+                self._untrack(item)
+                continue
             try:
                 applied = await check(self.adapter)
             except ShipdeckError:
+                continue
+            if self._closed_elsewhere(item):  # while it was read
+                self._untrack(item)
                 continue
             if applied:
                 self._settled(item, True, READ_BACK)
@@ -824,6 +873,7 @@ class ChangeSession:
                     attempts=item.attempts,
                 )
             )
+            item.kept_open = True
         except OSError:
             pass
 

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent
 
 from shipdeck.api.errors import ShipdeckError
-from shipdeck.live.actions import ReadOnlyError
+from shipdeck.live.actions import ChangeInFlight, ReadOnlyError
 from shipdeck.live.health import HealthMonitor
 from shipdeck.live.plans import (
     ChangePlan,
@@ -811,9 +811,13 @@ class MainScreen(Screen[None]):
     def _planned(self, make: Callable[[], ChangePlan]) -> ChangePlan | None:
         """The plan, or None after saying why there is nothing to send."""
         try:
-            return make()
-        except NothingToDo as exc:
-            self.context.session.found_nothing_to_do(exc)
+            try:
+                return make()
+            except NothingToDo as exc:
+                self.context.session.found_nothing_to_do(exc)
+                self.notify(literal(exc.message), title="nothing sent", severity="warning", markup=False)
+                return None
+        except ChangeInFlight as exc:  # the earlier change it would settle is being sent now
             self.notify(literal(exc.message), title="nothing sent", severity="warning", markup=False)
             return None
 
@@ -837,7 +841,7 @@ class MainScreen(Screen[None]):
                 # r then enter, in an incident, never goes back to a version seen failing its users.
                 avoid=failed_versions(hour, versions, self.clock()) if hour is not None else None,
             )
-        except NothingToDo as exc:
+        except (NothingToDo, ChangeInFlight) as exc:
             self.notify(
                 literal(exc.message), title="rollback: nothing sent", severity="warning", markup=False
             )
