@@ -342,6 +342,11 @@ async def test_closing_the_env_editor_while_its_change_is_sent_neither_stops_nor
         await pilot.press("y")
         await wait_for(pilot, lambda: any(i.state == "sending" for i in app.session.pending.values()))
         await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
+        status = app.screen.query_one("#env-status", Static)
+        await wait_for(
+            pilot, lambda: "Sending 1 change(s)" in str(status.render()), what="the status says sending"
+        )
+        assert "not sent yet" not in str(status.render())
         await pilot.press("escape")  # once: nothing unsent to discard
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         assert any("still being sent" in m for m in told), told

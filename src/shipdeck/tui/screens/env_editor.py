@@ -224,7 +224,13 @@ class EnvEditorScreen(Screen[None]):
         self._render_status()
 
     def _render_status(self, extra: str = "") -> None:
-        if self.staged:
+        unsent = [key for key, change in self.staged.items() if self.sending.get(key) is not change]
+        if self.sending:
+            # 'not sent yet' while they were on the wire invited a second apply (refused, but confusing).
+            text = f"Sending {len(self.sending)} change(s): a notification says what became of each."
+            if unsent:
+                text += f" {len(unsent)} more staged, not sent yet."
+        elif self.staged:
             text = f"{len(self.staged)} staged change(s), not sent yet: s to review and apply, u to unstage."
         else:
             text = "No staged changes. a add · c or enter edit (M multi-line) · d or del delete."
@@ -365,10 +371,13 @@ class EnvEditorScreen(Screen[None]):
         to_set = {key: c.value for key, c in sent.items() if c.value is not None}
         to_delete = [key for key, c in sent.items() if c.value is None]
         self.sending = sent
+        self._render_status()
         try:
             applied = await self._send_staged(to_set, to_delete)
         finally:
             self.sending = {}
+            if not screen_closed(self):
+                self._render_status()
         for key in applied:
             if self.staged.get(key) is sent[key]:  # not staged anew while it was sent
                 del self.staged[key]
