@@ -445,3 +445,44 @@ async def test_a_waiting_change_closed_by_another_run_is_not_settled_twice(
         r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict) and r["phase"] == "reconciled"
     ]
     assert len(reconciled) == 1 and reconciled[0]["how"] == "closed by the other run", reconciled
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_a_rollback_stopped_by_sigterm_or_a_hangup_is_recorded_unknown_and_said(
+    stop: str, own_sim: SimServer, link: FaultProxy
+) -> None:
+    """kill, or a closed SSH session, mid-change: the process died with nothing printed and a bare intent
+    line in the audit log. It now stops as Ctrl-C does."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    url = link.url(own_sim.miosa)
+    link.hold_answer_to(is_rollback)
+    running = subprocess.Popen(
+        [sys.executable, "-m", "shipdeck", "--provider", "miosa", "--url", url, "--timeout", "30"]
+        + ["rollback", TARGET, "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while rolled_back_events(own_sim) < 1:
+            assert running.poll() is None, running.communicate()
+            assert time.monotonic() < deadline, "the rollback never reached the server"
+            time.sleep(0.05)
+        running.send_signal(getattr(signal, stop))
+        _out, err = running.communicate(timeout=30)
+    finally:
+        link.release()
+        if running.poll() is None:
+            running.kill()
+    assert running.returncode == 128 + getattr(signal, stop), err
+    assert "interrupted while sending" in err and "may have been applied" in err, err
+    records = audit_records("rollback")
+    assert [r["phase"] for r in records] == ["intent", "outcome"], records
+    assert records[1]["outcome"] == "unknown"
+    assert len(OpenChanges().all()) == 1, "kept: the same command again resends it with its key"

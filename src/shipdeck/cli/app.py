@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -46,6 +48,32 @@ REQUEST_TIMEOUT = 15.0
 COMMAND_GRACE = 1.0
 
 
+# The signal that stopped a command as Ctrl-C does (SIGTERM, SIGHUP), if one did.
+_STOPPED_BY: list[int] = []
+STOP_WORDS = {"SIGTERM": "terminated (SIGTERM)", "SIGHUP": "the terminal went away (SIGHUP)"}
+
+
+@contextlib.contextmanager
+def stopped_as_by_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed SSH session) stop a command as Ctrl-C does: a change in flight is
+    recorded as unknown and said so, rather than the process dying with a bare intent line in the audit log
+    and nothing printed. Exit 128 + the signal's number."""
+    if not hasattr(signal, "SIGHUP"):  # not POSIX: the default handling stays
+        yield
+        return
+
+    def as_ctrl_c(signum: int, _frame: object) -> None:
+        _STOPPED_BY.append(signum)
+        signal.raise_signal(signal.SIGINT)
+
+    saved = {sig: signal.signal(sig, as_ctrl_c) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def run(argv: Sequence[str]) -> int:
     try:
         parser = build_parser()
@@ -64,6 +92,11 @@ def run(argv: Sequence[str]) -> int:
         error_line(str(exc))
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        if _STOPPED_BY:
+            name = signal.Signals(_STOPPED_BY[0]).name
+            with contextlib.suppress(OSError):  # after a hangup stderr may be gone
+                error_line(STOP_WORDS.get(name, name))
+            return 128 + _STOPPED_BY[0]
         error_line("interrupted")
         return INTERRUPTED_EXIT
     except BrokenPipeError:  # `shipdeck ls | head -1`: the reader has what it wanted
@@ -117,7 +150,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = load_config()
         for warning in config.warnings:
             warning_line(warning)
-        return asyncio.run(list_all_profiles(config, args))
+        with stopped_as_by_ctrl_c():
+            return asyncio.run(list_all_profiles(config, args))
     if command is None and not args.provider:
         return open_console(_console_options(load_config(), args))
     if args.provider:
@@ -141,7 +175,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     _check_arguments(args)
     for warning in [*config.warnings, *problems]:
         warning_line(warning)
-    return asyncio.run(run_scriptable(args, profile, config))
+    with stopped_as_by_ctrl_c():
+        return asyncio.run(run_scriptable(args, profile, config))
 
 
 def _console_options(config: ShipdeckConfig, args: argparse.Namespace) -> ConsoleOptions:

@@ -13,6 +13,7 @@ EXIT_CODES = """\
 exit codes: 0 ok, 1 refused by the API (or declined at the question), 2 usage (checked before anything
 is sent; a change with no terminal to ask on needs --yes), 3 authentication, 4 not found, 5 network or a
 broken answer, 6 a change's outcome unknown (its answer was lost: check before re-running), 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP): each stops a change in flight as Ctrl-C does
 """
 
 EPILOG = f"""\
