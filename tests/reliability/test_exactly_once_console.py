@@ -398,3 +398,37 @@ async def test_closing_the_domains_screen_while_a_domain_is_added_still_says_wha
     assert len(added) == 1
     records = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)]
     assert [r["outcome"] for r in records if r["phase"] in ("outcome", "reconciled")][-1] in ("ok", "applied")
+
+
+async def test_sigterm_mid_change_ends_the_console_recording_it_unknown_and_saying_so(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    """kill (or a closed SSH session) mid-rollback: the console died of the signal, with a bare intent line
+    in the audit log. It now ends as a confirmed quit does, and names what it cut off."""
+    import os
+    import signal
+
+    app, adapter = console_through(link.url(link_sim.miosa), "miosa", tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot, app)
+        dep = deployment(link_sim, "status-page")
+        assert main_screen(app).table.move_to(dep["id"])
+        await wait_for(pilot, lambda: detail_of(app) == dep["id"])
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        link.hold_answer_to(is_change)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(i.state == "sending" for i in app.session.pending.values()))
+        await wait_for(pilot, lambda: bool(link.requests_matching(is_change)))
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = asyncio.get_running_loop().time() + 30
+        while app.return_code is None:
+            assert asyncio.get_running_loop().time() < deadline, "the console did not end on SIGTERM"
+            await asyncio.sleep(0.05)
+    link.release()
+    await adapter.aclose()
+    assert app.return_code == 128 + signal.SIGTERM
+    assert len(app.cut_off) == 1 and "Roll back status-page" in app.cut_off[0], app.cut_off
+    records = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)]
+    assert [r["phase"] for r in records] == ["intent", "outcome"], records
+    assert records[1]["outcome"] == "unknown"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -26,6 +27,16 @@ def run_console(options: ConsoleOptions) -> int:
         print(f"shipdeck: {exc}", file=sys.stderr)
         return exc.exit_code
     result = app.run()
+    if app.cut_off:
+        with contextlib.suppress(OSError):  # after a hangup the terminal may be gone
+            print(
+                f"shipdeck: {len(app.cut_off)} change(s) had no known outcome when the console stopped; "
+                "recorded as unknown in the audit log, and asking for the same change again (console or "
+                "CLI) resends it with the same idempotency key:",
+                file=sys.stderr,
+            )
+            for line in app.cut_off:
+                print(f"  {line}", file=sys.stderr)
     if app.return_code not in (None, 0):
         return int(app.return_code or 1)
     return int(result or 0)

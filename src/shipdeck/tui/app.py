@@ -11,6 +11,8 @@ looked at for ``warm_for`` seconds is closed (its mode removed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
@@ -112,6 +114,9 @@ class ShipdeckApp(App[int]):
         self.timing = timing
         self.warm_for = warm_for
         self._startup_problems: list[str] = [*options.config_problems]
+        # The changes still without a known outcome when the console stopped (said on stderr after it).
+        self.cut_off: list[str] = []
+        self._stop_signals: list[int] = []
         self._terminal_env = terminal_env
         self.alert = Alerter(options.alert, terminal_env or {}, self.bell, self._write_to_terminal)
         make = context_maker(
@@ -192,6 +197,7 @@ class ShipdeckApp(App[int]):
 
     async def on_mount(self) -> None:
         self._apply_keymap()
+        self._stop_on_signals()
         if self.options.start_fleet:
             await self.open_fleet()
         else:
@@ -419,14 +425,45 @@ class ShipdeckApp(App[int]):
 
         def decided(answer: str | None) -> None:
             if answer is not None:
+                self._note_cut_off()
                 self.exit()
 
         context = open_ones[0]
         self.push_screen(ConfirmDialog(quit_question(context.session, context.profile.environment)), decided)
 
+    def _stop_on_signals(self) -> None:
+        """SIGTERM and SIGHUP (a closed SSH session) end the console as a confirmed quit does: the changes
+        in flight are recorded unknown (they killed it with a bare intent line), and said after it."""
+        loop = asyncio.get_running_loop()
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is None:
+                continue
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(number, self._stopped_by, int(number))
+                self._stop_signals.append(int(number))
+
+    def _stopped_by(self, number: int) -> None:
+        self._note_cut_off()
+        self.exit(return_code=128 + number)
+
+    def _note_cut_off(self) -> None:
+        self.cut_off = [
+            f"{context.profile.name}: {item.plan.title} ({item.plan.summary})"
+            for context in self.contexts
+            for item in context.session.pending.values()
+        ]
+
     async def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for number in self._stop_signals:
+            loop.remove_signal_handler(number)
         for context in self.contexts:
             await context.close()
+
+
+# The signals that end the console as a confirmed quit does.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 def make_app(
