@@ -857,9 +857,17 @@ async def cmd_domains(ctx: CommandContext) -> int:
     try:
         existing = await _find_domain(ctx, dep, args.domain)
     except NotFound:
-        if action == "rm":
-            # A remove whose outcome was unknown, asked again: the domain is gone, so it is closed.
-            ctx.session.found_gone("domain.remove", f"domain.remove:{dep.id}:", args.domain)
+        # A remove whose outcome was unknown, asked again: the domain is gone, so it is closed, and what
+        # was asked holds (a script retrying it failed with 'no domain', exit 4, after it had succeeded).
+        if action == "rm" and ctx.session.found_gone(
+            "domain.remove", f"domain.remove:{dep.id}:", args.domain
+        ):
+            print(
+                f"{dep.name} has no domain {args.domain!r} now: the earlier removal (outcome unknown) or "
+                "another change removed it; nothing was sent",
+                file=ctx.out,
+            )
+            return 0
         raise
     if action == "verify":
         outcome = await execute(ctx, plan_domain_verify(dep, existing))

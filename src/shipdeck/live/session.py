@@ -331,18 +331,24 @@ class ChangeSession:
             raise
         return plan, notice
 
-    def found_gone(self, action: str, prefix: str, name: str) -> None:
+    def found_gone(self, action: str, prefix: str, name: str) -> bool:
         """Asked again, the thing an earlier change of unknown outcome was to remove is gone (a domain
-        removed, by it or by another): that change is closed rather than left open for ever."""
+        removed, by it or by another): that change is closed rather than left open for ever. Whether there
+        was one (what was asked then holds: nothing to do, not an error)."""
         if self.open_changes is None:
-            return
+            return False
+        closed = False
         for change in self.open_changes.all(self.profile_name):
             if (
                 change.action == action
                 and change.identity.startswith(prefix)
                 and change.details.get("domain") == name
             ):
-                self.settle(change.identity, applied=None, how="asked again, found gone (by it or another)")
+                how = "asked again, found gone (by it or another)"
+                if not self.settle(change.identity, applied=None, how=how):
+                    raise self._in_flight(f"the earlier {action} of {name}")
+                closed = True
+        return closed
 
     def found_nothing_to_do(self, exc: NothingToDo) -> None:
         """A planner found nothing to send; an earlier change of unknown outcome that this settles (its
