@@ -26,7 +26,8 @@ from tests.conftest import ADMIN
 from tests.reliability.conftest import console_through, every_notification, loaded
 from tests.reliability.proxy import FaultProxy, RequestHead
 from tests.simproc import SimServer
-from tests.tui.console_host import main_screen, settle_actions, wait_for
+from tests.tui.console_host import main_screen, notifications, settle_actions, wait_for
+from tests.tui.screen_host import screen_text
 
 SIZE = (120, 40)
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
@@ -432,3 +433,58 @@ async def test_sigterm_mid_change_ends_the_console_recording_it_unknown_and_sayi
     records = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)]
     assert [r["phase"] for r in records] == ["intent", "outcome"], records
     assert records[1]["outcome"] == "unknown"
+
+
+async def test_a_console_started_after_a_run_left_a_change_open_lists_it_and_can_drop_it(
+    link_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    """A console reopened after its SSH session dropped mid-rollback said nothing pending and showed none
+    of the changes of unknown outcome its earlier run left open."""
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.config.audit import AuditLog
+    from shipdeck.config.open_changes import OpenChanges
+    from shipdeck.config.profile import Profile, Secret
+    from shipdeck.live.plans import plan_rollback
+    from shipdeck.live.session import ChangeSession, OutcomeStatus
+    from shipdeck.tui.screens.pending import LEFT_OPEN_STATE, PendingScreen
+
+    # The earlier run: a rollback whose answer was lost, its process gone (the entry stays open).
+    url = link.url(link_sim.miosa)
+    earlier = make_adapter(Profile("flaky", "miosa", url, Secret(ADMIN), environment="sandbox"), timeout=1.0)
+    dep = deployment(link_sim, "marketing-site")
+    async with earlier:
+        session = ChangeSession(
+            earlier,
+            AuditLog(tmp_path / "audit.jsonl", profile="flaky", provider="miosa"),
+            read_only=False,
+            profile_name="flaky",
+            open_changes=OpenChanges(),
+        )
+        session.resend_window = 0.0
+        found = await earlier.get_deployment(dep["id"])
+        plan = plan_rollback(found, (await earlier.list_versions(dep["id"], limit=200)).items)
+        link.lose_answer_to(is_change, then_down=True)
+        assert (await session.execute(plan)).status is OutcomeStatus.UNKNOWN
+    link.restore()
+    assert len(OpenChanges().all("flaky")) == 1
+
+    app, adapter = console_through(url, "miosa", tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await loaded(pilot, app)
+        await wait_for(pilot, lambda: "1 pending" in header_pending(app), what="the header counts it")
+        await wait_for(
+            pilot, lambda: any("an earlier run left with an unknown outcome" in m for m in notifications(app))
+        )
+        await pilot.press("exclamation_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, PendingScreen))
+        table = app.screen.query_one("#pending-table")
+        await wait_for(pilot, lambda: getattr(table, "row_count", 0) == 1)
+        assert LEFT_OPEN_STATE in screen_text(app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.session.left_open, what="dropped")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "pending" not in header_pending(app), what="the header counts none")
+    await adapter.aclose()
+    assert OpenChanges().all("flaky") == []
+    last = [r for r in read_audit(tmp_path / "audit.jsonl") if isinstance(r, dict)][-1]
+    assert last["phase"] == "reconciled" and "dropped by the user" in last["how"], last

@@ -234,6 +234,9 @@ class ChangeSession:
         self.resend_window = resend_window
         self._sleep: Sleep = sleep or asyncio.sleep
         self.pending: dict[str, PendingChange] = {}
+        # What refresh_left_open last found: the changes of unknown outcome that an earlier run (a console
+        # killed with its SSH session, a CLI interrupted) left open for this profile, not pending here.
+        self.left_open: list[OpenChange] = []
         # Deployment id -> the last rollback or promote applied from this session (the console says so).
         self.last_changes: dict[str, LastChange] = {}
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -500,6 +503,42 @@ class ChangeSession:
             )
             outcome = await self._send(item, resumed=True)
             return await self._settle_or_wait(item, outcome, self.resend_window)
+
+    def refresh_left_open(self) -> list[OpenChange]:
+        """Read which changes earlier runs left open (they are not resent by themselves: asking for the same
+        change again resends each with its key); the ones newly found. A console reopened after its SSH
+        session dropped showed none of them, and said nothing pending."""
+        before = {c.identity for c in self.left_open}
+        try:
+            found = self.open_changes.all(self.profile_name) if self.open_changes is not None else []
+        except OSError:
+            return []
+        self.left_open = [c for c in found if c.identity not in self.pending]
+        if {c.identity for c in self.left_open} != before:
+            self._on_change()
+        return [c for c in self.left_open if c.identity not in before]
+
+    def sent_elsewhere(self, identity: str) -> bool:
+        """Whether another shipdeck process is sending this change now (it holds the change's lock)."""
+        if self.open_changes is None or identity in self.pending:
+            return False
+        with self.open_changes.sending(self.profile_name, identity) as ours:
+            return not ours
+
+    def drop_left_open(self, identity: str) -> bool:
+        """Close a change an earlier run left open: never resent, its outcome stays unknown (said in the
+        audit log). False while it is being sent (here or by another process) or already closed."""
+        if self.open_changes is None or identity in self.pending:
+            return False
+        with self.open_changes.sending(self.profile_name, identity) as ours:
+            earlier = self.open_change(identity) if ours else None
+            if earlier is None:
+                return False
+            intent = AuditIntent(earlier.audit_id, earlier.action, earlier.target, earlier.idempotency_key)
+            self.audit.reconciled(intent, applied=None, how="dropped by the user; its outcome stays unknown")
+            self.open_changes.remove(self.profile_name, identity)
+        self.refresh_left_open()
+        return True
 
     def drop(self, identity: str) -> bool:
         """Forget a waiting change: it is not resent; its outcome stays unknown (said in the audit log)."""
@@ -925,6 +964,7 @@ class ChangeSession:
 
     def _track(self, item: PendingChange) -> None:
         self.pending[item.identity] = item
+        self.left_open = [c for c in self.left_open if c.identity != item.identity]  # asked again: here now
         self._on_change()
 
     def _untrack(self, item: PendingChange) -> None:

@@ -238,6 +238,7 @@ class LiveState:
         self.last_heard: datetime | None = None
         self.pages_loading = True
         self._pages_this_read = 0
+        self._listed = False
         self.detail: DeploymentDetail | None = None
         self._watched: str | None = None
         self._subscribers: list[Subscriber] = []
@@ -331,7 +332,16 @@ class LiveState:
         """Pages of the list are arriving (or the first read has not answered yet): what the header calls
         'loading N…'. A re-read that has not had a page yet (during an outage, each attempt) keeps the list
         it has and is not 'loading': the connection state already says that the server is away."""
-        return self.pages_loading and (self._pages_this_read > 0 or not self.deployments)
+        if self._pages_this_read > 0:
+            return self.pages_loading
+        # Nothing listed yet: loading while the first read is under way, not during each retry of an
+        # outage (the header flickered 'loading 0…' / '0 deployments' with every attempt).
+        return self.pages_loading and not self.deployments and self.connection is ConnectionState.CONNECTING
+
+    @property
+    def never_listed(self) -> bool:
+        """No page of the list has been read from the server yet (a cached list may be shown meanwhile)."""
+        return not self._listed
 
     @property
     def failures(self) -> int:
@@ -598,6 +608,7 @@ class LiveState:
                 self._store(dep)
             self._heard()
             self._pages_this_read += 1
+            self._listed = True
             if first:
                 self._pending.reset = True
                 first = False

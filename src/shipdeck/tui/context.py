@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 WARM_FOR = 300.0
 # Ticks (seconds) between two read-backs of the changes whose outcome is unknown and that wait for the user.
 WAITING_CHECK_EVERY = 10
+# Ticks between looks at the changes other runs left open (a small file, read anew).
+LEFT_OPEN_EVERY = 5
 # A published version is followed to its end (live or failed) for at most this long, for its toast.
 FOLLOW_PUBLISH_FOR = 900.0
 # Seconds between two toasts of the client's progress notices (the header shows the connection meanwhile).
@@ -186,8 +188,24 @@ class ProfileContext:
         self._notify(literal(f"{self.name}: {text}"), markup=False, timeout=4)
 
     def tick(self) -> None:
-        """Once a second (the App's timer): read back the changes of unknown outcome now and then."""
+        """Once a second (the App's timer): read back the changes of unknown outcome now and then, and
+        look for those that other runs left open (the first look says so)."""
         self._ticks += 1
+        if self._ticks % LEFT_OPEN_EVERY == 1:
+            found = self.session.refresh_left_open()
+            if found and self._ticks == 1:
+                titles = "; ".join(f"{c.target}: {c.summary}" for c in found[:3])
+                more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+                self._notify(
+                    literal(
+                        f"{self.name}: {len(found)} change(s) an earlier run left with an unknown outcome "
+                        f"({titles}{more}): ! lists them; asking for one again resends it with its key"
+                    ),
+                    title="Unknown outcomes",
+                    severity="warning",
+                    markup=False,
+                    timeout=15,
+                )
         waiting = any(i.state == "waiting" and i.plan.check for i in self.session.pending.values())
         if waiting and self._ticks % WAITING_CHECK_EVERY == 0:
             self._run_worker(self._check_waiting(), "pending-check", f"pending-check:{self.name}")

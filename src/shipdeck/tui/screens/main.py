@@ -601,9 +601,12 @@ class MainScreen(Screen[None]):
             )
         reads = context.reads
         header.show_budget(reads.rate_limit_remaining, reads.rate_limit_limit)
-        header.show_pending(len(context.session.pending))
+        header.show_pending(len(context.session.pending) + len(context.session.left_open))
         table = self.table
-        header.show_count(table.row_count, table.total_count, loading=live.list_arriving)
+        if live.never_listed and not live.deployments and not live.list_arriving:
+            header.show_no_list()  # the server has not answered a list yet: not "0 deployments"
+        else:
+            header.show_count(table.row_count, table.total_count, loading=live.list_arriving)
 
     def show_last_change(self) -> None:
         current = self.current()

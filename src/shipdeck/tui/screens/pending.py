@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from shipdeck.config.audit import AuditReadProblem, change_of, read_audit, result_of
+from shipdeck.config.open_changes import OpenChange
 from shipdeck.live.session import ChangeSession, PendingChange
 from shipdeck.tui.screens.dialogs import ConfirmRequest
 from shipdeck.tui.screens.screen_kit import (
@@ -40,6 +41,9 @@ STATE_WORDS = {
     "waiting": "outcome unknown: enter resends, x drops",
 }
 AUDIT_ROWS = 500
+# A change an earlier run (or another process) left open, as the Pending screen lists it.
+LEFT_OPEN_STATE = "earlier run: outcome unknown; ask again to resend, x drops"
+LEFT_OPEN_SENDING = "being sent by another shipdeck process"
 
 
 def _age(seconds: float) -> str:
@@ -103,6 +107,7 @@ class PendingScreen(Screen[None]):
     def render_rows(self) -> None:
         now = time.monotonic()
         rows = [(identity, self._cells(item, now)) for identity, item in self.session.pending.items()]
+        rows += [(change.identity, self._left_open_cells(change)) for change in self.session.left_open]
         table: DataTable[Any] = self.query_one("#pending-table", DataTable)
         if rows:
             fill_table(table, ["CHANGE", "WHAT", "STATE", "AGE", "TRIES", "LAST ERROR"], rows)
@@ -121,13 +126,37 @@ class PendingScreen(Screen[None]):
             cell(item.last_error, limit=60),
         ]
 
+    def _left_open_cells(self, change: OpenChange) -> list[Text]:
+        # Not resent from here: its plan was made by the run that sent it, from what was live then.
+        busy = self.session.sent_elsewhere(change.identity)
+        state = LEFT_OPEN_SENDING if busy else LEFT_OPEN_STATE
+        return [
+            cell(change.target, limit=40),
+            cell(change.summary, limit=30),
+            cell(state),
+            cell(_age(change.age)),
+            cell(change.attempts),
+            cell(""),
+        ]
+
     def _selected(self) -> PendingChange | None:
         key = cursor_key(self.query_one("#pending-table", DataTable))
         return self.session.pending.get(key) if key else None
 
+    def _selected_left_open(self) -> OpenChange | None:
+        key = cursor_key(self.query_one("#pending-table", DataTable))
+        return next((c for c in self.session.left_open if c.identity == key), None)
+
     def action_resend(self) -> None:
         item = self._selected()
         if item is None:
+            if self._selected_left_open() is not None:
+                self.notify(
+                    "An earlier run sent this one: ask for the same change again (its key on the list, or "
+                    "the same CLI command) and it is resent with its idempotency key, planned from what is "
+                    "live now.",
+                    severity="warning",
+                )
             return
         if item.state != "waiting":
             self.notify("This change is being sent or checked already.", severity="warning")
@@ -145,6 +174,15 @@ class PendingScreen(Screen[None]):
     def action_drop(self) -> None:
         item = self._selected()
         if item is None:
+            earlier = self._selected_left_open()
+            if earlier is not None and self.session.drop_left_open(earlier.identity):
+                self.notify(
+                    literal(f"Dropped {earlier.target} ({earlier.summary}): its outcome stays unknown."),
+                    markup=False,
+                )
+                self.render_rows()
+            elif earlier is not None:
+                self.notify("It is being sent now; wait for its answer.", severity="warning")
             return
         if not self.session.drop(item.identity):
             self.notify("A change being sent cannot be dropped; wait for its answer.", severity="warning")

@@ -144,6 +144,9 @@ class StatusHeader(Horizontal):
         else:
             self.count = f"{total:,} deployments"
 
+    def show_no_list(self) -> None:
+        self.count = "no list yet"
+
     def show_pending(self, count: int) -> None:
         self.pending = f"⧗ {count} pending" if count else ""
 
