@@ -22,11 +22,13 @@ from shipdeck.api.errors import NotFound, ProtocolError, StreamResyncRequired
 from shipdeck.api.health import miosa_get_detail, miosa_get_health, miosa_request_log
 from shipdeck.api.parsing import (
     JsonObject,
+    ListAnswer,
     build_model,
     decode_frame,
     expect_object,
     first_present,
     optional_int,
+    read_list,
     unwrap_list,
     unwrap_object,
     validated_model,
@@ -389,11 +391,10 @@ class MiosaAdapter(HttpAdapter):
         )
         if isinstance(body, Page):
             return body
-        items = body.get("data") if isinstance(body, dict) else None
-        rows = miosa_deployment_rows(items) if isinstance(items, list) else None
-        if rows is None:
-            return self._page(body, "deployments", miosa_deployment)
-        return self._page(body, "deployments", miosa_deployment, items=rows)
+        # Not a plain page of rows (a nested envelope, a bad row): its items, found as every list's are.
+        listed = read_list(body, what="Miosa deployments", keys=("deployments",))
+        rows = miosa_deployment_rows(listed.items)
+        return self._page(listed, "deployments", miosa_deployment, items=rows)
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}")
@@ -774,13 +775,19 @@ class MiosaAdapter(HttpAdapter):
     def _page(
         body: Any, key: str, mapper: Callable[[JsonObject], T], *, items: list[T] | None = None
     ) -> Page[T]:
-        """A page of ``key``: its items mapped one by one (or ``items``, read already) and its cursor."""
+        """A page of ``key`` (``body``, or its :class:`ListAnswer`): its items mapped one by one (or
+        ``items``, read already) and its cursor, read beside the items first (``{"data": {"items": [...],
+        "next_cursor": ...}}``), then at the top."""
+        listed = body if isinstance(body, ListAnswer) else read_list(body, what=f"Miosa {key}", keys=(key,))
         if items is None:
-            items = [mapper(raw) for raw in unwrap_list(body, what=f"Miosa {key}", keys=(key,))]
-        next_cursor = body.get("next_cursor") if isinstance(body, dict) else None
-        if next_cursor is not None and not isinstance(next_cursor, str):
-            raise ProtocolError(f"Miosa {key}: next_cursor is not a string")
-        total = optional_int(body.get("total")) if isinstance(body, dict) else None
+            items = [mapper(raw) for raw in listed.items]
+        next_cursor: Any = None
+        total: int | None = None
+        for scope in listed.scopes:
+            next_cursor = next_cursor or scope.get("next_cursor")
+            if next_cursor is not None and not isinstance(next_cursor, str):
+                raise ProtocolError(f"Miosa {key}: next_cursor is not a string")
+            total = total if total is not None else optional_int(scope.get("total"))
         return Page(items=items, next_cursor=next_cursor or None, total=total)
 
     def _publish_result(self, raw: JsonObject, deployment_id: str | None) -> PublishResult:

@@ -68,22 +68,49 @@ def unwrap_object(body: Any, *, what: str, keys: tuple[str, ...] = ()) -> JsonOb
     return obj
 
 
-def unwrap_list(body: Any, *, what: str, keys: tuple[str, ...] = ()) -> list[JsonObject]:
-    """A bare array, ``{"data": [...]}``, ``{"items": [...]}`` or a resource-named key; objects only."""
+@dataclass(frozen=True)
+class ListAnswer:
+    """A list answer's items and the objects around them, innermost first (``{"data": {"items": [...],
+    "next_cursor": ...}}``: the inner object, then the body), where its cursor and total are read."""
+
+    items: list[JsonObject]
+    scopes: tuple[JsonObject, ...] = ()
+
+
+def read_list(body: Any, *, what: str, keys: tuple[str, ...] = ()) -> ListAnswer:
+    """A bare array, ``{"data": [...]}``, ``{"items": [...]}`` or a resource-named key, and nested under
+    ``data`` as the official SDK reads them (``{"data": {"items": [...]}}``, ``{"data": {"versions":
+    [...]}}``); objects only. Anything else is a ProtocolError."""
+    names = ("items", *keys)
     items: Any = None
+    scopes: tuple[JsonObject, ...] = ()
     if isinstance(body, list):
         items = body
     elif isinstance(body, dict):
-        for key in ("data", "items", *keys):
+        scopes = (body,)
+        for key in ("data", *names):
             if isinstance(body.get(key), list):
                 items = body[key]
                 break
+        inner = body.get("data")
+        if items is None and isinstance(inner, dict):
+            for key in names:
+                if isinstance(inner.get(key), list):
+                    items, scopes = inner[key], (inner, body)
+                    break
     if items is None:
-        raise ProtocolError(f"{what}: expected a list, got {_json_kind(body)}")
+        looked = ", ".join(f"'{name}'" for name in ("data", *names))
+        where = f" (no list under {looked}, at the top or under 'data')" if isinstance(body, dict) else ""
+        raise ProtocolError(f"{what}: expected a list, got {_json_kind(body)}{where}")
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise ProtocolError(f"{what}: item {index} is {_json_kind(item)}, expected an object")
-    return list(items)
+    return ListAnswer(list(items), scopes)
+
+
+def unwrap_list(body: Any, *, what: str, keys: tuple[str, ...] = ()) -> list[JsonObject]:
+    """The items of a list answer (every form :func:`read_list` reads)."""
+    return read_list(body, what=what, keys=keys).items
 
 
 def build_model(cls: type[M], fields: Mapping[str, Any], *, what: str) -> M:
