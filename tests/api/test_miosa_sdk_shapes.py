@@ -1,5 +1,6 @@
 """Answers the official Miosa SDK (miosa 2.19.2) reads and the house contract did not name, from a scripted
-server: lists nested under ``data`` (``{"data": {"items": [...]}}``)."""
+server: lists nested under ``data`` (``{"data": {"items": [...]}}``), and a page's next cursor under the
+SDK's other names (``next``, ``cursor``)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def routed(routes: dict[str, Answer]) -> Callable[[SeenRequest, Writer], Any]:
         writer.write(response(404, b'{"error": {"code": "NOT_FOUND", "message": "no route"}}'))
 
     return handler
+
+
+def constant(body: Any) -> Answer:
+    return lambda _request: body
 
 
 def cursor_of(request: SeenRequest) -> str | None:
@@ -116,3 +121,112 @@ async def test_other_shapes_are_still_refused_with_a_clear_error(body: Any, says
             with pytest.raises(ProtocolError, match=re.escape(says)):
                 await read()
         await client.aclose()
+
+
+def paged(name: str, *, nested: bool = False, pages: int = 3) -> Answer:
+    """Deployments ``dep_1`` .. ``dep_<pages>``, one a page, the next page's cursor under ``name``."""
+
+    def answer(request: SeenRequest) -> Any:
+        cursor = cursor_of(request)
+        n = int(cursor[1:]) if cursor else 1
+        following = f"p{n + 1}" if n < pages else None
+        if nested:
+            return {"data": {"items": [dep(n)], name: following}}
+        return {"data": [dep(n)], name: following}
+
+    return answer
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["top", "nested"])
+@pytest.mark.parametrize("name", ["next_cursor", "next", "cursor"])
+async def test_the_sdks_cursor_names_page_on(name: str, nested: bool) -> None:
+    """The SDK's pager takes the next page's cursor from ``next_cursor``, ``next`` or ``cursor``; shipdeck
+    read only ``next_cursor``, so a server using another name showed its first page only."""
+
+    def versions(request: SeenRequest) -> Any:
+        cursor = cursor_of(request)
+        n = int(cursor[1:]) if cursor else 1
+        rows = [ver(n)]
+        following = f"p{n + 1}" if n < 3 else None
+        return {"data": {"items": rows, name: following}} if nested else {"data": rows, name: following}
+
+    routes = {r"/deployments/dep_1/versions": versions, r"/deployments": paged(name, nested=nested)}
+    async with hostile_server(routed(routes)) as server:
+        client = adapter(server.url)
+        for extras in (True, False):
+            pages = [page async for page in client.iter_deployment_pages(extras=extras)]
+            assert [d.id for page in pages for d in page] == ["dep_1", "dep_2", "dep_3"]
+        assert [v.number for v in await client.all_versions("dep_1")] == [1, 2, 3]
+        await client.aclose()
+    asked = [cursor_of(r) for r in server.seen]
+    assert asked == [None, "p2", "p3"] * 3
+
+
+async def test_a_cursor_echoed_back_is_not_the_next_page() -> None:
+    """``{"data": [...], "next_cursor": null, "cursor": "<the one sent>"}``: the page's own cursor echoed
+    back ends the list; followed, it would ask for the same page again."""
+
+    def deployments(request: SeenRequest) -> Any:
+        cursor = cursor_of(request)
+        if cursor is None:
+            return {"data": [dep(1)], "next": "p2", "cursor": None}
+        return {"data": [dep(2)], "next_cursor": None, "cursor": cursor}
+
+    async with hostile_server(routed({r"/deployments": deployments})) as server:
+        client = adapter(server.url)
+        for extras in (True, False):
+            pages = [page async for page in client.iter_deployment_pages(extras=extras)]
+            assert [d.id for page in pages for d in page] == ["dep_1", "dep_2"]
+        await client.aclose()
+    assert [cursor_of(r) for r in server.seen] == [None, "p2"] * 2
+
+
+@pytest.mark.parametrize("name", ["next", "cursor"])
+async def test_the_paging_protections_hold_under_every_cursor_name(name: str) -> None:
+    """A cursor that does not change, and a page of rows already given under a new cursor, end the list
+    under the SDK's other names as under ``next_cursor``: with a clear error, except a ``cursor`` that is
+    the one sent, which is that page's own echoed back and so ends the list as its last page."""
+
+    def same_cursor(_request: SeenRequest) -> Any:
+        return {"data": [dep(len(server.seen))], name: "again"}
+
+    def same_rows(_request: SeenRequest) -> Any:
+        return {"data": [dep(1)], name: f"p{len(server.seen) + 1}"}
+
+    for answer, says in (
+        (same_cursor, None if name == "cursor" else "the server gave the same page cursor twice"),
+        (same_rows, "page 2 holds only rows earlier pages gave"),
+    ):
+        async with hostile_server(routed({r"/deployments": answer})) as server:
+            client = adapter(server.url)
+            if says is None:
+                pages = [page async for page in client.iter_deployment_pages()]
+                assert [d.id for page in pages for d in page] == ["dep_1", "dep_2"]
+            else:
+                with pytest.raises(ProtocolError, match=says):
+                    async for _page in client.iter_deployment_pages():
+                        pass
+            await client.aclose()
+        assert [cursor_of(r) for r in server.seen][:2] == [None, "again" if answer is same_cursor else "p2"]
+        assert len(server.seen) <= 3
+
+
+async def test_cursor_names_that_are_no_cursor() -> None:
+    """``next_cursor`` that is no string is a ProtocolError (as before); ``next`` or ``cursor`` that is no
+    string (a page number, a flag) the SDK passes over, and so does this: that page is the last."""
+    bodies: list[tuple[dict[str, Any], bool | None]] = [
+        ({"data": [dep(1)], "next_cursor": 5}, None),
+        ({"data": [dep(1)], "next": 2, "cursor": True}, True),
+        ({"data": [dep(1)], "next_cursor": "", "next": "", "cursor": "p2"}, False),
+    ]
+    for body, last in bodies:
+        async with hostile_server(routed({r"/deployments": constant(body)})) as server:
+            client = adapter(server.url)
+            for read in (client.list_deployments, client.list_deployment_rows):
+                if last is None:
+                    with pytest.raises(ProtocolError, match="next_cursor is not a string"):
+                        await read()
+                else:
+                    page = await read()
+                    assert page.next_cursor == (None if last else "p2")
+            await client.aclose()

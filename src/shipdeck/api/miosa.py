@@ -1,6 +1,7 @@
 """Miosa (``/api/v1``): deployments, versions, releases, builds, domains, env, publish/promote/rollback, SSE.
 
-Envelope ``{"data": ...}``; lists page with ``limit`` and an opaque ``cursor`` (``next_cursor``).
+Envelope ``{"data": ...}``; lists page with ``limit`` and an opaque ``cursor`` (the answer's ``next_cursor``,
+or ``next`` or ``cursor`` as the official SDK reads it, beside the items or at the top).
 Every mapper below accepts the documented variants (``public_url`` / ``auto_subdomain``, ``domain`` /
 ``fqdn``, ``dns_records`` / ``records``, ...) and keeps the provider's other fields as extras.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError, create_model
@@ -151,22 +152,44 @@ def _row_page() -> TypeAdapter[Any]:
         __config__=ignore,
         data=(list[row], ...),  # type: ignore[valid-type]
         next_cursor=(str | None, None),
+        next=(Any, None),
+        cursor=(Any, None),
         total=(Any, None),
     )
     return TypeAdapter(page)
 
 
-def miosa_deployment_page(raw: bytes) -> Page[Deployment] | None:
-    """A ``{"data": [...]}`` page's bytes -> its deployments without the provider's extra fields (what the
-    live list keeps), or None when it is not such a page of deployments: the caller then decodes it and
-    maps item by item, which names the bad item and field."""
+def miosa_deployment_page(raw: bytes, *, sent: str | None = None) -> Page[Deployment] | None:
+    """A ``{"data": [...]}`` page's bytes (asked for with cursor ``sent``) -> its deployments without the
+    provider's extra fields (what the live list keeps), or None when it is not such a page of deployments:
+    the caller then decodes it and maps item by item, which names the bad item and field."""
     try:
         page = _row_page().validate_json(raw)
     except (ValidationError, TypeError, ValueError, RecursionError):
         return None
-    return Page(
-        items=_deployments_of(page.data), next_cursor=page.next_cursor or None, total=optional_int(page.total)
-    )
+    scope = {"next_cursor": page.next_cursor, "next": page.next, "cursor": page.cursor}
+    next_cursor = miosa_next_cursor((scope,), sent=sent, what="Miosa deployments")
+    return Page(items=_deployments_of(page.data), next_cursor=next_cursor, total=optional_int(page.total))
+
+
+# The names a page's next cursor goes by, in the official SDK's order (miosa.pagination._next_cursor).
+NEXT_CURSOR_KEYS = ("next_cursor", "next", "cursor")
+
+
+def miosa_next_cursor(scopes: Sequence[Mapping[str, Any]], *, sent: str | None, what: str) -> str | None:
+    """The next page's cursor of a page asked for with cursor ``sent``: the first non-empty string under
+    one of :data:`NEXT_CURSOR_KEYS`, in the objects around the list innermost first; None on the last page.
+    A ``cursor`` that is the one sent is that page's own, echoed back, not the next one (followed, it would
+    ask for the same page again). ``next_cursor`` that is no string is a ProtocolError; the SDK passes over
+    the other two names when they are none (a page number, a flag), and so does this."""
+    for scope in scopes:
+        for key in NEXT_CURSOR_KEYS:
+            value = scope.get(key)
+            if key == "next_cursor" and value is not None and not isinstance(value, str):
+                raise ProtocolError(f"{what}: next_cursor is not a string")
+            if isinstance(value, str) and value and not (key == "cursor" and value == sent):
+                return value
+    return None
 
 
 def miosa_deployment_rows(items: list[Any]) -> list[Deployment] | None:
@@ -383,18 +406,20 @@ class MiosaAdapter(HttpAdapter):
     # -- deployments -----------------------------------------------------------------------------------
     async def list_deployments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
         body = await self.transport.get("/deployments", params={"limit": min(limit, 200), "cursor": cursor})
-        return self._page(body, "deployments", miosa_deployment)
+        return self._page(body, "deployments", miosa_deployment, sent=cursor)
 
     async def list_deployment_rows(self, *, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
         body = await self.transport.get(
-            "/deployments", params={"limit": min(limit, 200), "cursor": cursor}, parse=miosa_deployment_page
+            "/deployments",
+            params={"limit": min(limit, 200), "cursor": cursor},
+            parse=partial(miosa_deployment_page, sent=cursor),
         )
         if isinstance(body, Page):
             return body
         # Not a plain page of rows (a nested envelope, a bad row): its items, found as every list's are.
         listed = read_list(body, what="Miosa deployments", keys=("deployments",))
         rows = miosa_deployment_rows(listed.items)
-        return self._page(listed, "deployments", miosa_deployment, items=rows)
+        return self._page(listed, "deployments", miosa_deployment, sent=cursor, items=rows)
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         body = await self.transport.get(f"/deployments/{_seg(deployment_id)}")
@@ -423,7 +448,10 @@ class MiosaAdapter(HttpAdapter):
         )
         # In a worker thread: one page of 100,000 versions must not stop the console answering keys.
         return await asyncio.to_thread(
-            self._page, body, "versions", lambda raw: miosa_version(raw, deployment_id)
+            partial(self._page, sent=cursor),
+            body,
+            "versions",
+            lambda raw: miosa_version(raw, deployment_id),
         )
 
     async def get_version(self, deployment_id: str, version_id: str) -> Version:
@@ -773,22 +801,23 @@ class MiosaAdapter(HttpAdapter):
     # -- helpers ---------------------------------------------------------------------------------------------
     @staticmethod
     def _page(
-        body: Any, key: str, mapper: Callable[[JsonObject], T], *, items: list[T] | None = None
+        body: Any,
+        key: str,
+        mapper: Callable[[JsonObject], T],
+        *,
+        sent: str | None,
+        items: list[T] | None = None,
     ) -> Page[T]:
-        """A page of ``key`` (``body``, or its :class:`ListAnswer`): its items mapped one by one (or
-        ``items``, read already) and its cursor, read beside the items first (``{"data": {"items": [...],
-        "next_cursor": ...}}``), then at the top."""
+        """A page of ``key`` (``body``, or its :class:`ListAnswer`), asked for with cursor ``sent``: its
+        items mapped one by one (or ``items``, read already) and its next cursor (:func:`miosa_next_cursor`),
+        read beside the items first (``{"data": {"items": [...], "next_cursor": ...}}``), then at the top."""
         listed = body if isinstance(body, ListAnswer) else read_list(body, what=f"Miosa {key}", keys=(key,))
         if items is None:
             items = [mapper(raw) for raw in listed.items]
-        next_cursor: Any = None
-        total: int | None = None
-        for scope in listed.scopes:
-            next_cursor = next_cursor or scope.get("next_cursor")
-            if next_cursor is not None and not isinstance(next_cursor, str):
-                raise ProtocolError(f"Miosa {key}: next_cursor is not a string")
-            total = total if total is not None else optional_int(scope.get("total"))
-        return Page(items=items, next_cursor=next_cursor or None, total=total)
+        totals = [optional_int(scope.get("total")) for scope in listed.scopes]
+        total = next((count for count in totals if count is not None), None)
+        next_cursor = miosa_next_cursor(listed.scopes, sent=sent, what=f"Miosa {key}")
+        return Page(items=items, next_cursor=next_cursor, total=total)
 
     def _publish_result(self, raw: JsonObject, deployment_id: str | None) -> PublishResult:
         deployment = miosa_deployment(raw["deployment"]) if isinstance(raw.get("deployment"), dict) else None
