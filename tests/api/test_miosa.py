@@ -229,8 +229,11 @@ async def test_sandbox_bridge_redeploy_update_delete(fresh: MiosaAdapter) -> Non
     assert bridged.deployment is not None and bridged.deployment.id == dep.id
     created = await fresh.publish_from_sandbox("sbx_new", name="api-test-new-app")
     assert created.deployment is not None and created.deployment.name == "api-test-new-app"
+    before = {build.id for build in await fresh.list_builds(dep.id)}
     run = await fresh.redeploy(dep.id)
-    assert run.deployment_id == dep.id and run.stages
+    # The sim answers the Deployment, as the official SDK reads it: the run is its NEW build.
+    assert run is not None and run.deployment_id == dep.id and run.stages and run.id not in before
+    assert run.id in {build.id for build in await fresh.list_builds(dep.id)}
     renamed = await fresh.update_deployment(created.deployment.id, {"name": "api-test-renamed"})
     assert renamed.name == "api-test-renamed"
     await fresh.delete_deployment(created.deployment.id)

@@ -1,6 +1,6 @@
 """Answers the official Miosa SDK (miosa 2.19.2) reads and the house contract did not name, from a scripted
-server: lists nested under ``data`` (``{"data": {"items": [...]}}``), and a page's next cursor under the
-SDK's other names (``next``, ``cursor``)."""
+server: lists nested under ``data`` (``{"data": {"items": [...]}}``), a page's next cursor under the SDK's
+other names (``next``, ``cursor``), and a redeploy answered with the Deployment."""
 
 from __future__ import annotations
 
@@ -230,3 +230,83 @@ async def test_cursor_names_that_are_no_cursor() -> None:
                     page = await read()
                     assert page.next_cursor == (None if last else "p2")
             await client.aclose()
+
+
+def redeploying(answer: Any, before: list[str], after: list[str]) -> Answer:
+    """A deployment whose builds are ``before`` until the redeploy is sent and ``after`` since; the
+    redeploy is answered ``answer``."""
+    sent: list[bool] = []
+
+    def builds(names: list[str]) -> Any:
+        return {"data": [{"id": name, "deployment_id": "dep_1", "state": "succeeded"} for name in names]}
+
+    def route(request: SeenRequest) -> Any:
+        if request.method == "POST":
+            sent.append(True)
+            return answer
+        build = re.search(r"/builds/([^/?]+)", request.path)
+        if build is not None:
+            return {"data": {"id": build.group(1), "deployment_id": "dep_1", "state": "queued"}}
+        return builds(after if sent else before)
+
+    return route
+
+
+def deployment_answer(current: str | None) -> dict[str, Any]:
+    return {"data": {**dep(1), "state": "building", "current_build_id": current}}
+
+
+@pytest.mark.parametrize(
+    ("answer", "before", "after", "run"),
+    [
+        # The SDK's Deployment answer naming the new build.
+        (deployment_answer("bld_new"), ["bld_old"], ["bld_new", "bld_old"], "bld_new"),
+        # ... not listed yet: read by its id.
+        (deployment_answer("bld_new"), ["bld_old"], ["bld_old"], "bld_new"),
+        # Still naming the build before (the new one queued later): the one build new since.
+        (deployment_answer("bld_old"), ["bld_old"], ["bld_new", "bld_old"], "bld_new"),
+        (deployment_answer(None), [], ["bld_new"], "bld_new"),
+        # Still naming the build before and none new listed, or two new: which is unknown, not the old one.
+        (deployment_answer("bld_old"), ["bld_old"], ["bld_old"], None),
+        (deployment_answer("bld_old"), ["bld_old"], ["bld_a", "bld_b", "bld_old"], None),
+        # The contract's (and older servers') Build answer.
+        (
+            {"data": {"id": "bld_new", "deployment_id": "dep_1", "state": "queued"}},
+            ["bld_old"],
+            [],
+            "bld_new",
+        ),
+    ],
+)
+async def test_a_redeploy_reports_its_new_build_never_the_one_before(
+    answer: Any, before: list[str], after: list[str], run: str | None
+) -> None:
+    """The SDK's redeploy answers a Deployment. Read as one, the run reported was its current_build_id,
+    which a server that queues the build later still has as the build before: the console and the env
+    editor said "started: bld_old (succeeded)", an old build's run."""
+    routes = {r"/deployments/dep_1": redeploying(answer, before, after)}
+    async with hostile_server(routed(routes)) as server:
+        client = adapter(server.url)
+        started = await client.redeploy("dep_1", idempotency_key="k1")
+        await client.aclose()
+    assert (started.id if started is not None else None) == run
+    assert started is None or (started.deployment_id == "dep_1" and started.stages)
+    posts = [r for r in server.seen if r.method == "POST"]
+    assert len(posts) == 1 and posts[0].headers["idempotency-key"] == "k1"
+
+
+async def test_a_redeploy_whose_builds_cannot_be_read_first_is_sent_and_its_run_unknown() -> None:
+    """Without the builds known before, no build listed after can be told to be the new one: the redeploy
+    goes (the read is no part of the change), and its run is unknown."""
+
+    async def handler(request: SeenRequest, writer: Writer) -> None:
+        if request.method == "POST":
+            writer.write(response(202, json.dumps(deployment_answer("bld_old")).encode()))
+        else:
+            writer.write(response(404, b'{"error": {"code": "NOT_FOUND", "message": "no builds"}}'))
+
+    async with hostile_server(handler) as server:
+        client = adapter(server.url)
+        assert await client.redeploy("dep_1") is None
+        await client.aclose()
+    assert [r.method for r in server.seen].count("POST") == 1

@@ -279,10 +279,19 @@ def test_publish_reads_what_the_sdk_sends_and_ignores_the_reserved_fields(http: 
     assert version["metadata"] == {"output_path": "dist", "entrypoint": "index.html"}
 
 
-def test_redeploy_answers_202_with_a_queued_build(http: httpx.Client) -> None:
+def test_redeploy_answers_202_with_the_deployment_whose_current_build_is_the_new_one(
+    http: httpx.Client,
+) -> None:
+    """The official SDK reads the answer as a Deployment (``redeploy(...) -> Deployment``, validated by its
+    model: id, tenant_id, name, slug and state required); the sim answered the build instead."""
     deployment = new_deployment(http)
-    build = data(http.post(f"/deployments/{deployment['id']}/redeploy", json={}, headers=idem()), 202)
-    assert build["state"] == "queued" and build["deployment_id"] == deployment["id"]
+    before = {b["id"] for b in data(http.get(f"/deployments/{deployment['id']}/builds"))}
+    answer = data(http.post(f"/deployments/{deployment['id']}/redeploy", json={}, headers=idem()), 202)
+    assert answer["id"] == deployment["id"]
+    assert all(isinstance(answer.get(field), str) for field in ("tenant_id", "name", "slug", "state"))
+    assert answer["current_build_id"] not in before
+    build = data(http.get(f"/deployments/{deployment['id']}/builds/{answer['current_build_id']}"))
+    assert build["state"] in ("queued", "building") and build["deployment_id"] == deployment["id"]
 
 
 def test_a_redeploy_makes_its_version_as_the_active_one_was_made(http: httpx.Client) -> None:

@@ -377,7 +377,9 @@ class Adapter(ABC):
     ) -> PublishResult:
         raise self._unsupported(Capability.PUBLISH)
 
-    async def redeploy(self, deployment_id: str, *, idempotency_key: str | None = None) -> PipelineRun:
+    async def redeploy(self, deployment_id: str, *, idempotency_key: str | None = None) -> PipelineRun | None:
+        """Rebuild the active version: the new build's run, or None when the provider's answer does not
+        tell which run that is (started, its run unknown; never an earlier run in its place)."""
         raise self._unsupported(Capability.REDEPLOY)
 
     async def stop(self, deployment_id: str, *, idempotency_key: str | None = None) -> Deployment:

@@ -19,7 +19,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError, create_model
 from shipdeck.api.base import keep_newest
 from shipdeck.api.common import HttpAdapter, map_rows
 from shipdeck.api.common import path_segment as _seg
-from shipdeck.api.errors import NotFound, ProtocolError, StreamResyncRequired
+from shipdeck.api.errors import NotFound, ProtocolError, ShipdeckError, StreamResyncRequired
 from shipdeck.api.health import miosa_get_detail, miosa_get_health, miosa_request_log
 from shipdeck.api.parsing import (
     JsonObject,
@@ -649,24 +649,53 @@ class MiosaAdapter(HttpAdapter):
                 result.deployment = await self.get_deployment(target)
         return result
 
-    async def redeploy(self, deployment_id: str, *, idempotency_key: str | None = None) -> PipelineRun:
+    async def redeploy(self, deployment_id: str, *, idempotency_key: str | None = None) -> PipelineRun | None:
+        """Rebuild the active version: the run of the NEW build, or None when the answer does not tell
+        which build that is (the redeploy was taken; its run is unknown).
+
+        The official SDK answers a Deployment (``redeploy(...) -> Deployment``), the house contract and the
+        TS CLI a DeploymentBuild; both are read. A Deployment's ``current_build_id`` may still be the build
+        before this one (a server that queues the build later), so the new build is told by the builds
+        known before the request was sent: the answer's current build when it is none of them, else the one
+        build listed after the answer that is none of them."""
+        known = await self._build_ids(deployment_id)
         body = await self.transport.mutate(
             "POST", f"/deployments/{_seg(deployment_id)}/redeploy", json={}, idempotency_key=idempotency_key
         )
         raw = unwrap_object(body, what="Miosa redeploy")
-        if "state" in raw and "slug" not in raw:  # a DeploymentBuild (the documented 202 answer)
+        if "state" in raw and "slug" not in raw:  # a DeploymentBuild (the contract's 202 answer)
             return build_run(miosa_build(raw, deployment_id))
         deployment = miosa_deployment(raw)
-        return build_model(
-            PipelineRun,
-            {
-                "id": deployment.current_build_id or deployment.id,
-                "deployment_id": deployment.id,
-                "status": deployment.state,
-                "stages": stages_for(BUILD_STAGES, deployment.state),
-            },
-            what="Miosa redeploy",
-        )
+        if known is None:
+            return None  # what was there before is unknown: any build now listed may be an old one
+        return await self._new_build_run(deployment.id, deployment.current_build_id, known)
+
+    async def _build_ids(self, deployment_id: str) -> set[str] | None:
+        """The ids of the deployment's builds now (None when they cannot be read: the change still goes)."""
+        try:
+            return {build.id for build in await self.list_builds(deployment_id)}
+        except ShipdeckError:
+            return None
+
+    async def _new_build_run(
+        self, deployment_id: str, current: str | None, known: set[str]
+    ) -> PipelineRun | None:
+        """The run of the build a redeploy made: ``current`` (the answer's current build) when it is not one
+        of the ``known`` builds, else the one build listed now that is not; None when neither tells. Reads
+        that fail give None too: the redeploy was taken, and only its run is not known."""
+        try:
+            new = [build for build in await self.list_builds(deployment_id) if build.id not in known]
+        except ShipdeckError:
+            new = []
+        chosen = next((build for build in new if build.id == current), None)
+        if chosen is None and current is not None and current not in known:
+            try:  # new, not listed yet
+                chosen = await self.get_build(deployment_id, current)
+            except ShipdeckError:
+                return None
+        if chosen is None and len(new) == 1 and (current is None or current in known):
+            chosen = new[0]  # the answer still names the build before; one build is new since
+        return build_run(chosen) if chosen is not None else None
 
     # -- domains ---------------------------------------------------------------------------------------------
     async def list_domains(self, deployment_id: str) -> list[Domain]:

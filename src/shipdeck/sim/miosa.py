@@ -385,10 +385,12 @@ class MiosaService:
                     if k in ("output_path", "entrypoint")
                 }
                 made_as["metadata"] = kept
-            version, build = self.store.start_publish(
+            version, _build = self.store.start_publish(
                 deployment, made_as, promote=True, triggered_by="manual"
             )
-            response = idem.respond(202, {"data": build})
+            # The official SDK's answer: the Deployment (``redeploy(...) -> Deployment``), whose
+            # current_build_id is now the new build (start_publish set it).
+            response = idem.respond(202, {"data": deployment})
         self.ctx.spawn(_pipeline(self.store, version["id"]))
         return response
 
