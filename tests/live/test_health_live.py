@@ -537,3 +537,29 @@ async def test_the_health_tabs_first_read_comes_before_rows_the_screen_shows_unr
         still_unread = [d for d in rest if d not in monitor.latest]
         assert still_unread, "the rows on screen were all read before the Health tab's first read"
         assert any(waited) and not monitor.detail_waiting
+
+
+async def test_the_health_tab_of_a_polled_profile_is_read_though_its_bucket_holds_less_than_the_detail(
+    sim: SimServer,
+) -> None:
+    """Polled (Mixpeek has no push stream), health gets a third of the bucket: at most 1 token, while the
+    Health tab's detail needs 3. The tab waited for them for good, and every other health read of the
+    profile with it (a rolled-back row said '⚠ high' for 20 minutes). The detail is taken once the bucket
+    is full, the rest as a debt."""
+    small = replace(FAST_HEALTH, health_per_minute=60, health_burst=3, health_start=0)
+    async with running_live(
+        sim, adapter=adapter_for(sim, "mixpeek", token=MIXPEEK_TOKEN), read_health=True, timing=small
+    ) as (
+        live,
+        _batches,
+    ):
+        monitor = live.health
+        assert monitor is not None
+        await eventually(lambda: not live.pages_loading and live.polling)
+        production = next(d for d in live.deployments.values() if d.id.endswith("@production"))
+        live.watch(production.id)
+        monitor.want_detail(True)
+        await eventually(
+            lambda: monitor.detail is not None and monitor.detail.health.deployment_id == production.id
+        )
+        assert not monitor.detail_waiting

@@ -125,6 +125,19 @@ class Bucket:
         self.tokens = min(self.burst * share, self.tokens + (now - self.at) * self.per_minute * share / 60.0)
         self.at = now
 
+    def take_when_full(self, count: float, *, share: float = 1.0) -> bool:
+        """``count`` requests, more than the bucket may ever hold (a third of it while polling holds 1; the
+        Health tab's detail needs 3, and waiting for them held every health read of the profile back for
+        good): taken once the bucket is full, the rest as a debt that the refill pays back first."""
+        if self.take(count):
+            return True
+        if self.available + 1e-9 < self.burst * share:
+            return False
+        from_start = min(self.start, count)
+        self.start -= from_start
+        self.tokens -= count - from_start
+        return True
+
     def take(self, count: float) -> bool:
         if self.available + 1e-9 < count:
             return False
@@ -369,7 +382,7 @@ class HealthMonitor:
             stale = self._detail_for != (watched, self.detail_span)
             detail_due = stale or self._due(self._detail_read_at, timing.health_detail_interval)
             if self._detail_wanted and detail_due:
-                if self._tokens().take(DETAIL_REQUESTS):
+                if self._tokens().take_when_full(DETAIL_REQUESTS, share=self._share()):
                     self._detail_read_at = self._watched_read_at = self.now()
                     await self._read_detail(watched)
                 else:
