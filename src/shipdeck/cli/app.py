@@ -13,6 +13,7 @@ import io
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -58,8 +59,8 @@ def stopped_as_by_ctrl_c() -> Iterator[None]:
     """SIGTERM and SIGHUP (a closed SSH session) stop a command as Ctrl-C does: a change in flight is
     recorded as unknown and said so, rather than the process dying with a bare intent line in the audit log
     and nothing printed. Exit 128 + the signal's number."""
-    if not hasattr(signal, "SIGHUP"):  # not POSIX: the default handling stays
-        yield
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        yield  # not POSIX, or run from a thread (a test, an embedding program): signals are not ours
         return
 
     def as_ctrl_c(signum: int, _frame: object) -> None:
