@@ -43,6 +43,14 @@ def sim() -> Iterator[SimServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def sdk_env_sim() -> Iterator[SimServer]:
+    """A demo-seeded simulator whose Miosa env answers in the official SDK's shape (``--miosa-env sdk``):
+    rows name no environment, and a list or a delete ignores ``?environment=`` (the default one's)."""
+    with running_sim(["--miosa-env", "sdk"], speed=50.0) as server:
+        yield server
+
+
 @pytest.fixture
 def fresh_sim(tmp_path: Path) -> Iterator[SimServer]:
     """A simulator of this test's own, on a database file in tmp_path."""

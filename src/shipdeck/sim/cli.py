@@ -17,6 +17,7 @@ from types import FrameType
 import uvicorn
 
 from shipdeck.sim.core import (
+    MIOSA_ENV_SHAPES,
     PROVIDER_BASE_PATHS,
     FaultSpec,
     OptionError,
@@ -58,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--epoch", help="ISO 8601 instant the simulated clock starts at (default: now)")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    parser.add_argument(
+        "--miosa-env",
+        choices=MIOSA_ENV_SHAPES,
+        default="environments",
+        help="Miosa env rows: 'environments' (each names its environment, ?environment= is honoured) or "
+        "'sdk' (the official SDK's shape: no environment in rows; list and delete ignore ?environment=)",
+    )
     return parser
 
 
@@ -91,6 +99,7 @@ def parse_options(argv: Sequence[str]) -> SimOptions:
         ws_ping_seconds=args.ws_ping,
         allow_remote=args.allow_remote,
         epoch=_parse_epoch(args.epoch) if args.epoch else None,
+        miosa_env=args.miosa_env,
     )
 
 

@@ -87,7 +87,7 @@ from shipdeck.sim.http import (
     sse_frame,
 )
 from shipdeck.sim.idempotency import IDEMPOTENCY_TTL, Mutation, body_fingerprint
-from shipdeck.sim.options import FaultSpec, SimOptions, parse_seed
+from shipdeck.sim.options import MIOSA_ENV_SHAPES, FaultSpec, SimOptions, parse_seed
 from shipdeck.sim.registry import TokenInfo
 from shipdeck.sim.surface import Surface
 
@@ -97,6 +97,7 @@ __all__ = [
     "DEMO_TOKENS",
     "EVENT_RETENTION",
     "IDEMPOTENCY_TTL",
+    "MIOSA_ENV_SHAPES",
     "MUTATING_METHODS",
     "PROVIDER_BASE_PATHS",
     "REQUEST_ID",

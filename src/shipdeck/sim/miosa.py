@@ -587,6 +587,18 @@ class MiosaService:
             "ORDER BY name",
             (deployment_id, environment),
         )
+        if self.sdk_env_shape:
+            # The official SDK's EnvVarPreview: no environment (nor key) in a row.
+            return [
+                {
+                    "name": r["name"],
+                    "preview": mask(r["value"]),
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                }
+                for r in rows
+                if names is None or r["name"] in names
+            ]
         return [
             {
                 "name": r["name"],
@@ -600,9 +612,21 @@ class MiosaService:
             if names is None or r["name"] in names
         ]
 
+    @property
+    def sdk_env_shape(self) -> bool:
+        """``--miosa-env sdk``: env rows as the official SDK knows them, and no ?environment= on a list or a
+        delete (the SDK sends none): they reach the default environment's variables whatever it asks."""
+        return self.ctx.options.miosa_env == "sdk"
+
+    def env_query(self, request: Request) -> str:
+        """The environment a list or a delete reaches."""
+        if self.sdk_env_shape:
+            return "production"
+        return _environment(request.query_params.get("environment"))
+
     async def list_env(self, request: Request) -> Response:
         deployment = self.deployment_of(request)
-        return _data(self.env_rows(deployment["id"], _environment(request.query_params.get("environment"))))
+        return _data(self.env_rows(deployment["id"], self.env_query(request)))
 
     async def set_env(self, request: Request) -> Response:
         body = await json_body(request, allow_empty=False)
@@ -636,7 +660,7 @@ class MiosaService:
             return idem.respond(200, {"data": self.env_rows(deployment["id"], environment, list(values))})
 
     async def delete_env(self, request: Request) -> Response:
-        environment = _environment(request.query_params.get("environment"))
+        environment = self.env_query(request)
         name = request.path_params["key"]
         with self.ctx.idempotent(request, None) as idem:
             if idem.replay:
@@ -657,9 +681,8 @@ class MiosaService:
                     "names": [name],
                 },
             )
-            return idem.respond(
-                200, {"data": {"name": name, "environment": environment, "deleted": True}, "deleted": True}
-            )
+            said = {"name": name} if self.sdk_env_shape else {"name": name, "environment": environment}
+            return idem.respond(200, {"data": {**said, "deleted": True}, "deleted": True})
 
     # -- domains ---------------------------------------------------------------------------------------------
     async def add_domain(self, request: Request) -> Response:

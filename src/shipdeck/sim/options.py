@@ -77,6 +77,10 @@ def parse_seed(kind: str) -> tuple[str, int]:
     raise OptionError(f"--seed must be demo, empty or scale:N (N a positive number), got {kind!r}")
 
 
+# The answers Miosa's env endpoints can give (SimOptions.miosa_env).
+MIOSA_ENV_SHAPES = ("environments", "sdk")
+
+
 @dataclass(frozen=True)
 class SimOptions:
     host: str = "127.0.0.1"
@@ -91,3 +95,8 @@ class SimOptions:
     ws_ping_seconds: float = 20.0  # protocol-level pings on WebSockets (the Miteos socket)
     allow_remote: bool = False
     epoch: datetime | None = None  # None: the real current time
+    # How Miosa's env endpoints answer: "environments" (each row names its environment; ?environment=
+    # picks the list and the delete) or "sdk" (the official SDK's shape: rows {name, preview, created_at,
+    # updated_at} with no environment, and GET /env and DELETE /env/{key} ignore ?environment=, so they
+    # reach the default environment's variables; a set still takes "environment" in its body).
+    miosa_env: str = "environments"  # one of MIOSA_ENV_SHAPES
