@@ -89,7 +89,7 @@ MAPPERS: list[Callable[[Any], object]] = [
     miosa_release,
     miosa_build,
     miosa_domain,
-    lambda raw: miosa_env_var(raw, "production"),
+    miosa_env_var,
     miteos_deployment,
     deployment_run,
     miteos_task,

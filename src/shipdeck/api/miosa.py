@@ -270,14 +270,16 @@ def miosa_domain(raw: Any, deployment_id: str | None = None) -> Domain:
     )
 
 
-def miosa_env_var(raw: Any, environment: str) -> EnvVar:
+def miosa_env_var(raw: Any) -> EnvVar:
+    """A row as the server sent it: the official SDK's rows name no environment, and one asked for is not
+    one stated (a server that ignores ?environment= lists the default environment's), so none is made up."""
     obj = expect_object(raw, what="Miosa env var")
     return build_model(
         EnvVar,
         {
             **obj,
             "name": first_present(obj, "name", "key"),
-            "environment": first_present(obj, "environment") or environment,
+            "environment": first_present(obj, "environment"),
         },
         what="Miosa env var",
     )
@@ -739,10 +741,11 @@ class MiosaAdapter(HttpAdapter):
             f"/deployments/{_seg(deployment_id)}/env", params={"environment": environment}
         )
         raws = unwrap_list(body, what="Miosa env", keys=("env",))
-        rows = await map_rows(raws, lambda raw: miosa_env_var(raw, environment))
-        # The official SDK lists env with no environment at all: a server that ignores ?environment= and
-        # lists every environment's variables must not have production's shown as preview's.
-        return [row for row in rows if row.environment == environment]
+        rows = await map_rows(raws, miosa_env_var)
+        # A server that ignores ?environment= and lists every environment's variables must not have
+        # production's shown as preview's: a row stating another environment is not this one's. A row that
+        # states none stays, unlabelled (the official SDK's rows state none; live.env says what that means).
+        return [row for row in rows if row.environment in (None, environment)]
 
     async def set_env(
         self,
@@ -758,7 +761,7 @@ class MiosaAdapter(HttpAdapter):
             json={"env": dict(values), "environment": environment},
             idempotency_key=idempotency_key,
         )
-        return [miosa_env_var(raw, environment) for raw in unwrap_list(body, what="Miosa env", keys=("env",))]
+        return [miosa_env_var(raw) for raw in unwrap_list(body, what="Miosa env", keys=("env",))]
 
     async def unset_env(
         self,

@@ -831,7 +831,10 @@ def _print_env(ctx: CommandContext, env: list[EnvVar]) -> None:
     if ctx.json:
         print_json(env, ctx.out)
         return
-    rows = [[e.name, e.preview, e.environment, age(e.updated_at or e.created_at)] for e in env]
+    # A row's environment as the server stated it: the official API's rows state none (not the one asked).
+    rows = [
+        [e.name, e.preview, e.environment or "not stated", age(e.updated_at or e.created_at)] for e in env
+    ]
     print_table(["NAME", "VALUE", "ENVIRONMENT", "UPDATED"], rows, ctx.out, empty="no env vars")
 
 

@@ -372,11 +372,15 @@ class Domain(Model):
 
 
 class EnvVar(Model):
-    """An environment variable as the API shows it: a masked preview, never the value."""
+    """An environment variable as the API shows it: a masked preview, never the value.
+
+    ``environment``: the one the server's row names, None when it names none (the official Miosa SDK's
+    rows never do): never the one that was asked for (see live.env).
+    """
 
     name: str
     preview: str = ""
-    environment: str = "production"
+    environment: str | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
 
