@@ -23,7 +23,8 @@ async def test_reads_give_the_screens_what_the_server_has(sim: SimServer) -> Non
             d.id for d in await adapter.list_domains(dep.id)
         ]
         env = await reads.env(dep.id, "production")
-        assert [v.name for v in env] == [v.name for v in await adapter.list_env(dep.id)]
+        assert [v.name for v in env.rows] == [v.name for v in await adapter.list_env(dep.id)]
+        assert env.environment == "production" and env.note() is None
         # Miosa has runtime and request logs; a build's log only when there is a build to show.
         assert reads.log_sources(None) == ["deployment", "runtime", "requests"]
         assert reads.log_sources("bld_1") == ["deployment", "build", "runtime", "requests"]

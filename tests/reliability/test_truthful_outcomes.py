@@ -32,7 +32,7 @@ from shipdeck.config.open_changes import OpenChange, OpenChanges
 from shipdeck.config.profile import Profile, Secret
 from shipdeck.live.plans import plan_env_set, plan_publish, rollback_identity
 from shipdeck.live.session import ChangeSession
-from shipdeck.model import Deployment, PublishRequest, Version
+from shipdeck.model import Deployment, EnvVar, PublishRequest, Version
 from tests.api.hostile import SeenRequest, Writer, response
 from tests.cli.helpers import Result, shipdeck
 from tests.conftest import ADMIN
@@ -625,12 +625,16 @@ def test_an_env_set_of_unknown_outcome_says_to_check_with_the_env_command(
 
 def test_the_check_hint_is_the_command_that_shows_the_change() -> None:
     from shipdeck.cli.commands import check_command
+    from shipdeck.live.env import EnvListing
     from shipdeck.live.plans import plan_auto_deploy, plan_env_unset
 
     dep = Deployment(id="dep_1", provider="miosa", name="shop api", auto_deploy=True)
     assert check_command(plan_env_set(dep, {"A": "1"}, "production")) == "shipdeck env 'shop api'"
     assert (
-        check_command(plan_env_unset(dep, "A", "preview")) == "shipdeck env 'shop api' --environment preview"
+        check_command(
+            plan_env_unset(dep, "A", EnvListing("preview", [EnvVar(name="A", environment="preview")]))
+        )
+        == "shipdeck env 'shop api' --environment preview"
     )
     assert (
         check_command(plan_auto_deploy(dep, on=False, turn_on="shipdeck auto-deploy x on"))

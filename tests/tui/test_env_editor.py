@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from textual import events
 from textual.pilot import Pilot
@@ -25,6 +26,7 @@ from shipdeck.tui.screens.env_editor import (
     diff_lines,
 )
 from shipdeck.tui.screens.screen_kit import TextPrompt
+from tests.conftest import ADMIN
 from tests.simproc import SimServer
 from tests.tui.screen_host import ScreenHost, eventually, frozen_sim, get_json, profile_for, screen_text
 
@@ -291,3 +293,112 @@ def test_masks_do_not_tell_the_length_of_a_value() -> None:
     current = {"A": EnvVar(name="A", preview="****"), "B": EnvVar(name="B", preview="**")}
     staged = {"A": StagedChange("A", None), "B": StagedChange("B", None)}
     assert diff_lines(current, staged) == [("-", f"- A (was {HIDDEN})"), ("-", f"- B (was {HIDDEN})")]
+
+
+# -- a server that does not say which environment its env rows belong to (the official SDK's shape) ---------
+
+UNSURE = "did not say which environment these variables belong to"
+
+
+async def in_preview_of(pilot: Pilot[Any], screen: EnvEditorScreen) -> None:
+    """Switch to preview (v) and wait for its list."""
+    await pilot.press("v")
+    assert screen.environment == "preview"
+    await eventually(lambda: screen.current, what="preview listed")  # emptied by the switch, then read
+    await pilot.pause()
+
+
+async def test_rows_naming_no_environment_are_not_labelled_as_the_one_asked_for(
+    sdk_env_sim: SimServer, tmp_path: Path
+) -> None:
+    """Against the SDK's shape, "preview" lists production's variables: the editor says the server did not
+    say whose they are, rather than show them as preview's."""
+    dep = await first_deployment_with_env(sdk_env_sim)
+    app = host(sdk_env_sim, tmp_path, dep)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await editor(pilot)
+        assert UNSURE not in screen_text(app)  # production: the default environment, nothing to say
+        await in_preview_of(pilot, screen)
+        shown = " ".join(screen_text(app).split())
+        assert UNSURE in shown and "may be production's (the default environment), not preview's" in shown
+        assert all(var.environment is None for var in screen.current.values())
+
+
+async def test_a_delete_where_the_server_does_not_tell_environments_apart_is_refused_and_not_sent(
+    sdk_env_sim: SimServer, tmp_path: Path
+) -> None:
+    dep = await first_deployment_with_env(sdk_env_sim)
+    before = await server_env(sdk_env_sim, dep)
+    app = host(sdk_env_sim, tmp_path, dep)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await editor(pilot)
+        await in_preview_of(pilot, screen)
+        key = sorted(screen.current)[0]
+        screen.select_key(key)
+        mark = sdk_env_sim.last_request_seq()
+        await pilot.press("d")
+        await pilot.pause()
+        refusal = next(m for m in app.messages if f"removing {key} from preview" in m)
+        assert f"could remove production's {key}" in refusal and "do it in production" in refusal
+        assert screen.staged == {}
+        # Staged anyway (as a key press cannot): applying still sends no delete.
+        screen.staged[key] = StagedChange(key, None)
+        await pilot.press("s")
+        await eventually(lambda: isinstance(app.screen, EnvDiffScreen), what="diff shown")
+        await pilot.press("y")
+        await eventually(lambda: any("env.unset: not sent" in m or "Not sent" in m for m in app.messages))
+        await pilot.pause()
+        assert key in screen.staged
+    assert [r for r in sdk_env_sim.requests(mark) if r["method"] == "DELETE"] == []
+    assert await server_env(sdk_env_sim, dep) == before  # production's variable is still there
+
+
+async def test_a_set_in_preview_is_still_sent_with_its_environment(
+    sdk_env_sim: SimServer, tmp_path: Path
+) -> None:
+    dep = await first_deployment_with_env(sdk_env_sim)
+    before = await server_env(sdk_env_sim, dep)
+    app = host(sdk_env_sim, tmp_path, dep)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await editor(pilot)
+        await in_preview_of(pilot, screen)
+        mark = sdk_env_sim.last_request_seq()
+        screen.stage("SET_IN_PREVIEW", "p")
+        await pilot.press("s")
+        await eventually(lambda: isinstance(app.screen, EnvDiffScreen), what="diff shown")
+        assert UNSURE in " ".join(screen_text(app).split())  # the "was" previews may be production's
+        await pilot.press("y")
+        await eventually(lambda: not screen.staged, what="the set applied")
+    posts = [r for r in sdk_env_sim.requests(mark) if r["method"] == "POST" and r["path"].endswith("/env")]
+    assert len(posts) == 1
+    assert await server_env(sdk_env_sim, dep) == before  # not production's: the set named preview
+
+
+async def test_a_delete_in_preview_is_sent_when_the_server_names_each_rows_environment(
+    env_sim: SimServer, tmp_path: Path
+) -> None:
+    """Rows that name preview show that the server keeps it apart: its delete is sent, production's stays."""
+    dep = await first_deployment_with_env(env_sim)
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            f"{env_sim.miosa}/deployments/{dep.id}/env",
+            json={"env": {"PREVIEW_ONLY_DEL": "x"}, "environment": "preview"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        answer.raise_for_status()
+    before = await server_env(env_sim, dep)
+    app = host(env_sim, tmp_path, dep)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await editor(pilot)
+        await in_preview_of(pilot, screen)
+        assert UNSURE not in screen_text(app)
+        screen.select_key("PREVIEW_ONLY_DEL")
+        await pilot.press("d", "s")
+        await eventually(lambda: isinstance(app.screen, EnvDiffScreen), what="diff shown")
+        await pilot.press("y")
+
+        async def gone() -> bool:
+            return "PREVIEW_ONLY_DEL" not in await server_env(env_sim, dep, "preview")
+
+        await eventually(gone, what="the preview variable removed")
+    assert await server_env(env_sim, dep) == before

@@ -33,6 +33,7 @@ from shipdeck.cli.output import (
     version_summary,
     warning_line,
 )
+from shipdeck.live.env import DEFAULT_ENV_ENVIRONMENT, list_env
 from shipdeck.live.plans import (
     ChangePlan,
     NothingToDo,
@@ -757,10 +758,13 @@ async def _wait_for_run(ctx: CommandContext, dep: Deployment, run: PipelineRun) 
 async def cmd_env(ctx: CommandContext) -> int:
     dep = await ctx.deployment()
     args = ctx.args
-    environment = args.environment or "production"
+    environment = args.environment or DEFAULT_ENV_ENVIRONMENT
     action = args.env_action or "get"
     if action == "get":
-        env = await ctx.adapter.list_env(dep.id, environment=environment)
+        listed = await list_env(ctx.adapter, dep.id, environment)
+        if (note := listed.note()) is not None:
+            warning_line(note, ctx.err)  # the rows may be the default environment's, not the one asked for
+        env = listed.rows
         if args.keys:
             wanted = set(args.keys)
             env = [e for e in env if e.name in wanted]
@@ -790,11 +794,18 @@ async def cmd_env(ctx: CommandContext) -> int:
     for name in args.keys:
         if problem := env_key_problem(name):
             raise CliError(f"env unset: {problem}", 2)
+    # How the server lists this environment decides whether a delete in it may be sent (live.env): refused
+    # before asking, and before anything is sent.
+    listed = await list_env(ctx.adapter, dep.id, environment)
+    try:
+        plans = [plan_env_unset(dep, name, listed) for name in args.keys]
+    except NothingToDo as exc:
+        raise _refusal(exc) from None
     ctx.confirm("env.unset", f"Remove {', '.join(args.keys)} from {dep.name} ({environment})?")
     removed: list[str] = []
-    for name in args.keys:
+    for name, plan in zip(args.keys, plans, strict=True):
         try:
-            await execute(ctx, plan_env_unset(dep, name, environment))
+            await execute(ctx, plan)
         except (CliError, ShipdeckError):
             if removed:
                 # One request per name: those before the failure are gone, and the error alone hid it.

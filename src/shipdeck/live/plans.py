@@ -22,6 +22,7 @@ from typing import Any
 from shipdeck.api.base import Adapter
 from shipdeck.api.errors import ProtocolError, ShipdeckError
 from shipdeck.config.open_changes import OpenChange
+from shipdeck.live.env import EnvListing
 from shipdeck.model import (
     PROMOTABLE_VERSION_STATES,
     Agent,
@@ -960,7 +961,14 @@ def _answer_lists_names(names: list[str]) -> Confirms:
     return confirms
 
 
-def plan_env_unset(deployment: Deployment, name: str, environment: str) -> ChangePlan:
+def plan_env_unset(deployment: Deployment, name: str, listed: EnvListing) -> ChangePlan:
+    """Remove ``name`` from the environment ``listed`` was read for. ``listed`` is how the server listed
+    it: a delete in an environment the server has not shown it keeps apart from the default one is
+    refused (InvalidChange), since it may remove the default environment's variable (live.env)."""
+    environment = listed.environment
+    if (refusal := listed.unset_refusal(name)) is not None:
+        raise InvalidChange(refusal)
+
     async def send(adapter: Adapter, key: str) -> None:
         await adapter.unset_env(deployment.id, name, environment=environment, idempotency_key=key)
 

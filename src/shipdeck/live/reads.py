@@ -21,13 +21,13 @@ from typing import Literal
 
 from shipdeck.api.base import Adapter
 from shipdeck.api.context import captured_bodies
+from shipdeck.live.env import EnvListing, list_env
 from shipdeck.live.tasks import TasksLive, TasksUpdate
 from shipdeck.model import (
     Capabilities,
     Capability,
     Deployment,
     Domain,
-    EnvVar,
     LogLine,
     RuntimeInstance,
     Version,
@@ -81,9 +81,10 @@ class Reads:
     async def domains(self, deployment_id: str) -> list[Domain]:
         return await self._adapter.list_domains(deployment_id)
 
-    async def env(self, deployment_id: str, environment: str) -> list[EnvVar]:
-        """The deployment's env vars in one environment (values masked: only previews)."""
-        return await self._adapter.list_env(deployment_id, environment=environment)
+    async def env(self, deployment_id: str, environment: str) -> EnvListing:
+        """The deployment's env vars as listed for one environment (values masked: only previews), and
+        whether the server said they are that environment's (live.env)."""
+        return await list_env(self._adapter, deployment_id, environment)
 
     async def runtime_instances(self, deployment_id: str) -> list[RuntimeInstance]:
         return await self._adapter.list_runtime_instances(deployment_id)

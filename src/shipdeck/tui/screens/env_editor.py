@@ -22,7 +22,8 @@ from textual.widgets import DataTable, Footer, Static, TextArea
 
 from shipdeck.api.errors import ShipdeckError
 from shipdeck.config.profile import Profile
-from shipdeck.live.plans import plan_env_set, plan_env_unset, plan_redeploy
+from shipdeck.live.env import EnvListing
+from shipdeck.live.plans import NothingToDo, plan_env_set, plan_env_unset, plan_redeploy
 from shipdeck.live.reads import Reads
 from shipdeck.live.session import ChangeSession
 from shipdeck.model import Deployment, EnvVar
@@ -121,11 +122,14 @@ class EnvDiffScreen(ModalScreen[bool]):
     ]
     _SIGN_CLASS = {"+": "diff-add", "~": "diff-change", "-": "diff-delete"}
 
-    def __init__(self, deployment: str, environment: str, lines: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, deployment: str, environment: str, lines: list[tuple[str, str]], note: str | None = None
+    ) -> None:
         super().__init__()
         self._deployment = deployment
         self._environment = environment
         self._lines = lines
+        self._note = note  # the "was" previews may be another environment's (EnvListing.note)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -140,6 +144,8 @@ class EnvDiffScreen(ModalScreen[bool]):
             with VerticalScroll():
                 for sign, line in self._lines:
                     yield Static(Content(literal(line)), classes=self._SIGN_CLASS[sign])
+            if self._note:
+                yield Static(Content(literal(self._note)), classes="diff-unsure")
             yield Static(
                 Content("Changes apply on the next deploy (R redeploys after applying)."), classes="diff-note"
             )
@@ -176,6 +182,8 @@ class EnvEditorScreen(Screen[None]):
         environments = reads.capabilities.env_environments or ("production",)
         self.environments: tuple[str, ...] = tuple(environments)
         self.environment = self.environments[0]
+        # How the server last listed this environment: whether it said these are its variables (live.env).
+        self.listed = EnvListing(self.environment)
         self.current: dict[str, EnvVar] = {}
         self.staged: dict[str, StagedChange] = {}
         self._closing_confirmed = False
@@ -191,6 +199,7 @@ class EnvEditorScreen(Screen[None]):
         yield Static(Content(NO_REVEAL_NOTE), id="env-note")
         note = read_only_note(self.runner)
         yield Static(Content(note), id="env-readonly", classes="" if note else "-hidden")
+        yield Static("", id="env-unsure", classes="-hidden")
         yield NavTable(id="env-table")
         yield Static("", id="env-status")
         yield Footer()
@@ -221,7 +230,16 @@ class EnvEditorScreen(Screen[None]):
                 shown = describe_new_value(change.value)
             rows.append((key, [cell(sign), cell(key), cell(shown)]))
         fill_table(self.query_one("#env-table", DataTable), (" ", "Name", "Value (preview)"), rows)
+        self._render_unsure()
         self._render_status()
+
+    def _render_unsure(self) -> None:
+        """Over the rows, when the server did not say they are this environment's (they may be the default
+        one's): said plainly rather than labelled as the environment asked for."""
+        note = self.listed.note()
+        unsure = self.query_one("#env-unsure", Static)
+        unsure.update(Content(literal(note or "")))
+        unsure.set_class(note is None, "-hidden")
 
     def _render_status(self, extra: str = "") -> None:
         unsent = [key for key, change in self.staged.items() if self.sending.get(key) is not change]
@@ -251,11 +269,14 @@ class EnvEditorScreen(Screen[None]):
 
     async def _load(self) -> None:
         try:
-            found = await self.reads.env(self.deployment.id, self.environment)
+            listed = await self.reads.env(self.deployment.id, self.environment)
         except ShipdeckError as exc:
             self.notify(describe_error(exc), title="Could not read env", severity="error", markup=False)
             return
-        self.current = {var.name: var for var in found}
+        if listed.environment != self.environment:
+            return  # switched environment while it was read: that one's read follows
+        self.listed = listed
+        self.current = {var.name: var for var in listed.rows}
         self._render_table()
 
     # -- staging ----------------------------------------------------------------------------------------
@@ -324,8 +345,13 @@ class EnvEditorScreen(Screen[None]):
 
     def action_delete(self) -> None:
         key = self.selected_key
-        if key is not None:
-            self.stage(key, None)
+        if key is None:
+            return
+        if key in self.current and (refusal := self.listed.unset_refusal(key)) is not None:
+            # Not staged: sent, it might remove the default environment's variable (live.env).
+            self.notify(refusal, title="Delete not staged", severity="warning", markup=False)
+            return
+        self.stage(key, None)
 
     def action_unstage(self) -> None:
         key = self.selected_key
@@ -342,6 +368,7 @@ class EnvEditorScreen(Screen[None]):
             return
         index = self.environments.index(self.environment)
         self.environment = self.environments[(index + 1) % len(self.environments)]
+        self.listed = EnvListing(self.environment)
         self.current = {}
         self._render_title()
         self._render_table()
@@ -359,7 +386,9 @@ class EnvEditorScreen(Screen[None]):
             if apply:
                 run_change_work(self, self.apply(), group="env-apply")
 
-        diff = EnvDiffScreen(self.deployment.name, self.environment, diff_lines(self.current, self.staged))
+        note = self.listed.note()
+        lines = diff_lines(self.current, self.staged)
+        diff = EnvDiffScreen(self.deployment.name, self.environment, lines, note)
         self.app.push_screen(diff, decided)
 
     async def apply(self) -> None:
@@ -402,7 +431,12 @@ class EnvEditorScreen(Screen[None]):
             if outcome is not None and outcome.applied:
                 applied += list(to_set)
         for key in to_delete:
-            outcome = await run_change(self, self.runner, plan_env_unset(deployment, key, environment))
+            try:
+                plan = plan_env_unset(deployment, key, self.listed)
+            except NothingToDo as exc:  # the server no longer shows it keeps this environment apart
+                self.notify(exc.message, title="env.unset: not sent", severity="warning", markup=False)
+                continue
+            outcome = await run_change(self, self.runner, plan)
             if outcome is not None and outcome.applied:
                 applied.append(key)
         return applied
