@@ -25,9 +25,10 @@ def sdk_shape(sdk_env_sim: SimServer, tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @pytest.fixture
-def per_environment(sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimServer:
-    use_sim(sim, tmp_path, monkeypatch)
-    return sim
+def per_environment(fresh_sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimServer:
+    # Its own sim: a deployment made here (no version yet) would show in the shared sim's `ls`.
+    use_sim(fresh_sim, tmp_path, monkeypatch)
+    return fresh_sim
 
 
 def new_deployment(server: SimServer, env: dict[str, str], environment: str = "production") -> str:

@@ -48,12 +48,3 @@ def test_the_official_sdk_reads_what_it_set(sdk_env_sim: SimServer) -> None:
         assert "environment" not in sdk.deployments.list_env(created.id)[0]
     finally:
         sdk.close()
-
-
-def test_the_default_keeps_rows_per_environment(sim: SimServer) -> None:
-    with client(sim) as http:
-        path = f"/deployments/{new_deployment(http)['id']}/env"
-        data(http.post(path, json={"env": {"A": "b"}, "environment": "preview"}))
-        listed = data(http.get(path, params={"environment": "preview"}))
-        assert [(row["name"], row["environment"]) for row in listed] == [("A", "preview")]
-        assert data(http.get(path)) == []
