@@ -182,8 +182,9 @@ class EnvEditorScreen(Screen[None]):
         environments = reads.capabilities.env_environments or ("production",)
         self.environments: tuple[str, ...] = tuple(environments)
         self.environment = self.environments[0]
-        # How the server last listed this environment: whether it said these are its variables (live.env).
-        self.listed = EnvListing(self.environment)
+        # How the server listed this environment: whether it said these are its variables (live.env). None
+        # until its list is read (nothing is said of a list not yet read).
+        self.listed: EnvListing | None = None
         self.current: dict[str, EnvVar] = {}
         self.staged: dict[str, StagedChange] = {}
         self._closing_confirmed = False
@@ -236,7 +237,7 @@ class EnvEditorScreen(Screen[None]):
     def _render_unsure(self) -> None:
         """Over the rows, when the server did not say they are this environment's (they may be the default
         one's): said plainly rather than labelled as the environment asked for."""
-        note = self.listed.note()
+        note = self.listed.note() if self.listed is not None else None
         unsure = self.query_one("#env-unsure", Static)
         unsure.update(Content(literal(note or "")))
         unsure.set_class(note is None, "-hidden")
@@ -347,7 +348,8 @@ class EnvEditorScreen(Screen[None]):
         key = self.selected_key
         if key is None:
             return
-        if key in self.current and (refusal := self.listed.unset_refusal(key)) is not None:
+        listed = self.listed or EnvListing(self.environment)
+        if key in self.current and (refusal := listed.unset_refusal(key)) is not None:
             # Not staged: sent, it might remove the default environment's variable (live.env).
             self.notify(refusal, title="Delete not staged", severity="warning", markup=False)
             return
@@ -368,7 +370,7 @@ class EnvEditorScreen(Screen[None]):
             return
         index = self.environments.index(self.environment)
         self.environment = self.environments[(index + 1) % len(self.environments)]
-        self.listed = EnvListing(self.environment)
+        self.listed = None
         self.current = {}
         self._render_title()
         self._render_table()
@@ -386,7 +388,7 @@ class EnvEditorScreen(Screen[None]):
             if apply:
                 run_change_work(self, self.apply(), group="env-apply")
 
-        note = self.listed.note()
+        note = self.listed.note() if self.listed is not None else None
         lines = diff_lines(self.current, self.staged)
         diff = EnvDiffScreen(self.deployment.name, self.environment, lines, note)
         self.app.push_screen(diff, decided)
@@ -432,7 +434,7 @@ class EnvEditorScreen(Screen[None]):
                 applied += list(to_set)
         for key in to_delete:
             try:
-                plan = plan_env_unset(deployment, key, self.listed)
+                plan = plan_env_unset(deployment, key, self.listed or EnvListing(environment))
             except NothingToDo as exc:  # the server no longer shows it keeps this environment apart
                 self.notify(exc.message, title="env.unset: not sent", severity="warning", markup=False)
                 continue
