@@ -10,7 +10,10 @@ change applied once and none reported as failed. The audit log records each chan
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +92,18 @@ def rolled_back_events(sim: SimServer) -> int:
 
 def rollback(capsys: pytest.CaptureFixture[str], url: str, *extra: str) -> Result:
     return shipdeck(capsys, "--provider", "miosa", "--url", url, "--timeout", "4", "rollback", TARGET, *extra)
+
+
+def rollback_in_background(url: str, *extra: str) -> subprocess.Popen[str]:
+    """`shipdeck rollback TARGET --yes` in a process of its own (another terminal), output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "shipdeck", "--provider", "miosa", "--url", url, "--timeout", "30"]
+        + ["rollback", TARGET, "--yes", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
 
 
 def audit_records(action: str) -> list[dict[str, Any]]:
@@ -374,20 +389,9 @@ def test_a_second_run_does_not_close_a_rollback_the_first_is_still_sending(
     """Run A's rollback was applied and its answer slow; run B found A's open entry, took its target for
     settled, closed it ('still unknown') and said 'Nothing more was sent'; then A wrote 'ok'. An entry is
     written before the change is sent: only one whose sender is gone may be closed by another run."""
-    import os
-    import subprocess
-    import sys
-
     url = link.url(own_sim.miosa)
     link.hold_answer_to(is_rollback)
-    first = subprocess.Popen(
-        [sys.executable, "-m", "shipdeck", "--provider", "miosa", "--url", url, "--timeout", "30"]
-        + ["rollback", TARGET, "--yes", "--reason", "A"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
+    first = rollback_in_background(url, "--reason", "A")
     try:
         deadline = time.monotonic() + 30
         while rolled_back_events(own_sim) < 1 or not OpenChanges().all():
@@ -453,21 +457,11 @@ def test_a_rollback_stopped_by_sigterm_or_a_hangup_is_recorded_unknown_and_said(
 ) -> None:
     """kill, or a closed SSH session, mid-change: the process died with nothing printed and a bare intent
     line in the audit log. It now stops as Ctrl-C does."""
-    import os
     import signal
-    import subprocess
-    import sys
 
     url = link.url(own_sim.miosa)
     link.hold_answer_to(is_rollback)
-    running = subprocess.Popen(
-        [sys.executable, "-m", "shipdeck", "--provider", "miosa", "--url", url, "--timeout", "30"]
-        + ["rollback", TARGET, "--yes"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
+    running = rollback_in_background(url)
     try:
         deadline = time.monotonic() + 30
         while rolled_back_events(own_sim) < 1:

@@ -94,23 +94,12 @@ async def promote(
 async def env_set(
     pilot: Pilot[Any], app: ShipdeckApp, link: FaultProxy, sim: SimServer
 ) -> Callable[[], bool]:
-    dep = deployment(sim, "smile-dental-landing")
-    assert main_screen(app).table.move_to(dep["id"])
-    await pilot.press("e")
-    await wait_for(pilot, lambda: isinstance(app.screen, EnvEditorScreen))
-    await pilot.press("a")
-    await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
-    await type_text(pilot, "OUTAGE_CHECK")
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt) and not app.screen.value)
-    await type_text(pilot, "1")
-    await pilot.press("ctrl+s", "s")  # the value prompt takes several lines: ctrl+s submits
-    await wait_for(pilot, lambda: isinstance(app.screen, EnvDiffScreen))
+    dep_id = await staged_env_var(pilot, app, sim, "OUTAGE_CHECK")
     link.lose_answer_to(is_change, then_down=True)
     await pilot.press("y")
 
     def applied() -> bool:
-        names = [e.get("key") or e.get("name") for e in get(sim, f"/deployments/{dep['id']}/env")]
+        names = [e.get("key") or e.get("name") for e in get(sim, f"/deployments/{dep_id}/env")]
         return "OUTAGE_CHECK" in names
 
     return applied
@@ -321,7 +310,7 @@ async def staged_env_var(pilot: Pilot[Any], app: ShipdeckApp, sim: SimServer, na
     await pilot.press("enter")
     await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt) and not app.screen.value)
     await type_text(pilot, "1")
-    await pilot.press("ctrl+s", "s")
+    await pilot.press("ctrl+s", "s")  # the value prompt takes several lines: ctrl+s submits
     await wait_for(pilot, lambda: isinstance(app.screen, EnvDiffScreen))
     return str(dep["id"])
 
