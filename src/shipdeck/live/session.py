@@ -195,6 +195,11 @@ class PendingChange:
         return (now if now is not None else time.monotonic()) - self.started
 
 
+def _intent_of(change: OpenChange) -> AuditIntent:
+    """The audit intent an open change was recorded under (its later lines go with it)."""
+    return AuditIntent(change.audit_id, change.action, change.target, change.idempotency_key)
+
+
 def _idempotency_mismatch(exc: ShipdeckError) -> bool:
     """The server holds this key for another request's body (Miosa: 409 IDEMPOTENCY_PAYLOAD_MISMATCH).
     Only that: a key "in use" (the first request still being processed) is the same change, and sending
@@ -432,7 +437,7 @@ class ChangeSession:
         attempt = 1
         if earlier is not None:
             key = earlier.idempotency_key
-            intent = AuditIntent(earlier.audit_id, earlier.action, earlier.target, key)
+            intent = _intent_of(earlier)
             attempt = earlier.attempts + 1
             self._write(
                 lambda: self.audit.attempt(intent, attempt, note="asked again after an unknown outcome"),
@@ -478,15 +483,7 @@ class ChangeSession:
             return None
         with self._sending(item.plan):
             if self._closed_elsewhere(item):
-                self._untrack(item)
-                return ChangeOutcome(
-                    item.plan,
-                    OutcomeStatus.SUPERSEDED,
-                    idempotency_key=item.idempotency_key,
-                    reconciled=CLOSED_ELSEWHERE,
-                    resumed=True,
-                    intent=item.intent,
-                )
+                return self._not_resent(item, CLOSED_ELSEWHERE)
             try:
                 moved = await item.plan.moved(self.adapter) if item.plan.moved is not None else None
             except ShipdeckError as exc:
@@ -528,15 +525,12 @@ class ChangeSession:
     def drop_left_open(self, identity: str) -> bool:
         """Close a change an earlier run left open: never resent, its outcome stays unknown (said in the
         audit log). False while it is being sent (here or by another process) or already closed."""
-        if self.open_changes is None or identity in self.pending:
+        if identity in self.pending:
             return False
-        with self.open_changes.sending(self.profile_name, identity) as ours:
-            earlier = self.open_change(identity) if ours else None
-            if earlier is None:
-                return False
-            intent = AuditIntent(earlier.audit_id, earlier.action, earlier.target, earlier.idempotency_key)
-            self.audit.reconciled(intent, applied=None, how="dropped by the user; its outcome stays unknown")
-            self.open_changes.remove(self.profile_name, identity)
+        if not self._close_entry(
+            identity, applied=None, how="dropped by the user; its outcome stays unknown"
+        ):
+            return False
         self.refresh_left_open()
         return True
 
@@ -565,20 +559,26 @@ class ChangeSession:
         item = self.pending.get(identity)
         if item is not None and item.state == "sending":
             return False
-        if self.open_changes is not None:
-            with self.open_changes.sending(self.profile_name, identity) as ours:
-                if not ours:
-                    return False
-                earlier = self.open_change(identity)
-                if earlier is not None:
-                    intent = AuditIntent(
-                        earlier.audit_id, earlier.action, earlier.target, earlier.idempotency_key
-                    )
-                    self.audit.reconciled(intent, applied=applied, how=how)
-                    self.open_changes.remove(self.profile_name, identity)
+        if self._close_entry(identity, applied=applied, how=how) is None:
+            return False
         if item is not None:
             self._untrack(item)
         return True
+
+    def _close_entry(self, identity: str, *, applied: bool | None, how: str) -> bool | None:
+        """Close the open-changes entry ``identity`` with its reconciled line, under the change's sending
+        lock: True, False when there is no such entry, None while another process holds the lock."""
+        if self.open_changes is None:
+            return False
+        with self.open_changes.sending(self.profile_name, identity) as ours:
+            if not ours:
+                return None
+            earlier = self.open_change(identity)
+            if earlier is None:
+                return False
+            self.audit.reconciled(_intent_of(earlier), applied=applied, how=how)
+            self.open_changes.remove(self.profile_name, identity)
+            return True
 
     def _closed_elsewhere(self, item: PendingChange) -> bool:
         """Another shipdeck process closed this waiting change (its entry is gone): it wrote the change's
@@ -879,6 +879,10 @@ class ChangeSession:
     def _moved_on(self, item: PendingChange, why: str) -> ChangeOutcome:
         """Not resent: what the change was planned from is no longer live. Closed, outcome still unknown."""
         self._settled(item, None, f"not resent: {why}")
+        return self._not_resent(item, why)
+
+    def _not_resent(self, item: PendingChange, why: str) -> ChangeOutcome:
+        """No longer pending, and not sent again, for ``why``."""
         self._untrack(item)
         return ChangeOutcome(
             item.plan,

@@ -243,7 +243,7 @@ class EnvEditorScreen(Screen[None]):
         unsure.set_class(note is None, "-hidden")
 
     def _render_status(self, extra: str = "") -> None:
-        unsent = [key for key, change in self.staged.items() if self.sending.get(key) is not change]
+        unsent = self._unsent()
         if self.sending:
             # 'not sent yet' while they were on the wire invited a second apply (refused, but confusing).
             text = f"Sending {len(self.sending)} change(s): a notification says what became of each."
@@ -254,6 +254,10 @@ class EnvEditorScreen(Screen[None]):
         else:
             text = "No staged changes. a add · c or enter edit (M multi-line) · d or del delete."
         self.query_one("#env-status", Static).update(Content(literal(f"{text} {extra}".strip())))
+
+    def _unsent(self) -> list[str]:
+        """The staged keys no apply is sending now (staged anew while one was sent counts as unsent)."""
+        return [key for key, change in self.staged.items() if self.sending.get(key) is not change]
 
     @property
     def selected_key(self) -> str | None:
@@ -466,7 +470,7 @@ class EnvEditorScreen(Screen[None]):
     def action_close(self) -> None:
         # Changes being sent go on when the screen closes (their toasts say what became of each); only
         # those not sent yet are discarded, and that is asked twice.
-        unsent = [key for key, change in self.staged.items() if self.sending.get(key) is not change]
+        unsent = self._unsent()
         if unsent and not self._closing_confirmed:
             self._closing_confirmed = True
             self.notify(
