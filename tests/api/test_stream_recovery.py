@@ -155,6 +155,16 @@ async def test_a_sequence_that_goes_backwards_ends_in_resync_not_in_dropping_eve
     assert seen == delivered
 
 
+def miteos_client(port: int) -> MiteosAdapter:
+    """A Miteos client of a socket server on ``port`` that reconnects at once (within 20 ms)."""
+    transport = Transport(
+        f"http://127.0.0.1:{port}/v1", Secret("mt_test_x"), provider="miteos", profile_name="t", timeout=2.0
+    )
+    return MiteosAdapter(
+        transport, stream_options=StreamOptions(max_outage=30.0, backoff_initial=0.01, backoff_max=0.02)
+    )
+
+
 async def test_a_websocket_whose_sequence_goes_backwards_ends_in_resync() -> None:
     """The Miteos socket shares the rule: a resume that restarts below the last sequence (a server whose
     event log was reset) is a resync, not a silent drop of everything it sends from then on."""
@@ -177,17 +187,7 @@ async def test_a_websocket_whose_sequence_goes_backwards_ends_in_resync() -> Non
         await socket.close()
 
     async with serve(handler, "127.0.0.1", 0) as ws_server:
-        port = ws_server.sockets[0].getsockname()[1]
-        transport = Transport(
-            f"http://127.0.0.1:{port}/v1",
-            Secret("mt_test_x"),
-            provider="miteos",
-            profile_name="t",
-            timeout=2.0,
-        )
-        client = MiteosAdapter(
-            transport, stream_options=StreamOptions(max_outage=30.0, backoff_initial=0.01, backoff_max=0.02)
-        )
+        client = miteos_client(ws_server.sockets[0].getsockname()[1])
         seen: list[int | None] = []
         with pytest.raises(
             StreamResyncRequired, match=re.escape("restarted below where it stopped (1 after 41)")
@@ -347,17 +347,7 @@ async def test_a_websocket_closed_4001_is_a_rejected_token_and_4029_says_the_con
         await socket.close(code=code, reason="key revoked" if code == WS_CLOSE_KEY_REFUSED else "limit")
 
     async with serve(handler, "127.0.0.1", 0) as ws_server:
-        port = ws_server.sockets[0].getsockname()[1]
-        transport = Transport(
-            f"http://127.0.0.1:{port}/v1",
-            Secret("mt_test_x"),
-            provider="miteos",
-            profile_name="t",
-            timeout=2.0,
-        )
-        client = MiteosAdapter(
-            transport, stream_options=StreamOptions(max_outage=30.0, backoff_initial=0.01, backoff_max=0.02)
-        )
+        client = miteos_client(ws_server.sockets[0].getsockname()[1])
         client.stream_health = health = StreamHealth()
         reasons: list[str] = []
         health_failed = health.failed
