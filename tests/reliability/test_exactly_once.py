@@ -451,6 +451,41 @@ async def test_a_waiting_change_closed_by_another_run_is_not_settled_twice(
     assert len(reconciled) == 1 and reconciled[0]["how"] == "closed by the other run", reconciled
 
 
+async def test_a_resend_of_a_change_another_run_settled_says_so_without_calling_it_unknown(
+    own_sim: SimServer, link: FaultProxy, tmp_path: Path
+) -> None:
+    """Pressing enter on a waiting change another process had meanwhile read back as applied said "its
+    outcome stays unknown": the other run knows the outcome, so the message must not deny it."""
+    from shipdeck.api.factory import make_adapter
+    from shipdeck.config.audit import AuditLog
+    from shipdeck.config.profile import Profile, Secret
+    from shipdeck.live.plans import plan_rollback
+    from shipdeck.live.session import ChangeSession, OutcomeStatus
+
+    url = link.url(own_sim.miosa)
+    profile = Profile("link", "miosa", url, Secret(ADMIN), environment="sandbox")
+    audit = AuditLog(tmp_path / "audit.jsonl", profile="link", provider="miosa")
+    journal = OpenChanges(tmp_path / "open.json")
+    dep = deployment(own_sim, TARGET)
+    adapter = make_adapter(profile, timeout=2.0, deadline=4.0)
+    async with adapter:
+        session = ChangeSession(adapter, audit, read_only=False, profile_name="link", open_changes=journal)
+        session.resend_window = 0.0
+        live_dep = await adapter.get_deployment(dep["id"])
+        plan = plan_rollback(live_dep, (await adapter.list_versions(dep["id"], limit=200)).items)
+        link.lose_answer_to(is_rollback, then_down=True)
+        assert (await session.execute(plan)).status is OutcomeStatus.UNKNOWN
+        link.restore()
+        other = ChangeSession(adapter, audit, read_only=False, profile_name="link", open_changes=journal)
+        other.settle(plan.identity, applied=True, how="read back as applied by the other run")
+        outcome = await session.resend(plan.identity)
+    assert outcome is not None and outcome.status is OutcomeStatus.SUPERSEDED
+    message = outcome.message()
+    assert "another shipdeck process settled it" in message, message
+    assert "unknown" not in message, message
+    assert rolled_back_events(own_sim) == 1, "not sent again"
+
+
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
 def test_a_rollback_stopped_by_sigterm_or_a_hangup_is_recorded_unknown_and_said(
     stop: str, own_sim: SimServer, link: FaultProxy

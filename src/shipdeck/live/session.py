@@ -125,6 +125,12 @@ class ChangeOutcome:
             elif self.replayed:
                 text += " (the server had already applied it with this idempotency key: not applied twice)"
             return text
+        if self.status is OutcomeStatus.SUPERSEDED and self.reconciled == CLOSED_ELSEWHERE:
+            # The other process knows the outcome (it may have read it back as applied): not "unknown".
+            return (
+                f"{plan.title} ({plan.summary}) was not sent again: {self.reconciled}. Read the list (or the "
+                "audit log) before asking again: a new request would be planned from what is live now"
+            )
         if self.status is OutcomeStatus.SUPERSEDED and self.reconciled:
             return (
                 f"{plan.title} ({plan.summary}) was not sent again: {self.reconciled}. The earlier attempt's "
