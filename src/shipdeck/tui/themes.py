@@ -61,6 +61,17 @@ def _check_variables(theme: Theme, spec: ThemeSpec) -> None:
     (which only refuses what could break out of a declaration). A variable Textual does not use is only
     tokenized: every variable is, whenever any CSS is parsed."""
     variables = {**THEME_VARIABLE_DEFAULTS, **theme.to_color_system().generate(), **theme.variables}
+    # Each parse tokenizes every variable, so a good theme (the usual case, and every start) is checked in
+    # one parse; only a refused one is gone through variable by variable, to name the culprit.
+    properties = {name: _property_of(name) for name in spec.variables}
+    declarations = [f"{prop}: ${name};" for name, prop in properties.items() if prop is not None]
+    try:
+        tokenize_values({name: variables[name] for name in spec.variables})
+    except Exception:  # noqa: BLE001 (as below: any of them means "refused")
+        pass
+    else:
+        if _parses(" ".join(declarations), variables):
+            return
     for name in spec.variables:
         value = variables[name]
         problem = f"theme {spec.name}: variables.{name} {value!r} is not a value Textual's CSS accepts"
@@ -90,16 +101,30 @@ def _property_of(name: str) -> str | None:
     defaults = {**THEME_VARIABLE_DEFAULTS, **BUILTIN_THEMES["textual-dark"].to_color_system().generate()}
     if name not in defaults:
         return None
-    return next((p for p in _PROPERTIES if _parses(f"{p}: ${name};", defaults)), None)
+    # Only this variable: a parse tokenizes every variable it is given, and a default is a plain value.
+    return next((p for p in _PROPERTIES if _parses(f"{p}: ${name};", {name: defaults[name]})), None)
+
+
+# Every start checks each theme file (load_usable_themes) and then converts the same specs (convert_themes):
+# the second time is answered from here. Keyed by the spec's repr, which holds every field.
+_CONVERTED: dict[str, Theme | str] = {}
+
+
+def _converted(spec: ThemeSpec) -> Theme | str:
+    """The Textual Theme, or why Textual would refuse ``spec``."""
+    key = repr(spec)
+    if key not in _CONVERTED:
+        try:
+            _CONVERTED[key] = to_textual_theme(spec)
+        except ValueError as exc:
+            _CONVERTED[key] = str(exc)
+    return _CONVERTED[key]
 
 
 def textual_problem(spec: ThemeSpec) -> str | None:
     """Why Textual would refuse ``spec`` (None: it would not)."""
-    try:
-        to_textual_theme(spec)
-    except ValueError as exc:
-        return str(exc)
-    return None
+    converted = _converted(spec)
+    return converted if isinstance(converted, str) else None
 
 
 def load_usable_themes() -> ThemeCatalog:
@@ -113,10 +138,11 @@ def convert_themes(specs: Iterable[ThemeSpec]) -> tuple[list[Theme], list[str]]:
     themes: list[Theme] = []
     problems: list[str] = []
     for spec in specs:
-        try:
-            themes.append(to_textual_theme(spec))
-        except ValueError as exc:
-            problems.append(f"{exc} (skipped)")
+        converted = _converted(spec)
+        if isinstance(converted, str):
+            problems.append(f"{converted} (skipped)")
+        else:
+            themes.append(converted)
     return themes, problems
 
 
