@@ -64,6 +64,27 @@ async def test_keymap_remaps_by_binding_id_help_shows_it_and_unknown_ids_are_rep
             assert binding_id in rows
 
 
+async def test_help_scrolls_with_the_tables_keys_at_80x24(sim: SimServer, tmp_path: Path) -> None:
+    """At 80x24 help is longer than the screen; G and g did nothing there (only arrows and pages did)."""
+    from textual.containers import VerticalScroll
+
+    app = console_app(console_options(sim, tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press("question_mark")
+        help_screen = await wait_for_screen(pilot, app, HelpScreen)
+        scroll = help_screen.query_one(VerticalScroll)
+        await wait_for(pilot, lambda: scroll.max_scroll_y > 1, what="help longer than the screen")
+        await pilot.press("G")
+        await wait_for(pilot, lambda: scroll.scroll_y == scroll.max_scroll_y, what="G: the end")
+        await pilot.press("k")
+        await wait_for(pilot, lambda: scroll.scroll_y == scroll.max_scroll_y - 1, what="k: a line up")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: scroll.scroll_y == 0, what="g: the top")
+        await pilot.press("j")
+        await wait_for(pilot, lambda: scroll.scroll_y == 1, what="j: a line down")
+
+
 async def test_filter_narrows_the_list_and_escape_clears_it(sim: SimServer, tmp_path: Path) -> None:
     app = console_app(console_options(sim, tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:

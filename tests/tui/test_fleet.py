@@ -282,6 +282,32 @@ async def test_switching_from_one_profiles_screen_to_anothers_with_c(
         assert not failed, [w.error for w in failed]
 
 
+async def test_the_profile_switcher_moves_with_the_tables_keys(own_sim: SimServer, tmp_path: Path) -> None:
+    """j/k and g/G moved every list of the console but the profile switcher's, where they did nothing."""
+    from textual.widgets import OptionList
+
+    from shipdeck.tui.screens.profiles import ProfileSwitcher
+
+    app = fleet_app(replace(fleet_options(own_sim, tmp_path), start_fleet=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, app, MainScreen)
+        await pilot.press("c")
+        switcher = await wait_for_screen(pilot, app, ProfileSwitcher)
+        options = switcher.query_one(OptionList)
+        start = options.highlighted
+        assert start is not None and start + 1 < options.option_count
+        await pilot.press("j")
+        await wait_for(pilot, lambda: options.highlighted == start + 1, what="j moved down")
+        await pilot.press("G")
+        await wait_for(pilot, lambda: options.highlighted == options.option_count - 1, what="G: the last")
+        await pilot.press("k")
+        await wait_for(pilot, lambda: options.highlighted == options.option_count - 2, what="k moved up")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: options.highlighted == 0, what="g: the first (the fleet)")
+        await pilot.press("enter")
+        await wait_for_screen(pilot, app, FleetScreen)
+
+
 def _dead_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,11 +9,13 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.content import Content
 from textual.keys import format_key
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
+
+from shipdeck.tui.widgets.nav_table import NavScroll
 
 Unavailable = Callable[[str], str | None]
 
@@ -73,7 +75,7 @@ class HelpScreen(ModalScreen[None]):
                 Content("Keys (esc or ?: close) · remap any by id in the config's [keymap] table"),
                 id="help-title",
             )
-            with VerticalScroll():
+            with NavScroll():
                 yield Static(table, id="help-table")
 
     def action_close(self) -> None:

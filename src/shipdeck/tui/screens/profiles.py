@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from shipdeck.config.profile import Profile
 from shipdeck.tui.text import literal
+from shipdeck.tui.widgets.nav_table import NavOptionList
 
 if TYPE_CHECKING:
     from shipdeck.tui.context import ProfileContexts
@@ -69,7 +70,7 @@ class ProfileSwitcher(ModalScreen[str | None]):
             options.append(Option(line, id=profile.name))
         with Vertical():
             yield Static("Switch profile (enter: switch, esc: stay)", id="profiles-title", markup=False)
-            yield OptionList(*options, id="profiles")
+            yield NavOptionList(*options, id="profiles")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
